@@ -1,0 +1,187 @@
+#include "sync/config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <set>
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+
+namespace replsync {
+
+namespace {
+
+// Checks a table's keys against the ones replsync knows.
+Status CheckKeys(const toml::table& table, const std::string& section,
+                 const std::set<std::string>& known, const std::string& origin) {
+  for (const auto& [key, node] : table) {
+    if (!known.count(std::string(key.str()))) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return Status::InvalidArgument(fmt::format("{}: unknown key [{}] {} (known keys: {})",
+                                                 origin, section, key.str(), list));
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status Read(const toml::table& table, const std::string& section, const char* key, T* out,
+            const std::string& origin) {
+  const toml::node* node = table.get(key);
+  if (!node) return Status::Ok();
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!node->is_string()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: [{}] {} must be a string", origin, section, key));
+    }
+    *out = node->value<std::string>().value();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!node->is_integer()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: [{}] {} must be an integer", origin, section, key));
+    }
+    int64_t v = node->value<int64_t>().value();
+    if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+        static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+      return Status::InvalidArgument(fmt::format("{}: [{}] {} = {} is out of range ({}..{})",
+                                                 origin, section, key, v,
+                                                 std::numeric_limits<T>::min(),
+                                                 std::numeric_limits<T>::max()));
+    }
+    *out = static_cast<T>(v);
+  }
+  return Status::Ok();
+}
+
+const toml::table* Section(const toml::table& root, const char* name) {
+  const toml::node* node = root.get(name);
+  return node ? node->as_table() : nullptr;
+}
+
+}  // namespace
+
+const char* RoleName(NodeRole role) {
+  return role == NodeRole::kPrimary ? "primary" : "secondary";
+}
+
+bool IsSystemSchema(std::string_view db) {
+  return db == "mysql" || db == "information_schema" || db == "performance_schema" ||
+         db == "sys";
+}
+
+Result<NodeConfig> NodeConfig::Load(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return Status::NotFound(fmt::format(
+        "configuration file {}: does not exist (see conf/primary.toml for an example)", path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) {
+    return Status::IoError(fmt::format("read configuration file {}: {}", path, strerror(errno)));
+  }
+  return Parse(text.str(), path);
+}
+
+Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::string& origin) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& err) {
+    return Status::InvalidArgument(fmt::format("{}:{}:{}: {}", origin, err.source().begin.line,
+                                               err.source().begin.column, err.description()));
+  }
+  NodeConfig c;
+  c.source_path = origin;
+  RS_RETURN_IF_ERROR(
+      CheckKeys(root, "", {"node", "mysql", "repository", "transport", "log"}, origin));
+  for (const auto& [key, node] : root) {
+    if (!node.is_table()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: '{}' must be a section ([{}])", origin, key.str(), key.str()));
+    }
+  }
+
+  if (const toml::table* t = Section(root, "node")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "node", {"role", "state_dir"}, origin));
+    std::string role = "primary";
+    RS_RETURN_IF_ERROR(Read(*t, "node", "role", &role, origin));
+    if (role == "primary") {
+      c.node.role = NodeRole::kPrimary;
+    } else if (role == "secondary") {
+      c.node.role = NodeRole::kSecondary;
+    } else {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [node] role = \"{}\": must be \"primary\" or \"secondary\"", origin, role));
+    }
+    RS_RETURN_IF_ERROR(Read(*t, "node", "state_dir", &c.node.state_dir, origin));
+  } else {
+    return Status::InvalidArgument(
+        fmt::format("{}: missing [node] section (role and state_dir)", origin));
+  }
+
+  if (const toml::table* t = Section(root, "mysql")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "mysql",
+                                 {"host", "port", "user", "password", "databases",
+                                  "replica_server_id", "heartbeat_ms", "connect_timeout_s"},
+                                 origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "host", &c.mysql.host, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "port", &c.mysql.port, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "user", &c.mysql.user, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "password", &c.mysql.password, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "replica_server_id", &c.mysql.replica_server_id, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "heartbeat_ms", &c.mysql.heartbeat_ms, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "connect_timeout_s", &c.mysql.connect_timeout_s, origin));
+    if (const toml::node* dbs = t->get("databases")) {
+      const toml::array* arr = dbs->as_array();
+      if (!arr) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: [mysql] databases must be an array of names, e.g. [\"smarten\"]", origin));
+      }
+      for (const auto& item : *arr) {
+        if (!item.is_string() || item.value<std::string>()->empty()) {
+          return Status::InvalidArgument(fmt::format(
+              "{}: [mysql] databases must hold only non-empty strings", origin));
+        }
+        c.mysql.databases.push_back(*item.value<std::string>());
+      }
+    }
+    if (c.mysql.port == 0) {
+      return Status::InvalidArgument(fmt::format("{}: [mysql] port must not be 0", origin));
+    }
+    if (c.mysql.replica_server_id == 0) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [mysql] replica_server_id must not be 0 (the server refuses a replica with id 0)",
+          origin));
+    }
+  }
+
+  if (const toml::table* t = Section(root, "repository")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "repository", {"path"}, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));
+  }
+  if (const toml::table* t = Section(root, "transport")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "transport", {"listen", "primary"}, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "transport", "listen", &c.transport.listen, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "transport", "primary", &c.transport.primary, origin));
+  }
+  if (const toml::table* t = Section(root, "log")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "log", {"level"}, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "log", "level", &c.log.level, origin));
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+    if (!kLevels.count(c.log.level)) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [log] level = \"{}\": must be trace, debug, info, warn or error", origin,
+          c.log.level));
+    }
+  }
+  return c;
+}
+
+}  // namespace replsync

@@ -1,0 +1,64 @@
+// NodeConfig: one node's TOML configuration file (see conf/*.toml and DESIGN.md, Contracts).
+//
+// Unknown sections or keys are errors (a typo must not silently fall back to a default); every
+// error names the file, the key and what is expected.
+// Thread-safety: value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sync/status.h"
+
+namespace replsync {
+
+enum class NodeRole { kPrimary, kSecondary };
+
+struct NodeConfig {
+  std::string source_path;  // the file it was read from, for messages
+
+  struct Node {
+    NodeRole role = NodeRole::kPrimary;
+    std::string state_dir = "/var/lib/replsync";
+  } node;
+
+  struct Mysql {
+    std::string host = "127.0.0.1";
+    uint16_t port = 3306;
+    std::string user = "replsync";
+    std::string password;
+    std::vector<std::string> databases;  // empty: all but the system schemas
+    // server_id replsync presents to the server when it reads the binlog as a replica.
+    uint32_t replica_server_id = 5250;
+    uint32_t heartbeat_ms = 1000;
+    uint32_t connect_timeout_s = 10;
+  } mysql;
+
+  struct Repository {
+    std::string path;
+  } repository;
+
+  struct Transport {
+    std::string listen;   // primary: where secondaries connect
+    std::string primary;  // secondary: the primary to follow
+  } transport;
+
+  struct Log {
+    std::string level = "info";  // trace, debug, info, warn, error
+  } log;
+
+  // Reads and checks a configuration file.
+  // Errors: NotFound (no such file), InvalidArgument (TOML syntax, unknown or mistyped key,
+  // a value out of range), each naming the file and the key.
+  static Result<NodeConfig> Load(const std::string& path);
+  // The same from TOML text; `origin` names it in messages.
+  static Result<NodeConfig> Parse(std::string_view toml, const std::string& origin);
+};
+
+const char* RoleName(NodeRole role);
+
+// Schemas never replicated when [mysql] databases is empty.
+bool IsSystemSchema(std::string_view db);
+
+}  // namespace replsync

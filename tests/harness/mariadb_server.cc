@@ -1,0 +1,2 @@
+// PLACEHOLDER: replaced by the real harness.
+#include "tests/harness/mariadb_server.h"
