@@ -1,0 +1,75 @@
+#include "sync/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace replsync {
+namespace {
+
+TEST(NodeConfigTest, ExampleConfigurationsLoad) {
+  auto primary = NodeConfig::Load(std::string(REPLSYNC_SOURCE_DIR) + "/conf/primary.toml");
+  ASSERT_TRUE(primary.ok()) << primary.status().ToString();
+  EXPECT_EQ(primary->node.role, NodeRole::kPrimary);
+  EXPECT_EQ(primary->mysql.databases, std::vector<std::string>{"smarten"});
+  EXPECT_EQ(primary->transport.listen, "tcp://0.0.0.0:7700");
+  auto secondary = NodeConfig::Load(std::string(REPLSYNC_SOURCE_DIR) + "/conf/secondary.toml");
+  ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
+  EXPECT_EQ(secondary->node.role, NodeRole::kSecondary);
+  EXPECT_EQ(secondary->transport.primary, "tcp://10.0.0.1:7700");
+}
+
+TEST(NodeConfigTest, DefaultsApplyForOmittedKeys) {
+  auto c = NodeConfig::Parse("[node]\nrole = \"primary\"\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mysql.port, 3306);
+  EXPECT_EQ(c->mysql.host, "127.0.0.1");
+  EXPECT_EQ(c->mysql.replica_server_id, 5250u);
+  EXPECT_TRUE(c->mysql.databases.empty());
+  EXPECT_EQ(c->node.state_dir, "/var/lib/replsync");
+}
+
+TEST(NodeConfigTest, UnknownKeyIsNamed) {
+  auto c = NodeConfig::Parse("[node]\nrole = \"primary\"\n[mysql]\nprot = 3306\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("prot"), std::string::npos);
+  EXPECT_NE(c.status().message().find("t.toml"), std::string::npos);
+}
+
+TEST(NodeConfigTest, BadValuesAreRejectedWithTheKey) {
+  struct Case {
+    const char* toml;
+    const char* expect;
+  } cases[] = {
+      {"[node]\nrole = \"leader\"\n", "role"},
+      {"[node]\nrole = \"primary\"\n[mysql]\nport = 70000\n", "port"},
+      {"[node]\nrole = \"primary\"\n[mysql]\nport = \"3306\"\n", "port"},
+      {"[node]\nrole = \"primary\"\n[mysql]\ndatabases = \"smarten\"\n", "databases"},
+      {"[node]\nrole = \"primary\"\n[mysql]\nreplica_server_id = 0\n", "replica_server_id"},
+      {"[node]\nrole = \"primary\"\n[log]\nlevel = \"loud\"\n", "level"},
+      {"[mysql]\nport = 1\n", "[node]"},
+      {"[node]\nrole = \"primary\"\nthis is not toml\n", "t.toml:3"},
+  };
+  for (const auto& c : cases) {
+    auto r = NodeConfig::Parse(c.toml, "t.toml");
+    ASSERT_FALSE(r.ok()) << c.toml;
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << c.toml << " -> " << r.status().message();
+  }
+}
+
+TEST(NodeConfigTest, MissingFileIsNotFound) {
+  auto c = NodeConfig::Load("/nonexistent/replsync.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kNotFound);
+}
+
+TEST(NodeConfigTest, SystemSchemasAreRecognised) {
+  EXPECT_TRUE(IsSystemSchema("mysql"));
+  EXPECT_TRUE(IsSystemSchema("performance_schema"));
+  EXPECT_FALSE(IsSystemSchema("smarten"));
+}
+
+}  // namespace
+}  // namespace replsync
