@@ -1,0 +1,95 @@
+// Formatting of decoded column values and row images for `replsync binlog dump`: as JSON (the
+// --json lines) and as SQL-like text (the readable form). The formats are written down in
+// schemas/binlog_dump.md; this file is the one place that produces them.
+//
+// Everything appends to a caller-owned std::string so that a dump reuses one buffer for all its
+// output: no allocation per value once the buffer and the formatter's scratch space have grown.
+// Thread-safety: the free functions are thread-safe; a ValueFormatter is not (one per stream).
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "capture/table_map.h"
+#include "capture/value.h"
+#include "sync/status.h"
+
+namespace replsync::cli {
+
+// Appends the decimal text of an integer (std::to_chars).
+template <typename T>
+inline void AppendInt(T value, std::string* out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, end);
+}
+
+// Appends `utf8` as a quoted JSON string: '"', '\\' and control characters escaped, bytes that
+// are not valid UTF-8 replaced by U+FFFD, so the result is always valid JSON.
+void AppendJsonString(std::string_view utf8, std::string* out);
+
+// Appends `utf8` as a single-quoted SQL string literal with MySQL's backslash escapes (\\ \' \0
+// \n \r \t \Z; other bytes as they are); bytes that are not valid UTF-8 become U+FFFD.
+void AppendSqlString(std::string_view utf8, std::string* out);
+
+// Appends `name` as a back-quoted SQL identifier (a back quote inside is doubled).
+void AppendSqlIdentifier(std::string_view name, std::string* out);
+
+// Appends standard base64 (RFC 4648, with '=' padding) of `bytes`.
+void AppendBase64(std::string_view bytes, std::string* out);
+
+// Appends upper-case hexadecimal of `bytes`, two digits per byte.
+void AppendHex(std::string_view bytes, std::string* out);
+
+// "YYYY-MM-DD" (MySQL's text form; zero dates print as 0000-00-00).
+void AppendDate(const capture::DateTimeValue& value, std::string* out);
+// "YYYY-MM-DD HH:MM:SS" plus "." and `decimals` fractional digits when decimals > 0 (max 6).
+void AppendDateTime(const capture::DateTimeValue& value, uint8_t decimals, std::string* out);
+// "[-]HH:MM:SS[.ffffff]": hours at least two digits (up to 838 and beyond for old TIME).
+void AppendTime(const capture::TimeValue& value, uint8_t decimals, std::string* out);
+// Seconds since the epoch as a UTC "YYYY-MM-DD HH:MM:SS[.ffffff]"; the zero TIMESTAMP (0 seconds,
+// 0 microseconds) prints as "0000-00-00 00:00:00[.000000]", as MySQL shows it.
+void AppendUtcDateTime(int64_t seconds, uint32_t micro, uint8_t decimals, std::string* out);
+
+// Formats values and row images. Keeps scratch buffers for charset conversion and JSON text, so
+// a dump should reuse one instance.
+class ValueFormatter {
+ public:
+  // Appends the JSON form of `value`, a value of `column` (see schemas/binlog_dump.md, "Values").
+  // `before` is the same column's value in the before image when there is one (it is needed for
+  // kJsonDiff, a partial JSON update applied to the before document), else nullptr.
+  // Errors: Corruption when binary JSON, a JSON diff or a VECTOR value cannot be decoded; *out then
+  // holds what was appended before the failing value (the caller truncates the line).
+  Status AppendJson(const capture::ColumnDef& column, const capture::Value& value,
+                    const capture::Value* before, std::string* out);
+
+  // Appends the SQL literal form of `value` for the text dump: numbers bare, text and temporal
+  // values quoted, binary data as X'..', BIT as b'..', NULL as NULL. Errors as AppendJson.
+  Status AppendSql(const capture::ColumnDef& column, const capture::Value& value,
+                   const capture::Value* before, std::string* out);
+
+  // Appends a row image as a JSON object keyed by column name ("@1", "@2", ... when the table map
+  // has no names), skipping columns absent from a partial image. `before` is the update's before
+  // image (for JSON diffs) or nullptr. Errors name the column.
+  Status AppendImageJson(const capture::TableMap& table, const capture::RowImage& image,
+                         const capture::RowImage* before, std::string* out);
+
+  // Appends a row image as SQL: "`a`=1, `b`='x'" (assignments), or with `where` set
+  // "`a`=1 AND `b` IS NULL" (conditions). Columns without names print as @1, @2, ...
+  Status AppendImageSql(const capture::TableMap& table, const capture::RowImage& image,
+                        const capture::RowImage* before, bool where, std::string* out);
+
+ private:
+  // Appends text stored in the character set of `collation` as a JSON or SQL string.
+  void AppendText(uint32_t collation, std::string_view text, bool sql, std::string* out);
+  // The complete JSON document text of a kJson or kJsonDiff value, into *json.
+  Status JsonText(const capture::Value& value, const capture::Value* before, std::string* json);
+  void AppendColumnKey(const capture::TableMap& table, size_t index, bool sql, std::string* out);
+
+  std::string scratch_;  // text converted to UTF-8
+  std::string json_;     // JSON text to be quoted for SQL
+};
+
+}  // namespace replsync::cli
