@@ -46,15 +46,45 @@ class BinlogDecoder {
   const TableMap* FindTable(uint64_t table_id) const;
 
  private:
-  Status DecodeOne(std::string_view data, const BinlogPosition& position, uint64_t next_offset,
-                   bool in_payload, Event* event);
+  struct ZstdContext;
+  // One cached TABLE_MAP: the decoded map and the event bytes it came from, so an identical
+  // TABLE_MAP (one per transaction on a busy table) reuses the map instead of rebuilding it.
+  struct CachedTable {
+    std::string bytes;
+    std::shared_ptr<const TableMap> table;
+  };
+
+  // Checks the framing and the checksum of `data` (one whole top-level event) and returns in
+  // *length_without_crc its length without the checksum.
+  Status CheckEvent(std::string_view data, size_t* length_without_crc);
+  // Unpacks a TRANSACTION_PAYLOAD body into payload_.
+  Status UnpackPayload(std::string_view body);
+  // Decodes one event (header + body, checksum already removed) into *event.
+  Status DecodeOne(std::string_view data, Event* event);
   Status DecodeBody(const EventHeader& header, std::string_view body, Event* event);
+  Status DecodeFormatDescription(std::string_view body, Event* event);
+  Status DecodeQuery(std::string_view body, bool compressed, Event* event);
+  Status DecodeTableMap(std::string_view body, Event* event);
+  Status DecodeRows(uint8_t type, std::string_view body, Event* event);
+  Status DecodeGtidTagged(std::string_view body, Event* event);
+  // Inflates a MariaDB compressed block (header byte, big-endian length, zlib data) into
+  // inflated_.
+  Status Inflate(std::string_view block, const char* what);
+  // Post-header length of `type` from the current FORMAT_DESCRIPTION (or the v4 default).
+  uint8_t PostHeaderLength(uint8_t type) const;
+  // "<file>:<offset> <EVENT_NAME>: <what>" for the event being decoded.
+  Status Corrupt(std::string_view what) const;
+  Status Unsupported(std::string_view what) const;
 
   DecoderOptions options_;
   FormatDescriptionEvent format_;
-  std::unordered_map<uint64_t, std::shared_ptr<const TableMap>> tables_;
-  // The event Feed took, waiting for Next.
+  bool permuted_types_ = false;  // a pre-GA 5.1/5.2 binlog with the old type numbering
+  // The table maps by table id (one shared_ptr per id, replaced by a differing TABLE_MAP).
+  std::unordered_map<uint64_t, CachedTable> table_cache_;
+  bool statement_ended_ = true;  // the last ROWS event had STMT_END_F (maps may be dropped)
+  // The event Feed took, waiting for Next; `pending_length_` excludes the checksum.
   RawEvent pending_;
+  size_t pending_length_ = 0;
   bool has_pending_ = false;
   // An unpacked TRANSACTION_PAYLOAD: its bytes and the offset of the next inner event.
   std::string payload_;
@@ -62,8 +92,13 @@ class BinlogDecoder {
   bool in_payload_ = false;
   BinlogPosition payload_position_;
   uint64_t payload_next_offset_ = 0;
+  std::unique_ptr<ZstdContext> zstd_;
   // Inflated MariaDB compressed event bodies live here until the next Feed.
   std::string inflated_;
+  // The event being decoded, for error messages.
+  std::string_view cur_file_;
+  uint64_t cur_offset_ = 0;
+  uint8_t cur_type_ = 0;
 };
 
 // Source plus decoder: the stream of decoded events most callers want.

@@ -13,9 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include "capture/binlog_source.h"
 #include "sync/position.h"
@@ -61,15 +64,45 @@ class MariadbBinlogSource : public BinlogSource {
 
  private:
   class Connection;
+  // What one read from the server gave: an event (its bytes in `data`) or the end of a
+  // non-blocking dump.
+  enum class PacketKind { kEvent, kEnd };
+
   explicit MariadbBinlogSource(MariadbSourceOptions options);
+  // Opens a connection, negotiates the session variables and starts COM_BINLOG_DUMP at file_:
+  // offset_ (or the GTID / the server's current position when file_ is empty), then reads the
+  // first packet so that start errors (purged binlog, missing privilege) surface here.
   Status Connect();
+  // Reopens a dropped connection with exponential backoff; `cause` is why it dropped.
+  Status Reconnect(Status cause);
+  // Closes the connection (and forgets its socket so Stop() cannot touch a reused fd).
+  void DropConnection();
+  // Reads the next packet of the dump from conn_.
+  Result<PacketKind> ReadPacket(std::string_view* data);
+  // Turns the bytes of one event into *event and moves the position past it.
+  Status HandOut(std::string_view data, RawEvent* event);
+  // The full 64-bit end offset of an event whose header says `log_pos` (32 bits, wrapping).
+  uint64_t ExtendLogPos(uint32_t log_pos, uint32_t event_size) const;
+  // A NotFound/Server status for an error the server returned to COM_BINLOG_DUMP.
+  Status DumpError(unsigned int code, const std::string& message);
+  // "binlog.000001:4" or "GTID 0-1-5", for messages.
+  std::string StartDescription() const;
 
   MariadbSourceOptions options_;
   std::unique_ptr<Connection> conn_;
-  std::string file_;
-  uint64_t offset_ = 4;
-  std::string buffer_;
+  std::string file_;           // the binlog file being read ("" until known for a GTID start)
+  uint64_t offset_ = 4;        // where the next event of file_ starts
+  std::string event_file_;     // the file named by the event last handed out
+  bool checksum_ = true;       // events carry a CRC32 (from the last FORMAT_DESCRIPTION)
+  bool ended_ = false;         // a non-blocking dump reached the end
+  // The first packet of a dump, read by Connect and handed out by the next Next.
+  bool pending_ = false;
+  PacketKind pending_kind_ = PacketKind::kEnd;
+  std::string_view pending_data_;
   std::atomic<bool> stop_{false};
+  std::mutex mu_;               // guards socket_; with cv_, wakes the reconnect backoff on Stop
+  std::condition_variable cv_;
+  int socket_ = -1;             // the connection's socket, for Stop() to shut down
 };
 
 }  // namespace replsync::capture

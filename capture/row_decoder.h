@@ -31,14 +31,27 @@ class RowDecoder {
 
  private:
   Status DecodeImage(std::string_view bitmap, bool after_image, RowImage* image);
-  Status DecodeValue(const ColumnDef& column, Value* value);
+  // Decodes one non-NULL value of `column` from the front of rest_. `partial_json`: the value
+  // is a PARTIAL_UPDATE_ROWS JSON diff. On failure the Status says what is wrong with the value;
+  // DecodeImage adds the table, row and column.
+  Status DecodeValue(const ColumnDef& column, bool partial_json, Value* value);
+  // Takes `n` bytes from the front of rest_; false (and nothing taken) when fewer remain.
+  bool Take(size_t n, std::string_view* out);
+  Status TakeLength(size_t prefix_bytes, std::string_view* out);
+  Status Inflate(std::string_view stored, uint64_t max_length, std::string_view* out);
+  Status ImageError(size_t column, const Status& cause) const;
   // Stable storage for decoded text (decimal digits); reset at every Next.
   std::string_view Keep(std::string_view bytes);
+  // The next reusable scratch string, cleared; stays put until the next call of Next.
+  std::string* NextScratch();
 
   const RowsEvent* event_ = nullptr;
   std::string_view rest_;  // rows not yet decoded
+  uint64_t row_index_ = 0;  // 0-based index of the row being decoded, for errors
+  size_t json_columns_ = 0;  // JSON columns of the table (PARTIAL_UPDATE_ROWS partial bits)
   std::deque<std::string> scratch_;
   size_t scratch_used_ = 0;
+  RowImage discard_;  // target for an image the caller did not ask for
 };
 
 }  // namespace replsync::capture

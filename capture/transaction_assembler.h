@@ -60,14 +60,30 @@ class TransactionAssembler {
   const BinlogPosition& committed_position() const { return committed_; }
 
  private:
+  // Opens a transaction at `event` (or at the prelude events before it) and reports OnBegin.
   Status Begin(const Event& event, const Gtid& gtid);
+  // Closes the open transaction after `event` and reports OnCommit / OnRollback.
   Status Commit(const Event& event);
+  Status Rollback(const Event& event);
+  Status OnQuery(const Event& event, const QueryEvent& query);
+  Status OnRowsEvent(const Event& event, const RowsEvent& rows);
+  void Close(const Event& event);
+  // "file:offset" of `event`, for error messages.
+  static std::string Where(const Event& event);
 
   TransactionSink* sink_;
   TransactionInfo txn_;
   bool in_txn_ = false;
   bool pending_gtid_ = false;   // GTID seen, BEGIN / first statement not yet
   bool standalone_ = false;     // MariaDB FL_STANDALONE: ends after one statement
+  bool explicit_begin_ = false; // BEGIN / XA START seen: ends at COMMIT, XID, ROLLBACK, XA ...
+  bool implicit_rows_ = false;  // opened by a ROWS event (no GTIDs): ends at STMT_END_F
+  bool gtid_mode_ = false;      // the stream has GTID events: rows must be inside transactions
+  // Context events (TABLE_MAP, INTVAR, RAND, USER_VAR, ROWS_QUERY) seen outside a transaction:
+  // a transaction that opens without GTID or BEGIN starts at the first of them.
+  bool has_prelude_ = false;
+  BinlogPosition prelude_position_;
+  uint32_t prelude_timestamp_ = 0;
   BinlogPosition committed_;
 };
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "capture/table_map.h"
 #include "capture/value.h"
@@ -66,7 +67,9 @@ class ValueFormatter {
                     const capture::Value* before, std::string* out);
 
   // Appends the SQL literal form of `value` for the text dump: numbers bare, text and temporal
-  // values quoted, binary data as X'..', BIT as b'..', NULL as NULL. Errors as AppendJson.
+  // values quoted, binary data as X'..', BIT as b'..', NULL as NULL. Errors as AppendJson. A JSON
+  // diff without a before value prints as X'..' here (AppendImageSql prints it as JSON_REPLACE
+  // etc. calls on the column).
   Status AppendSql(const capture::ColumnDef& column, const capture::Value& value,
                    const capture::Value* before, std::string* out);
 
@@ -82,6 +85,30 @@ class ValueFormatter {
                         const capture::RowImage* before, bool where, std::string* out);
 
  private:
+  // One operation of a PARTIAL_UPDATE_ROWS JSON diff: REPLACE (0), INSERT (1) or REMOVE (2) at a
+  // path, with a binary JSON value (empty for REMOVE).
+  struct JsonDiffOp {
+    uint8_t op;
+    std::string_view path;
+    std::string_view value;
+  };
+  // Splits a JSON diff list into diff_ops_. Corruption when it is malformed.
+  Status ParseJsonDiff(std::string_view diff);
+  // A JSON diff that has no before document to apply to, as {"json_diff":[...]}.
+  Status AppendJsonDiffJson(std::string_view diff, std::string* out);
+  // The same as SQL: JSON_REPLACE(JSON_REMOVE(<column>, '$.a'), '$.b', CAST('1' AS JSON)).
+  Status AppendJsonDiffSql(std::string_view column_ref, std::string_view diff, std::string* out);
+  // How text of a collation is printed: kUtf8 as it is (validated), kAsciiCompatible directly
+  // when it is pure ASCII and converted otherwise, kOther (UCS-2, UTF-16, UTF-32) converted.
+  enum class CharsetClass : uint8_t { kUtf8, kAsciiCompatible, kOther };
+  struct CachedClass {
+    uint32_t collation = UINT32_MAX;
+    CharsetClass cls = CharsetClass::kUtf8;
+  };
+  static constexpr size_t kCharsetCacheSize = 64;
+  CharsetClass ClassOf(uint32_t collation);
+  // Appends text of `collation` to *out as raw UTF-8 (no quoting).
+  void AppendUtf8(uint32_t collation, std::string_view text, std::string* out);
   // Appends text stored in the character set of `collation` as a JSON or SQL string.
   void AppendText(uint32_t collation, std::string_view text, bool sql, std::string* out);
   // The complete JSON document text of a kJson or kJsonDiff value, into *json.
@@ -90,6 +117,9 @@ class ValueFormatter {
 
   std::string scratch_;  // text converted to UTF-8
   std::string json_;     // JSON text to be quoted for SQL
+  std::string column_ref_;
+  std::vector<JsonDiffOp> diff_ops_;
+  CachedClass charset_cache_[kCharsetCacheSize];  // direct-mapped by collation id
 };
 
 }  // namespace replsync::cli
