@@ -4,6 +4,7 @@
 // overruns the event is Corruption, never a read past the end.
 #include "capture/binlog_decoder.h"
 
+#include <fmt/format.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -12,8 +13,7 @@
 #include <bit>
 #include <cctype>
 #include <cstring>
-
-#include <fmt/format.h>
+#include <iterator>
 
 namespace replsync::capture {
 
@@ -186,8 +186,7 @@ std::string_view FdeServerVersion(std::string_view event) {
 // 17-19, XID 20, BEGIN_LOAD_QUERY 21 and EXECUTE_LOAD_QUERY 22. MySQL's Format_description
 // constructor detects these versions the same way and permutes the type codes.
 bool VersionHasPermutedTypes(std::string_view v) {
-  if (v.size() < 13 || v[0] != '5' || v[1] != '.' || v[3] != '.' ||
-      v.substr(5, 7) != "-a_drop") {
+  if (v.size() < 13 || v[0] != '5' || v[1] != '.' || v[3] != '.' || v.substr(5, 7) != "-a_drop") {
     return false;
   }
   return (v[2] == '1' && v[4] >= '1' && v[4] <= '5' && v[12] == '5') ||
@@ -304,63 +303,69 @@ bool BitMsbFirst(std::string_view bits, size_t i) {
 }  // namespace
 
 std::string EventTypeName(uint8_t type) {
-  switch (type) {
-    case 1: return "START_EVENT_V3";
-    case 2: return "QUERY_EVENT";
-    case 3: return "STOP_EVENT";
-    case 4: return "ROTATE_EVENT";
-    case 5: return "INTVAR_EVENT";
-    case 6: return "LOAD_EVENT";
-    case 7: return "SLAVE_EVENT";
-    case 8: return "CREATE_FILE_EVENT";
-    case 9: return "APPEND_BLOCK_EVENT";
-    case 10: return "EXEC_LOAD_EVENT";
-    case 11: return "DELETE_FILE_EVENT";
-    case 12: return "NEW_LOAD_EVENT";
-    case 13: return "RAND_EVENT";
-    case 14: return "USER_VAR_EVENT";
-    case 15: return "FORMAT_DESCRIPTION_EVENT";
-    case 16: return "XID_EVENT";
-    case 17: return "BEGIN_LOAD_QUERY_EVENT";
-    case 18: return "EXECUTE_LOAD_QUERY_EVENT";
-    case 19: return "TABLE_MAP_EVENT";
-    case 20: return "PRE_GA_WRITE_ROWS_EVENT";
-    case 21: return "PRE_GA_UPDATE_ROWS_EVENT";
-    case 22: return "PRE_GA_DELETE_ROWS_EVENT";
-    case 23: return "WRITE_ROWS_EVENT_V1";
-    case 24: return "UPDATE_ROWS_EVENT_V1";
-    case 25: return "DELETE_ROWS_EVENT_V1";
-    case 26: return "INCIDENT_EVENT";
-    case 27: return "HEARTBEAT_LOG_EVENT";
-    case 28: return "IGNORABLE_LOG_EVENT";
-    case 29: return "ROWS_QUERY_LOG_EVENT";
-    case 30: return "WRITE_ROWS_EVENT";
-    case 31: return "UPDATE_ROWS_EVENT";
-    case 32: return "DELETE_ROWS_EVENT";
-    case 33: return "GTID_LOG_EVENT";
-    case 34: return "ANONYMOUS_GTID_LOG_EVENT";
-    case 35: return "PREVIOUS_GTIDS_LOG_EVENT";
-    case 36: return "TRANSACTION_CONTEXT_EVENT";
-    case 37: return "VIEW_CHANGE_EVENT";
-    case 38: return "XA_PREPARE_LOG_EVENT";
-    case 39: return "PARTIAL_UPDATE_ROWS_EVENT";
-    case 40: return "TRANSACTION_PAYLOAD_EVENT";
-    case 41: return "HEARTBEAT_LOG_EVENT_V2";
-    case 42: return "GTID_TAGGED_LOG_EVENT";
-    case 160: return "ANNOTATE_ROWS_EVENT";
-    case 161: return "BINLOG_CHECKPOINT_EVENT";
-    case 162: return "GTID_EVENT";
-    case 163: return "GTID_LIST_EVENT";
-    case 164: return "START_ENCRYPTION_EVENT";
-    case 165: return "QUERY_COMPRESSED_EVENT";
-    case 166: return "WRITE_ROWS_COMPRESSED_EVENT_V1";
-    case 167: return "UPDATE_ROWS_COMPRESSED_EVENT_V1";
-    case 168: return "DELETE_ROWS_COMPRESSED_EVENT_V1";
-    case 169: return "WRITE_ROWS_COMPRESSED_EVENT";
-    case 170: return "UPDATE_ROWS_COMPRESSED_EVENT";
-    case 171: return "DELETE_ROWS_COMPRESSED_EVENT";
-    default: return "UNKNOWN_EVENT(" + std::to_string(type) + ")";
-  }
+  // Index: type code (MySQL 0..42), type code - 160 (MariaDB 160..171).
+  static constexpr const char* kMysql[] = {
+      nullptr,
+      "START_EVENT_V3",
+      "QUERY_EVENT",
+      "STOP_EVENT",
+      "ROTATE_EVENT",
+      "INTVAR_EVENT",
+      "LOAD_EVENT",
+      "SLAVE_EVENT",
+      "CREATE_FILE_EVENT",
+      "APPEND_BLOCK_EVENT",
+      "EXEC_LOAD_EVENT",
+      "DELETE_FILE_EVENT",
+      "NEW_LOAD_EVENT",
+      "RAND_EVENT",
+      "USER_VAR_EVENT",
+      "FORMAT_DESCRIPTION_EVENT",
+      "XID_EVENT",
+      "BEGIN_LOAD_QUERY_EVENT",
+      "EXECUTE_LOAD_QUERY_EVENT",
+      "TABLE_MAP_EVENT",
+      "PRE_GA_WRITE_ROWS_EVENT",
+      "PRE_GA_UPDATE_ROWS_EVENT",
+      "PRE_GA_DELETE_ROWS_EVENT",
+      "WRITE_ROWS_EVENT_V1",
+      "UPDATE_ROWS_EVENT_V1",
+      "DELETE_ROWS_EVENT_V1",
+      "INCIDENT_EVENT",
+      "HEARTBEAT_LOG_EVENT",
+      "IGNORABLE_LOG_EVENT",
+      "ROWS_QUERY_LOG_EVENT",
+      "WRITE_ROWS_EVENT",
+      "UPDATE_ROWS_EVENT",
+      "DELETE_ROWS_EVENT",
+      "GTID_LOG_EVENT",
+      "ANONYMOUS_GTID_LOG_EVENT",
+      "PREVIOUS_GTIDS_LOG_EVENT",
+      "TRANSACTION_CONTEXT_EVENT",
+      "VIEW_CHANGE_EVENT",
+      "XA_PREPARE_LOG_EVENT",
+      "PARTIAL_UPDATE_ROWS_EVENT",
+      "TRANSACTION_PAYLOAD_EVENT",
+      "HEARTBEAT_LOG_EVENT_V2",
+      "GTID_TAGGED_LOG_EVENT",
+  };
+  static constexpr const char* kMariadb[] = {
+      "ANNOTATE_ROWS_EVENT",
+      "BINLOG_CHECKPOINT_EVENT",
+      "GTID_EVENT",
+      "GTID_LIST_EVENT",
+      "START_ENCRYPTION_EVENT",
+      "QUERY_COMPRESSED_EVENT",
+      "WRITE_ROWS_COMPRESSED_EVENT_V1",
+      "UPDATE_ROWS_COMPRESSED_EVENT_V1",
+      "DELETE_ROWS_COMPRESSED_EVENT_V1",
+      "WRITE_ROWS_COMPRESSED_EVENT",
+      "UPDATE_ROWS_COMPRESSED_EVENT",
+      "DELETE_ROWS_COMPRESSED_EVENT",
+  };
+  if (type < std::size(kMysql) && kMysql[type] != nullptr) return kMysql[type];
+  if (type >= 160 && type - 160u < std::size(kMariadb)) return kMariadb[type - 160];
+  return "UNKNOWN_EVENT(" + std::to_string(type) + ")";
 }
 
 struct BinlogDecoder::ZstdContext {
@@ -395,13 +400,13 @@ uint8_t BinlogDecoder::PostHeaderLength(uint8_t type) const {
 
 Status BinlogDecoder::CheckEvent(std::string_view data, size_t* length_without_crc) {
   if (data.size() < kEventHeaderSize) {
-    return Corrupt(fmt::format("truncated event: {} bytes, shorter than the 19-byte header",
-                               data.size()));
+    return Corrupt(
+        fmt::format("truncated event: {} bytes, shorter than the 19-byte header", data.size()));
   }
   uint32_t size = LoadLe32(data.data() + 9);
   if (size != data.size()) {
-    return Corrupt(fmt::format("event length field says {} bytes but the event has {}", size,
-                               data.size()));
+    return Corrupt(
+        fmt::format("event length field says {} bytes but the event has {}", size, data.size()));
   }
   ChecksumAlg alg = format_.checksum;
   size_t trailer = 0;  // bytes after the body: the CRC (or the FDE's unused CRC slot)
@@ -410,8 +415,8 @@ Status BinlogDecoder::CheckEvent(std::string_view data, size_t* length_without_c
     std::string_view version = FdeServerVersion(data);
     if (VersionHasChecksum(version)) {
       if (data.size() < kEventHeaderSize + 57 + 5) {
-        return Corrupt(fmt::format("{} bytes: too short for a {} FORMAT_DESCRIPTION",
-                                   data.size(), version));
+        return Corrupt(
+            fmt::format("{} bytes: too short for a {} FORMAT_DESCRIPTION", data.size(), version));
       }
       alg = ToChecksumAlg(static_cast<uint8_t>(data[data.size() - 5]));
       trailer = kChecksumSize;  // present even when the algorithm is OFF
@@ -440,8 +445,8 @@ Status BinlogDecoder::CheckEvent(std::string_view data, size_t* length_without_c
     }
     auto actual = static_cast<uint32_t>(crc);
     if (expected != actual) {
-      return Corrupt(fmt::format("CRC32 mismatch: expected 0x{:08x}, computed 0x{:08x}",
-                                 expected, actual));
+      return Corrupt(
+          fmt::format("CRC32 mismatch: expected 0x{:08x}, computed 0x{:08x}", expected, actual));
     }
   }
   *length_without_crc = data.size() - trailer;
@@ -605,8 +610,8 @@ Status BinlogDecoder::Inflate(std::string_view block, const char* what) {
   int rc = uncompress(reinterpret_cast<Bytef*>(inflated_.data()), &out_len,
                       reinterpret_cast<const Bytef*>(src.data()), static_cast<uLong>(src.size()));
   if (rc != Z_OK || out_len != size) {
-    return Corrupt(fmt::format("compressed {} does not inflate (zlib {}, {} of {} bytes)", what,
-                               rc, static_cast<uint64_t>(out_len), size));
+    return Corrupt(fmt::format("compressed {} does not inflate (zlib {}, {} of {} bytes)", what, rc,
+                               static_cast<uint64_t>(out_len), size));
   }
   return Status::Ok();
 }
@@ -657,8 +662,8 @@ Status BinlogDecoder::UnpackPayload(std::string_view body) {
     return Status::Ok();
   }
   if (compression != 0) {
-    return Unsupported(fmt::format("payload compression type {} (only zstd and none)",
-                                   compression));
+    return Unsupported(
+        fmt::format("payload compression type {} (only zstd and none)", compression));
   }
   if (have_uncompressed && uncompressed_size > kMaxPayloadSize) {
     return Corrupt(fmt::format("payload uncompressed size {} too large", uncompressed_size));
@@ -724,7 +729,8 @@ Status BinlogDecoder::DecodeQuery(std::string_view body, bool compressed, Event*
   }
   std::string_view db = r.Bytes(db_len);
   uint8_t nul = r.U8();
-  if (r.failed()) return Corrupt(fmt::format("database name ({} bytes) overruns the event", db_len));
+  if (r.failed())
+    return Corrupt(fmt::format("database name ({} bytes) overruns the event", db_len));
   if (nul != 0) return Corrupt("database name is not NUL-terminated");
   q.db.assign(db);
   std::string_view query = r.Rest();
@@ -923,8 +929,8 @@ Status BinlogDecoder::DecodeTableMap(std::string_view body, Event* event) {
             real == static_cast<uint8_t>(ColumnType::kSet)) {
           c.type = static_cast<ColumnType>(real);
         } else if (real != static_cast<uint8_t>(ColumnType::kString)) {
-          return Corrupt(fmt::format("column {}: impossible real type {} for a STRING column", i,
-                                     real));
+          return Corrupt(
+              fmt::format("column {}: impossible real type {} for a STRING column", i, real));
         }
         c.meta = length;
         break;
@@ -1086,17 +1092,17 @@ Status BinlogDecoder::DecodeTableMap(std::string_view body, Event* event) {
         for (size_t k = 0; k < cols.size(); ++k) cols[k].visible = BitMsbFirst(value, k);
         break;
       case 13:
-        per_column(vectors, [&](ColumnDef& c) {
-          c.vector_dimensions = static_cast<uint32_t>(f.Packed());
-        });
+        per_column(vectors,
+                   [&](ColumnDef& c) { c.vector_dimensions = static_cast<uint32_t>(f.Packed()); });
         break;
       default:
         break;  // unknown field: skipped by its length
     }
     if (f.failed() || bad) {
-      return Corrupt(fmt::format("optional metadata field {} ({} bytes) does not match the "
-                                 "table's columns",
-                                 field, value.size()));
+      return Corrupt(
+          fmt::format("optional metadata field {} ({} bytes) does not match the "
+                      "table's columns",
+                      field, value.size()));
     }
   }
 
@@ -1114,23 +1120,56 @@ Status BinlogDecoder::DecodeRows(uint8_t type, std::string_view body, Event* eve
   bool compressed = false;
   bool partial = false;
   switch (static_cast<EventType>(type)) {
-    case EventType::kPreGaWriteRows: version = 0; kind = RowsKind::kWrite; break;
-    case EventType::kPreGaUpdateRows: version = 0; kind = RowsKind::kUpdate; break;
-    case EventType::kPreGaDeleteRows: version = 0; kind = RowsKind::kDelete; break;
-    case EventType::kWriteRowsV1: kind = RowsKind::kWrite; break;
-    case EventType::kUpdateRowsV1: kind = RowsKind::kUpdate; break;
-    case EventType::kDeleteRowsV1: kind = RowsKind::kDelete; break;
-    case EventType::kWriteRowsV2: version = 2; kind = RowsKind::kWrite; break;
-    case EventType::kUpdateRowsV2: version = 2; kind = RowsKind::kUpdate; break;
-    case EventType::kDeleteRowsV2: version = 2; kind = RowsKind::kDelete; break;
+    case EventType::kPreGaWriteRows:
+      version = 0;
+      kind = RowsKind::kWrite;
+      break;
+    case EventType::kPreGaUpdateRows:
+      version = 0;
+      kind = RowsKind::kUpdate;
+      break;
+    case EventType::kPreGaDeleteRows:
+      version = 0;
+      kind = RowsKind::kDelete;
+      break;
+    case EventType::kWriteRowsV1:
+      kind = RowsKind::kWrite;
+      break;
+    case EventType::kUpdateRowsV1:
+      kind = RowsKind::kUpdate;
+      break;
+    case EventType::kDeleteRowsV1:
+      kind = RowsKind::kDelete;
+      break;
+    case EventType::kWriteRowsV2:
+      version = 2;
+      kind = RowsKind::kWrite;
+      break;
+    case EventType::kUpdateRowsV2:
+      version = 2;
+      kind = RowsKind::kUpdate;
+      break;
+    case EventType::kDeleteRowsV2:
+      version = 2;
+      kind = RowsKind::kDelete;
+      break;
     case EventType::kPartialUpdateRows:
       version = 2;
       kind = RowsKind::kUpdate;
       partial = true;
       break;
-    case EventType::kWriteRowsCompressedV1: compressed = true; kind = RowsKind::kWrite; break;
-    case EventType::kUpdateRowsCompressedV1: compressed = true; kind = RowsKind::kUpdate; break;
-    case EventType::kDeleteRowsCompressedV1: compressed = true; kind = RowsKind::kDelete; break;
+    case EventType::kWriteRowsCompressedV1:
+      compressed = true;
+      kind = RowsKind::kWrite;
+      break;
+    case EventType::kUpdateRowsCompressedV1:
+      compressed = true;
+      kind = RowsKind::kUpdate;
+      break;
+    case EventType::kDeleteRowsCompressedV1:
+      compressed = true;
+      kind = RowsKind::kDelete;
+      break;
     case EventType::kWriteRowsCompressed:
       compressed = true;
       version = 2;
@@ -1166,8 +1205,8 @@ Status BinlogDecoder::DecodeRows(uint8_t type, std::string_view body, Event* eve
   if (version == 2) {
     if (extra_len < 2) return Corrupt(fmt::format("extra data length {} is below 2", extra_len));
     extra = r.Bytes(extra_len - 2);
-    if (r.failed()) return Corrupt(fmt::format("extra data ({} bytes) overruns the event",
-                                               extra_len));
+    if (r.failed())
+      return Corrupt(fmt::format("extra data ({} bytes) overruns the event", extra_len));
   }
   uint64_t count = r.Packed();
   uint64_t bitmap_len = count / 8 + (count % 8 != 0);
@@ -1215,14 +1254,14 @@ Status BinlogDecoder::DecodeRows(uint8_t type, std::string_view body, Event* eve
 
 Status BinlogDecoder::DecodeGtidTagged(std::string_view body, Event* event) {
   ByteReader r(body);
-  r.VarUInt();  // serialization format version
+  r.VarUInt();                          // serialization format version
   uint64_t message_size = r.VarUInt();  // counts from the first byte of the body
   uint64_t last_non_ignorable = r.VarUInt();
   if (r.failed()) return Corrupt("truncated serialization header");
   size_t header = r.position(body);
   if (message_size < header || message_size > body.size()) {
-    return Corrupt(fmt::format("message size {} outside the event ({} bytes)", message_size,
-                               body.size()));
+    return Corrupt(
+        fmt::format("message size {} outside the event ({} bytes)", message_size, body.size()));
   }
   ByteReader f(body.substr(header, static_cast<size_t>(message_size) - header));
   GtidEvent& g = event->body.emplace<GtidEvent>();
@@ -1491,8 +1530,8 @@ Status BinlogDecoder::DecodeBody(const EventHeader& header, std::string_view bod
       uint8_t format = static_cast<uint8_t>(head >> 56);
       if (format > 1) return Corrupt(fmt::format("unknown GTID set format {}", format));
       bool tagged = format == 1;
-      uint64_t sids = tagged ? (head >> 8) & ((uint64_t{1} << 48) - 1)
-                             : head & ((uint64_t{1} << 56) - 1);
+      uint64_t sids =
+          tagged ? (head >> 8) & ((uint64_t{1} << 48) - 1) : head & ((uint64_t{1} << 56) - 1);
       if (sids > r.remaining() / 24) {
         return Corrupt(fmt::format("{} source ids cannot fit in {} bytes", sids, r.remaining()));
       }
@@ -1508,8 +1547,8 @@ Status BinlogDecoder::DecodeBody(const EventHeader& header, std::string_view bod
         uint64_t intervals = r.U64();
         if (r.failed()) return Corrupt("GTID set overruns the event");
         if (intervals > r.remaining() / 16) {
-          return Corrupt(fmt::format("{} intervals cannot fit in {} bytes", intervals,
-                                     r.remaining()));
+          return Corrupt(
+              fmt::format("{} intervals cannot fit in {} bytes", intervals, r.remaining()));
         }
         if (i == 0 || sid != last_uuid) {
           if (i != 0) text += ',';

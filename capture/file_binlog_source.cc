@@ -1,5 +1,6 @@
 #include "capture/file_binlog_source.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -7,8 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "capture/binlog_event.h"
 
@@ -88,7 +87,17 @@ class FileBinlogSource::Reader {
         }
         return Status::IoError(fmt::format("read binlog file {}: {}", path_, msg));
       }
-      if (got == 0) break;
+      if (got == 0) {
+        // A gzip stream that stops before its end reads as a short file; zlib reports it as
+        // Z_BUF_ERROR ("unexpected end of file").
+        int code = Z_OK;
+        const char* msg = gzerror(gz_, &code);
+        if (code == Z_BUF_ERROR) {
+          return Status::Corruption(
+              fmt::format("read binlog file {}: truncated gzip stream ({})", path_, msg));
+        }
+        break;
+      }
       done += static_cast<size_t>(got);
     }
     return done;
@@ -180,8 +189,8 @@ Status FileBinlogSource::OpenFile(size_t index) {
     RS_ASSIGN_OR_RETURN(uint64_t skipped, reader_->Skip(want, &buffer_));
     if (skipped < want) {
       reader_.reset();
-      return Status::InvalidArgument(fmt::format("{}: start offset {} is past the end of the file",
-                                                 path, first_offset_));
+      return Status::InvalidArgument(
+          fmt::format("{}: start offset {} is past the end of the file", path, first_offset_));
     }
     offset_ = first_offset_;
   }
@@ -214,9 +223,9 @@ Result<bool> FileBinlogSource::Next(RawEvent* event) {
     }
     uint64_t file_size = reader_->size();
     if (file_size != kUnknownSize && offset_ + size > file_size) {
-      return Status::Corruption(fmt::format(
-          "{}:{}: truncated event: length {} runs past the end of the file ({} bytes)", path,
-          offset_, size, file_size));
+      return Status::Corruption(
+          fmt::format("{}:{}: truncated event: length {} runs past the end of the file ({} bytes)",
+                      path, offset_, size, file_size));
     }
     size_t have = kEventHeaderSize;
     while (have < size) {
@@ -227,8 +236,8 @@ Result<bool> FileBinlogSource::Next(RawEvent* event) {
       have += n;
       if (n < want) {
         return Status::Corruption(fmt::format(
-            "{}:{}: truncated event: length {} but only {} bytes before the end of the file",
-            path, offset_, size, have));
+            "{}:{}: truncated event: length {} but only {} bytes before the end of the file", path,
+            offset_, size, have));
       }
     }
     event->data = std::string_view(buffer_.data(), size);

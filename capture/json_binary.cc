@@ -86,13 +86,27 @@ void AppendQuoted(std::string_view s, std::string* out) {
     run = i + 1;
     out->push_back('\\');
     switch (c) {
-      case '\b': out->push_back('b'); break;
-      case '\t': out->push_back('t'); break;
-      case '\n': out->push_back('n'); break;
-      case '\f': out->push_back('f'); break;
-      case '\r': out->push_back('r'); break;
-      case '"': out->push_back('"'); break;
-      case '\\': out->push_back('\\'); break;
+      case '\b':
+        out->push_back('b');
+        break;
+      case '\t':
+        out->push_back('t');
+        break;
+      case '\n':
+        out->push_back('n');
+        break;
+      case '\f':
+        out->push_back('f');
+        break;
+      case '\r':
+        out->push_back('r');
+        break;
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
       default:
         out->append("u00");
         out->push_back(kHex[c >> 4]);
@@ -148,10 +162,8 @@ void AppendDouble(double d, std::string* out) {
   const bool force_e = decpt <= 0 && width <= 2 - decpt && width >= 3 + exp_len;
   const bool use_f =
       (have_space ||
-       ((decpt <= width && (decpt >= -1 || (decpt == -2 && (len > 1 || !force_e)))) &&
-        !force_e)) &&
-      (!have_space ||
-       (decpt >= -kMaxDecptForF + 1 && (decpt <= kMaxDecptForF || len > decpt)));
+       ((decpt <= width && (decpt >= -1 || (decpt == -2 && (len > 1 || !force_e)))) && !force_e)) &&
+      (!have_space || (decpt >= -kMaxDecptForF + 1 && (decpt <= kMaxDecptForF || len > decpt)));
   const size_t start = out->size();
   if (negative) out->push_back('-');
   if (use_f) {
@@ -307,9 +319,15 @@ Status AppendScalar(uint8_t type, std::string_view data, std::string* out) {
     case kLiteral:
       RS_RETURN_IF_ERROR(need(1));
       switch (static_cast<uint8_t>(data[0])) {
-        case kLiteralNull: out->append("null"); return Status::Ok();
-        case kLiteralTrue: out->append("true"); return Status::Ok();
-        case kLiteralFalse: out->append("false"); return Status::Ok();
+        case kLiteralNull:
+          out->append("null");
+          return Status::Ok();
+        case kLiteralTrue:
+          out->append("true");
+          return Status::Ok();
+        case kLiteralFalse:
+          out->append("false");
+          return Status::Ok();
         default:
           return Corrupt("unknown literal " + std::to_string(static_cast<uint8_t>(data[0])));
       }
@@ -397,8 +415,8 @@ class Container {
     data_ = data.substr(0, static_cast<size_t>(size));
     key_entry_size_ = object_ ? offset_size_ + 2 : 0;
     value_entry_size_ = 1 + offset_size_;
-    const uint64_t header = 2ull * offset_size_ +
-                            static_cast<uint64_t>(count_) * (key_entry_size_ + value_entry_size_);
+    const uint64_t header =
+        2ull * offset_size_ + static_cast<uint64_t>(count_) * (key_entry_size_ + value_entry_size_);
     if (header > data_.size()) return Corrupt("container entries overrun its size");
     return Status::Ok();
   }
@@ -671,12 +689,26 @@ class PathParser {
       if (pos_ >= text_.size()) return Error("unterminated escape");
       const char e = text_[pos_++];
       switch (e) {
-        case '"': case '\\': case '/': key->push_back(e); break;
-        case 'b': key->push_back('\b'); break;
-        case 'f': key->push_back('\f'); break;
-        case 'n': key->push_back('\n'); break;
-        case 'r': key->push_back('\r'); break;
-        case 't': key->push_back('\t'); break;
+        case '"':
+        case '\\':
+        case '/':
+          key->push_back(e);
+          break;
+        case 'b':
+          key->push_back('\b');
+          break;
+        case 'f':
+          key->push_back('\f');
+          break;
+        case 'n':
+          key->push_back('\n');
+          break;
+        case 'r':
+          key->push_back('\r');
+          break;
+        case 't':
+          key->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           RS_RETURN_IF_ERROR(Hex4(&cp));
@@ -741,10 +773,14 @@ Status ReadPackedLength(std::string_view* data, uint64_t* value) {
     data->remove_prefix(1);
     return Status::Ok();
   }
-  if (first == 252) bytes = 2;
-  else if (first == 253) bytes = 3;
-  else if (first == 254) bytes = 8;
-  else return Corrupt("bad JSON diff length prefix " + std::to_string(first));
+  if (first == 252)
+    bytes = 2;
+  else if (first == 253)
+    bytes = 3;
+  else if (first == 254)
+    bytes = 8;
+  else
+    return Corrupt("bad JSON diff length prefix " + std::to_string(first));
   if (data->size() < 1 + bytes) return Corrupt("truncated JSON diff length");
   *value = ReadLe(data->data() + 1, static_cast<int>(bytes));
   data->remove_prefix(1 + bytes);
@@ -753,12 +789,13 @@ Status ReadPackedLength(std::string_view* data, uint64_t* value) {
 
 enum class DiffOp : uint8_t { kReplace = 0, kInsert = 1, kRemove = 2 };
 
-Status ApplyOne(DiffOp op, std::string_view path_text, const std::vector<Leg>& legs,
-                Node&& value, Node* root) {
+Status ApplyOne(DiffOp op, std::string_view path_text, const std::vector<Leg>& legs, Node&& value,
+                Node* root) {
   auto rejected = [&](const char* why) {
-    return Corrupt("JSON diff " + std::string(op == DiffOp::kReplace  ? "REPLACE"
-                                              : op == DiffOp::kInsert ? "INSERT"
-                                                                      : "REMOVE") +
+    return Corrupt("JSON diff " +
+                   std::string(op == DiffOp::kReplace  ? "REPLACE"
+                               : op == DiffOp::kInsert ? "INSERT"
+                                                       : "REMOVE") +
                    " at '" + std::string(path_text) + "': " + why);
   };
   if (legs.empty()) {

@@ -15,14 +15,17 @@
 
 namespace replsync::capture {
 
-// Appends the JSON text of one binary JSON value to *out (compact, MySQL's key order).
-// An empty input is the JSON null MySQL writes for a NULL-equivalent empty value.
+// Appends the JSON text of one binary JSON value to *out in MySQL's own text form (what SELECT
+// and JSON_EXTRACT show): `{"a": 1, "b": [1, 2.5]}`, keys in stored order, doubles as my_gcvt
+// prints them. An empty input is the JSON null MySQL writes for a NULL-equivalent empty value.
 // Corruption when an offset or length points outside the value, or a type byte is unknown.
 Status JsonBinaryToText(std::string_view binary, std::string* out);
 
 // Applies a PARTIAL_UPDATE_ROWS JSON diff list to the column's before value (binary JSON) and
-// appends the resulting document as JSON text to *out. Operations: REPLACE, INSERT, REMOVE at a
-// path ("$.a[2].b"). Corruption when the diff is malformed or names a path the document lacks.
+// appends the resulting document as JSON text to *out (same form as JsonBinaryToText; inserted
+// members take MySQL's key order). `diff` is the kJsonDiff value: the operations without their
+// 4-byte length. Operations: REPLACE, INSERT, REMOVE at a path ("$.a[2].b"). Corruption when the
+// diff is malformed or names a path the document lacks.
 Status ApplyJsonDiff(std::string_view before_binary, std::string_view diff, std::string* out);
 
 }  // namespace replsync::capture

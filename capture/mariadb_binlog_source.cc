@@ -1,6 +1,7 @@
 #include "capture/mariadb_binlog_source.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 // mysql.h must come first: mariadb_rpl.h uses its types.
 #include <mariadb/mysql.h>
@@ -125,6 +126,13 @@ Status RunQuery(MYSQL* mysql, const std::string& sql, const std::string& where,
   }
   mysql_free_result(res);
   return Status::Ok();
+}
+
+// The name this host shows in the primary's SHOW SLAVE HOSTS.
+std::string ReplicaHostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "replsync";
+  return std::string("replsync@") + name;
 }
 
 std::string EscapeString(MYSQL* mysql, const std::string& s) {
@@ -333,7 +341,11 @@ Status MariadbBinlogSource::Connect() {
                            static_cast<unsigned int>(options_.replica_server_id)) != 0 ||
       mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, flags) != 0 ||
       mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, dump_file.c_str(), dump_file.size()) != 0 ||
-      mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, dump_pos) != 0) {
+      mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, dump_pos) != 0 ||
+      // With a host set, mariadb_rpl_open registers the replica first (COM_REGISTER_SLAVE), so
+      // operators see replsync in SHOW SLAVE HOSTS.
+      mariadb_rpl_optionsv(rpl, MARIADB_RPL_HOST, ReplicaHostName().c_str()) != 0 ||
+      mariadb_rpl_optionsv(rpl, MARIADB_RPL_PORT, 0U) != 0) {
     return Status::Internal(where + ": setting MARIADB_RPL options failed");
   }
   if (mariadb_rpl_open(rpl) != 0) {

@@ -49,10 +49,9 @@ size_t DecimalBinarySize(int precision, int scale) {
     return 0;
   }
   const int intg = precision - scale;
-  return static_cast<size_t>(intg / kDigitsPerGroup * kGroupBytes +
-                             kDigitBytes[intg % kDigitsPerGroup] +
-                             scale / kDigitsPerGroup * kGroupBytes +
-                             kDigitBytes[scale % kDigitsPerGroup]);
+  return static_cast<size_t>(
+      intg / kDigitsPerGroup * kGroupBytes + kDigitBytes[intg % kDigitsPerGroup] +
+      scale / kDigitsPerGroup * kGroupBytes + kDigitBytes[scale % kDigitsPerGroup]);
 }
 
 Status AppendDecimalText(std::string_view bin, int precision, int scale, std::string* out) {
@@ -84,8 +83,8 @@ Status AppendDecimalText(std::string_view bin, int precision, int scale, std::st
   const int lead_digits = intg % kDigitsPerGroup;
   const int full_int_groups = intg / kDigitsPerGroup;
   auto bad_group = [&]() {
-    return Status::Corruption("DECIMAL(" + std::to_string(precision) + "," +
-                              std::to_string(scale) + ") holds an impossible digit group");
+    return Status::Corruption("DECIMAL(" + std::to_string(precision) + "," + std::to_string(scale) +
+                              ") holds an impossible digit group");
   };
   // Integer part: leading partial group, then full groups.
   if (lead_digits > 0) {

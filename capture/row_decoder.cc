@@ -8,7 +8,8 @@
 //   values                         the non-NULL columns of the image, in table order
 // The column bitmap of the event says which columns are in the image (binlog_row_image=MINIMAL
 // and NOBLOB leave columns out). Value layouts follow each Field's pack() in MySQL sql/field.cc
-// and log_event_print_value in sql/log_event.cc.
+// and log_event_print_value in sql/log_event.cc. Pre-GA (v0) images differ; see
+// DecodePreGaImage.
 #include "capture/row_decoder.h"
 
 #include <zlib.h>
@@ -81,15 +82,16 @@ Result<bool> RowDecoder::Next(RowImage* before, RowImage* after) {
   if (event_->column_count != table.columns.size()) {
     rest_ = {};
     return Status::Corruption("rows event for `" + table.db + "`.`" + table.table + "` has " +
-                              std::to_string(event_->column_count) +
-                              " columns, its table map " + std::to_string(table.columns.size()));
+                              std::to_string(event_->column_count) + " columns, its table map " +
+                              std::to_string(table.columns.size()));
   }
+  const size_t rest_before = rest_.size();
   Status s;
   switch (event_->kind) {
     case RowsKind::kWrite:
-      s = DecodeImage(event_->columns_before.empty() ? event_->columns_after
-                                                     : event_->columns_before,
-                      false, after != nullptr ? after : &discard_);
+      s = DecodeImage(
+          event_->columns_before.empty() ? event_->columns_after : event_->columns_before, false,
+          after != nullptr ? after : &discard_);
       break;
     case RowsKind::kDelete:
       s = DecodeImage(event_->columns_before, false, before != nullptr ? before : &discard_);
@@ -97,11 +99,16 @@ Result<bool> RowDecoder::Next(RowImage* before, RowImage* after) {
     case RowsKind::kUpdate:
       s = DecodeImage(event_->columns_before, false, before != nullptr ? before : &discard_);
       if (s.ok()) {
-        s = DecodeImage(event_->columns_after.empty() ? event_->columns_before
-                                                      : event_->columns_after,
-                        true, after != nullptr ? after : &discard_);
+        s = DecodeImage(
+            event_->columns_after.empty() ? event_->columns_before : event_->columns_after, true,
+            after != nullptr ? after : &discard_);
       }
       break;
+  }
+  if (s.ok() && rest_.size() == rest_before) {
+    // A row of no bytes would be returned again and again.
+    s = ImageError(table.columns.size(),
+                   Status::Corruption("empty row image with bytes left in the event"));
   }
   if (!s.ok()) {
     rest_ = {};  // nothing after a bad image can be trusted
@@ -113,8 +120,8 @@ Result<bool> RowDecoder::Next(RowImage* before, RowImage* after) {
 
 Status RowDecoder::ImageError(size_t column, const Status& cause) const {
   const TableMap& table = *event_->table;
-  std::string where = "decode row " + std::to_string(row_index_) + " of `" + table.db + "`.`" +
-                      table.table + "`";
+  std::string where =
+      "decode row " + std::to_string(row_index_) + " of `" + table.db + "`.`" + table.table + "`";
   if (column < table.columns.size()) {
     const ColumnDef& c = table.columns[column];
     where += ", column " + std::to_string(column);
@@ -129,11 +136,11 @@ Status RowDecoder::DecodeImage(std::string_view bitmap, bool after_image, RowIma
   const size_t n = columns.size();
   const size_t no_column = n;
   if (bitmap.size() < (n + 7) / 8) {
-    return ImageError(no_column, Status::Corruption("column bitmap of " +
-                                                    std::to_string(bitmap.size()) +
-                                                    " bytes is too short for " +
-                                                    std::to_string(n) + " columns"));
+    return ImageError(
+        no_column, Status::Corruption("column bitmap of " + std::to_string(bitmap.size()) +
+                                      " bytes is too short for " + std::to_string(n) + " columns"));
   }
+  if (event_->version == 0) return DecodePreGaImage(bitmap, image);
   image->values.resize(n);
   image->present.resize(n);
   size_t present_count = 0;
@@ -160,8 +167,8 @@ Status RowDecoder::DecodeImage(std::string_view bitmap, bool after_image, RowIma
       value_options = Le(more, extra);
     }
     if (value_options > kPartialJsonUpdates) {
-      return ImageError(no_column, Status::Corruption("unknown value_options " +
-                                                      std::to_string(value_options)));
+      return ImageError(
+          no_column, Status::Corruption("unknown value_options " + std::to_string(value_options)));
     }
     if ((value_options & kPartialJsonUpdates) != 0 &&
         !Take((json_columns_ + 7) / 8, &partial_bits)) {
@@ -199,6 +206,65 @@ Status RowDecoder::DecodeImage(std::string_view bitmap, bool after_image, RowIma
     }
     Status s = DecodeValue(column, partial, &v);
     if (!s.ok()) return ImageError(i, s);
+  }
+  return Status::Ok();
+}
+
+Status RowDecoder::DecodePreGaImage(std::string_view bitmap, RowImage* image) {
+  // MySQL 5.1 before GA (rows events 20-22; read by log_event_old.cc unpack_row_old) logged the
+  // record's own NULL bytes (table->s->null_bytes) and then packed every column of the image,
+  // including NULL ones. The record reserves bit 0 of the NULL bytes unless its rows are packed
+  // (a VARCHAR or BLOB column makes them so); then each nullable column has one bit, in table
+  // order. Those table maps carry no metadata, so a table map without a NULL bitmap counts every
+  // column as nullable, and ROW_FORMAT=DYNAMIC on a fixed-width table cannot be seen.
+  const std::vector<ColumnDef>& columns = event_->table->columns;
+  const size_t n = columns.size();
+  bool packed_rows = false;
+  for (const ColumnDef& c : columns) {
+    switch (c.type) {
+      case ColumnType::kVarchar:
+      case ColumnType::kTinyBlob:
+      case ColumnType::kMediumBlob:
+      case ColumnType::kLongBlob:
+      case ColumnType::kBlob:
+      case ColumnType::kGeometry:
+        packed_rows = true;
+        break;
+      case ColumnType::kBit:
+        // Uneven BIT bits also live among the NULL bits; not worth guessing for 5.1 alphas.
+        return ImageError(n, Status::Unsupported("BIT column in a pre-GA rows event"));
+      default:
+        break;
+    }
+  }
+  size_t null_bit = packed_rows ? 0 : 1;
+  for (const ColumnDef& c : columns) null_bit += c.nullable ? 1 : 0;
+  std::string_view nulls;
+  if (!Take((null_bit + 7) / 8, &nulls)) {
+    return ImageError(n, Status::Corruption("NULL bytes overrun the event"));
+  }
+  image->values.resize(n);
+  image->present.resize(n);
+  null_bit = packed_rows ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    const ColumnDef& column = columns[i];
+    const bool is_null = column.nullable && Bit(nulls, null_bit);
+    if (column.nullable) ++null_bit;
+    Value& v = image->values[i];
+    image->present[i] = Bit(bitmap, i);
+    if (!image->present[i]) {
+      v.kind = ValueKind::kNull;
+      v.decimals = 0;
+      v.bytes = {};
+      continue;
+    }
+    Status s = DecodeValue(column, false, &v);
+    if (!s.ok()) return ImageError(i, s);
+    if (is_null) {
+      v.kind = ValueKind::kNull;
+      v.decimals = 0;
+      v.bytes = {};
+    }
   }
   return Status::Ok();
 }
@@ -278,12 +344,6 @@ std::string* RowDecoder::NextScratch() {
   std::string* s = &scratch_[scratch_used_++];
   s->clear();
   return s;
-}
-
-std::string_view RowDecoder::Keep(std::string_view bytes) {
-  std::string* s = NextScratch();
-  s->assign(bytes);
-  return *s;
 }
 
 Status RowDecoder::DecodeValue(const ColumnDef& column, bool partial_json, Value* v) {
@@ -607,9 +667,8 @@ Status RowDecoder::DecodeValue(const ColumnDef& column, bool partial_json, Value
     case kMariadbBlobCompressed: {
       RS_RETURN_IF_ERROR(TakeLength(column.meta, &b));
       std::string_view plain;
-      const uint64_t max = column.meta >= 1 && column.meta <= 4
-                               ? (uint64_t{1} << (8 * column.meta)) - 1
-                               : 0;
+      const uint64_t max =
+          column.meta >= 1 && column.meta <= 4 ? (uint64_t{1} << (8 * column.meta)) - 1 : 0;
       RS_RETURN_IF_ERROR(Inflate(b, max, &plain));
       text_or_binary(plain);
       return Status::Ok();

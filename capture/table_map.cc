@@ -10,6 +10,7 @@ constexpr uint8_t kMariadbBlobCompressed = 141;
 }  // namespace
 
 const char* ColumnTypeName(ColumnType type) {
+  // clang-format off
   switch (type) {
     case ColumnType::kDecimal: return "OLD_DECIMAL";
     case ColumnType::kTiny: return "TINYINT";
@@ -47,10 +48,14 @@ const char* ColumnTypeName(ColumnType type) {
     case ColumnType::kString: return "CHAR";
     case ColumnType::kGeometry: return "GEOMETRY";
   }
+  // clang-format on
   switch (static_cast<uint8_t>(type)) {
-    case kMariadbVarcharCompressed: return "VARCHAR_COMPRESSED";
-    case kMariadbBlobCompressed: return "BLOB_COMPRESSED";
-    default: return "UNKNOWN";
+    case kMariadbVarcharCompressed:
+      return "VARCHAR_COMPRESSED";
+    case kMariadbBlobCompressed:
+      return "BLOB_COMPRESSED";
+    default:
+      return "UNKNOWN";
   }
 }
 

@@ -20,7 +20,9 @@ enum class StatementKind {
   kOther,  // DDL (or a statement-based DML statement)
 };
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 bool IsWordChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
@@ -153,9 +155,8 @@ Status TransactionAssembler::OnQuery(const Event& event, const QueryEvent& query
     case StatementKind::kXaStart:
       if (in_txn_) {
         if (!pending_gtid_) {
-          return Status::Corruption(fmt::format(
-              "{}: '{}' inside the transaction begun at {}", Where(event), query.query,
-              txn_.begin.ToString()));
+          return Status::Corruption(fmt::format("{}: '{}' inside the transaction begun at {}",
+                                                Where(event), query.query, txn_.begin.ToString()));
         }
         pending_gtid_ = false;
         explicit_begin_ = true;
@@ -166,7 +167,8 @@ Status TransactionAssembler::OnQuery(const Event& event, const QueryEvent& query
       return Status::Ok();
 
     case StatementKind::kCommit:
-      if (!in_txn_) return Status::Corruption(fmt::format("{}: COMMIT without a BEGIN", Where(event)));
+      if (!in_txn_)
+        return Status::Corruption(fmt::format("{}: COMMIT without a BEGIN", Where(event)));
       return Commit(event);
 
     case StatementKind::kRollback:
@@ -222,9 +224,8 @@ Status TransactionAssembler::OnQuery(const Event& event, const QueryEvent& query
 Status TransactionAssembler::OnRowsEvent(const Event& event, const RowsEvent& rows) {
   if (!in_txn_) {
     if (gtid_mode_) {
-      return Status::Corruption(
-          fmt::format("{}: rows event for table id {} outside a transaction", Where(event),
-                      rows.table_id));
+      return Status::Corruption(fmt::format("{}: rows event for table id {} outside a transaction",
+                                            Where(event), rows.table_id));
     }
     // Old binlogs without GTIDs: a non-transactional change outside BEGIN ... COMMIT is its
     // own transaction, which ends with its statement.
@@ -242,7 +243,8 @@ Status TransactionAssembler::Feed(const Event& event) {
   if (const auto* rows = std::get_if<RowsEvent>(&body)) return OnRowsEvent(event, *rows);
   if (const auto* query = std::get_if<QueryEvent>(&body)) return OnQuery(event, *query);
   if (const auto* xid = std::get_if<XidEvent>(&body)) {
-    if (!in_txn_) return Status::Corruption(fmt::format("{}: XID without a transaction", Where(event)));
+    if (!in_txn_)
+      return Status::Corruption(fmt::format("{}: XID without a transaction", Where(event)));
     txn_.xid = xid->xid;
     return Commit(event);
   }

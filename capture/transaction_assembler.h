@@ -74,11 +74,11 @@ class TransactionAssembler {
   TransactionSink* sink_;
   TransactionInfo txn_;
   bool in_txn_ = false;
-  bool pending_gtid_ = false;   // GTID seen, BEGIN / first statement not yet
-  bool standalone_ = false;     // MariaDB FL_STANDALONE: ends after one statement
-  bool explicit_begin_ = false; // BEGIN / XA START seen: ends at COMMIT, XID, ROLLBACK, XA ...
-  bool implicit_rows_ = false;  // opened by a ROWS event (no GTIDs): ends at STMT_END_F
-  bool gtid_mode_ = false;      // the stream has GTID events: rows must be inside transactions
+  bool pending_gtid_ = false;    // GTID seen, BEGIN / first statement not yet
+  bool standalone_ = false;      // MariaDB FL_STANDALONE: ends after one statement
+  bool explicit_begin_ = false;  // BEGIN / XA START seen: ends at COMMIT, XID, ROLLBACK, XA ...
+  bool implicit_rows_ = false;   // opened by a ROWS event (no GTIDs): ends at STMT_END_F
+  bool gtid_mode_ = false;       // the stream has GTID events: rows must be inside transactions
   // Context events (TABLE_MAP, INTVAR, RAND, USER_VAR, ROWS_QUERY) seen outside a transaction:
   // a transaction that opens without GTID or BEGIN starts at the first of them.
   bool has_prelude_ = false;

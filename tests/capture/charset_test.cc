@@ -71,14 +71,15 @@ TEST(CharsetTest, Latin1IsCp1252WithC1Holes) {
 }
 
 TEST(CharsetTest, SingleByteSets) {
-  EXPECT_EQ(Utf8(51, "\xcf\xf0\xe8\xe2\xe5\xf2"), "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82");
-  EXPECT_EQ(Utf8(7, "\xf0"), "\xd0\x9f");                 // koi8r П
-  EXPECT_EQ(Utf8(9, "\xb9"), "\xc5\xa1");                 // latin2 š
-  EXPECT_EQ(Utf8(25, "\xe1"), "\xce\xb1");                // greek α
-  EXPECT_EQ(Utf8(10, "}"), "\xc3\xa5");                   // swe7 å
-  EXPECT_EQ(Utf8(37, "\x80"), "\xc4\x8c");                // keybcs2 Č
-  EXPECT_EQ(Utf8(11, "a\x80"), "a" + kReplacement);      // ascii
-  EXPECT_EQ(Utf8(57, "\x8a"), kReplacement);              // cp1256: undefined in MySQL
+  EXPECT_EQ(Utf8(51, "\xcf\xf0\xe8\xe2\xe5\xf2"),
+            "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82");
+  EXPECT_EQ(Utf8(7, "\xf0"), "\xd0\x9f");            // koi8r П
+  EXPECT_EQ(Utf8(9, "\xb9"), "\xc5\xa1");            // latin2 š
+  EXPECT_EQ(Utf8(25, "\xe1"), "\xce\xb1");           // greek α
+  EXPECT_EQ(Utf8(10, "}"), "\xc3\xa5");              // swe7 å
+  EXPECT_EQ(Utf8(37, "\x80"), "\xc4\x8c");           // keybcs2 Č
+  EXPECT_EQ(Utf8(11, "a\x80"), "a" + kReplacement);  // ascii
+  EXPECT_EQ(Utf8(57, "\x8a"), kReplacement);         // cp1256: undefined in MySQL
 }
 
 TEST(CharsetTest, MultiByteSets) {
@@ -87,7 +88,7 @@ TEST(CharsetTest, MultiByteSets) {
   EXPECT_EQ(Utf8(12, "\xc6\xfc"), "\xe6\x97\xa5");                      // ujis 日
   EXPECT_EQ(Utf8(28, "\xc4\xe3\xba\xc3"), "\xe4\xbd\xa0\xe5\xa5\xbd");  // gbk 你好
   EXPECT_EQ(Utf8(24, "\xc4\xe3"), "\xe4\xbd\xa0");                      // gb2312 你
-  EXPECT_EQ(Utf8(1, "\xa4\xa4"), "\xe4\xb8\xad");                      // big5 中
+  EXPECT_EQ(Utf8(1, "\xa4\xa4"), "\xe4\xb8\xad");                       // big5 中
   EXPECT_EQ(Utf8(19, "\xc7\xd1"), "\xed\x95\x9c");                      // euckr 한
   EXPECT_EQ(Utf8(248, "\x94\x39\xfc\x36"), "\xf0\x9f\x98\x80");         // gb18030 😀
 }
@@ -96,9 +97,10 @@ TEST(CharsetTest, UnicodeEncodings) {
   EXPECT_EQ(Utf8(54, std::string("\x00\x41\xd8\x3d\xde\x00", 6)), "A\xf0\x9f\x98\x80");  // utf16
   EXPECT_EQ(Utf8(56, std::string("\x41\x00\x3d\xd8\x00\xde", 6)), "A\xf0\x9f\x98\x80");  // utf16le
   EXPECT_EQ(Utf8(60, std::string("\x00\x01\xf6\x00\x00\x00\x00\x42", 8)),
-            "\xf0\x9f\x98\x80" "B");                                     // utf32
-  EXPECT_EQ(Utf8(35, std::string("\x00\xe9", 2)), "\xc3\xa9");           // ucs2
-  EXPECT_EQ(Utf8(2816, std::string("\x20\xac", 2)), "\xe2\x82\xac");     // utf16 uca1400
+            "\xf0\x9f\x98\x80"
+            "B");                                                     // utf32
+  EXPECT_EQ(Utf8(35, std::string("\x00\xe9", 2)), "\xc3\xa9");        // ucs2
+  EXPECT_EQ(Utf8(2816, std::string("\x20\xac", 2)), "\xe2\x82\xac");  // utf16 uca1400
 }
 
 TEST(CharsetTest, InvalidMultiByteInputBecomesReplacement) {
@@ -115,12 +117,15 @@ TEST(CharsetTest, Utf8IsCheckedAndCopied) {
   EXPECT_EQ(Utf8(45, text), text);
   EXPECT_EQ(Utf8(33, text), text);
   EXPECT_EQ(Utf8(0, text), text);  // unknown collation: taken as UTF-8
-  EXPECT_EQ(Utf8(45, "a\xff" "b"), "a" + kReplacement + "b");
-  EXPECT_EQ(Utf8(45, "\xe6\x97"), kReplacement);                     // truncated sequence
-  EXPECT_EQ(Utf8(45, "\xc0\x80"), kReplacement + kReplacement);      // overlong
+  EXPECT_EQ(Utf8(45,
+                 "a\xff"
+                 "b"),
+            "a" + kReplacement + "b");
+  EXPECT_EQ(Utf8(45, "\xe6\x97"), kReplacement);                 // truncated sequence
+  EXPECT_EQ(Utf8(45, "\xc0\x80"), kReplacement + kReplacement);  // overlong
   EXPECT_EQ(Utf8(45, "\xed\xa0\x80"), kReplacement + kReplacement + kReplacement);  // surrogate
-  EXPECT_EQ(Utf8(45, "\xf4\x90\x80\x80"), kReplacement + kReplacement + kReplacement +
-                                              kReplacement);  // above U+10FFFF
+  EXPECT_EQ(Utf8(45, "\xf4\x90\x80\x80"),
+            kReplacement + kReplacement + kReplacement + kReplacement);  // above U+10FFFF
 }
 
 TEST(CharsetTest, BinaryIsCopiedAsItIs) {
@@ -141,11 +146,11 @@ TEST(CharsetTest, SingleByteSetsMatchTheServersTables) {
   const std::filesystem::path dir = "/usr/share/mysql/charsets";
   if (!std::filesystem::exists(dir / "latin1.xml")) GTEST_SKIP() << "no " << dir;
   const std::pair<const char*, uint32_t> sets[] = {
-      {"armscii8", 32}, {"ascii", 11},   {"cp1250", 26},  {"cp1251", 51},   {"cp1256", 57},
-      {"cp1257", 59},   {"cp850", 4},    {"cp852", 40},   {"cp866", 36},    {"dec8", 3},
-      {"geostd8", 92},  {"greek", 25},   {"hebrew", 16},  {"hp8", 6},       {"keybcs2", 37},
-      {"koi8r", 7},     {"koi8u", 22},   {"latin1", 8},   {"latin2", 9},    {"latin5", 30},
-      {"latin7", 41},   {"macce", 38},   {"macroman", 39}, {"swe7", 10}};
+      {"armscii8", 32}, {"ascii", 11}, {"cp1250", 26},   {"cp1251", 51}, {"cp1256", 57},
+      {"cp1257", 59},   {"cp850", 4},  {"cp852", 40},    {"cp866", 36},  {"dec8", 3},
+      {"geostd8", 92},  {"greek", 25}, {"hebrew", 16},   {"hp8", 6},     {"keybcs2", 37},
+      {"koi8r", 7},     {"koi8u", 22}, {"latin1", 8},    {"latin2", 9},  {"latin5", 30},
+      {"latin7", 41},   {"macce", 38}, {"macroman", 39}, {"swe7", 10}};
   const std::regex map_re("<unicode>\\s*<map>([^<]*)</map>");
   for (const auto& [name, collation] : sets) {
     std::ifstream in(dir / (std::string(name) + ".xml"));

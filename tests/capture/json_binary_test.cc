@@ -85,8 +85,8 @@ J Container(bool object, const std::vector<std::pair<std::string, J>>& items, bo
       pos += value.data.size();
     }
   }
-  std::string data = Le(n, static_cast<int>(off)) + Le(pos, static_cast<int>(off)) +
-                     key_entries + value_entries + keys + values;
+  std::string data = Le(n, static_cast<int>(off)) + Le(pos, static_cast<int>(off)) + key_entries +
+                     value_entries + keys + values;
   return {static_cast<uint8_t>(object ? (large ? 0x01 : 0x00) : (large ? 0x03 : 0x02)), data};
 }
 
@@ -166,7 +166,8 @@ TEST(JsonBinaryTest, NestedSmallObjectAndArray) {
   J doc = Obj({{"a", Int16(1)},
                {"b", Arr({Int16(1), Str("two"), Null(), Obj({}), Arr({})})},
                {"cc", Obj({{"x", Double(2.5)}, {"y", False()}})}});
-  EXPECT_EQ(Text(Doc(doc)), R"({"a": 1, "b": [1, "two", null, {}, []], "cc": {"x": 2.5, "y": false}})");
+  EXPECT_EQ(Text(Doc(doc)),
+            R"({"a": 1, "b": [1, "two", null, {}, []], "cc": {"x": 2.5, "y": false}})");
 }
 
 TEST(JsonBinaryTest, LargeFormatInlinesThirtyTwoBitIntegers) {
@@ -188,15 +189,15 @@ TEST(JsonBinaryTest, OffsetsAreFollowedAcrossHolesAndReordering) {
   // Small object {"k": "v", "m": [true]} laid out with the values first, keys last, and unused
   // bytes in between, as an in-place partial update can leave it.
   std::string data;
-  data += Le(2, 2);   // count
-  data += Le(40, 2);  // size
-  data += Le(38, 2) + Le(1, 2);  // key "k" at 38
-  data += Le(39, 2) + Le(1, 2);  // key "m" at 39
-  data += std::string(1, '\x0c') + Le(24, 2);  // string at 24
-  data += std::string(1, '\x02') + Le(28, 2);  // array at 28
-  data.resize(24, '\xee');                     // a hole
-  data += VarLength(1) + "v";                  // 24..25
-  data.resize(28, '\xee');                     // another hole
+  data += Le(2, 2);                                                 // count
+  data += Le(40, 2);                                                // size
+  data += Le(38, 2) + Le(1, 2);                                     // key "k" at 38
+  data += Le(39, 2) + Le(1, 2);                                     // key "m" at 39
+  data += std::string(1, '\x0c') + Le(24, 2);                       // string at 24
+  data += std::string(1, '\x02') + Le(28, 2);                       // array at 28
+  data.resize(24, '\xee');                                          // a hole
+  data += VarLength(1) + "v";                                       // 24..25
+  data.resize(28, '\xee');                                          // another hole
   data += Le(1, 2) + Le(7, 2) + std::string(1, '\x04') + Le(1, 2);  // [true], 7 bytes
   data.resize(38, '\xee');
   data += "km";
@@ -205,8 +206,7 @@ TEST(JsonBinaryTest, OffsetsAreFollowedAcrossHolesAndReordering) {
 }
 
 std::string PackedTime(bool negative, int hours, int minute, int second, int micro) {
-  int64_t packed =
-      ((static_cast<int64_t>(hours) << 12 | minute << 6 | second) << 24) + micro;
+  int64_t packed = ((static_cast<int64_t>(hours) << 12 | minute << 6 | second) << 24) + micro;
   if (negative) packed = -packed;
   return Le(static_cast<uint64_t>(packed), 8);
 }
@@ -248,7 +248,10 @@ TEST(JsonBinaryTest, CorruptInputIsCorruption) {
   EXPECT_TRUE(TextError("\x0d").IsCorruption());                          // unknown type
   EXPECT_TRUE(TextError(std::string("\x04\x03", 2)).IsCorruption());      // unknown literal
   EXPECT_TRUE(TextError(std::string("\x09\x01\x02", 3)).IsCorruption());  // short int64
-  EXPECT_TRUE(TextError(std::string("\x0c\x05" "abc", 5)).IsCorruption());  // string overrun
+  EXPECT_TRUE(TextError(std::string("\x0c\x05"
+                                    "abc",
+                                    5))
+                  .IsCorruption());                                       // string overrun
   EXPECT_TRUE(TextError(std::string("\x0c\x80\x80", 3)).IsCorruption());  // unfinished length
   EXPECT_TRUE(TextError(Doc(Double(0.0)).substr(0, 5)).IsCorruption());
   // Container size larger than the value.

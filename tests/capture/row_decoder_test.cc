@@ -48,8 +48,8 @@ class Bytes {
   std::string s_;
 };
 
-ColumnDef Col(ColumnType type, uint16_t meta = 0, bool is_unsigned = false,
-              uint32_t collation = 0, std::string name = "") {
+ColumnDef Col(ColumnType type, uint16_t meta = 0, bool is_unsigned = false, uint32_t collation = 0,
+              std::string name = "") {
   ColumnDef c;
   c.type = type;
   c.meta = meta;
@@ -151,10 +151,9 @@ TEST_F(RowDecoderTest, UnsignedIntegerLimitsOfEveryWidth) {
   SetTable({Col(ColumnType::kTiny, 0, true), Col(ColumnType::kShort, 0, true),
             Col(ColumnType::kInt24, 0, true), Col(ColumnType::kLong, 0, true),
             Col(ColumnType::kLongLong, 0, true), Col(ColumnType::kTiny, 0, true)});
-  RowImage row = DecodeSingle(
-      Bytes().Hex("ff ffff ffffff ffffffff ffffffffffffffff 00").str());
-  const uint64_t expected[] = {255, 65535, 16777215, 4294967295u,
-                               std::numeric_limits<uint64_t>::max(), 0};
+  RowImage row = DecodeSingle(Bytes().Hex("ff ffff ffffff ffffffff ffffffffffffffff 00").str());
+  const uint64_t expected[] = {
+      255, 65535, 16777215, 4294967295u, std::numeric_limits<uint64_t>::max(), 0};
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_EQ(row.values[i].kind, ValueKind::kUInt) << i;
     EXPECT_EQ(row.values[i].u, expected[i]) << i;
@@ -486,8 +485,7 @@ TEST_F(RowDecoderTest, StringsTextOrBinaryByCollation) {
 }
 
 TEST_F(RowDecoderTest, JsonGeometryAndVector) {
-  SetTable({Col(ColumnType::kJson, 4), Col(ColumnType::kGeometry, 4),
-            Col(ColumnType::kVector, 4)});
+  SetTable({Col(ColumnType::kJson, 4), Col(ColumnType::kGeometry, 4), Col(ColumnType::kVector, 4)});
   const std::string json("\x04\x01", 2);  // true
   const std::string geometry("\x00\x00\x00\x00\x01\x01\x00\x00\x00", 9);
   const std::string vector("\x00\x00\x80\x3f\x00\x00\x00\x40", 8);  // [1.0, 2.0]
@@ -547,7 +545,7 @@ TEST_F(RowDecoderTest, UpdateUsesEachImagesBitmapAndReusesVectors) {
             Col(ColumnType::kLong)});
   // Before images: all columns. After images (MINIMAL): column 1 only.
   Bytes rows;
-  rows.U8(0).Le(1, 4).U8(1).Raw("a").Le(10, 4);  // before row 1
+  rows.U8(0).Le(1, 4).U8(1).Raw("a").Le(10, 4);   // before row 1
   rows.U8(0).U8(1).Raw("b");                      // after row 1
   rows.U8(0).Le(2, 4).U8(2).Raw("cc").Le(20, 4);  // before row 2
   rows.U8(1);                                     // after row 2: column 1 set to NULL
@@ -617,10 +615,10 @@ TEST_F(RowDecoderTest, PartialUpdateAfterImageHoldsJsonDiffs) {
   const std::string diff = Bytes().U8(0).U8(3).Raw("$.a").U8(3).Raw(value).str();
   Bytes rows;
   rows.U8(0).Le(1, 4).Le(before_j.size(), 4).Raw(before_j).Le(2, 4).Raw(before_k);
-  rows.U8(1);         // value_options: PARTIAL_JSON_UPDATES
-  rows.U8(0b01);      // partial bits: j partial, k not
-  rows.U8(0);         // NULL bits
-  rows.Le(1, 4);      // id
+  rows.U8(1);                         // value_options: PARTIAL_JSON_UPDATES
+  rows.U8(0b01);                      // partial bits: j partial, k not
+  rows.U8(0);                         // NULL bits
+  rows.Le(1, 4);                      // id
   rows.Le(diff.size(), 4).Raw(diff);  // j as a diff
   rows.Le(2, 4).Raw(after_k);         // k in full
   // Second row: value_options 0, no partial bits, everything in full.
@@ -654,8 +652,8 @@ TEST_F(RowDecoderTest, PartialUpdateAfterImageHoldsJsonDiffs) {
 }
 
 TEST_F(RowDecoderTest, TruncatedValueIsCorruptionNamingTableRowAndColumn) {
-  SetTable({Col(ColumnType::kLong, 0, false, 0, "id"),
-            Col(ColumnType::kVarchar, 40, false, 0, "name")});
+  SetTable(
+      {Col(ColumnType::kLong, 0, false, 0, "id"), Col(ColumnType::kVarchar, 40, false, 0, "name")});
   Status s = DecodeFailure(Bytes().Le(1, 4).U8(10).Raw("abc").str());
   EXPECT_TRUE(s.IsCorruption());
   EXPECT_NE(s.message().find("`d`.`t`"), std::string::npos) << s.message();
@@ -683,6 +681,15 @@ TEST_F(RowDecoderTest, TruncatedNullBitmapIsCorruption) {
   auto again = decoder_.Next(nullptr, &after);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(*again);
+}
+
+TEST_F(RowDecoderTest, RowWithoutColumnsIsCorruptionNotAnEndlessLoop) {
+  SetTable({Col(ColumnType::kLong), Col(ColumnType::kLong)});
+  SetEvent(RowsKind::kWrite, std::string(1, '\0'), "", Bytes().Le(5, 4).str());
+  RowImage after;
+  auto r = decoder_.Next(nullptr, &after);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption());
 }
 
 TEST_F(RowDecoderTest, ColumnCountDifferentFromTableMapIsCorruption) {

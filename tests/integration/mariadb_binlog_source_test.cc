@@ -420,6 +420,39 @@ TEST(MariadbBinlogSourceTest, StartAtGtidBeginsWithTheNextTransaction) {
   EXPECT_EQ(types.size(), live.size());
 }
 
+TEST(MariadbBinlogSourceTest, LargeEventsAndTransactionsArriveWhole) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  // A 40 MB row event spans several 16 MB protocol packets (MyISAM: InnoDB limits a
+  // transaction's BLOBs to 10% of its redo log); 200 000 rows make ~1 700 events.
+  Status st = server->Execute("CREATE DATABASE l; "
+                            "CREATE TABLE l.blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=MyISAM; "
+                            "CREATE TABLE l.rows (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT); "
+                            "INSERT INTO l.blobs VALUES (1, REPEAT(x'00FF7F', 13333334)); "
+                            "INSERT INTO l.rows SELECT seq, CONCAT('value ', seq), seq * 7 "
+                            "FROM l.seq_1_to_200000");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto options = OptionsFor(*server);
+  options.start = {"binlog.000001", 4};
+  options.follow = false;
+  auto source = MariadbBinlogSource::Open(options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  Watchdog watchdog(source->get(), std::chrono::seconds(120));
+  auto began = std::chrono::steady_clock::now();
+  std::vector<Captured> live = ReadToEnd(**source);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  uint64_t bytes = 0;
+  size_t largest = 0;
+  for (const auto& e : live) {
+    bytes += e.bytes.size();
+    largest = std::max(largest, e.bytes.size());
+  }
+  std::printf("read %zu events, %.1f MB in %.3f s (%.0f MB/s, %.0f events/s)\n", live.size(),
+              bytes / 1e6, seconds, bytes / 1e6 / seconds, live.size() / seconds);
+  EXPECT_GT(largest, 40000000u);
+  ExpectSameEvents(InFile(live), ReadFiles(*server));
+}
+
 TEST(MariadbBinlogSourceTest, FollowSeesChangesMadeAfterTheDumpStarted) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
@@ -450,6 +483,12 @@ TEST(MariadbBinlogSourceTest, FollowSeesChangesMadeAfterTheDumpStarted) {
   }
   writer.join();
   EXPECT_FALSE(watchdog.fired());
+  // The source registered itself as a replica.
+  auto hosts = server->Query("SHOW SLAVE HOSTS");
+  ASSERT_TRUE(hosts.ok()) << hosts.status().ToString();
+  ASSERT_EQ(hosts->size(), 1u);
+  EXPECT_EQ((*hosts)[0][0], std::to_string(options.replica_server_id));
+  EXPECT_EQ((*hosts)[0][1].rfind("replsync", 0), 0u) << (*hosts)[0][1];
   std::vector<Captured> in_file = InFile(live);
   ASSERT_FALSE(in_file.empty());
   EXPECT_EQ(in_file[0].offset, start.offset);

@@ -1,5 +1,7 @@
 #include "tools/cli/binlog_dump.h"
 
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,9 +11,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <rapidjson/document.h>
 
 namespace replsync::cli {
 namespace {
@@ -137,9 +136,7 @@ TEST(BinlogDumpTest, Mysql80TextFormIsSqlLike) {
       Dump({Fixture("mysql-cdc-rs/events/8.0/32_delete_rows_v2/binlog.000001")}, false);
   ASSERT_TRUE(dump.status.ok()) << dump.status.ToString();
   std::vector<std::string> expected = {
-      "# binlog.000001:1462 2023-12-26 09:19:01 UTC",
-      "BEGIN",
-      "# at binlog.000001:1676",
+      "# binlog.000001:1462 2023-12-26 09:19:01 UTC", "BEGIN", "# at binlog.000001:1676",
       "DELETE FROM `test`.`int_table` WHERE @1=1 AND @2=22 AND @3=222 AND @4=1111 AND "
       "@5=11111 AND @6=1",
       "COMMIT  # xid 22, next binlog.000001:1762"};
@@ -164,14 +161,16 @@ TEST(BinlogDumpTest, DecimalsAreExactStrings) {
   ASSERT_TRUE(dump.status.ok()) << dump.status.ToString();
   std::vector<std::string> rows = RowLines(dump);
   ASSERT_EQ(rows.size(), 2u) << dump.text;
-  EXPECT_EQ(rows[0],
-            "{\"pos\":\"bin-log.000001:652\",\"gtid\":\"87cee3a4-6b31-11e7-bdfd-0d98d6698870:14918\","
-            "\"ts\":1550192291,\"db\":\"bltest\",\"table\":\"foo\",\"type\":\"insert\","
-            "\"before\":null,\"after\":{\"@1\":1,\"@2\":\"0.10000\",\"@3\":\"zero point one\"}}");
-  EXPECT_EQ(rows[1],
-            "{\"pos\":\"bin-log.000001:942\",\"gtid\":\"87cee3a4-6b31-11e7-bdfd-0d98d6698870:14919\","
-            "\"ts\":1550192300,\"db\":\"bltest\",\"table\":\"foo\",\"type\":\"insert\","
-            "\"before\":null,\"after\":{\"@1\":2,\"@2\":\"1.00000\",\"@3\":\"one point zero\"}}");
+  EXPECT_EQ(
+      rows[0],
+      "{\"pos\":\"bin-log.000001:652\",\"gtid\":\"87cee3a4-6b31-11e7-bdfd-0d98d6698870:14918\","
+      "\"ts\":1550192291,\"db\":\"bltest\",\"table\":\"foo\",\"type\":\"insert\","
+      "\"before\":null,\"after\":{\"@1\":1,\"@2\":\"0.10000\",\"@3\":\"zero point one\"}}");
+  EXPECT_EQ(
+      rows[1],
+      "{\"pos\":\"bin-log.000001:942\",\"gtid\":\"87cee3a4-6b31-11e7-bdfd-0d98d6698870:14919\","
+      "\"ts\":1550192300,\"db\":\"bltest\",\"table\":\"foo\",\"type\":\"insert\","
+      "\"before\":null,\"after\":{\"@1\":2,\"@2\":\"1.00000\",\"@3\":\"one point zero\"}}");
 }
 
 TEST(BinlogDumpTest, MinimalImageOmitsAbsentColumnsAndKeepsUnsigned) {
@@ -236,10 +235,14 @@ TEST(BinlogDumpTest, MysqlJsonValuesAreInsertedAsJson) {
   DumpOutput dump = DumpJson("rust_mysql_common/json-opaque.binlog");
   ASSERT_TRUE(dump.status.ok()) << dump.status.ToString();
   std::vector<std::string> rows = RowLines(dump);
-  const char* expected[] = {
-      R"({"a":"base64:type15:VQ=="})", R"({"b":"2012-03-18"})",
-      R"({"c":"2012-03-18 11:30:45.000000"})", R"({"c":"87:31:46.654321"})",
-      R"({"d":123.456})", R"({"e":9.00})", R"({"e":[0,1,true,false]})", R"({"e":null})"};
+  const char* expected[] = {R"({"a":"base64:type15:VQ=="})",
+                            R"({"b":"2012-03-18"})",
+                            R"({"c":"2012-03-18 11:30:45.000000"})",
+                            R"({"c":"87:31:46.654321"})",
+                            R"({"d":123.456})",
+                            R"({"e":9.00})",
+                            R"({"e":[0,1,true,false]})",
+                            R"({"e":null})"};
   ASSERT_EQ(rows.size(), std::size(expected)) << dump.text;
   for (size_t i = 0; i < rows.size(); ++i) {
     rapidjson::Document line = ParseLine(rows[i]);
@@ -299,8 +302,8 @@ TEST(BinlogDumpTest, DecodeOnlyCountsEveryRowAndPrintsOneSummaryLine) {
 }
 
 TEST(BinlogDumpTest, DecodeOnlyCountsEventsOfACrc32Binlog) {
-  DumpOutput dump = Dump({Fixture("mysql-binlog-connector-java/mysql-bin.checksum-crc32")},
-                         false, /*decode_only=*/true);
+  DumpOutput dump = Dump({Fixture("mysql-binlog-connector-java/mysql-bin.checksum-crc32")}, false,
+                         /*decode_only=*/true);
   ASSERT_TRUE(dump.status.ok()) << dump.status.ToString();
   ASSERT_EQ(dump.lines.size(), 1u) << dump.text;
   EXPECT_EQ(dump.lines[0].rfind("events=303 row_events=60 rows=63 seconds=", 0), 0u)
@@ -339,8 +342,8 @@ TEST(BinlogDumpTest, FilesAreReadInOrder) {
 class BinlogDumpTruncatedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("binlog_dump_test." + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("binlog_dump_test." + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

@@ -1,5 +1,7 @@
 #include "tools/cli/value_format.h"
 
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <time.h>
 
 #include <bit>
@@ -8,9 +10,6 @@
 #include <limits>
 #include <random>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <rapidjson/document.h>
 
 namespace replsync::cli {
 namespace {
@@ -43,16 +42,15 @@ Value Bytes(ValueKind kind, std::string_view bytes) {
   value.bytes = bytes;
   return value;
 }
-Value DateTime(ValueKind kind, uint16_t y, uint8_t mo, uint8_t d, uint8_t h, uint8_t mi,
-               uint8_t s, uint32_t micro, uint8_t decimals) {
+Value DateTime(ValueKind kind, uint16_t y, uint8_t mo, uint8_t d, uint8_t h, uint8_t mi, uint8_t s,
+               uint32_t micro, uint8_t decimals) {
   Value value;
   value.kind = kind;
   value.decimals = decimals;
   value.dt = {y, mo, d, h, mi, s, micro};
   return value;
 }
-Value Time(bool negative, uint32_t hours, uint8_t mi, uint8_t s, uint32_t micro,
-           uint8_t decimals) {
+Value Time(bool negative, uint32_t hours, uint8_t mi, uint8_t s, uint32_t micro, uint8_t decimals) {
   Value value;
   value.kind = ValueKind::kTime;
   value.decimals = decimals;
@@ -79,17 +77,17 @@ class ValueFormatTest : public ::testing::Test {
  protected:
   std::string Json(const Value& value, const ColumnDef& column = ColumnDef(),
                    const Value* before = nullptr) {
-    std::string out;
+    TextBuffer out;
     Status st = formatter_.AppendJson(column, value, before, &out);
     EXPECT_TRUE(st.ok()) << st.ToString();
-    return out;
+    return out.str();
   }
   std::string Sql(const Value& value, const ColumnDef& column = ColumnDef(),
                   const Value* before = nullptr) {
-    std::string out;
+    TextBuffer out;
     Status st = formatter_.AppendSql(column, value, before, &out);
     EXPECT_TRUE(st.ok()) << st.ToString();
-    return out;
+    return out.str();
   }
   ValueFormatter formatter_;
 };
@@ -216,12 +214,11 @@ TEST_F(ValueFormatTest, UtcCalendarMatchesGmtime) {
     struct tm tm;
     ASSERT_NE(gmtime_r(&t, &tm), nullptr);
     char expected[64];
-    std::snprintf(expected, sizeof(expected), "%04d-%02d-%02d %02d:%02d:%02d",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    std::string got;
+    std::snprintf(expected, sizeof(expected), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    TextBuffer got;
     AppendUtcDateTime(seconds, 0, 0, &got);
-    ASSERT_EQ(got, expected) << seconds;
+    ASSERT_EQ(got.view(), expected) << seconds;
   }
 }
 
@@ -289,8 +286,12 @@ TEST_F(ValueFormatTest, SetWithoutLabelsForEveryBitIsTheMask) {
 
 TEST_F(ValueFormatTest, Latin1TextIsConvertedToUtf8) {
   ColumnDef column = Column(ColumnType::kVarchar, kLatin1);
-  EXPECT_EQ(Json(Bytes(ValueKind::kString, "caf\xe9 \xa3" "5"), column),
-            "\"caf\xc3\xa9 \xc2\xa3" "5\"");
+  EXPECT_EQ(Json(Bytes(ValueKind::kString,
+                       "caf\xe9 \xa3"
+                       "5"),
+                 column),
+            "\"caf\xc3\xa9 \xc2\xa3"
+            "5\"");
   EXPECT_EQ(Sql(Bytes(ValueKind::kString, "d\xe9j\xe0"), column), "'d\xc3\xa9j\xc3\xa0'");
   ColumnDef enum_column = Column(ColumnType::kEnum, kLatin1);
   enum_column.enum_values = {"\xe9t\xe9"};
@@ -309,14 +310,97 @@ TEST_F(ValueFormatTest, Utf8TextIsEscapedForJson) {
 TEST_F(ValueFormatTest, InvalidUtf8BecomesReplacementCharacter) {
   ColumnDef column = Column(ColumnType::kVarchar);
   // A stray continuation byte, an overlong '/', a surrogate and a truncated sequence.
-  std::string json = Json(Bytes(ValueKind::kString, "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe2\x82"),
+  std::string json = Json(Bytes(ValueKind::kString,
+                                "a\x80"
+                                "b\xc0\xaf"
+                                "c\xed\xa0\x80"
+                                "d\xe2\x82"),
                           column);
   EXPECT_EQ(json,
-            "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+            "\"a\xef\xbf\xbd"
+            "b\xef\xbf\xbd\xef\xbf\xbd"
+            "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
             "d\xef\xbf\xbd\xef\xbf\xbd\"");
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.c_str());
   EXPECT_FALSE(doc.HasParseError());
+}
+
+// Random valid UTF-8 text mixing plain runs, characters that need escaping and multi-byte
+// characters at every alignment, long enough to cross the formatter's 16 KiB chunks.
+std::string RandomUtf8(std::mt19937* rng, size_t length) {
+  static const char* const kPieces[] = {"a",
+                                        "b",
+                                        "0",
+                                        "~",
+                                        " ",
+                                        "\"",
+                                        "\\",
+                                        "'",
+                                        "\n",
+                                        "\t",
+                                        "NUL",
+                                        "\x01",
+                                        "\x1a",
+                                        "\x1f",
+                                        "\x7f",
+                                        "\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80"};
+  std::uniform_int_distribution<int> piece(0, std::size(kPieces) - 1);
+  std::uniform_int_distribution<int> plain_run(0, 40);
+  std::string text;
+  while (text.size() < length) {
+    text.append(static_cast<size_t>(plain_run(*rng)), 'x');
+    std::string_view p = kPieces[piece(*rng)];
+    if (p == "NUL") {
+      text.push_back('\0');
+    } else {
+      text.append(p);
+    }
+  }
+  return text;
+}
+
+// Undoes AppendSqlString's escapes (the literal without its quotes).
+std::string UnescapeSql(std::string_view literal) {
+  std::string text;
+  for (size_t i = 0; i < literal.size(); ++i) {
+    if (literal[i] != '\\') {
+      text.push_back(literal[i]);
+      continue;
+    }
+    char c = literal[++i];
+    text.push_back(c == '0'   ? '\0'
+                   : c == 'n' ? '\n'
+                   : c == 'r' ? '\r'
+                   : c == 't' ? '\t'
+                   : c == 'Z' ? '\x1a'
+                              : c);
+  }
+  return text;
+}
+
+TEST_F(ValueFormatTest, EscapingRoundTripsAtEveryAlignmentAndLength) {
+  std::mt19937 rng(7);
+  for (size_t length : {0, 1, 7, 8, 15, 16, 17, 31, 100, 1000, 16383, 16384, 40000}) {
+    for (int round = 0; round < 5; ++round) {
+      std::string text = RandomUtf8(&rng, length);
+      TextBuffer json;
+      AppendJsonString(text, &json);
+      rapidjson::Document doc;
+      doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
+      ASSERT_FALSE(doc.HasParseError()) << length;
+      ASSERT_TRUE(doc.IsString());
+      ASSERT_EQ(std::string(doc.GetString(), doc.GetStringLength()), text) << length;
+      for (char c : json.view()) ASSERT_GE(static_cast<unsigned char>(c), 0x20) << length;
+      TextBuffer sql;
+      AppendSqlString(text, &sql);
+      std::string_view literal = sql.view();
+      ASSERT_GE(literal.size(), 2u);
+      ASSERT_EQ(UnescapeSql(literal.substr(1, literal.size() - 2)), text) << length;
+    }
+  }
 }
 
 TEST_F(ValueFormatTest, SqlStringsUseBackslashEscapes) {
@@ -335,13 +419,17 @@ TEST_F(ValueFormatTest, BinaryIsBase64EvenWithZeroBytes) {
 }
 
 TEST_F(ValueFormatTest, Base64MatchesRfc4648Vectors) {
-  const char* vectors[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                              {"foo", "Zm9v"},   {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+  const char* vectors[][2] = {{"", ""},
+                              {"f", "Zg=="},
+                              {"fo", "Zm8="},
+                              {"foo", "Zm9v"},
+                              {"foob", "Zm9vYg=="},
+                              {"fooba", "Zm9vYmE="},
                               {"foobar", "Zm9vYmFy"}};
   for (const auto& v : vectors) {
-    std::string out;
+    TextBuffer out;
     AppendBase64(v[0], &out);
-    EXPECT_EQ(out, v[1]) << v[0];
+    EXPECT_EQ(out.view(), v[1]) << v[0];
   }
 }
 
@@ -366,7 +454,7 @@ TEST_F(ValueFormatTest, VectorIsAnArrayOfFloats) {
 }
 
 TEST_F(ValueFormatTest, VectorOfPartialFloatIsCorruption) {
-  std::string out;
+  TextBuffer out;
   Status st = formatter_.AppendJson(ColumnDef(), Bytes(ValueKind::kVector, "abcde"), nullptr, &out);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
 }
@@ -379,7 +467,10 @@ TEST_F(ValueFormatTest, NullIsNull) {
 TEST_F(ValueFormatTest, JsonIsInsertedAsRawJson) {
   // MySQL binary JSON for {"a":1}: small object, 1 member, 12 bytes; key entry (offset 11,
   // length 1); value entry int16 inlined = 1; key "a".
-  std::string binary("\x00\x01\x00\x0c\x00\x0b\x00\x01\x00\x05\x01\x00" "a", 13);
+  std::string binary(
+      "\x00\x01\x00\x0c\x00\x0b\x00\x01\x00\x05\x01\x00"
+      "a",
+      13);
   std::string json = Json(Bytes(ValueKind::kJson, binary), Column(ColumnType::kJson));
   rapidjson::Document doc;
   doc.Parse(json.c_str());
@@ -413,7 +504,10 @@ TEST_F(ValueFormatTest, JsonDiffWithoutBeforeDocumentListsTheOperations) {
 
 TEST_F(ValueFormatTest, JsonDiffIsAppliedToTheBeforeDocument) {
   // {"a":1} (see JsonIsInsertedAsRawJson) with "$.a" replaced by 2.
-  std::string before_binary("\x00\x01\x00\x0c\x00\x0b\x00\x01\x00\x05\x01\x00" "a", 13);
+  std::string before_binary(
+      "\x00\x01\x00\x0c\x00\x0b\x00\x01\x00\x05\x01\x00"
+      "a",
+      13);
   Value before = Bytes(ValueKind::kJson, before_binary);
   std::string_view diff("\x00\x03$.a\x03\x05\x02\x00", 9);
   std::string json = Json(Bytes(ValueKind::kJsonDiff, diff), Column(ColumnType::kJson), &before);
@@ -426,21 +520,20 @@ TEST_F(ValueFormatTest, JsonDiffIsAppliedToTheBeforeDocument) {
 }
 
 TEST_F(ValueFormatTest, MalformedJsonDiffIsCorruption) {
-  std::string out;
-  Status st = formatter_.AppendJson(ColumnDef(), Bytes(ValueKind::kJsonDiff, "\x07"), nullptr,
-                                    &out);
+  TextBuffer out;
+  Status st =
+      formatter_.AppendJson(ColumnDef(), Bytes(ValueKind::kJsonDiff, "\x07"), nullptr, &out);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
-  st = formatter_.AppendJson(ColumnDef(), Bytes(ValueKind::kJsonDiff, std::string_view("\x00\x09$.a", 5)),
-                             nullptr,
-                             &out);
+  st = formatter_.AppendJson(
+      ColumnDef(), Bytes(ValueKind::kJsonDiff, std::string_view("\x00\x09$.a", 5)), nullptr, &out);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
-  EXPECT_EQ(out, "");
+  EXPECT_EQ(out.view(), "");
 }
 
 TEST_F(ValueFormatTest, IdentifiersDoubleBackQuotes) {
-  std::string out;
+  TextBuffer out;
   AppendSqlIdentifier("we`ird", &out);
-  EXPECT_EQ(out, "`we``ird`");
+  EXPECT_EQ(out.view(), "`we``ird`");
 }
 
 class ImageFormatTest : public ValueFormatTest {
@@ -459,50 +552,51 @@ class ImageFormatTest : public ValueFormatTest {
 };
 
 TEST_F(ImageFormatTest, ColumnsAreKeyedByName) {
-  std::string out;
+  TextBuffer out;
   ASSERT_TRUE(formatter_.AppendImageJson(table_, image_, nullptr, &out).ok());
-  EXPECT_EQ(out, "{\"id\":7,\"name\":\"pen\",\"price\":null}");
+  EXPECT_EQ(out.view(), "{\"id\":7,\"name\":\"pen\",\"price\":null}");
   out.clear();
   ASSERT_TRUE(formatter_.AppendImageSql(table_, image_, nullptr, false, &out).ok());
-  EXPECT_EQ(out, "`id`=7, `name`='pen', `price`=NULL");
+  EXPECT_EQ(out.view(), "`id`=7, `name`='pen', `price`=NULL");
   out.clear();
   ASSERT_TRUE(formatter_.AppendImageSql(table_, image_, nullptr, true, &out).ok());
-  EXPECT_EQ(out, "`id`=7 AND `name`='pen' AND `price` IS NULL");
+  EXPECT_EQ(out.view(), "`id`=7 AND `name`='pen' AND `price` IS NULL");
 }
 
 TEST_F(ImageFormatTest, ColumnsWithoutNamesArePositions) {
   for (auto& column : table_.columns) column.name.clear();
-  std::string out;
+  TextBuffer out;
   ASSERT_TRUE(formatter_.AppendImageJson(table_, image_, nullptr, &out).ok());
-  EXPECT_EQ(out, "{\"@1\":7,\"@2\":\"pen\",\"@3\":null}");
+  EXPECT_EQ(out.view(), "{\"@1\":7,\"@2\":\"pen\",\"@3\":null}");
   out.clear();
   ASSERT_TRUE(formatter_.AppendImageSql(table_, image_, nullptr, false, &out).ok());
-  EXPECT_EQ(out, "@1=7, @2='pen', @3=NULL");
+  EXPECT_EQ(out.view(), "@1=7, @2='pen', @3=NULL");
 }
 
 TEST_F(ImageFormatTest, ColumnsAbsentFromAPartialImageAreOmitted) {
   image_.present = {true, false, true};
-  std::string out;
+  TextBuffer out;
   ASSERT_TRUE(formatter_.AppendImageJson(table_, image_, nullptr, &out).ok());
-  EXPECT_EQ(out, "{\"id\":7,\"price\":null}");
+  EXPECT_EQ(out.view(), "{\"id\":7,\"price\":null}");
   image_.present = {false, false, false};
   out.clear();
   ASSERT_TRUE(formatter_.AppendImageJson(table_, image_, nullptr, &out).ok());
-  EXPECT_EQ(out, "{}");
+  EXPECT_EQ(out.view(), "{}");
 }
 
 TEST_F(ImageFormatTest, JsonDiffWithoutBeforeIsSqlFunctionCalls) {
   table_.columns.push_back(Column(ColumnType::kJson, kUtf8mb4, "doc"));
   image_.values.push_back(Bytes(ValueKind::kJsonDiff, kRemoveThenInsert));
   image_.present = {true, false, false, true};
-  std::string out;
+  TextBuffer out;
   ASSERT_TRUE(formatter_.AppendImageSql(table_, image_, nullptr, false, &out).ok());
-  EXPECT_EQ(out, "`id`=7, `doc`=JSON_INSERT(JSON_REMOVE(`doc`, '$.a'), '$.b', CAST('true' AS JSON))");
+  EXPECT_EQ(out.view(),
+            "`id`=7, `doc`=JSON_INSERT(JSON_REMOVE(`doc`, '$.a'), '$.b', CAST('true' AS JSON))");
 }
 
 TEST_F(ImageFormatTest, ErrorsNameTheColumn) {
   image_.values[2] = Bytes(ValueKind::kVector, "xyz");
-  std::string out;
+  TextBuffer out;
   Status st = formatter_.AppendImageJson(table_, image_, nullptr, &out);
   ASSERT_TRUE(st.IsCorruption());
   EXPECT_NE(st.message().find("`shop`.`items`.price"), std::string::npos) << st.message();

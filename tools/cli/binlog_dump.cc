@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstring>
@@ -35,10 +36,10 @@ constexpr size_t kFlushThreshold = 1 << 20;
 
 enum class Mode { kText, kJson, kDecodeOnly };
 
-void AppendPosition(std::string_view file, uint64_t offset, std::string* out) {
-  out->append(file);
-  out->push_back(':');
-  AppendInt(offset, out);
+void AppendPosition(std::string_view file, uint64_t offset, TextBuffer* out) {
+  out->Append(file);
+  out->Push(':');
+  out->AppendInt(offset);
 }
 
 // The TransactionSink that writes the dump. Row changes are formatted straight into `buffer_`,
@@ -48,7 +49,7 @@ class DumpSink : public capture::TransactionSink {
  public:
   DumpSink(std::FILE* out, Mode mode, bool flush_each_transaction)
       : out_(out), mode_(mode), flush_each_transaction_(flush_each_transaction) {
-    buffer_.reserve(kFlushThreshold + (64 << 10));
+    buffer_.Reserve(kFlushThreshold + (64 << 10));
   }
 
   Status OnBegin(const TransactionInfo& txn) override {
@@ -56,16 +57,16 @@ class DumpSink : public capture::TransactionSink {
     if (!txn.gtid.empty()) gtid_ = txn.gtid.ToString();
     began_ = false;
     if (mode_ == Mode::kText) {
-      buffer_.append("# ");
+      buffer_.Append("# ");
       AppendPosition(txn.begin.file, txn.begin.offset, &buffer_);
-      buffer_.push_back(' ');
+      buffer_.Push(' ');
       AppendUtcDateTime(txn.timestamp, 0, 0, &buffer_);
-      buffer_.append(" UTC");
+      buffer_.Append(" UTC");
       if (!gtid_.empty()) {
-        buffer_.append(" gtid ");
-        buffer_.append(gtid_);
+        buffer_.Append(" gtid ");
+        buffer_.Append(gtid_);
       }
-      buffer_.push_back('\n');
+      buffer_.Push('\n');
     }
     return Status::Ok();
   }
@@ -77,12 +78,12 @@ class DumpSink : public capture::TransactionSink {
       BuildJsonPrefix(event, rows);
     } else if (mode_ == Mode::kText) {
       if (!began_) {
-        buffer_.append("BEGIN\n");
+        buffer_.Append("BEGIN\n");
         began_ = true;
       }
-      buffer_.append("# at ");
+      buffer_.Append("# at ");
       AppendPosition(event.position.file, event.position.offset, &buffer_);
-      buffer_.push_back('\n');
+      buffer_.Push('\n');
     }
     while (true) {
       Result<bool> more = rows_decoder_.Next(&before_, &after_);
@@ -93,7 +94,7 @@ class DumpSink : public capture::TransactionSink {
       size_t line_start = buffer_.size();
       Status st = mode_ == Mode::kJson ? WriteRowJson(rows) : WriteRowText(rows);
       if (!st.ok()) {
-        buffer_.resize(line_start);
+        buffer_.Truncate(line_start);
         return RowsError(st, event);
       }
       if (buffer_.size() >= kFlushThreshold) RS_RETURN_IF_ERROR(Flush());
@@ -109,25 +110,25 @@ class DumpSink : public capture::TransactionSink {
       client = *ddl.query->status.charset_client;
     }
     if (mode_ == Mode::kJson) {
-      buffer_.append("{\"pos\":\"");
+      buffer_.Append("{\"pos\":\"");
       AppendPosition(event.position.file, event.position.offset, &buffer_);
-      buffer_.append("\",\"gtid\":");
+      buffer_.Append("\",\"gtid\":");
       AppendGtid();
-      buffer_.append(",\"ts\":");
-      AppendInt(event.header.timestamp, &buffer_);
-      buffer_.append(",\"db\":");
+      buffer_.Append(",\"ts\":");
+      buffer_.AppendInt(event.header.timestamp);
+      buffer_.Append(",\"db\":");
       AppendJsonString(ddl.db, &buffer_);
-      buffer_.append(",\"type\":\"ddl\",\"sql\":");
+      buffer_.Append(",\"type\":\"ddl\",\"sql\":");
       AppendJsonString(Utf8(client, ddl.sql), &buffer_);
-      buffer_.append("}\n");
+      buffer_.Append("}\n");
     } else {
       if (!ddl.db.empty()) {
-        buffer_.append("USE ");
+        buffer_.Append("USE ");
         AppendSqlIdentifier(ddl.db, &buffer_);
-        buffer_.append("; ");
+        buffer_.Append("; ");
       }
-      buffer_.append(Utf8(client, ddl.sql));
-      buffer_.push_back('\n');
+      buffer_.Append(Utf8(client, ddl.sql));
+      buffer_.Push('\n');
     }
     if (buffer_.size() >= kFlushThreshold) return Flush();
     return Status::Ok();
@@ -136,36 +137,36 @@ class DumpSink : public capture::TransactionSink {
   Status OnCommit(const TransactionInfo& txn) override {
     if (mode_ == Mode::kText) {
       if (txn.xa_prepare) {
-        buffer_.append("XA PREPARE  # ");
+        buffer_.Append("XA PREPARE  # ");
       } else if (began_) {
-        buffer_.append("COMMIT  # ");
+        buffer_.Append("COMMIT  # ");
       } else {
-        buffer_.append("# ");
+        buffer_.Append("# ");
       }
       if (txn.xid != 0) {
-        buffer_.append("xid ");
-        AppendInt(txn.xid, &buffer_);
-        buffer_.append(", ");
+        buffer_.Append("xid ");
+        buffer_.AppendInt(txn.xid);
+        buffer_.Append(", ");
       }
-      buffer_.append("next ");
+      buffer_.Append("next ");
       AppendPosition(txn.end.file, txn.end.offset, &buffer_);
-      buffer_.push_back('\n');
+      buffer_.Push('\n');
     }
     return EndTransaction();
   }
 
   Status OnRollback(const TransactionInfo& txn) override {
     if (mode_ == Mode::kText) {
-      buffer_.append("ROLLBACK  # next ");
+      buffer_.Append("ROLLBACK  # next ");
       AppendPosition(txn.end.file, txn.end.offset, &buffer_);
-      buffer_.push_back('\n');
+      buffer_.Push('\n');
     }
     return EndTransaction();
   }
 
   // Notes an input that ended inside a transaction (text form only).
   void NoteUnfinished() {
-    if (mode_ == Mode::kText) buffer_.append("# end of input inside a transaction\n");
+    if (mode_ == Mode::kText) buffer_.Append("# end of input inside a transaction\n");
   }
 
   // Writes what the buffer holds. IoError when the output refuses it.
@@ -197,56 +198,62 @@ class DumpSink : public capture::TransactionSink {
 
   void AppendGtid() {
     if (gtid_.empty()) {
-      buffer_.append("null");
+      buffer_.Append("null");
     } else {
-      buffer_.push_back('"');
-      buffer_.append(gtid_);
-      buffer_.push_back('"');
+      buffer_.Push('"');
+      buffer_.Append(gtid_);
+      buffer_.Push('"');
     }
   }
 
   // The part of each JSON line every row of one ROWS event shares, up to "before":.
   void BuildJsonPrefix(const Event& event, const RowsEvent& rows) {
     prefix_.clear();
-    prefix_.append("{\"pos\":\"");
+    prefix_.Append("{\"pos\":\"");
     AppendPosition(event.position.file, event.position.offset, &prefix_);
-    prefix_.append("\",\"gtid\":");
+    prefix_.Append("\",\"gtid\":");
     if (gtid_.empty()) {
-      prefix_.append("null");
+      prefix_.Append("null");
     } else {
-      prefix_.push_back('"');
-      prefix_.append(gtid_);
-      prefix_.push_back('"');
+      prefix_.Push('"');
+      prefix_.Append(gtid_);
+      prefix_.Push('"');
     }
-    prefix_.append(",\"ts\":");
-    AppendInt(event.header.timestamp, &prefix_);
-    prefix_.append(",\"db\":");
+    prefix_.Append(",\"ts\":");
+    prefix_.AppendInt(event.header.timestamp);
+    prefix_.Append(",\"db\":");
     AppendJsonString(rows.table->db, &prefix_);
-    prefix_.append(",\"table\":");
+    prefix_.Append(",\"table\":");
     AppendJsonString(rows.table->table, &prefix_);
     switch (rows.kind) {
-      case RowsKind::kWrite: prefix_.append(",\"type\":\"insert\",\"before\":"); break;
-      case RowsKind::kUpdate: prefix_.append(",\"type\":\"update\",\"before\":"); break;
-      case RowsKind::kDelete: prefix_.append(",\"type\":\"delete\",\"before\":"); break;
+      case RowsKind::kWrite:
+        prefix_.Append(",\"type\":\"insert\",\"before\":");
+        break;
+      case RowsKind::kUpdate:
+        prefix_.Append(",\"type\":\"update\",\"before\":");
+        break;
+      case RowsKind::kDelete:
+        prefix_.Append(",\"type\":\"delete\",\"before\":");
+        break;
     }
   }
 
   Status WriteRowJson(const RowsEvent& rows) {
     const capture::TableMap& table = *rows.table;
-    buffer_.append(prefix_);
+    buffer_.Append(prefix_);
     if (rows.kind == RowsKind::kWrite) {
-      buffer_.append("null");
+      buffer_.Append("null");
     } else {
       RS_RETURN_IF_ERROR(formatter_.AppendImageJson(table, before_, nullptr, &buffer_));
     }
-    buffer_.append(",\"after\":");
+    buffer_.Append(",\"after\":");
     if (rows.kind == RowsKind::kDelete) {
-      buffer_.append("null");
+      buffer_.Append("null");
     } else {
       const capture::RowImage* before = rows.kind == RowsKind::kUpdate ? &before_ : nullptr;
       RS_RETURN_IF_ERROR(formatter_.AppendImageJson(table, after_, before, &buffer_));
     }
-    buffer_.append("}\n");
+    buffer_.Append("}\n");
     return Status::Ok();
   }
 
@@ -254,33 +261,33 @@ class DumpSink : public capture::TransactionSink {
     const capture::TableMap& table = *rows.table;
     switch (rows.kind) {
       case RowsKind::kWrite:
-        buffer_.append("INSERT INTO ");
+        buffer_.Append("INSERT INTO ");
         AppendTableName(table);
-        buffer_.append(" SET ");
+        buffer_.Append(" SET ");
         RS_RETURN_IF_ERROR(formatter_.AppendImageSql(table, after_, nullptr, false, &buffer_));
         break;
       case RowsKind::kUpdate:
-        buffer_.append("UPDATE ");
+        buffer_.Append("UPDATE ");
         AppendTableName(table);
-        buffer_.append(" SET ");
+        buffer_.Append(" SET ");
         RS_RETURN_IF_ERROR(formatter_.AppendImageSql(table, after_, &before_, false, &buffer_));
-        buffer_.append(" WHERE ");
+        buffer_.Append(" WHERE ");
         RS_RETURN_IF_ERROR(formatter_.AppendImageSql(table, before_, nullptr, true, &buffer_));
         break;
       case RowsKind::kDelete:
-        buffer_.append("DELETE FROM ");
+        buffer_.Append("DELETE FROM ");
         AppendTableName(table);
-        buffer_.append(" WHERE ");
+        buffer_.Append(" WHERE ");
         RS_RETURN_IF_ERROR(formatter_.AppendImageSql(table, before_, nullptr, true, &buffer_));
         break;
     }
-    buffer_.push_back('\n');
+    buffer_.Push('\n');
     return Status::Ok();
   }
 
   void AppendTableName(const capture::TableMap& table) {
     AppendSqlIdentifier(table.db, &buffer_);
-    buffer_.push_back('.');
+    buffer_.Push('.');
     AppendSqlIdentifier(table.table, &buffer_);
   }
 
@@ -295,8 +302,8 @@ class DumpSink : public capture::TransactionSink {
   std::FILE* out_;
   Mode mode_;
   bool flush_each_transaction_;
-  std::string buffer_;
-  std::string prefix_;
+  TextBuffer buffer_;
+  TextBuffer prefix_;
   std::string gtid_;  // the current transaction's GTID text; empty when it has none
   std::string utf8_;
   bool began_ = false;  // text form: BEGIN written for the current transaction
@@ -406,8 +413,7 @@ Status RunBinlogDump(const DumpOptions& options, std::FILE* out) {
     if (watcher && watcher->signalled()) break;
     Result<const Event*> next = reader.Next();
     if (!next.ok()) {
-      if (watcher && watcher->signalled() &&
-          next.status().code() == Status::Code::kAborted) {
+      if (watcher && watcher->signalled() && next.status().code() == Status::Code::kAborted) {
         break;
       }
       status = next.status();
@@ -420,8 +426,7 @@ Status RunBinlogDump(const DumpOptions& options, std::FILE* out) {
     status = assembler.Feed(*event);
     if (!status.ok()) break;
   }
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   watcher.reset();
 
   if (status.ok() && assembler.in_transaction()) sink.NoteUnfinished();

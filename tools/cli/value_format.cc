@@ -1,9 +1,9 @@
 #include "tools/cli/value_format.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
-#include <cstring>
 
 #include "capture/charset.h"
 #include "capture/json_binary.h"
@@ -18,6 +18,17 @@ using capture::TimeValue;
 using capture::Value;
 using capture::ValueKind;
 
+void TextBuffer::Grow(size_t n) {
+  size_t used = size();
+  size_t capacity = static_cast<size_t>(cap_ - data_.get());
+  size_t wanted = std::max({capacity * 2, used + n, size_t{4096}});
+  std::unique_ptr<char[]> bigger(new char[wanted]);
+  if (used != 0) std::memcpy(bigger.get(), data_.get(), used);
+  data_ = std::move(bigger);
+  end_ = data_.get() + used;
+  cap_ = data_.get() + wanted;
+}
+
 namespace {
 
 // Byte classes for escaping: 0 = copy as it is, 1 = escape, 2 = first byte of a (possibly
@@ -28,10 +39,10 @@ constexpr std::array<uint8_t, 256> MakeClassTable(bool sql) {
     if (c >= 0x80) {
       table[c] = 2;
     } else if (sql) {
-      table[c] = (c == 0 || c == '\'' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ||
-                  c == 0x1a)
-                     ? 1
-                     : 0;
+      table[c] =
+          (c == 0 || c == '\'' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == 0x1a)
+              ? 1
+              : 0;
     } else {
       table[c] = (c < 0x20 || c == '"' || c == '\\') ? 1 : 0;
     }
@@ -63,96 +74,178 @@ size_t Utf8SequenceLength(const unsigned char* p, const unsigned char* end) {
   return 0;
 }
 
-void AppendJsonEscape(unsigned char c, std::string* out) {
+// Writes the JSON escape of a byte of class 1 at w (at most 6 bytes); returns the end.
+char* WriteJsonEscape(unsigned char c, char* w) {
+  char short_form = 0;
   switch (c) {
-    case '"': out->append("\\\""); return;
-    case '\\': out->append("\\\\"); return;
-    case '\n': out->append("\\n"); return;
-    case '\r': out->append("\\r"); return;
-    case '\t': out->append("\\t"); return;
-    case '\b': out->append("\\b"); return;
-    case '\f': out->append("\\f"); return;
-    default: {
-      char buf[6] = {'\\', 'u', '0', '0', kHexLower[c >> 4], kHexLower[c & 15]};
-      out->append(buf, 6);
-    }
+    case '"':
+      short_form = '"';
+      break;
+    case '\\':
+      short_form = '\\';
+      break;
+    case '\n':
+      short_form = 'n';
+      break;
+    case '\r':
+      short_form = 'r';
+      break;
+    case '\t':
+      short_form = 't';
+      break;
+    case '\b':
+      short_form = 'b';
+      break;
+    case '\f':
+      short_form = 'f';
+      break;
+    default:
+      break;
   }
+  w[0] = '\\';
+  if (short_form != 0) {
+    w[1] = short_form;
+    return w + 2;
+  }
+  w[1] = 'u';
+  w[2] = '0';
+  w[3] = '0';
+  w[4] = kHexLower[c >> 4];
+  w[5] = kHexLower[c & 15];
+  return w + 6;
 }
 
-void AppendSqlEscape(unsigned char c, std::string* out) {
+// Writes MySQL's escape of a byte of class 1 at w (2 bytes); returns the end.
+char* WriteSqlEscape(unsigned char c, char* w) {
+  char letter;
   switch (c) {
-    case 0: out->append("\\0"); return;
-    case '\'': out->append("\\'"); return;
-    case '\\': out->append("\\\\"); return;
-    case '\n': out->append("\\n"); return;
-    case '\r': out->append("\\r"); return;
-    case '\t': out->append("\\t"); return;
-    default: out->append("\\Z"); return;  // 0x1a, the only other escaped byte
+    case 0:
+      letter = '0';
+      break;
+    case '\'':
+      letter = '\'';
+      break;
+    case '\\':
+      letter = '\\';
+      break;
+    case '\n':
+      letter = 'n';
+      break;
+    case '\r':
+      letter = 'r';
+      break;
+    case '\t':
+      letter = 't';
+      break;
+    default:
+      letter = 'Z';
+      break;  // 0x1a, the only other escaped byte
   }
+  w[0] = '\\';
+  w[1] = letter;
+  return w + 2;
 }
 
 constexpr uint64_t kOnes = 0x0101010101010101ULL;
 constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 
-// Nonzero when some byte of v is zero (the classic word-at-a-time test; exact for "any").
-constexpr uint64_t HasZeroByte(uint64_t v) { return (v - kOnes) & ~v & kHighBits; }
+// Word-at-a-time tests on eight bytes (little-endian: the first byte is the lowest). Each returns
+// a mask whose LOWEST set bit is exact: it marks the first byte that matches. Bits above it may
+// be spurious (borrows), which does not matter since only the first match is used.
+constexpr uint64_t ZeroBytes(uint64_t v) { return (v - kOnes) & ~v & kHighBits; }
+constexpr uint64_t BytesBelow(uint64_t v, uint8_t n) { return (v - kOnes * n) & ~v & kHighBits; }
 
-// False only when none of the eight bytes at p needs attention: every byte is ASCII, at least
-// 0x20 (JSON) or 0x1b (SQL), and not a quote or backslash. May say true for a plain chunk too
-// (the byte loop then handles it).
+// Marks the bytes that need attention: a high bit, a control byte (below 0x20 for JSON, 0x1b for
+// SQL; the byte loop sorts out which of those are escaped), the quote and the backslash.
 template <bool kSql>
-inline bool MayNeedEscape(const unsigned char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  uint64_t control = (v - kOnes * (kSql ? 0x1b : 0x20)) & ~v & kHighBits;
-  uint64_t quote = HasZeroByte(v ^ (kOnes * (kSql ? '\'' : '"')));
-  uint64_t backslash = HasZeroByte(v ^ (kOnes * '\\'));
-  return ((v & kHighBits) | control | quote | backslash) != 0;
+inline uint64_t Attention(uint64_t v) {
+  return (v & kHighBits) | BytesBelow(v, kSql ? 0x1b : 0x20) |
+         ZeroBytes(v ^ (kOnes * (kSql ? '\'' : '"'))) | ZeroBytes(v ^ (kOnes * '\\'));
 }
 
-// Appends `text` escaped for JSON or SQL, without the quotes. Runs of bytes that need nothing are
-// appended whole.
+// Sixteen bytes at a time with GCC/Clang vector extensions (SSE2 on x86-64, scalar elsewhere):
+// true when none of them needs attention (same test as Attention, bytes >= 0x80 being negative).
+typedef int8_t Bytes16 __attribute__((vector_size(16)));
+
+template <bool kSql>
+inline bool Clean16(const unsigned char* p) {
+  Bytes16 v;
+  std::memcpy(&v, p, 16);
+  constexpr int8_t kControlBelow = kSql ? 0x1b : 0x20;
+  constexpr int8_t kQuote = kSql ? '\'' : '"';
+  constexpr int8_t kBackslash = '\\';
+  Bytes16 mask = (v < kControlBelow) | (v == kQuote) | (v == kBackslash);
+  uint64_t halves[2];
+  std::memcpy(halves, &mask, 16);
+  return (halves[0] | halves[1]) == 0;
+}
+
+// Appends `text` escaped for JSON or SQL, without the quotes, in one pass: clean runs are copied
+// eight bytes at a time. Room is reserved per chunk of input, so a huge value does not need six
+// times its size at once.
 //
 // With kAsciiOnly (text in a character set that is not UTF-8 but shares ASCII with it) it stops at
 // the first byte >= 0x80 and returns false, leaving *out partly appended; the caller then
 // converts the text. Otherwise it returns true.
 template <bool kSql, bool kAsciiOnly = false>
-bool AppendEscaped(std::string_view text, std::string* out) {
+bool AppendEscaped(std::string_view text, TextBuffer* out) {
+  constexpr size_t kChunk = 16384;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
-  const auto* run = p;
   const std::array<uint8_t, 256>& classes = kSql ? kSqlClass : kJsonClass;
   while (p < end) {
-    // Skip eight plain ASCII bytes at a time (no control byte, quote, backslash or high bit).
-    if (end - p >= 8 && !MayNeedEscape<kSql>(p)) {
-      p += 8;
-      continue;
-    }
-    uint8_t cls = classes[*p];
-    if (cls == 0) {
-      ++p;
-      continue;
-    }
-    if (cls == 2) {
-      if (kAsciiOnly) return false;
-      size_t n = Utf8SequenceLength(p, end);
-      if (n != 0) {
-        p += n;
+    const auto* chunk_end = p + std::min(static_cast<size_t>(end - p), kChunk);
+    // Worst case 6 output bytes per input byte (\u00XX), plus a UTF-8 sequence that starts in
+    // this chunk and ends in the next (at most 3 more bytes).
+    char* w = out->Reserve(static_cast<size_t>(chunk_end - p) * 6 + 8);
+    while (p < chunk_end) {
+      if (chunk_end - p >= 16 && Clean16<kSql>(p)) {
+        std::memcpy(w, p, 16);
+        w += 16;
+        p += 16;
         continue;
       }
+      if (chunk_end - p >= 8) {
+        uint64_t v;
+        std::memcpy(&v, p, 8);
+        uint64_t mask = Attention<kSql>(v);
+        std::memcpy(w, &v, 8);
+        if (mask == 0) {
+          w += 8;
+          p += 8;
+          continue;
+        }
+        size_t clean = static_cast<size_t>(std::countr_zero(mask)) >> 3;
+        w += clean;
+        p += clean;
+      }
+      const unsigned char c = *p;
+      const uint8_t cls = classes[c];
+      if (cls == 0) {
+        *w++ = static_cast<char>(c);
+        ++p;
+      } else if (cls == 1) {
+        w = kSql ? WriteSqlEscape(c, w) : WriteJsonEscape(c, w);
+        ++p;
+      } else {
+        if (kAsciiOnly) {
+          out->Commit(w);
+          return false;
+        }
+        size_t n = Utf8SequenceLength(p, end);
+        if (n != 0) {
+          std::memcpy(w, p, n);
+          w += n;
+          p += n;
+        } else {
+          std::memcpy(w, kReplacementChar, 3);
+          w += 3;
+          ++p;
+        }
+      }
     }
-    out->append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
-    if (cls == 2) {
-      out->append(kReplacementChar, 3);
-    } else if (kSql) {
-      AppendSqlEscape(*p, out);
-    } else {
-      AppendJsonEscape(*p, out);
-    }
-    ++p;
-    run = p;
+    out->Commit(w);
   }
-  out->append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
   return true;
 }
 
@@ -208,10 +301,10 @@ char* PutClock(char* p, unsigned hour, unsigned minute, unsigned second) {
 void CivilFromDays(int64_t days, int64_t* year, unsigned* month, unsigned* day) {
   int64_t z = days + 719468;  // days since 0000-03-01
   int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;                                        // [0, 146096]
+  int64_t doe = z - era * 146097;                                       // [0, 146096]
   int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 // [0, 365]
-  int64_t mp = (5 * doy + 2) / 153;                                      // March = 0
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  int64_t mp = (5 * doy + 2) / 153;                                     // March = 0
   *day = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
   *month = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
   *year = yoe + era * 400 + (*month <= 2 ? 1 : 0);
@@ -220,47 +313,14 @@ void CivilFromDays(int64_t days, int64_t* year, unsigned* month, unsigned* day) 
 // Appends a float or double in its shortest round-trip form. Non-finite values (never stored by
 // MySQL) print as the strings "nan", "inf", "-inf" (quoted for both JSON and SQL).
 template <typename T>
-void AppendFloating(T value, std::string* out) {
+void AppendFloating(T value, TextBuffer* out) {
   if (!std::isfinite(value)) {
-    out->append(std::isnan(value) ? "\"nan\"" : (value > 0 ? "\"inf\"" : "\"-inf\""));
+    out->Append(std::isnan(value) ? "\"nan\"" : (value > 0 ? "\"inf\"" : "\"-inf\""));
     return;
   }
-  char buf[40];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, end);
+  char* w = out->Reserve(40);
+  out->Commit(std::to_chars(w, w + 40, value).ptr);
 }
-
-const ColumnDef kUnknownColumn;
-
-}  // namespace
-
-ValueFormatter::CharsetClass ValueFormatter::ClassOf(uint32_t collation) {
-  CachedClass& slot = charset_cache_[collation % kCharsetCacheSize];
-  if (slot.collation == collation) return slot.cls;
-  CharsetClass cls;
-  const char* cs = capture::CharsetOfCollation(collation);
-  if (cs == nullptr || std::strncmp(cs, "utf8", 4) == 0 || std::strcmp(cs, "ascii") == 0) {
-    cls = CharsetClass::kUtf8;  // unknown ids are treated as UTF-8 (charset.h)
-  } else if (std::strncmp(cs, "ucs2", 4) == 0 || std::strncmp(cs, "utf16", 5) == 0 ||
-             std::strncmp(cs, "utf32", 5) == 0) {
-    cls = CharsetClass::kOther;
-  } else {
-    cls = CharsetClass::kAsciiCompatible;
-  }
-  slot.collation = collation;
-  slot.cls = cls;
-  return cls;
-}
-
-void ValueFormatter::AppendUtf8(uint32_t collation, std::string_view text, std::string* out) {
-  if (ClassOf(collation) == CharsetClass::kUtf8) {
-    out->append(text);
-  } else {
-    capture::AppendAsUtf8(collation, text, out);
-  }
-}
-
-namespace {
 
 float LoadFloatLe(const char* p) {
   const auto* b = reinterpret_cast<const unsigned char*>(p);
@@ -277,13 +337,13 @@ Status CheckVector(std::string_view bytes) {
   return Status::Ok();
 }
 
-void AppendVector(std::string_view bytes, std::string* out) {
-  out->push_back('[');
+void AppendVector(std::string_view bytes, TextBuffer* out) {
+  out->Push('[');
   for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
-    if (i != 0) out->push_back(',');
+    if (i != 0) out->Push(',');
     AppendFloating(LoadFloatLe(bytes.data() + i), out);
   }
-  out->push_back(']');
+  out->Push(']');
 }
 
 // Reads a MySQL packed length (net_field_length: one byte below 251, else 0xfc + 2 bytes,
@@ -315,6 +375,8 @@ unsigned BitWidth(const ColumnDef& column, uint64_t value) {
   return width == 0 ? 1 : width;
 }
 
+const ColumnDef kUnknownColumn;
+
 const ColumnDef& ColumnAt(const TableMap& table, size_t index) {
   return index < table.columns.size() ? table.columns[index] : kUnknownColumn;
 }
@@ -338,43 +400,42 @@ Status ColumnError(const Status& status, const TableMap& table, size_t index) {
 
 }  // namespace
 
-void AppendJsonString(std::string_view utf8, std::string* out) {
-  out->push_back('"');
+void AppendJsonString(std::string_view utf8, TextBuffer* out) {
+  out->Push('"');
   AppendEscaped<false>(utf8, out);
-  out->push_back('"');
+  out->Push('"');
 }
 
-void AppendSqlString(std::string_view utf8, std::string* out) {
-  out->push_back('\'');
+void AppendSqlString(std::string_view utf8, TextBuffer* out) {
+  out->Push('\'');
   AppendEscaped<true>(utf8, out);
-  out->push_back('\'');
+  out->Push('\'');
 }
 
-void AppendSqlIdentifier(std::string_view name, std::string* out) {
-  out->push_back('`');
+void AppendSqlIdentifier(std::string_view name, TextBuffer* out) {
+  out->Push('`');
   size_t start = 0;
   for (size_t i = 0; i < name.size(); ++i) {
     if (name[i] == '`') {
-      out->append(name.substr(start, i + 1 - start));
-      out->push_back('`');
+      out->Append(name.substr(start, i + 1 - start));
+      out->Push('`');
       start = i + 1;
     }
   }
-  out->append(name.substr(start));
-  out->push_back('`');
+  out->Append(name.substr(start));
+  out->Push('`');
 }
 
-void AppendBase64(std::string_view bytes, std::string* out) {
+void AppendBase64(std::string_view bytes, TextBuffer* out) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   size_t n = bytes.size();
-  size_t old = out->size();
-  out->resize(old + (n + 2) / 3 * 4);
-  char* w = out->data() + old;
+  char* w = out->Reserve((n + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
-    uint32_t v = static_cast<uint32_t>(p[i]) << 16 | static_cast<uint32_t>(p[i + 1]) << 8 | p[i + 2];
+    uint32_t v =
+        static_cast<uint32_t>(p[i]) << 16 | static_cast<uint32_t>(p[i + 1]) << 8 | p[i + 2];
     *w++ = kAlphabet[v >> 18];
     *w++ = kAlphabet[(v >> 12) & 63];
     *w++ = kAlphabet[(v >> 6) & 63];
@@ -393,53 +454,48 @@ void AppendBase64(std::string_view bytes, std::string* out) {
     *w++ = kAlphabet[(v >> 6) & 63];
     *w++ = '=';
   }
+  out->Commit(w);
 }
 
-void AppendHex(std::string_view bytes, std::string* out) {
-  size_t old = out->size();
-  out->resize(old + bytes.size() * 2);
-  char* w = out->data() + old;
+void AppendHex(std::string_view bytes, TextBuffer* out) {
+  char* w = out->Reserve(bytes.size() * 2);
   for (unsigned char c : bytes) {
     *w++ = kHexDigits[c >> 4];
     *w++ = kHexDigits[c & 15];
   }
+  out->Commit(w);
 }
 
-void AppendDate(const DateTimeValue& value, std::string* out) {
-  char buf[32];
-  char* p = PutDate(buf, value.year, value.month, value.day);
-  out->append(buf, p);
+void AppendDate(const DateTimeValue& value, TextBuffer* out) {
+  char* w = out->Reserve(32);
+  out->Commit(PutDate(w, value.year, value.month, value.day));
 }
 
-void AppendDateTime(const DateTimeValue& value, uint8_t decimals, std::string* out) {
-  char buf[48];
-  char* p = PutDate(buf, value.year, value.month, value.day);
-  *p++ = ' ';
-  p = PutClock(p, value.hour, value.minute, value.second);
-  p = PutFraction(p, value.micro, decimals);
-  out->append(buf, p);
+void AppendDateTime(const DateTimeValue& value, uint8_t decimals, TextBuffer* out) {
+  char* w = out->Reserve(48);
+  w = PutDate(w, value.year, value.month, value.day);
+  *w++ = ' ';
+  w = PutClock(w, value.hour, value.minute, value.second);
+  out->Commit(PutFraction(w, value.micro, decimals));
 }
 
-void AppendTime(const TimeValue& value, uint8_t decimals, std::string* out) {
-  char buf[48];
-  char* p = buf;
-  if (value.negative) *p++ = '-';
-  p = PutPadded(p, value.hours, 2);
-  *p++ = ':';
-  p = PutTwo(p, value.minute);
-  *p++ = ':';
-  p = PutTwo(p, value.second);
-  p = PutFraction(p, value.micro, decimals);
-  out->append(buf, p);
+void AppendTime(const TimeValue& value, uint8_t decimals, TextBuffer* out) {
+  char* w = out->Reserve(48);
+  if (value.negative) *w++ = '-';
+  w = PutPadded(w, value.hours, 2);
+  *w++ = ':';
+  w = PutTwo(w, value.minute);
+  *w++ = ':';
+  w = PutTwo(w, value.second);
+  out->Commit(PutFraction(w, value.micro, decimals));
 }
 
-void AppendUtcDateTime(int64_t seconds, uint32_t micro, uint8_t decimals, std::string* out) {
-  char buf[64];
-  char* p = buf;
+void AppendUtcDateTime(int64_t seconds, uint32_t micro, uint8_t decimals, TextBuffer* out) {
+  char* w = out->Reserve(64);
   if (seconds == 0 && micro == 0) {
-    p = PutDate(p, 0, 0, 0);
-    *p++ = ' ';
-    p = PutClock(p, 0, 0, 0);
+    w = PutDate(w, 0, 0, 0);
+    *w++ = ' ';
+    w = PutClock(w, 0, 0, 0);
   } else {
     int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
     int64_t rest = seconds - days * 86400;  // [0, 86399]
@@ -447,22 +503,47 @@ void AppendUtcDateTime(int64_t seconds, uint32_t micro, uint8_t decimals, std::s
     unsigned month, day;
     CivilFromDays(days, &year, &month, &day);
     if (year < 0) {
-      *p++ = '-';
+      *w++ = '-';
       year = -year;
     }
-    p = PutDate(p, static_cast<uint64_t>(year), month, day);
-    *p++ = ' ';
-    p = PutClock(p, static_cast<unsigned>(rest / 3600), static_cast<unsigned>(rest / 60 % 60),
+    w = PutDate(w, static_cast<uint64_t>(year), month, day);
+    *w++ = ' ';
+    w = PutClock(w, static_cast<unsigned>(rest / 3600), static_cast<unsigned>(rest / 60 % 60),
                  static_cast<unsigned>(rest % 60));
   }
-  p = PutFraction(p, micro, decimals);
-  out->append(buf, p);
+  out->Commit(PutFraction(w, micro, decimals));
+}
+
+ValueFormatter::CharsetClass ValueFormatter::ClassOf(uint32_t collation) {
+  CachedClass& slot = charset_cache_[collation % kCharsetCacheSize];
+  if (slot.collation == collation) return slot.cls;
+  CharsetClass cls;
+  const char* cs = capture::CharsetOfCollation(collation);
+  if (cs == nullptr || std::strncmp(cs, "utf8", 4) == 0 || std::strcmp(cs, "ascii") == 0) {
+    cls = CharsetClass::kUtf8;  // unknown ids are treated as UTF-8 (charset.h)
+  } else if (std::strncmp(cs, "ucs2", 4) == 0 || std::strncmp(cs, "utf16", 5) == 0 ||
+             std::strncmp(cs, "utf32", 5) == 0) {
+    cls = CharsetClass::kOther;
+  } else {
+    cls = CharsetClass::kAsciiCompatible;
+  }
+  slot.collation = collation;
+  slot.cls = cls;
+  return cls;
+}
+
+void ValueFormatter::AppendUtf8(uint32_t collation, std::string_view text, std::string* out) {
+  if (ClassOf(collation) == CharsetClass::kUtf8) {
+    out->append(text);
+  } else {
+    capture::AppendAsUtf8(collation, text, out);
+  }
 }
 
 void ValueFormatter::AppendText(uint32_t collation, std::string_view text, bool sql,
-                                std::string* out) {
+                                TextBuffer* out) {
   const char quote = sql ? '\'' : '"';
-  out->push_back(quote);
+  out->Push(quote);
   CharsetClass cls = ClassOf(collation);
   std::string_view utf8 = text;
   if (cls != CharsetClass::kUtf8) {
@@ -470,10 +551,10 @@ void ValueFormatter::AppendText(uint32_t collation, std::string_view text, bool 
     size_t start = out->size();
     if (cls == CharsetClass::kAsciiCompatible &&
         (sql ? AppendEscaped<true, true>(text, out) : AppendEscaped<false, true>(text, out))) {
-      out->push_back(quote);
+      out->Push(quote);
       return;
     }
-    out->resize(start);
+    out->Truncate(start);
     scratch_.clear();
     capture::AppendAsUtf8(collation, text, &scratch_);
     utf8 = scratch_;
@@ -483,32 +564,29 @@ void ValueFormatter::AppendText(uint32_t collation, std::string_view text, bool 
   } else {
     AppendEscaped<false>(utf8, out);
   }
-  out->push_back(quote);
+  out->Push(quote);
 }
 
-Status ValueFormatter::JsonText(const Value& value, const Value* before, std::string* json) {
-  if (value.kind == ValueKind::kJson) return capture::JsonBinaryToText(value.bytes, json);
-  // kJsonDiff: the diff needs the column's before document.
-  if (before == nullptr || before->kind != ValueKind::kJson) {
-    return Status::Corruption(
-        "partial JSON update without the column's JSON value in the before image");
-  }
-  return capture::ApplyJsonDiff(before->bytes, value.bytes, json);
+Status ValueFormatter::JsonText(const Value& value, const Value* before) {
+  json_.clear();
+  if (value.kind == ValueKind::kJson) return capture::JsonBinaryToText(value.bytes, &json_);
+  // kJsonDiff: the diff applies to the column's before document (callers check it is there).
+  return capture::ApplyJsonDiff(before->bytes, value.bytes, &json_);
 }
 
-Status ValueFormatter::AppendJson(const ColumnDef& column, const Value& value,
-                                  const Value* before, std::string* out) {
+Status ValueFormatter::AppendJson(const ColumnDef& column, const Value& value, const Value* before,
+                                  TextBuffer* out) {
   switch (value.kind) {
     case ValueKind::kNull:
-      out->append("null");
+      out->Append("null");
       return Status::Ok();
     case ValueKind::kInt:
     case ValueKind::kYear:
-      AppendInt(value.i, out);
+      out->AppendInt(value.i);
       return Status::Ok();
     case ValueKind::kUInt:
     case ValueKind::kBit:
-      AppendInt(value.u, out);
+      out->AppendInt(value.u);
       return Status::Ok();
     case ValueKind::kFloat:
       AppendFloating(value.f, out);
@@ -520,31 +598,31 @@ Status ValueFormatter::AppendJson(const ColumnDef& column, const Value& value,
       AppendJsonString(value.bytes, out);
       return Status::Ok();
     case ValueKind::kDate:
-      out->push_back('"');
+      out->Push('"');
       AppendDate(value.dt, out);
-      out->push_back('"');
+      out->Push('"');
       return Status::Ok();
     case ValueKind::kTime:
-      out->push_back('"');
+      out->Push('"');
       AppendTime(value.tm, value.decimals, out);
-      out->push_back('"');
+      out->Push('"');
       return Status::Ok();
     case ValueKind::kDateTime:
-      out->push_back('"');
+      out->Push('"');
       AppendDateTime(value.dt, value.decimals, out);
-      out->push_back('"');
+      out->Push('"');
       return Status::Ok();
     case ValueKind::kTimestamp:
-      out->push_back('"');
+      out->Push('"');
       AppendUtcDateTime(value.ts.seconds, value.ts.micro, value.decimals, out);
-      out->push_back('"');
+      out->Push('"');
       return Status::Ok();
     case ValueKind::kEnum: {
       const auto& labels = column.enum_values;
       if (labels.empty() || value.u > labels.size()) {
-        AppendInt(value.u, out);
+        out->AppendInt(value.u);
       } else if (value.u == 0) {
-        out->append("\"\"");
+        out->Append("\"\"");
       } else {
         AppendText(column.collation, labels[value.u - 1], false, out);
       }
@@ -553,18 +631,18 @@ Status ValueFormatter::AppendJson(const ColumnDef& column, const Value& value,
     case ValueKind::kSet: {
       const auto& labels = column.enum_values;
       if (!SetFitsLabels(value.u, labels.size())) {
-        AppendInt(value.u, out);
+        out->AppendInt(value.u);
         return Status::Ok();
       }
-      out->push_back('[');
+      out->Push('[');
       bool first = true;
       for (size_t bit = 0; bit < labels.size() && bit < 64; ++bit) {
         if ((value.u >> bit & 1) == 0) continue;
-        if (!first) out->push_back(',');
+        if (!first) out->Push(',');
         first = false;
         AppendText(column.collation, labels[bit], false, out);
       }
-      out->push_back(']');
+      out->Push(']');
       return Status::Ok();
     }
     case ValueKind::kString:
@@ -572,58 +650,52 @@ Status ValueFormatter::AppendJson(const ColumnDef& column, const Value& value,
       return Status::Ok();
     case ValueKind::kBinary:
     case ValueKind::kGeometry:
-      out->append("{\"base64\":\"");
+      out->Append("{\"base64\":\"");
       AppendBase64(value.bytes, out);
-      out->append("\"}");
+      out->Append("\"}");
       return Status::Ok();
-    case ValueKind::kJson: {
-      size_t old = out->size();
-      Status st = capture::JsonBinaryToText(value.bytes, out);
-      if (!st.ok()) out->resize(old);
-      return st;
-    }
-    case ValueKind::kJsonDiff: {
-      if (before == nullptr || before->kind != ValueKind::kJson) {
+    case ValueKind::kJson:
+    case ValueKind::kJsonDiff:
+      if (value.kind == ValueKind::kJsonDiff &&
+          (before == nullptr || before->kind != ValueKind::kJson)) {
         // Nothing to apply the diff to (binlog_row_image=MINIMAL): show the operations.
-        size_t old = out->size();
+        size_t start = out->size();
         Status st = AppendJsonDiffJson(value.bytes, out);
-        if (!st.ok()) out->resize(old);
+        if (!st.ok()) out->Truncate(start);
         return st;
       }
-      size_t old = out->size();
-      Status st = capture::ApplyJsonDiff(before->bytes, value.bytes, out);
-      if (!st.ok()) out->resize(old);
-      return st;
-    }
+      RS_RETURN_IF_ERROR(JsonText(value, before));
+      out->Append(json_);
+      return Status::Ok();
     case ValueKind::kVector:
       RS_RETURN_IF_ERROR(CheckVector(value.bytes));
       AppendVector(value.bytes, out);
       return Status::Ok();
   }
-  return Status::Internal("value of unknown kind " +
-                          std::to_string(static_cast<int>(value.kind)));
+  return Status::Internal("value of unknown kind " + std::to_string(static_cast<int>(value.kind)));
 }
 
 Status ValueFormatter::AppendSql(const ColumnDef& column, const Value& value, const Value* before,
-                                 std::string* out) {
+                                 TextBuffer* out) {
   switch (value.kind) {
     case ValueKind::kNull:
-      out->append("NULL");
+      out->Append("NULL");
       return Status::Ok();
     case ValueKind::kInt:
     case ValueKind::kYear:
-      AppendInt(value.i, out);
+      out->AppendInt(value.i);
       return Status::Ok();
     case ValueKind::kUInt:
-      AppendInt(value.u, out);
+      out->AppendInt(value.u);
       return Status::Ok();
     case ValueKind::kBit: {
       unsigned width = BitWidth(column, value.u);
-      out->append("b'");
-      for (unsigned i = width; i-- > 0;) {
-        out->push_back(i < 64 && (value.u >> i & 1) ? '1' : '0');
-      }
-      out->push_back('\'');
+      char* w = out->Reserve(width + 3);
+      *w++ = 'b';
+      *w++ = '\'';
+      for (unsigned i = width; i-- > 0;) *w++ = i < 64 && (value.u >> i & 1) ? '1' : '0';
+      *w++ = '\'';
+      out->Commit(w);
       return Status::Ok();
     }
     case ValueKind::kFloat:
@@ -633,34 +705,34 @@ Status ValueFormatter::AppendSql(const ColumnDef& column, const Value& value, co
       AppendFloating(value.d, out);
       return Status::Ok();
     case ValueKind::kDecimal:
-      out->append(value.bytes);
+      out->Append(value.bytes);
       return Status::Ok();
     case ValueKind::kDate:
-      out->push_back('\'');
+      out->Push('\'');
       AppendDate(value.dt, out);
-      out->push_back('\'');
+      out->Push('\'');
       return Status::Ok();
     case ValueKind::kTime:
-      out->push_back('\'');
+      out->Push('\'');
       AppendTime(value.tm, value.decimals, out);
-      out->push_back('\'');
+      out->Push('\'');
       return Status::Ok();
     case ValueKind::kDateTime:
-      out->push_back('\'');
+      out->Push('\'');
       AppendDateTime(value.dt, value.decimals, out);
-      out->push_back('\'');
+      out->Push('\'');
       return Status::Ok();
     case ValueKind::kTimestamp:
-      out->push_back('\'');
+      out->Push('\'');
       AppendUtcDateTime(value.ts.seconds, value.ts.micro, value.decimals, out);
-      out->push_back('\'');
+      out->Push('\'');
       return Status::Ok();
     case ValueKind::kEnum: {
       const auto& labels = column.enum_values;
       if (labels.empty() || value.u > labels.size()) {
-        AppendInt(value.u, out);
+        out->AppendInt(value.u);
       } else if (value.u == 0) {
-        out->append("''");
+        out->Append("''");
       } else {
         AppendText(column.collation, labels[value.u - 1], true, out);
       }
@@ -669,7 +741,7 @@ Status ValueFormatter::AppendSql(const ColumnDef& column, const Value& value, co
     case ValueKind::kSet: {
       const auto& labels = column.enum_values;
       if (!SetFitsLabels(value.u, labels.size())) {
-        AppendInt(value.u, out);
+        out->AppendInt(value.u);
         return Status::Ok();
       }
       json_.clear();
@@ -686,32 +758,31 @@ Status ValueFormatter::AppendSql(const ColumnDef& column, const Value& value, co
       return Status::Ok();
     case ValueKind::kBinary:
     case ValueKind::kGeometry:
-      out->append("X'");
+      out->Append("X'");
       AppendHex(value.bytes, out);
-      out->push_back('\'');
+      out->Push('\'');
       return Status::Ok();
     case ValueKind::kJson:
     case ValueKind::kJsonDiff:
       if (value.kind == ValueKind::kJsonDiff &&
           (before == nullptr || before->kind != ValueKind::kJson)) {
-        out->append("/* JSON diff */ X'");
+        out->Append("/* JSON diff */ X'");
         AppendHex(value.bytes, out);
-        out->push_back('\'');
+        out->Push('\'');
         return Status::Ok();
       }
-      json_.clear();
-      RS_RETURN_IF_ERROR(JsonText(value, before, &json_));
+      RS_RETURN_IF_ERROR(JsonText(value, before));
       AppendSqlString(json_, out);
       return Status::Ok();
-    case ValueKind::kVector:
+    case ValueKind::kVector: {
       RS_RETURN_IF_ERROR(CheckVector(value.bytes));
-      json_.clear();
-      AppendVector(value.bytes, &json_);
-      AppendSqlString(json_, out);
+      out->Push('\'');
+      AppendVector(value.bytes, out);
+      out->Push('\'');
       return Status::Ok();
+    }
   }
-  return Status::Internal("value of unknown kind " +
-                          std::to_string(static_cast<int>(value.kind)));
+  return Status::Internal("value of unknown kind " + std::to_string(static_cast<int>(value.kind)));
 }
 
 Status ValueFormatter::ParseJsonDiff(std::string_view diff) {
@@ -740,56 +811,58 @@ Status ValueFormatter::ParseJsonDiff(std::string_view diff) {
   return Status::Ok();
 }
 
-Status ValueFormatter::AppendJsonDiffJson(std::string_view diff, std::string* out) {
+Status ValueFormatter::AppendJsonDiffJson(std::string_view diff, TextBuffer* out) {
   static constexpr const char* kOpNames[] = {"replace", "insert", "remove"};
   RS_RETURN_IF_ERROR(ParseJsonDiff(diff));
-  out->append("{\"json_diff\":[");
+  out->Append("{\"json_diff\":[");
   for (size_t i = 0; i < diff_ops_.size(); ++i) {
     const JsonDiffOp& op = diff_ops_[i];
-    if (i != 0) out->push_back(',');
-    out->append("{\"op\":\"");
-    out->append(kOpNames[op.op]);
-    out->append("\",\"path\":");
+    if (i != 0) out->Push(',');
+    out->Append("{\"op\":\"");
+    out->Append(kOpNames[op.op]);
+    out->Append("\",\"path\":");
     AppendJsonString(op.path, out);
     if (op.op != 2) {
-      out->append(",\"value\":");
-      RS_RETURN_IF_ERROR(capture::JsonBinaryToText(op.value, out));
+      json_.clear();
+      RS_RETURN_IF_ERROR(capture::JsonBinaryToText(op.value, &json_));
+      out->Append(",\"value\":");
+      out->Append(json_);
     }
-    out->push_back('}');
+    out->Push('}');
   }
-  out->append("]}");
+  out->Append("]}");
   return Status::Ok();
 }
 
 Status ValueFormatter::AppendJsonDiffSql(std::string_view column_ref, std::string_view diff,
-                                         std::string* out) {
+                                         TextBuffer* out) {
   static constexpr const char* kFunctions[] = {"JSON_REPLACE(", "JSON_INSERT(", "JSON_REMOVE("};
   RS_RETURN_IF_ERROR(ParseJsonDiff(diff));
-  size_t old = out->size();
+  size_t start = out->size();
   // The operations apply in order, so the first is innermost.
-  for (size_t i = diff_ops_.size(); i-- > 0;) out->append(kFunctions[diff_ops_[i].op]);
-  out->append(column_ref);
+  for (size_t i = diff_ops_.size(); i-- > 0;) out->Append(kFunctions[diff_ops_[i].op]);
+  out->Append(column_ref);
   for (const JsonDiffOp& op : diff_ops_) {
-    out->append(", ");
+    out->Append(", ");
     AppendSqlString(op.path, out);
     if (op.op != 2) {
       json_.clear();
       Status st = capture::JsonBinaryToText(op.value, &json_);
       if (!st.ok()) {
-        out->resize(old);
+        out->Truncate(start);
         return st;
       }
-      out->append(", CAST(");
+      out->Append(", CAST(");
       AppendSqlString(json_, out);
-      out->append(" AS JSON)");
+      out->Append(" AS JSON)");
     }
-    out->push_back(')');
+    out->Push(')');
   }
   return Status::Ok();
 }
 
 void ValueFormatter::AppendColumnKey(const TableMap& table, size_t index, bool sql,
-                                     std::string* out) {
+                                     TextBuffer* out) {
   const ColumnDef& column = ColumnAt(table, index);
   if (!column.name.empty()) {
     if (sql) {
@@ -799,50 +872,50 @@ void ValueFormatter::AppendColumnKey(const TableMap& table, size_t index, bool s
     }
     return;
   }
-  if (!sql) out->push_back('"');
-  out->push_back('@');
-  AppendInt(index + 1, out);
-  if (!sql) out->push_back('"');
+  if (!sql) out->Push('"');
+  out->Push('@');
+  out->AppendInt(index + 1);
+  if (!sql) out->Push('"');
 }
 
 Status ValueFormatter::AppendImageJson(const TableMap& table, const RowImage& image,
-                                       const RowImage* before, std::string* out) {
-  out->push_back('{');
+                                       const RowImage* before, TextBuffer* out) {
+  out->Push('{');
   bool first = true;
   for (size_t i = 0; i < image.values.size(); ++i) {
     if (!IsPresent(image, i)) continue;
-    if (!first) out->push_back(',');
+    if (!first) out->Push(',');
     first = false;
     AppendColumnKey(table, i, false, out);
-    out->push_back(':');
+    out->Push(':');
     Status st = AppendJson(ColumnAt(table, i), image.values[i], BeforeValue(before, i), out);
     if (!st.ok()) return ColumnError(st, table, i);
   }
-  out->push_back('}');
+  out->Push('}');
   return Status::Ok();
 }
 
 Status ValueFormatter::AppendImageSql(const TableMap& table, const RowImage& image,
-                                      const RowImage* before, bool where, std::string* out) {
+                                      const RowImage* before, bool where, TextBuffer* out) {
   bool first = true;
   for (size_t i = 0; i < image.values.size(); ++i) {
     if (!IsPresent(image, i)) continue;
-    if (!first) out->append(where ? " AND " : ", ");
+    if (!first) out->Append(where ? " AND " : ", ");
     first = false;
     AppendColumnKey(table, i, true, out);
     const Value& value = image.values[i];
     if (where && value.kind == ValueKind::kNull) {
-      out->append(" IS NULL");
+      out->Append(" IS NULL");
       continue;
     }
-    out->push_back('=');
+    out->Push('=');
     const Value* before_value = BeforeValue(before, i);
     Status st;
     if (value.kind == ValueKind::kJsonDiff &&
         (before_value == nullptr || before_value->kind != ValueKind::kJson)) {
       column_ref_.clear();
       AppendColumnKey(table, i, true, &column_ref_);
-      st = AppendJsonDiffSql(column_ref_, value.bytes, out);
+      st = AppendJsonDiffSql(column_ref_.view(), value.bytes, out);
     } else {
       st = AppendSql(ColumnAt(table, i), value, before_value, out);
     }
