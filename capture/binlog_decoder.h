@@ -31,14 +31,18 @@ class BinlogDecoder {
 
   // Takes one raw event. Afterwards, Next yields what it holds: one Event for an ordinary event,
   // every inner event for a TRANSACTION_PAYLOAD. The raw bytes must stay valid until Next has
-  // returned false. Errors (all name the file, offset and event type):
+  // returned false. Feed checks the framing and the CRC32 and unpacks a payload; Next decodes
+  // the bodies. Errors of both (all "<file>:<offset> <EVENT_NAME>: <what>"):
   //   Corruption: CRC32 mismatch, a truncated event, a length or count that overruns the event,
   //     ROWS for a table id with no TABLE_MAP, a payload that does not decompress;
   //   Unsupported: an unknown event type without LOG_EVENT_IGNORABLE_F, encrypted binlogs.
+  // An error does not poison the decoder: the next Feed starts afresh.
   Status Feed(const RawEvent& raw);
 
   // Fills *event with the next decoded event from what Feed took. Returns false when there is
-  // none left. Views in *event stay valid until the next Feed.
+  // none left. Views in *event stay valid until the next Feed. Inner events of a payload carry
+  // the payload event's position and next_offset (a restart replays the whole payload).
+  // Decoding a ROWS event allocates nothing once the buffers have grown.
   Result<bool> Next(Event* event);
 
   const FormatDescriptionEvent& format() const { return format_; }

@@ -179,7 +179,7 @@ TEST(TransactionAssemblerTest, GtidFollowedByDdlIsAOneStatementTransaction) {
   Stream s;
   std::vector<Event> events = {s.MysqlGtid(1),   s.Query("CREATE TABLE t (a INT)"),
                                s.MysqlGtid(2),   s.Query("BEGIN"),
-                               s.Map(),     s.Rows(true),
+                               s.Map(),          s.Rows(true),
                                s.Query("COMMIT")};
   RecordingSink sink;
   TransactionAssembler assembler(&sink);
@@ -261,8 +261,8 @@ TEST(TransactionAssemblerTest, XaTransactionsEndAtPrepareAndAtTheSecondPhase) {
                                s.Rows(true), s.Query("XA END X'01',X'',1"), s.XaPrepare(),
                                s.MysqlGtid(5), s.Query("XA COMMIT X'01',X'',1"),
                                // MariaDB: the prepare is a QUERY, the rollback a group of its own.
-                               s.MariadbGtid(20, 0x40), s.Query("XA START X'02',X'',1"),
-                               s.Map(), s.Rows(true), s.Query("XA END X'02',X'',1"),
+                               s.MariadbGtid(20, 0x40), s.Query("XA START X'02',X'',1"), s.Map(),
+                               s.Rows(true), s.Query("XA END X'02',X'',1"),
                                s.Query("XA PREPARE X'02',X'',1"), s.MariadbGtid(21, 0x80 | 0x01),
                                s.Query("XA ROLLBACK X'02',X'',1")};
   RecordingSink sink;
@@ -385,9 +385,13 @@ TEST(TransactionAssemblerTest, RecordedStreamsHaveBalancedTransactions) {
     for (size_t i = 0; i < sink.ends.size(); ++i) {
       const TransactionInfo& t = sink.ends[i];
       EXPECT_LT(t.begin.offset, t.end.offset) << rel;
-      if (i > 0) EXPECT_LE(sink.ends[i - 1].end.offset, t.begin.offset) << rel;
+      if (i > 0) {
+        EXPECT_LE(sink.ends[i - 1].end.offset, t.begin.offset) << rel;
+      }
     }
-    if (!sink.ends.empty()) EXPECT_EQ(assembler.committed_position(), sink.ends.back().end);
+    if (!sink.ends.empty()) {
+      EXPECT_EQ(assembler.committed_position(), sink.ends.back().end) << rel;
+    }
     transactions += sink.ends.size();
   }
   EXPECT_GE(files + std::size(kCorruptFixtures), 70u);  // SOURCES.md lists 72 binlogs
