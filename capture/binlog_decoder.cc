@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 #include <zlib.h>
+
+#include "sync/crc32.h"
 #include <zstd.h>
 
 #include <algorithm>
@@ -430,18 +432,18 @@ Status BinlogDecoder::CheckEvent(std::string_view data, size_t* length_without_c
   if (alg == ChecksumAlg::kCrc32 && options_.verify_checksum) {
     size_t n = data.size() - kChecksumSize;
     uint32_t expected = LoadLe32(data.data() + n);
-    const auto* bytes = reinterpret_cast<const Bytef*>(data.data());
-    uLong crc;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(data.data());
+    uint32_t crc;
     if (cur_type_ == static_cast<uint8_t>(EventType::kFormatDescription) &&
         (static_cast<uint8_t>(data[17]) & kFlagBinlogInUse) != 0) {
       // The server computes the FORMAT_DESCRIPTION's checksum with LOG_EVENT_BINLOG_IN_USE_F
       // clear: the flag is reset in place when the binlog is closed.
-      Bytef flags = static_cast<Bytef>(bytes[17] & ~kFlagBinlogInUse);
-      crc = crc32(0L, bytes, 17);
-      crc = crc32(crc, &flags, 1);
-      crc = crc32(crc, bytes + 18, static_cast<uInt>(n - 18));
+      auto flags = static_cast<uint8_t>(bytes[17] & ~kFlagBinlogInUse);
+      crc = Crc32(0, bytes, 17);
+      crc = Crc32(crc, &flags, 1);
+      crc = Crc32(crc, bytes + 18, n - 18);
     } else {
-      crc = crc32(0L, bytes, static_cast<uInt>(n));
+      crc = Crc32(0, bytes, n);
     }
     auto actual = static_cast<uint32_t>(crc);
     if (expected != actual) {
@@ -897,10 +899,12 @@ Status BinlogDecoder::DecodeTableMap(std::string_view body, Event* event) {
       case ColumnType::kGeometry:
       case ColumnType::kJson:
       case ColumnType::kVector:
+      case ColumnType::kBlobCompressed:
         c.meta = m.U8();
         break;
       case ColumnType::kVarchar:
       case ColumnType::kVarString:
+      case ColumnType::kVarcharCompressed:
         c.meta = m.U16();
         break;
       case ColumnType::kBit: {

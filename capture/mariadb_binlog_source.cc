@@ -3,18 +3,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-// mysql.h must come first: mariadb_rpl.h uses its types.
+// mariadb_rpl.h uses mysql.h's types, so mysql.h must come first.
+// clang-format off
 #include <mariadb/mysql.h>
 #include <mariadb/mariadb_rpl.h>
+// clang-format on
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 // How the stream is read. Connector/C's MARIADB_RPL does the replication handshake
 // (mariadb_rpl_open sends COM_BINLOG_DUMP with our server_id, flags, file and position), but its
@@ -249,13 +251,13 @@ Status MariadbBinlogSource::Connect() {
   mysql_optionsv(mysql, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
 
   if (mysql_real_connect(mysql, options_.host.c_str(), options_.user.c_str(),
-                         options_.password.c_str(), nullptr, options_.port, nullptr, 0) ==
-      nullptr) {
+                         options_.password.c_str(), nullptr, options_.port, nullptr,
+                         0) == nullptr) {
     Status s = MysqlError(mysql, "connect to " + where + " as '" + options_.user + "'");
     if (IsAccessDenied(mysql_errno(mysql))) {
-      return Status::Server(s.message() +
-                                "; check the user and password replsync is configured with",
-                            /*retryable=*/false);
+      return Status::Server(
+          s.message() + "; check the user and password replsync is configured with",
+          /*retryable=*/false);
     }
     return s;
   }
@@ -310,8 +312,9 @@ Status MariadbBinlogSource::Connect() {
       return s;
     }
     if (rows.empty() || rows[0].size() < 2 || rows[0][0].empty()) {
-      return Status::Unsupported(where + ": the server has no binary log (start it with --log-bin "
-                                         "and binlog_format=ROW)");
+      return Status::Unsupported(where +
+                                 ": the server has no binary log (start it with --log-bin "
+                                 "and binlog_format=ROW)");
     }
     uint64_t pos = 0;
     for (char c : rows[0][1]) {
@@ -371,8 +374,9 @@ Status MariadbBinlogSource::DumpError(unsigned int code, const std::string& mess
   std::string text = fmt::format("binlog dump from {} at {}: server error {}: {}", where,
                                  StartDescription(), code, message);
   if (IsAccessDenied(code)) {
-    return Status::Server(text + "; the user needs the REPLICATION SLAVE privilege "
-                                 "(GRANT REPLICATION SLAVE ON *.* TO ...)",
+    return Status::Server(text +
+                              "; the user needs the REPLICATION SLAVE privilege "
+                              "(GRANT REPLICATION SLAVE ON *.* TO ...)",
                           /*retryable=*/false);
   }
   std::string lower = message;
@@ -430,15 +434,15 @@ Result<MariadbBinlogSource::PacketKind> MariadbBinlogSource::ReadPacket(std::str
   if (len == static_cast<unsigned long>(packet_error)) {
     unsigned int code = mysql_errno(mysql);
     if (code >= 2000 && code < 3000) {
-      return MysqlError(mysql, fmt::format("read binlog dump from {} after {}", Describe(),
-                                           StartDescription()));
+      return MysqlError(
+          mysql, fmt::format("read binlog dump from {} after {}", Describe(), StartDescription()));
     }
     return DumpError(code, mysql_error(mysql));
   }
   const char* p = reinterpret_cast<const char*>(mysql->net.read_pos);
   if (len == 0) {
-    return Status::Corruption(fmt::format("binlog dump from {} after {}: empty packet",
-                                          Describe(), StartDescription()));
+    return Status::Corruption(
+        fmt::format("binlog dump from {} after {}: empty packet", Describe(), StartDescription()));
   }
   uint8_t marker = static_cast<uint8_t>(p[0]);
   if (marker == 0xFE && len < 9) return PacketKind::kEnd;
@@ -490,9 +494,9 @@ Status MariadbBinlogSource::HandOut(std::string_view data, RawEvent* event) {
   if (in_file) {
     uint64_t end = ExtendLogPos(log_pos, size);
     if (end < size + 4) {
-      return Status::Corruption(fmt::format(
-          "binlog dump from {} at {}:{}: event type {} ends at {} but is {} bytes long",
-          Describe(), file_, offset_, type, log_pos, size));
+      return Status::Corruption(
+          fmt::format("binlog dump from {} at {}:{}: event type {} ends at {} but is {} bytes long",
+                      Describe(), file_, offset_, type, log_pos, size));
     }
     event->offset = end - size;
     event->next_offset = end;
@@ -546,8 +550,7 @@ Status MariadbBinlogSource::Reconnect(Status cause) {
     if (stop_) return Status::Aborted(Describe() + ": stopped");
     Status s = Connect();
     if (s.ok()) {
-      spdlog::info("binlog source {}: reconnected, resuming at {}", Describe(),
-                   StartDescription());
+      spdlog::info("binlog source {}: reconnected, resuming at {}", Describe(), StartDescription());
       return s;
     }
     if (stop_) return Status::Aborted(Describe() + ": stopped");

@@ -90,19 +90,19 @@ class MariadbBinlogSource : public BinlogSource {
 
   MariadbSourceOptions options_;
   std::unique_ptr<Connection> conn_;
-  std::string file_;           // the binlog file being read ("" until known for a GTID start)
-  uint64_t offset_ = 4;        // where the next event of file_ starts
-  std::string event_file_;     // the file named by the event last handed out
-  bool checksum_ = true;       // events carry a CRC32 (from the last FORMAT_DESCRIPTION)
-  bool ended_ = false;         // a non-blocking dump reached the end
+  std::string file_;        // the binlog file being read ("" until known for a GTID start)
+  uint64_t offset_ = 4;     // where the next event of file_ starts
+  std::string event_file_;  // the file named by the event last handed out
+  bool checksum_ = true;    // events carry a CRC32 (from the last FORMAT_DESCRIPTION)
+  bool ended_ = false;      // a non-blocking dump reached the end
   // The first packet of a dump, read by Connect and handed out by the next Next.
   bool pending_ = false;
   PacketKind pending_kind_ = PacketKind::kEnd;
   std::string_view pending_data_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;               // guards socket_; with cv_, wakes the reconnect backoff on Stop
+  std::mutex mu_;  // guards socket_; with cv_, wakes the reconnect backoff on Stop
   std::condition_variable cv_;
-  int socket_ = -1;             // the connection's socket, for Stop() to shut down
+  int socket_ = -1;  // the connection's socket, for Stop() to shut down
 };
 
 }  // namespace replsync::capture

@@ -47,16 +47,11 @@ const char* ColumnTypeName(ColumnType type) {
     case ColumnType::kVarString: return "VAR_STRING";
     case ColumnType::kString: return "CHAR";
     case ColumnType::kGeometry: return "GEOMETRY";
+    case ColumnType::kVarcharCompressed: return "VARCHAR_COMPRESSED";
+    case ColumnType::kBlobCompressed: return "BLOB_COMPRESSED";
   }
   // clang-format on
-  switch (static_cast<uint8_t>(type)) {
-    case kMariadbVarcharCompressed:
-      return "VARCHAR_COMPRESSED";
-    case kMariadbBlobCompressed:
-      return "BLOB_COMPRESSED";
-    default:
-      return "UNKNOWN";
-  }
+  return "UNKNOWN";
 }
 
 bool ColumnDef::is_text() const {

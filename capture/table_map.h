@@ -35,6 +35,8 @@ enum class ColumnType : uint8_t {
   kDateTime2 = 18,
   kTime2 = 19,
   kTypedArray = 20,
+  kVarcharCompressed = 140,  // MariaDB COMPRESSED columns (10.3+): metadata as VARCHAR
+  kBlobCompressed = 141,     // ... as BLOB
   kVector = 242,
   kInvalid = 243,
   kBool = 244,

@@ -195,11 +195,11 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
     return Status::NotFound("mariadb-install-db not found (install the mariadb-server package)");
   }
   std::string install_log = server->root_dir_ + "/install.log";
-  RS_ASSIGN_OR_RETURN(pid_t install_pid,
-                      Spawn({install_db, "--no-defaults", "--user=root",
-                             "--datadir=" + server->data_dir_,
-                             "--auth-root-authentication-method=normal", "--skip-test-db"},
-                            install_log));
+  RS_ASSIGN_OR_RETURN(
+      pid_t install_pid,
+      Spawn({install_db, "--no-defaults", "--user=root", "--datadir=" + server->data_dir_,
+             "--auth-root-authentication-method=normal", "--skip-test-db"},
+            install_log));
   int status = 0;
   if (!WaitExit(install_pid, std::chrono::seconds(120), &status)) {
     kill(install_pid, SIGKILL);
@@ -226,18 +226,18 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
 
   // Root over TCP on 127.0.0.1 without a password (mariadb-install-db creates the account on
   // most versions; make sure). Kept out of the binlog so tests see only their own changes.
-  RS_RETURN_IF_ERROR(server->Execute(
-      "SET sql_log_bin = 0; "
-      "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; "
-      "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; "
-      "SET sql_log_bin = 1"));
+  RS_RETURN_IF_ERROR(
+      server->Execute("SET sql_log_bin = 0; "
+                      "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; "
+                      "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; "
+                      "SET sql_log_bin = 1"));
   // Check the TCP path the code under test uses.
   MYSQL* tcp = mysql_init(nullptr);
   unsigned int timeout = 10;
   mysql_optionsv(tcp, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   if (mysql_real_connect(tcp, server->host_.c_str(), server->user_.c_str(),
-                         server->password_.c_str(), nullptr, server->port_, nullptr, 0) ==
-      nullptr) {
+                         server->password_.c_str(), nullptr, server->port_, nullptr,
+                         0) == nullptr) {
     Status s = Status::Network("connect to mariadb at " + server->host_ + ":" +
                                std::to_string(server->port_) + " as root: " + mysql_error(tcp));
     mysql_close(tcp);
@@ -293,8 +293,7 @@ Status MariadbServer::WaitReady() {
     if (r == pid_) {
       pid_ = -1;
       return Status::Internal("mariadbd in " + data_dir_ + " " + DescribeExit(status) +
-                              " during start; error log:\n" +
-                              Tail(root_dir_ + "/error.log", 20));
+                              " during start; error log:\n" + Tail(root_dir_ + "/error.log", 20));
     }
     auto conn = std::make_unique<Conn>();
     conn->mysql = mysql_init(nullptr);

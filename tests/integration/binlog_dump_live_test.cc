@@ -3,6 +3,7 @@
 // `replsync` binary dumps its binlog files and the live server; the JSON rows, replayed in order,
 // must give exactly the rows the server returns (values compared through SQL: HEX for bytes,
 // CAST for exact text, UNIX_TIMESTAMP for TIMESTAMP). The format is schemas/binlog_dump.md.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <sys/wait.h>
@@ -23,8 +24,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "tests/harness/mariadb_server.h"
 
@@ -298,7 +297,8 @@ std::vector<Table> Tables() {
         {"g", "GEOMETRY", Kind::kBytes},
         {"pt", "POINT", Kind::kBytes}},
        "id"},
-      {"nopk", {{"a", "INT", Kind::kInt}, {"b", "VARCHAR(10) CHARACTER SET utf8mb4", Kind::kString}},
+      {"nopk",
+       {{"a", "INT", Kind::kInt}, {"b", "VARCHAR(10) CHARACTER SET utf8mb4", Kind::kString}},
        ""},
       {"alt",
        {{"id", "INT NOT NULL", Kind::kInt},
@@ -411,11 +411,11 @@ std::vector<std::string> Workload() {
       "INSERT INTO alt VALUES (4, 40, 'new'); UPDATE alt SET extra = 'set' WHERE id = 2; "
       "DELETE FROM alt WHERE id = 3");
   // A large transaction.
-  sql.push_back(fmt::format(
-      "BEGIN; INSERT INTO big SELECT seq, CONCAT('v', seq), seq * 1000000007 "
-      "FROM seq_1_to_{}; UPDATE big SET v = 'changed' WHERE id % 1000 = 0; "
-      "DELETE FROM big WHERE id % 5000 = 1; COMMIT",
-      kBigRows));
+  sql.push_back(
+      fmt::format("BEGIN; INSERT INTO big SELECT seq, CONCAT('v', seq), seq * 1000000007 "
+                  "FROM seq_1_to_{}; UPDATE big SET v = 'changed' WHERE id % 1000 = 0; "
+                  "DELETE FROM big WHERE id % 5000 = 1; COMMIT",
+                  kBigRows));
   return sql;
 }
 
@@ -708,8 +708,8 @@ TEST_F(BinlogDumpLiveTest, ValueFormsAreTheDocumentedOnes) {
 
 TEST_F(BinlogDumpLiveTest, LiveDumpPrintsWhatTheFileDumpPrints) {
   std::string config = WriteConfig();
-  Output live = RunReplsync("binlog dump --json --config " + config + " --from binlog.000001:4",
-                            scratch_);
+  Output live =
+      RunReplsync("binlog dump --json --config " + config + " --from binlog.000001:4", scratch_);
   ASSERT_EQ(live.exit_code, 0) << live.stderr_text;
   ASSERT_EQ(live.lines.size(), file_dump_->lines.size());
   for (size_t i = 0; i < live.lines.size(); ++i) {
@@ -734,8 +734,8 @@ TEST_F(BinlogDumpLiveTest, LiveDumpFromAGtidStartsAtTheNextTransaction) {
   }
   ASSERT_FALSE(gtid_after_alter.empty());
   std::string config = WriteConfig();
-  Output live = RunReplsync(
-      "binlog dump --json --config " + config + " --gtid " + gtid_after_alter, scratch_);
+  Output live = RunReplsync("binlog dump --json --config " + config + " --gtid " + gtid_after_alter,
+                            scratch_);
   ASSERT_EQ(live.exit_code, 0) << live.stderr_text;
   std::vector<std::string> expected(file_dump_->lines.begin() + first_line,
                                     file_dump_->lines.end());

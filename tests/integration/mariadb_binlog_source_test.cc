@@ -4,6 +4,7 @@
 // server crashes, and with clear errors for purged binlogs and refused credentials.
 #include "capture/mariadb_binlog_source.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,8 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "capture/binlog_decoder.h"
 #include "capture/binlog_event.h"
@@ -48,8 +47,8 @@ struct Captured {
   uint8_t type() const { return static_cast<uint8_t>(bytes[4]); }
   uint32_t log_pos() const { return Le32(bytes, 13); }
   uint16_t flags() const {
-    return static_cast<uint16_t>(static_cast<uint8_t>(bytes[17]) |
-                                 static_cast<uint8_t>(bytes[18]) << 8);
+    return static_cast<uint16_t>(static_cast<uint8_t>(bytes[17]) | static_cast<uint8_t>(bytes[18])
+                                                                       << 8);
   }
   // Sent by the server but not at this place in any file: artificial events and heartbeats.
   bool artificial() const {
@@ -172,17 +171,17 @@ void ExpectSameEvents(const std::vector<Captured>& live, const std::vector<Captu
   if (live.size() != files.size()) {
     std::string listing;
     for (size_t i = 0; i < std::max(live.size(), files.size()); ++i) {
-      listing += fmt::format("{:3} live {:60} file {}\n", i,
-                             i < live.size() ? live[i].Describe() : "-",
-                             i < files.size() ? files[i].Describe() : "-");
+      listing +=
+          fmt::format("{:3} live {:60} file {}\n", i, i < live.size() ? live[i].Describe() : "-",
+                      i < files.size() ? files[i].Describe() : "-");
     }
     ADD_FAILURE() << "live has " << live.size() << " events, files " << files.size() << ":\n"
                   << listing;
     return;
   }
   for (size_t i = 0; i < live.size(); ++i) {
-    SCOPED_TRACE(fmt::format("event {}: live {} / file {}", i, live[i].Describe(),
-                             files[i].Describe()));
+    SCOPED_TRACE(
+        fmt::format("event {}: live {} / file {}", i, live[i].Describe(), files[i].Describe()));
     EXPECT_EQ(live[i].file, files[i].file);
     EXPECT_EQ(live[i].offset, files[i].offset);
     EXPECT_EQ(live[i].next_offset, files[i].next_offset);
@@ -248,12 +247,12 @@ void MakeChanges(MariadbServer& server, const std::string& db, int n) {
                       db))
                   .ok());
   for (int i = 0; i < n; ++i) {
-    Status st = server.Execute(fmt::format(
-        "INSERT INTO {0}.t VALUES ({1}, 'row {1}', REPEAT('x', {1})); "
-        "BEGIN; UPDATE {0}.t SET v = CONCAT(v, ' updated') WHERE id = {1}; "
-        "INSERT INTO {0}.t VALUES ({1} + 100000, NULL, NULL); COMMIT; "
-        "DELETE FROM {0}.t WHERE id = {1} + 100000",
-        db, i));
+    Status st = server.Execute(
+        fmt::format("INSERT INTO {0}.t VALUES ({1}, 'row {1}', REPEAT('x', {1})); "
+                    "BEGIN; UPDATE {0}.t SET v = CONCAT(v, ' updated') WHERE id = {1}; "
+                    "INSERT INTO {0}.t VALUES ({1} + 100000, NULL, NULL); COMMIT; "
+                    "DELETE FROM {0}.t WHERE id = {1} + 100000",
+                    db, i));
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 }
@@ -425,12 +424,13 @@ TEST(MariadbBinlogSourceTest, LargeEventsAndTransactionsArriveWhole) {
   ASSERT_NE(server, nullptr);
   // A 40 MB row event spans several 16 MB protocol packets (MyISAM: InnoDB limits a
   // transaction's BLOBs to 10% of its redo log); 200 000 rows make ~1 700 events.
-  Status st = server->Execute("CREATE DATABASE l; "
-                            "CREATE TABLE l.blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=MyISAM; "
-                            "CREATE TABLE l.rows (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT); "
-                            "INSERT INTO l.blobs VALUES (1, REPEAT(x'00FF7F', 13333334)); "
-                            "INSERT INTO l.rows SELECT seq, CONCAT('value ', seq), seq * 7 "
-                            "FROM l.seq_1_to_200000");
+  Status st = server->Execute(
+      "CREATE DATABASE l; "
+      "CREATE TABLE l.blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=MyISAM; "
+      "CREATE TABLE l.rows (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT); "
+      "INSERT INTO l.blobs VALUES (1, REPEAT(x'00FF7F', 13333334)); "
+      "INSERT INTO l.rows SELECT seq, CONCAT('value ', seq), seq * 7 "
+      "FROM l.seq_1_to_200000");
   ASSERT_TRUE(st.ok()) << st.ToString();
   auto options = OptionsFor(*server);
   options.start = {"binlog.000001", 4};
@@ -493,10 +493,9 @@ TEST(MariadbBinlogSourceTest, FollowSeesChangesMadeAfterTheDumpStarted) {
   ASSERT_FALSE(in_file.empty());
   EXPECT_EQ(in_file[0].offset, start.offset);
   // (The server may write more after the XID, e.g. a BINLOG_CHECKPOINT.)
-  ExpectSameEvents(in_file, Prefix(From(ReadFiles(*server), start.file, start.offset),
-                                   in_file.size()));
-  EXPECT_EQ((*source)->position(),
-            (BinlogPosition{"binlog.000002", in_file.back().next_offset}));
+  ExpectSameEvents(in_file,
+                   Prefix(From(ReadFiles(*server), start.file, start.offset), in_file.size()));
+  EXPECT_EQ((*source)->position(), (BinlogPosition{"binlog.000002", in_file.back().next_offset}));
 }
 
 TEST(MariadbBinlogSourceTest, HeartbeatsComeWhileIdleAndKeepThePosition) {
@@ -533,13 +532,14 @@ TEST(MariadbBinlogSourceTest, KilledDumpConnectionResumesWithNoGapOrDuplicate) {
   ASSERT_NE(server, nullptr);
   // 20 MB of row events: more than the socket buffers hold, so the server is still sending when
   // the dump is killed and the source must resume in the middle of the file.
-  ASSERT_TRUE(server->Execute("CREATE DATABASE a; "
-                              "CREATE TABLE a.big (id INT PRIMARY KEY, b MEDIUMBLOB)")
+  ASSERT_TRUE(server
+                  ->Execute("CREATE DATABASE a; "
+                            "CREATE TABLE a.big (id INT PRIMARY KEY, b MEDIUMBLOB)")
                   .ok());
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(server
-                    ->Execute(fmt::format("INSERT INTO a.big VALUES ({}, REPEAT(CHAR({}), 1000000))",
-                                          i, 65 + i))
+                    ->Execute(fmt::format(
+                        "INSERT INTO a.big VALUES ({}, REPEAT(CHAR({}), 1000000))", i, 65 + i))
                     .ok());
   }
   auto options = OptionsFor(*server);
@@ -714,8 +714,9 @@ TEST(MariadbBinlogSourceTest, MissingReplicationPrivilegeIsNamed) {
       << source.status().ToString();
 
   // With the privileges, the same user can read.
-  ASSERT_TRUE(server->Execute("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO "
-                              "'plain'@'127.0.0.1'")
+  ASSERT_TRUE(server
+                  ->Execute("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO "
+                            "'plain'@'127.0.0.1'")
                   .ok());
   options.follow = false;
   source = MariadbBinlogSource::Open(options);

@@ -62,8 +62,9 @@ TEST(MariadbServerTest, StartsAndAnswersQueries) {
   EXPECT_TRUE(ProcessAlive(s.pid()));
   EXPECT_TRUE(std::filesystem::is_directory(s.data_dir()));
 
-  auto rows = s.Query("SELECT 1, NULL, 'x', @@server_id, @@binlog_format, @@binlog_row_image, "
-                      "@@binlog_row_metadata, @@log_bin");
+  auto rows = s.Query(
+      "SELECT 1, NULL, 'x', @@server_id, @@binlog_format, @@binlog_row_image, "
+      "@@binlog_row_metadata, @@log_bin");
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   EXPECT_EQ(*rows, (Rows{{"1", "\\N", "x", "7", "ROW", "FULL", "FULL", "1"}}));
 
