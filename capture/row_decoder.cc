@@ -606,6 +606,16 @@ Status RowDecoder::DecodeValue(const ColumnDef& column, bool partial_json, Value
     case static_cast<uint8_t>(ColumnType::kVarchar):
     case static_cast<uint8_t>(ColumnType::kVarString): {
       RS_RETURN_IF_ERROR(TakeLength(string_prefix(), &b));
+      if (column.type == ColumnType::kString && column.collation == kBinaryCollation &&
+          b.size() < column.meta) {
+        // BINARY(n) is binlogged with its trailing 0x00 padding stripped; the stored value
+        // (what SELECT returns) has all n bytes. CHAR with a text collation is not padded: the
+        // server strips its trailing spaces on read as well.
+        std::string* padded = NextScratch();
+        padded->assign(b);
+        padded->resize(column.meta, '\0');
+        b = *padded;
+      }
       text_or_binary(b);
       return Status::Ok();
     }
