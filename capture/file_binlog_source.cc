@@ -1,6 +1,7 @@
 #include "capture/file_binlog_source.h"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -20,6 +21,8 @@ constexpr uint64_t kUnknownSize = UINT64_MAX;
 // Reading an event whose size we cannot check against the file (gzip) grows the buffer at
 // most this much past what has actually arrived, so a corrupt length cannot allocate 4 GiB.
 constexpr size_t kGrowStep = size_t{1} << 20;
+// Size of one read(2): large enough that system-call cost vanishes, small enough for the cache.
+constexpr size_t kReadBlock = size_t{256} << 10;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -32,7 +35,8 @@ uint32_t LoadLe32(const char* p) {
 
 }  // namespace
 
-// One open file, plain (stdio) or gzip (zlib gzread). Reads are buffered by stdio / zlib.
+// One open file, plain (read(2) on a descriptor) or gzip (zlib gzread). Unbuffered: the caller
+// reads in large blocks.
 class FileBinlogSource::Reader {
  public:
   static Result<std::unique_ptr<Reader>> Open(const std::string& path) {
@@ -44,35 +48,41 @@ class FileBinlogSource::Reader {
       }
       gzbuffer(reader->gz_, 256 * 1024);
     } else {
-      reader->file_ = std::fopen(path.c_str(), "rb");
-      if (reader->file_ == nullptr) {
+      reader->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (reader->fd_ < 0) {
         int err = errno;
         if (err == ENOENT) {
           return Status::NotFound(fmt::format("open binlog file {}: {}", path, std::strerror(err)));
         }
         return Status::IoError(fmt::format("open binlog file {}: {}", path, std::strerror(err)));
       }
-      std::setvbuf(reader->file_, nullptr, _IOFBF, 256 * 1024);
       struct stat st;
-      if (fstat(fileno(reader->file_), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (fstat(reader->fd_, &st) == 0 && S_ISREG(st.st_mode)) {
         reader->size_ = static_cast<uint64_t>(st.st_size);
+        posix_fadvise(reader->fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
       }
     }
     return reader;
   }
 
   ~Reader() {
-    if (file_ != nullptr) std::fclose(file_);
+    if (fd_ >= 0) ::close(fd_);
     if (gz_ != nullptr) gzclose(gz_);
   }
 
   // Reads up to n bytes into dst; fewer only at the end of the file.
   Result<size_t> Read(char* dst, size_t n) {
     size_t done = 0;
-    if (file_ != nullptr) {
-      done = std::fread(dst, 1, n, file_);
-      if (done < n && std::ferror(file_)) {
-        return Status::IoError(fmt::format("read binlog file {}: {}", path_, std::strerror(errno)));
+    if (fd_ >= 0) {
+      while (done < n) {
+        ssize_t got = ::read(fd_, dst + done, n - done);
+        if (got < 0) {
+          if (errno == EINTR) continue;
+          return Status::IoError(
+              fmt::format("read binlog file {}: {}", path_, std::strerror(errno)));
+        }
+        if (got == 0) break;
+        done += static_cast<size_t>(got);
       }
       return done;
     }
@@ -105,10 +115,14 @@ class FileBinlogSource::Reader {
 
   // Moves forward by n bytes. Returns the number of bytes actually skipped (fewer at the end).
   Result<uint64_t> Skip(uint64_t n, std::vector<char>* scratch) {
-    if (file_ != nullptr && size_ != kUnknownSize) {
-      uint64_t pos = static_cast<uint64_t>(ftello(file_));
+    if (fd_ >= 0 && size_ != kUnknownSize) {
+      off_t cur = lseek(fd_, 0, SEEK_CUR);
+      if (cur < 0) {
+        return Status::IoError(fmt::format("seek binlog file {}: {}", path_, std::strerror(errno)));
+      }
+      uint64_t pos = static_cast<uint64_t>(cur);
       uint64_t target = std::min(size_, pos + n);
-      if (fseeko(file_, static_cast<off_t>(target), SEEK_SET) != 0) {
+      if (lseek(fd_, static_cast<off_t>(target), SEEK_SET) < 0) {
         return Status::IoError(fmt::format("seek binlog file {}: {}", path_, std::strerror(errno)));
       }
       return target - pos;
@@ -131,7 +145,7 @@ class FileBinlogSource::Reader {
   explicit Reader(std::string path) : path_(std::move(path)) {}
 
   std::string path_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
   gzFile gz_ = nullptr;
   uint64_t size_ = kUnknownSize;
 };
@@ -167,6 +181,7 @@ std::string FileBinlogSource::Describe() const {
 Status FileBinlogSource::OpenFile(size_t index) {
   const std::string& path = paths_[index];
   RS_ASSIGN_OR_RETURN(reader_, Reader::Open(path));
+  begin_ = end_ = 0;
   char magic[sizeof(kMagic)];
   RS_ASSIGN_OR_RETURN(size_t got, reader_->Read(magic, sizeof(magic)));
   if (got < sizeof(magic) || std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
@@ -197,6 +212,29 @@ Status FileBinlogSource::OpenFile(size_t index) {
   return Status::Ok();
 }
 
+Result<size_t> FileBinlogSource::Fill(size_t n) {
+  if (end_ - begin_ >= n) return end_ - begin_;
+  // Move what is unread to the front, then read whole blocks behind it.
+  if (begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  size_t want = std::max(n, kReadBlock);
+  if (buffer_.size() > 2 * kReadBlock && want <= kReadBlock && end_ <= kReadBlock) {
+    // Give back what a single huge event needed once it has been handed out.
+    buffer_.resize(kReadBlock);
+    buffer_.shrink_to_fit();
+  }
+  if (buffer_.size() < want) buffer_.resize(want);
+  while (end_ < n) {
+    RS_ASSIGN_OR_RETURN(size_t got, reader_->Read(buffer_.data() + end_, buffer_.size() - end_));
+    if (got == 0) break;
+    end_ += got;
+  }
+  return end_;
+}
+
 Result<bool> FileBinlogSource::Next(RawEvent* event) {
   while (true) {
     if (!reader_) {
@@ -204,19 +242,18 @@ Result<bool> FileBinlogSource::Next(RawEvent* event) {
       RS_RETURN_IF_ERROR(OpenFile(index_));
     }
     const std::string& path = paths_[index_];
-    if (buffer_.size() < kEventHeaderSize) buffer_.resize(4096);
-    RS_ASSIGN_OR_RETURN(size_t got, reader_->Read(buffer_.data(), kEventHeaderSize));
-    if (got == 0) {  // clean end of this file
+    RS_ASSIGN_OR_RETURN(size_t avail, Fill(kEventHeaderSize));
+    if (avail == 0) {  // clean end of this file
       reader_.reset();
       ++index_;
       continue;
     }
-    if (got < kEventHeaderSize) {
+    if (avail < kEventHeaderSize) {
       return Status::Corruption(fmt::format(
           "{}:{}: truncated event: {} of the 19 header bytes before the end of the file", path,
-          offset_, got));
+          offset_, avail));
     }
-    uint32_t size = LoadLe32(buffer_.data() + 9);
+    uint32_t size = LoadLe32(buffer_.data() + begin_ + 9);
     if (size < kEventHeaderSize) {
       return Status::Corruption(fmt::format(
           "{}:{}: event length {} is shorter than the 19-byte header", path, offset_, size));
@@ -227,20 +264,25 @@ Result<bool> FileBinlogSource::Next(RawEvent* event) {
           fmt::format("{}:{}: truncated event: length {} runs past the end of the file ({} bytes)",
                       path, offset_, size, file_size));
     }
-    size_t have = kEventHeaderSize;
-    while (have < size) {
-      size_t want = size - have;
-      if (file_size == kUnknownSize) want = std::min(want, std::max(have, kGrowStep));
-      if (buffer_.size() < have + want) buffer_.resize(have + want);
-      RS_ASSIGN_OR_RETURN(size_t n, reader_->Read(buffer_.data() + have, want));
-      have += n;
-      if (n < want) {
-        return Status::Corruption(fmt::format(
-            "{}:{}: truncated event: length {} but only {} bytes before the end of the file", path,
-            offset_, size, have));
+    if (file_size == kUnknownSize) {
+      // The length cannot be checked against the file: grow step by step as bytes arrive, so
+      // a corrupt length cannot make us allocate gigabytes.
+      while (avail < size) {
+        size_t step = std::min<size_t>(size, avail + std::max(avail, kGrowStep));
+        RS_ASSIGN_OR_RETURN(size_t now, Fill(step));
+        if (now == avail) break;
+        avail = now;
       }
+    } else {
+      RS_ASSIGN_OR_RETURN(avail, Fill(size));
     }
-    event->data = std::string_view(buffer_.data(), size);
+    if (avail < size) {
+      return Status::Corruption(fmt::format(
+          "{}:{}: truncated event: length {} but only {} bytes before the end of the file", path,
+          offset_, size, avail));
+    }
+    event->data = std::string_view(buffer_.data() + begin_, size);
+    begin_ += size;
     event->file = file_name_;
     event->offset = offset_;
     event->next_offset = offset_ + size;

@@ -1,8 +1,9 @@
 // FileBinlogSource: reads one or more binlog files in order, for replay and tests.
 //
 // Each file must start with the binlog magic (FE 62 69 6E); files ending in ".gz" are read
-// through zlib. Reading is streamed through a buffer that grows only to the largest event, so
-// memory stays flat however large the file is.
+// through zlib. Reading is streamed with large read(2) calls into one buffer (4 MiB, larger only
+// while an event larger than that is read); events are handed out as views into it, so every
+// byte is copied once and memory stays flat however large the file is.
 // Thread-safety: not thread-safe.
 #pragma once
 
@@ -40,7 +41,13 @@ class FileBinlogSource : public BinlogSource {
   std::string file_name_;        // base name of the current file, what RawEvent::file shows
   uint64_t offset_ = 0;          // offset of the next event in the current file
   uint64_t first_offset_ = 0;    // 0: start after the magic
-  std::vector<char> buffer_;     // holds the current event
+  // Bytes read from the current file: [begin_, end_) are not handed out yet.
+  std::vector<char> buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  // Makes at least `n` unread bytes available in buffer_ (fewer only at the end of the file);
+  // moves unread bytes to the front and grows the buffer as needed. Invalidates earlier views.
+  Result<size_t> Fill(size_t n);
 };
 
 }  // namespace replsync::capture
