@@ -63,7 +63,8 @@ mariadb_start() {
 mariadb_sql() {
   local name=$1; shift
   local dir="$MARIADB_WORK/$name"
-  mariadb --no-defaults -uroot --socket="$dir/mysqld.sock" --batch --skip-column-names -e "$*"
+  mariadb --no-defaults --default-character-set=utf8mb4 -uroot --socket="$dir/mysqld.sock" \
+    --batch --skip-column-names -e "$*"
 }
 
 mariadb_stop() {
