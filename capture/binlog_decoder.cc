@@ -1052,26 +1052,14 @@ Status BinlogDecoder::DecodeTableMap(std::string_view body, Event* event) {
         per_column(geometry,
                    [&](ColumnDef& c) { c.geometry_type = static_cast<uint32_t>(f.Packed()); });
         break;
-      case 8:
+      case 8:    // SIMPLE_PRIMARY_KEY: column indexes
+      case 9: {  // PRIMARY_KEY_WITH_PREFIX: (column index, prefix length) pairs
+        const bool with_prefix = field == 9;
         map->primary_key.clear();
         map->primary_key_prefix.clear();
         while (!f.empty() && !f.failed()) {
           uint64_t index = f.Packed();
-          if (f.failed()) break;
-          if (index >= cols.size()) {
-            bad = true;
-            break;
-          }
-          map->primary_key.push_back(static_cast<uint32_t>(index));
-          map->primary_key_prefix.push_back(0);
-        }
-        break;
-      case 9:
-        map->primary_key.clear();
-        map->primary_key_prefix.clear();
-        while (!f.empty() && !f.failed()) {
-          uint64_t index = f.Packed();
-          uint64_t prefix = f.Packed();
+          uint64_t prefix = with_prefix ? f.Packed() : 0;
           if (f.failed()) break;
           if (index >= cols.size()) {
             bad = true;
@@ -1081,6 +1069,7 @@ Status BinlogDecoder::DecodeTableMap(std::string_view body, Event* event) {
           map->primary_key_prefix.push_back(static_cast<uint32_t>(prefix));
         }
         break;
+      }
       case 10:
         charsets_default(enum_set);
         break;

@@ -20,6 +20,8 @@
 #include <fstream>
 #include <thread>
 
+extern char** environ;
+
 namespace replsync::testing {
 
 namespace {
@@ -70,12 +72,35 @@ std::string Tail(const std::string& path, size_t lines) {
   return out;
 }
 
-// fork + exec of `argv` with stdout and stderr appended to `log_path`. The child dies with the
-// thread that forked it (PR_SET_PDEATHSIG), so a test process that crashes leaves no server.
-Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+// The lines of a log that report errors (mariadb-install-db ends its output with a long
+// generic help text that hides them), then its last lines.
+std::string ErrorsAndTail(const std::string& path, size_t lines) {
+  std::ifstream in(path);
+  std::string errors, line;
+  while (std::getline(in, line)) {
+    if (line.find("ERROR") != std::string::npos) errors += line + "\n";
+  }
+  return errors + Tail(path, lines);
+}
+
+// fork + exec of `argv` with stdout and stderr appended to `log_path` and TMPDIR set to
+// `tmp_dir`: each server needs a temporary folder of its own, because mariadbd deletes every
+// "#sql*" file it finds in its tmpdir at start, which breaks other servers (and
+// mariadb-install-db runs) that share /tmp. The child dies with the thread that forked it
+// (PR_SET_PDEATHSIG), so a test process that crashes leaves no server.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                    const std::string& tmp_dir) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "TMPDIR=", 7) != 0) env_strings.emplace_back(*e);
+  }
+  env_strings.push_back("TMPDIR=" + tmp_dir);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) {
     return Status::IoError("open " + log_path + ": " + std::strerror(errno));
@@ -97,7 +122,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log
     dup2(log_fd, STDERR_FILENO);
     // Do not hold the test's sockets (connections to other servers) open in the server.
     close_range(3, ~0U, 0);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(log_fd);
@@ -189,6 +214,9 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
   server->root_dir_ = buf.data();
   server->data_dir_ = server->root_dir_ + "/data";
   server->socket_ = server->root_dir_ + "/mysqld.sock";
+  if (mkdir(server->tmp_dir().c_str(), 0700) != 0) {
+    return Status::IoError("create " + server->tmp_dir() + ": " + std::strerror(errno));
+  }
 
   std::string install_db = FindProgram({"mariadb-install-db", "mysql_install_db"});
   if (install_db.empty()) {
@@ -199,7 +227,7 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
       pid_t install_pid,
       Spawn({install_db, "--no-defaults", "--user=root", "--datadir=" + server->data_dir_,
              "--auth-root-authentication-method=normal", "--skip-test-db"},
-            install_log));
+            install_log, server->tmp_dir()));
   int status = 0;
   if (!WaitExit(install_pid, std::chrono::seconds(120), &status)) {
     kill(install_pid, SIGKILL);
@@ -209,7 +237,7 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return Status::Internal("mariadb-install-db into " + server->data_dir_ + " " +
-                            DescribeExit(status) + ":\n" + Tail(install_log, 20));
+                            DescribeExit(status) + ":\n" + ErrorsAndTail(install_log, 20));
   }
 
   Status last;
@@ -258,6 +286,7 @@ Status MariadbServer::Launch() {
       "--user=root",
       "--datadir=" + data_dir_,
       "--socket=" + socket_,
+      "--tmpdir=" + tmp_dir(),
       "--port=" + std::to_string(port_),
       "--bind-address=127.0.0.1",
       "--server-id=" + std::to_string(options_.server_id),
@@ -280,7 +309,7 @@ Status MariadbServer::Launch() {
   // Durability stays at its defaults (innodb_flush_log_at_trx_commit=1, sync_binlog=0 as in a
   // default installation) so that Kill() tests recovery for real.
   for (const auto& a : options_.extra_args) argv.push_back(a);
-  RS_ASSIGN_OR_RETURN(pid_, Spawn(argv, root_dir_ + "/mariadbd.out"));
+  RS_ASSIGN_OR_RETURN(pid_, Spawn(argv, root_dir_ + "/mariadbd.out", tmp_dir()));
   return Status::Ok();
 }
 

@@ -50,6 +50,7 @@ class MariadbServer {
   const std::string& password() const { return password_; }  // "" (root via TCP, no password)
   const std::string& data_dir() const { return data_dir_; }
   const std::string& socket_path() const { return socket_; }
+  std::string tmp_dir() const { return root_dir_ + "/tmp"; }  // the server's own TMPDIR
   pid_t pid() const { return pid_; }
 
   // Paths of the binlog files the server has written so far, in order.

@@ -32,10 +32,13 @@ mariadb_start() {
   local install_db mariadbd
   install_db=$(_mariadb_bin mariadb-install-db mysql_install_db) || return 1
   mariadbd=$(_mariadb_bin mariadbd mysqld) || return 1
-  mkdir -p "$dir"
-  "$install_db" --no-defaults --user=root --datadir="$dir/data" --auth-root-authentication-method=normal \
+  # Each server gets its own tmpdir: mariadbd deletes every "#sql*" file in its tmpdir at start,
+  # which breaks other servers sharing /tmp.
+  mkdir -p "$dir/tmp"
+  TMPDIR="$dir/tmp" "$install_db" --no-defaults --user=root --datadir="$dir/data" --auth-root-authentication-method=normal \
     --skip-test-db >"$dir/install.log" 2>&1 || { echo "mariadb-install-db failed for $name:" >&2; tail -20 "$dir/install.log" >&2; return 1; }
-  "$mariadbd" --no-defaults --user=root --datadir="$dir/data" --socket="$dir/mysqld.sock" \
+  TMPDIR="$dir/tmp" "$mariadbd" --no-defaults --user=root --datadir="$dir/data" \
+    --socket="$dir/mysqld.sock" --tmpdir="$dir/tmp" \
     --port="$port" --bind-address=127.0.0.1 --server-id="$server_id" --log-bin="$dir/data/binlog" \
     --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
     --log-error="$dir/error.log" --pid-file="$dir/mysqld.pid" --skip-name-resolve \
