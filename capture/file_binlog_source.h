@@ -1,8 +1,8 @@
 // FileBinlogSource: reads one or more binlog files in order, for replay and tests.
 //
 // Each file must start with the binlog magic (FE 62 69 6E); files ending in ".gz" are read
-// through zlib. Reading is streamed with large read(2) calls into one buffer (4 MiB, larger only
-// while an event larger than that is read); events are handed out as views into it, so every
+// through zlib. Reading is streamed with large read(2) calls into one buffer (256 KiB, larger
+// only while an event larger than that is read); events are handed out as views into it, so every
 // byte is copied once and memory stays flat however large the file is.
 // Thread-safety: not thread-safe.
 #pragma once
