@@ -13,6 +13,7 @@ packages=(
   libzmq3-dev cppzmq-dev librocksdb-dev libsqlite3-dev
   # configuration, command line, logging, JSON, compression, hashing
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev rapidjson-dev
+  libprotobuf-dev protobuf-compiler
   libzstd-dev zlib1g-dev libxxhash-dev libisal-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time

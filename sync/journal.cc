@@ -1,0 +1,2 @@
+// PLACEHOLDER: replaced by helper E.
+#include "sync/journal.h"

@@ -1,0 +1,101 @@
+// Journal: an ordered, durable log of entries keyed by a 64-bit sequence number, in RocksDB.
+//
+// The primary's journal holds what capture produced until every secondary has it; the
+// secondary's relay journal holds what it received until it is applied. Layout (written down in
+// schemas/journal.md): column family "entries" maps the 8-byte big-endian sequence to the
+// entry's bytes; column family "meta" holds named values (source checkpoints, applied
+// positions). Append writes entries and meta values in ONE WriteBatch, synced to the WAL, so a
+// checkpoint can never get ahead of (or behind) the entries it describes.
+// Thread-safety: thread-safe (one writer at a time by contract: Append/Put/DeleteUpTo from one
+// thread; readers from any thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sync/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace replsync {
+
+class Journal {
+ public:
+  struct Options {
+    std::string path;        // a directory; created if missing
+    uint64_t max_bytes = 0;  // size cap of the entries (0 = none); see full()
+    bool sync = true;        // fsync the WAL on every Append (group commit: batch your appends)
+  };
+
+  // Opens (creating if needed). Errors: IoError naming the path (no space, permissions),
+  // Corruption when RocksDB finds its files damaged.
+  static Result<std::unique_ptr<Journal>> Open(const Options& options);
+  ~Journal();
+
+  // Appends `entries` with consecutive sequence numbers after last_seq(), plus `meta` key/values,
+  // atomically and durably. *first_seq (optional) receives the first new sequence number.
+  Status Append(const std::vector<std::string>& entries,
+                const std::vector<std::pair<std::string, std::string>>& meta,
+                uint64_t* first_seq = nullptr);
+
+  // Writes entries at given sequence numbers (the secondary's relay: sequences come from the
+  // primary), plus meta, atomically and durably. Sequences must be > last_seq() and ascending.
+  Status Put(const std::vector<std::pair<uint64_t, std::string>>& entries,
+             const std::vector<std::pair<std::string, std::string>>& meta);
+
+  // The entry at `seq`, or nullopt if it is not (or no longer) in the journal.
+  Result<std::optional<std::string>> Get(uint64_t seq) const;
+
+  // Up to `max_entries` entries (and at most about `max_bytes` bytes, at least one entry) with
+  // sequence >= from_seq, in order.
+  Result<std::vector<std::pair<uint64_t, std::string>>> Read(uint64_t from_seq, size_t max_entries,
+                                                             size_t max_bytes) const;
+
+  // Removes entries with sequence <= seq (they are safe elsewhere) and `meta` updates in the
+  // same batch.
+  Status DeleteUpTo(uint64_t seq,
+                    const std::vector<std::pair<std::string, std::string>>& meta = {});
+
+  // Removes entries with sequence > seq (an unfinished large transaction's parts after a crash).
+  Status TruncateAfter(uint64_t seq);
+
+  Result<std::optional<std::string>> GetMeta(const std::string& key) const;
+  Status PutMeta(const std::vector<std::pair<std::string, std::string>>& meta);
+
+  // Sequence numbers: first_seq() is the oldest entry kept (last_seq()+1 when empty);
+  // last_seq() the newest ever written (0 for a new journal; kept across DeleteUpTo).
+  uint64_t first_seq() const { return first_seq_.load(); }
+  uint64_t last_seq() const { return last_seq_.load(); }
+  // Bytes of the entries kept (keys + values), maintained exactly across restarts.
+  uint64_t bytes() const { return bytes_.load(); }
+  uint64_t entry_count() const { return last_seq() + 1 - first_seq(); }
+  // True when bytes() >= max_bytes: the writer must stop and say so (never drop entries).
+  bool full() const;
+  const std::string& path() const { return options_.path; }
+
+ private:
+  explicit Journal(Options options);
+
+  Options options_;
+  rocksdb::DB* db_ = nullptr;
+  rocksdb::ColumnFamilyHandle* entries_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  std::atomic<uint64_t> first_seq_{1};
+  std::atomic<uint64_t> last_seq_{0};
+  std::atomic<uint64_t> bytes_{0};
+};
+
+// 8-byte big-endian encoding of a sequence number (sorts like the number).
+std::string EncodeSeq(uint64_t seq);
+uint64_t DecodeSeq(std::string_view key);
+
+}  // namespace replsync

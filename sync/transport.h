@@ -1,0 +1,46 @@
+// Transport: message exchange between the primary and its secondaries.
+//
+// The primary binds one ServerTransport and talks to many peers, each named by an opaque peer id
+// the transport assigns; a secondary's ClientTransport talks to its one primary and reconnects
+// by itself (ZeroMQ does). Messages are pb::Envelope (schemas/replsync.proto); frames that do not
+// parse or carry another protocol version are dropped and counted, never crash the receiver.
+// Implementations: ZmqServerTransport/ZmqClientTransport (ROUTER/DEALER over TCP) and an
+// in-process pair for unit tests.
+// Thread-safety: each object is used by one thread (ZeroMQ sockets are not thread-safe).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "replsync.pb.h"
+#include "sync/status.h"
+
+namespace replsync {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+class ServerTransport {
+ public:
+  virtual ~ServerTransport() = default;
+  // Waits up to `timeout` for a message from any peer. Returns false on timeout.
+  virtual Result<bool> Receive(std::string* peer, pb::Envelope* message,
+                               std::chrono::milliseconds timeout) = 0;
+  // Sends to one peer. A peer that has gone away is not an error (the message is dropped).
+  virtual Status Send(const std::string& peer, const pb::Envelope& message) = 0;
+  // Frames dropped because they did not parse or had another version.
+  virtual uint64_t bad_frames() const = 0;
+};
+
+class ClientTransport {
+ public:
+  virtual ~ClientTransport() = default;
+  virtual Result<bool> Receive(pb::Envelope* message, std::chrono::milliseconds timeout) = 0;
+  virtual Status Send(const pb::Envelope& message) = 0;
+  // Drops the connection and connects again (after the peer went silent).
+  virtual Status Reconnect() = 0;
+  virtual uint64_t bad_frames() const = 0;
+};
+
+}  // namespace replsync
