@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/cli/binlog_dump.h"
+#include "tools/cli/status_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -37,7 +38,21 @@ int main(int argc, char** argv) {
   dump_cmd->add_flag("--decode-only", dump.decode_only,
                      "Decode every row but print only a summary (events, rows, rate)");
 
+  std::string status_config;
+  bool status_json = false;
+  CLI::App* status_cmd = app.add_subcommand(
+      "status",
+      "Show what this node's replsyncd reports: role, binlog and journal positions, what the\n"
+      "secondary received and applied, lag in transactions, bytes and seconds, peers.\n"
+      "Exit 0: the daemon is running; 1: it is not (its last status is shown); 2: no status.");
+  status_cmd->add_option("--config", status_config, "Node configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  status_cmd->add_flag("--json", status_json, "Print the status as JSON (schemas/status.md)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
 
   if (dump_cmd->parsed()) {
     if (dump.files.empty() && dump.config.empty()) {

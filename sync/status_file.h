@@ -1,0 +1,21 @@
+// The status file: replsyncd writes its state as JSON to <state_dir>/status.json about once a
+// second (write to a temporary file, then rename, so a reader never sees half of it);
+// `replsync status` and, later, the health endpoint read it. Format: schemas/status.md.
+// Thread-safety: stateless functions.
+#pragma once
+
+#include <string>
+
+#include "sync/status.h"
+
+namespace replsync {
+
+std::string StatusFilePath(const std::string& state_dir);
+
+// Replaces the status file atomically. IoError names the path.
+Status WriteStatusFile(const std::string& state_dir, const std::string& json);
+
+// The status file's text. NotFound when the daemon never ran with this state_dir.
+Result<std::string> ReadStatusFile(const std::string& state_dir);
+
+}  // namespace replsync
