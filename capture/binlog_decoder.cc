@@ -516,6 +516,7 @@ Result<bool> BinlogDecoder::Next(Event* event) {
       in_payload_ = false;
       return s;
     }
+    raw_event_ = std::string_view(p, size);
     return true;
   }
   if (!has_pending_) return false;
@@ -528,6 +529,7 @@ Result<bool> BinlogDecoder::Next(Event* event) {
   event->next_offset = pending_.next_offset;
   event->in_payload = false;
   RS_RETURN_IF_ERROR(DecodeOne(pending_.data.substr(0, pending_length_), event));
+  raw_event_ = pending_.data;
   return true;
 }
 

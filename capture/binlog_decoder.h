@@ -45,6 +45,11 @@ class BinlogDecoder {
   // Decoding a ROWS event allocates nothing once the buffers have grown.
   Result<bool> Next(Event* event);
 
+  // The bytes of the event the last successful Next returned: for a top-level event the whole
+  // event as read (with its checksum when the binlog has checksums); for an event from a
+  // TRANSACTION_PAYLOAD the inner event, which has no checksum. Valid until the next Feed.
+  std::string_view raw_event() const { return raw_event_; }
+
   const FormatDescriptionEvent& format() const { return format_; }
   // The table map for `table_id`, or nullptr.
   const TableMap* FindTable(uint64_t table_id) const;
@@ -90,6 +95,7 @@ class BinlogDecoder {
   RawEvent pending_;
   size_t pending_length_ = 0;
   bool has_pending_ = false;
+  std::string_view raw_event_;  // see raw_event()
   // An unpacked TRANSACTION_PAYLOAD: its bytes and the offset of the next inner event.
   std::string payload_;
   size_t payload_offset_ = 0;

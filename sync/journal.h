@@ -13,8 +13,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace replsync {
@@ -84,6 +87,18 @@ class Journal {
  private:
   explicit Journal(Options options);
 
+  // Reads and checks the format version and counters in meta (or initializes a new journal).
+  Status LoadCounters();
+  // Sums the stored sizes (key + value) of the entries in [from, to]; `op` names the caller.
+  Result<uint64_t> SizeOfRange(uint64_t from, uint64_t to, const char* op) const;
+  // Adds the deletion of the entries in [from, to] to `batch`.
+  void AddRangeDelete(rocksdb::WriteBatch* batch, uint64_t from, uint64_t to) const;
+  // Adds the user meta and the counters to `batch`, writes it, and on success publishes the
+  // counters. `op` names the operation for the error message.
+  Status Commit(rocksdb::WriteBatch* batch,
+                const std::vector<std::pair<std::string, std::string>>& meta, uint64_t first_seq,
+                uint64_t last_seq, uint64_t bytes, const char* op);
+
   Options options_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* entries_cf_ = nullptr;
@@ -92,6 +107,10 @@ class Journal {
   std::atomic<uint64_t> first_seq_{1};
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<uint64_t> bytes_{0};
+  // Serializes writers (the contract says one writer; this makes a second one safe, not fast).
+  std::mutex write_mu_;
+  // Bytes deleted since the last compaction hint (guarded by write_mu_).
+  uint64_t deleted_since_hint_ = 0;
 };
 
 // 8-byte big-endian encoding of a sequence number (sorts like the number).

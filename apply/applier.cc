@@ -1,0 +1,496 @@
+#include "apply/applier.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "apply/ddl_replay.h"
+
+namespace replsync::apply {
+namespace {
+
+constexpr int kErrBadDb = 1049;  // ER_BAD_DB_ERROR: Unknown database
+
+// replsync.applied, format 1 (schemas/applied_position.md).
+constexpr char kCreateSchemaSql[] = "CREATE DATABASE IF NOT EXISTS replsync";
+constexpr char kCreateTableSql[] =
+    "CREATE TABLE IF NOT EXISTS replsync.applied ("
+    "channel VARCHAR(64) NOT NULL, "
+    "seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
+    "gtid VARCHAR(256) NOT NULL DEFAULT '', "
+    "source_file VARCHAR(512) NOT NULL DEFAULT '', "
+    "source_offset BIGINT UNSIGNED NOT NULL DEFAULT 0, "
+    "applied_at TIMESTAMP(6) NULL DEFAULT NULL, "
+    "ddl_pending_seq BIGINT UNSIGNED NULL DEFAULT NULL, "
+    "PRIMARY KEY (channel)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='replsync applied position, format 1'";
+
+uint64_t ToU64(const std::optional<std::string>& text) {
+  if (!text || text->empty()) return 0;
+  return std::stoull(*text);
+}
+
+}  // namespace
+
+const char* ApplierStateName(ApplierState state) {
+  switch (state) {
+    case ApplierState::kStopped: return "stopped";
+    case ApplierState::kConnecting: return "connecting";
+    case ApplierState::kApplying: return "applying";
+    case ApplierState::kWaiting: return "waiting";
+    case ApplierState::kRetrying: return "retrying";
+    case ApplierState::kError: return "error";
+  }
+  return "unknown";
+}
+
+Applier::Applier(ApplierOptions options, Journal* relay)
+    : options_(std::move(options)),
+      relay_(relay),
+      max_statement_bytes_(options_.max_statement_bytes) {}
+
+Applier::~Applier() { Stop(); }
+
+Status Applier::Start() {
+  if (thread_.joinable()) return Status::InvalidArgument("applier already started");
+  if (relay_ == nullptr) return Status::InvalidArgument("applier needs a relay journal");
+  stop_ = false;
+  crashed_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.state = ApplierState::kConnecting;
+    status_.waiting_for = fmt::format("MySQL at {}:{}", options_.mysql.host, options_.mysql.port);
+  }
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void Applier::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Applier::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+ApplierStatus Applier::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+bool Applier::WaitForApplied(uint64_t seq, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  progress_cv_.wait_for(lock, timeout, [&] {
+    return applied_seq_.load() >= seq || status_.state == ApplierState::kError ||
+           status_.state == ApplierState::kStopped;
+  });
+  return applied_seq_.load() >= seq;
+}
+
+void Applier::SetState(ApplierState state, std::string waiting_for) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.state = state;
+    status_.waiting_for = std::move(waiting_for);
+  }
+  progress_cv_.notify_all();
+}
+
+void Applier::SetError(const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.last_error = error;
+}
+
+void Applier::Publish(const Position& position, bool applied, uint32_t source_timestamp,
+                      uint64_t rows, bool ddl) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.applied_seq = position.seq;
+    status_.gtid = position.gtid;
+    status_.source_position = position.source;
+    if (applied) {
+      status_.last_source_timestamp = source_timestamp;
+      ++status_.transactions_applied;
+      status_.rows_applied += rows;
+      if (ddl) ++status_.ddl_applied;
+    }
+    if (writer_ != nullptr) status_.binlog_statements = writer_->statements_emitted();
+    applied_seq_.store(position.seq);
+  }
+  progress_cv_.notify_all();
+}
+
+void Applier::SleepFor(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  wake_cv_.wait_for(lock, d, [&] { return stop_.load(); });
+}
+
+bool Applier::CrashAt(std::string_view point, uint64_t seq) {
+  if (!options_.crash_point || !options_.crash_point(point, seq)) return false;
+  spdlog::warn("applier: simulated crash at {} while applying seq {}", point, seq);
+  crashed_ = true;
+  session_.reset();  // closes the socket: the server rolls back whatever is open
+  return true;
+}
+
+std::string Applier::Describe(uint64_t seq, const pb::DbTransaction& txn) const {
+  return fmt::format("seq {} (gtid {}, source {}:{})", seq, txn.gtid().empty() ? "-" : txn.gtid(),
+                     txn.begin_file(), txn.begin_offset());
+}
+
+Status Applier::Execute(const std::string& sql, uint64_t seq) {
+  return session_->Execute(sql, fmt::format("apply seq {}", seq));
+}
+
+void Applier::Run() {
+  MysqlThreadScope thread_scope;
+  const std::string server = fmt::format("{}:{}", options_.mysql.host, options_.mysql.port);
+  auto backoff = options_.retry_min;
+  while (!stop_) {
+    if (session_ == nullptr) {
+      SetState(ApplierState::kConnecting, "MySQL at " + server);
+      Status st = Connect();
+      if (!st.ok()) {
+        session_.reset();
+        if (stop_) break;
+        SetError(st.message());
+        SetState(ApplierState::kRetrying, fmt::format("MySQL at {} ({})", server, st.message()));
+        if (st.retryable()) {
+          spdlog::warn("applier: waiting for MySQL at {}: {}; retrying in {} ms", server,
+                       st.message(), backoff.count());
+        } else {
+          spdlog::error("applier: cannot use MySQL at {}: {}; fix it (credentials, privileges: "
+                        "BINLOG ADMIN or SUPER, BINLOG REPLAY); retrying in {} ms",
+                        server, st.message(), backoff.count());
+        }
+        SleepFor(backoff);
+        backoff = std::min(backoff * 2, options_.retry_max);
+        continue;
+      }
+    }
+    const uint64_t next = position_.seq + 1;
+    Result<bool> applied = ApplyTransaction(next);
+    if (crashed_) break;
+    if (applied.ok()) {
+      if (*applied) {
+        backoff = options_.retry_min;
+        continue;
+      }
+      SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", next));
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
+      notified_ = false;
+      continue;
+    }
+    const Status& st = applied.status();
+    session_.reset();  // rolls back whatever the failed attempt left open
+    if (stop_ && st.code() == Status::Code::kAborted) break;
+    SetError(st.message());
+    if (st.retryable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++status_.retries;
+      }
+      SetState(ApplierState::kRetrying,
+               fmt::format("retry of seq {} after: {}", next, st.message()));
+      spdlog::warn("applier: {}; the transaction was rolled back; trying it again in {} ms",
+                   st.message(), backoff.count());
+      SleepFor(backoff);
+      backoff = std::min(backoff * 2, options_.retry_max);
+      continue;
+    }
+    const std::string message = fmt::format(
+        "applying stopped: {}. Nothing of this transaction was applied; the relay journal keeps it "
+        "and everything after it. Fix the cause on the secondary (for example create the missing "
+        "table, or grant the missing privilege), then restart replsyncd: it resumes at seq {}",
+        st.message(), next);
+    spdlog::error("applier: {}", message);
+    SetError(message);
+    SetState(ApplierState::kError);
+    return;
+  }
+  session_.reset();
+  SetState(ApplierState::kStopped);
+}
+
+Status Applier::Connect() {
+  RS_ASSIGN_OR_RETURN(session_, MysqlSession::Open(options_.mysql));
+  last_fde_.clear();
+  Status st = session_->Execute("SET SESSION sql_log_bin=0", "applier session set-up");
+  if (!st.ok()) {
+    return st.WithContext(
+        "the applier's MySQL user needs BINLOG ADMIN (or SUPER) to keep applied changes out of "
+        "the secondary's binlog");
+  }
+  RS_RETURN_IF_ERROR(session_->Execute(BaseSessionSql(), "applier session set-up"));
+  RS_ASSIGN_OR_RETURN(auto info,
+                      session_->Query("SELECT VERSION(), @@max_allowed_packet, @@sql_log_bin",
+                                      "applier session set-up"));
+  if (info.empty() || info[0].size() < 3) {
+    return Status::Internal("applier session set-up: SELECT VERSION() returned no row");
+  }
+  mariadb_ = info[0][0].value_or("").find("MariaDB") != std::string::npos;
+  if (info[0][2].value_or("1") != "0") {
+    return Status::Internal("applier session set-up: sql_log_bin is still on after SET");
+  }
+  const uint64_t max_packet = ToU64(info[0][1]);
+  max_statement_bytes_ = options_.max_statement_bytes;
+  if (max_packet > 8192) {
+    max_statement_bytes_ = std::min<size_t>(max_statement_bytes_, max_packet - 4096);
+  }
+  writer_ = std::make_unique<BinlogStatementWriter>(
+      max_statement_bytes_,
+      [this](const std::string& sql) { return Execute(sql, current_seq_); });
+
+  RS_RETURN_IF_ERROR(session_->Execute(kCreateSchemaSql, "create replsync schema"));
+  RS_RETURN_IF_ERROR(session_->Execute(kCreateTableSql, "create replsync.applied"));
+  RS_ASSIGN_OR_RETURN(
+      auto rows,
+      session_->Query("SELECT seq, gtid, source_file, source_offset, ddl_pending_seq FROM "
+                      "replsync.applied WHERE channel = " +
+                          QuoteString(options_.channel),
+                      "read replsync.applied"));
+  position_ = Position{};
+  pending_ddl_seq_ = 0;
+  if (!rows.empty()) {
+    const auto& row = rows[0];
+    position_.seq = ToU64(row[0]);
+    position_.gtid = row[1].value_or("");
+    position_.source.file = row[2].value_or("");
+    position_.source.offset = ToU64(row[3]);
+    pending_ddl_seq_ = ToU64(row[4]);
+  }
+  Publish(position_, /*applied=*/false);
+  spdlog::info("applier: connected to MySQL {} ({}); applied up to seq {} (gtid {}, source {}); "
+               "resuming at seq {}",
+               session_->Describe(), info[0][0].value_or(""), position_.seq,
+               position_.gtid.empty() ? "-" : position_.gtid,
+               position_.source.empty() ? "-" : position_.source.ToString(), position_.seq + 1);
+  if (pending_ddl_seq_ != 0 && pending_ddl_seq_ == position_.seq + 1) {
+    spdlog::warn("applier: the DDL of seq {} was in flight when the applier stopped; it is run "
+                 "again and an error showing it already took effect counts as done",
+                 pending_ddl_seq_);
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> bytes, relay_->Get(seq));
+  if (!bytes) {
+    if (relay_->first_seq() > seq && relay_->last_seq() >= seq) {
+      return Status::NotFound(fmt::format(
+          "entry {} is no longer in the relay journal {} (it holds {}..{}), but the secondary's "
+          "replsync.applied says seq {} was the last applied: the database was restored to an "
+          "older state or replsync.applied was changed; resynchronise the secondary",
+          seq, relay_->path(), relay_->first_seq(), relay_->last_seq(), seq - 1));
+    }
+    return std::optional<pb::DbTransaction>();
+  }
+  pb::JournalEntry entry;
+  if (!entry.ParseFromString(*bytes)) {
+    return Status::Corruption(fmt::format("relay entry {} in {} ({} bytes) does not parse as a "
+                                          "journal entry",
+                                          seq, relay_->path(), bytes->size()));
+  }
+  if (!entry.has_db()) {
+    return Status::Unsupported(fmt::format(
+        "relay entry {} is of a kind this replsync cannot apply; upgrade replsync on the secondary",
+        seq));
+  }
+  return std::optional<pb::DbTransaction>(std::move(*entry.mutable_db()));
+}
+
+Result<pb::DbTransaction> Applier::WaitForEntry(uint64_t seq) {
+  bool waited = false;
+  while (!stop_) {
+    RS_ASSIGN_OR_RETURN(std::optional<pb::DbTransaction> entry, ReadEntry(seq));
+    if (entry) {
+      if (waited) SetState(ApplierState::kApplying);
+      return std::move(*entry);
+    }
+    if (!waited) {
+      SetState(ApplierState::kApplying,
+               fmt::format("part at seq {} of a large transaction from the primary", seq));
+      waited = true;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
+    notified_ = false;
+  }
+  return Status::Aborted("applier stopping");
+}
+
+std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_part) const {
+  return fmt::format(
+      "INSERT INTO replsync.applied (channel, seq, gtid, source_file, source_offset, applied_at, "
+      "ddl_pending_seq) VALUES ({}, {}, {}, {}, {}, NOW(6), NULL) ON DUPLICATE KEY UPDATE "
+      "seq=VALUES(seq), gtid=VALUES(gtid), source_file=VALUES(source_file), "
+      "source_offset=VALUES(source_offset), applied_at=VALUES(applied_at), ddl_pending_seq=NULL",
+      QuoteString(options_.channel), seq, QuoteString(last_part.gtid()),
+      QuoteString(last_part.end_file()), last_part.end_offset());
+}
+
+Result<bool> Applier::ApplyTransaction(uint64_t seq) {
+  current_seq_ = seq;
+  RS_ASSIGN_OR_RETURN(std::optional<pb::DbTransaction> first, ReadEntry(seq));
+  if (!first) return false;
+  SetState(ApplierState::kApplying);
+  pb::DbTransaction txn = std::move(*first);
+  const std::string what = Describe(seq, txn);
+  auto fail = [&](const Status& s) { return s.WithContext("apply " + what); };
+
+  const bool recovering = pending_ddl_seq_ == seq;
+  bool marker_written = false;
+  bool in_txn = false;
+  bool has_ddl = false;
+  uint64_t rows = 0;
+  uint64_t part_seq = seq;
+  writer_->Reset();
+  while (true) {
+    current_seq_ = part_seq;
+    const std::string& fde = txn.format_description();
+    if (!fde.empty() && fde != last_fde_) {
+      Status st = Execute(BinlogStatementWriter::ForEvent(fde), part_seq);
+      if (!st.ok()) return fail(st.WithContext("FORMAT_DESCRIPTION"));
+      last_fde_ = fde;
+    }
+    for (const pb::Statement& statement : txn.statements()) {
+      switch (statement.kind()) {
+        case pb::Statement::ROWS: {
+          if (statement.events().empty()) break;
+          if (last_fde_.empty()) {
+            return fail(Status::Corruption("row events without a FORMAT_DESCRIPTION"));
+          }
+          if (!in_txn) {
+            Status st = Execute("START TRANSACTION", part_seq);
+            if (!st.ok()) return fail(st);
+            in_txn = true;
+          }
+          for (const std::string& event : statement.events()) {
+            Status st = writer_->Add(event);
+            if (!st.ok()) return fail(st);
+          }
+          break;
+        }
+        case pb::Statement::DDL: {
+          Status st = writer_->Flush();
+          if (!st.ok()) return fail(st);
+          if (in_txn) {
+            return fail(Status::Unsupported(
+                "a DDL statement after row changes inside one transaction (a DDL commits "
+                "implicitly, so the position could not be kept atomic with the rows)"));
+          }
+          if (!marker_written) {
+            st = Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
+                                     "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
+                                     "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
+                                     QuoteString(options_.channel), position_.seq, seq),
+                         seq);
+            if (!st.ok()) return fail(st.WithContext("mark DDL pending"));
+            marker_written = true;
+            pending_ddl_seq_ = seq;
+            if (CrashAt("after_ddl_marker", seq)) return Status::Aborted("simulated crash");
+          }
+          st = ApplyDdl(statement, seq, recovering);
+          if (!st.ok()) return fail(st);
+          has_ddl = true;
+          if (CrashAt("after_ddl", seq)) return Status::Aborted("simulated crash");
+          break;
+        }
+        default:
+          return fail(Status::Unsupported(fmt::format(
+              "statement kind {} unknown to this replsync; upgrade replsync on the secondary",
+              static_cast<int>(statement.kind()))));
+      }
+    }
+    Status st = writer_->Flush();
+    if (!st.ok()) return fail(st);
+    rows += txn.row_count();
+    if (in_txn && CrashAt("after_rows", part_seq)) return Status::Aborted("simulated crash");
+    if (txn.last_part()) break;
+    RS_ASSIGN_OR_RETURN(pb::DbTransaction next, WaitForEntry(part_seq + 1));
+    if (next.part() != txn.part() + 1 || next.gtid() != txn.gtid() ||
+        next.begin_file() != txn.begin_file() || next.begin_offset() != txn.begin_offset()) {
+      return fail(Status::Corruption(fmt::format(
+          "relay entry {} is not the next part of the transaction (part {} of {} at {}:{}, "
+          "expected part {})",
+          part_seq + 1, next.part(), next.gtid().empty() ? "-" : next.gtid(), next.begin_file(),
+          next.begin_offset(), txn.part() + 1)));
+    }
+    txn = std::move(next);
+    ++part_seq;
+  }
+  if (CrashAt("before_commit", part_seq)) return Status::Aborted("simulated crash");
+  if (txn.rollback() && in_txn) {
+    // The source group ended with ROLLBACK: its transactional changes were undone on the
+    // primary, its non-transactional ones kept. Rolling back here does the same.
+    Status st = Execute("ROLLBACK", part_seq);
+    if (!st.ok()) return fail(st);
+    in_txn = false;
+  }
+  Status st = Execute(PositionSql(part_seq, txn), part_seq);
+  if (!st.ok()) return fail(st.WithContext("write replsync.applied"));
+  if (in_txn) {
+    st = Execute("COMMIT", part_seq);
+    if (!st.ok()) return fail(st);
+  }
+  pending_ddl_seq_ = 0;
+  position_.seq = part_seq;
+  position_.gtid = txn.gtid();
+  position_.source = BinlogPosition{txn.end_file(), txn.end_offset()};
+  Publish(position_, /*applied=*/true, txn.timestamp(), rows, has_ddl);
+  return true;
+}
+
+Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering) {
+  // The default database the statement ran with; replsync's own schema when it had none or
+  // the secondary does not have it (then the statement names its objects fully, or it could not
+  // have run on the primary either).
+  bool use_own = statement.db().empty();
+  if (!use_own) {
+    Status st = session_->Execute("USE " + QuoteIdentifier(statement.db()),
+                                  fmt::format("apply seq {}", seq));
+    if (!st.ok()) {
+      if (session_->last_error_code() != kErrBadDb) return st;
+      use_own = true;
+    }
+  }
+  if (use_own) RS_RETURN_IF_ERROR(Execute("USE replsync", seq));
+  const std::string set = DdlSessionSql(statement.session(), mariadb_);
+  if (!set.empty()) RS_RETURN_IF_ERROR(Execute(set, seq).WithContext("DDL session settings"));
+
+  Status st = Execute(statement.sql(), seq);
+  if (!st.ok()) {
+    const int code = session_->last_error_code();
+    if (recovering && !st.retryable() && IsAlreadyAppliedError(statement.sql(), code)) {
+      spdlog::info("applier: the DDL of seq {} had already taken effect before the restart (the "
+                   "server answers: {}); counting it as applied",
+                   seq, st.message());
+    } else if (!st.retryable() && !recovering) {
+      // DDL is atomic: this one did not take effect. Clear the marker, so that a restart runs it
+      // as a first attempt again rather than mistaking its error for "already applied".
+      Status clear = Execute(
+          "UPDATE replsync.applied SET ddl_pending_seq=NULL WHERE channel = " +
+              QuoteString(options_.channel),
+          seq);
+      if (clear.ok()) pending_ddl_seq_ = 0;
+      return st;
+    } else {
+      return st;
+    }
+  }
+  return Execute(ResetSessionSql(mariadb_), seq).WithContext("reset session after DDL");
+}
+
+}  // namespace replsync::apply

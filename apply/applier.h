@@ -1,0 +1,181 @@
+// Applier: applies the relay journal's entries, in sequence order, to the secondary's database,
+// each source transaction exactly once. Written down in schemas/applied_position.md.
+//
+// Rows are replayed through the server's own row applier: `BINLOG '<base64>'` of the entry's
+// FORMAT_DESCRIPTION (once per session and whenever it changes), then of its TABLE_MAP + ROWS
+// events (BinlogStatementWriter). This keeps every type exact, fires no trigger on the secondary
+// (row events bypass triggers; the primary's trigger-made rows arrive as row events of their
+// own) and honours the events' foreign-key / unique-check flags. The session runs with
+// sql_log_bin=0, so nothing applied reaches the secondary's own binlog.
+//
+// One source transaction = one target transaction: START TRANSACTION; BINLOG ...; INSERT INTO
+// replsync.applied (seq, gtid, source position) ... ON DUPLICATE KEY UPDATE; COMMIT. The parts
+// of a large transaction are read one at a time from the relay (memory bounded by a part) and all
+// applied inside that one target transaction. On (re)connect the applier reads
+// replsync.applied.seq — the truth, committed with the rows — and resumes at seq + 1.
+//
+// DDL commits implicitly, so it is bracketed: replsync.applied.ddl_pending_seq = seq is committed
+// first, then `USE db` (replsync's own schema when db is empty or missing on the secondary), the
+// QUERY event's session settings, the DDL, and the position with ddl_pending_seq cleared. Finding
+// ddl_pending_seq == seq at start means the DDL may or may not have run: it is run again and an
+// error that only its own earlier success explains (IsAlreadyAppliedError) counts as done, with a
+// log line saying so.
+//
+// Errors: retryable ones (lock wait timeout, deadlock, lost connection, server restart) roll the
+// transaction back; the applier reconnects with exponential backoff and applies the whole
+// transaction again, saying in the log and the status what it waits for. Any other error stops
+// applying (state kError): the relay keeps the entry and everything after it, the status and the
+// log give the SQL error, seq, gtid, source position and what to do. Nothing is ever skipped.
+//
+// Thread-safety: Start/Stop from one owning thread; Notify, status(), applied_seq() and
+// WaitForApplied from any thread. The applier's thread is the only one touching the session.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "apply/binlog_statement.h"
+#include "apply/mysql_session.h"
+#include "replsync.pb.h"
+#include "sync/journal.h"
+#include "sync/position.h"
+#include "sync/status.h"
+
+namespace replsync::apply {
+
+struct ApplierOptions {
+  MysqlOptions mysql;  // the secondary's own server ([mysql] in its NodeConfig)
+  // The row of replsync.applied this applier owns (one per primary followed).
+  std::string channel = "default";
+  // Upper bound of one BINLOG statement (further capped by the server's max_allowed_packet).
+  size_t max_statement_bytes = 4 << 20;
+  // Backoff between reconnects / retries of a failed transaction.
+  std::chrono::milliseconds retry_min{200};
+  std::chrono::milliseconds retry_max{30000};
+  // How often an idle applier looks at the relay without being notified.
+  std::chrono::milliseconds idle_wait{1000};
+  // Test hook: called at named points ("after_ddl_marker", "after_ddl", "after_rows",
+  // "before_commit") with the sequence being applied; returning true makes the applier drop its
+  // connection right there, without ROLLBACK or COMMIT, and stop (state kStopped), as a crash of
+  // the daemon would.
+  std::function<bool(std::string_view point, uint64_t seq)> crash_point;
+};
+
+enum class ApplierState {
+  kStopped,     // not started, stopped, or crashed on purpose (crash_point)
+  kConnecting,  // connecting to the secondary's server
+  kApplying,
+  kWaiting,     // caught up: waiting for entries from the relay
+  kRetrying,    // a retryable error: waiting before trying again
+  kError,       // stopped on an error that needs the operator (see last_error)
+};
+const char* ApplierStateName(ApplierState state);
+
+struct ApplierStatus {
+  ApplierState state = ApplierState::kStopped;
+  uint64_t applied_seq = 0;             // replsync.applied.seq: the last sequence applied
+  std::string gtid;                     // that transaction's GTID ("" if none or not yet known)
+  BinlogPosition source_position;       // the primary's binlog position after it
+  uint32_t last_source_timestamp = 0;   // its source commit time (seconds since the epoch)
+  uint64_t transactions_applied = 0;    // since Start
+  uint64_t rows_applied = 0;            // since Start (row_count of the entries)
+  uint64_t ddl_applied = 0;             // since Start
+  uint64_t retries = 0;                 // transactions rolled back and tried again
+  uint64_t binlog_statements = 0;       // BINLOG statements run, since Start
+  std::string waiting_for;              // what it waits for now; "" when busy
+  std::string last_error;               // the latest error (retryable ones too); "" if none
+};
+
+class Applier {
+ public:
+  // `relay` is not owned and must outlive the applier; the applier only reads it.
+  Applier(ApplierOptions options, Journal* relay);
+  // Stops the thread (as Stop).
+  ~Applier();
+  Applier(const Applier&) = delete;
+  Applier& operator=(const Applier&) = delete;
+
+  // Starts the applying thread and returns at once. InvalidArgument when already started.
+  Status Start();
+  // Asks the thread to stop, wakes it and joins it. An open target transaction is rolled back
+  // (the connection is closed). Idempotent.
+  void Stop();
+  // New entries are in the relay (called by the receiver after each durable Put).
+  void Notify();
+
+  ApplierStatus status() const;
+  // The last sequence applied (0 until the position was read from the database).
+  uint64_t applied_seq() const { return applied_seq_.load(); }
+  // Waits until applied_seq() >= seq (true), or the applier stopped / hit an error, or the
+  // timeout passed (false).
+  bool WaitForApplied(uint64_t seq, std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Position {
+    uint64_t seq = 0;
+    std::string gtid;
+    BinlogPosition source;
+  };
+
+  void Run();
+  // Connects, sets the session up, creates replsync.applied if missing and reads the position.
+  Status Connect();
+  // Applies the source transaction whose first part is at `seq`. Returns false (and does
+  // nothing) when that entry is not in the relay yet.
+  Result<bool> ApplyTransaction(uint64_t seq);
+  Status ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering);
+  // The entry at `seq`, or nullopt when it is not in the relay yet. Corruption for an entry that
+  // does not parse; NotFound when it was already deleted from the relay.
+  Result<std::optional<pb::DbTransaction>> ReadEntry(uint64_t seq);
+  // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
+  Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
+  Status Execute(const std::string& sql, uint64_t seq);
+  std::string PositionSql(uint64_t seq, const pb::DbTransaction& last_part) const;
+  // True when the test hook asks for a crash at `point`: drops the session.
+  bool CrashAt(std::string_view point, uint64_t seq);
+  // Sleeps up to `d`, returning early when stopping.
+  void SleepFor(std::chrono::milliseconds d);
+  void SetState(ApplierState state, std::string waiting_for = {});
+  void SetError(const std::string& error);
+  // Publishes the applied position; `applied` counts one more transaction (of `rows` rows,
+  // with a DDL when `ddl`) committed at source time `source_timestamp`.
+  void Publish(const Position& position, bool applied, uint32_t source_timestamp = 0,
+               uint64_t rows = 0, bool ddl = false);
+  // "seq 12 (gtid 0-1-5, source binlog.000001:1234)"
+  std::string Describe(uint64_t seq, const pb::DbTransaction& txn) const;
+
+  const ApplierOptions options_;
+  Journal* const relay_;
+
+  // Applier thread only.
+  std::unique_ptr<MysqlSession> session_;
+  std::unique_ptr<BinlogStatementWriter> writer_;  // made at each connect
+  std::string last_fde_;        // FORMAT_DESCRIPTION last sent on this session
+  bool mariadb_ = true;         // the secondary's server is MariaDB
+  size_t max_statement_bytes_;  // options_ capped by max_allowed_packet
+  uint64_t pending_ddl_seq_ = 0;
+  uint64_t current_seq_ = 0;    // being applied (for BINLOG errors)
+  Position position_;
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> crashed_{false};
+  std::atomic<uint64_t> applied_seq_{0};
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable wake_cv_;      // Notify / Stop
+  mutable std::condition_variable progress_cv_;  // applied_seq_ or state changed
+  bool notified_ = false;                        // guarded by mu_
+  ApplierStatus status_;                         // guarded by mu_
+};
+
+}  // namespace replsync::apply

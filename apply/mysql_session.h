@@ -1,0 +1,105 @@
+// MysqlSession: an RAII owner of one MySQL Connector/C++ connection to the secondary's database
+// server, for the row applier.
+//
+// Connector/C++ reports errors by throwing sql::SQLException; every method here catches what it
+// throws and returns a Status instead (no exception leaves this file). The Status says whether
+// trying again may succeed:
+//   - connection errors (2002/2003/2006/2013/2055 client errors, server shutdown 1053, connection
+//     killed 1927, network read/write errors 1152..1161, too many connections 1040/1203):
+//     Status::Network, retryable; the session is broken() afterwards and must be dropped;
+//   - transient server errors (lock wait timeout 1205, deadlock 1213, XA deadlock 1614, query
+//     interrupted 1317, statement timeout 1969, lock aborted 1689, too many transactions 1637,
+//     out of resources 1041, disk full 1021): Status::Server, retryable; any open transaction
+//     was (or must be) rolled back;
+//   - everything else (a missing table, a duplicate key, a syntax error, missing privileges):
+//     Status::Server, not retryable.
+// The connection never reconnects by itself (OPT_RECONNECT off): a silent reconnect would lose
+// the session settings (sql_log_bin=0) and the open transaction without anyone noticing.
+// Thread-safety: not thread-safe; one thread uses a session at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/status.h"
+
+namespace sql {
+class Connection;
+class Statement;
+}  // namespace sql
+
+namespace replsync::apply {
+
+struct MysqlOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 3306;
+  std::string user;
+  std::string password;
+  std::chrono::seconds connect_timeout{10};
+  // Socket read/write timeouts; 0 = none (a long DDL may legitimately run for hours).
+  std::chrono::seconds read_timeout{0};
+  std::chrono::seconds write_timeout{0};
+};
+
+// How an error number is handled (see the file comment).
+enum class MysqlErrorKind { kConnection, kTransient, kPermanent };
+MysqlErrorKind ClassifyMysqlError(int error_code);
+
+class MysqlSession {
+ public:
+  using Row = std::vector<std::optional<std::string>>;
+
+  // Connects (autocommit on, utf8mb4). Errors: Network (retryable) when the server cannot be
+  // reached, Server when it refuses (access denied is not retryable); the message names
+  // user@host:port.
+  static Result<std::unique_ptr<MysqlSession>> Open(const MysqlOptions& options);
+  // Closes the connection; the server rolls back a transaction left open.
+  ~MysqlSession();
+
+  // Runs one statement and discards any result. `what` names the operation in an error message
+  // ("apply seq 12"); the message also quotes the start of the statement.
+  Status Execute(const std::string& sql, std::string_view what = {});
+  // Runs a query and returns every row of its result; NULL is std::nullopt.
+  Result<std::vector<Row>> Query(const std::string& sql, std::string_view what = {});
+
+  // The server's (or client library's) error number of the last failed call; 0 after a success.
+  int last_error_code() const { return last_error_code_; }
+  // True after a connection error: the session is unusable and must be dropped.
+  bool broken() const { return broken_; }
+  // "root@127.0.0.1:3306"
+  std::string Describe() const;
+
+ private:
+  MysqlSession(std::unique_ptr<sql::Connection> connection, MysqlOptions options);
+  // Turns the exception being handled into a Status and records its error number.
+  Status CurrentError(const std::string& sql, std::string_view what);
+
+  std::unique_ptr<sql::Connection> connection_;
+  std::unique_ptr<sql::Statement> statement_;
+  MysqlOptions options_;
+  int last_error_code_ = 0;
+  bool broken_ = false;
+};
+
+// Quotes an SQL identifier with backticks (doubling any backtick inside).
+std::string QuoteIdentifier(std::string_view name);
+// Quotes a string literal with single quotes, escaping \, ', NUL, \n, \r and Ctrl-Z, valid
+// whatever the sql_mode (NO_BACKSLASH_ESCAPES is never set on the applier's session).
+std::string QuoteString(std::string_view text);
+
+// Per-thread set-up of the client library (mysql_thread_init / mysql_thread_end). A thread that
+// opens sessions holds one for its lifetime.
+class MysqlThreadScope {
+ public:
+  MysqlThreadScope();
+  ~MysqlThreadScope();
+  MysqlThreadScope(const MysqlThreadScope&) = delete;
+  MysqlThreadScope& operator=(const MysqlThreadScope&) = delete;
+};
+
+}  // namespace replsync::apply

@@ -1,0 +1,381 @@
+#include "apply/receiver.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace replsync::apply {
+namespace {
+
+constexpr std::chrono::seconds kWaitLogInterval{60};
+constexpr std::chrono::seconds kErrorHelloDelay{1};
+constexpr uint64_t kMaxDecompressedBytes = 1ull << 31;
+
+int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint32_t UnixSecondsNow() {
+  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+const char* ReceiverStateName(ReceiverState state) {
+  switch (state) {
+    case ReceiverState::kStopped: return "stopped";
+    case ReceiverState::kConnecting: return "connecting";
+    case ReceiverState::kConnected: return "connected";
+    case ReceiverState::kError: return "error";
+  }
+  return "unknown";
+}
+
+Receiver::Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> transport,
+                   Journal* relay, std::function<uint64_t()> applied_seq,
+                   std::function<void()> on_entries)
+    : options_(std::move(options)),
+      transport_(std::move(transport)),
+      relay_(relay),
+      applied_seq_(std::move(applied_seq)),
+      on_entries_(std::move(on_entries)) {
+  status_.endpoint = options_.endpoint;
+}
+
+Receiver::~Receiver() {
+  Stop();
+  if (dctx_ != nullptr) ZSTD_freeDCtx(dctx_);
+}
+
+Status Receiver::Start() {
+  if (thread_.joinable()) return Status::InvalidArgument("receiver already started");
+  if (relay_ == nullptr || transport_ == nullptr) {
+    return Status::InvalidArgument("receiver needs a transport and a relay journal");
+  }
+  if (dctx_ == nullptr) dctx_ = ZSTD_createDCtx();
+  if (dctx_ == nullptr) return Status::Internal("receiver: ZSTD_createDCtx failed");
+  stop_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.state = ReceiverState::kConnecting;
+    status_.connected = false;
+    status_.durable_seq = relay_->last_seq();
+  }
+  spdlog::info("receiver: following the primary at {} as '{}'; the relay journal {} holds seq "
+               "{}..{}",
+               options_.endpoint, options_.node_name, relay_->path(), relay_->first_seq(),
+               relay_->last_seq());
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void Receiver::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (status_.state != ReceiverState::kError) status_.state = ReceiverState::kStopped;
+  status_.connected = false;
+}
+
+ReceiverStatus Receiver::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+uint64_t Receiver::NextExpected() const {
+  // A relay never written starts after what is applied: nothing before it is needed.
+  if (relay_->last_seq() == 0) return Applied() + 1;
+  return relay_->last_seq() + 1;
+}
+
+uint32_t Receiver::Credit() const { return relay_->full() ? 0 : options_.credit; }
+
+void Receiver::Fail(const std::string& error) {
+  spdlog::error("receiver: {}", error);
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.state = ReceiverState::kError;
+  status_.connected = false;
+  status_.last_error = error;
+  stop_ = true;
+}
+
+void Receiver::Send(pb::Envelope envelope, const char* what) {
+  envelope.set_version(kProtocolVersion);
+  Status st = transport_->Send(envelope);
+  if (!st.ok()) {
+    spdlog::debug("receiver: send {} to {}: {}", what, options_.endpoint, st.message());
+    if (envelope.has_hello()) hello_needed_ = true;
+  }
+}
+
+void Receiver::SendHello() {
+  pb::Envelope envelope;
+  pb::Hello* hello = envelope.mutable_hello();
+  hello->set_node_name(options_.node_name);
+  hello->set_durable_seq(NextExpected() - 1);
+  hello->set_applied_seq(Applied());
+  hello->set_credit(Credit());
+  hello_needed_ = false;
+  acked_applied_ = hello->applied_seq();
+  acked_credit_ = hello->credit();
+  spdlog::debug("receiver: Hello to {} (durable {}, applied {}, credit {})", options_.endpoint,
+                hello->durable_seq(), hello->applied_seq(), hello->credit());
+  Send(std::move(envelope), "Hello");
+}
+
+void Receiver::SendAck() {
+  pb::Envelope envelope;
+  pb::Ack* ack = envelope.mutable_ack();
+  ack->set_durable_seq(NextExpected() - 1);
+  ack->set_applied_seq(Applied());
+  ack->set_credit(Credit());
+  acked_applied_ = ack->applied_seq();
+  acked_credit_ = ack->credit();
+  Send(std::move(envelope), "Ack");
+}
+
+void Receiver::DropBatch(const std::string& why, Clock::time_point now) {
+  bool resync = last_resync_ == Clock::time_point{} ||
+                now - last_resync_ >= options_.resync_interval;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++status_.batches_dropped;
+  }
+  spdlog::debug("receiver: dropped a batch from {}: {}{}", options_.endpoint, why,
+                resync ? "; asking to resume after the relay's last entry" : "");
+  if (resync) {
+    last_resync_ = now;
+    hello_needed_ = true;
+  }
+}
+
+Status Receiver::Decompress(const std::string& frame, std::string* out) {
+  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("not a zstd frame");
+  if (size != ZSTD_CONTENTSIZE_UNKNOWN) {
+    if (size > kMaxDecompressedBytes) {
+      return Status::Corruption(fmt::format("zstd frame claims {} bytes", size));
+    }
+    out->resize(size);
+    const size_t n = ZSTD_decompressDCtx(dctx_, out->data(), out->size(), frame.data(),
+                                         frame.size());
+    if (ZSTD_isError(n)) return Status::Corruption(ZSTD_getErrorName(n));
+    if (n != size) return Status::Corruption("zstd frame shorter than its declared size");
+    return Status::Ok();
+  }
+  ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_only);
+  out->clear();
+  ZSTD_inBuffer in{frame.data(), frame.size(), 0};
+  size_t ret = 1;
+  while (ret != 0) {
+    if (out->size() > kMaxDecompressedBytes) return Status::Corruption("zstd frame too large");
+    const size_t old = out->size();
+    out->resize(old + ZSTD_DStreamOutSize());
+    ZSTD_outBuffer o{out->data() + old, out->size() - old, 0};
+    ret = ZSTD_decompressStream(dctx_, &o, &in);
+    out->resize(old + o.pos);
+    if (ZSTD_isError(ret)) return Status::Corruption(ZSTD_getErrorName(ret));
+    if (ret != 0 && in.pos == in.size && o.pos == 0) {
+      return Status::Corruption("truncated zstd frame");
+    }
+  }
+  return Status::Ok();
+}
+
+void Receiver::HandleEntries(pb::Entries* message, Clock::time_point now) {
+  const pb::Entries& entries = *message;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.primary_last_seq = entries.primary_last_seq();
+    if (entries.primary_time() != 0) status_.primary_time = entries.primary_time();
+  }
+  const int n = entries.seqs_size();
+  if (n != entries.entries_size() ||
+      (entries.compressed_size() != 0 && entries.compressed_size() != n)) {
+    return DropBatch(fmt::format("malformed batch ({} seqs, {} entries, {} compressed flags)", n,
+                                 entries.entries_size(), entries.compressed_size()),
+                     now);
+  }
+  if (n == 0) return;
+  for (int i = 1; i < n; ++i) {
+    if (entries.seqs(i) != entries.seqs(i - 1) + 1) {
+      return DropBatch(fmt::format("sequences not consecutive ({} after {})", entries.seqs(i),
+                                   entries.seqs(i - 1)),
+                       now);
+    }
+  }
+  const uint64_t expected = NextExpected();
+  const uint64_t first = entries.seqs(0);
+  const uint64_t last = entries.seqs(n - 1);
+  if (last < expected) {
+    return DropBatch(fmt::format("duplicate: seq {}..{} already held", first, last), now);
+  }
+  if (first > expected) {
+    return DropBatch(fmt::format("gap: seq {}..{} while {} is next", first, last, expected), now);
+  }
+  std::vector<std::pair<uint64_t, std::string>> batch;
+  batch.reserve(static_cast<size_t>(last - expected + 1));
+  uint64_t bytes = 0;
+  for (int i = static_cast<int>(expected - first); i < n; ++i) {
+    std::string entry;
+    if (entries.compressed_size() != 0 && entries.compressed(i)) {
+      Status st = Decompress(entries.entries(i), &entry);
+      if (!st.ok()) {
+        return DropBatch(fmt::format("entry {} does not decompress: {}", entries.seqs(i),
+                                     st.message()),
+                         now);
+      }
+    } else {
+      entry = std::move(*message->mutable_entries(i));
+    }
+    bytes += entry.size();
+    batch.emplace_back(entries.seqs(i), std::move(entry));
+  }
+  Status st = relay_->Put(batch, {});
+  if (!st.ok()) {
+    // Nothing is acknowledged; the primary keeps the entries. Ask again a little later.
+    const std::string error = fmt::format("write the relay journal {}: {}", relay_->path(),
+                                          st.message());
+    if (now - last_wait_log_ >= kWaitLogInterval) {
+      spdlog::error("receiver: {}; not acknowledging, asking the primary again", error);
+      last_wait_log_ = now;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status_.last_error = error;
+      ++status_.batches_dropped;
+    }
+    hello_needed_ = true;
+    hello_after_ = now + kErrorHelloDelay;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.durable_seq = relay_->last_seq();
+    status_.entries_received += batch.size();
+    status_.bytes_received += bytes;
+    status_.relay_full = relay_->full();
+  }
+  SendAck();
+  if (on_entries_) on_entries_();
+}
+
+void Receiver::Retain() {
+  const uint64_t applied = Applied();
+  const uint64_t upto = std::min(applied, relay_->last_seq());
+  if (upto > deleted_up_to_ && upto >= relay_->first_seq()) {
+    Status st = relay_->DeleteUpTo(upto, {{"applied_seq", std::to_string(applied)}});
+    if (!st.ok()) {
+      spdlog::warn("receiver: delete applied entries from the relay journal {}: {}",
+                   relay_->path(), st.message());
+    } else {
+      deleted_up_to_ = upto;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.relay_full = relay_->full();
+}
+
+void Receiver::Run() {
+  Clock::time_point now = Clock::now();
+  last_heard_ = now;
+  last_heartbeat_ = now;
+  last_retention_ = now;
+  last_wait_log_ = Clock::time_point{};
+  hello_needed_ = true;
+  hello_after_ = now;
+  bool waiting_logged = false;
+  while (!stop_) {
+    now = Clock::now();
+    if (hello_needed_ && now >= hello_after_) SendHello();
+    pb::Envelope message;
+    Result<bool> got = transport_->Receive(&message, options_.poll_interval);
+    now = Clock::now();
+    if (!got.ok()) {
+      spdlog::debug("receiver: receive from {}: {}", options_.endpoint, got.status().message());
+    } else if (*got) {
+      last_heard_ = now;
+      if (waiting_logged) {
+        spdlog::info("receiver: the primary at {} answers again", options_.endpoint);
+        waiting_logged = false;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        status_.connected = true;
+        status_.state = ReceiverState::kConnected;
+        status_.last_heard_unix_ms = UnixMillisNow();
+      }
+      switch (message.body_case()) {
+        case pb::Envelope::kEntries:
+          HandleEntries(message.mutable_entries(), now);
+          break;
+        case pb::Envelope::kHeartbeat: {
+          std::lock_guard<std::mutex> lock(mu_);
+          status_.primary_last_seq = message.heartbeat().last_seq();
+          status_.primary_time = message.heartbeat().time();
+          break;
+        }
+        case pb::Envelope::kError:
+          if (message.error().fatal()) {
+            Fail(fmt::format("the primary at {} ended the session: {}", options_.endpoint,
+                             message.error().message()));
+          } else {
+            spdlog::warn("receiver: the primary at {} says: {}; saying Hello again",
+                         options_.endpoint, message.error().message());
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              status_.last_error = message.error().message();
+            }
+            hello_needed_ = true;
+            hello_after_ = now + kErrorHelloDelay;
+          }
+          break;
+        default:
+          break;  // Hello/Ack are not for a secondary; ignore
+      }
+    }
+    if (stop_) break;
+    if (now - last_heartbeat_ >= options_.heartbeat_interval) {
+      last_heartbeat_ = now;
+      pb::Envelope envelope;
+      envelope.mutable_heartbeat()->set_last_seq(Applied());
+      envelope.mutable_heartbeat()->set_time(UnixSecondsNow());
+      Send(std::move(envelope), "Heartbeat");
+      if (!hello_needed_ && (Applied() != acked_applied_ || Credit() != acked_credit_)) SendAck();
+    }
+    if (now - last_retention_ >= options_.retention_interval) {
+      last_retention_ = now;
+      Retain();
+    }
+    if (now - last_heard_ >= options_.silence_timeout) {
+      if (!waiting_logged || now - last_wait_log_ >= kWaitLogInterval) {
+        spdlog::warn("receiver: nothing from the primary for {} ms; reconnecting, waiting for the "
+                     "primary at {}",
+                     options_.silence_timeout.count(), options_.endpoint);
+        waiting_logged = true;
+        last_wait_log_ = now;
+      }
+      Status st = transport_->Reconnect();
+      if (!st.ok()) {
+        spdlog::warn("receiver: reconnect to {}: {}", options_.endpoint, st.message());
+      }
+      last_heard_ = now;
+      hello_needed_ = true;
+      hello_after_ = now;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++status_.reconnects;
+      status_.connected = false;
+      status_.state = ReceiverState::kConnecting;
+    }
+  }
+}
+
+}  // namespace replsync::apply

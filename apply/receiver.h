@@ -1,0 +1,145 @@
+// Receiver: the secondary's end of the wire protocol (schemas/wire.md). It follows one primary
+// through a ClientTransport and keeps the relay journal: everything it acknowledges is durable
+// there first.
+//
+// Protocol, as the receiver plays it:
+// - Hello{node_name, durable_seq, applied_seq, credit} at start, after every Reconnect, and to
+//   resynchronise. durable_seq is the relay's last sequence (for a relay never written: the
+//   applied sequence, as nothing before it is needed).
+// - Entries: zstd-decompressed where flagged; the sequences must continue the relay exactly
+//   (last_seq + 1, consecutive). A batch that overlaps what the relay holds keeps only its new
+//   tail; a batch entirely held already is dropped; a batch with a gap or out-of-order
+//   sequences is dropped and a Hello sent to resume after the relay's last sequence (at most one
+//   such Hello per `resync_interval`, since batches already in flight are expected to miss too).
+//   Accepted entries are Put into the relay (one synced write per batch), THEN acknowledged:
+//   Ack{durable_seq, applied_seq, credit}; then `on_entries` wakes the applier.
+// - Credit: the primary may send up to durable_seq + credit. Credit is 0 while the relay is full
+//   (Journal::full()); an Ack with fresh credit follows as soon as it is not.
+// - Heartbeat{applied_seq, time} every `heartbeat_interval`, and an Ack when the applied
+//   sequence or the credit changed since the last one. Every message from the primary counts as
+//   a sign of life; after `silence_timeout` without one the receiver calls Reconnect() and says
+//   Hello again, logging that it is waiting for the primary at the endpoint.
+// - Error from the primary: fatal -> the receiver stops (state kError, reason in the status and
+//   the log); otherwise it is logged and the receiver says Hello again after a second.
+// - Retention: every `retention_interval` the relay entries up to the applied sequence are
+//   deleted, with the meta value "applied_seq" (a hint; the truth is replsync.applied).
+//
+// Thread-safety: Start/Stop from one owning thread; status() from any thread. The transport and
+// the relay's writes belong to the receiver's thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "replsync.pb.h"
+#include "sync/journal.h"
+#include "sync/status.h"
+#include "sync/transport.h"
+
+struct ZSTD_DCtx_s;
+
+namespace replsync::apply {
+
+struct ReceiverOptions {
+  std::string node_name;  // this secondary, for the primary's status and logs
+  std::string endpoint;   // the primary's address, for logs ([transport] primary)
+  uint32_t credit = 256;  // entries the primary may send beyond the last acknowledged one
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds silence_timeout{10000};
+  std::chrono::milliseconds retention_interval{1000};
+  std::chrono::milliseconds resync_interval{2000};
+  std::chrono::milliseconds poll_interval{100};  // longest wait in Receive
+};
+
+enum class ReceiverState {
+  kStopped,
+  kConnecting,  // Hello sent, nothing heard yet
+  kConnected,   // the primary answers
+  kError,       // stopped: a fatal error from the primary, or the relay cannot be written
+};
+const char* ReceiverStateName(ReceiverState state);
+
+struct ReceiverStatus {
+  ReceiverState state = ReceiverState::kStopped;
+  bool connected = false;          // heard from the primary since the last (re)connect
+  std::string endpoint;
+  uint64_t durable_seq = 0;        // the relay's last sequence
+  uint64_t primary_last_seq = 0;   // the primary's journal, as last told (lag in entries)
+  uint32_t primary_time = 0;       // the primary's clock in its last message
+  int64_t last_heard_unix_ms = 0;  // when the primary was last heard from; 0 = never
+  uint64_t entries_received = 0;   // since Start
+  uint64_t bytes_received = 0;     // serialized entries after decompression, since Start
+  uint64_t batches_dropped = 0;    // gaps, duplicates, malformed batches
+  uint64_t reconnects = 0;
+  bool relay_full = false;
+  std::string last_error;          // "" when none
+};
+
+class Receiver {
+ public:
+  // `relay` must outlive the receiver; only the receiver writes it while running.
+  // `applied_seq` returns the applier's last applied sequence; `on_entries` is called after
+  // new entries are durable (both from the receiver's thread; either may be empty).
+  Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> transport, Journal* relay,
+           std::function<uint64_t()> applied_seq, std::function<void()> on_entries);
+  ~Receiver();
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+
+  // Starts the thread. InvalidArgument when already running.
+  Status Start();
+  // Stops and joins the thread. Idempotent.
+  void Stop();
+  ReceiverStatus status() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void Run();
+  void SendHello();
+  void SendAck();
+  void HandleEntries(pb::Entries* entries, Clock::time_point now);
+  // Drops a batch; asks for a resend (Hello) unless one was sent within resync_interval.
+  void DropBatch(const std::string& why, Clock::time_point now);
+  void Retain();
+  // Decompresses a zstd frame into *out. Corruption when it does not decompress.
+  Status Decompress(const std::string& frame, std::string* out);
+  uint64_t Applied() const { return applied_seq_ ? applied_seq_() : 0; }
+  uint64_t NextExpected() const;
+  uint32_t Credit() const;
+  void Fail(const std::string& error);
+  void Send(pb::Envelope envelope, const char* what);
+
+  const ReceiverOptions options_;
+  std::unique_ptr<ClientTransport> transport_;
+  Journal* const relay_;
+  std::function<uint64_t()> applied_seq_;
+  std::function<void()> on_entries_;
+
+  // Receiver thread only.
+  ZSTD_DCtx_s* dctx_ = nullptr;
+  bool hello_needed_ = true;
+  Clock::time_point last_heard_{};
+  Clock::time_point last_heartbeat_{};
+  Clock::time_point last_retention_{};
+  Clock::time_point last_resync_{};
+  Clock::time_point last_wait_log_{};
+  Clock::time_point hello_after_{};  // no Hello before this (after a non-fatal Error)
+  uint64_t acked_applied_ = 0;
+  uint32_t acked_credit_ = 0;
+  uint64_t deleted_up_to_ = 0;
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  ReceiverStatus status_;  // guarded by mu_
+};
+
+}  // namespace replsync::apply

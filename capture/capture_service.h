@@ -1,0 +1,319 @@
+// CaptureService: the primary's capture — binlog to journal.
+//
+// BinlogSource -> BinlogDecoder -> TransactionAssembler -> one pb::JournalEntry{DbTransaction}
+// per source transaction that changes a replicated database, appended to the Journal together
+// with the checkpoint in the SAME Append, so the checkpoint can never be ahead of or behind the
+// entries it describes.
+//
+// What an entry holds (schemas/replsync.proto, DbTransaction):
+// - ROWS statements: the raw TABLE_MAP and ROWS events of tables in replicated databases, bytes
+//   as read. Each binlog statement's table maps precede its first included ROWS event. Events
+//   from a MySQL TRANSACTION_PAYLOAD have no checksum of their own; when the binlog has CRC32
+//   checksums they get one (event_size grows by 4), so that every event agrees with the
+//   FORMAT_DESCRIPTION stored with it. When the ROWS event that ended a binlog statement
+//   (STMT_END_F) belonged to a table that is not replicated, the last included ROWS event of the
+//   statement gets the flag instead (and a fresh checksum), so the included events still form
+//   whole statements. Across a transaction's parts, the concatenation of the ROWS statements'
+//   events is exactly that filtered event sequence: a binlog statement cut by a part boundary
+//   continues in the next part WITHOUT its table maps repeated (the applier keeps them).
+// - DDL statements (sql, default db, session variables and timestamp of the QUERY event) whose
+//   target databases are replicated (capture/ddl_target.h, Decide).
+// - the raw FORMAT_DESCRIPTION event in force, in every part.
+// A transaction that touches no replicated table makes no entry; its end position is still
+// checkpointed (meta only, batched: at most every `checkpoint_delay`).
+// Large transactions are cut into parts of at most about `part_bytes` of event bytes (part 0,
+// 1, ...; `last_part` and the end position on the final one); memory stays bounded by the part
+// size plus the writer queue.
+// Statement-format DML (binlog_format STATEMENT/MIXED) on a replicated database is a fatal
+// error: such a transaction has no row events to replicate.
+//
+// Journal meta written by capture (all text):
+//   capture.file, capture.offset  position after the last complete transaction journaled
+//   capture.gtid                  that transaction's GTID ("" when none)
+//   capture.last_complete_seq     journal sequence of that transaction's last entry (or of the
+//                                 last transaction with entries before it); entries after it
+//                                 are parts of an unfinished transaction
+// Start() removes unfinished parts left by a crash (TruncateAfter(last_complete_seq)) and
+// resumes at capture.file:capture.offset; with no checkpoint it starts at the server's current
+// position (SHOW MASTER STATUS), writes that as the first checkpoint and logs it.
+//
+// Group commit: a writer thread appends whatever the capture thread queued (up to
+// `batch_entries` / `batch_bytes` per Append, each Append durable), so a burst shares one fsync
+// and a lone transaction waits for none.
+// Backpressure: while journal.full(), capture stops reading the binlog and logs an error every
+// `full_report_interval` with the size, the cap and what to do; status() shows it. Nothing is
+// dropped. (A single transaction larger than the whole cap is let through, with an error log,
+// since waiting could never end.)
+// Errors: a purged binlog (NotFound), corruption, a refused login or wrong server settings stop
+// the service with the message in status() and the log; network errors are retried forever with
+// backoff (the source reconnects by itself; opening is retried here).
+// Thread-safety: Start/Stop/Wait from one controlling thread; status() and last_complete_seq()
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "capture/binlog_decoder.h"
+#include "capture/binlog_source.h"
+#include "capture/ddl_target.h"
+#include "capture/row_decoder.h"
+#include "capture/transaction_assembler.h"
+#include "sync/config.h"
+#include "sync/journal.h"
+#include "sync/position.h"
+#include "sync/status.h"
+
+namespace replsync::pb {
+class JournalEntry;
+class Statement;
+}  // namespace replsync::pb
+
+namespace replsync::capture {
+
+class MariadbBinlogSource;
+
+// Opens binlog sources for capture at a position.
+// Thread-safety: Open/CurrentPosition from the capture thread; Interrupt from any thread.
+class BinlogSourceFactory {
+ public:
+  virtual ~BinlogSourceFactory() = default;
+  // Where a capture with no checkpoint starts: the server's current binlog position.
+  // Errors: Network (retryable), Server, InvalidArgument (binlog off or not ROW/FULL).
+  virtual Result<BinlogPosition> CurrentPosition() = 0;
+  // A source whose events start at `start` (the start of an event, a transaction boundary), with
+  // the FORMAT_DESCRIPTION in force there handed out first. Errors as BinlogSource::Next plus
+  // NotFound for a purged binlog.
+  virtual Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition& start) = 0;
+  // Makes a Next (or Open) blocked in the source opened last return soon; until Resume(), new
+  // sources fail with Aborted.
+  virtual void Interrupt() = 0;
+  virtual void Resume() = 0;
+  virtual std::string Describe() const = 0;
+};
+
+// A live server from NodeConfig [mysql] (MariadbBinlogSource, following the binlog). Each Open
+// checks the server's binlog settings (CheckBinlogSettings) first.
+class MariadbSourceFactory : public BinlogSourceFactory {
+ public:
+  explicit MariadbSourceFactory(const NodeConfig& config);
+  ~MariadbSourceFactory() override;
+  Result<BinlogPosition> CurrentPosition() override;
+  Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition& start) override;
+  void Interrupt() override;
+  void Resume() override;
+  std::string Describe() const override;
+
+ private:
+  class Source;
+  NodeConfig::Mysql config_;
+  std::mutex mu_;  // guards current_, interrupted_
+  MariadbBinlogSource* current_ = nullptr;
+  bool interrupted_ = false;
+};
+
+// Binlog files read in order (tests, replay). CurrentPosition is the first file's first event;
+// Open(file:offset) starts at the named file (by base name) and skips the events before
+// `offset` except FORMAT_DESCRIPTION, as a server's dump does. The source ends at the end of
+// the last file, which ends the capture (Wait returns).
+class FileSourceFactory : public BinlogSourceFactory {
+ public:
+  explicit FileSourceFactory(std::vector<std::string> paths);
+  Result<BinlogPosition> CurrentPosition() override;
+  Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition& start) override;
+  void Interrupt() override {}
+  void Resume() override {}
+  std::string Describe() const override;
+
+ private:
+  class Source;
+  std::vector<std::string> paths_;
+};
+
+struct CaptureOptions {
+  std::vector<std::string> databases;  // [mysql] databases; empty = all but system schemas
+  size_t part_bytes = 4 << 20;         // cut transactions into parts of about this many bytes
+  size_t batch_entries = 256;          // at most this many entries per Append
+  size_t batch_bytes = 8 << 20;        // ... and about this many bytes
+  // Extra wait for more entries before an Append (0: append what is queued at once; while one
+  // Append is being synced the next batch collects anyway).
+  std::chrono::milliseconds batch_delay{0};
+  // Checkpoint-only writes (transactions with nothing to replicate) wait up to this long.
+  std::chrono::milliseconds checkpoint_delay{1000};
+  size_t queue_bytes = 16 << 20;       // capture waits while the writer has this much queued
+  uint64_t journal_max_bytes = 0;      // the journal's cap, for messages
+  std::chrono::milliseconds full_poll{100};
+  std::chrono::seconds full_report_interval{30};
+  std::chrono::milliseconds retry_min{500};     // reopening the source after network errors
+  std::chrono::milliseconds retry_max{30000};
+  // Called (from the writer thread) after every Append that completed a transaction; the
+  // Shipper's Notify.
+  std::function<void()> on_append;
+};
+
+enum class CaptureState : uint8_t {
+  kStopped,      // not started, or stopped
+  kConnecting,   // opening the source (retrying)
+  kRunning,      // reading
+  kJournalFull,  // waiting for the shipper to free journal space
+  kFinished,     // a finite source (files) was read to its end
+  kFailed,       // stopped by an error: see last_error
+};
+const char* CaptureStateName(CaptureState state);
+
+// A consistent copy of the service's state for `replsync status`.
+struct CaptureStatus {
+  CaptureState state = CaptureState::kStopped;
+  std::string source;                // "server 127.0.0.1:3306"
+  BinlogPosition checkpoint;         // durable: after the last complete transaction
+  std::string checkpoint_gtid;
+  BinlogPosition read_position;      // after the last event read
+  uint64_t last_complete_seq = 0;    // journal sequence of the last complete transaction
+  uint64_t transactions = 0;         // transactions journaled since Start
+  uint64_t skipped_transactions = 0; // transactions with nothing to replicate since Start
+  uint64_t rows = 0;                 // rows journaled since Start
+  uint64_t bytes = 0;                // event bytes journaled since Start
+  uint64_t journal_bytes = 0;
+  uint64_t journal_max_bytes = 0;
+  bool journal_full = false;
+  int64_t lag_seconds = 0;           // now - timestamp of the last event read; 0 when idle
+  std::string last_error;            // "" when none
+};
+
+class CaptureService {
+ public:
+  // `journal` and `factory` must outlive the service.
+  CaptureService(Journal* journal, BinlogSourceFactory* factory, CaptureOptions options);
+  ~CaptureService();  // stops
+  CaptureService(const CaptureService&) = delete;
+  CaptureService& operator=(const CaptureService&) = delete;
+
+  // Reads the checkpoint, removes unfinished parts and starts the capture and writer threads.
+  // Errors: the journal's (IoError, Corruption), Internal when already started.
+  Status Start();
+  // Stops reading, drops the unfinished transaction (re-read after restart), appends what is
+  // queued, joins. Idempotent.
+  void Stop();
+  // Blocks until the capture ends by itself (end of a finite source, or an error) and the
+  // writer has appended everything; returns OK or the error. Use Stop for a following source.
+  Status Wait();
+
+  CaptureStatus status() const;
+  // The journal sequence up to which entries are whole transactions (what the Shipper may send).
+  uint64_t last_complete_seq() const { return last_complete_seq_.load(); }
+
+ private:
+  struct Checkpoint {
+    BinlogPosition position;
+    std::string gtid;
+  };
+  // One unit for the writer: an entry and/or (when it completes a transaction) a checkpoint.
+  struct WriteItem {
+    std::string entry;  // serialized JournalEntry; empty with has_entry false
+    bool has_entry = false;
+    bool completes = false;  // last part of a transaction, or a transaction without entry
+    Checkpoint checkpoint;   // when completes
+    uint64_t rows = 0;
+    uint64_t event_bytes = 0;
+  };
+  class Sink;
+
+  void CaptureThread();
+  // Opens the source at the committed position and reads until the end, Stop, or an error.
+  Status RunSource();
+  Status OnEvent(const Event& event, std::string_view raw);
+  // Waits while the journal is full (logging); returns Aborted on Stop.
+  Status WaitForJournalSpace(bool in_transaction);
+  // Drains the writer and removes parts of an unfinished transaction from the journal.
+  Status DiscardUnfinished();
+  void Fail(const Status& status);
+
+  // Transaction building (capture thread).
+  Status BeginTxn(const TransactionInfo& txn);
+  Status AddRows(const Event& event, const RowsEvent& rows);
+  Status AddDdl(const TransactionInfo& txn, const Event& event, const DdlStatement& ddl);
+  Status EndTxn(const TransactionInfo& txn, bool rollback);
+  // Queues the part being built; `final` with the end position.
+  Status FlushPart(bool final, const TransactionInfo* txn, bool rollback);
+  void EndBinlogStatement();
+  // The event bytes as they go into an entry (a checksum added to payload events).
+  std::string EventBytes(std::string_view raw, bool in_payload) const;
+  Status Enqueue(WriteItem item);
+
+  void WriterThread();
+  Status AppendBatch(std::vector<WriteItem>* batch);
+
+  Journal* journal_;
+  BinlogSourceFactory* factory_;
+  CaptureOptions options_;
+  DatabaseFilter filter_;
+
+  std::thread capture_thread_;
+  std::thread writer_thread_;
+  std::atomic<bool> stop_{false};
+  bool started_ = false;
+
+  // ---- capture thread state
+  BinlogPosition committed_;       // after the last complete transaction read
+  std::string committed_gtid_;
+  std::unique_ptr<BinlogDecoder> decoder_;
+  std::unique_ptr<Sink> sink_;
+  std::unique_ptr<TransactionAssembler> assembler_;
+  RowDecoder row_decoder_;
+  Event event_;
+  std::string format_description_;  // raw FORMAT_DESCRIPTION in force
+  std::string_view current_raw_;    // raw bytes of the event being handled
+  bool current_in_payload_ = false;
+  // The transaction being built.
+  std::unique_ptr<pb::JournalEntry> part_;
+  pb::Statement* rows_statement_ = nullptr;  // the ROWS statement events go to (nullptr: new)
+  size_t part_bytes_ = 0;
+  uint32_t part_number_ = 0;
+  uint64_t part_rows_ = 0;
+  bool txn_is_ddl_ = false;
+  // The binlog statement being read: table maps of replicated tables not yet emitted, whether
+  // its first included ROWS event was emitted, and where the last one is in rows_statement_.
+  std::vector<std::string> pending_maps_;
+  bool statement_emitted_ = false;
+  int last_rows_index_ = -1;
+  std::chrono::steady_clock::time_point last_full_report_{};
+  bool oversize_reported_ = false;
+  uint64_t dml_warnings_ = 0;
+
+  // ---- writer queue (guarded by queue_mu_)
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;      // writer waits for items
+  std::condition_variable space_cv_;      // capture waits for queue space / drain
+  std::deque<WriteItem> queue_;
+  size_t queued_bytes_ = 0;
+  bool writer_stop_ = false;
+  bool writer_busy_ = false;
+  std::chrono::steady_clock::time_point first_checkpoint_queued_{};
+
+  // ---- status
+  mutable std::mutex status_mu_;  // guards the fields below
+  CaptureState state_ = CaptureState::kStopped;
+  Status error_;
+  Checkpoint durable_;
+  BinlogPosition read_position_;
+  bool finished_ = false;  // the capture thread has ended
+  std::condition_variable finished_cv_;
+  std::atomic<uint64_t> last_complete_seq_{0};
+  std::atomic<uint64_t> transactions_{0};
+  std::atomic<uint64_t> skipped_{0};
+  std::atomic<uint64_t> rows_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<int64_t> last_event_time_{0};
+  std::atomic<bool> idle_{false};
+};
+
+}  // namespace replsync::capture
