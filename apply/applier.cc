@@ -150,7 +150,7 @@ std::string Applier::Describe(uint64_t seq, const pb::DbTransaction& txn) const 
 }
 
 Status Applier::Execute(const std::string& sql, uint64_t seq) {
-  return session_->Execute(sql, fmt::format("apply seq {}", seq));
+  return session_->Execute(sql, "SQL");
 }
 
 void Applier::Run() {
@@ -459,8 +459,7 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
   // have run on the primary either).
   bool use_own = statement.db().empty();
   if (!use_own) {
-    Status st = session_->Execute("USE " + QuoteIdentifier(statement.db()),
-                                  fmt::format("apply seq {}", seq));
+    Status st = Execute("USE " + QuoteIdentifier(statement.db()), seq);
     if (!st.ok()) {
       if (session_->last_error_code() != kErrBadDb) return st;
       use_own = true;

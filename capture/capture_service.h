@@ -236,6 +236,9 @@ class CaptureService {
   // Drains the writer and removes parts of an unfinished transaction from the journal.
   Status DiscardUnfinished();
   void Fail(const Status& status);
+  // Sets the state unless the service has failed.
+  void SetState(CaptureState state);
+  BinlogPosition read_position() const;
 
   // Transaction building (capture thread).
   Status BeginTxn(const TransactionInfo& txn);
@@ -245,6 +248,8 @@ class CaptureService {
   // Queues the part being built; `final` with the end position.
   Status FlushPart(bool final, const TransactionInfo* txn, bool rollback);
   void EndBinlogStatement();
+  // Sets STMT_END_F in a ROWS event (and recomputes its checksum).
+  Status SetStatementEnd(std::string* event) const;
   // The event bytes as they go into an entry (a checksum added to payload events).
   std::string EventBytes(std::string_view raw, bool in_payload) const;
   Status Enqueue(WriteItem item);
@@ -279,6 +284,7 @@ class CaptureService {
   size_t part_bytes_ = 0;
   uint32_t part_number_ = 0;
   uint64_t part_rows_ = 0;
+  uint64_t part_event_bytes_ = 0;
   bool txn_is_ddl_ = false;
   // The binlog statement being read: table maps of replicated tables not yet emitted, whether
   // its first included ROWS event was emitted, and where the last one is in rows_statement_.
@@ -287,6 +293,8 @@ class CaptureService {
   int last_rows_index_ = -1;
   std::chrono::steady_clock::time_point last_full_report_{};
   bool oversize_reported_ = false;
+  bool state_full_ = false;  // waiting for journal space
+  bool progressed_ = false;  // RunSource read at least one event
   uint64_t dml_warnings_ = 0;
 
   // ---- writer queue (guarded by queue_mu_)
@@ -296,7 +304,11 @@ class CaptureService {
   std::deque<WriteItem> queue_;
   size_t queued_bytes_ = 0;
   bool writer_stop_ = false;
-  bool writer_busy_ = false;
+  size_t queued_entries_ = 0;
+  bool writer_busy_ = false;      // the writer holds a batch it is appending
+  bool writer_failed_ = false;    // an Append failed; the service is stopping
+  bool flush_requested_ = false;  // write queued checkpoints now (DiscardUnfinished)
+  bool has_checkpoint_queued_ = false;
   std::chrono::steady_clock::time_point first_checkpoint_queued_{};
 
   // ---- status

@@ -40,12 +40,12 @@ struct InprocHub::State {
 
   std::mutex mu;
   std::condition_variable server_cv;
-  bool server_alive = false;                                   // guarded by mu
+  bool server_alive = false;                                  // guarded by mu
   std::deque<std::pair<std::string, std::string>> to_server;  // (peer id, frame); guarded by mu
-  uint64_t server_bad_frames = 0;                              // guarded by mu
-  uint64_t next_peer = 1;                                      // guarded by mu
-  uint64_t next_key = 1;                                       // guarded by mu
-  std::map<uint64_t, std::unique_ptr<Client>> clients;         // guarded by mu
+  uint64_t server_bad_frames = 0;                             // guarded by mu
+  uint64_t next_peer = 1;                                     // guarded by mu
+  uint64_t next_key = 1;                                      // guarded by mu
+  std::map<uint64_t, std::unique_ptr<Client>> clients;        // guarded by mu
   std::map<std::string, uint64_t> peers;  // connected peer id -> client key; guarded by mu
 
   Client* Find(uint64_t key) {
@@ -149,8 +149,7 @@ Result<bool> InprocServerTransport::Receive(std::string* peer, pb::Envelope* mes
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock(state_->mu);
   for (;;) {
-    if (!state_->server_cv.wait_until(lock, deadline,
-                                      [&] { return !state_->to_server.empty(); })) {
+    if (!state_->server_cv.wait_until(lock, deadline, [&] { return !state_->to_server.empty(); })) {
       return false;
     }
     auto [from, frame] = std::move(state_->to_server.front());
@@ -181,8 +180,7 @@ uint64_t InprocServerTransport::bad_frames() const {
 
 // ---- client end ----
 
-InprocClientTransport::InprocClientTransport(std::shared_ptr<InprocHub::State> state,
-                                             uint64_t key)
+InprocClientTransport::InprocClientTransport(std::shared_ptr<InprocHub::State> state, uint64_t key)
     : state_(std::move(state)), key_(key) {}
 
 InprocClientTransport::~InprocClientTransport() {

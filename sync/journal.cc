@@ -5,7 +5,6 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
-#include <rocksdb/experimental.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -40,8 +39,8 @@ constexpr uint64_t kKeyBytes = 8;
 // first_seq are never visited (reads seek to first_seq or later).
 constexpr uint64_t kPointDeleteMax = 64;
 
-// After this many deleted bytes, DeleteUpTo asks RocksDB to compact the deleted key range so the
-// disk space comes back without waiting for ordinary compactions to reach it.
+// After this many deleted bytes, DeleteUpTo has the deleted key range compacted (in the
+// background) so the disk space comes back without waiting for ordinary compactions.
 constexpr uint64_t kCompactionHintBytes = 64ull << 20;
 
 // Turns a RocksDB status into ours: "<context>: <what RocksDB said>".
@@ -81,8 +80,8 @@ rocksdb::ColumnFamilyOptions EntriesOptions(const std::shared_ptr<rocksdb::Cache
   // zstd-compressed payloads (LZ4 gives up on them quickly). No compression if the library
   // was built without LZ4.
   const auto supported = rocksdb::GetSupportedCompressions();
-  const bool lz4 = std::find(supported.begin(), supported.end(),
-                             rocksdb::kLZ4Compression) != supported.end();
+  const bool lz4 =
+      std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end();
   cf.compression = lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
   cf.bottommost_compression = cf.compression;
   rocksdb::BlockBasedTableOptions table;
@@ -111,7 +110,7 @@ rocksdb::DBOptions MakeDbOptions() {
   db.max_background_jobs = 2;
   // The meta family is written with every batch, so the WAL cannot be recycled until every
   // family has flushed; this bound forces the flush of a family that lags.
-  db.max_total_wal_size = 128ull << 20;
+  db.max_total_wal_size = 64ull << 20;
   db.bytes_per_sync = 1ull << 20;
   db.keep_log_file_num = 4;
   db.max_log_file_size = 8ull << 20;
@@ -148,6 +147,15 @@ Journal::Journal(Options options) : options_(std::move(options)) {}
 
 Journal::~Journal() {
   if (db_ == nullptr) return;
+  if (compactor_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(compact_mu_);
+      compact_stop_ = true;
+    }
+    compact_cv_.notify_one();
+    db_->DisableManualCompaction();  // a running CompactRange returns early
+    compactor_.join();
+  }
   for (rocksdb::ColumnFamilyHandle* cf : {entries_cf_, meta_cf_, default_cf_}) {
     if (cf != nullptr) db_->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
   }
@@ -201,7 +209,7 @@ Status Journal::LoadCounters() {
     }
     if (!it->status().ok()) return FromRocks(it->status(), context);
     rocksdb::WriteBatch batch;
-    batch.Put(meta_cf_, kVersionKey, kFormatVersion);
+    batch.Put(meta_cf_, kVersionKey, kFormatVersion).PermitUncheckedError();
     return Commit(&batch, {}, 1, 0, 0, "create journal");
   }
   if (!s.ok()) return FromRocks(s, context);
@@ -328,8 +336,8 @@ Status Journal::Put(const std::vector<std::pair<uint64_t, std::string>>& entries
   uint64_t bytes = bytes_.load();
   for (const auto& [seq, entry] : entries) {
     if (seq != expected || seq == std::numeric_limits<uint64_t>::max()) {
-      return Status::InvalidArgument(context + ": sequence " + std::to_string(seq) +
-                                     " where " + std::to_string(expected) +
+      return Status::InvalidArgument(context + ": sequence " + std::to_string(seq) + " where " +
+                                     std::to_string(expected) +
                                      " was expected (sequences must follow last_seq " +
                                      std::to_string(last) + " without gaps)");
     }
@@ -373,8 +381,8 @@ Result<std::vector<std::pair<uint64_t, std::string>>> Journal::Read(uint64_t fro
     out.emplace_back(DecodeSeq(it->key().ToStringView()), value.ToString());
   }
   if (!it->status().ok()) {
-    return FromRocks(it->status(), "read journal " + options_.path + " from " +
-                                       std::to_string(from_seq));
+    return FromRocks(it->status(),
+                     "read journal " + options_.path + " from " + std::to_string(from_seq));
   }
   return out;
 }
@@ -436,14 +444,48 @@ Status Journal::DeleteUpTo(uint64_t seq,
   deleted_since_hint_ += removed;
   if (deleted_since_hint_ >= kCompactionHintBytes) {
     deleted_since_hint_ = 0;
-    const std::string begin = EncodeSeq(0);
-    const std::string end = EncodeSeq(to + 1);
-    rocksdb::Slice begin_slice(begin), end_slice(end);
-    rocksdb::Status s =
-        rocksdb::experimental::SuggestCompactRange(db_, entries_cf_, &begin_slice, &end_slice);
-    if (!s.ok()) spdlog::debug("journal {}: compaction hint: {}", options_.path, s.ToString());
+    RequestCompaction(to + 1);
   }
   return Status::Ok();
+}
+
+void Journal::RequestCompaction(uint64_t below_seq) {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    compact_requested_ = std::max(compact_requested_, below_seq);
+  }
+  compact_cv_.notify_one();
+  if (!compactor_.joinable()) compactor_ = std::thread([this] { CompactorLoop(); });
+}
+
+void Journal::CompactorLoop() {
+  std::unique_lock<std::mutex> lock(compact_mu_);
+  for (;;) {
+    compact_cv_.wait(lock, [&] { return compact_stop_ || compact_requested_ > compact_done_; });
+    if (compact_stop_) return;
+    const uint64_t below = compact_requested_;
+    lock.unlock();
+    // CompactRange flushes the memtable holding the tombstones, then compacts the deleted
+    // range down, dropping the entries' data. Flushing meta too lets RocksDB recycle the WAL
+    // files that held the deleted entries. Writers go on meanwhile.
+    const std::string end = EncodeSeq(below);
+    rocksdb::Slice end_slice(end);
+    rocksdb::CompactRangeOptions compact;
+    compact.exclusive_manual_compaction = false;
+    compact.allow_write_stall = true;
+    rocksdb::Status s = db_->CompactRange(compact, entries_cf_, nullptr, &end_slice);
+    if (s.ok()) {
+      rocksdb::FlushOptions flush;
+      flush.allow_write_stall = true;
+      s = db_->Flush(flush, meta_cf_);
+    }
+    if (!s.ok() && !s.IsIncomplete()) {
+      spdlog::warn("journal {}: compacting deleted entries: {} (disk space comes back later)",
+                   options_.path, s.ToString());
+    }
+    lock.lock();
+    compact_done_ = below;
+  }
 }
 
 Status Journal::TruncateAfter(uint64_t seq) {

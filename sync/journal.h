@@ -11,12 +11,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -45,12 +47,15 @@ class Journal {
 
   // Appends `entries` with consecutive sequence numbers after last_seq(), plus `meta` key/values,
   // atomically and durably. *first_seq (optional) receives the first new sequence number.
+  // Meta keys starting with "__" are reserved (InvalidArgument, for every method taking meta).
   Status Append(const std::vector<std::string>& entries,
                 const std::vector<std::pair<std::string, std::string>>& meta,
                 uint64_t* first_seq = nullptr);
 
   // Writes entries at given sequence numbers (the secondary's relay: sequences come from the
-  // primary), plus meta, atomically and durably. Sequences must be > last_seq() and ascending.
+  // primary), plus meta, atomically and durably. Sequences must continue last_seq() exactly
+  // (last_seq()+1, +2, ...; no gap, no repeat); a journal never written (last_seq() == 0)
+  // starts at the first sequence given. InvalidArgument otherwise, and nothing is written.
   Status Put(const std::vector<std::pair<uint64_t, std::string>>& entries,
              const std::vector<std::pair<std::string, std::string>>& meta);
 
@@ -109,8 +114,19 @@ class Journal {
   std::atomic<uint64_t> bytes_{0};
   // Serializes writers (the contract says one writer; this makes a second one safe, not fast).
   std::mutex write_mu_;
-  // Bytes deleted since the last compaction hint (guarded by write_mu_).
+  // Bytes deleted since the last compaction request (guarded by write_mu_).
   uint64_t deleted_since_hint_ = 0;
+
+  // Compacts deleted ranges in the background so their disk space comes back (started by the
+  // first request; stopped and joined by the destructor).
+  void RequestCompaction(uint64_t below_seq);
+  void CompactorLoop();
+  std::thread compactor_;
+  std::mutex compact_mu_;
+  std::condition_variable compact_cv_;
+  uint64_t compact_requested_ = 0;  // compact the keys below this sequence; guarded by compact_mu_
+  uint64_t compact_done_ = 0;       // guarded by compact_mu_
+  bool compact_stop_ = false;       // guarded by compact_mu_
 };
 
 // 8-byte big-endian encoding of a sequence number (sorts like the number).

@@ -45,8 +45,7 @@ Status CheckEndpoint(const std::string& endpoint, Role role) {
   const std::string host = rest.substr(0, colon);
   const std::string port = rest.substr(colon + 1);
   if (host.empty()) {
-    return bad(role == Role::kServer ? "no host (0.0.0.0 listens on every interface)"
-                                     : "no host");
+    return bad(role == Role::kServer ? "no host (0.0.0.0 listens on every interface)" : "no host");
   }
   if (host.front() == '[' && host.back() != ']') return bad("unterminated IPv6 address");
   if (port == "*" && role == Role::kServer) return Status::Ok();
@@ -75,8 +74,7 @@ void ConfigureSocket(zmq::socket_t& socket, const ZmqOptions& options, Role role
   socket.set(zmq::sockopt::tcp_keepalive_intvl, kKeepaliveInterval);
   socket.set(zmq::sockopt::tcp_keepalive_cnt, kKeepaliveCount);
   socket.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options.heartbeat_interval.count()));
-  socket.set(zmq::sockopt::heartbeat_timeout,
-             static_cast<int>(options.heartbeat_timeout.count()));
+  socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(options.heartbeat_timeout.count()));
   socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(options.heartbeat_timeout.count()));
   if (ipv6) socket.set(zmq::sockopt::ipv6, 1);
   if (role == Role::kServer) {
@@ -262,8 +260,7 @@ Result<bool> ZmqServerTransport::Receive(std::string* peer, pb::Envelope* messag
         return true;
       }
       NoteBadFrame(bad_frames_, last_warning_, bad_frames_warned_,
-                   "transport " + bound_endpoint_ + " peer " + Hex(id.data(), id.size()),
-                   reason);
+                   "transport " + bound_endpoint_ + " peer " + Hex(id.data(), id.size()), reason);
     }
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return false;
@@ -299,8 +296,8 @@ Status ZmqServerTransport::Send(const std::string& peer, const pb::Envelope& mes
 
 // ---- client ----
 
-Result<std::unique_ptr<ZmqClientTransport>> ZmqClientTransport::Connect(
-    const std::string& endpoint, const ZmqOptions& options) {
+Result<std::unique_ptr<ZmqClientTransport>> ZmqClientTransport::Connect(const std::string& endpoint,
+                                                                        const ZmqOptions& options) {
   RS_RETURN_IF_ERROR(CheckEndpoint(endpoint, Role::kClient));
   std::unique_ptr<ZmqClientTransport> t(new ZmqClientTransport());
   t->options_ = options;
@@ -341,8 +338,7 @@ Status ZmqClientTransport::Reconnect() {
   return OpenSocket();
 }
 
-Result<bool> ZmqClientTransport::Receive(pb::Envelope* message,
-                                         std::chrono::milliseconds timeout) {
+Result<bool> ZmqClientTransport::Receive(pb::Envelope* message, std::chrono::milliseconds timeout) {
   if (socket_ == nullptr) return Status::Network("receive from " + endpoint_ + ": no socket");
   const auto deadline = steady_clock::now() + timeout;
   try {

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace replsync {
@@ -160,8 +163,9 @@ TEST_F(JournalTest, MetaIsWrittenWithEntriesAndSurvivesReopen) {
   {
     auto journal = OpenJournal();
     ASSERT_NE(journal, nullptr);
-    ASSERT_TRUE(journal->Append({Payload(1), Payload(2)}, {{"checkpoint", "binlog.000001:4"},
-                                                           {"gtid", "0-1-2"}})
+    ASSERT_TRUE(journal
+                    ->Append({Payload(1), Payload(2)},
+                             {{"checkpoint", "binlog.000001:4"}, {"gtid", "0-1-2"}})
                     .ok());
   }
   auto journal = OpenJournal();
@@ -196,8 +200,7 @@ TEST_F(JournalTest, RejectedBatchWritesNothing) {
   ASSERT_TRUE(checkpoint.ok());
   EXPECT_FALSE(checkpoint->has_value());
   EXPECT_EQ(journal->PutMeta({{"__bytes", "0"}}).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(journal->DeleteUpTo(1, {{"__first_seq", "0"}}).code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(journal->DeleteUpTo(1, {{"__first_seq", "0"}}).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(journal->first_seq(), 1u);
 }
 
@@ -252,7 +255,7 @@ TEST_F(JournalTest, TruncateAfterRemovesTheTail) {
   AppendRange(*journal, 1, 200);
   ASSERT_TRUE(journal->TruncateAfter(195).ok());  // point deletes
   EXPECT_EQ(journal->last_seq(), 195u);
-  ASSERT_TRUE(journal->TruncateAfter(20).ok());   // a range delete
+  ASSERT_TRUE(journal->TruncateAfter(20).ok());  // a range delete
   EXPECT_EQ(journal->first_seq(), 1u);
   EXPECT_EQ(journal->last_seq(), 20u);
   EXPECT_EQ(journal->bytes(), BytesOf(1, 20));
@@ -292,9 +295,11 @@ TEST_F(JournalTest, PutAcceptsTheStreamAndRejectsGaps) {
 
   // A gap after last_seq, a gap inside the batch, a repeat, a descending pair: all rejected,
   // and a rejected batch writes nothing (not even its valid first entry or its meta).
-  const std::vector<std::vector<std::pair<uint64_t, std::string>>> bad = {
-      {{504, "x"}}, {{503, "x"}, {505, "y"}}, {{502, "x"}}, {{503, "x"}, {503, "y"}},
-      {{503, "x"}, {502, "y"}}};
+  const std::vector<std::vector<std::pair<uint64_t, std::string>>> bad = {{{504, "x"}},
+                                                                          {{503, "x"}, {505, "y"}},
+                                                                          {{502, "x"}},
+                                                                          {{503, "x"}, {503, "y"}},
+                                                                          {{503, "x"}, {502, "y"}}};
   for (const auto& entries : bad) {
     Status s = journal->Put(entries, {{"received", "bad"}});
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << entries.front().first;
@@ -383,6 +388,40 @@ TEST_F(JournalTest, SizeCapReportsFullAndNeverDrops) {
   EXPECT_FALSE(journal->full());
 }
 
+uint64_t DirectoryBytes(const std::string& path) {
+  uint64_t bytes = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(path)) {
+    if (entry.is_regular_file()) bytes += entry.file_size();
+  }
+  return bytes;
+}
+
+TEST_F(JournalTest, DeletedSpaceIsReturnedWithoutNewWrites) {
+  auto journal = OpenJournal();
+  ASSERT_NE(journal, nullptr);
+  std::mt19937_64 rng(11);
+  constexpr uint64_t kEntries = 1200;  // ~75 MiB of incompressible entries
+  for (uint64_t i = 0; i < kEntries; i += 50) {
+    std::vector<std::string> batch(50, std::string(64 << 10, '\0'));
+    for (std::string& entry : batch) {
+      for (size_t j = 0; j < entry.size(); j += 8) {
+        const uint64_t r = rng();
+        std::memcpy(entry.data() + j, &r, 8);
+      }
+    }
+    ASSERT_TRUE(journal->Append(batch, {}).ok());
+  }
+  ASSERT_GT(DirectoryBytes(path_), 64u << 20);
+  for (uint64_t seq = 100; seq <= kEntries; seq += 100) ASSERT_TRUE(journal->DeleteUpTo(seq).ok());
+  EXPECT_EQ(journal->bytes(), 0u);
+  // Background flush and compaction give the space back; nothing else is written meanwhile.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (DirectoryBytes(path_) > (16u << 20) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_LE(DirectoryBytes(path_), 16u << 20);
+}
+
 TEST_F(JournalTest, OpenErrorNamesThePath) {
   const std::string file = dir_ + "/a_file";
   std::ofstream(file) << "not a directory";
@@ -402,8 +441,7 @@ TEST_F(JournalTest, SecondOpenOfTheSameDirectoryFails) {
   auto second = Journal::Open({.path = path_, .max_bytes = 0, .sync = true});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Status::Code::kIoError);
-  EXPECT_NE(second.status().message().find(path_), std::string::npos)
-      << second.status().ToString();
+  EXPECT_NE(second.status().message().find(path_), std::string::npos) << second.status().ToString();
 }
 
 // Opens the journal's RocksDB directly (the layout of schemas/journal.md) to check or damage it.

@@ -262,7 +262,7 @@ TEST(ZmqTransportTest, ClientReconnectsAfterServerRestart) {
   pb::Envelope got;
   ASSERT_TRUE(*server->Receive(&peer, &got, kWait));
 
-  server.reset();  // the primary goes away...
+  server.reset();                                       // the primary goes away...
   auto restarted = ZmqServerTransport::Bind(endpoint);  // ...and comes back on the same port
   ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
   server = std::move(restarted).value();
@@ -348,13 +348,12 @@ TEST(ZmqTransportTest, ClientSendWithoutServerIsRetryableNetworkError) {
 
 TEST(ZmqTransportTest, BadEndpointIsInvalidArgumentShowingAValidOne) {
   for (const std::string bad :
-       {"0.0.0.0:7700", "tcp://0.0.0.0", "tcp://:7700", "tcp://0.0.0.0:99999",
-        "tcp://0.0.0.0:77a0", "udp://0.0.0.0:7700", "tcp://0.0.0.0:0"}) {
+       {"0.0.0.0:7700", "tcp://0.0.0.0", "tcp://:7700", "tcp://0.0.0.0:99999", "tcp://0.0.0.0:77a0",
+        "udp://0.0.0.0:7700", "tcp://0.0.0.0:0"}) {
     auto server = ZmqServerTransport::Bind(bad);
     ASSERT_FALSE(server.ok()) << bad;
     EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument) << bad;
-    EXPECT_NE(server.status().message().find(bad), std::string::npos)
-        << server.status().ToString();
+    EXPECT_NE(server.status().message().find(bad), std::string::npos) << server.status().ToString();
     EXPECT_NE(server.status().message().find("tcp://0.0.0.0:7700"), std::string::npos)
         << server.status().ToString();
   }

@@ -1,0 +1,980 @@
+#include "capture/capture_service.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <optional>
+#include <utility>
+
+#include "capture/file_binlog_source.h"
+#include "capture/mariadb_binlog_source.h"
+#include "capture/mysql_connection.h"
+#include "replsync.pb.h"
+#include "sync/crc32.h"
+
+namespace replsync::capture {
+
+namespace {
+
+constexpr char kMetaFile[] = "capture.file";
+constexpr char kMetaOffset[] = "capture.offset";
+constexpr char kMetaGtid[] = "capture.gtid";
+constexpr char kMetaLastCompleteSeq[] = "capture.last_complete_seq";
+
+constexpr uint8_t kStmtEndFlag = 0x01;
+
+void StoreLe32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+bool ParseU64(std::string_view text, uint64_t* value) {
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+std::string Shorten(std::string_view sql, size_t max = 200) {
+  std::string out(sql.substr(0, max));
+  for (char& c : out) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  if (sql.size() > max) out += "...";
+  return out;
+}
+
+void FillSession(const QueryEvent& query, uint32_t timestamp, pb::SessionVars* session) {
+  const QueryStatusVars& v = query.status;
+  if (v.sql_mode) session->set_sql_mode(*v.sql_mode);
+  if (v.flags2) session->set_flags2(*v.flags2);
+  if (v.charset_client) session->set_charset_client(*v.charset_client);
+  if (v.collation_connection) session->set_collation_connection(*v.collation_connection);
+  if (v.collation_server) session->set_collation_server(*v.collation_server);
+  if (v.collation_database) session->set_collation_database(*v.collation_database);
+  if (v.time_zone) session->set_time_zone(*v.time_zone);
+  if (v.lc_time_names) session->set_lc_time_names(*v.lc_time_names);
+  if (v.auto_increment_increment) {
+    session->set_auto_increment_increment(*v.auto_increment_increment);
+  }
+  if (v.auto_increment_offset) session->set_auto_increment_offset(*v.auto_increment_offset);
+  if (v.default_collation_for_utf8mb4) {
+    session->set_default_collation_for_utf8mb4(*v.default_collation_for_utf8mb4);
+  }
+  if (v.explicit_defaults_for_timestamp) {
+    session->set_explicit_defaults_for_timestamp(*v.explicit_defaults_for_timestamp);
+  }
+  session->set_timestamp(timestamp);
+  if (v.microseconds) session->set_microseconds(*v.microseconds);
+}
+
+}  // namespace
+
+const char* CaptureStateName(CaptureState state) {
+  switch (state) {
+    case CaptureState::kStopped:
+      return "stopped";
+    case CaptureState::kConnecting:
+      return "connecting";
+    case CaptureState::kRunning:
+      return "running";
+    case CaptureState::kJournalFull:
+      return "journal full";
+    case CaptureState::kFinished:
+      return "finished";
+    case CaptureState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+// ---- MariadbSourceFactory ---------------------------------------------------------------------
+
+// The open source, registered with the factory so that Interrupt can reach it.
+class MariadbSourceFactory::Source : public BinlogSource {
+ public:
+  Source(MariadbSourceFactory* factory, std::unique_ptr<MariadbBinlogSource> source)
+      : factory_(factory), source_(std::move(source)) {}
+  ~Source() override {
+    std::lock_guard<std::mutex> lock(factory_->mu_);
+    if (factory_->current_ == source_.get()) factory_->current_ = nullptr;
+  }
+  Result<bool> Next(RawEvent* event) override { return source_->Next(event); }
+  std::string Describe() const override { return source_->Describe(); }
+
+ private:
+  MariadbSourceFactory* factory_;
+  std::unique_ptr<MariadbBinlogSource> source_;
+};
+
+MariadbSourceFactory::MariadbSourceFactory(const NodeConfig& config) : config_(config.mysql) {}
+MariadbSourceFactory::~MariadbSourceFactory() = default;
+
+std::string MariadbSourceFactory::Describe() const {
+  return fmt::format("server {}:{}", config_.host, config_.port);
+}
+
+Result<BinlogPosition> MariadbSourceFactory::CurrentPosition() {
+  ConnectOptions options;
+  options.host = config_.host;
+  options.port = config_.port;
+  options.user = config_.user;
+  options.password = config_.password;
+  options.timeout = std::chrono::seconds(config_.connect_timeout_s);
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlConnection> conn, MysqlConnection::Open(options));
+  RS_RETURN_IF_ERROR(CheckBinlogSettings(*conn));
+  RS_ASSIGN_OR_RETURN(std::vector<MysqlConnection::Row> rows, conn->Query("SHOW MASTER STATUS"));
+  if (rows.empty() || rows[0].size() < 2 || !rows[0][0] || !rows[0][1]) {
+    return Status::InvalidArgument(fmt::format(
+        "SHOW MASTER STATUS on {} returned no position: binary logging is off; set log_bin in "
+        "the server's configuration and restart it",
+        Describe()));
+  }
+  uint64_t offset = 0;
+  if (!ParseU64(*rows[0][1], &offset)) {
+    return Status::Server(fmt::format("SHOW MASTER STATUS on {}: bad position '{}'", Describe(),
+                                      *rows[0][1]));
+  }
+  return BinlogPosition{*rows[0][0], offset};
+}
+
+Result<std::unique_ptr<BinlogSource>> MariadbSourceFactory::Open(const BinlogPosition& start) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (interrupted_) return Status::Aborted(Describe() + ": stopped");
+  }
+  ConnectOptions connect;
+  connect.host = config_.host;
+  connect.port = config_.port;
+  connect.user = config_.user;
+  connect.password = config_.password;
+  connect.timeout = std::chrono::seconds(config_.connect_timeout_s);
+  {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlConnection> conn, MysqlConnection::Open(connect));
+    RS_RETURN_IF_ERROR(CheckBinlogSettings(*conn));
+  }
+  MariadbSourceOptions options;
+  options.host = config_.host;
+  options.port = config_.port;
+  options.user = config_.user;
+  options.password = config_.password;
+  options.replica_server_id = config_.replica_server_id;
+  options.start = start;
+  options.follow = true;
+  options.heartbeat = std::chrono::milliseconds(config_.heartbeat_ms);
+  options.connect_timeout = std::chrono::seconds(config_.connect_timeout_s);
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MariadbBinlogSource> source,
+                      MariadbBinlogSource::Open(std::move(options)));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (interrupted_) return Status::Aborted(Describe() + ": stopped");
+  current_ = source.get();
+  return std::unique_ptr<BinlogSource>(new Source(this, std::move(source)));
+}
+
+void MariadbSourceFactory::Interrupt() {
+  std::lock_guard<std::mutex> lock(mu_);
+  interrupted_ = true;
+  if (current_ != nullptr) current_->Stop();
+}
+
+void MariadbSourceFactory::Resume() {
+  std::lock_guard<std::mutex> lock(mu_);
+  interrupted_ = false;
+}
+
+// ---- FileSourceFactory ------------------------------------------------------------------------
+
+// Skips the events before the start offset in the first file, except FORMAT_DESCRIPTION.
+class FileSourceFactory::Source : public BinlogSource {
+ public:
+  Source(std::unique_ptr<FileBinlogSource> files, BinlogPosition start)
+      : files_(std::move(files)), start_(std::move(start)) {}
+  Result<bool> Next(RawEvent* event) override {
+    while (true) {
+      RS_ASSIGN_OR_RETURN(bool more, files_->Next(event));
+      if (!more) return false;
+      if (skipping_ && (event->file != start_.file || event->offset >= start_.offset)) {
+        skipping_ = false;
+      }
+      if (!skipping_) return true;
+      if (event->data.size() > 4 &&
+          static_cast<uint8_t>(event->data[4]) ==
+              static_cast<uint8_t>(EventType::kFormatDescription)) {
+        return true;
+      }
+    }
+  }
+  std::string Describe() const override { return files_->Describe(); }
+
+ private:
+  std::unique_ptr<FileBinlogSource> files_;
+  BinlogPosition start_;
+  bool skipping_ = true;
+};
+
+FileSourceFactory::FileSourceFactory(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+
+std::string FileSourceFactory::Describe() const {
+  if (paths_.empty()) return "no binlog files";
+  return paths_.size() == 1 ? "file " + paths_[0]
+                            : fmt::format("files {} .. {}", paths_.front(), paths_.back());
+}
+
+Result<BinlogPosition> FileSourceFactory::CurrentPosition() {
+  if (paths_.empty()) return Status::InvalidArgument("file binlog source: no files");
+  return BinlogPosition{std::filesystem::path(paths_[0]).filename().string(), 4};
+}
+
+Result<std::unique_ptr<BinlogSource>> FileSourceFactory::Open(const BinlogPosition& start) {
+  size_t first = paths_.size();
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    if (std::filesystem::path(paths_[i]).filename().string() == start.file) {
+      first = i;
+      break;
+    }
+  }
+  if (first == paths_.size()) {
+    return Status::NotFound(
+        fmt::format("binlog file {} (capture position {}) is not among {}: it was purged or "
+                    "never existed; re-bootstrap the secondary",
+                    start.file, start.ToString(), Describe()));
+  }
+  std::vector<std::string> paths(paths_.begin() + static_cast<std::ptrdiff_t>(first),
+                                 paths_.end());
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<FileBinlogSource> files,
+                      FileBinlogSource::Open(std::move(paths)));
+  return std::unique_ptr<BinlogSource>(new Source(std::move(files), start));
+}
+
+// ---- CaptureService ---------------------------------------------------------------------------
+
+class CaptureService::Sink : public TransactionSink {
+ public:
+  explicit Sink(CaptureService* service) : service_(service) {}
+  Status OnBegin(const TransactionInfo& txn) override { return service_->BeginTxn(txn); }
+  Status OnRows(const TransactionInfo& txn, const Event& event, const RowsEvent& rows) override {
+    return service_->AddRows(event, rows);
+  }
+  Status OnDdl(const TransactionInfo& txn, const Event& event, const DdlStatement& ddl) override {
+    return service_->AddDdl(txn, event, ddl);
+  }
+  Status OnCommit(const TransactionInfo& txn) override { return service_->EndTxn(txn, false); }
+  Status OnRollback(const TransactionInfo& txn) override { return service_->EndTxn(txn, true); }
+
+ private:
+  CaptureService* service_;
+};
+
+CaptureService::CaptureService(Journal* journal, BinlogSourceFactory* factory,
+                               CaptureOptions options)
+    : journal_(journal),
+      factory_(factory),
+      options_(std::move(options)),
+      filter_(options_.databases) {}
+
+CaptureService::~CaptureService() { Stop(); }
+
+Status CaptureService::Start() {
+  if (started_) return Status::Internal("capture service already started");
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> file, journal_->GetMeta(kMetaFile));
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> offset, journal_->GetMeta(kMetaOffset));
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> gtid, journal_->GetMeta(kMetaGtid));
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> complete, journal_->GetMeta(kMetaLastCompleteSeq));
+  committed_ = BinlogPosition{};
+  committed_gtid_.clear();
+  if (file.has_value()) {
+    uint64_t value = 0;
+    if (!offset.has_value() || !ParseU64(*offset, &value)) {
+      return Status::Corruption(fmt::format("journal {}: capture checkpoint {} has no valid offset",
+                                            journal_->path(), *file));
+    }
+    committed_ = BinlogPosition{*file, value};
+    committed_gtid_ = gtid.value_or("");
+  }
+  uint64_t last_complete = journal_->last_seq();
+  if (complete.has_value() && !ParseU64(*complete, &last_complete)) {
+    return Status::Corruption(fmt::format("journal {}: bad {} '{}'", journal_->path(),
+                                          kMetaLastCompleteSeq, *complete));
+  }
+  if (last_complete > journal_->last_seq()) {
+    return Status::Corruption(fmt::format(
+        "journal {}: the capture checkpoint names sequence {} but the journal ends at {}",
+        journal_->path(), last_complete, journal_->last_seq()));
+  }
+  if (journal_->last_seq() > last_complete) {
+    spdlog::warn(
+        "capture: removing journal entries {}..{}: parts of a transaction that was not complete "
+        "when capture stopped; it is read again from {}",
+        last_complete + 1, journal_->last_seq(),
+        committed_.empty() ? std::string("the start") : committed_.ToString());
+    RS_RETURN_IF_ERROR(journal_->TruncateAfter(last_complete));
+  }
+  last_complete_seq_ = last_complete;
+  if (committed_.empty()) {
+    spdlog::info("capture: the journal {} has no checkpoint; starting at the current position of {}",
+                 journal_->path(), factory_->Describe());
+  } else {
+    spdlog::info("capture: resuming {} at {}{} (journal sequence {})", factory_->Describe(),
+                 committed_.ToString(), committed_gtid_.empty() ? "" : ", GTID " + committed_gtid_,
+                 last_complete);
+  }
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    durable_ = Checkpoint{committed_, committed_gtid_};
+    read_position_ = committed_;
+    state_ = CaptureState::kConnecting;
+    error_ = Status::Ok();
+    finished_ = false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    queue_.clear();
+    queued_bytes_ = 0;
+    writer_stop_ = false;
+    writer_busy_ = false;
+    flush_requested_ = false;
+    writer_failed_ = false;
+  }
+  stop_ = false;
+  factory_->Resume();
+  started_ = true;
+  writer_thread_ = std::thread([this] { WriterThread(); });
+  capture_thread_ = std::thread([this] { CaptureThread(); });
+  return Status::Ok();
+}
+
+void CaptureService::Stop() {
+  if (!started_) return;
+  stop_ = true;
+  factory_->Interrupt();
+  space_cv_.notify_all();
+  queue_cv_.notify_all();
+  if (capture_thread_.joinable()) capture_thread_.join();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  started_ = false;
+  std::lock_guard<std::mutex> lock(status_mu_);
+  if (state_ != CaptureState::kFailed && state_ != CaptureState::kFinished) {
+    state_ = CaptureState::kStopped;
+  }
+  spdlog::info("capture: stopped at {} (journal sequence {})", durable_.position.ToString(),
+               last_complete_seq_.load());
+}
+
+Status CaptureService::Wait() {
+  if (capture_thread_.joinable()) capture_thread_.join();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  started_ = false;
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return error_;
+}
+
+CaptureStatus CaptureService::status() const {
+  CaptureStatus s;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    s.state = state_;
+    s.checkpoint = durable_.position;
+    s.checkpoint_gtid = durable_.gtid;
+    s.read_position = read_position_;
+    s.last_error = error_.ok() ? std::string() : error_.ToString();
+  }
+  s.source = factory_->Describe();
+  s.last_complete_seq = last_complete_seq_.load();
+  s.transactions = transactions_.load();
+  s.skipped_transactions = skipped_.load();
+  s.rows = rows_.load();
+  s.bytes = bytes_.load();
+  s.journal_bytes = journal_->bytes();
+  s.journal_max_bytes = options_.journal_max_bytes;
+  s.journal_full = journal_->full();
+  int64_t last = last_event_time_.load();
+  if (!idle_.load() && last > 0) {
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    s.lag_seconds = std::max<int64_t>(0, now - last);
+  }
+  return s;
+}
+
+void CaptureService::Fail(const Status& status) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  if (state_ != CaptureState::kFailed) {
+    error_ = status;
+    spdlog::error("capture stopped: {}", status.ToString());
+  }
+  state_ = CaptureState::kFailed;
+}
+
+void CaptureService::SetState(CaptureState state) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  if (state_ != CaptureState::kFailed) state_ = state;
+}
+
+// ---- capture thread
+
+void CaptureService::CaptureThread() {
+  auto delay = options_.retry_min;
+  while (!stop_) {
+    progressed_ = false;
+    Status s = RunSource();
+    if (stop_) break;
+    if (s.ok()) {
+      spdlog::info("capture: {} read to its end at {}", factory_->Describe(),
+                   committed_.ToString());
+      SetState(CaptureState::kFinished);
+      break;
+    }
+    Status discarded = DiscardUnfinished();
+    if (!discarded.ok()) {
+      Fail(discarded);
+      break;
+    }
+    if (!s.retryable()) {
+      if (s.IsNotFound()) {
+        Fail(s.WithContext(fmt::format(
+            "capture cannot continue from {}: the binlog it needs is gone (purged); nothing was "
+            "skipped",
+            committed_.ToString())));
+      } else {
+        Fail(s);
+      }
+      break;
+    }
+    if (progressed_) delay = options_.retry_min;
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      error_ = s;
+      if (state_ != CaptureState::kFailed) state_ = CaptureState::kConnecting;
+    }
+    spdlog::warn("capture: {}; retrying {} from {} in {} ms", s.ToString(), factory_->Describe(),
+                 committed_.empty() ? std::string("its current position") : committed_.ToString(),
+                 delay.count());
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    space_cv_.wait_for(lock, delay, [this] { return stop_.load(); });
+    delay = std::min(delay * 2, options_.retry_max);
+  }
+  // Whatever transaction was open is dropped: it is read again after a restart.
+  part_.reset();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    writer_stop_ = true;
+  }
+  queue_cv_.notify_all();
+}
+
+Status CaptureService::RunSource() {
+  SetState(CaptureState::kConnecting);
+  if (committed_.empty()) {
+    RS_ASSIGN_OR_RETURN(BinlogPosition start, factory_->CurrentPosition());
+    // The first checkpoint: a restart before the first transaction must not start later.
+    RS_RETURN_IF_ERROR(journal_->PutMeta({{kMetaFile, start.file},
+                                          {kMetaOffset, std::to_string(start.offset)},
+                                          {kMetaGtid, ""},
+                                          {kMetaLastCompleteSeq,
+                                           std::to_string(last_complete_seq_.load())}}));
+    spdlog::info("capture: starting at the current position of {}: {}", factory_->Describe(),
+                 start.ToString());
+    committed_ = start;
+    committed_gtid_.clear();
+    std::lock_guard<std::mutex> lock(status_mu_);
+    durable_ = Checkpoint{committed_, ""};
+  }
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<BinlogSource> source, factory_->Open(committed_));
+  spdlog::info("capture: reading {} from {}", source->Describe(), committed_.ToString());
+  decoder_ = std::make_unique<BinlogDecoder>();
+  sink_ = std::make_unique<Sink>(this);
+  assembler_ = std::make_unique<TransactionAssembler>(sink_.get());
+  part_.reset();
+  pending_maps_.clear();
+  EndBinlogStatement();
+  format_description_.clear();
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    state_ = state_ == CaptureState::kFailed ? state_ : CaptureState::kRunning;
+    error_ = Status::Ok();
+  }
+  RawEvent raw;
+  while (!stop_) {
+    RS_RETURN_IF_ERROR(WaitForJournalSpace(assembler_->in_transaction()));
+    RS_ASSIGN_OR_RETURN(bool more, source->Next(&raw));
+    if (!more) {
+      // A finite source ended; an open transaction is incomplete and dropped.
+      return Status::Ok();
+    }
+    RS_RETURN_IF_ERROR(decoder_->Feed(raw));
+    while (true) {
+      RS_ASSIGN_OR_RETURN(bool got, decoder_->Next(&event_));
+      if (!got) break;
+      RS_RETURN_IF_ERROR(OnEvent(event_, decoder_->raw_event()));
+    }
+  }
+  return Status::Aborted("capture stopped");
+}
+
+Status CaptureService::OnEvent(const Event& event, std::string_view raw) {
+  progressed_ = true;
+  if (std::holds_alternative<HeartbeatEvent>(event.body)) {
+    idle_ = true;
+  } else if ((event.header.flags & kFlagArtificial) == 0 && event.header.timestamp != 0) {
+    last_event_time_ = event.header.timestamp;
+    idle_ = false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    read_position_.file.assign(event.position.file);
+    read_position_.offset = event.next_offset;
+  }
+  if (std::holds_alternative<FormatDescriptionEvent>(event.body)) {
+    format_description_.assign(raw);
+  } else if (const auto* map = std::get_if<TableMapEvent>(&event.body)) {
+    // Table maps precede the rows of their binlog statement: rows already emitted mean a new
+    // statement began (one without STMT_END_F before it).
+    if (statement_emitted_) EndBinlogStatement();
+    if (map->table != nullptr && filter_.Replicated(map->table->db)) {
+      pending_maps_.push_back(EventBytes(raw, event.in_payload));
+    }
+  }
+  current_raw_ = raw;
+  current_in_payload_ = event.in_payload;
+  return assembler_->Feed(event);
+}
+
+Status CaptureService::WaitForJournalSpace(bool in_transaction) {
+  while (true) {
+    if (!journal_->full()) {
+      if (state_full_) {
+        state_full_ = false;
+        SetState(CaptureState::kRunning);
+        spdlog::info("capture: journal {} has room again ({} of {} bytes); reading resumes",
+                     journal_->path(), journal_->bytes(), options_.journal_max_bytes);
+      }
+      return Status::Ok();
+    }
+    // A transaction larger than the whole cap: nothing complete is left to free, so waiting
+    // would never end. Let it through, loudly.
+    if (in_transaction && journal_->first_seq() > last_complete_seq_.load()) {
+      if (!oversize_reported_) {
+        oversize_reported_ = true;
+        spdlog::error(
+            "capture: the journal {} is over its cap ({} of {} bytes) with parts of one "
+            "transaction only; writing on past the cap until the transaction is complete. Raise "
+            "the journal size cap above the largest transaction",
+            journal_->path(), journal_->bytes(), options_.journal_max_bytes);
+      }
+      return Status::Ok();
+    }
+    oversize_reported_ = false;
+    if (!state_full_) {
+      state_full_ = true;
+      last_full_report_ = std::chrono::steady_clock::time_point{};
+    }
+    SetState(CaptureState::kJournalFull);
+    auto now = std::chrono::steady_clock::now();
+    if (last_full_report_ == std::chrono::steady_clock::time_point{} ||
+        now - last_full_report_ >= options_.full_report_interval) {
+      last_full_report_ = now;
+      spdlog::error(
+          "capture paused: journal {} is full ({} of {} bytes, entries {}..{}); the binlog is "
+          "not read past {} until secondaries acknowledge entries and the shipper deletes them. "
+          "Check that every secondary is running and connected (replsync status), or raise the "
+          "journal size cap. Nothing is dropped, but the server may purge binlogs capture has "
+          "not read yet",
+          journal_->path(), journal_->bytes(), options_.journal_max_bytes, journal_->first_seq(),
+          journal_->last_seq(), read_position().ToString());
+    }
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      space_cv_.wait_for(lock, options_.full_poll, [this] { return stop_.load(); });
+    }
+    if (stop_) return Status::Aborted("capture stopped");
+  }
+}
+
+BinlogPosition CaptureService::read_position() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return read_position_;
+}
+
+Status CaptureService::DiscardUnfinished() {
+  part_.reset();
+  pending_maps_.clear();
+  EndBinlogStatement();
+  {
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    flush_requested_ = true;
+    queue_cv_.notify_all();
+    space_cv_.wait(lock, [this] { return (queue_.empty() && !writer_busy_) || writer_failed_; });
+    flush_requested_ = false;
+    if (writer_failed_) return Status::Aborted("journal writer failed");
+  }
+  uint64_t complete = last_complete_seq_.load();
+  if (journal_->last_seq() > complete) {
+    spdlog::info("capture: removing journal entries {}..{} of an unfinished transaction",
+                 complete + 1, journal_->last_seq());
+    RS_RETURN_IF_ERROR(journal_->TruncateAfter(complete));
+  }
+  return Status::Ok();
+}
+
+// ---- transaction building
+
+Status CaptureService::BeginTxn(const TransactionInfo& txn) {
+  part_ = std::make_unique<pb::JournalEntry>();
+  pb::DbTransaction* db = part_->mutable_db();
+  db->set_gtid(txn.gtid.ToString());
+  db->set_begin_file(txn.begin.file);
+  db->set_begin_offset(txn.begin.offset);
+  db->set_timestamp(txn.timestamp);
+  rows_statement_ = nullptr;
+  part_bytes_ = 0;
+  part_number_ = 0;
+  part_rows_ = 0;
+  part_event_bytes_ = 0;
+  txn_is_ddl_ = false;
+  return Status::Ok();
+}
+
+std::string CaptureService::EventBytes(std::string_view raw, bool in_payload) const {
+  std::string bytes(raw);
+  if (in_payload && decoder_->format().checksum == ChecksumAlg::kCrc32 &&
+      bytes.size() >= kEventHeaderSize) {
+    // Inner events of a TRANSACTION_PAYLOAD carry no checksum; give them one so that the event
+    // agrees with the FORMAT_DESCRIPTION it is replayed under.
+    StoreLe32(bytes.data() + 9, static_cast<uint32_t>(bytes.size() + kChecksumSize));
+    uint32_t crc = Crc32(0, bytes.data(), bytes.size());
+    char tail[4];
+    StoreLe32(tail, crc);
+    bytes.append(tail, 4);
+  }
+  return bytes;
+}
+
+void CaptureService::EndBinlogStatement() {
+  pending_maps_.clear();
+  statement_emitted_ = false;
+  last_rows_index_ = -1;
+}
+
+Status CaptureService::AddRows(const Event& event, const RowsEvent& rows) {
+  if (part_ == nullptr) return Status::Internal("rows outside a transaction");
+  const bool ends = rows.end_of_statement();
+  if (!filter_.Replicated(rows.table->db)) {
+    if (ends) {
+      if (statement_emitted_ && last_rows_index_ >= 0 && rows_statement_ != nullptr) {
+        // The statement's last event is not replicated: end it at the last one that is.
+        std::string* last = rows_statement_->mutable_events(last_rows_index_);
+        RS_RETURN_IF_ERROR(SetStatementEnd(last));
+      }
+      EndBinlogStatement();
+    }
+    return Status::Ok();
+  }
+  uint64_t count = 0;
+  row_decoder_.Reset(rows);
+  while (true) {
+    RS_ASSIGN_OR_RETURN(bool more, row_decoder_.Next(nullptr, nullptr));
+    if (!more) break;
+    ++count;
+  }
+  std::string bytes = EventBytes(current_raw_, current_in_payload_);
+  size_t add = bytes.size();
+  if (!statement_emitted_) {
+    for (const std::string& map : pending_maps_) add += map.size();
+  }
+  if (part_bytes_ > 0 && part_bytes_ + add > options_.part_bytes) {
+    RS_RETURN_IF_ERROR(FlushPart(false, nullptr, false));
+  }
+  if (rows_statement_ == nullptr) {
+    rows_statement_ = part_->mutable_db()->add_statements();
+    rows_statement_->set_kind(pb::Statement::ROWS);
+  }
+  if (!statement_emitted_) {
+    for (std::string& map : pending_maps_) rows_statement_->add_events(std::move(map));
+    pending_maps_.clear();
+    statement_emitted_ = true;
+  }
+  rows_statement_->add_events(std::move(bytes));
+  last_rows_index_ = rows_statement_->events_size() - 1;
+  part_bytes_ += add;
+  part_event_bytes_ += add;
+  part_rows_ += count;
+  if (ends) EndBinlogStatement();
+  return Status::Ok();
+}
+
+Status CaptureService::SetStatementEnd(std::string* event) const {
+  if (event->size() < kEventHeaderSize) return Status::Internal("short rows event");
+  auto type = static_cast<uint8_t>((*event)[4]);
+  const std::vector<uint8_t>& lengths = decoder_->format().post_header_lengths;
+  uint8_t post_header = type >= 1 && type <= lengths.size() ? lengths[type - 1] : 8;
+  size_t flags_at = kEventHeaderSize + (post_header == 6 ? 4 : 6);
+  if (event->size() < flags_at + 2) return Status::Internal("short rows event");
+  (*event)[flags_at] = static_cast<char>(static_cast<uint8_t>((*event)[flags_at]) | kStmtEndFlag);
+  if (decoder_->format().checksum == ChecksumAlg::kCrc32) {
+    size_t n = event->size() - kChecksumSize;
+    StoreLe32(event->data() + n, Crc32(0, event->data(), n));
+  }
+  return Status::Ok();
+}
+
+Status CaptureService::AddDdl(const TransactionInfo& txn, const Event& event,
+                              const DdlStatement& ddl) {
+  if (part_ == nullptr) return Status::Internal("DDL outside a transaction");
+  uint64_t sql_mode = 0;
+  if (ddl.query != nullptr && ddl.query->status.sql_mode) sql_mode = *ddl.query->status.sql_mode;
+  StatementTargets targets =
+      AnalyzeStatement(ddl.sql, ddl.db, SqlSyntax::FromSqlMode(sql_mode));
+  if (targets.kind == StatementKind::kControl) return Status::Ok();
+  Decision decision = Decide(targets, filter_);
+  const std::string where = event.position.ToString();
+  if (targets.kind == StatementKind::kDml) {
+    if (decision == Decision::kSkip) {
+      if (dml_warnings_++ % 1000 == 0) {
+        spdlog::warn(
+            "capture: {}: statement-format DML on databases that are not replicated ignored "
+            "('{}'); the server does not log in ROW format for every session ({} such so far)",
+            where, Shorten(ddl.sql), dml_warnings_);
+      }
+      return Status::Ok();
+    }
+    return Status::Unsupported(fmt::format(
+        "{}: transaction {} changes rows with a statement logged as SQL text ('{}', default "
+        "database '{}'): the server wrote it with binlog_format STATEMENT or MIXED, so it has no "
+        "row events to replicate. Set binlog_format=ROW in the server's configuration and "
+        "globally (SET GLOBAL binlog_format=ROW), make sure no client sets it per session, then "
+        "re-bootstrap the secondary from a fresh copy of the primary: this transaction cannot be "
+        "replicated",
+        where, txn.gtid.empty() ? txn.begin.ToString() : txn.gtid.ToString(), Shorten(ddl.sql),
+        ddl.db));
+  }
+  std::string dbs;
+  for (const std::string& db : targets.databases) dbs += (dbs.empty() ? "" : ", ") + db;
+  switch (decision) {
+    case Decision::kSkip:
+      spdlog::debug("capture: {}: DDL on {} not replicated: '{}'", where, dbs, Shorten(ddl.sql));
+      return Status::Ok();
+    case Decision::kSkipUncertain:
+      spdlog::warn(
+          "capture: {}: statement not replicated: it touches no replicated database that "
+          "replsync can tell ({}; default database '{}'): '{}'",
+          where, dbs.empty() ? "none found" : dbs, ddl.db, Shorten(ddl.sql));
+      return Status::Ok();
+    case Decision::kReplicatePartial:
+      spdlog::warn(
+          "capture: {}: statement replicated although it also touches databases that are not "
+          "replicated, or ones replsync cannot tell ({}; replicated: {}): '{}'",
+          where, dbs, filter_.Describe(), Shorten(ddl.sql));
+      break;
+    case Decision::kReplicate:
+      break;
+  }
+  size_t add = ddl.sql.size() + ddl.db.size();
+  if (part_bytes_ > 0 && part_bytes_ + add > options_.part_bytes) {
+    RS_RETURN_IF_ERROR(FlushPart(false, nullptr, false));
+  }
+  pb::Statement* statement = part_->mutable_db()->add_statements();
+  statement->set_kind(pb::Statement::DDL);
+  // The default database only when it replicates: the secondary may not have another one, and
+  // a statement that needs it touches it (and was warned about above).
+  if (filter_.Replicated(ddl.db)) statement->set_db(ddl.db);
+  statement->set_sql(ddl.sql);
+  if (ddl.query != nullptr) {
+    FillSession(*ddl.query, event.header.timestamp, statement->mutable_session());
+  } else {
+    statement->mutable_session()->set_timestamp(event.header.timestamp);
+  }
+  rows_statement_ = nullptr;
+  txn_is_ddl_ = true;
+  part_bytes_ += add;
+  return Status::Ok();
+}
+
+Status CaptureService::EndTxn(const TransactionInfo& txn, bool rollback) {
+  EndBinlogStatement();
+  committed_ = txn.end;
+  committed_gtid_ = txn.gtid.ToString();
+  if (part_ != nullptr && (part_number_ > 0 || part_->db().statements_size() > 0)) {
+    RS_RETURN_IF_ERROR(FlushPart(true, &txn, rollback));
+  } else {
+    WriteItem item;
+    item.completes = true;
+    item.checkpoint = Checkpoint{committed_, committed_gtid_};
+    RS_RETURN_IF_ERROR(Enqueue(std::move(item)));
+  }
+  part_.reset();
+  rows_statement_ = nullptr;
+  return Status::Ok();
+}
+
+Status CaptureService::FlushPart(bool final, const TransactionInfo* txn, bool rollback) {
+  pb::DbTransaction* db = part_->mutable_db();
+  db->set_part(part_number_);
+  db->set_last_part(final);
+  db->set_format_description(format_description_);
+  db->set_row_count(part_rows_);
+  db->set_is_ddl(txn_is_ddl_);
+  if (final) {
+    db->set_end_file(txn->end.file);
+    db->set_end_offset(txn->end.offset);
+    db->set_rollback(rollback);
+  }
+  WriteItem item;
+  item.entry = part_->SerializeAsString();
+  item.has_entry = true;
+  item.completes = final;
+  item.rows = part_rows_;
+  item.event_bytes = part_event_bytes_;
+  if (final) item.checkpoint = Checkpoint{committed_, committed_gtid_};
+  ++part_number_;
+  db->clear_statements();
+  rows_statement_ = nullptr;
+  last_rows_index_ = -1;
+  part_bytes_ = 0;
+  part_rows_ = 0;
+  part_event_bytes_ = 0;
+  return Enqueue(std::move(item));
+}
+
+Status CaptureService::Enqueue(WriteItem item) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  space_cv_.wait(lock, [this] {
+    return queued_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_;
+  });
+  if (writer_failed_) return Status::Aborted("journal writer failed");
+  if (stop_ && queued_bytes_ >= options_.queue_bytes) return Status::Aborted("capture stopped");
+  if (!item.has_entry && !has_checkpoint_queued_) {
+    has_checkpoint_queued_ = true;
+    first_checkpoint_queued_ = std::chrono::steady_clock::now();
+  }
+  if (item.has_entry) ++queued_entries_;
+  queued_bytes_ += item.entry.size() + 64;
+  queue_.push_back(std::move(item));
+  lock.unlock();
+  queue_cv_.notify_one();
+  return Status::Ok();
+}
+
+// ---- writer thread
+
+void CaptureService::WriterThread() {
+  std::vector<WriteItem> batch;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      while (true) {
+        if (queue_.empty()) {
+          if (writer_stop_) return;
+          queue_cv_.wait(lock);
+          continue;
+        }
+        if (queued_entries_ > 0 || writer_stop_ || flush_requested_) break;
+        // Only checkpoints are queued: write them after checkpoint_delay.
+        auto deadline = first_checkpoint_queued_ + options_.checkpoint_delay;
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        queue_cv_.wait_until(lock, deadline);
+      }
+      if (options_.batch_delay.count() > 0 && !writer_stop_ && !flush_requested_) {
+        queue_cv_.wait_for(lock, options_.batch_delay, [this] {
+          return writer_stop_ || flush_requested_ || queued_entries_ >= options_.batch_entries ||
+                 queued_bytes_ >= options_.batch_bytes;
+        });
+      }
+      size_t entries = 0, bytes = 0;
+      while (!queue_.empty() &&
+             (batch.empty() || (entries < options_.batch_entries && bytes < options_.batch_bytes))) {
+        WriteItem& item = queue_.front();
+        if (item.has_entry) {
+          ++entries;
+          --queued_entries_;
+        }
+        bytes += item.entry.size();
+        queued_bytes_ -= item.entry.size() + 64;
+        batch.push_back(std::move(item));
+        queue_.pop_front();
+      }
+      has_checkpoint_queued_ = false;
+      for (const WriteItem& item : queue_) {
+        if (!item.has_entry) {
+          has_checkpoint_queued_ = true;
+          first_checkpoint_queued_ = std::chrono::steady_clock::now();
+          break;
+        }
+      }
+      writer_busy_ = true;
+    }
+    space_cv_.notify_all();
+    Status s = AppendBatch(&batch);
+    batch.clear();
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      writer_busy_ = false;
+      if (!s.ok()) {
+        writer_failed_ = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        queued_entries_ = 0;
+      }
+    }
+    space_cv_.notify_all();
+    if (!s.ok()) {
+      Fail(s);
+      stop_ = true;
+      factory_->Interrupt();
+      return;
+    }
+  }
+}
+
+Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
+  std::vector<std::string> entries;
+  entries.reserve(batch->size());
+  const uint64_t first = journal_->last_seq() + 1;
+  std::optional<uint64_t> complete_seq;
+  const Checkpoint* checkpoint = nullptr;
+  uint64_t transactions = 0, skipped = 0, rows = 0, bytes = 0;
+  for (WriteItem& item : *batch) {
+    if (item.has_entry) {
+      entries.push_back(std::move(item.entry));
+      rows += item.rows;
+      bytes += item.event_bytes;
+      if (item.completes) {
+        complete_seq = first + entries.size() - 1;
+        ++transactions;
+      }
+    } else if (item.completes) {
+      ++skipped;
+    }
+    if (item.completes) checkpoint = &item.checkpoint;
+  }
+  std::vector<std::pair<std::string, std::string>> meta;
+  uint64_t new_complete = complete_seq.value_or(last_complete_seq_.load());
+  if (checkpoint != nullptr) {
+    meta = {{kMetaFile, checkpoint->position.file},
+            {kMetaOffset, std::to_string(checkpoint->position.offset)},
+            {kMetaGtid, checkpoint->gtid},
+            {kMetaLastCompleteSeq, std::to_string(new_complete)}};
+  }
+  if (entries.empty() && meta.empty()) return Status::Ok();
+  uint64_t got_first = 0;
+  RS_RETURN_IF_ERROR(journal_->Append(entries, meta, &got_first));
+  if (!entries.empty() && got_first != first) {
+    return Status::Internal(fmt::format(
+        "journal {}: entries got sequence {} where capture expected {} (a second writer?)",
+        journal_->path(), got_first, first));
+  }
+  transactions_ += transactions;
+  skipped_ += skipped;
+  rows_ += rows;
+  bytes_ += bytes;
+  if (checkpoint != nullptr) {
+    last_complete_seq_ = new_complete;
+    std::lock_guard<std::mutex> lock(status_mu_);
+    durable_ = *checkpoint;
+  }
+  if (complete_seq.has_value() && options_.on_append) options_.on_append();
+  return Status::Ok();
+}
+
+}  // namespace replsync::capture

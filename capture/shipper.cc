@@ -1,0 +1,477 @@
+#include "capture/shipper.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <utility>
+
+namespace replsync::capture {
+
+namespace {
+
+constexpr char kPeersKey[] = "shipper.peers";
+
+std::string DurableKey(const std::string& name) { return "peer." + name + ".durable"; }
+std::string AppliedKey(const std::string& name) { return "peer." + name + ".applied"; }
+
+bool ParseU64(std::string_view text, uint64_t* value) {
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint32_t NowUnix() {
+  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// A node name must be usable as part of a meta key and a line of shipper.peers.
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 200) return false;
+  for (char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Shipper::Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport,
+                 ShipperOptions options)
+    : journal_(journal), transport_(std::move(transport)), options_(std::move(options)) {
+  cctx_ = ZSTD_createCCtx();
+}
+
+Shipper::~Shipper() {
+  Stop();
+  ZSTD_freeCCtx(cctx_);
+}
+
+uint64_t Shipper::Shippable() const {
+  uint64_t last = journal_->last_seq();
+  if (!options_.shippable_seq) return last;
+  return std::min(last, options_.shippable_seq());
+}
+
+Status Shipper::LoadKnown() {
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> list, journal_->GetMeta(kPeersKey));
+  std::map<std::string, Known> known;
+  if (list.has_value()) {
+    size_t start = 0;
+    while (start < list->size()) {
+      size_t end = list->find('\n', start);
+      if (end == std::string::npos) end = list->size();
+      std::string name = list->substr(start, end - start);
+      start = end + 1;
+      if (name.empty()) continue;
+      Known k;
+      RS_ASSIGN_OR_RETURN(std::optional<std::string> durable, journal_->GetMeta(DurableKey(name)));
+      RS_ASSIGN_OR_RETURN(std::optional<std::string> applied, journal_->GetMeta(AppliedKey(name)));
+      if (durable.has_value() && !ParseU64(*durable, &k.durable_seq)) {
+        return Status::Corruption(fmt::format("journal {}: bad {} '{}'", journal_->path(),
+                                              DurableKey(name), *durable));
+      }
+      if (applied.has_value() && !ParseU64(*applied, &k.applied_seq)) {
+        return Status::Corruption(fmt::format("journal {}: bad {} '{}'", journal_->path(),
+                                              AppliedKey(name), *applied));
+      }
+      known[name] = k;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  known_ = std::move(known);
+  return Status::Ok();
+}
+
+Status Shipper::Start() {
+  if (running_) return Status::Internal("shipper already running");
+  RS_RETURN_IF_ERROR(LoadKnown());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string names;
+    for (const auto& [name, k] : known_) {
+      names += fmt::format("{}{} (durable {}, applied {})", names.empty() ? "" : ", ", name,
+                           k.durable_seq, k.applied_seq);
+    }
+    spdlog::info("shipper: serving journal {} (entries {}..{}) at {}; known secondaries: {}",
+                 journal_->path(), journal_->first_seq(), journal_->last_seq(),
+                 options_.endpoint, names.empty() ? "none yet" : names);
+  }
+  sessions_.clear();
+  stop_ = false;
+  running_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void Shipper::Stop() {
+  if (!running_) return;
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  running_ = false;
+}
+
+ShipperStatus Shipper::status() const {
+  ShipperStatus s;
+  s.running = running_;
+  s.endpoint = options_.endpoint;
+  s.journal_first_seq = journal_->first_seq();
+  s.journal_last_seq = journal_->last_seq();
+  s.shippable_seq = Shippable();
+  s.retained_from = s.journal_first_seq;
+  std::lock_guard<std::mutex> lock(mu_);
+  s.entries_sent = entries_sent_;
+  s.bytes_sent = bytes_sent_;
+  s.last_error = last_error_;
+  for (const auto& [name, k] : known_) {
+    PeerStatus p;
+    p.name = name;
+    p.peer_id = k.peer_id;
+    p.connected = !k.peer_id.empty();
+    p.durable_seq = k.durable_seq;
+    p.applied_seq = k.applied_seq;
+    p.sent_seq = k.sent_seq;
+    p.lag_entries = s.shippable_seq > k.applied_seq ? s.shippable_seq - k.applied_seq : 0;
+    p.last_seen_unix_ms = k.last_seen_unix_ms;
+    p.last_error = k.last_error;
+    s.peers.push_back(std::move(p));
+  }
+  return s;
+}
+
+void Shipper::Run() {
+  // bad_frames is read here only (the transport belongs to this thread).
+  while (!stop_) {
+    const uint64_t shippable = Shippable();
+    bool sent = false;
+    for (auto& [peer, session] : sessions_) sent |= Pump(peer, session, shippable);
+    // Wait for a message unless there may be more to send right away.
+    bool more = sent || notified_.exchange(false);
+    std::string peer;
+    pb::Envelope message;
+    auto received = transport_->Receive(
+        &peer, &message, more ? std::chrono::milliseconds(0) : options_.poll_interval);
+    Clock::time_point now = Clock::now();
+    if (!received.ok()) {
+      spdlog::error("shipper: receive at {}: {}", options_.endpoint, received.status().ToString());
+      std::lock_guard<std::mutex> lock(mu_);
+      last_error_ = received.status().ToString();
+    } else if (*received) {
+      Handle(peer, message, now);
+      // Take what else is waiting before sending more.
+      for (int i = 0; i < 64 && !stop_; ++i) {
+        auto again = transport_->Receive(&peer, &message, std::chrono::milliseconds(0));
+        if (!again.ok() || !*again) break;
+        Handle(peer, message, Clock::now());
+      }
+    }
+    now = Clock::now();
+    if (now - last_heartbeat_ >= options_.heartbeat_interval) {
+      last_heartbeat_ = now;
+      SendHeartbeats(Shippable());
+    }
+    DropSilent(now);
+    if (now - last_retention_ >= options_.retention_interval) {
+      last_retention_ = now;
+      Retain();
+    }
+  }
+  Retain();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [name, k] : known_) k.peer_id.clear();
+  sessions_.clear();
+}
+
+void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now) {
+  if (message.has_hello()) return OnHello(peer, message.hello(), now);
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) {
+    // A peer id without a session (it went silent, or never said Hello): ask for a Hello by
+    // telling it so; its next Hello starts a session.
+    if (message.has_ack() || message.has_heartbeat()) {
+      SendError(peer, "", "no session for this connection: say Hello", false);
+    }
+    return;
+  }
+  Session& session = it->second;
+  session.last_heard = now;
+  std::lock_guard<std::mutex> lock(mu_);
+  Known& known = known_[session.name];
+  known.last_seen_unix_ms = NowUnixMs();
+  if (message.has_ack()) {
+    const pb::Ack& ack = message.ack();
+    if (ack.durable_seq() + 1 > session.next_seq) {
+      spdlog::warn("shipper: secondary {} acknowledges sequence {} but was only sent up to {}",
+                   session.name, ack.durable_seq(), session.next_seq - 1);
+    } else if (ack.durable_seq() > known.durable_seq) {
+      known.durable_seq = ack.durable_seq();
+      known.dirty = true;
+    }
+    if (ack.applied_seq() != known.applied_seq) {
+      known.applied_seq = ack.applied_seq();
+      known.dirty = true;
+    }
+    session.window_end = ack.durable_seq() + ack.credit();
+  } else if (message.has_heartbeat()) {
+    if (message.heartbeat().last_seq() != known.applied_seq) {
+      known.applied_seq = message.heartbeat().last_seq();
+      known.dirty = true;
+    }
+  } else if (message.has_error()) {
+    const pb::Error& error = message.error();
+    known.last_error = error.message();
+    if (error.fatal()) {
+      spdlog::error("shipper: secondary {} reports a fatal error and ends its session: {}",
+                    session.name, error.message());
+      known.peer_id.clear();
+      sessions_.erase(it);
+    } else {
+      spdlog::warn("shipper: secondary {} reports: {}", session.name, error.message());
+    }
+  }
+}
+
+void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, Clock::time_point now) {
+  const std::string& name = hello.node_name();
+  if (!ValidName(name)) {
+    SendError(peer, name,
+              "Hello needs a node name of 1 to 200 printable characters (the secondary's "
+              "[node] name)",
+              true);
+    sessions_.erase(peer);
+    return;
+  }
+  const uint64_t durable = hello.durable_seq();
+  const uint64_t first = journal_->first_seq();
+  const uint64_t last = journal_->last_seq();
+  // Drop an older session of the same secondary (it reconnected under a new peer id).
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second.name == name && it->first != peer) {
+      spdlog::info("shipper: secondary {} reconnected (peer {} replaces {})", name, peer,
+                   it->first);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  bool is_new = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    is_new = known_.find(name) == known_.end();
+  }
+  if (durable > last) {
+    SendError(peer, name,
+              fmt::format("secondary {} holds entries up to sequence {} but this primary's "
+                          "journal ends at {}: it followed another primary, or this primary's "
+                          "journal ({}) was recreated; bootstrap the secondary from this primary",
+                          name, durable, last, journal_->path()),
+              true);
+    sessions_.erase(peer);
+    return;
+  }
+  if (durable + 1 < first) {
+    SendError(peer, name,
+              fmt::format("secondary {} is too far behind: it needs sequence {}, but the "
+                          "journal ({}) starts at {}; those entries were deleted. Bootstrap the "
+                          "secondary from this primary",
+                          name, durable + 1, journal_->path(), first),
+              true);
+    sessions_.erase(peer);
+    return;
+  }
+  Session& session = sessions_[peer];
+  session.name = name;
+  session.next_seq = durable + 1;
+  session.window_end = durable + hello.credit();
+  session.last_heard = now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Known& known = known_[name];
+    if (known.durable_seq != durable || known.applied_seq != hello.applied_seq()) {
+      known.dirty = true;
+    }
+    // The secondary's own word: it may even be lower than before (a relay restored from a
+    // backup), and those entries are still here, so retention must keep them.
+    known.durable_seq = durable;
+    known.applied_seq = hello.applied_seq();
+    known.peer_id = peer;
+    known.sent_seq = durable;
+    known.last_seen_unix_ms = NowUnixMs();
+    known.last_error.clear();
+  }
+  if (is_new) list_dirty_ = true;
+  spdlog::info("shipper: secondary {} connected (peer {}): holds up to {}, applied {}, credit {}; "
+               "sending from {} (journal ends at {})",
+               name, peer, durable, hello.applied_seq(), hello.credit(), durable + 1, last);
+  if (is_new) Retain();  // persist the new name before anything is deleted on its behalf
+}
+
+bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable) {
+  uint64_t limit = std::min(shippable, session.window_end);
+  if (session.next_seq > limit) return false;
+  size_t count = static_cast<size_t>(
+      std::min<uint64_t>(limit - session.next_seq + 1, options_.batch_entries));
+  auto read = journal_->Read(session.next_seq, count, options_.batch_bytes);
+  if (!read.ok()) {
+    spdlog::error("shipper: read journal {} at {} for {}: {}", journal_->path(),
+                  session.next_seq, session.name, read.status().ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    last_error_ = read.status().ToString();
+    return false;
+  }
+  if (read->empty() || read->front().first != session.next_seq) {
+    // Deleted under the session (cannot happen while it is known) or a hole: never skip.
+    SendError(peer, session.name,
+              fmt::format("entry {} is no longer in the primary's journal (it starts at {}); "
+                          "bootstrap the secondary",
+                          session.next_seq, journal_->first_seq()),
+              true);
+    sessions_.erase(peer);
+    return false;
+  }
+  pb::Envelope envelope;
+  envelope.set_version(kProtocolVersion);
+  pb::Entries* entries = envelope.mutable_entries();
+  uint64_t bytes = 0;
+  for (auto& [seq, entry] : *read) {
+    if (seq > limit) break;
+    entries->add_seqs(seq);
+    bool compressed = false;
+    if (entry.size() >= options_.compress_min_bytes && cctx_ != nullptr) {
+      compressed_.resize(ZSTD_compressBound(entry.size()));
+      size_t n = ZSTD_compressCCtx(cctx_, compressed_.data(), compressed_.size(), entry.data(),
+                                   entry.size(), options_.zstd_level);
+      if (!ZSTD_isError(n) && n < entry.size()) {
+        compressed_.resize(n);
+        entries->add_entries(compressed_);
+        compressed = true;
+      }
+    }
+    if (!compressed) entries->add_entries(std::move(entry));
+    entries->add_compressed(compressed);
+    bytes += entries->entries(entries->entries_size() - 1).size();
+  }
+  entries->set_primary_last_seq(shippable);
+  entries->set_primary_time(NowUnix());
+  const uint64_t n = static_cast<uint64_t>(entries->seqs_size());
+  Status s = transport_->Send(peer, envelope);
+  if (!s.ok()) {
+    spdlog::warn("shipper: send entries {}..{} to secondary {}: {}", session.next_seq,
+                 session.next_seq + n - 1, session.name, s.ToString());
+    return false;
+  }
+  session.next_seq += n;
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_sent_ += n;
+  bytes_sent_ += bytes;
+  known_[session.name].sent_seq = session.next_seq - 1;
+  return true;
+}
+
+void Shipper::SendError(const std::string& peer, const std::string& name, const std::string& text,
+                        bool fatal) {
+  if (fatal) {
+    spdlog::error("shipper: secondary {} (peer {}): {}", name.empty() ? "?" : name, peer, text);
+  }
+  pb::Envelope envelope;
+  envelope.set_version(kProtocolVersion);
+  envelope.mutable_error()->set_message(text);
+  envelope.mutable_error()->set_fatal(fatal);
+  Status s = transport_->Send(peer, envelope);
+  if (!s.ok()) spdlog::warn("shipper: send error to peer {}: {}", peer, s.ToString());
+  if (!name.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = known_.find(name);
+    if (it != known_.end()) {
+      it->second.last_error = text;
+      if (fatal && it->second.peer_id == peer) it->second.peer_id.clear();
+    }
+  }
+}
+
+void Shipper::SendHeartbeats(uint64_t shippable) {
+  pb::Envelope envelope;
+  envelope.set_version(kProtocolVersion);
+  envelope.mutable_heartbeat()->set_last_seq(shippable);
+  envelope.mutable_heartbeat()->set_time(NowUnix());
+  for (const auto& [peer, session] : sessions_) {
+    Status s = transport_->Send(peer, envelope);
+    if (!s.ok()) spdlog::warn("shipper: heartbeat to {}: {}", session.name, s.ToString());
+  }
+}
+
+void Shipper::DropSilent(Clock::time_point now) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (now - it->second.last_heard < options_.silence_timeout) {
+      ++it;
+      continue;
+    }
+    uint64_t durable = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Known& known = known_[it->second.name];
+      durable = known.durable_seq;
+      if (known.peer_id == it->first) known.peer_id.clear();
+    }
+    spdlog::warn("shipper: secondary {} (peer {}) silent for {} ms: session dropped; it holds "
+                 "entries up to {} and resumes after it when it says Hello again",
+                 it->second.name, it->first, options_.silence_timeout.count(), durable);
+    it = sessions_.erase(it);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> Shipper::PeerMeta(bool include_list) {
+  std::vector<std::pair<std::string, std::string>> meta;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string list;
+  for (auto& [name, k] : known_) {
+    list += name + "\n";
+    if (k.dirty) {
+      meta.emplace_back(DurableKey(name), std::to_string(k.durable_seq));
+      meta.emplace_back(AppliedKey(name), std::to_string(k.applied_seq));
+    }
+  }
+  if (include_list) meta.emplace_back(kPeersKey, list);
+  return meta;
+}
+
+void Shipper::Retain() {
+  uint64_t min_durable = std::numeric_limits<uint64_t>::max();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (known_.empty()) return;  // nobody to wait for: keep everything (the cap protects)
+    for (const auto& [name, k] : known_) min_durable = std::min(min_durable, k.durable_seq);
+  }
+  std::vector<std::pair<std::string, std::string>> meta = PeerMeta(list_dirty_);
+  Status s;
+  const uint64_t delete_to = std::min(min_durable, Shippable());
+  if (delete_to >= journal_->first_seq()) {
+    s = journal_->DeleteUpTo(delete_to, meta);
+  } else if (!meta.empty()) {
+    s = journal_->PutMeta(meta);
+  } else {
+    return;
+  }
+  if (!s.ok()) {
+    spdlog::error("shipper: retention in journal {}: {}", journal_->path(), s.ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    last_error_ = s.ToString();
+    return;
+  }
+  list_dirty_ = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [name, k] : known_) k.dirty = false;
+}
+
+}  // namespace replsync::capture

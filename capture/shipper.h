@@ -1,0 +1,172 @@
+// Shipper: the primary's end of the wire protocol (schemas/wire.md). It serves the journal to
+// any number of secondaries over a ServerTransport and deletes what every secondary holds.
+//
+// Protocol, as the shipper plays it:
+// - Hello{node_name, durable_seq, applied_seq, credit} starts a session for that peer id and
+//   node name (an older session of the same name is dropped): streaming resumes at
+//   durable_seq + 1. If that entry was already deleted ("secondary is too far behind"), or
+//   durable_seq is past the journal's last sequence (the secondary followed another primary or
+//   this journal was recreated), it answers with a fatal Error that says which sequences are
+//   missing and what to do; it never skips.
+// - Entries: consecutive entries up to min(shippable_seq, durable_seq + credit) of the latest
+//   Hello/Ack (credit-based flow control), up to `batch_entries` / about `batch_bytes` per
+//   message; entries of `compress_min_bytes` or more are zstd-compressed (one frame with its
+//   content size) when that makes them smaller, flagged per entry.
+//   shippable_seq is where whole transactions end (CaptureService::last_complete_seq): parts of
+//   a transaction still being captured are never sent, so a capture restart that rewrites them
+//   cannot contradict what a secondary holds.
+// - Ack{durable_seq, applied_seq, credit} moves the peer's positions and its credit window.
+// - Heartbeat{last_seq = shippable_seq, time} to every session each `heartbeat_interval`;
+//   every message from a peer counts as a sign of life; a session silent for
+//   `silence_timeout` is dropped and its secondary shown as disconnected.
+// - Retention: entries up to the lowest durable_seq over every KNOWN secondary (any node name
+//   that ever said Hello, connected or not) are deleted; with none known nothing is deleted (the
+//   journal's cap protects the disk). Known secondaries and their durable/applied sequences are
+//   journal meta, so retention survives restarts:
+//     shipper.peers            node names, one per line
+//     peer.<name>.durable      last durable sequence acknowledged (text)
+//     peer.<name>.applied      last applied sequence acknowledged (text)
+//   A secondary that is gone for good keeps entries until its name is removed from
+//   shipper.peers (the journal cap and status make that visible).
+// Thread-safety: Start/Stop from one owning thread; Notify() and status() from any thread. The
+// transport belongs to the shipper's thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replsync.pb.h"
+#include "sync/journal.h"
+#include "sync/status.h"
+#include "sync/transport.h"
+
+struct ZSTD_CCtx_s;
+
+namespace replsync::capture {
+
+struct ShipperOptions {
+  std::string endpoint;  // where the transport listens ([transport] listen), for logs
+  uint32_t batch_entries = 256;
+  size_t batch_bytes = 4 << 20;
+  size_t compress_min_bytes = 1024;
+  int zstd_level = 1;
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds silence_timeout{10000};
+  // Longest wait for a message while there is nothing to send (how soon new entries go out).
+  std::chrono::milliseconds poll_interval{2};
+  // How often acknowledged entries are deleted and peer positions persisted.
+  std::chrono::milliseconds retention_interval{200};
+  // The last sequence that may be sent; default: the journal's last_seq().
+  std::function<uint64_t()> shippable_seq;
+};
+
+struct PeerStatus {
+  std::string name;
+  std::string peer_id;             // the transport's id of the current session ("" when none)
+  bool connected = false;
+  uint64_t durable_seq = 0;        // acknowledged as durable in its relay
+  uint64_t applied_seq = 0;        // acknowledged as applied to its database
+  uint64_t sent_seq = 0;           // last sequence sent in the current session
+  uint64_t lag_entries = 0;        // shippable_seq - applied_seq
+  int64_t last_seen_unix_ms = 0;   // last message from it (0: not since this process started)
+  std::string last_error;          // last Error sent to or received from it
+};
+
+struct ShipperStatus {
+  bool running = false;
+  std::string endpoint;
+  uint64_t journal_first_seq = 0;
+  uint64_t journal_last_seq = 0;
+  uint64_t shippable_seq = 0;
+  uint64_t retained_from = 0;      // entries before this were deleted (journal first_seq)
+  uint64_t entries_sent = 0;       // since Start
+  uint64_t bytes_sent = 0;         // after compression, since Start
+  uint64_t bad_frames = 0;
+  std::string last_error;          // journal errors ("" when none)
+  std::vector<PeerStatus> peers;   // every known secondary, by name
+};
+
+class Shipper {
+ public:
+  // `journal` must outlive the shipper.
+  Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport, ShipperOptions options);
+  ~Shipper();  // stops
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  // Loads the known secondaries from the journal's meta and starts the thread.
+  // Errors: the journal's; Internal when already running.
+  Status Start();
+  // Stops and joins (persisting peer positions). Idempotent.
+  void Stop();
+  // New entries may be shippable (the capture appended): send them without waiting.
+  void Notify() { notified_ = true; }
+  ShipperStatus status() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Session {
+    std::string name;
+    uint64_t next_seq = 1;    // next entry to send
+    uint64_t window_end = 0;  // durable_seq + credit of the latest Hello/Ack
+    Clock::time_point last_heard{};
+  };
+  struct Known {
+    uint64_t durable_seq = 0;
+    uint64_t applied_seq = 0;
+    std::string peer_id;  // current session ("" when none)
+    int64_t last_seen_unix_ms = 0;
+    uint64_t sent_seq = 0;
+    std::string last_error;
+    bool dirty = false;   // positions not yet persisted
+  };
+
+  void Run();
+  void Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now);
+  void OnHello(const std::string& peer, const pb::Hello& hello, Clock::time_point now);
+  // Sends what `peer`'s window allows; returns true when something was sent.
+  bool Pump(const std::string& peer, Session& session, uint64_t shippable);
+  void SendError(const std::string& peer, const std::string& name, const std::string& text,
+                 bool fatal);
+  void SendHeartbeats(uint64_t shippable);
+  void DropSilent(Clock::time_point now);
+  // Deletes entries every known secondary holds and persists changed positions.
+  void Retain();
+  uint64_t Shippable() const;
+  std::vector<std::pair<std::string, std::string>> PeerMeta(bool include_list);
+  Status LoadKnown();
+
+  Journal* journal_;
+  std::unique_ptr<ServerTransport> transport_;
+  ShipperOptions options_;
+  ZSTD_CCtx_s* cctx_ = nullptr;
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> notified_{false};
+  std::atomic<bool> running_{false};
+
+  // Shipper thread only.
+  std::map<std::string, Session> sessions_;  // by peer id
+  bool list_dirty_ = false;                  // shipper.peers needs writing
+  Clock::time_point last_heartbeat_{};
+  Clock::time_point last_retention_{};
+  std::string compressed_;  // scratch
+
+  mutable std::mutex mu_;  // guards the fields below
+  std::map<std::string, Known> known_;  // by node name
+  uint64_t entries_sent_ = 0;
+  uint64_t bytes_sent_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace replsync::capture

@@ -1,0 +1,680 @@
+#include "capture/capture_service.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "capture/binlog_decoder.h"
+#include "capture/file_binlog_source.h"
+#include "replsync.pb.h"
+#include "sync/crc32.h"
+
+namespace replsync::capture {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBinlogDir = std::string(REPLSYNC_FIXTURES_DIR) + "/binlog";
+const std::string kMariadbFixture = kBinlogDir + "/rust_mysql_common/mariadb-bin.000001";
+const std::string kPayloadFixture =
+    kBinlogDir + "/rust_mysql_common/transaction_compression.000001";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+uint32_t Le32(const std::string& s, size_t at) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
+  return v;
+}
+void PutLe32(std::string* s, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) (*s)[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+void PutLe64(std::string* s, size_t at, uint64_t v) {
+  for (int i = 0; i < 8; ++i) (*s)[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+// True when the last 4 bytes are the CRC32 of the rest and the header's size is the length.
+bool ChecksumAndSizeAgree(const std::string& event) {
+  if (event.size() < 23) return false;
+  return Le32(event, 9) == event.size() &&
+         Crc32(0, event.data(), event.size() - 4) == Le32(event, event.size() - 4);
+}
+
+// The raw events of a binlog file, by offset.
+std::map<uint64_t, std::string> RawEvents(const std::string& path) {
+  std::map<uint64_t, std::string> events;
+  std::string data = ReadFile(path);
+  size_t off = 4;
+  while (off + 19 <= data.size()) {
+    uint32_t size = Le32(data, off + 9);
+    events[off] = data.substr(off, size);
+    off += size;
+  }
+  return events;
+}
+
+// Builds a MariaDB binlog from the events of the mariadb-bin.000001 fixture (FORMAT_DESCRIPTION
+// with CRC32, GTID, TABLE_MAP of toddy_test.outbox, WRITE_ROWS_V1, XID): every added event gets
+// its end position and a fresh CRC32.
+class SyntheticBinlog {
+ public:
+  SyntheticBinlog() {
+    auto events = RawEvents(kMariadbFixture);
+    fde_ = events.at(4);
+    gtid_ = events.at(330);
+    map_ = events.at(476);
+    rows_ = events.at(612);
+    xid_ = events.at(671);
+    bytes_ = std::string("\xfe" "bin", 4) + fde_;
+  }
+
+  // Appends one event; returns its offset.
+  uint64_t Add(std::string event) {
+    uint64_t offset = bytes_.size();
+    PutLe32(&event, 9, static_cast<uint32_t>(event.size()));
+    PutLe32(&event, 13, static_cast<uint32_t>(offset + event.size()));
+    PutLe32(&event, event.size() - 4, Crc32(0, event.data(), event.size() - 4));
+    bytes_ += event;
+    added_[offset] = event;
+    return offset;
+  }
+
+  // MariaDB GTID 0-1-seq; `standalone` for a DDL group (no COMMIT follows).
+  std::string Gtid(uint64_t seq, bool standalone = false) const {
+    std::string e = gtid_;
+    PutLe64(&e, 19, seq);
+    e[31] = static_cast<char>(standalone ? 0x21 : 0x0c);
+    return e;
+  }
+  // TABLE_MAP for `db`.outbox (db has 10 characters, like toddy_test) under table id `id`.
+  std::string Map(uint64_t id, const std::string& db = "toddy_test") const {
+    std::string e = map_;
+    PutLe32(&e, 19, static_cast<uint32_t>(id));
+    EXPECT_EQ(db.size(), 10u);
+    e.replace(19 + 9, 10, db);
+    return e;
+  }
+  // WRITE_ROWS_V1 with one row into table id `id`; `end` sets STMT_END_F.
+  std::string Rows(uint64_t id, bool end) const {
+    std::string e = rows_;
+    PutLe32(&e, 19, static_cast<uint32_t>(id));
+    e[25] = static_cast<char>(end ? 0x01 : 0x00);
+    return e;
+  }
+  std::string Xid() const { return xid_; }
+  // A QUERY event with sql_mode as its one status variable.
+  std::string Query(const std::string& db, const std::string& sql, uint64_t sql_mode = 0,
+                    uint32_t timestamp = 1700000123) const {
+    std::string e(19, '\0');
+    PutLe32(&e, 0, timestamp);
+    e[4] = 2;
+    PutLe32(&e, 5, 1);
+    std::string post(13, '\0');
+    PutLe32(&post, 0, 7);  // thread id
+    post[8] = static_cast<char>(db.size());
+    post[11] = 9;  // status vars length
+    std::string status(9, '\0');
+    status[0] = 1;  // Q_SQL_MODE_CODE
+    PutLe64(&status, 1, sql_mode);
+    e += post + status + db + '\0' + sql;
+    e.append(4, '\0');
+    return e;
+  }
+
+  // One transaction: GTID, map, `rows` WRITE_ROWS (STMT_END_F on the last), XID. Returns the
+  // map and rows events as written.
+  std::vector<std::string> Transaction(uint64_t seq, int rows = 1, uint64_t table_id = 0x26) {
+    std::vector<std::string> events;
+    Add(Gtid(seq));
+    events.push_back(added_.at(Add(Map(table_id))));
+    for (int i = 0; i < rows; ++i) events.push_back(added_.at(Add(Rows(table_id, i + 1 == rows))));
+    Add(Xid());
+    return events;
+  }
+
+  std::string Write(const std::string& dir, const std::string& name = "synth-bin.000001") {
+    std::string path = dir + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes_;
+    return path;
+  }
+
+  const std::string& fde() const { return fde_; }
+  uint64_t size() const { return bytes_.size(); }
+  const std::map<uint64_t, std::string>& added() const { return added_; }
+
+ private:
+  std::string fde_, gtid_, map_, rows_, xid_;
+  std::string bytes_;
+  std::map<uint64_t, std::string> added_;
+};
+
+// Ends the source after `limit` events: a capture that stops anywhere, even mid-transaction.
+class LimitedFactory : public BinlogSourceFactory {
+ public:
+  LimitedFactory(std::vector<std::string> paths, int limit)
+      : files_(std::move(paths)), limit_(limit) {}
+  Result<BinlogPosition> CurrentPosition() override { return files_.CurrentPosition(); }
+  Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition& start) override {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<BinlogSource> source, files_.Open(start));
+    return std::unique_ptr<BinlogSource>(new Limited(std::move(source), limit_));
+  }
+  void Interrupt() override {}
+  void Resume() override {}
+  std::string Describe() const override { return "limited " + files_.Describe(); }
+
+ private:
+  class Limited : public BinlogSource {
+   public:
+    Limited(std::unique_ptr<BinlogSource> source, int limit)
+        : source_(std::move(source)), left_(limit) {}
+    Result<bool> Next(RawEvent* event) override {
+      if (left_-- <= 0) return false;
+      return source_->Next(event);
+    }
+    std::string Describe() const override { return source_->Describe(); }
+
+   private:
+    std::unique_ptr<BinlogSource> source_;
+    int left_;
+  };
+  FileSourceFactory files_;
+  int limit_;
+};
+
+// A source that cannot be opened (a server refusing the login).
+class FailingFactory : public BinlogSourceFactory {
+ public:
+  Result<BinlogPosition> CurrentPosition() override { return Status::Server("refused"); }
+  Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition&) override {
+    return Status::Server("refused");
+  }
+  void Interrupt() override {}
+  void Resume() override {}
+  std::string Describe() const override { return "failing"; }
+};
+
+class CaptureServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "capture_service_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << strerror(errno);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    journal_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Journal& OpenJournal(uint64_t max_bytes = 0) {
+    journal_.reset();
+    auto journal = Journal::Open({.path = dir_ + "/journal", .max_bytes = max_bytes, .sync = false});
+    EXPECT_TRUE(journal.ok()) << journal.status().ToString();
+    journal_ = std::move(journal).value();
+    return *journal_;
+  }
+
+  // Runs a capture over `factory` to the end of its input; returns Wait's status.
+  Status RunToEnd(BinlogSourceFactory* factory, CaptureOptions options = {}) {
+    if (journal_ == nullptr) OpenJournal();
+    CaptureService service(journal_.get(), factory, std::move(options));
+    Status s = service.Start();
+    if (!s.ok()) return s;
+    s = service.Wait();
+    last_status_ = service.status();
+    return s;
+  }
+
+  std::vector<pb::DbTransaction> Entries() {
+    std::vector<pb::DbTransaction> out;
+    auto read = journal_->Read(journal_->first_seq(), 100000, size_t{1} << 40);
+    EXPECT_TRUE(read.ok()) << read.status().ToString();
+    if (!read.ok()) return out;
+    for (const auto& [seq, bytes] : *read) {
+      pb::JournalEntry entry;
+      EXPECT_TRUE(entry.ParseFromString(bytes)) << "entry " << seq;
+      EXPECT_TRUE(entry.has_db());
+      out.push_back(entry.db());
+    }
+    return out;
+  }
+
+  std::string Meta(const std::string& key) {
+    auto value = journal_->GetMeta(key);
+    EXPECT_TRUE(value.ok());
+    return value.ok() && value->has_value() ? **value : std::string("<none>");
+  }
+
+  std::string dir_;
+  std::unique_ptr<Journal> journal_;
+  CaptureStatus last_status_;
+};
+
+TEST_F(CaptureServiceTest, JournalsEachTransactionWithRawEventsAndCheckpoint) {
+  FileSourceFactory factory({kMariadbFixture});
+  CaptureOptions options;
+  options.databases = {"toddy_test"};
+  ASSERT_TRUE(RunToEnd(&factory, options).ok()) << last_status_.last_error;
+  auto raw = RawEvents(kMariadbFixture);
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 2u);
+  const uint64_t begins[] = {330, 702}, ends[] = {702, 1074}, maps[] = {476, 848},
+                 rows[] = {612, 984};
+  for (size_t i = 0; i < 2; ++i) {
+    const pb::DbTransaction& t = txns[i];
+    SCOPED_TRACE(i);
+    EXPECT_EQ(t.gtid(), "0-1-" + std::to_string(i + 1));
+    EXPECT_EQ(t.begin_file(), "mariadb-bin.000001");
+    EXPECT_EQ(t.begin_offset(), begins[i]);
+    EXPECT_EQ(t.end_file(), "mariadb-bin.000001");
+    EXPECT_EQ(t.end_offset(), ends[i]);
+    EXPECT_EQ(t.part(), 0u);
+    EXPECT_TRUE(t.last_part());
+    EXPECT_FALSE(t.rollback());
+    EXPECT_FALSE(t.is_ddl());
+    EXPECT_EQ(t.row_count(), 1u);
+    EXPECT_EQ(t.format_description(), raw.at(4));
+    ASSERT_EQ(t.statements_size(), 1);
+    const pb::Statement& st = t.statements(0);
+    EXPECT_EQ(st.kind(), pb::Statement::ROWS);
+    ASSERT_EQ(st.events_size(), 2);
+    EXPECT_EQ(st.events(0), raw.at(maps[i]));  // bytes exactly as in the binlog
+    EXPECT_EQ(st.events(1), raw.at(rows[i]));
+  }
+  EXPECT_EQ(Meta("capture.file"), "mariadb-bin.000001");
+  EXPECT_EQ(Meta("capture.offset"), "1074");
+  EXPECT_EQ(Meta("capture.gtid"), "0-1-2");
+  EXPECT_EQ(Meta("capture.last_complete_seq"), "2");
+  EXPECT_EQ(last_status_.state, CaptureState::kFinished);
+  EXPECT_EQ(last_status_.transactions, 2u);
+  EXPECT_EQ(last_status_.rows, 2u);
+  EXPECT_EQ(last_status_.bytes, raw.at(476).size() * 2 + raw.at(612).size() * 2);
+  EXPECT_EQ(last_status_.checkpoint.ToString(), "mariadb-bin.000001:1074");
+  EXPECT_EQ(last_status_.last_complete_seq, 2u);
+}
+
+TEST_F(CaptureServiceTest, UnreplicatedTransactionsAdvanceOnlyTheCheckpoint) {
+  FileSourceFactory factory({kMariadbFixture});
+  CaptureOptions options;
+  options.databases = {"shop"};
+  ASSERT_TRUE(RunToEnd(&factory, options).ok());
+  EXPECT_EQ(journal_->last_seq(), 0u);
+  EXPECT_EQ(Meta("capture.offset"), "1074");
+  EXPECT_EQ(Meta("capture.gtid"), "0-1-2");
+  EXPECT_EQ(Meta("capture.last_complete_seq"), "0");
+  EXPECT_EQ(last_status_.skipped_transactions, 2u);
+  EXPECT_EQ(last_status_.transactions, 0u);
+}
+
+TEST_F(CaptureServiceTest, PayloadEventsGetAChecksumMatchingTheFormatDescription) {
+  FileSourceFactory factory({kPayloadFixture});
+  ASSERT_TRUE(RunToEnd(&factory).ok()) << last_status_.last_error;
+  // The inner events, read independently.
+  std::vector<std::string> inner;
+  {
+    auto files = FileBinlogSource::Open({kPayloadFixture});
+    ASSERT_TRUE(files.ok());
+    BinlogDecoder decoder;
+    RawEvent raw;
+    while (true) {
+      auto more = (*files)->Next(&raw);
+      ASSERT_TRUE(more.ok());
+      if (!*more) break;
+      ASSERT_TRUE(decoder.Feed(raw).ok());
+      Event event;
+      while (true) {
+        auto got = decoder.Next(&event);
+        ASSERT_TRUE(got.ok());
+        if (!*got) break;
+        if (event.in_payload && (std::holds_alternative<TableMapEvent>(event.body) ||
+                                 std::holds_alternative<RowsEvent>(event.body))) {
+          inner.emplace_back(decoder.raw_event());
+        }
+      }
+    }
+  }
+  ASSERT_EQ(inner.size(), 2u);
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_EQ(txns[0].format_description(), RawEvents(kPayloadFixture).at(4));
+  EXPECT_EQ(txns[0].begin_offset(), 197u);  // the ANONYMOUS_GTID before the payload
+  EXPECT_EQ(txns[0].end_offset(), 431u);    // after the payload
+  ASSERT_EQ(txns[0].statements_size(), 1);
+  const pb::Statement& st = txns[0].statements(0);
+  ASSERT_EQ(st.events_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    const std::string& e = st.events(i);
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(ChecksumAndSizeAgree(e));
+    ASSERT_EQ(e.size(), inner[i].size() + 4);
+    EXPECT_EQ(e.substr(19, inner[i].size() - 19), inner[i].substr(19));  // body unchanged
+    EXPECT_EQ(e.substr(0, 9), inner[i].substr(0, 9));                    // header but size
+  }
+}
+
+TEST_F(CaptureServiceTest, LargeTransactionIsCutIntoPartsAndCheckpointedOnTheLast) {
+  SyntheticBinlog b;
+  b.Transaction(1);
+  const std::vector<std::string> expected = b.Transaction(2, 300);  // 300 x 59 bytes of rows
+  b.Transaction(3);
+  std::string path = b.Write(dir_);
+  FileSourceFactory factory({path});
+  CaptureOptions options;
+  options.part_bytes = 4096;
+  ASSERT_TRUE(RunToEnd(&factory, options).ok()) << last_status_.last_error;
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_GT(txns.size(), 5u);
+  EXPECT_EQ(txns.front().gtid(), "0-1-1");
+  EXPECT_EQ(txns.back().gtid(), "0-1-3");
+  // The parts of 0-1-2: consecutive numbers, only the last is final and carries the end.
+  std::vector<std::string> events;
+  uint64_t rows = 0;
+  size_t parts = 0;
+  for (size_t i = 1; i + 1 < txns.size(); ++i) {
+    const pb::DbTransaction& t = txns[i];
+    SCOPED_TRACE(i);
+    EXPECT_EQ(t.gtid(), "0-1-2");
+    EXPECT_EQ(t.part(), parts);
+    EXPECT_EQ(t.last_part(), i + 2 == txns.size());
+    EXPECT_EQ(t.end_offset() != 0, t.last_part());
+    EXPECT_EQ(t.format_description(), b.fde());
+    EXPECT_EQ(t.begin_offset(), txns[1].begin_offset());
+    size_t part_bytes = 0;
+    for (const pb::Statement& st : t.statements()) {
+      EXPECT_EQ(st.kind(), pb::Statement::ROWS);
+      for (const std::string& e : st.events()) {
+        events.push_back(e);
+        part_bytes += e.size();
+      }
+    }
+    EXPECT_LE(part_bytes, 4096u);
+    rows += t.row_count();
+    ++parts;
+  }
+  EXPECT_EQ(rows, 300u);
+  // Across the parts: the one table map, then the 300 rows events, bytes as written (the
+  // table map is not repeated in later parts).
+  EXPECT_EQ(events, expected);
+  EXPECT_EQ(Meta("capture.offset"), std::to_string(b.size()));
+  EXPECT_EQ(Meta("capture.last_complete_seq"), std::to_string(journal_->last_seq()));
+}
+
+TEST_F(CaptureServiceTest, StatementEndMovesToTheLastReplicatedRowsEvent) {
+  SyntheticBinlog b;
+  b.Add(b.Gtid(1));
+  uint64_t map1 = b.Add(b.Map(0x26));  // toddy_test.outbox
+  b.Add(b.Map(0x27, "other_test"));    // not replicated
+  uint64_t rows1 = b.Add(b.Rows(0x26, false));
+  b.Add(b.Rows(0x27, true));           // the statement ends on the table not replicated
+  uint64_t map2 = b.Add(b.Map(0x26));  // the next statement
+  uint64_t rows2 = b.Add(b.Rows(0x26, true));
+  b.Add(b.Xid());
+  std::string path = b.Write(dir_);
+  FileSourceFactory factory({path});
+  CaptureOptions options;
+  options.databases = {"toddy_test"};
+  ASSERT_TRUE(RunToEnd(&factory, options).ok()) << last_status_.last_error;
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 1u);
+  ASSERT_EQ(txns[0].statements_size(), 1);
+  const pb::Statement& st = txns[0].statements(0);
+  ASSERT_EQ(st.events_size(), 4);
+  EXPECT_EQ(st.events(0), b.added().at(map1));
+  // The rows event gets STMT_END_F (flags at byte 25) and a new checksum; nothing else changes.
+  std::string patched = b.added().at(rows1);
+  ASSERT_EQ(patched[25] & 1, 0);
+  EXPECT_EQ(st.events(1)[25] & 1, 1) << "STMT_END_F set on the last replicated event";
+  patched[25] = st.events(1)[25];
+  EXPECT_EQ(st.events(1).substr(0, patched.size() - 4), patched.substr(0, patched.size() - 4));
+  EXPECT_EQ(st.events(2), b.added().at(map2));
+  EXPECT_EQ(st.events(3), b.added().at(rows2));
+  for (const std::string& e : st.events()) {
+    EXPECT_TRUE(ChecksumAndSizeAgree(e));
+    EXPECT_EQ(e.find("other_test"), std::string::npos);
+  }
+  EXPECT_EQ(txns[0].row_count(), 2u);
+}
+
+TEST_F(CaptureServiceTest, DdlIsReplicatedByTargetDatabaseWithSessionVariables) {
+  SyntheticBinlog b;
+  b.Add(b.Gtid(1, true));
+  b.Add(b.Query("other", "CREATE TABLE toddy_test.t2 (a INT)", 0x4 /* ANSI_QUOTES */));
+  b.Add(b.Gtid(2, true));
+  b.Add(b.Query("toddy_test", "CREATE TABLE other.t3 (a INT)"));
+  b.Add(b.Gtid(3, true));
+  b.Add(b.Query("toddy_test", "ALTER TABLE outbox ADD c INT"));
+  b.Transaction(4);
+  std::string path = b.Write(dir_);
+  FileSourceFactory factory({path});
+  CaptureOptions options;
+  options.databases = {"toddy_test"};
+  ASSERT_TRUE(RunToEnd(&factory, options).ok()) << last_status_.last_error;
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 3u);
+  EXPECT_EQ(txns[0].gtid(), "0-1-1");
+  EXPECT_TRUE(txns[0].is_ddl());
+  ASSERT_EQ(txns[0].statements_size(), 1);
+  const pb::Statement& create = txns[0].statements(0);
+  EXPECT_EQ(create.kind(), pb::Statement::DDL);
+  EXPECT_EQ(create.sql(), "CREATE TABLE toddy_test.t2 (a INT)");
+  EXPECT_EQ(create.db(), "") << "the default database 'other' is not replicated";
+  EXPECT_EQ(create.session().sql_mode(), 0x4u);
+  EXPECT_EQ(create.session().timestamp(), 1700000123u);
+  EXPECT_EQ(txns[1].gtid(), "0-1-3");  // 0-1-2 changes only `other`
+  EXPECT_EQ(txns[1].statements(0).db(), "toddy_test");
+  EXPECT_EQ(txns[1].statements(0).sql(), "ALTER TABLE outbox ADD c INT");
+  EXPECT_EQ(txns[2].gtid(), "0-1-4");
+  EXPECT_FALSE(txns[2].is_ddl());
+  EXPECT_EQ(last_status_.skipped_transactions, 1u);
+}
+
+TEST_F(CaptureServiceTest, StatementFormatDmlOnReplicatedDatabaseStopsCapture) {
+  SyntheticBinlog b;
+  b.Transaction(1);
+  b.Add(b.Gtid(2, true));
+  b.Add(b.Query("other", "INSERT INTO toddy_test.outbox (id) VALUES (5)"));
+  b.Transaction(3);
+  std::string path = b.Write(dir_);
+  FileSourceFactory factory({path});
+  Status s = RunToEnd(&factory);
+  EXPECT_EQ(s.code(), Status::Code::kUnsupported);
+  EXPECT_NE(s.message().find("binlog_format"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("0-1-2"), std::string::npos) << s.message();
+  EXPECT_EQ(last_status_.state, CaptureState::kFailed);
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_EQ(txns[0].gtid(), "0-1-1");
+  EXPECT_EQ(Meta("capture.gtid"), "0-1-1") << "never checkpointed past the statement";
+}
+
+TEST_F(CaptureServiceTest, StatementFormatDmlOnOtherDatabasesIsIgnored) {
+  SyntheticBinlog b;
+  b.Add(b.Gtid(1, true));
+  b.Add(b.Query("other", "INSERT INTO logs.x VALUES (5)"));
+  b.Transaction(2);
+  std::string path = b.Write(dir_);
+  FileSourceFactory factory({path});
+  CaptureOptions options;
+  options.databases = {"toddy_test"};
+  ASSERT_TRUE(RunToEnd(&factory, options).ok()) << last_status_.last_error;
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_EQ(txns[0].gtid(), "0-1-2");
+}
+
+// Stops the capture after every possible number of events (mid-transaction included) and
+// restarts it: the journal must end with every transaction exactly once, in order.
+TEST_F(CaptureServiceTest, RestartAnywhereResumesWithoutGapOrDuplicate) {
+  SyntheticBinlog b;
+  for (uint64_t seq = 1; seq <= 6; ++seq) b.Transaction(seq, seq == 3 ? 120 : 2);
+  std::string path = b.Write(dir_);
+  const int total_events = static_cast<int>(b.added().size()) + 1;
+  for (int cut = 1; cut < total_events; cut += 7) {
+    SCOPED_TRACE(cut);
+    journal_.reset();
+    fs::remove_all(dir_ + "/journal");
+    OpenJournal();
+    CaptureOptions options;
+    options.part_bytes = 1024;  // transaction 3 spans several parts
+    LimitedFactory first({path}, cut);
+    ASSERT_TRUE(RunToEnd(&first, options).ok()) << last_status_.last_error;
+    // Reopen the journal as a restarted process would.
+    OpenJournal();
+    FileSourceFactory rest({path});
+    ASSERT_TRUE(RunToEnd(&rest, options).ok()) << last_status_.last_error;
+    std::vector<pb::DbTransaction> txns = Entries();
+    std::vector<std::string> gtids;
+    uint64_t rows = 0;
+    uint32_t expected_part = 0;
+    for (const pb::DbTransaction& t : txns) {
+      EXPECT_EQ(t.part(), expected_part) << t.gtid();
+      expected_part = t.last_part() ? 0 : expected_part + 1;
+      if (t.last_part()) gtids.push_back(t.gtid());
+      rows += t.row_count();
+    }
+    EXPECT_EQ(expected_part, 0u) << "the journal ends with a whole transaction";
+    EXPECT_EQ(gtids, (std::vector<std::string>{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-1-5",
+                                                "0-1-6"}));
+    EXPECT_EQ(rows, 2u * 5 + 120);
+    EXPECT_EQ(Meta("capture.offset"), std::to_string(b.size()));
+  }
+}
+
+TEST_F(CaptureServiceTest, StartRemovesPartsOfAnUnfinishedTransaction) {
+  SyntheticBinlog b;
+  b.Transaction(1);
+  b.Transaction(2, 200);
+  std::string path = b.Write(dir_);
+  OpenJournal();
+  CaptureOptions options;
+  options.part_bytes = 1024;
+  LimitedFactory first({path}, 1 + 4 + 1 + 100);  // stops in the middle of transaction 2
+  ASSERT_TRUE(RunToEnd(&first, options).ok());
+  EXPECT_EQ(Meta("capture.last_complete_seq"), "1");
+  ASSERT_GT(journal_->last_seq(), 1u) << "parts of transaction 2 were journaled";
+  // A restart whose source cannot be opened: only Start's clean-up runs.
+  OpenJournal();
+  FailingFactory failing;
+  CaptureService service(journal_.get(), &failing, options);
+  ASSERT_TRUE(service.Start().ok());
+  EXPECT_EQ(journal_->last_seq(), 1u) << "parts after the last complete transaction removed";
+  EXPECT_EQ(service.last_complete_seq(), 1u);
+  EXPECT_FALSE(service.Wait().ok());
+  auto txns = Entries();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_EQ(txns[0].gtid(), "0-1-1");
+  // The next Append reuses the sequence numbers.
+  FileSourceFactory rest({path});
+  ASSERT_TRUE(RunToEnd(&rest, options).ok());
+  txns = Entries();
+  ASSERT_GT(txns.size(), 2u);
+  EXPECT_EQ(txns[1].gtid(), "0-1-2");
+  EXPECT_EQ(txns[1].part(), 0u);
+  EXPECT_TRUE(txns.back().last_part());
+}
+
+TEST_F(CaptureServiceTest, PurgedBinlogStopsWithWhatIsMissing) {
+  OpenJournal();
+  ASSERT_TRUE(journal_->PutMeta({{"capture.file", "mariadb-bin.000000"},
+                                 {"capture.offset", "4"},
+                                 {"capture.gtid", ""},
+                                 {"capture.last_complete_seq", "0"}})
+                  .ok());
+  FileSourceFactory factory({kMariadbFixture});
+  Status s = RunToEnd(&factory);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("mariadb-bin.000000"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("purged"), std::string::npos) << s.message();
+  EXPECT_EQ(last_status_.state, CaptureState::kFailed);
+  EXPECT_EQ(journal_->last_seq(), 0u);
+}
+
+TEST_F(CaptureServiceTest, NoCheckpointStartsAtCurrentPositionAndRecordsIt) {
+  OpenJournal();
+  LimitedFactory nothing({kMariadbFixture}, 0);
+  ASSERT_TRUE(RunToEnd(&nothing).ok());
+  EXPECT_EQ(Meta("capture.file"), "mariadb-bin.000001");
+  EXPECT_EQ(Meta("capture.offset"), "4");
+}
+
+TEST_F(CaptureServiceTest, FullJournalPausesCaptureUntilSpaceIsFreed) {
+  SyntheticBinlog b;
+  for (uint64_t seq = 1; seq <= 20; ++seq) b.Transaction(seq);
+  std::string path = b.Write(dir_);
+  OpenJournal(2000);  // a few entries fill it
+  FileSourceFactory factory({path});
+  CaptureOptions options;
+  options.full_poll = std::chrono::milliseconds(5);
+  options.journal_max_bytes = 2000;
+  options.queue_bytes = 1;  // one entry in flight: the journal fills before the file is read
+  CaptureService service(journal_.get(), &factory, options);
+  ASSERT_TRUE(service.Start().ok());
+  // Wait for the pause.
+  for (int i = 0; i < 2000 && service.status().state != CaptureState::kJournalFull; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  CaptureStatus paused = service.status();
+  ASSERT_EQ(paused.state, CaptureState::kJournalFull);
+  EXPECT_TRUE(paused.journal_full);
+  EXPECT_LT(journal_->last_seq(), 20u);
+  uint64_t held = journal_->last_seq();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(journal_->last_seq(), held) << "nothing is written while full";
+  // The shipper's part: delete what secondaries hold; capture continues to the end.
+  std::vector<std::string> gtids;
+  while (true) {
+    uint64_t complete = service.last_complete_seq();
+    if (complete >= journal_->first_seq()) {
+      auto read = journal_->Read(journal_->first_seq(), 1000, 1 << 20);
+      ASSERT_TRUE(read.ok());
+      for (const auto& [seq, bytes] : *read) {
+        if (seq > complete) break;
+        pb::JournalEntry e;
+        ASSERT_TRUE(e.ParseFromString(bytes));
+        gtids.push_back(e.db().gtid());
+      }
+      ASSERT_TRUE(journal_->DeleteUpTo(complete).ok());
+    }
+    if (service.status().state == CaptureState::kFinished && complete == journal_->last_seq() &&
+        complete < journal_->first_seq()) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_TRUE(service.Wait().ok());
+  ASSERT_EQ(gtids.size(), 20u);
+  for (size_t i = 0; i < gtids.size(); ++i) EXPECT_EQ(gtids[i], "0-1-" + std::to_string(i + 1));
+}
+
+TEST_F(CaptureServiceTest, OnAppendIsCalledAfterEntriesAreDurable) {
+  FileSourceFactory factory({kMariadbFixture});
+  OpenJournal();
+  std::atomic<int> calls{0};
+  std::atomic<bool> durable_when_called{true};
+  CaptureOptions options;
+  Journal* journal = journal_.get();
+  options.on_append = [&] {
+    ++calls;
+    if (journal->last_seq() == 0) durable_when_called = false;
+  };
+  ASSERT_TRUE(RunToEnd(&factory, options).ok());
+  EXPECT_GE(calls.load(), 1);
+  EXPECT_TRUE(durable_when_called.load());
+}
+
+}  // namespace
+}  // namespace replsync::capture

@@ -1,0 +1,402 @@
+#include "capture/shipper.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sync/inproc_transport.h"
+
+namespace replsync::capture {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// Entry `seq` of the tests: small ones, and every fourth one is 3 KiB of compressible text.
+std::string Payload(uint64_t seq) {
+  std::string s = "entry " + std::to_string(seq);
+  if (seq % 4 == 0) {
+    for (int i = 0; s.size() < 3000; ++i) s += " row " + std::to_string(i % 10);
+  }
+  return s;
+}
+
+std::string Decompress(const std::string& frame) {
+  unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  EXPECT_NE(size, ZSTD_CONTENTSIZE_UNKNOWN);
+  EXPECT_NE(size, ZSTD_CONTENTSIZE_ERROR);
+  std::string out(size, '\0');
+  size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+// A hand-driven secondary: says Hello/Ack and collects what the shipper sends.
+class FakeSecondary {
+ public:
+  FakeSecondary(InprocHub* hub, std::string name) : hub_(hub), name_(std::move(name)) {
+    client_ = hub->CreateClient();
+  }
+
+  void Hello(uint64_t durable, uint32_t credit, uint64_t applied = 0) {
+    pb::Envelope e;
+    e.set_version(kProtocolVersion);
+    e.mutable_hello()->set_node_name(name_);
+    e.mutable_hello()->set_durable_seq(durable);
+    e.mutable_hello()->set_applied_seq(applied);
+    e.mutable_hello()->set_credit(credit);
+    ASSERT_TRUE(client_->Send(e).ok());
+  }
+  void Ack(uint64_t durable, uint32_t credit, uint64_t applied = 0) {
+    pb::Envelope e;
+    e.set_version(kProtocolVersion);
+    e.mutable_ack()->set_durable_seq(durable);
+    e.mutable_ack()->set_applied_seq(applied);
+    e.mutable_ack()->set_credit(credit);
+    ASSERT_TRUE(client_->Send(e).ok());
+  }
+
+  // Receives until `seq` arrived (or `timeout`); entries go to `received`, in order.
+  bool ReceiveUpTo(uint64_t seq, milliseconds timeout = milliseconds(3000)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (last_seq() < seq && std::chrono::steady_clock::now() < deadline) Poll(milliseconds(5));
+    return last_seq() >= seq;
+  }
+  // Receives for `duration`, whatever comes.
+  void ReceiveFor(milliseconds duration) {
+    auto deadline = std::chrono::steady_clock::now() + duration;
+    while (std::chrono::steady_clock::now() < deadline) Poll(milliseconds(5));
+  }
+  void Poll(milliseconds timeout) {
+    pb::Envelope e;
+    auto got = client_->Receive(&e, timeout);
+    ASSERT_TRUE(got.ok());
+    if (!*got) return;
+    if (e.has_entries()) {
+      const pb::Entries& entries = e.entries();
+      ASSERT_EQ(entries.seqs_size(), entries.entries_size());
+      ASSERT_EQ(entries.seqs_size(), entries.compressed_size());
+      ++batches;
+      for (int i = 0; i < entries.seqs_size(); ++i) {
+        std::string bytes =
+            entries.compressed(i) ? Decompress(entries.entries(i)) : entries.entries(i);
+        if (entries.compressed(i)) ++compressed;
+        received.emplace_back(entries.seqs(i), bytes);
+      }
+      primary_last_seq = entries.primary_last_seq();
+    } else if (e.has_heartbeat()) {
+      ++heartbeats;
+      primary_last_seq = e.heartbeat().last_seq();
+    } else if (e.has_error()) {
+      errors.push_back(e.error());
+    }
+  }
+  uint64_t last_seq() const { return received.empty() ? 0 : received.back().first; }
+  InprocClientTransport& client() { return *client_; }
+
+  std::vector<std::pair<uint64_t, std::string>> received;
+  std::vector<pb::Error> errors;
+  int batches = 0;
+  int compressed = 0;
+  int heartbeats = 0;
+  uint64_t primary_last_seq = 0;
+
+ private:
+  InprocHub* hub_;
+  std::string name_;
+  std::unique_ptr<InprocClientTransport> client_;
+};
+
+class ShipperTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "shipper_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << strerror(errno);
+    dir_ = tmpl;
+    OpenJournal();
+  }
+  void TearDown() override {
+    shipper_.reset();
+    journal_.reset();
+    fs::remove_all(dir_);
+  }
+  void OpenJournal() {
+    journal_.reset();
+    auto journal = Journal::Open({.path = dir_ + "/journal", .max_bytes = 0, .sync = false});
+    ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+    journal_ = std::move(journal).value();
+  }
+  void AppendEntries(uint64_t count) {
+    std::vector<std::string> entries;
+    for (uint64_t i = 0; i < count; ++i) entries.push_back(Payload(journal_->last_seq() + 1 + i));
+    ASSERT_TRUE(journal_->Append(entries, {}).ok());
+  }
+  void StartShipper(ShipperOptions options = {}) {
+    options.endpoint = "inproc";
+    shipper_ = std::make_unique<Shipper>(journal_.get(), hub_.CreateServer(), options);
+    ASSERT_TRUE(shipper_->Start().ok());
+  }
+  // Waits until `pred` holds (or 3 s).
+  template <typename Pred>
+  bool Eventually(Pred pred) {
+    for (int i = 0; i < 600; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return pred();
+  }
+  static void ExpectConsecutive(const std::vector<std::pair<uint64_t, std::string>>& got,
+                                uint64_t first, uint64_t last) {
+    ASSERT_EQ(got.size(), last - first + 1);
+    for (uint64_t seq = first; seq <= last; ++seq) {
+      EXPECT_EQ(got[seq - first].first, seq);
+      EXPECT_EQ(got[seq - first].second, Payload(seq)) << seq;
+    }
+  }
+  PeerStatus Peer(const std::string& name) {
+    for (const PeerStatus& p : shipper_->status().peers) {
+      if (p.name == name) return p;
+    }
+    return PeerStatus{};
+  }
+
+  std::string dir_;
+  std::unique_ptr<Journal> journal_;
+  InprocHub hub_;
+  std::unique_ptr<Shipper> shipper_;
+};
+
+TEST_F(ShipperTest, StreamsFromTheEntryAfterDurableSeq) {
+  AppendEntries(10);
+  StartShipper();
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(3, 100);
+  ASSERT_TRUE(s.ReceiveUpTo(10));
+  ExpectConsecutive(s.received, 4, 10);
+  EXPECT_EQ(s.primary_last_seq, 10u);
+  // New entries follow without another request.
+  AppendEntries(5);
+  shipper_->Notify();
+  ASSERT_TRUE(s.ReceiveUpTo(15));
+  ExpectConsecutive(s.received, 4, 15);
+}
+
+TEST_F(ShipperTest, CreditBoundsWhatIsSentBeyondTheLastAck) {
+  AppendEntries(20);
+  StartShipper();
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(0, 3);
+  ASSERT_TRUE(s.ReceiveUpTo(3));
+  s.ReceiveFor(milliseconds(100));
+  ExpectConsecutive(s.received, 1, 3);
+  s.Ack(3, 2);
+  ASSERT_TRUE(s.ReceiveUpTo(5));
+  s.ReceiveFor(milliseconds(100));
+  ExpectConsecutive(s.received, 1, 5);
+  // Credit counts from the acknowledged durable sequence, not from what was sent.
+  s.Ack(4, 0);
+  s.ReceiveFor(milliseconds(100));
+  EXPECT_EQ(s.last_seq(), 5u);
+  s.Ack(5, 100);
+  ASSERT_TRUE(s.ReceiveUpTo(20));
+  ExpectConsecutive(s.received, 1, 20);
+}
+
+TEST_F(ShipperTest, BatchesAreBoundedAndLargeEntriesCompressed) {
+  AppendEntries(40);
+  ShipperOptions options;
+  options.batch_entries = 8;
+  StartShipper(options);
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(0, 1000);
+  ASSERT_TRUE(s.ReceiveUpTo(40));
+  ExpectConsecutive(s.received, 1, 40);
+  EXPECT_GE(s.batches, 5);
+  EXPECT_EQ(s.compressed, 10);  // the 3 KiB ones; the small ones go as they are
+  EXPECT_LT(shipper_->status().bytes_sent, 40u * 800);
+}
+
+TEST_F(ShipperTest, OnlyShippableEntriesAreSent) {
+  AppendEntries(8);
+  std::atomic<uint64_t> shippable{5};
+  ShipperOptions options;
+  options.shippable_seq = [&] { return shippable.load(); };
+  StartShipper(options);
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(0, 100);
+  ASSERT_TRUE(s.ReceiveUpTo(5));
+  s.ReceiveFor(milliseconds(100));
+  ExpectConsecutive(s.received, 1, 5);
+  EXPECT_EQ(s.primary_last_seq, 5u);
+  shippable = 8;
+  ASSERT_TRUE(s.ReceiveUpTo(8));
+  ExpectConsecutive(s.received, 1, 8);
+}
+
+TEST_F(ShipperTest, RetentionDeletesWhatEveryKnownSecondaryHolds) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(10);
+  StartShipper(options);
+  FakeSecondary a(&hub_, "a"), b(&hub_, "b");
+  a.Hello(0, 100);
+  b.Hello(0, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(10));
+  ASSERT_TRUE(b.ReceiveUpTo(10));
+  a.Ack(10, 100);
+  b.Ack(5, 100);
+  ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 6; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(journal_->first_seq(), 6u) << "b does not hold 6..10 yet";
+  b.Ack(10, 100);
+  ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 11; }));
+  EXPECT_EQ(journal_->last_seq(), 10u);
+  auto durable = journal_->GetMeta("peer.b.durable");
+  ASSERT_TRUE(durable.ok());
+  ASSERT_TRUE(durable->has_value());
+  EXPECT_EQ(**durable, "10");
+}
+
+TEST_F(ShipperTest, KnownSecondariesHoldEntriesAcrossRestart) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(10);
+  StartShipper(options);
+  {
+    FakeSecondary a(&hub_, "a"), b(&hub_, "b");
+    a.Hello(0, 100);
+    b.Hello(0, 100);
+    ASSERT_TRUE(a.ReceiveUpTo(10));
+    ASSERT_TRUE(b.ReceiveUpTo(4));
+    a.Ack(10, 100);
+    b.Ack(4, 100);
+    ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 5; }));
+  }
+  shipper_.reset();
+  OpenJournal();
+  StartShipper(options);
+  // Only a comes back: b's position still holds entries 5..10.
+  FakeSecondary a(&hub_, "a");
+  a.Hello(10, 100);
+  AppendEntries(5);
+  ASSERT_TRUE(a.ReceiveUpTo(15));
+  ExpectConsecutive(a.received, 11, 15);
+  a.Ack(15, 100);
+  ASSERT_TRUE(Eventually([&] { return Peer("a").durable_seq == 15; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(journal_->first_seq(), 5u);
+  PeerStatus b = Peer("b");
+  EXPECT_EQ(b.name, "b");
+  EXPECT_FALSE(b.connected);
+  EXPECT_EQ(b.durable_seq, 4u);
+  // b returns and resumes exactly after what it holds.
+  FakeSecondary b2(&hub_, "b");
+  b2.Hello(4, 100);
+  ASSERT_TRUE(b2.ReceiveUpTo(15));
+  ExpectConsecutive(b2.received, 5, 15);
+}
+
+TEST_F(ShipperTest, SecondaryTooFarBehindGetsFatalErrorNeverAGap) {
+  AppendEntries(10);
+  ASSERT_TRUE(journal_->DeleteUpTo(5).ok());
+  StartShipper();
+  FakeSecondary s(&hub_, "late");
+  s.Hello(2, 100);
+  s.ReceiveFor(milliseconds(200));
+  EXPECT_TRUE(s.received.empty());
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_TRUE(s.errors[0].fatal());
+  EXPECT_NE(s.errors[0].message().find("too far behind"), std::string::npos);
+  EXPECT_NE(s.errors[0].message().find("needs sequence 3"), std::string::npos);
+  EXPECT_NE(s.errors[0].message().find("starts at 6"), std::string::npos);
+  EXPECT_NE(s.errors[0].message().find("ootstrap"), std::string::npos);
+  EXPECT_EQ(journal_->first_seq(), 6u);
+}
+
+TEST_F(ShipperTest, SecondaryAheadOfTheJournalGetsFatalError) {
+  AppendEntries(3);
+  StartShipper();
+  FakeSecondary s(&hub_, "other");
+  s.Hello(50, 100);
+  s.ReceiveFor(milliseconds(200));
+  EXPECT_TRUE(s.received.empty());
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_TRUE(s.errors[0].fatal());
+  EXPECT_NE(s.errors[0].message().find("ends at 3"), std::string::npos);
+}
+
+TEST_F(ShipperTest, ReconnectResumesAfterWhatTheSecondaryHolds) {
+  AppendEntries(30);
+  StartShipper();
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(0, 10);
+  ASSERT_TRUE(s.ReceiveUpTo(10));
+  std::string first_peer = hub_.PeerId(s.client());
+  // The connection drops; the secondary had made 1..7 durable only.
+  hub_.Disconnect(s.client());
+  EXPECT_NE(hub_.PeerId(s.client()), first_peer);
+  s.received.resize(7);
+  s.Hello(7, 100);
+  ASSERT_TRUE(s.ReceiveUpTo(30));
+  ExpectConsecutive(s.received, 1, 30);
+  ASSERT_TRUE(Eventually([&] { return Peer("s1").peer_id == hub_.PeerId(s.client()); }));
+}
+
+TEST_F(ShipperTest, HeartbeatsFlowAndASilentSecondaryIsDisconnected) {
+  AppendEntries(2);
+  ShipperOptions options;
+  options.heartbeat_interval = milliseconds(20);
+  options.silence_timeout = milliseconds(150);
+  StartShipper(options);
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(2, 100, 2);
+  s.ReceiveFor(milliseconds(100));
+  EXPECT_GE(s.heartbeats, 2);
+  EXPECT_EQ(s.primary_last_seq, 2u);
+  PeerStatus p = Peer("s1");
+  EXPECT_TRUE(p.connected);
+  EXPECT_EQ(p.applied_seq, 2u);
+  EXPECT_GT(p.last_seen_unix_ms, 0);
+  // Silence: the session goes away, the secondary is still known.
+  ASSERT_TRUE(Eventually([&] { return !Peer("s1").connected; }));
+  p = Peer("s1");
+  EXPECT_EQ(p.name, "s1");
+  EXPECT_EQ(p.durable_seq, 2u);
+  s.ReceiveFor(milliseconds(30));  // what was queued before the drop
+  int before = s.heartbeats;
+  s.ReceiveFor(milliseconds(100));
+  EXPECT_EQ(s.heartbeats, before) << "no heartbeats to a dropped session";
+}
+
+TEST_F(ShipperTest, NoKnownSecondaryKeepsEverything) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(5);
+  StartShipper(options);
+  std::this_thread::sleep_for(milliseconds(60));
+  EXPECT_EQ(journal_->first_seq(), 1u);
+  EXPECT_TRUE(shipper_->status().peers.empty());
+}
+
+TEST_F(ShipperTest, HelloWithoutNameIsRefused) {
+  AppendEntries(2);
+  StartShipper();
+  FakeSecondary s(&hub_, "");
+  s.Hello(0, 100);
+  s.ReceiveFor(milliseconds(100));
+  EXPECT_TRUE(s.received.empty());
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_TRUE(s.errors[0].fatal());
+}
+
+}  // namespace
+}  // namespace replsync::capture
