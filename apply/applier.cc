@@ -36,12 +36,18 @@ uint64_t ToU64(const std::optional<std::string>& text) {
 
 const char* ApplierStateName(ApplierState state) {
   switch (state) {
-    case ApplierState::kStopped: return "stopped";
-    case ApplierState::kConnecting: return "connecting";
-    case ApplierState::kApplying: return "applying";
-    case ApplierState::kWaiting: return "waiting";
-    case ApplierState::kRetrying: return "retrying";
-    case ApplierState::kError: return "error";
+    case ApplierState::kStopped:
+      return "stopped";
+    case ApplierState::kConnecting:
+      return "connecting";
+    case ApplierState::kApplying:
+      return "applying";
+    case ApplierState::kWaiting:
+      return "waiting";
+    case ApplierState::kRetrying:
+      return "retrying";
+    case ApplierState::kError:
+      return "error";
   }
   return "unknown";
 }
@@ -170,9 +176,10 @@ void Applier::Run() {
           spdlog::warn("applier: waiting for MySQL at {}: {}; retrying in {} ms", server,
                        st.message(), backoff.count());
         } else {
-          spdlog::error("applier: cannot use MySQL at {}: {}; fix it (credentials, privileges: "
-                        "BINLOG ADMIN or SUPER, BINLOG REPLAY); retrying in {} ms",
-                        server, st.message(), backoff.count());
+          spdlog::error(
+              "applier: cannot use MySQL at {}: {}; fix it (credentials, privileges: "
+              "BINLOG ADMIN or SUPER, BINLOG REPLAY); retrying in {} ms",
+              server, st.message(), backoff.count());
         }
         SleepFor(backoff);
         backoff = std::min(backoff * 2, options_.retry_max);
@@ -250,8 +257,7 @@ Status Applier::Connect() {
     max_statement_bytes_ = std::min<size_t>(max_statement_bytes_, max_packet - 4096);
   }
   writer_ = std::make_unique<BinlogStatementWriter>(
-      max_statement_bytes_,
-      [this](const std::string& sql) { return Execute(sql, current_seq_); });
+      max_statement_bytes_, [this](const std::string& sql) { return Execute(sql, current_seq_); });
 
   RS_RETURN_IF_ERROR(session_->Execute(kCreateSchemaSql, "create replsync schema"));
   RS_RETURN_IF_ERROR(session_->Execute(kCreateTableSql, "create replsync.applied"));
@@ -272,15 +278,17 @@ Status Applier::Connect() {
     pending_ddl_seq_ = ToU64(row[4]);
   }
   Publish(position_, /*applied=*/false);
-  spdlog::info("applier: connected to MySQL {} ({}); applied up to seq {} (gtid {}, source {}); "
-               "resuming at seq {}",
-               session_->Describe(), info[0][0].value_or(""), position_.seq,
-               position_.gtid.empty() ? "-" : position_.gtid,
-               position_.source.empty() ? "-" : position_.source.ToString(), position_.seq + 1);
+  spdlog::info(
+      "applier: connected to MySQL {} ({}); applied up to seq {} (gtid {}, source {}); "
+      "resuming at seq {}",
+      session_->Describe(), info[0][0].value_or(""), position_.seq,
+      position_.gtid.empty() ? "-" : position_.gtid,
+      position_.source.empty() ? "-" : position_.source.ToString(), position_.seq + 1);
   if (pending_ddl_seq_ != 0 && pending_ddl_seq_ == position_.seq + 1) {
-    spdlog::warn("applier: the DDL of seq {} was in flight when the applier stopped; it is run "
-                 "again and an error showing it already took effect counts as done",
-                 pending_ddl_seq_);
+    spdlog::warn(
+        "applier: the DDL of seq {} was in flight when the applier stopped; it is run "
+        "again and an error showing it already took effect counts as done",
+        pending_ddl_seq_);
   }
   return Status::Ok();
 }
@@ -299,9 +307,10 @@ Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
   }
   pb::JournalEntry entry;
   if (!entry.ParseFromString(*bytes)) {
-    return Status::Corruption(fmt::format("relay entry {} in {} ({} bytes) does not parse as a "
-                                          "journal entry",
-                                          seq, relay_->path(), bytes->size()));
+    return Status::Corruption(
+        fmt::format("relay entry {} in {} ({} bytes) does not parse as a "
+                    "journal entry",
+                    seq, relay_->path(), bytes->size()));
   }
   if (!entry.has_db()) {
     return Status::Unsupported(fmt::format(
@@ -473,16 +482,16 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
   if (!st.ok()) {
     const int code = session_->last_error_code();
     if (recovering && !st.retryable() && IsAlreadyAppliedError(statement.sql(), code)) {
-      spdlog::info("applier: the DDL of seq {} had already taken effect before the restart (the "
-                   "server answers: {}); counting it as applied",
-                   seq, st.message());
+      spdlog::info(
+          "applier: the DDL of seq {} had already taken effect before the restart (the "
+          "server answers: {}); counting it as applied",
+          seq, st.message());
     } else if (!st.retryable() && !recovering) {
       // DDL is atomic: this one did not take effect. Clear the marker, so that a restart runs it
       // as a first attempt again rather than mistaking its error for "already applied".
-      Status clear = Execute(
-          "UPDATE replsync.applied SET ddl_pending_seq=NULL WHERE channel = " +
-              QuoteString(options_.channel),
-          seq);
+      Status clear = Execute("UPDATE replsync.applied SET ddl_pending_seq=NULL WHERE channel = " +
+                                 QuoteString(options_.channel),
+                             seq);
       if (clear.ok()) pending_ddl_seq_ = 0;
       return st;
     } else {

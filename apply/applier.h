@@ -74,25 +74,25 @@ enum class ApplierState {
   kStopped,     // not started, stopped, or crashed on purpose (crash_point)
   kConnecting,  // connecting to the secondary's server
   kApplying,
-  kWaiting,     // caught up: waiting for entries from the relay
-  kRetrying,    // a retryable error: waiting before trying again
-  kError,       // stopped on an error that needs the operator (see last_error)
+  kWaiting,   // caught up: waiting for entries from the relay
+  kRetrying,  // a retryable error: waiting before trying again
+  kError,     // stopped on an error that needs the operator (see last_error)
 };
 const char* ApplierStateName(ApplierState state);
 
 struct ApplierStatus {
   ApplierState state = ApplierState::kStopped;
-  uint64_t applied_seq = 0;             // replsync.applied.seq: the last sequence applied
-  std::string gtid;                     // that transaction's GTID ("" if none or not yet known)
-  BinlogPosition source_position;       // the primary's binlog position after it
-  uint32_t last_source_timestamp = 0;   // its source commit time (seconds since the epoch)
-  uint64_t transactions_applied = 0;    // since Start
-  uint64_t rows_applied = 0;            // since Start (row_count of the entries)
-  uint64_t ddl_applied = 0;             // since Start
-  uint64_t retries = 0;                 // transactions rolled back and tried again
-  uint64_t binlog_statements = 0;       // BINLOG statements run, since Start
-  std::string waiting_for;              // what it waits for now; "" when busy
-  std::string last_error;               // the latest error (retryable ones too); "" if none
+  uint64_t applied_seq = 0;            // replsync.applied.seq: the last sequence applied
+  std::string gtid;                    // that transaction's GTID ("" if none or not yet known)
+  BinlogPosition source_position;      // the primary's binlog position after it
+  uint32_t last_source_timestamp = 0;  // its source commit time (seconds since the epoch)
+  uint64_t transactions_applied = 0;   // since Start
+  uint64_t rows_applied = 0;           // since Start (row_count of the entries)
+  uint64_t ddl_applied = 0;            // since Start
+  uint64_t retries = 0;                // transactions rolled back and tried again
+  uint64_t binlog_statements = 0;      // BINLOG statements run, since Start
+  std::string waiting_for;             // what it waits for now; "" when busy
+  std::string last_error;              // the latest error (retryable ones too); "" if none
 };
 
 class Applier {
@@ -159,11 +159,11 @@ class Applier {
   // Applier thread only.
   std::unique_ptr<MysqlSession> session_;
   std::unique_ptr<BinlogStatementWriter> writer_;  // made at each connect
-  std::string last_fde_;        // FORMAT_DESCRIPTION last sent on this session
-  bool mariadb_ = true;         // the secondary's server is MariaDB
-  size_t max_statement_bytes_;  // options_ capped by max_allowed_packet
+  std::string last_fde_;                           // FORMAT_DESCRIPTION last sent on this session
+  bool mariadb_ = true;                            // the secondary's server is MariaDB
+  size_t max_statement_bytes_;                     // options_ capped by max_allowed_packet
   uint64_t pending_ddl_seq_ = 0;
-  uint64_t current_seq_ = 0;    // being applied (for BINLOG errors)
+  uint64_t current_seq_ = 0;  // being applied (for BINLOG errors)
   Position position_;
 
   std::thread thread_;

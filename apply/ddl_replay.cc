@@ -36,7 +36,8 @@ std::vector<std::string> Words(std::string_view sql) {
       }
       ++i;
     } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
-      if (i + 2 < n && (sql[i + 2] == '!' || (sql[i + 2] == 'M' && i + 3 < n && sql[i + 3] == '!'))) {
+      if (i + 2 < n &&
+          (sql[i + 2] == '!' || (sql[i + 2] == 'M' && i + 3 < n && sql[i + 3] == '!'))) {
         i += sql[i + 2] == '!' ? 3 : 4;
         while (i < n && std::isdigit(static_cast<unsigned char>(sql[i]))) ++i;
       } else {
@@ -52,8 +53,8 @@ std::vector<std::string> Words(std::string_view sql) {
       i = end == std::string_view::npos ? n : end + 1;
     } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       std::string word;
-      while (i < n && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' ||
-                       sql[i] == '$')) {
+      while (i < n &&
+             (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '$')) {
         word.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i]))));
         ++i;
       }
@@ -66,9 +67,8 @@ std::vector<std::string> Words(std::string_view sql) {
 }
 
 bool IsObjectWord(const std::string& w) {
-  static const char* const kObjects[] = {"DATABASE", "SCHEMA",    "TABLE",    "INDEX",
-                                         "VIEW",     "TRIGGER",   "PROCEDURE", "FUNCTION",
-                                         "EVENT",    "SEQUENCE"};
+  static const char* const kObjects[] = {"DATABASE", "SCHEMA",    "TABLE",    "INDEX", "VIEW",
+                                         "TRIGGER",  "PROCEDURE", "FUNCTION", "EVENT", "SEQUENCE"};
   return std::any_of(std::begin(kObjects), std::end(kObjects),
                      [&](const char* o) { return w == o; });
 }

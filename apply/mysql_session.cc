@@ -100,9 +100,8 @@ Result<std::unique_ptr<MysqlSession>> MysqlSession::Open(const MysqlOptions& opt
     return std::unique_ptr<MysqlSession>(new MysqlSession(std::move(connection), options));
   } catch (const sql::SQLException& e) {
     const int code = e.getErrorCode();
-    const std::string message =
-        fmt::format("connect to MySQL {}: ERROR {} ({}): {}", where, code, e.getSQLState(),
-                    e.what());
+    const std::string message = fmt::format("connect to MySQL {}: ERROR {} ({}): {}", where, code,
+                                            e.getSQLState(), e.what());
     if (ClassifyMysqlError(code) == MysqlErrorKind::kPermanent) return Status::Server(message);
     return Status::Network(message);
   } catch (const std::exception& e) {
@@ -215,13 +214,26 @@ std::string QuoteString(std::string_view text) {
   out.push_back('\'');
   for (char c : text) {
     switch (c) {
-      case '\0': out += "\\0"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\x1a': out += "\\Z"; break;
-      case '\\': out += "\\\\"; break;
-      case '\'': out += "\\'"; break;
-      default: out.push_back(c);
+      case '\0':
+        out += "\\0";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\x1a':
+        out += "\\Z";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\'':
+        out += "\\'";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   out.push_back('\'');

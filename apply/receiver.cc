@@ -31,10 +31,14 @@ uint32_t UnixSecondsNow() {
 
 const char* ReceiverStateName(ReceiverState state) {
   switch (state) {
-    case ReceiverState::kStopped: return "stopped";
-    case ReceiverState::kConnecting: return "connecting";
-    case ReceiverState::kConnected: return "connected";
-    case ReceiverState::kError: return "error";
+    case ReceiverState::kStopped:
+      return "stopped";
+    case ReceiverState::kConnecting:
+      return "connecting";
+    case ReceiverState::kConnected:
+      return "connected";
+    case ReceiverState::kError:
+      return "error";
   }
   return "unknown";
 }
@@ -69,10 +73,11 @@ Status Receiver::Start() {
     status_.connected = false;
     status_.durable_seq = relay_->last_seq();
   }
-  spdlog::info("receiver: following the primary at {} as '{}'; the relay journal {} holds seq "
-               "{}..{}",
-               options_.endpoint, options_.node_name, relay_->path(), relay_->first_seq(),
-               relay_->last_seq());
+  spdlog::info(
+      "receiver: following the primary at {} as '{}'; the relay journal {} holds seq "
+      "{}..{}",
+      options_.endpoint, options_.node_name, relay_->path(), relay_->first_seq(),
+      relay_->last_seq());
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -143,8 +148,8 @@ void Receiver::SendAck() {
 }
 
 void Receiver::DropBatch(const std::string& why, Clock::time_point now) {
-  bool resync = last_resync_ == Clock::time_point{} ||
-                now - last_resync_ >= options_.resync_interval;
+  bool resync =
+      last_resync_ == Clock::time_point{} || now - last_resync_ >= options_.resync_interval;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++status_.batches_dropped;
@@ -165,8 +170,8 @@ Status Receiver::Decompress(const std::string& frame, std::string* out) {
       return Status::Corruption(fmt::format("zstd frame claims {} bytes", size));
     }
     out->resize(size);
-    const size_t n = ZSTD_decompressDCtx(dctx_, out->data(), out->size(), frame.data(),
-                                         frame.size());
+    const size_t n =
+        ZSTD_decompressDCtx(dctx_, out->data(), out->size(), frame.data(), frame.size());
     if (ZSTD_isError(n)) return Status::Corruption(ZSTD_getErrorName(n));
     if (n != size) return Status::Corruption("zstd frame shorter than its declared size");
     return Status::Ok();
@@ -229,9 +234,8 @@ void Receiver::HandleEntries(pb::Entries* message, Clock::time_point now) {
     if (entries.compressed_size() != 0 && entries.compressed(i)) {
       Status st = Decompress(entries.entries(i), &entry);
       if (!st.ok()) {
-        return DropBatch(fmt::format("entry {} does not decompress: {}", entries.seqs(i),
-                                     st.message()),
-                         now);
+        return DropBatch(
+            fmt::format("entry {} does not decompress: {}", entries.seqs(i), st.message()), now);
       }
     } else {
       entry = std::move(*message->mutable_entries(i));
@@ -242,8 +246,8 @@ void Receiver::HandleEntries(pb::Entries* message, Clock::time_point now) {
   Status st = relay_->Put(batch, {});
   if (!st.ok()) {
     // Nothing is acknowledged; the primary keeps the entries. Ask again a little later.
-    const std::string error = fmt::format("write the relay journal {}: {}", relay_->path(),
-                                          st.message());
+    const std::string error =
+        fmt::format("write the relay journal {}: {}", relay_->path(), st.message());
     if (now - last_wait_log_ >= kWaitLogInterval) {
       spdlog::error("receiver: {}; not acknowledging, asking the primary again", error);
       last_wait_log_ = now;
@@ -274,8 +278,8 @@ void Receiver::Retain() {
   if (upto > deleted_up_to_ && upto >= relay_->first_seq()) {
     Status st = relay_->DeleteUpTo(upto, {{"applied_seq", std::to_string(applied)}});
     if (!st.ok()) {
-      spdlog::warn("receiver: delete applied entries from the relay journal {}: {}",
-                   relay_->path(), st.message());
+      spdlog::warn("receiver: delete applied entries from the relay journal {}: {}", relay_->path(),
+                   st.message());
     } else {
       deleted_up_to_ = upto;
     }
@@ -357,9 +361,10 @@ void Receiver::Run() {
     }
     if (now - last_heard_ >= options_.silence_timeout) {
       if (!waiting_logged || now - last_wait_log_ >= kWaitLogInterval) {
-        spdlog::warn("receiver: nothing from the primary for {} ms; reconnecting, waiting for the "
-                     "primary at {}",
-                     options_.silence_timeout.count(), options_.endpoint);
+        spdlog::warn(
+            "receiver: nothing from the primary for {} ms; reconnecting, waiting for the "
+            "primary at {}",
+            options_.silence_timeout.count(), options_.endpoint);
         waiting_logged = true;
         last_wait_log_ = now;
       }

@@ -68,7 +68,7 @@ const char* ReceiverStateName(ReceiverState state);
 
 struct ReceiverStatus {
   ReceiverState state = ReceiverState::kStopped;
-  bool connected = false;          // heard from the primary since the last (re)connect
+  bool connected = false;  // heard from the primary since the last (re)connect
   std::string endpoint;
   uint64_t durable_seq = 0;        // the relay's last sequence
   uint64_t primary_last_seq = 0;   // the primary's journal, as last told (lag in entries)
@@ -79,7 +79,7 @@ struct ReceiverStatus {
   uint64_t batches_dropped = 0;    // gaps, duplicates, malformed batches
   uint64_t reconnects = 0;
   bool relay_full = false;
-  std::string last_error;          // "" when none
+  std::string last_error;  // "" when none
 };
 
 class Receiver {

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 #include <set>
 
 #include <fmt/format.h>
@@ -100,7 +102,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   NodeConfig c;
   c.source_path = origin;
   RS_RETURN_IF_ERROR(
-      CheckKeys(root, "", {"node", "mysql", "repository", "transport", "log"}, origin));
+      CheckKeys(root, "", {"node", "mysql", "repository", "transport", "journal", "log"},
+                origin));
   for (const auto& [key, node] : root) {
     if (!node.is_table()) {
       return Status::InvalidArgument(
@@ -109,7 +112,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
 
   if (const toml::table* t = Section(root, "node")) {
-    RS_RETURN_IF_ERROR(CheckKeys(*t, "node", {"role", "state_dir"}, origin));
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "node", {"role", "state_dir", "name"}, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "node", "name", &c.node.name, origin));
     std::string role = "primary";
     RS_RETURN_IF_ERROR(Read(*t, "node", "role", &role, origin));
     if (role == "primary") {
@@ -170,6 +174,22 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(CheckKeys(*t, "transport", {"listen", "primary"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "transport", "listen", &c.transport.listen, origin));
     RS_RETURN_IF_ERROR(Read(*t, "transport", "primary", &c.transport.primary, origin));
+  }
+  if (const toml::table* t = Section(root, "journal")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "journal", {"max_megabytes"}, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "journal", "max_megabytes", &c.journal.max_megabytes, origin));
+    if (c.journal.max_megabytes == 0) {
+      return Status::InvalidArgument(
+          fmt::format("{}: [journal] max_megabytes must be at least 1", origin));
+    }
+  }
+  if (c.node.name.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
+      c.node.name = host;
+    } else {
+      c.node.name = "replsync";
+    }
   }
   if (const toml::table* t = Section(root, "log")) {
     RS_RETURN_IF_ERROR(CheckKeys(*t, "log", {"level"}, origin));

@@ -21,7 +21,13 @@ struct NodeConfig {
   struct Node {
     NodeRole role = NodeRole::kPrimary;
     std::string state_dir = "/var/lib/replsync";
+    std::string name;  // how this node is named to its peers; default: the host name
   } node;
+
+  struct Journal {
+    // The primary's journal cap: when full, capture pauses (loudly) until secondaries catch up.
+    uint64_t max_megabytes = 10240;
+  } journal;
 
   struct Mysql {
     std::string host = "127.0.0.1";

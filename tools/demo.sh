@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The main job, from a fresh Debian 12 machine (as root):
 #   tools/demo.sh
-# Installs what is missing, builds replsync, starts a local MariaDB (the primary's metadata
-# database) on loopback, fills it with changes of every kind, and reads them back live from the
-# server's replication stream with `replsync binlog dump`, as JSON lines and as text.
-# Environment: BUILD_DIR (default build), MARIADB_KEEP=1 keeps the server's folder.
+# Installs what is missing, builds replsync, and runs a two-node pair on this machine: a primary
+# and a secondary MariaDB on loopback, replsyncd on each, a burst of changes on the primary
+# (DDL, every column type, triggers, a table without a primary key, a large transaction and
+# sysbench oltp_write_only), `replsync status` on both nodes, and proof that the two databases
+# match (CHECKSUM TABLE of every table on both). Everything is stopped at the end.
+# Environment: BUILD_DIR (default build), DEMO_SYSBENCH_SECONDS (default 10), MARIADB_KEEP=1
+# keeps the servers' folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,39 +15,62 @@ tools/setup.sh
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$build" replsync replsyncd
+replsync="$PWD/$build/tools/replsync"
+replsyncd="$PWD/$build/tools/replsyncd"
 
 source tools/lib/mariadb.sh
-trap mariadb_stop_all EXIT
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  mariadb_stop_all
+}
+trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Starting a MariaDB primary on loopback"
+step "Starting the primary's and the secondary's MariaDB on loopback"
 mariadb_start primary 1
-port=$MARIADB_PORT_primary
-echo "mariadbd on 127.0.0.1:$port, data in $MARIADB_DIR_primary"
-start=$(mariadb_sql primary "SHOW MASTER STATUS" | awk '{print $1":"$2}')
+mariadb_start secondary 2
+echo "primary   mariadbd on 127.0.0.1:$MARIADB_PORT_primary"
+echo "secondary mariadbd on 127.0.0.1:$MARIADB_PORT_secondary"
 
-conf="$MARIADB_WORK/primary.toml"
-cat >"$conf" <<TOML
+transport_port=$(_free_port)
+write_config() {  # name role port
+  cat >"$MARIADB_WORK/$1.toml" <<TOML
 [node]
-role = "primary"
-state_dir = "$MARIADB_WORK/state"
+role = "$2"
+state_dir = "$MARIADB_WORK/$1-state"
 
 [mysql]
 host = "127.0.0.1"
-port = $port
+port = $3
 user = "root"
 password = ""
-databases = ["smarten"]
+databases = ["smarten", "sbtest"]
 
 [repository]
-path = "$MARIADB_WORK/repository"
+path = "$MARIADB_WORK/$1-repository"
 
 [transport]
-listen = "tcp://127.0.0.1:7700"
+listen = "tcp://127.0.0.1:$transport_port"
+primary = "tcp://127.0.0.1:$transport_port"
 TOML
+}
+write_config primary primary "$MARIADB_PORT_primary"
+write_config secondary secondary "$MARIADB_PORT_secondary"
 
-step "Making changes: DDL, inserts of every column type, updates, deletes, a transaction"
+step "Starting replsyncd on both nodes"
+"$replsyncd" --config "$MARIADB_WORK/primary.toml" >"$MARIADB_WORK/primary.log" 2>&1 &
+pids+=($!)
+"$replsyncd" --config "$MARIADB_WORK/secondary.toml" >"$MARIADB_WORK/secondary.log" 2>&1 &
+pids+=($!)
+sleep 1
+tail -n 5 "$MARIADB_WORK/primary.log" "$MARIADB_WORK/secondary.log"
+
+step "A burst of changes on the primary"
+start=$(mariadb_sql primary "SHOW MASTER STATUS" | awk '{print $1":"$2}')
 mariadb_sql primary "
 CREATE DATABASE smarten;
 USE smarten;
@@ -65,23 +91,54 @@ CREATE TABLE reports (
   body BLOB,
   meta JSON
 );
+CREATE TABLE audit (report_id BIGINT UNSIGNED, action VARCHAR(10), at DATETIME(6));
+CREATE TRIGGER reports_audit AFTER INSERT ON reports FOR EACH ROW
+  INSERT INTO audit VALUES (NEW.id, 'insert', NOW(6));
+CREATE TABLE log_lines (line TEXT);
 SET time_zone = '+05:30';
 INSERT INTO reports (name, owner, budget, ratio, created, updated, due, duration, kind, tags, flags, year_made, body, meta)
 VALUES ('Quarterly sales 📈', 'José', 12345.67, 0.25, '2024-02-29 12:34:56.123400', '2024-03-01 08:00:00.500', '2024-03-31', '-12:30:00.25', 'chart', 'sales,finance', b'10100101', 2024, x'00FF00', '{\"dims\": [\"region\"]}'),
        ('Headcount', NULL, -999.99, NULL, '1999-12-31 23:59:59', NULL, '0000-00-00', '838:59:59', 'pivot', '', b'0', 1901, '', NULL);
 BEGIN;
 UPDATE reports SET budget = budget * 2, tags = 'hr' WHERE id = 2;
-INSERT INTO reports (name) VALUES ('Draft');
+INSERT INTO log_lines VALUES ('no primary key'), ('no primary key');
+DELETE FROM log_lines LIMIT 1;
 COMMIT;
 ALTER TABLE reports ADD COLUMN archived TINYINT(1) NOT NULL DEFAULT 0;
-DELETE FROM reports WHERE name = 'Draft';
+INSERT INTO log_lines SELECT CONCAT('line ', seq) FROM seq_1_to_50000;
 "
-mariadb_sql primary "SELECT id, name, budget, created, duration, kind, tags FROM smarten.reports"
+seconds=${DEMO_SYSBENCH_SECONDS:-10}
+mariadb_sql primary "CREATE DATABASE sbtest"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
+  --mysql-user=root --tables=2 --table-size=10000 prepare >/dev/null
+echo "sysbench oltp_write_only for ${seconds}s..."
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
+  --mysql-user=root --tables=2 --table-size=10000 --threads=4 --time="$seconds" run |
+  grep -E "transactions:|queries:"
 
-step "replsync binlog dump --config $conf --from $start --json (live, from the replication stream)"
-"$build/tools/replsync" binlog dump --config "$conf" --from "$start" --json
+step "Waiting for the secondary to catch up"
+tables=$(mariadb_sql primary "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables
+  WHERE table_schema IN ('smarten', 'sbtest') AND table_type = 'BASE TABLE' ORDER BY 1" | paste -sd, -)
+checksums() { mariadb_sql "$1" "CHECKSUM TABLE ${tables//,/, }" 2>/dev/null; }
+for ((i = 0; i < 120; i++)); do
+  if [[ "$(checksums primary)" == "$(checksums secondary)" ]]; then break; fi
+  sleep 1
+done
 
-step "The same, as text"
-"$build/tools/replsync" binlog dump --config "$conf" --from "$start"
+step "replsync status --config primary.toml"
+"$replsync" status --config "$MARIADB_WORK/primary.toml" || true
+step "replsync status --config secondary.toml"
+"$replsync" status --config "$MARIADB_WORK/secondary.toml" || true
 
-step "Done: every change above came back from the binlog, decoded exactly"
+step "The primary's first changes as the capture decoded them (replsync binlog dump --json)"
+"$replsync" binlog dump --config "$MARIADB_WORK/primary.toml" --from "$start" --json | grep -m 4 '"table":"reports"' | cut -c1-400
+
+step "CHECKSUM TABLE on both nodes"
+paste <(checksums primary) <(checksums secondary) | awk -F'\t' '{ printf "%-28s primary %-12s secondary %-12s %s\n", $1, $2, $4, ($2 == $4 ? "equal" : "DIFFERENT") }'
+if [[ "$(checksums primary)" == "$(checksums secondary)" ]]; then
+  step "Done: the secondary holds exactly the primary's rows"
+else
+  step "The databases differ; logs: $MARIADB_WORK/primary.log $MARIADB_WORK/secondary.log"
+  MARIADB_KEEP=1
+  exit 1
+fi

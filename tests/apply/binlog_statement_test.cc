@@ -88,7 +88,8 @@ TEST(BinlogStatementWriterTest, CutStatementsRepeatTheTableMaps) {
   const std::string tm1 = MakeEvent(kTableMapEvent, 60, 'a');
   const std::string tm2 = MakeEvent(kTableMapEvent, 60, 'b');
   std::vector<std::string> rows;
-  for (int i = 0; i < 7; ++i) rows.push_back(MakeEvent(23, 150, static_cast<char>('k' + i), i == 6));
+  for (int i = 0; i < 7; ++i)
+    rows.push_back(MakeEvent(23, 150, static_cast<char>('k' + i), i == 6));
   ASSERT_TRUE(w.Add(tm1).ok());
   ASSERT_TRUE(w.Add(tm2).ok());
   for (const auto& r : rows) ASSERT_TRUE(w.Add(r).ok());

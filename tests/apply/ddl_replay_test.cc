@@ -110,8 +110,8 @@ TEST(IsAlreadyAppliedErrorTest, AlterTable) {
 TEST(IsAlreadyAppliedErrorTest, CommentsAndExecutableComments) {
   EXPECT_TRUE(IsAlreadyAppliedError("/* note */ CREATE TABLE t (a INT)", 1050));
   EXPECT_TRUE(IsAlreadyAppliedError("-- note\nDROP TABLE t", 1051));
-  EXPECT_TRUE(IsAlreadyAppliedError("CREATE /*!50001 ALGORITHM=UNDEFINED */ VIEW v AS SELECT 1",
-                                    1050));
+  EXPECT_TRUE(
+      IsAlreadyAppliedError("CREATE /*!50001 ALGORITHM=UNDEFINED */ VIEW v AS SELECT 1", 1050));
   EXPECT_TRUE(IsAlreadyAppliedError("/*!40000 DROP DATABASE d */", 1008));
 }
 

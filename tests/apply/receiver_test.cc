@@ -141,9 +141,7 @@ class ReceiverTest : public ::testing::Test {
     return true;
   }
 
-  void SendToReceiver(const pb::Envelope& e) {
-    ASSERT_TRUE(server_->Send(last_peer_, e).ok());
-  }
+  void SendToReceiver(const pb::Envelope& e) { ASSERT_TRUE(server_->Send(last_peer_, e).ok()); }
 
   // Fills the relay with entries 1..n directly.
   void Prefill(uint64_t n) {

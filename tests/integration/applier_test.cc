@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -152,8 +153,7 @@ class ApplierTest : public ::testing::Test {
     const bool done = applier.WaitForApplied(journal->last_seq(), milliseconds(300000));
     ApplierStatus status = applier.status();
     EXPECT_TRUE(done) << "applied " << status.applied_seq << " of " << journal->last_seq()
-                      << ", state " << ApplierStateName(status.state) << ": "
-                      << status.last_error;
+                      << ", state " << ApplierStateName(status.state) << ": " << status.last_error;
     applier.Stop();
     return applier.status();
   }
@@ -341,15 +341,17 @@ TEST_F(ApplierTest, EveryTypeAndShapeArrivesExactly) {
   EXPECT_GE(status.rows_applied, 50000u);
   EXPECT_GT(status.ddl_applied, 20u);
   EXPECT_EQ(AppliedSeq("types"), std::to_string(journal->last_seq()));
-  EXPECT_EQ(Value(b_, "SELECT IFNULL(ddl_pending_seq, 'none') FROM replsync.applied WHERE "
-                      "channel = 'types'"),
+  EXPECT_EQ(Value(b_,
+                  "SELECT IFNULL(ddl_pending_seq, 'none') FROM replsync.applied WHERE "
+                  "channel = 'types'"),
             "none");
 
   ExpectSameTables(w.db);
   // The secondary has the triggers (they came as DDL) and they did not fire again: the audit
   // rows and the BEFORE UPDATE suffix are the primary's, once.
-  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
-                      "TRIGGER_SCHEMA = 'rs_types'"),
+  EXPECT_EQ(Value(b_,
+                  "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
+                  "TRIGGER_SCHEMA = 'rs_types'"),
             "3");
   EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_types.audit"), "4");
   EXPECT_EQ(Value(b_, "SELECT status FROM rs_types.orders WHERE id = 2"), "paid!");
@@ -392,8 +394,7 @@ Workload CounterWorkload(const std::string& db, int small_transactions) {
           "INSERT INTO {0}.big SELECT seq, CONCAT('payload-', seq) FROM {0}.seq_1_to_50000; "
           "UPDATE {0}.counter SET n = n + 1000 WHERE id = 1; COMMIT",
           db));
-      w.statements.push_back(fmt::format("ALTER TABLE {0}.log ADD COLUMN extra INT DEFAULT 5",
-                                         db));
+      w.statements.push_back(fmt::format("ALTER TABLE {0}.log ADD COLUMN extra INT DEFAULT 5", db));
     }
   }
   return w;
@@ -417,7 +418,8 @@ Landmarks FindLandmarks(Journal& journal) {
     if (!db.last_part() && db.part() == 0) l.big_first = s;
     if (db.last_part() && db.part() > 0) l.big_last = s;
     for (const auto& st : db.statements()) {
-      if (st.kind() == pb::Statement::DDL && st.sql().find("ADD COLUMN extra") != std::string::npos) {
+      if (st.kind() == pb::Statement::DDL &&
+          st.sql().find("ADD COLUMN extra") != std::string::npos) {
         l.alter = s;
       }
     }
@@ -477,16 +479,18 @@ TEST_F(ApplierTest, CrashBeforeCommitLeavesNothingAndTheRestartAppliesEachOnce) 
     EXPECT_EQ(AppliedSeq("crash"), std::to_string(l.alter - 1));
     EXPECT_EQ(Value(b_, "SELECT ddl_pending_seq FROM replsync.applied WHERE channel = 'crash'"),
               std::to_string(l.alter));
-    EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE "
-                        "TABLE_SCHEMA = 'rs_crash' AND TABLE_NAME = 'log' AND "
-                        "COLUMN_NAME = 'extra'"),
+    EXPECT_EQ(Value(b_,
+                    "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE "
+                    "TABLE_SCHEMA = 'rs_crash' AND TABLE_NAME = 'log' AND "
+                    "COLUMN_NAME = 'extra'"),
               "1");
     EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_crash.big"), "50000");
   }
   // 4. Crash after the DDL marker, before the DDL ran: the restart runs it for real.
-  Exec(b_, "SET sql_log_bin = 0; ALTER TABLE rs_crash.log DROP COLUMN extra; "
-           "UPDATE replsync.applied SET ddl_pending_seq = NULL WHERE channel = 'crash'; "
-           "SET sql_log_bin = 1");
+  Exec(b_,
+       "SET sql_log_bin = 0; ALTER TABLE rs_crash.log DROP COLUMN extra; "
+       "UPDATE replsync.applied SET ddl_pending_seq = NULL WHERE channel = 'crash'; "
+       "SET sql_log_bin = 1");
   {
     ApplierOptions o = OptionsFor(*b_, "crash");
     o.crash_point = [&](std::string_view point, uint64_t seq) {
@@ -498,9 +502,10 @@ TEST_F(ApplierTest, CrashBeforeCommitLeavesNothingAndTheRestartAppliesEachOnce) 
     applier.Stop();
     EXPECT_EQ(Value(b_, "SELECT ddl_pending_seq FROM replsync.applied WHERE channel = 'crash'"),
               std::to_string(l.alter));
-    EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE "
-                        "TABLE_SCHEMA = 'rs_crash' AND TABLE_NAME = 'log' AND "
-                        "COLUMN_NAME = 'extra'"),
+    EXPECT_EQ(Value(b_,
+                    "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE "
+                    "TABLE_SCHEMA = 'rs_crash' AND TABLE_NAME = 'log' AND "
+                    "COLUMN_NAME = 'extra'"),
               "0");
   }
   // 5. The restart finishes: every transaction exactly once.
@@ -544,68 +549,91 @@ TEST(ApplierChildProcess, Run) {
 }
 
 TEST_F(ApplierTest, KilledApplierProcessResumesWithoutLossOrDuplicates) {
-  const Workload w = CounterWorkload("rs_kill", 400);
+  const Workload w = CounterWorkload("rs_kill", 1500);
   for (const std::string& sql : w.statements) ASSERT_NO_FATAL_FAILURE(Exec(a_, sql));
   uint64_t last_seq = 0;
+  Landmarks l;
   {
     auto journal = Capture(w.db, 128 << 10);
     ASSERT_NE(journal, nullptr);
     last_seq = journal->last_seq();
+    l = FindLandmarks(*journal);
   }  // closed: the child opens it
+  ASSERT_GT(l.big_first, 3u);
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   ASSERT_GT(n, 0);
   self[n] = '\0';
-  const std::string spec =
-      fmt::format("{}/journal|{}|{}|kill", dir_, b_->host(), b_->port());
+  const std::string spec = fmt::format("{}/journal|{}|{}|kill", dir_, b_->host(), b_->port());
+  // Kill the child as soon as it has applied up to each target: among the DDL at the start, in
+  // the large transaction (it starts right after big_first - 1), after the ALTER, and at random.
   std::mt19937 rng(12345);
+  std::vector<uint64_t> targets = {2, l.big_first - 1, l.alter};
+  for (int i = 0; i < 4; ++i) {
+    targets.push_back(std::uniform_int_distribution<uint64_t>(l.alter + 1, last_seq - 1)(rng));
+  }
+  std::sort(targets.begin(), targets.end());
   uint64_t previous = 0;
   int kills_mid_way = 0;
-  for (int round = 0; round < 6; ++round) {
+  bool killed_in_big = false;
+  for (uint64_t target : targets) {
+    if (target <= previous) continue;
+    SCOPED_TRACE(fmt::format("kill after seq {}", target));
     ASSERT_EQ(setenv(kChildEnv, spec.c_str(), 1), 0);
-    auto child = ChildProcess::Start({self, "--gtest_filter=ApplierChildProcess.Run"},
-                                     dir_ + "/child.log");
+    auto child =
+        ChildProcess::Start({self, "--gtest_filter=ApplierChildProcess.Run"}, dir_ + "/child.log");
     unsetenv(kChildEnv);
     ASSERT_TRUE(child.ok()) << child.status().ToString();
-    std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(150, 700)(rng)));
+    const auto deadline = Clock::now() + seconds(60);
+    while (Clock::now() < deadline && (*child)->running()) {
+      // (replsync.applied may not exist yet: errors are expected here.)
+      auto seq = b_->Query("SELECT seq FROM replsync.applied WHERE channel = 'kill'");
+      if (seq.ok() && !seq->empty() && std::stoull((*seq)[0][0]) >= target) break;
+      std::this_thread::sleep_for(milliseconds(1));
+    }
     auto exited = (*child)->Signal(SIGKILL, milliseconds(5000));
     ASSERT_TRUE(exited.has_value());
-    const std::string applied = AppliedSeq("kill");
-    const uint64_t now = applied == "<no row>" ? 0 : std::stoull(applied);
+    const uint64_t now = std::stoull(AppliedSeq("kill"));
     EXPECT_GE(now, previous) << "the applied position went back";
     if (now < last_seq) ++kills_mid_way;
     previous = now;
-    // What is applied is consistent at every kill: the counter equals the transactions applied.
-    const std::string counter = Value(b_, "SELECT IFNULL(MAX(n), 0) FROM rs_kill.counter");
-    const std::string logged = Value(b_, "SELECT COUNT(*) FROM rs_kill.log");
-    const std::string big = Value(b_, "SELECT IF(COUNT(*) = 0, 0, 1) FROM information_schema.tables "
-                                      "WHERE table_schema = 'rs_kill' AND table_name = 'big'");
-    if (counter != "<no row>" && logged != "<no row>") {
-      const uint64_t expected_counter =
-          std::stoull(logged) +
-          (big == "1" && Value(b_, "SELECT COUNT(*) FROM rs_kill.big") == "50000" ? 1000 : 0);
-      EXPECT_EQ(std::stoull(counter), expected_counter) << "round " << round;
-      if (big == "1") {
-        const std::string rows = Value(b_, "SELECT COUNT(*) FROM rs_kill.big");
-        EXPECT_TRUE(rows == "0" || rows == "50000") << "partial large transaction: " << rows;
-      }
+    // At every kill what is applied is whole: the counter matches the log, the large
+    // transaction is all there or not at all.
+    if (Value(b_,
+              "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+              "'rs_kill' AND table_name IN ('counter', 'log')") != "2") {
+      continue;
     }
+    const uint64_t counter =
+        std::stoull(Value(b_, "SELECT IFNULL(MAX(n), 0) FROM rs_kill.counter"));
+    const uint64_t logged = std::stoull(Value(b_, "SELECT COUNT(*) FROM rs_kill.log"));
+    std::string big_rows = "0";
+    if (Value(b_,
+              "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+              "'rs_kill' AND table_name = 'big'") == "1") {
+      big_rows = Value(b_, "SELECT COUNT(*) FROM rs_kill.big");
+    }
+    EXPECT_TRUE(big_rows == "0" || big_rows == "50000") << "partial large transaction";
+    EXPECT_EQ(counter, logged + (big_rows == "50000" ? 1000 : 0));
+    if (now == l.big_first - 1) killed_in_big = true;
   }
-  EXPECT_GE(kills_mid_way, 1) << "every kill came after the end; the test proved nothing";
+  EXPECT_GE(kills_mid_way, 4) << "the kills came after the end; the test proved little";
+  EXPECT_TRUE(killed_in_big) << "no kill landed inside the large transaction";
   auto journal = OpenJournal();
   ASSERT_NE(journal, nullptr);
   ApplierStatus status = ApplyAll(journal.get(), "kill");
   EXPECT_EQ(status.last_error, "");
   EXPECT_EQ(AppliedSeq("kill"), std::to_string(last_seq));
-  EXPECT_EQ(Value(b_, "SELECT n FROM rs_kill.counter"), "1400");
+  EXPECT_EQ(Value(b_, "SELECT n FROM rs_kill.counter"), "2500");
   ExpectSameTables(w.db);
 }
 
 TEST_F(ApplierTest, MissingTableStopsLoudlyAndResumesAfterTheFix) {
   // The table exists on the primary only (created outside the binlog).
-  Exec(a_, "CREATE DATABASE rs_missing; SET sql_log_bin = 0; "
-           "CREATE TABLE rs_missing.t (id INT PRIMARY KEY, v INT); SET sql_log_bin = 1; "
-           "INSERT INTO rs_missing.t VALUES (1, 1); INSERT INTO rs_missing.t VALUES (2, 2)");
+  Exec(a_,
+       "CREATE DATABASE rs_missing; SET sql_log_bin = 0; "
+       "CREATE TABLE rs_missing.t (id INT PRIMARY KEY, v INT); SET sql_log_bin = 1; "
+       "INSERT INTO rs_missing.t VALUES (1, 1); INSERT INTO rs_missing.t VALUES (2, 2)");
   auto journal = Capture("rs_missing");
   ASSERT_NE(journal, nullptr);
   ASSERT_EQ(journal->last_seq(), 3u);  // CREATE DATABASE and the two inserts
@@ -622,16 +650,18 @@ TEST_F(ApplierTest, MissingTableStopsLoudlyAndResumesAfterTheFix) {
   EXPECT_EQ(journal->first_seq(), 1u);  // the relay keeps everything
   EXPECT_EQ(AppliedSeq("missing"), "1");
 
-  Exec(b_, "SET sql_log_bin = 0; CREATE TABLE rs_missing.t (id INT PRIMARY KEY, v INT); "
-           "SET sql_log_bin = 1");
+  Exec(b_,
+       "SET sql_log_bin = 0; CREATE TABLE rs_missing.t (id INT PRIMARY KEY, v INT); "
+       "SET sql_log_bin = 1");
   ApplierStatus after = ApplyAll(journal.get(), "missing");
   EXPECT_EQ(after.last_error, "");
   ExpectSameTables("rs_missing");
 }
 
 TEST_F(ApplierTest, LockWaitIsRetriedUntilTheLockIsReleased) {
-  Exec(a_, "CREATE DATABASE rs_lock; CREATE TABLE rs_lock.t (id INT PRIMARY KEY, v INT); "
-           "INSERT INTO rs_lock.t VALUES (1, 1); UPDATE rs_lock.t SET v = 2 WHERE id = 1");
+  Exec(a_,
+       "CREATE DATABASE rs_lock; CREATE TABLE rs_lock.t (id INT PRIMARY KEY, v INT); "
+       "INSERT INTO rs_lock.t VALUES (1, 1); UPDATE rs_lock.t SET v = 2 WHERE id = 1");
   auto journal = Capture("rs_lock");
   ASSERT_NE(journal, nullptr);
   // Apply the schema and the insert, then hold the row while the update comes.
@@ -687,8 +717,7 @@ TEST_F(ApplierTest, SecondaryServerCrashIsRetriedAndResumesExactly) {
   const uint64_t at_kill = applier.applied_seq();
   std::this_thread::sleep_for(milliseconds(500));
   ApplierStatus during = applier.status();
-  EXPECT_TRUE(during.state == ApplierState::kRetrying ||
-              during.state == ApplierState::kConnecting)
+  EXPECT_TRUE(during.state == ApplierState::kRetrying || during.state == ApplierState::kConnecting)
       << ApplierStateName(during.state);
   EXPECT_NE(during.waiting_for, "");
   ASSERT_TRUE(b_->Restart().ok());
@@ -704,11 +733,12 @@ TEST_F(ApplierTest, SecondaryServerCrashIsRetriedAndResumesExactly) {
 // Runs only with REPLSYNC_APPLY_BENCH=1 (it takes a while); prints rows/s.
 TEST_F(ApplierTest, BinlogVersusSqlThroughput) {
   if (std::getenv("REPLSYNC_APPLY_BENCH") == nullptr) GTEST_SKIP() << "REPLSYNC_APPLY_BENCH unset";
-  constexpr int kSmall = 5000;      // single-row transactions
-  constexpr int kBulkTxns = 100;    // transactions of kBulkRows rows
+  constexpr int kSmall = 5000;    // single-row transactions
+  constexpr int kBulkTxns = 100;  // transactions of kBulkRows rows
   constexpr int kBulkRows = 500;
-  Exec(a_, "CREATE DATABASE rs_bench; CREATE TABLE rs_bench.t (id INT PRIMARY KEY, a INT, "
-           "b VARCHAR(64), c DATETIME)");
+  Exec(a_,
+       "CREATE DATABASE rs_bench; CREATE TABLE rs_bench.t (id INT PRIMARY KEY, a INT, "
+       "b VARCHAR(64), c DATETIME)");
   for (int i = 0; i < kSmall; ++i) {
     Exec(a_, fmt::format("INSERT INTO rs_bench.t VALUES ({0}, {0}, 'small-{0}', "
                          "'2024-01-01 00:00:00')",
@@ -744,8 +774,9 @@ TEST_F(ApplierTest, BinlogVersusSqlThroughput) {
   ExpectSameTables("rs_bench");
 
   // (b) Generated SQL with the same transaction shape and position row, on a copy of the table.
-  Exec(b_, "SET sql_log_bin = 0; CREATE TABLE rs_bench.t2 LIKE rs_bench.t; "
-           "CREATE TABLE rs_bench.pos (channel VARCHAR(64) PRIMARY KEY, seq BIGINT UNSIGNED)");
+  Exec(b_,
+       "SET sql_log_bin = 0; CREATE TABLE rs_bench.t2 LIKE rs_bench.t; "
+       "CREATE TABLE rs_bench.pos (channel VARCHAR(64) PRIMARY KEY, seq BIGINT UNSIGNED)");
   auto session = MysqlSession::Open(MysqlFor(*b_));
   ASSERT_TRUE(session.ok());
   MysqlSession& s = **session;

@@ -1,79 +1,61 @@
 #include "tools/cli/service.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <filesystem>
+#include <mutex>
 #include <thread>
 
-#include "capture/binlog_decoder.h"
-#include "capture/mariadb_binlog_source.h"
-#include "capture/mysql_connection.h"
-#include "capture/transaction_assembler.h"
+#include "apply/applier.h"
+#include "apply/receiver.h"
+#include "capture/capture_service.h"
+#include "capture/shipper.h"
 #include "sync/config.h"
+#include "sync/journal.h"
 #include "sync/logging.h"
+#include "sync/status_file.h"
+#include "sync/zmq_transport.h"
 
 namespace replsync::cli {
 
 namespace {
 
-// Counts what the capture stage sees and logs progress at most every 10 seconds.
-class CaptureLog : public capture::TransactionSink {
- public:
-  Status OnBegin(const capture::TransactionInfo&) override { return Status::Ok(); }
-  Status OnRows(const capture::TransactionInfo&, const capture::Event&,
-                const capture::RowsEvent&) override {
-    ++rows_events_;
-    return Status::Ok();
-  }
-  Status OnDdl(const capture::TransactionInfo& txn, const capture::Event& event,
-               const capture::DdlStatement& ddl) override {
-    spdlog::info("DDL at {} (db '{}'): {}", event.position.ToString(), ddl.db,
-                 ddl.sql.substr(0, 200));
-    return Status::Ok();
-  }
-  Status OnCommit(const capture::TransactionInfo& txn) override {
-    ++transactions_;
-    spdlog::debug("transaction {} committed, {} -> {}", txn.gtid.ToString(),
-                  txn.begin.ToString(), txn.end.ToString());
-    MaybeReport(txn.end);
-    return Status::Ok();
-  }
-  Status OnRollback(const capture::TransactionInfo& txn) override { return OnCommit(txn); }
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
-  void MaybeReport(const BinlogPosition& pos) {
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_report_ < std::chrono::seconds(10)) return;
-    last_report_ = now;
-    spdlog::info("capture at {}: {} transactions, {} row events so far", pos.ToString(),
-                 transactions_, rows_events_);
-  }
+double UnixNow() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9;
+}
 
- private:
-  uint64_t transactions_ = 0;
-  uint64_t rows_events_ = 0;
-  std::chrono::steady_clock::time_point last_report_ = std::chrono::steady_clock::now();
-};
-
-// Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere else) and
-// calls `on_signal` once.
+// Waits for SIGINT/SIGTERM on its own thread (the signals are blocked in every other thread,
+// which must be created after this object) and sets `stop`.
 class SignalWatcher {
  public:
-  template <typename F>
-  explicit SignalWatcher(F on_signal) {
+  SignalWatcher() {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    thread_ = std::thread([set, on_signal, this] {
+    thread_ = std::thread([this, set] {
       int sig = 0;
       sigwait(&set, &sig);
-      if (done_) return;
-      spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      on_signal();
+      if (!done_) spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
     });
   }
   ~SignalWatcher() {
@@ -81,60 +63,322 @@ class SignalWatcher {
     pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
   }
+  // Waits up to `timeout` for a stop signal; returns true once one came.
+  bool WaitFor(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return stop_; });
+  }
 
  private:
   std::atomic<bool> done_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
   std::thread thread_;
 };
 
-int RunPrimary(const NodeConfig& config) {
-  capture::ConnectOptions connect{config.mysql.host, config.mysql.port, config.mysql.user,
-                                  config.mysql.password,
-                                  std::chrono::seconds(config.mysql.connect_timeout_s)};
-  auto conn = capture::MysqlConnection::Open(connect);
-  if (!conn.ok()) {
-    spdlog::error("{}", conn.status().message());
+Status MakeDirs(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Status::IoError("create state directory " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+void WriteCommon(JsonWriter& w, const NodeConfig& config, double started, const char* state,
+                 const std::string& error) {
+  w.Key("version");
+  w.Uint(1);
+  w.Key("role");
+  w.String(RoleName(config.node.role));
+  w.Key("name");
+  w.String(config.node.name.c_str());
+  w.Key("pid");
+  w.Int(getpid());
+  w.Key("started_at");
+  w.Double(started);
+  w.Key("updated_at");
+  w.Double(UnixNow());
+  w.Key("state");
+  w.String(state);
+  w.Key("error");
+  w.String(error.c_str());
+}
+
+void Publish(const NodeConfig& config, const rapidjson::StringBuffer& buf) {
+  Status st = WriteStatusFile(config.node.state_dir, buf.GetString());
+  if (!st.ok()) spdlog::warn("{}", st.message());
+}
+
+int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
+  const double started = UnixNow();
+  Journal::Options jopts;
+  jopts.path = config.node.state_dir + "/journal";
+  jopts.max_bytes = config.journal.max_megabytes << 20;
+  auto journal = Journal::Open(jopts);
+  if (!journal.ok()) {
+    spdlog::error("{}", journal.status().message());
     return 1;
   }
-  if (Status st = capture::CheckBinlogSettings(**conn); !st.ok()) {
-    spdlog::error("{}", st.message());
+  auto transport = ZmqServerTransport::Bind(config.transport.listen);
+  if (!transport.ok()) {
+    spdlog::error("{}", transport.status().message());
+    return 1;
+  }
+  spdlog::info("primary: journal {} holds seq {}..{} ({} bytes); serving secondaries at {}",
+               jopts.path, (*journal)->first_seq(), (*journal)->last_seq(), (*journal)->bytes(),
+               (*transport)->bound_endpoint());
+
+  capture::CaptureService* capture_ptr = nullptr;
+  capture::Shipper* shipper_ptr = nullptr;
+  capture::ShipperOptions sopts;
+  sopts.endpoint = config.transport.listen;
+  sopts.shippable_seq = [&capture_ptr] { return capture_ptr->last_complete_seq(); };
+  capture::Shipper shipper(journal->get(), std::move(transport).value(), sopts);
+  shipper_ptr = &shipper;
+
+  capture::MariadbSourceFactory factory(config);
+  capture::CaptureOptions copts;
+  copts.databases = config.mysql.databases;
+  copts.journal_max_bytes = jopts.max_bytes;
+  copts.on_append = [&shipper_ptr] { shipper_ptr->Notify(); };
+  capture::CaptureService capture(journal->get(), &factory, copts);
+  capture_ptr = &capture;
+
+  if (Status st = capture.Start(); !st.ok()) {
+    spdlog::error("capture: {}", st.message());
+    return 1;
+  }
+  if (Status st = shipper.Start(); !st.ok()) {
+    spdlog::error("shipper: {}", st.message());
+    capture.Stop();
+    return 1;
+  }
+
+  auto write_status = [&] {
+    capture::CaptureStatus c = capture.status();
+    capture::ShipperStatus s = shipper.status();
+    std::string error = c.last_error.empty() ? s.last_error : c.last_error;
+    const char* state = "running";
+    if (c.state == capture::CaptureState::kFailed) {
+      state = "error";
+    } else if (c.state == capture::CaptureState::kJournalFull) {
+      state = "paused";
+    } else if (c.state == capture::CaptureState::kConnecting) {
+      state = "waiting";
+    }
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    WriteCommon(w, config, started, state, error);
+    w.Key("primary");
+    w.StartObject();
+    w.Key("capture_state");
+    w.String(capture::CaptureStateName(c.state));
+    w.Key("source");
+    w.String(c.source.c_str());
+    w.Key("binlog_position");
+    w.String(c.checkpoint.ToString().c_str());
+    w.Key("read_position");
+    w.String(c.read_position.ToString().c_str());
+    w.Key("gtid");
+    w.String(c.checkpoint_gtid.c_str());
+    w.Key("lag_seconds");
+    w.Int64(c.lag_seconds);
+    w.Key("captured");
+    w.StartObject();
+    w.Key("transactions");
+    w.Uint64(c.transactions);
+    w.Key("skipped_transactions");
+    w.Uint64(c.skipped_transactions);
+    w.Key("rows");
+    w.Uint64(c.rows);
+    w.Key("bytes");
+    w.Uint64(c.bytes);
+    w.EndObject();
+    w.Key("journal");
+    w.StartObject();
+    w.Key("first_seq");
+    w.Uint64(s.journal_first_seq);
+    w.Key("last_seq");
+    w.Uint64(s.journal_last_seq);
+    w.Key("entries");
+    w.Uint64(s.journal_last_seq + 1 - s.journal_first_seq);
+    w.Key("bytes");
+    w.Uint64(c.journal_bytes);
+    w.Key("max_bytes");
+    w.Uint64(c.journal_max_bytes);
+    w.Key("full");
+    w.Bool(c.journal_full);
+    w.EndObject();
+    w.Key("endpoint");
+    w.String(s.endpoint.c_str());
+    w.Key("entries_sent");
+    w.Uint64(s.entries_sent);
+    w.Key("bytes_sent");
+    w.Uint64(s.bytes_sent);
+    w.Key("bad_frames");
+    w.Uint64(s.bad_frames);
+    w.Key("peers");
+    w.StartArray();
+    for (const auto& p : s.peers) {
+      w.StartObject();
+      w.Key("name");
+      w.String(p.name.c_str());
+      w.Key("connected");
+      w.Bool(p.connected);
+      w.Key("durable_seq");
+      w.Uint64(p.durable_seq);
+      w.Key("applied_seq");
+      w.Uint64(p.applied_seq);
+      w.Key("sent_seq");
+      w.Uint64(p.sent_seq);
+      w.Key("lag_entries");
+      w.Uint64(p.lag_entries);
+      w.Key("last_seen");
+      w.Double(static_cast<double>(p.last_seen_unix_ms) / 1000.0);
+      w.Key("last_error");
+      w.String(p.last_error.c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.EndObject();
+    Publish(config, buf);
+  };
+
+  while (!signals.WaitFor(std::chrono::seconds(1))) write_status();
+  shipper.Stop();
+  capture.Stop();
+  write_status();
+  capture::CaptureStatus c = capture.status();
+  spdlog::info("primary: stopped cleanly; binlog checkpoint {} gtid '{}', journal seq {}",
+               c.checkpoint.ToString(), c.checkpoint_gtid, (*journal)->last_seq());
+  return 0;
+}
+
+int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
+  const double started = UnixNow();
+  Journal::Options jopts;
+  jopts.path = config.node.state_dir + "/relay";
+  auto relay = Journal::Open(jopts);
+  if (!relay.ok()) {
+    spdlog::error("{}", relay.status().message());
+    return 1;
+  }
+  if (config.transport.primary.empty()) {
+    spdlog::error("{}: [transport] primary is not set: the secondary needs the primary's "
+                  "address, e.g. primary = \"tcp://10.0.0.1:7700\"",
+                  config.source_path);
     return 2;
   }
-  capture::MariadbSourceOptions options;
-  options.host = config.mysql.host;
-  options.port = config.mysql.port;
-  options.user = config.mysql.user;
-  options.password = config.mysql.password;
-  options.replica_server_id = config.mysql.replica_server_id;
-  options.heartbeat = std::chrono::milliseconds(config.mysql.heartbeat_ms);
-  options.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
-  options.follow = true;
-  auto source = capture::MariadbBinlogSource::Open(options);
-  if (!source.ok()) {
-    spdlog::error("{}", source.status().message());
+  auto transport = ZmqClientTransport::Connect(config.transport.primary);
+  if (!transport.ok()) {
+    spdlog::error("{}", transport.status().message());
     return 1;
   }
-  capture::MariadbBinlogSource* raw_source = source->get();
-  spdlog::info("primary: following the binlog of {} from {}", raw_source->Describe(),
-               raw_source->position().ToString());
-  SignalWatcher signals([raw_source] { raw_source->Stop(); });
-  capture::BinlogReader reader(std::move(source).value());
-  CaptureLog log;
-  capture::TransactionAssembler assembler(&log);
-  for (;;) {
-    auto event = reader.Next();
-    if (!event.ok()) {
-      if (event.status().code() == Status::Code::kAborted) break;
-      spdlog::error("capture stopped: {}", event.status().message());
-      return 1;
-    }
-    if (*event == nullptr) break;
-    if (Status st = assembler.Feed(**event); !st.ok()) {
-      spdlog::error("capture stopped: {}", st.message());
-      return 1;
-    }
+  apply::ApplierOptions aopts;
+  aopts.mysql.host = config.mysql.host;
+  aopts.mysql.port = config.mysql.port;
+  aopts.mysql.user = config.mysql.user;
+  aopts.mysql.password = config.mysql.password;
+  aopts.mysql.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
+  apply::Applier applier(aopts, relay->get());
+
+  apply::ReceiverOptions ropts;
+  ropts.node_name = config.node.name;
+  ropts.endpoint = config.transport.primary;
+  apply::Receiver receiver(
+      ropts, std::move(transport).value(), relay->get(),
+      [&applier] { return applier.applied_seq(); }, [&applier] { applier.Notify(); });
+
+  spdlog::info("secondary '{}': relay {} holds seq {}..{}; following the primary at {}",
+               config.node.name, jopts.path, (*relay)->first_seq(), (*relay)->last_seq(),
+               config.transport.primary);
+  if (Status st = applier.Start(); !st.ok()) {
+    spdlog::error("applier: {}", st.message());
+    return 1;
   }
-  spdlog::info("primary: stopped cleanly at {}", assembler.committed_position().ToString());
+  if (Status st = receiver.Start(); !st.ok()) {
+    spdlog::error("receiver: {}", st.message());
+    applier.Stop();
+    return 1;
+  }
+
+  auto write_status = [&] {
+    apply::ApplierStatus a = applier.status();
+    apply::ReceiverStatus r = receiver.status();
+    std::string error = !a.last_error.empty() ? a.last_error : r.last_error;
+    const bool applier_failed = a.state == apply::ApplierState::kError;
+    const char* state = applier_failed ? "error" : (r.connected ? "running" : "waiting");
+    uint64_t behind = r.primary_last_seq > a.applied_seq ? r.primary_last_seq - a.applied_seq : 0;
+    double lag_seconds = 0;
+    if (behind > 0 && a.last_source_timestamp > 0) {
+      lag_seconds = std::max(0.0, UnixNow() - a.last_source_timestamp);
+    }
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    WriteCommon(w, config, started, state, error);
+    w.Key("secondary");
+    w.StartObject();
+    w.Key("primary");
+    w.String(config.transport.primary.c_str());
+    w.Key("receiver_state");
+    w.String(apply::ReceiverStateName(r.state));
+    w.Key("applier_state");
+    w.String(apply::ApplierStateName(a.state));
+    w.Key("connected");
+    w.Bool(r.connected);
+    w.Key("received_seq");
+    w.Uint64(r.durable_seq);
+    w.Key("primary_last_seq");
+    w.Uint64(r.primary_last_seq);
+    w.Key("applied_seq");
+    w.Uint64(a.applied_seq);
+    w.Key("applied_gtid");
+    w.String(a.gtid.c_str());
+    w.Key("source_position");
+    w.String(a.source_position.ToString().c_str());
+    w.Key("transactions_applied");
+    w.Uint64(a.transactions_applied);
+    w.Key("rows_applied");
+    w.Uint64(a.rows_applied);
+    w.Key("waiting_for");
+    w.String(a.waiting_for.c_str());
+    w.Key("lag");
+    w.StartObject();
+    w.Key("transactions");
+    w.Uint64(behind);
+    w.Key("bytes");
+    w.Uint64(behind > 0 ? (*relay)->bytes() : 0);
+    w.Key("seconds");
+    w.Double(lag_seconds);
+    w.EndObject();
+    w.Key("relay");
+    w.StartObject();
+    w.Key("first_seq");
+    w.Uint64((*relay)->first_seq());
+    w.Key("last_seq");
+    w.Uint64((*relay)->last_seq());
+    w.Key("entries");
+    w.Uint64((*relay)->entry_count());
+    w.Key("bytes");
+    w.Uint64((*relay)->bytes());
+    w.EndObject();
+    w.Key("reconnects");
+    w.Uint64(r.reconnects);
+    w.EndObject();
+    w.EndObject();
+    Publish(config, buf);
+  };
+
+  while (!signals.WaitFor(std::chrono::seconds(1))) write_status();
+  receiver.Stop();
+  applier.Stop();
+  write_status();
+  apply::ApplierStatus a = applier.status();
+  spdlog::info("secondary: stopped cleanly; applied seq {} gtid '{}' (source {}), relay seq {}",
+               a.applied_seq, a.gtid, a.source_position.ToString(), (*relay)->last_seq());
   return 0;
 }
 
@@ -150,13 +394,16 @@ int RunService(const std::string& config_path) {
     std::fprintf(stderr, "replsyncd: %s\n", st.message().c_str());
     return 2;
   }
-  spdlog::info("replsyncd {} starting as {} (config {})", REPLSYNC_VERSION,
-               RoleName(config->node.role), config_path);
-  if (config->node.role == NodeRole::kPrimary) return RunPrimary(*config);
-  spdlog::error(
-      "role \"secondary\" is not available in this version of replsyncd: the journal, the "
-      "transport and the applier come with the replication pipeline");
-  return 2;
+  if (Status st = MakeDirs(config->node.state_dir); !st.ok()) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+  spdlog::info("replsyncd {} starting as {} '{}' (config {}, state {})", REPLSYNC_VERSION,
+               RoleName(config->node.role), config->node.name, config_path,
+               config->node.state_dir);
+  SignalWatcher signals;  // before any thread starts, so they all inherit the blocked signals
+  if (config->node.role == NodeRole::kPrimary) return RunPrimary(*config, signals);
+  return RunSecondary(*config, signals);
 }
 
 }  // namespace replsync::cli
