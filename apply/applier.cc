@@ -155,8 +155,23 @@ std::string Applier::Describe(uint64_t seq, const pb::DbTransaction& txn) const 
                      txn.begin_file(), txn.begin_offset());
 }
 
-Status Applier::Execute(const std::string& sql, uint64_t seq) {
-  return session_->Execute(sql, "SQL");
+Status Applier::Execute(const std::string& sql) { return session_->Execute(sql, "SQL"); }
+
+Status Applier::Queue(std::string sql) {
+  if (!pending_.empty() && pending_bytes_ + sql.size() > max_statement_bytes_) {
+    RS_RETURN_IF_ERROR(SendPending());
+  }
+  pending_bytes_ += sql.size();
+  pending_.push_back(std::move(sql));
+  return Status::Ok();
+}
+
+Status Applier::SendPending() {
+  if (pending_.empty()) return Status::Ok();
+  Status st = session_->ExecuteBatch(pending_, "SQL");
+  pending_.clear();
+  pending_bytes_ = 0;
+  return st;
 }
 
 void Applier::Run() {
@@ -257,7 +272,7 @@ Status Applier::Connect() {
     max_statement_bytes_ = std::min<size_t>(max_statement_bytes_, max_packet - 4096);
   }
   writer_ = std::make_unique<BinlogStatementWriter>(
-      max_statement_bytes_, [this](const std::string& sql) { return Execute(sql, current_seq_); });
+      max_statement_bytes_, [this](const std::string& sql) { return Queue(sql); });
 
   RS_RETURN_IF_ERROR(session_->Execute(kCreateSchemaSql, "create replsync schema"));
   RS_RETURN_IF_ERROR(session_->Execute(kCreateTableSql, "create replsync.applied"));
@@ -351,13 +366,16 @@ std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_par
 }
 
 Result<bool> Applier::ApplyTransaction(uint64_t seq) {
-  current_seq_ = seq;
   RS_ASSIGN_OR_RETURN(std::optional<pb::DbTransaction> first, ReadEntry(seq));
   if (!first) return false;
   SetState(ApplierState::kApplying);
   pb::DbTransaction txn = std::move(*first);
   const std::string what = Describe(seq, txn);
-  auto fail = [&](const Status& s) { return s.WithContext("apply " + what); };
+  auto fail = [&](const Status& s) {
+    pending_.clear();
+    pending_bytes_ = 0;
+    return s.WithContext("apply " + what);
+  };
 
   const bool recovering = pending_ddl_seq_ == seq;
   bool marker_written = false;
@@ -366,12 +384,13 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
   uint64_t rows = 0;
   uint64_t part_seq = seq;
   writer_->Reset();
+  pending_.clear();
+  pending_bytes_ = 0;
   while (true) {
-    current_seq_ = part_seq;
     const std::string& fde = txn.format_description();
     if (!fde.empty() && fde != last_fde_) {
-      Status st = Execute(BinlogStatementWriter::ForEvent(fde), part_seq);
-      if (!st.ok()) return fail(st.WithContext("FORMAT_DESCRIPTION"));
+      Status st = Queue(BinlogStatementWriter::ForEvent(fde));
+      if (!st.ok()) return fail(st);
       last_fde_ = fde;
     }
     for (const pb::Statement& statement : txn.statements()) {
@@ -382,7 +401,7 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
             return fail(Status::Corruption("row events without a FORMAT_DESCRIPTION"));
           }
           if (!in_txn) {
-            Status st = Execute("START TRANSACTION", part_seq);
+            Status st = Queue("START TRANSACTION");
             if (!st.ok()) return fail(st);
             in_txn = true;
           }
@@ -394,6 +413,7 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
         }
         case pb::Statement::DDL: {
           Status st = writer_->Flush();
+          if (st.ok()) st = SendPending();
           if (!st.ok()) return fail(st);
           if (in_txn) {
             return fail(Status::Unsupported(
@@ -401,11 +421,11 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
                 "implicitly, so the position could not be kept atomic with the rows)"));
           }
           if (!marker_written) {
-            st = Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
-                                     "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
-                                     "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
-                                     QuoteString(options_.channel), position_.seq, seq),
-                         seq);
+            st =
+                Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
+                                    "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
+                                    "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
+                                    QuoteString(options_.channel), position_.seq, seq));
             if (!st.ok()) return fail(st.WithContext("mark DDL pending"));
             marker_written = true;
             pending_ddl_seq_ = seq;
@@ -426,7 +446,11 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
     Status st = writer_->Flush();
     if (!st.ok()) return fail(st);
     rows += txn.row_count();
-    if (in_txn && CrashAt("after_rows", part_seq)) return Status::Aborted("simulated crash");
+    if (in_txn && options_.crash_point) {
+      st = SendPending();
+      if (!st.ok()) return fail(st);
+      if (CrashAt("after_rows", part_seq)) return Status::Aborted("simulated crash");
+    }
     if (txn.last_part()) break;
     RS_ASSIGN_OR_RETURN(pb::DbTransaction next, WaitForEntry(part_seq + 1));
     if (next.part() != txn.part() + 1 || next.gtid() != txn.gtid() ||
@@ -440,20 +464,23 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
     txn = std::move(next);
     ++part_seq;
   }
-  if (CrashAt("before_commit", part_seq)) return Status::Aborted("simulated crash");
+  if (options_.crash_point) {
+    Status st = SendPending();
+    if (!st.ok()) return fail(st);
+    if (CrashAt("before_commit", part_seq)) return Status::Aborted("simulated crash");
+  }
+  // Small transactions go in one round trip: START TRANSACTION; BINLOG; position; COMMIT.
+  Status st;
   if (txn.rollback() && in_txn) {
     // The source group ended with ROLLBACK: its transactional changes were undone on the
     // primary, its non-transactional ones kept. Rolling back here does the same.
-    Status st = Execute("ROLLBACK", part_seq);
-    if (!st.ok()) return fail(st);
+    st = Queue("ROLLBACK");
     in_txn = false;
   }
-  Status st = Execute(PositionSql(part_seq, txn), part_seq);
-  if (!st.ok()) return fail(st.WithContext("write replsync.applied"));
-  if (in_txn) {
-    st = Execute("COMMIT", part_seq);
-    if (!st.ok()) return fail(st);
-  }
+  if (st.ok()) st = Queue(PositionSql(part_seq, txn));
+  if (st.ok() && in_txn) st = Queue("COMMIT");
+  if (st.ok()) st = SendPending();
+  if (!st.ok()) return fail(st);
   pending_ddl_seq_ = 0;
   position_.seq = part_seq;
   position_.gtid = txn.gtid();
@@ -468,17 +495,17 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
   // have run on the primary either).
   bool use_own = statement.db().empty();
   if (!use_own) {
-    Status st = Execute("USE " + QuoteIdentifier(statement.db()), seq);
+    Status st = Execute("USE " + QuoteIdentifier(statement.db()));
     if (!st.ok()) {
       if (session_->last_error_code() != kErrBadDb) return st;
       use_own = true;
     }
   }
-  if (use_own) RS_RETURN_IF_ERROR(Execute("USE replsync", seq));
+  if (use_own) RS_RETURN_IF_ERROR(Execute("USE replsync"));
   const std::string set = DdlSessionSql(statement.session(), mariadb_);
-  if (!set.empty()) RS_RETURN_IF_ERROR(Execute(set, seq).WithContext("DDL session settings"));
+  if (!set.empty()) RS_RETURN_IF_ERROR(Execute(set).WithContext("DDL session settings"));
 
-  Status st = Execute(statement.sql(), seq);
+  Status st = Execute(statement.sql());
   if (!st.ok()) {
     const int code = session_->last_error_code();
     if (recovering && !st.retryable() && IsAlreadyAppliedError(statement.sql(), code)) {
@@ -490,15 +517,14 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
       // DDL is atomic: this one did not take effect. Clear the marker, so that a restart runs it
       // as a first attempt again rather than mistaking its error for "already applied".
       Status clear = Execute("UPDATE replsync.applied SET ddl_pending_seq=NULL WHERE channel = " +
-                                 QuoteString(options_.channel),
-                             seq);
+                             QuoteString(options_.channel));
       if (clear.ok()) pending_ddl_seq_ = 0;
       return st;
     } else {
       return st;
     }
   }
-  return Execute(ResetSessionSql(mariadb_), seq).WithContext("reset session after DDL");
+  return Execute(ResetSessionSql(mariadb_)).WithContext("reset session after DDL");
 }
 
 }  // namespace replsync::apply

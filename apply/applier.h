@@ -42,6 +42,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "apply/binlog_statement.h"
 #include "apply/mysql_session.h"
@@ -138,7 +139,13 @@ class Applier {
   Result<std::optional<pb::DbTransaction>> ReadEntry(uint64_t seq);
   // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
   Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
-  Status Execute(const std::string& sql, uint64_t seq);
+  // Runs `sql` on the session (errors name the server and quote the statement).
+  Status Execute(const std::string& sql);
+  // Queues a statement of the transaction being applied; queued statements go to the server
+  // together (one round trip) when SendPending is called or the queue would pass
+  // max_statement_bytes_.
+  Status Queue(std::string sql);
+  Status SendPending();
   std::string PositionSql(uint64_t seq, const pb::DbTransaction& last_part) const;
   // True when the test hook asks for a crash at `point`: drops the session.
   bool CrashAt(std::string_view point, uint64_t seq);
@@ -163,7 +170,8 @@ class Applier {
   bool mariadb_ = true;                            // the secondary's server is MariaDB
   size_t max_statement_bytes_;                     // options_ capped by max_allowed_packet
   uint64_t pending_ddl_seq_ = 0;
-  uint64_t current_seq_ = 0;  // being applied (for BINLOG errors)
+  std::vector<std::string> pending_;  // queued statements (Queue)
+  size_t pending_bytes_ = 0;
   Position position_;
 
   std::thread thread_;

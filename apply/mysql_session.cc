@@ -94,7 +94,7 @@ Result<std::unique_ptr<MysqlSession>> MysqlSession::Open(const MysqlOptions& opt
     }
     props["OPT_RECONNECT"] = false;
     props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
-    props["CLIENT_MULTI_STATEMENTS"] = false;
+    props["CLIENT_MULTI_STATEMENTS"] = true;  // for ExecuteBatch
     std::unique_ptr<sql::Connection> connection(driver->connect(props));
     connection->setAutoCommit(true);
     return std::unique_ptr<MysqlSession>(new MysqlSession(std::move(connection), options));
@@ -125,7 +125,7 @@ std::string MysqlSession::Describe() const {
   return fmt::format("{}@{}:{}", options_.user, options_.host, options_.port);
 }
 
-Status MysqlSession::CurrentError(const std::string& sql, std::string_view what) {
+Status MysqlSession::CurrentError(const std::string& statements, std::string_view what) {
   const std::string context = what.empty() ? std::string("run SQL") : std::string(what);
   int code = 0;
   std::string detail;
@@ -141,7 +141,7 @@ Status MysqlSession::CurrentError(const std::string& sql, std::string_view what)
   }
   last_error_code_ = code;
   const std::string message =
-      fmt::format("{} on {}: {} [statement: {}]", context, Describe(), detail, Snippet(sql));
+      fmt::format("{} on {}: {} [{}]", context, Describe(), detail, statements);
   switch (ClassifyMysqlError(code)) {
     case MysqlErrorKind::kConnection:
       broken_ = true;
@@ -165,7 +165,44 @@ Status MysqlSession::Execute(const std::string& sql, std::string_view what) {
     last_error_code_ = 0;
     return Status::Ok();
   } catch (...) {
-    return CurrentError(sql, what);
+    return CurrentError("statement: " + Snippet(sql), what);
+  }
+}
+
+Status MysqlSession::ExecuteBatch(const std::vector<std::string>& statements,
+                                  std::string_view what) {
+  if (statements.empty()) return Status::Ok();
+  if (statements.size() == 1) return Execute(statements[0], what);
+  if (broken_) return Status::Network("session " + Describe() + " is broken");
+  size_t bytes = 0;
+  for (const std::string& s : statements) bytes += s.size() + 2;
+  std::string sql;
+  sql.reserve(bytes);
+  for (const std::string& s : statements) {
+    if (!sql.empty()) sql += ";\n";
+    sql += s;
+  }
+  try {
+    if (statement_ == nullptr) statement_.reset(connection_->createStatement());
+    statement_->execute(sql::SQLString(sql));
+    std::unique_ptr<sql::ResultSet> rs(statement_->getResultSet());
+    // One result per statement; an error in statement k surfaces when result k is fetched (the
+    // server does not run the statements after it).
+    for (size_t i = 1; i < statements.size(); ++i) {
+      statement_->getMoreResults();
+      rs.reset(statement_->getResultSet());
+    }
+    last_error_code_ = 0;
+    return Status::Ok();
+  } catch (...) {
+    std::string described = "statements: ";
+    for (size_t i = 0; i < statements.size(); ++i) {
+      if (i > 0) described += "; ";
+      std::string one = Snippet(statements[i]);
+      if (one.size() > 80) one = one.substr(0, 80) + "...";
+      described += one;
+    }
+    return CurrentError(described, what);
   }
 }
 
@@ -192,7 +229,7 @@ Result<std::vector<MysqlSession::Row>> MysqlSession::Query(const std::string& sq
     last_error_code_ = 0;
     return rows;
   } catch (...) {
-    return CurrentError(sql, what);
+    return CurrentError("statement: " + Snippet(sql), what);
   }
 }
 

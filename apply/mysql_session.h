@@ -13,9 +13,10 @@
 //     was (or must be) rolled back;
 //   - everything else (a missing table, a duplicate key, a syntax error, missing privileges):
 //     Status::Server, not retryable.
-// The connection never reconnects by itself (OPT_RECONNECT off): a silent reconnect would lose
-// the session settings (sql_log_bin=0) and the open transaction without anyone noticing.
-// Thread-safety: not thread-safe; one thread uses a session at a time.
+// The connection allows multi-statements (ExecuteBatch) and never reconnects by itself
+// (OPT_RECONNECT off): a silent reconnect would lose the session settings (sql_log_bin=0) and the
+// open transaction without anyone noticing. Thread-safety: not thread-safe; one thread uses a
+// session at a time.
 #pragma once
 
 #include <chrono>
@@ -64,6 +65,10 @@ class MysqlSession {
   // Runs one statement and discards any result. `what` names the operation in an error message
   // ("apply seq 12"); the message also quotes the start of the statement.
   Status Execute(const std::string& sql, std::string_view what = {});
+  // Runs several statements in one round trip (a multi-statement), in order. The server stops
+  // at the first that fails; its error is returned (the ones before it took effect, so callers
+  // batch only what an open transaction contains or what may be repeated).
+  Status ExecuteBatch(const std::vector<std::string>& statements, std::string_view what = {});
   // Runs a query and returns every row of its result; NULL is std::nullopt.
   Result<std::vector<Row>> Query(const std::string& sql, std::string_view what = {});
 
@@ -76,8 +81,9 @@ class MysqlSession {
 
  private:
   MysqlSession(std::unique_ptr<sql::Connection> connection, MysqlOptions options);
-  // Turns the exception being handled into a Status and records its error number.
-  Status CurrentError(const std::string& sql, std::string_view what);
+  // Turns the exception being handled into a Status and records its error number;
+  // `statements` describes what ran, for the message.
+  Status CurrentError(const std::string& statements, std::string_view what);
 
   std::unique_ptr<sql::Connection> connection_;
   std::unique_ptr<sql::Statement> statement_;

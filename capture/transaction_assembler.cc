@@ -122,6 +122,7 @@ Status TransactionAssembler::Begin(const Event& event, const Gtid& gtid) {
   in_txn_ = true;
   pending_gtid_ = false;
   standalone_ = false;
+  mariadb_gtid_ = false;
   explicit_begin_ = false;
   implicit_rows_ = false;
   return sink_->OnBegin(txn_);
@@ -134,6 +135,7 @@ void TransactionAssembler::Close(const Event& event) {
   in_txn_ = false;
   pending_gtid_ = false;
   standalone_ = false;
+  mariadb_gtid_ = false;
   explicit_begin_ = false;
   implicit_rows_ = false;
   has_prelude_ = false;
@@ -205,8 +207,9 @@ Status TransactionAssembler::OnQuery(const Event& event, const QueryEvent& query
         RS_RETURN_IF_ERROR(Begin(event, Gtid{}));
         single = true;
       } else {
-        // A GTID followed directly by a statement (no BEGIN) is a one-statement group.
-        single = standalone_ || (pending_gtid_ && !explicit_begin_);
+        // A GTID followed directly by a statement (no BEGIN) is a one-statement group, except
+        // after a MariaDB GTID, whose FL_STANDALONE flag says whether a COMMIT/XID follows.
+        single = standalone_ || (pending_gtid_ && !explicit_begin_ && !mariadb_gtid_);
       }
       pending_gtid_ = false;
       txn_.is_ddl = true;
@@ -259,6 +262,7 @@ Status TransactionAssembler::Feed(const Event& event) {
     RS_RETURN_IF_ERROR(Begin(event, gtid->gtid));
     pending_gtid_ = true;
     standalone_ = gtid->standalone();
+    mariadb_gtid_ = gtid->gtid.flavor == Gtid::Flavor::kMariadb;
     return Status::Ok();
   }
   if (std::holds_alternative<XaPrepareEvent>(body)) {

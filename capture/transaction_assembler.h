@@ -76,6 +76,9 @@ class TransactionAssembler {
   bool in_txn_ = false;
   bool pending_gtid_ = false;    // GTID seen, BEGIN / first statement not yet
   bool standalone_ = false;      // MariaDB FL_STANDALONE: ends after one statement
+  // Opened by a MariaDB GTID: without FL_STANDALONE it ends at XID/COMMIT even when no BEGIN
+  // follows (MariaDB writes none), e.g. CREATE TABLE ... SELECT: QUERY, rows, XID.
+  bool mariadb_gtid_ = false;
   bool explicit_begin_ = false;  // BEGIN / XA START seen: ends at COMMIT, XID, ROLLBACK, XA ...
   bool implicit_rows_ = false;   // opened by a ROWS event (no GTIDs): ends at STMT_END_F
   bool gtid_mode_ = false;       // the stream has GTID events: rows must be inside transactions

@@ -482,6 +482,32 @@ TEST_F(CaptureServiceTest, DdlIsReplicatedByTargetDatabaseWithSessionVariables) 
   EXPECT_EQ(last_status_.skipped_transactions, 1u);
 }
 
+// MariaDB writes CREATE TABLE ... SELECT as GTID (without FL_STANDALONE), the CREATE, its rows
+// and XID: one transaction.
+TEST_F(CaptureServiceTest, CreateTableSelectGroupIsOneTransaction) {
+  SyntheticBinlog b;
+  b.Add(b.Gtid(1, false));
+  b.Add(b.Query("toddy_test", "CREATE TABLE `outbox` (id INT)"));
+  uint64_t map = b.Add(b.Map(0x26));
+  uint64_t rows = b.Add(b.Rows(0x26, true));
+  b.Add(b.Xid());
+  b.Transaction(2);
+  std::string path = b.Write(dir_);
+  FileSourceFactory factory({path});
+  ASSERT_TRUE(RunToEnd(&factory).ok()) << last_status_.last_error;
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 2u);
+  EXPECT_EQ(txns[0].gtid(), "0-1-1");
+  EXPECT_TRUE(txns[0].is_ddl());
+  ASSERT_EQ(txns[0].statements_size(), 2);
+  EXPECT_EQ(txns[0].statements(0).kind(), pb::Statement::DDL);
+  EXPECT_EQ(txns[0].statements(0).db(), "toddy_test");
+  ASSERT_EQ(txns[0].statements(1).events_size(), 2);
+  EXPECT_EQ(txns[0].statements(1).events(0), b.added().at(map));
+  EXPECT_EQ(txns[0].statements(1).events(1), b.added().at(rows));
+  EXPECT_EQ(txns[1].gtid(), "0-1-2");
+}
+
 TEST_F(CaptureServiceTest, StatementFormatDmlOnReplicatedDatabaseStopsCapture) {
   SyntheticBinlog b;
   b.Transaction(1);
