@@ -158,7 +158,9 @@ std::string Applier::Describe(uint64_t seq, const pb::DbTransaction& txn) const 
 Status Applier::Execute(const std::string& sql) { return session_->Execute(sql, "SQL"); }
 
 Status Applier::Queue(std::string sql) {
-  if (!pending_.empty() && pending_bytes_ + sql.size() > max_statement_bytes_) {
+  // A BINLOG statement must end its batch (MysqlSession::ExecuteBatch).
+  const bool after_binlog = !pending_.empty() && pending_.back().rfind("BINLOG", 0) == 0;
+  if (after_binlog || (!pending_.empty() && pending_bytes_ + sql.size() > max_statement_bytes_)) {
     RS_RETURN_IF_ERROR(SendPending());
   }
   pending_bytes_ += sql.size();
@@ -469,7 +471,7 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
     if (!st.ok()) return fail(st);
     if (CrashAt("before_commit", part_seq)) return Status::Aborted("simulated crash");
   }
-  // Small transactions go in one round trip: START TRANSACTION; BINLOG; position; COMMIT.
+  // A small transaction takes two round trips: START TRANSACTION + BINLOG, position + COMMIT.
   Status st;
   if (txn.rollback() && in_txn) {
     // The source group ended with ROLLBACK: its transactional changes were undone on the

@@ -174,6 +174,11 @@ Status MysqlSession::ExecuteBatch(const std::vector<std::string>& statements,
   if (statements.empty()) return Status::Ok();
   if (statements.size() == 1) return Execute(statements[0], what);
   if (broken_) return Status::Network("session " + Describe() + " is broken");
+  for (size_t i = 0; i + 1 < statements.size(); ++i) {
+    if (statements[i].rfind("BINLOG", 0) == 0) {
+      return Status::Internal("ExecuteBatch: a BINLOG statement must be the last of a batch");
+    }
+  }
   size_t bytes = 0;
   for (const std::string& s : statements) bytes += s.size() + 2;
   std::string sql;

@@ -68,6 +68,9 @@ class MysqlSession {
   // Runs several statements in one round trip (a multi-statement), in order. The server stops
   // at the first that fails; its error is returned (the ones before it took effect, so callers
   // batch only what an open transaction contains or what may be repeated).
+  // A BINLOG statement may only come last: MariaDB (10.11) answers BINLOG with an OK packet
+  // that lacks SERVER_MORE_RESULTS_EXISTS, so the results of statements after it would be read
+  // as the answers to later commands ("Commands out of sync"). Internal error otherwise.
   Status ExecuteBatch(const std::vector<std::string>& statements, std::string_view what = {});
   // Runs a query and returns every row of its result; NULL is std::nullopt.
   Result<std::vector<Row>> Query(const std::string& sql, std::string_view what = {});

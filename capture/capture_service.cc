@@ -133,8 +133,8 @@ Result<BinlogPosition> MariadbSourceFactory::CurrentPosition() {
   }
   uint64_t offset = 0;
   if (!ParseU64(*rows[0][1], &offset)) {
-    return Status::Server(fmt::format("SHOW MASTER STATUS on {}: bad position '{}'", Describe(),
-                                      *rows[0][1]));
+    return Status::Server(
+        fmt::format("SHOW MASTER STATUS on {}: bad position '{}'", Describe(), *rows[0][1]));
   }
   return BinlogPosition{*rows[0][0], offset};
 }
@@ -198,9 +198,8 @@ class FileSourceFactory::Source : public BinlogSource {
         skipping_ = false;
       }
       if (!skipping_) return true;
-      if (event->data.size() > 4 &&
-          static_cast<uint8_t>(event->data[4]) ==
-              static_cast<uint8_t>(EventType::kFormatDescription)) {
+      if (event->data.size() > 4 && static_cast<uint8_t>(event->data[4]) ==
+                                        static_cast<uint8_t>(EventType::kFormatDescription)) {
         return true;
       }
     }
@@ -240,8 +239,7 @@ Result<std::unique_ptr<BinlogSource>> FileSourceFactory::Open(const BinlogPositi
                     "never existed; re-bootstrap the secondary",
                     start.file, start.ToString(), Describe()));
   }
-  std::vector<std::string> paths(paths_.begin() + static_cast<std::ptrdiff_t>(first),
-                                 paths_.end());
+  std::vector<std::string> paths(paths_.begin() + static_cast<std::ptrdiff_t>(first), paths_.end());
   RS_ASSIGN_OR_RETURN(std::unique_ptr<FileBinlogSource> files,
                       FileBinlogSource::Open(std::move(paths)));
   return std::unique_ptr<BinlogSource>(new Source(std::move(files), start));
@@ -294,8 +292,8 @@ Status CaptureService::Start() {
   }
   uint64_t last_complete = journal_->last_seq();
   if (complete.has_value() && !ParseU64(*complete, &last_complete)) {
-    return Status::Corruption(fmt::format("journal {}: bad {} '{}'", journal_->path(),
-                                          kMetaLastCompleteSeq, *complete));
+    return Status::Corruption(
+        fmt::format("journal {}: bad {} '{}'", journal_->path(), kMetaLastCompleteSeq, *complete));
   }
   if (last_complete > journal_->last_seq()) {
     return Status::Corruption(fmt::format(
@@ -312,8 +310,9 @@ Status CaptureService::Start() {
   }
   last_complete_seq_ = last_complete;
   if (committed_.empty()) {
-    spdlog::info("capture: the journal {} has no checkpoint; starting at the current position of {}",
-                 journal_->path(), factory_->Describe());
+    spdlog::info(
+        "capture: the journal {} has no checkpoint; starting at the current position of {}",
+        journal_->path(), factory_->Describe());
   } else {
     spdlog::info("capture: resuming {} at {}{} (journal sequence {})", factory_->Describe(),
                  committed_.ToString(), committed_gtid_.empty() ? "" : ", GTID " + committed_gtid_,
@@ -325,7 +324,6 @@ Status CaptureService::Start() {
     read_position_ = committed_;
     state_ = CaptureState::kConnecting;
     error_ = Status::Ok();
-    finished_ = false;
   }
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
@@ -469,11 +467,11 @@ Status CaptureService::RunSource() {
   if (committed_.empty()) {
     RS_ASSIGN_OR_RETURN(BinlogPosition start, factory_->CurrentPosition());
     // The first checkpoint: a restart before the first transaction must not start later.
-    RS_RETURN_IF_ERROR(journal_->PutMeta({{kMetaFile, start.file},
-                                          {kMetaOffset, std::to_string(start.offset)},
-                                          {kMetaGtid, ""},
-                                          {kMetaLastCompleteSeq,
-                                           std::to_string(last_complete_seq_.load())}}));
+    RS_RETURN_IF_ERROR(
+        journal_->PutMeta({{kMetaFile, start.file},
+                           {kMetaOffset, std::to_string(start.offset)},
+                           {kMetaGtid, ""},
+                           {kMetaLastCompleteSeq, std::to_string(last_complete_seq_.load())}}));
     spdlog::info("capture: starting at the current position of {}: {}", factory_->Describe(),
                  start.ToString());
     committed_ = start;
@@ -528,6 +526,18 @@ Status CaptureService::OnEvent(const Event& event, std::string_view raw) {
   }
   if (std::holds_alternative<FormatDescriptionEvent>(event.body)) {
     format_description_.assign(raw);
+  } else if (const auto* rotate = std::get_if<RotateEvent>(&event.body)) {
+    // The end of a binlog file between transactions: checkpoint the start of the next one, so
+    // that a restart never needs a file the server may purge once it is read.
+    if ((event.header.flags & kFlagArtificial) == 0 && !event.in_payload &&
+        !assembler_->in_transaction() && !rotate->next_file.empty()) {
+      committed_ = BinlogPosition{rotate->next_file, rotate->position};
+      WriteItem item;
+      item.completes = true;
+      item.rotation = true;
+      item.checkpoint = Checkpoint{committed_, committed_gtid_};
+      RS_RETURN_IF_ERROR(Enqueue(std::move(item)));
+    }
   } else if (const auto* map = std::get_if<TableMapEvent>(&event.body)) {
     // Table maps precede the rows of their binlog statement: rows already emitted mean a new
     // statement began (one without STMT_END_F before it).
@@ -724,8 +734,7 @@ Status CaptureService::AddDdl(const TransactionInfo& txn, const Event& event,
   if (part_ == nullptr) return Status::Internal("DDL outside a transaction");
   uint64_t sql_mode = 0;
   if (ddl.query != nullptr && ddl.query->status.sql_mode) sql_mode = *ddl.query->status.sql_mode;
-  StatementTargets targets =
-      AnalyzeStatement(ddl.sql, ddl.db, SqlSyntax::FromSqlMode(sql_mode));
+  StatementTargets targets = AnalyzeStatement(ddl.sql, ddl.db, SqlSyntax::FromSqlMode(sql_mode));
   if (targets.kind == StatementKind::kControl) return Status::Ok();
   Decision decision = Decide(targets, filter_);
   const std::string where = event.position.ToString();
@@ -882,8 +891,8 @@ void CaptureService::WriterThread() {
         });
       }
       size_t entries = 0, bytes = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || (entries < options_.batch_entries && bytes < options_.batch_bytes))) {
+      while (!queue_.empty() && (batch.empty() || (entries < options_.batch_entries &&
+                                                   bytes < options_.batch_bytes))) {
         WriteItem& item = queue_.front();
         if (item.has_entry) {
           ++entries;
@@ -943,7 +952,7 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
         complete_seq = first + entries.size() - 1;
         ++transactions;
       }
-    } else if (item.completes) {
+    } else if (item.completes && !item.rotation) {
       ++skipped;
     }
     if (item.completes) checkpoint = &item.checkpoint;

@@ -149,11 +149,11 @@ struct CaptureOptions {
   std::chrono::milliseconds batch_delay{0};
   // Checkpoint-only writes (transactions with nothing to replicate) wait up to this long.
   std::chrono::milliseconds checkpoint_delay{1000};
-  size_t queue_bytes = 16 << 20;       // capture waits while the writer has this much queued
-  uint64_t journal_max_bytes = 0;      // the journal's cap, for messages
+  size_t queue_bytes = 16 << 20;   // capture waits while the writer has this much queued
+  uint64_t journal_max_bytes = 0;  // the journal's cap, for messages
   std::chrono::milliseconds full_poll{100};
   std::chrono::seconds full_report_interval{30};
-  std::chrono::milliseconds retry_min{500};     // reopening the source after network errors
+  std::chrono::milliseconds retry_min{500};  // reopening the source after network errors
   std::chrono::milliseconds retry_max{30000};
   // Called (from the writer thread) after every Append that completed a transaction; the
   // Shipper's Notify.
@@ -173,20 +173,20 @@ const char* CaptureStateName(CaptureState state);
 // A consistent copy of the service's state for `replsync status`.
 struct CaptureStatus {
   CaptureState state = CaptureState::kStopped;
-  std::string source;                // "server 127.0.0.1:3306"
-  BinlogPosition checkpoint;         // durable: after the last complete transaction
+  std::string source;         // "server 127.0.0.1:3306"
+  BinlogPosition checkpoint;  // durable: after the last complete transaction
   std::string checkpoint_gtid;
-  BinlogPosition read_position;      // after the last event read
-  uint64_t last_complete_seq = 0;    // journal sequence of the last complete transaction
-  uint64_t transactions = 0;         // transactions journaled since Start
-  uint64_t skipped_transactions = 0; // transactions with nothing to replicate since Start
-  uint64_t rows = 0;                 // rows journaled since Start
-  uint64_t bytes = 0;                // event bytes journaled since Start
+  BinlogPosition read_position;       // after the last event read
+  uint64_t last_complete_seq = 0;     // journal sequence of the last complete transaction
+  uint64_t transactions = 0;          // transactions journaled since Start
+  uint64_t skipped_transactions = 0;  // transactions with nothing to replicate since Start
+  uint64_t rows = 0;                  // rows journaled since Start
+  uint64_t bytes = 0;                 // event bytes journaled since Start
   uint64_t journal_bytes = 0;
   uint64_t journal_max_bytes = 0;
   bool journal_full = false;
-  int64_t lag_seconds = 0;           // now - timestamp of the last event read; 0 when idle
-  std::string last_error;            // "" when none
+  int64_t lag_seconds = 0;  // now - timestamp of the last event read; 0 when idle
+  std::string last_error;   // "" when none
 };
 
 class CaptureService {
@@ -221,6 +221,7 @@ class CaptureService {
     std::string entry;  // serialized JournalEntry; empty with has_entry false
     bool has_entry = false;
     bool completes = false;  // last part of a transaction, or a transaction without entry
+    bool rotation = false;   // with completes: the checkpoint moves to the next binlog file
     Checkpoint checkpoint;   // when completes
     uint64_t rows = 0;
     uint64_t event_bytes = 0;
@@ -268,7 +269,7 @@ class CaptureService {
   bool started_ = false;
 
   // ---- capture thread state
-  BinlogPosition committed_;       // after the last complete transaction read
+  BinlogPosition committed_;  // after the last complete transaction read
   std::string committed_gtid_;
   std::unique_ptr<BinlogDecoder> decoder_;
   std::unique_ptr<Sink> sink_;
@@ -299,8 +300,8 @@ class CaptureService {
 
   // ---- writer queue (guarded by queue_mu_)
   mutable std::mutex queue_mu_;
-  std::condition_variable queue_cv_;      // writer waits for items
-  std::condition_variable space_cv_;      // capture waits for queue space / drain
+  std::condition_variable queue_cv_;  // writer waits for items
+  std::condition_variable space_cv_;  // capture waits for queue space / drain
   std::deque<WriteItem> queue_;
   size_t queued_bytes_ = 0;
   bool writer_stop_ = false;
@@ -317,8 +318,6 @@ class CaptureService {
   Status error_;
   Checkpoint durable_;
   BinlogPosition read_position_;
-  bool finished_ = false;  // the capture thread has ended
-  std::condition_variable finished_cv_;
   std::atomic<uint64_t> last_complete_seq_{0};
   std::atomic<uint64_t> transactions_{0};
   std::atomic<uint64_t> skipped_{0};

@@ -372,10 +372,10 @@ class Parser {
       result_.kind = StatementKind::kControl;
       return;
     }
-    if (IsAnyWord({"COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA", "START", "LOCK", "UNLOCK",
-                   "USE", "DO", "SELECT", "SHOW", "CHECK", "CHECKSUM", "HANDLER", "PREPARE",
-                   "DEALLOCATE", "KILL", "RESET", "PURGE", "BINLOG", "HELP", "DESCRIBE", "DESC",
-                   "EXPLAIN"})) {
+    if (IsAnyWord({"COMMIT",  "ROLLBACK", "SAVEPOINT",  "RELEASE", "XA",    "START", "LOCK",
+                   "UNLOCK",  "USE",      "DO",         "SELECT",  "SHOW",  "CHECK", "CHECKSUM",
+                   "HANDLER", "PREPARE",  "DEALLOCATE", "KILL",    "RESET", "PURGE", "BINLOG",
+                   "HELP",    "DESCRIBE", "DESC",       "EXPLAIN"})) {
       result_.kind = StatementKind::kControl;
       return;
     }
@@ -486,10 +486,9 @@ class Parser {
     }
     if (AcceptAny({"DATABASE", "SCHEMA"})) {
       // The name is optional: ALTER DATABASE CHARACTER SET ... changes the default database.
-      if (IsNameToken() &&
-          !(At()->type == TokenType::kWord &&
-            IsAnyWord({"DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT", "READ",
-                       "ENCRYPTION"}))) {
+      if (IsNameToken() && !(At()->type == TokenType::kWord &&
+                             IsAnyWord({"DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT",
+                                        "READ", "ENCRYPTION"}))) {
         AddDb(At()->text);
         return;
       }

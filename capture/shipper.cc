@@ -79,12 +79,12 @@ Status Shipper::LoadKnown() {
       RS_ASSIGN_OR_RETURN(std::optional<std::string> durable, journal_->GetMeta(DurableKey(name)));
       RS_ASSIGN_OR_RETURN(std::optional<std::string> applied, journal_->GetMeta(AppliedKey(name)));
       if (durable.has_value() && !ParseU64(*durable, &k.durable_seq)) {
-        return Status::Corruption(fmt::format("journal {}: bad {} '{}'", journal_->path(),
-                                              DurableKey(name), *durable));
+        return Status::Corruption(
+            fmt::format("journal {}: bad {} '{}'", journal_->path(), DurableKey(name), *durable));
       }
       if (applied.has_value() && !ParseU64(*applied, &k.applied_seq)) {
-        return Status::Corruption(fmt::format("journal {}: bad {} '{}'", journal_->path(),
-                                              AppliedKey(name), *applied));
+        return Status::Corruption(
+            fmt::format("journal {}: bad {} '{}'", journal_->path(), AppliedKey(name), *applied));
       }
       known[name] = k;
     }
@@ -105,8 +105,8 @@ Status Shipper::Start() {
                            k.durable_seq, k.applied_seq);
     }
     spdlog::info("shipper: serving journal {} (entries {}..{}) at {}; known secondaries: {}",
-                 journal_->path(), journal_->first_seq(), journal_->last_seq(),
-                 options_.endpoint, names.empty() ? "none yet" : names);
+                 journal_->path(), journal_->first_seq(), journal_->last_seq(), options_.endpoint,
+                 names.empty() ? "none yet" : names);
   }
   sessions_.clear();
   stop_ = false;
@@ -311,21 +311,22 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, Clock::ti
     known.last_error.clear();
   }
   if (is_new) list_dirty_ = true;
-  spdlog::info("shipper: secondary {} connected (peer {}): holds up to {}, applied {}, credit {}; "
-               "sending from {} (journal ends at {})",
-               name, peer, durable, hello.applied_seq(), hello.credit(), durable + 1, last);
+  spdlog::info(
+      "shipper: secondary {} connected (peer {}): holds up to {}, applied {}, credit {}; "
+      "sending from {} (journal ends at {})",
+      name, peer, durable, hello.applied_seq(), hello.credit(), durable + 1, last);
   if (is_new) Retain();  // persist the new name before anything is deleted on its behalf
 }
 
 bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable) {
   uint64_t limit = std::min(shippable, session.window_end);
   if (session.next_seq > limit) return false;
-  size_t count = static_cast<size_t>(
-      std::min<uint64_t>(limit - session.next_seq + 1, options_.batch_entries));
+  size_t count =
+      static_cast<size_t>(std::min<uint64_t>(limit - session.next_seq + 1, options_.batch_entries));
   auto read = journal_->Read(session.next_seq, count, options_.batch_bytes);
   if (!read.ok()) {
-    spdlog::error("shipper: read journal {} at {} for {}: {}", journal_->path(),
-                  session.next_seq, session.name, read.status().ToString());
+    spdlog::error("shipper: read journal {} at {} for {}: {}", journal_->path(), session.next_seq,
+                  session.name, read.status().ToString());
     std::lock_guard<std::mutex> lock(mu_);
     last_error_ = read.status().ToString();
     return false;
@@ -424,9 +425,10 @@ void Shipper::DropSilent(Clock::time_point now) {
       durable = known.durable_seq;
       if (known.peer_id == it->first) known.peer_id.clear();
     }
-    spdlog::warn("shipper: secondary {} (peer {}) silent for {} ms: session dropped; it holds "
-                 "entries up to {} and resumes after it when it says Hello again",
-                 it->second.name, it->first, options_.silence_timeout.count(), durable);
+    spdlog::warn(
+        "shipper: secondary {} (peer {}) silent for {} ms: session dropped; it holds "
+        "entries up to {} and resumes after it when it says Hello again",
+        it->second.name, it->first, options_.silence_timeout.count(), durable);
     it = sessions_.erase(it);
   }
 }

@@ -70,14 +70,14 @@ struct ShipperOptions {
 
 struct PeerStatus {
   std::string name;
-  std::string peer_id;             // the transport's id of the current session ("" when none)
+  std::string peer_id;  // the transport's id of the current session ("" when none)
   bool connected = false;
-  uint64_t durable_seq = 0;        // acknowledged as durable in its relay
-  uint64_t applied_seq = 0;        // acknowledged as applied to its database
-  uint64_t sent_seq = 0;           // last sequence sent in the current session
-  uint64_t lag_entries = 0;        // shippable_seq - applied_seq
-  int64_t last_seen_unix_ms = 0;   // last message from it (0: not since this process started)
-  std::string last_error;          // last Error sent to or received from it
+  uint64_t durable_seq = 0;       // acknowledged as durable in its relay
+  uint64_t applied_seq = 0;       // acknowledged as applied to its database
+  uint64_t sent_seq = 0;          // last sequence sent in the current session
+  uint64_t lag_entries = 0;       // shippable_seq - applied_seq
+  int64_t last_seen_unix_ms = 0;  // last message from it (0: not since this process started)
+  std::string last_error;         // last Error sent to or received from it
 };
 
 struct ShipperStatus {
@@ -86,12 +86,12 @@ struct ShipperStatus {
   uint64_t journal_first_seq = 0;
   uint64_t journal_last_seq = 0;
   uint64_t shippable_seq = 0;
-  uint64_t retained_from = 0;      // entries before this were deleted (journal first_seq)
-  uint64_t entries_sent = 0;       // since Start
-  uint64_t bytes_sent = 0;         // after compression, since Start
+  uint64_t retained_from = 0;  // entries before this were deleted (journal first_seq)
+  uint64_t entries_sent = 0;   // since Start
+  uint64_t bytes_sent = 0;     // after compression, since Start
   uint64_t bad_frames = 0;
-  std::string last_error;          // journal errors ("" when none)
-  std::vector<PeerStatus> peers;   // every known secondary, by name
+  std::string last_error;         // journal errors ("" when none)
+  std::vector<PeerStatus> peers;  // every known secondary, by name
 };
 
 class Shipper {
@@ -127,7 +127,7 @@ class Shipper {
     int64_t last_seen_unix_ms = 0;
     uint64_t sent_seq = 0;
     std::string last_error;
-    bool dirty = false;   // positions not yet persisted
+    bool dirty = false;  // positions not yet persisted
   };
 
   void Run();
@@ -162,7 +162,7 @@ class Shipper {
   Clock::time_point last_retention_{};
   std::string compressed_;  // scratch
 
-  mutable std::mutex mu_;  // guards the fields below
+  mutable std::mutex mu_;               // guards the fields below
   std::map<std::string, Known> known_;  // by node name
   uint64_t entries_sent_ = 0;
   uint64_t bytes_sent_ = 0;

@@ -80,7 +80,11 @@ class SyntheticBinlog {
     map_ = events.at(476);
     rows_ = events.at(612);
     xid_ = events.at(671);
-    bytes_ = std::string("\xfe" "bin", 4) + fde_;
+    bytes_ = std::string(
+                 "\xfe"
+                 "bin",
+                 4) +
+             fde_;
   }
 
   // Appends one event; returns its offset.
@@ -132,6 +136,18 @@ class SyntheticBinlog {
     status[0] = 1;  // Q_SQL_MODE_CODE
     PutLe64(&status, 1, sql_mode);
     e += post + status + db + '\0' + sql;
+    e.append(4, '\0');
+    return e;
+  }
+
+  // ROTATE to `next` at offset 4 (the last event of a file).
+  std::string Rotate(const std::string& next) const {
+    std::string e(19, '\0');
+    e[4] = 4;
+    PutLe32(&e, 5, 1);
+    std::string pos(8, '\0');
+    pos[0] = 4;
+    e += pos + next;
     e.append(4, '\0');
     return e;
   }
@@ -222,7 +238,8 @@ class CaptureServiceTest : public ::testing::Test {
 
   Journal& OpenJournal(uint64_t max_bytes = 0) {
     journal_.reset();
-    auto journal = Journal::Open({.path = dir_ + "/journal", .max_bytes = max_bytes, .sync = false});
+    auto journal =
+        Journal::Open({.path = dir_ + "/journal", .max_bytes = max_bytes, .sync = false});
     EXPECT_TRUE(journal.ok()) << journal.status().ToString();
     journal_ = std::move(journal).value();
     return *journal_;
@@ -318,6 +335,35 @@ TEST_F(CaptureServiceTest, UnreplicatedTransactionsAdvanceOnlyTheCheckpoint) {
   EXPECT_EQ(Meta("capture.last_complete_seq"), "0");
   EXPECT_EQ(last_status_.skipped_transactions, 2u);
   EXPECT_EQ(last_status_.transactions, 0u);
+}
+
+// Between transactions, the end of a binlog file moves the checkpoint to the next file, so a
+// restart does not need the old file (the server may purge it).
+TEST_F(CaptureServiceTest, RotationMovesTheCheckpointToTheNextFile) {
+  SyntheticBinlog one;
+  one.Transaction(1);
+  one.Add(one.Rotate("synth-bin.000002"));
+  std::string first = one.Write(dir_, "synth-bin.000001");
+  SyntheticBinlog two;
+  two.Transaction(2);
+  std::string second = two.Write(dir_, "synth-bin.000002");
+  LimitedFactory until_rotation({first, second}, 6);  // FDE, 4 events of 0-1-1, ROTATE
+  CaptureOptions options;
+  options.databases = {"toddy_test"};
+  ASSERT_TRUE(RunToEnd(&until_rotation, options).ok()) << last_status_.last_error;
+  EXPECT_EQ(Meta("capture.file"), "synth-bin.000002");
+  EXPECT_EQ(Meta("capture.offset"), "4");
+  EXPECT_EQ(Meta("capture.gtid"), "0-1-1");
+  EXPECT_EQ(last_status_.skipped_transactions, 0u);
+  // The first file is gone; capture goes on from the second.
+  fs::remove(first);
+  FileSourceFactory rest({second});
+  ASSERT_TRUE(RunToEnd(&rest, options).ok()) << last_status_.last_error;
+  std::vector<pb::DbTransaction> txns = Entries();
+  ASSERT_EQ(txns.size(), 2u);
+  EXPECT_EQ(txns[0].gtid(), "0-1-1");
+  EXPECT_EQ(txns[1].gtid(), "0-1-2");
+  EXPECT_EQ(txns[1].begin_file(), "synth-bin.000002");
 }
 
 TEST_F(CaptureServiceTest, PayloadEventsGetAChecksumMatchingTheFormatDescription) {
@@ -573,8 +619,8 @@ TEST_F(CaptureServiceTest, RestartAnywhereResumesWithoutGapOrDuplicate) {
       rows += t.row_count();
     }
     EXPECT_EQ(expected_part, 0u) << "the journal ends with a whole transaction";
-    EXPECT_EQ(gtids, (std::vector<std::string>{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-1-5",
-                                                "0-1-6"}));
+    EXPECT_EQ(gtids,
+              (std::vector<std::string>{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-1-5", "0-1-6"}));
     EXPECT_EQ(rows, 2u * 5 + 120);
     EXPECT_EQ(Meta("capture.offset"), std::to_string(b.size()));
   }
@@ -615,10 +661,11 @@ TEST_F(CaptureServiceTest, StartRemovesPartsOfAnUnfinishedTransaction) {
 
 TEST_F(CaptureServiceTest, PurgedBinlogStopsWithWhatIsMissing) {
   OpenJournal();
-  ASSERT_TRUE(journal_->PutMeta({{"capture.file", "mariadb-bin.000000"},
-                                 {"capture.offset", "4"},
-                                 {"capture.gtid", ""},
-                                 {"capture.last_complete_seq", "0"}})
+  ASSERT_TRUE(journal_
+                  ->PutMeta({{"capture.file", "mariadb-bin.000000"},
+                             {"capture.offset", "4"},
+                             {"capture.gtid", ""},
+                             {"capture.last_complete_seq", "0"}})
                   .ok());
   FileSourceFactory factory({kMariadbFixture});
   Status s = RunToEnd(&factory);

@@ -355,11 +355,11 @@ TEST_F(ShipperTest, HeartbeatsFlowAndASilentSecondaryIsDisconnected) {
   AppendEntries(2);
   ShipperOptions options;
   options.heartbeat_interval = milliseconds(20);
-  options.silence_timeout = milliseconds(150);
+  options.silence_timeout = milliseconds(600);
   StartShipper(options);
   FakeSecondary s(&hub_, "s1");
   s.Hello(2, 100, 2);
-  s.ReceiveFor(milliseconds(100));
+  s.ReceiveFor(milliseconds(150));
   EXPECT_GE(s.heartbeats, 2);
   EXPECT_EQ(s.primary_last_seq, 2u);
   PeerStatus p = Peer("s1");

@@ -169,18 +169,21 @@ class CaptureServiceIntegrationTest : public ::testing::Test {
   // not replicated, DDL run from another default database, and every `big_every` rounds a
   // transaction of 3000 rows.
   void Round(int i) {
-    Exec(fmt::format("INSERT INTO shop.t (v, b) VALUES ({0}, REPEAT('x', {0} % 300)), ({0} + 1, "
-                     "NULL)",
-                     i));
-    Exec(fmt::format("BEGIN; UPDATE shop.t SET v = v + 1 WHERE id % 7 = {0} % 7; "
-                     "DELETE FROM shop.t WHERE id % 11 = {0} % 11 AND v > 1000000; "
-                     "INSERT INTO other.u VALUES ({0}); COMMIT",
-                     i));
+    Exec(
+        fmt::format("INSERT INTO shop.t (v, b) VALUES ({0}, REPEAT('x', {0} % 300)), ({0} + 1, "
+                    "NULL)",
+                    i));
+    Exec(
+        fmt::format("BEGIN; UPDATE shop.t SET v = v + 1 WHERE id % 7 = {0} % 7; "
+                    "DELETE FROM shop.t WHERE id % 11 = {0} % 11 AND v > 1000000; "
+                    "INSERT INTO other.u VALUES ({0}); COMMIT",
+                    i));
     Exec(fmt::format("INSERT INTO other.u VALUES ({} + 100000)", i));
     if (i % 5 == 0) {
-      Exec(fmt::format("USE other; CREATE TABLE shop.d{0} (id INT PRIMARY KEY); "
-                       "INSERT INTO shop.d{0} VALUES (1), (2)",
-                       i));
+      Exec(
+          fmt::format("USE other; CREATE TABLE shop.d{0} (id INT PRIMARY KEY); "
+                      "INSERT INTO shop.d{0} VALUES (1), (2)",
+                      i));
     }
     if (i % 9 == 4) {
       Exec(fmt::format("INSERT INTO shop.big (v) SELECT seq + {} FROM other.seq_1_to_3000", i));
@@ -257,11 +260,12 @@ void CheckJournal(Journal& journal, const Expected& expected, size_t first_index
 }
 
 TEST_F(CaptureServiceIntegrationTest, StopsAndRestartsMidStreamWithoutGapOrDuplicate) {
-  Exec("CREATE DATABASE IF NOT EXISTS shop; CREATE DATABASE IF NOT EXISTS other; "
-       "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT); "
-       "CREATE TABLE IF NOT EXISTS shop.big (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, "
-       "pad CHAR(60) DEFAULT 'padding padding padding'); "
-       "CREATE TABLE IF NOT EXISTS other.u (x INT)");
+  Exec(
+      "CREATE DATABASE IF NOT EXISTS shop; CREATE DATABASE IF NOT EXISTS other; "
+      "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT); "
+      "CREATE TABLE IF NOT EXISTS shop.big (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, "
+      "pad CHAR(60) DEFAULT 'padding padding padding'); "
+      "CREATE TABLE IF NOT EXISTS other.u (x INT)");
   const std::string before = GtidBinlogPos();
   OpenJournal();
   MariadbSourceFactory factory(config_);
@@ -299,11 +303,12 @@ TEST_F(CaptureServiceIntegrationTest, StopsAndRestartsMidStreamWithoutGapOrDupli
 }
 
 TEST_F(CaptureServiceIntegrationTest, ServerCrashAndRestartLoseNothing) {
-  Exec("CREATE DATABASE IF NOT EXISTS shop; CREATE DATABASE IF NOT EXISTS other; "
-       "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT); "
-       "CREATE TABLE IF NOT EXISTS shop.big (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, "
-       "pad CHAR(60) DEFAULT 'padding padding padding'); "
-       "CREATE TABLE IF NOT EXISTS other.u (x INT)");
+  Exec(
+      "CREATE DATABASE IF NOT EXISTS shop; CREATE DATABASE IF NOT EXISTS other; "
+      "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT); "
+      "CREATE TABLE IF NOT EXISTS shop.big (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, "
+      "pad CHAR(60) DEFAULT 'padding padding padding'); "
+      "CREATE TABLE IF NOT EXISTS other.u (x INT)");
   const std::string before = GtidBinlogPos();
   OpenJournal();
   MariadbSourceFactory factory(config_);
@@ -324,8 +329,9 @@ TEST_F(CaptureServiceIntegrationTest, ServerCrashAndRestartLoseNothing) {
 }
 
 TEST_F(CaptureServiceIntegrationTest, CreateTableSelectIsOneTransaction) {
-  Exec("CREATE DATABASE IF NOT EXISTS shop; CREATE DATABASE IF NOT EXISTS other; "
-       "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT)");
+  Exec(
+      "CREATE DATABASE IF NOT EXISTS shop; CREATE DATABASE IF NOT EXISTS other; "
+      "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT)");
   OpenJournal();
   MariadbSourceFactory factory(config_);
   StartCapture(&factory);
@@ -343,6 +349,44 @@ TEST_F(CaptureServiceIntegrationTest, CreateTableSelectIsOneTransaction) {
   EXPECT_EQ(ctas.db().statements(0).kind(), pb::Statement::DDL);
   EXPECT_EQ(ctas.db().statements(1).kind(), pb::Statement::ROWS);
   EXPECT_TRUE(ctas.db().is_ddl());
+}
+
+// Runs last: it purges the server's binlogs.
+TEST_F(CaptureServiceIntegrationTest, PurgedBinlogStopsCaptureWithWhatIsMissing) {
+  Exec(
+      "CREATE DATABASE IF NOT EXISTS shop; "
+      "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT, b TEXT)");
+  auto files = server_->BinlogFiles();
+  ASSERT_TRUE(files.ok());
+  const std::string oldest = fs::path(files->front()).filename().string();
+  Exec("FLUSH BINARY LOGS");
+  auto status = server_->Query("SHOW MASTER STATUS");
+  ASSERT_TRUE(status.ok());
+  ASSERT_FALSE(status->empty());
+  const std::string current = (*status)[0][0];
+  Exec("PURGE BINARY LOGS TO '" + current + "'");
+  OpenJournal();
+  ASSERT_TRUE(journal_
+                  ->PutMeta({{"capture.file", oldest},
+                             {"capture.offset", "4"},
+                             {"capture.gtid", ""},
+                             {"capture.last_complete_seq", "0"}})
+                  .ok());
+  MariadbSourceFactory factory(config_);
+  CaptureOptions options;
+  options.databases = config_.mysql.databases;
+  CaptureService capture(journal_.get(), &factory, options);
+  ASSERT_TRUE(capture.Start().ok());
+  Status s = capture.Wait();
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find(oldest), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(current), std::string::npos)
+      << "names what the server still has: " << s.message();
+  EXPECT_EQ(capture.status().state, CaptureState::kFailed);
+  EXPECT_EQ(journal_->last_seq(), 0u);
+  auto offset = journal_->GetMeta("capture.file");
+  ASSERT_TRUE(offset.ok());
+  EXPECT_EQ(offset->value_or(""), oldest) << "the checkpoint is never moved past what is missing";
 }
 
 }  // namespace

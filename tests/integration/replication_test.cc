@@ -116,11 +116,19 @@ level = "debug"
   }
   // A new primary starts capturing at the server's current position: changes made before it
   // runs are the bootstrap's business, so the tests make theirs after it reports running.
+  // (A daemon killed before its main() has blocked SIGTERM dies of it, as any process does; the
+  // tests wait until it has written its first status, which carries its pid.)
   void StartPrimaryDaemon() {
     primary_daemon_ = StartDaemon("primary");
+    ASSERT_TRUE(primary_daemon_);
+    WaitForStatus("primary", fmt::format("\"pid\":{},", primary_daemon_->pid()));
     WaitForStatus("primary", "\"capture_state\":\"running\"");
   }
-  void StartSecondaryDaemon() { secondary_daemon_ = StartDaemon("secondary"); }
+  void StartSecondaryDaemon() {
+    secondary_daemon_ = StartDaemon("secondary");
+    ASSERT_TRUE(secondary_daemon_);
+    WaitForStatus("secondary", fmt::format("\"pid\":{},", secondary_daemon_->pid()));
+  }
 
   // Stops a daemon with `sig`; SIGTERM must end it cleanly with exit 0.
   void StopDaemon(std::unique_ptr<ChildProcess>& daemon, int sig) {

@@ -60,7 +60,14 @@ class SignalWatcher {
   }
   ~SignalWatcher() {
     done_ = true;
-    pthread_kill(thread_.native_handle(), SIGTERM);
+    bool signalled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      signalled = stop_;
+    }
+    // Wake the watcher only when it still waits: a signal sent to a thread that has already
+    // finished could end the whole process instead.
+    if (!signalled) pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
   }
   // Waits up to `timeout` for a stop signal; returns true once one came.
@@ -385,6 +392,13 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
 }  // namespace
 
 int RunService(const std::string& config_path) {
+  // Block SIGINT/SIGTERM before anything else: one that arrives while the node is still starting
+  // stays pending and stops it cleanly once the watcher runs, instead of killing it.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto config = NodeConfig::Load(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "replsyncd: %s\n", config.status().message().c_str());
