@@ -9,7 +9,8 @@
 // sql_log_bin=0, so nothing applied reaches the secondary's own binlog.
 //
 // One source transaction = one target transaction: START TRANSACTION; BINLOG ...; INSERT INTO
-// replsync.applied (seq, gtid, source position) ... ON DUPLICATE KEY UPDATE; COMMIT. The parts
+// replsync.applied (seq, gtid, source position) ... ON DUPLICATE KEY UPDATE; COMMIT (a small
+// transaction in two round trips: START TRANSACTION + BINLOG, then position + COMMIT). The parts
 // of a large transaction are read one at a time from the relay (memory bounded by a part) and all
 // applied inside that one target transaction. On (re)connect the applier reads
 // replsync.applied.seq — the truth, committed with the rows — and resumes at seq + 1.

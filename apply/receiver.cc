@@ -73,11 +73,11 @@ Status Receiver::Start() {
     status_.connected = false;
     status_.durable_seq = relay_->last_seq();
   }
-  spdlog::info(
-      "receiver: following the primary at {} as '{}'; the relay journal {} holds seq "
-      "{}..{}",
-      options_.endpoint, options_.node_name, relay_->path(), relay_->first_seq(),
-      relay_->last_seq());
+  spdlog::info("receiver: following the primary at {} as '{}'; the relay journal {} {}",
+               options_.endpoint, options_.node_name, relay_->path(),
+               relay_->entry_count() == 0
+                   ? fmt::format("is empty (last seq {})", relay_->last_seq())
+                   : fmt::format("holds seq {}..{}", relay_->first_seq(), relay_->last_seq()));
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -268,8 +268,8 @@ void Receiver::HandleEntries(pb::Entries* message, Clock::time_point now) {
     status_.bytes_received += bytes;
     status_.relay_full = relay_->full();
   }
+  if (on_entries_) on_entries_();  // wake the applier first: the Ack can wait a moment
   SendAck();
-  if (on_entries_) on_entries_();
 }
 
 void Receiver::Retain() {

@@ -11,8 +11,9 @@
 //   tail; a batch entirely held already is dropped; a batch with a gap or out-of-order
 //   sequences is dropped and a Hello sent to resume after the relay's last sequence (at most one
 //   such Hello per `resync_interval`, since batches already in flight are expected to miss too).
-//   Accepted entries are Put into the relay (one synced write per batch), THEN acknowledged:
-//   Ack{durable_seq, applied_seq, credit}; then `on_entries` wakes the applier.
+//   Accepted entries are Put into the relay (one synced write per batch); then `on_entries`
+//   wakes the applier and they are acknowledged: Ack{durable_seq, applied_seq, credit}. Nothing
+//   is acknowledged before it is durable.
 // - Credit: the primary may send up to durable_seq + credit. Credit is 0 while the relay is full
 //   (Journal::full()); an Ack with fresh credit follows as soon as it is not.
 // - Heartbeat{applied_seq, time} every `heartbeat_interval`, and an Ack when the applied

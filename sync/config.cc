@@ -72,8 +72,9 @@ const char* RoleName(NodeRole role) {
 }
 
 bool IsSystemSchema(std::string_view db) {
+  // "replsync" holds the secondary's own bookkeeping (replsync.applied): never replicated.
   return db == "mysql" || db == "information_schema" || db == "performance_schema" ||
-         db == "sys";
+         db == "sys" || db == "replsync";
 }
 
 Result<NodeConfig> NodeConfig::Load(const std::string& path) {

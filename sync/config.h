@@ -64,7 +64,8 @@ struct NodeConfig {
 
 const char* RoleName(NodeRole role);
 
-// Schemas never replicated when [mysql] databases is empty.
+// Schemas never replicated when [mysql] databases is empty: the server's own and "replsync"
+// (the secondary's applied-position table).
 bool IsSystemSchema(std::string_view db);
 
 }  // namespace replsync

@@ -68,6 +68,7 @@ TEST(NodeConfigTest, MissingFileIsNotFound) {
 TEST(NodeConfigTest, SystemSchemasAreRecognised) {
   EXPECT_TRUE(IsSystemSchema("mysql"));
   EXPECT_TRUE(IsSystemSchema("performance_schema"));
+  EXPECT_TRUE(IsSystemSchema("replsync"));
   EXPECT_FALSE(IsSystemSchema("smarten"));
 }
 
