@@ -173,6 +173,11 @@ Status Applier::SendPending() {
   Status st = session_->ExecuteBatch(pending_, "SQL");
   pending_.clear();
   pending_bytes_ = 0;
+  if (st.ok() && deferred_) {
+    const DeferredCommit d = std::move(*deferred_);
+    deferred_.reset();
+    Publish(d.position, /*applied=*/true, d.source_timestamp, d.rows, d.ddl);
+  }
   return st;
 }
 
@@ -211,6 +216,18 @@ void Applier::Run() {
         backoff = options_.retry_min;
         continue;
       }
+      if (deferred_) {
+        // Nothing to pair the waiting COMMIT with after all: send it now.
+        Status st = SendPending();
+        if (!st.ok()) {
+          deferred_.reset();
+          session_.reset();
+          SetError(st.message());
+          spdlog::warn("applier: {}; reconnecting", st.message());
+          continue;
+        }
+        continue;
+      }
       SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", next));
       std::unique_lock<std::mutex> lock(mu_);
       wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
@@ -218,6 +235,7 @@ void Applier::Run() {
       continue;
     }
     const Status& st = applied.status();
+    deferred_.reset();
     session_.reset();  // rolls back whatever the failed attempt left open
     if (stop_ && st.code() == Status::Code::kAborted) break;
     SetError(st.message());
@@ -244,6 +262,12 @@ void Applier::Run() {
     SetState(ApplierState::kError);
     return;
   }
+  if (deferred_ && session_ != nullptr) {
+    // Stopping between two transactions: commit the one whose COMMIT still waits.
+    Status st = SendPending();
+    if (!st.ok()) spdlog::warn("applier: commit before stopping: {}", st.message());
+  }
+  deferred_.reset();
   session_.reset();
   SetState(ApplierState::kStopped);
 }
@@ -376,6 +400,7 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
   auto fail = [&](const Status& s) {
     pending_.clear();
     pending_bytes_ = 0;
+    deferred_.reset();  // never committed: the session is dropped and the position read again
     return s.WithContext("apply " + what);
   };
 
@@ -386,8 +411,10 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
   uint64_t rows = 0;
   uint64_t part_seq = seq;
   writer_->Reset();
-  pending_.clear();
-  pending_bytes_ = 0;
+  if (!deferred_) {
+    pending_.clear();
+    pending_bytes_ = 0;
+  }
   while (true) {
     const std::string& fde = txn.format_description();
     if (!fde.empty() && fde != last_fde_) {
@@ -481,12 +508,19 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
   }
   if (st.ok()) st = Queue(PositionSql(part_seq, txn));
   if (st.ok() && in_txn) st = Queue("COMMIT");
-  if (st.ok()) st = SendPending();
   if (!st.ok()) return fail(st);
   pending_ddl_seq_ = 0;
   position_.seq = part_seq;
   position_.gtid = txn.gtid();
   position_.source = BinlogPosition{txn.end_file(), txn.end_offset()};
+  if (!has_ddl && !options_.crash_point && relay_->last_seq() > part_seq) {
+    // The next transaction is already here: its first round trip carries this COMMIT, so a
+    // small transaction costs one round trip instead of two.
+    deferred_ = DeferredCommit{position_, txn.timestamp(), rows, has_ddl};
+    return true;
+  }
+  st = SendPending();
+  if (!st.ok()) return fail(st);
   Publish(position_, /*applied=*/true, txn.timestamp(), rows, has_ddl);
   return true;
 }

@@ -173,6 +173,17 @@ class Applier {
   uint64_t pending_ddl_seq_ = 0;
   std::vector<std::string> pending_;  // queued statements (Queue)
   size_t pending_bytes_ = 0;
+  // A transaction whose "position + COMMIT" waits in pending_ to travel in the same round trip
+  // as the next transaction's first statements (only when that one is already in the relay).
+  // It is published as applied once the batch holding its COMMIT has succeeded; a failure
+  // before that drops the session, which rolls it back, and the position is read again.
+  struct DeferredCommit {
+    Position position;
+    uint32_t source_timestamp = 0;
+    uint64_t rows = 0;
+    bool ddl = false;
+  };
+  std::optional<DeferredCommit> deferred_;
   Position position_;
 
   std::thread thread_;

@@ -86,6 +86,9 @@ command -v sysbench >/dev/null || die "sysbench not found; run tools/setup.sh"
 command -v python3 >/dev/null || die "python3 not found; run tools/setup.sh"
 ((rounds >= 1)) || die "--rounds must be at least 1"
 
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+awk -v l="${load_at_start%% *}" 'BEGIN { exit !(l > 1.5) }' &&
+  say "warning: load average $load_at_start before the start; other work on the machine skews the numbers"
 # shellcheck source=../lib/mariadb.sh
 source "$ROOT/tools/lib/mariadb.sh"
 work=$MARIADB_WORK
@@ -448,7 +451,7 @@ status_gtid=$(status_field secondary '["secondary"]["applied_gtid"]')
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else if (a > 0) print "inf"; else print "-" }'; }
 per_s() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
 echo
-echo "== replication_bench: replsync vs MariaDB's replica ($version), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== replication_bench: replsync vs MariaDB's replica ($version), $(nproc) CPUs, load average $load_at_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "   sysbench oltp_write_only, $tables tables x $table_size rows, $threads threads; native replica slave_parallel_threads=$native_threads;"
 echo "   innodb_flush_log_at_trx_commit=$([[ -n $relaxed ]] && echo 2 || echo 1) on all servers; GTIDs compared: primary @@gtid_binlog_pos,"
 echo "   native @@gtid_slave_pos, replsync replsync.applied.gtid"
