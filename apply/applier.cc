@@ -302,6 +302,10 @@ Status Applier::Connect() {
 
   RS_RETURN_IF_ERROR(session_->Execute(kCreateSchemaSql, "create replsync schema"));
   RS_RETURN_IF_ERROR(session_->Execute(kCreateTableSql, "create replsync.applied"));
+  RS_RETURN_IF_ERROR(session_->Execute(
+      "INSERT IGNORE INTO replsync.applied (channel) VALUES (" + QuoteString(options_.channel) +
+          ")",
+      "create the channel's row in replsync.applied"));
   RS_ASSIGN_OR_RETURN(
       auto rows,
       session_->Query("SELECT seq, gtid, source_file, source_offset, ddl_pending_seq FROM "
@@ -382,13 +386,13 @@ Result<pb::DbTransaction> Applier::WaitForEntry(uint64_t seq) {
 }
 
 std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_part) const {
+  // A plain UPDATE of the channel's row (Connect makes sure it exists): cheaper for the server
+  // than INSERT ... ON DUPLICATE KEY UPDATE, and it runs once per source transaction.
   return fmt::format(
-      "INSERT INTO replsync.applied (channel, seq, gtid, source_file, source_offset, applied_at, "
-      "ddl_pending_seq) VALUES ({}, {}, {}, {}, {}, NOW(6), NULL) ON DUPLICATE KEY UPDATE "
-      "seq=VALUES(seq), gtid=VALUES(gtid), source_file=VALUES(source_file), "
-      "source_offset=VALUES(source_offset), applied_at=VALUES(applied_at), ddl_pending_seq=NULL",
-      QuoteString(options_.channel), seq, QuoteString(last_part.gtid()),
-      QuoteString(last_part.end_file()), last_part.end_offset());
+      "UPDATE replsync.applied SET seq={}, gtid={}, source_file={}, source_offset={}, "
+      "applied_at=NOW(6), ddl_pending_seq=NULL WHERE channel={}",
+      seq, QuoteString(last_part.gtid()), QuoteString(last_part.end_file()),
+      last_part.end_offset(), QuoteString(options_.channel));
 }
 
 Result<bool> Applier::ApplyTransaction(uint64_t seq) {
