@@ -120,10 +120,16 @@ step "Waiting for the secondary to catch up"
 tables=$(mariadb_sql primary "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables
   WHERE table_schema IN ('smarten', 'sbtest') AND table_type = 'BASE TABLE' ORDER BY 1" | paste -sd, -)
 checksums() { mariadb_sql "$1" "CHECKSUM TABLE ${tables//,/, }" 2>/dev/null; }
-for ((i = 0; i < 120; i++)); do
-  if [[ "$(checksums primary)" == "$(checksums secondary)" ]]; then break; fi
-  sleep 1
+# Caught up when the secondary's applied position (replsync.applied, written in the same
+# transaction as the rows) is the primary's last GTID.
+target=$(mariadb_sql primary "SELECT @@gtid_binlog_pos")
+for ((i = 0; i < 600; i++)); do
+  applied=$(mariadb_sql secondary "SELECT gtid FROM replsync.applied" 2>/dev/null || true)
+  if [[ "$applied" == "$target" ]]; then break; fi
+  sleep 0.2
 done
+echo "primary at GTID $target; secondary applied up to ${applied:-nothing} after $((i / 5)).$((i % 5 * 2)) s"
+sleep 1.2  # let both daemons write a fresh status file
 
 step "replsync status --config primary.toml"
 "$replsync" status --config "$MARIADB_WORK/primary.toml" || true
