@@ -567,6 +567,29 @@ void ValueFormatter::AppendText(uint32_t collation, std::string_view text, bool 
   out->Push(quote);
 }
 
+// A DATE, TIME, DATETIME or TIMESTAMP value in MySQL's text form between `quote` characters
+// (JSON strings and SQL literals differ only in the quote).
+void AppendQuotedTemporal(const Value& value, char quote, TextBuffer* out) {
+  out->Push(quote);
+  switch (value.kind) {
+    case ValueKind::kDate:
+      AppendDate(value.dt, out);
+      break;
+    case ValueKind::kTime:
+      AppendTime(value.tm, value.decimals, out);
+      break;
+    case ValueKind::kDateTime:
+      AppendDateTime(value.dt, value.decimals, out);
+      break;
+    case ValueKind::kTimestamp:
+      AppendUtcDateTime(value.ts.seconds, value.ts.micro, value.decimals, out);
+      break;
+    default:
+      break;
+  }
+  out->Push(quote);
+}
+
 Status ValueFormatter::JsonText(const Value& value, const Value* before) {
   json_.clear();
   if (value.kind == ValueKind::kJson) return capture::JsonBinaryToText(value.bytes, &json_);
@@ -598,24 +621,10 @@ Status ValueFormatter::AppendJson(const ColumnDef& column, const Value& value, c
       AppendJsonString(value.bytes, out);
       return Status::Ok();
     case ValueKind::kDate:
-      out->Push('"');
-      AppendDate(value.dt, out);
-      out->Push('"');
-      return Status::Ok();
     case ValueKind::kTime:
-      out->Push('"');
-      AppendTime(value.tm, value.decimals, out);
-      out->Push('"');
-      return Status::Ok();
     case ValueKind::kDateTime:
-      out->Push('"');
-      AppendDateTime(value.dt, value.decimals, out);
-      out->Push('"');
-      return Status::Ok();
     case ValueKind::kTimestamp:
-      out->Push('"');
-      AppendUtcDateTime(value.ts.seconds, value.ts.micro, value.decimals, out);
-      out->Push('"');
+      AppendQuotedTemporal(value, '"', out);
       return Status::Ok();
     case ValueKind::kEnum: {
       const auto& labels = column.enum_values;
@@ -708,24 +717,10 @@ Status ValueFormatter::AppendSql(const ColumnDef& column, const Value& value, co
       out->Append(value.bytes);
       return Status::Ok();
     case ValueKind::kDate:
-      out->Push('\'');
-      AppendDate(value.dt, out);
-      out->Push('\'');
-      return Status::Ok();
     case ValueKind::kTime:
-      out->Push('\'');
-      AppendTime(value.tm, value.decimals, out);
-      out->Push('\'');
-      return Status::Ok();
     case ValueKind::kDateTime:
-      out->Push('\'');
-      AppendDateTime(value.dt, value.decimals, out);
-      out->Push('\'');
-      return Status::Ok();
     case ValueKind::kTimestamp:
-      out->Push('\'');
-      AppendUtcDateTime(value.ts.seconds, value.ts.micro, value.decimals, out);
-      out->Push('\'');
+      AppendQuotedTemporal(value, '\'', out);
       return Status::Ok();
     case ValueKind::kEnum: {
       const auto& labels = column.enum_values;
