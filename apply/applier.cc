@@ -122,6 +122,14 @@ void Applier::Publish(const Position& position, bool applied, uint32_t source_ti
                       uint64_t rows, bool ddl) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    PublishLocked(position, applied, source_timestamp, rows, ddl);
+  }
+  progress_cv_.notify_all();
+}
+
+void Applier::PublishLocked(const Position& position, bool applied, uint32_t source_timestamp,
+                            uint64_t rows, bool ddl) {
+  {
     status_.applied_seq = position.seq;
     status_.gtid = position.gtid;
     status_.source_position = position.source;
@@ -131,10 +139,10 @@ void Applier::Publish(const Position& position, bool applied, uint32_t source_ti
       status_.rows_applied += rows;
       if (ddl) ++status_.ddl_applied;
     }
-    if (writer_ != nullptr) status_.binlog_statements = writer_->statements_emitted();
+    status_.binlog_statements =
+        (writer_ != nullptr ? writer_->statements_emitted() : 0) + worker_statements_.load();
     applied_seq_.store(position.seq);
   }
-  progress_cv_.notify_all();
 }
 
 void Applier::SleepFor(std::chrono::milliseconds d) {
@@ -185,8 +193,61 @@ void Applier::Run() {
   MysqlThreadScope thread_scope;
   const std::string server = fmt::format("{}:{}", options_.mysql.host, options_.mysql.port);
   auto backoff = options_.retry_min;
+  StartWorkers();
+  // Waits (up to the idle wait) for a worker's result or new entries; publishes what committed.
+  auto wait_for_workers = [&] {
+    std::unique_lock<std::mutex> lock(mu_);
+    CollectLocked();
+    if (in_flight_.empty() || worker_failed_ || stop_) return;
+    wake_cv_.wait_for(lock, options_.idle_wait);
+    notified_ = false;
+    CollectLocked();
+  };
+  // A failed step: the transaction being applied (and any in flight) is rolled back.
+  auto handle_error = [&](const Status& st, uint64_t next) -> bool {  // false: stop running
+    deferred_.reset();
+    session_.reset();  // rolls back whatever the failed attempt left open
+    if (stop_ && st.code() == Status::Code::kAborted) return false;
+    SetError(st.message());
+    if (st.retryable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++status_.retries;
+      }
+      SetState(ApplierState::kRetrying,
+               fmt::format("retry of seq {} after: {}", next, st.message()));
+      spdlog::warn("applier: {}; the transaction was rolled back; trying it again in {} ms",
+                   st.message(), backoff.count());
+      SleepFor(backoff);
+      backoff = std::min(backoff * 2, options_.retry_max);
+      return true;
+    }
+    const std::string message = fmt::format(
+        "applying stopped: {}. Nothing of this transaction was applied; the relay journal keeps it "
+        "and everything after it. Fix the cause on the secondary (for example create the missing "
+        "table, or grant the missing privilege), then restart replsyncd: it resumes at seq {}",
+        st.message(), next);
+    spdlog::error("applier: {}", message);
+    SetError(message);
+    SetState(ApplierState::kError);
+    return false;
+  };
+  bool error_stop = false;
   while (!stop_) {
+    bool failed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed = worker_failed_;
+    }
+    if (failed) {
+      RecoverFromWorkerFailure();
+      continue;
+    }
     if (session_ == nullptr) {
+      if (!InFlightEmpty()) {
+        wait_for_workers();
+        continue;
+      }
       SetState(ApplierState::kConnecting, "MySQL at " + server);
       Status st = Connect();
       if (!st.ok()) {
@@ -207,11 +268,49 @@ void Applier::Run() {
         backoff = std::min(backoff * 2, options_.retry_max);
         continue;
       }
+      dispatched_ = position_.seq;
+    }
+    if (!workers_.empty() && dispatched_ + 1 > serial_through_) {
+      const uint64_t next = dispatched_ + 1;
+      Result<std::optional<pb::DbTransaction>> entry = ReadEntry(next);
+      Result<bool> eligible = false;
+      if (entry.ok() && entry->has_value()) eligible = ParallelEligible(**entry);
+      if (entry.ok() && eligible.ok() && *eligible) {
+        if (deferred_) {
+          // The serial session's last COMMIT waits for company: send it before any worker
+          // queues on the position row behind it.
+          Status st = SendPending();
+          if (!st.ok()) {
+            if (!handle_error(st.WithContext("commit before parallel apply"), next)) break;
+            continue;
+          }
+        }
+        SetState(ApplierState::kApplying);
+        if (Dispatch(next, std::move(**entry))) backoff = options_.retry_min;
+        continue;
+      }
+      if (entry.ok() && !entry->has_value() && !InFlightEmpty()) {
+        wait_for_workers();
+        continue;
+      }
+      // An error, or a transaction for the coordinator's own session: drain the workers first.
+      if (!InFlightEmpty()) {
+        wait_for_workers();
+        continue;
+      }
+      if (!eligible.ok()) {
+        if (!handle_error(eligible.status(), next)) {
+          error_stop = true;
+          break;
+        }
+        continue;
+      }
     }
     const uint64_t next = position_.seq + 1;
     Result<bool> applied = ApplyTransaction(next);
     if (crashed_) break;
     if (applied.ok()) {
+      dispatched_ = position_.seq;
       if (*applied) {
         backoff = options_.retry_min;
         continue;
@@ -234,42 +333,20 @@ void Applier::Run() {
       notified_ = false;
       continue;
     }
-    const Status& st = applied.status();
-    deferred_.reset();
-    session_.reset();  // rolls back whatever the failed attempt left open
-    if (stop_ && st.code() == Status::Code::kAborted) break;
-    SetError(st.message());
-    if (st.retryable()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++status_.retries;
-      }
-      SetState(ApplierState::kRetrying,
-               fmt::format("retry of seq {} after: {}", next, st.message()));
-      spdlog::warn("applier: {}; the transaction was rolled back; trying it again in {} ms",
-                   st.message(), backoff.count());
-      SleepFor(backoff);
-      backoff = std::min(backoff * 2, options_.retry_max);
-      continue;
+    if (!handle_error(applied.status(), next)) {
+      error_stop = true;
+      break;
     }
-    const std::string message = fmt::format(
-        "applying stopped: {}. Nothing of this transaction was applied; the relay journal keeps it "
-        "and everything after it. Fix the cause on the secondary (for example create the missing "
-        "table, or grant the missing privilege), then restart replsyncd: it resumes at seq {}",
-        st.message(), next);
-    spdlog::error("applier: {}", message);
-    SetError(message);
-    SetState(ApplierState::kError);
-    return;
   }
   if (deferred_ && session_ != nullptr) {
     // Stopping between two transactions: commit the one whose COMMIT still waits.
     Status st = SendPending();
     if (!st.ok()) spdlog::warn("applier: commit before stopping: {}", st.message());
   }
+  StopWorkers();
   deferred_.reset();
   session_.reset();
-  SetState(ApplierState::kStopped);
+  if (!error_stop) SetState(ApplierState::kStopped);
 }
 
 Status Applier::Connect() {
@@ -465,6 +542,7 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
             if (CrashAt("after_ddl_marker", seq)) return Status::Aborted("simulated crash");
           }
           st = ApplyDdl(statement, seq, recovering);
+          transactional_.clear();  // the DDL may have changed a table's engine
           if (!st.ok()) return fail(st);
           has_ddl = true;
           if (CrashAt("after_ddl", seq)) return Status::Aborted("simulated crash");

@@ -28,6 +28,24 @@
 // applying (state kError): the relay keeps the entry and everything after it, the status and the
 // log give the SQL error, seq, gtid, source position and what to do. Nothing is ever skipped.
 //
+// Parallel apply (workers > 1): the applier's own thread is a coordinator that reads the relay
+// in sequence order and hands each small transaction (one part, rows only, a writeset from the
+// primary — schemas/journal.md "Writesets" — and only InnoDB tables) to one of `workers` worker
+// sessions, as soon as no transaction still in flight shares a key with it. A worker runs
+// START TRANSACTION + BINLOG, waits for its turn, then runs
+//   UPDATE replsync.applied SET seq = S, ... WHERE channel = C AND seq = S - 1
+// and COMMIT. Its turn comes when the transaction before it holds the lock of the channel's row
+// (its UPDATE returned), so the UPDATEs queue on that row lock in sequence order and commits
+// happen in source commit order, while their log flushes overlap (group commit). The
+// `seq = S - 1` condition makes any other order impossible: an UPDATE that changes no row means
+// the order broke, and the transaction is rolled back. Everything else — DDL, large
+// transactions, ROLLBACK groups, non-InnoDB tables, entries without a writeset — waits until
+// nothing is in flight and is applied on the coordinator's session as before. Any error in a
+// worker (a conflict the writeset could not see shows up as a lock wait timeout, a duplicate
+// key or a missing row) rolls back every transaction in flight; the position is read again from
+// replsync.applied and the transactions up to the failed one are applied one at a time, where a
+// real error is reported as without workers.
+//
 // Thread-safety: Start/Stop from one owning thread; Notify, status(), applied_seq() and
 // WaitForApplied from any thread. The applier's thread is the only one touching the session.
 #pragma once
@@ -37,12 +55,15 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "apply/binlog_statement.h"
@@ -65,6 +86,13 @@ struct ApplierOptions {
   std::chrono::milliseconds retry_max{30000};
   // How often an idle applier looks at the relay without being notified.
   std::chrono::milliseconds idle_wait{1000};
+  // Sessions applying independent transactions at the same time ([apply] workers); 1 applies
+  // every transaction on one session, one after the other. See "Parallel apply" above.
+  int workers = 4;
+  // innodb_lock_wait_timeout of the worker sessions, seconds: a lock wait this long among
+  // transactions applied in parallel is taken for an undetected conflict (rolled back, applied
+  // one at a time).
+  int worker_lock_wait_timeout_s = 5;
   // Test hook: called at named points ("after_ddl_marker", "after_ddl", "after_rows",
   // "before_commit") with the sequence being applied; returning true makes the applier drop its
   // connection right there, without ROLLBACK or COMMIT, and stop (state kStopped), as a crash of
@@ -93,6 +121,9 @@ struct ApplierStatus {
   uint64_t ddl_applied = 0;            // since Start
   uint64_t retries = 0;                // transactions rolled back and tried again
   uint64_t binlog_statements = 0;      // BINLOG statements run, since Start
+  int workers = 1;                     // worker sessions (1: no parallel apply)
+  uint64_t parallel_applied = 0;       // transactions applied by workers, since Start
+  uint64_t serial_fallbacks = 0;       // worker failures that made the applier go serial
   std::string waiting_for;             // what it waits for now; "" when busy
   std::string last_error;              // the latest error (retryable ones too); "" if none
 };
@@ -128,7 +159,55 @@ class Applier {
     BinlogPosition source;
   };
 
+  struct Task {
+    uint64_t seq = 0;
+    pb::DbTransaction txn;
+  };
+  struct Worker {
+    int id = 0;
+    std::thread thread;
+    // Guarded by the applier's mu_.
+    std::optional<Task> task;  // assigned, not yet taken by the worker
+    bool busy = false;         // running a transaction (up to its position UPDATE)
+    // Worker thread only.
+    std::unique_ptr<MysqlSession> session;
+    std::unique_ptr<BinlogStatementWriter> writer;
+    std::string last_fde;
+    size_t max_statement_bytes = 0;
+    std::vector<std::string> pending;
+    size_t pending_bytes = 0;
+    uint64_t counted_statements = 0;  // of writer's statements, already added to the status
+  };
+  struct InFlight {
+    std::vector<uint64_t> keys;
+    Position end;
+    uint32_t source_timestamp = 0;
+    uint64_t rows = 0;
+    int state = 0;  // 0 running, 1 committed, 2 failed or rolled back
+  };
+
   void Run();
+  // ---- parallel apply (applier_parallel.cc)
+  void StartWorkers();
+  void StopWorkers();
+  void WorkerLoop(Worker* worker);
+  // Applies `task` on the worker's session; true when committed.
+  // Runs the task up to its position UPDATE (its COMMIT is left to the caller); a COMMIT of the
+  // worker's previous transaction `commit_seq` (0: none) goes in the first round trip.
+  Status WorkerApply(Worker* worker, const Task& task, uint64_t epoch, uint64_t commit_seq);
+  // Records a worker's result for `seq`: committed (ok) or failed/rolled back.
+  void WorkerReport(uint64_t seq, const Status& st);
+  // True when `txn` (first and only part at `seq`) may go to a worker.
+  Result<bool> ParallelEligible(const pb::DbTransaction& txn);
+  // Hands `txn` to a free worker once none in flight shares a key with it. False when it could
+  // not (stopping, or a worker failed); the caller goes round its loop again.
+  bool Dispatch(uint64_t seq, pb::DbTransaction txn);
+  // Takes the workers' results: advances and publishes the applied position. Under mu_.
+  void CollectLocked();
+  // After a worker failed: waits until nothing is in flight, drops the session (the position is
+  // read again at reconnect) and applies serially up to the failed transaction.
+  void RecoverFromWorkerFailure();
+  bool InFlightEmpty() const;
   // Connects, sets the session up, creates replsync.applied if missing and reads the position.
   Status Connect();
   // Applies the source transaction whose first part is at `seq`. Returns false (and does
@@ -158,6 +237,9 @@ class Applier {
   // with a DDL when `ddl`) committed at source time `source_timestamp`.
   void Publish(const Position& position, bool applied, uint32_t source_timestamp = 0,
                uint64_t rows = 0, bool ddl = false);
+  // The same under mu_ (the caller notifies progress_cv_).
+  void PublishLocked(const Position& position, bool applied, uint32_t source_timestamp,
+                     uint64_t rows, bool ddl);
   // "seq 12 (gtid 0-1-5, source binlog.000001:1234)"
   std::string Describe(uint64_t seq, const pb::DbTransaction& txn) const;
 
@@ -185,6 +267,23 @@ class Applier {
   };
   std::optional<DeferredCommit> deferred_;
   Position position_;
+
+  // ---- parallel apply. Coordinator only:
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uint64_t dispatched_ = 0;         // the last seq dispatched or applied
+  uint64_t serial_through_ = 0;     // apply serially up to this seq (after a worker failure)
+  std::unordered_set<uint64_t> busy_keys_;
+  std::map<std::pair<std::string, std::string>, bool> transactional_;  // engine is InnoDB
+  // Guarded by mu_:
+  std::map<uint64_t, InFlight> in_flight_;
+  uint64_t order_head_ = 0;  // the last seq whose position row is locked (or committed)
+  uint64_t epoch_ = 0;       // bumped to make every worker roll back what it has in flight
+  bool worker_failed_ = false;
+  bool workers_stop_ = false;
+  uint64_t failed_seq_ = 0;
+  std::string failure_;
+  std::condition_variable turn_cv_;
+  std::atomic<uint64_t> worker_statements_{0};  // BINLOG statements run by workers  // order_head_ / epoch_ changed; a task was assigned
 
   std::thread thread_;
   std::atomic<bool> stop_{false};

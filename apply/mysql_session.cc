@@ -78,11 +78,17 @@ MysqlErrorKind ClassifyMysqlError(int code) {
 
 Result<std::unique_ptr<MysqlSession>> MysqlSession::Open(const MysqlOptions& options) {
   RS_ASSIGN_OR_RETURN(sql::Driver * driver, GetDriver());
-  const std::string where = fmt::format("{}@{}:{}", options.user, options.host, options.port);
+  const std::string where =
+      options.socket.empty() ? fmt::format("{}@{}:{}", options.user, options.host, options.port)
+                             : fmt::format("{}@{}", options.user, options.socket);
   try {
     driver->threadInit();
     sql::ConnectOptionsMap props;
-    props["hostName"] = sql::SQLString(fmt::format("tcp://{}:{}", options.host, options.port));
+    if (options.socket.empty()) {
+      props["hostName"] = sql::SQLString(fmt::format("tcp://{}:{}", options.host, options.port));
+    } else {
+      props["hostName"] = sql::SQLString("unix://" + options.socket);
+    }
     props["userName"] = sql::SQLString(options.user);
     props["password"] = sql::SQLString(options.password);
     props["OPT_CONNECT_TIMEOUT"] = static_cast<int>(options.connect_timeout.count());
@@ -122,6 +128,7 @@ MysqlSession::~MysqlSession() {
 }
 
 std::string MysqlSession::Describe() const {
+  if (!options_.socket.empty()) return fmt::format("{}@{}", options_.user, options_.socket);
   return fmt::format("{}@{}:{}", options_.user, options_.host, options_.port);
 }
 
@@ -164,6 +171,18 @@ Status MysqlSession::Execute(const std::string& sql, std::string_view what) {
     std::unique_ptr<sql::ResultSet> rs(statement_->getResultSet());
     last_error_code_ = 0;
     return Status::Ok();
+  } catch (...) {
+    return CurrentError("statement: " + Snippet(sql), what);
+  }
+}
+
+Result<uint64_t> MysqlSession::ExecuteUpdate(const std::string& sql, std::string_view what) {
+  if (broken_) return Status::Network("session " + Describe() + " is broken");
+  try {
+    if (statement_ == nullptr) statement_.reset(connection_->createStatement());
+    const int affected = statement_->executeUpdate(sql::SQLString(sql));
+    last_error_code_ = 0;
+    return static_cast<uint64_t>(affected < 0 ? 0 : affected);
   } catch (...) {
     return CurrentError("statement: " + Snippet(sql), what);
   }

@@ -39,6 +39,7 @@ namespace replsync::apply {
 struct MysqlOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 3306;
+  std::string socket;  // a Unix socket path: used instead of host:port when set
   std::string user;
   std::string password;
   std::chrono::seconds connect_timeout{10};
@@ -65,6 +66,8 @@ class MysqlSession {
   // Runs one statement and discards any result. `what` names the operation in an error message
   // ("apply seq 12"); the message also quotes the start of the statement.
   Status Execute(const std::string& sql, std::string_view what = {});
+  // Runs one INSERT/UPDATE/DELETE and returns how many rows it changed.
+  Result<uint64_t> ExecuteUpdate(const std::string& sql, std::string_view what = {});
   // Runs several statements in one round trip (a multi-statement), in order. The server stops
   // at the first that fails; its error is returned (the ones before it took effect, so callers
   // batch only what an open transaction contains or what may be repeated).

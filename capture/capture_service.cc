@@ -119,6 +119,7 @@ Result<BinlogPosition> MariadbSourceFactory::CurrentPosition() {
   ConnectOptions options;
   options.host = config_.host;
   options.port = config_.port;
+  options.socket = config_.socket;
   options.user = config_.user;
   options.password = config_.password;
   options.timeout = std::chrono::seconds(config_.connect_timeout_s);
@@ -147,6 +148,7 @@ Result<std::unique_ptr<BinlogSource>> MariadbSourceFactory::Open(const BinlogPos
   ConnectOptions connect;
   connect.host = config_.host;
   connect.port = config_.port;
+  connect.socket = config_.socket;
   connect.user = config_.user;
   connect.password = config_.password;
   connect.timeout = std::chrono::seconds(config_.connect_timeout_s);
@@ -157,6 +159,7 @@ Result<std::unique_ptr<BinlogSource>> MariadbSourceFactory::Open(const BinlogPos
   MariadbSourceOptions options;
   options.host = config_.host;
   options.port = config_.port;
+  options.socket = config_.socket;
   options.user = config_.user;
   options.password = config_.password;
   options.replica_server_id = config_.replica_server_id;
@@ -643,6 +646,7 @@ Status CaptureService::BeginTxn(const TransactionInfo& txn) {
   part_rows_ = 0;
   part_event_bytes_ = 0;
   txn_is_ddl_ = false;
+  writeset_.Reset();
   return Status::Ok();
 }
 
@@ -683,9 +687,14 @@ Status CaptureService::AddRows(const Event& event, const RowsEvent& rows) {
   }
   uint64_t count = 0;
   row_decoder_.Reset(rows);
+  const bool has_before = rows.kind != RowsKind::kWrite;
+  const bool has_after = rows.kind != RowsKind::kDelete;
   while (true) {
-    RS_ASSIGN_OR_RETURN(bool more, row_decoder_.Next(nullptr, nullptr));
+    RS_ASSIGN_OR_RETURN(bool more, row_decoder_.Next(has_before ? &before_image_ : nullptr,
+                                                     has_after ? &after_image_ : nullptr));
     if (!more) break;
+    writeset_.AddRow(*rows.table, has_before ? &before_image_ : nullptr,
+                     has_after ? &after_image_ : nullptr);
     ++count;
   }
   std::string bytes = EventBytes(current_raw_, current_in_payload_);
@@ -824,6 +833,8 @@ Status CaptureService::FlushPart(bool final, const TransactionInfo* txn, bool ro
   db->set_format_description(format_description_);
   db->set_row_count(part_rows_);
   db->set_is_ddl(txn_is_ddl_);
+  writeset_.Fill(db);
+  writeset_.Reset();
   if (final) {
     db->set_end_file(txn->end.file);
     db->set_end_offset(txn->end.offset);

@@ -68,6 +68,7 @@
 #include "capture/ddl_target.h"
 #include "capture/row_decoder.h"
 #include "capture/transaction_assembler.h"
+#include "capture/writeset.h"
 #include "sync/config.h"
 #include "sync/journal.h"
 #include "sync/position.h"
@@ -275,6 +276,8 @@ class CaptureService {
   std::unique_ptr<Sink> sink_;
   std::unique_ptr<TransactionAssembler> assembler_;
   RowDecoder row_decoder_;
+  RowImage before_image_, after_image_;  // scratch for the writeset
+  WritesetBuilder writeset_;             // keys of the part being built
   Event event_;
   std::string format_description_;  // raw FORMAT_DESCRIPTION in force
   std::string_view current_raw_;    // raw bytes of the event being handled

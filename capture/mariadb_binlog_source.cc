@@ -250,8 +250,10 @@ Status MariadbBinlogSource::Connect() {
   mysql_optionsv(mysql, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
   mysql_optionsv(mysql, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
 
-  if (mysql_real_connect(mysql, options_.host.c_str(), options_.user.c_str(),
-                         options_.password.c_str(), nullptr, options_.port, nullptr,
+  const bool by_socket = !options_.socket.empty();
+  if (mysql_real_connect(mysql, by_socket ? "localhost" : options_.host.c_str(),
+                         options_.user.c_str(), options_.password.c_str(), nullptr,
+                         options_.port, by_socket ? options_.socket.c_str() : nullptr,
                          0) == nullptr) {
     Status s = MysqlError(mysql, "connect to " + where + " as '" + options_.user + "'");
     if (IsAccessDenied(mysql_errno(mysql))) {
@@ -404,8 +406,10 @@ Status MariadbBinlogSource::DumpError(unsigned int code, const std::string& mess
     } else {
       mysql_optionsv(probe.mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
       mysql_optionsv(probe.mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
-      if (mysql_real_connect(probe.mysql, options_.host.c_str(), options_.user.c_str(),
-                             options_.password.c_str(), nullptr, options_.port, nullptr,
+      const bool by_socket = !options_.socket.empty();
+      if (mysql_real_connect(probe.mysql, by_socket ? "localhost" : options_.host.c_str(),
+                             options_.user.c_str(), options_.password.c_str(), nullptr,
+                             options_.port, by_socket ? options_.socket.c_str() : nullptr,
                              0) == nullptr) {
         s = MysqlError(probe.mysql, "connect to " + where);
       } else {

@@ -28,6 +28,7 @@ namespace replsync::capture {
 struct MariadbSourceOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 3306;
+  std::string socket;  // a Unix socket path: used instead of host:port when set
   std::string user;
   std::string password;
   // server_id replsync presents as a replica; must differ from every server's and replica's.

@@ -20,8 +20,10 @@ Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Open(const ConnectOpti
   mysql_optionsv(mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   mysql_optionsv(mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
   mysql_optionsv(mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-  if (!mysql_real_connect(mysql, options.host.c_str(), options.user.c_str(),
-                          options.password.c_str(), nullptr, options.port, nullptr,
+  const bool by_socket = !options.socket.empty();
+  if (!mysql_real_connect(mysql, by_socket ? "localhost" : options.host.c_str(),
+                          options.user.c_str(), options.password.c_str(), nullptr, options.port,
+                          by_socket ? options.socket.c_str() : nullptr,
                           CLIENT_MULTI_STATEMENTS)) {
     unsigned int err = mysql_errno(mysql);
     std::string msg = fmt::format("connect to MySQL {}@{}:{}: {} (error {})", options.user,

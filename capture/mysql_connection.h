@@ -20,6 +20,7 @@ namespace replsync::capture {
 struct ConnectOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 3306;
+  std::string socket;  // a Unix socket path: used instead of host:port when set
   std::string user;
   std::string password;
   std::chrono::seconds timeout{10};

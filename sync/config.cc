@@ -103,7 +103,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   NodeConfig c;
   c.source_path = origin;
   RS_RETURN_IF_ERROR(
-      CheckKeys(root, "", {"node", "mysql", "repository", "transport", "journal", "log"},
+      CheckKeys(root, "", {"node", "mysql", "apply", "repository", "transport", "journal",
+                           "log"},
                 origin));
   for (const auto& [key, node] : root) {
     if (!node.is_table()) {
@@ -134,7 +135,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   if (const toml::table* t = Section(root, "mysql")) {
     RS_RETURN_IF_ERROR(CheckKeys(*t, "mysql",
                                  {"host", "port", "user", "password", "databases",
-                                  "replica_server_id", "heartbeat_ms", "connect_timeout_s"},
+                                  "replica_server_id", "heartbeat_ms", "connect_timeout_s",
+                                  "socket"},
                                  origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "host", &c.mysql.host, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "port", &c.mysql.port, origin));
@@ -143,6 +145,7 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "replica_server_id", &c.mysql.replica_server_id, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "heartbeat_ms", &c.mysql.heartbeat_ms, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "connect_timeout_s", &c.mysql.connect_timeout_s, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "mysql", "socket", &c.mysql.socket, origin));
     if (const toml::node* dbs = t->get("databases")) {
       const toml::array* arr = dbs->as_array();
       if (!arr) {
@@ -167,6 +170,15 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
 
+  if (const toml::table* t = Section(root, "apply")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "apply", {"workers"}, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "apply", "workers", &c.apply.workers, origin));
+    if (c.apply.workers < 1 || c.apply.workers > 64) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [apply] workers = {}: must be 1..64 (1 applies one transaction at a time)", origin,
+          c.apply.workers));
+    }
+  }
   if (const toml::table* t = Section(root, "repository")) {
     RS_RETURN_IF_ERROR(CheckKeys(*t, "repository", {"path"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));

@@ -39,8 +39,16 @@ struct NodeConfig {
     uint32_t replica_server_id = 5250;
     uint32_t heartbeat_ms = 1000;
     uint32_t connect_timeout_s = 10;
+    // Unix socket of this node's server; when set, replsync connects through it instead of
+    // host:port (cheaper than TCP for a server on the same machine).
+    std::string socket;
   } mysql;
 
+  struct Apply {
+    // The secondary's worker sessions applying independent transactions in parallel (commit
+    // order kept); 1 applies one transaction at a time. 1..64.
+    uint32_t workers = 4;
+  } apply;
   struct Repository {
     std::string path;
   } repository;

@@ -39,7 +39,8 @@
 #   BENCH_RATE (500), BENCH_BURST_SECONDS (15), BENCH_ROUNDS (1), BENCH_TABLES (4),
 #   BENCH_TABLE_SIZE (100000), BENCH_THREADS (4), BENCH_NATIVE_THREADS (0),
 #   BENCH_TIMEOUT (600: the longest wait for a replica, seconds), BENCH_MIN_RATIO (unset:
-#   report only), MARIADB_KEEP=1 (keep the servers' folders and the logs; a failed run keeps
+#   report only), BENCH_PERF (a folder: each catch-up is recorded system-wide with
+#   `perf record -g` into FOLDER/native-ROUND.data and FOLDER/replsync-ROUND.data), MARIADB_KEEP=1 (keep the servers' folders and the logs; a failed run keeps
 #   them anyway).
 # The default run takes about 4-5 minutes on 2 cores.
 set -euo pipefail
@@ -58,6 +59,8 @@ tables=${BENCH_TABLES:-4}
 table_size=${BENCH_TABLE_SIZE:-100000}
 threads=${BENCH_THREADS:-4}
 native_threads=${BENCH_NATIVE_THREADS:-0}
+workers=${BENCH_WORKERS:-4}
+use_tcp=""
 timeout=${BENCH_TIMEOUT:-600}
 relaxed=""
 
@@ -74,6 +77,8 @@ while (($#)); do
     --table-size) table_size=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --native-threads) native_threads=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --tcp) use_tcp=1; shift ;;
     --relaxed-durability) relaxed=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -188,6 +193,7 @@ state_dir = "$work/$1-state"
 [mysql]
 host = "127.0.0.1"
 port = $3
+${use_tcp:+#}socket = "$work/$1/mysqld.sock"
 user = "root"
 password = ""
 databases = ["sbtest"]
@@ -198,6 +204,9 @@ path = "$work/$1-repository"
 [transport]
 listen = "tcp://127.0.0.1:$transport_port"
 primary = "tcp://127.0.0.1:$transport_port"
+
+[apply]
+workers = $workers
 
 [log]
 level = "info"
@@ -304,8 +313,23 @@ cpu_delta() {
     for (i = 1; i <= n; i++) { d = y[i] - x[i]; t += d; p = p sprintf(" %.2f", d) }
     printf "%.2f%s\n", t, p }')
 }
+perf_pid=""
+perf_start() {  # name: records the whole machine into $BENCH_PERF/name.data when BENCH_PERF is set
+  [[ -n ${BENCH_PERF:-} ]] || return 0
+  mkdir -p "$BENCH_PERF"
+  perf record -F 499 -g -a -o "$BENCH_PERF/$1.data" >"$BENCH_PERF/$1.log" 2>&1 &
+  perf_pid=$!
+  sleep 0.5
+}
+perf_stop() {
+  [[ -n $perf_pid ]] || return 0
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=""
+}
 catch_up_native() {
   local target=$1 c0 t0 i
+  perf_start "native-$round"
   c0=$(cpu_snapshot)
   t0=$(now)
   mariadb_sql native "START SLAVE"
@@ -317,9 +341,11 @@ catch_up_native() {
   done
   T=$(elapsed "$t0" "$(now)")
   cpu_delta "$c0" "$(cpu_snapshot)"
+  perf_stop
 }
 catch_up_replsync() {
   local target=$1 c0 t0 i
+  perf_start "replsync-$round"
   c0=$(cpu_snapshot)
   t0=$(now)
   start_secondary_daemon
@@ -332,6 +358,7 @@ catch_up_replsync() {
   T=$(elapsed "$t0" "$(now)")
   # The new daemon's CPU is all spent in this catch-up; the snapshot counted it as 0 at the start.
   cpu_delta "$c0" "$(cpu_snapshot)"
+  perf_stop
 }
 
 cpu_parts() {  # "a b c d e" -> a readable split

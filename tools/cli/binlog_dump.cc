@@ -359,6 +359,7 @@ Result<std::unique_ptr<capture::MariadbBinlogSource>> OpenServer(const DumpOptio
   capture::MariadbSourceOptions source;
   source.host = config.mysql.host;
   source.port = config.mysql.port;
+  source.socket = config.mysql.socket;
   source.user = config.mysql.user;
   source.password = config.mysql.password;
   source.replica_server_id = config.mysql.replica_server_id;

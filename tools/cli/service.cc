@@ -289,6 +289,8 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   aopts.mysql.user = config.mysql.user;
   aopts.mysql.password = config.mysql.password;
   aopts.mysql.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
+  aopts.mysql.socket = config.mysql.socket;
+  aopts.workers = static_cast<int>(config.apply.workers);
   apply::Applier applier(aopts, relay->get());
 
   apply::ReceiverOptions ropts;
@@ -350,6 +352,12 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
     w.Uint64(a.transactions_applied);
     w.Key("rows_applied");
     w.Uint64(a.rows_applied);
+    w.Key("apply_workers");
+    w.Int(a.workers);
+    w.Key("parallel_applied");
+    w.Uint64(a.parallel_applied);
+    w.Key("serial_fallbacks");
+    w.Uint64(a.serial_fallbacks);
     w.Key("waiting_for");
     w.String(a.waiting_for.c_str());
     w.Key("lag");

@@ -107,6 +107,13 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
     std::fprintf(out, "  applied      seq %s  gtid %s  source %s\n",
                  Text(*s, "applied_seq").c_str(), Text(*s, "applied_gtid").c_str(),
                  Text(*s, "source_position").c_str());
+    if (Member(*s, "apply_workers")) {
+      std::fprintf(out, "  apply        %s workers; %s transactions (%s by workers), %s rows; %s "
+                   "serial fallbacks\n",
+                   Text(*s, "apply_workers").c_str(), Text(*s, "transactions_applied").c_str(),
+                   Text(*s, "parallel_applied").c_str(), Text(*s, "rows_applied").c_str(),
+                   Text(*s, "serial_fallbacks").c_str());
+    }
     if (const Value* lag = Member(*s, "lag")) {
       double secs = Member(*lag, "seconds") && (*lag)["seconds"].IsNumber()
                         ? (*lag)["seconds"].GetDouble()
