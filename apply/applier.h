@@ -93,6 +93,9 @@ struct ApplierOptions {
   // transactions applied in parallel is taken for an undetected conflict (rolled back, applied
   // one at a time).
   int worker_lock_wait_timeout_s = 5;
+  // Test hook: called by a worker before it starts applying `seq` (a test delays one to make a
+  // later transaction overtake it).
+  std::function<void(uint64_t seq)> before_worker_apply;
   // Test hook: called at named points ("after_ddl_marker", "after_ddl", "after_rows",
   // "before_commit") with the sequence being applied; returning true makes the applier drop its
   // connection right there, without ROLLBACK or COMMIT, and stop (state kStopped), as a crash of

@@ -123,8 +123,24 @@ void Applier::WorkerLoop(Worker* w) {
       }
       task = std::move(*w->task);
       w->task.reset();
-      w->busy = true;
       epoch = epoch_;
+      if (worker_failed_ || workers_stop_) {
+        // Handed over before a failure (or the stop) was seen: it must not start now.
+        auto it = in_flight_.find(task.seq);
+        if (it != in_flight_.end()) it->second.state = 2;
+        lock.unlock();
+        turn_cv_.notify_all();
+        wake_cv_.notify_all();
+        if (commit_seq != 0) {
+          Status st = w->session != nullptr ? w->session->Execute("COMMIT", "SQL")
+                                            : Status::Network("worker session lost");
+          if (!st.ok()) w->session.reset();
+          WorkerReport(commit_seq, st);
+          commit_seq = 0;
+        }
+        continue;
+      }
+      w->busy = true;
     }
     Status st = WorkerApply(w, task, epoch, commit_seq);
     commit_seq = 0;
@@ -193,6 +209,7 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
           return Status::Ok();
         });
   }
+  if (options_.before_worker_apply) options_.before_worker_apply(task.seq);
   const pb::DbTransaction& txn = task.txn;
   w->pending.clear();
   w->pending_bytes = 0;
@@ -370,7 +387,14 @@ void Applier::RecoverFromWorkerFailure() {
     turn_cv_.notify_all();
     while (true) {
       bool busy = false;
-      for (auto& w : workers_) busy = busy || w->busy || w->task.has_value();
+      for (auto& w : workers_) {
+        if (w->task) {  // handed over but not started: never runs
+          auto it = in_flight_.find(w->task->seq);
+          if (it != in_flight_.end()) it->second.state = 2;
+          w->task.reset();
+        }
+        busy = busy || w->busy;
+      }
       bool running = false;
       for (const auto& [seq, f] : in_flight_) running = running || f.state == 0;
       if (!busy && !running) break;
