@@ -102,6 +102,14 @@ void Applier::WorkerLoop(Worker* w) {
   // A transaction whose position UPDATE went through and whose COMMIT waits to travel with the
   // first statements of the worker's next transaction (0: none).
   uint64_t commit_seq = 0;
+  auto commit_alone = [&] {
+    if (commit_seq == 0) return;
+    Status st = w->session != nullptr ? w->session->Execute("COMMIT", "SQL")
+                                      : Status::Network("worker session lost");
+    if (!st.ok()) w->session.reset();
+    WorkerReport(commit_seq, st);
+    commit_seq = 0;
+  };
   while (true) {
     Task task;
     uint64_t epoch = 0;
@@ -114,11 +122,7 @@ void Applier::WorkerLoop(Worker* w) {
         lock.unlock();
         if (commit_seq == 0) break;  // stopping with nothing assigned
         // No next transaction to pair it with: commit now (the next one in order waits for it).
-        Status st = w->session != nullptr ? w->session->Execute("COMMIT", "SQL")
-                                          : Status::Network("worker session lost");
-        if (!st.ok()) w->session.reset();
-        WorkerReport(commit_seq, st);
-        commit_seq = 0;
+        commit_alone();
         continue;
       }
       task = std::move(*w->task);
@@ -131,13 +135,7 @@ void Applier::WorkerLoop(Worker* w) {
         lock.unlock();
         turn_cv_.notify_all();
         wake_cv_.notify_all();
-        if (commit_seq != 0) {
-          Status st = w->session != nullptr ? w->session->Execute("COMMIT", "SQL")
-                                            : Status::Network("worker session lost");
-          if (!st.ok()) w->session.reset();
-          WorkerReport(commit_seq, st);
-          commit_seq = 0;
-        }
+        commit_alone();
         continue;
       }
       w->busy = true;
