@@ -165,10 +165,14 @@ std::string Applier::Describe(uint64_t seq, const pb::DbTransaction& txn) const 
 
 Status Applier::Execute(const std::string& sql) { return session_->Execute(sql, "SQL"); }
 
+bool Applier::BatchEnds(const std::vector<std::string>& pending, size_t pending_bytes,
+                        size_t next_bytes, size_t max_bytes) {
+  return !pending.empty() &&
+         (pending.back().rfind("BINLOG", 0) == 0 || pending_bytes + next_bytes > max_bytes);
+}
+
 Status Applier::Queue(std::string sql) {
-  // A BINLOG statement must end its batch (MysqlSession::ExecuteBatch).
-  const bool after_binlog = !pending_.empty() && pending_.back().rfind("BINLOG", 0) == 0;
-  if (after_binlog || (!pending_.empty() && pending_bytes_ + sql.size() > max_statement_bytes_)) {
+  if (BatchEnds(pending_, pending_bytes_, sql.size(), max_statement_bytes_)) {
     RS_RETURN_IF_ERROR(SendPending());
   }
   pending_bytes_ += sql.size();
@@ -352,13 +356,7 @@ void Applier::Run() {
 Status Applier::Connect() {
   RS_ASSIGN_OR_RETURN(session_, MysqlSession::Open(options_.mysql));
   last_fde_.clear();
-  Status st = session_->Execute("SET SESSION sql_log_bin=0", "applier session set-up");
-  if (!st.ok()) {
-    return st.WithContext(
-        "the applier's MySQL user needs BINLOG ADMIN (or SUPER) to keep applied changes out of "
-        "the secondary's binlog");
-  }
-  RS_RETURN_IF_ERROR(session_->Execute(BaseSessionSql(), "applier session set-up"));
+  RS_RETURN_IF_ERROR(SetUpSession(session_.get()));
   RS_ASSIGN_OR_RETURN(auto info,
                       session_->Query("SELECT VERSION(), @@max_allowed_packet, @@sql_log_bin",
                                       "applier session set-up"));
@@ -372,7 +370,7 @@ Status Applier::Connect() {
   const uint64_t max_packet = ToU64(info[0][1]);
   max_statement_bytes_ = options_.max_statement_bytes;
   if (max_packet > 8192) {
-    max_statement_bytes_ = std::min<size_t>(max_statement_bytes_, max_packet - 4096);
+    max_statement_bytes_ = std::min<size_t>(max_statement_bytes_.load(), max_packet - 4096);
   }
   writer_ = std::make_unique<BinlogStatementWriter>(
       max_statement_bytes_, [this](const std::string& sql) { return Queue(sql); });
@@ -413,6 +411,16 @@ Status Applier::Connect() {
         pending_ddl_seq_);
   }
   return Status::Ok();
+}
+
+Status Applier::SetUpSession(MysqlSession* session) {
+  Status st = session->Execute("SET SESSION sql_log_bin=0", "applier session set-up");
+  if (!st.ok()) {
+    return st.WithContext(
+        "the applier's MySQL user needs BINLOG ADMIN (or SUPER) to keep applied changes out of "
+        "the secondary's binlog");
+  }
+  return session->Execute(BaseSessionSql(), "applier session set-up");
 }
 
 Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
@@ -462,14 +470,17 @@ Result<pb::DbTransaction> Applier::WaitForEntry(uint64_t seq) {
   return Status::Aborted("applier stopping");
 }
 
-std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_part) const {
+std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_part,
+                                 std::optional<uint64_t> previous_seq) const {
   // A plain UPDATE of the channel's row (Connect makes sure it exists): cheaper for the server
-  // than INSERT ... ON DUPLICATE KEY UPDATE, and it runs once per source transaction.
+  // than INSERT ... ON DUPLICATE KEY UPDATE, and it runs once per source transaction. With
+  // `previous_seq` it changes the row only when the row is at that seq (parallel apply).
   return fmt::format(
       "UPDATE replsync.applied SET seq={}, gtid={}, source_file={}, source_offset={}, "
-      "applied_at=NOW(6), ddl_pending_seq=NULL WHERE channel={}",
+      "applied_at=NOW(6), ddl_pending_seq=NULL WHERE channel={}{}",
       seq, QuoteString(last_part.gtid()), QuoteString(last_part.end_file()),
-      last_part.end_offset(), QuoteString(options_.channel));
+      last_part.end_offset(), QuoteString(options_.channel),
+      previous_seq ? fmt::format(" AND seq={}", *previous_seq) : std::string());
 }
 
 Result<bool> Applier::ApplyTransaction(uint64_t seq) {

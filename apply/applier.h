@@ -228,8 +228,17 @@ class Applier {
   // together (one round trip) when SendPending is called or the queue would pass
   // max_statement_bytes_.
   Status Queue(std::string sql);
+  // True when a statement of `next_bytes` must not join the queued `pending` (holding
+  // `pending_bytes`): the last one is a BINLOG statement, which must end its batch
+  // (MysqlSession::ExecuteBatch), or the batch would pass `max_bytes`. Serial and worker
+  // sessions batch by this rule.
+  static bool BatchEnds(const std::vector<std::string>& pending, size_t pending_bytes,
+                        size_t next_bytes, size_t max_bytes);
   Status SendPending();
-  std::string PositionSql(uint64_t seq, const pb::DbTransaction& last_part) const;
+  std::string PositionSql(uint64_t seq, const pb::DbTransaction& last_part,
+                          std::optional<uint64_t> previous_seq = std::nullopt) const;
+  // sql_log_bin=0 and the base session settings, on the coordinator's and the workers' sessions.
+  static Status SetUpSession(MysqlSession* session);
   // True when the test hook asks for a crash at `point`: drops the session.
   bool CrashAt(std::string_view point, uint64_t seq);
   // Sleeps up to `d`, returning early when stopping.
@@ -254,7 +263,9 @@ class Applier {
   std::unique_ptr<BinlogStatementWriter> writer_;  // made at each connect
   std::string last_fde_;                           // FORMAT_DESCRIPTION last sent on this session
   bool mariadb_ = true;                            // the secondary's server is MariaDB
-  size_t max_statement_bytes_;                     // options_ capped by max_allowed_packet
+  // options_ capped by max_allowed_packet; set by the coordinator at each connect, read by
+  // workers when they connect.
+  std::atomic<size_t> max_statement_bytes_;
   uint64_t pending_ddl_seq_ = 0;
   std::vector<std::string> pending_;  // queued statements (Queue)
   size_t pending_bytes_ = 0;

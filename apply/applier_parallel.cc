@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "apply/applier.h"
-#include "apply/ddl_replay.h"
 
 namespace replsync::apply {
 
@@ -179,8 +178,7 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
     if (!opened.ok()) return fail(opened.status());
     w->session = std::move(*opened);
     w->last_fde.clear();
-    Status st = w->session->Execute("SET SESSION sql_log_bin=0", "worker session set-up");
-    if (st.ok()) st = w->session->Execute(BaseSessionSql(), "worker session set-up");
+    Status st = SetUpSession(w->session.get());
     if (st.ok()) {
       st = w->session->Execute(fmt::format("SET SESSION innodb_lock_wait_timeout={}",
                                            options_.worker_lock_wait_timeout_s),
@@ -197,9 +195,7 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
     w->counted_statements = 0;
     w->writer = std::make_unique<BinlogStatementWriter>(
         w->max_statement_bytes, [w](const std::string& sql) -> Status {
-          // A BINLOG statement ends its batch.
-          if (!w->pending.empty() && (w->pending.back().rfind("BINLOG", 0) == 0 ||
-                                      w->pending_bytes + sql.size() > w->max_statement_bytes)) {
+          if (BatchEnds(w->pending, w->pending_bytes, sql.size(), w->max_statement_bytes)) {
             RS_RETURN_IF_ERROR(SendWorkerPending(w->session.get(), &w->pending, &w->pending_bytes));
           }
           w->pending_bytes += sql.size();
@@ -257,12 +253,8 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
                                          task.seq));
     }
   }
-  Result<uint64_t> changed = w->session->ExecuteUpdate(
-      fmt::format("UPDATE replsync.applied SET seq={}, gtid={}, source_file={}, source_offset={}, "
-                  "applied_at=NOW(6), ddl_pending_seq=NULL WHERE channel={} AND seq={}",
-                  task.seq, QuoteString(txn.gtid()), QuoteString(txn.end_file()),
-                  txn.end_offset(), QuoteString(options_.channel), task.seq - 1),
-      "SQL");
+  Result<uint64_t> changed =
+      w->session->ExecuteUpdate(PositionSql(task.seq, txn, task.seq - 1), "SQL");
   if (!changed.ok()) return fail(changed.status());
   if (*changed != 1) {
     bool aborted;
