@@ -273,6 +273,36 @@ void Applier::Run() {
         continue;
       }
       dispatched_ = position_.seq;
+      Status loaded = LoadFileResync();
+      if (!loaded.ok()) {
+        if (!handle_error(loaded, position_.seq + 1)) {
+          error_stop = true;
+          break;
+        }
+        continue;
+      }
+    }
+    {
+      // File changes: applied by this thread once nothing is in flight.
+      Result<const pb::JournalEntry*> peek = PeekEntry(dispatched_ + 1);
+      if (peek.ok() && *peek != nullptr && (*peek)->has_file()) {
+        if (!InFlightEmpty()) {
+          wait_for_workers();
+          continue;
+        }
+        Status st = deferred_ ? SendPending() : Status::Ok();
+        Result<bool> applied = st.ok() ? ApplyFiles(position_.seq + 1) : Result<bool>(st);
+        if (applied.ok()) {
+          dispatched_ = position_.seq;
+          backoff = options_.retry_min;
+          continue;
+        }
+        if (!handle_error(applied.status(), position_.seq + 1)) {
+          error_stop = true;
+          break;
+        }
+        continue;
+      }
     }
     if (!workers_.empty() && dispatched_ + 1 > serial_through_) {
       const uint64_t next = dispatched_ + 1;
@@ -423,7 +453,9 @@ Status Applier::SetUpSession(MysqlSession* session) {
   return session->Execute(BaseSessionSql(), "applier session set-up");
 }
 
-Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
+Result<const pb::JournalEntry*> Applier::PeekEntry(uint64_t seq) {
+  if (peeked_ && peeked_->first == seq) return &peeked_->second;
+  peeked_.reset();
   RS_ASSIGN_OR_RETURN(std::optional<std::string> bytes, relay_->Get(seq));
   if (!bytes) {
     if (relay_->first_seq() > seq && relay_->last_seq() >= seq) {
@@ -433,7 +465,7 @@ Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
           "older state or replsync.applied was changed; resynchronise the secondary",
           seq, relay_->path(), relay_->first_seq(), relay_->last_seq(), seq - 1));
     }
-    return std::optional<pb::DbTransaction>();
+    return static_cast<const pb::JournalEntry*>(nullptr);
   }
   pb::JournalEntry entry;
   if (!entry.ParseFromString(*bytes)) {
@@ -442,12 +474,27 @@ Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
                     "journal entry",
                     seq, relay_->path(), bytes->size()));
   }
-  if (!entry.has_db()) {
+  if (!entry.has_db() && !entry.has_file()) {
     return Status::Unsupported(fmt::format(
         "relay entry {} is of a kind this replsync cannot apply; upgrade replsync on the secondary",
         seq));
   }
-  return std::optional<pb::DbTransaction>(std::move(*entry.mutable_db()));
+  peeked_.emplace(seq, std::move(entry));
+  return &peeked_->second;
+}
+
+Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
+  RS_ASSIGN_OR_RETURN(const pb::JournalEntry* entry, PeekEntry(seq));
+  if (entry == nullptr) return std::optional<pb::DbTransaction>();
+  if (!entry->has_db()) {
+    return Status::Corruption(fmt::format(
+        "relay entry {} is a file change where a database transaction (or its next part) was "
+        "expected",
+        seq));
+  }
+  std::optional<pb::DbTransaction> txn(std::move(*peeked_->second.mutable_db()));
+  peeked_.reset();
+  return txn;
 }
 
 Result<pb::DbTransaction> Applier::WaitForEntry(uint64_t seq) {

@@ -46,6 +46,17 @@
 // replsync.applied and the transactions up to the failed one are applied one at a time, where a
 // real error is reported as without workers.
 //
+// File changes (schemas/files.md) share the sequence: when the next entry is a FileChange, the
+// applier waits until no transaction is in flight, applies a run of consecutive file entries
+// (up to `file_batch_entries` / `file_batch_bytes`, never stopping inside a file's parts)
+// through FileApplier, makes them durable with one syncfs, and only then moves the position
+// row to the run's last sequence (an UPDATE of replsync.applied that keeps gtid and source
+// position). A crash before that UPDATE applies the run again, which the state-based apply
+// makes harmless. Paths the secondary could not rebuild (its copy was not the base an entry
+// expects) are kept in the relay's meta "file_resync" (written before the position moves) and
+// handed to `on_file_resync` (the receiver asks the primary for them whole) until a "resync"
+// entry for each has been applied.
+//
 // Thread-safety: Start/Stop from one owning thread; Notify, status(), applied_seq() and
 // WaitForApplied from any thread. The applier's thread is the only one touching the session.
 #pragma once
@@ -59,6 +70,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -67,6 +79,7 @@
 #include <vector>
 
 #include "apply/binlog_statement.h"
+#include "apply/file_applier.h"
 #include "apply/mysql_session.h"
 #include "replsync.pb.h"
 #include "sync/journal.h"
@@ -93,6 +106,14 @@ struct ApplierOptions {
   // transactions applied in parallel is taken for an undetected conflict (rolled back, applied
   // one at a time).
   int worker_lock_wait_timeout_s = 5;
+  // The repository folder ([repository] path): "" when files do not replicate here (a file
+  // entry then stops the applier with an error saying so).
+  std::string repository;
+  size_t file_batch_entries = 512;
+  size_t file_batch_bytes = 64 << 20;
+  // The paths to ask the primary for whole (Receiver::SetFileResync): called at start and
+  // whenever the set changes, from the applier's thread.
+  std::function<void(std::vector<std::string> paths)> on_file_resync;
   // Test hook: called by a worker before it starts applying `seq` (a test delays one to make a
   // later transaction overtake it).
   std::function<void(uint64_t seq)> before_worker_apply;
@@ -127,13 +148,17 @@ struct ApplierStatus {
   int workers = 1;                     // worker sessions (1: no parallel apply)
   uint64_t parallel_applied = 0;       // transactions applied by workers, since Start
   uint64_t serial_fallbacks = 0;       // worker failures that made the applier go serial
+  uint64_t file_changes_applied = 0;   // file entries applied (parts count once), since Start
+  uint64_t file_batches = 0;           // runs of file entries made durable (one syncfs each)
+  uint64_t file_resync_pending = 0;    // paths waiting for the primary's whole copy
   std::string waiting_for;             // what it waits for now; "" when busy
   std::string last_error;              // the latest error (retryable ones too); "" if none
 };
 
 class Applier {
  public:
-  // `relay` is not owned and must outlive the applier; the applier only reads it.
+  // `relay` is not owned and must outlive the applier; the applier reads it and writes only the
+  // meta value "file_resync".
   Applier(ApplierOptions options, Journal* relay);
   // Stops the thread (as Stop).
   ~Applier();
@@ -220,6 +245,15 @@ class Applier {
   // The entry at `seq`, or nullopt when it is not in the relay yet. Corruption for an entry that
   // does not parse; NotFound when it was already deleted from the relay.
   Result<std::optional<pb::DbTransaction>> ReadEntry(uint64_t seq);
+  // The journal entry at `seq` (either kind), as ReadEntry; kept in peeked_ so that the
+  // ReadEntry that follows does not parse it again.
+  Result<const pb::JournalEntry*> PeekEntry(uint64_t seq);
+  // Applies the run of file entries starting at `seq` (see "File changes" above). False when
+  // that entry is not in the relay yet.
+  Result<bool> ApplyFiles(uint64_t seq);
+  // Reads the relay's "file_resync" meta into resync_ and reports it (at start).
+  Status LoadFileResync();
+  Status SaveFileResync();
   // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
   Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
   // Runs `sql` on the session (errors name the server and quote the statement).
@@ -281,6 +315,10 @@ class Applier {
   };
   std::optional<DeferredCommit> deferred_;
   Position position_;
+  // ---- files (applier_files.cc). Applier thread only.
+  std::unique_ptr<FileApplier> files_;
+  std::optional<std::pair<uint64_t, pb::JournalEntry>> peeked_;
+  std::set<std::string> resync_;  // paths asked for whole (persisted in the relay's meta)
 
   // ---- parallel apply. Coordinator only:
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -134,6 +134,27 @@ void Receiver::SendHello() {
   spdlog::debug("receiver: Hello to {} (durable {}, applied {}, credit {})", options_.endpoint,
                 hello->durable_seq(), hello->applied_seq(), hello->credit());
   Send(std::move(envelope), "Hello");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!file_resync_.empty()) file_resync_due_ = true;
+}
+
+void Receiver::SetFileResync(std::vector<std::string> paths) {
+  std::lock_guard<std::mutex> lock(mu_);
+  file_resync_ = std::move(paths);
+  file_resync_due_ = !file_resync_.empty();
+}
+
+void Receiver::SendFileResync() {
+  pb::Envelope envelope;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!file_resync_due_) return;
+    file_resync_due_ = false;
+    for (const std::string& path : file_resync_) envelope.mutable_file_resync()->add_paths(path);
+  }
+  spdlog::info("receiver: asking the primary at {} for {} path(s) whole", options_.endpoint,
+               envelope.file_resync().paths_size());
+  Send(std::move(envelope), "FileResync");
 }
 
 void Receiver::SendAck() {
@@ -300,6 +321,7 @@ void Receiver::Run() {
   while (!stop_) {
     now = Clock::now();
     if (hello_needed_ && now >= hello_after_) SendHello();
+    if (!hello_needed_) SendFileResync();
     pb::Envelope message;
     Result<bool> got = transport_->Receive(&message, options_.poll_interval);
     now = Clock::now();

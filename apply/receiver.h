@@ -38,6 +38,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "replsync.pb.h"
 #include "sync/journal.h"
@@ -99,6 +100,10 @@ class Receiver {
   // Stops and joins the thread. Idempotent.
   void Stop();
   ReceiverStatus status() const;
+  // The paths the applier could not bring to the state an entry described (schemas/files.md):
+  // sent to the primary as FileResync now and after every Hello, until replaced (an empty list
+  // ends it). Thread-safe.
+  void SetFileResync(std::vector<std::string> paths);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -106,6 +111,7 @@ class Receiver {
   void Run();
   void SendHello();
   void SendAck();
+  void SendFileResync();  // when due
   void HandleEntries(pb::Entries* entries, Clock::time_point now);
   // Drops a batch; asks for a resend (Hello) unless one was sent within resync_interval.
   void DropBatch(const std::string& why, Clock::time_point now);
@@ -141,6 +147,8 @@ class Receiver {
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   ReceiverStatus status_;  // guarded by mu_
+  std::vector<std::string> file_resync_;  // guarded by mu_
+  bool file_resync_due_ = false;          // guarded by mu_: send file_resync_ soon
 };
 
 }  // namespace replsync::apply

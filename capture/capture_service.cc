@@ -618,16 +618,27 @@ Status CaptureService::DiscardUnfinished() {
     std::unique_lock<std::mutex> lock(queue_mu_);
     flush_requested_ = true;
     queue_cv_.notify_all();
-    space_cv_.wait(lock, [this] { return (queue_.empty() && !writer_busy_) || writer_failed_; });
+    // An external group being appended is finished first: only the transaction's parts are
+    // removed below.
+    space_cv_.wait(lock, [this] {
+      return (queue_.empty() && !writer_busy_ && !external_open_) || writer_failed_ ||
+             stop_.load();
+    });
     flush_requested_ = false;
     if (writer_failed_) return Status::Aborted("journal writer failed");
+    if (stop_) return Status::Aborted("capture stopped");
+    // The writer takes nothing while the parts are removed: txn_open_ is still set when the
+    // transaction was unfinished, which keeps external entries waiting.
+    uint64_t complete = last_complete_seq_.load();
+    if (journal_->last_seq() > complete) {
+      spdlog::info("capture: removing journal entries {}..{} of an unfinished transaction",
+                   complete + 1, journal_->last_seq());
+      Status st = journal_->TruncateAfter(complete);
+      if (!st.ok()) return st;
+    }
+    txn_open_ = false;
   }
-  uint64_t complete = last_complete_seq_.load();
-  if (journal_->last_seq() > complete) {
-    spdlog::info("capture: removing journal entries {}..{} of an unfinished transaction",
-                 complete + 1, journal_->last_seq());
-    RS_RETURN_IF_ERROR(journal_->TruncateAfter(complete));
-  }
+  queue_cv_.notify_all();
   return Status::Ok();
 }
 
@@ -870,10 +881,81 @@ Status CaptureService::Enqueue(WriteItem item) {
   }
   if (item.has_entry) ++queued_entries_;
   queued_bytes_ += item.entry.size() + 64;
+  item.ticket = ++next_ticket_;
   queue_.push_back(std::move(item));
   lock.unlock();
   queue_cv_.notify_one();
   return Status::Ok();
+}
+
+Result<uint64_t> CaptureService::SubmitExternal(std::string entry, bool completes) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  space_cv_.wait(lock, [this] {
+    return queued_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_ ||
+           writer_stop_;
+  });
+  if (writer_failed_) return Status::Aborted("journal writer failed");
+  if (stop_ || writer_stop_) return Status::Aborted("capture stopped");
+  WriteItem item;
+  item.entry = std::move(entry);
+  item.has_entry = true;
+  item.completes = completes;
+  item.external = true;
+  item.ticket = ++next_ticket_;
+  const uint64_t ticket = item.ticket;
+  ++queued_entries_;
+  queued_bytes_ += item.entry.size() + 64;
+  external_.push_back(std::move(item));
+  lock.unlock();
+  queue_cv_.notify_one();
+  return ticket;
+}
+
+Status CaptureService::WaitDurable(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  space_cv_.wait(lock, [&] {
+    return durable_ticket_ >= ticket || writer_failed_ || stop_.load() || writer_stop_;
+  });
+  if (durable_ticket_ >= ticket) return Status::Ok();
+  return Status::Aborted(writer_failed_ ? "journal writer failed" : "capture stopped");
+}
+
+bool CaptureService::WorkReadyLocked() const {
+  if (external_open_) return !external_.empty();
+  if (txn_open_) return !queue_.empty();
+  return !queue_.empty() || !external_.empty();
+}
+
+bool CaptureService::TakeNextLocked(std::vector<WriteItem>* batch, size_t* entries,
+                                    size_t* bytes) {
+  std::deque<WriteItem>* from = nullptr;
+  if (external_open_) {
+    if (!external_.empty()) from = &external_;
+  } else if (txn_open_) {
+    if (!queue_.empty()) from = &queue_;
+  } else if (!queue_.empty() && !external_.empty()) {
+    from = queue_.front().ticket < external_.front().ticket ? &queue_ : &external_;
+  } else if (!queue_.empty()) {
+    from = &queue_;
+  } else if (!external_.empty()) {
+    from = &external_;
+  }
+  if (from == nullptr) return false;
+  WriteItem& item = from->front();
+  if (item.has_entry) {
+    ++*entries;
+    --queued_entries_;
+    if (item.external) {
+      external_open_ = !item.completes;
+    } else {
+      txn_open_ = !item.completes;
+    }
+  }
+  *bytes += item.entry.size();
+  queued_bytes_ -= item.entry.size() + 64;
+  batch->push_back(std::move(item));
+  from->pop_front();
+  return true;
 }
 
 // ---- writer thread
@@ -884,7 +966,7 @@ void CaptureService::WriterThread() {
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
       while (true) {
-        if (queue_.empty()) {
+        if (!WorkReadyLocked()) {
           if (writer_stop_) return;
           queue_cv_.wait(lock);
           continue;
@@ -902,17 +984,8 @@ void CaptureService::WriterThread() {
         });
       }
       size_t entries = 0, bytes = 0;
-      while (!queue_.empty() && (batch.empty() || (entries < options_.batch_entries &&
-                                                   bytes < options_.batch_bytes))) {
-        WriteItem& item = queue_.front();
-        if (item.has_entry) {
-          ++entries;
-          --queued_entries_;
-        }
-        bytes += item.entry.size();
-        queued_bytes_ -= item.entry.size() + 64;
-        batch.push_back(std::move(item));
-        queue_.pop_front();
+      while (batch.empty() || (entries < options_.batch_entries && bytes < options_.batch_bytes)) {
+        if (!TakeNextLocked(&batch, &entries, &bytes)) break;
       }
       has_checkpoint_queued_ = false;
       for (const WriteItem& item : queue_) {
@@ -933,6 +1006,7 @@ void CaptureService::WriterThread() {
       if (!s.ok()) {
         writer_failed_ = true;
         queue_.clear();
+        external_.clear();
         queued_bytes_ = 0;
         queued_entries_ = 0;
       }
@@ -954,6 +1028,7 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
   std::optional<uint64_t> complete_seq;
   const Checkpoint* checkpoint = nullptr;
   uint64_t transactions = 0, skipped = 0, rows = 0, bytes = 0;
+  uint64_t external_ticket = 0;  // the last external group this batch completes
   for (WriteItem& item : *batch) {
     if (item.has_entry) {
       entries.push_back(std::move(item.entry));
@@ -961,12 +1036,16 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
       bytes += item.event_bytes;
       if (item.completes) {
         complete_seq = first + entries.size() - 1;
-        ++transactions;
+        if (item.external) {
+          external_ticket = item.ticket;
+        } else {
+          ++transactions;
+        }
       }
     } else if (item.completes && !item.rotation) {
       ++skipped;
     }
-    if (item.completes) checkpoint = &item.checkpoint;
+    if (item.completes && !item.external) checkpoint = &item.checkpoint;
   }
   std::vector<std::pair<std::string, std::string>> meta;
   uint64_t new_complete = complete_seq.value_or(last_complete_seq_.load());
@@ -975,6 +1054,8 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
             {kMetaOffset, std::to_string(checkpoint->position.offset)},
             {kMetaGtid, checkpoint->gtid},
             {kMetaLastCompleteSeq, std::to_string(new_complete)}};
+  } else if (complete_seq.has_value()) {
+    meta = {{kMetaLastCompleteSeq, std::to_string(new_complete)}};
   }
   if (entries.empty() && meta.empty()) return Status::Ok();
   uint64_t got_first = 0;
@@ -988,10 +1069,15 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
   skipped_ += skipped;
   rows_ += rows;
   bytes_ += bytes;
+  if (complete_seq.has_value()) last_complete_seq_ = new_complete;
   if (checkpoint != nullptr) {
     last_complete_seq_ = new_complete;
     std::lock_guard<std::mutex> lock(status_mu_);
     durable_ = *checkpoint;
+  }
+  if (external_ticket != 0) {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    durable_ticket_ = external_ticket;
   }
   if (complete_seq.has_value() && options_.on_append) options_.on_append();
   return Status::Ok();

@@ -209,6 +209,20 @@ class CaptureService {
   Status Wait();
 
   CaptureStatus status() const;
+
+  // ---- other producers' entries (the file capture): same journal, same sequence
+  // Queues `entry` (a serialized JournalEntry) to be appended between database transactions.
+  // Entries up to one with `completes` form a group: no other entry is appended between them
+  // (the entries of a file cut into parts). Returns a ticket for WaitDurable. Blocks while the
+  // writer's queue is full. Errors: Aborted once the service is stopping or its writer failed.
+  // Thread-safety: from one producer thread (groups must not interleave).
+  Result<uint64_t> SubmitExternal(std::string entry, bool completes);
+  // Waits until the group `ticket` belongs to (and everything before it) is durable in the
+  // journal. Errors: Aborted when the service stops or its writer failed first.
+  Status WaitDurable(uint64_t ticket);
+  // The journal's cap is reached: a producer should wait (nothing is dropped).
+  bool journal_full() const { return journal_->full(); }
+
   // The journal sequence up to which entries are whole transactions (what the Shipper may send).
   uint64_t last_complete_seq() const { return last_complete_seq_.load(); }
 
@@ -226,6 +240,8 @@ class CaptureService {
     Checkpoint checkpoint;   // when completes
     uint64_t rows = 0;
     uint64_t event_bytes = 0;
+    bool external = false;  // from SubmitExternal
+    uint64_t ticket = 0;    // arrival order (both queues); SubmitExternal's ticket
   };
   class Sink;
 
@@ -257,6 +273,10 @@ class CaptureService {
   Status Enqueue(WriteItem item);
 
   void WriterThread();
+  // Whether the writer has something it may take now, and taking it (queue_mu_ held): the
+  // groups of the two queues are appended whole, in arrival order.
+  bool WorkReadyLocked() const;
+  bool TakeNextLocked(std::vector<WriteItem>* batch, size_t* entries, size_t* bytes);
   Status AppendBatch(std::vector<WriteItem>* batch);
 
   Journal* journal_;
@@ -314,6 +334,11 @@ class CaptureService {
   bool flush_requested_ = false;  // write queued checkpoints now (DiscardUnfinished)
   bool has_checkpoint_queued_ = false;
   std::chrono::steady_clock::time_point first_checkpoint_queued_{};
+  std::deque<WriteItem> external_;  // SubmitExternal's entries
+  uint64_t next_ticket_ = 0;
+  bool txn_open_ = false;       // the writer appended parts of a transaction, not its last one
+  bool external_open_ = false;  // ... of an external group, not its last entry
+  uint64_t durable_ticket_ = 0;  // the last external group durable
 
   // ---- status
   mutable std::mutex status_mu_;  // guards the fields below

@@ -66,6 +66,8 @@ struct ShipperOptions {
   std::chrono::milliseconds retention_interval{200};
   // The last sequence that may be sent; default: the journal's last_seq().
   std::function<uint64_t()> shippable_seq;
+  // A secondary's FileResync (called from the shipper's thread, under its lock: keep it short).
+  std::function<void(const std::vector<std::string>& paths)> on_file_resync;
 };
 
 struct PeerStatus {

@@ -4,8 +4,11 @@
 # Installs what is missing, builds replsync, and runs a two-node pair on this machine: a primary
 # and a secondary MariaDB on loopback, replsyncd on each, a burst of changes on the primary
 # (DDL, every column type, triggers, a table without a primary key, a large transaction and
-# sysbench oltp_write_only), `replsync status` on both nodes, and proof that the two databases
-# match (CHECKSUM TABLE of every table on both). Everything is stopped at the end.
+# sysbench oltp_write_only) and in the primary's repository folder (new files and folders, a
+# 48 MiB file changed in the middle, a rename, a symlink, a mode change, a delete),
+# `replsync status` on both nodes, and proof that the two nodes match: CHECKSUM TABLE of every
+# table on both, and both repository trees compared (content, type, mode, owner, mtime in ns,
+# link targets). Everything is stopped at the end.
 # Environment: BUILD_DIR (default build), DEMO_SYSBENCH_SECONDS (default 10), MARIADB_KEEP=1
 # keeps the servers' folders.
 set -euo pipefail
@@ -60,6 +63,14 @@ TOML
 }
 write_config primary primary "$MARIADB_PORT_primary"
 write_config secondary secondary "$MARIADB_PORT_secondary"
+prepo="$MARIADB_WORK/primary-repository"
+srepo="$MARIADB_WORK/secondary-repository"
+mkdir -p "$prepo/reports/2024" "$srepo"
+# What the repository already holds when replsync starts: its first scan ships it.
+for i in $(seq 1 200); do
+  head -c $((RANDOM % 20000 + 100)) /dev/urandom >"$prepo/reports/2024/report-$i.xml"
+done
+head -c $((48 << 20)) /dev/urandom >"$prepo/cube.dat"
 
 step "Starting replsyncd on both nodes"
 "$replsyncd" --config "$MARIADB_WORK/primary.toml" >"$MARIADB_WORK/primary.log" 2>&1 &
@@ -116,6 +127,25 @@ sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="
   --mysql-user=root --tables=2 --table-size=10000 --threads=4 --time="$seconds" run |
   grep -E "transactions:|queries:"
 
+step "Changes in the primary's repository folder"
+mkdir -p "$prepo/dashboards/Übersicht"
+echo '{"title": "Sales"}' >"$prepo/dashboards/Übersicht/sales dashboard.json"
+ln -s ../reports/2024/report-1.xml "$prepo/dashboards/latest report"
+mv "$prepo/reports/2024/report-2.xml" "$prepo/reports/2024/report-2-final.xml"
+chmod 600 "$prepo/reports/2024/report-3.xml"
+rm "$prepo/reports/2024/report-4.xml"
+# 100 bytes inserted in the middle of the 48 MiB file: about one chunk travels.
+python3 - "$prepo/cube.dat" <<'PY'
+import os, sys
+path = sys.argv[1]
+data = open(path, 'rb').read()
+mid = len(data) // 2
+open(path + '.tmp', 'wb').write(data[:mid] + os.urandom(100) + data[mid:])
+os.replace(path + '.tmp', path)
+PY
+echo "files: 200 reports and a 48 MiB cube shipped by the first scan; then a new folder, a symlink,"
+echo "a rename, a chmod, a delete and 100 bytes inserted in the middle of the cube"
+
 step "Waiting for the secondary to catch up"
 tables=$(mariadb_sql primary "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables
   WHERE table_schema IN ('smarten', 'sbtest') AND table_type = 'BASE TABLE' ORDER BY 1" | paste -sd, -)
@@ -141,10 +171,31 @@ step "The primary's first changes as the capture decoded them (replsync binlog d
 
 step "CHECKSUM TABLE on both nodes"
 paste <(checksums primary) <(checksums secondary) | awk -F'\t' '{ printf "%-28s primary %-12s secondary %-12s %s\n", $1, $2, $4, ($2 == $4 ? "equal" : "DIFFERENT") }'
-if [[ "$(checksums primary)" == "$(checksums secondary)" ]]; then
-  step "Done: the secondary holds exactly the primary's rows"
+rows_equal=0
+[[ "$(checksums primary)" == "$(checksums secondary)" ]] && rows_equal=1
+
+step "Both repository trees: type, mode, owner, size, mtime (ns), link target, SHA-256"
+# Every path with its metadata and content hash; the secondary's copy must be identical.
+tree() {
+  (cd "$1" && find . -mindepth 1 -printf '%y %m %U:%G %s %T@ %p -> %l\n' | sed 's/ -> $//' | sort &&
+    find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+}
+files_equal=0
+for ((i = 0; i < 300; i++)); do
+  if [[ "$(tree "$prepo")" == "$(tree "$srepo")" ]]; then files_equal=1; break; fi
+  sleep 0.2
+done
+echo "primary:   $(find "$prepo" -mindepth 1 | wc -l) paths, $(du -sh --apparent-size "$prepo" | cut -f1)"
+echo "secondary: $(find "$srepo" -mindepth 1 | wc -l) paths, $(du -sh --apparent-size "$srepo" | cut -f1)"
+if ((files_equal)); then
+  echo "trees equal"
 else
-  step "The databases differ; logs: $MARIADB_WORK/primary.log $MARIADB_WORK/secondary.log"
+  diff <(tree "$prepo") <(tree "$srepo") | head -20
+fi
+if ((rows_equal && files_equal)); then
+  step "Done: the secondary holds exactly the primary's rows and files"
+else
+  step "The nodes differ; logs: $MARIADB_WORK/primary.log $MARIADB_WORK/secondary.log"
   MARIADB_KEEP=1
   exit 1
 fi

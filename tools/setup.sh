@@ -11,12 +11,14 @@ packages=(
   libmariadb-dev libmysqlcppconn-dev
   # transport, state, manifests
   libzmq3-dev cppzmq-dev librocksdb-dev libsqlite3-dev
+  # content hashes (SHA-256) of replicated files
+  libssl-dev
   # configuration, command line, logging, JSON, compression, hashing
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev rapidjson-dev
   libprotobuf-dev protobuf-compiler
   libzstd-dev zlib1g-dev libxxhash-dev libisal-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time
+  libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync
 )
 
 missing=()

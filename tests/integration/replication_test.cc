@@ -71,6 +71,7 @@ class ReplicationTest : public ::testing::Test {
   }
 
   void WriteConfig(const std::string& name, const std::string& role, uint16_t port) {
+    std::filesystem::create_directories(dir_ + "/" + name + "-repository");
     std::ofstream out(dir_ + "/" + name + ".toml");
     out << fmt::format(R"([node]
 role = "{}"

@@ -211,6 +211,7 @@ workers = $workers
 [log]
 level = "info"
 TOML
+  mkdir -p "$work/$1-repository"
 }
 write_config primary primary "$MARIADB_PORT_primary"
 write_config secondary secondary "$MARIADB_PORT_secondary"

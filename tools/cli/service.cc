@@ -18,6 +18,7 @@
 #include "apply/applier.h"
 #include "apply/receiver.h"
 #include "capture/capture_service.h"
+#include "capture/file_capture.h"
 #include "capture/shipper.h"
 #include "sync/config.h"
 #include "sync/journal.h"
@@ -137,9 +138,13 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
 
   capture::CaptureService* capture_ptr = nullptr;
   capture::Shipper* shipper_ptr = nullptr;
+  std::atomic<capture::FileCapture*> files_ptr{nullptr};
   capture::ShipperOptions sopts;
   sopts.endpoint = config.transport.listen;
   sopts.shippable_seq = [&capture_ptr] { return capture_ptr->last_complete_seq(); };
+  sopts.on_file_resync = [&files_ptr](const std::vector<std::string>& paths) {
+    if (capture::FileCapture* files = files_ptr.load()) files->RequestResync(paths);
+  };
   capture::Shipper shipper(journal->get(), std::move(transport).value(), sopts);
   shipper_ptr = &shipper;
 
@@ -155,8 +160,31 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
     spdlog::error("capture: {}", st.message());
     return 1;
   }
+  // The file repository: its changes join the same journal through the capture's writer.
+  std::unique_ptr<capture::FileCapture> files;
+  if (!config.repository.path.empty()) {
+    capture::FileCaptureOptions fopts;
+    fopts.root = config.repository.path;
+    fopts.manifest_path = config.node.state_dir + "/manifest.db";
+    capture::FileEntrySink sink;
+    sink.submit = [&capture](std::string entry, bool completes) {
+      return capture.SubmitExternal(std::move(entry), completes);
+    };
+    sink.wait_durable = [&capture](uint64_t ticket) { return capture.WaitDurable(ticket); };
+    sink.journal_full = [&capture] { return capture.journal_full(); };
+    files = std::make_unique<capture::FileCapture>(fopts, std::move(sink));
+    if (Status st = files->Start(); !st.ok()) {
+      spdlog::error("files: {}", st.message());
+      capture.Stop();
+      return 1;
+    }
+    files_ptr = files.get();
+  } else {
+    spdlog::warn("primary: [repository] path is not set: only the database replicates");
+  }
   if (Status st = shipper.Start(); !st.ok()) {
     spdlog::error("shipper: {}", st.message());
+    if (files) files->Stop();
     capture.Stop();
     return 1;
   }
@@ -164,9 +192,12 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
   auto write_status = [&] {
     capture::CaptureStatus c = capture.status();
     capture::ShipperStatus s = shipper.status();
+    capture::FileCaptureStatus f;
+    if (files) f = files->status();
     std::string error = c.last_error.empty() ? s.last_error : c.last_error;
+    if (error.empty()) error = f.last_error;
     const char* state = "running";
-    if (c.state == capture::CaptureState::kFailed) {
+    if (c.state == capture::CaptureState::kFailed || f.state == "failed") {
       state = "error";
     } else if (c.state == capture::CaptureState::kJournalFull) {
       state = "paused";
@@ -217,6 +248,37 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
     w.Key("full");
     w.Bool(c.journal_full);
     w.EndObject();
+    if (files) {
+      w.Key("files");
+      w.StartObject();
+      w.Key("root");
+      w.String(f.root.c_str());
+      w.Key("state");
+      w.String(f.state.c_str());
+      w.Key("files_pending");
+      w.Uint64(f.files_pending);
+      w.Key("bytes_pending");
+      w.Uint64(f.bytes_pending);
+      w.Key("last_rescan");
+      w.Int64(f.last_rescan_unix);
+      w.Key("last_rescan_reason");
+      w.String(f.last_rescan_reason.c_str());
+      w.Key("rescans");
+      w.Uint64(f.rescans);
+      w.Key("watches");
+      w.Uint64(f.watches);
+      w.Key("changes_journaled");
+      w.Uint64(f.changes_journaled);
+      w.Key("literal_bytes");
+      w.Uint64(f.literal_bytes);
+      w.Key("copied_bytes");
+      w.Uint64(f.copied_bytes);
+      w.Key("abandoned_reads");
+      w.Uint64(f.abandoned);
+      w.Key("resyncs_requested");
+      w.Uint64(f.resyncs_requested);
+      w.EndObject();
+    }
     w.Key("endpoint");
     w.String(s.endpoint.c_str());
     w.Key("entries_sent");
@@ -255,6 +317,8 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
 
   while (!signals.WaitFor(std::chrono::seconds(1))) write_status();
   shipper.Stop();
+  files_ptr = nullptr;
+  if (files) files->Stop();
   capture.Stop();
   write_status();
   capture::CaptureStatus c = capture.status();
@@ -291,6 +355,18 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   aopts.mysql.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
   aopts.mysql.socket = config.mysql.socket;
   aopts.workers = static_cast<int>(config.apply.workers);
+  aopts.repository = config.repository.path;
+  std::atomic<apply::Receiver*> receiver_ptr{nullptr};
+  std::vector<std::string> early_resync;  // reported before the receiver exists
+  std::mutex early_mu;
+  aopts.on_file_resync = [&](std::vector<std::string> paths) {
+    if (apply::Receiver* r = receiver_ptr.load()) {
+      r->SetFileResync(std::move(paths));
+    } else {
+      std::lock_guard<std::mutex> lock(early_mu);
+      early_resync = std::move(paths);
+    }
+  };
   apply::Applier applier(aopts, relay->get());
 
   apply::ReceiverOptions ropts;
@@ -303,6 +379,11 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   spdlog::info("secondary '{}': relay {} holds seq {}..{}; following the primary at {}",
                config.node.name, jopts.path, (*relay)->first_seq(), (*relay)->last_seq(),
                config.transport.primary);
+  {
+    std::lock_guard<std::mutex> lock(early_mu);
+    receiver.SetFileResync(early_resync);
+    receiver_ptr = &receiver;
+  }
   if (Status st = applier.Start(); !st.ok()) {
     spdlog::error("applier: {}", st.message());
     return 1;
@@ -360,6 +441,17 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
     w.Uint64(a.serial_fallbacks);
     w.Key("waiting_for");
     w.String(a.waiting_for.c_str());
+    w.Key("files");
+    w.StartObject();
+    w.Key("root");
+    w.String(config.repository.path.c_str());
+    w.Key("changes_applied");
+    w.Uint64(a.file_changes_applied);
+    w.Key("batches");
+    w.Uint64(a.file_batches);
+    w.Key("resync_pending");
+    w.Uint64(a.file_resync_pending);
+    w.EndObject();
     w.Key("lag");
     w.StartObject();
     w.Key("transactions");
@@ -388,6 +480,7 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   };
 
   while (!signals.WaitFor(std::chrono::seconds(1))) write_status();
+  receiver_ptr = nullptr;
   receiver.Stop();
   applier.Stop();
   write_status();

@@ -86,6 +86,22 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
                    Bytes(*j, "max_bytes").c_str(),
                    Member(*j, "full") && (*j)["full"].IsTrue() ? "  FULL: capture paused" : "");
     }
+    if (const Value* f = Member(*p, "files")) {
+      std::fprintf(out, "  files        %s %s: %s changes journaled (%s as data, %s copied), %s "
+                   "pending (%s)\n",
+                   Text(*f, "state").c_str(), Text(*f, "root").c_str(),
+                   Text(*f, "changes_journaled").c_str(), Bytes(*f, "literal_bytes").c_str(),
+                   Bytes(*f, "copied_bytes").c_str(), Text(*f, "files_pending").c_str(),
+                   Bytes(*f, "bytes_pending").c_str());
+      std::fprintf(out, "  rescan       %s rescans, last %s ago (%s); %s watches\n",
+                   Text(*f, "rescans").c_str(),
+                   Duration(Member(*f, "last_rescan") && (*f)["last_rescan"].IsNumber() &&
+                                    (*f)["last_rescan"].GetInt64() > 0
+                                ? std::time(nullptr) - (*f)["last_rescan"].GetInt64()
+                                : -1)
+                       .c_str(),
+                   Text(*f, "last_rescan_reason").c_str(), Text(*f, "watches").c_str());
+    }
     if (const Value* peers = Member(*p, "peers"); peers && peers->IsArray()) {
       if (peers->Empty()) std::fprintf(out, "  secondaries  none connected yet\n");
       for (const auto& peer : peers->GetArray()) {
@@ -113,6 +129,12 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
                    Text(*s, "apply_workers").c_str(), Text(*s, "transactions_applied").c_str(),
                    Text(*s, "parallel_applied").c_str(), Text(*s, "rows_applied").c_str(),
                    Text(*s, "serial_fallbacks").c_str());
+    }
+    if (const Value* f = Member(*s, "files")) {
+      std::fprintf(out, "  files        %s: %s changes applied in %s batches; %s paths wait for a "
+                   "whole copy\n",
+                   Text(*f, "root").c_str(), Text(*f, "changes_applied").c_str(),
+                   Text(*f, "batches").c_str(), Text(*f, "resync_pending").c_str());
     }
     if (const Value* lag = Member(*s, "lag")) {
       double secs = Member(*lag, "seconds") && (*lag)["seconds"].IsNumber()

@@ -1,0 +1,136 @@
+// The applier's file side: runs of FileChange entries (see "File changes" in applier.h).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "apply/applier.h"
+
+namespace replsync::apply {
+
+namespace {
+
+constexpr char kMetaFileResync[] = "file_resync";
+
+}  // namespace
+
+Status Applier::LoadFileResync() {
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> saved, relay_->GetMeta(kMetaFileResync));
+  resync_.clear();
+  if (saved && !saved->empty()) {
+    pb::FileResync list;
+    if (!list.ParseFromString(*saved)) {
+      return Status::Corruption(fmt::format("relay {}: meta '{}' does not parse", relay_->path(),
+                                            kMetaFileResync));
+    }
+    resync_.insert(list.paths().begin(), list.paths().end());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.file_resync_pending = resync_.size();
+  }
+  if (!resync_.empty()) {
+    spdlog::info("applier: {} path(s) still wait for the primary's whole copy", resync_.size());
+  }
+  if (options_.on_file_resync) {
+    options_.on_file_resync(std::vector<std::string>(resync_.begin(), resync_.end()));
+  }
+  return Status::Ok();
+}
+
+Status Applier::SaveFileResync() {
+  pb::FileResync list;
+  for (const std::string& path : resync_) list.add_paths(path);
+  std::string bytes;
+  list.SerializeToString(&bytes);
+  return relay_->PutMeta({{kMetaFileResync, bytes}});
+}
+
+Result<bool> Applier::ApplyFiles(uint64_t seq) {
+  RS_ASSIGN_OR_RETURN(const pb::JournalEntry* entry, PeekEntry(seq));
+  if (entry == nullptr) return false;
+  if (files_ == nullptr) {
+    if (options_.repository.empty()) {
+      return Status::InvalidArgument(fmt::format(
+          "relay entry {} is a change of the primary's file repository, but this node's "
+          "[repository] path is not set; set it to the secondary's repository folder and restart "
+          "replsyncd",
+          seq));
+    }
+    RS_ASSIGN_OR_RETURN(files_, FileApplier::Open(FileApplierOptions{options_.repository}));
+  }
+  SetState(ApplierState::kApplying);
+  uint64_t at = seq;
+  uint64_t changes = 0;
+  uint64_t bytes = 0;
+  bool resync_changed = false;
+  while (true) {
+    pb::FileChange change = std::move(*peeked_->second.mutable_file());
+    peeked_.reset();
+    for (const pb::ContentOp& op : change.ops()) bytes += op.data().size();
+    Result<FileApplyOutcome> outcome = files_->Apply(change);
+    if (!outcome.ok()) {
+      return outcome.status().WithContext(
+          fmt::format("apply file entry {} ('{}')", at, change.path()));
+    }
+    if (*outcome == FileApplyOutcome::kNeedsResync) {
+      if (resync_.insert(change.path()).second) resync_changed = true;
+      spdlog::warn(
+          "applier: '{}' on the secondary is not the version entry {} builds on (changed behind "
+          "replsync's back?); it is left as it is and the primary is asked for it whole",
+          change.path(), at);
+    } else if (change.reason() == "resync" && change.last_part() &&
+               resync_.erase(change.path()) != 0) {
+      resync_changed = true;
+    }
+    const bool in_parts = !change.last_part();
+    if (change.last_part()) ++changes;
+    if (!in_parts &&
+        (changes >= options_.file_batch_entries || bytes >= options_.file_batch_bytes)) {
+      break;
+    }
+    // The next entry: more of this run, or its end.
+    const pb::JournalEntry* next = nullptr;
+    while (true) {
+      RS_ASSIGN_OR_RETURN(next, PeekEntry(at + 1));
+      if (next != nullptr || !in_parts) break;
+      // The rest of a file's parts is on its way.
+      if (stop_) return Status::Aborted("applier stopping");
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
+      notified_ = false;
+    }
+    if (next == nullptr) break;
+    if (!next->has_file()) {
+      if (in_parts) {
+        return Status::Corruption(fmt::format(
+            "relay entry {} is not the next part of the file '{}' of entry {}", at + 1,
+            change.path(), at));
+      }
+      break;
+    }
+    ++at;
+  }
+  RS_RETURN_IF_ERROR(files_->Sync());
+  if (resync_changed) {
+    RS_RETURN_IF_ERROR(SaveFileResync());
+    if (options_.on_file_resync) {
+      options_.on_file_resync(std::vector<std::string>(resync_.begin(), resync_.end()));
+    }
+  }
+  // The position row moves past the run only now that the run is durable.
+  pb::DbTransaction here;
+  here.set_gtid(position_.gtid);
+  here.set_end_file(position_.source.file);
+  here.set_end_offset(position_.source.offset);
+  RS_RETURN_IF_ERROR(Execute(PositionSql(at, here)).WithContext("record applied file entries"));
+  position_.seq = at;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.file_changes_applied += changes;
+    ++status_.file_batches;
+    status_.file_resync_pending = resync_.size();
+  }
+  Publish(position_, /*applied=*/false);
+  return true;
+}
+
+}  // namespace replsync::apply

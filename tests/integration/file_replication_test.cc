@@ -1,0 +1,325 @@
+// The file repository end to end: two real MariaDB servers (the secondary's applied position
+// lives in its database), replsyncd on each as a real process, real folders. The secondary's
+// repository must end equal to the primary's (content, type, mode, owner, mtime in ns, link
+// targets, directories too) whatever happens in between, and a sampler reading the secondary's
+// folder throughout must never see a file half written.
+//
+// REPLSYNC_CHURN_ROUNDS (default 1) sets how many rounds of churn with kills the churn test runs;
+// tools/fault_test.sh runs the long version.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/harness/child_process.h"
+#include "tests/harness/mariadb_server.h"
+#include "tests/harness/repo_tree.h"
+
+namespace replsync {
+namespace {
+
+using testing::ChildProcess;
+using testing::ChurnWorkload;
+using testing::MariadbServer;
+using testing::MariadbServerOptions;
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : fallback;
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class FileReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/replsync-files-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    MariadbServerOptions p;
+    p.server_id = 1;
+    auto primary = MariadbServer::Start(p);
+    ASSERT_TRUE(primary.ok()) << primary.status().ToString();
+    primary_ = std::move(primary).value();
+    MariadbServerOptions s;
+    s.server_id = 2;
+    auto secondary = MariadbServer::Start(s);
+    ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
+    secondary_ = std::move(secondary).value();
+    auto port = testing::FreeLoopbackPort();
+    ASSERT_TRUE(port.ok());
+    transport_ = fmt::format("tcp://127.0.0.1:{}", *port);
+    primary_repo_ = dir_ + "/primary-repository";
+    secondary_repo_ = dir_ + "/secondary-repository";
+    std::filesystem::create_directories(primary_repo_);
+    WriteConfig("primary", "primary", primary_->port(), primary_repo_);
+    WriteConfig("secondary", "secondary", secondary_->port(), secondary_repo_);
+  }
+
+  void TearDown() override {
+    primary_daemon_.reset();
+    secondary_daemon_.reset();
+    if (HasFailure()) {
+      std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
+    } else {
+      std::filesystem::remove_all(dir_);
+    }
+  }
+
+  void WriteConfig(const std::string& name, const std::string& role, uint16_t port,
+                   const std::string& repo) {
+    std::ofstream out(dir_ + "/" + name + ".toml");
+    out << fmt::format(R"([node]
+role = "{}"
+state_dir = "{}/{}-state"
+
+[mysql]
+host = "127.0.0.1"
+port = {}
+user = "root"
+password = ""
+databases = ["app"]
+
+[repository]
+path = "{}"
+
+[transport]
+listen = "{}"
+primary = "{}"
+
+[log]
+level = "debug"
+)",
+                       role, dir_, name, port, repo, transport_, transport_);
+  }
+
+  std::unique_ptr<ChildProcess> StartDaemon(const std::string& name) {
+    auto child = ChildProcess::Start(
+        {REPLSYNC_BINARY_DIR "/tools/replsyncd", "--config", dir_ + "/" + name + ".toml"},
+        dir_ + "/" + name + ".log");
+    EXPECT_TRUE(child.ok()) << child.status().ToString();
+    if (!child.ok()) return nullptr;
+    WaitForStatus(name, fmt::format("\"pid\":{},", (*child)->pid()));
+    return std::move(child).value();
+  }
+
+  std::string StatusText(const std::string& name) { return ReadFile(StatusPath(name)); }
+  std::string StatusPath(const std::string& name) {
+    return dir_ + "/" + name + "-state/status.json";
+  }
+
+  void WaitForStatus(const std::string& name, const std::string& needle) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (StatusText(name).find(needle) != std::string::npos) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << name << " replsyncd did not report " << needle << "\n" << Tail(name);
+  }
+
+  // primary.files.<key> from the primary's status file (-1 when absent).
+  int64_t PrimaryFilesStat(const std::string& key) {
+    rapidjson::Document doc;
+    doc.Parse(StatusText("primary").c_str());
+    if (doc.HasParseError() || !doc.HasMember("primary") || !doc["primary"].HasMember("files")) {
+      return -1;
+    }
+    const auto& f = doc["primary"]["files"];
+    return f.HasMember(key.c_str()) && f[key.c_str()].IsNumber() ? f[key.c_str()].GetInt64() : -1;
+  }
+
+  void StopDaemon(std::unique_ptr<ChildProcess>& daemon, int sig) {
+    ASSERT_TRUE(daemon);
+    auto status = daemon->Signal(sig, std::chrono::seconds(30));
+    ASSERT_TRUE(status.has_value()) << "replsyncd did not stop on signal " << sig;
+    if (sig == SIGTERM) {
+      EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+          << testing::DescribeExitStatus(*status) << "\n"
+          << daemon->LogTail();
+    }
+    daemon.reset();
+  }
+
+  std::string Tail(const std::string& name) {
+    std::ifstream in(dir_ + "/" + name + ".log");
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    std::string out;
+    for (size_t i = lines.size() > 25 ? lines.size() - 25 : 0; i < lines.size(); ++i) {
+      out += lines[i] + "\n";
+    }
+    return out;
+  }
+
+  // Waits until the secondary's tree equals the primary's; fails with the differences.
+  void ExpectTreesConverge(std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::string> diff;
+    while (true) {
+      auto a = testing::SnapshotTree(primary_repo_);
+      auto b = testing::SnapshotTree(secondary_repo_);
+      if (a.ok() && b.ok()) {
+        diff = testing::CompareTrees(*a, *b);
+        if (diff.empty()) return;
+      } else {
+        diff = {a.ok() ? b.status().ToString() : a.status().ToString()};
+      }
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    std::string text;
+    for (const auto& d : diff) text += "  " + d + "\n";
+    ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count()
+                  << " s:\n"
+                  << text << "primary log:\n"
+                  << Tail("primary") << "secondary log:\n"
+                  << Tail("secondary");
+  }
+
+  std::string dir_;
+  std::string transport_;
+  std::string primary_repo_;
+  std::string secondary_repo_;
+  std::unique_ptr<MariadbServer> primary_;
+  std::unique_ptr<MariadbServer> secondary_;
+  std::unique_ptr<ChildProcess> primary_daemon_;
+  std::unique_ptr<ChildProcess> secondary_daemon_;
+};
+
+// What the repository holds before replsync first starts is shipped by the first scan; a
+// 100-byte insertion in the middle of a 48 MiB file then ships about one chunk; a copy changed
+// behind replsync's back on the secondary is fetched whole when the primary changes it again.
+TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneChunk) {
+  std::filesystem::create_directories(primary_repo_ + "/reports/2024");
+  for (int i = 0; i < 200; ++i) {
+    WriteFile(fmt::format("{}/reports/2024/r{}.xml", primary_repo_, i),
+              testing::PseudoRandomBytes(i, 100 + i * 37));
+  }
+  const std::string big = testing::PseudoRandomBytes(4242, 48 << 20);
+  WriteFile(primary_repo_ + "/cube.dat", big);
+  ASSERT_EQ(symlink("reports/2024/r1.xml", (primary_repo_ + "/latest").c_str()), 0);
+  // Old enough not to wait for a quiet period.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  primary_daemon_ = StartDaemon("primary");
+  secondary_daemon_ = StartDaemon("secondary");
+  ExpectTreesConverge(std::chrono::seconds(90));
+  if (HasFailure()) return;
+  const int64_t literal_before = PrimaryFilesStat("literal_bytes");
+  ASSERT_GE(literal_before, int64_t{48} << 20);
+
+  // 100 bytes inserted in the middle, written as an application would: temp file + rename.
+  std::string changed = big.substr(0, big.size() / 2) + std::string(100, 'x') +
+                        big.substr(big.size() / 2);
+  WriteFile(primary_repo_ + "/.cube.tmp", changed);
+  ASSERT_EQ(rename((primary_repo_ + "/.cube.tmp").c_str(), (primary_repo_ + "/cube.dat").c_str()),
+            0);
+  ExpectTreesConverge(std::chrono::seconds(60));
+  // The status file is rewritten every second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const int64_t shipped = PrimaryFilesStat("literal_bytes") - literal_before;
+  std::printf("a 100-byte insertion in a 48 MiB file shipped %lld content bytes\n",
+              static_cast<long long>(shipped));
+  EXPECT_GT(shipped, 0);
+  EXPECT_LT(shipped, 3 * 64 * 1024);
+
+  // Behind replsync's back: the secondary's copy is not the base of the next delta.
+  WriteFile(secondary_repo_ + "/reports/2024/r7.xml", "changed on the secondary");
+  std::string r7 = ReadFile(primary_repo_ + "/reports/2024/r7.xml");
+  WriteFile(primary_repo_ + "/reports/2024/r7.xml", r7 + "appended on the primary");
+  ExpectTreesConverge(std::chrono::seconds(60));
+  EXPECT_GE(PrimaryFilesStat("resyncs_requested"), 1);
+}
+
+// Churn on the primary's folder with kill -9 of each daemon and an outage of the secondary; the
+// trees must end equal and no half-written file may ever be visible on the secondary.
+TEST_F(FileReplicationTest, ChurnWithKillsAndOutageConvergesWithoutPartialFiles) {
+  primary_daemon_ = StartDaemon("primary");
+  secondary_daemon_ = StartDaemon("secondary");
+  std::filesystem::create_directories(secondary_repo_);
+  testing::PartialFileSampler sampler(secondary_repo_);
+  sampler.Start();
+  testing::ChurnOptions options;
+  options.seed = 7;
+  options.min_large_bytes = 2 << 20;
+  options.max_large_bytes = 12 << 20;
+  options.max_large_files = 3;
+  auto workload = ChurnWorkload::Open(primary_repo_, options);
+  ASSERT_TRUE(workload.ok()) << workload.status().ToString();
+  ChurnWorkload& churn = **workload;
+  // Rows change in the same stream as the files.
+  ASSERT_TRUE(primary_->Execute("CREATE DATABASE app").ok());
+  ASSERT_TRUE(primary_->Execute("CREATE TABLE app.t (id INT PRIMARY KEY, note VARCHAR(40))").ok());
+  int row = 0;
+  auto steps = [&](int n) {
+    Status st = churn.RunRandomSteps(n);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_TRUE(
+        primary_->Execute(fmt::format("INSERT INTO app.t VALUES ({}, 'after {} steps')", ++row,
+                                      churn.steps_run()))
+            .ok());
+  };
+  const int rounds = EnvInt("REPLSYNC_CHURN_ROUNDS", 1);
+  for (int round = 0; round < rounds; ++round) {
+    steps(30);
+    StopDaemon(primary_daemon_, SIGKILL);
+    steps(15);
+    primary_daemon_ = StartDaemon("primary");
+    steps(30);
+    StopDaemon(secondary_daemon_, SIGKILL);
+    steps(15);
+    secondary_daemon_ = StartDaemon("secondary");
+    steps(20);
+    // An outage: the secondary is away while the primary keeps changing.
+    StopDaemon(secondary_daemon_, SIGTERM);
+    steps(40);
+    secondary_daemon_ = StartDaemon("secondary");
+    steps(20);
+  }
+  Status st = churn.WaitForSlowWriters();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectTreesConverge(std::chrono::seconds(120));
+  sampler.Stop();
+  EXPECT_GT(sampler.rounds(), 0u);
+  EXPECT_GT(sampler.files_checked(), 0u);
+  for (const auto& f : sampler.findings()) {
+    ADD_FAILURE() << "the secondary showed a partial file: " << testing::EscapePath(f.path)
+                  << " (" << f.size << " bytes)";
+  }
+  std::string count;
+  for (int i = 0; i < 600 && count != std::to_string(row); ++i) {
+    auto rows = secondary_->Query("SELECT COUNT(*) FROM app.t");
+    count = rows.ok() && !rows->empty() ? (*rows)[0][0] : rows.status().ToString();
+    if (count != std::to_string(row)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(count, std::to_string(row)) << "rows written between the file changes";
+  if (HasFailure()) {
+    std::string history;
+    for (const auto& line : churn.history()) history += "  " + line + "\n";
+    std::fprintf(stderr, "churn steps:\n%s", history.c_str());
+  }
+}
+
+}  // namespace
+}  // namespace replsync
