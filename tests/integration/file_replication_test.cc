@@ -244,11 +244,19 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
   EXPECT_GT(shipped, 0);
   EXPECT_LT(shipped, 3 * 64 * 1024);
 
-  // Behind replsync's back: the secondary's copy is not the base of the next delta.
-  WriteFile(secondary_repo_ + "/reports/2024/r7.xml", "changed on the secondary");
-  std::string r7 = ReadFile(primary_repo_ + "/reports/2024/r7.xml");
-  WriteFile(primary_repo_ + "/reports/2024/r7.xml", r7 + "appended on the primary");
+  // Behind replsync's back: the secondary's copy is not the base the next delta copies from,
+  // so the secondary asks for the file whole.
+  {
+    int fd = open((secondary_repo_ + "/cube.dat").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, "changed on the secondary", 24, 1 << 20), 24);
+    close(fd);
+  }
+  WriteFile(primary_repo_ + "/.cube.tmp", changed + "appended on the primary");
+  ASSERT_EQ(rename((primary_repo_ + "/.cube.tmp").c_str(), (primary_repo_ + "/cube.dat").c_str()),
+            0);
   ExpectTreesConverge(std::chrono::seconds(60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_GE(PrimaryFilesStat("resyncs_requested"), 1);
 }
 
@@ -301,6 +309,12 @@ TEST_F(FileReplicationTest, ChurnWithKillsAndOutageConvergesWithoutPartialFiles)
   ASSERT_TRUE(st.ok()) << st.ToString();
   ExpectTreesConverge(std::chrono::seconds(120));
   sampler.Stop();
+  auto tree = testing::SnapshotTree(primary_repo_);
+  std::printf("churn: %llu steps, %zu paths on the primary at the end, the sampler read %llu "
+              "files in %llu rounds on the secondary\n",
+              static_cast<unsigned long long>(churn.steps_run()), tree.ok() ? tree->size() : 0,
+              static_cast<unsigned long long>(sampler.files_checked()),
+              static_cast<unsigned long long>(sampler.rounds()));
   EXPECT_GT(sampler.rounds(), 0u);
   EXPECT_GT(sampler.files_checked(), 0u);
   for (const auto& f : sampler.findings()) {
