@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# file_bench.sh: replsync's file replication next to rsync, side by side in one run.
+#
+# Starts two throw-away MariaDB servers on loopback (the secondary's applied position lives in
+# its database) and measures:
+#   1. initial copy: a repository of --small-files small files (1..16 KiB, in 100 folders) and
+#      --large-files large ones (--large-mib MiB each) is copied to an empty folder
+#        - by `rsync -a SRC/ DST/` (no fsync: its data may still be in the page cache),
+#        - by `rsync -a --fsync SRC/ DST/` (every file fsynced, for reference),
+#        - by replsync: from starting both replsyncd (empty journal, relay and manifest) until
+#          the secondary's replsync.applied.seq reaches the primary's last journal sequence
+#          after its first scan; durable at that point (journal and relay fsynced, one syncfs
+#          per applied batch before the position moves).
+#      Each copy starts with the same warm page cache (the source was just written and read).
+#      Ratio = replsync / rsync -a (target: at most 1.5).
+#   2. small change: --insert-bytes random bytes inserted in the middle of a 48 MiB file the
+#      destination already has (written as temp file + rename, as applications do)
+#        - rsync -a --no-whole-file -I --stats: bytes sent + bytes received,
+#        - replsync: bytes of entries the primary sent for it (status bytes_sent, compressed
+#          as on the wire) plus what the secondary sent back (Acks and Heartbeats are counted
+#          as 0: they are a few dozen bytes), and the content bytes shipped as data.
+#      Ratio = replsync / rsync (target: at most 0.5).
+#   The trees are compared (type, mode, owner, mtime in ns, link target, SHA-256) at the end.
+#
+# Usage: tools/bench/file_bench.sh [--small-files N] [--large-files N] [--large-mib N]
+#          [--insert-bytes N]
+# Environment: BUILD_DIR (default build), BENCH_SMALL_FILES (5000), BENCH_LARGE_FILES (4),
+#   BENCH_LARGE_MIB (32), BENCH_INSERT_BYTES (100), MARIADB_KEEP=1 keeps the folders.
+# Takes about a minute on 2 cores.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+[[ $BUILD_DIR == /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
+REPLSYNCD="$BUILD_DIR/tools/replsyncd"
+small_files=${BENCH_SMALL_FILES:-5000}
+large_files=${BENCH_LARGE_FILES:-4}
+large_mib=${BENCH_LARGE_MIB:-32}
+insert_bytes=${BENCH_INSERT_BYTES:-100}
+
+die() { echo "file_bench: $*" >&2; exit 1; }
+say() { echo "file_bench: $*"; }
+while (($#)); do
+  case $1 in
+    --small-files) small_files=$2; shift 2 ;;
+    --large-files) large_files=$2; shift 2 ;;
+    --large-mib) large_mib=$2; shift 2 ;;
+    --insert-bytes) insert_bytes=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+[[ -x $REPLSYNCD ]] || die "$REPLSYNCD not found; build it (ninja -C $BUILD_DIR replsyncd) or set BUILD_DIR"
+command -v rsync >/dev/null || die "rsync not found; run tools/setup.sh"
+
+# shellcheck source=../lib/mariadb.sh
+source "$ROOT/tools/lib/mariadb.sh"
+work=$MARIADB_WORK
+daemons=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((rc != 0)); then
+    MARIADB_KEEP=1
+    echo "file_bench: failed; folders and logs kept in $work" >&2
+  fi
+  mariadb_stop_all
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+say "starting two MariaDB servers"
+mariadb_start primary 1
+mariadb_start secondary 2
+transport_port=$(_free_port)
+write_config() {  # name role port
+  cat >"$work/$1.toml" <<TOML
+[node]
+role = "$2"
+state_dir = "$work/$1-state"
+[mysql]
+socket = "$work/$1/mysqld.sock"
+user = "root"
+password = ""
+databases = ["bench"]
+[repository]
+path = "$work/$1-repository"
+[transport]
+listen = "tcp://127.0.0.1:$transport_port"
+primary = "tcp://127.0.0.1:$transport_port"
+[log]
+level = "info"
+TOML
+}
+write_config primary primary
+write_config secondary secondary
+src="$work/primary-repository"
+
+say "writing the repository: $small_files small files, $large_files x $large_mib MiB"
+python3 - "$src" "$small_files" "$large_files" "$large_mib" <<'PY'
+import os, random, sys
+root, n_small, n_large, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(1)
+for i in range(n_small):
+    d = os.path.join(root, "folder-%03d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "report-%05d.xml" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 16384)))
+os.makedirs(os.path.join(root, "cubes"), exist_ok=True)
+for i in range(n_large):
+    with open(os.path.join(root, "cubes", "cube-%d.dat" % i), "wb") as f:
+        for _ in range(mib):
+            f.write(rng.randbytes(1 << 20))
+with open(os.path.join(root, "cubes", "model-48m.dat"), "wb") as f:
+    for _ in range(48):
+        f.write(rng.randbytes(1 << 20))
+PY
+total_bytes=$(du -sb --apparent-size "$src" | cut -f1)
+paths=$(find "$src" -mindepth 1 | wc -l)
+sleep 0.5  # older than replsync's quiet period
+cat "$src"/*/* >/dev/null 2>&1 || true  # warm the page cache for everyone
+sync
+
+tree() {
+  (cd "$1" && find . -mindepth 1 -printf '%y %m %U:%G %s %T@ %p -> %l\n' | sed 's/ -> $//' | sort &&
+    find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+}
+
+# --- 1. initial copy ---------------------------------------------------------------------
+say "rsync -a"
+rm -rf "$work/rsync-a"
+t0=$(now); rsync -a "$src/" "$work/rsync-a/"; t1=$(now)
+rsync_s=$(elapsed "$t0" "$t1")
+sync
+say "rsync -a --fsync"
+rm -rf "$work/rsync-fsync"
+t0=$(now); rsync -a --fsync "$src/" "$work/rsync-fsync/"; t1=$(now)
+rsync_fsync_s=$(elapsed "$t0" "$t1")
+sync
+
+say "replsync: both daemons from an empty state"
+t0=$(now)
+"$REPLSYNCD" --config "$work/primary.toml" >"$work/primary.log" 2>&1 &
+daemons+=($!)
+"$REPLSYNCD" --config "$work/secondary.toml" >"$work/secondary.log" 2>&1 &
+daemons+=($!)
+# Applied position samples (time seq), every 50 ms, until the target is known and reached.
+samples="$work/applied.samples"
+: >"$samples"
+target=""
+for ((i = 0; i < 12000; i++)); do
+  seq=$(mariadb_sql secondary "SELECT seq FROM replsync.applied WHERE channel='default'" 2>/dev/null || true)
+  [[ -n $seq ]] && echo "$(now) $seq" >>"$samples"
+  # The target: the primary's last journal sequence once its first scan is done, the same in
+  # two consecutive status files (written every second).
+  if [[ -z $target ]] && grep -q '"state":"watching"' "$work/primary-state/status.json" 2>/dev/null &&
+    grep -q '"rescans":1' "$work/primary-state/status.json"; then
+    status_time=$(stat -c %Y.%y "$work/primary-state/status.json")
+    last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["primary"]["journal"]["last_seq"])' \
+      "$work/primary-state/status.json")
+    if [[ -n ${candidate:-} && $status_time != "$candidate_time" ]]; then
+      [[ $last == "$candidate" ]] && target=$last
+    fi
+    if [[ $status_time != "${candidate_time:-}" ]]; then candidate=$last; candidate_time=$status_time; fi
+  fi
+  if [[ -n $target && -n $seq ]] && ((seq >= target)); then break; fi
+  sleep 0.05
+done
+[[ -n $target ]] || die "the primary did not finish its first scan"
+done_at=$(awk -v t="$target" '$2 >= t { print $1; exit }' "$samples")
+[[ -n $done_at ]] || die "the secondary did not reach seq $target"
+replsync_s=$(elapsed "$t0" "$done_at")
+copy_equal=no
+[[ "$(tree "$src")" == "$(tree "$work/secondary-repository")" ]] && copy_equal=yes
+
+# --- 2. small change in a 48 MiB file -----------------------------------------------------
+status_value() {  # role json-path
+  python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$work/$1-state/status.json" "$2"
+}
+sleep 1.2
+sent_before=$(status_value primary primary.bytes_sent)
+literal_before=$(status_value primary primary.files.literal_bytes)
+python3 - "$src/cubes/model-48m.dat" "$insert_bytes" <<'PY'
+import os, sys
+path, n = sys.argv[1], int(sys.argv[2])
+data = open(path, 'rb').read()
+mid = len(data) // 2
+with open(path + '.tmp', 'wb') as f:
+    f.write(data[:mid] + os.urandom(n) + data[mid:])
+os.replace(path + '.tmp', path)
+PY
+for ((i = 0; i < 600; i++)); do
+  [[ "$(sha256sum <"$src/cubes/model-48m.dat")" == "$(sha256sum <"$work/secondary-repository/cubes/model-48m.dat" 2>/dev/null)" ]] && break
+  sleep 0.1
+done
+sleep 1.5  # a fresh status file
+sent_after=$(status_value primary primary.bytes_sent)
+literal_after=$(status_value primary primary.files.literal_bytes)
+replsync_bytes=$((sent_after - sent_before))
+replsync_literal=$((literal_after - literal_before))
+stats=$(rsync -a --no-whole-file -I --stats "$src/cubes/model-48m.dat" "$work/rsync-a/cubes/")
+rsync_sent=$(awk -F': ' '/^Total bytes sent/ { gsub(/,/, "", $2); print $2 }' <<<"$stats")
+rsync_received=$(awk -F': ' '/^Total bytes received/ { gsub(/,/, "", $2); print $2 }' <<<"$stats")
+rsync_bytes=$((rsync_sent + rsync_received))
+change_equal=no
+[[ "$(tree "$src")" == "$(tree "$work/secondary-repository")" ]] && change_equal=yes
+
+echo
+echo "== file_bench: replsync vs rsync $(rsync --version | head -1 | awk '{print $3}'), $(nproc) CPUs"
+echo "   repository: $paths paths, $((total_bytes >> 20)) MiB ($small_files files of 1-16 KiB, $large_files x $large_mib MiB, one 48 MiB)"
+echo "1. Initial copy to an empty folder"
+printf '   %-34s %8s s\n' "rsync -a (not durable)" "$rsync_s" "rsync -a --fsync" "$rsync_fsync_s" \
+  "replsync (durable)" "$replsync_s"
+echo "   ratio replsync / rsync -a: $(ratio "$replsync_s" "$rsync_s")  (target <= 1.5); / rsync --fsync: $(ratio "$replsync_s" "$rsync_fsync_s"); trees equal: $copy_equal"
+echo "2. $insert_bytes bytes inserted in the middle of a 48 MiB file"
+printf '   %-34s %10s bytes (sent %s + received %s)\n' "rsync --no-whole-file -I" "$rsync_bytes" "$rsync_sent" "$rsync_received"
+printf '   %-34s %10s bytes (content shipped as data: %s)\n' "replsync (entries on the wire)" "$replsync_bytes" "$replsync_literal"
+echo "   ratio replsync / rsync: $(ratio "$replsync_bytes" "$rsync_bytes")  (target <= 0.5); trees equal: $change_equal"
+[[ $copy_equal == yes && $change_equal == yes ]] || die "the secondary's tree differs from the primary's"
