@@ -77,7 +77,7 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
           "applier: '{}' on the secondary is not the version entry {} builds on (changed behind "
           "replsync's back?); it is left as it is and the primary is asked for it whole",
           change.path(), at);
-    } else if (change.reason() == "resync" && change.last_part() &&
+    } else if (change.reason() == "resync" && change.last_part() && !change.abandoned() &&
                resync_.erase(change.path()) != 0) {
       resync_changed = true;
     }

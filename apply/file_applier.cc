@@ -470,6 +470,8 @@ Result<FileApplyOutcome> FileApplier::Apply(const pb::FileChange& change) {
       return Status::Corruption(message);
     }
   } else if (change.kind() == pb::FileChange::FILE && change.part() != 0) {
+    // The rest of a file the primary abandoned (it changed before it was sent): nothing to do.
+    if (change.abandoned()) return FileApplyOutcome::kApplied;
     return Status::Corruption("FILE change for '" + Printable(change.path()) + "' is part " +
                               std::to_string(change.part()) +
                               " of a file whose part 0 was not applied");

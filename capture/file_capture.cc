@@ -547,6 +547,7 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
   // One part is held back, so that the last one can carry last_part and the content hash.
   std::optional<pb::FileChange> held;
   uint32_t part = 0;
+  uint64_t new_offset = 0;  // where the next op's bytes start in the new content
   auto emit = [&](std::vector<pb::ContentOp>&& ops) -> Status {
     pb::FileChange next;
     if (part == 0) {
@@ -556,7 +557,21 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
       next.set_path(path);
     }
     next.set_part(part++);
-    for (pb::ContentOp& op : ops) *next.add_ops() = std::move(op);
+    for (pb::ContentOp& op : ops) {
+      if (op.data().size() >= options_.inline_bytes) {
+        // The journal keeps a reference; the shipper reads the bytes when it sends the entry.
+        const ChunkHash hash = ChunkHash::Of(op.data());
+        op.set_source_offset(new_offset);
+        op.set_source_length(op.data().size());
+        op.set_source_hash_high(hash.high);
+        op.set_source_hash_low(hash.low);
+        new_offset += op.data().size();
+        op.clear_data();
+      } else {
+        new_offset += op.data().empty() ? op.length() : op.data().size();
+      }
+      *next.add_ops() = std::move(op);
+    }
     if (held) RS_RETURN_IF_ERROR(Submit(*held, false));
     held = std::move(next);
     return Status::Ok();
@@ -721,6 +736,80 @@ Status FileCapture::CommitManifest(bool force) {
   uncommitted_ = false;
   last_commit_ = Clock::now();
   return Status::Ok();
+}
+
+}  // namespace replsync::capture
+
+namespace replsync::capture {
+
+FileContentReader::FileContentReader(std::string root) : root_(std::move(root)) {}
+
+FileContentReader::~FileContentReader() {
+  if (open_fd_ >= 0) close(open_fd_);
+  if (root_fd_ >= 0) close(root_fd_);
+}
+
+Result<bool> FileContentReader::Fill(pb::FileChange* change) {
+  bool has_refs = false;
+  for (const pb::ContentOp& op : change->ops()) has_refs = has_refs || op.source_length() > 0;
+  if (!has_refs) return true;
+  if (root_fd_ < 0) {
+    root_fd_ = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd_ < 0) {
+      const int err = errno;
+      return Status::IoError(fmt::format("open repository {}: {}", root_, Errno(err)));
+    }
+  }
+  if (open_fd_ >= 0 && (open_path_ != change->path() || change->part() == 0)) {
+    close(open_fd_);
+    open_fd_ = -1;
+  }
+  if (open_fd_ < 0) {
+    open_fd_ = openat(root_fd_, change->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (open_fd_ < 0) {
+      const int err = errno;
+      if (err == ENOENT || err == ELOOP || err == ENOTDIR) return false;
+      return Status::IoError(
+          fmt::format("open '{}' in {} to send it: {}", change->path(), root_, Errno(err)));
+    }
+    open_path_ = change->path();
+  }
+  // The file stays open for the following parts: even when it is replaced meanwhile, the
+  // descriptor still reads the version the capture read (the hashes tell).
+  const int fd = open_fd_;
+  if (change->last_part()) open_fd_ = -1;
+  struct Closer {
+    int fd;
+    bool last;
+    ~Closer() {
+      if (last) close(fd);
+    }
+  } closer{fd, change->last_part()};
+  for (pb::ContentOp& op : *change->mutable_ops()) {
+    if (op.source_length() == 0) continue;
+    std::string data(op.source_length(), '\0');
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = pread(fd, data.data() + done, data.size() - done,
+                        static_cast<off_t>(op.source_offset() + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        return Status::IoError(
+            fmt::format("read '{}' in {} to send it: {}", change->path(), root_, Errno(err)));
+      }
+      if (n == 0) return false;  // shorter now
+      done += static_cast<size_t>(n);
+    }
+    const ChunkHash hash = ChunkHash::Of(data);
+    if (hash.high != op.source_hash_high() || hash.low != op.source_hash_low()) return false;
+    op.set_data(std::move(data));
+    op.clear_source_offset();
+    op.clear_source_length();
+    op.clear_source_hash_high();
+    op.clear_source_hash_low();
+  }
+  return true;
 }
 
 }  // namespace replsync::capture

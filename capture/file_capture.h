@@ -15,7 +15,11 @@
 //   shipped: the entry group ends with an `abandoned` part and the path is looked at again.
 // - Content: FastCDC chunks against the chunk list the manifest holds for the path
 //   (sync/file_delta.h), so a small change in a large file ships about one chunk; parts of about
-//   `part_bytes` keep memory bounded.
+//   `part_bytes` keep memory bounded. Literal pieces of `inline_bytes` or more are journaled as
+//   references into the file, which FileContentReader fills in when the shipper sends them.
+// - Before reading, a read lease is asked for: the kernel refuses it while anyone has the file
+//   open for writing, which then waits like a file being written (SIGIO is ignored so that a
+//   writer opening the file in that instant cannot end the process).
 // - Renames inside the tree (a watcher move of a path the manifest knows, with the same inode)
 //   become one RENAME entry; anything it cannot prove is handled as a delete plus new paths.
 // - The manifest is changed in an open SQLite transaction as entries are submitted and committed
@@ -74,6 +78,33 @@ struct FileCaptureOptions {
   std::chrono::milliseconds commit_interval{500};
   size_t part_bytes = 4 << 20;
   size_t read_block = 1 << 20;
+  // Literal content of at least this many bytes in one op is journaled as a reference to the
+  // file (FileContentReader fills it in when the entry is sent); smaller pieces are inline.
+  size_t inline_bytes = 64 << 10;
+};
+
+// Fills in the content references of a FileChange from the primary's files (ContentOp
+// source_* fields, schemas/files.md "Content in the journal"): each referenced range is read
+// from `root`/path and must have the XXH3-128 the capture recorded.
+// Thread-safety: one thread (the shipper's).
+class FileContentReader {
+ public:
+  explicit FileContentReader(std::string root);
+  ~FileContentReader();
+  FileContentReader(const FileContentReader&) = delete;
+  FileContentReader& operator=(const FileContentReader&) = delete;
+  // True when every reference was filled (or there was none); false when the file is gone or
+  // its bytes are no longer those the capture read (a later entry carries the newer state):
+  // the change's references are then left as they are. Errors: IoError when the file exists
+  // but cannot be read.
+  Result<bool> Fill(pb::FileChange* change);
+
+ private:
+  std::string root_;
+  int root_fd_ = -1;
+  // The file of the last call, kept open for the next part of the same file.
+  std::string open_path_;
+  int open_fd_ = -1;
 };
 
 struct FileCaptureStatus {

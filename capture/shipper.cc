@@ -12,6 +12,11 @@
 namespace replsync::capture {
 
 namespace {
+// The first byte of a serialized JournalEntry whose body is `file` (field 2, length-delimited).
+constexpr uint8_t kFileEntryTag = (2 << 3) | 2;
+}  // namespace
+
+namespace {
 
 constexpr char kPeersKey[] = "shipper.peers";
 
@@ -133,6 +138,7 @@ ShipperStatus Shipper::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   s.entries_sent = entries_sent_;
   s.bytes_sent = bytes_sent_;
+  s.abandoned_file_parts = abandoned_file_parts_;
   s.last_error = last_error_;
   for (const auto& [name, k] : known_) {
     PeerStatus p;
@@ -353,6 +359,12 @@ bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable
   uint64_t bytes = 0;
   for (auto& [seq, entry] : *read) {
     if (seq > limit) break;
+    // File entries hold their larger content as references into the files: read it now, and
+    // keep a message to about batch_bytes once filled in.
+    if (options_.fill_file && !entry.empty() && static_cast<uint8_t>(entry[0]) == kFileEntryTag) {
+      if (bytes >= options_.batch_bytes) break;
+      FillFileEntry(session, &entry);
+    }
     entries->add_seqs(seq);
     bool compressed = false;
     if (entry.size() >= options_.compress_min_bytes && cctx_ != nullptr) {
@@ -384,6 +396,40 @@ bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable
   bytes_sent_ += bytes;
   known_[session.name].sent_seq = session.next_seq - 1;
   return true;
+}
+
+void Shipper::FillFileEntry(Session& session, std::string* entry) {
+  pb::JournalEntry parsed;
+  if (!parsed.ParseFromString(*entry) || !parsed.has_file()) return;
+  pb::FileChange* change = parsed.mutable_file();
+  if (change->kind() != pb::FileChange::FILE) return;
+  bool filled;
+  if (!session.abandoned_file.empty() && change->path() == session.abandoned_file &&
+      change->part() > 0) {
+    filled = false;
+  } else {
+    session.abandoned_file.clear();
+    Result<bool> result = options_.fill_file(change);
+    if (!result.ok()) {
+      spdlog::warn("shipper: {}; the change is sent as abandoned and the file journaled again",
+                   result.status().message());
+      if (options_.on_file_resync) options_.on_file_resync({change->path()});
+    }
+    filled = result.ok() && *result;
+  }
+  if (!filled) {
+    // The file changed since the capture read it: a later entry carries its newer state.
+    spdlog::debug("shipper: '{}' part {} changed since it was journaled; sent as abandoned",
+                  change->path(), change->part());
+    change->clear_ops();
+    change->set_abandoned(true);
+    session.abandoned_file = change->last_part() ? std::string() : change->path();
+    std::lock_guard<std::mutex> lock(mu_);
+    ++abandoned_file_parts_;
+  } else if (change->last_part()) {
+    session.abandoned_file.clear();
+  }
+  parsed.SerializeToString(entry);
 }
 
 void Shipper::SendError(const std::string& peer, const std::string& name, const std::string& text,

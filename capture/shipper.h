@@ -68,6 +68,11 @@ struct ShipperOptions {
   std::function<uint64_t()> shippable_seq;
   // A secondary's FileResync (called from the shipper's thread, under its lock: keep it short).
   std::function<void(const std::vector<std::string>& paths)> on_file_resync;
+  // Fills in the content references of a file entry before it is sent
+  // (FileContentReader::Fill): false when the file no longer has those bytes, and the entry
+  // then goes out `abandoned` (with the rest of that file's parts), a later entry carrying the
+  // newer state. Unset: entries are sent as stored.
+  std::function<Result<bool>(pb::FileChange* change)> fill_file;
 };
 
 struct PeerStatus {
@@ -92,6 +97,7 @@ struct ShipperStatus {
   uint64_t entries_sent = 0;   // since Start
   uint64_t bytes_sent = 0;     // after compression, since Start
   uint64_t bad_frames = 0;
+  uint64_t abandoned_file_parts = 0;  // file entries sent abandoned (changed since journaled)
   std::string last_error;         // journal errors ("" when none)
   std::vector<PeerStatus> peers;  // every known secondary, by name
 };
@@ -121,7 +127,11 @@ class Shipper {
     uint64_t next_seq = 1;    // next entry to send
     uint64_t window_end = 0;  // durable_seq + credit of the latest Hello/Ack
     Clock::time_point last_heard{};
+    // A file whose content could not be filled in: its remaining parts go out abandoned.
+    std::string abandoned_file;
   };
+  // Fills in a file entry's content references (options_.fill_file); rewrites `entry`.
+  void FillFileEntry(Session& session, std::string* entry);
   struct Known {
     uint64_t durable_seq = 0;
     uint64_t applied_seq = 0;
@@ -168,6 +178,7 @@ class Shipper {
   std::map<std::string, Known> known_;  // by node name
   uint64_t entries_sent_ = 0;
   uint64_t bytes_sent_ = 0;
+  uint64_t abandoned_file_parts_ = 0;
   std::string last_error_;
 };
 

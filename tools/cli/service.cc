@@ -145,6 +145,13 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
   sopts.on_file_resync = [&files_ptr](const std::vector<std::string>& paths) {
     if (capture::FileCapture* files = files_ptr.load()) files->RequestResync(paths);
   };
+  std::unique_ptr<capture::FileContentReader> content_reader;
+  if (!config.repository.path.empty()) {
+    content_reader = std::make_unique<capture::FileContentReader>(config.repository.path);
+    sopts.fill_file = [reader = content_reader.get()](pb::FileChange* change) {
+      return reader->Fill(change);
+    };
+  }
   capture::Shipper shipper(journal->get(), std::move(transport).value(), sopts);
   shipper_ptr = &shipper;
 
@@ -287,6 +294,8 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
     w.Uint64(s.bytes_sent);
     w.Key("bad_frames");
     w.Uint64(s.bad_frames);
+    w.Key("abandoned_file_parts");
+    w.Uint64(s.abandoned_file_parts);
     w.Key("peers");
     w.StartArray();
     for (const auto& p : s.peers) {
