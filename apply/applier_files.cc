@@ -18,8 +18,8 @@ Status Applier::LoadFileResync() {
   if (saved && !saved->empty()) {
     pb::FileResync list;
     if (!list.ParseFromString(*saved)) {
-      return Status::Corruption(fmt::format("relay {}: meta '{}' does not parse", relay_->path(),
-                                            kMetaFileResync));
+      return Status::Corruption(
+          fmt::format("relay {}: meta '{}' does not parse", relay_->path(), kMetaFileResync));
     }
     resync_.insert(list.paths().begin(), list.paths().end());
   }
@@ -101,9 +101,9 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
     if (next == nullptr) break;
     if (!next->has_file()) {
       if (in_parts) {
-        return Status::Corruption(fmt::format(
-            "relay entry {} is not the next part of the file '{}' of entry {}", at + 1,
-            change.path(), at));
+        return Status::Corruption(
+            fmt::format("relay entry {} is not the next part of the file '{}' of entry {}", at + 1,
+                        change.path(), at));
       }
       break;
     }

@@ -2,8 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -332,8 +332,8 @@ Status FileCapture::Rescan(const std::string& reason) {
   if (auto n = manifest_->Count(); n.ok()) count = *n;
   spdlog::info("files: scan of {} done in {} ms: {} paths in the manifest", options_.root, ms,
                count);
-  RS_RETURN_IF_ERROR(manifest_->PutMeta("last_rescan", fmt::format("{} {}", std::time(nullptr),
-                                                                   reason)));
+  RS_RETURN_IF_ERROR(
+      manifest_->PutMeta("last_rescan", fmt::format("{} {}", std::time(nullptr), reason)));
   std::lock_guard<std::mutex> lock(mu_);
   status_.last_rescan_unix = std::time(nullptr);
   status_.last_rescan_reason = reason;
@@ -413,9 +413,10 @@ Status FileCapture::Reconcile(const std::string& path, bool deep, bool force) {
   }
   if (S_ISREG(st.st_mode)) return ShipFile(path, st, force, known ? &*known : nullptr);
   if (!warned_special_) {
-    spdlog::warn("files: '{}' in {} is not a regular file, directory or symbolic link (a FIFO, "
-                 "socket or device); such paths are not replicated",
-                 path, options_.root);
+    spdlog::warn(
+        "files: '{}' in {} is not a regular file, directory or symbolic link (a FIFO, "
+        "socket or device); such paths are not replicated",
+        path, options_.root);
     warned_special_ = true;
   }
   return Status::Ok();
@@ -538,8 +539,8 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     if (decoded.ok()) {
       base = std::move(*decoded);
     } else {
-      spdlog::warn("files: manifest chunk list of '{}' is unreadable ({}); shipping it whole",
-                   path, decoded.status().message());
+      spdlog::warn("files: manifest chunk list of '{}' is unreadable ({}); shipping it whole", path,
+                   decoded.status().message());
     }
   }
   if (!base.empty()) first.set_base_hash(known->content_hash);
@@ -555,6 +556,8 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     } else {
       next.set_kind(pb::FileChange::FILE);
       next.set_path(path);
+      next.set_parent_mtime_ns(first.parent_mtime_ns());  // every part: the last one sets it
+      next.set_reason(first.reason());
     }
     next.set_part(part++);
     for (pb::ContentOp& op : ops) {
@@ -587,7 +590,8 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     }
     if (n == 0) break;
     offset += static_cast<uint64_t>(n);
-    RS_RETURN_IF_ERROR(encoder.Update(std::string_view(block.data(), static_cast<size_t>(n)), emit));
+    RS_RETURN_IF_ERROR(
+        encoder.Update(std::string_view(block.data(), static_cast<size_t>(n)), emit));
     if (stop_) break;
   }
   RS_RETURN_IF_ERROR(encoder.Finish(emit));

@@ -237,8 +237,8 @@ void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time
   } else if (message.has_file_resync()) {
     std::vector<std::string> paths(message.file_resync().paths().begin(),
                                    message.file_resync().paths().end());
-    spdlog::info("shipper: secondary {} asks for {} path(s) of the repository whole",
-                 session.name, paths.size());
+    spdlog::info("shipper: secondary {} asks for {} path(s) of the repository whole", session.name,
+                 paths.size());
     if (options_.on_file_resync) options_.on_file_resync(paths);
   } else if (message.has_error()) {
     const pb::Error& error = message.error();

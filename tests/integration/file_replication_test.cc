@@ -190,8 +190,7 @@ level = "debug"
     }
     std::string text;
     for (const auto& d : diff) text += "  " + d + "\n";
-    ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count()
-                  << " s:\n"
+    ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count() << " s:\n"
                   << text << "primary log:\n"
                   << Tail("primary") << "secondary log:\n"
                   << Tail("secondary");
@@ -216,8 +215,10 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
     WriteFile(fmt::format("{}/reports/2024/r{}.xml", primary_repo_, i),
               testing::PseudoRandomBytes(i, 100 + i * 37));
   }
+  // In a folder: its mtime, set by the file's last part on the secondary, is compared too.
+  std::filesystem::create_directories(primary_repo_ + "/cubes");
   const std::string big = testing::PseudoRandomBytes(4242, 48 << 20);
-  WriteFile(primary_repo_ + "/cube.dat", big);
+  WriteFile(primary_repo_ + "/cubes/cube.dat", big);
   ASSERT_EQ(symlink("reports/2024/r1.xml", (primary_repo_ + "/latest").c_str()), 0);
   // Old enough not to wait for a quiet period.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -230,10 +231,11 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
   ASSERT_GE(literal_before, int64_t{48} << 20);
 
   // 100 bytes inserted in the middle, written as an application would: temp file + rename.
-  std::string changed = big.substr(0, big.size() / 2) + std::string(100, 'x') +
-                        big.substr(big.size() / 2);
-  WriteFile(primary_repo_ + "/.cube.tmp", changed);
-  ASSERT_EQ(rename((primary_repo_ + "/.cube.tmp").c_str(), (primary_repo_ + "/cube.dat").c_str()),
+  std::string changed =
+      big.substr(0, big.size() / 2) + std::string(100, 'x') + big.substr(big.size() / 2);
+  WriteFile(primary_repo_ + "/cubes/.cube.tmp", changed);
+  ASSERT_EQ(rename((primary_repo_ + "/cubes/.cube.tmp").c_str(),
+                   (primary_repo_ + "/cubes/cube.dat").c_str()),
             0);
   ExpectTreesConverge(std::chrono::seconds(60));
   // The status file is rewritten every second.
@@ -247,13 +249,14 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
   // Behind replsync's back: the secondary's copy is not the base the next delta copies from,
   // so the secondary asks for the file whole.
   {
-    int fd = open((secondary_repo_ + "/cube.dat").c_str(), O_WRONLY);
+    int fd = open((secondary_repo_ + "/cubes/cube.dat").c_str(), O_WRONLY);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(pwrite(fd, "changed on the secondary", 24, 1 << 20), 24);
     close(fd);
   }
-  WriteFile(primary_repo_ + "/.cube.tmp", changed + "appended on the primary");
-  ASSERT_EQ(rename((primary_repo_ + "/.cube.tmp").c_str(), (primary_repo_ + "/cube.dat").c_str()),
+  WriteFile(primary_repo_ + "/cubes/.cube.tmp", changed + "appended on the primary");
+  ASSERT_EQ(rename((primary_repo_ + "/cubes/.cube.tmp").c_str(),
+                   (primary_repo_ + "/cubes/cube.dat").c_str()),
             0);
   ExpectTreesConverge(std::chrono::seconds(60));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -283,10 +286,10 @@ TEST_F(FileReplicationTest, ChurnWithKillsAndOutageConvergesWithoutPartialFiles)
   auto steps = [&](int n) {
     Status st = churn.RunRandomSteps(n);
     ASSERT_TRUE(st.ok()) << st.ToString();
-    ASSERT_TRUE(
-        primary_->Execute(fmt::format("INSERT INTO app.t VALUES ({}, 'after {} steps')", ++row,
-                                      churn.steps_run()))
-            .ok());
+    ASSERT_TRUE(primary_
+                    ->Execute(fmt::format("INSERT INTO app.t VALUES ({}, 'after {} steps')", ++row,
+                                          churn.steps_run()))
+                    .ok());
   };
   const int rounds = EnvInt("REPLSYNC_CHURN_ROUNDS", 1);
   for (int round = 0; round < rounds; ++round) {
@@ -310,16 +313,17 @@ TEST_F(FileReplicationTest, ChurnWithKillsAndOutageConvergesWithoutPartialFiles)
   ExpectTreesConverge(std::chrono::seconds(120));
   sampler.Stop();
   auto tree = testing::SnapshotTree(primary_repo_);
-  std::printf("churn: %llu steps, %zu paths on the primary at the end, the sampler read %llu "
-              "files in %llu rounds on the secondary\n",
-              static_cast<unsigned long long>(churn.steps_run()), tree.ok() ? tree->size() : 0,
-              static_cast<unsigned long long>(sampler.files_checked()),
-              static_cast<unsigned long long>(sampler.rounds()));
+  std::printf(
+      "churn: %llu steps, %zu paths on the primary at the end, the sampler read %llu "
+      "files in %llu rounds on the secondary\n",
+      static_cast<unsigned long long>(churn.steps_run()), tree.ok() ? tree->size() : 0,
+      static_cast<unsigned long long>(sampler.files_checked()),
+      static_cast<unsigned long long>(sampler.rounds()));
   EXPECT_GT(sampler.rounds(), 0u);
   EXPECT_GT(sampler.files_checked(), 0u);
   for (const auto& f : sampler.findings()) {
-    ADD_FAILURE() << "the secondary showed a partial file: " << testing::EscapePath(f.path)
-                  << " (" << f.size << " bytes)";
+    ADD_FAILURE() << "the secondary showed a partial file: " << testing::EscapePath(f.path) << " ("
+                  << f.size << " bytes)";
   }
   std::string count;
   for (int i = 0; i < 600 && count != std::to_string(row); ++i) {

@@ -178,7 +178,13 @@ done_at=$(awk -v t="$target" '$2 >= t { print $1; exit }' "$samples")
 [[ -n $done_at ]] || die "the secondary did not reach seq $target"
 replsync_s=$(elapsed "$t0" "$done_at")
 copy_equal=no
-[[ "$(tree "$src")" == "$(tree "$work/secondary-repository")" ]] && copy_equal=yes
+tree "$src" >"$work/tree.primary"
+tree "$work/secondary-repository" >"$work/tree.secondary"
+if cmp -s "$work/tree.primary" "$work/tree.secondary"; then
+  copy_equal=yes
+else
+  diff "$work/tree.primary" "$work/tree.secondary" | head -6 >&2 || true
+fi
 
 # --- 2. small change in a 48 MiB file -----------------------------------------------------
 status_value() {  # role json-path
