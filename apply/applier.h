@@ -109,8 +109,8 @@ struct ApplierOptions {
   // The repository folder ([repository] path): "" when files do not replicate here (a file
   // entry then stops the applier with an error saying so).
   std::string repository;
-  size_t file_batch_entries = 512;
-  size_t file_batch_bytes = 64 << 20;
+  size_t file_batch_entries = 4096;
+  size_t file_batch_bytes = 256 << 20;
   // The paths to ask the primary for whole (Receiver::SetFileResync): called at start and
   // whenever the set changes, from the applier's thread.
   std::function<void(std::vector<std::string> paths)> on_file_resync;

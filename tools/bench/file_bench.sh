@@ -11,7 +11,8 @@
 #          the secondary's replsync.applied.seq reaches the primary's last journal sequence
 #          after its first scan; durable at that point (journal and relay fsynced, one syncfs
 #          per applied batch before the position moves).
-#      Each copy starts with the same warm page cache (the source was just written and read).
+#      Each copy starts alike: `sync`, the page cache dropped, the source read back into it.
+#      Also reported: `rsync -a` followed by `sync` (when its copy is on disk).
 #      Ratio = replsync / rsync -a (target: at most 1.5).
 #   2. small change: --insert-bytes random bytes inserted in the middle of a 48 MiB file the
 #      destination already has (written as temp file + rename, as applications do)
@@ -25,7 +26,9 @@
 # Usage: tools/bench/file_bench.sh [--small-files N] [--large-files N] [--large-mib N]
 #          [--insert-bytes N]
 # Environment: BUILD_DIR (default build), BENCH_SMALL_FILES (5000), BENCH_LARGE_FILES (4),
-#   BENCH_LARGE_MIB (32), BENCH_INSERT_BYTES (100), MARIADB_KEEP=1 keeps the folders.
+#   BENCH_LARGE_MIB (32), BENCH_INSERT_BYTES (100), BENCH_PERF (a folder: the replsync initial
+#   copy is recorded system-wide with `perf record -g` into FOLDER/initial-copy.data),
+#   MARIADB_KEEP=1 keeps the folders.
 # Takes about a minute on 2 cores.
 set -euo pipefail
 
@@ -125,8 +128,13 @@ PY
 total_bytes=$(du -sb --apparent-size "$src" | cut -f1)
 paths=$(find "$src" -mindepth 1 | wc -l)
 sleep 0.5  # older than replsync's quiet period
-cat "$src"/*/* >/dev/null 2>&1 || true  # warm the page cache for everyone
-sync
+# Every copy starts alike: nothing dirty waiting to be written, the source in the page cache
+# (dropped and read again, so earlier copies' pages do not crowd it out).
+settle() {
+  sync
+  echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  find "$src" -type f -exec cat {} + >/dev/null
+}
 
 tree() {
   (cd "$1" && find . -mindepth 1 -printf '%y %m %U:%G %s %T@ %p -> %l\n' | sed 's/ -> $//' | sort &&
@@ -135,17 +143,24 @@ tree() {
 
 # --- 1. initial copy ---------------------------------------------------------------------
 say "rsync -a"
-rm -rf "$work/rsync-a"
-t0=$(now); rsync -a "$src/" "$work/rsync-a/"; t1=$(now)
+settle
+t0=$(now); rsync -a "$src/" "$work/rsync-a/"; t1=$(now); sync; t2=$(now)
 rsync_s=$(elapsed "$t0" "$t1")
-sync
+rsync_sync_s=$(elapsed "$t0" "$t2")
 say "rsync -a --fsync"
-rm -rf "$work/rsync-fsync"
+settle
 t0=$(now); rsync -a --fsync "$src/" "$work/rsync-fsync/"; t1=$(now)
 rsync_fsync_s=$(elapsed "$t0" "$t1")
-sync
+settle
 
 say "replsync: both daemons from an empty state"
+perf_pid=""
+if [[ -n ${BENCH_PERF:-} ]]; then
+  mkdir -p "$BENCH_PERF"
+  perf record -a -g -o "$BENCH_PERF/initial-copy.data" >/dev/null 2>&1 &
+  perf_pid=$!
+  sleep 0.5
+fi
 t0=$(now)
 "$REPLSYNCD" --config "$work/primary.toml" >"$work/primary.log" 2>&1 &
 daemons+=($!)
@@ -177,6 +192,7 @@ done
 done_at=$(awk -v t="$target" '$2 >= t { print $1; exit }' "$samples")
 [[ -n $done_at ]] || die "the secondary did not reach seq $target"
 replsync_s=$(elapsed "$t0" "$done_at")
+if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 copy_equal=no
 tree "$src" >"$work/tree.primary"
 tree "$work/secondary-repository" >"$work/tree.secondary"
@@ -225,9 +241,10 @@ echo
 echo "== file_bench: replsync vs rsync $(rsync --version | head -1 | awk '{print $3}'), $(nproc) CPUs"
 echo "   repository: $paths paths, $((total_bytes >> 20)) MiB ($small_files files of 1-16 KiB, $large_files x $large_mib MiB, one 48 MiB)"
 echo "1. Initial copy to an empty folder"
-printf '   %-34s %8s s\n' "rsync -a (not durable)" "$rsync_s" "rsync -a --fsync" "$rsync_fsync_s" \
-  "replsync (durable)" "$replsync_s"
-echo "   ratio replsync / rsync -a: $(ratio "$replsync_s" "$rsync_s")  (target <= 1.5); / rsync --fsync: $(ratio "$replsync_s" "$rsync_fsync_s"); trees equal: $copy_equal"
+printf '   %-34s %8s s\n' "rsync -a (not durable)" "$rsync_s" "rsync -a, then sync (durable)" \
+  "$rsync_sync_s" "rsync -a --fsync (durable)" "$rsync_fsync_s" "replsync (durable)" "$replsync_s"
+echo "   ratio replsync / rsync -a: $(ratio "$replsync_s" "$rsync_s")  (target <= 1.5); / rsync -a + sync: $(ratio "$replsync_s" "$rsync_sync_s"); / rsync --fsync: $(ratio "$replsync_s" "$rsync_fsync_s")"
+echo "   trees equal: $copy_equal"
 echo "2. $insert_bytes bytes inserted in the middle of a 48 MiB file"
 printf '   %-34s %10s bytes (sent %s + received %s)\n' "rsync --no-whole-file -I" "$rsync_bytes" "$rsync_sent" "$rsync_received"
 printf '   %-34s %10s bytes (content shipped as data: %s)\n' "replsync (entries on the wire)" "$replsync_bytes" "$replsync_literal"
