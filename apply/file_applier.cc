@@ -19,40 +19,14 @@
 
 #include "sync/content_hash.h"
 #include "sync/file_delta.h"
+#include "sync/path_text.h"
+#include "sync/unique_fd.h"
 
 namespace replsync::apply {
 namespace {
 
 constexpr std::string_view kTempPrefix = ".replsync-tmp.";
 constexpr int64_t kNanosPerSecond = 1000000000;
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // Calls `f` again while it fails with EINTR.
 template <typename F>
@@ -67,23 +41,10 @@ Status IoErr(const std::string& op, const std::string& object, int err) {
   return Status::IoError(op + " " + object + ": " + std::strerror(err));
 }
 
-// The path as it can be shown in a message (a NUL byte would cut it short).
-std::string Printable(std::string_view path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '\0') {
-      out += "\\0";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 // OK when `path` is a relative repository path without empty, "." or ".." components.
 Status ValidatePath(const std::string& path) {
   auto refuse = [&path](const char* why) {
-    return Status::InvalidArgument("refusing path '" + Printable(path) + "': " + why +
+    return Status::InvalidArgument("refusing path '" + EscapePath(path) + "': " + why +
                                    "; nothing was written");
   };
   if (path.empty()) return refuse("it is empty");
@@ -253,14 +214,11 @@ struct DirEntry {
 
 // The entries of the directory `fd` (without "." and ".."); `fd` stays open.
 Result<std::vector<DirEntry>> ListDir(int fd, const std::string& full) {
-  int dup_fd = RetryEintr([&] { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); });
-  if (dup_fd < 0) return IoErr("read directory", full, errno);
-  DIR* dir = ::fdopendir(dup_fd);
-  if (dir == nullptr) {
-    int err = errno;
-    ::close(dup_fd);
-    return IoErr("read directory", full, err);
-  }
+  UniqueFd dup_fd(RetryEintr([&] { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }));
+  if (!dup_fd.valid()) return IoErr("read directory", full, errno);
+  DIR* dir = ::fdopendir(dup_fd.get());
+  if (dir == nullptr) return IoErr("read directory", full, errno);
+  (void)dup_fd.release();  // closedir closes it
   std::vector<DirEntry> entries;
   for (;;) {
     errno = 0;
@@ -461,7 +419,7 @@ Result<FileApplyOutcome> FileApplier::Apply(const pb::FileChange& change) {
     const InProgress& current = *in_progress_;
     if (change.kind() != pb::FileChange::FILE || change.path() != current.path ||
         change.part() != current.next_part) {
-      std::string message = KindName(change) + " change for '" + Printable(change.path()) +
+      std::string message = KindName(change) + " change for '" + EscapePath(change.path()) +
                             "' (part " + std::to_string(change.part()) +
                             ") does not continue the file in progress '" + current.path +
                             "' (expecting its part " + std::to_string(current.next_part) +
@@ -472,7 +430,7 @@ Result<FileApplyOutcome> FileApplier::Apply(const pb::FileChange& change) {
   } else if (change.kind() == pb::FileChange::FILE && change.part() != 0) {
     // The rest of a file the primary abandoned (it changed before it was sent): nothing to do.
     if (change.abandoned()) return FileApplyOutcome::kApplied;
-    return Status::Corruption("FILE change for '" + Printable(change.path()) + "' is part " +
+    return Status::Corruption("FILE change for '" + EscapePath(change.path()) + "' is part " +
                               std::to_string(change.part()) +
                               " of a file whose part 0 was not applied");
   }
@@ -496,7 +454,7 @@ Result<FileApplyOutcome> FileApplier::ApplyChecked(const pb::FileChange& change)
       RS_RETURN_IF_ERROR(ValidatePath(change.from_path()));
       return ApplyRename(change);
     default:
-      return Status::Corruption("file change for '" + Printable(change.path()) +
+      return Status::Corruption("file change for '" + EscapePath(change.path()) +
                                 "' has unknown kind " + std::to_string(change.kind()));
   }
 }

@@ -18,6 +18,7 @@
 #include "replsync.pb.h"
 #include "sync/file_delta.h"
 #include "sync/manifest.h"
+#include "sync/unique_fd.h"
 
 namespace replsync::capture {
 
@@ -83,20 +84,20 @@ bool MetaEqual(const ManifestEntry& e, const struct stat& st) {
 
 // Reads a directory's names (without "." and ".."), sorted. NotFound when it is gone.
 Result<std::vector<std::string>> ListDirectory(int root_fd, const std::string& path) {
-  int fd = openat(root_fd, AtPath(path), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(openat(root_fd, AtPath(path), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
       return Status::NotFound(fmt::format("directory '{}' is gone", path));
     }
     return Status::IoError(fmt::format("open directory '{}': {}", path, Errno(err)));
   }
-  DIR* dir = fdopendir(fd);
+  DIR* dir = fdopendir(fd.get());
   if (dir == nullptr) {
     const int err = errno;
-    close(fd);
     return Status::IoError(fmt::format("read directory '{}': {}", path, Errno(err)));
   }
+  (void)fd.release();  // closedir closes it
   std::vector<std::string> names;
   errno = 0;
   while (struct dirent* d = readdir(dir)) {
@@ -117,15 +118,12 @@ FileCapture::FileCapture(FileCaptureOptions options, FileEntrySink sink)
   status_.root = options_.root;
 }
 
-FileCapture::~FileCapture() {
-  Stop();
-  if (root_fd_ >= 0) close(root_fd_);
-}
+FileCapture::~FileCapture() { Stop(); }
 
 Status FileCapture::Start() {
   if (started_) return Status::Internal("file capture already started");
-  root_fd_ = open(options_.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd_ < 0) {
+  root_fd_.Reset(open(options_.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd_.valid()) {
     const int err = errno;
     return Status::NotFound(fmt::format(
         "open repository {}: {}; create it or set [repository] path to the folder to replicate",
@@ -287,7 +285,7 @@ void FileCapture::Mark(const std::string& path, bool deep, bool force, bool writ
   d.due = Clock::now() + (d.writing ? options_.open_write_quiet : options_.quiet);
   if (force) d.due = Clock::now();
   struct stat st;
-  if (fstatat(root_fd_, AtPath(path), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+  if (fstatat(root_fd_.get(), AtPath(path), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
     d.size = static_cast<uint64_t>(st.st_size);
   }
 }
@@ -351,7 +349,7 @@ Status FileCapture::Reconcile(const std::string& path, bool deep, bool force) {
     RS_ASSIGN_OR_RETURN(known, manifest_->Get(path));
   }
   struct stat st;
-  if (fstatat(root_fd_, AtPath(path), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (fstatat(root_fd_.get(), AtPath(path), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     const int err = errno;
     if (err != ENOENT && err != ENOTDIR) {
       return Status::IoError(fmt::format("stat '{}' in {}: {}", path, options_.root, Errno(err)));
@@ -375,7 +373,7 @@ Status FileCapture::Reconcile(const std::string& path, bool deep, bool force) {
   }
   if (S_ISLNK(st.st_mode)) {
     std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-    ssize_t n = readlinkat(root_fd_, path.c_str(), target.data(), target.size());
+    ssize_t n = readlinkat(root_fd_.get(), path.c_str(), target.data(), target.size());
     if (n < 0) {
       const int err = errno;
       if (err == ENOENT || err == EINVAL) {  // replaced meanwhile: look again
@@ -439,7 +437,7 @@ Status FileCapture::ReconcileDirectory(const std::string& path, const struct sta
     RS_RETURN_IF_ERROR(SetParentMtimeInManifest(path, change.parent_mtime_ns()));
   }
   if (!deep && was_dir) return Status::Ok();
-  Result<std::vector<std::string>> names = ListDirectory(root_fd_, path);
+  Result<std::vector<std::string>> names = ListDirectory(root_fd_.get(), path);
   if (!names.ok()) {
     if (names.status().IsNotFound()) {  // replaced meanwhile: look again
       Mark(path, true, force, false, false);
@@ -504,7 +502,7 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     return SetParentMtimeInManifest(path, parent_mtime);
   }
 
-  int fd = openat(root_fd_, path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = openat(root_fd_.get(), path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT || err == ELOOP || err == ENOTDIR) {  // replaced meanwhile
@@ -513,10 +511,7 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     }
     return Status::IoError(fmt::format("open '{}' in {}: {}", path, options_.root, Errno(err)));
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { close(fd); }
-  } closer{fd};
+  const UniqueFd closer(fd);
   struct stat before;
   if (fstat(fd, &before) != 0 || !S_ISREG(before.st_mode) || before.st_ino != st.st_ino) {
     Mark(path, false, force, false, false);
@@ -579,7 +574,9 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     held = std::move(next);
     return Status::Ok();
   };
-  std::string block(options_.read_block, '\0');
+  // One buffer for every file (a fresh 1 MiB one per file cost more than reading small files).
+  std::string& block = read_buffer_;
+  if (block.size() != options_.read_block) block.assign(options_.read_block, '\0');
   uint64_t offset = 0;
   while (true) {
     ssize_t n = pread(fd, block.data(), block.size(), static_cast<off_t>(offset));
@@ -599,7 +596,7 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
 
   struct stat after, again;
   const bool changed = stop_ || fstat(fd, &after) != 0 || !SameFileState(before, after) ||
-                       fstatat(root_fd_, path.c_str(), &again, AT_SYMLINK_NOFOLLOW) != 0 ||
+                       fstatat(root_fd_.get(), path.c_str(), &again, AT_SYMLINK_NOFOLLOW) != 0 ||
                        !SameFileState(before, again);
   if (changed) {
     // Whatever the earlier parts said is void; the path is looked at again once it settles.
@@ -662,7 +659,7 @@ Status FileCapture::HandleMove(const std::string& from, const std::string& to) {
 
   RS_ASSIGN_OR_RETURN(std::optional<ManifestEntry> known, manifest_->Get(from));
   struct stat st;
-  const bool exists = fstatat(root_fd_, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  const bool exists = fstatat(root_fd_.get(), to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!known || !exists || known->inode != st.st_ino) {
     // Not provable as a rename of what the secondary has: the old path goes, the new one is
     // looked at as new.
@@ -695,7 +692,7 @@ Status FileCapture::HandleMove(const std::string& from, const std::string& to) {
 
 int64_t FileCapture::ParentMtime(const std::string& path) {
   struct stat st;
-  if (fstatat(root_fd_, AtPath(Parent(path)), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+  if (fstatat(root_fd_.get(), AtPath(Parent(path)), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
   return Nanos(st.st_mtim);
 }
 
@@ -748,29 +745,24 @@ namespace replsync::capture {
 
 FileContentReader::FileContentReader(std::string root) : root_(std::move(root)) {}
 
-FileContentReader::~FileContentReader() {
-  if (open_fd_ >= 0) close(open_fd_);
-  if (root_fd_ >= 0) close(root_fd_);
-}
+FileContentReader::~FileContentReader() = default;
 
 Result<bool> FileContentReader::Fill(pb::FileChange* change) {
   bool has_refs = false;
   for (const pb::ContentOp& op : change->ops()) has_refs = has_refs || op.source_length() > 0;
   if (!has_refs) return true;
-  if (root_fd_ < 0) {
-    root_fd_ = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd_ < 0) {
+  if (!root_fd_.valid()) {
+    root_fd_.Reset(open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd_.valid()) {
       const int err = errno;
       return Status::IoError(fmt::format("open repository {}: {}", root_, Errno(err)));
     }
   }
-  if (open_fd_ >= 0 && (open_path_ != change->path() || change->part() == 0)) {
-    close(open_fd_);
-    open_fd_ = -1;
-  }
-  if (open_fd_ < 0) {
-    open_fd_ = openat(root_fd_, change->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (open_fd_ < 0) {
+  if (open_fd_.valid() && (open_path_ != change->path() || change->part() == 0)) open_fd_.Reset();
+  if (!open_fd_.valid()) {
+    open_fd_.Reset(
+        openat(root_fd_.get(), change->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!open_fd_.valid()) {
       const int err = errno;
       if (err == ENOENT || err == ELOOP || err == ENOTDIR) return false;
       return Status::IoError(
@@ -780,15 +772,9 @@ Result<bool> FileContentReader::Fill(pb::FileChange* change) {
   }
   // The file stays open for the following parts: even when it is replaced meanwhile, the
   // descriptor still reads the version the capture read (the hashes tell).
-  const int fd = open_fd_;
-  if (change->last_part()) open_fd_ = -1;
-  struct Closer {
-    int fd;
-    bool last;
-    ~Closer() {
-      if (last) close(fd);
-    }
-  } closer{fd, change->last_part()};
+  const int fd = open_fd_.get();
+  // After the last part the file is closed on return.
+  const UniqueFd closer(change->last_part() ? open_fd_.release() : -1);
   for (pb::ContentOp& op : *change->mutable_ops()) {
     if (op.source_length() == 0) continue;
     std::string data(op.source_length(), '\0');

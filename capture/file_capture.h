@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "sync/status.h"
+#include "sync/unique_fd.h"
 
 struct stat;
 
@@ -101,10 +102,10 @@ class FileContentReader {
 
  private:
   std::string root_;
-  int root_fd_ = -1;
+  UniqueFd root_fd_;
   // The file of the last call, kept open for the next part of the same file.
   std::string open_path_;
-  int open_fd_ = -1;
+  UniqueFd open_fd_;
 };
 
 struct FileCaptureStatus {
@@ -156,8 +157,7 @@ class FileCapture {
   Status RunLoop();
   Status Rescan(const std::string& reason);
   void OnEvent(const RepoEvent& event);
-  void Mark(const std::string& path, bool deep, bool force, bool writing_event,
-            bool closed_event);
+  void Mark(const std::string& path, bool deep, bool force, bool writing_event, bool closed_event);
   Status ProcessDue(bool all);
   // Brings the journal and the manifest to the state of `path` on disk. `deep`: for a
   // directory, also everything below it (and what the manifest has below it that is gone).
@@ -177,7 +177,7 @@ class FileCapture {
   FileEntrySink sink_;
   std::unique_ptr<Manifest> manifest_;
   std::unique_ptr<RepoWatcher> watcher_;
-  int root_fd_ = -1;
+  UniqueFd root_fd_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;
@@ -190,6 +190,7 @@ class FileCapture {
   uint64_t last_ticket_ = 0;   // the last submitted group's ticket
   std::chrono::steady_clock::time_point last_commit_{};
   bool warned_special_ = false;
+  std::string read_buffer_;  // ShipFile's read block
 
   // ---- shared (guarded by mu_)
   mutable std::mutex mu_;

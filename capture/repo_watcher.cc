@@ -134,8 +134,8 @@ Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
     return Status::InvalidArgument(fmt::format("watch repository {}: not a directory", abs));
   }
 
-  int inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_fd < 0) {
+  UniqueFd inotify_fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_fd.valid()) {
     int err = errno;
     std::string msg =
         fmt::format("create inotify instance for repository {}: {}", abs, std::strerror(err));
@@ -147,14 +147,14 @@ Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
     }
     return Status::IoError(msg);
   }
-  int event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (event_fd < 0) {
+  UniqueFd event_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!event_fd.valid()) {
     int err = errno;
-    ::close(inotify_fd);
     return Status::IoError(
         fmt::format("create eventfd for repository watcher {}: {}", abs, std::strerror(err)));
   }
-  auto watcher = std::unique_ptr<RepoWatcher>(new RepoWatcher(abs, options, inotify_fd, event_fd));
+  auto watcher = std::unique_ptr<RepoWatcher>(
+      new RepoWatcher(abs, options, std::move(inotify_fd), std::move(event_fd)));
   watcher->use_proc_fd_ = ::access("/proc/self/fd", X_OK) == 0;
   watcher->WatchTree("");
   auto it = watcher->path_to_wd_.find("");
@@ -177,23 +177,20 @@ Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
   return watcher;
 }
 
-RepoWatcher::RepoWatcher(std::string root, const RepoWatcherOptions& options, int inotify_fd,
-                         int event_fd)
+RepoWatcher::RepoWatcher(std::string root, const RepoWatcherOptions& options, UniqueFd inotify_fd,
+                         UniqueFd event_fd)
     : root_(std::move(root)),
       options_(options),
-      inotify_fd_(inotify_fd),
-      event_fd_(event_fd),
+      inotify_fd_(std::move(inotify_fd)),
+      event_fd_(std::move(event_fd)),
       buffer_(kReadBuffer) {}
 
-RepoWatcher::~RepoWatcher() {
-  ::close(inotify_fd_);
-  ::close(event_fd_);
-}
+RepoWatcher::~RepoWatcher() = default;
 
 void RepoWatcher::Interrupt() {
   uint64_t one = 1;
   // Fails only when the counter would overflow, and then Poll is woken anyway.
-  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof(one));
+  [[maybe_unused]] ssize_t n = ::write(event_fd_.get(), &one, sizeof(one));
 }
 
 Status RepoWatcher::Poll(std::chrono::milliseconds timeout, std::vector<RepoEvent>* out) {
@@ -214,7 +211,7 @@ Status RepoWatcher::Poll(std::chrono::milliseconds timeout, std::vector<RepoEven
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
     int wait_ms = static_cast<int>(std::clamp<decltype(wait)>(wait, 0, INT_MAX));
 
-    pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {event_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{inotify_fd_.get(), POLLIN, 0}, {event_fd_.get(), POLLIN, 0}};
     int n = ::poll(fds, 2, wait_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -224,7 +221,7 @@ Status RepoWatcher::Poll(std::chrono::milliseconds timeout, std::vector<RepoEven
     }
     if (fds[1].revents & POLLIN) {
       uint64_t count;
-      [[maybe_unused]] ssize_t got = ::read(event_fd_, &count, sizeof(count));
+      [[maybe_unused]] ssize_t got = ::read(event_fd_.get(), &count, sizeof(count));
       break;
     }
     if (fds[0].revents & POLLIN) {
@@ -239,7 +236,7 @@ Status RepoWatcher::Poll(std::chrono::milliseconds timeout, std::vector<RepoEven
 
 Status RepoWatcher::ReadEvents() {
   for (int reads = 0; reads < kMaxReadsPerCall; ++reads) {
-    ssize_t n = ::read(inotify_fd_, buffer_.data(), buffer_.size());
+    ssize_t n = ::read(inotify_fd_.get(), buffer_.data(), buffer_.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return Status::Ok();
@@ -401,8 +398,8 @@ void RepoWatcher::Emit(RepoEvent event) {
 
 std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
   std::vector<int> watched;
-  int root_fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0) {
+  const UniqueFd root_fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) {
     RecordFailure("", errno);
     return watched;
   }
@@ -410,17 +407,19 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
   while (!stack.empty()) {
     std::string dir = std::move(stack.back());
     stack.pop_back();
-    int fd = OpenBeneath(root_fd, dir);
-    if (fd < 0) {
+    UniqueFd fd(OpenBeneath(root_fd.get(), dir));
+    if (!fd.valid()) {
       // Gone, or replaced by a non-directory or a symlink, since it was seen: nothing to watch.
       if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) RecordFailure(dir, errno);
       continue;
     }
     int wd;
     if (use_proc_fd_) {
-      wd = inotify_add_watch(inotify_fd_, fmt::format("/proc/self/fd/{}", fd).c_str(), kMask);
+      wd = inotify_add_watch(inotify_fd_.get(), fmt::format("/proc/self/fd/{}", fd.get()).c_str(),
+                             kMask);
     } else {
-      wd = inotify_add_watch(inotify_fd_, Absolute(root_, dir).c_str(), kMask | IN_DONT_FOLLOW);
+      wd = inotify_add_watch(inotify_fd_.get(), Absolute(root_, dir).c_str(),
+                             kMask | IN_DONT_FOLLOW);
     }
     if (wd >= 0) {
       SetWatch(wd, dir);
@@ -429,12 +428,12 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
       RecordFailure(dir, errno);
     }
     // Directories below an unwatched one are still watched: their changes are seen.
-    DIR* listing = fdopendir(fd);
+    DIR* listing = fdopendir(fd.get());
     if (listing == nullptr) {
       RecordFailure(dir, errno);
-      ::close(fd);
       continue;
     }
+    const int dir_fd = fd.release();  // closedir closes it
     errno = 0;
     while (const dirent* entry = readdir(listing)) {
       const char* name = entry->d_name;
@@ -442,7 +441,7 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
       bool is_dir = entry->d_type == DT_DIR;
       if (entry->d_type == DT_UNKNOWN) {
         struct stat st;
-        is_dir = fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        is_dir = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
       }
       if (is_dir) stack.push_back(Join(dir, name));
       errno = 0;
@@ -450,7 +449,6 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
     if (errno != 0) RecordFailure(dir, errno);
     closedir(listing);
   }
-  ::close(root_fd);
   return watched;
 }
 
@@ -555,7 +553,7 @@ void RepoWatcher::DropTree(const std::string& rel) {
 
 void RepoWatcher::DropWatch(int wd) {
   // EINVAL when the kernel removed it already (directory deleted): nothing left to do.
-  inotify_rm_watch(inotify_fd_, wd);
+  inotify_rm_watch(inotify_fd_.get(), wd);
   ForgetWatch(wd);
 }
 

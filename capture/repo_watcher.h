@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "sync/status.h"
+#include "sync/unique_fd.h"
 
 struct inotify_event;
 
@@ -107,7 +108,8 @@ class RepoWatcher {
     std::vector<int> watches;  // a directory's watches, detached from their paths meanwhile
   };
 
-  RepoWatcher(std::string root, const RepoWatcherOptions& options, int inotify_fd, int event_fd);
+  RepoWatcher(std::string root, const RepoWatcherOptions& options, UniqueFd inotify_fd,
+              UniqueFd event_fd);
 
   // Adds watches on the directory `rel` and every directory below it; returns the watch
   // descriptors it holds afterwards. Directories that vanish meanwhile are skipped; other
@@ -148,8 +150,8 @@ class RepoWatcher {
 
   const std::string root_;  // absolute
   const RepoWatcherOptions options_;
-  const int inotify_fd_;
-  const int event_fd_;
+  const UniqueFd inotify_fd_;
+  const UniqueFd event_fd_;
   // Watch through "/proc/self/fd/N" of a directory opened without following symbolic links;
   // false when /proc is not mounted: watch by path with IN_DONT_FOLLOW instead.
   bool use_proc_fd_ = true;

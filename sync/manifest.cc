@@ -2,8 +2,9 @@
 
 #include <sqlite3.h>
 
-#include <cstdio>
 #include <utility>
+
+#include "sync/path_text.h"
 
 namespace replsync {
 
@@ -101,26 +102,6 @@ bool IsCorruptionCode(int rc) {
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
-// A path for messages: quoted, with control characters, '"' and '\' escaped.
-std::string Quote(std::string_view path) {
-  std::string out = "\"";
-  for (const char c : path) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 // OK when `path` can be a manifest key; see manifest.h.
 Status CheckPath(std::string_view path, std::string_view what) {
   std::string_view problem;
@@ -137,7 +118,7 @@ Status CheckPath(std::string_view path, std::string_view what) {
   } else {
     return Status::Ok();
   }
-  return Status::InvalidArgument(std::string(what) + ": path " + Quote(path) + " " +
+  return Status::InvalidArgument(std::string(what) + ": path " + QuotePath(path) + " " +
                                  std::string(problem));
 }
 
@@ -278,7 +259,7 @@ Status Manifest::InitSchemaLocked() {
                               kCorruptionAdvice);
   }
   if (*version != std::to_string(kFormatVersion)) {
-    return Status::Corruption("open manifest " + path_ + ": format version " + Quote(*version) +
+    return Status::Corruption("open manifest " + path_ + ": format version " + QuotePath(*version) +
                               ", this replsync reads version " + std::to_string(kFormatVersion) +
                               kCorruptionAdvice);
   }
@@ -300,7 +281,7 @@ Status Manifest::SetPragmas() {
   }
   if (mode != "wal") {
     return Status::IoError("open manifest " + path_ + ": cannot use WAL journal mode (still " +
-                           Quote(mode) + "); put state_dir on a local file system");
+                           QuotePath(mode) + "); put state_dir on a local file system");
   }
   const int rc = sqlite3_exec(db_.get(), "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqlError(rc, "set synchronous mode of");
@@ -352,7 +333,7 @@ Result<ManifestEntry> Manifest::ReadEntry(sqlite3_stmt* stmt, int c, std::string
   e.path = std::string(path);
   const int64_t type = sqlite3_column_int64(stmt, c);
   if (type < 1 || type > 3) {
-    return Status::Corruption("read manifest " + path_ + ": entry " + Quote(path) +
+    return Status::Corruption("read manifest " + path_ + ": entry " + QuotePath(path) +
                               " has unknown type " + std::to_string(type) + kCorruptionAdvice);
   }
   e.type = static_cast<ManifestEntry::Type>(type);
@@ -377,7 +358,7 @@ Result<std::optional<ManifestEntry>> Manifest::Get(std::string_view path) const 
   BindText(stmt, 1, path);
   const int rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) return std::optional<ManifestEntry>();
-  if (rc != SQLITE_ROW) return SqlError(rc, "get " + Quote(path) + " from");
+  if (rc != SQLITE_ROW) return SqlError(rc, "get " + QuotePath(path) + " from");
   RS_ASSIGN_OR_RETURN(ManifestEntry entry, ReadEntry(stmt, 0, path));
   return std::optional<ManifestEntry>(std::move(entry));
 }
@@ -386,7 +367,7 @@ Status Manifest::Put(const ManifestEntry& e) {
   RS_RETURN_IF_ERROR(CheckPath(e.path, "put into manifest " + path_));
   const auto type = static_cast<int>(e.type);
   if (type < 1 || type > 3) {
-    return Status::InvalidArgument("put " + Quote(e.path) + " into manifest " + path_ +
+    return Status::InvalidArgument("put " + QuotePath(e.path) + " into manifest " + path_ +
                                    ": unknown type " + std::to_string(type));
   }
   sqlite3_stmt* stmt = stmts_[kPut].get();
@@ -404,13 +385,13 @@ Status Manifest::Put(const ManifestEntry& e) {
   BindBlobOrNull(stmt, 11, e.content_hash);
   BindBlobOrNull(stmt, 12, e.chunks);
   const int rc = sqlite3_step(stmt);
-  if (rc != SQLITE_DONE) return SqlError(rc, "put " + Quote(e.path) + " into");
+  if (rc != SQLITE_DONE) return SqlError(rc, "put " + QuotePath(e.path) + " into");
   return Status::Ok();
 }
 
 Status Manifest::Delete(std::string_view path) {
   RS_RETURN_IF_ERROR(CheckPath(path, "delete from manifest " + path_));
-  const std::string what = "delete " + Quote(path) + " from";
+  const std::string what = "delete " + QuotePath(path) + " from";
   const std::string begin = SubtreeBegin(path);
   const std::string end = SubtreeEnd(path);
   return Atomically(what, [&]() -> Status {
@@ -434,7 +415,7 @@ Status Manifest::Delete(std::string_view path) {
 Status Manifest::Rename(std::string_view from, std::string_view to) {
   RS_RETURN_IF_ERROR(CheckPath(from, "rename in manifest " + path_));
   RS_RETURN_IF_ERROR(CheckPath(to, "rename in manifest " + path_));
-  const std::string what = "rename " + Quote(from) + " to " + Quote(to) + " in";
+  const std::string what = "rename " + QuotePath(from) + " to " + QuotePath(to) + " in";
   if (IsInSubtree(to, from) || IsInSubtree(from, to)) {
     return Status::InvalidArgument(what + " manifest " + path_ + ": one path is inside the other");
   }
@@ -465,7 +446,7 @@ Status Manifest::Rename(std::string_view from, std::string_view to) {
     }
     if (moved == 0) {
       return Status::NotFound(what + " manifest " + path_ + ": no entry at or below " +
-                              Quote(from));
+                              QuotePath(from));
     }
     return Status::Ok();
   });
@@ -473,7 +454,8 @@ Status Manifest::Rename(std::string_view from, std::string_view to) {
 
 Result<std::vector<ManifestEntry>> Manifest::Children(std::string_view dir) const {
   if (!dir.empty()) RS_RETURN_IF_ERROR(CheckPath(dir, "list manifest " + path_));
-  const std::string what = "list " + (dir.empty() ? std::string("the root") : Quote(dir)) + " in";
+  const std::string what =
+      "list " + (dir.empty() ? std::string("the root") : QuotePath(dir)) + " in";
   const std::string prefix = dir.empty() ? std::string() : SubtreeBegin(dir);
   const std::string end = SubtreeEnd(dir);
   sqlite3_stmt* stmt = stmts_[dir.empty() ? kScanFrom : kScanRange].get();
@@ -567,7 +549,7 @@ Result<std::optional<std::string>> Manifest::GetMeta(std::string_view key) const
   BindText(stmt, 1, key);
   const int rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return SqlError(rc, "get meta " + Quote(key) + " from");
+  if (rc != SQLITE_ROW) return SqlError(rc, "get meta " + QuotePath(key) + " from");
   return std::optional<std::string>(ColumnBytes(stmt, 0));
 }
 
@@ -581,7 +563,7 @@ Status Manifest::PutMeta(std::string_view key, std::string_view value) {
   BindText(stmt, 1, key);
   BindText(stmt, 2, value);
   const int rc = sqlite3_step(stmt);
-  if (rc != SQLITE_DONE) return SqlError(rc, "put meta " + Quote(key) + " into");
+  if (rc != SQLITE_DONE) return SqlError(rc, "put meta " + QuotePath(key) + " into");
   return Status::Ok();
 }
 

@@ -15,46 +15,23 @@
 #include <filesystem>
 #include <optional>
 
+#include "sync/unique_fd.h"
+
 namespace replsync::testing {
 namespace {
 
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
+// openat(dir_fd, name, flags | O_CLOEXEC, mode). Errors: NotFound for ENOENT, IoError
+// otherwise, both naming `display`.
+Result<UniqueFd> OpenAt(int dir_fd, const std::string& name, int flags, const std::string& display,
+                        mode_t mode = 0) {
+  UniqueFd fd(openat(dir_fd, name.c_str(), flags | O_CLOEXEC, mode));
+  if (!fd.valid()) {
+    int err = errno;
+    std::string msg = "open " + display + ": " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(msg) : Status::IoError(msg);
   }
-
-  // openat(dir_fd, name, flags | O_CLOEXEC, mode). Errors: NotFound for ENOENT, IoError
-  // otherwise, both naming `display`.
-  static Result<UniqueFd> OpenAt(int dir_fd, const std::string& name, int flags,
-                                 const std::string& display, mode_t mode = 0) {
-    int fd = openat(dir_fd, name.c_str(), flags | O_CLOEXEC, mode);
-    if (fd < 0) {
-      int err = errno;
-      std::string msg = "open " + display + ": " + std::strerror(err);
-      return err == ENOENT ? Status::NotFound(msg) : Status::IoError(msg);
-    }
-    return UniqueFd(fd);
-  }
-
-  int get() const { return fd_; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
+  return fd;
+}
 
 Status ErrnoStatus(const std::string& op, const std::string& path, int err) {
   std::string msg = op + " " + EscapePath(path) + ": " + std::strerror(err);
@@ -66,14 +43,11 @@ Status ErrnoStatus(const std::string& op, const std::string& path) {
 
 // The names in the directory open as `dir_fd` (without "." and ".."), sorted.
 Result<std::vector<std::string>> ListDirectory(int dir_fd, const std::string& display) {
-  int fd = dup(dir_fd);
-  if (fd < 0) return ErrnoStatus("dup directory fd of", display);
-  DIR* dir = fdopendir(fd);
-  if (dir == nullptr) {
-    Status st = ErrnoStatus("opendir", display);
-    close(fd);
-    return st;
-  }
+  UniqueFd fd(dup(dir_fd));
+  if (!fd.valid()) return ErrnoStatus("dup directory fd of", display);
+  DIR* dir = fdopendir(fd.get());
+  if (dir == nullptr) return ErrnoStatus("opendir", display);
+  (void)fd.release();  // closedir closes it
   std::unique_ptr<DIR, int (*)(DIR*)> owner(dir, closedir);
   rewinddir(dir);  // the dup shares the offset with dir_fd
   std::vector<std::string> names;
@@ -126,7 +100,7 @@ std::string JoinRel(const std::string& dir, const std::string& name) {
 Status HashFile(int dir_fd, const std::string& name, const std::string& display,
                 const SnapshotOptions& options, std::vector<char>* buffer, TreeEntry* entry) {
   RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                      UniqueFd::OpenAt(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, display));
+                      OpenAt(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, display));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", display);
   *entry = EntryFromStat(st, options);
@@ -182,9 +156,8 @@ Status SnapshotDirectory(int dir_fd, const std::string& rel, const std::string& 
       entry.link_target.assign(target, static_cast<size_t>(n));
       entry.size = entry.link_target.size();
     } else if (entry.type == EntryType::kDirectory) {
-      RS_ASSIGN_OR_RETURN(
-          UniqueFd sub,
-          UniqueFd::OpenAt(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display));
+      RS_ASSIGN_OR_RETURN(UniqueFd sub,
+                          OpenAt(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display));
       RS_RETURN_IF_ERROR(SnapshotDirectory(sub.get(), child, root, options, buffer, out));
     }
     (*out)[child] = std::move(entry);
@@ -236,28 +209,6 @@ std::string_view EntryTypeName(EntryType type) {
   return "other";
 }
 
-std::string EscapePath(std::string_view path) {
-  std::string out;
-  out.reserve(path.size());
-  for (char c : path) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string FormatNanos(int64_t ns) {
   int64_t sec = ns / 1000000000;
   int64_t frac = ns % 1000000000;
@@ -276,7 +227,7 @@ Result<TreeSnapshot> SnapshotTree(const std::string& root, const SnapshotOptions
   if (!S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument("snapshot tree " + root + ": not a directory");
   }
-  RS_ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::OpenAt(AT_FDCWD, root, O_RDONLY | O_DIRECTORY, root));
+  RS_ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(AT_FDCWD, root, O_RDONLY | O_DIRECTORY, root));
   TreeSnapshot out;
   std::vector<char> buffer(1 << 20);
   RS_RETURN_IF_ERROR(SnapshotDirectory(fd.get(), "", root, options, &buffer, &out));
@@ -476,7 +427,7 @@ uint64_t PartialFileSampler::files_checked() const {
 
 void PartialFileSampler::Run() {
   while (!stop_) {
-    auto root = UniqueFd::OpenAt(AT_FDCWD, root_, O_RDONLY | O_DIRECTORY, root_);
+    auto root = OpenAt(AT_FDCWD, root_, O_RDONLY | O_DIRECTORY, root_);
     if (root.ok()) ScanDirectory(root->get(), "");
     std::unique_lock lock(mutex_);
     if (stop_) break;
@@ -495,7 +446,7 @@ void PartialFileSampler::ScanDirectory(int dir_fd, const std::string& rel) {
     struct stat st;
     if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      auto sub = UniqueFd::OpenAt(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, child);
+      auto sub = OpenAt(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, child);
       if (sub.ok()) ScanDirectory(sub->get(), child);
     } else if (S_ISREG(st.st_mode)) {
       CheckFile(dir_fd, name, child);
@@ -505,7 +456,7 @@ void PartialFileSampler::ScanDirectory(int dir_fd, const std::string& rel) {
 
 void PartialFileSampler::CheckFile(int dir_fd, const std::string& name, const std::string& rel) {
   // O_NONBLOCK: the name may have become a FIFO since the fstatat.
-  auto fd = UniqueFd::OpenAt(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, rel);
+  auto fd = OpenAt(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, rel);
   if (!fd.ok()) return;  // vanished (or replaced by a symlink) since readdir
   struct stat before;
   if (fstat(fd->get(), &before) != 0 || !S_ISREG(before.st_mode)) return;
@@ -587,9 +538,9 @@ class ChurnWorkload::SlowWriters {
 
   Status DoWrite(const std::string& path, const std::string& content, int pieces,
                  std::chrono::milliseconds duration) {
-    RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                        UniqueFd::OpenAt(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-                                         EscapePath(path), 0644));
+    RS_ASSIGN_OR_RETURN(
+        UniqueFd fd,
+        OpenAt(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, EscapePath(path), 0644));
     size_t piece = (content.size() + pieces - 1) / pieces;
     auto pause = pieces > 1 ? duration / (pieces - 1) : std::chrono::milliseconds(0);
     for (size_t off = 0; off < content.size(); off += piece) {
@@ -638,9 +589,9 @@ constexpr std::string_view kChurnTempPrefix = ".churn-tmp-";
 constexpr std::string_view kSlowDir = "slow";
 
 Status WriteWhole(const std::string& path, std::string_view data, int extra_flags = O_TRUNC) {
-  RS_ASSIGN_OR_RETURN(
-      UniqueFd fd, UniqueFd::OpenAt(AT_FDCWD, path, O_WRONLY | O_CREAT | O_NOFOLLOW | extra_flags,
-                                    EscapePath(path), 0644));
+  RS_ASSIGN_OR_RETURN(UniqueFd fd,
+                      OpenAt(AT_FDCWD, path, O_WRONLY | O_CREAT | O_NOFOLLOW | extra_flags,
+                             EscapePath(path), 0644));
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = write(fd.get(), data.data() + done, data.size() - done);
@@ -654,8 +605,7 @@ Status WriteWhole(const std::string& path, std::string_view data, int extra_flag
 }
 
 Result<std::string> ReadWhole(const std::string& path) {
-  RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                      UniqueFd::OpenAt(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW, EscapePath(path)));
+  RS_ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW, EscapePath(path)));
   std::string out;
   char buf[1 << 16];
   while (true) {
@@ -766,7 +716,7 @@ Status ChurnWorkload::Scan() {
     pending.pop_back();
     std::string full = Full(rel);
     RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                        UniqueFd::OpenAt(AT_FDCWD, full, O_RDONLY | O_DIRECTORY, EscapePath(full)));
+                        OpenAt(AT_FDCWD, full, O_RDONLY | O_DIRECTORY, EscapePath(full)));
     RS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(fd.get(), full));
     for (const std::string& name : names) {
       if (rel.empty() && name == kSlowDir) continue;
@@ -998,8 +948,7 @@ Status ChurnWorkload::LargeFile() {
 Status ChurnWorkload::OverwriteMiddle() {
   RS_ASSIGN_OR_RETURN(std::string rel, EnsureLargeFile());
   std::string full = Full(rel);
-  RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                      UniqueFd::OpenAt(AT_FDCWD, full, O_WRONLY | O_NOFOLLOW, EscapePath(full)));
+  RS_ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(AT_FDCWD, full, O_WRONLY | O_NOFOLLOW, EscapePath(full)));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", full);
   uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -1026,7 +975,7 @@ Status ChurnWorkload::InsertMiddle() {
     if (rename(tmp.c_str(), full.c_str()) != 0) return ErrnoStatus("rename over", full);
   } else {
     RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                        UniqueFd::OpenAt(AT_FDCWD, full, O_WRONLY | O_NOFOLLOW, EscapePath(full)));
+                        OpenAt(AT_FDCWD, full, O_WRONLY | O_NOFOLLOW, EscapePath(full)));
     RS_RETURN_IF_ERROR(PwriteAll(fd.get(), std::string_view(content).substr(offset), offset, full));
   }
   Log("insert_middle " + EscapePath(rel) + " " + std::to_string(inserted.size()) + " bytes at " +
@@ -1045,8 +994,7 @@ Status ChurnWorkload::Append() {
 Status ChurnWorkload::Truncate() {
   RS_ASSIGN_OR_RETURN(std::string rel, EnsurePlainFile());
   std::string full = Full(rel);
-  RS_ASSIGN_OR_RETURN(UniqueFd fd,
-                      UniqueFd::OpenAt(AT_FDCWD, full, O_WRONLY | O_NOFOLLOW, EscapePath(full)));
+  RS_ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(AT_FDCWD, full, O_WRONLY | O_NOFOLLOW, EscapePath(full)));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", full);
   uint64_t size = static_cast<uint64_t>(st.st_size);

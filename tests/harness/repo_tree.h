@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "sync/path_text.h"
 #include "sync/status.h"
 
 namespace replsync::testing {
@@ -88,7 +89,7 @@ std::vector<std::string> CompareTrees(const TreeSnapshot& primary, const TreeSna
 std::string FormatNanos(int64_t ns);
 
 // A path with '\\', control bytes and DEL escaped ("line\nbreak", "\x01"); UTF-8 stays as is.
-std::string EscapePath(std::string_view path);
+using ::replsync::EscapePath;
 
 // ---------------------------------------------------------------------------------------------
 // Self-validating content

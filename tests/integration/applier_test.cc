@@ -583,8 +583,9 @@ TEST_F(ApplierTest, KilledApplierProcessResumesWithoutLossOrDuplicates) {
     if (target <= previous) continue;
     SCOPED_TRACE(fmt::format("kill after seq {}", target));
     ASSERT_EQ(setenv(kChildEnv, spec.c_str(), 1), 0);
-    auto child =
-        ChildProcess::Start({self, "--gtest_filter=ApplierChildProcess.DISABLED_Run", "--gtest_also_run_disabled_tests"}, dir_ + "/child.log");
+    auto child = ChildProcess::Start({self, "--gtest_filter=ApplierChildProcess.DISABLED_Run",
+                                      "--gtest_also_run_disabled_tests"},
+                                     dir_ + "/child.log");
     unsetenv(kChildEnv);
     ASSERT_TRUE(child.ok()) << child.status().ToString();
     const auto deadline = Clock::now() + seconds(60);

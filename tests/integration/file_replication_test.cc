@@ -24,6 +24,7 @@
 
 #include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
+#include "tests/harness/node_pair_test.h"
 #include "tests/harness/repo_tree.h"
 
 namespace replsync {
@@ -45,96 +46,14 @@ void WriteFile(const std::string& path, const std::string& content) {
   ASSERT_TRUE(out.good()) << path;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-class FileReplicationTest : public ::testing::Test {
+class FileReplicationTest : public testing::NodePairTest {
  protected:
+  FileReplicationTest() : NodePairTest({"app"}, "files") {}
+
   void SetUp() override {
-    char tmpl[] = "/tmp/replsync-files-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    MariadbServerOptions p;
-    p.server_id = 1;
-    auto primary = MariadbServer::Start(p);
-    ASSERT_TRUE(primary.ok()) << primary.status().ToString();
-    primary_ = std::move(primary).value();
-    MariadbServerOptions s;
-    s.server_id = 2;
-    auto secondary = MariadbServer::Start(s);
-    ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
-    secondary_ = std::move(secondary).value();
-    auto port = testing::FreeLoopbackPort();
-    ASSERT_TRUE(port.ok());
-    transport_ = fmt::format("tcp://127.0.0.1:{}", *port);
-    primary_repo_ = dir_ + "/primary-repository";
-    secondary_repo_ = dir_ + "/secondary-repository";
-    std::filesystem::create_directories(primary_repo_);
-    WriteConfig("primary", "primary", primary_->port(), primary_repo_);
-    WriteConfig("secondary", "secondary", secondary_->port(), secondary_repo_);
-  }
-
-  void TearDown() override {
-    primary_daemon_.reset();
-    secondary_daemon_.reset();
-    if (HasFailure()) {
-      std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
-
-  void WriteConfig(const std::string& name, const std::string& role, uint16_t port,
-                   const std::string& repo) {
-    std::ofstream out(dir_ + "/" + name + ".toml");
-    out << fmt::format(R"([node]
-role = "{}"
-state_dir = "{}/{}-state"
-
-[mysql]
-host = "127.0.0.1"
-port = {}
-user = "root"
-password = ""
-databases = ["app"]
-
-[repository]
-path = "{}"
-
-[transport]
-listen = "{}"
-primary = "{}"
-
-[log]
-level = "debug"
-)",
-                       role, dir_, name, port, repo, transport_, transport_);
-  }
-
-  std::unique_ptr<ChildProcess> StartDaemon(const std::string& name) {
-    auto child = ChildProcess::Start(
-        {REPLSYNC_BINARY_DIR "/tools/replsyncd", "--config", dir_ + "/" + name + ".toml"},
-        dir_ + "/" + name + ".log");
-    EXPECT_TRUE(child.ok()) << child.status().ToString();
-    if (!child.ok()) return nullptr;
-    WaitForStatus(name, fmt::format("\"pid\":{},", (*child)->pid()));
-    return std::move(child).value();
-  }
-
-  std::string StatusText(const std::string& name) { return ReadFile(StatusPath(name)); }
-  std::string StatusPath(const std::string& name) {
-    return dir_ + "/" + name + "-state/status.json";
-  }
-
-  void WaitForStatus(const std::string& name, const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (StatusText(name).find(needle) != std::string::npos) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ADD_FAILURE() << name << " replsyncd did not report " << needle << "\n" << Tail(name);
+    NodePairTest::SetUp();
+    primary_repo_ = RepositoryPath("primary");
+    secondary_repo_ = RepositoryPath("secondary");
   }
 
   // primary.files.<key> from the primary's status file (-1 when absent).
@@ -146,30 +65,6 @@ level = "debug"
     }
     const auto& f = doc["primary"]["files"];
     return f.HasMember(key.c_str()) && f[key.c_str()].IsNumber() ? f[key.c_str()].GetInt64() : -1;
-  }
-
-  void StopDaemon(std::unique_ptr<ChildProcess>& daemon, int sig) {
-    ASSERT_TRUE(daemon);
-    auto status = daemon->Signal(sig, std::chrono::seconds(30));
-    ASSERT_TRUE(status.has_value()) << "replsyncd did not stop on signal " << sig;
-    if (sig == SIGTERM) {
-      EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-          << testing::DescribeExitStatus(*status) << "\n"
-          << daemon->LogTail();
-    }
-    daemon.reset();
-  }
-
-  std::string Tail(const std::string& name) {
-    std::ifstream in(dir_ + "/" + name + ".log");
-    std::vector<std::string> lines;
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
-    std::string out;
-    for (size_t i = lines.size() > 25 ? lines.size() - 25 : 0; i < lines.size(); ++i) {
-      out += lines[i] + "\n";
-    }
-    return out;
   }
 
   // Waits until the secondary's tree equals the primary's; fails with the differences.
@@ -196,14 +91,8 @@ level = "debug"
                   << Tail("secondary");
   }
 
-  std::string dir_;
-  std::string transport_;
   std::string primary_repo_;
   std::string secondary_repo_;
-  std::unique_ptr<MariadbServer> primary_;
-  std::unique_ptr<MariadbServer> secondary_;
-  std::unique_ptr<ChildProcess> primary_daemon_;
-  std::unique_ptr<ChildProcess> secondary_daemon_;
 };
 
 // What the repository holds before replsync first starts is shipped by the first scan; a

@@ -23,6 +23,7 @@
 
 #include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
+#include "tests/harness/node_pair_test.h"
 
 namespace replsync {
 namespace {
@@ -37,112 +38,20 @@ int EnvInt(const char* name, int fallback) {
   return v ? std::atoi(v) : fallback;
 }
 
-class ReplicationTest : public ::testing::Test {
+class ReplicationTest : public testing::NodePairTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/replsync-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    MariadbServerOptions p;
-    p.server_id = 1;
-    auto primary = MariadbServer::Start(p);
-    ASSERT_TRUE(primary.ok()) << primary.status().ToString();
-    primary_ = std::move(primary).value();
-    MariadbServerOptions s;
-    s.server_id = 2;
-    auto secondary = MariadbServer::Start(s);
-    ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
-    secondary_ = std::move(secondary).value();
-    auto port = testing::FreeLoopbackPort();
-    ASSERT_TRUE(port.ok());
-    transport_ = fmt::format("tcp://127.0.0.1:{}", *port);
-    WriteConfig("primary", "primary", primary_->port());
-    WriteConfig("secondary", "secondary", secondary_->port());
-  }
+  ReplicationTest() : NodePairTest({"app", "sbtest"}, "e2e") {}
 
-  void TearDown() override {
-    primary_daemon_.reset();
-    secondary_daemon_.reset();
-    if (HasFailure()) {
-      std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
-
-  void WriteConfig(const std::string& name, const std::string& role, uint16_t port) {
-    std::filesystem::create_directories(dir_ + "/" + name + "-repository");
-    std::ofstream out(dir_ + "/" + name + ".toml");
-    out << fmt::format(R"([node]
-role = "{}"
-state_dir = "{}/{}-state"
-
-[mysql]
-host = "127.0.0.1"
-port = {}
-user = "root"
-password = ""
-databases = ["app", "sbtest"]
-
-[repository]
-path = "{}/{}-repository"
-
-[transport]
-listen = "{}"
-primary = "{}"
-
-[log]
-level = "debug"
-)",
-                       role, dir_, name, port, dir_, name, transport_, transport_);
-  }
-
-  std::unique_ptr<ChildProcess> StartDaemon(const std::string& name) {
-    auto child = ChildProcess::Start(
-        {REPLSYNC_BINARY_DIR "/tools/replsyncd", "--config", dir_ + "/" + name + ".toml"},
-        dir_ + "/" + name + ".log");
-    EXPECT_TRUE(child.ok()) << child.status().ToString();
-    return child.ok() ? std::move(child).value() : nullptr;
-  }
-  // Waits until the daemon's status file shows `needle` (it is up and has its position).
-  void WaitForStatus(const std::string& name, const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::ifstream in(dir_ + "/" + name + "-state/status.json");
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (text.find(needle) != std::string::npos) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ADD_FAILURE() << name << " replsyncd did not report " << needle << "\n" << Tail(name);
-  }
   // A new primary starts capturing at the server's current position: changes made before it
   // runs are the bootstrap's business, so the tests make theirs after it reports running.
-  // (A daemon killed before its main() has blocked SIGTERM dies of it, as any process does; the
-  // tests wait until it has written its first status, which carries its pid.)
   void StartPrimaryDaemon() {
     primary_daemon_ = StartDaemon("primary");
     ASSERT_TRUE(primary_daemon_);
-    WaitForStatus("primary", fmt::format("\"pid\":{},", primary_daemon_->pid()));
     WaitForStatus("primary", "\"capture_state\":\"running\"");
   }
   void StartSecondaryDaemon() {
     secondary_daemon_ = StartDaemon("secondary");
     ASSERT_TRUE(secondary_daemon_);
-    WaitForStatus("secondary", fmt::format("\"pid\":{},", secondary_daemon_->pid()));
-  }
-
-  // Stops a daemon with `sig`; SIGTERM must end it cleanly with exit 0.
-  void StopDaemon(std::unique_ptr<ChildProcess>& daemon, int sig) {
-    ASSERT_TRUE(daemon);
-    auto status = daemon->Signal(sig, std::chrono::seconds(30));
-    ASSERT_TRUE(status.has_value()) << "replsyncd did not stop on signal " << sig << "\n"
-                                    << daemon->LogTail();
-    if (sig == SIGTERM) {
-      EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-          << testing::DescribeExitStatus(*status) << "\n"
-          << daemon->LogTail();
-    }
-    daemon.reset();
   }
 
   void Sql(MariadbServer& server, const std::string& sql) {
@@ -196,18 +105,6 @@ level = "debug"
                   << Tail("secondary");
   }
 
-  std::string Tail(const std::string& name) {
-    std::ifstream in(dir_ + "/" + name + ".log");
-    std::vector<std::string> lines;
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
-    std::string out;
-    for (size_t i = lines.size() > 25 ? lines.size() - 25 : 0; i < lines.size(); ++i) {
-      out += lines[i] + "\n";
-    }
-    return out;
-  }
-
   std::vector<std::string> SysbenchArgs(const std::string& command, int seconds) {
     return {"/usr/bin/sysbench",
             "oltp_write_only",
@@ -229,8 +126,7 @@ level = "debug"
     auto child = ChildProcess::Start(SysbenchArgs("prepare", 0), dir_ + "/sysbench.log");
     ASSERT_TRUE(child.ok());
     auto status = (*child)->Wait(std::chrono::seconds(120));
-    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << (*child)->LogTail();
+    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*child)->LogTail();
   }
 
   std::unique_ptr<ChildProcess> SysbenchRun(int seconds) {
@@ -318,13 +214,6 @@ INSERT INTO nopk VALUES (9, 'after truncate');
 CREATE INDEX ckey_v ON ckey (v);
 )sql");
   }
-
-  std::string dir_;
-  std::string transport_;
-  std::unique_ptr<MariadbServer> primary_;
-  std::unique_ptr<MariadbServer> secondary_;
-  std::unique_ptr<ChildProcess> primary_daemon_;
-  std::unique_ptr<ChildProcess> secondary_daemon_;
 };
 
 TEST_F(ReplicationTest, EveryKindOfChangeReachesTheSecondaryExactly) {
