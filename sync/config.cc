@@ -180,8 +180,25 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
   if (const toml::table* t = Section(root, "repository")) {
-    RS_RETURN_IF_ERROR(CheckKeys(*t, "repository", {"path"}, origin));
+    RS_RETURN_IF_ERROR(
+        CheckKeys(*t, "repository", {"path", "quiet_ms", "open_write_quiet_ms"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "repository", "quiet_ms", &c.repository.quiet_ms, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "repository", "open_write_quiet_ms",
+                            &c.repository.open_write_quiet_ms, origin));
+    if (c.repository.quiet_ms < 10 || c.repository.quiet_ms > 60000) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [repository] quiet_ms = {}: must be 10..60000 (how long a changed path must be "
+          "left alone before it is read)",
+          origin, c.repository.quiet_ms));
+    }
+    if (c.repository.open_write_quiet_ms < c.repository.quiet_ms ||
+        c.repository.open_write_quiet_ms > 3600000) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [repository] open_write_quiet_ms = {}: must be quiet_ms..3600000 (how long a file "
+          "still open for writing may go unchanged before it is shipped anyway)",
+          origin, c.repository.open_write_quiet_ms));
+    }
   }
   if (const toml::table* t = Section(root, "transport")) {
     RS_RETURN_IF_ERROR(CheckKeys(*t, "transport", {"listen", "primary"}, origin));

@@ -51,6 +51,10 @@ struct NodeConfig {
   } apply;
   struct Repository {
     std::string path;
+    // A changed path is read once it had no event for quiet_ms; a file modified and not closed
+    // again waits for its close, or open_write_quiet_ms without any change.
+    uint32_t quiet_ms = 200;
+    uint32_t open_write_quiet_ms = 10000;
   } repository;
 
   struct Transport {

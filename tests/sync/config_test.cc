@@ -27,6 +27,8 @@ TEST(NodeConfigTest, DefaultsApplyForOmittedKeys) {
   EXPECT_EQ(c->mysql.replica_server_id, 5250u);
   EXPECT_TRUE(c->mysql.databases.empty());
   EXPECT_EQ(c->node.state_dir, "/var/lib/replsync");
+  EXPECT_EQ(c->repository.quiet_ms, 200u);
+  EXPECT_EQ(c->repository.open_write_quiet_ms, 10000u);
 }
 
 TEST(NodeConfigTest, UnknownKeyIsNamed) {
@@ -49,6 +51,9 @@ TEST(NodeConfigTest, BadValuesAreRejectedWithTheKey) {
       {"[node]\nrole = \"primary\"\n[mysql]\nreplica_server_id = 0\n", "replica_server_id"},
       {"[node]\nrole = \"primary\"\n[log]\nlevel = \"loud\"\n", "level"},
       {"[mysql]\nport = 1\n", "[node]"},
+      {"[node]\nrole = \"primary\"\n[repository]\nquiet_ms = 0\n", "quiet_ms"},
+      {"[node]\nrole = \"primary\"\n[repository]\nquiet_ms = 500\nopen_write_quiet_ms = 100\n",
+       "open_write_quiet_ms"},
       {"[node]\nrole = \"primary\"\nthis is not toml\n", "t.toml:3"},
   };
   for (const auto& c : cases) {

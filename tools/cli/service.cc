@@ -173,6 +173,8 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
     capture::FileCaptureOptions fopts;
     fopts.root = config.repository.path;
     fopts.manifest_path = config.node.state_dir + "/manifest.db";
+    fopts.quiet = std::chrono::milliseconds(config.repository.quiet_ms);
+    fopts.open_write_quiet = std::chrono::milliseconds(config.repository.open_write_quiet_ms);
     capture::FileEntrySink sink;
     sink.submit = [&capture](std::string entry, bool completes) {
       return capture.SubmitExternal(std::move(entry), completes);
