@@ -303,6 +303,30 @@ void Applier::Run() {
         }
         continue;
       }
+      // Verify's barrier: hold before a database transaction past its stop position (or, with
+      // "now", also when there is nothing to apply).
+      const bool next_db = peek.ok() && *peek != nullptr && (*peek)->has_db();
+      const bool idle = peek.ok() && *peek == nullptr;
+      if ((next_db && BarrierHolds(BinlogPosition{(*peek)->db().begin_file(),
+                                                  (*peek)->db().begin_offset()})) ||
+          (idle && BarrierHolds(std::nullopt))) {
+        if (!InFlightEmpty()) {
+          wait_for_workers();
+          continue;
+        }
+        if (deferred_) {
+          Status st = SendPending();
+          if (!st.ok()) {
+            if (!handle_error(st, position_.seq + 1)) {
+              error_stop = true;
+              break;
+            }
+            continue;
+          }
+        }
+        WaitAtBarrier();
+        continue;
+      }
     }
     if (!workers_.empty() && dispatched_ + 1 > serial_through_) {
       const uint64_t next = dispatched_ + 1;
@@ -407,10 +431,9 @@ Status Applier::Connect() {
 
   RS_RETURN_IF_ERROR(session_->Execute(kCreateSchemaSql, "create replsync schema"));
   RS_RETURN_IF_ERROR(session_->Execute(kCreateTableSql, "create replsync.applied"));
-  RS_RETURN_IF_ERROR(session_->Execute(
-      "INSERT IGNORE INTO replsync.applied (channel) VALUES (" + QuoteString(options_.channel) +
-          ")",
-      "create the channel's row in replsync.applied"));
+  RS_RETURN_IF_ERROR(session_->Execute("INSERT IGNORE INTO replsync.applied (channel) VALUES (" +
+                                           QuoteString(options_.channel) + ")",
+                                       "create the channel's row in replsync.applied"));
   RS_ASSIGN_OR_RETURN(
       auto rows,
       session_->Query("SELECT seq, gtid, source_file, source_offset, ddl_pending_seq FROM "
@@ -525,8 +548,8 @@ std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_par
   return fmt::format(
       "UPDATE replsync.applied SET seq={}, gtid={}, source_file={}, source_offset={}, "
       "applied_at=NOW(6), ddl_pending_seq=NULL WHERE channel={}{}",
-      seq, QuoteString(last_part.gtid()), QuoteString(last_part.end_file()),
-      last_part.end_offset(), QuoteString(options_.channel),
+      seq, QuoteString(last_part.gtid()), QuoteString(last_part.end_file()), last_part.end_offset(),
+      QuoteString(options_.channel),
       previous_seq ? fmt::format(" AND seq={}", *previous_seq) : std::string());
 }
 

@@ -111,6 +111,11 @@ struct ApplierOptions {
   std::string repository;
   size_t file_batch_entries = 4096;
   size_t file_batch_bytes = 256 << 20;
+  // Verify's barrier (schemas/verify.md): while the file `barrier_path` exists, the applier
+  // applies no database transaction that begins at or after its stop position ("now": none at
+  // all), and once it waits there it writes where it stands to `paused_path`. "" = no barrier.
+  std::string barrier_path;
+  std::string paused_path;
   // The paths to ask the primary for whole (Receiver::SetFileResync): called at start and
   // whenever the set changes, from the applier's thread.
   std::function<void(std::vector<std::string> paths)> on_file_resync;
@@ -254,6 +259,12 @@ class Applier {
   // Reads the relay's "file_resync" meta into resync_ and reports it (at start).
   Status LoadFileResync();
   Status SaveFileResync();
+  // Verify's barrier: true when the transaction beginning at `begin` must wait (the barrier is
+  // read again at most every 50 ms); the caller then calls WaitAtBarrier once nothing is in
+  // flight.
+  // Without `begin` (nothing to apply): true only for a "now" barrier.
+  bool BarrierHolds(const std::optional<BinlogPosition>& begin);
+  void WaitAtBarrier();
   // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
   Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
   // Runs `sql` on the session (errors name the server and quote the statement).
@@ -319,11 +330,21 @@ class Applier {
   std::unique_ptr<FileApplier> files_;
   std::optional<std::pair<uint64_t, pb::JournalEntry>> peeked_;
   std::set<std::string> resync_;  // paths asked for whole (persisted in the relay's meta)
+  // ---- verify's barrier (applier_barrier.cc). Applier thread only.
+  struct Barrier {
+    std::string token;
+    bool now = false;     // hold before any database transaction
+    BinlogPosition stop;  // ... else before one that begins at or after this
+  };
+  std::optional<Barrier> barrier_;
+  std::chrono::steady_clock::time_point barrier_checked_{};
+  int64_t barrier_mtime_ns_ = -1;  // of the file last read; -1 when there was none
+  std::string paused_written_;     // the paused file's last content
 
   // ---- parallel apply. Coordinator only:
   std::vector<std::unique_ptr<Worker>> workers_;
-  uint64_t dispatched_ = 0;         // the last seq dispatched or applied
-  uint64_t serial_through_ = 0;     // apply serially up to this seq (after a worker failure)
+  uint64_t dispatched_ = 0;      // the last seq dispatched or applied
+  uint64_t serial_through_ = 0;  // apply serially up to this seq (after a worker failure)
   std::unordered_set<uint64_t> busy_keys_;
   std::map<std::pair<std::string, std::string>, bool> transactional_;  // engine is InnoDB
   // Guarded by mu_:
@@ -335,7 +356,8 @@ class Applier {
   uint64_t failed_seq_ = 0;
   std::string failure_;
   std::condition_variable turn_cv_;
-  std::atomic<uint64_t> worker_statements_{0};  // BINLOG statements run by workers  // order_head_ / epoch_ changed; a task was assigned
+  std::atomic<uint64_t> worker_statements_{
+      0};  // BINLOG statements run by workers  // order_head_ / epoch_ changed; a task was assigned
 
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -635,6 +635,8 @@ DatabaseFilter::DatabaseFilter(std::vector<std::string> databases)
 
 bool DatabaseFilter::Replicated(std::string_view db) const {
   if (db.empty()) return false;
+  // Verify's marker (schemas/verify.md) travels with every configuration.
+  if (db == kVerifySchema) return true;
   if (databases_.empty()) return !IsSystemSchema(db);
   return std::binary_search(databases_.begin(), databases_.end(), db);
 }

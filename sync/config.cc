@@ -1,17 +1,15 @@
 #include "sync/config.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
-#include <unistd.h>
 #include <set>
-
-#include <fmt/format.h>
-
-#include <toml++/toml.h>
+#include <sstream>
 
 namespace replsync {
 
@@ -24,8 +22,8 @@ Status CheckKeys(const toml::table& table, const std::string& section,
     if (!known.count(std::string(key.str()))) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      return Status::InvalidArgument(fmt::format("{}: unknown key [{}] {} (known keys: {})",
-                                                 origin, section, key.str(), list));
+      return Status::InvalidArgument(fmt::format("{}: unknown key [{}] {} (known keys: {})", origin,
+                                                 section, key.str(), list));
     }
   }
   return Status::Ok();
@@ -50,10 +48,9 @@ Status Read(const toml::table& table, const std::string& section, const char* ke
     int64_t v = node->value<int64_t>().value();
     if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
         static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
-      return Status::InvalidArgument(fmt::format("{}: [{}] {} = {} is out of range ({}..{})",
-                                                 origin, section, key, v,
-                                                 std::numeric_limits<T>::min(),
-                                                 std::numeric_limits<T>::max()));
+      return Status::InvalidArgument(
+          fmt::format("{}: [{}] {} = {} is out of range ({}..{})", origin, section, key, v,
+                      std::numeric_limits<T>::min(), std::numeric_limits<T>::max()));
     }
     *out = static_cast<T>(v);
   }
@@ -67,14 +64,12 @@ const toml::table* Section(const toml::table& root, const char* name) {
 
 }  // namespace
 
-const char* RoleName(NodeRole role) {
-  return role == NodeRole::kPrimary ? "primary" : "secondary";
-}
+const char* RoleName(NodeRole role) { return role == NodeRole::kPrimary ? "primary" : "secondary"; }
 
 bool IsSystemSchema(std::string_view db) {
   // "replsync" holds the secondary's own bookkeeping (replsync.applied): never replicated.
-  return db == "mysql" || db == "information_schema" || db == "performance_schema" ||
-         db == "sys" || db == "replsync";
+  return db == "mysql" || db == "information_schema" || db == "performance_schema" || db == "sys" ||
+         db == "replsync";
 }
 
 Result<NodeConfig> NodeConfig::Load(const std::string& path) {
@@ -102,10 +97,10 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
   NodeConfig c;
   c.source_path = origin;
-  RS_RETURN_IF_ERROR(
-      CheckKeys(root, "", {"node", "mysql", "apply", "repository", "transport", "journal",
-                           "log"},
-                origin));
+  RS_RETURN_IF_ERROR(CheckKeys(
+      root, "",
+      {"node", "mysql", "primary_mysql", "apply", "repository", "transport", "journal", "log"},
+      origin));
   for (const auto& [key, node] : root) {
     if (!node.is_table()) {
       return Status::InvalidArgument(
@@ -133,11 +128,11 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
 
   if (const toml::table* t = Section(root, "mysql")) {
-    RS_RETURN_IF_ERROR(CheckKeys(*t, "mysql",
-                                 {"host", "port", "user", "password", "databases",
-                                  "replica_server_id", "heartbeat_ms", "connect_timeout_s",
-                                  "socket"},
-                                 origin));
+    RS_RETURN_IF_ERROR(
+        CheckKeys(*t, "mysql",
+                  {"host", "port", "user", "password", "databases", "replica_server_id",
+                   "heartbeat_ms", "connect_timeout_s", "socket"},
+                  origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "host", &c.mysql.host, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "port", &c.mysql.port, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "user", &c.mysql.user, origin));
@@ -154,8 +149,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
       }
       for (const auto& item : *arr) {
         if (!item.is_string() || item.value<std::string>()->empty()) {
-          return Status::InvalidArgument(fmt::format(
-              "{}: [mysql] databases must hold only non-empty strings", origin));
+          return Status::InvalidArgument(
+              fmt::format("{}: [mysql] databases must hold only non-empty strings", origin));
         }
         c.mysql.databases.push_back(*item.value<std::string>());
       }
@@ -170,6 +165,19 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
 
+  if (const toml::table* t = Section(root, "primary_mysql")) {
+    RS_RETURN_IF_ERROR(
+        CheckKeys(*t, "primary_mysql", {"host", "port", "user", "password", "socket"}, origin));
+    c.primary_mysql.set = true;
+    RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "host", &c.primary_mysql.host, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "port", &c.primary_mysql.port, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "user", &c.primary_mysql.user, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "password", &c.primary_mysql.password, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "socket", &c.primary_mysql.socket, origin));
+    if (c.primary_mysql.port == 0) {
+      return Status::InvalidArgument(fmt::format("{}: [primary_mysql] port must not be 0", origin));
+    }
+  }
   if (const toml::table* t = Section(root, "apply")) {
     RS_RETURN_IF_ERROR(CheckKeys(*t, "apply", {"workers"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "apply", "workers", &c.apply.workers, origin));
@@ -184,8 +192,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
         CheckKeys(*t, "repository", {"path", "quiet_ms", "open_write_quiet_ms"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "quiet_ms", &c.repository.quiet_ms, origin));
-    RS_RETURN_IF_ERROR(Read(*t, "repository", "open_write_quiet_ms",
-                            &c.repository.open_write_quiet_ms, origin));
+    RS_RETURN_IF_ERROR(
+        Read(*t, "repository", "open_write_quiet_ms", &c.repository.open_write_quiet_ms, origin));
     if (c.repository.quiet_ms < 10 || c.repository.quiet_ms > 60000) {
       return Status::InvalidArgument(fmt::format(
           "{}: [repository] quiet_ms = {}: must be 10..60000 (how long a changed path must be "
@@ -226,9 +234,9 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(Read(*t, "log", "level", &c.log.level, origin));
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
     if (!kLevels.count(c.log.level)) {
-      return Status::InvalidArgument(fmt::format(
-          "{}: [log] level = \"{}\": must be trace, debug, info, warn or error", origin,
-          c.log.level));
+      return Status::InvalidArgument(
+          fmt::format("{}: [log] level = \"{}\": must be trace, debug, info, warn or error", origin,
+                      c.log.level));
     }
   }
   return c;

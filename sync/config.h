@@ -44,6 +44,19 @@ struct NodeConfig {
     std::string socket;
   } mysql;
 
+  // Secondary: the primary's database server as this node reaches it, for `replsync verify`
+  // and `repair` (host, port, user, password, socket as in [mysql]; the account needs SELECT on
+  // the replicated databases, RELOAD-free: a consistent snapshot needs no lock on MariaDB, and
+  // rights to create and write the replsync_verify schema). Unset: verify cannot run.
+  struct PrimaryMysql {
+    bool set = false;
+    std::string host = "127.0.0.1";
+    uint16_t port = 3306;
+    std::string user = "replsync";
+    std::string password;
+    std::string socket;
+  } primary_mysql;
+
   struct Apply {
     // The secondary's worker sessions applying independent transactions in parallel (commit
     // order kept); 1 applies one transaction at a time. 1..64.
@@ -79,5 +92,9 @@ const char* RoleName(NodeRole role);
 // Schemas never replicated when [mysql] databases is empty: the server's own and "replsync"
 // (the secondary's applied-position table).
 bool IsSystemSchema(std::string_view db);
+
+// The schema of verify's marker table (schemas/verify.md): replicated whatever [mysql]
+// databases says, so that a verify can see its marker arrive on the secondary.
+inline constexpr std::string_view kVerifySchema = "replsync_verify";
 
 }  // namespace replsync

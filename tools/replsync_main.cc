@@ -1,11 +1,11 @@
 // replsync: the command-line tool. Thin: parses the command line and calls tools/cli.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "tools/cli/binlog_dump.h"
 #include "tools/cli/status_command.h"
+#include "tools/cli/verify_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -50,9 +50,28 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   status_cmd->add_flag("--json", status_json, "Print the status as JSON (schemas/status.md)");
 
+  replsync::cli::VerifyCommandOptions verify;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify",
+      "Prove that the secondary holds the primary's rows at one consistent point while changes\n"
+      "keep flowing, or list what differs (schemas/verify.md). Run it on the secondary, with the\n"
+      "secondary's configuration ([primary_mysql] says how to reach the primary's database) and\n"
+      "its replsyncd running. Exit 0: consistent; 1: differences found; 2: could not verify.");
+  verify_cmd->add_option("--config", verify.config_path, "The secondary's configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  verify_cmd->add_flag("--json", verify.json, "Print the result as JSON (schemas/verify.md)");
+  verify_cmd->add_flag("--database-only", verify.database_only,
+                       "Compare the database only (this version does not compare files yet)");
+  verify_cmd
+      ->add_option("--barrier-timeout", verify.barrier_timeout_s,
+                   "Seconds to wait for the secondary's applier to reach the point")
+      ->default_val(120);
+
   CLI11_PARSE(app, argc, argv);
 
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
+  if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);
 
   if (dump_cmd->parsed()) {
     if (dump.files.empty() && dump.config.empty()) {

@@ -279,6 +279,12 @@ TEST(DatabaseFilterTest, EmptyListMeansAllButSystemSchemas) {
   EXPECT_EQ(all.Describe(), "all but the system schemas");
 }
 
+TEST(DatabaseFilterTest, VerifyMarkerSchemaIsAlwaysReplicated) {
+  EXPECT_TRUE(DatabaseFilter({"shop"}).Replicated("replsync_verify"));
+  EXPECT_TRUE(DatabaseFilter().Replicated("replsync_verify"));
+  EXPECT_FALSE(DatabaseFilter().Replicated("replsync"));
+}
+
 TEST(DatabaseFilterTest, ListedDatabasesOnlyAndCaseSensitive) {
   DatabaseFilter f({"shop", "mysql", "shop"});
   EXPECT_TRUE(f.Replicated("shop"));

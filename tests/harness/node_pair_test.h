@@ -98,6 +98,13 @@ level = "debug"
 )",
                        role, dir_, node, port, databases, RepositoryPath(node), transport_,
                        transport_);
+    if (role == "secondary") {
+      // For `replsync verify`: the primary's database as the secondary reaches it.
+      out << fmt::format(
+          "\n[primary_mysql]\nhost = \"127.0.0.1\"\nport = {}\nuser = "
+          "\"root\"\npassword = \"\"\n",
+          primary_->port());
+    }
   }
 
   // Starts replsyncd for `node` and waits until its status file carries its pid (it is up, has

@@ -31,6 +31,25 @@ TEST(NodeConfigTest, DefaultsApplyForOmittedKeys) {
   EXPECT_EQ(c->repository.open_write_quiet_ms, 10000u);
 }
 
+TEST(NodeConfigTest, PrimaryMysqlSectionIsReadForVerify) {
+  auto none = NodeConfig::Parse("[node]\nrole = \"secondary\"\n", "t.toml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->primary_mysql.set);
+  auto c = NodeConfig::Parse(
+      "[node]\nrole = \"secondary\"\n[primary_mysql]\nhost = \"10.0.0.1\"\nport = 3307\n"
+      "user = \"v\"\npassword = \"p\"\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->primary_mysql.set);
+  EXPECT_EQ(c->primary_mysql.host, "10.0.0.1");
+  EXPECT_EQ(c->primary_mysql.port, 3307);
+  EXPECT_EQ(c->primary_mysql.user, "v");
+  auto bad =
+      NodeConfig::Parse("[node]\nrole = \"secondary\"\n[primary_mysql]\nprot = 1\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("prot"), std::string::npos);
+}
+
 TEST(NodeConfigTest, UnknownKeyIsNamed) {
   auto c = NodeConfig::Parse("[node]\nrole = \"primary\"\n[mysql]\nprot = 3306\n", "t.toml");
   ASSERT_FALSE(c.ok());

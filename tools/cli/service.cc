@@ -367,6 +367,8 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   aopts.mysql.socket = config.mysql.socket;
   aopts.workers = static_cast<int>(config.apply.workers);
   aopts.repository = config.repository.path;
+  aopts.barrier_path = config.node.state_dir + "/verify.barrier";
+  aopts.paused_path = config.node.state_dir + "/verify.paused";
   std::atomic<apply::Receiver*> receiver_ptr{nullptr};
   std::vector<std::string> early_resync;  // reported before the receiver exists
   std::mutex early_mu;

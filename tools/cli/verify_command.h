@@ -1,0 +1,30 @@
+// `replsync verify --config secondary.toml [--json] [--database-only]`: proves that the
+// secondary's database holds the primary's rows at one consistent point, while changes keep
+// flowing, or lists what differs (schemas/verify.md).
+//
+// The point: the secondary's applier holds (verify's barrier, a file in its state_dir), the
+// primary opens a consistent snapshot and reads its binlog position P, a marker transaction in
+// `replsync_verify` is committed on the primary after P (so that a transaction past P surely
+// reaches the secondary), the applier applies exactly the transactions before P and holds
+// again, the secondary opens its snapshot there, and the applier goes on. Every replicated table
+// is then compared between the two snapshots (tools/cli/table_verify.h).
+//
+// Files are not compared by this version: without --database-only verify says so and exits 2.
+// Exit codes: 0 consistent, 1 differences found, 2 could not verify (the reason is printed).
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+namespace replsync::cli {
+
+struct VerifyCommandOptions {
+  std::string config_path;
+  bool json = false;
+  bool database_only = false;
+  int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
+};
+
+int RunVerify(const VerifyCommandOptions& options, std::FILE* out);
+
+}  // namespace replsync::cli
