@@ -18,7 +18,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libzstd-dev zlib1g-dev libxxhash-dev libisal-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync
+  libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync percona-toolkit
 )
 
 missing=()

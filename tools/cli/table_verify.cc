@@ -34,6 +34,7 @@ struct Column {
   std::string collation;
   bool nullable = false;
   bool virtual_generated = false;
+  bool generated = false;  // VIRTUAL or STORED
 
   // One line naming everything about the column that must match on both servers.
   std::string Describe() const {
@@ -160,6 +161,8 @@ class Verifier {
   std::string KeyLiteralColumns() const;
   Key KeyFromRow(const MysqlSession::Row& row) const;
   std::string DisplayKey(const MysqlSession::Row& row) const;
+  // The SQL predicate selecting the row of this key ("`id` = 5").
+  std::string KeyPredicate(const Key& key) const;
 
   Result<Summary> Summarize(MysqlSession* side, const Range& range);
   // The key of the row at `offset` (0-based) in key order inside `range`; nullopt past the end.
@@ -173,6 +176,16 @@ class Verifier {
     if (result_.sample_keys.size() < options_.max_sample_keys) {
       result_.sample_keys.push_back(std::move(key));
     }
+  }
+  // Lists a differing row in result_.differences (TableVerifyOptions::collect_keys).
+  void Collect(std::vector<std::string> TableDifferences::*list, std::string key) {
+    if (!options_.collect_keys) return;
+    TableDifferences& d = result_.differences;
+    if (d.missing.size() + d.extra.size() + d.changed.size() >= options_.max_collected_keys) {
+      d.complete = false;
+      return;
+    }
+    (d.*list).push_back(std::move(key));
   }
   // Records a row hash that could not be computed; the table is then unverified.
   bool CheckHashed(const Summary& s) {
@@ -220,6 +233,8 @@ Result<TableDef> Verifier::ReadDefinition(MysqlSession* side) {
     c.charset = row[3].value_or("");
     c.collation = row[4].value_or("");
     c.nullable = row[5].value_or("") == "YES";
+    c.generated = row[7].value_or("") == "ALWAYS" ||
+                  row[6].value_or("").find("GENERATED") != std::string::npos;
     c.virtual_generated =
         row[7].value_or("") == "ALWAYS" && row[6].value_or("").find("VIRTUAL") != std::string::npos;
     def.columns.push_back(std::move(c));
@@ -323,6 +338,14 @@ Result<TableVerifyResult> Verifier::Run() {
     return result_;
   }
   def_ = std::move(p);
+  if (options_.collect_keys) {
+    TableDifferences& d = result_.differences;
+    d.table_type = def_.table_type;
+    for (const Column& c : def_.columns) {
+      d.columns.push_back(TableColumn{c.name, c.data_type, c.charset, c.generated});
+    }
+    for (size_t position : def_.key) d.key_columns.push_back(def_.columns[position].name);
+  }
 
   std::string encoding;
   for (const Column& c : def_.columns) {
@@ -335,6 +358,7 @@ Result<TableVerifyResult> Verifier::Run() {
     return result_;
   }
   row_hash_ = "SHA2(CONCAT(" + encoding + "), 256)";
+  if (options_.collect_keys) result_.differences.row_hash = row_hash_;
 
   RS_RETURN_IF_ERROR(def_.key.empty() ? VerifyMultiset() : VerifyKeyed());
   if (!unverified_.empty()) {
@@ -437,6 +461,15 @@ std::string Verifier::DisplayKey(const MysqlSession::Row& row) const {
     text += (text.empty() ? "" : ",") + c.name + "=" + value;
   }
   return text;
+}
+
+std::string Verifier::KeyPredicate(const Key& key) const {
+  std::string predicate;
+  for (size_t i = 0; i < def_.key.size(); ++i) {
+    predicate += (i == 0 ? "" : " AND ") + QuoteIdentifier(def_.columns[def_.key[i]].name) +
+                 " = " + key[i];
+  }
+  return def_.key.size() > 1 ? "(" + predicate + ")" : predicate;
 }
 
 // (k1, k2, ...) > (l1, l2, ...) or <= written out column by column, with the first column's
@@ -581,22 +614,26 @@ Status Verifier::CompareRows(const Range& range) {
   for (size_t i = 0; i < s_rows.size(); ++i) secondary_index.emplace(KeyFromRow(s_rows[i]), i);
   std::vector<bool> matched(s_rows.size(), false);
   for (const auto& row : p_rows) {
-    auto it = secondary_index.find(KeyFromRow(row));
+    Key key = KeyFromRow(row);
+    auto it = secondary_index.find(key);
     if (it == secondary_index.end()) {
       ++result_.missing_rows;
       AddSample(DisplayKey(row));
+      Collect(&TableDifferences::missing, KeyPredicate(key));
       continue;
     }
     matched[it->second] = true;
     if (row[hash_column] != s_rows[it->second][hash_column]) {
       ++result_.changed_rows;
       AddSample(DisplayKey(row));
+      Collect(&TableDifferences::changed, KeyPredicate(key));
     }
   }
   for (size_t i = 0; i < s_rows.size(); ++i) {
     if (matched[i]) continue;
     ++result_.extra_rows;
     AddSample(DisplayKey(s_rows[i]));
+    Collect(&TableDifferences::extra, KeyPredicate(KeyFromRow(s_rows[i])));
   }
   return Status::Ok();
 }
@@ -652,8 +689,10 @@ Status Verifier::VerifyMultiset() {
       if (c.first == c.second) continue;
       if (c.first > c.second) {
         result_.missing_rows += c.first - c.second;
+        for (uint64_t i = c.second; i < c.first; ++i) Collect(&TableDifferences::missing, hash);
       } else {
         result_.extra_rows += c.second - c.first;
+        for (uint64_t i = c.first; i < c.second; ++i) Collect(&TableDifferences::extra, hash);
       }
       AddSample(hash.substr(0, 12));
     }

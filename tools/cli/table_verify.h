@@ -65,6 +65,37 @@ struct TableVerifyOptions {
   size_t bisect_rows = 64;
   // Called after each chunk with the number of primary rows compared so far (optional).
   std::function<void(uint64_t rows_done)> progress;
+  // When set, every differing row is listed in TableVerifyResult::differences (for `replsync
+  // repair`), up to `max_collected_keys` rows per table; past it the lists stop growing and
+  // `complete` is false (the counts stay exact).
+  bool collect_keys = false;
+  size_t max_collected_keys = 1000000;
+};
+
+// A column as `replsync repair` reads and writes it.
+struct TableColumn {
+  std::string name;
+  std::string data_type;  // lower case: "varchar", "int", "bit", "point"
+  std::string charset;    // "" for non-character types
+  // A generated column (VIRTUAL or STORED): the server computes it, it is never written.
+  bool generated = false;
+};
+
+// Every differing row of one table, as the repair needs them (TableVerifyOptions::collect_keys).
+struct TableDifferences {
+  std::string table_type;           // "BASE TABLE", "SYSTEM VERSIONED"
+  std::vector<TableColumn> columns;  // every column, in ORDINAL_POSITION order
+  // The usable key's columns (names); empty for a table compared as a multiset.
+  std::vector<std::string> key_columns;
+  // The SQL expression of a row's hash (64 hex digits), over the stored columns; it is the same
+  // on both servers when the sessions have the same time_zone.
+  std::string row_hash;
+  // Keyed tables: one SQL predicate per row selecting it by key, "`id` = 5" or
+  // "(`a` = 1 AND `b` = _utf8mb4 X'78')", in the order found. Tables without a key: the row hash,
+  // once per surplus row (a row missing twice is listed twice); `changed` stays empty.
+  std::vector<std::string> missing, extra, changed;
+  // False when there were more than max_collected_keys differing rows: the lists hold a part.
+  bool complete = true;
 };
 
 struct TableVerifyResult {
@@ -82,6 +113,9 @@ struct TableVerifyResult {
   // For "unverified": why. For "differs": a difference that is not about rows (the definitions
   // differ, the table is missing on one side); empty when only rows differ.
   std::string error;
+  // With TableVerifyOptions::collect_keys and status "differs" for rows (error empty): every
+  // differing row. Otherwise empty.
+  TableDifferences differences;
 };
 
 // Compares `db`.`table` between the two sessions (see the file comment).

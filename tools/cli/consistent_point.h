@@ -1,0 +1,75 @@
+// EstablishConsistentPoint: the consistent point shared by `replsync verify` and `replsync
+// repair` (schemas/verify.md, "The point"): the secondary's applier held at verify's barrier,
+// a snapshot on the primary at its binlog position P, the applier applying exactly what comes
+// before P, and a snapshot on the secondary there.
+//
+// Thread-safety: the functions here are not thread-safe with respect to the sessions they return;
+// one thread uses a ConsistentPoint.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "apply/mysql_session.h"
+#include "sync/config.h"
+#include "sync/status.h"
+#include "tools/cli/table_verify.h"
+
+namespace replsync::cli {
+
+// Removes the barrier file on Lift() and on destruction, so the applier never stays held.
+class VerifyBarrier {
+ public:
+  explicit VerifyBarrier(std::string path) : path_(std::move(path)) {}
+  ~VerifyBarrier() { Lift(); }
+  VerifyBarrier(const VerifyBarrier&) = delete;
+  VerifyBarrier& operator=(const VerifyBarrier&) = delete;
+  void Lift();
+
+ private:
+  std::string path_;
+};
+
+struct ConsistentPointOptions {
+  // The command's name, for messages ("verify", "repair").
+  std::string command = "verify";
+  // The longest wait for the secondary's applier to reach the point.
+  int barrier_timeout_s = 120;
+  // False: the barrier is lifted as soon as the secondary's snapshot is open (verify). True: the
+  // applier stays held at the point until ConsistentPoint::barrier is lifted or destroyed (repair,
+  // which writes on the secondary at exactly the point).
+  bool hold_barrier = false;
+};
+
+struct ConsistentPoint {
+  // Both sessions are inside `START TRANSACTION WITH CONSISTENT SNAPSHOT` at the same logical
+  // point, with time_zone '+00:00' and REPEATABLE READ.
+  std::unique_ptr<apply::MysqlSession> primary;
+  std::unique_ptr<apply::MysqlSession> secondary;
+  // How the secondary's database is reached (for further sessions).
+  apply::MysqlOptions secondary_options;
+  // The primary's binlog position P, "file:offset".
+  std::string position;
+  // Every replicated base table on either server, (schema, table), sorted.
+  std::vector<std::pair<std::string, std::string>> tables;
+  // With hold_barrier: the barrier, still holding the applier at P. Null otherwise.
+  std::unique_ptr<VerifyBarrier> barrier;
+};
+
+// Establishes the point (schemas/verify.md) with the secondary's configuration `config`.
+// Errors (the message says why, for "could not verify"): not a secondary's configuration, no
+// [primary_mysql], replsyncd not running, a connection or a statement failing, the applier not
+// reaching the barrier in time. The barrier is removed on every error.
+Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
+                                                 const ConsistentPointOptions& options);
+
+// Runs VerifyTable on every table of `point`, in order; a table that could not be compared is
+// "unverified" with the reason. `show_progress`: a progress line on stderr.
+std::vector<TableVerifyResult> VerifyTables(ConsistentPoint& point,
+                                            const TableVerifyOptions& options,
+                                            bool show_progress);
+
+}  // namespace replsync::cli
