@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tools/cli/binlog_dump.h"
+#include "tools/cli/repair_command.h"
 #include "tools/cli/status_command.h"
 #include "tools/cli/verify_command.h"
 
@@ -68,10 +69,38 @@ int main(int argc, char** argv) {
                    "Seconds to wait for the secondary's applier to reach the point")
       ->default_val(120);
 
+  replsync::cli::RepairCommandOptions repair;
+  CLI::App* repair_cmd = app.add_subcommand(
+      "repair",
+      "Make the secondary's database equal to the primary's at one consistent point: verify's\n"
+      "comparison, with the secondary's applier held at the point until the differing rows are\n"
+      "fixed (rows missing or changed are copied from the primary's snapshot, extra rows\n"
+      "deleted; sql_log_bin=0, one transaction per table), then replication goes on.\n"
+      "Run it on the secondary like verify (schemas/verify.md, \"Repair\").\n"
+      "Exit 0: repaired or nothing to repair; 1: --dry-run found differences; 2: could not\n"
+      "repair (the reason is printed).");
+  repair_cmd->add_option("--config", repair.config_path, "The secondary's configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  repair_cmd->add_flag("--json", repair.json, "Print the result as JSON (schemas/verify.md)");
+  repair_cmd->add_flag("--database-only", repair.database_only,
+                       "Repair the database only (this version does not repair files)");
+  repair_cmd->add_flag("--dry-run", repair.dry_run,
+                       "Print the SQL it would run, one statement per line, and change nothing");
+  repair_cmd
+      ->add_option("--barrier-timeout", repair.barrier_timeout_s,
+                   "Seconds to wait for the secondary's applier to reach the point")
+      ->default_val(120);
+  repair_cmd
+      ->add_option("--max-rows", repair.max_rows,
+                   "Differing rows repaired per table at most; a table with more is refused")
+      ->default_val(1000000);
+
   CLI11_PARSE(app, argc, argv);
 
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);
+  if (repair_cmd->parsed()) return replsync::cli::RunRepair(repair, stdout);
 
   if (dump_cmd->parsed()) {
     if (dump.files.empty() && dump.config.empty()) {

@@ -13,6 +13,7 @@
 
 #include "apply/mysql_session.h"
 #include "tests/harness/mariadb_server.h"
+#include "tools/cli/table_repair.h"
 
 namespace replsync::cli {
 namespace {
@@ -384,6 +385,92 @@ TEST_F(TableVerifyTest, DefinitionMismatchAndMissingTableDiffer) {
   r = Verify("nowhere");
   EXPECT_EQ(r.status, "unverified");
   EXPECT_FALSE(r.error.empty());
+}
+
+// Repairs `table` as `replsync repair` does: verify collecting every differing row, then the
+// statements of RepairTable run on a third session (sql_log_bin=0, one transaction) while the
+// snapshots are still open. Returns the counts; the statements in `statements`.
+TableRepairCounts RepairWith(MysqlSession* primary, MysqlSession* secondary, MysqlSession* writer,
+                             const std::string& db, const std::string& table,
+                             std::vector<std::string>* statements) {
+  for (MysqlSession* s : {primary, secondary}) {
+    EXPECT_TRUE(s->Execute("SET SESSION time_zone = '+00:00'").ok());
+    EXPECT_TRUE(s->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT").ok());
+  }
+  TableVerifyOptions options;
+  options.collect_keys = true;
+  options.chunk_rows = 32;
+  options.chunk_target = std::chrono::milliseconds(0);
+  options.bisect_rows = 4;
+  auto verified = VerifyTable(primary, secondary, db, table, options);
+  EXPECT_TRUE(verified.ok()) << verified.status().ToString();
+  if (!verified.ok()) return {};
+  EXPECT_EQ(WhyNotRepairable(*verified), "");
+  EXPECT_TRUE(writer->Execute("START TRANSACTION").ok());
+  auto counts =
+      RepairTable(primary, secondary, *verified, TableRepairOptions{}, [&](const std::string& sql) {
+        statements->push_back(sql);
+        return writer->Execute(sql);
+      });
+  EXPECT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_TRUE(writer->Execute("COMMIT").ok());
+  for (MysqlSession* s : {primary, secondary}) EXPECT_TRUE(s->Execute("COMMIT").ok());
+  return counts.ok() ? *counts : TableRepairCounts{};
+}
+
+TEST_F(TableVerifyTest, RepairWritesEveryColumnTypeExactly) {
+  Both(kManyTypes);
+  Both(kManyTypesRows);
+  Both("INSERT INTO t (id) VALUES (1000)");
+  OnSecondary(
+      "UPDATE t SET tx = CONCAT(tx, 'x'), lt = NULL WHERE id = 2; "
+      "UPDATE t SET b = UNHEX('00'), bl = NULL WHERE id = 4; UPDATE t SET dc = 0 WHERE id = 6; "
+      "UPDATE t SET d = d + 1e-12, f = f * 2 WHERE id = 7; "
+      "UPDATE t SET ts = ts + INTERVAL 1000 MICROSECOND, tm = '-838:59:59' WHERE id = 9; "
+      "UPDATE t SET y = 1999, da = '2000-01-01', dt = NULL WHERE id = 12; "
+      "UPDATE t SET bt = bt ^ 2048, e = NULL, st = '' WHERE id = 13; "
+      "UPDATE t SET j = JSON_OBJECT('k', 'é'), g = POINT(0, 0), u = 0 WHERE id = 17; "
+      "UPDATE t SET v = 'set' WHERE id = 1000; "
+      "DELETE FROM t WHERE id IN (1, 150, 300); INSERT INTO t (id, v) VALUES (0, 'x'), (5000, "
+      "'y')");
+  auto writer = Connect(secondary_server_);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Execute("SET SESSION sql_log_bin = 0, time_zone = '+00:00'").ok());
+  std::vector<std::string> statements;
+  TableRepairCounts counts =
+      RepairWith(primary_.get(), secondary_.get(), writer.get(), db_, "t", &statements);
+  EXPECT_EQ(counts.inserted, 3u);
+  EXPECT_EQ(counts.updated, 9u);
+  EXPECT_EQ(counts.deleted, 2u);
+  ExpectCounts(Verify("t"), "equal", 301, 0, 0, 0);
+
+  // Without a key: surplus rows deleted by value and hash (not a row the collation calls equal),
+  // missing duplicates inserted as many times as they are missing.
+  Both(
+      "CREATE TABLE nokey (a INT, b VARCHAR(10), c BLOB); "
+      "INSERT INTO nokey VALUES (1, 'a', x'00'), (1, 'a', x'00'), (1, 'a', x'00'), "
+      "(NULL, NULL, NULL), (2, 'B', '')");
+  OnSecondary(
+      "DELETE FROM nokey WHERE a = 1 LIMIT 2; INSERT INTO nokey VALUES (1, 'A', x'00'), "
+      "(2, 'b', ''), (NULL, NULL, NULL)");
+  statements.clear();
+  counts = RepairWith(primary_.get(), secondary_.get(), writer.get(), db_, "nokey", &statements);
+  EXPECT_EQ(counts.inserted, 2u);
+  EXPECT_EQ(counts.updated, 0u);
+  EXPECT_EQ(counts.deleted, 3u);
+  ExpectCounts(Verify("nokey"), "equal", 5, 0, 0, 0);
+
+  // Past the cap the lists are partial and the table is not repaired.
+  OnSecondary("DELETE FROM t WHERE id < 10");
+  TableVerifyOptions capped;
+  capped.collect_keys = true;
+  capped.max_collected_keys = 3;
+  TableVerifyResult r = Verify("t", capped);
+  EXPECT_EQ(r.missing_rows, 9u);
+  EXPECT_EQ(r.differences.missing.size(), 3u);
+  EXPECT_FALSE(r.differences.complete);
+  EXPECT_NE(WhyNotRepairable(r), "");
+  EXPECT_EQ(r.differences.missing[0], "`id` = 1");
 }
 
 }  // namespace

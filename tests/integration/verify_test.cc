@@ -28,10 +28,14 @@ class VerifyTest : public testing::NodePairTest {
   VerifyTest() : NodePairTest({"app", "sbtest"}, "verify") {}
 
   VerifyRun Verify(const std::string& flags = "--json --database-only") {
+    return Replsync("verify", flags);
+  }
+
+  // Runs `replsync COMMAND --config secondary.toml FLAGS`; its stdout and stderr together.
+  VerifyRun Replsync(const std::string& command, const std::string& flags) {
     VerifyRun run;
-    const std::string cmd =
-        fmt::format("{}/tools/replsync verify --config {}/secondary.toml {} 2>&1",
-                    REPLSYNC_BINARY_DIR, dir_, flags);
+    const std::string cmd = fmt::format("{}/tools/replsync {} --config {}/secondary.toml {} 2>&1",
+                                        REPLSYNC_BINARY_DIR, command, dir_, flags);
     FILE* pipe = popen(cmd.c_str(), "r");
     if (pipe == nullptr) return run;
     char buf[4096];
@@ -157,6 +161,90 @@ TEST_F(VerifyTest, FindsNoDifferenceWhileTheLoadGoesOn) {
   auto still = (*load)->Wait(std::chrono::seconds(1));
   EXPECT_FALSE(still.has_value()) << "sysbench ended before the verifications did";
   (*load)->Wait(std::chrono::seconds(60));
+}
+
+TEST_F(VerifyTest, RepairMakesTheSecondaryEqualAgain) {
+  StartBoth();
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, R"sql(
+CREATE DATABASE app;
+USE app;
+CREATE TABLE app.kinds (id INT PRIMARY KEY, d DECIMAL(20,6), f DOUBLE, fl FLOAT,
+  t DATETIME(6), ts TIMESTAMP(3) NULL, s VARCHAR(40) CHARACTER SET utf8mb4, b BLOB, j JSON,
+  bits BIT(10), e ENUM('x','y','z'), g INT AS (id * 2) VIRTUAL, st INT AS (id + 1) STORED);
+INSERT INTO app.kinds (id, d, f, fl, t, ts, s, b, j, bits, e)
+  SELECT seq, seq / 7, seq / 3e0, seq / 3e0, '2024-02-29 23:59:59.999999' - INTERVAL seq SECOND,
+         '2024-03-31 01:30:00.123' + INTERVAL seq MINUTE, CONCAT('Grüße ', seq, ' 日本 '),
+         CONCAT(x'00ff00', seq, x'00'), JSON_OBJECT('n', seq, 's', 'é'), seq % 1024,
+         1 + seq % 3
+  FROM seq_1_to_500;
+INSERT INTO app.kinds (id) VALUES (1000);
+CREATE TABLE app.bag (txt VARCHAR(40), n INT, v BLOB);
+INSERT INTO app.bag VALUES ('a', 1, x'00'), ('a', 1, x'00'), ('b', 2, NULL), ('c', NULL, ''),
+  ('A', 1, x'00');
+)sql"));
+  WaitSame("SELECT COUNT(*) FROM app.bag");
+  WaitSame("SELECT COUNT(*) FROM app.kinds");
+
+  // Behind replication's back, on the secondary only.
+  ASSERT_NO_FATAL_FAILURE(Sql(*secondary_, R"sql(
+SET SESSION sql_log_bin = 0;
+UPDATE app.kinds SET s = 'changed', d = d + 1, b = x'00', j = '[]', bits = NULL WHERE id = 42;
+UPDATE app.kinds SET f = f + 1e-12, fl = NULL, ts = NULL WHERE id = 43;
+UPDATE app.kinds SET s = 'not null' WHERE id = 1000;
+DELETE FROM app.kinds WHERE id = 250;
+INSERT INTO app.kinds (id, s, b) VALUES (9999, 'extra', x'000000');
+DELETE FROM app.bag WHERE txt = 'a' LIMIT 1;
+INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
+)sql"));
+
+  // A dry run lists the statements and changes nothing.
+  VerifyRun dry = Replsync("repair", "--database-only --dry-run");
+  ASSERT_EQ(dry.exit_code, 1) << dry.out << Tail("secondary");
+  for (const char* expected :
+       {"SET SESSION sql_log_bin=0;", "DELETE FROM `app`.`kinds` WHERE `id` = 9999;",
+        "REPLACE INTO `app`.`kinds` (`id`, `d`, `f`, `fl`, `t`, `ts`, `s`, `b`, `j`, `bits`, `e`)",
+        "('42', ", "('43', ", "('250', ",
+        "('1000', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        "NULL, NULL)",
+        "INSERT INTO `app`.`bag` (`txt`, `n`, `v`) VALUES (_latin1 X'61', '1', "
+        "X'00');",
+        "DELETE FROM `app`.`bag` WHERE `txt` <=> _latin1 X'7A'",
+        "DELETE FROM `app`.`bag` WHERE `txt` <=> _latin1 X'6120'",
+        "WOULD REPAIR app.kinds: 1 inserted, 3 updated, 1 deleted",
+        "WOULD REPAIR app.bag: 1 inserted, 0 updated, 2 deleted"}) {
+    EXPECT_NE(dry.out.find(expected), std::string::npos) << expected << "\n" << dry.out;
+  }
+  VerifyRun still = Verify();
+  EXPECT_EQ(still.exit_code, 1) << still.out;
+
+  VerifyRun repair = Replsync("repair", "--database-only --json");
+  ASSERT_EQ(repair.exit_code, 0) << repair.out << Tail("secondary");
+  rapidjson::Document doc;
+  doc.Parse(repair.out.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << repair.out;
+  EXPECT_TRUE(doc["repaired"].GetBool()) << repair.out;
+  std::map<std::string, std::string> counts;
+  for (const auto& t : doc["tables"].GetArray()) {
+    counts[t["table"].GetString()] = fmt::format(
+        "{}/{}/{}", t["inserted"].GetUint64(), t["updated"].GetUint64(), t["deleted"].GetUint64());
+  }
+  EXPECT_EQ(counts["app.kinds"], "1/3/1") << repair.out;
+  EXPECT_EQ(counts["app.bag"], "1/0/2") << repair.out;
+
+  VerifyRun after = Verify();
+  EXPECT_EQ(after.exit_code, 0) << after.out;
+  EXPECT_NE(after.out.find("\"consistent\":true"), std::string::npos) << after.out;
+
+  // Replication goes on over the repaired rows.
+  Sql(*primary_, "UPDATE app.kinds SET s = 'after the repair' WHERE id = 42");
+  WaitSame("SELECT s FROM app.kinds WHERE id = 42");
+  for (const char* table : {"app.kinds", "app.bag"}) {
+    auto p = primary_->Query(std::string("CHECKSUM TABLE ") + table);
+    auto s = secondary_->Query(std::string("CHECKSUM TABLE ") + table);
+    ASSERT_TRUE(p.ok() && s.ok() && !p->empty() && !s->empty() && (*p)[0].size() > 1 &&
+                (*s)[0].size() > 1);
+    EXPECT_EQ((*p)[0][1], (*s)[0][1]) << table;
+  }
 }
 
 }  // namespace

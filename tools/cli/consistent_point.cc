@@ -131,10 +131,10 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
   }
   const std::string state = config.node.state_dir;
   if (!DaemonRunning(state)) {
-    throw CouldNot{fmt::format(
-        "replsyncd is not running with {}: {} compares at a point the running applier "
-        "reaches; start it first",
-        config.source_path, command)};
+    throw CouldNot{
+        fmt::format("replsyncd is not running with {}: {} compares at a point the running applier "
+                    "reaches; start it first",
+                    config.source_path, command)};
   }
   ConsistentPoint point;
   const auto& pm = config.primary_mysql;
@@ -243,8 +243,7 @@ Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
 }
 
 std::vector<TableVerifyResult> VerifyTables(ConsistentPoint& point,
-                                            const TableVerifyOptions& options,
-                                            bool show_progress) {
+                                            const TableVerifyOptions& options, bool show_progress) {
   std::vector<TableVerifyResult> results;
   size_t done = 0;
   for (const auto& [db, table] : point.tables) {

@@ -69,7 +69,6 @@ Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
 // Runs VerifyTable on every table of `point`, in order; a table that could not be compared is
 // "unverified" with the reason. `show_progress`: a progress line on stderr.
 std::vector<TableVerifyResult> VerifyTables(ConsistentPoint& point,
-                                            const TableVerifyOptions& options,
-                                            bool show_progress);
+                                            const TableVerifyOptions& options, bool show_progress);
 
 }  // namespace replsync::cli

@@ -348,9 +348,10 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
     return 1;
   }
   if (config.transport.primary.empty()) {
-    spdlog::error("{}: [transport] primary is not set: the secondary needs the primary's "
-                  "address, e.g. primary = \"tcp://10.0.0.1:7700\"",
-                  config.source_path);
+    spdlog::error(
+        "{}: [transport] primary is not set: the secondary needs the primary's "
+        "address, e.g. primary = \"tcp://10.0.0.1:7700\"",
+        config.source_path);
     return 2;
   }
   auto transport = ZmqClientTransport::Connect(config.transport.primary);
@@ -527,8 +528,7 @@ int RunService(const std::string& config_path) {
     return 1;
   }
   spdlog::info("replsyncd {} starting as {} '{}' (config {}, state {})", REPLSYNC_VERSION,
-               RoleName(config->node.role), config->node.name, config_path,
-               config->node.state_dir);
+               RoleName(config->node.role), config->node.name, config_path, config->node.state_dir);
   SignalWatcher signals;  // before any thread starts, so they all inherit the blocked signals
   if (config->node.role == NodeRole::kPrimary) return RunPrimary(*config, signals);
   return RunSecondary(*config, signals);

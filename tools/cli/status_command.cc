@@ -1,5 +1,6 @@
 #include "tools/cli/status_command.h"
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -7,8 +8,6 @@
 
 #include <cerrno>
 #include <ctime>
-
-#include <fmt/format.h>
 
 #include "sync/config.h"
 #include "sync/status_file.h"
@@ -46,7 +45,8 @@ std::string Bytes(const Value& obj, const char* name) {
     b /= 1024;
     ++u;
   }
-  return u == 0 ? fmt::format("{} B", static_cast<uint64_t>(b)) : fmt::format("{:.1f} {}", b, units[u]);
+  return u == 0 ? fmt::format("{} B", static_cast<uint64_t>(b))
+                : fmt::format("{:.1f} {}", b, units[u]);
 }
 
 std::string Duration(double seconds) {
@@ -87,7 +87,8 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
                    Member(*j, "full") && (*j)["full"].IsTrue() ? "  FULL: capture paused" : "");
     }
     if (const Value* f = Member(*p, "files")) {
-      std::fprintf(out, "  files        %s %s: %s changes journaled (%s as data, %s copied), %s "
+      std::fprintf(out,
+                   "  files        %s %s: %s changes journaled (%s as data, %s copied), %s "
                    "pending (%s)\n",
                    Text(*f, "state").c_str(), Text(*f, "root").c_str(),
                    Text(*f, "changes_journaled").c_str(), Bytes(*f, "literal_bytes").c_str(),
@@ -105,33 +106,35 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
     if (const Value* peers = Member(*p, "peers"); peers && peers->IsArray()) {
       if (peers->Empty()) std::fprintf(out, "  secondaries  none connected yet\n");
       for (const auto& peer : peers->GetArray()) {
-        std::fprintf(out, "  secondary    %s: %s, received %s, applied %s, behind %s entries\n",
-                     Text(peer, "name").c_str(),
-                     Member(peer, "connected") && peer["connected"].IsTrue() ? "connected"
-                                                                             : "disconnected",
-                     Text(peer, "durable_seq").c_str(), Text(peer, "applied_seq").c_str(),
-                     Text(peer, "lag_entries").c_str());
+        std::fprintf(
+            out, "  secondary    %s: %s, received %s, applied %s, behind %s entries\n",
+            Text(peer, "name").c_str(),
+            Member(peer, "connected") && peer["connected"].IsTrue() ? "connected" : "disconnected",
+            Text(peer, "durable_seq").c_str(), Text(peer, "applied_seq").c_str(),
+            Text(peer, "lag_entries").c_str());
       }
     }
   }
   if (const Value* s = Member(doc, "secondary")) {
-    std::fprintf(out, "  primary      %s: %s\n", Text(*s, "primary").c_str(),
-                 Member(*s, "connected") && (*s)["connected"].IsTrue() ? "connected"
-                                                                       : "disconnected");
+    std::fprintf(
+        out, "  primary      %s: %s\n", Text(*s, "primary").c_str(),
+        Member(*s, "connected") && (*s)["connected"].IsTrue() ? "connected" : "disconnected");
     std::fprintf(out, "  received     seq %s (primary at %s)\n", Text(*s, "received_seq").c_str(),
                  Text(*s, "primary_last_seq").c_str());
     std::fprintf(out, "  applied      seq %s  gtid %s  source %s\n",
                  Text(*s, "applied_seq").c_str(), Text(*s, "applied_gtid").c_str(),
                  Text(*s, "source_position").c_str());
     if (Member(*s, "apply_workers")) {
-      std::fprintf(out, "  apply        %s workers; %s transactions (%s by workers), %s rows; %s "
+      std::fprintf(out,
+                   "  apply        %s workers; %s transactions (%s by workers), %s rows; %s "
                    "serial fallbacks\n",
                    Text(*s, "apply_workers").c_str(), Text(*s, "transactions_applied").c_str(),
                    Text(*s, "parallel_applied").c_str(), Text(*s, "rows_applied").c_str(),
                    Text(*s, "serial_fallbacks").c_str());
     }
     if (const Value* f = Member(*s, "files")) {
-      std::fprintf(out, "  files        %s: %s changes applied in %s batches; %s paths wait for a "
+      std::fprintf(out,
+                   "  files        %s: %s changes applied in %s batches; %s paths wait for a "
                    "whole copy\n",
                    Text(*f, "root").c_str(), Text(*f, "changes_applied").c_str(),
                    Text(*f, "batches").c_str(), Text(*f, "resync_pending").c_str());

@@ -466,8 +466,8 @@ std::string Verifier::DisplayKey(const MysqlSession::Row& row) const {
 std::string Verifier::KeyPredicate(const Key& key) const {
   std::string predicate;
   for (size_t i = 0; i < def_.key.size(); ++i) {
-    predicate += (i == 0 ? "" : " AND ") + QuoteIdentifier(def_.columns[def_.key[i]].name) +
-                 " = " + key[i];
+    predicate +=
+        (i == 0 ? "" : " AND ") + QuoteIdentifier(def_.columns[def_.key[i]].name) + " = " + key[i];
   }
   return def_.key.size() > 1 ? "(" + predicate + ")" : predicate;
 }

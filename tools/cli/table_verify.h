@@ -83,7 +83,7 @@ struct TableColumn {
 
 // Every differing row of one table, as the repair needs them (TableVerifyOptions::collect_keys).
 struct TableDifferences {
-  std::string table_type;           // "BASE TABLE", "SYSTEM VERSIONED"
+  std::string table_type;            // "BASE TABLE", "SYSTEM VERSIONED"
   std::vector<TableColumn> columns;  // every column, in ORDINAL_POSITION order
   // The usable key's columns (names); empty for a table compared as a multiset.
   std::vector<std::string> key_columns;

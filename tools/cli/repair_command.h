@@ -1,0 +1,33 @@
+// `replsync repair --config secondary.toml --database-only [--dry-run] [--json]`: makes the
+// secondary's database equal to the primary's at one consistent point (schemas/verify.md,
+// "Repair").
+//
+// It establishes verify's point (tools/cli/consistent_point.h) but keeps the secondary's applier
+// held there, compares every replicated table collecting every differing row
+// (tools/cli/table_verify.h), writes the fixes on a new secondary session (sql_log_bin=0, one
+// transaction per table; tools/cli/table_repair.h), and only then lets the applier go on. Rows
+// repaired to the point are later changed by replication as usual.
+//
+// --dry-run prints the statements instead (one per line, a runnable script) and changes nothing.
+// Exit codes: 0 repaired or nothing to repair, 1 differences found by a dry run, 2 could not
+// repair (a table or the whole run; the reason is printed).
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <string>
+
+namespace replsync::cli {
+
+struct RepairCommandOptions {
+  std::string config_path;
+  bool json = false;
+  bool database_only = false;
+  bool dry_run = false;
+  int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
+  size_t max_rows = 1000000;    // differing rows listed per table; a table with more is refused
+};
+
+int RunRepair(const RepairCommandOptions& options, std::FILE* out);
+
+}  // namespace replsync::cli
