@@ -97,8 +97,8 @@ struct ApplierOptions {
   // Backoff between reconnects / retries of a failed transaction.
   std::chrono::milliseconds retry_min{200};
   std::chrono::milliseconds retry_max{30000};
-  // How often an idle applier looks at the relay without being notified.
-  std::chrono::milliseconds idle_wait{1000};
+  // How often an idle applier looks at the relay (and verify's barrier) without being notified.
+  std::chrono::milliseconds idle_wait{200};
   // Sessions applying independent transactions at the same time ([apply] workers); 1 applies
   // every transaction on one session, one after the other. See "Parallel apply" above.
   int workers = 4;

@@ -20,9 +20,9 @@
 //     only); DOUBLE prints as the shortest text that round-trips; temporal values carry their
 //     fractional digits (UTC); BIT and spatial values are their bytes. The row hash is
 //     SHA2(encoding, 256).
-//   - A set of rows is summarised by COUNT(*) and the exact DECIMAL sums of the first and second
-//     64-bit slices of the row hashes. XOR is not used: it cancels (the same change made to two
-//     rows, or a row duplicated twice, leaves the XOR unchanged), while sums of 128 hash bits
+//   - A set of rows is summarised by COUNT(*) and the exact (DECIMAL) sums of the first and second
+//     60-bit slices of the row hashes. XOR is not used: it cancels (the same change made to two
+//     rows, or a row duplicated twice, leaves the XOR unchanged), while sums of 120 hash bits
 //     together with the count only collide by chance.
 //   - Keyed tables are walked in key order in chunks of `chunk_rows` primary rows, each chunk the
 //     range (previous bound, this bound]; the first chunk starts at -infinity and the last one
