@@ -8,7 +8,8 @@
 # 48 MiB file changed in the middle, a rename, a symlink, a mode change, a delete),
 # `replsync status` on both nodes, and proof that the two nodes match: CHECKSUM TABLE of every
 # table on both, and both repository trees compared (content, type, mode, owner, mtime in ns,
-# link targets). Everything is stopped at the end.
+# link targets), and `replsync verify` comparing both databases at one consistent point while
+# sysbench keeps writing. Everything is stopped at the end.
 # Environment: BUILD_DIR (default build), DEMO_SYSBENCH_SECONDS (default 10), MARIADB_KEEP=1
 # keeps the servers' folders.
 set -euo pipefail
@@ -59,6 +60,12 @@ path = "$MARIADB_WORK/$1-repository"
 [transport]
 listen = "tcp://127.0.0.1:$transport_port"
 primary = "tcp://127.0.0.1:$transport_port"
+
+[primary_mysql]
+host = "127.0.0.1"
+port = $MARIADB_PORT_primary
+user = "root"
+password = ""
 TOML
 }
 write_config primary primary "$MARIADB_PORT_primary"
@@ -169,6 +176,22 @@ step "replsync status --config secondary.toml"
 step "The primary's first changes as the capture decoded them (replsync binlog dump --json)"
 "$replsync" binlog dump --config "$MARIADB_WORK/primary.toml" --from "$start" --json | grep -m 4 '"table":"reports"' | cut -c1-400
 
+step "replsync verify --config secondary.toml --database-only (sysbench keeps writing meanwhile)"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
+  --mysql-user=root --tables=2 --table-size=10000 --threads=2 --rate=200 --time=8 run >/dev/null &
+load_pid=$!
+sleep 1
+verify_rc=0
+"$replsync" verify --config "$MARIADB_WORK/secondary.toml" --database-only || verify_rc=$?
+wait "$load_pid" || true
+echo "verify exit code: $verify_rc (0: consistent)"
+# Let the secondary apply the last of that load before the checksums below.
+target=$(mariadb_sql primary "SELECT @@gtid_binlog_pos")
+for ((i = 0; i < 600; i++)); do
+  [[ "$(mariadb_sql secondary "SELECT gtid FROM replsync.applied" 2>/dev/null)" == "$target" ]] && break
+  sleep 0.2
+done
+
 step "CHECKSUM TABLE on both nodes"
 paste <(checksums primary) <(checksums secondary) | awk -F'\t' '{ printf "%-28s primary %-12s secondary %-12s %s\n", $1, $2, $4, ($2 == $4 ? "equal" : "DIFFERENT") }'
 rows_equal=0
@@ -192,7 +215,7 @@ if ((files_equal)); then
 else
   diff <(tree "$prepo") <(tree "$srepo") | head -20
 fi
-if ((rows_equal && files_equal)); then
+if ((rows_equal && files_equal && verify_rc == 0)); then
   step "Done: the secondary holds exactly the primary's rows and files"
 else
   step "The nodes differ; logs: $MARIADB_WORK/primary.log $MARIADB_WORK/secondary.log"
