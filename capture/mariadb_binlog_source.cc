@@ -32,6 +32,11 @@
 namespace replsync::capture {
 
 namespace {
+// ER_SLAVE_SAME_ID: "A slave with the same server_uuid/server_id is already connected".
+constexpr unsigned kErrSlaveSameId = 4052;
+}  // namespace
+
+namespace {
 
 constexpr size_t kHeaderSize = 19;
 constexpr uint8_t kRotateEvent = 4;
@@ -380,6 +385,15 @@ Status MariadbBinlogSource::DumpError(unsigned int code, const std::string& mess
                               "; the user needs the REPLICATION SLAVE privilege "
                               "(GRANT REPLICATION SLAVE ON *.* TO ...)",
                           /*retryable=*/false);
+  }
+  if (code == kErrSlaveSameId) {
+    // Another replica connection registered with this server_id and the server dropped this
+    // one in its favour: retried (with backoff), saying who is probably in the way.
+    return Status::Server(
+        text + "; another connection registered as a replica with the same server_id (a second "
+               "replsyncd for this primary, or another tool using [mysql] replica_server_id); "
+               "give each its own id",
+        /*retryable=*/true);
   }
   std::string lower = message;
   std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -362,7 +362,9 @@ Result<std::unique_ptr<capture::MariadbBinlogSource>> OpenServer(const DumpOptio
   source.socket = config.mysql.socket;
   source.user = config.mysql.user;
   source.password = config.mysql.password;
-  source.replica_server_id = config.mysql.replica_server_id;
+  // Not the daemon's own id: the server would drop the running capture's connection in favour
+  // of the dump's (a replica id identifies one connection).
+  source.replica_server_id = config.mysql.replica_server_id + 1;
   source.heartbeat = std::chrono::milliseconds(config.mysql.heartbeat_ms);
   source.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
   source.follow = options.follow;
