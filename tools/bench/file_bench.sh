@@ -59,24 +59,9 @@ command -v rsync >/dev/null || die "rsync not found; run tools/setup.sh"
 # shellcheck source=../lib/mariadb.sh
 source "$ROOT/tools/lib/mariadb.sh"
 work=$MARIADB_WORK
-daemons=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    MARIADB_KEEP=1
-    echo "file_bench: failed; folders and logs kept in $work" >&2
-  fi
-  mariadb_stop_all
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+BENCH_NAME=file_bench
+# shellcheck source=../lib/bench.sh
+source "$ROOT/tools/lib/bench.sh"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 say "starting two MariaDB servers"

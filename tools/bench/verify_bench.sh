@@ -45,24 +45,9 @@ command -v sysbench >/dev/null || die "sysbench not found; run tools/setup.sh"
 # shellcheck source=../lib/mariadb.sh
 source "$ROOT/tools/lib/mariadb.sh"
 work=$MARIADB_WORK
-daemons=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    MARIADB_KEEP=1
-    echo "verify_bench: failed; folders and logs kept in $work" >&2
-  fi
-  mariadb_stop_all
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+BENCH_NAME=verify_bench
+# shellcheck source=../lib/bench.sh
+source "$ROOT/tools/lib/bench.sh"
 
 say "starting two MariaDB servers"
 mariadb_start primary 1 --innodb-buffer-pool-size=1G

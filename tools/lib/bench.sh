@@ -1,0 +1,25 @@
+# Shared set-up of the benchmarks that run replsyncd next to throw-away MariaDB servers.
+# Source it after tools/lib/mariadb.sh with BENCH_NAME set (for messages). It provides:
+#   daemons=()        pids to stop (SIGTERM, then wait) when the script exits
+#   now, elapsed A B  wall-clock seconds ($EPOCHREALTIME) and their difference, 2 decimals
+# and installs an EXIT trap that stops the daemons and the servers, keeping the servers'
+# folders and logs (and saying where) when the script failed.
+# shellcheck shell=bash
+daemons=()
+_bench_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((rc != 0)); then
+    MARIADB_KEEP=1
+    echo "${BENCH_NAME:-bench}: failed; folders and logs kept in $MARIADB_WORK" >&2
+  fi
+  mariadb_stop_all
+  exit $rc
+}
+trap _bench_cleanup EXIT
+trap 'exit 130' INT TERM
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
