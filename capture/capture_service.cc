@@ -331,7 +331,9 @@ Status CaptureService::Start() {
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     queue_.clear();
+    external_.clear();
     queued_bytes_ = 0;
+    external_bytes_ = 0;
     writer_stop_ = false;
     writer_busy_ = false;
     flush_requested_ = false;
@@ -621,8 +623,7 @@ Status CaptureService::DiscardUnfinished() {
     // An external group being appended is finished first: only the transaction's parts are
     // removed below.
     space_cv_.wait(lock, [this] {
-      return (queue_.empty() && !writer_busy_ && !external_open_) || writer_failed_ ||
-             stop_.load();
+      return (queue_.empty() && !writer_busy_ && !external_open_) || writer_failed_ || stop_.load();
     });
     flush_requested_ = false;
     if (writer_failed_) return Status::Aborted("journal writer failed");
@@ -871,10 +872,12 @@ Status CaptureService::FlushPart(bool final, const TransactionInfo* txn, bool ro
 Status CaptureService::Enqueue(WriteItem item) {
   std::unique_lock<std::mutex> lock(queue_mu_);
   space_cv_.wait(lock, [this] {
-    return queued_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_;
+    return queued_bytes_ - external_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_;
   });
   if (writer_failed_) return Status::Aborted("journal writer failed");
-  if (stop_ && queued_bytes_ >= options_.queue_bytes) return Status::Aborted("capture stopped");
+  if (stop_ && queued_bytes_ - external_bytes_ >= options_.queue_bytes) {
+    return Status::Aborted("capture stopped");
+  }
   if (!item.has_entry && !has_checkpoint_queued_) {
     has_checkpoint_queued_ = true;
     first_checkpoint_queued_ = std::chrono::steady_clock::now();
@@ -891,8 +894,9 @@ Status CaptureService::Enqueue(WriteItem item) {
 Result<uint64_t> CaptureService::SubmitExternal(std::string entry, bool completes) {
   std::unique_lock<std::mutex> lock(queue_mu_);
   space_cv_.wait(lock, [this] {
-    return queued_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_ ||
-           writer_stop_;
+    // Its own budget: the writer cannot take these while a transaction's parts are half
+    // appended, and the capture thread must still be able to queue the rest of them.
+    return external_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_ || writer_stop_;
   });
   if (writer_failed_) return Status::Aborted("journal writer failed");
   if (stop_ || writer_stop_) return Status::Aborted("capture stopped");
@@ -905,6 +909,7 @@ Result<uint64_t> CaptureService::SubmitExternal(std::string entry, bool complete
   const uint64_t ticket = item.ticket;
   ++queued_entries_;
   queued_bytes_ += item.entry.size() + 64;
+  external_bytes_ += item.entry.size() + 64;
   external_.push_back(std::move(item));
   lock.unlock();
   queue_cv_.notify_one();
@@ -926,8 +931,7 @@ bool CaptureService::WorkReadyLocked() const {
   return !queue_.empty() || !external_.empty();
 }
 
-bool CaptureService::TakeNextLocked(std::vector<WriteItem>* batch, size_t* entries,
-                                    size_t* bytes) {
+bool CaptureService::TakeNextLocked(std::vector<WriteItem>* batch, size_t* entries, size_t* bytes) {
   std::deque<WriteItem>* from = nullptr;
   if (external_open_) {
     if (!external_.empty()) from = &external_;
@@ -953,6 +957,7 @@ bool CaptureService::TakeNextLocked(std::vector<WriteItem>* batch, size_t* entri
   }
   *bytes += item.entry.size();
   queued_bytes_ -= item.entry.size() + 64;
+  if (item.external) external_bytes_ -= item.entry.size() + 64;
   batch->push_back(std::move(item));
   from->pop_front();
   return true;
@@ -1008,6 +1013,7 @@ void CaptureService::WriterThread() {
         queue_.clear();
         external_.clear();
         queued_bytes_ = 0;
+        external_bytes_ = 0;
         queued_entries_ = 0;
       }
     }

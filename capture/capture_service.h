@@ -326,7 +326,8 @@ class CaptureService {
   std::condition_variable queue_cv_;  // writer waits for items
   std::condition_variable space_cv_;  // capture waits for queue space / drain
   std::deque<WriteItem> queue_;
-  size_t queued_bytes_ = 0;
+  size_t queued_bytes_ = 0;    // both queues
+  size_t external_bytes_ = 0;  // external_'s share (each queue has queue_bytes of room)
   bool writer_stop_ = false;
   size_t queued_entries_ = 0;
   bool writer_busy_ = false;      // the writer holds a batch it is appending
@@ -336,8 +337,8 @@ class CaptureService {
   std::chrono::steady_clock::time_point first_checkpoint_queued_{};
   std::deque<WriteItem> external_;  // SubmitExternal's entries
   uint64_t next_ticket_ = 0;
-  bool txn_open_ = false;       // the writer appended parts of a transaction, not its last one
-  bool external_open_ = false;  // ... of an external group, not its last entry
+  bool txn_open_ = false;        // the writer appended parts of a transaction, not its last one
+  bool external_open_ = false;   // ... of an external group, not its last entry
   uint64_t durable_ticket_ = 0;  // the last external group durable
 
   // ---- status

@@ -228,8 +228,8 @@ Status FileCapture::RunLoop() {
     if (!st.ok()) return st;
     for (const RepoEvent& event : events) {
       if (event.kind == RepoEvent::Kind::kMoved) {
-        // A move is taken at once, in order with the paths marked before it.
-        RS_RETURN_IF_ERROR(ProcessDue(/*all=*/false));
+        // A move is taken at once. Paths waiting below the old name move with it (HandleMove):
+        // looking at them first would find them gone and journal their deletion.
         RS_RETURN_IF_ERROR(HandleMove(event.from_path, event.path));
       } else {
         OnEvent(event);

@@ -86,7 +86,9 @@ class FileReplicationTest : public testing::NodePairTest {
     std::string text;
     for (const auto& d : diff) text += "  " + d + "\n";
     ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count() << " s:\n"
-                  << text << "primary log:\n"
+                  << text << "primary status:\n"
+                  << StatusText("primary") << "\nsecondary status:\n"
+                  << StatusText("secondary") << "\nprimary log:\n"
                   << Tail("primary") << "secondary log:\n"
                   << Tail("secondary");
   }
