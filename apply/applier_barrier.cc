@@ -4,34 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "apply/applier.h"
+#include "sync/key_value_file.h"
 
 namespace replsync::apply {
-
-namespace {
-
-// Reads "key value" lines; false when the file is gone or unreadable.
-bool ReadBarrierFile(const std::string& path, std::string* token, std::string* stop) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t space = line.find(' ');
-    if (space == std::string::npos) continue;
-    const std::string key = line.substr(0, space);
-    const std::string value = line.substr(space + 1);
-    if (key == "token") *token = value;
-    if (key == "stop_before") *stop = value;
-  }
-  return true;
-}
-
-}  // namespace
 
 bool Applier::BarrierHolds(const std::optional<BinlogPosition>& begin) {
   if (options_.barrier_path.empty()) return false;
@@ -46,8 +22,9 @@ bool Applier::BarrierHolds(const std::optional<BinlogPosition>& begin) {
     } else {
       const int64_t mtime = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
       if (mtime != barrier_mtime_ns_) {
-        std::string token, stop;
-        if (ReadBarrierFile(options_.barrier_path, &token, &stop)) {
+        if (auto values = ReadKeyValueFile(options_.barrier_path)) {
+          const std::string token = (*values)["token"];
+          const std::string stop = (*values)["stop_before"];
           barrier_mtime_ns_ = mtime;
           Barrier b;
           b.token = token;
@@ -83,15 +60,9 @@ void Applier::WaitAtBarrier() {
                   barrier_->now ? std::string("now") : barrier_->stop.ToString(), position_.seq,
                   position_.source.ToString(), position_.gtid);
   if (content != paused_written_ && !options_.paused_path.empty()) {
-    const std::string tmp = options_.paused_path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << content;
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, options_.paused_path, ec);
-    if (ec) {
-      spdlog::warn("applier: write {}: {}", options_.paused_path, ec.message());
+    Status st = WriteFileAtomically(options_.paused_path, content, "verify's paused file");
+    if (!st.ok()) {
+      spdlog::warn("applier: {}", st.message());
     } else {
       paused_written_ = content;
       spdlog::info("applier: holding at verify's barrier {} at seq {} (source {})", barrier_->token,

@@ -12,18 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/random_bytes.h"
+
 namespace replsync {
 namespace {
 
-std::string RandomBytes(size_t size, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(size, '\0');
-  for (size_t i = 0; i < size; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, std::min<size_t>(8, size - i));
-  }
-  return out;
-}
+using testing::RandomBytes;
 
 // The result of running a DeltaEncoder over a content.
 struct Encoded {

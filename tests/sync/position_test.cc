@@ -67,9 +67,10 @@ TEST(GtidTest, TaggedMysqlGtid) {
 }
 
 TEST(GtidTest, MalformedGtidsAreRejected) {
-  for (const char* text : {"", "0-1", "a-b-c", "0-1-5-", "3e11fa47:1", "3e11fa47-71ca-11e1-9e33-"
-                           "c80aa9429562:0", "3e11fa47-71ca-11e1-9e33-c80aa9429562:bad-tag:1",
-                           "4294967296-1-1"}) {
+  for (const char* text : {"", "0-1", "a-b-c", "0-1-5-", "3e11fa47:1",
+                           "3e11fa47-71ca-11e1-9e33-"
+                           "c80aa9429562:0",
+                           "3e11fa47-71ca-11e1-9e33-c80aa9429562:bad-tag:1", "4294967296-1-1"}) {
     EXPECT_FALSE(Gtid::Parse(text).ok()) << text;
   }
 }

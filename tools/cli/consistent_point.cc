@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "sync/key_value_file.h"
 #include "sync/status_file.h"
 
 namespace replsync::cli {
@@ -30,31 +31,6 @@ struct CouldNot {
 std::string RandomToken() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}", rd(), rd());
-}
-
-// Writes `content` to `path` atomically (temporary file + rename).
-Status WriteAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    if (!out.good()) return Status::IoError("write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status::IoError(fmt::format("rename {} to {}: {}", tmp, path, ec.message()));
-  return Status::Ok();
-}
-
-std::map<std::string, std::string> ReadKeyValues(const std::string& path) {
-  std::map<std::string, std::string> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t space = line.find(' ');
-    if (space != std::string::npos) out[line.substr(0, space)] = line.substr(space + 1);
-  }
-  return out;
 }
 
 apply::MysqlOptions Options(const std::string& host, uint16_t port, const std::string& user,
@@ -94,7 +70,7 @@ std::map<std::string, std::string> WaitPaused(const std::string& path, const std
                                               const std::string& stop, int timeout_s) {
   const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
   while (Clock::now() < deadline) {
-    auto kv = ReadKeyValues(path);
+    auto kv = ReadKeyValueFile(path).value_or(std::map<std::string, std::string>());
     if (kv["token"] == token && kv["stop_before"] == stop) return kv;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -159,7 +135,8 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
   const std::string paused = state + "/verify.paused";
   const std::string token = RandomToken();
   auto guard = std::make_unique<VerifyBarrier>(barrier);
-  Must(WriteAtomically(barrier, fmt::format("token {}\nstop_before now\n", token)),
+  Must(WriteFileAtomically(barrier, fmt::format("token {}\nstop_before now\n", token),
+                           "verify's barrier"),
        "write verify's barrier");
   WaitPaused(paused, token, "now", options.barrier_timeout_s);
 
@@ -190,7 +167,8 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
                                    apply::QuoteString(token))),
        "write verify's marker on the primary");
   // 4. The applier applies what comes before P and holds; the secondary's snapshot there.
-  Must(WriteAtomically(barrier, fmt::format("token {}\nstop_before {}\n", token, stop)),
+  Must(WriteFileAtomically(barrier, fmt::format("token {}\nstop_before {}\n", token, stop),
+                           "verify's barrier"),
        "move verify's barrier");
   WaitPaused(paused, token, stop, options.barrier_timeout_s);
   Must(secondary->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
