@@ -64,11 +64,6 @@ Status ValidatePath(const std::string& path) {
   return Status::Ok();
 }
 
-std::string ParentOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
 std::string NameOf(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -126,7 +121,7 @@ Status ParentError(const std::string& root, const std::string& path, int err) {
 // invalid UniqueFd when the parent does not exist (or a component is not a directory).
 Result<UniqueFd> OpenParent(int root_fd, const std::string& root, const std::string& path,
                             bool create) {
-  std::string parent = ParentOf(path);
+  std::string parent = ParentPath(path);
   UniqueFd fd(OpenDirBeneath(root_fd, parent.empty() ? "." : parent.c_str()));
   if (fd.valid()) return fd;
   int err = errno;
@@ -478,8 +473,8 @@ Result<FileApplyOutcome> FileApplier::ApplyFile(const pb::FileChange& change) {
                         O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
       }));
       if (!state->temp.valid() && (errno != EEXIST || attempt >= 100)) {
-        return IoErr("create", Join(options_.root, Join(ParentOf(change.path()), state->temp_name)),
-                     errno);
+        return IoErr("create",
+                     Join(options_.root, Join(ParentPath(change.path()), state->temp_name)), errno);
       }
     }
     // The base for copy ops: the current version, when it is a regular file.
@@ -549,10 +544,10 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
     if (*hash != change.content_hash()) return FileApplyOutcome::kNeedsResync;
     RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), meta, true, full));
     RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
-                                   Join(options_.root, ParentOf(change.path()))));
+                                   Join(options_.root, ParentPath(change.path()))));
     return FileApplyOutcome::kAlreadyApplied;
   }
-  std::string temp_full = Join(options_.root, Join(ParentOf(current.path), current.temp_name));
+  std::string temp_full = Join(options_.root, Join(ParentPath(current.path), current.temp_name));
   RS_RETURN_IF_ERROR(ApplyMetaFd(current.temp.get(), meta, true, temp_full));
   RS_RETURN_IF_ERROR(ClearDirectory(current.parent.get(), current.name, current.full));
   if (::renameat(current.parent.get(), current.temp_name.c_str(), current.parent.get(),
@@ -562,7 +557,7 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
   UniqueFd parent = std::move(current.parent);
   in_progress_.reset();
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
-                                 Join(options_.root, ParentOf(change.path()))));
+                                 Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -580,7 +575,7 @@ Result<FileApplyOutcome> FileApplier::ApplyFileMetaOnly(const pb::FileChange& ch
   if (!S_ISREG(st.st_mode)) return FileApplyOutcome::kNeedsResync;
   RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), true, full));
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
-                                 Join(options_.root, ParentOf(change.path()))));
+                                 Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -605,7 +600,7 @@ Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& chang
   if (!fd.valid()) return IoErr("open directory", full, errno);
   RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), true, full));
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
-                                 Join(options_.root, ParentOf(change.path()))));
+                                 Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -624,11 +619,11 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
     if (::symlinkat(target.c_str(), parent.get(), temp_name.c_str()) == 0) break;
     if (errno != EEXIST || attempt >= 100) {
       return IoErr("create symbolic link",
-                   Join(options_.root, Join(ParentOf(change.path()), temp_name)), errno);
+                   Join(options_.root, Join(ParentPath(change.path()), temp_name)), errno);
     }
   }
   TempGuard guard(parent.get(), temp_name);
-  std::string temp_full = Join(options_.root, Join(ParentOf(change.path()), temp_name));
+  std::string temp_full = Join(options_.root, Join(ParentPath(change.path()), temp_name));
   if (::fchownat(parent.get(), temp_name.c_str(), change.meta().uid(), change.meta().gid(),
                  AT_SYMLINK_NOFOLLOW) != 0) {
     return IoErr("chown", temp_full, errno);
@@ -643,7 +638,7 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
   }
   guard.Disarm();
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
-                                 Join(options_.root, ParentOf(change.path()))));
+                                 Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -653,7 +648,7 @@ Result<FileApplyOutcome> FileApplier::ApplyDelete(const pb::FileChange& change) 
   std::string full = Join(options_.root, change.path());
   RS_RETURN_IF_ERROR(RemoveAt(parent.get(), NameOf(change.path()), full));
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
-                                 Join(options_.root, ParentOf(change.path()))));
+                                 Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -717,10 +712,10 @@ Result<FileApplyOutcome> FileApplier::ApplyRename(const pb::FileChange& change) 
     RS_RETURN_IF_ERROR(ApplyMetaAt(to_parent.get(), to_name, change.meta(), to_full));
   if (from_parent.valid()) {
     RS_RETURN_IF_ERROR(SetDirMtime(from_parent.get(), change.from_parent_mtime_ns(),
-                                   Join(options_.root, ParentOf(from))));
+                                   Join(options_.root, ParentPath(from))));
   }
   RS_RETURN_IF_ERROR(
-      SetDirMtime(to_parent.get(), change.parent_mtime_ns(), Join(options_.root, ParentOf(to))));
+      SetDirMtime(to_parent.get(), change.parent_mtime_ns(), Join(options_.root, ParentPath(to))));
   return outcome;
 }
 

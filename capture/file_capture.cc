@@ -18,6 +18,7 @@
 #include "replsync.pb.h"
 #include "sync/file_delta.h"
 #include "sync/manifest.h"
+#include "sync/path_text.h"
 #include "sync/unique_fd.h"
 
 namespace replsync::capture {
@@ -28,15 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 int64_t Nanos(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::string Parent(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
-std::string Join(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
 }
 
 bool Below(const std::string& path, const std::string& dir) {
@@ -448,7 +440,7 @@ Status FileCapture::ReconcileDirectory(const std::string& path, const struct sta
   std::set<std::string> present;
   for (const std::string& name : *names) {
     if (stop_) return Status::Ok();
-    const std::string child = Join(path, name);
+    const std::string child = JoinPath(path, name);
     present.insert(child);
     RS_RETURN_IF_ERROR(Reconcile(child, /*deep=*/true, force));
     if (Clock::now() - last_commit_ > options_.commit_interval) {
@@ -692,12 +684,12 @@ Status FileCapture::HandleMove(const std::string& from, const std::string& to) {
 
 int64_t FileCapture::ParentMtime(const std::string& path) {
   struct stat st;
-  if (fstatat(root_fd_.get(), AtPath(Parent(path)), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+  if (fstatat(root_fd_.get(), AtPath(ParentPath(path)), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
   return Nanos(st.st_mtim);
 }
 
 Status FileCapture::SetParentMtimeInManifest(const std::string& path, int64_t mtime_ns) {
-  const std::string parent = Parent(path);
+  const std::string parent = ParentPath(path);
   if (parent.empty() || mtime_ns < 0) return Status::Ok();
   RS_ASSIGN_OR_RETURN(std::optional<ManifestEntry> e, manifest_->Get(parent));
   if (!e || e->type != ManifestEntry::Type::kDirectory || e->mtime_ns == mtime_ns) {

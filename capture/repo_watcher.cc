@@ -20,6 +20,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "sync/path_text.h"
+
 namespace replsync::capture {
 
 namespace {
@@ -37,10 +39,6 @@ constexpr size_t kReadBuffer = size_t{256} << 10;
 // Reads per ReadEvents call, so that a process writing without pause cannot keep Poll reading
 // forever (moves still expire and Interrupt is still seen between calls).
 constexpr int kMaxReadsPerCall = 64;
-
-std::string Join(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
-}
 
 std::string Absolute(const std::string& root, const std::string& rel) {
   if (rel.empty()) return root;
@@ -287,7 +285,7 @@ void RepoWatcher::HandleEvent(const inotify_event& event, const std::string& nam
     }
     return;
   }
-  const std::string path = Join(dir, name);
+  const std::string path = JoinPath(dir, name);
   if (event.mask & IN_CREATE) {
     if (is_dir) {
       // Watch first, then report: whatever the consumer's scan misses arrives as events.
@@ -443,7 +441,7 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
         struct stat st;
         is_dir = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
       }
-      if (is_dir) stack.push_back(Join(dir, name));
+      if (is_dir) stack.push_back(JoinPath(dir, name));
       errno = 0;
     }
     if (errno != 0) RecordFailure(dir, errno);

@@ -44,4 +44,17 @@ std::string QuotePath(std::string_view path) {
   return out;
 }
 
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out(dir);
+  out += '/';
+  out += name;
+  return out;
+}
+
+std::string ParentPath(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
+}
+
 }  // namespace replsync

@@ -1,4 +1,5 @@
-// Repository paths as text for messages and logs.
+// Repository paths (relative, '/' separated, "" = the root): joining, parents, and text for
+// messages and logs.
 // Thread-safety: stateless.
 #pragma once
 
@@ -15,5 +16,10 @@ std::string EscapePath(std::string_view path);
 // EscapePath(path) in double quotes, with '"' also escaped as "\"", so that the path's end is
 // unambiguous in a longer message: "a \"b\"\n".
 std::string QuotePath(std::string_view path);
+
+// `dir`/`name`, or `name` when `dir` is the root ("").
+std::string JoinPath(std::string_view dir, std::string_view name);
+// The folder holding `path` ("" for a path directly below the root).
+std::string ParentPath(std::string_view path);
 
 }  // namespace replsync

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "sync/path_text.h"
 #include "sync/unique_fd.h"
 
 namespace replsync::testing {
@@ -91,10 +92,6 @@ TreeEntry EntryFromStat(const struct stat& st, const SnapshotOptions& options) {
   return e;
 }
 
-std::string JoinRel(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
-}
-
 // Hashes the regular file `name` in `dir_fd` into `entry` (type, metadata and content from the
 // opened file). Errors: IoError when it cannot be read or changes size while read.
 Status HashFile(int dir_fd, const std::string& name, const std::string& display,
@@ -140,7 +137,7 @@ Status SnapshotDirectory(int dir_fd, const std::string& rel, const std::string& 
   RS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir_fd, dir_display));
   for (const std::string& name : names) {
     if (options.skip_temporaries && name.starts_with(kReplsyncTempPrefix)) continue;
-    std::string child = JoinRel(rel, name);
+    std::string child = JoinPath(rel, name);
     std::string display = root + "/" + EscapePath(child);
     struct stat st;
     if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -442,7 +439,7 @@ void PartialFileSampler::ScanDirectory(int dir_fd, const std::string& rel) {
   for (const std::string& name : *names) {
     if (stop_) return;
     if (name.starts_with(kReplsyncTempPrefix)) continue;
-    std::string child = JoinRel(rel, name);
+    std::string child = JoinPath(rel, name);
     struct stat st;
     if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
@@ -750,7 +747,7 @@ uint64_t ChurnWorkload::Uniform(uint64_t lo, uint64_t hi) {
 bool ChurnWorkload::OneIn(uint64_t n) { return Uniform(1, n) == 1; }
 
 std::string ChurnWorkload::Join(const std::string& dir, const std::string& name) {
-  return JoinRel(dir, name);
+  return JoinPath(dir, name);
 }
 
 std::string ChurnWorkload::Parent(const std::string& rel) {

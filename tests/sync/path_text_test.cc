@@ -29,3 +29,17 @@ TEST(PathTextTest, QuotePathAlsoEscapesDoubleQuotes) {
 
 }  // namespace
 }  // namespace replsync
+
+namespace replsync {
+namespace {
+
+TEST(PathTextTest, JoinAndParentTreatTheEmptyPathAsTheRoot) {
+  EXPECT_EQ(JoinPath("", "a b"), "a b");
+  EXPECT_EQ(JoinPath("a/b", "-c"), "a/b/-c");
+  EXPECT_EQ(ParentPath("a/b/c"), "a/b");
+  EXPECT_EQ(ParentPath("top"), "");
+  EXPECT_EQ(ParentPath(JoinPath("x/y", "z")), "x/y");
+}
+
+}  // namespace
+}  // namespace replsync
