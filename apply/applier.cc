@@ -283,8 +283,27 @@ void Applier::Run() {
       }
     }
     {
-      // File changes: applied by this thread once nothing is in flight.
       Result<const pb::JournalEntry*> peek = PeekEntry(dispatched_ + 1);
+      // Verify's barrier: hold before the entry it names (schemas/verify.md, "Barrier").
+      if (peek.ok() && BarrierHolds(*peek, dispatched_ + 1)) {
+        if (!InFlightEmpty()) {
+          wait_for_workers();
+          continue;
+        }
+        if (deferred_) {
+          Status st = SendPending();
+          if (!st.ok()) {
+            if (!handle_error(st, position_.seq + 1)) {
+              error_stop = true;
+              break;
+            }
+            continue;
+          }
+        }
+        WaitAtBarrier();
+        continue;
+      }
+      // File changes: applied by this thread once nothing is in flight.
       if (peek.ok() && *peek != nullptr && (*peek)->has_file()) {
         if (!InFlightEmpty()) {
           wait_for_workers();
@@ -301,30 +320,6 @@ void Applier::Run() {
           error_stop = true;
           break;
         }
-        continue;
-      }
-      // Verify's barrier: hold before a database transaction past its stop position (or, with
-      // "now", also when there is nothing to apply).
-      const bool next_db = peek.ok() && *peek != nullptr && (*peek)->has_db();
-      const bool idle = peek.ok() && *peek == nullptr;
-      if ((next_db && BarrierHolds(BinlogPosition{(*peek)->db().begin_file(),
-                                                  (*peek)->db().begin_offset()})) ||
-          (idle && BarrierHolds(std::nullopt))) {
-        if (!InFlightEmpty()) {
-          wait_for_workers();
-          continue;
-        }
-        if (deferred_) {
-          Status st = SendPending();
-          if (!st.ok()) {
-            if (!handle_error(st, position_.seq + 1)) {
-              error_stop = true;
-              break;
-            }
-            continue;
-          }
-        }
-        WaitAtBarrier();
         continue;
       }
     }

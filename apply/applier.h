@@ -259,11 +259,12 @@ class Applier {
   // Reads the relay's "file_resync" meta into resync_ and reports it (at start).
   Status LoadFileResync();
   Status SaveFileResync();
-  // Verify's barrier: true when the transaction beginning at `begin` must wait (the barrier is
-  // read again at most every 50 ms); the caller then calls WaitAtBarrier once nothing is in
-  // flight.
-  // Without `begin` (nothing to apply): true only for a "now" barrier.
-  bool BarrierHolds(const std::optional<BinlogPosition>& begin);
+  // Verify's barrier: true when `next` (the relay entry at `seq`, nullptr when it is not there
+  // yet) must wait (the barrier is read again at most every 50 ms); the caller then calls
+  // WaitAtBarrier once nothing is in flight. "now": before any database transaction, and when
+  // there is nothing to apply; "file:offset": before a database transaction beginning at or
+  // after it; "seq:N": before any entry from sequence N on (also when idle past N - 1).
+  bool BarrierHolds(const pb::JournalEntry* next, uint64_t seq);
   void WaitAtBarrier();
   // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
   Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
@@ -335,6 +336,8 @@ class Applier {
     std::string token;
     bool now = false;     // hold before any database transaction
     BinlogPosition stop;  // ... else before one that begins at or after this
+    uint64_t stop_seq = 0;  // not 0: before any entry from this sequence on
+    std::string stop_text;  // as written in the barrier file
   };
   std::optional<Barrier> barrier_;
   std::chrono::steady_clock::time_point barrier_checked_{};

@@ -4,12 +4,14 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <charconv>
+
 #include "apply/applier.h"
 #include "sync/key_value_file.h"
 
 namespace replsync::apply {
 
-bool Applier::BarrierHolds(const std::optional<BinlogPosition>& begin) {
+bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
   if (options_.barrier_path.empty()) return false;
   const auto now = std::chrono::steady_clock::now();
   if (now - barrier_checked_ >= std::chrono::milliseconds(50)) {
@@ -28,8 +30,21 @@ bool Applier::BarrierHolds(const std::optional<BinlogPosition>& begin) {
           barrier_mtime_ns_ = mtime;
           Barrier b;
           b.token = token;
+          b.stop_text = stop;
           if (stop == "now") {
             b.now = true;
+          } else if (stop.rfind("seq:", 0) == 0) {
+            uint64_t n = 0;
+            const char* first = stop.data() + 4;
+            const char* last = stop.data() + stop.size();
+            auto [end, ec] = std::from_chars(first, last, n);
+            if (ec != std::errc() || end != last || n == 0) {
+              spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
+                           options_.barrier_path, stop);
+              barrier_.reset();
+              return false;
+            }
+            b.stop_seq = n;
           } else {
             auto parsed = BinlogPosition::Parse(stop);
             if (!parsed.ok()) {
@@ -41,15 +56,20 @@ bool Applier::BarrierHolds(const std::optional<BinlogPosition>& begin) {
             b.stop = *parsed;
           }
           spdlog::info("applier: verify's barrier {}: holding before {}", token,
-                       b.now ? std::string("the next transaction") : b.stop.ToString());
+                       b.now           ? std::string("the next transaction")
+                       : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
+                                         : b.stop.ToString());
           barrier_ = b;
         }
       }
     }
   }
   if (!barrier_) return false;
+  if (barrier_->stop_seq != 0) return seq >= barrier_->stop_seq;
+  if (next != nullptr && !next->has_db()) return false;  // file entries pass the others
   if (barrier_->now) return true;
-  return begin.has_value() && !(*begin < barrier_->stop);
+  if (next == nullptr) return false;
+  return !(BinlogPosition{next->db().begin_file(), next->db().begin_offset()} < barrier_->stop);
 }
 
 void Applier::WaitAtBarrier() {
@@ -57,7 +77,7 @@ void Applier::WaitAtBarrier() {
   SetState(ApplierState::kWaiting, "verify's barrier");
   const std::string content =
       fmt::format("token {}\nstop_before {}\napplied_seq {}\nsource {}\ngtid {}\n", barrier_->token,
-                  barrier_->now ? std::string("now") : barrier_->stop.ToString(), position_.seq,
+                  barrier_->stop_text, position_.seq,
                   position_.source.ToString(), position_.gtid);
   if (content != paused_written_ && !options_.paused_path.empty()) {
     Status st = WriteFileAtomically(options_.paused_path, content, "verify's paused file");

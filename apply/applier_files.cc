@@ -99,6 +99,7 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
       notified_ = false;
     }
     if (next == nullptr) break;
+    if (!in_parts && barrier_ && barrier_->stop_seq != 0 && at + 1 >= barrier_->stop_seq) break;
     if (!next->has_file()) {
       if (in_parts) {
         return Status::Corruption(

@@ -16,6 +16,7 @@
 
 #include "capture/repo_watcher.h"
 #include "replsync.pb.h"
+#include "sync/content_hash.h"
 #include "sync/file_delta.h"
 #include "sync/manifest.h"
 #include "sync/path_text.h"
@@ -129,6 +130,10 @@ Status FileCapture::Start() {
   stop_ = false;
   rescan_reason_ = "start";
   started_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    accepting_ = true;
+  }
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -149,6 +154,17 @@ void FileCapture::RequestResync(const std::vector<std::string>& paths) {
   if (watcher_) watcher_->Interrupt();
 }
 
+void FileCapture::RequestTreeSnapshot(TreeSnapshotRequest request) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!accepting_) {
+    lock.unlock();
+    request.done(Status::Aborted("the file capture is not running"));
+    return;
+  }
+  snapshot_requests_.push_back(std::move(request));
+  if (watcher_) watcher_->Interrupt();
+}
+
 FileCaptureStatus FileCapture::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   return status_;
@@ -166,6 +182,17 @@ void FileCapture::SetState(const std::string& state) {
 
 void FileCapture::Run() {
   Status st = RunLoop();
+  {
+    std::vector<TreeSnapshotRequest> left;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      accepting_ = false;
+      left.swap(snapshot_requests_);
+    }
+    for (TreeSnapshotRequest& request : left) {
+      request.done(Status::Aborted("the primary's file capture stopped"));
+    }
+  }
   // What was submitted and is durable stays in the manifest; the rest is found again by the
   // next start's rescan.
   if (in_txn_) {
@@ -197,6 +224,23 @@ Status FileCapture::RunLoop() {
       for (const std::string& path : requests) {
         spdlog::info("files: the secondary asks for '{}' whole; journaling it again", path);
         Mark(path, /*deep=*/true, /*force=*/true, false, false);
+      }
+    }
+    {
+      std::vector<TreeSnapshotRequest> requests;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        requests.swap(snapshot_requests_);
+      }
+      for (TreeSnapshotRequest& request : requests) {
+        Result<FileTreeSnapshot> snapshot = TakeTreeSnapshot(request);
+        // Only the request's own problems go back to it; the capture's own errors stop it.
+        if (!snapshot.ok() && snapshot.status().code() != Status::Code::kInvalidArgument) {
+          request.done(Status::Aborted("the primary's file capture failed: " +
+                                       snapshot.status().message()));
+          return snapshot.status();
+        }
+        request.done(std::move(snapshot));
       }
     }
     if (!rescan_reason_.empty()) {
@@ -349,7 +393,7 @@ Status FileCapture::Reconcile(const std::string& path, bool deep, bool force) {
     if (path.empty()) {
       return Status::NotFound(fmt::format("the repository {} is gone", options_.root));
     }
-    if (!known) return Status::Ok();
+    if (!known && !force) return Status::Ok();
     pb::FileChange change;
     change.set_kind(pb::FileChange::DELETE);
     change.set_path(path);
@@ -728,6 +772,72 @@ Status FileCapture::CommitManifest(bool force) {
   in_txn_ = false;
   uncommitted_ = false;
   last_commit_ = Clock::now();
+  return Status::Ok();
+}
+
+Result<FileTreeSnapshot> FileCapture::TakeTreeSnapshot(const TreeSnapshotRequest& request) {
+  for (const std::string& path : request.resync_paths) {
+    // The manifest checks the path (InvalidArgument names what is wrong with it).
+    if (path.empty()) return Status::InvalidArgument("an empty path cannot be journaled again");
+    RS_RETURN_IF_ERROR(manifest_->Get(path).status());
+  }
+  if (!request.resync_paths.empty()) {
+    spdlog::info("files: verify's repair asks for {} path(s) whole; journaling them again",
+                 request.resync_paths.size());
+  }
+  for (const std::string& path : request.resync_paths) {
+    RS_RETURN_IF_ERROR(Reconcile(path, /*deep=*/true, /*force=*/true));
+    // Journaled now: an event or request for it that was waiting is done too.
+    dirty_.erase(path);
+  }
+  if (request.deep) {
+    spdlog::info("files: verify --deep: rescanning {} and rereading every file", options_.root);
+    RS_RETURN_IF_ERROR(Reconcile("", /*deep=*/true, /*force=*/false));
+    RS_RETURN_IF_ERROR(RehashUnchanged());
+  }
+  RS_RETURN_IF_ERROR(CommitManifest(/*force=*/true));
+  FileTreeSnapshot snapshot;
+  snapshot.journal_seq = sink_.journal_last_seq ? sink_.journal_last_seq() : 0;
+  RS_ASSIGN_OR_RETURN(FileTree tree, FileTree::FromManifest(*manifest_));
+  tree.Finish(/*with_content=*/request.deep);
+  spdlog::info("files: verify's snapshot of {} paths at journal sequence {}", tree.size(),
+               snapshot.journal_seq);
+  snapshot.tree = std::make_shared<const FileTree>(std::move(tree));
+  return snapshot;
+}
+
+Status FileCapture::RehashUnchanged() {
+  std::vector<std::string> changed;
+  RS_RETURN_IF_ERROR(manifest_->ForEach([&](const ManifestEntry& e) {
+    if (stop_ || e.type != ManifestEntry::Type::kFile) return Status::Ok();
+    UniqueFd fd(openat(root_fd_.get(), e.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+      changed.push_back(e.path);  // gone or replaced: Reconcile journals what is there
+      return Status::Ok();
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || e.inode != st.st_ino ||
+        e.size != uint64_t(st.st_size) || e.mtime_ns != Nanos(st.st_mtim) ||
+        e.ctime_ns != Nanos(st.st_ctim)) {
+      changed.push_back(e.path);  // changed since journaled; its event may still be waiting
+      return Status::Ok();
+    }
+    Result<std::string> hash = Sha256OfFile(fd.get());
+    if (!hash.ok()) {
+      return hash.status().WithContext(fmt::format("reread '{}' in {}", e.path, options_.root));
+    }
+    if (*hash != e.content_hash) {
+      spdlog::warn("files: verify --deep: '{}' in {} has new content with the size and mtime it "
+                   "had when journaled (changed behind the watcher's back); journaling it again",
+                   e.path, options_.root);
+      changed.push_back(e.path);
+    }
+    return Status::Ok();
+  }));
+  for (const std::string& path : changed) {
+    RS_RETURN_IF_ERROR(Reconcile(path, /*deep=*/false, /*force=*/true));
+    dirty_.erase(path);
+  }
   return Status::Ok();
 }
 

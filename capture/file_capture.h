@@ -28,7 +28,15 @@
 //   finds what the lost manifest changes described and journals it again; the secondary's apply
 //   is idempotent (state-based), so that costs bytes, never correctness.
 // - RequestResync (the secondary could not rebuild a path): the path's whole current state is
-//   journaled again with literal data only (a directory: everything below it).
+//   journaled again with literal data only (a directory: everything below it; a path that does
+//   not exist: a DELETE, so that a secondary drops what the primary does not have).
+// - RequestTreeSnapshot (`replsync verify` / `repair`, schemas/verify.md "Files"): on the thread,
+//   first journals `resync_paths` whole, with `deep` rescans the tree and rereads every file whose
+//   stat still matches its manifest row (a content change that kept size and mtime is journaled),
+//   commits the manifest once the journal holds everything it describes, and hands over the
+//   manifest's tree with the journal's last sequence: the tree is exactly the result of the file
+//   entries up to that sequence. Events wait meanwhile (a --deep verify of a large repository
+//   holds them for as long as reading every file takes).
 // Thread-safety: Start/Stop from one owning thread; RequestResync and status() from any thread.
 #pragma once
 
@@ -43,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "sync/file_tree.h"
 #include "sync/status.h"
 #include "sync/unique_fd.h"
 
@@ -69,6 +78,8 @@ struct FileEntrySink {
   std::function<Result<uint64_t>(std::string entry, bool completes)> submit;
   std::function<Status(uint64_t ticket)> wait_durable;
   std::function<bool()> journal_full;
+  // The journal's last sequence (durable); a tree snapshot's journal_seq.
+  std::function<uint64_t()> journal_last_seq;
 };
 
 struct FileCaptureOptions {
@@ -140,6 +151,15 @@ class FileCapture {
   void Stop();
   // The secondary could not rebuild these paths: journal their whole state again.
   void RequestResync(const std::vector<std::string>& paths);
+  // A snapshot of the journaled tree for verify (see above); `done` is called once, from the
+  // capture's thread (or at once with Aborted when the capture stopped). Errors given to `done`:
+  // InvalidArgument for a bad resync path, the manifest's errors.
+  struct TreeSnapshotRequest {
+    bool deep = false;
+    std::vector<std::string> resync_paths;
+    std::function<void(Result<FileTreeSnapshot>)> done;
+  };
+  void RequestTreeSnapshot(TreeSnapshotRequest request);
   FileCaptureStatus status() const;
   // The last fatal error (the thread stopped), or OK.
   Status error() const;
@@ -169,6 +189,11 @@ class FileCapture {
   Status HandleMove(const std::string& from, const std::string& to);
   Status Submit(const pb::FileChange& change, bool completes);
   Status CommitManifest(bool force);
+  // One snapshot request (the thread's part of RequestTreeSnapshot).
+  Result<FileTreeSnapshot> TakeTreeSnapshot(const TreeSnapshotRequest& request);
+  // --deep: rereads every file whose stat matches its manifest row; journals those whose content
+  // is not the one the manifest holds.
+  Status RehashUnchanged();
   int64_t ParentMtime(const std::string& path);
   Status SetParentMtimeInManifest(const std::string& path, int64_t mtime_ns);
   void SetState(const std::string& state);
@@ -195,6 +220,8 @@ class FileCapture {
   // ---- shared (guarded by mu_)
   mutable std::mutex mu_;
   std::vector<std::string> resync_requests_;
+  std::vector<TreeSnapshotRequest> snapshot_requests_;
+  bool accepting_ = false;  // snapshot requests are taken (the thread runs)
   FileCaptureStatus status_;
   Status error_;
 };

@@ -188,6 +188,7 @@ void Shipper::Run() {
       SendHeartbeats(Shippable());
     }
     DropSilent(now);
+    ServeTreeSnapshots(now);
     if (now - last_retention_ >= options_.retention_interval) {
       last_retention_ = now;
       Retain();
@@ -201,6 +202,7 @@ void Shipper::Run() {
 
 void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now) {
   if (message.has_hello()) return OnHello(peer, message.hello(), now);
+  if (message.has_tree_request()) return OnTreeRequest(peer, message.tree_request(), now);
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
     // A peer id without a session (it went silent, or never said Hello): ask for a Hello by
@@ -251,6 +253,106 @@ void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time
     } else {
       spdlog::warn("shipper: secondary {} reports: {}", session.name, error.message());
     }
+  }
+}
+
+void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& request,
+                            Clock::time_point now) {
+  pb::Envelope reply;
+  pb::TreeReply* r = reply.mutable_tree_reply();
+  r->set_request_id(request.request_id());
+  if (request.open()) {
+    if (!options_.on_tree_snapshot) {
+      r->set_error(
+          "this primary replicates no repository ([repository] path is not set in its "
+          "configuration): there are no files to compare");
+      (void)transport_->Send(peer, reply);
+      return;
+    }
+    spdlog::info("shipper: verify asks for a snapshot of the repository{}{}",
+                 request.deep() ? " (deep: every file is read again)" : "",
+                 request.resync_paths_size() > 0
+                     ? fmt::format(" after journaling {} path(s) whole", request.resync_paths_size())
+                     : std::string());
+    std::vector<std::string> paths(request.resync_paths().begin(), request.resync_paths().end());
+    const uint64_t id = request.request_id();
+    options_.on_tree_snapshot(request.deep(), std::move(paths),
+                              [this, peer, id](Result<FileTreeSnapshot> snapshot) {
+                                {
+                                  std::lock_guard<std::mutex> lock(tree_mu_);
+                                  tree_done_.push_back(TreeDone{peer, id, std::move(snapshot)});
+                                }
+                                Notify();
+                              });
+    return;
+  }
+  auto it = tree_sessions_.find(request.session());
+  if (request.close()) {
+    if (it != tree_sessions_.end()) tree_sessions_.erase(it);
+    (void)transport_->Send(peer, reply);
+    return;
+  }
+  if (it == tree_sessions_.end()) {
+    r->set_error(fmt::format(
+        "no verify session '{}' on the primary (sessions end after {} s without a request, or "
+        "when the primary's daemon restarts): run verify again",
+        request.session(), options_.tree_session_idle.count() / 1000));
+    (void)transport_->Send(peer, reply);
+    return;
+  }
+  it->second.last_used = now;
+  const FileTreeSnapshot& snapshot = it->second.snapshot;
+  r->set_session(it->first);
+  r->set_journal_seq(snapshot.journal_seq);
+  r->set_root_hash(snapshot.tree->root_hash());
+  r->set_paths(snapshot.tree->size());
+  size_t budget = options_.tree_reply_nodes;
+  for (int i = 0; i < request.dirs_size() && budget > 0; ++i) {
+    pb::TreeListing* listing = r->add_listings();
+    snapshot.tree->Listing(request.dirs(i), i < request.after_size() ? request.after(i) : "",
+                           budget, listing);
+    budget -= std::min(budget, static_cast<size_t>(listing->nodes_size()));
+  }
+  Status sent = transport_->Send(peer, reply);
+  if (!sent.ok()) spdlog::warn("shipper: verify's tree reply not sent: {}", sent.message());
+}
+
+void Shipper::ServeTreeSnapshots(Clock::time_point now) {
+  std::vector<TreeDone> done;
+  {
+    std::lock_guard<std::mutex> lock(tree_mu_);
+    done.swap(tree_done_);
+  }
+  for (TreeDone& d : done) {
+    pb::Envelope reply;
+    pb::TreeReply* r = reply.mutable_tree_reply();
+    r->set_request_id(d.request_id);
+    if (!d.snapshot.ok()) {
+      r->set_error(d.snapshot.status().message());
+    } else {
+      while (tree_sessions_.size() >= std::max<size_t>(options_.max_tree_sessions, 1)) {
+        auto oldest = std::min_element(
+            tree_sessions_.begin(), tree_sessions_.end(),
+            [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
+        tree_sessions_.erase(oldest);
+      }
+      const std::string id = fmt::format("{:x}-{}", static_cast<uint64_t>(NowUnixMs()),
+                                         ++tree_session_counter_);
+      TreeSession& session = tree_sessions_[id];
+      session.snapshot = std::move(d.snapshot).value();
+      session.last_used = now;
+      r->set_session(id);
+      r->set_journal_seq(session.snapshot.journal_seq);
+      r->set_root_hash(session.snapshot.tree->root_hash());
+      r->set_paths(session.snapshot.tree->size());
+      session.snapshot.tree->Listing("", "", options_.tree_reply_nodes, r->add_listings());
+    }
+    Status sent = transport_->Send(d.peer, reply);
+    if (!sent.ok()) spdlog::warn("shipper: verify's snapshot reply not sent: {}", sent.message());
+  }
+  for (auto it = tree_sessions_.begin(); it != tree_sessions_.end();) {
+    it = now - it->second.last_used > options_.tree_session_idle ? tree_sessions_.erase(it)
+                                                                 : std::next(it);
   }
 }
 

@@ -45,6 +45,7 @@
 
 #include "replsync.pb.h"
 #include "sync/journal.h"
+#include "sync/file_tree.h"
 #include "sync/status.h"
 #include "sync/transport.h"
 
@@ -73,6 +74,17 @@ struct ShipperOptions {
   // then goes out `abandoned` (with the rest of that file's parts), a later entry carrying the
   // newer state. Unset: entries are sent as stored.
   std::function<Result<bool>(pb::FileChange* change)> fill_file;
+  // Verify's TreeRequest{open} (FileCapture::RequestTreeSnapshot): takes a snapshot of the
+  // repository and calls `done` once, from any thread. Unset: the primary has no repository and
+  // says so.
+  std::function<void(bool deep, std::vector<std::string> resync_paths,
+                     std::function<void(Result<FileTreeSnapshot>)> done)>
+      on_tree_snapshot;
+  // Verify sessions are dropped after this long without a request; at most max_tree_sessions are
+  // kept (the oldest goes first), and a reply carries at most tree_reply_nodes nodes.
+  std::chrono::milliseconds tree_session_idle{600000};
+  size_t max_tree_sessions = 4;
+  size_t tree_reply_nodes = 50000;
 };
 
 struct PeerStatus {
@@ -145,6 +157,10 @@ class Shipper {
   void Run();
   void Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now);
   void OnHello(const std::string& peer, const pb::Hello& hello, Clock::time_point now);
+  // Verify's requests (schemas/wire.md "Verify's tree requests"); no Hello needed.
+  void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request, Clock::time_point now);
+  // Answers the opening requests whose snapshots are ready; drops idle sessions.
+  void ServeTreeSnapshots(Clock::time_point now);
   // Sends what `peer`'s window allows; returns true when something was sent.
   bool Pump(const std::string& peer, Session& session, uint64_t shippable);
   void SendError(const std::string& peer, const std::string& name, const std::string& text,
@@ -173,6 +189,21 @@ class Shipper {
   Clock::time_point last_heartbeat_{};
   Clock::time_point last_retention_{};
   std::string compressed_;  // scratch
+  struct TreeSession {
+    FileTreeSnapshot snapshot;
+    Clock::time_point last_used{};
+  };
+  std::map<std::string, TreeSession> tree_sessions_;  // by session id
+  uint64_t tree_session_counter_ = 0;
+
+  // Snapshots taken for verify, waiting to be answered (filled by the file capture's thread).
+  struct TreeDone {
+    std::string peer;
+    uint64_t request_id = 0;
+    Result<FileTreeSnapshot> snapshot = Status::Internal("not taken");
+  };
+  std::mutex tree_mu_;
+  std::vector<TreeDone> tree_done_;
 
   mutable std::mutex mu_;               // guards the fields below
   std::map<std::string, Known> known_;  // by node name

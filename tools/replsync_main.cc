@@ -54,16 +54,21 @@ int main(int argc, char** argv) {
   replsync::cli::VerifyCommandOptions verify;
   CLI::App* verify_cmd = app.add_subcommand(
       "verify",
-      "Prove that the secondary holds the primary's rows at one consistent point while changes\n"
-      "keep flowing, or list what differs (schemas/verify.md). Run it on the secondary, with the\n"
-      "secondary's configuration ([primary_mysql] says how to reach the primary's database) and\n"
-      "its replsyncd running. Exit 0: consistent; 1: differences found; 2: could not verify.");
+      "Prove that the secondary holds the primary's rows and files at one consistent point while\n"
+      "changes keep flowing, or list what differs (schemas/verify.md). Run it on the secondary,\n"
+      "with the secondary's configuration ([primary_mysql] says how to reach the primary's\n"
+      "database; the primary's replsyncd at [transport] primary answers for its files) and its\n"
+      "replsyncd running. Files are compared by metadata, and by content where size or mtime\n"
+      "differ (--deep: every file reread on both sides).\n"
+      "Exit 0: consistent; 1: differences found; 2: could not verify.");
   verify_cmd->add_option("--config", verify.config_path, "The secondary's configuration file")
       ->required()
       ->check(CLI::ExistingFile);
   verify_cmd->add_flag("--json", verify.json, "Print the result as JSON (schemas/verify.md)");
-  verify_cmd->add_flag("--database-only", verify.database_only,
-                       "Compare the database only (this version does not compare files yet)");
+  verify_cmd->add_flag("--database-only", verify.database_only, "Compare the database only");
+  verify_cmd->add_flag("--files-only", verify.files_only, "Compare the repository's files only");
+  verify_cmd->add_flag("--deep", verify.deep,
+                       "Reread and hash every file on both nodes (slow: reads both repositories)");
   verify_cmd
       ->add_option("--barrier-timeout", verify.barrier_timeout_s,
                    "Seconds to wait for the secondary's applier to reach the point")
@@ -72,10 +77,12 @@ int main(int argc, char** argv) {
   replsync::cli::RepairCommandOptions repair;
   CLI::App* repair_cmd = app.add_subcommand(
       "repair",
-      "Make the secondary's database equal to the primary's at one consistent point: verify's\n"
-      "comparison, with the secondary's applier held at the point until the differing rows are\n"
-      "fixed (rows missing or changed are copied from the primary's snapshot, extra rows\n"
-      "deleted; sql_log_bin=0, one transaction per table), then replication goes on.\n"
+      "Make the secondary's database and files equal to the primary's: verify's comparison, with\n"
+      "the secondary's applier held at the point until the differing rows are fixed (rows\n"
+      "missing or changed are copied from the primary's snapshot, extra rows deleted;\n"
+      "sql_log_bin=0, one transaction per table), then replication goes on; differing files are\n"
+      "journaled again whole by the primary and applied through the normal stream (atomic\n"
+      "replace; a file the primary does not have is deleted), then checked again.\n"
       "Run it on the secondary like verify (schemas/verify.md, \"Repair\").\n"
       "Exit 0: repaired or nothing to repair; 1: --dry-run found differences; 2: could not\n"
       "repair (the reason is printed).");
@@ -83,10 +90,13 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   repair_cmd->add_flag("--json", repair.json, "Print the result as JSON (schemas/verify.md)");
-  repair_cmd->add_flag("--database-only", repair.database_only,
-                       "Repair the database only (this version does not repair files)");
+  repair_cmd->add_flag("--database-only", repair.database_only, "Repair the database only");
+  repair_cmd->add_flag("--files-only", repair.files_only, "Repair the repository's files only");
+  repair_cmd->add_flag("--deep", repair.deep,
+                       "Find differing files by rereading every file on both nodes");
   repair_cmd->add_flag("--dry-run", repair.dry_run,
-                       "Print the SQL it would run, one statement per line, and change nothing");
+                       "Print the SQL it would run, one statement per line, and the files it would\n"
+                   "replace or delete, and change nothing");
   repair_cmd
       ->add_option("--barrier-timeout", repair.barrier_timeout_s,
                    "Seconds to wait for the secondary's applier to reach the point")

@@ -5,15 +5,23 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "tests/harness/node_pair_test.h"
+#include "tests/harness/repo_tree.h"
 
 namespace replsync {
 namespace {
@@ -27,7 +35,7 @@ class VerifyTest : public testing::NodePairTest {
  protected:
   VerifyTest() : NodePairTest({"app", "sbtest"}, "verify") {}
 
-  VerifyRun Verify(const std::string& flags = "--json --database-only") {
+  VerifyRun Verify(const std::string& flags = "--json") {
     return Replsync("verify", flags);
   }
 
@@ -65,6 +73,55 @@ class VerifyTest : public testing::NodePairTest {
     ADD_FAILURE() << query << ": primary " << a << ", secondary " << b;
   }
 
+  // Writes `content` to `rel` below `node`'s repository (folders created as needed).
+  void Write(const std::string& node, const std::string& rel, const std::string& content) {
+    const std::string path = RepositoryPath(node) + "/" + rel;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+  }
+
+  std::string Read(const std::string& node, const std::string& rel) {
+    std::ifstream in(RepositoryPath(node) + "/" + rel, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // Waits until the secondary's repository equals the primary's (the harness' own comparison).
+  void WaitTreesEqual() {
+    std::vector<std::string> diff;
+    for (int i = 0; i < 300; ++i) {
+      auto a = testing::SnapshotTree(RepositoryPath("primary"));
+      auto b = testing::SnapshotTree(RepositoryPath("secondary"));
+      if (a.ok() && b.ok()) {
+        diff = testing::CompareTrees(*a, *b);
+        if (diff.empty()) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::string text;
+    for (const auto& d : diff) text += d + "\n";
+    ADD_FAILURE() << "the repositories did not become equal:\n" << text;
+  }
+
+  // The "files" of a verify's JSON as "path problem" strings.
+  static std::set<std::string> FileProblems(const rapidjson::Document& doc) {
+    std::set<std::string> out;
+    for (const auto& f : doc["files"].GetArray()) {
+      out.insert(std::string(f["path"].GetString()) + " " + f["problem"].GetString());
+    }
+    return out;
+  }
+
+  // A small tree on the primary, replicated.
+  void MakeFiles() {
+    Write("primary", "top.txt", "top level\n");
+    Write("primary", "docs/a.txt", std::string(600, 'a'));
+    Write("primary", "docs/b.txt", "bravo\n");
+    Write("primary", "docs/c.txt", "charlie\n");
+    Write("primary", "docs/sub/d.txt", "delta delta\n");
+    ASSERT_EQ(symlink("a.txt", (RepositoryPath("primary") + "/docs/link").c_str()), 0);
+    ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
+  }
+
   void StartBoth() {
     primary_daemon_ = StartDaemon("primary");
     ASSERT_TRUE(primary_daemon_);
@@ -88,9 +145,19 @@ INSERT INTO app.same VALUES (1, 'x', x'00ff'), (1, 'y', NULL), (2, 'x', '');
 )sql");
   WaitSame("SELECT COUNT(*) FROM app.same");
 
+  ASSERT_NO_FATAL_FAILURE(MakeFiles());
+
   VerifyRun clean = Verify();
   ASSERT_EQ(clean.exit_code, 0) << clean.out << Tail("secondary");
   EXPECT_NE(clean.out.find("\"consistent\":true"), std::string::npos) << clean.out;
+  EXPECT_NE(clean.out.find("\"files_verified\":true"), std::string::npos) << clean.out;
+  EXPECT_NE(clean.out.find("\"files\":[]"), std::string::npos) << clean.out;
+
+  // Files behind replication's back: changed, deleted, extra, a mode change.
+  Write("secondary", "docs/a.txt", "changed\n");
+  ASSERT_EQ(unlink((RepositoryPath("secondary") + "/docs/b.txt").c_str()), 0);
+  Write("secondary", "docs/extra.txt", "not on the primary\n");
+  ASSERT_EQ(chmod((RepositoryPath("secondary") + "/docs/c.txt").c_str(), 0600), 0);
 
   // Behind replication's back, on the secondary only.
   Sql(*secondary_, R"sql(
@@ -126,10 +193,25 @@ DELETE FROM app.notes WHERE txt = 'a' LIMIT 1;
   EXPECT_EQ(notes["extra_rows"].GetUint64(), 0u);
   EXPECT_STREQ((*tables["app.same"])["status"].GetString(), "equal");
 
-  // Without --database-only this version says it cannot compare files.
-  VerifyRun files = Verify("--json");
-  EXPECT_EQ(files.exit_code, 2) << files.out;
-  EXPECT_NE(files.out.find("--database-only"), std::string::npos) << files.out;
+  EXPECT_TRUE(doc["files_verified"].GetBool()) << run.out;
+  EXPECT_EQ(FileProblems(doc), (std::set<std::string>{
+                                   "docs/a.txt content",
+                                   "docs/b.txt missing",
+                                   "docs/c.txt mode",
+                                   "docs/extra.txt extra",
+                               }))
+      << run.out;
+
+  // Each part alone.
+  VerifyRun db = Verify("--json --database-only");
+  EXPECT_EQ(db.exit_code, 1) << db.out;
+  EXPECT_NE(db.out.find("\"files_verified\":false"), std::string::npos) << db.out;
+  EXPECT_NE(db.out.find("\"files\":[]"), std::string::npos) << db.out;
+  VerifyRun files = Verify("--files-only");
+  EXPECT_EQ(files.exit_code, 1) << files.out;
+  EXPECT_NE(files.out.find("FILE missing \"docs/b.txt\""), std::string::npos) << files.out;
+  EXPECT_NE(files.out.find("tables: not compared (--files-only)"), std::string::npos) << files.out;
+  EXPECT_NE(files.out.find("4 paths differ"), std::string::npos) << files.out;
 }
 
 TEST_F(VerifyTest, FindsNoDifferenceWhileTheLoadGoesOn) {
@@ -148,15 +230,47 @@ TEST_F(VerifyTest, FindsNoDifferenceWhileTheLoadGoesOn) {
   auto prepared = (*prepare)->Wait(std::chrono::seconds(120));
   ASSERT_TRUE(prepared && WIFEXITED(*prepared) && WEXITSTATUS(*prepared) == 0);
   WaitSame("SELECT COUNT(*) FROM sbtest.sbtest2");
+  ASSERT_NO_FATAL_FAILURE(MakeFiles());
   auto load = sysbench("run", 20);
   ASSERT_TRUE(load.ok());
+  // Files change on the primary too, all the time: new, rewritten, renamed, deleted.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> file_changes{0};
+  std::thread writer([&] {
+    for (uint64_t i = 0; !stop; ++i) {
+      const std::string name = fmt::format("load/f{}.txt", i % 40);
+      const std::string path = RepositoryPath("primary") + "/" + name;
+      switch (i % 4) {
+        case 0:
+        case 1:
+          Write("primary", name, fmt::format("version {} {}\n", i, std::string(i % 3000, 'x')));
+          break;
+        case 2:
+          std::rename(path.c_str(), (path + ".moved").c_str());
+          break;
+        default:
+          std::remove((path + ".moved").c_str());
+          break;
+      }
+      ++file_changes;
+      std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    }
+  });
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 3; ++i) {
     VerifyRun run = Verify();
     EXPECT_EQ(run.exit_code, 0) << run.out << Tail("secondary");
     EXPECT_NE(run.out.find("\"consistent\":true"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("\"sbtest.sbtest1\""), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("\"files_verified\":true"), std::string::npos) << run.out;
+    const uint64_t before = file_changes;
+    VerifyRun files = Verify("--json --files-only");
+    EXPECT_EQ(files.exit_code, 0) << files.out << Tail("secondary");
+    EXPECT_NE(files.out.find("\"files\":[]"), std::string::npos) << files.out;
+    EXPECT_GT(file_changes.load(), before) << "files did not change during the verify";
   }
+  stop = true;
+  writer.join();
   // The load ran through the verifications.
   auto still = (*load)->Wait(std::chrono::seconds(1));
   EXPECT_FALSE(still.has_value()) << "sysbench ended before the verifications did";
@@ -197,6 +311,58 @@ DELETE FROM app.bag WHERE txt = 'a' LIMIT 1;
 INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
 )sql"));
 
+  ASSERT_NO_FATAL_FAILURE(MakeFiles());
+  Write("primary", "docs/empty/.keep", "");
+  ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
+  // Files behind replication's back: changed (one keeping its size and mtime, which only --deep
+  // sees), deleted, extra (a file and a folder with files), a mode change, a retargeted link,
+  // a folder replaced by a file.
+  Write("secondary", "docs/a.txt", "changed\n");
+  {
+    const std::string d = RepositoryPath("secondary") + "/docs/sub/d.txt";
+    struct stat before;
+    ASSERT_EQ(stat(d.c_str(), &before), 0);
+    Write("secondary", "docs/sub/d.txt", "DELTA DELTA\n");
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT_EQ(utimensat(AT_FDCWD, d.c_str(), times, 0), 0);
+  }
+  ASSERT_EQ(unlink((RepositoryPath("secondary") + "/docs/b.txt").c_str()), 0);
+  Write("secondary", "docs/extra.txt", "not on the primary\n");
+  Write("secondary", "more/x/y.txt", "a whole extra folder\n");
+  ASSERT_EQ(chmod((RepositoryPath("secondary") + "/docs/c.txt").c_str(), 0600), 0);
+  ASSERT_EQ(unlink((RepositoryPath("secondary") + "/docs/link").c_str()), 0);
+  ASSERT_EQ(symlink("c.txt", (RepositoryPath("secondary") + "/docs/link").c_str()), 0);
+  std::filesystem::remove_all(RepositoryPath("secondary") + "/docs/empty");
+  Write("secondary", "docs/empty", "a file where a folder was");
+
+  const std::set<std::string> planted = {
+      "docs/a.txt content", "docs/b.txt missing",   "docs/c.txt mode", "docs/empty type",
+      "docs/extra.txt extra", "docs/link link", "more extra"};
+  {
+    VerifyRun quick = Verify("--json --files-only");
+    ASSERT_EQ(quick.exit_code, 1) << quick.out;
+    rapidjson::Document doc;
+    doc.Parse(quick.out.c_str());
+    ASSERT_FALSE(doc.HasParseError()) << quick.out;
+    EXPECT_EQ(FileProblems(doc), planted) << quick.out;
+    VerifyRun deep = Verify("--json --files-only --deep");
+    ASSERT_EQ(deep.exit_code, 1) << deep.out;
+    doc.Parse(deep.out.c_str());
+    ASSERT_FALSE(doc.HasParseError()) << deep.out;
+    std::set<std::string> with_d = planted;
+    with_d.insert("docs/sub/d.txt content");
+    EXPECT_EQ(FileProblems(doc), with_d) << deep.out;
+  }
+  VerifyRun dry_files = Replsync("repair", "--files-only --dry-run --deep");
+  ASSERT_EQ(dry_files.exit_code, 1) << dry_files.out;
+  for (const char* expected : {"WOULD replace \"docs/a.txt\" (content)",
+                               "WOULD replace \"docs/sub/d.txt\" (content)",
+                               "WOULD delete  \"more\" (extra)",
+                               "WOULD replace \"docs/b.txt\" (missing)"}) {
+    EXPECT_NE(dry_files.out.find(expected), std::string::npos) << expected << "\n" << dry_files.out;
+  }
+  EXPECT_EQ(Read("secondary", "docs/a.txt"), "changed\n") << "a dry run changed a file";
+
   // A dry run lists the statements and changes nothing.
   VerifyRun dry = Replsync("repair", "--database-only --dry-run");
   ASSERT_EQ(dry.exit_code, 1) << dry.out << Tail("secondary");
@@ -217,7 +383,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   VerifyRun still = Verify();
   EXPECT_EQ(still.exit_code, 1) << still.out;
 
-  VerifyRun repair = Replsync("repair", "--database-only --json");
+  VerifyRun repair = Replsync("repair", "--json --deep");
   ASSERT_EQ(repair.exit_code, 0) << repair.out << Tail("secondary");
   rapidjson::Document doc;
   doc.Parse(repair.out.c_str());
@@ -230,10 +396,16 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   }
   EXPECT_EQ(counts["app.kinds"], "1/3/1") << repair.out;
   EXPECT_EQ(counts["app.bag"], "1/0/2") << repair.out;
+  EXPECT_EQ(doc["files_repaired"].GetUint64(), 8u) << repair.out;
+  EXPECT_TRUE(doc["files_left"].GetArray().Empty()) << repair.out;
 
-  VerifyRun after = Verify();
+  VerifyRun after = Verify("--json --deep");
   EXPECT_EQ(after.exit_code, 0) << after.out;
   EXPECT_NE(after.out.find("\"consistent\":true"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("\"files\":[]"), std::string::npos) << after.out;
+  // Independently: the trees are equal by the harness' own comparison.
+  ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
+  EXPECT_EQ(Read("secondary", "docs/sub/d.txt"), "delta delta\n");
 
   // Replication goes on over the repaired rows.
   Sql(*primary_, "UPDATE app.kinds SET s = 'after the repair' WHERE id = 42");

@@ -206,6 +206,23 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
 
 }  // namespace
 
+std::string NewBarrierToken() { return RandomToken(); }
+
+Result<std::map<std::string, std::string>> HoldApplier(const std::string& state_dir,
+                                                       const std::string& token,
+                                                       const std::string& stop, int timeout_s) {
+  const std::string barrier = state_dir + "/verify.barrier";
+  RS_RETURN_IF_ERROR(WriteFileAtomically(
+      barrier, fmt::format("token {}\nstop_before {}\n", token, stop), "verify's barrier"));
+  try {
+    return WaitPaused(state_dir + "/verify.paused", token, stop, timeout_s);
+  } catch (const CouldNot& e) {
+    return Status::Aborted(e.reason);
+  }
+}
+
+bool ReplsyncdRunning(const std::string& state_dir) { return DaemonRunning(state_dir); }
+
 void VerifyBarrier::Lift() {
   std::error_code ec;
   std::filesystem::remove(path_, ec);

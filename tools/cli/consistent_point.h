@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +33,18 @@ class VerifyBarrier {
  private:
   std::string path_;
 };
+
+// A fresh token for verify's barrier file.
+std::string NewBarrierToken();
+// Writes verify's barrier in `state_dir` (token, stop_before `stop`: "now", "file:offset" or
+// "seq:N", schemas/verify.md "Barrier") and waits up to `timeout_s` until the secondary's applier
+// says it holds there; returns the values of its paused file (applied_seq, source, gtid).
+// Aborted with the reason when the barrier cannot be written or the applier does not get there.
+Result<std::map<std::string, std::string>> HoldApplier(const std::string& state_dir,
+                                                       const std::string& token,
+                                                       const std::string& stop, int timeout_s);
+// Whether the replsyncd that wrote state_dir's status file is running.
+bool ReplsyncdRunning(const std::string& state_dir);
 
 struct ConsistentPointOptions {
   // The command's name, for messages ("verify", "repair").

@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "apply/mysql_session.h"
 #include "sync/config.h"
+#include "sync/path_text.h"
 #include "tools/cli/consistent_point.h"
+#include "tools/cli/file_verify.h"
 #include "tools/cli/table_repair.h"
 #include "tools/cli/table_verify.h"
 
@@ -36,7 +39,15 @@ struct TableOutcome {
 };
 
 struct Report {
+  bool tables_checked = false;
   std::vector<TableOutcome> tables;
+  // Files: what differed, what the repair did, what differs after it.
+  bool files_checked = false;
+  std::string files_skipped;  // why files were not looked at ("" when they were)
+  std::string files_error;    // could not compare or repair them
+  std::vector<FileDifference> file_differences;
+  std::vector<FileDifference> files_left;  // still differing after the repair
+  uint64_t files_repaired = 0;
   std::vector<std::string> statements;  // --dry-run: what would run
   std::string position;
   bool failed = false;   // a table could not be repaired
@@ -51,7 +62,8 @@ void PrintJson(const Report& r, bool dry_run, std::FILE* out) {
   };
   w.StartObject();
   w.Key("repaired");
-  w.Bool(!r.failed && !(dry_run && r.differs));
+  w.Bool(!r.failed && r.files_error.empty() && r.files_left.empty() &&
+         !(dry_run && (r.differs || !r.file_differences.empty())));
   w.Key("dry_run");
   w.Bool(dry_run);
   w.Key("position");
@@ -72,6 +84,38 @@ void PrintJson(const Report& r, bool dry_run, std::FILE* out) {
       w.Key("error");
       str(t.error);
     }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("files_checked");
+  w.Bool(r.files_checked);
+  if (!r.files_error.empty()) {
+    w.Key("files_error");
+    str(r.files_error);
+  }
+  w.Key("files");
+  w.StartArray();
+  for (const FileDifference& d : r.file_differences) {
+    w.StartObject();
+    w.Key("path");
+    str(d.path);
+    w.Key("problem");
+    str(d.problem);
+    w.Key("action");
+    w.String(d.problem == "extra" ? "delete" : "replace");
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("files_repaired");
+  w.Uint64(r.files_repaired);
+  w.Key("files_left");
+  w.StartArray();
+  for (const FileDifference& d : r.files_left) {
+    w.StartObject();
+    w.Key("path");
+    str(d.path);
+    w.Key("problem");
+    str(d.problem);
     w.EndObject();
   }
   w.EndArray();
@@ -115,8 +159,76 @@ void PrintText(const Report& r, bool dry_run, std::FILE* out) {
   } else {
     verdict = fmt::format("{} tables repaired to the primary's rows at {}", differing, r.position);
   }
-  std::fprintf(out, "%s%zu tables: %s\n", prefix, r.tables.size(), verdict.c_str());
-  std::fprintf(out, "%sfiles: not compared (--database-only)\n", prefix);
+  if (r.tables_checked) {
+    std::fprintf(out, "%s%zu tables: %s\n", prefix, r.tables.size(), verdict.c_str());
+  } else {
+    std::fprintf(out, "%stables: not compared (--files-only)\n", prefix);
+  }
+  std::set<std::string> paths;
+  for (const FileDifference& d : r.file_differences) {
+    paths.insert(d.path);
+    std::fprintf(out, "%s%s %s %s (%s)\n", prefix,
+                 dry_run ? "WOULD" : "FILE",
+                 d.problem == "extra" ? "delete " : "replace", QuotePath(d.path).c_str(),
+                 d.problem.c_str());
+  }
+  for (const FileDifference& d : r.files_left) {
+    std::fprintf(out, "%sFILE STILL DIFFERS %s: %s (%s)\n", prefix, QuotePath(d.path).c_str(),
+                 d.problem.c_str(), d.detail.c_str());
+  }
+  if (!r.files_checked) {
+    std::fprintf(out, "%sfiles: not compared (%s)\n", prefix, r.files_skipped.c_str());
+  } else if (!r.files_error.empty()) {
+    std::fprintf(out, "%sfiles: could not repair: %s\n", prefix, r.files_error.c_str());
+  } else if (paths.empty()) {
+    std::fprintf(out, "%sfiles: nothing to repair, the secondary holds the primary's files\n",
+                 prefix);
+  } else if (dry_run) {
+    std::fprintf(out, "%sfiles: %zu paths differ; nothing was changed (--dry-run)\n", prefix,
+                 paths.size());
+  } else {
+    std::fprintf(out, "%sfiles: %zu paths journaled again by the primary and applied%s\n", prefix,
+                 paths.size(),
+                 r.files_left.empty() ? "; the secondary holds the primary's files"
+                                      : "; some still differ (see above)");
+  }
+}
+
+// The files' part: compare, repair through the primary, compare again.
+void RepairFilesInto(const NodeConfig& config, const RepairCommandOptions& options,
+                     Report* report) {
+  if (options.database_only) {
+    report->files_skipped = "--database-only";
+    return;
+  }
+  if (config.repository.path.empty() && !options.files_only) {
+    report->files_skipped = "no [repository] path in " + config.source_path;
+    return;
+  }
+  report->files_checked = true;
+  FileVerifyOptions fopts;
+  fopts.deep = options.deep;
+  fopts.barrier_timeout_s = options.barrier_timeout_s;
+  fopts.show_progress = isatty(fileno(stderr)) != 0 && !options.json;
+  FileVerifyResult found = VerifyFiles(config, fopts);
+  if (!found.verified) {
+    report->files_error = found.error;
+    return;
+  }
+  report->file_differences = found.differences;
+  if (options.dry_run || found.differences.empty()) return;
+  FileRepairResult repaired = RepairFiles(config, found.differences, fopts);
+  if (!repaired.done) {
+    report->files_error = repaired.error;
+    return;
+  }
+  report->files_repaired = repaired.paths;
+  FileVerifyResult after = VerifyFiles(config, fopts);
+  if (!after.verified) {
+    report->files_error = "compare again after the repair: " + after.error;
+    return;
+  }
+  report->files_left = after.differences;
 }
 
 Result<std::unique_ptr<apply::MysqlSession>> OpenRepairSession(const apply::MysqlOptions& o) {
@@ -166,6 +278,7 @@ Result<Report> Repair(const NodeConfig& config, const RepairCommandOptions& opti
   std::vector<TableVerifyResult> results = VerifyTables(point, topts, tty);
 
   Report report;
+  report.tables_checked = true;
   report.position = point.position;
   std::unique_ptr<apply::MysqlSession> session;
   for (const TableVerifyResult& verified : results) {
@@ -218,14 +331,15 @@ int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
     std::fprintf(stderr, "replsync repair: %s\n", config.status().message().c_str());
     return 2;
   }
-  if (!options.database_only) {
+  if (options.database_only && options.files_only) {
     std::fprintf(stderr,
-                 "replsync repair: repairing the repository's files is not available in this "
-                 "version; run with --database-only to repair the database alone\n");
+                 "replsync repair: --database-only and --files-only exclude each other; give at "
+                 "most one\n");
     return 2;
   }
   apply::MysqlThreadScope thread_scope;
-  Result<Report> report = Repair(*config, options);
+  Result<Report> report = options.files_only ? Result<Report>(Report{}) : Repair(*config, options);
+  if (report.ok()) RepairFilesInto(*config, options, &*report);
   if (!report.ok()) {
     std::fprintf(stderr, "replsync repair: could not repair: %s\n",
                  report.status().message().c_str());
@@ -242,8 +356,21 @@ int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
                    t.error.c_str());
     }
   }
+  if (!report->files_error.empty()) {
+    std::fprintf(stderr, "replsync repair: could not repair the files: %s\n",
+                 report->files_error.c_str());
+    return 2;
+  }
+  if (!report->files_left.empty()) {
+    std::fprintf(stderr,
+                 "replsync repair: %zu file difference(s) remain after the repair (changed again "
+                 "meanwhile, or the secondary cannot write them: see its log)\n",
+                 report->files_left.size());
+    return 2;
+  }
   if (report->failed) return 2;
-  return options.dry_run && report->differs ? 1 : 0;
+  const bool differs = report->differs || !report->file_differences.empty();
+  return options.dry_run && differs ? 1 : 0;
 }
 
 }  // namespace replsync::cli

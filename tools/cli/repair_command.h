@@ -1,6 +1,6 @@
-// `replsync repair --config secondary.toml --database-only [--dry-run] [--json]`: makes the
-// secondary's database equal to the primary's at one consistent point (schemas/verify.md,
-// "Repair").
+// `replsync repair --config secondary.toml [--database-only | --files-only] [--deep] [--dry-run]
+// [--json]`: makes the secondary's database and files equal to the primary's at one consistent
+// point (schemas/verify.md, "Repair").
 //
 // It establishes verify's point (tools/cli/consistent_point.h) but keeps the secondary's applier
 // held there, compares every replicated table collecting every differing row
@@ -8,7 +8,12 @@
 // transaction per table; tools/cli/table_repair.h), and only then lets the applier go on. Rows
 // repaired to the point are later changed by replication as usual.
 //
-// --dry-run prints the statements instead (one per line, a runnable script) and changes nothing.
+// Files (unless --database-only; tools/cli/file_verify.h): verify's file comparison, then the
+// primary journals every differing path whole again (or a DELETE for a path it does not have),
+// the secondary applies that through its normal stream, and the files are compared again.
+//
+// --dry-run prints the statements instead (one per line, a runnable script) and the files it
+// would replace or delete (as SQL comments), and changes nothing.
 // Exit codes: 0 repaired or nothing to repair, 1 differences found by a dry run, 2 could not
 // repair (a table or the whole run; the reason is printed).
 #pragma once
@@ -23,6 +28,8 @@ struct RepairCommandOptions {
   std::string config_path;
   bool json = false;
   bool database_only = false;
+  bool files_only = false;
+  bool deep = false;  // find differing files by rereading every file on both nodes
   bool dry_run = false;
   int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
   size_t max_rows = 1000000;    // differing rows listed per table; a table with more is refused

@@ -145,6 +145,21 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
   sopts.on_file_resync = [&files_ptr](const std::vector<std::string>& paths) {
     if (capture::FileCapture* files = files_ptr.load()) files->RequestResync(paths);
   };
+  if (!config.repository.path.empty()) {
+    sopts.on_tree_snapshot = [&files_ptr](bool deep, std::vector<std::string> paths,
+                                          std::function<void(Result<FileTreeSnapshot>)> done) {
+      capture::FileCapture* files = files_ptr.load();
+      if (files == nullptr) {
+        done(Status::Aborted("the primary's file capture is starting; try again"));
+        return;
+      }
+      capture::FileCapture::TreeSnapshotRequest request;
+      request.deep = deep;
+      request.resync_paths = std::move(paths);
+      request.done = std::move(done);
+      files->RequestTreeSnapshot(std::move(request));
+    };
+  }
   std::unique_ptr<capture::FileContentReader> content_reader;
   if (!config.repository.path.empty()) {
     content_reader = std::make_unique<capture::FileContentReader>(config.repository.path);
@@ -181,6 +196,7 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
     };
     sink.wait_durable = [&capture](uint64_t ticket) { return capture.WaitDurable(ticket); };
     sink.journal_full = [&capture] { return capture.journal_full(); };
+    sink.journal_last_seq = [&capture] { return capture.last_complete_seq(); };
     files = std::make_unique<capture::FileCapture>(fopts, std::move(sink));
     if (Status st = files->Start(); !st.ok()) {
       spdlog::error("files: {}", st.message());

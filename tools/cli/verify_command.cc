@@ -5,12 +5,15 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "apply/mysql_session.h"
 #include "sync/config.h"
+#include "sync/path_text.h"
 #include "tools/cli/consistent_point.h"
+#include "tools/cli/file_verify.h"
 #include "tools/cli/table_verify.h"
 
 namespace replsync::cli {
@@ -24,6 +27,10 @@ struct CouldNot {
 
 struct Report {
   std::vector<TableVerifyResult> tables;
+  bool tables_checked = false;
+  FileVerifyResult files;
+  bool files_checked = false;
+  std::string files_skipped;  // why files were not compared ("" when they were)
   bool consistent = true;
   bool unverified = false;
 };
@@ -65,9 +72,40 @@ void PrintJson(const Report& r, std::FILE* out) {
   }
   w.EndArray();
   w.Key("files_verified");
-  w.Bool(false);
+  w.Bool(r.files_checked && r.files.verified);
+  if (r.files_checked && !r.files.verified) {
+    w.Key("files_error");
+    w.String(r.files.error.c_str());
+  }
+  if (r.files_checked && r.files.verified) {
+    w.Key("files_summary");
+    w.StartObject();
+    w.Key("journal_seq");
+    w.Uint64(r.files.journal_seq);
+    w.Key("primary_paths");
+    w.Uint64(r.files.primary_paths);
+    w.Key("secondary_paths");
+    w.Uint64(r.files.secondary_paths);
+    w.Key("listed_nodes");
+    w.Uint64(r.files.listed_nodes);
+    w.Key("requests");
+    w.Uint64(r.files.requests);
+    w.Key("hashed_bytes");
+    w.Uint64(r.files.hashed_bytes);
+    w.EndObject();
+  }
   w.Key("files");
   w.StartArray();
+  for (const FileDifference& d : r.files.differences) {
+    w.StartObject();
+    w.Key("path");
+    w.String(d.path.c_str(), static_cast<rapidjson::SizeType>(d.path.size()));
+    w.Key("problem");
+    w.String(d.problem.c_str());
+    w.Key("detail");
+    w.String(d.detail.c_str(), static_cast<rapidjson::SizeType>(d.detail.size()));
+    w.EndObject();
+  }
   w.EndArray();
   w.EndObject();
   std::fprintf(out, "%s\n", buf.GetString());
@@ -93,12 +131,36 @@ void PrintText(const Report& r, std::FILE* out) {
       if (!t.error.empty()) std::fprintf(out, "           %s\n", t.error.c_str());
     }
   }
-  std::fprintf(out, "%zu tables, %llu rows compared: %s\n", r.tables.size(),
-               static_cast<unsigned long long>(rows),
-               r.unverified ? "could not verify every table"
-                            : (r.consistent ? "the secondary holds the primary's rows"
-                                            : fmt::format("{} tables differ", differing).c_str()));
-  std::fprintf(out, "files: not compared (--database-only)\n");
+  for (const FileDifference& d : r.files.differences) {
+    std::fprintf(out, "FILE %-7s %s: %s\n", d.problem.c_str(), QuotePath(d.path).c_str(),
+                 d.detail.c_str());
+  }
+  if (r.tables_checked) {
+    bool tables_unverified = false;
+    for (const auto& t : r.tables) tables_unverified |= t.status == "unverified";
+    std::fprintf(out, "%zu tables, %llu rows compared: %s\n", r.tables.size(),
+                 static_cast<unsigned long long>(rows),
+                 tables_unverified ? "could not verify every table"
+                 : differing == 0  ? "the secondary holds the primary's rows"
+                                   : fmt::format("{} tables differ", differing).c_str());
+  } else {
+    std::fprintf(out, "tables: not compared (--files-only)\n");
+  }
+  if (!r.files_checked) {
+    std::fprintf(out, "files: not compared (%s)\n", r.files_skipped.c_str());
+  } else if (!r.files.verified) {
+    std::fprintf(out, "files: could not compare: %s\n", r.files.error.c_str());
+  } else {
+    std::set<std::string> paths;
+    for (const FileDifference& d : r.files.differences) paths.insert(d.path);
+    std::fprintf(out, "files: %llu paths on the primary, %llu on the secondary, compared at "
+                 "journal sequence %llu: %s\n",
+                 static_cast<unsigned long long>(r.files.primary_paths),
+                 static_cast<unsigned long long>(r.files.secondary_paths),
+                 static_cast<unsigned long long>(r.files.journal_seq),
+                 paths.empty() ? "the secondary holds the primary's files"
+                               : fmt::format("{} paths differ", paths.size()).c_str());
+  }
 }
 
 Report Verify(const NodeConfig& config, const VerifyCommandOptions& options) {
@@ -110,13 +172,40 @@ Report Verify(const NodeConfig& config, const VerifyCommandOptions& options) {
 
   // Every replicated table, compared between the two snapshots.
   Report report;
+  report.tables_checked = true;
   const bool tty = isatty(fileno(stderr)) != 0 && !options.json;
   report.tables = VerifyTables(*point, TableVerifyOptions{}, tty);
-  for (const auto& result : report.tables) {
-    if (result.status != "equal") report.consistent = false;
-    if (result.status == "unverified") report.unverified = true;
-  }
   return report;
+}
+
+// The repository's files at their own point (tools/cli/file_verify.h).
+void VerifyFilesInto(const NodeConfig& config, const VerifyCommandOptions& options,
+                     Report* report) {
+  if (options.database_only) {
+    report->files_skipped = "--database-only";
+    return;
+  }
+  if (config.repository.path.empty() && !options.files_only) {
+    report->files_skipped = "no [repository] path in " + config.source_path;
+    return;
+  }
+  FileVerifyOptions fopts;
+  fopts.deep = options.deep;
+  fopts.barrier_timeout_s = options.barrier_timeout_s;
+  fopts.show_progress = isatty(fileno(stderr)) != 0 && !options.json;
+  report->files = VerifyFiles(config, fopts);
+  report->files_checked = true;
+}
+
+void Conclude(Report* report) {
+  for (const auto& result : report->tables) {
+    if (result.status != "equal") report->consistent = false;
+    if (result.status == "unverified") report->unverified = true;
+  }
+  if (report->files_checked) {
+    if (!report->files.verified) report->unverified = true;
+    if (!report->files.differences.empty()) report->consistent = false;
+  }
 }
 
 }  // namespace
@@ -127,19 +216,25 @@ int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
     std::fprintf(stderr, "replsync verify: %s\n", config.status().message().c_str());
     return 2;
   }
-  if (!options.database_only) {
+  if (options.database_only && options.files_only) {
     std::fprintf(stderr,
-                 "replsync verify: comparing the repository's files is not available in this "
-                 "version; run with --database-only to verify the database alone\n");
+                 "replsync verify: --database-only and --files-only exclude each other; give at "
+                 "most one\n");
     return 2;
   }
   apply::MysqlThreadScope thread_scope;
   Report report;
   try {
-    report = Verify(*config, options);
+    if (!options.files_only) report = Verify(*config, options);
   } catch (const CouldNot& e) {
     std::fprintf(stderr, "replsync verify: could not verify: %s\n", e.reason.c_str());
     return 2;
+  }
+  VerifyFilesInto(*config, options, &report);
+  Conclude(&report);
+  if (report.files_checked && !report.files.verified) {
+    std::fprintf(stderr, "replsync verify: could not compare the files: %s\n",
+                 report.files.error.c_str());
   }
   if (options.json) {
     PrintJson(report, out);

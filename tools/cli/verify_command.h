@@ -1,6 +1,6 @@
-// `replsync verify --config secondary.toml [--json] [--database-only]`: proves that the
-// secondary's database holds the primary's rows at one consistent point, while changes keep
-// flowing, or lists what differs (schemas/verify.md).
+// `replsync verify --config secondary.toml [--json] [--database-only | --files-only] [--deep]`:
+// proves that the secondary holds the primary's rows and files at one consistent point, while
+// changes keep flowing, or lists what differs (schemas/verify.md).
 //
 // The point: the secondary's applier holds (verify's barrier, a file in its state_dir), the
 // primary opens a consistent snapshot and reads its binlog position P, a marker transaction in
@@ -9,7 +9,9 @@
 // again, the secondary opens its snapshot there, and the applier goes on. Every replicated table
 // is then compared between the two snapshots (tools/cli/table_verify.h).
 //
-// Files are not compared by this version: without --database-only verify says so and exits 2.
+// The repository's files are compared at their own point of the same stream (after the tables;
+// tools/cli/file_verify.h): --database-only or --files-only restrict it to one part; a
+// secondary without [repository] path compares the database only.
 // Exit codes: 0 consistent, 1 differences found, 2 could not verify (the reason is printed).
 #pragma once
 
@@ -22,6 +24,8 @@ struct VerifyCommandOptions {
   std::string config_path;
   bool json = false;
   bool database_only = false;
+  bool files_only = false;
+  bool deep = false;            // reread every file on both sides
   int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
 };
 
