@@ -387,6 +387,74 @@ TEST_F(TableVerifyTest, DefinitionMismatchAndMissingTableDiffer) {
   EXPECT_FALSE(r.error.empty());
 }
 
+TEST_F(TableVerifyTest, ChunkTheServerCutsShortIsBisectedNotTrusted) {
+  // With max_allowed_packet at 1 MB, one chunk of 300 rows of 6,000 bytes (1.8 MB of encodings)
+  // is more than the server lets GROUP_CONCAT hold, so its summary is cut short on both sides;
+  // the one difference sits in the last row, past the cut.
+  Both(
+      "CREATE TABLE wide (id INT PRIMARY KEY, b BLOB); "
+      "INSERT INTO wide SELECT seq, REPEAT(CHAR(65 + seq % 26), 6000) FROM seq_1_to_300");
+  OnSecondary("UPDATE wide SET b = CONCAT(LEFT(b, 5999), '!') WHERE id = 300");
+  std::vector<std::string> packets;
+  for (MariadbServer* server : {primary_server_, secondary_server_}) {
+    auto packet = server->Query("SELECT @@global.max_allowed_packet");
+    ASSERT_TRUE(packet.ok()) << packet.status().ToString();
+    packets.push_back((*packet)[0][0]);
+    Exec(server, "SET GLOBAL max_allowed_packet = 1048576");
+  }
+  primary_ = Connect(primary_server_);  // sessions take the global value when they connect
+  secondary_ = Connect(secondary_server_);
+  TableVerifyOptions options;
+  options.chunk_rows = 1000;
+  options.chunk_target = std::chrono::milliseconds(0);
+  options.max_chunk_bytes = 0;  // no estimate: the server's cut must be noticed
+  TableVerifyResult cut = Verify("wide", options);
+
+  // With the estimate from the average row length, chunks stay small enough not to be cut.
+  OnSecondary("UPDATE wide SET b = CONCAT(LEFT(b, 5999), CHAR(65 + id % 26)) WHERE id = 300");
+  TableVerifyResult estimated = Verify("wide");
+  Exec(primary_server_, "SET GLOBAL max_allowed_packet = " + packets[0]);
+  Exec(secondary_server_, "SET GLOBAL max_allowed_packet = " + packets[1]);
+
+  ExpectCounts(cut, "differs", 300, 0, 0, 1);
+  EXPECT_EQ(cut.sample_keys, std::vector<std::string>{"id=300"});
+  EXPECT_EQ(cut.bisected_chunks, 1u);
+  ExpectCounts(estimated, "equal", 300, 0, 0, 0);
+  EXPECT_GT(estimated.chunks, 1u);
+  EXPECT_EQ(estimated.bisected_chunks, 0u);
+}
+
+TEST_F(TableVerifyTest, RowsReadInAnotherPhysicalOrderAreStillComparedInKeyOrder) {
+  // The same rows, inserted in opposite orders on the two servers, in tables whose scan order is
+  // not the key's: a unique key that is not the primary key, MyISAM, a hash-partitioned table.
+  for (const char* create :
+       {"CREATE TABLE uk (code INT NOT NULL, v VARCHAR(40), UNIQUE KEY uk (code)) ENGINE=InnoDB",
+        "CREATE TABLE my (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=MyISAM",
+        "CREATE TABLE part (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB "
+        "PARTITION BY HASH (id) PARTITIONS 4"}) {
+    Both(create);
+  }
+  for (const char* table : {"uk", "my", "part"}) {
+    Exec(primary_server_, "INSERT INTO " + db_ + "." + table +
+                              " SELECT seq, MD5(seq) FROM seq_1_to_2000 ORDER BY seq");
+    Exec(secondary_server_, "INSERT INTO " + db_ + "." + table +
+                                " SELECT seq, MD5(seq) FROM seq_1_to_2000 ORDER BY seq DESC");
+  }
+  TableVerifyOptions options;
+  options.chunk_rows = 300;
+  options.chunk_target = std::chrono::milliseconds(0);
+  for (const char* table : {"uk", "my", "part"}) {
+    SCOPED_TRACE(table);
+    TableVerifyResult r = Verify(table, options);
+    ExpectCounts(r, "equal", 2000, 0, 0, 0);
+    EXPECT_EQ(r.chunks, 7u);
+    EXPECT_EQ(r.bisected_chunks, 0u);
+  }
+  OnSecondary("UPDATE part SET v = 'x' WHERE id = 777; UPDATE uk SET v = 'x' WHERE code = 3");
+  ExpectCounts(Verify("part", options), "differs", 2000, 0, 0, 1);
+  ExpectCounts(Verify("uk", options), "differs", 2000, 0, 0, 1);
+}
+
 // Repairs `table` as `replsync repair` does: verify collecting every differing row, then the
 // statements of RepairTable run on a third session (sql_log_bin=0, one transaction) while the
 // snapshots are still open. Returns the counts; the statements in `statements`.

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <future>
+#include <limits>
 #include <map>
 #include <optional>
 #include <utility>
@@ -52,6 +53,15 @@ struct TableDef {
   std::vector<Column> columns;  // every column, in ORDINAL_POSITION order
   std::string key_name;         // "" when there is no usable key
   std::vector<size_t> key;      // indexes into `columns`
+  // InnoDB and not partitioned: a range of the primary key is read in key order.
+  bool clustered_by_key = false;
+
+  // Everything compared between the servers, one column per line.
+  std::string Describe() const {
+    std::string d = table_type + "\n";
+    for (const Column& c : columns) d += c.Describe() + "\n";
+    return d + DescribeKey();
+  }
 
   std::string DescribeKey() const {
     if (key_name.empty()) return "no usable key";
@@ -73,14 +83,21 @@ struct Range {
   std::optional<Key> upper;
 };
 
-// A summary of a set of rows that cannot cancel out (see the header).
+// A summary of a set of rows that cannot cancel out (see the header). Keyed ranges: the SHA-256
+// of the rows' encodings in key order; tables without a key: the sums of two 60-bit slices of the
+// row hashes (an order-free aggregate).
 struct Summary {
   uint64_t count = 0;
-  uint64_t hashed = 0;  // rows whose hash is not NULL
+  uint64_t hashed = 0;  // rows whose encoding is not NULL (it is when over max_allowed_packet)
+  std::string digest;
   std::string sum_high = "0", sum_low = "0";
+  // False when the server cut the concatenation short (group_concat_max_len / max_allowed_packet)
+  // or warned otherwise: the digest then says nothing, and the summary equals no other.
+  bool exact = true;
 
   bool operator==(const Summary& o) const {
-    return count == o.count && sum_high == o.sum_high && sum_low == o.sum_low;
+    return exact && o.exact && count == o.count && digest == o.digest && sum_high == o.sum_high &&
+           sum_low == o.sum_low;
   }
 };
 
@@ -88,6 +105,18 @@ uint64_t ParseCount(const std::optional<std::string>& text) {
   uint64_t value = 0;
   if (text.has_value()) std::from_chars(text->data(), text->data() + text->size(), value);
   return value;
+}
+
+// 64-bit FNV-1a of `text` as 16 hex digits: a stable name for a table's definitions.
+std::string Fingerprint(const std::string& text) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 bool IsIn(const std::string& value, std::initializer_list<const char*> set) {
@@ -194,10 +223,13 @@ class Verifier {
   // Records a row hash that could not be computed; the table is then unverified.
   bool CheckHashed(const Summary& s) {
     if (s.count == s.hashed) return true;
+    MarkEncodingOverflow();
+    return false;
+  }
+  void MarkEncodingOverflow() {
     unverified_ =
         "a row hash is NULL (a row's encoding exceeds max_allowed_packet); raise "
         "max_allowed_packet";
-    return false;
   }
 
   MysqlSession* primary_;
@@ -206,7 +238,12 @@ class Verifier {
   std::string qualified_;  // `db`.`table`
   size_t bisect_rows_;
   TableDef def_;
-  std::string row_hash_;  // SQL expression of the row hash
+  std::string row_encoding_;  // SQL expression of a row's encoding
+  std::string row_hash_;      // SQL expression of the row hash: SHA2(row_encoding_, 256)
+  // How a keyed range is read so that GROUP_CONCAT sees its rows in key order: FORCE INDEX of the
+  // key, and " ORDER BY key" inside GROUP_CONCAT unless the scan itself is in key order.
+  std::string index_hint_, stream_order_;
+  uint64_t max_packet_ = std::numeric_limits<uint64_t>::max();  // the sessions' lower value
   std::string unverified_;
   TableVerifyResult result_;
 };
@@ -216,9 +253,14 @@ Result<TableDef> Verifier::ReadDefinition(MysqlSession* side) {
   std::string where = "TABLE_SCHEMA = " + QuoteString(result_.db) +
                       " AND TABLE_NAME = " + QuoteString(result_.table);
   RS_ASSIGN_OR_RETURN(
-      auto tables, Query(side, "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE " + where));
+      auto tables, Query(side,
+                         "SELECT TABLE_TYPE, ENGINE, CREATE_OPTIONS FROM "
+                         "information_schema.TABLES WHERE " +
+                             where));
   if (tables.empty()) return def;
   def.table_type = tables[0][0].value_or("");
+  def.clustered_by_key = tables[0][1].value_or("") == "InnoDB" &&
+                         tables[0][2].value_or("").find("partitioned") == std::string::npos;
 
   RS_ASSIGN_OR_RETURN(
       auto columns,
@@ -319,6 +361,19 @@ Result<TableVerifyResult> Verifier::Run() {
     result_.error = "no such table on the primary or the secondary";
     return result_;
   }
+  result_.fingerprint = Fingerprint(p.Describe() + "\n" + s.Describe());
+  const TableResumePoint* resume = options_.resume;
+  if (resume != nullptr && (resume->fingerprint != result_.fingerprint || !resume->so_far)) {
+    resume = nullptr;  // the definitions changed since: start over
+  }
+  if (resume != nullptr && resume->finished) {
+    TableVerifyResult earlier = *resume->so_far;
+    earlier.db = result_.db;
+    earlier.table = result_.table;
+    earlier.fingerprint = result_.fingerprint;
+    earlier.resumed = "finished";
+    return earlier;
+  }
   if (p.table_type.empty() || s.table_type.empty()) {
     result_.status = "differs";
     if (p.table_type.empty()) {
@@ -341,6 +396,7 @@ Result<TableVerifyResult> Verifier::Run() {
     result_.error = "not a base table (" + p.table_type + ")";
     return result_;
   }
+  p.clustered_by_key = p.clustered_by_key && s.clustered_by_key;
   def_ = std::move(p);
   if (options_.collect_keys) {
     TableDifferences& d = result_.differences;
@@ -361,7 +417,27 @@ Result<TableVerifyResult> Verifier::Run() {
     result_.error = "the table has no stored columns";
     return result_;
   }
-  row_hash_ = "SHA2(CONCAT(" + encoding + "), 256)";
+  row_encoding_ = "CONCAT(" + encoding + ")";
+  row_hash_ = "SHA2(" + row_encoding_ + ", 256)";
+  if (!def_.key.empty()) {
+    index_hint_ = " FORCE INDEX (" + (def_.key_name == "PRIMARY" ? std::string("PRIMARY")
+                                                                  : QuoteIdentifier(def_.key_name)) +
+                  ")";
+    // InnoDB stores rows in primary-key order and reads a primary-key range in that order; other
+    // keys, engines and partitioned tables (read partition by partition) sort.
+    if (!(def_.key_name == "PRIMARY" && def_.clustered_by_key)) {
+      stream_order_ = " ORDER BY " + KeyOrder();
+    }
+  }
+  // A summary concatenates at most max_allowed_packet bytes (the server caps GROUP_CONCAT there);
+  // group_concat_max_len must not cut it shorter.
+  for (MysqlSession* side : {primary_, secondary_}) {
+    RS_RETURN_IF_ERROR(
+        side->Execute("SET SESSION group_concat_max_len = 4294967295", What(side)));
+    RS_ASSIGN_OR_RETURN(auto packet, Query(side, "SELECT @@max_allowed_packet"));
+    uint64_t bytes = packet.empty() ? 0 : ParseCount(packet[0][0]);
+    if (bytes > 0) max_packet_ = std::min(max_packet_, bytes);
+  }
   if (options_.collect_keys) result_.differences.row_hash = row_hash_;
 
   RS_RETURN_IF_ERROR(def_.key.empty() ? VerifyMultiset() : VerifyKeyed());
@@ -508,22 +584,29 @@ std::string Verifier::Where(const Range& range) const {
 }
 
 Result<Summary> Verifier::Summarize(MysqlSession* side, const Range& range) {
-  // Two 60-bit slices (15 hex digits) of the hash as BIGINT UNSIGNED: their SUM is an exact
-  // DECIMAL, and converting to UNSIGNED costs the server less than to DECIMAL(20,0).
-  static const char kSlice[] = "SUM(CAST(CONV(SUBSTRING(h, %d, 15), 16, 10) AS UNSIGNED))";
-  char high[sizeof(kSlice) + 8], low[sizeof(kSlice) + 8];
-  std::snprintf(high, sizeof(high), kSlice, 1);
-  std::snprintf(low, sizeof(low), kSlice, 16);
+  // One SHA-256 over the concatenated row encodings, in key order: order-sensitive (equal edits
+  // in two rows cannot cancel out), and one hash per chunk instead of one per row.
   RS_ASSIGN_OR_RETURN(auto rows,
-                      Query(side, std::string("SELECT COUNT(*), COUNT(h), ") + high + ", " + low +
-                                      " FROM (SELECT " + row_hash_ + " AS h FROM " + qualified_ +
-                                      Where(range) + ") AS x"));
+                      Query(side, "SELECT COUNT(*), SHA2(GROUP_CONCAT(" + row_encoding_ +
+                                      stream_order_ + " SEPARATOR ''), 256) FROM " + qualified_ +
+                                      index_hint_ + Where(range)));
   Summary summary;
-  if (!rows.empty() && rows[0].size() == 4) {
+  if (!rows.empty() && rows[0].size() == 2) {
     summary.count = ParseCount(rows[0][0]);
-    summary.hashed = ParseCount(rows[0][1]);
-    summary.sum_high = rows[0][2].value_or("0");
-    summary.sum_low = rows[0][3].value_or("0");
+    summary.hashed = summary.count;
+    summary.digest = rows[0][1].value_or("");
+  }
+  // GROUP_CONCAT says only with a warning that it cut its result short (1260, past
+  // group_concat_max_len or max_allowed_packet), and CONCAT that a row's encoding is NULL because
+  // it exceeds max_allowed_packet (1301; GROUP_CONCAT skips NULLs silently).
+  RS_ASSIGN_OR_RETURN(auto warnings, Query(side, "SHOW WARNINGS"));
+  for (const auto& w : warnings) {
+    const std::string code = w.size() > 1 ? w[1].value_or("") : "";
+    if (code == "1301") {
+      summary.hashed = 0;
+    } else {
+      summary.exact = false;
+    }
   }
   return summary;
 }
@@ -559,9 +642,36 @@ Status Verifier::VerifyKeyed() {
   bool adapt = options_.chunk_target.count() > 0;
   uint64_t chunk = std::max<uint64_t>(1, options_.chunk_rows);
   if (adapt) chunk = std::clamp(chunk, min_rows, max_rows);
-
   std::optional<Key> lower;
+  if (const TableResumePoint* resume = options_.resume; resume != nullptr) {
+    const TableVerifyResult& so_far = *resume->so_far;
+    result_.rows = so_far.rows;
+    result_.missing_rows = so_far.missing_rows;
+    result_.extra_rows = so_far.extra_rows;
+    result_.changed_rows = so_far.changed_rows;
+    result_.sample_keys = so_far.sample_keys;
+    if (resume->after.size() == def_.key.size()) lower = resume->after;
+    result_.resumed = "continued";
+  }
+  // Rows per chunk at most, so that a chunk's concatenation stays near max_chunk_bytes, estimated
+  // from the first rows' encodings.
+  uint64_t byte_cap = std::numeric_limits<uint64_t>::max();
+  if (options_.max_chunk_bytes > 0) {
+    RS_ASSIGN_OR_RETURN(auto sample,
+                        Query(primary_, "SELECT CEIL(AVG(LENGTH(e))) FROM (SELECT " +
+                                            row_encoding_ + " AS e FROM " + qualified_ +
+                                            index_hint_ + Where(Range{lower, {}}) + " ORDER BY " +
+                                            KeyOrder() + " LIMIT 100) AS x"));
+    uint64_t row_bytes = sample.empty() ? 0 : ParseCount(sample[0][0]);
+    if (row_bytes > 0) {
+      byte_cap = std::max<uint64_t>(
+          1, std::min(options_.max_chunk_bytes, max_packet_ / 2) / row_bytes);
+    }
+  }
+  chunk = std::min(chunk, byte_cap);
+
   while (true) {
+    if (options_.before_chunk) RS_RETURN_IF_ERROR(options_.before_chunk());
     Clock::time_point start = Clock::now();
     RS_ASSIGN_OR_RETURN(std::optional<Key> upper, KeyAt(primary_, Range{lower, {}}, chunk - 1));
     Range range{lower, upper};
@@ -570,14 +680,23 @@ Status Verifier::VerifyKeyed() {
     auto elapsed = Clock::now() - start;
     if (!CheckHashed(p) || !CheckHashed(s)) return Status::Ok();
     result_.rows += p.count;
-    if (!(p == s)) RS_RETURN_IF_ERROR(BisectRange(range, p, s));
+    ++result_.chunks;
+    if (!(p == s)) {
+      ++result_.bisected_chunks;
+      RS_RETURN_IF_ERROR(BisectRange(range, p, s));
+    }
     if (!unverified_.empty()) return Status::Ok();
     if (options_.progress) options_.progress(result_.rows);
+    if (options_.chunk_done) options_.chunk_done(upper.value_or(Key{}), result_);
     if (!upper) return Status::Ok();
     lower = std::move(upper);
-    if (adapt) {
+    if (!p.exact || !s.exact) {
+      // The server cut the concatenation short: smaller chunks from now on.
+      chunk = std::max<uint64_t>(1, chunk / 2);
+      byte_cap = chunk;
+    } else if (adapt) {
       if (elapsed < options_.chunk_target / 2) {
-        chunk = std::min(chunk * 2, max_rows);
+        chunk = std::min({chunk * 2, max_rows, byte_cap});
       } else if (elapsed > options_.chunk_target * 2) {
         chunk = std::max(chunk / 2, min_rows);
       }
@@ -627,6 +746,14 @@ Status Verifier::CompareRows(const Range& range) {
   RS_ASSIGN_OR_RETURN(auto p_rows, Query(primary_, sql));
   RS_ASSIGN_OR_RETURN(auto s_rows, Query(secondary_, sql));
   const size_t hash_column = 2 * def_.key.size();
+  for (const auto* rows : {&p_rows, &s_rows}) {
+    for (const auto& row : *rows) {
+      if (!row[hash_column]) {
+        MarkEncodingOverflow();
+        return Status::Ok();
+      }
+    }
+  }
   // Rows are matched by their key's bytes, not by comparing keys in the client: the server's
   // collation decides the order, and the same key on both sides has the same bytes.
   std::map<Key, size_t> secondary_index;
@@ -660,6 +787,7 @@ Status Verifier::CompareRows(const Range& range) {
 // --- Tables without a usable key ------------------------------------------------------------
 
 Status Verifier::VerifyMultiset() {
+  if (options_.before_chunk) RS_RETURN_IF_ERROR(options_.before_chunk());
   const std::string hashes = "(SELECT " + row_hash_ + " AS h FROM " + qualified_ + ") AS x";
   const std::string by_prefix =
       "SELECT LEFT(h, 3) AS p, COUNT(*), COUNT(h), "

@@ -18,23 +18,36 @@
 //     concatenation unambiguous, and collations or PAD SPACE cannot hide a trailing space. FLOAT
 //     columns are widened to DOUBLE first (the server prints a FLOAT with 6 significant digits
 //     only); DOUBLE prints as the shortest text that round-trips; temporal values carry their
-//     fractional digits (UTC); BIT and spatial values are their bytes. The row hash is
+//     fractional digits (UTC); BIT and spatial values are their bytes; MEDIUM/LONG BLOB and TEXT
+//     and JSON values are "<byte length>#<SHA-256 hex>". A row's encoding parses back into its
+//     values, so a concatenation of row encodings parses back into the rows. The row hash is
 //     SHA2(encoding, 256).
-//   - A set of rows is summarised by COUNT(*) and the exact (DECIMAL) sums of the first and second
-//     60-bit slices of the row hashes. XOR is not used: it cancels (the same change made to two
-//     rows, or a row duplicated twice, leaves the XOR unchanged), while sums of 120 hash bits
-//     together with the count only collide by chance.
 //   - Keyed tables are walked in key order in chunks of `chunk_rows` primary rows, each chunk the
 //     range (previous bound, this bound]; the first chunk starts at -infinity and the last one
 //     ends at +infinity, so rows that exist only on the secondary below the first or above the
-//     last primary key are included. A chunk whose summaries differ is split at the middle key of
-//     whichever side holds more rows in it, until both sides hold at most `bisect_rows`; then
-//     (key, row hash) pairs are fetched from both and matched: a key only on the primary is
-//     missing, only on the secondary extra, on both with another hash changed.
-//   - Tables without a usable key are compared as multisets of row hashes: counts per 3-hex-digit
-//     hash prefix first, then the hash counts inside the prefixes that differ. A surplus on the
-//     primary is missing, on the secondary extra; changed_rows stays 0 (without a key a changed
-//     row is one missing plus one extra).
+//     last primary key are included. A chunk is summarised on each server by COUNT(*) and one
+//     SHA-256 over the concatenation of its rows' encodings in key order (SHA2(GROUP_CONCAT(..)),
+//     group_concat_max_len raised for the session): one hash per chunk instead of one per row,
+//     and, being order-sensitive over an unambiguous stream, equal edits made to several rows
+//     cannot cancel out (unlike an XOR of row hashes). The rows reach GROUP_CONCAT in key order
+//     because an InnoDB primary-key range is read in key order (FORCE INDEX (PRIMARY)); other
+//     keys, engines and partitioned tables add ORDER BY inside GROUP_CONCAT. The server cuts a
+//     concatenation at max_allowed_packet with only a warning, so chunks are kept below
+//     `max_chunk_bytes` (estimated from the first rows), each summary's warnings are read, and a
+//     summary that was cut equals nothing (its chunk is bisected and later chunks are halved).
+//   - A chunk whose summaries differ is split at the middle key of whichever side holds more rows
+//     in it, until both sides hold at most `bisect_rows`; then (key, row hash) pairs are fetched
+//     from both and matched: a key only on the primary is missing, only on the secondary extra,
+//     on both with another hash changed. Per-row hashes are computed only there.
+//   - Tables without a usable key are compared as multisets of row hashes (no order to follow):
+//     per 3-hex-digit hash prefix, COUNT(*) and the exact (DECIMAL) sums of the first and second
+//     60-bit slices of the row hashes (sums of 120 hash bits, with the count, only collide by
+//     chance; XOR would cancel a row duplicated twice), then the hash counts inside the prefixes
+//     that differ. A surplus on the primary is missing, on the secondary extra; changed_rows
+//     stays 0 (without a key a changed row is one missing plus one extra).
+//   - Resume (TableVerifyOptions::resume): a table finished by an interrupted run is returned as
+//     recorded, a half-done one continues after its last finished chunk, both only while the
+//     definitions have the recorded fingerprint.
 //
 // Thread-safety: VerifyTable uses the two sessions it is given; one call at a time per session.
 #pragma once
@@ -43,6 +56,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +64,22 @@
 #include "sync/status.h"
 
 namespace replsync::cli {
+
+struct TableVerifyResult;
+
+// Where a verification interrupted earlier stands for one table (`replsync verify --resume`,
+// tools/cli/verify_progress.h). It applies only while the table's definitions still have
+// `fingerprint` (TableVerifyResult::fingerprint); otherwise the table is compared from the start.
+struct TableResumePoint {
+  std::string fingerprint;
+  // True: the table was finished; `so_far` is its result, returned as it is.
+  bool finished = false;
+  // Keyed tables: compare only keys after this bound (the key's SQL literals, as passed to
+  // TableVerifyOptions::chunk_done), adding to the counts and sample keys of `so_far`.
+  std::vector<std::string> after;
+  // status, rows, missing_rows, extra_rows, changed_rows, sample_keys, error.
+  std::shared_ptr<const TableVerifyResult> so_far;
+};
 
 struct TableVerifyOptions {
   // Primary rows per checksum chunk: the first guess, then adapted so that one chunk takes about
@@ -59,12 +89,25 @@ struct TableVerifyOptions {
   std::chrono::milliseconds chunk_target{250};
   uint64_t min_chunk_rows = 1000;
   uint64_t max_chunk_rows = 1000000;
+  // A chunk is also kept below about this many bytes of row encodings (estimated from the table's
+  // average row length), well under max_allowed_packet, which caps what the server concatenates;
+  // a chunk the server still cuts short is bisected and the chunk size halved.
+  uint64_t max_chunk_bytes = 4 << 20;
   // At most this many keys of differing rows are listed in TableVerifyResult::sample_keys.
   size_t max_sample_keys = 10;
   // A differing key range holding at most this many rows on each side is compared row by row.
   size_t bisect_rows = 64;
   // Called after each chunk with the number of primary rows compared so far (optional).
   std::function<void(uint64_t rows_done)> progress;
+  // Called before each chunk of a keyed table and before a table without a key (optional); an
+  // error ends the table's verification with that error (the throttle, verify_throttle.h).
+  std::function<Status()> before_chunk;
+  // Called after each chunk of a keyed table with the chunk's upper bound (the key's SQL literals;
+  // empty after the last chunk) and the result so far (optional; verify's progress file).
+  std::function<void(const std::vector<std::string>& bound, const TableVerifyResult& so_far)>
+      chunk_done;
+  // Continue where an interrupted verification stopped (optional).
+  const TableResumePoint* resume = nullptr;
   // When set, every differing row is listed in TableVerifyResult::differences (for `replsync
   // repair`), up to `max_collected_keys` rows per table; past it the lists stop growing and
   // `complete` is false (the counts stay exact).
@@ -110,9 +153,18 @@ struct TableVerifyResult {
   // for tables without a key the first 12 hex digits of the row hash. Missing, extra and changed
   // rows in the order found.
   std::vector<std::string> sample_keys;
+  // Keyed tables: chunks compared, and how many of them had to be bisected (their summaries
+  // differed, or the server cut one short). Equal tables need no bisection.
+  uint64_t chunks = 0, bisected_chunks = 0;
   // For "unverified": why. For "differs": a difference that is not about rows (the definitions
   // differ, the table is missing on one side); empty when only rows differ.
   std::string error;
+  // The definitions the comparison saw on both servers, as a short hex digest ("" when the table
+  // exists on neither side): a resumed verification trusts earlier progress only while it matches.
+  std::string fingerprint;
+  // Resume: "" for a table compared now; "finished" when the result is the interrupted run's;
+  // "continued" when the comparison went on after the interrupted run's last chunk.
+  std::string resumed;
   // With TableVerifyOptions::collect_keys and status "differs" for rows (error empty): every
   // differing row. Otherwise empty.
   TableDifferences differences;
