@@ -132,7 +132,10 @@ class VerifyTest : public testing::NodePairTest {
 };
 
 TEST_F(VerifyTest, ReportsExactlyThePlantedDifferences) {
+  // The primary's replies carry 2 nodes at most: listings come in pages.
+  setenv("REPLSYNC_TEST_TREE_REPLY_NODES", "2", 1);
   StartBoth();
+  unsetenv("REPLSYNC_TEST_TREE_REPLY_NODES");
   Sql(*primary_, R"sql(
 CREATE DATABASE app;
 USE app;
@@ -194,6 +197,9 @@ DELETE FROM app.notes WHERE txt = 'a' LIMIT 1;
   EXPECT_STREQ((*tables["app.same"])["status"].GetString(), "equal");
 
   EXPECT_TRUE(doc["files_verified"].GetBool()) << run.out;
+  // Open, then "docs" (5 entries on the primary) in pages of 2; "docs/sub" is equal: not listed.
+  EXPECT_EQ(doc["files_summary"]["requests"].GetUint64(), 4u) << run.out;
+  EXPECT_EQ(doc["files_summary"]["listed_nodes"].GetUint64(), 7u) << run.out;
   EXPECT_EQ(FileProblems(doc), (std::set<std::string>{
                                    "docs/a.txt content",
                                    "docs/b.txt missing",

@@ -1,5 +1,6 @@
 #include "tools/cli/service.h"
 
+#include <cstdlib>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -145,6 +147,10 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
   sopts.on_file_resync = [&files_ptr](const std::vector<std::string>& paths) {
     if (capture::FileCapture* files = files_ptr.load()) files->RequestResync(paths);
   };
+  // Test hook: tiny verify replies, so that tests page through listings with a few files.
+  if (const char* nodes = std::getenv("REPLSYNC_TEST_TREE_REPLY_NODES")) {
+    sopts.tree_reply_nodes = std::max<size_t>(1, std::strtoull(nodes, nullptr, 10));
+  }
   if (!config.repository.path.empty()) {
     sopts.on_tree_snapshot = [&files_ptr](bool deep, std::vector<std::string> paths,
                                           std::function<void(Result<FileTreeSnapshot>)> done) {
