@@ -8,8 +8,9 @@
 # 48 MiB file changed in the middle, a rename, a symlink, a mode change, a delete),
 # `replsync status` on both nodes, and proof that the two nodes match: CHECKSUM TABLE of every
 # table on both, and both repository trees compared (content, type, mode, owner, mtime in ns,
-# link targets), and `replsync verify` comparing both databases at one consistent point while
-# sysbench keeps writing. Everything is stopped at the end.
+# link targets), `replsync verify` comparing both nodes' rows and files at consistent points
+# while sysbench and a file writer keep changing the primary, and differences planted on the
+# secondary found by verify and fixed by `replsync repair`. Everything is stopped at the end.
 # Environment: BUILD_DIR (default build), DEMO_SYSBENCH_SECONDS (default 10), MARIADB_KEEP=1
 # keeps the servers' folders.
 set -euo pipefail
@@ -176,21 +177,44 @@ step "replsync status --config secondary.toml"
 step "The primary's first changes as the capture decoded them (replsync binlog dump --json)"
 "$replsync" binlog dump --config "$MARIADB_WORK/primary.toml" --from "$start" --json | grep -m 4 '"table":"reports"' | cut -c1-400
 
-step "replsync verify --config secondary.toml --database-only (sysbench keeps writing meanwhile)"
+step "replsync verify --config secondary.toml (sysbench and a file writer keep changing the primary)"
 sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
   --mysql-user=root --tables=2 --table-size=10000 --threads=2 --rate=200 --time=8 run >/dev/null &
 load_pid=$!
+mkdir -p "$prepo/drafts"
+(for ((i = 0; i < 300; i++)); do
+  echo "draft $i" >"$prepo/drafts/draft-$((i % 20)).txt"
+  sleep 0.02
+done) &
+writer_pid=$!
 sleep 1
 verify_rc=0
-"$replsync" verify --config "$MARIADB_WORK/secondary.toml" --database-only || verify_rc=$?
+"$replsync" verify --config "$MARIADB_WORK/secondary.toml" || verify_rc=$?
 wait "$load_pid" || true
+wait "$writer_pid" || true
 echo "verify exit code: $verify_rc (0: consistent)"
+
 # Let the secondary apply the last of that load before the checksums below.
 target=$(mariadb_sql primary "SELECT @@gtid_binlog_pos")
 for ((i = 0; i < 600; i++)); do
   [[ "$(mariadb_sql secondary "SELECT gtid FROM replsync.applied" 2>/dev/null)" == "$target" ]] && break
   sleep 0.2
 done
+
+step "Differences planted on the secondary behind replsync's back: verify finds them, repair fixes them"
+mariadb_sql secondary "SET SESSION sql_log_bin=0; DELETE FROM sbtest.sbtest1 WHERE id = 7; UPDATE sbtest.sbtest2 SET c = 'tampered' WHERE id = 9"
+echo "tampered" >"$srepo/reports/2024/report-5.xml"
+chmod 640 "$srepo/dashboards/Übersicht/sales dashboard.json"
+planted_rc=0
+"$replsync" verify --config "$MARIADB_WORK/secondary.toml" || planted_rc=$?
+echo "verify exit code: $planted_rc (1: differences found)"
+repair_rc=0
+"$replsync" repair --config "$MARIADB_WORK/secondary.toml" || repair_rc=$?
+echo "repair exit code: $repair_rc (0: repaired)"
+after_rc=0
+"$replsync" verify --config "$MARIADB_WORK/secondary.toml" || after_rc=$?
+echo "verify exit code: $after_rc (0: consistent)"
+((planted_rc == 1 && repair_rc == 0 && after_rc == 0)) || verify_rc=1
 
 step "CHECKSUM TABLE on both nodes"
 paste <(checksums primary) <(checksums secondary) | awk -F'\t' '{ printf "%-28s primary %-12s secondary %-12s %s\n", $1, $2, $4, ($2 == $4 ? "equal" : "DIFFERENT") }'
