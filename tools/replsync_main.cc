@@ -73,6 +73,18 @@ int main(int argc, char** argv) {
       ->add_option("--barrier-timeout", verify.barrier_timeout_s,
                    "Seconds to wait for the secondary's applier to reach the point")
       ->default_val(120);
+  verify_cmd
+      ->add_option("--max-running", verify.max_running,
+                   "Before each chunk, wait while a server runs more other queries than this "
+                   "(Threads_running less verify's session and replication's; 0: never wait)")
+      ->default_val(25);
+  verify_cmd
+      ->add_option("--max-wait", verify.max_wait_s,
+                   "Seconds one such wait lasts at most; then verify goes on with a warning")
+      ->default_val(60);
+  verify_cmd->add_flag("--resume", verify.resume,
+                       "Go on from an interrupted verify: the tables it finished are reported as "
+                       "it found them, the table it was in continues where it stopped");
 
   replsync::cli::RepairCommandOptions repair;
   CLI::App* repair_cmd = app.add_subcommand(
@@ -101,6 +113,16 @@ int main(int argc, char** argv) {
       ->add_option("--barrier-timeout", repair.barrier_timeout_s,
                    "Seconds to wait for the secondary's applier to reach the point")
       ->default_val(120);
+  repair_cmd
+      ->add_option("--max-running", repair.max_running,
+                   "Before each chunk compared, wait while a server runs more other queries "
+                   "than this (Threads_running less repair's session and replication's; 0: "
+                   "never wait)")
+      ->default_val(25);
+  repair_cmd
+      ->add_option("--max-wait", repair.max_wait_s,
+                   "Seconds one such wait lasts at most; then repair goes on with a warning")
+      ->default_val(60);
   repair_cmd
       ->add_option("--max-rows", repair.max_rows,
                    "Differing rows repaired per table at most; a table with more is refused")

@@ -17,6 +17,7 @@
 #include "tools/cli/file_verify.h"
 #include "tools/cli/table_repair.h"
 #include "tools/cli/table_verify.h"
+#include "tools/cli/verify_progress.h"
 
 namespace replsync::cli {
 
@@ -275,7 +276,12 @@ Result<Report> Repair(const NodeConfig& config, const RepairCommandOptions& opti
   topts.collect_keys = true;
   topts.max_collected_keys = options.max_rows;
   const bool tty = isatty(fileno(stderr)) != 0 && !options.json;
-  std::vector<TableVerifyResult> results = VerifyTables(point, topts, tty);
+  VerifyRunOptions run;
+  run.table = topts;
+  run.show_progress = tty;
+  run.throttle.max_running = options.max_running;
+  run.throttle.max_wait = std::chrono::seconds(options.max_wait_s);
+  std::vector<TableVerifyResult> results = VerifyTablesWithProgress(point, run);
 
   Report report;
   report.tables_checked = true;

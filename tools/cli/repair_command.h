@@ -33,6 +33,9 @@ struct RepairCommandOptions {
   bool dry_run = false;
   int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
   size_t max_rows = 1000000;    // differing rows listed per table; a table with more is refused
+  // The throttle while comparing (tools/cli/verify_throttle.h), as for verify.
+  uint64_t max_running = 25;
+  int max_wait_s = 60;
 };
 
 int RunRepair(const RepairCommandOptions& options, std::FILE* out);

@@ -244,6 +244,8 @@ class Verifier {
   // key, and " ORDER BY key" inside GROUP_CONCAT unless the scan itself is in key order.
   std::string index_hint_, stream_order_;
   uint64_t max_packet_ = std::numeric_limits<uint64_t>::max();  // the sessions' lower value
+  // options_.resume when it applies (the definitions still have its fingerprint), else null.
+  const TableResumePoint* resume_ = nullptr;
   std::string unverified_;
   TableVerifyResult result_;
 };
@@ -252,11 +254,10 @@ Result<TableDef> Verifier::ReadDefinition(MysqlSession* side) {
   TableDef def;
   std::string where = "TABLE_SCHEMA = " + QuoteString(result_.db) +
                       " AND TABLE_NAME = " + QuoteString(result_.table);
-  RS_ASSIGN_OR_RETURN(
-      auto tables, Query(side,
-                         "SELECT TABLE_TYPE, ENGINE, CREATE_OPTIONS FROM "
-                         "information_schema.TABLES WHERE " +
-                             where));
+  RS_ASSIGN_OR_RETURN(auto tables, Query(side,
+                                         "SELECT TABLE_TYPE, ENGINE, CREATE_OPTIONS FROM "
+                                         "information_schema.TABLES WHERE " +
+                                             where));
   if (tables.empty()) return def;
   def.table_type = tables[0][0].value_or("");
   def.clustered_by_key = tables[0][1].value_or("") == "InnoDB" &&
@@ -362,12 +363,12 @@ Result<TableVerifyResult> Verifier::Run() {
     return result_;
   }
   result_.fingerprint = Fingerprint(p.Describe() + "\n" + s.Describe());
-  const TableResumePoint* resume = options_.resume;
-  if (resume != nullptr && (resume->fingerprint != result_.fingerprint || !resume->so_far)) {
-    resume = nullptr;  // the definitions changed since: start over
+  resume_ = options_.resume;
+  if (resume_ != nullptr && (resume_->fingerprint != result_.fingerprint || !resume_->so_far)) {
+    resume_ = nullptr;  // the definitions changed since: start over
   }
-  if (resume != nullptr && resume->finished) {
-    TableVerifyResult earlier = *resume->so_far;
+  if (resume_ != nullptr && resume_->finished) {
+    TableVerifyResult earlier = *resume_->so_far;
     earlier.db = result_.db;
     earlier.table = result_.table;
     earlier.fingerprint = result_.fingerprint;
@@ -420,9 +421,10 @@ Result<TableVerifyResult> Verifier::Run() {
   row_encoding_ = "CONCAT(" + encoding + ")";
   row_hash_ = "SHA2(" + row_encoding_ + ", 256)";
   if (!def_.key.empty()) {
-    index_hint_ = " FORCE INDEX (" + (def_.key_name == "PRIMARY" ? std::string("PRIMARY")
-                                                                  : QuoteIdentifier(def_.key_name)) +
-                  ")";
+    index_hint_ =
+        " FORCE INDEX (" +
+        (def_.key_name == "PRIMARY" ? std::string("PRIMARY") : QuoteIdentifier(def_.key_name)) +
+        ")";
     // InnoDB stores rows in primary-key order and reads a primary-key range in that order; other
     // keys, engines and partitioned tables (read partition by partition) sort.
     if (!(def_.key_name == "PRIMARY" && def_.clustered_by_key)) {
@@ -432,8 +434,7 @@ Result<TableVerifyResult> Verifier::Run() {
   // A summary concatenates at most max_allowed_packet bytes (the server caps GROUP_CONCAT there);
   // group_concat_max_len must not cut it shorter.
   for (MysqlSession* side : {primary_, secondary_}) {
-    RS_RETURN_IF_ERROR(
-        side->Execute("SET SESSION group_concat_max_len = 4294967295", What(side)));
+    RS_RETURN_IF_ERROR(side->Execute("SET SESSION group_concat_max_len = 4294967295", What(side)));
     RS_ASSIGN_OR_RETURN(auto packet, Query(side, "SELECT @@max_allowed_packet"));
     uint64_t bytes = packet.empty() ? 0 : ParseCount(packet[0][0]);
     if (bytes > 0) max_packet_ = std::min(max_packet_, bytes);
@@ -586,10 +587,9 @@ std::string Verifier::Where(const Range& range) const {
 Result<Summary> Verifier::Summarize(MysqlSession* side, const Range& range) {
   // One SHA-256 over the concatenated row encodings, in key order: order-sensitive (equal edits
   // in two rows cannot cancel out), and one hash per chunk instead of one per row.
-  RS_ASSIGN_OR_RETURN(auto rows,
-                      Query(side, "SELECT COUNT(*), SHA2(GROUP_CONCAT(" + row_encoding_ +
-                                      stream_order_ + " SEPARATOR ''), 256) FROM " + qualified_ +
-                                      index_hint_ + Where(range)));
+  RS_ASSIGN_OR_RETURN(auto rows, Query(side, "SELECT COUNT(*), SHA2(GROUP_CONCAT(" + row_encoding_ +
+                                                 stream_order_ + " SEPARATOR ''), 256) FROM " +
+                                                 qualified_ + index_hint_ + Where(range)));
   Summary summary;
   if (!rows.empty() && rows[0].size() == 2) {
     summary.count = ParseCount(rows[0][0]);
@@ -643,29 +643,30 @@ Status Verifier::VerifyKeyed() {
   uint64_t chunk = std::max<uint64_t>(1, options_.chunk_rows);
   if (adapt) chunk = std::clamp(chunk, min_rows, max_rows);
   std::optional<Key> lower;
-  if (const TableResumePoint* resume = options_.resume; resume != nullptr) {
+  if (const TableResumePoint* resume = resume_;
+      resume != nullptr && !resume->after.empty() && resume->after.size() == def_.key.size()) {
     const TableVerifyResult& so_far = *resume->so_far;
     result_.rows = so_far.rows;
     result_.missing_rows = so_far.missing_rows;
     result_.extra_rows = so_far.extra_rows;
     result_.changed_rows = so_far.changed_rows;
     result_.sample_keys = so_far.sample_keys;
-    if (resume->after.size() == def_.key.size()) lower = resume->after;
+    lower = resume->after;
     result_.resumed = "continued";
   }
   // Rows per chunk at most, so that a chunk's concatenation stays near max_chunk_bytes, estimated
   // from the first rows' encodings.
   uint64_t byte_cap = std::numeric_limits<uint64_t>::max();
   if (options_.max_chunk_bytes > 0) {
-    RS_ASSIGN_OR_RETURN(auto sample,
-                        Query(primary_, "SELECT CEIL(AVG(LENGTH(e))) FROM (SELECT " +
-                                            row_encoding_ + " AS e FROM " + qualified_ +
-                                            index_hint_ + Where(Range{lower, {}}) + " ORDER BY " +
-                                            KeyOrder() + " LIMIT 100) AS x"));
+    RS_ASSIGN_OR_RETURN(
+        auto sample,
+        Query(primary_, "SELECT CEIL(AVG(LENGTH(e))) FROM (SELECT " + row_encoding_ +
+                            " AS e FROM " + qualified_ + index_hint_ + Where(Range{lower, {}}) +
+                            " ORDER BY " + KeyOrder() + " LIMIT 100) AS x"));
     uint64_t row_bytes = sample.empty() ? 0 : ParseCount(sample[0][0]);
     if (row_bytes > 0) {
-      byte_cap = std::max<uint64_t>(
-          1, std::min(options_.max_chunk_bytes, max_packet_ / 2) / row_bytes);
+      byte_cap =
+          std::max<uint64_t>(1, std::min(options_.max_chunk_bytes, max_packet_ / 2) / row_bytes);
     }
   }
   chunk = std::min(chunk, byte_cap);

@@ -15,6 +15,7 @@
 #include "tools/cli/consistent_point.h"
 #include "tools/cli/file_verify.h"
 #include "tools/cli/table_verify.h"
+#include "tools/cli/verify_progress.h"
 
 namespace replsync::cli {
 
@@ -174,7 +175,14 @@ Report Verify(const NodeConfig& config, const VerifyCommandOptions& options) {
   Report report;
   report.tables_checked = true;
   const bool tty = isatty(fileno(stderr)) != 0 && !options.json;
-  report.tables = VerifyTables(*point, TableVerifyOptions{}, tty);
+  VerifyRunOptions run;
+  run.show_progress = tty;
+  run.throttle.max_running = options.max_running;
+  run.throttle.max_wait = std::chrono::seconds(options.max_wait_s);
+  run.progress_path = config.node.state_dir + "/verify.progress";
+  run.resume = options.resume;
+  VerifyRunOptionsFromEnvironment(&run);
+  report.tables = VerifyTablesWithProgress(*point, run);
   return report;
 }
 

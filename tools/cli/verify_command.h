@@ -27,6 +27,11 @@ struct VerifyCommandOptions {
   bool files_only = false;
   bool deep = false;            // reread every file on both sides
   int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
+  // The throttle (tools/cli/verify_throttle.h): wait before a chunk while a server runs more
+  // than max_running other queries (0: never), at most max_wait_s per wait.
+  uint64_t max_running = 25;
+  int max_wait_s = 60;
+  bool resume = false;  // go on from an interrupted verify (tools/cli/verify_progress.h)
 };
 
 int RunVerify(const VerifyCommandOptions& options, std::FILE* out);
