@@ -345,7 +345,6 @@ void Shipper::ServeTreeSnapshots(Clock::time_point now) {
       r->set_journal_seq(session.snapshot.journal_seq);
       r->set_root_hash(session.snapshot.tree->root_hash());
       r->set_paths(session.snapshot.tree->size());
-      session.snapshot.tree->Listing("", "", options_.tree_reply_nodes, r->add_listings());
     }
     Status sent = transport_->Send(d.peer, reply);
     if (!sent.ok()) spdlog::warn("shipper: verify's snapshot reply not sent: {}", sent.message());

@@ -22,6 +22,9 @@
 #          as 0: they are a few dozen bytes), and the content bytes shipped as data.
 #      Ratio = replsync / rsync (target: at most 0.5).
 #   The trees are compared (type, mode, owner, mtime in ns, link target, SHA-256) at the end.
+#   3. verify: `replsync verify --files-only` (and --deep) on the equal trees next to
+#      `rsync -an --delete -i` (and -c, checksums) from the primary's folder to the secondary's,
+#      then once more after a mode change and a content change planted on the secondary.
 #
 # Usage: tools/bench/file_bench.sh [--small-files N] [--large-files N] [--large-mib N]
 #          [--insert-bytes N]
@@ -235,3 +238,48 @@ printf '   %-34s %10s bytes (sent %s + received %s)\n' "rsync --no-whole-file -I
 printf '   %-34s %10s bytes (content shipped as data: %s)\n' "replsync (entries on the wire)" "$replsync_bytes" "$replsync_literal"
 echo "   ratio replsync / rsync: $(ratio "$replsync_bytes" "$rsync_bytes")  (target <= 0.5); trees equal: $change_equal"
 [[ $copy_equal == yes && $change_equal == yes ]] || die "the secondary's tree differs from the primary's"
+
+# --- 3. verify: both trees equal, then two planted differences ------------------------------
+REPLSYNC="$BUILD_DIR/tools/replsync"
+dst="$work/secondary-repository"
+verify_run() {  # label flags... ; prints seconds, keeps the JSON in $work/verify.json
+  local t0 t1 rc=0
+  t0=$(now)
+  "$REPLSYNC" verify --config "$work/secondary.toml" --files-only --json "$@" >"$work/verify.json" || rc=$?
+  t1=$(now)
+  ((rc <= 1)) || die "replsync verify $* exited $rc: $(cat "$work/verify.json")"
+  elapsed "$t0" "$t1"
+}
+rsync_check() {  # flags... ; prints seconds, keeps the itemized differences in $work/rsync.items
+  local t0 t1
+  t0=$(now)
+  rsync -an --delete -i "$@" "$src/" "$dst/" >"$work/rsync.items"
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+json_value() { python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d[k]
+print(d if not isinstance(d, list) else len(d))' "$work/verify.json" "$1"; }
+settle
+verify_equal_s=$(verify_run); verify_equal_diffs=$(json_value files); verify_equal_nodes=$(json_value files_summary.listed_nodes)
+rsync_equal_s=$(rsync_check); rsync_equal_items=$(wc -l <"$work/rsync.items")
+verify_deep_s=$(verify_run --deep); verify_deep_diffs=$(json_value files)
+settle
+rsync_deep_s=$(rsync_check -c); rsync_deep_items=$(wc -l <"$work/rsync.items")
+chmod 600 "$dst/folder-007/report-00007.xml"
+echo changed >"$dst/folder-042/report-00042.xml"
+verify_planted_s=$(verify_run); verify_planted_diffs=$(json_value files); verify_planted_nodes=$(json_value files_summary.listed_nodes)
+rsync_planted_s=$(rsync_check); rsync_planted_items=$(wc -l <"$work/rsync.items")
+echo "3. Verify: the two trees compared (replsync verify --files-only on the secondary, the primary's"
+echo "   daemon answering; rsync -an --delete -i from the primary's folder to the secondary's)"
+printf '   %-44s %8s s  %s\n' \
+  "equal trees: replsync verify" "$verify_equal_s" "$verify_equal_diffs differences, $verify_equal_nodes nodes listed by the primary" \
+  "equal trees: rsync -an (size + mtime)" "$rsync_equal_s" "$rsync_equal_items differences" \
+  "equal trees: replsync verify --deep" "$verify_deep_s" "$verify_deep_diffs differences (every file hashed on both nodes)" \
+  "equal trees: rsync -anc (checksums)" "$rsync_deep_s" "$rsync_deep_items differences" \
+  "a mode and a content change: replsync verify" "$verify_planted_s" "$verify_planted_diffs differences, $verify_planted_nodes nodes listed" \
+  "a mode and a content change: rsync -an" "$rsync_planted_s" "$rsync_planted_items differences"
+echo "   ratio replsync verify / rsync -an: $(ratio "$verify_equal_s" "$rsync_equal_s"); --deep / rsync -anc: $(ratio "$verify_deep_s" "$rsync_deep_s")"
+[[ $verify_equal_diffs == 0 && $verify_deep_diffs == 0 && $verify_planted_diffs == 2 ]] ||
+  die "verify reported $verify_equal_diffs / $verify_deep_diffs / $verify_planted_diffs differences (expected 0 / 0 / 2)"

@@ -106,11 +106,6 @@ class PrimaryTrees {
   uint64_t requests() const { return requests_; }
   uint64_t listed_nodes() const { return listed_nodes_; }
 
-  // Takes the nodes of a reply's first listing into `listed_nodes`.
-  void Count(const pb::TreeReply& reply) {
-    for (const auto& l : reply.listings()) listed_nodes_ += static_cast<uint64_t>(l.nodes_size());
-  }
-
  private:
   pb::TreeReply Ask(pb::TreeRequest request, int timeout_s) {
     const uint64_t id = ++next_id_;
@@ -190,7 +185,6 @@ pb::TreeReply OpenAtPoint(const NodeConfig& config, const FileVerifyOptions& opt
   // Every file entry the secondary applied was journaled before this snapshot, so the snapshot
   // covers them: the applier only has to catch up to S, never go back.
   pb::TreeReply reply = primary.Open(options.deep, resync_paths);
-  primary.Count(reply);
   if (reply.journal_seq() > applied) {
     auto at = HoldApplier(state, token, fmt::format("seq:{}", reply.journal_seq() + 1),
                           options.barrier_timeout_s);
@@ -319,15 +313,7 @@ struct Comparer {
 
   void Run(const pb::TreeReply& opened) {
     if (opened.root_hash() == local.root_hash()) return;
-    // The root's first listing came with the snapshot; complete it when it was cut short.
-    std::map<std::string, std::vector<pb::TreeNode>> listings;
-    const pb::TreeListing& root = opened.listings(0);
-    if (root.truncated()) {
-      listings = primary.List({""});
-    } else {
-      listings[""].assign(root.nodes().begin(), root.nodes().end());
-    }
-    std::vector<std::string> level = CompareDir("", listings[""]);
+    std::vector<std::string> level = CompareDir("", primary.List({""})[""]);
     while (!level.empty()) {
       std::vector<std::string> next;
       for (size_t at = 0; at < level.size(); at += kDirsPerRequest) {
@@ -361,7 +347,6 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
   pb::TreeReply opened = OpenAtPoint(config, options, primary, token, {});
   result.journal_seq = opened.journal_seq();
   result.primary_paths = opened.paths();
-  if (opened.listings_size() == 0) throw CouldNot{"the primary's snapshot came without its root"};
 
   // The secondary's side, while the applier holds at S.
   ScanTreeOptions sopts;
