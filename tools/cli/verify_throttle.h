@@ -1,7 +1,7 @@
 // RunningThrottle: `replsync verify` and `replsync repair` give way to a busy server
-// (schemas/verify.md, "Throttle"). Before each chunk they ask every server for its
-// Threads_running (information_schema.GLOBAL_STATUS, as SHOW GLOBAL STATUS); while one runs more
-// than the limit of other queries they sleep in steps until it drops, at most `max_wait` per
+// (schemas/verify.md, "Throttle"). Before each chunk (at most every `recheck` while the servers
+// are quiet) they ask every server for its Threads_running (SHOW GLOBAL STATUS); while one runs
+// more than the limit of other queries they sleep in steps until it drops, at most `max_wait` per
 // wait, after which they go on anyway with a warning.
 //
 // Other queries: Threads_running less the asking session itself and replication's binlog dump
@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,8 @@ struct ThrottleOptions {
   std::chrono::milliseconds max_wait{std::chrono::seconds(60)};
   // How long to sleep between two looks.
   std::chrono::milliseconds step{100};
+  // After a look found the servers quiet, the next this much later at the earliest.
+  std::chrono::milliseconds recheck{200};
 };
 
 // A server to watch: its name for messages ("primary") and a session on it.
@@ -67,6 +70,7 @@ class RunningThrottle {
   NowFn now_;
   std::string logged_table_;  // the last table whose wait was logged
   std::chrono::milliseconds waited_{0};
+  std::optional<std::chrono::steady_clock::time_point> last_quiet_;
 };
 
 }  // namespace replsync::cli
