@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "sync/content_hash.h"
 #include "sync/manifest.h"
@@ -252,7 +253,18 @@ struct Scanner {
         node.set_type(kTreeFile);
         node.set_mode(st.st_mode & 07777);
         node.set_size(static_cast<uint64_t>(st.st_size));
-        if (options.with_content) {
+        const ScanHashCache::Entry* cached = nullptr;
+        if (options.with_content && options.cache != nullptr) {
+          auto it = options.cache->files.find(path);
+          if (it != options.cache->files.end() && it->second.inode == st.st_ino &&
+              it->second.size == static_cast<uint64_t>(st.st_size) &&
+              it->second.mtime_ns == Nanos(st.st_mtim) && it->second.ctime_ns == Nanos(st.st_ctim)) {
+            cached = &it->second;
+          }
+        }
+        if (cached != nullptr) {
+          node.set_content_hash(cached->sha256);
+        } else if (options.with_content) {
           UniqueFd f(openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
           if (!f.valid()) {
             if (errno == ENOENT) continue;
@@ -267,6 +279,21 @@ struct Scanner {
           }
           node.set_content_hash(*hash);
           bytes += static_cast<uint64_t>(st.st_size);
+          // Cached only when the file did not change while it was read and its times are older
+          // than the clock's granularity (a write in the same tick would keep them equal).
+          struct stat after;
+          struct timespec now_ts;
+          clock_gettime(CLOCK_REALTIME, &now_ts);
+          if (options.cache != nullptr && fstat(f.get(), &after) == 0 &&
+              after.st_ino == st.st_ino && after.st_size == st.st_size &&
+              Nanos(after.st_mtim) == Nanos(st.st_mtim) &&
+              Nanos(after.st_ctim) == Nanos(st.st_ctim) &&
+              Nanos(now_ts) - std::max(Nanos(st.st_mtim), Nanos(st.st_ctim)) > 50000000) {
+            options.cache->files[path] =
+                ScanHashCache::Entry{static_cast<uint64_t>(st.st_ino),
+                                     static_cast<uint64_t>(st.st_size), Nanos(st.st_mtim),
+                                     Nanos(st.st_ctim), *hash};
+          }
         }
         tree.Add(path, std::move(node));
       } else if (S_ISLNK(st.st_mode)) {

@@ -74,9 +74,27 @@ struct FileTreeSnapshot {
   uint64_t journal_seq = 0;
 };
 
+// Content hashes of an earlier scan, by path, valid while the file's inode, size, mtime and ctime
+// are unchanged. A hash is kept only when the file's stat was the same after reading it and its
+// times were more than 50 ms old (a write within the file system's timestamp granularity could
+// otherwise leave the stat unchanged).
+struct ScanHashCache {
+  struct Entry {
+    uint64_t inode = 0;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    std::string sha256;
+  };
+  std::unordered_map<std::string, Entry> files;
+};
+
 struct ScanTreeOptions {
   // Hash every regular file's content (SHA-256) into TreeNode::content_hash.
   bool with_content = false;
+  // With with_content: hashes of files whose stat matches an entry are taken from here instead of
+  // reading the file again; every hash computed is put here. Optional.
+  ScanHashCache* cache = nullptr;
   // Called now and then with the paths and content bytes seen so far (optional).
   std::function<void(uint64_t paths, uint64_t bytes)> progress;
 };

@@ -272,6 +272,36 @@ TEST_F(FileTreeDiskTest, ScanMatchesTheManifestOfTheSameTree) {
   EXPECT_NE(after->root_hash(), m.root_hash());
 }
 
+TEST_F(FileTreeDiskTest, AHashCacheSkipsOnlyFilesWhoseStatIsUnchanged) {
+  Write("docs/a.txt", "alpha");
+  Write("docs/sub/b.txt", "bravo");
+  // Old enough to be trusted (the cache ignores files changed in the last 50 ms).
+  const struct timespec old_times[2] = {{1700000000, 0}, {1700000000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/docs/a.txt").c_str(), old_times, 0), 0);
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/docs/sub/b.txt").c_str(), old_times, 0), 0);
+  usleep(60000);  // the ctimes of a.txt and b.txt are now more than 50 ms old
+  Write("docs/fresh.txt", "written just now");
+  ScanHashCache cache;
+  ScanTreeOptions o = Content(true);
+  o.cache = &cache;
+  uint64_t bytes = 0;
+  o.progress = [&bytes](uint64_t, uint64_t b) { bytes = b; };
+  ASSERT_TRUE(ScanTree(root_, o).ok());
+  EXPECT_EQ(bytes, 5u + 5u + 16u);
+  EXPECT_EQ(cache.files.count("docs/a.txt"), 1u);
+  EXPECT_EQ(cache.files.count("docs/fresh.txt"), 0u);  // too recent to trust
+
+  // b.txt rewritten with the same size, its mtime put back: only the ctime tells.
+  Write("docs/sub/b.txt", "BRAVO");
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/docs/sub/b.txt").c_str(), old_times, 0), 0);
+  auto again = ScanTree(root_, o);
+  ASSERT_TRUE(again.ok());
+  // a.txt came from the cache; b.txt (new ctime) and fresh.txt (not cached) were read.
+  EXPECT_EQ(bytes, 5u + 16u);
+  EXPECT_EQ(Find(*again, "docs/sub", "b.txt")->content_hash(), Sha256::Of("BRAVO"));
+  EXPECT_EQ(Find(*again, "docs", "a.txt")->content_hash(), Sha256::Of("alpha"));
+}
+
 TEST_F(FileTreeDiskTest, AMissingRootIsAnErrorNamingIt) {
   auto scanned = ScanTree(dir_ + "/nope", {});
   ASSERT_FALSE(scanned.ok());

@@ -72,7 +72,7 @@ std::map<std::string, std::string> WaitPaused(const std::string& path, const std
   while (Clock::now() < deadline) {
     auto kv = ReadKeyValueFile(path).value_or(std::map<std::string, std::string>());
     if (kv["token"] == token && kv["stop_before"] == stop) return kv;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   throw CouldNot{fmt::format(
       "the secondary's applier did not reach verify's barrier (before {}) within {} s; is it "

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -344,13 +345,36 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
   const std::string token = NewBarrierToken();
   VerifyBarrier barrier(config.node.state_dir + "/verify.barrier");
   if (options.show_progress) std::fprintf(stderr, "files: asking the primary for its tree...\r");
-  pb::TreeReply opened = OpenAtPoint(config, options, primary, token, {});
+  // --deep: the secondary hashes its files while the primary rereads its own; the scan at the
+  // point rereads only files changed since.
+  ScanHashCache cache;
+  std::future<Status> prehash;
+  if (options.deep) {
+    prehash = std::async(std::launch::async, [&cache, &config] {
+      ScanTreeOptions o;
+      o.with_content = true;
+      o.cache = &cache;
+      return ScanTree(config.repository.path, o).status();
+    });
+  }
+  pb::TreeReply opened;
+  try {
+    opened = OpenAtPoint(config, options, primary, token, {});
+  } catch (...) {
+    if (prehash.valid()) prehash.wait();
+    throw;
+  }
+  if (prehash.valid()) {
+    Status st = prehash.get();
+    if (!st.ok()) throw CouldNot{st.message()};
+  }
   result.journal_seq = opened.journal_seq();
   result.primary_paths = opened.paths();
 
   // The secondary's side, while the applier holds at S.
   ScanTreeOptions sopts;
   sopts.with_content = options.deep;
+  sopts.cache = options.deep ? &cache : nullptr;
   const auto started = Clock::now();
   uint64_t scanned_bytes = 0;
   sopts.progress = [&](uint64_t paths, uint64_t bytes) {
@@ -366,7 +390,7 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
   FileTree& local = *scanned;
   local.Finish(options.deep);
   result.secondary_paths = local.size();
-  result.hashed_bytes = scanned_bytes;  // --deep: every file was reread by the scan
+  result.hashed_bytes = scanned_bytes;  // --deep: what the scan at the point reread
   Comparer comparer{config, options, primary, local, result, {}, {}};
   comparer.Run(opened);
   barrier.Lift();
