@@ -341,7 +341,7 @@ class Applier {
   };
   std::optional<Barrier> barrier_;
   std::chrono::steady_clock::time_point barrier_checked_{};
-  int64_t barrier_mtime_ns_ = -1;  // of the file last read; -1 when there was none
+  std::string barrier_seen_;       // token and stop of the file last read ("" when none)
   std::string paused_written_;     // the paused file's last content
 
   // ---- parallel apply. Coordinator only:

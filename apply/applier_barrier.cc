@@ -1,5 +1,5 @@
-// The applier's side of verify's barrier (schemas/verify.md): hold before the first database
-// transaction past a given primary binlog position, and say where it holds.
+// The applier's side of verify's barrier (schemas/verify.md): hold before a database transaction
+// past a binlog position of the primary, or before a relay sequence, and say where it holds.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -22,47 +22,47 @@ bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
     if (stat(options_.barrier_path.c_str(), &st) != 0) {
       if (barrier_) spdlog::info("applier: verify's barrier lifted; applying on");
       barrier_.reset();
-      barrier_mtime_ns_ = -1;
-    } else {
-      const int64_t mtime = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-      if (mtime != barrier_mtime_ns_) {
-        if (auto values = ReadKeyValueFile(options_.barrier_path)) {
-          const std::string token = (*values)["token"];
-          const std::string stop = (*values)["stop_before"];
-          barrier_mtime_ns_ = mtime;
-          Barrier b;
-          b.token = token;
-          b.stop_text = stop;
-          if (stop == "now") {
-            b.now = true;
-          } else if (stop.rfind("seq:", 0) == 0) {
-            uint64_t n = 0;
-            const char* first = stop.data() + 4;
-            const char* last = stop.data() + stop.size();
-            auto [end, ec] = std::from_chars(first, last, n);
-            if (ec != std::errc() || end != last || n == 0) {
-              spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
-                           options_.barrier_path, stop);
-              barrier_.reset();
-              return false;
-            }
-            b.stop_seq = n;
-          } else {
-            auto parsed = BinlogPosition::Parse(stop);
-            if (!parsed.ok()) {
-              spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
-                           options_.barrier_path, stop);
-              barrier_.reset();
-              return false;
-            }
-            b.stop = *parsed;
+      barrier_seen_.clear();
+    } else if (auto values = ReadKeyValueFile(options_.barrier_path)) {
+      // Compared by content: verify may rewrite the file twice within the file system's
+      // timestamp granularity, so an unchanged mtime proves nothing.
+      const std::string token = (*values)["token"];
+      const std::string stop = (*values)["stop_before"];
+      const std::string seen = token + "\n" + stop;
+      if (seen != barrier_seen_) {
+        barrier_seen_ = seen;
+        Barrier b;
+        b.token = token;
+        b.stop_text = stop;
+        if (stop == "now") {
+          b.now = true;
+        } else if (stop.rfind("seq:", 0) == 0) {
+          uint64_t n = 0;
+          const char* first = stop.data() + 4;
+          const char* last = stop.data() + stop.size();
+          auto [end, ec] = std::from_chars(first, last, n);
+          if (ec != std::errc() || end != last || n == 0) {
+            spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
+                         options_.barrier_path, stop);
+            barrier_.reset();
+            return false;
           }
-          spdlog::info("applier: verify's barrier {}: holding before {}", token,
-                       b.now           ? std::string("the next transaction")
-                       : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
-                                         : b.stop.ToString());
-          barrier_ = b;
+          b.stop_seq = n;
+        } else {
+          auto parsed = BinlogPosition::Parse(stop);
+          if (!parsed.ok()) {
+            spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
+                         options_.barrier_path, stop);
+            barrier_.reset();
+            return false;
+          }
+          b.stop = *parsed;
         }
+        spdlog::info("applier: verify's barrier {}: holding before {}", token,
+                     b.now           ? std::string("the next transaction")
+                     : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
+                                       : b.stop.ToString());
+        barrier_ = b;
       }
     }
   }

@@ -150,6 +150,10 @@ DELETE FROM app.c WHERE n = 3 LIMIT 1;
             std::string::npos)
       << resumed.err;
   EXPECT_EQ(resumed.err.find("app.c"), std::string::npos) << resumed.err;
+  // The report says which results are the interrupted run's.
+  EXPECT_NE(resumed.out.find("\"table\":\"app.a\""), std::string::npos) << resumed.out;
+  EXPECT_NE(resumed.out.find("\"resumed\":\"finished\""), std::string::npos) << resumed.out;
+  EXPECT_NE(resumed.out.find("\"resumed\":\"continued\""), std::string::npos) << resumed.out;
   EXPECT_FALSE(std::filesystem::exists(ProgressPath()));
 
   // A verify without --resume starts over, whatever was recorded.

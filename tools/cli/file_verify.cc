@@ -402,6 +402,14 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
 
 }  // namespace
 
+std::string FilesSkipped(const NodeConfig& config, bool database_only, bool files_only) {
+  if (database_only) return "--database-only";
+  if (config.repository.path.empty() && !files_only) {
+    return "no [repository] path in " + config.source_path;
+  }
+  return "";
+}
+
 FileVerifyResult VerifyFiles(const NodeConfig& config, const FileVerifyOptions& options) {
   try {
     return DoVerify(config, options);

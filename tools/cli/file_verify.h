@@ -57,6 +57,11 @@ struct FileVerifyResult {
   std::vector<FileDifference> differences;  // in path order
 };
 
+// Why verify's or repair's files part does not run with these flags ("" when it does):
+// --database-only, or no [repository] path (unless --files-only asks for files: then VerifyFiles
+// says what is missing).
+std::string FilesSkipped(const NodeConfig& config, bool database_only, bool files_only);
+
 // Compares the secondary's repository with the primary's (see above). Never throws; a failure
 // to compare is verified = false with the reason.
 FileVerifyResult VerifyFiles(const NodeConfig& config, const FileVerifyOptions& options);

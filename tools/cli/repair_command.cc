@@ -198,14 +198,8 @@ void PrintText(const Report& r, bool dry_run, std::FILE* out) {
 // The files' part: compare, repair through the primary, compare again.
 void RepairFilesInto(const NodeConfig& config, const RepairCommandOptions& options,
                      Report* report) {
-  if (options.database_only) {
-    report->files_skipped = "--database-only";
-    return;
-  }
-  if (config.repository.path.empty() && !options.files_only) {
-    report->files_skipped = "no [repository] path in " + config.source_path;
-    return;
-  }
+  report->files_skipped = FilesSkipped(config, options.database_only, options.files_only);
+  if (!report->files_skipped.empty()) return;
   report->files_checked = true;
   FileVerifyOptions fopts;
   fopts.deep = options.deep;

@@ -69,6 +69,10 @@ void PrintJson(const Report& r, std::FILE* out) {
       w.Key("error");
       w.String(t.error.c_str());
     }
+    if (!t.resumed.empty()) {
+      w.Key("resumed");  // "finished": the interrupted run's result; "continued"
+      w.String(t.resumed.c_str());
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -138,7 +142,14 @@ void PrintText(const Report& r, std::FILE* out) {
   }
   if (r.tables_checked) {
     bool tables_unverified = false;
-    for (const auto& t : r.tables) tables_unverified |= t.status == "unverified";
+    size_t resumed = 0;
+    for (const auto& t : r.tables) {
+      tables_unverified |= t.status == "unverified";
+      resumed += t.resumed == "finished" ? 1 : 0;
+    }
+    if (resumed > 0) {
+      std::fprintf(out, "%zu tables' results are the interrupted run's (--resume)\n", resumed);
+    }
     std::fprintf(out, "%zu tables, %llu rows compared: %s\n", r.tables.size(),
                  static_cast<unsigned long long>(rows),
                  tables_unverified ? "could not verify every table"
@@ -189,14 +200,8 @@ Report Verify(const NodeConfig& config, const VerifyCommandOptions& options) {
 // The repository's files at their own point (tools/cli/file_verify.h).
 void VerifyFilesInto(const NodeConfig& config, const VerifyCommandOptions& options,
                      Report* report) {
-  if (options.database_only) {
-    report->files_skipped = "--database-only";
-    return;
-  }
-  if (config.repository.path.empty() && !options.files_only) {
-    report->files_skipped = "no [repository] path in " + config.source_path;
-    return;
-  }
+  report->files_skipped = FilesSkipped(config, options.database_only, options.files_only);
+  if (!report->files_skipped.empty()) return;
   FileVerifyOptions fopts;
   fopts.deep = options.deep;
   fopts.barrier_timeout_s = options.barrier_timeout_s;
