@@ -2,9 +2,13 @@
 // past a binlog position of the primary, or before a relay sequence, and say where it holds.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
 
 #include "apply/applier.h"
 #include "sync/key_value_file.h"
@@ -29,6 +33,18 @@ bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
       const std::string token = (*values)["token"];
       const std::string stop = (*values)["stop_before"];
       const std::string seen = token + "\n" + stop;
+      // The verify that wrote it died without removing it (kill -9): lift it, or the applier
+      // would hold for good.
+      const long pid = std::strtol((*values)["pid"].c_str(), nullptr, 10);
+      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        spdlog::warn("applier: verify's barrier {} belongs to process {}, which is gone; removing "
+                     "{} and applying on",
+                     token, pid, options_.barrier_path);
+        ::unlink(options_.barrier_path.c_str());
+        barrier_.reset();
+        barrier_seen_.clear();
+        return false;
+      }
       if (seen != barrier_seen_) {
         barrier_seen_ = seen;
         Barrier b;

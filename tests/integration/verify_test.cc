@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -424,6 +425,71 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
                 (*s)[0].size() > 1);
     EXPECT_EQ((*p)[0][1], (*s)[0][1]) << table;
   }
+}
+
+TEST_F(VerifyTest, ABarrierLeftByADeadVerifyIsLiftedAndOneVerifyRunsAtATime) {
+  StartBoth();
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, R"sql(
+CREATE DATABASE app;
+CREATE TABLE app.t (id INT PRIMARY KEY);
+INSERT INTO app.t VALUES (1);
+)sql"));
+  WaitSame("SELECT COUNT(*) FROM app.t");
+  const std::string state = dir_ + "/secondary-state";
+  auto write_barrier = [&](pid_t pid) {
+    const std::string text = fmt::format("token t1\nstop_before now\npid {}\n", pid);
+    std::ofstream(state + "/verify.barrier.tmp") << text;
+    ASSERT_EQ(std::rename((state + "/verify.barrier.tmp").c_str(),
+                          (state + "/verify.barrier").c_str()),
+              0);
+  };
+  auto count_on_secondary = [&] {
+    auto r = secondary_->Query("SELECT COUNT(*) FROM app.t");
+    return r.ok() && !r->empty() ? (*r)[0][0] : std::string("?");
+  };
+
+  // A barrier whose writer lives (this process) holds the applier.
+  ASSERT_NO_FATAL_FAILURE(write_barrier(getpid()));
+  bool paused = false;
+  for (int i = 0; i < 100 && !paused; ++i) {
+    std::ifstream in(state + "/verify.paused");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    paused = text.find("token t1") != std::string::npos;
+    if (!paused) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(paused) << Tail("secondary");
+  Sql(*primary_, "INSERT INTO app.t VALUES (2)");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(count_on_secondary(), "1") << "the applier did not hold at the barrier";
+
+  // Its writer dies without removing it (as a verify killed with kill -9): the applier lifts it.
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  ASSERT_NO_FATAL_FAILURE(write_barrier(child));
+  WaitSame("SELECT COUNT(*) FROM app.t");
+  EXPECT_EQ(count_on_secondary(), "2");
+  EXPECT_FALSE(std::filesystem::exists(state + "/verify.barrier"));
+  EXPECT_NE(Tail("secondary").find("which is gone"), std::string::npos) << Tail("secondary");
+
+  // One verify or repair at a time per node.
+  const int fd = open((state + "/verify.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX), 0);
+  const std::string pid = fmt::format("{}\n", getpid());
+  ASSERT_EQ(pwrite(fd, pid.data(), pid.size(), 0), static_cast<ssize_t>(pid.size()));
+  VerifyRun refused = Verify();
+  EXPECT_EQ(refused.exit_code, 2) << refused.out;
+  EXPECT_NE(refused.out.find(fmt::format(
+                "another replsync verify or repair (pid {}) is running on this node", getpid())),
+            std::string::npos)
+      << refused.out;
+  VerifyRun repair_refused = Replsync("repair", "--dry-run");
+  EXPECT_EQ(repair_refused.exit_code, 2) << repair_refused.out;
+  close(fd);
+  VerifyRun after = Verify();
+  EXPECT_EQ(after.exit_code, 0) << after.out << Tail("secondary");
 }
 
 }  // namespace

@@ -1,11 +1,16 @@
 #include "tools/cli/consistent_point.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -63,6 +68,14 @@ std::vector<apply::MysqlSession::Row> MustQuery(apply::MysqlSession& s, const st
   auto rows = s.Query(sql, what);
   if (!rows.ok()) throw CouldNot{fmt::format("{}: {}", what, rows.status().message())};
   return std::move(rows).value();
+}
+
+// Writes verify's barrier file: this process' token and stop, and its pid, so that the applier
+// lifts the barrier of a verify that died without removing it (kill -9).
+Status WriteBarrier(const std::string& path, const std::string& token, const std::string& stop) {
+  return WriteFileAtomically(
+      path, fmt::format("token {}\nstop_before {}\npid {}\n", token, stop, getpid()),
+      "verify's barrier");
 }
 
 // Waits until the applier's paused file names `token` and `stop`; returns its values.
@@ -135,8 +148,7 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
   const std::string paused = state + "/verify.paused";
   const std::string token = RandomToken();
   auto guard = std::make_unique<VerifyBarrier>(barrier);
-  Must(WriteFileAtomically(barrier, fmt::format("token {}\nstop_before now\n", token),
-                           "verify's barrier"),
+  Must(WriteBarrier(barrier, token, "now"),
        "write verify's barrier");
   WaitPaused(paused, token, "now", options.barrier_timeout_s);
 
@@ -167,8 +179,7 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
                                    apply::QuoteString(token))),
        "write verify's marker on the primary");
   // 4. The applier applies what comes before P and holds; the secondary's snapshot there.
-  Must(WriteFileAtomically(barrier, fmt::format("token {}\nstop_before {}\n", token, stop),
-                           "verify's barrier"),
+  Must(WriteBarrier(barrier, token, stop),
        "move verify's barrier");
   WaitPaused(paused, token, stop, options.barrier_timeout_s);
   Must(secondary->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
@@ -206,14 +217,44 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
 
 }  // namespace
 
+Result<UniqueFd> LockVerify(const std::string& state_dir) {
+  const std::string path = state_dir + "/verify.lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    if (errno == ENOENT) {
+      return Status::Aborted(fmt::format(
+          "the state folder {} does not exist: replsyncd has not run with this configuration; "
+          "start it first",
+          state_dir));
+    }
+    return Status::IoError(fmt::format("open {}: {}", path, std::strerror(errno)));
+  }
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err != EWOULDBLOCK) {
+      return Status::IoError(fmt::format("lock {}: {}", path, std::strerror(err)));
+    }
+    char buf[32] = {};
+    const ssize_t n = pread(fd.get(), buf, sizeof buf - 1, 0);
+    const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    return Status::Aborted(fmt::format(
+        "another replsync verify or repair (pid {}) is running on this node; wait for it to end",
+        holder.substr(0, holder.find('\n'))));
+  }
+  const std::string pid = fmt::format("{}\n", getpid());
+  if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+    return Status::IoError(fmt::format("write {}: {}", path, std::strerror(errno)));
+  }
+  return fd;
+}
+
 std::string NewBarrierToken() { return RandomToken(); }
 
 Result<std::map<std::string, std::string>> HoldApplier(const std::string& state_dir,
                                                        const std::string& token,
                                                        const std::string& stop, int timeout_s) {
   const std::string barrier = state_dir + "/verify.barrier";
-  RS_RETURN_IF_ERROR(WriteFileAtomically(
-      barrier, fmt::format("token {}\nstop_before {}\n", token, stop), "verify's barrier"));
+  RS_RETURN_IF_ERROR(WriteBarrier(barrier, token, stop));
   try {
     return WaitPaused(state_dir + "/verify.paused", token, stop, timeout_s);
   } catch (const CouldNot& e) {

@@ -17,6 +17,7 @@
 #include "apply/mysql_session.h"
 #include "sync/config.h"
 #include "sync/status.h"
+#include "sync/unique_fd.h"
 #include "tools/cli/table_verify.h"
 
 namespace replsync::cli {
@@ -33,6 +34,11 @@ class VerifyBarrier {
  private:
   std::string path_;
 };
+
+// Takes state_dir/verify.lock (flock, released when the process ends however it ends), so that one
+// verify or repair at a time holds this node's applier. Aborted naming the process that holds it
+// ("another replsync verify or repair (pid N) is running on this node"), or IoError.
+Result<UniqueFd> LockVerify(const std::string& state_dir);
 
 // A fresh token for verify's barrier file.
 std::string NewBarrierToken();

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
@@ -384,7 +385,11 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
     std::fprintf(stderr, "\rfiles: %llu paths scanned, %.1f MiB reread (%.0f s)   ",
                  static_cast<unsigned long long>(paths), static_cast<double>(bytes) / (1 << 20), s);
   };
-  Result<FileTree> scanned = ScanTree(config.repository.path, sopts);
+  // A secondary that has not received a file yet may not have its folder yet: an empty tree.
+  std::error_code ec;
+  const bool root_exists = std::filesystem::exists(config.repository.path, ec) || ec;
+  Result<FileTree> scanned =
+      root_exists ? ScanTree(config.repository.path, sopts) : Result<FileTree>(FileTree());
   if (options.show_progress) std::fprintf(stderr, "\r%70s\r", "");
   if (!scanned.ok()) throw CouldNot{scanned.status().message()};
   FileTree& local = *scanned;

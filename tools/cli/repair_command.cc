@@ -338,6 +338,13 @@ int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
     return 2;
   }
   apply::MysqlThreadScope thread_scope;
+  // One verify or repair at a time per node (they move the same applier's barrier).
+  Result<UniqueFd> lock = LockVerify(config->node.state_dir);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "replsync repair: could not repair: %s\n",
+                 lock.status().message().c_str());
+    return 2;
+  }
   Result<Report> report = options.files_only ? Result<Report>(Report{}) : Repair(*config, options);
   if (report.ok()) RepairFilesInto(*config, options, &*report);
   if (!report.ok()) {
