@@ -54,12 +54,12 @@ int main(int argc, char** argv) {
   replsync::cli::VerifyCommandOptions verify;
   CLI::App* verify_cmd = app.add_subcommand(
       "verify",
-      "Prove that the secondary holds the primary's rows and files at one consistent point while\n"
-      "changes keep flowing, or list what differs (schemas/verify.md). Run it on the secondary,\n"
-      "with the secondary's configuration ([primary_mysql] says how to reach the primary's\n"
+      "Prove that the secondary holds the primary's rows and files, each compared at a consistent\n"
+      "point while changes keep flowing, or list what differs (schemas/verify.md). Run it on the\n"
+      "secondary, with its configuration ([primary_mysql] says how to reach the primary's\n"
       "database; the primary's replsyncd at [transport] primary answers for its files) and its\n"
       "replsyncd running. Files are compared by metadata, and by content where size or mtime\n"
-      "differ (--deep: every file reread on both sides).\n"
+      "differ (--deep: every file reread on both sides). One verify or repair at a time per node.\n"
       "Exit 0: consistent; 1: differences found; 2: could not verify.");
   verify_cmd->add_option("--config", verify.config_path, "The secondary's configuration file")
       ->required()

@@ -321,6 +321,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
 
   ASSERT_NO_FATAL_FAILURE(MakeFiles());
   Write("primary", "docs/empty/.keep", "");
+  Write("primary", "gone/deeper/z.txt", "a folder the secondary loses\n");
   ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
   // Files behind replication's back: changed (one keeping its size and mtime, which only --deep
   // sees), deleted, extra (a file and a folder with files), a mode change, a retargeted link,
@@ -341,11 +342,12 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   ASSERT_EQ(unlink((RepositoryPath("secondary") + "/docs/link").c_str()), 0);
   ASSERT_EQ(symlink("c.txt", (RepositoryPath("secondary") + "/docs/link").c_str()), 0);
   std::filesystem::remove_all(RepositoryPath("secondary") + "/docs/empty");
+  std::filesystem::remove_all(RepositoryPath("secondary") + "/gone");
   Write("secondary", "docs/empty", "a file where a folder was");
 
   const std::set<std::string> planted = {
       "docs/a.txt content", "docs/b.txt missing",   "docs/c.txt mode", "docs/empty type",
-      "docs/extra.txt extra", "docs/link link", "more extra"};
+      "docs/extra.txt extra", "docs/link link", "gone missing", "more extra"};
   {
     VerifyRun quick = Verify("--json --files-only");
     ASSERT_EQ(quick.exit_code, 1) << quick.out;
@@ -404,7 +406,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   }
   EXPECT_EQ(counts["app.kinds"], "1/3/1") << repair.out;
   EXPECT_EQ(counts["app.bag"], "1/0/2") << repair.out;
-  EXPECT_EQ(doc["files_repaired"].GetUint64(), 8u) << repair.out;
+  EXPECT_EQ(doc["files_repaired"].GetUint64(), 9u) << repair.out;
   EXPECT_TRUE(doc["files_left"].GetArray().Empty()) << repair.out;
 
   VerifyRun after = Verify("--json --deep");
@@ -414,6 +416,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   // Independently: the trees are equal by the harness' own comparison.
   ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
   EXPECT_EQ(Read("secondary", "docs/sub/d.txt"), "delta delta\n");
+  EXPECT_EQ(Read("secondary", "gone/deeper/z.txt"), "a folder the secondary loses\n");
 
   // Replication goes on over the repaired rows.
   Sql(*primary_, "UPDATE app.kinds SET s = 'after the repair' WHERE id = 42");
