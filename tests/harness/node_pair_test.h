@@ -149,6 +149,57 @@ level = "debug"
     ADD_FAILURE() << node << " replsyncd did not report " << needle << "\n" << Tail(node);
   }
 
+  // Runs `SQL` on `server`; a failure fails the test, naming the statement.
+  void Sql(MariadbServer& server, const std::string& sql) {
+    Status st = server.Execute(sql);
+    ASSERT_TRUE(st.ok()) << st.ToString() << "\nin: " << sql.substr(0, 300);
+  }
+
+  // Waits (up to 60 s) until `query`'s first value is the same on both servers.
+  void WaitSame(const std::string& query) {
+    std::string a, b;
+    for (int i = 0; i < 600; ++i) {
+      auto ra = primary_->Query(query);
+      auto rb = secondary_->Query(query);
+      a = ra.ok() && !ra->empty() ? (*ra)[0][0] : "?";
+      b = rb.ok() && !rb->empty() ? (*rb)[0][0] : "!";
+      if (a == b) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << query << ": primary " << a << ", secondary " << b;
+  }
+
+  // What a `replsync` command run by RunReplsync did.
+  struct CommandRun {
+    int exit_code = -1;
+    std::string out;  // standard output
+    std::string err;  // standard error
+    double seconds = 0;
+  };
+
+  // Runs `ENV replsync COMMAND --config <dir>/NODE.toml FLAGS` as a user would (a shell, the
+  // real binary); ENV is "NAME=value ..." or "".
+  CommandRun RunReplsync(const std::string& command, const std::string& flags,
+                         const std::string& env = "", const std::string& node = "secondary") {
+    CommandRun run;
+    const std::string err_path = dir_ + "/" + command + ".err";
+    const std::string cmd =
+        fmt::format("{} {}/tools/replsync {} --config {}/{}.toml {} 2>{}", env,
+                    REPLSYNC_BINARY_DIR, command, dir_, node, flags, err_path);
+    const auto start = std::chrono::steady_clock::now();
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (pipe == nullptr) return run;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
+    const int status = pclose(pipe);
+    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(err_path);
+    run.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return run;
+  }
+
   // The last `lines` lines of the node's daemon log.
   std::string Tail(const std::string& node, size_t lines = 25) const {
     std::ifstream in(dir_ + "/" + node + ".log");

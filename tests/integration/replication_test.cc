@@ -54,11 +54,6 @@ class ReplicationTest : public testing::NodePairTest {
     ASSERT_TRUE(secondary_daemon_);
   }
 
-  void Sql(MariadbServer& server, const std::string& sql) {
-    Status st = server.Execute(sql);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "\nin: " << sql.substr(0, 300);
-  }
-
   // Every base table of the replicated databases on the primary.
   std::vector<std::string> Tables() {
     auto rows = primary_->Query(

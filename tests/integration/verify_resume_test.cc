@@ -23,13 +23,6 @@
 namespace replsync {
 namespace {
 
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-  double seconds = 0;
-};
-
 // Per table: status, rows, missing, extra, changed.
 using Totals = std::map<std::string, std::string>;
 
@@ -37,27 +30,8 @@ class VerifyResumeTest : public testing::NodePairTest {
  protected:
   VerifyResumeTest() : NodePairTest({"app"}, "verify_resume") {}
 
-  // Runs `ENV replsync verify --config secondary.toml FLAGS`.
   CommandRun Verify(const std::string& flags, const std::string& env = "") {
-    CommandRun run;
-    const std::string err_path = dir_ + "/verify.err";
-    const std::string cmd =
-        fmt::format("{} {}/tools/replsync verify --config {}/secondary.toml {} 2>{}", env,
-                    REPLSYNC_BINARY_DIR, dir_, flags, err_path);
-    auto start = std::chrono::steady_clock::now();
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (pipe == nullptr) return run;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-    int status = pclose(pipe);
-    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream in(err_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    run.err = text.str();
-    return run;
+    return RunReplsync("verify", flags, env);
   }
 
   static Totals TotalsOf(const CommandRun& run) {
@@ -73,24 +47,6 @@ class VerifyResumeTest : public testing::NodePairTest {
                       t["extra_rows"].GetUint64(), t["changed_rows"].GetUint64());
     }
     return totals;
-  }
-
-  void Sql(testing::MariadbServer& server, const std::string& sql) {
-    Status st = server.Execute(sql);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "\nin: " << sql.substr(0, 300);
-  }
-
-  void WaitSame(const std::string& query) {
-    std::string a, b;
-    for (int i = 0; i < 600; ++i) {
-      auto ra = primary_->Query(query);
-      auto rb = secondary_->Query(query);
-      a = ra.ok() && !ra->empty() ? (*ra)[0][0] : "?";
-      b = rb.ok() && !rb->empty() ? (*rb)[0][0] : "!";
-      if (a == b) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << query << ": primary " << a << ", secondary " << b;
   }
 
   void StartBoth() {

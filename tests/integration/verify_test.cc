@@ -27,51 +27,17 @@
 namespace replsync {
 namespace {
 
-struct VerifyRun {
-  int exit_code = -1;
-  std::string out;
-};
-
 class VerifyTest : public testing::NodePairTest {
  protected:
   VerifyTest() : NodePairTest({"app", "sbtest"}, "verify") {}
 
-  VerifyRun Verify(const std::string& flags = "--json") {
-    return Replsync("verify", flags);
-  }
+  // Stdout and stderr of `replsync verify --config secondary.toml FLAGS` one after the other.
+  CommandRun Verify(const std::string& flags = "--json") { return Replsync("verify", flags); }
 
-  // Runs `replsync COMMAND --config secondary.toml FLAGS`; its stdout and stderr together.
-  VerifyRun Replsync(const std::string& command, const std::string& flags) {
-    VerifyRun run;
-    const std::string cmd = fmt::format("{}/tools/replsync {} --config {}/secondary.toml {} 2>&1",
-                                        REPLSYNC_BINARY_DIR, command, dir_, flags);
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (pipe == nullptr) return run;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-    int status = pclose(pipe);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  CommandRun Replsync(const std::string& command, const std::string& flags) {
+    CommandRun run = RunReplsync(command, flags);
+    run.out += run.err;
     return run;
-  }
-
-  void Sql(testing::MariadbServer& server, const std::string& sql) {
-    Status st = server.Execute(sql);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "\nin: " << sql.substr(0, 300);
-  }
-
-  // Waits until `query` gives the same answer on both servers.
-  void WaitSame(const std::string& query) {
-    std::string a, b;
-    for (int i = 0; i < 600; ++i) {
-      auto ra = primary_->Query(query);
-      auto rb = secondary_->Query(query);
-      a = ra.ok() && !ra->empty() ? (*ra)[0][0] : "?";
-      b = rb.ok() && !rb->empty() ? (*rb)[0][0] : "!";
-      if (a == b) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << query << ": primary " << a << ", secondary " << b;
   }
 
   // Writes `content` to `rel` below `node`'s repository (folders created as needed).
@@ -151,7 +117,7 @@ INSERT INTO app.same VALUES (1, 'x', x'00ff'), (1, 'y', NULL), (2, 'x', '');
 
   ASSERT_NO_FATAL_FAILURE(MakeFiles());
 
-  VerifyRun clean = Verify();
+  CommandRun clean = Verify();
   ASSERT_EQ(clean.exit_code, 0) << clean.out << Tail("secondary");
   EXPECT_NE(clean.out.find("\"consistent\":true"), std::string::npos) << clean.out;
   EXPECT_NE(clean.out.find("\"files_verified\":true"), std::string::npos) << clean.out;
@@ -171,7 +137,7 @@ DELETE FROM app.items WHERE id = 2000;
 INSERT INTO app.items VALUES (5000, 'extra', 1, NULL);
 DELETE FROM app.notes WHERE txt = 'a' LIMIT 1;
 )sql");
-  VerifyRun run = Verify();
+  CommandRun run = Verify();
   ASSERT_EQ(run.exit_code, 1) << run.out;
   rapidjson::Document doc;
   doc.Parse(run.out.c_str());
@@ -211,11 +177,11 @@ DELETE FROM app.notes WHERE txt = 'a' LIMIT 1;
       << run.out;
 
   // Each part alone.
-  VerifyRun db = Verify("--json --database-only");
+  CommandRun db = Verify("--json --database-only");
   EXPECT_EQ(db.exit_code, 1) << db.out;
   EXPECT_NE(db.out.find("\"files_verified\":false"), std::string::npos) << db.out;
   EXPECT_NE(db.out.find("\"files\":[]"), std::string::npos) << db.out;
-  VerifyRun files = Verify("--files-only");
+  CommandRun files = Verify("--files-only");
   EXPECT_EQ(files.exit_code, 1) << files.out;
   EXPECT_NE(files.out.find("FILE missing \"docs/b.txt\""), std::string::npos) << files.out;
   EXPECT_NE(files.out.find("tables: not compared (--files-only)"), std::string::npos) << files.out;
@@ -266,13 +232,13 @@ TEST_F(VerifyTest, FindsNoDifferenceWhileTheLoadGoesOn) {
   });
   std::this_thread::sleep_for(std::chrono::seconds(2));
   for (int i = 0; i < 3; ++i) {
-    VerifyRun run = Verify();
+    CommandRun run = Verify();
     EXPECT_EQ(run.exit_code, 0) << run.out << Tail("secondary");
     EXPECT_NE(run.out.find("\"consistent\":true"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("\"sbtest.sbtest1\""), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("\"files_verified\":true"), std::string::npos) << run.out;
     const uint64_t before = file_changes;
-    VerifyRun files = Verify("--json --files-only");
+    CommandRun files = Verify("--json --files-only");
     EXPECT_EQ(files.exit_code, 0) << files.out << Tail("secondary");
     EXPECT_NE(files.out.find("\"files\":[]"), std::string::npos) << files.out;
     EXPECT_GT(file_changes.load(), before) << "files did not change during the verify";
@@ -349,13 +315,13 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
       "docs/a.txt content", "docs/b.txt missing",   "docs/c.txt mode", "docs/empty type",
       "docs/extra.txt extra", "docs/link link", "gone missing", "more extra"};
   {
-    VerifyRun quick = Verify("--json --files-only");
+    CommandRun quick = Verify("--json --files-only");
     ASSERT_EQ(quick.exit_code, 1) << quick.out;
     rapidjson::Document doc;
     doc.Parse(quick.out.c_str());
     ASSERT_FALSE(doc.HasParseError()) << quick.out;
     EXPECT_EQ(FileProblems(doc), planted) << quick.out;
-    VerifyRun deep = Verify("--json --files-only --deep");
+    CommandRun deep = Verify("--json --files-only --deep");
     ASSERT_EQ(deep.exit_code, 1) << deep.out;
     doc.Parse(deep.out.c_str());
     ASSERT_FALSE(doc.HasParseError()) << deep.out;
@@ -363,7 +329,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
     with_d.insert("docs/sub/d.txt content");
     EXPECT_EQ(FileProblems(doc), with_d) << deep.out;
   }
-  VerifyRun dry_files = Replsync("repair", "--files-only --dry-run --deep");
+  CommandRun dry_files = Replsync("repair", "--files-only --dry-run --deep");
   ASSERT_EQ(dry_files.exit_code, 1) << dry_files.out;
   for (const char* expected : {"WOULD replace \"docs/a.txt\" (content)",
                                "WOULD replace \"docs/sub/d.txt\" (content)",
@@ -374,7 +340,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   EXPECT_EQ(Read("secondary", "docs/a.txt"), "changed\n") << "a dry run changed a file";
 
   // A dry run lists the statements and changes nothing.
-  VerifyRun dry = Replsync("repair", "--database-only --dry-run");
+  CommandRun dry = Replsync("repair", "--database-only --dry-run");
   ASSERT_EQ(dry.exit_code, 1) << dry.out << Tail("secondary");
   for (const char* expected :
        {"SET SESSION sql_log_bin=0;", "DELETE FROM `app`.`kinds` WHERE `id` = 9999;",
@@ -390,10 +356,10 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
         "WOULD REPAIR app.bag: 1 inserted, 0 updated, 2 deleted"}) {
     EXPECT_NE(dry.out.find(expected), std::string::npos) << expected << "\n" << dry.out;
   }
-  VerifyRun still = Verify();
+  CommandRun still = Verify();
   EXPECT_EQ(still.exit_code, 1) << still.out;
 
-  VerifyRun repair = Replsync("repair", "--json --deep");
+  CommandRun repair = Replsync("repair", "--json --deep");
   ASSERT_EQ(repair.exit_code, 0) << repair.out << Tail("secondary");
   rapidjson::Document doc;
   doc.Parse(repair.out.c_str());
@@ -409,7 +375,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   EXPECT_EQ(doc["files_repaired"].GetUint64(), 9u) << repair.out;
   EXPECT_TRUE(doc["files_left"].GetArray().Empty()) << repair.out;
 
-  VerifyRun after = Verify("--json --deep");
+  CommandRun after = Verify("--json --deep");
   EXPECT_EQ(after.exit_code, 0) << after.out;
   EXPECT_NE(after.out.find("\"consistent\":true"), std::string::npos) << after.out;
   EXPECT_NE(after.out.find("\"files\":[]"), std::string::npos) << after.out;
@@ -482,16 +448,16 @@ INSERT INTO app.t VALUES (1);
   ASSERT_EQ(flock(fd, LOCK_EX), 0);
   const std::string pid = fmt::format("{}\n", getpid());
   ASSERT_EQ(pwrite(fd, pid.data(), pid.size(), 0), static_cast<ssize_t>(pid.size()));
-  VerifyRun refused = Verify();
+  CommandRun refused = Verify();
   EXPECT_EQ(refused.exit_code, 2) << refused.out;
   EXPECT_NE(refused.out.find(fmt::format(
                 "another replsync verify or repair (pid {}) is running on this node", getpid())),
             std::string::npos)
       << refused.out;
-  VerifyRun repair_refused = Replsync("repair", "--dry-run");
+  CommandRun repair_refused = Replsync("repair", "--dry-run");
   EXPECT_EQ(repair_refused.exit_code, 2) << repair_refused.out;
   close(fd);
-  VerifyRun after = Verify();
+  CommandRun after = Verify();
   EXPECT_EQ(after.exit_code, 0) << after.out << Tail("secondary");
 }
 

@@ -278,31 +278,4 @@ Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
   }
 }
 
-std::vector<TableVerifyResult> VerifyTables(ConsistentPoint& point,
-                                            const TableVerifyOptions& options, bool show_progress) {
-  std::vector<TableVerifyResult> results;
-  size_t done = 0;
-  for (const auto& [db, table] : point.tables) {
-    ++done;
-    if (show_progress) {
-      std::fprintf(stderr, "\r[%zu/%zu] %s.%s ...\033[K", done, point.tables.size(), db.c_str(),
-                   table.c_str());
-    }
-    Result<TableVerifyResult> r =
-        VerifyTable(point.primary.get(), point.secondary.get(), db, table, options);
-    TableVerifyResult result;
-    if (r.ok()) {
-      result = std::move(r).value();
-    } else {
-      result.db = db;
-      result.table = table;
-      result.status = "unverified";
-      result.error = r.status().message();
-    }
-    results.push_back(std::move(result));
-  }
-  if (show_progress) std::fprintf(stderr, "\r\033[K");
-  return results;
-}
-
 }  // namespace replsync::cli

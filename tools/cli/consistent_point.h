@@ -85,9 +85,4 @@ struct ConsistentPoint {
 Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
                                                  const ConsistentPointOptions& options);
 
-// Runs VerifyTable on every table of `point`, in order; a table that could not be compared is
-// "unverified" with the reason. `show_progress`: a progress line on stderr.
-std::vector<TableVerifyResult> VerifyTables(ConsistentPoint& point,
-                                            const TableVerifyOptions& options, bool show_progress);
-
 }  // namespace replsync::cli
