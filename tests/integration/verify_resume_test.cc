@@ -152,20 +152,26 @@ INSERT INTO app.t SELECT seq, MD5(seq) FROM seq_1_to_5000;
   EXPECT_LT(idle.seconds, 10.0) << idle.err;
   EXPECT_EQ(idle.err.find("waiting"), std::string::npos) << idle.err;
 
+  // `count` queries sleeping `seconds` on the primary, each on its own session.
+  auto sleep_on_primary = [this](int count, int seconds) {
+    std::vector<std::thread> sleepers;
+    for (int i = 0; i < count; ++i) {
+      sleepers.emplace_back([this, seconds] {
+        apply::MysqlThreadScope scope;
+        apply::MysqlOptions o;
+        o.port = primary_->port();
+        o.user = "root";
+        auto session = apply::MysqlSession::Open(o);
+        ASSERT_TRUE(session.ok()) << session.status().ToString();
+        auto slept = (*session)->Query(fmt::format("SELECT SLEEP({})", seconds));
+        EXPECT_TRUE(slept.ok()) << slept.status().ToString();
+      });
+    }
+    return sleepers;
+  };
+
   // Three sleeping queries held open on the primary for 3 s.
-  std::vector<std::thread> sleepers;
-  for (int i = 0; i < 3; ++i) {
-    sleepers.emplace_back([this] {
-      apply::MysqlThreadScope scope;
-      apply::MysqlOptions o;
-      o.port = primary_->port();
-      o.user = "root";
-      auto session = apply::MysqlSession::Open(o);
-      ASSERT_TRUE(session.ok()) << session.status().ToString();
-      auto slept = (*session)->Query("SELECT SLEEP(3)");
-      EXPECT_TRUE(slept.ok()) << slept.status().ToString();
-    });
-  }
+  std::vector<std::thread> sleepers = sleep_on_primary(3, 3);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CommandRun busy = Verify("--database-only --json --max-running 1 --max-wait 30");
   for (auto& t : sleepers) t.join();
@@ -179,18 +185,7 @@ INSERT INTO app.t SELECT seq, MD5(seq) FROM seq_1_to_5000;
   EXPECT_EQ(busy.err.find("going on anyway"), std::string::npos) << busy.err;
 
   // The wait is bounded: past --max-wait verify goes on with a warning.
-  sleepers.clear();
-  for (int i = 0; i < 2; ++i) {
-    sleepers.emplace_back([this] {
-      apply::MysqlThreadScope scope;
-      apply::MysqlOptions o;
-      o.port = primary_->port();
-      o.user = "root";
-      auto session = apply::MysqlSession::Open(o);
-      ASSERT_TRUE(session.ok()) << session.status().ToString();
-      EXPECT_TRUE((*session)->Query("SELECT SLEEP(4)").ok());
-    });
-  }
+  sleepers = sleep_on_primary(2, 4);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CommandRun bounded = Verify("--database-only --json --max-running 1 --max-wait 1");
   for (auto& t : sleepers) t.join();
