@@ -261,9 +261,10 @@ class Applier {
   Status SaveFileResync();
   // Verify's barrier: true when `next` (the relay entry at `seq`, nullptr when it is not there
   // yet) must wait (the barrier is read again at most every 50 ms, 5 ms while held); the caller
-  // then calls WaitAtBarrier once nothing is in flight. "now": before any database transaction, and when
-  // there is nothing to apply; "file:offset": before a database transaction beginning at or
-  // after it; "seq:N": before any entry from sequence N on (also when idle past N - 1).
+  // then calls WaitAtBarrier once nothing is in flight. "now": before any database transaction,
+  // and when there is nothing to apply; "all": before any entry, and when idle; "file:offset":
+  // before a database transaction beginning at or after it; "seq:N": before any entry from
+  // sequence N on (also when idle past N - 1).
   bool BarrierHolds(const pb::JournalEntry* next, uint64_t seq);
   void WaitAtBarrier();
   // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.

@@ -52,6 +52,8 @@ bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
         b.stop_text = stop;
         if (stop == "now") {
           b.now = true;
+        } else if (stop == "all") {
+          b.stop_seq = 1;  // before every entry from sequence 1 on: right where it is
         } else if (stop.rfind("seq:", 0) == 0) {
           uint64_t n = 0;
           const char* first = stop.data() + 4;
@@ -75,9 +77,10 @@ bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
           b.stop = *parsed;
         }
         spdlog::info("applier: verify's barrier {}: holding before {}", token,
-                     b.now           ? std::string("the next transaction")
-                     : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
-                                       : b.stop.ToString());
+                     b.now                ? std::string("the next transaction")
+                     : stop == "all"      ? std::string("the next entry")
+                     : b.stop_seq != 0    ? fmt::format("relay entry {}", b.stop_seq)
+                                          : b.stop.ToString());
         barrier_ = b;
       }
     }

@@ -181,7 +181,9 @@ pb::TreeReply OpenAtPoint(const NodeConfig& config, const FileVerifyOptions& opt
                           PrimaryTrees& primary, const std::string& token,
                           const std::vector<std::string>& resync_paths) {
   const std::string& state = config.node.state_dir;
-  auto held = HoldApplier(state, token, "now", options.barrier_timeout_s);
+  // "all", not "now": file entries must stop too, or one journaled after the snapshot below
+  // could be applied before the barrier moves to S.
+  auto held = HoldApplier(state, token, "all", options.barrier_timeout_s);
   if (!held.ok()) throw CouldNot{held.status().message()};
   const uint64_t applied = std::strtoull((*held)["applied_seq"].c_str(), nullptr, 10);
   // Every file entry the secondary applied was journaled before this snapshot, so the snapshot
