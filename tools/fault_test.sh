@@ -10,7 +10,8 @@
 # in the middle, renames of files and folders, deletes, chmod/chown/touch, symlinks, slow writers
 # and odd names on the primary's repository, with kill -9 of each replsyncd and an outage of
 # the secondary in every round; the trees must end equal and a sampler on the secondary must
-# never see a half-written file. Logs of a failing run are kept (the path is printed).
+# never see a half-written file. Each test ends with `replsync verify`, which must find both
+# nodes equal. Logs of a failing run are kept (the path is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
