@@ -198,6 +198,11 @@ class Verifier {
   // Both sides' summaries of `range`, computed at the same time (the secondary's on a second
   // thread: the two servers work in parallel).
   Status SummarizeBoth(const Range& range, Summary* p, Summary* s);
+  using Rows = std::vector<MysqlSession::Row>;
+  // Runs `sql` on both servers at once and hands each side's rows to `take` (primary first);
+  // `exact` is false when the server warned (a concatenation cut short).
+  Status QueryBoth(const std::string& sql,
+                   const std::function<void(MysqlSession* side, const Rows& rows, bool exact)>& take);
   // The key of the row at `offset` (0-based) in key order inside `range`; nullopt past the end.
   Result<std::optional<Key>> KeyAt(MysqlSession* side, const Range& range, uint64_t offset);
   Status VerifyKeyed();
@@ -789,29 +794,32 @@ Status Verifier::CompareRows(const Range& range) {
 
 Status Verifier::VerifyMultiset() {
   if (options_.before_chunk) RS_RETURN_IF_ERROR(options_.before_chunk());
-  const std::string hashes = "(SELECT " + row_hash_ + " AS h FROM " + qualified_ + ") AS x";
+  // The row hashes materialised once (a LIMIT keeps the server from merging the derived table into
+  // the outer query, which would compute SHA2 again for every reference to h).
+  const std::string hashes = "(SELECT " + row_hash_ + " AS h FROM " + qualified_ +
+                             " LIMIT 18446744073709551615) AS x";
+  // Per 3-hex-digit prefix: the count, and one SHA-256 over the prefix's row hashes sorted (a
+  // multiset's canonical form: no two different multisets give the same text).
   const std::string by_prefix =
       "SELECT LEFT(h, 3) AS p, COUNT(*), COUNT(h), "
-      "SUM(CAST(CONV(SUBSTRING(h, 1, 15), 16, 10) AS UNSIGNED)), "
-      "SUM(CAST(CONV(SUBSTRING(h, 16, 15), 16, 10) AS UNSIGNED)) FROM " +
+      "SHA2(GROUP_CONCAT(h ORDER BY h SEPARATOR ''), 256) FROM " +
       hashes + " GROUP BY p ORDER BY p";
   std::map<std::string, std::pair<Summary, Summary>> buckets;
   Summary total_p, total_s;
-  for (MysqlSession* side : {primary_, secondary_}) {
-    RS_ASSIGN_OR_RETURN(auto rows, Query(side, by_prefix));
+  RS_RETURN_IF_ERROR(QueryBoth(by_prefix, [&](MysqlSession* side, const Rows& rows, bool exact) {
     Summary& total = side == primary_ ? total_p : total_s;
     for (const auto& row : rows) {
       Summary s;
       s.count = ParseCount(row[1]);
       s.hashed = ParseCount(row[2]);
-      s.sum_high = row[3].value_or("0");
-      s.sum_low = row[4].value_or("0");
+      s.digest = row[3].value_or("");
+      s.exact = exact;  // a cut-short concatenation: compared hash by hash below
       total.count += s.count;
       total.hashed += s.hashed;
       auto& bucket = buckets[row[0].value_or("")];
       (side == primary_ ? bucket.first : bucket.second) = std::move(s);
     }
-  }
+  }));
   if (!CheckHashed(total_p) || !CheckHashed(total_s)) return Status::Ok();
   result_.rows = total_p.count;
 
@@ -826,13 +834,12 @@ Status Verifier::VerifyMultiset() {
     std::map<std::string, std::pair<uint64_t, uint64_t>> counts;
     const std::string detail = "SELECT h, COUNT(*) FROM " + hashes + " WHERE LEFT(h, 3) IN (" +
                                differing + ") GROUP BY h ORDER BY h";
-    for (MysqlSession* side : {primary_, secondary_}) {
-      RS_ASSIGN_OR_RETURN(auto rows, Query(side, detail));
+    RS_RETURN_IF_ERROR(QueryBoth(detail, [&](MysqlSession* side, const Rows& rows, bool) {
       for (const auto& row : rows) {
         auto& c = counts[row[0].value_or("")];
         (side == primary_ ? c.first : c.second) = ParseCount(row[1]);
       }
-    }
+    }));
     for (const auto& [hash, c] : counts) {
       if (c.first == c.second) continue;
       if (c.first > c.second) {
@@ -846,6 +853,29 @@ Status Verifier::VerifyMultiset() {
     }
   }
   if (options_.progress) options_.progress(result_.rows);
+  return Status::Ok();
+}
+
+Status Verifier::QueryBoth(
+    const std::string& sql,
+    const std::function<void(MysqlSession* side, const Rows& rows, bool exact)>& take) {
+  // Each side's rows and whether the server ran it without a warning (a GROUP_CONCAT cut short
+  // at max_allowed_packet says so only in a warning).
+  auto run = [&](MysqlSession* side) -> Result<std::pair<Rows, bool>> {
+    RS_ASSIGN_OR_RETURN(auto rows, Query(side, sql));
+    RS_ASSIGN_OR_RETURN(auto warnings, Query(side, "SHOW WARNINGS"));
+    return std::make_pair(std::move(rows), warnings.empty());
+  };
+  auto secondary = std::async(std::launch::async, [&]() {
+    apply::MysqlThreadScope thread_scope;
+    return run(secondary_);
+  });
+  Result<std::pair<Rows, bool>> p = run(primary_);
+  Result<std::pair<Rows, bool>> s = secondary.get();
+  if (!p.ok()) return p.status();
+  if (!s.ok()) return s.status();
+  take(primary_, p->first, p->second);
+  take(secondary_, s->first, s->second);
   return Status::Ok();
 }
 

@@ -40,11 +40,12 @@
 //     from both and matched: a key only on the primary is missing, only on the secondary extra,
 //     on both with another hash changed. Per-row hashes are computed only there.
 //   - Tables without a usable key are compared as multisets of row hashes (no order to follow):
-//     per 3-hex-digit hash prefix, COUNT(*) and the exact (DECIMAL) sums of the first and second
-//     60-bit slices of the row hashes (sums of 120 hash bits, with the count, only collide by
-//     chance; XOR would cancel a row duplicated twice), then the hash counts inside the prefixes
-//     that differ. A surplus on the primary is missing, on the secondary extra; changed_rows
-//     stays 0 (without a key a changed row is one missing plus one extra).
+//     the row hashes are materialised once, then per 3-hex-digit hash prefix COUNT(*) and one
+//     SHA-256 over the prefix's row hashes sorted (the multiset's canonical form; XOR would
+//     cancel a row duplicated twice), on both servers at once; then the hash counts inside the
+//     prefixes that differ (or whose concatenation the server cut short). A surplus on the
+//     primary is missing, on the secondary extra; changed_rows stays 0 (without a key a changed
+//     row is one missing plus one extra).
 //   - Resume (TableVerifyOptions::resume): a table finished by an interrupted run is returned as
 //     recorded, a half-done one continues after its last finished chunk, both only while the
 //     definitions have the recorded fingerprint.
