@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
@@ -37,6 +38,7 @@ struct TableOutcome {
   TableRepairCounts counts;
   bool differs = false;
   std::string error;  // why it was not repaired
+  uint64_t triggers = 0;  // triggers on the secondary's table (they fire for repaired rows)
 };
 
 struct Report {
@@ -81,6 +83,10 @@ void PrintJson(const Report& r, bool dry_run, std::FILE* out) {
     w.Uint64(t.counts.updated);
     w.Key("deleted");
     w.Uint64(t.counts.deleted);
+    if (t.triggers > 0) {
+      w.Key("secondary_triggers");  // they fired for the repaired rows
+      w.Uint64(t.triggers);
+    }
     if (!t.error.empty()) {
       w.Key("error");
       str(t.error);
@@ -148,6 +154,14 @@ void PrintText(const Report& r, bool dry_run, std::FILE* out) {
                    static_cast<unsigned long long>(t.counts.inserted),
                    static_cast<unsigned long long>(t.counts.updated),
                    static_cast<unsigned long long>(t.counts.deleted));
+      if (t.triggers > 0) {
+        std::fprintf(out,
+                     "%s             note: %s has %llu trigger(s) on the secondary, which %s for "
+                     "the repaired rows (replication's row events do not fire them); run verify "
+                     "again to see what they changed\n",
+                     prefix, t.name.c_str(), static_cast<unsigned long long>(t.triggers),
+                     dry_run ? "would fire" : "fired");
+      }
     }
   }
   std::string verdict;
@@ -288,6 +302,16 @@ Result<Report> Repair(const NodeConfig& config, const RepairCommandOptions& opti
     report.differs = report.differs || outcome.differs;
     outcome.error = WhyNotRepairable(verified);
     if (outcome.differs && outcome.error.empty()) {
+      // The repair writes SQL, so the secondary's triggers on the table fire (the applier's row
+      // events do not fire them): say so, the tables they write may then need a look.
+      auto triggers = point.secondary->Query(
+          fmt::format("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
+                      "EVENT_OBJECT_SCHEMA = {} AND EVENT_OBJECT_TABLE = {}",
+                      apply::QuoteString(verified.db), apply::QuoteString(verified.table)),
+          "list the secondary's triggers");
+      if (triggers.ok() && !triggers->empty() && (*triggers)[0][0]) {
+        outcome.triggers = std::strtoull((*triggers)[0][0]->c_str(), nullptr, 10);
+      }
       Result<TableRepairCounts> counts = TableRepairCounts{};
       if (options.dry_run) {
         if (report.statements.empty()) {
