@@ -1,8 +1,8 @@
 // The applier's side of verify's barrier (schemas/verify.md): hold before a database transaction
 // past a binlog position of the primary, or before a relay sequence, and say where it holds.
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,9 +37,10 @@ bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
       // would hold for good.
       const long pid = std::strtol((*values)["pid"].c_str(), nullptr, 10);
       if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-        spdlog::warn("applier: verify's barrier {} belongs to process {}, which is gone; removing "
-                     "{} and applying on",
-                     token, pid, options_.barrier_path);
+        spdlog::warn(
+            "applier: verify's barrier {} belongs to process {}, which is gone; removing "
+            "{} and applying on",
+            token, pid, options_.barrier_path);
         ::unlink(options_.barrier_path.c_str());
         barrier_.reset();
         barrier_seen_.clear();
@@ -77,10 +78,10 @@ bool Applier::BarrierHolds(const pb::JournalEntry* next, uint64_t seq) {
           b.stop = *parsed;
         }
         spdlog::info("applier: verify's barrier {}: holding before {}", token,
-                     b.now                ? std::string("the next transaction")
-                     : stop == "all"      ? std::string("the next entry")
-                     : b.stop_seq != 0    ? fmt::format("relay entry {}", b.stop_seq)
-                                          : b.stop.ToString());
+                     b.now             ? std::string("the next transaction")
+                     : stop == "all"   ? std::string("the next entry")
+                     : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
+                                       : b.stop.ToString());
         barrier_ = b;
       }
     }
@@ -98,8 +99,7 @@ void Applier::WaitAtBarrier() {
   SetState(ApplierState::kWaiting, "verify's barrier");
   const std::string content =
       fmt::format("token {}\nstop_before {}\napplied_seq {}\nsource {}\ngtid {}\n", barrier_->token,
-                  barrier_->stop_text, position_.seq,
-                  position_.source.ToString(), position_.gtid);
+                  barrier_->stop_text, position_.seq, position_.source.ToString(), position_.gtid);
   if (content != paused_written_ && !options_.paused_path.empty()) {
     Status st = WriteFileAtomically(options_.paused_path, content, "verify's paused file");
     if (!st.ok()) {

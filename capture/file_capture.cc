@@ -236,8 +236,8 @@ Status FileCapture::RunLoop() {
         Result<FileTreeSnapshot> snapshot = TakeTreeSnapshot(request);
         // Only the request's own problems go back to it; the capture's own errors stop it.
         if (!snapshot.ok() && snapshot.status().code() != Status::Code::kInvalidArgument) {
-          request.done(Status::Aborted("the primary's file capture failed: " +
-                                       snapshot.status().message()));
+          request.done(
+              Status::Aborted("the primary's file capture failed: " + snapshot.status().message()));
           return snapshot.status();
         }
         request.done(std::move(snapshot));
@@ -827,9 +827,10 @@ Status FileCapture::RehashUnchanged() {
       return hash.status().WithContext(fmt::format("reread '{}' in {}", e.path, options_.root));
     }
     if (*hash != e.content_hash) {
-      spdlog::warn("files: verify --deep: '{}' in {} has new content with the size and mtime it "
-                   "had when journaled (changed behind the watcher's back); journaling it again",
-                   e.path, options_.root);
+      spdlog::warn(
+          "files: verify --deep: '{}' in {} has new content with the size and mtime it "
+          "had when journaled (changed behind the watcher's back); journaling it again",
+          e.path, options_.root);
       changed.push_back(e.path);
     }
     return Status::Ok();

@@ -271,9 +271,9 @@ void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& requ
     }
     spdlog::info("shipper: verify asks for a snapshot of the repository{}{}",
                  request.deep() ? " (deep: every file is read again)" : "",
-                 request.resync_paths_size() > 0
-                     ? fmt::format(" after journaling {} path(s) whole", request.resync_paths_size())
-                     : std::string());
+                 request.resync_paths_size() > 0 ? fmt::format(" after journaling {} path(s) whole",
+                                                               request.resync_paths_size())
+                                                 : std::string());
     std::vector<std::string> paths(request.resync_paths().begin(), request.resync_paths().end());
     const uint64_t id = request.request_id();
     options_.on_tree_snapshot(request.deep(), std::move(paths),
@@ -336,8 +336,8 @@ void Shipper::ServeTreeSnapshots(Clock::time_point now) {
             [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
         tree_sessions_.erase(oldest);
       }
-      const std::string id = fmt::format("{:x}-{}", static_cast<uint64_t>(NowUnixMs()),
-                                         ++tree_session_counter_);
+      const std::string id =
+          fmt::format("{:x}-{}", static_cast<uint64_t>(NowUnixMs()), ++tree_session_counter_);
       TreeSession& session = tree_sessions_[id];
       session.snapshot = std::move(d.snapshot).value();
       session.last_used = now;

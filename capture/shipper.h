@@ -44,8 +44,8 @@
 #include <vector>
 
 #include "replsync.pb.h"
-#include "sync/journal.h"
 #include "sync/file_tree.h"
+#include "sync/journal.h"
 #include "sync/status.h"
 #include "sync/transport.h"
 
@@ -158,7 +158,8 @@ class Shipper {
   void Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now);
   void OnHello(const std::string& peer, const pb::Hello& hello, Clock::time_point now);
   // Verify's requests (schemas/wire.md "Verify's tree requests"); no Hello needed.
-  void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request, Clock::time_point now);
+  void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request,
+                     Clock::time_point now);
   // Answers the opening requests whose snapshots are ready; drops idle sessions.
   void ServeTreeSnapshots(Clock::time_point now);
   // Sends what `peer`'s window allows; returns true when something was sent.

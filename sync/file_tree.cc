@@ -203,8 +203,8 @@ struct Scanner {
   uint64_t bytes = 0;
 
   Status IoErr(const char* what, const std::string& path, int err) const {
-    return Status::IoError(fmt::format("{} {} in {}: {}", what, QuotePath(path), root,
-                                       std::strerror(err)));
+    return Status::IoError(
+        fmt::format("{} {} in {}: {}", what, QuotePath(path), root, std::strerror(err)));
   }
 
   void Progress() {
@@ -258,7 +258,8 @@ struct Scanner {
           auto it = options.cache->files.find(path);
           if (it != options.cache->files.end() && it->second.inode == st.st_ino &&
               it->second.size == static_cast<uint64_t>(st.st_size) &&
-              it->second.mtime_ns == Nanos(st.st_mtim) && it->second.ctime_ns == Nanos(st.st_ctim)) {
+              it->second.mtime_ns == Nanos(st.st_mtim) &&
+              it->second.ctime_ns == Nanos(st.st_ctim)) {
             cached = &it->second;
           }
         }
@@ -289,10 +290,9 @@ struct Scanner {
               Nanos(after.st_mtim) == Nanos(st.st_mtim) &&
               Nanos(after.st_ctim) == Nanos(st.st_ctim) &&
               Nanos(now_ts) - std::max(Nanos(st.st_mtim), Nanos(st.st_ctim)) > 50000000) {
-            options.cache->files[path] =
-                ScanHashCache::Entry{static_cast<uint64_t>(st.st_ino),
-                                     static_cast<uint64_t>(st.st_size), Nanos(st.st_mtim),
-                                     Nanos(st.st_ctim), *hash};
+            options.cache->files[path] = ScanHashCache::Entry{
+                static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                Nanos(st.st_mtim), Nanos(st.st_ctim), *hash};
           }
         }
         tree.Add(path, std::move(node));

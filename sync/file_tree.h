@@ -13,7 +13,8 @@
 //   own metadata is not part of the tree (the operator creates that folder on each node).
 // - Temporary files of the file applier (".replsync-tmp.*") and what replsync does not replicate
 //   (FIFOs, sockets, devices) are left out of a scan, as the primary leaves them out.
-// Thread-safety: a finished tree may be read from any number of threads; building is single-threaded.
+// Thread-safety: a finished tree may be read from any number of threads; building is
+// single-threaded.
 #pragma once
 
 #include <cstdint>

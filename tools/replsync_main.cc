@@ -106,9 +106,10 @@ int main(int argc, char** argv) {
   repair_cmd->add_flag("--files-only", repair.files_only, "Repair the repository's files only");
   repair_cmd->add_flag("--deep", repair.deep,
                        "Find differing files by rereading every file on both nodes");
-  repair_cmd->add_flag("--dry-run", repair.dry_run,
-                       "Print the SQL it would run, one statement per line, and the files it would\n"
-                   "replace or delete, and change nothing");
+  repair_cmd->add_flag(
+      "--dry-run", repair.dry_run,
+      "Print the SQL it would run, one statement per line, and the files it would\n"
+      "replace or delete, and change nothing");
   repair_cmd
       ->add_option("--barrier-timeout", repair.barrier_timeout_s,
                    "Seconds to wait for the secondary's applier to reach the point")

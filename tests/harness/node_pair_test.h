@@ -183,9 +183,8 @@ level = "debug"
                          const std::string& env = "", const std::string& node = "secondary") {
     CommandRun run;
     const std::string err_path = dir_ + "/" + command + ".err";
-    const std::string cmd =
-        fmt::format("{} {}/tools/replsync {} --config {}/{}.toml {} 2>{}", env,
-                    REPLSYNC_BINARY_DIR, command, dir_, node, flags, err_path);
+    const std::string cmd = fmt::format("{} {}/tools/replsync {} --config {}/{}.toml {} 2>{}", env,
+                                        REPLSYNC_BINARY_DIR, command, dir_, node, flags, err_path);
     const auto start = std::chrono::steady_clock::now();
     FILE* pipe = popen(cmd.c_str(), "r");
     if (pipe == nullptr) return run;

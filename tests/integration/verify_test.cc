@@ -2,10 +2,10 @@
 // user would (a real process, its exit code and JSON). Differences planted on the secondary
 // behind replication's back must be reported exactly; verify under load on the primary must find
 // no difference (the barrier makes both snapshots show the same point).
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -312,8 +312,8 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   Write("secondary", "docs/empty", "a file where a folder was");
 
   const std::set<std::string> planted = {
-      "docs/a.txt content", "docs/b.txt missing",   "docs/c.txt mode", "docs/empty type",
-      "docs/extra.txt extra", "docs/link link", "gone missing", "more extra"};
+      "docs/a.txt content",   "docs/b.txt missing", "docs/c.txt mode", "docs/empty type",
+      "docs/extra.txt extra", "docs/link link",     "gone missing",    "more extra"};
   {
     CommandRun quick = Verify("--json --files-only");
     ASSERT_EQ(quick.exit_code, 1) << quick.out;
@@ -331,10 +331,9 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   }
   CommandRun dry_files = Replsync("repair", "--files-only --dry-run --deep");
   ASSERT_EQ(dry_files.exit_code, 1) << dry_files.out;
-  for (const char* expected : {"WOULD replace \"docs/a.txt\" (content)",
-                               "WOULD replace \"docs/sub/d.txt\" (content)",
-                               "WOULD delete  \"more\" (extra)",
-                               "WOULD replace \"docs/b.txt\" (missing)"}) {
+  for (const char* expected :
+       {"WOULD replace \"docs/a.txt\" (content)", "WOULD replace \"docs/sub/d.txt\" (content)",
+        "WOULD delete  \"more\" (extra)", "WOULD replace \"docs/b.txt\" (missing)"}) {
     EXPECT_NE(dry_files.out.find(expected), std::string::npos) << expected << "\n" << dry_files.out;
   }
   EXPECT_EQ(Read("secondary", "docs/a.txt"), "changed\n") << "a dry run changed a file";
@@ -407,8 +406,9 @@ CREATE TRIGGER app.orders_logged AFTER INSERT ON app.orders FOR EACH ROW
 INSERT INTO app.orders VALUES (1, 10), (2, 20), (3, 30);
 )sql"));
   WaitSame("SELECT COUNT(*) FROM app.order_log");
-  ASSERT_NO_FATAL_FAILURE(Sql(*secondary_, "SET SESSION sql_log_bin = 0; "
-                                           "DELETE FROM app.orders WHERE id = 2"));
+  ASSERT_NO_FATAL_FAILURE(Sql(*secondary_,
+                              "SET SESSION sql_log_bin = 0; "
+                              "DELETE FROM app.orders WHERE id = 2"));
   CommandRun repair = Replsync("repair", "--database-only");
   EXPECT_EQ(repair.exit_code, 0) << repair.out;
   EXPECT_NE(repair.out.find("REPAIRED     app.orders: 1 inserted, 0 updated, 0 deleted"),
@@ -421,8 +421,7 @@ INSERT INTO app.orders VALUES (1, 10), (2, 20), (3, 30);
   // removes it (deleting log rows fires nothing), and then both nodes are equal.
   CommandRun after = Verify("--json --database-only");
   EXPECT_EQ(after.exit_code, 1) << after.out;
-  EXPECT_NE(after.out.find("\"table\":\"app.order_log\",\"status\":\"differs\""),
-            std::string::npos)
+  EXPECT_NE(after.out.find("\"table\":\"app.order_log\",\"status\":\"differs\""), std::string::npos)
       << after.out;
   CommandRun again = Replsync("repair", "--database-only");
   EXPECT_EQ(again.exit_code, 0) << again.out;
@@ -442,9 +441,9 @@ INSERT INTO app.t VALUES (1);
   auto write_barrier = [&](pid_t pid) {
     const std::string text = fmt::format("token t1\nstop_before now\npid {}\n", pid);
     std::ofstream(state + "/verify.barrier.tmp") << text;
-    ASSERT_EQ(std::rename((state + "/verify.barrier.tmp").c_str(),
-                          (state + "/verify.barrier").c_str()),
-              0);
+    ASSERT_EQ(
+        std::rename((state + "/verify.barrier.tmp").c_str(), (state + "/verify.barrier").c_str()),
+        0);
   };
   auto count_on_secondary = [&] {
     auto r = secondary_->Query("SELECT COUNT(*) FROM app.t");

@@ -214,7 +214,7 @@ TEST_F(FileTreeDiskTest, ScanMatchesTheManifestOfTheSameTree) {
   Write("docs/a.txt", "alpha");
   Write("docs/sub/b.bin", std::string(5000, '\0'));
   ASSERT_EQ(symlink("a.txt", (root_ + "/docs/link").c_str()), 0);
-  ASSERT_EQ(mkfifo((root_ + "/docs/fifo").c_str(), 0600), 0);  // not replicated: left out
+  ASSERT_EQ(mkfifo((root_ + "/docs/fifo").c_str(), 0600), 0);    // not replicated: left out
   Write("docs/.replsync-tmp.0123456789abcdef", "half written");  // the applier's: left out
 
   auto scanned = ScanTree(root_, Content(true));

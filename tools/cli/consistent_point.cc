@@ -148,8 +148,7 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
   const std::string paused = state + "/verify.paused";
   const std::string token = RandomToken();
   auto guard = std::make_unique<VerifyBarrier>(barrier);
-  Must(WriteBarrier(barrier, token, "now"),
-       "write verify's barrier");
+  Must(WriteBarrier(barrier, token, "now"), "write verify's barrier");
   WaitPaused(paused, token, "now", options.barrier_timeout_s);
 
   // 2. The primary's snapshot and its binlog position P.
@@ -179,8 +178,7 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
                                    apply::QuoteString(token))),
        "write verify's marker on the primary");
   // 4. The applier applies what comes before P and holds; the secondary's snapshot there.
-  Must(WriteBarrier(barrier, token, stop),
-       "move verify's barrier");
+  Must(WriteBarrier(barrier, token, stop), "move verify's barrier");
   WaitPaused(paused, token, stop, options.barrier_timeout_s);
   Must(secondary->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
        "start the secondary's snapshot");

@@ -43,8 +43,8 @@ class PrimaryTrees {
     zopts.send_timeout = std::chrono::milliseconds(5000);
     auto transport = ZmqClientTransport::Connect(endpoint_, zopts);
     if (!transport.ok()) {
-      throw CouldNot{fmt::format("connect to the primary at {}: {}", endpoint_,
-                                 transport.status().message())};
+      throw CouldNot{
+          fmt::format("connect to the primary at {}: {}", endpoint_, transport.status().message())};
     }
     transport_ = std::move(transport).value();
   }
@@ -88,8 +88,8 @@ class PrimaryTrees {
       }
       for (const pb::TreeListing& listing : reply.listings()) {
         if (todo.empty() || todo.front().first != listing.dir()) {
-          throw CouldNot{fmt::format("the primary listed {} out of order",
-                                     QuotePath(listing.dir()))};
+          throw CouldNot{
+              fmt::format("the primary listed {} out of order", QuotePath(listing.dir()))};
         }
         std::vector<pb::TreeNode>& nodes = out[listing.dir()];
         listed_nodes_ += static_cast<uint64_t>(listing.nodes_size());
@@ -127,8 +127,8 @@ class PrimaryTrees {
       pb::Envelope message;
       auto got = transport_->Receive(&message, std::chrono::milliseconds(200));
       if (!got.ok()) {
-        throw CouldNot{fmt::format("receive from the primary at {}: {}", endpoint_,
-                                   got.status().message())};
+        throw CouldNot{
+            fmt::format("receive from the primary at {}: {}", endpoint_, got.status().message())};
       }
       if (!*got || !message.has_tree_reply() || message.tree_reply().request_id() != id) continue;
       pb::TreeReply reply = std::move(*message.mutable_tree_reply());
@@ -137,10 +137,11 @@ class PrimaryTrees {
       }
       return reply;
     }
-    throw CouldNot{fmt::format(
-        "the primary's replsyncd at {} did not answer within {} s (an older replsyncd that does not "
-        "know verify's tree requests, or it is busy)",
-        endpoint_, timeout_s)};
+    throw CouldNot{
+        fmt::format("the primary's replsyncd at {} did not answer within {} s (an older replsyncd "
+                    "that does not "
+                    "know verify's tree requests, or it is busy)",
+                    endpoint_, timeout_s)};
   }
 
   std::string endpoint_;
@@ -154,16 +155,16 @@ class PrimaryTrees {
 
 void CheckConfig(const NodeConfig& config, const char* command) {
   if (config.node.role != NodeRole::kSecondary) {
-    throw CouldNot{fmt::format(
-        "{} is a primary's configuration; run {} with the secondary's (it compares the "
-        "secondary with its primary)",
-        config.source_path, command)};
+    throw CouldNot{
+        fmt::format("{} is a primary's configuration; run {} with the secondary's (it compares the "
+                    "secondary with its primary)",
+                    config.source_path, command)};
   }
   if (config.repository.path.empty()) {
-    throw CouldNot{fmt::format(
-        "{} has no [repository] path: there is no file repository to compare (run with "
-        "--database-only)",
-        config.source_path)};
+    throw CouldNot{
+        fmt::format("{} has no [repository] path: there is no file repository to compare (run with "
+                    "--database-only)",
+                    config.source_path)};
   }
   if (!ReplsyncdRunning(config.node.state_dir)) {
     throw CouldNot{fmt::format(
@@ -217,16 +218,17 @@ struct Comparer {
   // both sides whose children differ (to be listed).
   bool CompareNode(const std::string& path, const pb::TreeNode& p, const pb::TreeNode& s) {
     if (p.type() != s.type()) {
-      Report(path, "type", fmt::format("{} on the primary, {} on the secondary", TypeName(p.type()),
-                                       TypeName(s.type())));
+      Report(path, "type",
+             fmt::format("{} on the primary, {} on the secondary", TypeName(p.type()),
+                         TypeName(s.type())));
       return false;
     }
     bool content = false;
     if (p.type() == kTreeFile) {
       if (p.size() != s.size()) {
         content = true;
-        Report(path, "content", fmt::format("size {} on the primary, {} on the secondary",
-                                            p.size(), s.size()));
+        Report(path, "content",
+               fmt::format("size {} on the primary, {} on the secondary", p.size(), s.size()));
       } else if (options.deep || p.mtime_ns() != s.mtime_ns()) {
         std::string hash = s.content_hash();
         if (hash.empty()) {
@@ -246,20 +248,23 @@ struct Comparer {
     }
     if (p.type() == kTreeSymlink && p.link_target() != s.link_target()) {
       content = true;  // a new link has a new mtime: one problem, not two
-      Report(path, "link", fmt::format("-> {} on the primary, -> {} on the secondary",
-                                       QuotePath(p.link_target()), QuotePath(s.link_target())));
+      Report(path, "link",
+             fmt::format("-> {} on the primary, -> {} on the secondary", QuotePath(p.link_target()),
+                         QuotePath(s.link_target())));
     }
     if (p.mode() != s.mode()) {
-      Report(path, "mode", fmt::format("{} on the primary, {} on the secondary", Octal(p.mode()),
-                                       Octal(s.mode())));
+      Report(
+          path, "mode",
+          fmt::format("{} on the primary, {} on the secondary", Octal(p.mode()), Octal(s.mode())));
     }
     if (p.uid() != s.uid() || p.gid() != s.gid()) {
-      Report(path, "owner", fmt::format("{}:{} on the primary, {}:{} on the secondary", p.uid(),
-                                        p.gid(), s.uid(), s.gid()));
+      Report(path, "owner",
+             fmt::format("{}:{} on the primary, {}:{} on the secondary", p.uid(), p.gid(), s.uid(),
+                         s.gid()));
     }
     if (p.mtime_ns() != s.mtime_ns() && !content) {
-      std::string detail = fmt::format("{} ns on the primary, {} ns on the secondary",
-                                       p.mtime_ns(), s.mtime_ns());
+      std::string detail =
+          fmt::format("{} ns on the primary, {} ns on the secondary", p.mtime_ns(), s.mtime_ns());
       if (p.type() == kTreeDirectory) {
         folder_mtimes[path] = std::move(detail);
       } else {
@@ -291,10 +296,11 @@ struct Comparer {
     std::vector<std::string> descend;
     size_t i = 0, j = 0;
     while (i < theirs.size() || j < ours.size()) {
-      const int order = i == theirs.size()  ? 1
-                        : j == ours.size() ? -1
-                                           : std::string_view(theirs[i].name())
-                                                 .compare(std::string_view(ours[j].name()));
+      const int order =
+          i == theirs.size() ? 1
+          : j == ours.size()
+              ? -1
+              : std::string_view(theirs[i].name()).compare(std::string_view(ours[j].name()));
       if (order < 0) {
         Report(JoinPath(dir, theirs[i].name()), "missing",
                fmt::format("{} on the primary only", TypeName(theirs[i].type())));
@@ -321,9 +327,9 @@ struct Comparer {
     while (!level.empty()) {
       std::vector<std::string> next;
       for (size_t at = 0; at < level.size(); at += kDirsPerRequest) {
-        std::vector<std::string> batch(
-            level.begin() + static_cast<std::ptrdiff_t>(at),
-            level.begin() + static_cast<std::ptrdiff_t>(std::min(level.size(), at + kDirsPerRequest)));
+        std::vector<std::string> batch(level.begin() + static_cast<std::ptrdiff_t>(at),
+                                       level.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                           level.size(), at + kDirsPerRequest)));
         auto got = primary.List(batch);
         for (const std::string& dir : batch) {
           for (std::string& d : CompareDir(dir, got[dir])) next.push_back(std::move(d));
@@ -336,8 +342,9 @@ struct Comparer {
         result.differences.push_back(FileDifference{path, "mtime", std::move(detail)});
       }
     }
-    std::stable_sort(result.differences.begin(), result.differences.end(),
-                     [](const FileDifference& a, const FileDifference& b) { return a.path < b.path; });
+    std::stable_sort(
+        result.differences.begin(), result.differences.end(),
+        [](const FileDifference& a, const FileDifference& b) { return a.path < b.path; });
   }
 };
 
@@ -352,7 +359,10 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
   // point rereads only files changed since.
   ScanHashCache cache;
   std::future<Status> prehash;
-  if (options.deep) {
+  // A secondary that has not received a file yet may not have its folder yet: an empty tree.
+  std::error_code ec;
+  const bool root_exists = std::filesystem::exists(config.repository.path, ec) || ec;
+  if (options.deep && root_exists) {
     prehash = std::async(std::launch::async, [&cache, &config] {
       ScanTreeOptions o;
       o.with_content = true;
@@ -387,11 +397,10 @@ FileVerifyResult DoVerify(const NodeConfig& config, const FileVerifyOptions& opt
     std::fprintf(stderr, "\rfiles: %llu paths scanned, %.1f MiB reread (%.0f s)   ",
                  static_cast<unsigned long long>(paths), static_cast<double>(bytes) / (1 << 20), s);
   };
-  // A secondary that has not received a file yet may not have its folder yet: an empty tree.
-  std::error_code ec;
-  const bool root_exists = std::filesystem::exists(config.repository.path, ec) || ec;
+  // (Looked at again: the applier may have created the folder since.)
+  const bool root_now = std::filesystem::exists(config.repository.path, ec) || ec;
   Result<FileTree> scanned =
-      root_exists ? ScanTree(config.repository.path, sopts) : Result<FileTree>(FileTree());
+      root_now ? ScanTree(config.repository.path, sopts) : Result<FileTree>(FileTree());
   if (options.show_progress) std::fprintf(stderr, "\r%70s\r", "");
   if (!scanned.ok()) throw CouldNot{scanned.status().message()};
   FileTree& local = *scanned;

@@ -69,8 +69,8 @@ FileVerifyResult VerifyFiles(const NodeConfig& config, const FileVerifyOptions& 
 struct FileRepairResult {
   bool done = false;
   std::string error;
-  uint64_t paths = 0;         // paths journaled again by the primary
-  uint64_t journal_seq = 0;   // applied through this sequence on the secondary
+  uint64_t paths = 0;        // paths journaled again by the primary
+  uint64_t journal_seq = 0;  // applied through this sequence on the secondary
 };
 
 // Asks the primary to journal `differences`' paths whole again and waits until the secondary's

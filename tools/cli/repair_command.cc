@@ -182,8 +182,7 @@ void PrintText(const Report& r, bool dry_run, std::FILE* out) {
   std::set<std::string> paths;
   for (const FileDifference& d : r.file_differences) {
     paths.insert(d.path);
-    std::fprintf(out, "%s%s %s %s (%s)\n", prefix,
-                 dry_run ? "WOULD" : "FILE",
+    std::fprintf(out, "%s%s %s %s (%s)\n", prefix, dry_run ? "WOULD" : "FILE",
                  d.problem == "extra" ? "delete " : "replace", QuotePath(d.path).c_str(),
                  d.problem.c_str());
   }

@@ -1,6 +1,5 @@
 #include "tools/cli/service.h"
 
-#include <cstdlib>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <signal.h>

@@ -201,8 +201,9 @@ class Verifier {
   using Rows = std::vector<MysqlSession::Row>;
   // Runs `sql` on both servers at once and hands each side's rows to `take` (primary first);
   // `exact` is false when the server warned (a concatenation cut short).
-  Status QueryBoth(const std::string& sql,
-                   const std::function<void(MysqlSession* side, const Rows& rows, bool exact)>& take);
+  Status QueryBoth(
+      const std::string& sql,
+      const std::function<void(MysqlSession* side, const Rows& rows, bool exact)>& take);
   // The key of the row at `offset` (0-based) in key order inside `range`; nullopt past the end.
   Result<std::optional<Key>> KeyAt(MysqlSession* side, const Range& range, uint64_t offset);
   Status VerifyKeyed();
@@ -796,8 +797,8 @@ Status Verifier::VerifyMultiset() {
   if (options_.before_chunk) RS_RETURN_IF_ERROR(options_.before_chunk());
   // The row hashes materialised once (a LIMIT keeps the server from merging the derived table into
   // the outer query, which would compute SHA2 again for every reference to h).
-  const std::string hashes = "(SELECT " + row_hash_ + " AS h FROM " + qualified_ +
-                             " LIMIT 18446744073709551615) AS x";
+  const std::string hashes =
+      "(SELECT " + row_hash_ + " AS h FROM " + qualified_ + " LIMIT 18446744073709551615) AS x";
   // Per 3-hex-digit prefix: the count, and one SHA-256 over the prefix's row hashes sorted (a
   // multiset's canonical form: no two different multisets give the same text).
   const std::string by_prefix =

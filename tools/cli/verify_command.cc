@@ -165,7 +165,8 @@ void PrintText(const Report& r, std::FILE* out) {
   } else {
     std::set<std::string> paths;
     for (const FileDifference& d : r.files.differences) paths.insert(d.path);
-    std::fprintf(out, "files: %llu paths on the primary, %llu on the secondary, compared at "
+    std::fprintf(out,
+                 "files: %llu paths on the primary, %llu on the secondary, compared at "
                  "journal sequence %llu: %s\n",
                  static_cast<unsigned long long>(r.files.primary_paths),
                  static_cast<unsigned long long>(r.files.secondary_paths),
