@@ -176,6 +176,16 @@ DELETE FROM app.notes WHERE txt = 'a' LIMIT 1;
                                }))
       << run.out;
 
+  // `replsync status` shows the last verify.
+  CommandRun status = Replsync("status", "");
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_NE(status.out.find("last verify"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("(all, took"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("differences: 2 tables, 4 paths"), std::string::npos) << status.out;
+  CommandRun status_json = Replsync("status", "--json");
+  EXPECT_NE(status_json.out.find("\"last_verify\""), std::string::npos) << status_json.out;
+  EXPECT_NE(status_json.out.find("\"exit_code\": 1"), std::string::npos) << status_json.out;
+
   // Each part alone.
   CommandRun db = Verify("--json --database-only");
   EXPECT_EQ(db.exit_code, 1) << db.out;

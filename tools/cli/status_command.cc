@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 
 #include "sync/config.h"
 #include "sync/status_file.h"
@@ -152,6 +154,30 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
                    Bytes(*relay, "bytes").c_str());
     }
   }
+  if (const Value* v = Member(doc, "last_verify"); v && v->IsObject()) {
+    double ago = -1;
+    if (const Value* at = Member(*v, "at"); at && at->IsNumber()) {
+      timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      ago = static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - at->GetDouble();
+    }
+    const Value* code = Member(*v, "exit_code");
+    const int exit_code = code && code->IsInt() ? code->GetInt() : 2;
+    std::string what;
+    if (exit_code == 0) {
+      what = "consistent";
+    } else if (exit_code == 1) {
+      what = fmt::format("differences: {} tables, {} paths", Text(*v, "tables_differing"),
+                         Text(*v, "paths_differing"));
+    } else {
+      what = "could not verify: " + Text(*v, "error");
+    }
+    const Value* took = Member(*v, "seconds");
+    std::fprintf(out, "  last verify  %s ago (%s, took %s): %s\n", Duration(ago).c_str(),
+                 Text(*v, "what").c_str(),
+                 Duration(took && took->IsNumber() ? took->GetDouble() : -1).c_str(),
+                 what.c_str());
+  }
 }
 
 }  // namespace
@@ -185,6 +211,17 @@ int RunStatus(const std::string& config_path, bool json, std::FILE* out) {
     alive = kill(pid->GetInt(), 0) == 0 || errno == EPERM;
   }
   bool running = alive && age >= 0 && age < 10;
+  // The last `replsync verify` on this node (state_dir/verify.last), when there was one.
+  {
+    std::ifstream in(config->node.state_dir + "/verify.last");
+    const std::string last((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    rapidjson::Document verify;
+    verify.Parse(last.c_str(), last.size());
+    if (!last.empty() && !verify.HasParseError() && verify.IsObject()) {
+      Value copy(verify, doc.GetAllocator());
+      doc.AddMember("last_verify", copy, doc.GetAllocator());
+    }
+  }
   if (json) {
     doc.AddMember("running", running, doc.GetAllocator());
     doc.AddMember("status_age_seconds", age, doc.GetAllocator());

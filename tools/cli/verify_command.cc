@@ -5,12 +5,15 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <ctime>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "apply/mysql_session.h"
 #include "sync/config.h"
+#include "sync/key_value_file.h"
 #include "sync/path_text.h"
 #include "tools/cli/consistent_point.h"
 #include "tools/cli/file_verify.h"
@@ -222,6 +225,47 @@ void Conclude(Report* report) {
   }
 }
 
+// state_dir/verify.last (schemas/verify.md "The last verify"): what `replsync status` shows.
+void RecordLastVerify(const NodeConfig& config, const VerifyCommandOptions& options,
+                      const Report& report, int exit_code, const std::string& error,
+                      std::chrono::steady_clock::time_point started) {
+  size_t tables_differing = 0;
+  for (const auto& t : report.tables) tables_differing += t.status == "equal" ? 0 : 1;
+  std::set<std::string> paths;
+  for (const FileDifference& d : report.files.differences) paths.insert(d.path);
+  std::string why = error;
+  for (const auto& t : report.tables) {
+    if (why.empty() && t.status == "unverified") why = t.db + "." + t.table + ": " + t.error;
+  }
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("at");
+  w.Double(static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9);
+  w.Key("seconds");
+  w.Double(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  w.Key("exit_code");
+  w.Int(exit_code);
+  w.Key("what");
+  w.String(options.database_only ? "database" : options.files_only ? "files" : "all");
+  w.Key("tables");
+  w.Uint64(report.tables.size());
+  w.Key("tables_differing");
+  w.Uint64(tables_differing);
+  w.Key("files_verified");
+  w.Bool(report.files_checked && report.files.verified);
+  w.Key("paths_differing");
+  w.Uint64(paths.size());
+  w.Key("error");
+  w.String(why.c_str(), static_cast<rapidjson::SizeType>(why.size()));
+  w.EndObject();
+  Status st = WriteFileAtomically(config.node.state_dir + "/verify.last",
+                                  std::string(buf.GetString()) + "\n", "verify's last result");
+  if (!st.ok()) std::fprintf(stderr, "replsync verify: %s\n", st.message().c_str());
+}
+
 }  // namespace
 
 int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
@@ -244,11 +288,13 @@ int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
                  lock.status().message().c_str());
     return 2;
   }
+  const auto started = std::chrono::steady_clock::now();
   Report report;
   try {
     if (!options.files_only) report = Verify(*config, options);
   } catch (const CouldNot& e) {
     std::fprintf(stderr, "replsync verify: could not verify: %s\n", e.reason.c_str());
+    RecordLastVerify(*config, options, report, 2, e.reason, started);
     return 2;
   }
   VerifyFilesInto(*config, options, &report);
@@ -262,8 +308,9 @@ int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
   } else {
     PrintText(report, out);
   }
-  if (report.unverified) return 2;
-  return report.consistent ? 0 : 1;
+  const int exit_code = report.unverified ? 2 : report.consistent ? 0 : 1;
+  RecordLastVerify(*config, options, report, exit_code, report.files.error, started);
+  return exit_code;
 }
 
 }  // namespace replsync::cli
