@@ -303,6 +303,28 @@ void Applier::Run() {
         WaitAtBarrier();
         continue;
       }
+      if (peek.ok() && *peek == nullptr && barrier_) {
+        // Nothing to apply while verify's barrier is up: wait here and look again, so that an
+        // entry arriving now meets BarrierHolds first (the paths below would apply it unchecked,
+        // e.g. verify's marker right after its barrier moved to P).
+        if (!InFlightEmpty()) {
+          wait_for_workers();
+          continue;
+        }
+        if (deferred_) {
+          Status st = SendPending();
+          if (!st.ok() && !handle_error(st, position_.seq + 1)) {
+            error_stop = true;
+            break;
+          }
+          continue;
+        }
+        SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", dispatched_ + 1));
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
+        notified_ = false;
+        continue;
+      }
       // File changes: applied by this thread once nothing is in flight.
       if (peek.ok() && *peek != nullptr && (*peek)->has_file()) {
         if (!InFlightEmpty()) {
