@@ -24,6 +24,7 @@
 
 #include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
+#include "tests/harness/repo_tree.h"
 
 namespace replsync::testing {
 
@@ -117,6 +118,50 @@ level = "debug"
     if (!child.ok()) return nullptr;
     WaitForStatus(node, fmt::format("\"pid\":{},", (*child)->pid()));
     return std::move(child).value();
+  }
+
+  // A new primary starts capturing at the server's current position: changes made before it
+  // runs are the bootstrap's business, so tests make theirs after it reports running.
+  void StartPrimaryDaemon() {
+    primary_daemon_ = StartDaemon("primary");
+    ASSERT_TRUE(primary_daemon_);
+    WaitForStatus("primary", "\"capture_state\":\"running\"");
+  }
+  void StartSecondaryDaemon() {
+    secondary_daemon_ = StartDaemon("secondary");
+    ASSERT_TRUE(secondary_daemon_);
+  }
+  // Both, the primary first.
+  void StartBoth() {
+    ASSERT_NO_FATAL_FAILURE(StartPrimaryDaemon());
+    ASSERT_NO_FATAL_FAILURE(StartSecondaryDaemon());
+  }
+
+  // Waits until the secondary's repository equals the primary's (the harness' own comparison,
+  // tests/harness/repo_tree.h); fails with the differences, both statuses and logs.
+  void ExpectTreesConverge(std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::string> diff;
+    while (true) {
+      auto a = SnapshotTree(RepositoryPath("primary"));
+      auto b = SnapshotTree(RepositoryPath("secondary"));
+      if (a.ok() && b.ok()) {
+        diff = CompareTrees(*a, *b);
+        if (diff.empty()) return;
+      } else {
+        diff = {a.ok() ? b.status().ToString() : a.status().ToString()};
+      }
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    std::string text;
+    for (const auto& d : diff) text += "  " + d + "\n";
+    ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count() << " s:\n"
+                  << text << "primary status:\n"
+                  << StatusText("primary") << "\nsecondary status:\n"
+                  << StatusText("secondary") << "\nprimary log:\n"
+                  << Tail("primary") << "secondary log:\n"
+                  << Tail("secondary");
   }
 
   // Stops a daemon with `sig`; SIGTERM must end it cleanly with exit 0.

@@ -67,32 +67,6 @@ class FileReplicationTest : public testing::NodePairTest {
     return f.HasMember(key.c_str()) && f[key.c_str()].IsNumber() ? f[key.c_str()].GetInt64() : -1;
   }
 
-  // Waits until the secondary's tree equals the primary's; fails with the differences.
-  void ExpectTreesConverge(std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::vector<std::string> diff;
-    while (true) {
-      auto a = testing::SnapshotTree(primary_repo_);
-      auto b = testing::SnapshotTree(secondary_repo_);
-      if (a.ok() && b.ok()) {
-        diff = testing::CompareTrees(*a, *b);
-        if (diff.empty()) return;
-      } else {
-        diff = {a.ok() ? b.status().ToString() : a.status().ToString()};
-      }
-      if (std::chrono::steady_clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    std::string text;
-    for (const auto& d : diff) text += "  " + d + "\n";
-    ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count() << " s:\n"
-                  << text << "primary status:\n"
-                  << StatusText("primary") << "\nsecondary status:\n"
-                  << StatusText("secondary") << "\nprimary log:\n"
-                  << Tail("primary") << "secondary log:\n"
-                  << Tail("secondary");
-  }
-
   std::string primary_repo_;
   std::string secondary_repo_;
 };

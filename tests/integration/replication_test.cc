@@ -42,18 +42,6 @@ class ReplicationTest : public testing::NodePairTest {
  protected:
   ReplicationTest() : NodePairTest({"app", "sbtest"}, "e2e") {}
 
-  // A new primary starts capturing at the server's current position: changes made before it
-  // runs are the bootstrap's business, so the tests make theirs after it reports running.
-  void StartPrimaryDaemon() {
-    primary_daemon_ = StartDaemon("primary");
-    ASSERT_TRUE(primary_daemon_);
-    WaitForStatus("primary", "\"capture_state\":\"running\"");
-  }
-  void StartSecondaryDaemon() {
-    secondary_daemon_ = StartDaemon("secondary");
-    ASSERT_TRUE(secondary_daemon_);
-  }
-
   // Every base table of the replicated databases on the primary.
   std::vector<std::string> Tables() {
     auto rows = primary_->Query(

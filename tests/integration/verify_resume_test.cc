@@ -49,13 +49,6 @@ class VerifyResumeTest : public testing::NodePairTest {
     return totals;
   }
 
-  void StartBoth() {
-    primary_daemon_ = StartDaemon("primary");
-    ASSERT_TRUE(primary_daemon_);
-    WaitForStatus("primary", "\"capture_state\":\"running\"");
-    secondary_daemon_ = StartDaemon("secondary");
-    ASSERT_TRUE(secondary_daemon_);
-  }
 
   std::string ProgressPath() const { return dir_ + "/secondary-state/verify.progress"; }
 };

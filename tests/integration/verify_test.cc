@@ -52,23 +52,6 @@ class VerifyTest : public testing::NodePairTest {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
 
-  // Waits until the secondary's repository equals the primary's (the harness' own comparison).
-  void WaitTreesEqual() {
-    std::vector<std::string> diff;
-    for (int i = 0; i < 300; ++i) {
-      auto a = testing::SnapshotTree(RepositoryPath("primary"));
-      auto b = testing::SnapshotTree(RepositoryPath("secondary"));
-      if (a.ok() && b.ok()) {
-        diff = testing::CompareTrees(*a, *b);
-        if (diff.empty()) return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::string text;
-    for (const auto& d : diff) text += d + "\n";
-    ADD_FAILURE() << "the repositories did not become equal:\n" << text;
-  }
-
   // The "files" of a verify's JSON as "path problem" strings.
   static std::set<std::string> FileProblems(const rapidjson::Document& doc) {
     std::set<std::string> out;
@@ -86,16 +69,9 @@ class VerifyTest : public testing::NodePairTest {
     Write("primary", "docs/c.txt", "charlie\n");
     Write("primary", "docs/sub/d.txt", "delta delta\n");
     ASSERT_EQ(symlink("a.txt", (RepositoryPath("primary") + "/docs/link").c_str()), 0);
-    ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
+    ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(std::chrono::seconds(30)));
   }
 
-  void StartBoth() {
-    primary_daemon_ = StartDaemon("primary");
-    ASSERT_TRUE(primary_daemon_);
-    WaitForStatus("primary", "\"capture_state\":\"running\"");
-    secondary_daemon_ = StartDaemon("secondary");
-    ASSERT_TRUE(secondary_daemon_);
-  }
 };
 
 TEST_F(VerifyTest, ReportsExactlyThePlantedDifferences) {
@@ -298,7 +274,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   ASSERT_NO_FATAL_FAILURE(MakeFiles());
   Write("primary", "docs/empty/.keep", "");
   Write("primary", "gone/deeper/z.txt", "a folder the secondary loses\n");
-  ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(std::chrono::seconds(30)));
   // Files behind replication's back: changed (one keeping its size and mtime, which only --deep
   // sees), deleted, extra (a file and a folder with files), a mode change, a retargeted link,
   // a folder replaced by a file.
@@ -389,7 +365,7 @@ INSERT INTO app.bag VALUES ('z', 26, x'0000'), ('a ', 1, x'00');
   EXPECT_NE(after.out.find("\"consistent\":true"), std::string::npos) << after.out;
   EXPECT_NE(after.out.find("\"files\":[]"), std::string::npos) << after.out;
   // Independently: the trees are equal by the harness' own comparison.
-  ASSERT_NO_FATAL_FAILURE(WaitTreesEqual());
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(std::chrono::seconds(30)));
   EXPECT_EQ(Read("secondary", "docs/sub/d.txt"), "delta delta\n");
   EXPECT_EQ(Read("secondary", "gone/deeper/z.txt"), "a folder the secondary loses\n");
 
