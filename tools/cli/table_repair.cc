@@ -22,20 +22,13 @@ enum class Literal {
   kRaw,      // read as the finished literal (spatial values)
 };
 
-bool IsIn(const std::string& value, std::initializer_list<const char*> set) {
-  for (const char* s : set) {
-    if (value == s) return true;
-  }
-  return false;
-}
-
 Literal LiteralOf(const TableColumn& c) {
   const std::string& t = c.data_type;
-  if (IsIn(t, {"enum", "set", "bit"})) return Literal::kNumber;
-  if (IsIn(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})) {
+  if (DataTypeIn(t, {"enum", "set", "bit"})) return Literal::kNumber;
+  if (DataTypeIn(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})) {
     return Literal::kBinary;
   }
-  if (IsIn(t, {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
+  if (DataTypeIn(t, {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
                "multipolygon", "geometrycollection", "geomcollection"})) {
     return Literal::kRaw;
   }

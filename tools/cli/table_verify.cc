@@ -119,21 +119,14 @@ std::string Fingerprint(const std::string& text) {
   return hex;
 }
 
-bool IsIn(const std::string& value, std::initializer_list<const char*> set) {
-  for (const char* s : set) {
-    if (value == s) return true;
-  }
-  return false;
-}
-
 KeyKind KindOf(const Column& c) {
   const std::string& t = c.data_type;
-  if (IsIn(t, {"enum", "set", "bit"})) return KeyKind::kOrdinal;
+  if (DataTypeIn(t, {"enum", "set", "bit"})) return KeyKind::kOrdinal;
   if (t == "float") return KeyKind::kFloat;
-  if (IsIn(t, {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"})) {
+  if (DataTypeIn(t, {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"})) {
     return KeyKind::kNumber;
   }
-  if (IsIn(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})) {
+  if (DataTypeIn(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})) {
     return KeyKind::kBinary;
   }
   if (!c.charset.empty()) return KeyKind::kString;
@@ -149,7 +142,7 @@ std::string ColumnEncoding(const Column& c) {
   if (c.data_type == "float") v = "(" + v + " + 0e0)";
   std::string b = "CAST(" + v + " AS BINARY)";
   std::string body;
-  if (IsIn(c.data_type, {"mediumblob", "longblob", "mediumtext", "longtext", "json"})) {
+  if (DataTypeIn(c.data_type, {"mediumblob", "longblob", "mediumtext", "longtext", "json"})) {
     body = "CONCAT(LENGTH(" + b + "), '#', SHA2(" + b + ", 256))";
   } else {
     body = "CONCAT(LENGTH(" + b + "), ':', " + b + ")";
@@ -881,6 +874,13 @@ Status Verifier::QueryBoth(
 }
 
 }  // namespace
+
+bool DataTypeIn(std::string_view data_type, std::initializer_list<std::string_view> types) {
+  for (std::string_view t : types) {
+    if (data_type == t) return true;
+  }
+  return false;
+}
 
 Result<TableVerifyResult> VerifyTable(apply::MysqlSession* primary, apply::MysqlSession* secondary,
                                       const std::string& db, const std::string& table,

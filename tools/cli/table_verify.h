@@ -57,8 +57,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apply/mysql_session.h"
@@ -124,6 +126,10 @@ struct TableColumn {
   // A generated column (VIRTUAL or STORED): the server computes it, it is never written.
   bool generated = false;
 };
+
+// Whether `data_type` (a column's DATA_TYPE, lower case) is one of `types`; how verify and repair
+// sort columns by how their values are keyed and written.
+bool DataTypeIn(std::string_view data_type, std::initializer_list<std::string_view> types);
 
 // Every differing row of one table, as the repair needs them (TableVerifyOptions::collect_keys).
 struct TableDifferences {
