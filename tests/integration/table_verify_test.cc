@@ -22,6 +22,16 @@ using apply::MysqlOptions;
 using apply::MysqlSession;
 using replsync::testing::MariadbServer;
 
+// Chunks of exactly `rows` primary rows (no sizing by time), bisected down to `bisect_rows`.
+TableVerifyOptions FixedChunks(uint64_t rows,
+                               size_t bisect_rows = TableVerifyOptions{}.bisect_rows) {
+  TableVerifyOptions options;
+  options.chunk_rows = rows;
+  options.chunk_target = std::chrono::milliseconds(0);
+  options.bisect_rows = bisect_rows;
+  return options;
+}
+
 class TableVerifyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -151,9 +161,7 @@ TEST_F(TableVerifyTest, IdenticalTablesAreEqual) {
       "INSERT INTO nokey SELECT seq % 5, 'same' FROM seq_1_to_40");
   Both("CREATE TABLE empty_t (id INT PRIMARY KEY)");
 
-  TableVerifyOptions options;
-  options.chunk_rows = 50;
-  options.chunk_target = std::chrono::milliseconds(0);
+  TableVerifyOptions options = FixedChunks(50);
   std::vector<uint64_t> progress;
   options.progress = [&](uint64_t rows) { progress.push_back(rows); };
   TableVerifyResult r = Verify("t", options);
@@ -200,10 +208,7 @@ TEST_F(TableVerifyTest, EnumAndTemporalKeysAreRangedAndReported) {
   OnSecondary(
       "UPDATE k SET v = 0 WHERE n = 301; DELETE FROM k WHERE n = 7; "
       "INSERT INTO k VALUES ('a', '2023-12-31 23:59:59.999999', 1, 0)");
-  TableVerifyOptions options;
-  options.chunk_rows = 25;
-  options.chunk_target = std::chrono::milliseconds(0);
-  options.bisect_rows = 3;
+  TableVerifyOptions options = FixedChunks(25, 3);
   TableVerifyResult r = Verify("k", options);
   ExpectCounts(r, "differs", 600, 1, 1, 1);
   EXPECT_EQ(Sorted(r.sample_keys), Sorted({"e='a',dt='2024-01-01 00:00:07.000007',n=7",
@@ -221,10 +226,7 @@ TEST_F(TableVerifyTest, ChangedMissingAndExtraRowsAreFoundInsideAndBeyondTheKeyR
       "(201, 'above'), (1000, 'far above')");
   for (uint64_t chunk : {7, 1000}) {
     SCOPED_TRACE("chunk_rows " + std::to_string(chunk));
-    TableVerifyOptions options;
-    options.chunk_rows = chunk;
-    options.chunk_target = std::chrono::milliseconds(0);
-    options.bisect_rows = 2;
+    TableVerifyOptions options = FixedChunks(chunk, 2);
     TableVerifyResult r = Verify("t", options);
     ExpectCounts(r, "differs", 100, 1, 5, 1);
     EXPECT_EQ(Sorted(r.sample_keys),
@@ -274,10 +276,7 @@ TEST_F(TableVerifyTest, CompositeKeyReportsEveryKeyColumn) {
       "UPDATE k SET v = -1 WHERE a = 3 AND b = 'b13'; "
       "DELETE FROM k WHERE a = 7 AND b = 'b107'; "
       "INSERT INTO k VALUES (3, 'b13x', 0), (11, 'it''s', 0)");
-  TableVerifyOptions options;
-  options.chunk_rows = 20;
-  options.chunk_target = std::chrono::milliseconds(0);
-  options.bisect_rows = 4;
+  TableVerifyOptions options = FixedChunks(20, 4);
   TableVerifyResult r = Verify("k", options);
   ExpectCounts(r, "differs", 500, 1, 2, 1);
   EXPECT_EQ(Sorted(r.sample_keys),
@@ -293,10 +292,7 @@ TEST_F(TableVerifyTest, StringAndBinaryKeysAreRangedAndReported) {
   OnSecondary(
       "UPDATE s SET v = 0 WHERE name = 'n150''\"\\\\'; "
       "UPDATE bin SET v = 0 WHERE k = UNHEX(LPAD(HEX(5 * 997), 8, '0'))");
-  TableVerifyOptions options;
-  options.chunk_rows = 16;
-  options.chunk_target = std::chrono::milliseconds(0);
-  options.bisect_rows = 3;
+  TableVerifyOptions options = FixedChunks(16, 3);
   TableVerifyResult r = Verify("s", options);
   ExpectCounts(r, "differs", 200, 0, 0, 1);
   EXPECT_EQ(r.sample_keys, std::vector<std::string>{"name='n150\\'\"\\\\'"});
@@ -420,9 +416,7 @@ TEST_F(TableVerifyTest, ChunkTheServerCutsShortIsBisectedNotTrusted) {
   }
   primary_ = Connect(primary_server_);  // sessions take the global value when they connect
   secondary_ = Connect(secondary_server_);
-  TableVerifyOptions options;
-  options.chunk_rows = 1000;
-  options.chunk_target = std::chrono::milliseconds(0);
+  TableVerifyOptions options = FixedChunks(1000);
   options.max_chunk_bytes = 0;  // no estimate: the server's cut must be noticed
   TableVerifyResult cut = Verify("wide", options);
 
@@ -456,9 +450,7 @@ TEST_F(TableVerifyTest, RowsReadInAnotherPhysicalOrderAreStillComparedInKeyOrder
     Exec(secondary_server_, "INSERT INTO " + db_ + "." + table +
                                 " SELECT seq, MD5(seq) FROM seq_1_to_2000 ORDER BY seq DESC");
   }
-  TableVerifyOptions options;
-  options.chunk_rows = 300;
-  options.chunk_target = std::chrono::milliseconds(0);
+  TableVerifyOptions options = FixedChunks(300);
   for (const char* table : {"uk", "my", "part"}) {
     SCOPED_TRACE(table);
     TableVerifyResult r = Verify(table, options);
@@ -481,11 +473,8 @@ TableRepairCounts RepairWith(MysqlSession* primary, MysqlSession* secondary, Mys
     EXPECT_TRUE(s->Execute("SET SESSION time_zone = '+00:00'").ok());
     EXPECT_TRUE(s->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT").ok());
   }
-  TableVerifyOptions options;
+  TableVerifyOptions options = FixedChunks(32, 4);
   options.collect_keys = true;
-  options.chunk_rows = 32;
-  options.chunk_target = std::chrono::milliseconds(0);
-  options.bisect_rows = 4;
   auto verified = VerifyTable(primary, secondary, db, table, options);
   EXPECT_TRUE(verified.ok()) << verified.status().ToString();
   if (!verified.ok()) return {};
