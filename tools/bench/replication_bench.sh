@@ -102,27 +102,18 @@ work=$MARIADB_WORK
 primary_daemon=""
 secondary_daemon=""
 sysbench_pid=""
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
+# Called by tools/lib/bench.sh's exit trap before it stops the servers.
+bench_before_stop() {
   [[ -n $sysbench_pid ]] && kill -TERM "$sysbench_pid" 2>/dev/null
   local pid
   for pid in $secondary_daemon $primary_daemon; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in $secondary_daemon $primary_daemon $sysbench_pid; do wait "$pid" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    MARIADB_KEEP=1
-    echo "replication_bench: failed; servers' folders, configs and logs kept in $work" >&2
-  fi
   # The replica first, so that it does not retry against a stopped primary.
   if [[ " ${MARIADB_NAMES[*]} " == *" native "* ]]; then mariadb_stop native; fi
-  mariadb_stop_all
-  exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+BENCH_NAME=replication_bench
+# shellcheck source=../lib/bench.sh
+source "$ROOT/tools/lib/bench.sh"
 ticks_per_s=$(getconf CLK_TCK)
 # CPU seconds (user + system) a process has used so far; 0 when it is gone.
 cpu_of() {

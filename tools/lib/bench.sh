@@ -3,19 +3,21 @@
 #   daemons=()        pids to stop (SIGTERM, then wait) when the script exits
 #   now, elapsed A B  wall-clock seconds ($EPOCHREALTIME) and their difference, 2 decimals
 # and installs an EXIT trap that stops the daemons and the servers, keeping the servers'
-# folders and logs (and saying where) when the script failed.
+# folders and logs (and saying where) when the script failed. A script that defines
+# bench_before_stop has it called first (to stop what it tracks itself, in its own order).
 # shellcheck shell=bash
 daemons=()
 _bench_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  local pid
-  for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
   if ((rc != 0)); then
     MARIADB_KEEP=1
     echo "${BENCH_NAME:-bench}: failed; folders and logs kept in $MARIADB_WORK" >&2
   fi
+  if declare -F bench_before_stop >/dev/null; then bench_before_stop; fi
+  local pid
+  for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
   mariadb_stop_all
   exit $rc
 }
