@@ -284,8 +284,12 @@ void Applier::Run() {
     }
     {
       Result<const pb::JournalEntry*> peek = PeekEntry(dispatched_ + 1);
-      // Verify's barrier: hold before the entry it names (schemas/verify.md, "Barrier").
-      if (peek.ok() && BarrierHolds(*peek, dispatched_ + 1)) {
+      // Verify's barrier: hold before the entry it names (schemas/verify.md, "Barrier"). While
+      // a barrier is up and nothing is there to apply, wait here too and look again, so that an
+      // entry arriving now meets BarrierHolds first (the paths below would apply it unchecked,
+      // e.g. verify's marker right after its barrier moved to P).
+      const bool holds = peek.ok() && BarrierHolds(*peek, dispatched_ + 1);
+      if (holds || (peek.ok() && *peek == nullptr && barrier_)) {
         if (!InFlightEmpty()) {
           wait_for_workers();
           continue;
@@ -300,29 +304,13 @@ void Applier::Run() {
             continue;
           }
         }
-        WaitAtBarrier();
-        continue;
-      }
-      if (peek.ok() && *peek == nullptr && barrier_) {
-        // Nothing to apply while verify's barrier is up: wait here and look again, so that an
-        // entry arriving now meets BarrierHolds first (the paths below would apply it unchecked,
-        // e.g. verify's marker right after its barrier moved to P).
-        if (!InFlightEmpty()) {
-          wait_for_workers();
-          continue;
+        if (holds) {
+          WaitAtBarrier();
+        } else {
+          SetState(ApplierState::kWaiting,
+                   fmt::format("entry {} from the primary", dispatched_ + 1));
+          WaitForNotify();
         }
-        if (deferred_) {
-          Status st = SendPending();
-          if (!st.ok() && !handle_error(st, position_.seq + 1)) {
-            error_stop = true;
-            break;
-          }
-          continue;
-        }
-        SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", dispatched_ + 1));
-        std::unique_lock<std::mutex> lock(mu_);
-        wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
-        notified_ = false;
         continue;
       }
       // File changes: applied by this thread once nothing is in flight.
@@ -403,9 +391,7 @@ void Applier::Run() {
         continue;
       }
       SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", next));
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
-      notified_ = false;
+      WaitForNotify();
       continue;
     }
     if (!handle_error(applied.status(), next)) {
@@ -422,6 +408,12 @@ void Applier::Run() {
   deferred_.reset();
   session_.reset();
   if (!error_stop) SetState(ApplierState::kStopped);
+}
+
+void Applier::WaitForNotify() {
+  std::unique_lock<std::mutex> lock(mu_);
+  wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
+  notified_ = false;
 }
 
 Status Applier::Connect() {
@@ -550,9 +542,7 @@ Result<pb::DbTransaction> Applier::WaitForEntry(uint64_t seq) {
                fmt::format("part at seq {} of a large transaction from the primary", seq));
       waited = true;
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
-    notified_ = false;
+    WaitForNotify();
   }
   return Status::Aborted("applier stopping");
 }

@@ -267,6 +267,8 @@ class Applier {
   // sequence N on (also when idle past N - 1).
   bool BarrierHolds(const pb::JournalEntry* next, uint64_t seq);
   void WaitAtBarrier();
+  // Waits up to idle_wait for Notify (new relay entries) or Stop.
+  void WaitForNotify();
   // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
   Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
   // Runs `sql` on the session (errors name the server and quote the statement).

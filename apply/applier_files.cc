@@ -94,9 +94,7 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
       if (next != nullptr || !in_parts) break;
       // The rest of a file's parts is on its way.
       if (stop_) return Status::Aborted("applier stopping");
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
-      notified_ = false;
+      WaitForNotify();
     }
     if (next == nullptr) break;
     if (!in_parts && barrier_ && barrier_->stop_seq != 0 && at + 1 >= barrier_->stop_seq) break;
