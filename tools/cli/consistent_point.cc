@@ -93,7 +93,9 @@ std::map<std::string, std::string> WaitPaused(const std::string& path, const std
       stop, timeout_s)};
 }
 
-bool DaemonRunning(const std::string& state_dir) {
+}  // namespace
+
+bool ReplsyncdRunning(const std::string& state_dir) {
   auto text = ReadStatusFile(state_dir);
   if (!text.ok()) return false;
   rapidjson::Document doc;
@@ -103,6 +105,8 @@ bool DaemonRunning(const std::string& state_dir) {
   }
   return kill(doc["pid"].GetInt(), 0) == 0;
 }
+
+namespace {
 
 ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions& options) {
   const std::string& command = options.command;
@@ -119,7 +123,7 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
         config.source_path, command)};
   }
   const std::string state = config.node.state_dir;
-  if (!DaemonRunning(state)) {
+  if (!ReplsyncdRunning(state)) {
     throw CouldNot{
         fmt::format("replsyncd is not running with {}: {} compares at a point the running applier "
                     "reaches; start it first",
@@ -259,8 +263,6 @@ Result<std::map<std::string, std::string>> HoldApplier(const std::string& state_
     return Status::Aborted(e.reason);
   }
 }
-
-bool ReplsyncdRunning(const std::string& state_dir) { return DaemonRunning(state_dir); }
 
 void VerifyBarrier::Lift() {
   std::error_code ec;

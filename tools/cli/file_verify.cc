@@ -235,7 +235,6 @@ struct Comparer {
           Result<std::string> h = HashTreeFile(config.repository.path, path);
           if (!h.ok()) throw CouldNot{h.status().message()};
           hash = *h;
-          ++result.hashed_files;
           result.hashed_bytes += s.size();
         }
         if (hash != p.content_hash()) {

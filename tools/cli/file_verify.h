@@ -52,8 +52,7 @@ struct FileVerifyResult {
   uint64_t secondary_paths = 0;  // paths on the secondary
   uint64_t listed_nodes = 0;     // nodes the primary sent (what the Merkle descent cost)
   uint64_t requests = 0;         // round trips to the primary
-  uint64_t hashed_files = 0;     // files the secondary reread
-  uint64_t hashed_bytes = 0;
+  uint64_t hashed_bytes = 0;     // content the secondary reread
   std::vector<FileDifference> differences;  // in path order
 };
 

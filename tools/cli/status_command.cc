@@ -51,6 +51,14 @@ std::string Bytes(const Value& obj, const char* name) {
                 : fmt::format("{:.1f} {}", b, units[u]);
 }
 
+// Seconds from the time `at` (seconds since the epoch) to now; -1 when `at` is not a number.
+double SecondsSince(const Value* at) {
+  if (at == nullptr || !at->IsNumber()) return -1;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - at->GetDouble();
+}
+
 std::string Duration(double seconds) {
   if (seconds < 0) return "-";
   auto s = static_cast<uint64_t>(seconds);
@@ -155,12 +163,7 @@ void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
     }
   }
   if (const Value* v = Member(doc, "last_verify"); v && v->IsObject()) {
-    double ago = -1;
-    if (const Value* at = Member(*v, "at"); at && at->IsNumber()) {
-      timespec now;
-      clock_gettime(CLOCK_REALTIME, &now);
-      ago = static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - at->GetDouble();
-    }
+    const double ago = SecondsSince(Member(*v, "at"));
     const Value* code = Member(*v, "exit_code");
     const int exit_code = code && code->IsInt() ? code->GetInt() : 2;
     std::string what;
@@ -200,12 +203,7 @@ int RunStatus(const std::string& config_path, bool json, std::FILE* out) {
                  StatusFilePath(config->node.state_dir).c_str());
     return 2;
   }
-  double age = -1;
-  if (const Value* updated = Member(doc, "updated_at"); updated && updated->IsNumber()) {
-    timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    age = static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - updated->GetDouble();
-  }
+  const double age = SecondsSince(Member(doc, "updated_at"));
   bool alive = false;
   if (const Value* pid = Member(doc, "pid"); pid && pid->IsInt()) {
     alive = kill(pid->GetInt(), 0) == 0 || errno == EPERM;
