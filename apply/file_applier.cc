@@ -25,7 +25,6 @@
 namespace replsync::apply {
 namespace {
 
-constexpr std::string_view kTempPrefix = ".replsync-tmp.";
 constexpr int64_t kNanosPerSecond = 1000000000;
 
 // Calls `f` again while it fails with EINTR.
@@ -281,7 +280,7 @@ Status RemoveTemporaries(int fd, const std::string& full, uint64_t* removed) {
   RS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, ListDir(fd, full));
   for (const DirEntry& entry : entries) {
     std::string child = full + "/" + entry.name;
-    if (std::string_view(entry.name).substr(0, kTempPrefix.size()) == kTempPrefix) {
+    if (std::string_view(entry.name).substr(0, kApplierTempPrefix.size()) == kApplierTempPrefix) {
       RS_RETURN_IF_ERROR(RemoveAt(fd, entry.name, child));
       ++*removed;
       continue;
@@ -398,7 +397,7 @@ Status FileApplier::Sync() {
 std::string FileApplier::TempName() {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(random_()));
-  return std::string(kTempPrefix) + hex;
+  return std::string(kApplierTempPrefix) + hex;
 }
 
 void FileApplier::DiscardInProgress() {

@@ -21,8 +21,6 @@ namespace replsync {
 
 namespace {
 
-constexpr std::string_view kTempPrefix = ".replsync-tmp.";
-
 int64_t Nanos(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
 // Appends fixed-width little-endian integers and length-prefixed bytes to one XXH3-128 state.
@@ -223,7 +221,8 @@ struct Scanner {
     errno = 0;
     while (struct dirent* e = readdir(d)) {
       std::string_view name(e->d_name);
-      if (name == "." || name == ".." || name.substr(0, kTempPrefix.size()) == kTempPrefix) {
+      if (name == "." || name == ".." ||
+          name.substr(0, kApplierTempPrefix.size()) == kApplierTempPrefix) {
         continue;
       }
       names.emplace_back(name);

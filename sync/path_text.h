@@ -17,6 +17,10 @@ std::string EscapePath(std::string_view path);
 // unambiguous in a longer message: "a \"b\"\n".
 std::string QuotePath(std::string_view path);
 
+// Name prefix of the secondary's file applier's temporary files (schemas/files.md, "Atomic
+// apply"); a scan of a secondary's folder leaves such entries out.
+inline constexpr std::string_view kApplierTempPrefix = ".replsync-tmp.";
+
 // `dir`/`name`, or `name` when `dir` is the root ("").
 std::string JoinPath(std::string_view dir, std::string_view name);
 // The folder holding `path` ("" for a path directly below the root).
