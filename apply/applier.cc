@@ -55,6 +55,7 @@ const char* ApplierStateName(ApplierState state) {
 Applier::Applier(ApplierOptions options, Journal* relay)
     : options_(std::move(options)),
       relay_(relay),
+      cursor_(relay),
       max_statement_bytes_(options_.max_statement_bytes) {}
 
 Applier::~Applier() { Stop(); }
@@ -193,211 +194,43 @@ Status Applier::SendPending() {
   return st;
 }
 
+const char* Applier::StepName(Step step) {
+  switch (step) {
+    case Step::kRecover:
+      return "recover";
+    case Step::kConnect:
+      return "connect";
+    case Step::kRead:
+      return "read";
+    case Step::kDrain:
+      return "drain";
+    case Step::kCommit:
+      return "commit";
+    case Step::kHold:
+      return "hold";
+    case Step::kWait:
+      return "wait";
+    case Step::kApplyFiles:
+      return "apply files";
+    case Step::kDispatch:
+      return "dispatch";
+    case Step::kApplySerial:
+      return "apply";
+  }
+  return "unknown";
+}
+
 void Applier::Run() {
   MysqlThreadScope thread_scope;
-  const std::string server = fmt::format("{}:{}", options_.mysql.host, options_.mysql.port);
-  auto backoff = options_.retry_min;
+  backoff_ = options_.retry_min;
+  operator_stop_ = false;
+  next_.reset();
   StartWorkers();
-  // Waits (up to the idle wait) for a worker's result or new entries; publishes what committed.
-  auto wait_for_workers = [&] {
-    std::unique_lock<std::mutex> lock(mu_);
-    CollectLocked();
-    if (in_flight_.empty() || worker_failed_ || stop_) return;
-    wake_cv_.wait_for(lock, options_.idle_wait);
-    notified_ = false;
-    CollectLocked();
-  };
-  // A failed step: the transaction being applied (and any in flight) is rolled back.
-  auto handle_error = [&](const Status& st, uint64_t next) -> bool {  // false: stop running
-    deferred_.reset();
-    session_.reset();  // rolls back whatever the failed attempt left open
-    if (stop_ && st.code() == Status::Code::kAborted) return false;
-    SetError(st.message());
-    if (st.retryable()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++status_.retries;
-      }
-      SetState(ApplierState::kRetrying,
-               fmt::format("retry of seq {} after: {}", next, st.message()));
-      spdlog::warn("applier: {}; the transaction was rolled back; trying it again in {} ms",
-                   st.message(), backoff.count());
-      SleepFor(backoff);
-      backoff = std::min(backoff * 2, options_.retry_max);
-      return true;
-    }
-    const std::string message = fmt::format(
-        "applying stopped: {}. Nothing of this transaction was applied; the relay journal keeps it "
-        "and everything after it. Fix the cause on the secondary (for example create the missing "
-        "table, or grant the missing privilege), then restart replsyncd: it resumes at seq {}",
-        st.message(), next);
-    spdlog::error("applier: {}", message);
-    SetError(message);
-    SetState(ApplierState::kError);
-    return false;
-  };
-  bool error_stop = false;
   while (!stop_) {
-    bool failed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      failed = worker_failed_;
-    }
-    if (failed) {
-      RecoverFromWorkerFailure();
-      continue;
-    }
-    if (session_ == nullptr) {
-      if (!InFlightEmpty()) {
-        wait_for_workers();
-        continue;
-      }
-      SetState(ApplierState::kConnecting, "MySQL at " + server);
-      Status st = Connect();
-      if (!st.ok()) {
-        session_.reset();
-        if (stop_) break;
-        SetError(st.message());
-        SetState(ApplierState::kRetrying, fmt::format("MySQL at {} ({})", server, st.message()));
-        if (st.retryable()) {
-          spdlog::warn("applier: waiting for MySQL at {}: {}; retrying in {} ms", server,
-                       st.message(), backoff.count());
-        } else {
-          spdlog::error(
-              "applier: cannot use MySQL at {}: {}; fix it (credentials, privileges: "
-              "BINLOG ADMIN or SUPER, BINLOG REPLAY); retrying in {} ms",
-              server, st.message(), backoff.count());
-        }
-        SleepFor(backoff);
-        backoff = std::min(backoff * 2, options_.retry_max);
-        continue;
-      }
-      dispatched_ = position_.seq;
-      Status loaded = LoadFileResync();
-      if (!loaded.ok()) {
-        if (!handle_error(loaded, position_.seq + 1)) {
-          error_stop = true;
-          break;
-        }
-        continue;
-      }
-    }
-    {
-      Result<const pb::JournalEntry*> peek = PeekEntry(dispatched_ + 1);
-      // Verify's barrier: hold before the entry it names (schemas/verify.md, "Barrier"). While
-      // a barrier is up and nothing is there to apply, wait here too and look again, so that an
-      // entry arriving now meets BarrierHolds first (the paths below would apply it unchecked,
-      // e.g. verify's marker right after its barrier moved to P).
-      const bool holds = peek.ok() && BarrierHolds(*peek, dispatched_ + 1);
-      if (holds || (peek.ok() && *peek == nullptr && barrier_)) {
-        if (!InFlightEmpty()) {
-          wait_for_workers();
-          continue;
-        }
-        if (deferred_) {
-          Status st = SendPending();
-          if (!st.ok()) {
-            if (!handle_error(st, position_.seq + 1)) {
-              error_stop = true;
-              break;
-            }
-            continue;
-          }
-        }
-        if (holds) {
-          WaitAtBarrier();
-        } else {
-          SetState(ApplierState::kWaiting,
-                   fmt::format("entry {} from the primary", dispatched_ + 1));
-          WaitForNotify();
-        }
-        continue;
-      }
-      // File changes: applied by this thread once nothing is in flight.
-      if (peek.ok() && *peek != nullptr && (*peek)->has_file()) {
-        if (!InFlightEmpty()) {
-          wait_for_workers();
-          continue;
-        }
-        Status st = deferred_ ? SendPending() : Status::Ok();
-        Result<bool> applied = st.ok() ? ApplyFiles(position_.seq + 1) : Result<bool>(st);
-        if (applied.ok()) {
-          dispatched_ = position_.seq;
-          backoff = options_.retry_min;
-          continue;
-        }
-        if (!handle_error(applied.status(), position_.seq + 1)) {
-          error_stop = true;
-          break;
-        }
-        continue;
-      }
-    }
-    if (!workers_.empty() && dispatched_ + 1 > serial_through_) {
-      const uint64_t next = dispatched_ + 1;
-      Result<std::optional<pb::DbTransaction>> entry = ReadEntry(next);
-      Result<bool> eligible = false;
-      if (entry.ok() && entry->has_value()) eligible = ParallelEligible(**entry);
-      if (entry.ok() && eligible.ok() && *eligible) {
-        if (deferred_) {
-          // The serial session's last COMMIT waits for company: send it before any worker
-          // queues on the position row behind it.
-          Status st = SendPending();
-          if (!st.ok()) {
-            if (!handle_error(st.WithContext("commit before parallel apply"), next)) break;
-            continue;
-          }
-        }
-        SetState(ApplierState::kApplying);
-        if (Dispatch(next, std::move(**entry))) backoff = options_.retry_min;
-        continue;
-      }
-      if (entry.ok() && !entry->has_value() && !InFlightEmpty()) {
-        wait_for_workers();
-        continue;
-      }
-      // An error, or a transaction for the coordinator's own session: drain the workers first.
-      if (!InFlightEmpty()) {
-        wait_for_workers();
-        continue;
-      }
-      if (!eligible.ok()) {
-        if (!handle_error(eligible.status(), next)) {
-          error_stop = true;
-          break;
-        }
-        continue;
-      }
-    }
-    const uint64_t next = position_.seq + 1;
-    Result<bool> applied = ApplyTransaction(next);
-    if (crashed_) break;
-    if (applied.ok()) {
-      dispatched_ = position_.seq;
-      if (*applied) {
-        backoff = options_.retry_min;
-        continue;
-      }
-      if (deferred_) {
-        // Nothing to pair the waiting COMMIT with after all: send it now.
-        Status st = SendPending();
-        if (!st.ok()) {
-          deferred_.reset();
-          session_.reset();
-          SetError(st.message());
-          spdlog::warn("applier: {}; reconnecting", st.message());
-          continue;
-        }
-        continue;
-      }
-      SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", next));
-      WaitForNotify();
-      continue;
-    }
-    if (!handle_error(applied.status(), next)) {
-      error_stop = true;
-      break;
-    }
+    const Step step = NextStep();
+    Status st = RunStep(step);
+    if (st.ok()) continue;
+    if (!HandleFailure(st, step)) break;
   }
   if (deferred_ && session_ != nullptr) {
     // Stopping between two transactions: commit the one whose COMMIT still waits.
@@ -407,7 +240,163 @@ void Applier::Run() {
   StopWorkers();
   deferred_.reset();
   session_.reset();
-  if (!error_stop) SetState(ApplierState::kStopped);
+  next_.reset();
+  if (!operator_stop_) SetState(ApplierState::kStopped);
+}
+
+Applier::Step Applier::NextStep() {
+  if (WorkerFailed()) return Step::kRecover;
+  if (session_ == nullptr) return InFlightEmpty() ? Step::kConnect : Step::kDrain;
+  if (!next_ || next_->seq != dispatched_ + 1) return Step::kRead;
+  const bool holds = BarrierHolds(*next_);
+  const bool to_worker = !holds && next_->is_db() && next_parallel_;
+  // Everything but handing a transaction to a worker waits until nothing is in flight.
+  if (!to_worker && !InFlightEmpty()) return Step::kDrain;
+  // Everything but the coordinator's own next transaction first sends the COMMIT that waits
+  // for company (that transaction takes it along in its first round trip).
+  const bool serial = !holds && next_->is_db() && !next_parallel_;
+  if (deferred_ && !serial) return Step::kCommit;
+  if (holds) return Step::kHold;
+  if (next_->not_yet()) return Step::kWait;
+  if (next_->is_file()) return Step::kApplyFiles;
+  return to_worker ? Step::kDispatch : Step::kApplySerial;
+}
+
+Status Applier::RunStep(Step step) {
+  switch (step) {
+    case Step::kRecover:
+      RecoverFromWorkerFailure();
+      next_.reset();
+      return Status::Ok();
+    case Step::kConnect: {
+      const std::string server = fmt::format("{}:{}", options_.mysql.host, options_.mysql.port);
+      SetState(ApplierState::kConnecting, "MySQL at " + server);
+      next_.reset();
+      RS_RETURN_IF_ERROR(Connect());
+      dispatched_ = position_.seq;
+      return LoadFileResync();
+    }
+    case Step::kRead: {
+      next_.reset();
+      RS_ASSIGN_OR_RETURN(RelayItem item, ReadRelay(dispatched_ + 1));
+      next_parallel_ = false;
+      if (item.is_db() && !workers_.empty() && item.seq > serial_through_) {
+        RS_ASSIGN_OR_RETURN(next_parallel_, ParallelEligible(item.db()));
+      }
+      next_ = std::move(item);
+      return Status::Ok();
+    }
+    case Step::kDrain:
+      WaitForWorkers(/*or_notified=*/next_ && next_->not_yet());
+      if (next_ && next_->not_yet()) next_.reset();  // look again
+      return Status::Ok();
+    case Step::kCommit:
+      return SendPending().WithContext("commit the previous transaction");
+    case Step::kHold:
+      WaitAtBarrier();
+      if (next_->not_yet()) next_.reset();
+      return Status::Ok();
+    case Step::kWait:
+      SetState(ApplierState::kWaiting, fmt::format("entry {} from the primary", next_->seq));
+      WaitForNotify();
+      next_.reset();
+      return Status::Ok();
+    case Step::kApplyFiles: {
+      RelayItem item = std::move(*next_);
+      next_.reset();
+      RS_RETURN_IF_ERROR(ApplyFiles(item.seq, std::move(item.file())));
+      dispatched_ = position_.seq;
+      backoff_ = options_.retry_min;
+      return Status::Ok();
+    }
+    case Step::kDispatch:
+      SetState(ApplierState::kApplying);
+      if (Dispatch(next_->seq, &next_->db())) {
+        next_.reset();
+        backoff_ = options_.retry_min;
+      }
+      return Status::Ok();
+    case Step::kApplySerial: {
+      RelayItem item = std::move(*next_);
+      next_.reset();
+      RS_RETURN_IF_ERROR(ApplyTransaction(item.seq, std::move(item.db())));
+      dispatched_ = position_.seq;
+      backoff_ = options_.retry_min;
+      return Status::Ok();
+    }
+  }
+  return Status::Internal("applier: unknown step");
+}
+
+bool Applier::Retryable(const Status& st, Step step) {
+  // Connecting is always tried again: credentials and privileges get fixed while it waits.
+  if (step == Step::kConnect) return true;
+  switch (st.code()) {
+    case Status::Code::kNetwork:
+    case Status::Code::kIoError:
+      return true;
+    default:
+      return st.retryable();
+  }
+}
+
+bool Applier::HandleFailure(const Status& st, Step step) {
+  // Whatever the failed attempt left open is rolled back with the session; the position is read
+  // again when it reconnects.
+  deferred_.reset();
+  pending_.clear();
+  pending_bytes_ = 0;
+  session_.reset();
+  next_.reset();
+  if (crashed_ || (stop_ && st.code() == Status::Code::kAborted)) return false;
+  const uint64_t next = position_.seq + 1;
+  SetError(st.message());
+  if (Retryable(st, step)) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++status_.retries;
+    }
+    if (step == Step::kConnect) {
+      const std::string server = fmt::format("{}:{}", options_.mysql.host, options_.mysql.port);
+      SetState(ApplierState::kRetrying, fmt::format("MySQL at {} ({})", server, st.message()));
+      if (st.retryable()) {
+        spdlog::warn("applier: waiting for MySQL at {}: {}; retrying in {} ms", server,
+                     st.message(), backoff_.count());
+      } else {
+        spdlog::error(
+            "applier: cannot use MySQL at {}: {}; fix it (credentials, privileges: "
+            "BINLOG ADMIN or SUPER, BINLOG REPLAY); retrying in {} ms",
+            server, st.message(), backoff_.count());
+      }
+    } else {
+      SetState(ApplierState::kRetrying,
+               fmt::format("retry of seq {} after: {}", next, st.message()));
+      spdlog::warn("applier: {}; what it had begun was rolled back; trying again in {} ms",
+                   st.message(), backoff_.count());
+    }
+    SleepFor(backoff_);
+    backoff_ = std::min(backoff_ * 2, options_.retry_max);
+    return true;
+  }
+  const std::string message = fmt::format(
+      "applying stopped: {}. Nothing of this transaction was applied; the relay journal keeps it "
+      "and everything after it. Fix the cause on the secondary (for example create the missing "
+      "table, or grant the missing privilege), then restart replsyncd: it resumes at seq {}",
+      st.message(), next);
+  spdlog::error("applier: {}", message);
+  SetError(message);
+  SetState(ApplierState::kError);
+  operator_stop_ = true;
+  return false;
+}
+
+Result<RelayItem> Applier::ReadRelay(uint64_t seq) {
+  {
+    // Cleared before the read: a Notify for an entry stored after it ends the next wait.
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = false;
+  }
+  return cursor_.Read(seq);
 }
 
 void Applier::WaitForNotify() {
@@ -417,7 +406,7 @@ void Applier::WaitForNotify() {
 }
 
 Status Applier::Connect() {
-  RS_ASSIGN_OR_RETURN(session_, MysqlSession::Open(options_.mysql));
+  RS_ASSIGN_OR_RETURN(session_, OpenSession());
   last_fde_.clear();
   RS_RETURN_IF_ERROR(SetUpSession(session_.get()));
   RS_ASSIGN_OR_RETURN(auto info,
@@ -460,6 +449,7 @@ Status Applier::Connect() {
     pending_ddl_seq_ = ToU64(row[4]);
   }
   Publish(position_, /*applied=*/false);
+  position_known_ = true;
   spdlog::info(
       "applier: connected to MySQL {} ({}); applied up to seq {} (gtid {}, source {}); "
       "resuming at seq {}",
@@ -475,7 +465,13 @@ Status Applier::Connect() {
   return Status::Ok();
 }
 
-Status Applier::SetUpSession(MysqlSession* session) {
+Result<std::unique_ptr<SqlSession>> Applier::OpenSession() const {
+  if (options_.open_session) return options_.open_session(options_.mysql);
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session, MysqlSession::Open(options_.mysql));
+  return std::unique_ptr<SqlSession>(std::move(session));
+}
+
+Status Applier::SetUpSession(SqlSession* session) {
   Status st = session->Execute("SET SESSION sql_log_bin=0", "applier session set-up");
   if (!st.ok()) {
     return st.WithContext(
@@ -485,57 +481,19 @@ Status Applier::SetUpSession(MysqlSession* session) {
   return session->Execute(BaseSessionSql(), "applier session set-up");
 }
 
-Result<const pb::JournalEntry*> Applier::PeekEntry(uint64_t seq) {
-  if (peeked_ && peeked_->first == seq) return &peeked_->second;
-  peeked_.reset();
-  RS_ASSIGN_OR_RETURN(std::optional<std::string> bytes, relay_->Get(seq));
-  if (!bytes) {
-    if (relay_->first_seq() > seq && relay_->last_seq() >= seq) {
-      return Status::NotFound(fmt::format(
-          "entry {} is no longer in the relay journal {} (it holds {}..{}), but the secondary's "
-          "replsync.applied says seq {} was the last applied: the database was restored to an "
-          "older state or replsync.applied was changed; resynchronise the secondary",
-          seq, relay_->path(), relay_->first_seq(), relay_->last_seq(), seq - 1));
-    }
-    return static_cast<const pb::JournalEntry*>(nullptr);
-  }
-  pb::JournalEntry entry;
-  if (!entry.ParseFromString(*bytes)) {
-    return Status::Corruption(
-        fmt::format("relay entry {} in {} ({} bytes) does not parse as a "
-                    "journal entry",
-                    seq, relay_->path(), bytes->size()));
-  }
-  if (!entry.has_db() && !entry.has_file()) {
-    return Status::Unsupported(fmt::format(
-        "relay entry {} is of a kind this replsync cannot apply; upgrade replsync on the secondary",
-        seq));
-  }
-  peeked_.emplace(seq, std::move(entry));
-  return &peeked_->second;
-}
-
-Result<std::optional<pb::DbTransaction>> Applier::ReadEntry(uint64_t seq) {
-  RS_ASSIGN_OR_RETURN(const pb::JournalEntry* entry, PeekEntry(seq));
-  if (entry == nullptr) return std::optional<pb::DbTransaction>();
-  if (!entry->has_db()) {
-    return Status::Corruption(fmt::format(
-        "relay entry {} is a file change where a database transaction (or its next part) was "
-        "expected",
-        seq));
-  }
-  std::optional<pb::DbTransaction> txn(std::move(*peeked_->second.mutable_db()));
-  peeked_.reset();
-  return txn;
-}
-
 Result<pb::DbTransaction> Applier::WaitForEntry(uint64_t seq) {
   bool waited = false;
   while (!stop_) {
-    RS_ASSIGN_OR_RETURN(std::optional<pb::DbTransaction> entry, ReadEntry(seq));
-    if (entry) {
+    RS_ASSIGN_OR_RETURN(RelayItem item, ReadRelay(seq));
+    if (item.is_db()) {
       if (waited) SetState(ApplierState::kApplying);
-      return std::move(*entry);
+      return std::move(item.db());
+    }
+    if (item.is_file()) {
+      return Status::Corruption(fmt::format(
+          "relay entry {} is a file change where the next part of a database transaction was "
+          "expected",
+          seq));
     }
     if (!waited) {
       SetState(ApplierState::kApplying,
@@ -560,11 +518,9 @@ std::string Applier::PositionSql(uint64_t seq, const pb::DbTransaction& last_par
       previous_seq ? fmt::format(" AND seq={}", *previous_seq) : std::string());
 }
 
-Result<bool> Applier::ApplyTransaction(uint64_t seq) {
-  RS_ASSIGN_OR_RETURN(std::optional<pb::DbTransaction> first, ReadEntry(seq));
-  if (!first) return false;
+Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
   SetState(ApplierState::kApplying);
-  pb::DbTransaction txn = std::move(*first);
+  pb::DbTransaction txn = std::move(first);
   const std::string what = Describe(seq, txn);
   auto fail = [&](const Status& s) {
     pending_.clear();
@@ -627,13 +583,13 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
             if (!st.ok()) return fail(st.WithContext("mark DDL pending"));
             marker_written = true;
             pending_ddl_seq_ = seq;
-            if (CrashAt("after_ddl_marker", seq)) return Status::Aborted("simulated crash");
+            if (CrashAt("after_ddl_marker", seq)) return fail(Status::Aborted("simulated crash"));
           }
           st = ApplyDdl(statement, seq, recovering);
           transactional_.clear();  // the DDL may have changed a table's engine
           if (!st.ok()) return fail(st);
           has_ddl = true;
-          if (CrashAt("after_ddl", seq)) return Status::Aborted("simulated crash");
+          if (CrashAt("after_ddl", seq)) return fail(Status::Aborted("simulated crash"));
           break;
         }
         default:
@@ -648,10 +604,12 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
     if (in_txn && options_.crash_point) {
       st = SendPending();
       if (!st.ok()) return fail(st);
-      if (CrashAt("after_rows", part_seq)) return Status::Aborted("simulated crash");
+      if (CrashAt("after_rows", part_seq)) return fail(Status::Aborted("simulated crash"));
     }
     if (txn.last_part()) break;
-    RS_ASSIGN_OR_RETURN(pb::DbTransaction next, WaitForEntry(part_seq + 1));
+    Result<pb::DbTransaction> read = WaitForEntry(part_seq + 1);
+    if (!read.ok()) return fail(read.status());
+    pb::DbTransaction next = std::move(read).value();
     if (next.part() != txn.part() + 1 || next.gtid() != txn.gtid() ||
         next.begin_file() != txn.begin_file() || next.begin_offset() != txn.begin_offset()) {
       return fail(Status::Corruption(fmt::format(
@@ -666,7 +624,7 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
   if (options_.crash_point) {
     Status st = SendPending();
     if (!st.ok()) return fail(st);
-    if (CrashAt("before_commit", part_seq)) return Status::Aborted("simulated crash");
+    if (CrashAt("before_commit", part_seq)) return fail(Status::Aborted("simulated crash"));
   }
   // A small transaction takes two round trips: START TRANSACTION + BINLOG, position + COMMIT.
   Status st;
@@ -683,16 +641,16 @@ Result<bool> Applier::ApplyTransaction(uint64_t seq) {
   position_.seq = part_seq;
   position_.gtid = txn.gtid();
   position_.source = BinlogPosition{txn.end_file(), txn.end_offset()};
-  if (!has_ddl && !options_.crash_point && relay_->last_seq() > part_seq) {
+  if (!has_ddl && !options_.crash_point && cursor_.HasAfter(part_seq)) {
     // The next transaction is already here: its first round trip carries this COMMIT, so a
     // small transaction costs one round trip instead of two.
     deferred_ = DeferredCommit{position_, txn.timestamp(), rows, has_ddl};
-    return true;
+    return Status::Ok();
   }
   st = SendPending();
   if (!st.ok()) return fail(st);
   Publish(position_, /*applied=*/true, txn.timestamp(), rows, has_ddl);
-  return true;
+  return Status::Ok();
 }
 
 Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering) {

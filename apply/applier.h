@@ -22,11 +22,21 @@
 // error that only its own earlier success explains (IsAlreadyAppliedError) counts as done, with a
 // log line saying so.
 //
-// Errors: retryable ones (lock wait timeout, deadlock, lost connection, server restart) roll the
-// transaction back; the applier reconnects with exponential backoff and applies the whole
-// transaction again, saying in the log and the status what it waits for. Any other error stops
-// applying (state kError): the relay keeps the entry and everything after it, the status and the
-// log give the SQL error, seq, gtid, source position and what to do. Nothing is ever skipped.
+// The loop is a step machine (Run): NextStep decides the next step from what the applier holds
+// — the relay entry after the last one dispatched, read once (RelayCursor) and kept until it is
+// acted on; the transactions in flight on workers; a COMMIT waiting for company; verify's
+// barrier — and RunStep carries it out. A failed step goes to HandleFailure, the one place that
+// decides between trying again and stopping.
+//
+// Errors: what replsync can retry it retries, with exponential backoff, rolling back what the
+// failed attempt left open and saying in the log and the status (state kRetrying) what it waits
+// for: lost connections, server restarts, lock waits, deadlocks, errors of the file system
+// (a full disk, a permission fixed later) and any error while connecting. What an operator must
+// fix stops applying (state kError): an SQL error the server gives every time (a missing table,
+// a missing privilege, a duplicate key), a relay entry that does not parse or a part out of
+// order, an entry kind this replsync cannot apply, a file entry without [repository] path. The
+// relay keeps the entry and everything after it; the status and the log give the error, seq,
+// gtid, source position and what to do. Nothing is ever skipped.
 //
 // Parallel apply (workers > 1): the applier's own thread is a coordinator that reads the relay
 // in sequence order and hands each small transaction (one part, rows only, a writeset from the
@@ -81,6 +91,7 @@
 #include "apply/binlog_statement.h"
 #include "apply/file_applier.h"
 #include "apply/mysql_session.h"
+#include "apply/relay_cursor.h"
 #include "replsync.pb.h"
 #include "sync/journal.h"
 #include "sync/position.h"
@@ -90,6 +101,9 @@ namespace replsync::apply {
 
 struct ApplierOptions {
   MysqlOptions mysql;  // the secondary's own server ([mysql] in its NodeConfig)
+  // Opens a session to the secondary's server (the coordinator's and each worker's). Empty:
+  // MysqlSession::Open(mysql). Unit tests of the applier's loop give a fake.
+  std::function<Result<std::unique_ptr<SqlSession>>(const MysqlOptions&)> open_session;
   // The row of replsync.applied this applier owns (one per primary followed).
   std::string channel = "default";
   // Upper bound of one BINLOG statement (further capped by the server's max_allowed_packet).
@@ -116,6 +130,9 @@ struct ApplierOptions {
   // all), and once it waits there it writes where it stands to `paused_path`. "" = no barrier.
   std::string barrier_path;
   std::string paused_path;
+  // verify.lock, which a running verify holds (flock) for its whole run: a barrier whose
+  // verify no longer holds it died (kill -9) and is lifted. "" = barriers are never lifted here.
+  std::string verify_lock_path;
   // The paths to ask the primary for whole (Receiver::SetFileResync): called at start and
   // whenever the set changes, from the applier's thread.
   std::function<void(std::vector<std::string> paths)> on_file_resync;
@@ -181,6 +198,12 @@ class Applier {
   ApplierStatus status() const;
   // The last sequence applied (0 until the position was read from the database).
   uint64_t applied_seq() const { return applied_seq_.load(); }
+  // The same, or nullopt until the applier has read its position from the database once (the
+  // receiver's first Hello waits for it: before that, 0 would ask for the whole journal).
+  std::optional<uint64_t> known_applied_seq() const {
+    if (!position_known_.load()) return std::nullopt;
+    return applied_seq_.load();
+  }
   // Waits until applied_seq() >= seq (true), or the applier stopped / hit an error, or the
   // timeout passed (false).
   bool WaitForApplied(uint64_t seq, std::chrono::milliseconds timeout) const;
@@ -203,7 +226,7 @@ class Applier {
     std::optional<Task> task;  // assigned, not yet taken by the worker
     bool busy = false;         // running a transaction (up to its position UPDATE)
     // Worker thread only.
-    std::unique_ptr<MysqlSession> session;
+    std::unique_ptr<SqlSession> session;
     std::unique_ptr<BinlogStatementWriter> writer;
     std::string last_fde;
     size_t max_statement_bytes = 0;
@@ -219,7 +242,31 @@ class Applier {
     int state = 0;  // 0 running, 1 committed, 2 failed or rolled back
   };
 
+  // ---- the step machine (applier.cc)
+  enum class Step {
+    kRecover,      // a worker failed: roll back what is in flight, then apply serially
+    kConnect,      // (re)connect and read the applied position
+    kRead,         // read the relay entry after the last one dispatched (once)
+    kDrain,        // wait for the transactions in flight on workers
+    kCommit,       // send the COMMIT that waits for company
+    kHold,         // verify's barrier holds: wait there
+    kWait,         // nothing to apply: wait for the receiver
+    kApplyFiles,   // apply the run of file entries starting at next_
+    kDispatch,     // hand next_ to a worker
+    kApplySerial,  // apply next_ on the coordinator's session
+  };
+  static const char* StepName(Step step);
   void Run();
+  // Decides the next step from the state (no side effects but reading verify's barrier file).
+  Step NextStep();
+  Status RunStep(Step step);
+  // The one place a failed step goes: rolls back, then true to go on (after a backoff) or false
+  // to stop (state kError for what the operator must fix; stopping or a simulated crash).
+  bool HandleFailure(const Status& st, Step step);
+  // What replsync can retry by itself (see "Errors" above).
+  static bool Retryable(const Status& st, Step step);
+  // Reads the relay entry at `seq` once; a Notify from now on ends the next WaitForNotify.
+  Result<RelayItem> ReadRelay(uint64_t seq);
   // ---- parallel apply (applier_parallel.cc)
   void StartWorkers();
   void StopWorkers();
@@ -234,42 +281,46 @@ class Applier {
   Result<bool> ParallelEligible(const pb::DbTransaction& txn);
   // Hands `txn` to a free worker once none in flight shares a key with it. False when it could
   // not (stopping, or a worker failed); the caller goes round its loop again.
-  bool Dispatch(uint64_t seq, pb::DbTransaction txn);
+  // `*txn` is moved from only when it was handed over.
+  bool Dispatch(uint64_t seq, pb::DbTransaction* txn);
   // Takes the workers' results: advances and publishes the applied position. Under mu_.
   void CollectLocked();
   // After a worker failed: waits until nothing is in flight, drops the session (the position is
   // read again at reconnect) and applies serially up to the failed transaction.
   void RecoverFromWorkerFailure();
   bool InFlightEmpty() const;
+  bool WorkerFailed() const;
+  // Waits (up to idle_wait) until the oldest transaction in flight is done, a worker failed, or
+  // — when `or_notified` — new relay entries came; publishes what committed.
+  void WaitForWorkers(bool or_notified);
   // Connects, sets the session up, creates replsync.applied if missing and reads the position.
   Status Connect();
-  // Applies the source transaction whose first part is at `seq`. Returns false (and does
-  // nothing) when that entry is not in the relay yet.
-  Result<bool> ApplyTransaction(uint64_t seq);
+  // Applies the source transaction whose first part, at `seq`, is `first` (read already); its
+  // other parts are read from the relay as they come.
+  Status ApplyTransaction(uint64_t seq, pb::DbTransaction first);
   Status ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering);
-  // The entry at `seq`, or nullopt when it is not in the relay yet. Corruption for an entry that
-  // does not parse; NotFound when it was already deleted from the relay.
-  Result<std::optional<pb::DbTransaction>> ReadEntry(uint64_t seq);
-  // The journal entry at `seq` (either kind), as ReadEntry; kept in peeked_ so that the
-  // ReadEntry that follows does not parse it again.
-  Result<const pb::JournalEntry*> PeekEntry(uint64_t seq);
-  // Applies the run of file entries starting at `seq` (see "File changes" above). False when
-  // that entry is not in the relay yet.
-  Result<bool> ApplyFiles(uint64_t seq);
+  // Applies the run of file entries whose first, at `seq`, is `first` (read already); see "File
+  // changes" above. An entry it read after the run (a database transaction, or a file entry
+  // the run stopped before) is left in next_, to be acted on as read.
+  Status ApplyFiles(uint64_t seq, pb::FileChange first);
   // Reads the relay's "file_resync" meta into resync_ and reports it (at start).
   Status LoadFileResync();
   Status SaveFileResync();
-  // Verify's barrier: true when `next` (the relay entry at `seq`, nullptr when it is not there
-  // yet) must wait (the barrier is read again at most every 50 ms, 5 ms while held); the caller
+  // Verify's barrier: true when `next` (the relay entry read at its seq, perhaps not there yet)
+  // must wait (the barrier is read again at most every 50 ms, 5 ms while held); the caller
   // then calls WaitAtBarrier once nothing is in flight. "now": before any database transaction,
   // and when there is nothing to apply; "all": before any entry, and when idle; "file:offset":
   // before a database transaction beginning at or after it; "seq:N": before any entry from
   // sequence N on (also when idle past N - 1).
-  bool BarrierHolds(const pb::JournalEntry* next, uint64_t seq);
+  bool BarrierHolds(const RelayItem& next);
+  // Reads the barrier file (at most every 50 ms, 5 ms while held) into barrier_; lifts a barrier
+  // whose verify no longer runs.
+  void RefreshBarrier();
   void WaitAtBarrier();
   // Waits up to idle_wait for Notify (new relay entries) or Stop.
   void WaitForNotify();
-  // Waits for the entry at `seq` (the next part of a transaction). Aborted when stopping.
+  // Waits for the entry at `seq` (the next part of a transaction); a file change there is
+  // Corruption. Aborted when stopping.
   Result<pb::DbTransaction> WaitForEntry(uint64_t seq);
   // Runs `sql` on the session (errors name the server and quote the statement).
   Status Execute(const std::string& sql);
@@ -287,7 +338,8 @@ class Applier {
   std::string PositionSql(uint64_t seq, const pb::DbTransaction& last_part,
                           std::optional<uint64_t> previous_seq = std::nullopt) const;
   // sql_log_bin=0 and the base session settings, on the coordinator's and the workers' sessions.
-  static Status SetUpSession(MysqlSession* session);
+  static Status SetUpSession(SqlSession* session);
+  Result<std::unique_ptr<SqlSession>> OpenSession() const;
   // True when the test hook asks for a crash at `point`: drops the session.
   bool CrashAt(std::string_view point, uint64_t seq);
   // Sleeps up to `d`, returning early when stopping.
@@ -306,9 +358,15 @@ class Applier {
 
   const ApplierOptions options_;
   Journal* const relay_;
+  const RelayCursor cursor_;
 
   // Applier thread only.
-  std::unique_ptr<MysqlSession> session_;
+  std::unique_ptr<SqlSession> session_;
+  // The relay entry at dispatched_ + 1 as read (perhaps "not yet"), until acted on.
+  std::optional<RelayItem> next_;
+  bool next_parallel_ = false;  // next_ may go to a worker
+  std::chrono::milliseconds backoff_{0};
+  bool operator_stop_ = false;  // stopped on an error that needs the operator
   std::unique_ptr<BinlogStatementWriter> writer_;  // made at each connect
   std::string last_fde_;                           // FORMAT_DESCRIPTION last sent on this session
   bool mariadb_ = true;                            // the secondary's server is MariaDB
@@ -332,7 +390,6 @@ class Applier {
   Position position_;
   // ---- files (applier_files.cc). Applier thread only.
   std::unique_ptr<FileApplier> files_;
-  std::optional<std::pair<uint64_t, pb::JournalEntry>> peeked_;
   std::set<std::string> resync_;  // paths asked for whole (persisted in the relay's meta)
   // ---- verify's barrier (applier_barrier.cc). Applier thread only.
   struct Barrier {
@@ -344,6 +401,7 @@ class Applier {
   };
   std::optional<Barrier> barrier_;
   std::chrono::steady_clock::time_point barrier_checked_{};
+  std::chrono::steady_clock::time_point verify_probed_{};
   std::string barrier_seen_;       // token and stop of the file last read ("" when none)
   std::string paused_written_;     // the paused file's last content
 
@@ -361,14 +419,14 @@ class Applier {
   bool workers_stop_ = false;
   uint64_t failed_seq_ = 0;
   std::string failure_;
-  std::condition_variable turn_cv_;
-  std::atomic<uint64_t> worker_statements_{
-      0};  // BINLOG statements run by workers  // order_head_ / epoch_ changed; a task was assigned
+  std::atomic<uint64_t> worker_statements_{0};  // BINLOG statements run by workers
+  std::condition_variable turn_cv_;  // order_head_ / epoch_ changed; a task was assigned
 
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> crashed_{false};
   std::atomic<uint64_t> applied_seq_{0};
+  std::atomic<bool> position_known_{false};
 
   mutable std::mutex mu_;
   mutable std::condition_variable wake_cv_;      // Notify / Stop

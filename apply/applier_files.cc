@@ -44,9 +44,7 @@ Status Applier::SaveFileResync() {
   return relay_->PutMeta({{kMetaFileResync, bytes}});
 }
 
-Result<bool> Applier::ApplyFiles(uint64_t seq) {
-  RS_ASSIGN_OR_RETURN(const pb::JournalEntry* entry, PeekEntry(seq));
-  if (entry == nullptr) return false;
+Status Applier::ApplyFiles(uint64_t seq, pb::FileChange first) {
   if (files_ == nullptr) {
     if (options_.repository.empty()) {
       return Status::InvalidArgument(fmt::format(
@@ -62,9 +60,8 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
   uint64_t changes = 0;
   uint64_t bytes = 0;
   bool resync_changed = false;
+  pb::FileChange change = std::move(first);
   while (true) {
-    pb::FileChange change = std::move(*peeked_->second.mutable_file());
-    peeked_.reset();
     for (const pb::ContentOp& op : change.ops()) bytes += op.data().size();
     Result<FileApplyOutcome> outcome = files_->Apply(change);
     if (!outcome.ok()) {
@@ -87,25 +84,29 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
         (changes >= options_.file_batch_entries || bytes >= options_.file_batch_bytes)) {
       break;
     }
-    // The next entry: more of this run, or its end.
-    const pb::JournalEntry* next = nullptr;
+    // The next entry, read once: more of this run, or what comes after it.
+    RelayItem next;
     while (true) {
-      RS_ASSIGN_OR_RETURN(next, PeekEntry(at + 1));
-      if (next != nullptr || !in_parts) break;
+      RS_ASSIGN_OR_RETURN(next, ReadRelay(at + 1));
+      if (!next.not_yet() || !in_parts) break;
       // The rest of a file's parts is on its way.
       if (stop_) return Status::Aborted("applier stopping");
       WaitForNotify();
     }
-    if (next == nullptr) break;
-    if (!in_parts && barrier_ && barrier_->stop_seq != 0 && at + 1 >= barrier_->stop_seq) break;
-    if (!next->has_file()) {
-      if (in_parts) {
-        return Status::Corruption(
-            fmt::format("relay entry {} is not the next part of the file '{}' of entry {}", at + 1,
-                        change.path(), at));
-      }
+    if (next.not_yet()) break;
+    if (in_parts && !next.is_file()) {
+      return Status::Corruption(
+          fmt::format("relay entry {} is not the next part of the file '{}' of entry {}", at + 1,
+                      change.path(), at));
+    }
+    const bool barrier_before =
+        !in_parts && barrier_ && barrier_->stop_seq != 0 && at + 1 >= barrier_->stop_seq;
+    if (!next.is_file() || barrier_before) {
+      next_ = std::move(next);  // acted on by the loop, as read
+      next_parallel_ = false;   // applied on the coordinator's session
       break;
     }
+    change = std::move(next.file());
     ++at;
   }
   RS_RETURN_IF_ERROR(files_->Sync());
@@ -129,7 +130,7 @@ Result<bool> Applier::ApplyFiles(uint64_t seq) {
     status_.file_resync_pending = resync_.size();
   }
   Publish(position_, /*applied=*/false);
-  return true;
+  return Status::Ok();
 }
 
 }  // namespace replsync::apply

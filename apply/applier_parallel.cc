@@ -15,7 +15,7 @@ namespace {
 
 // Statements of a worker's transaction travel together until a BINLOG statement, which must end
 // its batch (MysqlSession::ExecuteBatch).
-Status SendWorkerPending(MysqlSession* session, std::vector<std::string>* pending,
+Status SendWorkerPending(SqlSession* session, std::vector<std::string>* pending,
                          size_t* pending_bytes) {
   if (pending->empty()) return Status::Ok();
   Status st = session->ExecuteBatch(*pending, "SQL");
@@ -76,6 +76,23 @@ void Applier::StopWorkers() {
 bool Applier::InFlightEmpty() const {
   std::lock_guard<std::mutex> lock(mu_);
   return in_flight_.empty();
+}
+
+bool Applier::WorkerFailed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return worker_failed_;
+}
+
+void Applier::WaitForWorkers(bool or_notified) {
+  std::unique_lock<std::mutex> lock(mu_);
+  CollectLocked();
+  // Woken by WorkerReport (a result), a worker ready for more, Notify or Stop; the predicate
+  // makes a wake-up that came before the wait count.
+  wake_cv_.wait_for(lock, options_.idle_wait, [&] {
+    return stop_ || worker_failed_ || in_flight_.empty() ||
+           in_flight_.begin()->second.state != 0 || (or_notified && notified_);
+  });
+  CollectLocked();
 }
 
 void Applier::WorkerReport(uint64_t seq, const Status& st) {
@@ -174,7 +191,7 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
     commit_seq = 0;
   }
   if (w->session == nullptr) {
-    auto opened = MysqlSession::Open(options_.mysql);
+    auto opened = OpenSession();
     if (!opened.ok()) return fail(opened.status());
     w->session = std::move(*opened);
     w->last_fde.clear();
@@ -305,7 +322,8 @@ Result<bool> Applier::ParallelEligible(const pb::DbTransaction& txn) {
   return true;
 }
 
-bool Applier::Dispatch(uint64_t seq, pb::DbTransaction txn) {
+bool Applier::Dispatch(uint64_t seq, pb::DbTransaction* txn_in) {
+  pb::DbTransaction& txn = *txn_in;
   Worker* free = nullptr;
   {
     std::unique_lock<std::mutex> lock(mu_);

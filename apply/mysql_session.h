@@ -52,38 +52,54 @@ struct MysqlOptions {
 enum class MysqlErrorKind { kConnection, kTransient, kPermanent };
 MysqlErrorKind ClassifyMysqlError(int error_code);
 
-class MysqlSession {
+// SqlSession: what the applier needs of a connection to the secondary's server. MysqlSession is
+// the real one; unit tests of the applier's loop use a fake. Errors follow the classification in
+// the file comment. Thread-safety: not thread-safe; one thread uses a session at a time.
+class SqlSession {
  public:
   using Row = std::vector<std::optional<std::string>>;
 
-  // Connects (autocommit on, utf8mb4). Errors: Network (retryable) when the server cannot be
-  // reached, Server when it refuses (access denied is not retryable); the message names
-  // user@host:port.
-  static Result<std::unique_ptr<MysqlSession>> Open(const MysqlOptions& options);
-  // Closes the connection; the server rolls back a transaction left open.
-  ~MysqlSession();
-
+  virtual ~SqlSession() = default;
   // Runs one statement and discards any result. `what` names the operation in an error message
   // ("apply seq 12"); the message also quotes the start of the statement.
-  Status Execute(const std::string& sql, std::string_view what = {});
+  virtual Status Execute(const std::string& sql, std::string_view what = {}) = 0;
   // Runs one INSERT/UPDATE/DELETE and returns how many rows it changed.
-  Result<uint64_t> ExecuteUpdate(const std::string& sql, std::string_view what = {});
+  virtual Result<uint64_t> ExecuteUpdate(const std::string& sql, std::string_view what = {}) = 0;
   // Runs several statements in one round trip (a multi-statement), in order. The server stops
   // at the first that fails; its error is returned (the ones before it took effect, so callers
   // batch only what an open transaction contains or what may be repeated).
   // A BINLOG statement may only come last: MariaDB (10.11) answers BINLOG with an OK packet
   // that lacks SERVER_MORE_RESULTS_EXISTS, so the results of statements after it would be read
   // as the answers to later commands ("Commands out of sync"). Internal error otherwise.
-  Status ExecuteBatch(const std::vector<std::string>& statements, std::string_view what = {});
+  virtual Status ExecuteBatch(const std::vector<std::string>& statements,
+                              std::string_view what = {}) = 0;
   // Runs a query and returns every row of its result; NULL is std::nullopt.
-  Result<std::vector<Row>> Query(const std::string& sql, std::string_view what = {});
-
+  virtual Result<std::vector<Row>> Query(const std::string& sql, std::string_view what = {}) = 0;
   // The server's (or client library's) error number of the last failed call; 0 after a success.
-  int last_error_code() const { return last_error_code_; }
+  virtual int last_error_code() const = 0;
   // True after a connection error: the session is unusable and must be dropped.
-  bool broken() const { return broken_; }
+  virtual bool broken() const = 0;
   // "root@127.0.0.1:3306"
-  std::string Describe() const;
+  virtual std::string Describe() const = 0;
+};
+
+class MysqlSession : public SqlSession {
+ public:
+  // Connects (autocommit on, utf8mb4). Errors: Network (retryable) when the server cannot be
+  // reached, Server when it refuses (access denied is not retryable); the message names
+  // user@host:port.
+  static Result<std::unique_ptr<MysqlSession>> Open(const MysqlOptions& options);
+  // Closes the connection; the server rolls back a transaction left open.
+  ~MysqlSession() override;
+
+  Status Execute(const std::string& sql, std::string_view what = {}) override;
+  Result<uint64_t> ExecuteUpdate(const std::string& sql, std::string_view what = {}) override;
+  Status ExecuteBatch(const std::vector<std::string>& statements,
+                      std::string_view what = {}) override;
+  Result<std::vector<Row>> Query(const std::string& sql, std::string_view what = {}) override;
+  int last_error_code() const override { return last_error_code_; }
+  bool broken() const override { return broken_; }
+  std::string Describe() const override;
 
  private:
   MysqlSession(std::unique_ptr<sql::Connection> connection, MysqlOptions options);

@@ -44,7 +44,7 @@ const char* ReceiverStateName(ReceiverState state) {
 }
 
 Receiver::Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> transport,
-                   Journal* relay, std::function<uint64_t()> applied_seq,
+                   Journal* relay, std::function<std::optional<uint64_t>()> applied_seq,
                    std::function<void()> on_entries)
     : options_(std::move(options)),
       transport_(std::move(transport)),
@@ -318,6 +318,24 @@ void Receiver::Run() {
   hello_needed_ = true;
   hello_after_ = now;
   bool waiting_logged = false;
+  // The applier reads its position when it has connected to the secondary's server; until then
+  // nothing is said to the primary (schemas/wire.md: a Hello carries the applied sequence).
+  bool position_logged = false;
+  while (!stop_ && !PositionKnown()) {
+    if (!position_logged && Clock::now() - now >= std::chrono::seconds(2)) {
+      spdlog::info(
+          "receiver: waiting for the applier to read the applied position from the secondary's "
+          "database before saying Hello to {}",
+          options_.endpoint);
+      position_logged = true;
+    }
+    std::this_thread::sleep_for(std::min(options_.poll_interval, std::chrono::milliseconds(20)));
+  }
+  now = Clock::now();
+  last_heard_ = now;
+  last_heartbeat_ = now;
+  last_retention_ = now;
+  hello_after_ = now;
   while (!stop_) {
     now = Clock::now();
     if (hello_needed_ && now >= hello_after_) SendHello();

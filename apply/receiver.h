@@ -3,6 +3,8 @@
 // there first.
 //
 // Protocol, as the receiver plays it:
+// - Nothing before the applier knows its applied sequence (read from the secondary's database):
+//   an unknown one would be taken for 0 and ask for the whole journal again.
 // - Hello{node_name, durable_seq, applied_seq, credit} at start, after every Reconnect, and to
 //   resynchronise. durable_seq is the relay's last sequence (for a relay never written: the
 //   applied sequence, as nothing before it is needed).
@@ -36,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,10 +90,13 @@ struct ReceiverStatus {
 class Receiver {
  public:
   // `relay` must outlive the receiver; only the receiver writes it while running.
-  // `applied_seq` returns the applier's last applied sequence; `on_entries` is called after
-  // new entries are durable (both from the receiver's thread; either may be empty).
+  // `applied_seq` returns the applier's last applied sequence, or nullopt while the applier has
+  // not read it yet (the receiver then waits); `on_entries` is called after new entries are
+  // durable (both from the receiver's thread; either may be empty: an empty `applied_seq`
+  // counts as 0, known).
   Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> transport, Journal* relay,
-           std::function<uint64_t()> applied_seq, std::function<void()> on_entries);
+           std::function<std::optional<uint64_t>()> applied_seq,
+           std::function<void()> on_entries);
   ~Receiver();
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
@@ -118,7 +124,9 @@ class Receiver {
   void Retain();
   // Decompresses a zstd frame into *out. Corruption when it does not decompress.
   Status Decompress(const std::string& frame, std::string* out);
-  uint64_t Applied() const { return applied_seq_ ? applied_seq_() : 0; }
+  // The applier's applied sequence; 0 while unknown (only after PositionKnown() is it used).
+  uint64_t Applied() const { return applied_seq_ ? applied_seq_().value_or(0) : 0; }
+  bool PositionKnown() const { return !applied_seq_ || applied_seq_().has_value(); }
   uint64_t NextExpected() const;
   uint32_t Credit() const;
   void Fail(const std::string& error);
@@ -127,7 +135,7 @@ class Receiver {
   const ReceiverOptions options_;
   std::unique_ptr<ClientTransport> transport_;
   Journal* const relay_;
-  std::function<uint64_t()> applied_seq_;
+  std::function<std::optional<uint64_t>()> applied_seq_;
   std::function<void()> on_entries_;
 
   // Receiver thread only.

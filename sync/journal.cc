@@ -352,10 +352,11 @@ Status Journal::Put(const std::vector<std::pair<uint64_t, std::string>>& entries
 Result<std::optional<std::string>> Journal::Get(uint64_t seq) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entries_cf_, EncodeSeq(seq), &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) {
+  if (!s.ok() && !s.IsNotFound()) {
     return FromRocks(s, "read entry " + std::to_string(seq) + " of journal " + options_.path);
   }
+  if (after_get_) after_get_(seq, s.ok());
+  if (s.IsNotFound()) return std::optional<std::string>();
   return std::optional<std::string>(std::move(value));
 }
 

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -85,6 +86,12 @@ class Journal {
   // Bytes of the entries kept (keys + values), maintained exactly across restarts.
   uint64_t bytes() const { return bytes_.load(); }
   uint64_t entry_count() const { return last_seq() + 1 - first_seq(); }
+  // Test hook: called by Get after it read `seq` (`found`: the entry was there), before Get
+  // returns; tests use it to write an entry between two reads of a reader. Set it before any
+  // reader runs.
+  void SetAfterGetForTest(std::function<void(uint64_t seq, bool found)> hook) {
+    after_get_ = std::move(hook);
+  }
   // True when bytes() >= max_bytes: the writer must stop and say so (never drop entries).
   bool full() const;
   const std::string& path() const { return options_.path; }
@@ -105,6 +112,7 @@ class Journal {
                 uint64_t last_seq, uint64_t bytes, const char* op);
 
   Options options_;
+  std::function<void(uint64_t seq, bool found)> after_get_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* entries_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sync/file_lock.h"
 #include "sync/key_value_file.h"
 
 namespace replsync {
@@ -32,6 +33,13 @@ Result<std::string> ReadStatusFile(const std::string& state_dir) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+std::string DaemonLockPath(const std::string& state_dir) { return state_dir + "/replsyncd.lock"; }
+
+bool ReplsyncdRunning(const std::string& state_dir) {
+  Result<bool> held = FileLock::Held(DaemonLockPath(state_dir));
+  return held.ok() && *held;
 }
 
 }  // namespace replsync

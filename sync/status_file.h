@@ -1,6 +1,8 @@
 // The status file: replsyncd writes its state as JSON to <state_dir>/status.json about once a
 // second (write to a temporary file, then rename, so a reader never sees half of it);
 // `replsync status` and, later, the health endpoint read it. Format: schemas/status.md.
+// replsyncd also holds <state_dir>/replsyncd.lock (FileLock) for its whole life: that lock, not
+// the pid in the status file, says whether it runs.
 // Thread-safety: stateless functions.
 #pragma once
 
@@ -17,5 +19,10 @@ Status WriteStatusFile(const std::string& state_dir, const std::string& json);
 
 // The status file's text. NotFound when the daemon never ran with this state_dir.
 Result<std::string> ReadStatusFile(const std::string& state_dir);
+
+// <state_dir>/replsyncd.lock, held by the replsyncd running with state_dir.
+std::string DaemonLockPath(const std::string& state_dir);
+// Whether a replsyncd runs with state_dir (it holds DaemonLockPath). False when it cannot tell.
+bool ReplsyncdRunning(const std::string& state_dir);
 
 }  // namespace replsync

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -192,6 +193,29 @@ TEST_F(ReceiverTest, NeverWrittenRelayResumesAfterTheAppliedSequence) {
   EXPECT_EQ(ack.ack().durable_seq(), 12u);
   EXPECT_EQ(relay_->first_seq(), 11u);
   EXPECT_EQ(relay_->last_seq(), 12u);
+}
+
+// Race 2 of issue 11: the receiver and the applier start at once, and the applier learns its
+// position only once it has connected to the secondary's server. On 75a7482 the receiver's
+// first Hello used the applier's 0 from before that and, with an empty relay, asked for
+// everything from seq 1 (the whole journal again, or "too far behind" once trimmed).
+TEST_F(ReceiverTest, FirstHelloWaitsUntilTheApplierKnowsItsPosition) {
+  std::atomic<bool> known{false};
+  auto client = hub_.CreateClient();
+  receiver_ = std::make_unique<Receiver>(
+      Fast(), std::move(client), relay_.get(),
+      [&]() -> std::optional<uint64_t> {
+        if (!known.load()) return std::nullopt;
+        return uint64_t{40};
+      },
+      [] {});
+  ASSERT_TRUE(receiver_->Start().ok());
+  // Not a word to the primary while the position is unknown.
+  EXPECT_TRUE(NoneOf(pb::Envelope::kHello, milliseconds(300)));
+  known = true;
+  pb::Envelope hello = Expect(pb::Envelope::kHello);
+  EXPECT_EQ(hello.hello().durable_seq(), 40u);
+  EXPECT_EQ(hello.hello().applied_seq(), 40u);
 }
 
 TEST_F(ReceiverTest, EntriesAreDurableInTheRelayBeforeTheirAck) {

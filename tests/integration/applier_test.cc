@@ -662,6 +662,67 @@ TEST_F(ApplierTest, MissingTableStopsLoudlyAndResumesAfterTheFix) {
   ExpectSameTables("rs_missing");
 }
 
+// Race 1 of issue 11 against a real server, serially and with workers: the receiver stores a
+// file change at the very sequence the applier has just found empty. On 75a7482 the applier
+// read that sequence a second time on its database path and stopped for good ("relay entry N
+// is a file change where a database transaction (or its next part) was expected"); now the
+// entry is read once, found missing, waited for, read again and applied as a file change.
+TEST_F(ApplierTest, FileChangeStoredRightAfterTheApplierFoundNothingIsApplied) {
+  for (int workers : {1, 4}) {
+    SCOPED_TRACE(fmt::format("workers {}", workers));
+    const std::string db = fmt::format("rs_race_w{}", workers);
+    Exec(a_, fmt::format("CREATE DATABASE {0}; CREATE TABLE {0}.t (id INT PRIMARY KEY, v INT); "
+                         "INSERT INTO {0}.t VALUES (1, 1); INSERT INTO {0}.t VALUES (2, 2); "
+                         "INSERT INTO {0}.t VALUES (3, 3)",
+                         db));
+    std::filesystem::remove_all(dir_ + "/journal");
+    auto captured = Capture(db);
+    ASSERT_NE(captured, nullptr);
+    const uint64_t n = captured->last_seq();  // CREATE DATABASE, CREATE TABLE, three inserts
+    ASSERT_EQ(n, 5u);
+    std::vector<std::string> db_entries;
+    for (uint64_t s = 1; s <= n; ++s) db_entries.push_back(captured->Get(s)->value());
+
+    // The relay: the first three, then (stored by the "receiver" right after the applier's first
+    // look at seq 4 found nothing) a file change at 4, then the last two inserts at 5 and 6.
+    auto relay = OpenJournal(fmt::format("relay_w{}", workers));
+    ASSERT_NE(relay, nullptr);
+    for (uint64_t s = 1; s <= 3; ++s) ASSERT_TRUE(relay->Put({{s, db_entries[s - 1]}}, {}).ok());
+    pb::JournalEntry folder;
+    folder.mutable_file()->set_kind(pb::FileChange::DIRECTORY);
+    folder.mutable_file()->set_path("reports");
+    folder.mutable_file()->set_last_part(true);
+    folder.mutable_file()->mutable_meta()->set_mode(0755);
+    folder.mutable_file()->mutable_meta()->set_mtime_ns(1700000000000000000);
+    folder.mutable_file()->set_parent_mtime_ns(1700000000000000000);
+    std::atomic<int> injected{0};
+    Journal* r = relay.get();
+    relay->SetAfterGetForTest([&, r](uint64_t seq, bool found) {
+      if (seq == 4 && !found && injected.exchange(1) == 0) {
+        EXPECT_TRUE(r->Put({{4, folder.SerializeAsString()}}, {}).ok());
+      }
+    });
+    const std::string repo = dir_ + fmt::format("/repo_w{}", workers);
+    std::filesystem::create_directories(repo);
+    ApplierOptions o = OptionsFor(*b_, db);
+    o.workers = workers;
+    o.repository = repo;
+    Applier applier(o, relay.get());
+    ASSERT_TRUE(applier.Start().ok());
+    const bool four = applier.WaitForApplied(4, milliseconds(60000));
+    EXPECT_TRUE(four) << ApplierStateName(applier.status().state) << ": "
+                      << applier.status().last_error;
+    EXPECT_EQ(injected.load(), 1) << "the interleaving was not injected: the test proved nothing";
+    ASSERT_TRUE(relay->Put({{5, db_entries[3]}, {6, db_entries[4]}}, {}).ok());
+    applier.Notify();
+    EXPECT_TRUE(applier.WaitForApplied(6, milliseconds(60000))) << applier.status().last_error;
+    EXPECT_NE(applier.status().state, ApplierState::kError) << applier.status().last_error;
+    applier.Stop();
+    EXPECT_TRUE(std::filesystem::is_directory(repo + "/reports"));
+    ExpectSameTables(db);
+  }
+}
+
 TEST_F(ApplierTest, LockWaitIsRetriedUntilTheLockIsReleased) {
   Exec(a_,
        "CREATE DATABASE rs_lock; CREATE TABLE rs_lock.t (id INT PRIMARY KEY, v INT); "

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <rapidjson/document.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -70,8 +69,8 @@ std::vector<apply::MysqlSession::Row> MustQuery(apply::MysqlSession& s, const st
   return std::move(rows).value();
 }
 
-// Writes verify's barrier file: this process' token and stop, and its pid, so that the applier
-// lifts the barrier of a verify that died without removing it (kill -9).
+// Writes verify's barrier file: this process' token and stop, and its pid for the humans who read
+// it (the applier lifts the barrier of a verify that died, kill -9, when none holds verify.lock).
 Status WriteBarrier(const std::string& path, const std::string& token, const std::string& stop) {
   return WriteFileAtomically(
       path, fmt::format("token {}\nstop_before {}\npid {}\n", token, stop, getpid()),
@@ -94,17 +93,6 @@ std::map<std::string, std::string> WaitPaused(const std::string& path, const std
 }
 
 }  // namespace
-
-bool ReplsyncdRunning(const std::string& state_dir) {
-  auto text = ReadStatusFile(state_dir);
-  if (!text.ok()) return false;
-  rapidjson::Document doc;
-  doc.Parse(text->c_str());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("pid") || !doc["pid"].IsInt()) {
-    return false;
-  }
-  return kill(doc["pid"].GetInt(), 0) == 0;
-}
 
 namespace {
 
@@ -219,35 +207,23 @@ ConsistentPoint Establish(const NodeConfig& config, const ConsistentPointOptions
 
 }  // namespace
 
-Result<UniqueFd> LockVerify(const std::string& state_dir) {
-  const std::string path = state_dir + "/verify.lock";
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd.valid()) {
-    if (errno == ENOENT) {
+Result<FileLock> LockVerify(const std::string& state_dir) {
+  Result<FileLock> lock = FileLock::Acquire(state_dir + "/verify.lock", FileLock::kDefaultWait,
+                                            fmt::format("{}\n", getpid()));
+  if (lock.ok()) return lock;
+  switch (lock.status().code()) {
+    case Status::Code::kNotFound:
       return Status::Aborted(fmt::format(
           "the state folder {} does not exist: replsyncd has not run with this configuration; "
           "start it first",
           state_dir));
-    }
-    return Status::IoError(fmt::format("open {}: {}", path, std::strerror(errno)));
+    case Status::Code::kAborted:
+      return Status::Aborted(fmt::format(
+          "another replsync verify or repair (pid {}) is running on this node; wait for it to end",
+          FileLock::HolderText(state_dir + "/verify.lock")));
+    default:
+      return lock.status();
   }
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    if (err != EWOULDBLOCK) {
-      return Status::IoError(fmt::format("lock {}: {}", path, std::strerror(err)));
-    }
-    char buf[32] = {};
-    const ssize_t n = pread(fd.get(), buf, sizeof buf - 1, 0);
-    const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
-    return Status::Aborted(fmt::format(
-        "another replsync verify or repair (pid {}) is running on this node; wait for it to end",
-        holder.substr(0, holder.find('\n'))));
-  }
-  const std::string pid = fmt::format("{}\n", getpid());
-  if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
-    return Status::IoError(fmt::format("write {}: {}", path, std::strerror(errno)));
-  }
-  return fd;
 }
 
 std::string NewBarrierToken() { return RandomToken(); }

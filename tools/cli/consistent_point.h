@@ -17,7 +17,7 @@
 #include "apply/mysql_session.h"
 #include "sync/config.h"
 #include "sync/status.h"
-#include "sync/unique_fd.h"
+#include "sync/file_lock.h"
 #include "tools/cli/table_verify.h"
 
 namespace replsync::cli {
@@ -38,7 +38,7 @@ class VerifyBarrier {
 // Takes state_dir/verify.lock (flock, released when the process ends however it ends), so that one
 // verify or repair at a time holds this node's applier. Aborted naming the process that holds it
 // ("another replsync verify or repair (pid N) is running on this node"), or IoError.
-Result<UniqueFd> LockVerify(const std::string& state_dir);
+Result<FileLock> LockVerify(const std::string& state_dir);
 
 // A fresh token for verify's barrier file.
 std::string NewBarrierToken();
@@ -49,8 +49,6 @@ std::string NewBarrierToken();
 Result<std::map<std::string, std::string>> HoldApplier(const std::string& state_dir,
                                                        const std::string& token,
                                                        const std::string& stop, int timeout_s);
-// Whether the replsyncd that wrote state_dir's status file is running.
-bool ReplsyncdRunning(const std::string& state_dir);
 
 struct ConsistentPointOptions {
   // The command's name, for messages ("verify", "repair").

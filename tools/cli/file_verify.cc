@@ -17,6 +17,7 @@
 #include "sync/content_hash.h"
 #include "sync/file_tree.h"
 #include "sync/path_text.h"
+#include "sync/status_file.h"
 #include "sync/zmq_transport.h"
 #include "tools/cli/consistent_point.h"
 

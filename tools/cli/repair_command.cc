@@ -362,7 +362,7 @@ int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
   }
   apply::MysqlThreadScope thread_scope;
   // One verify or repair at a time per node (they move the same applier's barrier).
-  Result<UniqueFd> lock = LockVerify(config->node.state_dir);
+  Result<FileLock> lock = LockVerify(config->node.state_dir);
   if (!lock.ok()) {
     std::fprintf(stderr, "replsync repair: could not repair: %s\n",
                  lock.status().message().c_str());

@@ -1,5 +1,6 @@
 #include "tools/cli/service.h"
 
+#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "capture/file_capture.h"
 #include "capture/shipper.h"
 #include "sync/config.h"
+#include "sync/file_lock.h"
 #include "sync/journal.h"
 #include "sync/logging.h"
 #include "sync/status_file.h"
@@ -391,6 +393,7 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   aopts.repository = config.repository.path;
   aopts.barrier_path = config.node.state_dir + "/verify.barrier";
   aopts.paused_path = config.node.state_dir + "/verify.paused";
+  aopts.verify_lock_path = config.node.state_dir + "/verify.lock";
   std::atomic<apply::Receiver*> receiver_ptr{nullptr};
   std::vector<std::string> early_resync;  // reported before the receiver exists
   std::mutex early_mu;
@@ -409,7 +412,7 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   ropts.endpoint = config.transport.primary;
   apply::Receiver receiver(
       ropts, std::move(transport).value(), relay->get(),
-      [&applier] { return applier.applied_seq(); }, [&applier] { applier.Notify(); });
+      [&applier] { return applier.known_applied_seq(); }, [&applier] { applier.Notify(); });
 
   spdlog::info("secondary '{}': relay {} holds seq {}..{}; following the primary at {}",
                config.node.name, jopts.path, (*relay)->first_seq(), (*relay)->last_seq(),
@@ -546,6 +549,21 @@ int RunService(const std::string& config_path) {
   }
   if (Status st = MakeDirs(config->node.state_dir); !st.ok()) {
     spdlog::error("{}", st.message());
+    return 1;
+  }
+  // One replsyncd per state folder, for as long as it runs: `replsync status`, verify and repair
+  // ask this lock whether it does.
+  Result<FileLock> lock = FileLock::Acquire(DaemonLockPath(config->node.state_dir),
+                                            FileLock::kDefaultWait, fmt::format("{}\n", getpid()));
+  if (!lock.ok()) {
+    if (lock.status().code() == Status::Code::kAborted) {
+      spdlog::error(
+          "another replsyncd (pid {}) runs with the state folder {}; stop it first, or give this "
+          "node its own [node] state_dir",
+          FileLock::HolderText(DaemonLockPath(config->node.state_dir)), config->node.state_dir);
+    } else {
+      spdlog::error("{}", lock.status().message());
+    }
     return 1;
   }
   spdlog::info("replsyncd {} starting as {} '{}' (config {}, state {})", REPLSYNC_VERSION,

@@ -4,7 +4,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
-#include <signal.h>
 
 #include <cerrno>
 #include <ctime>
@@ -204,11 +203,8 @@ int RunStatus(const std::string& config_path, bool json, std::FILE* out) {
     return 2;
   }
   const double age = SecondsSince(Member(doc, "updated_at"));
-  bool alive = false;
-  if (const Value* pid = Member(doc, "pid"); pid && pid->IsInt()) {
-    alive = kill(pid->GetInt(), 0) == 0 || errno == EPERM;
-  }
-  bool running = alive && age >= 0 && age < 10;
+  // replsyncd holds its lock for as long as it runs (a pid could have been reused).
+  bool running = ReplsyncdRunning(config->node.state_dir) && age >= 0 && age < 10;
   // The last `replsync verify` on this node (state_dir/verify.last), when there was one.
   {
     std::ifstream in(config->node.state_dir + "/verify.last");

@@ -282,7 +282,7 @@ int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
   }
   apply::MysqlThreadScope thread_scope;
   // One verify or repair at a time per node (they move the same applier's barrier).
-  Result<UniqueFd> lock = LockVerify(config->node.state_dir);
+  Result<FileLock> lock = LockVerify(config->node.state_dir);
   if (!lock.ok()) {
     std::fprintf(stderr, "replsync verify: could not verify: %s\n",
                  lock.status().message().c_str());

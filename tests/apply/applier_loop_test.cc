@@ -1,0 +1,444 @@
+// The applier's step machine without a server: a real relay journal (RocksDB in a temporary
+// folder), a real repository folder, and a fake SQL session that keeps replsync.applied's
+// position the way the server would (committed with the transaction that moved it). Each test
+// injects one interleaving that the applier once got wrong (issue 11), through the relay's read
+// hook or the fake's statement hook, so that it fails for the reason in its name every time.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apply/applier.h"
+#include "replsync.pb.h"
+#include "sync/file_lock.h"
+#include "sync/journal.h"
+#include "sync/key_value_file.h"
+
+namespace replsync::apply {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// What the fake server holds: the channel's committed position and what happened.
+struct FakeServer {
+  std::mutex mu;
+  uint64_t committed = 0;  // replsync.applied.seq as committed
+  uint64_t head = 0;       // ... or as moved by an UPDATE not committed yet (row lock holder)
+  std::vector<uint64_t> commits;   // each committed position, in commit order
+  std::vector<std::string> log;    // every statement, in order
+  int sessions_opened = 0;
+  // Called with every statement before it runs: a non-OK Status is that statement's error.
+  std::function<Status(const std::string& sql)> fail;
+};
+
+class FakeSession : public SqlSession {
+ public:
+  explicit FakeSession(FakeServer* server) : server_(server) {}
+  ~FakeSession() override {
+    std::lock_guard<std::mutex> lock(server_->mu);
+    RollbackLocked();
+  }
+
+  Status Execute(const std::string& sql, std::string_view) override {
+    return Run(sql, nullptr);
+  }
+  Result<uint64_t> ExecuteUpdate(const std::string& sql, std::string_view) override {
+    uint64_t changed = 0;
+    RS_RETURN_IF_ERROR(Run(sql, &changed));
+    return changed;
+  }
+  Status ExecuteBatch(const std::vector<std::string>& statements, std::string_view) override {
+    for (const std::string& sql : statements) RS_RETURN_IF_ERROR(Run(sql, nullptr));
+    return Status::Ok();
+  }
+  Result<std::vector<Row>> Query(const std::string& sql, std::string_view) override {
+    RS_RETURN_IF_ERROR(Run(sql, nullptr));
+    std::lock_guard<std::mutex> lock(server_->mu);
+    if (sql.find("VERSION()") != std::string::npos) {
+      return std::vector<Row>{{"10.11.6-MariaDB-fake", "67108864", "0"}};
+    }
+    if (sql.find("FROM replsync.applied") != std::string::npos) {
+      return std::vector<Row>{
+          {std::to_string(server_->committed), "", "", "0", std::nullopt}};
+    }
+    if (sql.find("information_schema.TABLES") != std::string::npos) {
+      return std::vector<Row>{{"InnoDB"}};
+    }
+    return std::vector<Row>{};
+  }
+  int last_error_code() const override { return last_error_code_; }
+  bool broken() const override { return broken_; }
+  std::string Describe() const override { return "fake@server"; }
+
+ private:
+  Status Run(const std::string& sql, uint64_t* changed) {
+    std::lock_guard<std::mutex> lock(server_->mu);
+    server_->log.push_back(sql);
+    if (server_->fail) {
+      Status st = server_->fail(sql);
+      if (!st.ok()) {
+        last_error_code_ = st.retryable() ? 1205 : 1146;
+        if (st.code() == Status::Code::kNetwork) broken_ = true;
+        return st;
+      }
+    }
+    last_error_code_ = 0;
+    if (sql == "SET SESSION autocommit=0") autocommit_ = false;
+    if (sql == "START TRANSACTION") in_txn_ = true;
+    if (sql == "COMMIT") CommitLocked();
+    if (sql == "ROLLBACK") RollbackLocked();
+    static const std::regex kUpdate(R"(^UPDATE replsync\.applied SET seq=(\d+),.*?(?: AND seq=(\d+))?$)");
+    std::smatch m;
+    if (std::regex_match(sql, m, kUpdate)) {
+      const uint64_t seq = std::stoull(m[1]);
+      const bool matches = !m[2].matched || std::stoull(m[2]) == server_->head;
+      if (changed != nullptr) *changed = matches ? 1 : 0;
+      if (matches) {
+        staged_ = seq;
+        server_->head = seq;
+      }
+      if (autocommit_ && !in_txn_) CommitLocked();
+    }
+    return Status::Ok();
+  }
+  void CommitLocked() {
+    if (staged_) {
+      server_->committed = *staged_;
+      server_->commits.push_back(*staged_);
+    }
+    staged_.reset();
+    in_txn_ = false;
+  }
+  void RollbackLocked() {
+    if (staged_) server_->head = server_->committed;
+    staged_.reset();
+    in_txn_ = false;
+  }
+
+  FakeServer* const server_;
+  bool autocommit_ = true;
+  bool in_txn_ = false;
+  std::optional<uint64_t> staged_;
+  int last_error_code_ = 0;
+  bool broken_ = false;
+};
+
+// A small database transaction with no row events (the fake needs none); `parallel` gives it a
+// writeset so that it may go to a worker.
+std::string DbEntry(uint64_t seq, bool parallel = false) {
+  pb::JournalEntry entry;
+  pb::DbTransaction* db = entry.mutable_db();
+  db->set_gtid("0-1-" + std::to_string(seq));
+  db->set_begin_file("binlog.000001");
+  db->set_begin_offset(1000 * seq);
+  db->set_end_file("binlog.000001");
+  db->set_end_offset(1000 * seq + 500);
+  db->set_last_part(true);
+  if (parallel) {
+    db->set_writeset_version(1);
+    db->add_writeset(seq);
+    pb::TableName* t = db->add_tables();
+    t->set_db("app");
+    t->set_table("t");
+  }
+  return entry.SerializeAsString();
+}
+
+// A change that creates the folder `path` in the repository.
+std::string FolderEntry(const std::string& path) {
+  pb::JournalEntry entry;
+  pb::FileChange* f = entry.mutable_file();
+  f->set_kind(pb::FileChange::DIRECTORY);
+  f->set_path(path);
+  f->set_last_part(true);
+  f->mutable_meta()->set_mode(0755);
+  f->mutable_meta()->set_mtime_ns(1700000000000000000);
+  f->set_parent_mtime_ns(1700000000000000000);
+  f->set_reason("event");
+  return entry.SerializeAsString();
+}
+
+class ApplierLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "applier_loop_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << strerror(errno);
+    dir_ = tmpl;
+    repo_ = dir_ + "/repo";
+    std::filesystem::create_directories(repo_);
+  }
+  void TearDown() override {
+    if (applier_) applier_->Stop();
+    applier_.reset();
+    relay_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void OpenRelay(std::function<void(uint64_t, bool)> after_get = {}) {
+    Journal::Options o;
+    o.path = dir_ + "/relay";
+    auto j = Journal::Open(o);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    relay_ = std::move(*j);
+    if (after_get) relay_->SetAfterGetForTest(std::move(after_get));
+  }
+
+  void Put(uint64_t seq, const std::string& bytes) {
+    ASSERT_TRUE(relay_->Put({{seq, bytes}}, {}).ok());
+  }
+
+  ApplierOptions Options(int workers) {
+    ApplierOptions o;
+    o.open_session = [this](const MysqlOptions&) -> Result<std::unique_ptr<SqlSession>> {
+      {
+        std::lock_guard<std::mutex> lock(server_.mu);
+        ++server_.sessions_opened;
+      }
+      return std::unique_ptr<SqlSession>(std::make_unique<FakeSession>(&server_));
+    };
+    o.workers = workers;
+    o.repository = repo_;
+    o.retry_min = milliseconds(10);
+    o.retry_max = milliseconds(50);
+    o.idle_wait = milliseconds(100);
+    o.barrier_path = dir_ + "/verify.barrier";
+    o.paused_path = dir_ + "/verify.paused";
+    o.verify_lock_path = dir_ + "/verify.lock";
+    return o;
+  }
+
+  void Start(ApplierOptions o) {
+    applier_ = std::make_unique<Applier>(std::move(o), relay_.get());
+    ASSERT_TRUE(applier_->Start().ok());
+  }
+
+  // Samples the applier's state until `done` or the timeout; fails on any kError seen.
+  bool RunsWithoutErrorUntil(const std::function<bool()>& done,
+                             milliseconds timeout = milliseconds(5000)) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      ApplierStatus s = applier_->status();
+      if (s.state == ApplierState::kError) {
+        ADD_FAILURE() << "the applier stopped: " << s.last_error;
+        return false;
+      }
+      if (done()) return true;
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return done();
+  }
+
+  std::vector<uint64_t> Commits() {
+    std::lock_guard<std::mutex> lock(server_.mu);
+    return server_.commits;
+  }
+
+  std::string dir_;
+  std::string repo_;
+  FakeServer server_;
+  std::unique_ptr<Journal> relay_;
+  std::unique_ptr<Applier> applier_;
+};
+
+// Race 1 of issue 11, as seen in the demo ("relay entry 18990 is a file change where a database
+// transaction (or its next part) was expected"): the applier finds nothing at seq 2, and the
+// receiver stores a file change there before the applier looks again. On 75a7482 the applier
+// peeked, found nothing, fell through to the database path and read seq 2 a second time, found
+// the file change there and stopped for good. Read once, it waits, reads again and applies it.
+class FileEntryStoredBetweenTwoReads : public ApplierLoopTest,
+                                       public ::testing::WithParamInterface<int> {};
+
+TEST_P(FileEntryStoredBetweenTwoReads, IsAppliedAsAFileChangeAndNeverStops) {
+  std::atomic<int> inserted{0};
+  OpenRelay([&](uint64_t seq, bool found) {
+    // The receiver's write, right after the applier's first read of seq 2 found nothing.
+    if (seq == 2 && !found && inserted.exchange(1) == 0) Put(2, FolderEntry("reports"));
+  });
+  Put(1, DbEntry(1, /*parallel=*/true));
+  Start(Options(GetParam()));
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 2; }))
+      << applier_->status().last_error;
+  EXPECT_EQ(inserted.load(), 1) << "the interleaving was not injected: the test proved nothing";
+  struct stat st;
+  EXPECT_EQ(stat((repo_ + "/reports").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  // And the stream goes on after it.
+  Put(3, DbEntry(3, /*parallel=*/true));
+  applier_->Notify();
+  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 3; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, FileEntryStoredBetweenTwoReads, ::testing::Values(1, 4),
+                         [](const auto& info) { return "Workers" + std::to_string(info.param); });
+
+// A database transaction stored right after the applier found nothing at its seq, while a run of
+// file changes is being applied: it is applied as a database transaction, in order.
+TEST_F(ApplierLoopTest, DatabaseEntryAfterARunOfFilesIsAppliedInOrder) {
+  std::atomic<int> inserted{0};
+  OpenRelay([&](uint64_t seq, bool found) {
+    if (seq == 3 && !found && inserted.exchange(1) == 0) Put(3, DbEntry(3));
+  });
+  Put(1, FolderEntry("a"));
+  Put(2, FolderEntry("a/b"));
+  Start(Options(1));
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 3; }));
+  EXPECT_EQ(inserted.load(), 1);
+  EXPECT_TRUE(std::filesystem::is_directory(repo_ + "/a/b"));
+  // The files' position moved to 2 in one statement, then seq 3's transaction committed.
+  const std::vector<uint64_t> commits = Commits();
+  ASSERT_FALSE(commits.empty());
+  EXPECT_EQ(commits.back(), 3u);
+}
+
+// Every entry is read once per decision: the applier reads seq N again only after it found
+// nothing there (to look again) — never after it found an entry.
+TEST_F(ApplierLoopTest, EachEntryFoundIsReadOnce) {
+  std::mutex mu;
+  std::map<uint64_t, int> found_reads;
+  OpenRelay([&](uint64_t seq, bool found) {
+    if (!found) return;
+    std::lock_guard<std::mutex> lock(mu);
+    ++found_reads[seq];
+  });
+  for (uint64_t s = 1; s <= 40; ++s) {
+    Put(s, s % 5 == 0 ? FolderEntry("f" + std::to_string(s)) : DbEntry(s, /*parallel=*/s % 2));
+  }
+  Start(Options(4));
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 40; }));
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [seq, n] : found_reads) EXPECT_EQ(n, 1) << "seq " << seq << " read " << n;
+  EXPECT_EQ(found_reads.size(), 40u);
+}
+
+// Race 4 of issue 11: a verify that died (kill -9) left its barrier. On 75a7482 the applier
+// lifted it only when kill(pid, 0) said the pid was gone: a reused pid (here: this very process,
+// alive) held the applier for good. The lock says the truth: no verify holds verify.lock.
+TEST_F(ApplierLoopTest, BarrierOfADeadVerifyIsLiftedEvenWhenItsPidLivesOn) {
+  OpenRelay();
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/verify.barrier",
+                                  "token dead01\nstop_before now\npid " +
+                                      std::to_string(getpid()) + "\n",
+                                  "barrier")
+                  .ok());
+  Put(1, DbEntry(1));
+  Start(Options(1));
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/verify.barrier"));
+}
+
+// ... while the barrier of a verify that runs (it holds verify.lock) holds the applier, which
+// says where it holds, until verify lifts it.
+TEST_F(ApplierLoopTest, BarrierOfARunningVerifyHoldsUntilLifted) {
+  OpenRelay();
+  Result<FileLock> verify = FileLock::Acquire(dir_ + "/verify.lock");
+  ASSERT_TRUE(verify.ok()) << verify.status().ToString();
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/verify.barrier", "token live01\nstop_before now\n",
+                                  "barrier")
+                  .ok());
+  Put(1, DbEntry(1));
+  Start(Options(1));
+  ASSERT_TRUE(RunsWithoutErrorUntil(
+      [&] { return std::filesystem::exists(dir_ + "/verify.paused"); }));
+  std::this_thread::sleep_for(milliseconds(600));  // several lock probes (every 200 ms)
+  EXPECT_EQ(applier_->applied_seq(), 0u);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/verify.barrier"));
+  std::filesystem::remove(dir_ + "/verify.barrier");
+  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+}
+
+// Race 5 of issue 11: the state after an error the operator must fix stays "error" (on 75a7482
+// one path broke out of the loop without noting it, and the final "stopped" hid the error).
+TEST_F(ApplierLoopTest, ErrorThatNeedsTheOperatorStaysAnErrorAfterStop) {
+  OpenRelay();
+  server_.fail = [](const std::string& sql) {
+    if (sql.rfind("UPDATE replsync.applied SET seq=1,", 0) == 0) {
+      return Status::Server("Table 'app.t' doesn't exist (1146)");
+    }
+    return Status::Ok();
+  };
+  Put(1, DbEntry(1));
+  Start(Options(1));
+  const auto deadline = Clock::now() + milliseconds(5000);
+  while (applier_->status().state != ApplierState::kError && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_EQ(applier_->status().state, ApplierState::kError);
+  EXPECT_NE(applier_->status().last_error.find("1146"), std::string::npos);
+  applier_->Stop();
+  EXPECT_EQ(applier_->status().state, ApplierState::kError);
+  EXPECT_EQ(applier_->applied_seq(), 0u);
+}
+
+// What replsync can retry it retries and says so; a stop while it waits ends "stopped" (on
+// 75a7482 a stop while aborting could leave "applying").
+TEST_F(ApplierLoopTest, RetryableErrorsAreRetriedAndAStopWhileRetryingEndsStopped) {
+  OpenRelay();
+  std::atomic<int> failures{0};
+  std::atomic<bool> heal{false};
+  server_.fail = [&](const std::string& sql) {
+    if (!heal && sql.rfind("UPDATE replsync.applied SET seq=1,", 0) == 0) {
+      ++failures;
+      return Status::Network("Lost connection to server during query (2013)");
+    }
+    return Status::Ok();
+  };
+  Put(1, DbEntry(1));
+  Start(Options(1));
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return failures.load() >= 3; }));
+  EXPECT_EQ(applier_->status().state, ApplierState::kRetrying);
+  EXPECT_GE(applier_->status().retries, 2u);
+  heal = true;
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  // Now make it retry for good and stop it meanwhile.
+  heal = false;
+  server_.fail = [](const std::string&) { return Status::Network("server gone (2006)"); };
+  Put(2, DbEntry(2));
+  applier_->Notify();
+  ASSERT_TRUE(RunsWithoutErrorUntil(
+      [&] { return applier_->status().state == ApplierState::kRetrying; }));
+  applier_->Stop();
+  EXPECT_EQ(applier_->status().state, ApplierState::kStopped);
+}
+
+// A new entry announced while the coordinator waits for its workers is applied at once, not
+// after the idle wait (here an hour): the wait ends on a condition, not a timed sleep.
+TEST_F(ApplierLoopTest, EntryAnnouncedWhileWorkersAreBusyIsAppliedWithoutTheIdleWait) {
+  OpenRelay();
+  std::atomic<bool> release{false};
+  ApplierOptions o = Options(2);
+  o.idle_wait = std::chrono::hours(1);
+  o.before_worker_apply = [&](uint64_t seq) {
+    while (seq == 1 && !release) std::this_thread::sleep_for(milliseconds(1));
+  };
+  Put(1, DbEntry(1, /*parallel=*/true));
+  Start(o);
+  std::this_thread::sleep_for(milliseconds(50));  // seq 1 is on a worker, seq 2 not there
+  Put(2, DbEntry(2, /*parallel=*/true));
+  applier_->Notify();
+  release = true;
+  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 2; },
+                                    milliseconds(3000)));
+  Put(3, FolderEntry("x"));
+  applier_->Notify();
+  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 3; },
+                                    milliseconds(3000)));
+}
+
+}  // namespace
+}  // namespace replsync::apply
