@@ -200,6 +200,8 @@ const char* Applier::StepName(Step step) {
       return "recover";
     case Step::kConnect:
       return "connect";
+    case Step::kLoadResync:
+      return "load resync";
     case Step::kRead:
       return "read";
     case Step::kDrain:
@@ -224,6 +226,7 @@ void Applier::Run() {
   MysqlThreadScope thread_scope;
   backoff_ = options_.retry_min;
   operator_stop_ = false;
+  resync_loaded_ = false;
   next_.reset();
   StartWorkers();
   while (!stop_) {
@@ -247,6 +250,7 @@ void Applier::Run() {
 Applier::Step Applier::NextStep() {
   if (WorkerFailed()) return Step::kRecover;
   if (session_ == nullptr) return InFlightEmpty() ? Step::kConnect : Step::kDrain;
+  if (!resync_loaded_) return Step::kLoadResync;
   if (!next_ || next_->seq != dispatched_ + 1) return Step::kRead;
   const bool holds = BarrierHolds(*next_);
   const bool to_worker = !holds && next_->is_db() && next_parallel_;
@@ -274,8 +278,12 @@ Status Applier::RunStep(Step step) {
       next_.reset();
       RS_RETURN_IF_ERROR(Connect());
       dispatched_ = position_.seq;
-      return LoadFileResync();
+      return Status::Ok();
     }
+    case Step::kLoadResync:
+      RS_RETURN_IF_ERROR(LoadFileResync());
+      resync_loaded_ = true;
+      return Status::Ok();
     case Step::kRead: {
       next_.reset();
       RS_ASSIGN_OR_RETURN(RelayItem item, ReadRelay(dispatched_ + 1));
@@ -349,6 +357,7 @@ bool Applier::HandleFailure(const Status& st, Step step) {
   session_.reset();
   next_.reset();
   if (crashed_ || (stop_ && st.code() == Status::Code::kAborted)) return false;
+  spdlog::debug("applier: step '{}' failed: {}", StepName(step), st.message());
   const uint64_t next = position_.seq + 1;
   SetError(st.message());
   if (Retryable(st, step)) {

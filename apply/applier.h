@@ -246,6 +246,7 @@ class Applier {
   enum class Step {
     kRecover,      // a worker failed: roll back what is in flight, then apply serially
     kConnect,      // (re)connect and read the applied position
+    kLoadResync,   // read the paths waiting for the primary's whole copy (once per start)
     kRead,         // read the relay entry after the last one dispatched (once)
     kDrain,        // wait for the transactions in flight on workers
     kCommit,       // send the COMMIT that waits for company
@@ -367,6 +368,7 @@ class Applier {
   bool next_parallel_ = false;  // next_ may go to a worker
   std::chrono::milliseconds backoff_{0};
   bool operator_stop_ = false;  // stopped on an error that needs the operator
+  bool resync_loaded_ = false;  // LoadFileResync done since Start
   std::unique_ptr<BinlogStatementWriter> writer_;  // made at each connect
   std::string last_fde_;                           // FORMAT_DESCRIPTION last sent on this session
   bool mariadb_ = true;                            // the secondary's server is MariaDB
