@@ -164,6 +164,45 @@ level = "debug"
                   << Tail("secondary");
   }
 
+  // Waits until every base table of the fixture's databases (at least one table) has the same
+  // CHECKSUM TABLE ... EXTENDED on both servers; fails with the tables that differ and the
+  // daemons' log tails after `timeout`. Needs the databases named (not `[]`).
+  void ExpectTablesConverge(std::chrono::seconds timeout) {
+    ASSERT_FALSE(databases_.empty()) << "ExpectTablesConverge needs the databases named";
+    std::string in;
+    for (const auto& db : databases_) in += (in.empty() ? "'" : ", '") + db + "'";
+    auto checksum = [](MariadbServer& server, const std::string& table) {
+      auto rows = server.Query("CHECKSUM TABLE " + table + " EXTENDED");
+      return rows.ok() && !rows->empty() && (*rows)[0].size() > 1 ? (*rows)[0][1]
+                                                                  : std::string("unreadable");
+    };
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string diff;
+    while (true) {
+      auto tables = primary_->Query(
+          "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables WHERE "
+          "table_schema IN (" +
+          in + ") AND table_type = 'BASE TABLE' ORDER BY 1");
+      diff = tables.ok() ? (tables->empty() ? "  no tables on the primary\n" : "")
+                         : "  " + tables.status().ToString() + "\n";
+      if (tables.ok()) {
+        for (const auto& row : *tables) {
+          const std::string a = checksum(*primary_, row[0]);
+          const std::string b = checksum(*secondary_, row[0]);
+          if (a != b) diff += fmt::format("  {}: primary {} secondary {}\n", row[0], a, b);
+        }
+      }
+      if (diff.empty()) return;
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    ADD_FAILURE() << "the secondary's tables did not converge in " << timeout.count() << " s:\n"
+                  << diff << "secondary status:\n"
+                  << StatusText("secondary") << "\nprimary log:\n"
+                  << Tail("primary") << "secondary log:\n"
+                  << Tail("secondary");
+  }
+
   // Stops a daemon with `sig`; SIGTERM must end it cleanly with exit 0.
   void StopDaemon(std::unique_ptr<ChildProcess>& daemon, int sig) {
     ASSERT_TRUE(daemon);
