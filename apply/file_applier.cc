@@ -2,10 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +17,7 @@
 
 #include "sync/content_hash.h"
 #include "sync/file_delta.h"
+#include "sync/open_beneath.h"
 #include "sync/path_text.h"
 #include "sync/unique_fd.h"
 
@@ -83,66 +82,57 @@ timespec ToTimespec(int64_t ns) {
   return ts;
 }
 
-// openat2(dirfd, rel, O_RDONLY | O_DIRECTORY) never following a symbolic link nor leaving
-// dirfd. Returns the fd, or -1 with errno set.
-int OpenDirBeneath(int dirfd, const char* rel) {
-  open_how how{};
-  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  for (int attempt = 0;; ++attempt) {
-    long fd = ::syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-    if (fd >= 0) return static_cast<int>(fd);
-    // EAGAIN: a concurrent rename or mount made the kernel give up the lookup; try again.
-    if (errno == EINTR || (errno == EAGAIN && attempt < 100)) continue;
-    return -1;
-  }
-}
+// The folders a directory is opened with: read for listing and *at calls, no link followed.
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY;
 
-Status ParentError(const std::string& root, const std::string& path, int err) {
-  switch (err) {
-    case ELOOP:
-      return Status::InvalidArgument("path '" + path +
-                                     "' would leave the repository through a symbolic link; "
-                                     "nothing was written");
-    case EXDEV:
-      return Status::InvalidArgument("path '" + path +
-                                     "' would leave the repository; nothing was written");
-    case ENOSYS:
-      return Status::Unsupported("open parent directory of " + Join(root, path) +
-                                 ": openat2(2) needs Linux 5.6 or later");
+// Why the folder of `path` could not be opened (`why`: OpenBeneath's Status): a symbolic link
+// or ".." on the way is refused as the path's fault; anything else is the file system's.
+Status ParentError(const std::string& path, const Status& why) {
+  switch (why.code()) {
+    case Status::Code::kInvalidArgument:
+      return Status::InvalidArgument("path '" + EscapePath(path) +
+                                     "' would leave the repository through a symbolic link or "
+                                     "'..' (" +
+                                     why.message() + "); nothing was written");
+    case Status::Code::kUnsupported:
+      return why;
     default:
-      return IoErr("open parent directory of", Join(root, path), err);
+      return Status::IoError(why.message());
   }
 }
 
 // Opens the parent directory of the (validated) relative `path` below root_fd without following
-// any symbolic link. With `create`, missing directories are made (mode 0755). Without it, an
-// invalid UniqueFd when the parent does not exist (or a component is not a directory).
+// any symbolic link (OpenBeneath). With `create`, missing directories are made (mode 0755).
+// Without it, an invalid UniqueFd when the parent does not exist (or a component is not a
+// directory).
 Result<UniqueFd> OpenParent(int root_fd, const std::string& root, const std::string& path,
                             bool create) {
-  std::string parent = ParentPath(path);
-  UniqueFd fd(OpenDirBeneath(root_fd, parent.empty() ? "." : parent.c_str()));
-  if (fd.valid()) return fd;
-  int err = errno;
-  if (!create && (err == ENOENT || err == ENOTDIR)) return UniqueFd();
-  if (err != ENOENT) return ParentError(root, path, err);
-  // Walk down one component at a time, making what is missing.
-  UniqueFd current(OpenDirBeneath(root_fd, "."));
-  if (!current.valid()) return ParentError(root, path, errno);
+  const std::string parent = ParentPath(path);
+  Result<UniqueFd> direct = OpenBeneath(root_fd, root, parent, kDirFlags);
+  if (direct.ok()) return std::move(direct).value();
+  if (!direct.status().IsNotFound()) return ParentError(path, direct.status());
+  if (!create) return UniqueFd();
+  // Walk down one component at a time, making what is missing; each step is itself opened
+  // beneath the folder above it, so a link planted meanwhile is still refused.
+  Result<UniqueFd> root_dir = OpenBeneath(root_fd, root, "", kDirFlags);
+  if (!root_dir.ok()) return ParentError(path, root_dir.status());
+  UniqueFd current = std::move(root_dir).value();
+  std::string current_name = root;
   size_t start = 0;
   while (start < parent.size()) {
     size_t end = parent.find('/', start);
     if (end == std::string::npos) end = parent.size();
-    std::string component = parent.substr(start, end - start);
-    UniqueFd next(OpenDirBeneath(current.get(), component.c_str()));
-    if (!next.valid() && errno == ENOENT) {
+    const std::string component = parent.substr(start, end - start);
+    Result<UniqueFd> next = OpenBeneath(current.get(), current_name, component, kDirFlags);
+    if (!next.ok() && next.status().IsNotFound()) {
       if (::mkdirat(current.get(), component.c_str(), 0755) != 0 && errno != EEXIST) {
         return IoErr("create directory", Join(root, parent.substr(0, end)), errno);
       }
-      next = UniqueFd(OpenDirBeneath(current.get(), component.c_str()));
+      next = OpenBeneath(current.get(), current_name, component, kDirFlags);
     }
-    if (!next.valid()) return ParentError(root, path, errno);
-    current = std::move(next);
+    if (!next.ok()) return ParentError(path, next.status());
+    current = std::move(next).value();
+    current_name = Join(root, parent.substr(0, end));
     start = end + 1;
   }
   return current;

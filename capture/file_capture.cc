@@ -19,6 +19,7 @@
 #include "sync/content_hash.h"
 #include "sync/file_delta.h"
 #include "sync/manifest.h"
+#include "sync/open_beneath.h"
 #include "sync/path_text.h"
 #include "sync/unique_fd.h"
 
@@ -36,9 +37,6 @@ bool Below(const std::string& path, const std::string& dir) {
   return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
          path[dir.size()] == '/';
 }
-
-// The path as the operating system takes it relative to the root descriptor ("" is the root).
-const char* AtPath(const std::string& path) { return path.empty() ? "." : path.c_str(); }
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -75,16 +73,50 @@ bool MetaEqual(const ManifestEntry& e, const struct stat& st) {
          e.mtime_ns == Nanos(st.st_mtim);
 }
 
-// Reads a directory's names (without "." and ".."), sorted. NotFound when it is gone.
-Result<std::vector<std::string>> ListDirectory(int root_fd, const std::string& path) {
-  UniqueFd fd(openat(root_fd, AtPath(path), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
+// Whether OpenBeneath's `why` says the path is not in the repository as a path of its own: it
+// is missing, a folder on the way is not a folder, or it goes through a symbolic link (a
+// symlinked folder is replicated as the link; what it points at is never read).
+bool NotInRepository(const Status& why) {
+  return why.IsNotFound() || why.code() == Status::Code::kInvalidArgument;
+}
+
+// A repository path looked at without following any symbolic link, on the way or at its end:
+// a descriptor of the path itself (O_PATH; a symbolic link's own) and its lstat, taken from that
+// descriptor, so that what is read next (a link's target) is the object that was stat'ed.
+struct Looked {
+  UniqueFd fd;
+  struct stat st;
+};
+
+// Errors: OpenBeneath's (NotInRepository tells the path is not there), IoError when fstat fails.
+Result<Looked> LookBeneath(int root_fd, const std::string& root, const std::string& path) {
+  RS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(root_fd, root, path, O_PATH | O_NOFOLLOW));
+  Looked looked{std::move(fd), {}};
+  if (fstat(looked.fd.get(), &looked.st) != 0) {
     const int err = errno;
-    if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
+    return Status::IoError(fmt::format("stat '{}' in {}: {}", path, root, Errno(err)));
+  }
+  return looked;
+}
+
+// The lstat of `path` below `root_fd`, as LookBeneath takes it.
+Result<struct stat> LstatBeneath(int root_fd, const std::string& root, const std::string& path) {
+  RS_ASSIGN_OR_RETURN(Looked looked, LookBeneath(root_fd, root, path));
+  return looked.st;
+}
+
+// Reads a directory's names (without "." and ".."), sorted. NotFound when it is gone (or no
+// longer a directory of the repository: replaced by a link, or below one).
+Result<std::vector<std::string>> ListDirectory(int root_fd, const std::string& root,
+                                               const std::string& path) {
+  Result<UniqueFd> opened = OpenBeneath(root_fd, root, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!opened.ok()) {
+    if (NotInRepository(opened.status())) {
       return Status::NotFound(fmt::format("directory '{}' is gone", path));
     }
-    return Status::IoError(fmt::format("open directory '{}': {}", path, Errno(err)));
+    return opened.status();
   }
+  UniqueFd fd = std::move(opened).value();
   DIR* dir = fdopendir(fd.get());
   if (dir == nullptr) {
     const int err = errno;
@@ -320,10 +352,8 @@ void FileCapture::Mark(const std::string& path, bool deep, bool force, bool writ
   if (closed_event) d.writing = false;
   d.due = Clock::now() + (d.writing ? options_.open_write_quiet : options_.quiet);
   if (force) d.due = Clock::now();
-  struct stat st;
-  if (fstatat(root_fd_.get(), AtPath(path), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-    d.size = static_cast<uint64_t>(st.st_size);
-  }
+  const Result<struct stat> st = LstatBeneath(root_fd_.get(), options_.root, path);
+  if (st.ok() && S_ISREG(st->st_mode)) d.size = static_cast<uint64_t>(st->st_size);
 }
 
 Status FileCapture::ProcessDue(bool all) {
@@ -384,16 +414,23 @@ Status FileCapture::Reconcile(const std::string& path, bool deep, bool force) {
   if (!path.empty()) {
     RS_ASSIGN_OR_RETURN(known, manifest_->Get(path));
   }
-  struct stat st;
-  if (fstatat(root_fd_.get(), AtPath(path), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    const int err = errno;
-    if (err != ENOENT && err != ENOTDIR) {
-      return Status::IoError(fmt::format("stat '{}' in {}: {}", path, options_.root, Errno(err)));
-    }
+  // Never through a symbolic link: a path below a symlinked folder is not in the repository
+  // (the link is journaled as a link), so what the link points at is never read.
+  Result<Looked> looked = LookBeneath(root_fd_.get(), options_.root, path);
+  if (!looked.ok()) {
+    const Status& why = looked.status();
+    if (!NotInRepository(why)) return why;
     if (path.empty()) {
       return Status::NotFound(fmt::format("the repository {} is gone", options_.root));
     }
     if (!known && !force) return Status::Ok();
+    if (!known && why.code() == Status::Code::kInvalidArgument) {
+      // Asked for whole, but below a symbolic link: the secondary refuses a DELETE through its
+      // link, and the path was never journaled; the link itself is journaled as a link.
+      spdlog::warn("files: '{}' in {} goes through a symbolic link; it is not journaled ({})", path,
+                   options_.root, why.message());
+      return Status::Ok();
+    }
     pb::FileChange change;
     change.set_kind(pb::FileChange::DELETE);
     change.set_path(path);
@@ -404,12 +441,14 @@ Status FileCapture::Reconcile(const std::string& path, bool deep, bool force) {
     RS_RETURN_IF_ERROR(manifest_->Delete(path));
     return SetParentMtimeInManifest(path, change.parent_mtime_ns());
   }
+  const struct stat& st = looked->st;
   if (S_ISDIR(st.st_mode)) {
     return ReconcileDirectory(path, st, deep, force, known ? &*known : nullptr);
   }
   if (S_ISLNK(st.st_mode)) {
     std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-    ssize_t n = readlinkat(root_fd_.get(), path.c_str(), target.data(), target.size());
+    // The link's own descriptor (O_PATH): "" reads the target of the link that was stat'ed.
+    ssize_t n = readlinkat(looked->fd.get(), "", target.data(), target.size());
     if (n < 0) {
       const int err = errno;
       if (err == ENOENT || err == EINVAL) {  // replaced meanwhile: look again
@@ -473,7 +512,7 @@ Status FileCapture::ReconcileDirectory(const std::string& path, const struct sta
     RS_RETURN_IF_ERROR(SetParentMtimeInManifest(path, change.parent_mtime_ns()));
   }
   if (!deep && was_dir) return Status::Ok();
-  Result<std::vector<std::string>> names = ListDirectory(root_fd_.get(), path);
+  Result<std::vector<std::string>> names = ListDirectory(root_fd_.get(), options_.root, path);
   if (!names.ok()) {
     if (names.status().IsNotFound()) {  // replaced meanwhile: look again
       Mark(path, true, force, false, false);
@@ -538,16 +577,19 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
     return SetParentMtimeInManifest(path, parent_mtime);
   }
 
-  int fd = openat(root_fd_.get(), path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT || err == ELOOP || err == ENOTDIR) {  // replaced meanwhile
+  // Opened beneath the root: a folder on the way replaced by a symbolic link since the stat is
+  // refused, not followed out of the repository.
+  Result<UniqueFd> opened =
+      OpenBeneath(root_fd_.get(), options_.root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (!opened.ok()) {
+    if (NotInRepository(opened.status())) {  // replaced meanwhile
       Mark(path, false, force, false, false);
       return Status::Ok();
     }
-    return Status::IoError(fmt::format("open '{}' in {}: {}", path, options_.root, Errno(err)));
+    return opened.status();
   }
-  const UniqueFd closer(fd);
+  const UniqueFd closer = std::move(opened).value();
+  const int fd = closer.get();
   struct stat before;
   if (fstat(fd, &before) != 0 || !S_ISREG(before.st_mode) || before.st_ino != st.st_ino) {
     Mark(path, false, force, false, false);
@@ -630,10 +672,10 @@ Status FileCapture::ShipFile(const std::string& path, const struct stat& st, boo
   RS_RETURN_IF_ERROR(encoder.Finish(emit));
   if (!held) RS_RETURN_IF_ERROR(emit({}));
 
-  struct stat after, again;
+  struct stat after;
+  Result<struct stat> again = LstatBeneath(root_fd_.get(), options_.root, path);
   const bool changed = stop_ || fstat(fd, &after) != 0 || !SameFileState(before, after) ||
-                       fstatat(root_fd_.get(), path.c_str(), &again, AT_SYMLINK_NOFOLLOW) != 0 ||
-                       !SameFileState(before, again);
+                       !again.ok() || !SameFileState(before, *again);
   if (changed) {
     // Whatever the earlier parts said is void; the path is looked at again once it settles.
     if (part > 1) {
@@ -694,9 +736,8 @@ Status FileCapture::HandleMove(const std::string& from, const std::string& to) {
   for (auto& [path, d] : moved) dirty_[path] = d;
 
   RS_ASSIGN_OR_RETURN(std::optional<ManifestEntry> known, manifest_->Get(from));
-  struct stat st;
-  const bool exists = fstatat(root_fd_.get(), to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-  if (!known || !exists || known->inode != st.st_ino) {
+  const Result<struct stat> st = LstatBeneath(root_fd_.get(), options_.root, to);
+  if (!known || !st.ok() || known->inode != st->st_ino) {
     // Not provable as a rename of what the secondary has: the old path goes, the new one is
     // looked at as new.
     Mark(from, false, false, false, false);
@@ -727,9 +768,9 @@ Status FileCapture::HandleMove(const std::string& from, const std::string& to) {
 }
 
 int64_t FileCapture::ParentMtime(const std::string& path) {
-  struct stat st;
-  if (fstatat(root_fd_.get(), AtPath(ParentPath(path)), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
-  return Nanos(st.st_mtim);
+  const Result<struct stat> st = LstatBeneath(root_fd_.get(), options_.root, ParentPath(path));
+  if (!st.ok() || !S_ISDIR(st->st_mode)) return -1;
+  return Nanos(st->st_mtim);
 }
 
 Status FileCapture::SetParentMtimeInManifest(const std::string& path, int64_t mtime_ns) {
@@ -810,11 +851,13 @@ Status FileCapture::RehashUnchanged() {
   std::vector<std::string> changed;
   RS_RETURN_IF_ERROR(manifest_->ForEach([&](const ManifestEntry& e) {
     if (stop_ || e.type != ManifestEntry::Type::kFile) return Status::Ok();
-    UniqueFd fd(openat(root_fd_.get(), e.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd.valid()) {
+    Result<UniqueFd> opened =
+        OpenBeneath(root_fd_.get(), options_.root, e.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (!opened.ok()) {
       changed.push_back(e.path);  // gone or replaced: Reconcile journals what is there
       return Status::Ok();
     }
+    const UniqueFd fd = std::move(opened).value();
     struct stat st;
     if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || e.inode != st.st_ino ||
         e.size != uint64_t(st.st_size) || e.mtime_ns != Nanos(st.st_mtim) ||
@@ -863,14 +906,15 @@ Result<bool> FileContentReader::Fill(pb::FileChange* change) {
   }
   if (open_fd_.valid() && (open_path_ != change->path() || change->part() == 0)) open_fd_.Reset();
   if (!open_fd_.valid()) {
-    open_fd_.Reset(
-        openat(root_fd_.get(), change->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!open_fd_.valid()) {
-      const int err = errno;
-      if (err == ENOENT || err == ELOOP || err == ENOTDIR) return false;
-      return Status::IoError(
-          fmt::format("open '{}' in {} to send it: {}", change->path(), root_, Errno(err)));
+    // Beneath the root: a folder on the way replaced by a symbolic link since the capture read
+    // the file is refused (the bytes there are not the repository's), not followed.
+    Result<UniqueFd> opened =
+        OpenBeneath(root_fd_.get(), root_, change->path(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (!opened.ok()) {
+      if (NotInRepository(opened.status())) return false;
+      return opened.status().WithContext("send a file's content");
     }
+    open_fd_ = std::move(opened).value();
     open_path_ = change->path();
   }
   // The file stays open for the following parts: even when it is replaced meanwhile, the

@@ -20,6 +20,9 @@
 // - Before reading, a read lease is asked for: the kernel refuses it while anyone has the file
 //   open for writing, which then waits like a file being written (SIGIO is ignored so that a
 //   writer opening the file in that instant cannot end the process).
+// - Paths are looked up and opened with OpenBeneath (sync/open_beneath.h), never through a
+//   symbolic link: a link is journaled as a link, and nothing below a symlinked folder is read
+//   (such a path is not in the repository; the content reader refuses it too).
 // - Renames inside the tree (a watcher move of a path the manifest knows, with the same inode)
 //   become one RENAME entry; anything it cannot prove is handled as a delete plus new paths.
 // - The manifest is changed in an open SQLite transaction as entries are submitted and committed

@@ -3,12 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +18,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "sync/open_beneath.h"
 #include "sync/path_text.h"
 
 namespace replsync::capture {
@@ -63,21 +62,6 @@ long long WatchLimit() {
   // it is fs.inotify.max_user_watches itself.
   long long limit = ReadProcNumber("/proc/sys/user/max_inotify_watches");
   return limit >= 0 ? limit : ReadProcNumber("/proc/sys/fs/inotify/max_user_watches");
-}
-
-// Opens the directory `rel` below `root_fd` without following any symbolic link on the way.
-// Returns -1 with errno set on failure.
-int OpenBeneath(int root_fd, const std::string& rel) {
-  open_how how{};
-  how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const char* path = rel.empty() ? "." : rel.c_str();
-  for (int attempt = 0;; ++attempt) {
-    long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-    // EAGAIN: a rename elsewhere raced with the lookup; the kernel asks to try again.
-    if (fd < 0 && (errno == EINTR || (errno == EAGAIN && attempt < 16))) continue;
-    return static_cast<int>(fd);
-  }
 }
 
 }  // namespace
@@ -162,14 +146,15 @@ Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
           fmt::format("watch repository {}: it was removed or replaced while being opened", abs));
     }
     // The root is the first directory WatchTree tries, so the first failure is the root's.
-    int err = watcher->first_failure_errno_;
-    std::string msg = fmt::format("watch repository {}: {}", abs, std::strerror(err));
-    if (err == ENOSYS) msg += " (openat2 needs Linux 5.6 or later)";
-    if (err == ENOSPC) {
+    const Status& first = watcher->first_failure_;
+    std::string msg = fmt::format("watch repository {}: {}", abs, first.message());
+    if (watcher->watch_limit_hit_) {
       msg += fmt::format(": inotify watch limit {} reached, raise fs.inotify.max_user_watches",
                          WatchLimit());
     }
-    return err == ENOENT ? Status::NotFound(msg) : Status::IoError(msg);
+    if (first.IsNotFound()) return Status::NotFound(msg);
+    if (first.code() == Status::Code::kUnsupported) return Status::Unsupported(msg);
+    return Status::IoError(msg);
   }
   watcher->root_wd_ = it->second;
   return watcher;
@@ -398,19 +383,25 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
   std::vector<int> watched;
   const UniqueFd root_fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd.valid()) {
-    RecordFailure("", errno);
+    RecordFailure("", "open", errno);
     return watched;
   }
   std::vector<std::string> stack{rel};
   while (!stack.empty()) {
     std::string dir = std::move(stack.back());
     stack.pop_back();
-    UniqueFd fd(OpenBeneath(root_fd.get(), dir));
-    if (!fd.valid()) {
-      // Gone, or replaced by a non-directory or a symlink, since it was seen: nothing to watch.
-      if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) RecordFailure(dir, errno);
+    Result<UniqueFd> opened =
+        OpenBeneath(root_fd.get(), root_, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!opened.ok()) {
+      // Gone, or replaced by a non-directory or a symlink (or a folder on the way was), since
+      // it was seen: nothing to watch.
+      const Status& why = opened.status();
+      if (!why.IsNotFound() && why.code() != Status::Code::kInvalidArgument) {
+        RecordFailure(dir, why);
+      }
       continue;
     }
+    UniqueFd fd = std::move(opened).value();
     int wd;
     if (use_proc_fd_) {
       wd = inotify_add_watch(inotify_fd_.get(), fmt::format("/proc/self/fd/{}", fd.get()).c_str(),
@@ -423,12 +414,12 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
       SetWatch(wd, dir);
       watched.push_back(wd);
     } else if (errno != ENOENT && errno != ENOTDIR) {
-      RecordFailure(dir, errno);
+      RecordFailure(dir, "watch", errno);
     }
     // Directories below an unwatched one are still watched: their changes are seen.
     DIR* listing = fdopendir(fd.get());
     if (listing == nullptr) {
-      RecordFailure(dir, errno);
+      RecordFailure(dir, "list", errno);
       continue;
     }
     const int dir_fd = fd.release();  // closedir closes it
@@ -444,7 +435,7 @@ std::vector<int> RepoWatcher::WatchTree(const std::string& rel) {
       if (is_dir) stack.push_back(JoinPath(dir, name));
       errno = 0;
     }
-    if (errno != 0) RecordFailure(dir, errno);
+    if (errno != 0) RecordFailure(dir, "list", errno);
     closedir(listing);
   }
   return watched;
@@ -563,13 +554,19 @@ void RepoWatcher::ForgetWatch(int wd) {
   wd_to_path_.erase(it);
 }
 
-void RepoWatcher::RecordFailure(const std::string& rel, int err) {
+void RepoWatcher::RecordFailure(const std::string& rel, const char* operation, int err) {
+  const std::string message =
+      fmt::format("{} {}: {}", operation, Absolute(root_, rel), std::strerror(err));
+  RecordFailure(rel, err == ENOENT ? Status::NotFound(message) : Status::IoError(message));
+  if (err == ENOSPC) watch_limit_hit_ = true;
+}
+
+void RepoWatcher::RecordFailure(const std::string& rel, const Status& why) {
   if (failures_ == 0) {
     first_failure_path_ = rel;
-    first_failure_errno_ = err;
+    first_failure_ = why;
   }
   ++failures_;
-  if (err == ENOSPC) watch_limit_hit_ = true;
 }
 
 std::string RepoWatcher::FailureReason() const {
@@ -586,10 +583,9 @@ std::string RepoWatcher::FailureReason() const {
         WatchLimit(), wd_to_path_.size() + failures_, every);
   }
   return fmt::format(
-      "cannot watch {} {} of repository {} (first: {}: {}); changes there are found only by "
+      "cannot watch {} {} of repository {} (first: {}); changes there are found only by "
       "rescans, every {} s",
-      failures_, dirs, root_, Absolute(root_, first_failure_path_),
-      std::strerror(first_failure_errno_), every);
+      failures_, dirs, root_, first_failure_.message(), every);
 }
 
 void RepoWatcher::LoseRoot(const std::string& what) {

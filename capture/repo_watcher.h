@@ -113,7 +113,7 @@ class RepoWatcher {
 
   // Adds watches on the directory `rel` and every directory below it; returns the watch
   // descriptors it holds afterwards. Directories that vanish meanwhile are skipped; other
-  // failures are recorded in failures_ / failed_dirs_.
+  // failures are recorded in failures_ / first_failure_.
   std::vector<int> WatchTree(const std::string& rel);
   // Walks the whole tree again: adds missing watches, corrects paths, and drops watches on
   // directories no longer found in the tree. Returns true when every directory has a watch.
@@ -135,7 +135,11 @@ class RepoWatcher {
   void DropWatch(int wd);
   // Removes the mapping for `wd` only (the kernel already removed the watch).
   void ForgetWatch(int wd);
-  void RecordFailure(const std::string& rel, int err);
+  // Counts a directory below the root that could not be watched; the first one's reason is
+  // reported. `operation` failed with `err` (ENOSPC: the watch limit was hit).
+  void RecordFailure(const std::string& rel, const char* operation, int err);
+  // ... `why` describes the failure already (OpenBeneath's Status).
+  void RecordFailure(const std::string& rel, const Status& why);
   std::string FailureReason() const;
   void LoseRoot(const std::string& what);
 
@@ -166,7 +170,7 @@ class RepoWatcher {
   // Watch failures not reported yet.
   size_t failures_ = 0;
   std::string first_failure_path_;
-  int first_failure_errno_ = 0;
+  Status first_failure_;  // its reason, naming the operation and the directory
   bool watch_limit_hit_ = false;
   // Some directory has no watch: retry at next_rewatch_.
   bool incomplete_ = false;

@@ -14,6 +14,7 @@
 
 #include "sync/content_hash.h"
 #include "sync/manifest.h"
+#include "sync/open_beneath.h"
 #include "sync/path_text.h"
 #include "sync/unique_fd.h"
 
@@ -351,11 +352,8 @@ Result<std::string> HashTreeFile(const std::string& root, const std::string& pat
   if (!dir.valid()) {
     return Status::IoError(fmt::format("open {}: {}", root, std::strerror(errno)));
   }
-  UniqueFd f(openat(dir.get(), path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!f.valid()) {
-    return Status::IoError(
-        fmt::format("open {} in {}: {}", QuotePath(path), root, std::strerror(errno)));
-  }
+  // The path comes from a tree; a symlinked folder on the way must not be followed out.
+  RS_ASSIGN_OR_RETURN(UniqueFd f, OpenBeneath(dir.get(), root, path, O_RDONLY | O_NOFOLLOW));
   Result<std::string> hash = Sha256OfFile(f.get());
   if (!hash.ok()) {
     return hash.status().WithContext(fmt::format("hash {} in {}", QuotePath(path), root));

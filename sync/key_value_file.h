@@ -2,6 +2,7 @@
 // verify's barrier files (schemas/verify.md).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,11 +12,24 @@
 
 namespace replsync {
 
-// Writes `content` to `path` so that a reader never sees a partial file: a temporary file
-// (`path`.tmp) then rename. `what` names the file in error messages ("status file").
-// Errors: IoError naming the operation, the file and the system's reason.
-Status WriteFileAtomically(const std::string& path, std::string_view content,
-                           std::string_view what);
+struct AtomicWriteOptions {
+  // Called with the temporary file's path once it is written, synced and closed, just before
+  // it is renamed over `path`: the window in which a reader or another writer could interfere
+  // (tests run a second writer there). Optional.
+  std::function<void(const std::string& temp_path)> before_rename;
+};
+
+// Writes `content` to `path` so that a reader never sees a partial file and a crash leaves
+// either the old or the new content: a temporary file of a fresh name in the same folder
+// (`path`.tmp.<random>, created with O_EXCL, mode 0644 less the umask, so that two writers of
+// one path never share it), every byte written, fsync'ed and closed (close's error checked),
+// renamed over `path`, then the folder fsync'ed so that the rename is durable.
+// `what` names the file in messages ("status file").
+// Errors: IoError "write <what> <path>: <step>: <reason>"; on any failure before the rename the
+// temporary is removed and `path` is as it was. A failed folder fsync comes after the rename:
+// `path` then has the new content, which a crash may still undo.
+Status WriteFileAtomically(const std::string& path, std::string_view content, std::string_view what,
+                           const AtomicWriteOptions& options = {});
 
 // The "key value" lines of `path` (the value is the rest of the line after the first space;
 // lines without a space are ignored); nullopt when the file cannot be opened (gone).

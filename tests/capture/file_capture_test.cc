@@ -737,5 +737,118 @@ TEST_F(FileCaptureTest, FileContentReaderRefusesChangedFile) {
   }
 }
 
+// The outside world for the symlinked-folder tests: a folder beside the repository (not in it)
+// holding a file whose bytes must never reach the journal.
+constexpr char kSecret[] = "outside secret: never to be journaled\n";
+
+bool JournalHolds(const std::vector<pb::FileChange>& changes, const std::string& bytes) {
+  for (const pb::FileChange& c : changes) {
+    for (const pb::ContentOp& op : c.ops()) {
+      if (op.data().find(bytes) != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
+// A change event names a/secret.txt, and before the path settles the folder `a` is replaced by a
+// symbolic link to a folder outside the repository that holds a secret.txt. The old code looked
+// the path up with fstatat(root, "a/secret.txt", AT_SYMLINK_NOFOLLOW) and opened it with
+// openat(root, "a/secret.txt", O_NOFOLLOW): both follow the symlinked parent `a` (NOFOLLOW only
+// concerns the last component), so the outside file's content was journaled as a/secret.txt.
+// Now the path is resolved beneath the root without following any link: `a` is journaled as the
+// link it is, and nothing of what it points at.
+TEST_F(FileCaptureTest, EventBelowAFolderReplacedBySymlinkDoesNotJournalTheOutsideFile) {
+  const std::string outside = base_ + "/outside";
+  fs::create_directories(outside);
+  WriteFile(outside + "/secret.txt", kSecret);
+  fs::create_directories(P("a"));
+  Recorder rec;
+  FileCaptureOptions options = Options();
+  options.quiet = 300ms;  // the swap below happens well inside it
+  auto capture = std::make_unique<FileCapture>(options, rec.Sink());
+  ASSERT_TRUE(capture->Start().ok());
+  ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+  ASSERT_NE(FindKind(rec.Changes(), pb::FileChange::DIRECTORY, "a"), nullptr)
+      << Describe(rec.Changes());
+
+  // An event for a/secret.txt (a watched folder), then the folder becomes a link to `outside`.
+  WriteFile(P("a/secret.txt"), "inside, about to go\n");
+  fs::remove_all(P("a"));
+  ASSERT_EQ(::symlink(outside.c_str(), P("a").c_str()), 0);
+  // The premise: the old lookup of the path reaches the outside file.
+  {
+    struct stat st {};
+    ASSERT_EQ(::fstatat(AT_FDCWD, P("a/secret.txt").c_str(), &st, AT_SYMLINK_NOFOLLOW), 0);
+    ASSERT_TRUE(S_ISREG(st.st_mode));
+  }
+
+  ASSERT_TRUE(Eventually([&] {
+    return FindKind(rec.Changes(), pb::FileChange::SYMLINK, "a") != nullptr;
+  })) << Describe(rec.Changes());
+  ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+  const auto changes = rec.Changes();
+  EXPECT_EQ(FindKind(changes, pb::FileChange::SYMLINK, "a")->link_target(), outside);
+  EXPECT_EQ(CountKind(changes, pb::FileChange::FILE, "a/secret.txt"), 0u) << Describe(changes);
+  EXPECT_FALSE(JournalHolds(changes, kSecret)) << Describe(changes);
+  EXPECT_EQ(capture->status().state, "watching") << capture->status().last_error;
+}
+
+// The secondary asks for a/secret.txt whole, where `a` is a link to a folder outside the
+// repository: the old code stat'ed and opened the path through the link and journaled the
+// outside file. Now nothing below the link is journaled; the request beside it still is.
+TEST_F(FileCaptureTest, ResyncOfAPathBelowASymlinkedFolderDoesNotJournalTheOutsideFile) {
+  const std::string outside = base_ + "/outside";
+  fs::create_directories(outside);
+  WriteFile(outside + "/secret.txt", kSecret);
+  ASSERT_EQ(::symlink(outside.c_str(), P("a").c_str()), 0);
+  WriteFile(P("marker.txt"), "marker");
+  Recorder rec;
+  auto capture = StartCapture(&rec);
+  ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+  ASSERT_NE(FindKind(rec.Changes(), pb::FileChange::SYMLINK, "a"), nullptr)
+      << Describe(rec.Changes());
+
+  // Looked at in path order: a/secret.txt before marker.txt, whose resync says both are done.
+  capture->RequestResync({"a/secret.txt", "marker.txt"});
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& group : FileGroups(rec.Changes(), "marker.txt")) {
+      if (group.front().reason() == "resync") return true;
+    }
+    return false;
+  })) << Describe(rec.Changes());
+  ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+  const auto changes = rec.Changes();
+  EXPECT_EQ(CountKind(changes, pb::FileChange::FILE, "a/secret.txt"), 0u) << Describe(changes);
+  EXPECT_FALSE(JournalHolds(changes, kSecret)) << Describe(changes);
+  EXPECT_EQ(capture->status().state, "watching") << capture->status().last_error;
+}
+
+// A content reference journaled for d/data.bin; before it is sent, the folder `d` is moved out of
+// the repository and a link to it takes its place. The same bytes are there through the link, but
+// they are no longer the repository's: the reader refuses them instead of following the link.
+TEST_F(FileCaptureTest, FileContentReaderDoesNotFollowASymlinkedFolder) {
+  const std::string big = RandomBytes(200 << 10, 10);
+  fs::create_directories(P("d"));
+  WriteFile(P("d/data.bin"), big);
+  Recorder rec;
+  auto capture = StartCapture(&rec);
+  ASSERT_TRUE(Eventually([&] { return !FileGroups(rec.Changes(), "d/data.bin").empty(); }))
+      << Describe(rec.Changes());
+  capture->Stop();
+  const auto group = FileGroups(rec.Changes(), "d/data.bin").at(0);
+  ASSERT_GT(group[0].ops_size(), 0);
+  ASSERT_GT(group[0].ops(0).source_length(), 0u);
+
+  const std::string moved = base_ + "/moved-out";
+  ASSERT_EQ(::rename(P("d").c_str(), moved.c_str()), 0);
+  ASSERT_EQ(::symlink(moved.c_str(), P("d").c_str()), 0);
+  pb::FileChange copy = group[0];
+  FileContentReader reader(root_);
+  Result<bool> filled = reader.Fill(&copy);
+  ASSERT_TRUE(filled.ok()) << filled.status().ToString();
+  EXPECT_FALSE(*filled);
+  EXPECT_TRUE(copy.ops(0).data().empty());
+}
+
 }  // namespace
 }  // namespace replsync::capture
