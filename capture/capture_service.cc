@@ -334,10 +334,12 @@ Status CaptureService::Start() {
     external_.clear();
     queued_bytes_ = 0;
     external_bytes_ = 0;
+    queued_entries_ = 0;
+    queued_requests_ = 0;
     writer_stop_ = false;
-    writer_busy_ = false;
-    flush_requested_ = false;
     writer_failed_ = false;
+    txn_open_ = false;
+    external_open_ = false;
   }
   stop_ = false;
   factory_->Resume();
@@ -471,18 +473,21 @@ Status CaptureService::RunSource() {
   SetState(CaptureState::kConnecting);
   if (committed_.empty()) {
     RS_ASSIGN_OR_RETURN(BinlogPosition start, factory_->CurrentPosition());
-    // The first checkpoint: a restart before the first transaction must not start later.
-    RS_RETURN_IF_ERROR(
-        journal_->PutMeta({{kMetaFile, start.file},
-                           {kMetaOffset, std::to_string(start.offset)},
-                           {kMetaGtid, ""},
-                           {kMetaLastCompleteSeq, std::to_string(last_complete_seq_.load())}}));
+    if (options_.before_first_checkpoint) options_.before_first_checkpoint();
+    // The first checkpoint, durable before anything is read: a restart before the first
+    // transaction must not start later. The writer writes it (with its own last_complete_seq:
+    // file groups may be appended meanwhile) and publishes it as durable_.
+    WriteItem item;
+    item.completes = true;
+    item.request = Request::kCheckpoint;
+    item.checkpoint = Checkpoint{start, ""};
+    uint64_t ticket = 0;
+    RS_RETURN_IF_ERROR(Enqueue(std::move(item), &ticket));
+    RS_RETURN_IF_ERROR(WaitWritten(ticket));
     spdlog::info("capture: starting at the current position of {}: {}", factory_->Describe(),
                  start.ToString());
     committed_ = start;
     committed_gtid_.clear();
-    std::lock_guard<std::mutex> lock(status_mu_);
-    durable_ = Checkpoint{committed_, ""};
   }
   RS_ASSIGN_OR_RETURN(std::unique_ptr<BinlogSource> source, factory_->Open(committed_));
   spdlog::info("capture: reading {} from {}", source->Describe(), committed_.ToString());
@@ -616,31 +621,13 @@ Status CaptureService::DiscardUnfinished() {
   part_.reset();
   pending_maps_.clear();
   EndBinlogStatement();
-  {
-    std::unique_lock<std::mutex> lock(queue_mu_);
-    flush_requested_ = true;
-    queue_cv_.notify_all();
-    // An external group being appended is finished first: only the transaction's parts are
-    // removed below.
-    space_cv_.wait(lock, [this] {
-      return (queue_.empty() && !writer_busy_ && !external_open_) || writer_failed_ || stop_.load();
-    });
-    flush_requested_ = false;
-    if (writer_failed_) return Status::Aborted("journal writer failed");
-    if (stop_) return Status::Aborted("capture stopped");
-    // The writer takes nothing while the parts are removed: txn_open_ is still set when the
-    // transaction was unfinished, which keeps external entries waiting.
-    uint64_t complete = last_complete_seq_.load();
-    if (journal_->last_seq() > complete) {
-      spdlog::info("capture: removing journal entries {}..{} of an unfinished transaction",
-                   complete + 1, journal_->last_seq());
-      Status st = journal_->TruncateAfter(complete);
-      if (!st.ok()) return st;
-    }
-    txn_open_ = false;
-  }
-  queue_cv_.notify_all();
-  return Status::Ok();
+  // The writer removes the parts (AppendBatch), after everything queued before the request and
+  // after an external group it is appending: only the transaction's parts are removed.
+  WriteItem item;
+  item.request = Request::kDiscard;
+  uint64_t ticket = 0;
+  RS_RETURN_IF_ERROR(Enqueue(std::move(item), &ticket));
+  return WaitWritten(ticket);
 }
 
 // ---- transaction building
@@ -869,7 +856,7 @@ Status CaptureService::FlushPart(bool final, const TransactionInfo* txn, bool ro
   return Enqueue(std::move(item));
 }
 
-Status CaptureService::Enqueue(WriteItem item) {
+Status CaptureService::Enqueue(WriteItem item, uint64_t* ticket) {
   std::unique_lock<std::mutex> lock(queue_mu_);
   space_cv_.wait(lock, [this] {
     return queued_bytes_ - external_bytes_ < options_.queue_bytes || stop_.load() || writer_failed_;
@@ -878,13 +865,15 @@ Status CaptureService::Enqueue(WriteItem item) {
   if (stop_ && queued_bytes_ - external_bytes_ >= options_.queue_bytes) {
     return Status::Aborted("capture stopped");
   }
-  if (!item.has_entry && !has_checkpoint_queued_) {
+  if (!item.has_entry && item.completes && !has_checkpoint_queued_) {
     has_checkpoint_queued_ = true;
     first_checkpoint_queued_ = std::chrono::steady_clock::now();
   }
   if (item.has_entry) ++queued_entries_;
+  if (item.request != Request::kNone) ++queued_requests_;
   queued_bytes_ += item.entry.size() + 64;
   item.ticket = ++next_ticket_;
+  if (ticket != nullptr) *ticket = item.ticket;
   queue_.push_back(std::move(item));
   lock.unlock();
   queue_cv_.notify_one();
@@ -925,6 +914,13 @@ Status CaptureService::WaitDurable(uint64_t ticket) {
   return Status::Aborted(writer_failed_ ? "journal writer failed" : "capture stopped");
 }
 
+Status CaptureService::WaitWritten(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  space_cv_.wait(lock, [&] { return written_ticket_ >= ticket || writer_failed_ || stop_.load(); });
+  if (written_ticket_ >= ticket) return Status::Ok();
+  return Status::Aborted(writer_failed_ ? "journal writer failed" : "capture stopped");
+}
+
 bool CaptureService::WorkReadyLocked() const {
   if (external_open_) return !external_.empty();
   if (txn_open_) return !queue_.empty();
@@ -946,6 +942,9 @@ bool CaptureService::TakeNextLocked(std::vector<WriteItem>* batch, size_t* entri
   }
   if (from == nullptr) return false;
   WriteItem& item = from->front();
+  if (item.request != Request::kNone) --queued_requests_;
+  // The transaction's appended parts are removed by this request before anything else is taken.
+  if (item.request == Request::kDiscard) txn_open_ = false;
   if (item.has_entry) {
     ++*entries;
     --queued_entries_;
@@ -976,46 +975,45 @@ void CaptureService::WriterThread() {
           queue_cv_.wait(lock);
           continue;
         }
-        if (queued_entries_ > 0 || writer_stop_ || flush_requested_) break;
+        if (queued_entries_ > 0 || queued_requests_ > 0 || writer_stop_) break;
         // Only checkpoints are queued: write them after checkpoint_delay.
         auto deadline = first_checkpoint_queued_ + options_.checkpoint_delay;
         if (std::chrono::steady_clock::now() >= deadline) break;
         queue_cv_.wait_until(lock, deadline);
       }
-      if (options_.batch_delay.count() > 0 && !writer_stop_ && !flush_requested_) {
+      if (options_.batch_delay.count() > 0 && !writer_stop_ && queued_requests_ == 0) {
         queue_cv_.wait_for(lock, options_.batch_delay, [this] {
-          return writer_stop_ || flush_requested_ || queued_entries_ >= options_.batch_entries ||
-                 queued_bytes_ >= options_.batch_bytes;
+          return writer_stop_ || queued_requests_ > 0 ||
+                 queued_entries_ >= options_.batch_entries || queued_bytes_ >= options_.batch_bytes;
         });
       }
+      // A request ends the batch: AppendBatch carries it out after appending the rest.
       size_t entries = 0, bytes = 0;
-      while (batch.empty() || (entries < options_.batch_entries && bytes < options_.batch_bytes)) {
+      while (batch.empty() || (batch.back().request == Request::kNone &&
+                               entries < options_.batch_entries && bytes < options_.batch_bytes)) {
         if (!TakeNextLocked(&batch, &entries, &bytes)) break;
       }
       has_checkpoint_queued_ = false;
       for (const WriteItem& item : queue_) {
-        if (!item.has_entry) {
+        if (!item.has_entry && item.completes) {
           has_checkpoint_queued_ = true;
           first_checkpoint_queued_ = std::chrono::steady_clock::now();
           break;
         }
       }
-      writer_busy_ = true;
     }
     space_cv_.notify_all();
     Status s = AppendBatch(&batch);
     batch.clear();
-    {
+    if (!s.ok()) {
       std::lock_guard<std::mutex> lock(queue_mu_);
-      writer_busy_ = false;
-      if (!s.ok()) {
-        writer_failed_ = true;
-        queue_.clear();
-        external_.clear();
-        queued_bytes_ = 0;
-        external_bytes_ = 0;
-        queued_entries_ = 0;
-      }
+      writer_failed_ = true;
+      queue_.clear();
+      external_.clear();
+      queued_bytes_ = 0;
+      external_bytes_ = 0;
+      queued_entries_ = 0;
+      queued_requests_ = 0;
     }
     space_cv_.notify_all();
     if (!s.ok()) {
@@ -1048,7 +1046,7 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
           ++transactions;
         }
       }
-    } else if (item.completes && !item.rotation) {
+    } else if (item.completes && !item.rotation && item.request == Request::kNone) {
       ++skipped;
     }
     if (item.completes && !item.external) checkpoint = &item.checkpoint;
@@ -1063,13 +1061,14 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
   } else if (complete_seq.has_value()) {
     meta = {{kMetaLastCompleteSeq, std::to_string(new_complete)}};
   }
-  if (entries.empty() && meta.empty()) return Status::Ok();
-  uint64_t got_first = 0;
-  RS_RETURN_IF_ERROR(journal_->Append(entries, meta, &got_first));
-  if (!entries.empty() && got_first != first) {
-    return Status::Internal(fmt::format(
-        "journal {}: entries got sequence {} where capture expected {} (a second writer?)",
-        journal_->path(), got_first, first));
+  if (!entries.empty() || !meta.empty()) {
+    uint64_t got_first = 0;
+    RS_RETURN_IF_ERROR(journal_->Append(entries, meta, &got_first));
+    if (!entries.empty() && got_first != first) {
+      return Status::Internal(fmt::format(
+          "journal {}: entries got sequence {} where capture expected {} (a second writer?)",
+          journal_->path(), got_first, first));
+    }
   }
   transactions_ += transactions;
   skipped_ += skipped;
@@ -1081,9 +1080,23 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
     std::lock_guard<std::mutex> lock(status_mu_);
     durable_ = *checkpoint;
   }
-  if (external_ticket != 0) {
+  if (!batch->empty() && batch->back().request == Request::kDiscard) {
+    // TakeNextLocked cleared txn_open_ already; nothing is taken before this returns.
+    const uint64_t complete = last_complete_seq_.load();
+    if (journal_->last_seq() > complete) {
+      spdlog::info("capture: removing journal entries {}..{} of an unfinished transaction",
+                   complete + 1, journal_->last_seq());
+      RS_RETURN_IF_ERROR(journal_->TruncateAfter(complete));
+    }
+  }
+  uint64_t written_ticket = 0;
+  for (const WriteItem& item : *batch) {
+    if (!item.external) written_ticket = item.ticket;
+  }
+  if (external_ticket != 0 || written_ticket != 0) {
     std::lock_guard<std::mutex> lock(queue_mu_);
-    durable_ticket_ = external_ticket;
+    if (external_ticket != 0) durable_ticket_ = external_ticket;
+    if (written_ticket != 0) written_ticket_ = written_ticket;
   }
   if (complete_seq.has_value() && options_.on_append) options_.on_append();
   return Status::Ok();

@@ -40,6 +40,15 @@
 // Group commit: a writer thread appends whatever the capture thread queued (up to
 // `batch_entries` / `batch_bytes` per Append, each Append durable), so a burst shares one fsync
 // and a lone transaction waits for none.
+// One writer: while the threads run, the writer thread is the only one that writes the journal
+// (Append, PutMeta, TruncateAfter) or changes last_complete_seq(). The capture thread asks it
+// through the queue and waits where it must: the first checkpoint is durable before the source
+// is read, and the parts of a transaction cut off by a source error are removed after
+// everything queued before them (WriteItem::Request). A checkpoint's capture.last_complete_seq
+// is therefore always the writer's own, never a value another thread read before the writer
+// appended a group; a stale one would make the next Start remove durable entries and reuse
+// their sequence numbers. Start() writes before the threads start. The Shipper's DeleteUpTo of
+// old entries is the one other writer of this journal (sync/journal.h serializes it).
 // Backpressure: while journal.full(), capture stops reading the binlog and logs an error every
 // `full_report_interval` with the size, the cap and what to do; status() shows it. Nothing is
 // dropped. (A single transaction larger than the whole cap is let through, with an error log,
@@ -159,6 +168,10 @@ struct CaptureOptions {
   // Called (from the writer thread) after every Append that completed a transaction; the
   // Shipper's Notify.
   std::function<void()> on_append;
+  // Test hook: called from the capture thread when it has chosen its first checkpoint (the
+  // journal had none), before the checkpoint is queued for the writer. Tests let another
+  // producer's group be appended at exactly this point.
+  std::function<void()> before_first_checkpoint;
 };
 
 enum class CaptureState : uint8_t {
@@ -231,6 +244,16 @@ class CaptureService {
     BinlogPosition position;
     std::string gtid;
   };
+  // What the capture thread asks of the writer besides appending at its own pace. A request
+  // ends the writer's batch; the capture thread waits for it with WaitWritten.
+  enum class Request : uint8_t {
+    kNone,
+    // The checkpoint alone, written now (not after checkpoint_delay): the first checkpoint.
+    kCheckpoint,
+    // After what was queued before it is appended, remove the entries after last_complete_seq
+    // (the parts of a transaction a source error cut off) with TruncateAfter.
+    kDiscard,
+  };
   // One unit for the writer: an entry and/or (when it completes a transaction) a checkpoint.
   struct WriteItem {
     std::string entry;  // serialized JournalEntry; empty with has_entry false
@@ -242,6 +265,7 @@ class CaptureService {
     uint64_t event_bytes = 0;
     bool external = false;  // from SubmitExternal
     uint64_t ticket = 0;    // arrival order (both queues); SubmitExternal's ticket
+    Request request = Request::kNone;
   };
   class Sink;
 
@@ -251,7 +275,9 @@ class CaptureService {
   Status OnEvent(const Event& event, std::string_view raw);
   // Waits while the journal is full (logging); returns Aborted on Stop.
   Status WaitForJournalSpace(bool in_transaction);
-  // Drains the writer and removes parts of an unfinished transaction from the journal.
+  // Has the writer append what is queued and then remove the parts of an unfinished
+  // transaction from the journal; returns once that is done. Errors: Aborted when the service
+  // stops or the writer failed (the writer's error is in status()).
   Status DiscardUnfinished();
   void Fail(const Status& status);
   // Sets the state unless the service has failed.
@@ -270,7 +296,12 @@ class CaptureService {
   Status SetStatementEnd(std::string* event) const;
   // The event bytes as they go into an entry (a checksum added to payload events).
   std::string EventBytes(std::string_view raw, bool in_payload) const;
-  Status Enqueue(WriteItem item);
+  // Queues `item` for the writer (blocking while the queue is full); *ticket (optional) gets
+  // its ticket for WaitWritten. Errors: Aborted when stopping or the writer failed.
+  Status Enqueue(WriteItem item, uint64_t* ticket = nullptr);
+  // Waits until the writer has written (durably) or carried out the capture item `ticket` and
+  // every capture item before it. Errors: Aborted when the service stops or the writer failed.
+  Status WaitWritten(uint64_t ticket);
 
   void WriterThread();
   // Whether the writer has something it may take now, and taking it (queue_mu_ held): the
@@ -324,15 +355,14 @@ class CaptureService {
   // ---- writer queue (guarded by queue_mu_)
   mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;  // writer waits for items
-  std::condition_variable space_cv_;  // capture waits for queue space / drain
+  std::condition_variable space_cv_;  // queue space, WaitWritten, WaitDurable
   std::deque<WriteItem> queue_;
   size_t queued_bytes_ = 0;    // both queues
   size_t external_bytes_ = 0;  // external_'s share (each queue has queue_bytes of room)
   bool writer_stop_ = false;
   size_t queued_entries_ = 0;
-  bool writer_busy_ = false;      // the writer holds a batch it is appending
-  bool writer_failed_ = false;    // an Append failed; the service is stopping
-  bool flush_requested_ = false;  // write queued checkpoints now (DiscardUnfinished)
+  bool writer_failed_ = false;  // an Append failed; the service is stopping
+  size_t queued_requests_ = 0;  // items in queue_ with a Request: the writer goes now
   bool has_checkpoint_queued_ = false;
   std::chrono::steady_clock::time_point first_checkpoint_queued_{};
   std::deque<WriteItem> external_;  // SubmitExternal's entries
@@ -340,6 +370,7 @@ class CaptureService {
   bool txn_open_ = false;        // the writer appended parts of a transaction, not its last one
   bool external_open_ = false;   // ... of an external group, not its last entry
   uint64_t durable_ticket_ = 0;  // the last external group durable
+  uint64_t written_ticket_ = 0;  // the last capture item (queue_) written or carried out
 
   // ---- status
   mutable std::mutex status_mu_;  // guards the fields below
@@ -347,7 +378,7 @@ class CaptureService {
   Status error_;
   Checkpoint durable_;
   BinlogPosition read_position_;
-  std::atomic<uint64_t> last_complete_seq_{0};
+  std::atomic<uint64_t> last_complete_seq_{0};  // set by Start, then by the writer thread only
   std::atomic<uint64_t> transactions_{0};
   std::atomic<uint64_t> skipped_{0};
   std::atomic<uint64_t> rows_{0};

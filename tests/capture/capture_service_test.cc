@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -224,6 +225,68 @@ class FailingFactory : public BinlogSourceFactory {
   std::string Describe() const override { return "failing"; }
 };
 
+// The first source breaks with a network error after `limit` events, calling `on_break` first
+// (on the capture thread); every later source reads the files to their end.
+class BreakingFactory : public BinlogSourceFactory {
+ public:
+  BreakingFactory(std::vector<std::string> paths, int limit, std::function<void()> on_break)
+      : files_(std::move(paths)), limit_(limit), on_break_(std::move(on_break)) {}
+  Result<BinlogPosition> CurrentPosition() override { return files_.CurrentPosition(); }
+  Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition& start) override {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<BinlogSource> source, files_.Open(start));
+    if (opened_++ > 0) return source;
+    return std::unique_ptr<BinlogSource>(new Breaking(std::move(source), limit_, on_break_));
+  }
+  void Interrupt() override {}
+  void Resume() override {}
+  std::string Describe() const override { return "breaking " + files_.Describe(); }
+
+ private:
+  class Breaking : public BinlogSource {
+   public:
+    Breaking(std::unique_ptr<BinlogSource> source, int limit, std::function<void()> on_break)
+        : source_(std::move(source)), left_(limit), on_break_(std::move(on_break)) {}
+    Result<bool> Next(RawEvent* event) override {
+      if (left_-- <= 0) {
+        on_break_();
+        return Status::Network("connection reset (test)");
+      }
+      return source_->Next(event);
+    }
+    std::string Describe() const override { return source_->Describe(); }
+
+   private:
+    std::unique_ptr<BinlogSource> source_;
+    int left_;
+    std::function<void()> on_break_;
+  };
+  FileSourceFactory files_;
+  int limit_;
+  std::function<void()> on_break_;
+  int opened_ = 0;
+};
+
+// A serialized file-repository entry, as the file capture submits them.
+std::string FileEntry(const std::string& path, uint32_t part, bool last_part) {
+  pb::JournalEntry entry;
+  pb::FileChange* file = entry.mutable_file();
+  file->set_kind(pb::FileChange::FILE);
+  file->set_path(path);
+  file->set_part(part);
+  file->set_last_part(last_part);
+  return entry.SerializeAsString();
+}
+
+// Submits a group of file entries (one file in `parts` parts) and waits until it is durable.
+Status SubmitFileGroup(CaptureService* service, const std::string& path, uint32_t parts) {
+  uint64_t ticket = 0;
+  for (uint32_t part = 0; part < parts; ++part) {
+    RS_ASSIGN_OR_RETURN(ticket, service->SubmitExternal(FileEntry(path, part, part + 1 == parts),
+                                                        part + 1 == parts));
+  }
+  return service->WaitDurable(ticket);
+}
+
 class CaptureServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -238,8 +301,11 @@ class CaptureServiceTest : public ::testing::Test {
 
   Journal& OpenJournal(uint64_t max_bytes = 0) {
     journal_.reset();
-    auto journal =
-        Journal::Open({.path = dir_ + "/journal", .max_bytes = max_bytes, .sync = false});
+    Journal::Options options;
+    options.path = dir_ + "/journal";
+    options.max_bytes = max_bytes;
+    options.sync = false;
+    auto journal = Journal::Open(options);
     EXPECT_TRUE(journal.ok()) << journal.status().ToString();
     journal_ = std::move(journal).value();
     return *journal_;
@@ -266,6 +332,22 @@ class CaptureServiceTest : public ::testing::Test {
       EXPECT_TRUE(entry.ParseFromString(bytes)) << "entry " << seq;
       EXPECT_TRUE(entry.has_db());
       out.push_back(entry.db());
+    }
+    return out;
+  }
+
+  // Every entry: "file <path> <part>" or "db <gtid> <part>", by sequence number.
+  std::map<uint64_t, std::string> EntryNames() {
+    std::map<uint64_t, std::string> out;
+    auto read = journal_->Read(journal_->first_seq(), 100000, size_t{1} << 40);
+    EXPECT_TRUE(read.ok()) << read.status().ToString();
+    if (!read.ok()) return out;
+    for (const auto& [seq, bytes] : *read) {
+      pb::JournalEntry entry;
+      EXPECT_TRUE(entry.ParseFromString(bytes)) << "entry " << seq;
+      out[seq] = entry.has_file()
+                     ? "file " + entry.file().path() + " " + std::to_string(entry.file().part())
+                     : "db " + entry.db().gtid() + " " + std::to_string(entry.db().part());
     }
     return out;
   }
@@ -682,6 +764,99 @@ TEST_F(CaptureServiceTest, NoCheckpointStartsAtCurrentPositionAndRecordsIt) {
   ASSERT_TRUE(RunToEnd(&nothing).ok());
   EXPECT_EQ(Meta("capture.file"), "mariadb-bin.000001");
   EXPECT_EQ(Meta("capture.offset"), "4");
+}
+
+// Issue 11, item 3. The capture thread used to write the first checkpoint itself (PutMeta), with
+// a last_complete_seq it had read before the writer appended another producer's group; the hook
+// puts a file group's append exactly there. On that code (the hook called between its read of
+// last_complete_seq_ and its PutMeta) this test fails: the checkpoint says
+// capture.last_complete_seq = 0 while entries 1-2 are durable (their WaitDurable returned), and
+// the restart's Start truncates them and gives 1-2 to the binlog's transactions. Now the writer
+// writes the checkpoint with its own value.
+TEST_F(CaptureServiceTest, FileGroupAppendedWhileFirstCheckpointIsWrittenSurvivesRestart) {
+  OpenJournal();
+  CaptureService* running = nullptr;
+  Status group = Status::Internal("the hook was not called");
+  CaptureOptions options;
+  options.before_first_checkpoint = [&] {
+    // The file capture's thread, while the capture thread is between choosing the checkpoint
+    // and having it written.
+    std::thread producer([&] { group = SubmitFileGroup(running, "etc/a.conf", 2); });
+    producer.join();
+  };
+  LimitedFactory nothing({kMariadbFixture}, 0);  // no transaction rewrites the checkpoint
+  {
+    CaptureService service(journal_.get(), &nothing, options);
+    running = &service;
+    ASSERT_TRUE(service.Start().ok());
+    ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
+  }
+  ASSERT_TRUE(group.ok()) << group.ToString();
+  ASSERT_EQ(journal_->last_seq(), 2u) << "premise: the group was appended during the hook";
+  EXPECT_EQ(Meta("capture.file"), "mariadb-bin.000001");
+  EXPECT_EQ(Meta("capture.offset"), "4");
+  EXPECT_EQ(Meta("capture.last_complete_seq"), "2");
+
+  // Restart as a new process would: reopen the journal, capture the binlog's transactions.
+  OpenJournal();
+  FileSourceFactory factory({kMariadbFixture});
+  ASSERT_TRUE(RunToEnd(&factory).ok()) << last_status_.last_error;
+  EXPECT_EQ(EntryNames(), (std::map<uint64_t, std::string>{{1, "file etc/a.conf 0"},
+                                                           {2, "file etc/a.conf 1"},
+                                                           {3, "db 0-1-1 0"},
+                                                           {4, "db 0-1-2 0"}}))
+      << "durable entries kept, sequence numbers not reused";
+  EXPECT_EQ(Meta("capture.last_complete_seq"), "4");
+}
+
+// A source error in the middle of a large transaction: the writer removes the parts it appended
+// (they are read again), and a file group submitted meanwhile, which cannot go between a
+// transaction's parts, follows the last complete transaction; nothing durable is removed.
+TEST_F(CaptureServiceTest, SourceErrorMidTransactionRemovesItsPartsBeforeAWaitingFileGroup) {
+  SyntheticBinlog b;
+  b.Transaction(1);
+  b.Transaction(2, 200);
+  std::string path = b.Write(dir_);
+  OpenJournal();
+  CaptureService* running = nullptr;
+  Journal* journal = journal_.get();
+  Result<uint64_t> group = Status::Internal("the source did not break");
+  uint64_t journaled_at_break = 0;
+  auto on_break = [&] {
+    // Parts of transaction 2 are in the journal before the error.
+    for (int i = 0; i < 10000 && journal->last_seq() < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    journaled_at_break = journal->last_seq();
+    // Submitted here, on the capture thread, so that the group is queued before the discard
+    // request (SubmitExternal does not wait for the writer).
+    group = running->SubmitExternal(FileEntry("etc/b.conf", 0, false), false);
+    if (group.ok()) group = running->SubmitExternal(FileEntry("etc/b.conf", 1, true), true);
+  };
+  BreakingFactory factory({path}, 1 + 4 + 1 + 100, on_break);  // in transaction 2's rows
+  CaptureOptions options;
+  options.part_bytes = 1024;
+  options.retry_min = std::chrono::milliseconds(1);
+  {
+    CaptureService service(journal_.get(), &factory, options);
+    running = &service;
+    ASSERT_TRUE(service.Start().ok());
+    ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
+    ASSERT_TRUE(group.ok()) << group.status().ToString();
+    EXPECT_TRUE(service.WaitDurable(*group).ok());
+  }
+  ASSERT_GE(journaled_at_break, 3u) << "premise: parts of transaction 2 were journaled";
+  std::map<uint64_t, std::string> names = EntryNames();
+  ASSERT_GT(names.size(), 4u);
+  EXPECT_EQ(names.begin()->first, 1u);
+  EXPECT_EQ(names.rbegin()->first, names.size()) << "no gap";
+  EXPECT_EQ(names[1], "db 0-1-1 0");
+  EXPECT_EQ(names[2], "file etc/b.conf 0");
+  EXPECT_EQ(names[3], "file etc/b.conf 1");
+  for (uint64_t seq = 4; seq <= names.size(); ++seq) {
+    EXPECT_EQ(names[seq], "db 0-1-2 " + std::to_string(seq - 4)) << "parts once, in order";
+  }
+  EXPECT_EQ(Meta("capture.last_complete_seq"), std::to_string(journal_->last_seq()));
 }
 
 TEST_F(CaptureServiceTest, FullJournalPausesCaptureUntilSpaceIsFreed) {
