@@ -183,6 +183,16 @@ Status ApplyMetaAt(int dirfd, const std::string& name, const pb::FileMeta& meta,
   return Status::Ok();
 }
 
+// The mtime a change's parent directory `dirfd` must have after the change: `wanted`, or when the
+// primary could not say (wanted < 0: the directory was being deleted there too, and the primary's
+// manifest keeps its old mtime) the one it has now, before the change. -1 when unknown.
+int64_t ParentMtimeAfter(int dirfd, int64_t wanted) {
+  if (wanted >= 0 || dirfd < 0) return wanted;
+  struct stat st {};
+  if (::fstat(dirfd, &st) != 0) return -1;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
 // Sets a directory's mtime, keeping its atime; nothing when mtime_ns < 0.
 Status SetDirMtime(int dirfd, int64_t mtime_ns, const std::string& full) {
   if (mtime_ns < 0) return Status::Ok();
@@ -339,6 +349,7 @@ struct FileApplier::InProgress {
   std::string path;
   uint32_t next_part = 0;
   UniqueFd parent;        // the directory of `path`
+  int64_t parent_mtime_before = -1;  // its mtime before the temporary file was made there
   std::string name;       // the last component of `path`
   std::string full;       // root + "/" + path, for messages
   std::string temp_name;  // in `parent`
@@ -455,6 +466,7 @@ Result<FileApplyOutcome> FileApplier::ApplyFile(const pb::FileChange& change) {
     state->name = NameOf(change.path());
     state->full = Join(options_.root, change.path());
     RS_ASSIGN_OR_RETURN(state->parent, OpenParent(root_fd_, options_.root, change.path(), true));
+    state->parent_mtime_before = ParentMtimeAfter(state->parent.get(), -1);
     for (int attempt = 0; !state->temp.valid(); ++attempt) {
       state->temp_name = TempName();
       state->temp = UniqueFd(RetryEintr([&] {
@@ -538,6 +550,8 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
   }
   std::string temp_full = Join(options_.root, Join(ParentPath(current.path), current.temp_name));
   RS_RETURN_IF_ERROR(ApplyMetaFd(current.temp.get(), meta, true, temp_full));
+  const int64_t parent_mtime = change.parent_mtime_ns() >= 0 ? change.parent_mtime_ns()
+                                                             : current.parent_mtime_before;
   RS_RETURN_IF_ERROR(ClearDirectory(current.parent.get(), current.name, current.full));
   if (::renameat(current.parent.get(), current.temp_name.c_str(), current.parent.get(),
                  current.name.c_str()) != 0) {
@@ -545,7 +559,7 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
   }
   UniqueFd parent = std::move(current.parent);
   in_progress_.reset();
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
+  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
                                  Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
@@ -572,6 +586,7 @@ Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& chang
   std::string full = Join(options_.root, change.path());
   std::string name = NameOf(change.path());
   RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), true));
+  const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   struct stat st {};
   int err = LstatAt(parent.get(), name, &st);
   if (err != 0 && err != ENOENT) return IoErr("stat", full, err);
@@ -588,7 +603,7 @@ Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& chang
   }));
   if (!fd.valid()) return IoErr("open directory", full, errno);
   RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), true, full));
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
+  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
                                  Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
@@ -602,6 +617,7 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
   std::string full = Join(options_.root, change.path());
   std::string name = NameOf(change.path());
   RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), true));
+  const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   std::string temp_name;
   for (int attempt = 0;; ++attempt) {
     temp_name = TempName();
@@ -626,7 +642,7 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
     return IoErr("rename " + temp_full + " to", full, errno);
   }
   guard.Disarm();
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
+  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
                                  Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
@@ -635,8 +651,9 @@ Result<FileApplyOutcome> FileApplier::ApplyDelete(const pb::FileChange& change) 
   RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), false));
   if (!parent.valid()) return FileApplyOutcome::kApplied;  // its directory is gone already
   std::string full = Join(options_.root, change.path());
+  const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   RS_RETURN_IF_ERROR(RemoveAt(parent.get(), NameOf(change.path()), full));
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
+  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
                                  Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
@@ -670,6 +687,9 @@ Result<FileApplyOutcome> FileApplier::ApplyRename(const pb::FileChange& change) 
   int to_err = LstatAt(to_parent.get(), to_name, &to_st);
   if (to_err != 0 && to_err != ENOENT) return IoErr("stat", to_full, to_err);
 
+  const int64_t from_parent_mtime =
+      ParentMtimeAfter(from_parent.get(), change.from_parent_mtime_ns());
+  const int64_t to_parent_mtime = ParentMtimeAfter(to_parent.get(), change.parent_mtime_ns());
   FileApplyOutcome outcome = FileApplyOutcome::kApplied;
   if (from_err == ENOENT) {
     // Applied before (or `from` never arrived): only a plausible result at `to` is accepted.
@@ -700,11 +720,11 @@ Result<FileApplyOutcome> FileApplier::ApplyRename(const pb::FileChange& change) 
   if (change.has_meta())
     RS_RETURN_IF_ERROR(ApplyMetaAt(to_parent.get(), to_name, change.meta(), to_full));
   if (from_parent.valid()) {
-    RS_RETURN_IF_ERROR(SetDirMtime(from_parent.get(), change.from_parent_mtime_ns(),
-                                   Join(options_.root, ParentPath(from))));
+    RS_RETURN_IF_ERROR(
+        SetDirMtime(from_parent.get(), from_parent_mtime, Join(options_.root, ParentPath(from))));
   }
   RS_RETURN_IF_ERROR(
-      SetDirMtime(to_parent.get(), change.parent_mtime_ns(), Join(options_.root, ParentPath(to))));
+      SetDirMtime(to_parent.get(), to_parent_mtime, Join(options_.root, ParentPath(to))));
   return outcome;
 }
 
