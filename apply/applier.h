@@ -130,7 +130,7 @@ struct ApplierOptions {
   // all), and once it waits there it writes where it stands to `paused_path`. "" = no barrier.
   std::string barrier_path;
   std::string paused_path;
-  // verify.lock, which a running verify holds (flock) for its whole run: a barrier whose
+  // verify.lock, which a running verify holds (FileLock) for its whole run: a barrier whose
   // verify no longer holds it died (kill -9) and is lifted. "" = barriers are never lifted here.
   std::string verify_lock_path;
   // The paths to ask the primary for whole (Receiver::SetFileResync): called at start and
