@@ -26,7 +26,8 @@ cmake -S . -B "$build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DREPLSYNC_WERROR=OFF >/dev/null
 ninja -C "$build-fuzz" -j "$jobs" binlog_decoder_fuzz
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# Warnings are errors here (the project's own check); a plain cmake build leaves them warnings.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREPLSYNC_WERROR=ON \
   -DREPLSYNC_FUZZ_BINARY="$PWD/$build-fuzz/tests/fuzz/binlog_decoder_fuzz" \
   -DREPLSYNC_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 ninja -C "$build" -j "$jobs"
