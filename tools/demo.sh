@@ -11,29 +11,114 @@
 # link targets), `replsync verify` comparing both nodes' rows and files at consistent points
 # while sysbench and a file writer keep changing the primary, and differences planted on the
 # secondary found by verify and fixed by `replsync repair`. Everything is stopped at the end.
+#
+# Output: a few lines per step. What setup (apt-get) and the build (cmake, ninja) print goes to
+# setup.log and build.log in the demo's work folder (/tmp/replsync-demo.XXXXXX, which also holds
+# the servers, the repositories, the configurations and the daemons' logs); each log's path is
+# printed before its step starts. When a step fails the demo shows the end of that step's log
+# (or of the daemons' logs), says which step failed, and keeps the work folder; a successful run
+# removes it.
 # Environment: BUILD_DIR (default build), DEMO_SYSBENCH_SECONDS (default 10), MARIADB_KEEP=1
-# keeps the servers' folders.
+# keeps the work folder after a successful run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/setup.sh
 build=${BUILD_DIR:-build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" replsync replsyncd
-replsync="$PWD/$build/tools/replsync"
-replsyncd="$PWD/$build/tools/replsyncd"
-
+MARIADB_WORK=${MARIADB_WORK:-$(mktemp -d /tmp/replsync-demo.XXXXXX)}
 source tools/lib/mariadb.sh
-pids=()
+work=$MARIADB_WORK
+pids=()      # replsyncd of the primary, then of the secondary
+current_step="start"
+
+step() {
+  current_step=$*
+  printf '\n\033[1m== %s\033[0m\n' "$*"
+}
+
+# Shows the last `lines` lines of `file` between two marker lines.
+show_tail() {  # file lines
+  [[ -s $1 ]] || return 0
+  echo "---- last $2 lines of $1"
+  tail -n "$2" "$1"
+  echo "----"
+}
+
 cleanup() {
-  local pid
+  local rc=$? pid
+  if ((rc != 0)); then
+    MARIADB_KEEP=1
+    show_tail "$work/primary.log" 15
+    show_tail "$work/secondary.log" 15
+    printf '\n\033[1m== FAILED in step "%s" (exit status %d)\033[0m\n' "$current_step" "$rc"
+    echo "kept for inspection: $work"
+  fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   mariadb_stop_all
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Runs a command with its output (stdout and stderr) appended to `log`. On failure it shows the
+# end of the log and returns the command's exit status.
+run_logged() {  # log command...
+  local log=$1 rc=0
+  shift
+  "$@" >>"$log" 2>&1 </dev/null || rc=$?
+  if ((rc != 0)); then
+    echo "failed (exit status $rc): $*"
+    show_tail "$log" 60
+    echo "the whole output: $log"
+  fi
+  return "$rc"
+}
+
+step "Installing what is missing (tools/setup.sh)"
+echo "apt-get output goes to $work/setup.log"
+run_logged "$work/setup.log" tools/setup.sh
+grep '^setup:' "$work/setup.log" || true
+
+step "Building replsync and replsyncd in $build/"
+echo "cmake and compiler output goes to $work/build.log"
+started=$SECONDS
+run_logged "$work/build.log" cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_logged "$work/build.log" ninja -C "$build" replsync replsyncd
+if grep -q '^ninja: no work to do' "$work/build.log"; then
+  echo "up to date"
+else
+  echo "built in $((SECONDS - started)) s"
+fi
+warnings=$(grep -c ': warning:' "$work/build.log" || true)
+if ((warnings > 0)); then
+  echo "$warnings compiler warnings; the first ones:"
+  grep ': warning:' "$work/build.log" | head -n 5
+fi
+replsync="$PWD/$build/tools/replsync"
+replsyncd="$PWD/$build/tools/replsyncd"
+
+# Fails when a replsyncd has exited (the failure report shows the end of its log).
+check_daemons() {
+  local i names=(primary secondary)
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "replsyncd of the ${names[$i]} has exited"
+      return 1
+    fi
+  done
+}
+
+# Waits up to 2 minutes until the secondary's applied position (replsync.applied, written in the
+# same transaction as the rows) is the primary's last GTID. Sets target, applied and waited.
+wait_caught_up() {
+  target=$(mariadb_sql primary "SELECT @@gtid_binlog_pos")
+  local i
+  for ((i = 0; i < 600; i++)); do
+    applied=$(mariadb_sql secondary "SELECT gtid FROM replsync.applied" 2>/dev/null || true)
+    [[ "$applied" == "$target" ]] && break
+    check_daemons
+    sleep 0.2
+  done
+  waited="$((i / 5)).$((i % 5 * 2))"
+}
 
 step "Starting the primary's and the secondary's MariaDB on loopback"
 mariadb_start primary 1
@@ -87,6 +172,7 @@ pids+=($!)
 pids+=($!)
 sleep 1
 tail -n 5 "$MARIADB_WORK/primary.log" "$MARIADB_WORK/secondary.log"
+check_daemons
 
 step "A burst of changes on the primary"
 start=$(mariadb_sql primary "SHOW MASTER STATUS" | awk '{print $1":"$2}')
@@ -158,15 +244,8 @@ step "Waiting for the secondary to catch up"
 tables=$(mariadb_sql primary "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables
   WHERE table_schema IN ('smarten', 'sbtest') AND table_type = 'BASE TABLE' ORDER BY 1" | paste -sd, -)
 checksums() { mariadb_sql "$1" "CHECKSUM TABLE ${tables//,/, }" 2>/dev/null; }
-# Caught up when the secondary's applied position (replsync.applied, written in the same
-# transaction as the rows) is the primary's last GTID.
-target=$(mariadb_sql primary "SELECT @@gtid_binlog_pos")
-for ((i = 0; i < 600; i++)); do
-  applied=$(mariadb_sql secondary "SELECT gtid FROM replsync.applied" 2>/dev/null || true)
-  if [[ "$applied" == "$target" ]]; then break; fi
-  sleep 0.2
-done
-echo "primary at GTID $target; secondary applied up to ${applied:-nothing} after $((i / 5)).$((i % 5 * 2)) s"
+wait_caught_up
+echo "primary at GTID $target; secondary applied up to ${applied:-nothing} after $waited s"
 sleep 1.2  # let both daemons write a fresh status file
 
 step "replsync status --config primary.toml"
@@ -175,7 +254,10 @@ step "replsync status --config secondary.toml"
 "$replsync" status --config "$MARIADB_WORK/secondary.toml" || true
 
 step "The primary's first changes as the capture decoded them (replsync binlog dump --json)"
-"$replsync" binlog dump --config "$MARIADB_WORK/primary.toml" --from "$start" --json | grep -m 4 '"table":"reports"' | cut -c1-400
+# awk reads the dump to its end: a reader that stopped early (grep -m, head) would kill the dump
+# with SIGPIPE, and pipefail would stop the demo.
+"$replsync" binlog dump --config "$MARIADB_WORK/primary.toml" --from "$start" --json |
+  awk '/"table":"reports"/ && n++ < 4' | cut -c1-400
 
 step "replsync verify --config secondary.toml (sysbench and a file writer keep changing the primary)"
 sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
@@ -195,11 +277,9 @@ wait "$writer_pid" || true
 echo "verify exit code: $verify_rc (0: consistent)"
 
 # Let the secondary apply the last of that load before the checksums below.
-target=$(mariadb_sql primary "SELECT @@gtid_binlog_pos")
-for ((i = 0; i < 600; i++)); do
-  [[ "$(mariadb_sql secondary "SELECT gtid FROM replsync.applied" 2>/dev/null)" == "$target" ]] && break
-  sleep 0.2
-done
+wait_caught_up
+[[ "$applied" == "$target" ]] ||
+  echo "the secondary applied up to ${applied:-nothing}, the primary is at $target"
 
 step "Differences planted on the secondary behind replsync's back: verify finds them, repair fixes them"
 mariadb_sql secondary "SET SESSION sql_log_bin=0; DELETE FROM sbtest.sbtest1 WHERE id = 7; UPDATE sbtest.sbtest2 SET c = 'tampered' WHERE id = 9"
@@ -242,7 +322,6 @@ fi
 if ((rows_equal && files_equal && verify_rc == 0)); then
   step "Done: the secondary holds exactly the primary's rows and files"
 else
-  step "The nodes differ; logs: $MARIADB_WORK/primary.log $MARIADB_WORK/secondary.log"
-  MARIADB_KEEP=1
+  step "The nodes differ"
   exit 1
 fi
