@@ -309,14 +309,6 @@ Status Applier::RunStep(Step step) {
       WaitForNotify();
       next_.reset();
       return Status::Ok();
-    case Step::kApplyFiles: {
-      RelayItem item = std::move(*next_);
-      next_.reset();
-      RS_RETURN_IF_ERROR(ApplyFiles(item.seq, std::move(item.file())));
-      dispatched_ = position_.seq;
-      backoff_ = options_.retry_min;
-      return Status::Ok();
-    }
     case Step::kDispatch:
       SetState(ApplierState::kApplying);
       if (Dispatch(next_->seq, &next_->db())) {
@@ -324,10 +316,12 @@ Status Applier::RunStep(Step step) {
         backoff_ = options_.retry_min;
       }
       return Status::Ok();
+    case Step::kApplyFiles:
     case Step::kApplySerial: {
       RelayItem item = std::move(*next_);
       next_.reset();
-      RS_RETURN_IF_ERROR(ApplyTransaction(item.seq, std::move(item.db())));
+      RS_RETURN_IF_ERROR(item.is_file() ? ApplyFiles(item.seq, std::move(item.file()))
+                                        : ApplyTransaction(item.seq, std::move(item.db())));
       dispatched_ = position_.seq;
       backoff_ = options_.retry_min;
       return Status::Ok();
