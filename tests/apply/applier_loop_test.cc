@@ -4,6 +4,7 @@
 // injects one interleaving that the applier once got wrong (issue 11), through the relay's read
 // hook or the fake's statement hook, so that it fails for the reason in its name every time.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -317,7 +318,7 @@ TEST_F(ApplierLoopTest, EachEntryFoundIsReadOnce) {
     ++found_reads[seq];
   });
   for (uint64_t s = 1; s <= 40; ++s) {
-    Put(s, s % 5 == 0 ? FolderEntry("f" + std::to_string(s)) : DbEntry(s, /*parallel=*/s % 2));
+    Put(s, s % 5 == 0 ? FolderEntry(fmt::format("f{}", s)) : DbEntry(s, /*parallel=*/s % 2));
   }
   Start(Options(4));
   ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 40; }));

@@ -1,5 +1,6 @@
 #include "apply/file_applier.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -342,11 +343,11 @@ TEST_F(FileApplierTest, TypeChangesInEveryDirection) {
   auto make = [&](Type type, const std::string& path) {
     switch (type) {
       case kFile:
-        return FileChange(path, "content of " + path);
+        return FileChange(path, std::string("content of ") + path);
       case kDir:
         return DirChange(path);
       case kLink:
-        return SymlinkChange(path, "target-of-" + path);
+        return SymlinkChange(path, std::string("target-of-") + path);
     }
     return DirChange(path);
   };
@@ -355,14 +356,14 @@ TEST_F(FileApplierTest, TypeChangesInEveryDirection) {
     switch (type) {
       case kFile:
         EXPECT_TRUE(S_ISREG(st.st_mode)) << path;
-        EXPECT_EQ(Read(P(path)), "content of " + path);
+        EXPECT_EQ(Read(P(path)), std::string("content of ") + path);
         break;
       case kDir:
         EXPECT_TRUE(S_ISDIR(st.st_mode)) << path;
         break;
       case kLink:
         EXPECT_TRUE(S_ISLNK(st.st_mode)) << path;
-        EXPECT_EQ(fs::read_symlink(P(path)).string(), "target-of-" + path);
+        EXPECT_EQ(fs::read_symlink(P(path)).string(), std::string("target-of-") + path);
         break;
     }
   };
@@ -370,7 +371,7 @@ TEST_F(FileApplierTest, TypeChangesInEveryDirection) {
   for (Type from : {kFile, kDir, kLink}) {
     for (Type to : {kFile, kDir, kLink}) {
       if (from == to) continue;
-      std::string path = "t" + std::to_string(n++);
+      std::string path = fmt::format("t{}", n++);
       ASSERT_EQ(MustApply(make(from, path)), FileApplyOutcome::kApplied);
       if (from == kDir) Write(P(path + "/sub/deep"), "inside the old directory");
       EXPECT_EQ(MustApply(make(to, path)), FileApplyOutcome::kApplied) << from << "->" << to;

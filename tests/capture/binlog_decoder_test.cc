@@ -1,5 +1,6 @@
 #include "capture/binlog_decoder.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -359,7 +360,7 @@ TEST(BinlogDecoderTest, CrcMismatchInRecordedBinlogIsCorruption) {
       }
     }
     ASSERT_TRUE(failure.IsCorruption()) << "victim " << victim << ": " << failure.ToString();
-    EXPECT_NE(failure.message().find(":" + std::to_string(events[victim].offset) + " "),
+    EXPECT_NE(failure.message().find(fmt::format(":{} ", events[victim].offset)),
               std::string::npos)
         << failure.message();
     EXPECT_NE(failure.message().find("CRC32 mismatch"), std::string::npos) << failure.message();
@@ -1059,7 +1060,7 @@ TEST(BinlogDecoderTest, PreGaRowsShareOneBitmapAndOldTypeNumbersArePermuted) {
 }
 
 TEST(BinlogDecoderTest, MariadbCompressedRowsAreInflated) {
-  std::string rows = "\xf8" + std::string(200, 'r');
+  std::string rows = std::string("\xf8") + std::string(200, 'r');
   std::string packed(compressBound(rows.size()), '\0');
   uLongf packed_len = packed.size();
   ASSERT_EQ(compress(reinterpret_cast<Bytef*>(packed.data()), &packed_len,

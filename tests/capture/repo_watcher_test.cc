@@ -1,6 +1,7 @@
 #include "capture/repo_watcher.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -483,15 +484,15 @@ std::string WatchLimitScenario(const std::string& root) {
   }
   if (watcher.watch_count() != 6)
     return "watch_count after retry " + std::to_string(watcher.watch_count());
-  for (int i = 1; i <= 5; ++i) WriteFile(root + "/d" + std::to_string(i) + "/f", "1");
+  for (int i = 1; i <= 5; ++i) WriteFile(fmt::format("{}/d{}/f", root, i), "1");
   events = PollUntil(watcher, [](const std::vector<RepoEvent>& ev) {
     for (int i = 1; i <= 5; ++i) {
-      if (!Contains(ev, Ev(Kind::kClosedWrite, "d" + std::to_string(i) + "/f"))) return false;
+      if (!Contains(ev, Ev(Kind::kClosedWrite, fmt::format("d{}/f", i)))) return false;
     }
     return true;
   });
   for (int i = 1; i <= 5; ++i) {
-    if (!Contains(events, Ev(Kind::kClosedWrite, "d" + std::to_string(i) + "/f"))) {
+    if (!Contains(events, Ev(Kind::kClosedWrite, fmt::format("d{}/f", i)))) {
       return "missing d" + std::to_string(i) + "/f:" + Dump(events);
     }
   }
@@ -499,7 +500,7 @@ std::string WatchLimitScenario(const std::string& root) {
 }
 
 TEST_F(RepoWatcherTest, WatchLimitReportsRescanKeepsWorkingAndRecovers) {
-  for (int i = 1; i <= 5; ++i) fs::create_directories(P("d" + std::to_string(i)));
+  for (int i = 1; i <= 5; ++i) fs::create_directories(P(fmt::format("d{}", i)));
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
   pid_t pid = ::fork();

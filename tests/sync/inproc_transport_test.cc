@@ -1,5 +1,6 @@
 #include "sync/inproc_transport.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -82,7 +83,7 @@ TEST(InprocTransportTest, SeveralClientsHaveDistinctPeerIds) {
   for (int i = 0; i < 3; ++i) {
     clients.push_back(hub.CreateClient());
     ids.insert(hub.PeerId(*clients.back()));
-    ASSERT_TRUE(clients.back()->Send(MakeHello("n" + std::to_string(i), i)).ok());
+    ASSERT_TRUE(clients.back()->Send(MakeHello(fmt::format("n{}", i), i)).ok());
   }
   EXPECT_EQ(ids.size(), 3u);
   for (int i = 0; i < 3; ++i) {

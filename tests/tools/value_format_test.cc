@@ -1,5 +1,6 @@
 #include "tools/cli/value_format.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <time.h>
@@ -280,7 +281,7 @@ TEST_F(ValueFormatTest, SetWithoutLabelsForEveryBitIsTheMask) {
   column.enum_values = {"a", "b", "c"};
   EXPECT_EQ(Json(UInt(9, ValueKind::kSet), column), "9");
   ColumnDef wide = Column(ColumnType::kSet);
-  for (int i = 0; i < 64; ++i) wide.enum_values.push_back("v" + std::to_string(i));
+  for (int i = 0; i < 64; ++i) wide.enum_values.push_back(fmt::format("v{}", i));
   EXPECT_EQ(Json(UInt(uint64_t{1} << 63, ValueKind::kSet), wide), "[\"v63\"]");
 }
 
