@@ -310,6 +310,7 @@ Status CaptureService::Start() {
         last_complete + 1, journal_->last_seq(),
         committed_.empty() ? std::string("the start") : committed_.ToString());
     RS_RETURN_IF_ERROR(journal_->TruncateAfter(last_complete));
+    AfterJournalWrite("TruncateAfter");
   }
   last_complete_seq_ = last_complete;
   if (committed_.empty()) {
@@ -337,9 +338,12 @@ Status CaptureService::Start() {
     queued_entries_ = 0;
     queued_requests_ = 0;
     writer_stop_ = false;
+    writer_drained_ = false;
+    writer_exit_ = false;
     writer_failed_ = false;
     txn_open_ = false;
     external_open_ = false;
+    writer_running_ = true;
   }
   stop_ = false;
   factory_->Resume();
@@ -356,6 +360,11 @@ void CaptureService::Stop() {
   space_cv_.notify_all();
   queue_cv_.notify_all();
   if (capture_thread_.joinable()) capture_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    writer_exit_ = true;
+  }
+  queue_cv_.notify_all();
   if (writer_thread_.joinable()) writer_thread_.join();
   started_ = false;
   std::lock_guard<std::mutex> lock(status_mu_);
@@ -368,8 +377,11 @@ void CaptureService::Stop() {
 
 Status CaptureService::Wait() {
   if (capture_thread_.joinable()) capture_thread_.join();
-  if (writer_thread_.joinable()) writer_thread_.join();
-  started_ = false;
+  {
+    // The writer thread stays for retention until Stop; what the capture queued is written.
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    space_cv_.wait(lock, [this] { return writer_drained_ || !writer_running_; });
+  }
   std::lock_guard<std::mutex> lock(status_mu_);
   return error_;
 }
@@ -967,62 +979,152 @@ bool CaptureService::TakeNextLocked(std::vector<WriteItem>* batch, size_t* entri
 void CaptureService::WriterThread() {
   std::vector<WriteItem> batch;
   while (true) {
+    std::optional<Retention> retention;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
+      bool take = false;
       while (true) {
-        if (!WorkReadyLocked()) {
-          if (writer_stop_) return;
-          queue_cv_.wait(lock);
-          continue;
-        }
-        if (queued_entries_ > 0 || queued_requests_ > 0 || writer_stop_) break;
-        // Only checkpoints are queued: write them after checkpoint_delay.
-        auto deadline = first_checkpoint_queued_ + options_.checkpoint_delay;
-        if (std::chrono::steady_clock::now() >= deadline) break;
-        queue_cv_.wait_until(lock, deadline);
-      }
-      if (options_.batch_delay.count() > 0 && !writer_stop_ && queued_requests_ == 0) {
-        queue_cv_.wait_for(lock, options_.batch_delay, [this] {
-          return writer_stop_ || queued_requests_ > 0 ||
-                 queued_entries_ >= options_.batch_entries || queued_bytes_ >= options_.batch_bytes;
-        });
-      }
-      // A request ends the batch: AppendBatch carries it out after appending the rest.
-      size_t entries = 0, bytes = 0;
-      while (batch.empty() || (batch.back().request == Request::kNone &&
-                               entries < options_.batch_entries && bytes < options_.batch_bytes)) {
-        if (!TakeNextLocked(&batch, &entries, &bytes)) break;
-      }
-      has_checkpoint_queued_ = false;
-      for (const WriteItem& item : queue_) {
-        if (!item.has_entry && item.completes) {
-          has_checkpoint_queued_ = true;
-          first_checkpoint_queued_ = std::chrono::steady_clock::now();
+        const bool ready = WorkReadyLocked();
+        // Only checkpoints queued: they are written after checkpoint_delay.
+        const auto deadline = first_checkpoint_queued_ + options_.checkpoint_delay;
+        if (ready && (queued_entries_ > 0 || queued_requests_ > 0 || writer_stop_ ||
+                      std::chrono::steady_clock::now() >= deadline)) {
+          take = true;
           break;
         }
+        if (!ready && writer_stop_ && !writer_drained_) {
+          writer_drained_ = true;  // Wait returns: the capture's queue is written
+          space_cv_.notify_all();
+        }
+        // A retention waits for nothing queued (not for the rest of a group, not for capture,
+        // which may be paused for the very space it frees).
+        if (retention_.has_value()) break;
+        if (!ready && writer_exit_) {
+          writer_running_ = false;
+          return;
+        }
+        if (ready) {
+          queue_cv_.wait_until(lock, deadline);
+        } else {
+          queue_cv_.wait(lock);
+        }
       }
+      if (take) {
+        if (options_.batch_delay.count() > 0 && !writer_stop_ && queued_requests_ == 0) {
+          queue_cv_.wait_for(lock, options_.batch_delay, [this] {
+            return writer_stop_ || queued_requests_ > 0 ||
+                   queued_entries_ >= options_.batch_entries ||
+                   queued_bytes_ >= options_.batch_bytes;
+          });
+        }
+        // A request ends the batch: AppendBatch carries it out after appending the rest.
+        size_t entries = 0, bytes = 0;
+        while (batch.empty() ||
+               (batch.back().request == Request::kNone && entries < options_.batch_entries &&
+                bytes < options_.batch_bytes)) {
+          if (!TakeNextLocked(&batch, &entries, &bytes)) break;
+        }
+        has_checkpoint_queued_ = false;
+        for (const WriteItem& item : queue_) {
+          if (!item.has_entry && item.completes) {
+            has_checkpoint_queued_ = true;
+            first_checkpoint_queued_ = std::chrono::steady_clock::now();
+            break;
+          }
+        }
+      }
+      retention = std::move(retention_);
+      retention_.reset();
     }
     space_cv_.notify_all();
-    Status s = AppendBatch(&batch);
+    Status s = batch.empty() ? Status::Ok() : AppendBatch(&batch);
     batch.clear();
-    if (!s.ok()) {
-      std::lock_guard<std::mutex> lock(queue_mu_);
-      writer_failed_ = true;
-      queue_.clear();
-      external_.clear();
-      queued_bytes_ = 0;
-      external_bytes_ = 0;
-      queued_entries_ = 0;
-      queued_requests_ = 0;
+    if (s.ok() && retention.has_value()) {
+      // Its failure is the shipper's to report; the capture goes on.
+      Status retained = RunRetention(*retention);
+      for (auto& done : retention->done) done(retained);
+      retention.reset();
     }
-    space_cv_.notify_all();
     if (!s.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        writer_failed_ = true;
+        writer_running_ = false;  // SubmitRetention answers Aborted from now on
+        queue_.clear();
+        external_.clear();
+        queued_bytes_ = 0;
+        external_bytes_ = 0;
+        queued_entries_ = 0;
+        queued_requests_ = 0;
+        if (!retention.has_value()) {
+          retention = std::move(retention_);
+        } else if (retention_.has_value()) {
+          for (auto& done : retention_->done) retention->done.push_back(std::move(done));
+        }
+        retention_.reset();
+      }
+      space_cv_.notify_all();
+      if (retention.has_value()) {
+        const Status aborted = Status::Aborted(fmt::format(
+            "journal {}: retention not carried out: the capture's journal writer failed: {}",
+            journal_->path(), s.message()));
+        for (auto& done : retention->done) done(aborted);
+      }
       Fail(s);
       stop_ = true;
       factory_->Interrupt();
       return;
     }
+    space_cv_.notify_all();
   }
+}
+
+Status CaptureService::RunRetention(const Retention& retention) {
+  // Entries after last_complete_seq may be parts of an unfinished group, removed again.
+  const uint64_t up_to = std::min(retention.up_to, last_complete_seq_.load());
+  if (up_to >= journal_->first_seq()) {
+    RS_RETURN_IF_ERROR(journal_->DeleteUpTo(up_to, retention.meta));
+    AfterJournalWrite("DeleteUpTo");
+  } else if (!retention.meta.empty()) {
+    RS_RETURN_IF_ERROR(journal_->PutMeta(retention.meta));
+    AfterJournalWrite("PutMeta");
+  }
+  return Status::Ok();
+}
+
+void CaptureService::SubmitRetention(uint64_t up_to,
+                                     std::vector<std::pair<std::string, std::string>> meta,
+                                     std::function<void(Status)> done) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (writer_running_) {
+      if (!retention_.has_value()) retention_.emplace();
+      Retention& pending = *retention_;
+      pending.up_to = up_to;
+      for (auto& [key, value] : meta) {
+        auto it = std::find_if(pending.meta.begin(), pending.meta.end(),
+                               [&key](const auto& kv) { return kv.first == key; });
+        if (it != pending.meta.end()) {
+          it->second = std::move(value);
+        } else {
+          pending.meta.emplace_back(key, std::move(value));
+        }
+      }
+      if (done) pending.done.push_back(std::move(done));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  if (done) {
+    done(Status::Aborted(fmt::format(
+        "journal {}: retention not carried out: the capture's journal writer is not running "
+        "(not started, stopped, or failed)",
+        journal_->path())));
+  }
+}
+
+void CaptureService::AfterJournalWrite(const char* op) const {
+  if (options_.after_journal_write) options_.after_journal_write(op);
 }
 
 Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
@@ -1064,6 +1166,7 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
   if (!entries.empty() || !meta.empty()) {
     uint64_t got_first = 0;
     RS_RETURN_IF_ERROR(journal_->Append(entries, meta, &got_first));
+    AfterJournalWrite("Append");
     if (!entries.empty() && got_first != first) {
       return Status::Internal(fmt::format(
           "journal {}: entries got sequence {} where capture expected {} (a second writer?)",
@@ -1087,6 +1190,7 @@ Status CaptureService::AppendBatch(std::vector<WriteItem>* batch) {
       spdlog::info("capture: removing journal entries {}..{} of an unfinished transaction",
                    complete + 1, journal_->last_seq());
       RS_RETURN_IF_ERROR(journal_->TruncateAfter(complete));
+      AfterJournalWrite("TruncateAfter");
     }
   }
   uint64_t written_ticket = 0;

@@ -40,15 +40,18 @@
 // Group commit: a writer thread appends whatever the capture thread queued (up to
 // `batch_entries` / `batch_bytes` per Append, each Append durable), so a burst shares one fsync
 // and a lone transaction waits for none.
-// One writer: while the threads run, the writer thread is the only one that writes the journal
-// (Append, PutMeta, TruncateAfter) or changes last_complete_seq(). The capture thread asks it
-// through the queue and waits where it must: the first checkpoint is durable before the source
-// is read, and the parts of a transaction cut off by a source error are removed after
-// everything queued before them (WriteItem::Request). A checkpoint's capture.last_complete_seq
-// is therefore always the writer's own, never a value another thread read before the writer
-// appended a group; a stale one would make the next Start remove durable entries and reuse
-// their sequence numbers. Start() writes before the threads start. The Shipper's DeleteUpTo of
-// old entries is the one other writer of this journal (sync/journal.h serializes it).
+// One writer: from the start of the threads to Stop(), the writer thread is the only one that
+// writes the journal (Append, PutMeta, TruncateAfter, DeleteUpTo) or changes
+// last_complete_seq(). The capture thread asks it through the queue and waits where it must: the
+// first checkpoint is durable before the source is read, and the parts of a transaction cut off
+// by a source error are removed after everything queued before them (WriteItem::Request). A
+// checkpoint's capture.last_complete_seq is therefore always the writer's own, never a value
+// another thread read before the writer appended a group; a stale one would make the next Start
+// remove durable entries and reuse their sequence numbers. The Shipper's retention (deleting
+// what every secondary holds, with its peer.* values) is handed to it as well (SubmitRetention)
+// and carried out without waiting behind the queue. Start() itself writes before the threads
+// start. The writer thread outlives the capture thread: after the capture ends by itself (or
+// fails) it still carries out retention, until Stop().
 // Backpressure: while journal.full(), capture stops reading the binlog and logs an error every
 // `full_report_interval` with the size, the cap and what to do; status() shows it. Nothing is
 // dropped. (A single transaction larger than the whole cap is let through, with an error log,
@@ -56,8 +59,8 @@
 // Errors: a purged binlog (NotFound), corruption, a refused login or wrong server settings stop
 // the service with the message in status() and the log; network errors are retried forever with
 // backoff (the source reconnects by itself; opening is retried here).
-// Thread-safety: Start/Stop/Wait from one controlling thread; status() and last_complete_seq()
-// from any thread.
+// Thread-safety: Start/Stop/Wait from one controlling thread; status(), last_complete_seq() and
+// SubmitRetention from any thread; SubmitExternal/WaitDurable from the one other producer.
 #pragma once
 
 #include <atomic>
@@ -68,8 +71,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "capture/binlog_decoder.h"
@@ -168,6 +173,9 @@ struct CaptureOptions {
   // Called (from the writer thread) after every Append that completed a transaction; the
   // Shipper's Notify.
   std::function<void()> on_append;
+  // Test hook: called after each write of the journal by the service, from the thread that
+  // wrote, with the operation: "Append", "TruncateAfter", "DeleteUpTo" or "PutMeta".
+  std::function<void(const char* op)> after_journal_write;
   // Test hook: called from the capture thread when it has chosen its first checkpoint (the
   // journal had none), before the checkpoint is queued for the writer. Tests let another
   // producer's group be appended at exactly this point.
@@ -215,10 +223,11 @@ class CaptureService {
   // Errors: the journal's (IoError, Corruption), Internal when already started.
   Status Start();
   // Stops reading, drops the unfinished transaction (re-read after restart), appends what is
-  // queued, joins. Idempotent.
+  // queued, carries out a pending retention, joins. Idempotent.
   void Stop();
   // Blocks until the capture ends by itself (end of a finite source, or an error) and the
-  // writer has appended everything; returns OK or the error. Use Stop for a following source.
+  // writer has appended everything; returns OK or the error. The writer thread keeps serving
+  // SubmitRetention until Stop; call Stop before a following Start.
   Status Wait();
 
   CaptureStatus status() const;
@@ -238,6 +247,23 @@ class CaptureService {
 
   // The journal sequence up to which entries are whole transactions (what the Shipper may send).
   uint64_t last_complete_seq() const { return last_complete_seq_.load(); }
+
+  // ---- the Shipper's retention: same journal, same writer
+  // Has the writer thread delete the entries up to `up_to` with `meta` in the same batch
+  // (Journal::DeleteUpTo), never past last_complete_seq() (parts after it may still be removed);
+  // when nothing is left to delete, only `meta` is written (PutMeta), and with no meta either,
+  // nothing. Returns at once; `done` gets the outcome. A failed retention is reported to `done`
+  // only: it does not stop the service.
+  // The writer takes it before anything else it waits for: while a group is half appended and
+  // while capture pauses for a full journal, which retention is what frees. At most one is
+  // pending: one submitted while another waits is merged into it (the latest `up_to`; `meta` by
+  // key, the latest value winning) and every `done` gets the merged outcome.
+  // `done` is called exactly once: from the writer thread, or, with Aborted, from this call
+  // when the writer is not running (before Start, after Stop, after a journal error) or from
+  // the writer when a journal error ends it first. It must not wait for the writer.
+  // Thread-safety: any thread.
+  void SubmitRetention(uint64_t up_to, std::vector<std::pair<std::string, std::string>> meta,
+                       std::function<void(Status)> done);
 
  private:
   struct Checkpoint {
@@ -303,7 +329,18 @@ class CaptureService {
   // every capture item before it. Errors: Aborted when the service stops or the writer failed.
   Status WaitWritten(uint64_t ticket);
 
+  // A retention waiting for the writer (SubmitRetention's requests, merged).
+  struct Retention {
+    uint64_t up_to = 0;
+    std::vector<std::pair<std::string, std::string>> meta;
+    std::vector<std::function<void(Status)>> done;
+  };
+
   void WriterThread();
+  // Carries out `retention` (writer thread).
+  Status RunRetention(const Retention& retention);
+  // Calls the test hook after_journal_write, if set.
+  void AfterJournalWrite(const char* op) const;
   // Whether the writer has something it may take now, and taking it (queue_mu_ held): the
   // groups of the two queues are appended whole, in arrival order.
   bool WorkReadyLocked() const;
@@ -357,9 +394,13 @@ class CaptureService {
   std::condition_variable queue_cv_;  // writer waits for items
   std::condition_variable space_cv_;  // queue space, WaitWritten, WaitDurable
   std::deque<WriteItem> queue_;
-  size_t queued_bytes_ = 0;    // both queues
-  size_t external_bytes_ = 0;  // external_'s share (each queue has queue_bytes of room)
-  bool writer_stop_ = false;
+  size_t queued_bytes_ = 0;      // both queues
+  size_t external_bytes_ = 0;    // external_'s share (each queue has queue_bytes of room)
+  bool writer_stop_ = false;     // the capture ended: nothing more is queued
+  bool writer_drained_ = false;  // ... and the writer wrote everything it could take
+  bool writer_exit_ = false;     // Stop: the writer ends once drained
+  bool writer_running_ = false;  // from Start until the writer thread ends
+  std::optional<Retention> retention_;
   size_t queued_entries_ = 0;
   bool writer_failed_ = false;  // an Append failed; the service is stopping
   size_t queued_requests_ = 0;  // items in queue_ with a Request: the writer goes now

@@ -101,6 +101,10 @@ Status Shipper::LoadKnown() {
 
 Status Shipper::Start() {
   if (running_) return Status::Internal("shipper already running");
+  if (!options_.submit_retention) {
+    return Status::InvalidArgument(
+        "shipper: no journal writer to hand retention to (ShipperOptions::submit_retention)");
+  }
   RS_RETURN_IF_ERROR(LoadKnown());
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -114,6 +118,11 @@ Status Shipper::Start() {
                  names.empty() ? "none yet" : names);
   }
   sessions_.clear();
+  list_dirty_ = false;
+  {
+    std::lock_guard<std::mutex> lock(retention_mu_);
+    retention_failed_.reset();
+  }
   stop_ = false;
   running_ = true;
   thread_ = std::thread([this] { Run(); });
@@ -194,7 +203,11 @@ void Shipper::Run() {
       Retain();
     }
   }
+  // The last positions: after the outstanding retention, one more, and wait for it (its `done`
+  // refers to this shipper).
+  WaitForRetention();
   Retain();
+  WaitForRetention();
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [name, k] : known_) k.peer_id.clear();
   sessions_.clear();
@@ -393,6 +406,8 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, Clock::ti
     sessions_.erase(peer);
     return;
   }
+  // A retention already handed to the writer may still delete entries this secondary needs
+  // (it was computed without this Hello); Pump then finds them gone and says so, never a gap.
   if (durable + 1 < first) {
     SendError(peer, name,
               fmt::format("secondary {} is too far behind: it needs sequence {}, but the "
@@ -428,7 +443,9 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, Clock::ti
       "shipper: secondary {} connected (peer {}): holds up to {}, applied {}, credit {}; "
       "sending from {} (journal ends at {})",
       name, peer, durable, hello.applied_seq(), hello.credit(), durable + 1, last);
-  if (is_new) Retain();  // persist the new name before anything is deleted on its behalf
+  // Persist the new name before anything is deleted on its behalf (with a retention
+  // outstanding, the next one carries it: every submission does while list_dirty_).
+  if (is_new) Retain();
 }
 
 bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable) {
@@ -586,7 +603,7 @@ void Shipper::DropSilent(Clock::time_point now) {
   }
 }
 
-std::vector<std::pair<std::string, std::string>> Shipper::PeerMeta(bool include_list) {
+std::vector<std::pair<std::string, std::string>> Shipper::TakePeerMeta(bool include_list) {
   std::vector<std::pair<std::string, std::string>> meta;
   std::lock_guard<std::mutex> lock(mu_);
   std::string list;
@@ -595,6 +612,7 @@ std::vector<std::pair<std::string, std::string>> Shipper::PeerMeta(bool include_
     if (k.dirty) {
       meta.emplace_back(DurableKey(name), std::to_string(k.durable_seq));
       meta.emplace_back(AppliedKey(name), std::to_string(k.applied_seq));
+      k.dirty = false;
     }
   }
   if (include_list) meta.emplace_back(kPeersKey, list);
@@ -602,31 +620,52 @@ std::vector<std::pair<std::string, std::string>> Shipper::PeerMeta(bool include_
 }
 
 void Shipper::Retain() {
+  std::optional<Status> failed;
+  {
+    std::lock_guard<std::mutex> lock(retention_mu_);
+    if (retention_outstanding_) return;  // the next round submits what is current then
+    failed.swap(retention_failed_);
+  }
+  if (failed.has_value()) {
+    // What it carried is not known to be written: write every value again.
+    const std::string text = failed->ToString();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (last_error_ != text) {
+      spdlog::error("shipper: retention in journal {}: {}", journal_->path(), text);
+    }
+    last_error_ = text;
+    for (auto& [name, k] : known_) k.dirty = true;
+    list_dirty_ = true;
+  }
   uint64_t min_durable = std::numeric_limits<uint64_t>::max();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (known_.empty()) return;  // nobody to wait for: keep everything (the cap protects)
     for (const auto& [name, k] : known_) min_durable = std::min(min_durable, k.durable_seq);
   }
-  std::vector<std::pair<std::string, std::string>> meta = PeerMeta(list_dirty_);
-  Status s;
   const uint64_t delete_to = std::min(min_durable, Shippable());
-  if (delete_to >= journal_->first_seq()) {
-    s = journal_->DeleteUpTo(delete_to, meta);
-  } else if (!meta.empty()) {
-    s = journal_->PutMeta(meta);
-  } else {
-    return;
-  }
-  if (!s.ok()) {
-    spdlog::error("shipper: retention in journal {}: {}", journal_->path(), s.ToString());
-    std::lock_guard<std::mutex> lock(mu_);
-    last_error_ = s.ToString();
-    return;
-  }
+  std::vector<std::pair<std::string, std::string>> meta = TakePeerMeta(list_dirty_);
+  if (meta.empty() && delete_to < journal_->first_seq()) return;
   list_dirty_ = false;
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [name, k] : known_) k.dirty = false;
+  {
+    std::lock_guard<std::mutex> lock(retention_mu_);
+    retention_outstanding_ = true;
+  }
+  // The writer checks delete_to against the journal's first entry and last_complete_seq again:
+  // those it reads itself.
+  options_.submit_retention(delete_to, std::move(meta), [this](Status status) {
+    {
+      std::lock_guard<std::mutex> lock(retention_mu_);
+      if (!status.ok()) retention_failed_ = std::move(status);
+      retention_outstanding_ = false;
+    }
+    retention_cv_.notify_all();
+  });
+}
+
+void Shipper::WaitForRetention() {
+  std::unique_lock<std::mutex> lock(retention_mu_);
+  retention_cv_.wait(lock, [this] { return !retention_outstanding_; });
 }
 
 }  // namespace replsync::capture

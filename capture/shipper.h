@@ -28,19 +28,27 @@
 //     peer.<name>.applied      last applied sequence acknowledged (text)
 //   A secondary that is gone for good keeps entries until its name is removed from
 //   shipper.peers (the journal cap and status make that visible).
+//   The shipper never writes the journal: it hands each retention (what to delete, and the
+//   values above) to the journal's one writer (`submit_retention`, the capture service's writer
+//   thread; schemas/journal.md "Writers") and carries on. At most one is outstanding; the next
+//   round after it is done submits the state of that moment. Values it sent are written again
+//   after a failed retention. Stop() waits for the last one.
 // Thread-safety: Start/Stop from one owning thread; Notify() and status() from any thread. The
 // transport belongs to the shipper's thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "replsync.pb.h"
@@ -65,6 +73,13 @@ struct ShipperOptions {
   std::chrono::milliseconds poll_interval{2};
   // How often acknowledged entries are deleted and peer positions persisted.
   std::chrono::milliseconds retention_interval{200};
+  // Required. Hands a retention to the journal's writer (CaptureService::SubmitRetention) and
+  // returns without waiting for it: delete the entries up to `up_to` (when it is not below the
+  // journal's first entry) and write `meta` in the same batch. `done` must be called exactly
+  // once with the outcome, from any thread (even from within this call).
+  std::function<void(uint64_t up_to, std::vector<std::pair<std::string, std::string>> meta,
+                     std::function<void(Status)> done)>
+      submit_retention;
   // The last sequence that may be sent; default: the journal's last_seq().
   std::function<uint64_t()> shippable_seq;
   // A secondary's FileResync (called from the shipper's thread, under its lock: keep it short).
@@ -123,9 +138,11 @@ class Shipper {
   Shipper& operator=(const Shipper&) = delete;
 
   // Loads the known secondaries from the journal's meta and starts the thread.
-  // Errors: the journal's; Internal when already running.
+  // Errors: the journal's; Internal when already running; InvalidArgument without
+  // options.submit_retention.
   Status Start();
-  // Stops and joins (persisting peer positions). Idempotent.
+  // Stops and joins, after the journal's writer carried out a last retention (persisting peer
+  // positions): the writer must still run. Idempotent.
   void Stop();
   // New entries may be shippable (the capture appended): send them without waiting.
   void Notify() { notified_ = true; }
@@ -168,10 +185,14 @@ class Shipper {
                  bool fatal);
   void SendHeartbeats(uint64_t shippable);
   void DropSilent(Clock::time_point now);
-  // Deletes entries every known secondary holds and persists changed positions.
+  // Submits the deletion of the entries every known secondary holds, with the changed
+  // positions, unless a retention is still outstanding (then the next round does).
   void Retain();
+  // Blocks until no retention is outstanding.
+  void WaitForRetention();
   uint64_t Shippable() const;
-  std::vector<std::pair<std::string, std::string>> PeerMeta(bool include_list);
+  // The changed positions (and shipper.peers with `include_list`), marked as written.
+  std::vector<std::pair<std::string, std::string>> TakePeerMeta(bool include_list);
   Status LoadKnown();
 
   Journal* journal_;
@@ -205,6 +226,13 @@ class Shipper {
   };
   std::mutex tree_mu_;
   std::vector<TreeDone> tree_done_;
+
+  // The retention handed to the journal's writer. Its `done` (the writer's thread) takes only
+  // this mutex, so it never waits for the shipper's thread.
+  std::mutex retention_mu_;  // guards the fields below
+  std::condition_variable retention_cv_;
+  bool retention_outstanding_ = false;
+  std::optional<Status> retention_failed_;  // a failure the shipper's thread has not seen yet
 
   mutable std::mutex mu_;               // guards the fields below
   std::map<std::string, Known> known_;  // by node name

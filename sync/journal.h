@@ -6,8 +6,10 @@
 // entry's bytes; column family "meta" holds named values (source checkpoints, applied
 // positions). Append writes entries and meta values in ONE WriteBatch, synced to the WAL, so a
 // checkpoint can never get ahead of (or behind) the entries it describes.
-// Thread-safety: thread-safe (one writer at a time by contract: Append/Put/DeleteUpTo from one
-// thread; readers from any thread).
+// Thread-safety: thread-safe. Readers from any thread. By contract each journal has one writer
+// thread (Append, Put, DeleteUpTo, TruncateAfter, PutMeta; schemas/journal.md "Writers"): on the
+// primary the capture service's writer, which also carries out the shipper's retention; on the
+// secondary the receiver's, besides which the applier writes only its `file_resync` value.
 #pragma once
 
 #include <atomic>
@@ -120,7 +122,8 @@ class Journal {
   std::atomic<uint64_t> first_seq_{1};
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<uint64_t> bytes_{0};
-  // Serializes writers (the contract says one writer; this makes a second one safe, not fast).
+  // Serializes writes (the applier's PutMeta with the receiver's on the secondary; a second
+  // writer elsewhere would be safe here, not right: see the contract above).
   std::mutex write_mu_;
   // Bytes deleted since the last compaction request (guarded by write_mu_).
   uint64_t deleted_since_hint_ = 0;

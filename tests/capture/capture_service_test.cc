@@ -5,14 +5,19 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "capture/binlog_decoder.h"
@@ -286,6 +291,44 @@ Status SubmitFileGroup(CaptureService* service, const std::string& path, uint32_
   }
   return service->WaitDurable(ticket);
 }
+
+// Submits a retention (the shipper's part) and waits for its outcome; a writer that does not
+// carry it out within 10 s (a deadlock) fails the test.
+Status Retain(CaptureService* service, uint64_t up_to,
+              std::vector<std::pair<std::string, std::string>> meta = {}) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> outcome = promise->get_future();
+  service->SubmitRetention(up_to, std::move(meta),
+                           [promise](Status status) { promise->set_value(std::move(status)); });
+  if (outcome.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return Status::Internal("the retention was not carried out within 10 s");
+  }
+  return outcome.get();
+}
+
+// Records which thread made each write of the journal (CaptureOptions::after_journal_write).
+class WriteLog {
+ public:
+  std::function<void(const char*)> Hook() {
+    return [this](const char* op) {
+      std::lock_guard<std::mutex> lock(mu_);
+      writes_.emplace_back(std::this_thread::get_id(), op);
+    };
+  }
+  std::vector<std::pair<std::thread::id, std::string>> writes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writes_;
+  }
+  std::vector<std::string> ops() const {
+    std::vector<std::string> out;
+    for (const auto& [id, op] : writes()) out.push_back(op);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::thread::id, std::string>> writes_;
+};
 
 class CaptureServiceTest : public ::testing::Test {
  protected:
@@ -889,30 +932,206 @@ TEST_F(CaptureServiceTest, FullJournalPausesCaptureUntilSpaceIsFreed) {
   EXPECT_LT(held, 20u);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(journal_->last_seq(), held) << "nothing is written while full";
-  // The shipper's part: delete what secondaries hold; capture continues to the end.
+  // The shipper's part, through the writer: delete what secondaries hold; capture continues to
+  // the end.
   std::vector<std::string> gtids;
-  while (true) {
+  auto retain_complete = [&] {
     uint64_t complete = service.last_complete_seq();
-    if (complete >= journal_->first_seq()) {
-      auto read = journal_->Read(journal_->first_seq(), 1000, 1 << 20);
-      ASSERT_TRUE(read.ok());
-      for (const auto& [seq, bytes] : *read) {
-        if (seq > complete) break;
-        pb::JournalEntry e;
-        ASSERT_TRUE(e.ParseFromString(bytes));
-        gtids.push_back(e.db().gtid());
-      }
-      ASSERT_TRUE(journal_->DeleteUpTo(complete).ok());
+    if (complete < journal_->first_seq()) return;
+    auto read = journal_->Read(journal_->first_seq(), 1000, 1 << 20);
+    ASSERT_TRUE(read.ok());
+    for (const auto& [seq, bytes] : *read) {
+      if (seq > complete) break;
+      pb::JournalEntry e;
+      ASSERT_TRUE(e.ParseFromString(bytes));
+      gtids.push_back(e.db().gtid());
     }
-    if (service.status().state == CaptureState::kFinished && complete == journal_->last_seq() &&
-        complete < journal_->first_seq()) {
-      break;
+    Status retained = Retain(&service, complete);
+    ASSERT_TRUE(retained.ok()) << retained.ToString();
+    ASSERT_EQ(journal_->first_seq(), complete + 1);
+  };
+  for (int i = 0; i < 5000 && service.status().state != CaptureState::kFinished; ++i) {
+    retain_complete();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // Finished reading; Wait returns once the writer appended the rest, and it still carries out
+  // retention afterwards.
+  EXPECT_TRUE(service.Wait().ok());
+  retain_complete();
+  EXPECT_EQ(journal_->first_seq(), journal_->last_seq() + 1);
+  ASSERT_EQ(gtids.size(), 20u);
+  for (size_t i = 0; i < gtids.size(); ++i) EXPECT_EQ(gtids[i], "0-1-" + std::to_string(i + 1));
+}
+
+// Issue 11: the journal has one writer. The shipper's retention (DeleteUpTo with its peer
+// values, or PutMeta of them alone) is carried out by the writer thread that appended, even
+// after the capture ended; never past last_complete_seq; refused once the writer is gone.
+TEST_F(CaptureServiceTest, RetentionIsWrittenByTheWriterThread) {
+  OpenJournal();
+  WriteLog log;
+  CaptureOptions options;
+  options.after_journal_write = log.Hook();
+  FileSourceFactory factory({kMariadbFixture});
+  CaptureService service(journal_.get(), &factory, options);
+  ASSERT_TRUE(service.Start().ok());
+  ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
+  ASSERT_EQ(journal_->last_seq(), 2u);
+  ASSERT_EQ(service.last_complete_seq(), 2u);
+
+  Status s = Retain(&service, 1, {{"peer.a.durable", "1"}, {"shipper.peers", "a\n"}});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(journal_->first_seq(), 2u);
+  EXPECT_EQ(Meta("peer.a.durable"), "1");
+  EXPECT_EQ(Meta("shipper.peers"), "a\n");
+  s = Retain(&service, 1, {{"peer.a.applied", "1"}});  // nothing left to delete: the values
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Meta("peer.a.applied"), "1");
+  s = Retain(&service, 99);  // capped at last_complete_seq
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(journal_->first_seq(), 3u);
+  EXPECT_EQ(journal_->last_seq(), 2u);
+
+  std::vector<std::pair<std::thread::id, std::string>> writes = log.writes();
+  std::vector<std::string> ops = log.ops();
+  ASSERT_GE(writes.size(), 4u);
+  EXPECT_EQ(ops.front(), "Append");
+  EXPECT_EQ(std::vector<std::string>(ops.end() - 3, ops.end()),
+            (std::vector<std::string>{"DeleteUpTo", "PutMeta", "DeleteUpTo"}));
+  for (const auto& [id, op] : writes) {
+    EXPECT_EQ(id, writes.front().first) << op << " from another thread";
+    EXPECT_NE(id, std::this_thread::get_id()) << op << " from the submitting thread";
+  }
+
+  service.Stop();
+  s = Retain(&service, 2, {{"peer.a.durable", "2"}});
+  EXPECT_EQ(s.code(), Status::Code::kAborted) << s.ToString();
+  EXPECT_EQ(Meta("peer.a.durable"), "1");
+  EXPECT_EQ(log.writes().size(), writes.size());
+}
+
+// Retentions submitted while the writer is busy are merged into one: the latest bound, the meta
+// values by key with the latest winning; every caller hears the outcome.
+TEST_F(CaptureServiceTest, PendingRetentionsAreMergedIntoOne) {
+  OpenJournal();
+  WriteLog log;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, released = false;
+  CaptureOptions options;
+  options.after_journal_write = [&, record = log.Hook()](const char* op) {
+    record(op);
+    if (std::string(op) != "PutMeta") return;
+    std::unique_lock<std::mutex> lock(mu);
+    if (entered) return;
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });  // the writer is busy
+  };
+  FileSourceFactory factory({kMariadbFixture});
+  CaptureService service(journal_.get(), &factory, options);
+  ASSERT_TRUE(service.Start().ok());
+  ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
+  ASSERT_EQ(service.last_complete_seq(), 2u);
+
+  std::vector<std::future<Status>> outcomes;
+  auto submit = [&](uint64_t up_to, std::vector<std::pair<std::string, std::string>> meta) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    outcomes.push_back(promise->get_future());
+    service.SubmitRetention(up_to, std::move(meta),
+                            [promise](Status status) { promise->set_value(std::move(status)); });
+  };
+  submit(0, {{"peer.a.durable", "0"}});
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  submit(1, {{"peer.a.durable", "1"}, {"peer.b.durable", "1"}});
+  submit(2, {{"peer.b.durable", "2"}});
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  for (std::future<Status>& outcome : outcomes) {
+    ASSERT_EQ(outcome.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    Status s = outcome.get();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  EXPECT_EQ(journal_->first_seq(), 3u);
+  EXPECT_EQ(Meta("peer.a.durable"), "1");
+  EXPECT_EQ(Meta("peer.b.durable"), "2");
+  std::vector<std::string> ops = log.ops();
+  ASSERT_GE(ops.size(), 2u);
+  EXPECT_EQ(std::vector<std::string>(ops.end() - 2, ops.end()),
+            (std::vector<std::string>{"PutMeta", "DeleteUpTo"}))
+      << "the two waiting retentions became one";
+}
+
+// The journal fills while a large transaction's parts are being appended: capture pauses in the
+// middle of it, and the writer, with half a group appended, waits for its next part. A
+// retention must still be carried out (it is what frees the journal), and capture resumes.
+TEST_F(CaptureServiceTest, FullJournalMidTransactionIsFreedByRetentionAndCaptureResumes) {
+  SyntheticBinlog b;
+  b.Transaction(1, 40);
+  b.Transaction(2, 200);
+  std::string path = b.Write(dir_);
+  OpenJournal(6000);
+  FileSourceFactory factory({path});
+  CaptureOptions options;
+  options.part_bytes = 1024;
+  options.full_poll = std::chrono::milliseconds(5);
+  options.journal_max_bytes = 6000;
+  options.queue_bytes = 1;  // one entry in flight
+  CaptureService service(journal_.get(), &factory, options);
+  ASSERT_TRUE(service.Start().ok());
+  for (int i = 0; i < 2000 && service.status().state != CaptureState::kJournalFull; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(service.status().state, CaptureState::kJournalFull) << service.status().last_error;
+  uint64_t held = journal_->last_seq();
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (journal_->last_seq() == held) break;
+    held = journal_->last_seq();
+  }
+  const uint64_t complete = service.last_complete_seq();
+  ASSERT_GE(complete, 1u) << "premise: transaction 1 is whole";
+  ASSERT_GT(held, complete) << "premise: parts of transaction 2 are appended, the rest waits";
+  ASSERT_EQ(service.status().state, CaptureState::kJournalFull);
+
+  Status s = Retain(&service, complete, {{"peer.a.durable", std::to_string(complete)}});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(journal_->first_seq(), complete + 1);
+  EXPECT_EQ(Meta("peer.a.durable"), std::to_string(complete));
+  for (int i = 0; i < 2000 && journal_->last_seq() == held; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_GT(journal_->last_seq(), held) << "capture resumed";
+
+  // The rest of transaction 2 is appended whole; the journal fills again after it, so go on
+  // deleting what is complete until the capture reaches the end of the file.
+  std::vector<pb::DbTransaction> txns;  // what was deleted, then what is left
+  for (int i = 0; i < 5000 && service.status().state != CaptureState::kFinished; ++i) {
+    const uint64_t up_to = service.last_complete_seq();
+    if (up_to >= journal_->first_seq()) {
+      for (pb::DbTransaction& txn : Entries()) {
+        if (txns.size() + complete + 1 > up_to) break;
+        txns.push_back(std::move(txn));
+      }
+      ASSERT_TRUE(Retain(&service, up_to).ok());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  EXPECT_TRUE(service.Wait().ok());
-  ASSERT_EQ(gtids.size(), 20u);
-  for (size_t i = 0; i < gtids.size(); ++i) EXPECT_EQ(gtids[i], "0-1-" + std::to_string(i + 1));
+  ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
+  for (pb::DbTransaction& txn : Entries()) txns.push_back(std::move(txn));
+  EXPECT_EQ(service.status().state, CaptureState::kFinished);
+  ASSERT_FALSE(txns.empty());
+  for (size_t i = 0; i < txns.size(); ++i) {
+    EXPECT_EQ(txns[i].gtid(), "0-1-2");
+    EXPECT_EQ(txns[i].part(), i) << "the parts once, in order";
+  }
+  EXPECT_TRUE(txns.back().last_part());
+  EXPECT_EQ(Meta("capture.last_complete_seq"), std::to_string(journal_->last_seq()));
 }
 
 TEST_F(CaptureServiceTest, OnAppendIsCalledAfterEntriesAreDurable) {

@@ -6,10 +6,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "sync/inproc_transport.h"
@@ -116,6 +121,102 @@ class FakeSecondary {
   std::unique_ptr<InprocClientTransport> client_;
 };
 
+using Meta = std::vector<std::pair<std::string, std::string>>;
+
+// The journal's one writer as the shipper sees it (CaptureService::SubmitRetention): retentions
+// are carried out on its own thread, one after the other. While held, they wait (a writer busy
+// with a long batch); FailNext makes the next one fail without writing anything.
+class FakeJournalWriter {
+ public:
+  struct Submitted {
+    uint64_t up_to = 0;
+    Meta meta;
+  };
+
+  explicit FakeJournalWriter(Journal* journal) : journal_(journal) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~FakeJournalWriter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      hold_ = false;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void Submit(uint64_t up_to, Meta meta, std::function<void(Status)> done) {
+    std::lock_guard<std::mutex> lock(mu_);
+    submitted_.push_back(Submitted{up_to, meta});
+    pending_.push_back(Pending{up_to, std::move(meta), std::move(done)});
+    cv_.notify_all();
+  }
+  void Hold(bool hold) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hold_ = hold;
+    }
+    cv_.notify_all();
+  }
+  void FailNext(Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_next_ = std::move(status);
+  }
+  std::vector<Submitted> submitted() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return submitted_;
+  }
+  Journal* journal() const { return journal_; }
+
+ private:
+  struct Pending {
+    uint64_t up_to = 0;
+    Meta meta;
+    std::function<void(Status)> done;
+  };
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return stop_ || (!hold_ && !pending_.empty()); });
+      if (pending_.empty()) return;  // stopping
+      Pending p = std::move(pending_.front());
+      pending_.pop_front();
+      Status failure = std::move(fail_next_);
+      fail_next_ = Status::Ok();
+      lock.unlock();
+      Status s = failure;
+      if (s.ok()) {
+        if (p.up_to >= journal_->first_seq()) {
+          s = journal_->DeleteUpTo(p.up_to, p.meta);
+        } else if (!p.meta.empty()) {
+          s = journal_->PutMeta(p.meta);
+        }
+      }
+      p.done(s);
+      lock.lock();
+    }
+  }
+
+  Journal* journal_;
+  mutable std::mutex mu_;  // guards the fields below
+  std::condition_variable cv_;
+  std::deque<Pending> pending_;
+  std::vector<Submitted> submitted_;
+  Status fail_next_;
+  bool hold_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::string MetaValue(const Meta& meta, const std::string& key) {
+  for (const auto& [k, v] : meta) {
+    if (k == key) return v;
+  }
+  return "<none>";
+}
+
 class ShipperTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -125,7 +226,9 @@ class ShipperTest : public ::testing::Test {
     OpenJournal();
   }
   void TearDown() override {
+    if (writer_) writer_->Hold(false);  // the shipper's Stop waits for its last retention
     shipper_.reset();
+    writer_.reset();
     journal_.reset();
     fs::remove_all(dir_);
   }
@@ -140,8 +243,20 @@ class ShipperTest : public ::testing::Test {
     for (uint64_t i = 0; i < count; ++i) entries.push_back(Payload(journal_->last_seq() + 1 + i));
     ASSERT_TRUE(journal_->Append(entries, {}).ok());
   }
+  // The journal's writer for the shipper (a new one for a reopened journal).
+  FakeJournalWriter& Writer() {
+    if (!writer_ || writer_->journal() != journal_.get()) {
+      writer_ = std::make_unique<FakeJournalWriter>(journal_.get());
+    }
+    return *writer_;
+  }
   void StartShipper(ShipperOptions options = {}) {
     options.endpoint = "inproc";
+    FakeJournalWriter* writer = &Writer();
+    options.submit_retention = [writer](uint64_t up_to, Meta meta,
+                                        std::function<void(Status)> done) {
+      writer->Submit(up_to, std::move(meta), std::move(done));
+    };
     shipper_ = std::make_unique<Shipper>(journal_.get(), hub_.CreateServer(), options);
     ASSERT_TRUE(shipper_->Start().ok());
   }
@@ -169,9 +284,16 @@ class ShipperTest : public ::testing::Test {
     return PeerStatus{};
   }
 
+  std::string MetaOf(const std::string& key) {
+    auto value = journal_->GetMeta(key);
+    EXPECT_TRUE(value.ok());
+    return value.ok() && value->has_value() ? **value : std::string("<none>");
+  }
+
   std::string dir_;
   std::unique_ptr<Journal> journal_;
   InprocHub hub_;
+  std::unique_ptr<FakeJournalWriter> writer_;
   std::unique_ptr<Shipper> shipper_;
 };
 
@@ -303,6 +425,97 @@ TEST_F(ShipperTest, KnownSecondariesHoldEntriesAcrossRestart) {
   b2.Hello(4, 100);
   ASSERT_TRUE(b2.ReceiveUpTo(15));
   ExpectConsecutive(b2.received, 5, 15);
+}
+
+// Issue 11: the journal has one writer. The shipper hands its retention to it and goes on: while
+// the writer holds the first retention, entries are still sent, nothing else is submitted, and
+// the journal is untouched (the old shipper deleted and wrote its values itself).
+TEST_F(ShipperTest, RetentionIsHandedToTheJournalWriterWithoutWaitingForIt) {
+  AppendEntries(10);
+  Writer().Hold(true);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(5);
+  StartShipper(options);
+  FakeSecondary a(&hub_, "a");
+  a.Hello(0, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(10));
+  a.Ack(10, 100);
+  ASSERT_TRUE(Eventually([&] { return Peer("a").durable_seq == 10; }));
+  AppendEntries(5);
+  shipper_->Notify();
+  ASSERT_TRUE(a.ReceiveUpTo(15)) << "the send loop does not wait for the writer";
+  std::this_thread::sleep_for(milliseconds(50));  // many retention rounds
+  std::vector<FakeJournalWriter::Submitted> submitted = Writer().submitted();
+  ASSERT_EQ(submitted.size(), 1u) << "one retention outstanding at a time";
+  EXPECT_EQ(submitted[0].up_to, 0u) << "the Hello's: a held nothing yet";
+  EXPECT_EQ(MetaValue(submitted[0].meta, "shipper.peers"), "a\n");
+  EXPECT_EQ(journal_->first_seq(), 1u) << "the shipper deletes nothing itself";
+  EXPECT_EQ(MetaOf("shipper.peers"), "<none>") << "nor writes its values";
+
+  Writer().Hold(false);
+  ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 11; }));
+  submitted = Writer().submitted();
+  ASSERT_GE(submitted.size(), 2u);
+  EXPECT_EQ(submitted[1].up_to, 10u) << "the state after the first was done";
+  EXPECT_EQ(MetaValue(submitted[1].meta, "peer.a.durable"), "10");
+  EXPECT_EQ(MetaValue(submitted[1].meta, "shipper.peers"), "<none>") << "written already";
+  EXPECT_EQ(MetaOf("shipper.peers"), "a\n");
+  EXPECT_EQ(MetaOf("peer.a.durable"), "10");
+  EXPECT_EQ(journal_->last_seq(), 15u);
+}
+
+TEST_F(ShipperTest, FailedRetentionIsReportedAndItsValuesAreSentAgain) {
+  AppendEntries(10);
+  Writer().FailNext(Status::IoError("write journal: No space left on device (test)"));
+  ShipperOptions options;
+  options.retention_interval = milliseconds(5);
+  StartShipper(options);
+  FakeSecondary a(&hub_, "a");
+  a.Hello(0, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(10));
+  ASSERT_TRUE(Eventually([&] {
+    return shipper_->status().last_error.find("No space left on device (test)") !=
+           std::string::npos;
+  }));
+  ASSERT_TRUE(Eventually([&] { return MetaOf("shipper.peers") == "a\n"; }))
+      << "the list the failed retention carried is written by a later one";
+  EXPECT_EQ(MetaOf("peer.a.durable"), "0");
+  std::vector<FakeJournalWriter::Submitted> submitted = Writer().submitted();
+  ASSERT_GE(submitted.size(), 2u);
+  EXPECT_EQ(MetaValue(submitted[0].meta, "shipper.peers"), "a\n");
+  EXPECT_EQ(MetaValue(submitted[1].meta, "shipper.peers"), "a\n");
+  EXPECT_EQ(MetaValue(submitted[1].meta, "peer.a.durable"), "0");
+}
+
+TEST_F(ShipperTest, StopWaitsForTheWriterToPersistTheLastPositions) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = std::chrono::hours(1);  // only the Hello's and Stop's
+  StartShipper(options);
+  FakeSecondary a(&hub_, "a");
+  a.Hello(0, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(10));
+  ASSERT_TRUE(Eventually([&] { return MetaOf("shipper.peers") == "a\n"; }));
+  Writer().Hold(true);
+  a.Ack(7, 100);
+  ASSERT_TRUE(Eventually([&] { return Peer("a").durable_seq == 7; }));
+  std::atomic<bool> released{false};
+  std::thread release([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    released = true;
+    Writer().Hold(false);
+  });
+  shipper_->Stop();
+  EXPECT_TRUE(released.load()) << "Stop returned before the writer carried out the retention";
+  release.join();
+  EXPECT_EQ(MetaOf("peer.a.durable"), "7");
+  EXPECT_EQ(journal_->first_seq(), 8u);
+}
+
+TEST_F(ShipperTest, StartRefusesWithoutAJournalWriter) {
+  Shipper shipper(journal_.get(), hub_.CreateServer(), ShipperOptions{});
+  Status s = shipper.Start();
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
 }
 
 TEST_F(ShipperTest, SecondaryTooFarBehindGetsFatalErrorNeverAGap) {

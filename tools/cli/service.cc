@@ -145,6 +145,12 @@ int RunPrimary(const NodeConfig& config, SignalWatcher& signals) {
   capture::ShipperOptions sopts;
   sopts.endpoint = config.transport.listen;
   sopts.shippable_seq = [&capture_ptr] { return capture_ptr->last_complete_seq(); };
+  // The capture's writer thread is the journal's one writer: retention goes through it.
+  sopts.submit_retention = [&capture_ptr](uint64_t up_to,
+                                          std::vector<std::pair<std::string, std::string>> meta,
+                                          std::function<void(Status)> done) {
+    capture_ptr->SubmitRetention(up_to, std::move(meta), std::move(done));
+  };
   sopts.on_file_resync = [&files_ptr](const std::vector<std::string>& paths) {
     if (capture::FileCapture* files = files_ptr.load()) files->RequestResync(paths);
   };
