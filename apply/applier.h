@@ -63,7 +63,7 @@
 // row to the run's last sequence (an UPDATE of replsync.applied that keeps gtid and source
 // position). A crash before that UPDATE applies the run again, which the state-based apply
 // makes harmless. Paths the secondary could not rebuild (its copy was not the base an entry
-// expects) are kept in the relay's meta "file_resync" (written before the position moves) and
+// expects) are kept in the file `file_resync_path` (written before the position moves) and
 // handed to `on_file_resync` (the receiver asks the primary for them whole) until a "resync"
 // entry for each has been applied.
 //
@@ -133,6 +133,10 @@ struct ApplierOptions {
   // verify.lock, which a running verify holds (FileLock) for its whole run: a barrier whose
   // verify no longer holds it died (kill -9) and is lifted. "" = barriers are never lifted here.
   std::string verify_lock_path;
+  // Where the applier keeps the paths it waits to get whole from the primary (written atomically
+  // before the position moves past the entry that needed it). "" = the relay's path +
+  // ".file_resync". The relay itself is the receiver's alone to write.
+  std::string file_resync_path;
   // The paths to ask the primary for whole (Receiver::SetFileResync): called at start and
   // whenever the set changes, from the applier's thread.
   std::function<void(std::vector<std::string> paths)> on_file_resync;
@@ -179,8 +183,8 @@ struct ApplierStatus {
 
 class Applier {
  public:
-  // `relay` is not owned and must outlive the applier; the applier reads it and writes only the
-  // meta value "file_resync".
+  // `relay` is not owned and must outlive the applier, which only reads it (the receiver is its
+  // one writer).
   Applier(ApplierOptions options, Journal* relay);
   // Stops the thread (as Stop).
   ~Applier();
@@ -304,8 +308,9 @@ class Applier {
   // changes" above. An entry it read after the run (a database transaction, or a file entry
   // the run stopped before) is left in next_, to be acted on as read.
   Status ApplyFiles(uint64_t seq, pb::FileChange first);
-  // Reads the relay's "file_resync" meta into resync_ and reports it (at start).
+  // Reads the saved paths waiting for a whole copy into resync_ and reports them (at start).
   Status LoadFileResync();
+  std::string FileResyncPath() const;
   Status SaveFileResync();
   // Verify's barrier: true when `next` (the relay entry read at its seq, perhaps not there yet)
   // must wait (the barrier is read again at most every 50 ms, 5 ms while held); the caller
@@ -392,7 +397,7 @@ class Applier {
   Position position_;
   // ---- files (applier_files.cc). Applier thread only.
   std::unique_ptr<FileApplier> files_;
-  std::set<std::string> resync_;  // paths asked for whole (persisted in the relay's meta)
+  std::set<std::string> resync_;  // paths asked for whole (persisted in FileResyncPath())
   // ---- verify's barrier (applier_barrier.cc). Applier thread only.
   struct Barrier {
     std::string token;

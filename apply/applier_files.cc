@@ -2,24 +2,49 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
 #include "apply/applier.h"
+#include "sync/key_value_file.h"
 
 namespace replsync::apply {
 
 namespace {
 
-constexpr char kMetaFileResync[] = "file_resync";
+// Where replsync 0.4 kept the list: a meta value of the relay, which the receiver writes. Read
+// (never written) when the list's own file does not exist yet.
+constexpr char kLegacyMetaFileResync[] = "file_resync";
 
 }  // namespace
 
+std::string Applier::FileResyncPath() const {
+  return options_.file_resync_path.empty() ? relay_->path() + ".file_resync"
+                                           : options_.file_resync_path;
+}
+
 Status Applier::LoadFileResync() {
-  RS_ASSIGN_OR_RETURN(std::optional<std::string> saved, relay_->GetMeta(kMetaFileResync));
+  const std::string path = FileResyncPath();
+  std::optional<std::string> saved;
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    saved.emplace((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return Status::IoError(fmt::format("read {}: {}", path, std::strerror(errno)));
+  } else if (errno != ENOENT) {
+    return Status::IoError(fmt::format("open {}: {}", path, std::strerror(errno)));
+  } else {
+    RS_ASSIGN_OR_RETURN(saved, relay_->GetMeta(kLegacyMetaFileResync));
+  }
   resync_.clear();
   if (saved && !saved->empty()) {
     pb::FileResync list;
     if (!list.ParseFromString(*saved)) {
-      return Status::Corruption(
-          fmt::format("relay {}: meta '{}' does not parse", relay_->path(), kMetaFileResync));
+      return Status::Corruption(fmt::format(
+          "{} does not parse as a list of paths (schemas/files.md); remove it and run "
+          "replsync verify --files-only and replsync repair to find and fix what it listed",
+          path));
     }
     resync_.insert(list.paths().begin(), list.paths().end());
   }
@@ -41,7 +66,7 @@ Status Applier::SaveFileResync() {
   for (const std::string& path : resync_) list.add_paths(path);
   std::string bytes;
   list.SerializeToString(&bytes);
-  return relay_->PutMeta({{kMetaFileResync, bytes}});
+  return WriteFileAtomically(FileResyncPath(), bytes, "the paths waiting for a whole copy");
 }
 
 Status Applier::ApplyFiles(uint64_t seq, pb::FileChange first) {

@@ -9,7 +9,7 @@
 // Thread-safety: thread-safe. Readers from any thread. By contract each journal has one writer
 // thread (Append, Put, DeleteUpTo, TruncateAfter, PutMeta; schemas/journal.md "Writers"): on the
 // primary the capture service's writer, which also carries out the shipper's retention; on the
-// secondary the receiver's, besides which the applier writes only its `file_resync` value.
+// secondary the receiver's (the applier only reads the relay).
 #pragma once
 
 #include <atomic>

@@ -327,6 +327,56 @@ TEST_F(ApplierLoopTest, EachEntryFoundIsReadOnce) {
   EXPECT_EQ(found_reads.size(), 40u);
 }
 
+// A file the secondary cannot rebuild (the base it copies from is missing) is asked for whole; the
+// list survives a restart and lives in its own file, not in the relay, which only the receiver
+// writes.
+TEST_F(ApplierLoopTest, PathsWaitingForAWholeCopySurviveARestartOutsideTheRelay) {
+  OpenRelay();
+  pb::JournalEntry entry;
+  pb::FileChange* f = entry.mutable_file();
+  f->set_kind(pb::FileChange::FILE);
+  f->set_path("cube.bin");
+  f->set_last_part(true);
+  f->mutable_meta()->set_mode(0644);
+  f->mutable_meta()->set_size(10);
+  f->mutable_meta()->set_mtime_ns(1700000000000000000);
+  f->set_parent_mtime_ns(-1);
+  f->set_base_hash(std::string(32, 'b'));
+  f->set_content_hash(std::string(32, 'c'));
+  pb::ContentOp* op = f->add_ops();
+  op->set_offset(0);
+  op->set_length(10);  // a copy from a base this secondary does not have
+  Put(1, entry.SerializeAsString());
+  std::vector<std::string> asked;
+  std::mutex mu;
+  ApplierOptions o = Options(1);
+  o.on_file_resync = [&](std::vector<std::string> paths) {
+    std::lock_guard<std::mutex> lock(mu);
+    asked = std::move(paths);
+  };
+  Start(o);
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(asked, std::vector<std::string>{"cube.bin"});
+  }
+  EXPECT_TRUE(std::filesystem::exists(relay_->path() + ".file_resync"));
+  EXPECT_FALSE(relay_->GetMeta("file_resync")->has_value());
+  applier_->Stop();
+  applier_.reset();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    asked.clear();
+  }
+  Start(o);
+  ASSERT_TRUE(RunsWithoutErrorUntil([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !asked.empty();
+  }));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(asked, std::vector<std::string>{"cube.bin"});
+}
+
 // Race 4 of issue 11: a verify that died (kill -9) left its barrier. On 75a7482 the applier
 // lifted it only when kill(pid, 0) said the pid was gone: a reused pid (here: this very process,
 // alive) held the applier for good. The lock says the truth: no verify holds verify.lock.

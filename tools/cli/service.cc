@@ -400,6 +400,7 @@ int RunSecondary(const NodeConfig& config, SignalWatcher& signals) {
   aopts.barrier_path = config.node.state_dir + "/verify.barrier";
   aopts.paused_path = config.node.state_dir + "/verify.paused";
   aopts.verify_lock_path = config.node.state_dir + "/verify.lock";
+  aopts.file_resync_path = config.node.state_dir + "/file_resync";
   std::atomic<apply::Receiver*> receiver_ptr{nullptr};
   std::vector<std::string> early_resync;  // reported before the receiver exists
   std::mutex early_mu;
