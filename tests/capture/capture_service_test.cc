@@ -365,15 +365,22 @@ class CaptureServiceTest : public ::testing::Test {
     return s;
   }
 
-  std::vector<pb::DbTransaction> Entries() {
-    std::vector<pb::DbTransaction> out;
+  // Every entry of the journal, parsed, by sequence number.
+  std::map<uint64_t, pb::JournalEntry> ReadEntries() {
+    std::map<uint64_t, pb::JournalEntry> out;
     auto read = journal_->Read(journal_->first_seq(), 100000, size_t{1} << 40);
     EXPECT_TRUE(read.ok()) << read.status().ToString();
     if (!read.ok()) return out;
     for (const auto& [seq, bytes] : *read) {
-      pb::JournalEntry entry;
-      EXPECT_TRUE(entry.ParseFromString(bytes)) << "entry " << seq;
-      EXPECT_TRUE(entry.has_db());
+      EXPECT_TRUE(out[seq].ParseFromString(bytes)) << "entry " << seq;
+    }
+    return out;
+  }
+
+  std::vector<pb::DbTransaction> Entries() {
+    std::vector<pb::DbTransaction> out;
+    for (const auto& [seq, entry] : ReadEntries()) {
+      EXPECT_TRUE(entry.has_db()) << "entry " << seq;
       out.push_back(entry.db());
     }
     return out;
@@ -382,12 +389,7 @@ class CaptureServiceTest : public ::testing::Test {
   // Every entry: "file <path> <part>" or "db <gtid> <part>", by sequence number.
   std::map<uint64_t, std::string> EntryNames() {
     std::map<uint64_t, std::string> out;
-    auto read = journal_->Read(journal_->first_seq(), 100000, size_t{1} << 40);
-    EXPECT_TRUE(read.ok()) << read.status().ToString();
-    if (!read.ok()) return out;
-    for (const auto& [seq, bytes] : *read) {
-      pb::JournalEntry entry;
-      EXPECT_TRUE(entry.ParseFromString(bytes)) << "entry " << seq;
+    for (const auto& [seq, entry] : ReadEntries()) {
       out[seq] = entry.has_file()
                      ? "file " + entry.file().path() + " " + std::to_string(entry.file().part())
                      : "db " + entry.db().gtid() + " " + std::to_string(entry.db().part());
