@@ -1098,16 +1098,18 @@ void CaptureService::SubmitRetention(uint64_t up_to,
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (writer_running_) {
-      if (!retention_.has_value()) retention_.emplace();
+      // Assigned, not emplaced: clang 14 does not see a nested struct with default member
+      // initializers as default-constructible inside its enclosing class.
+      if (!retention_.has_value()) retention_ = Retention{};
       Retention& pending = *retention_;
       pending.up_to = up_to;
-      for (auto& [key, value] : meta) {
+      for (auto& kv : meta) {
         auto it = std::find_if(pending.meta.begin(), pending.meta.end(),
-                               [&key](const auto& kv) { return kv.first == key; });
+                               [&kv](const auto& held) { return held.first == kv.first; });
         if (it != pending.meta.end()) {
-          it->second = std::move(value);
+          it->second = std::move(kv.second);
         } else {
-          pending.meta.emplace_back(key, std::move(value));
+          pending.meta.push_back(std::move(kv));
         }
       }
       if (done) pending.done.push_back(std::move(done));
