@@ -331,12 +331,7 @@ Status CaptureService::Start() {
   }
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
-    queue_.clear();
-    external_.clear();
-    queued_bytes_ = 0;
-    external_bytes_ = 0;
-    queued_entries_ = 0;
-    queued_requests_ = 0;
+    ClearQueueLocked();
     writer_stop_ = false;
     writer_drained_ = false;
     writer_exit_ = false;
@@ -1050,12 +1045,7 @@ void CaptureService::WriterThread() {
         std::lock_guard<std::mutex> lock(queue_mu_);
         writer_failed_ = true;
         writer_running_ = false;  // SubmitRetention answers Aborted from now on
-        queue_.clear();
-        external_.clear();
-        queued_bytes_ = 0;
-        external_bytes_ = 0;
-        queued_entries_ = 0;
-        queued_requests_ = 0;
+        ClearQueueLocked();
         if (!retention.has_value()) {
           retention = std::move(retention_);
         } else if (retention_.has_value()) {
@@ -1123,6 +1113,15 @@ void CaptureService::SubmitRetention(uint64_t up_to,
         "(not started, stopped, or failed)",
         journal_->path())));
   }
+}
+
+void CaptureService::ClearQueueLocked() {
+  queue_.clear();
+  external_.clear();
+  queued_bytes_ = 0;
+  external_bytes_ = 0;
+  queued_entries_ = 0;
+  queued_requests_ = 0;
 }
 
 void CaptureService::AfterJournalWrite(const char* op) const {

@@ -339,6 +339,8 @@ class CaptureService {
   void WriterThread();
   // Carries out `retention` (writer thread).
   Status RunRetention(const Retention& retention);
+  // Empties both queues and their counters. Under queue_mu_.
+  void ClearQueueLocked();
   // Calls the test hook after_journal_write, if set.
   void AfterJournalWrite(const char* op) const;
   // Whether the writer has something it may take now, and taking it (queue_mu_ held): the

@@ -1,15 +1,10 @@
 #include "tools/cli/consistent_point.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <sys/file.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>

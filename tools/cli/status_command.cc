@@ -5,7 +5,6 @@
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
-#include <cerrno>
 #include <ctime>
 #include <fstream>
 #include <iterator>
