@@ -90,10 +90,10 @@
 
 #include "apply/binlog_statement.h"
 #include "apply/file_applier.h"
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 #include "apply/relay_cursor.h"
 #include "replsync.pb.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "sync/position.h"
 #include "sync/status.h"
 

@@ -7,7 +7,7 @@
 #include <initializer_list>
 #include <vector>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 
 namespace replsync::apply {
 namespace {

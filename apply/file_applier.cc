@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "sync/content_hash.h"
-#include "sync/file_delta.h"
-#include "sync/open_beneath.h"
+#include "sync/files/content_hash.h"
+#include "sync/files/file_delta.h"
+#include "sync/files/open_beneath.h"
 #include "sync/path_text.h"
 #include "sync/unique_fd.h"
 

@@ -44,9 +44,9 @@
 #include <vector>
 
 #include "replsync.pb.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "sync/status.h"
-#include "sync/transport.h"
+#include "sync/wire/transport.h"
 
 struct ZSTD_DCtx_s;
 

@@ -15,7 +15,7 @@
 #include <variant>
 
 #include "replsync.pb.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "sync/status.h"
 
 namespace replsync::apply {

@@ -9,9 +9,9 @@
 #include <optional>
 #include <utility>
 
-#include "capture/file_binlog_source.h"
-#include "capture/mariadb_binlog_source.h"
-#include "capture/mysql_connection.h"
+#include "capture/binlog/file_binlog_source.h"
+#include "capture/binlog/mariadb_binlog_source.h"
+#include "capture/binlog/mysql_connection.h"
 #include "replsync.pb.h"
 #include "sync/crc32.h"
 

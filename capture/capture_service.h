@@ -77,14 +77,14 @@
 #include <utility>
 #include <vector>
 
-#include "capture/binlog_decoder.h"
-#include "capture/binlog_source.h"
-#include "capture/ddl_target.h"
-#include "capture/row_decoder.h"
-#include "capture/transaction_assembler.h"
-#include "capture/writeset.h"
+#include "capture/binlog/binlog_decoder.h"
+#include "capture/binlog/binlog_source.h"
+#include "capture/binlog/ddl_target.h"
+#include "capture/binlog/row_decoder.h"
+#include "capture/binlog/transaction_assembler.h"
+#include "capture/binlog/writeset.h"
 #include "sync/config.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "sync/position.h"
 #include "sync/status.h"
 

@@ -52,10 +52,10 @@
 #include <vector>
 
 #include "replsync.pb.h"
-#include "sync/file_tree.h"
-#include "sync/journal.h"
+#include "sync/files/file_tree.h"
+#include "sync/journal/journal.h"
 #include "sync/status.h"
-#include "sync/transport.h"
+#include "sync/wire/transport.h"
 
 struct ZSTD_CCtx_s;
 

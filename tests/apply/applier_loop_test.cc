@@ -27,7 +27,7 @@
 #include "apply/applier.h"
 #include "replsync.pb.h"
 #include "sync/file_lock.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "sync/key_value_file.h"
 
 namespace replsync::apply {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 
 namespace replsync::apply {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "sync/content_hash.h"
+#include "sync/files/content_hash.h"
 
 namespace replsync::apply {
 namespace {

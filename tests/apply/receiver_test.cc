@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "sync/inproc_transport.h"
+#include "sync/wire/inproc_transport.h"
 
 namespace replsync::apply {
 namespace {

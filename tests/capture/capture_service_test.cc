@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "capture/binlog_decoder.h"
-#include "capture/file_binlog_source.h"
+#include "capture/binlog/binlog_decoder.h"
+#include "capture/binlog/file_binlog_source.h"
 #include "replsync.pb.h"
 #include "sync/crc32.h"
 

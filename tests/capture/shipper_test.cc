@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "sync/inproc_transport.h"
+#include "sync/wire/inproc_transport.h"
 
 namespace replsync::capture {
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "capture/binlog_decoder.h"
-#include "capture/row_decoder.h"
+#include "capture/binlog/binlog_decoder.h"
+#include "capture/binlog/row_decoder.h"
 
 namespace {
 

@@ -25,14 +25,15 @@
 #include <thread>
 #include <vector>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 #include "capture/capture_service.h"
 #include "replsync.pb.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
 
 namespace replsync::apply {
+
 namespace {
 
 using replsync::testing::ChildProcess;

@@ -28,6 +28,7 @@
 #include "tests/harness/mariadb_server.h"
 
 namespace replsync {
+
 namespace {
 
 using testing::MariadbServer;

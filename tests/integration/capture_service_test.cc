@@ -21,8 +21,8 @@
 #include <thread>
 #include <vector>
 
-#include "capture/binlog_decoder.h"
-#include "capture/file_binlog_source.h"
+#include "capture/binlog/binlog_decoder.h"
+#include "capture/binlog/file_binlog_source.h"
 #include "replsync.pb.h"
 #include "tests/harness/mariadb_server.h"
 

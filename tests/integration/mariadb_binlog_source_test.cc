@@ -2,7 +2,7 @@
 // and byte for byte, what the server wrote to its binlog files (read with FileBinlogSource), at
 // the same offsets, across starts at a position or a GTID, rotations, dropped connections,
 // server crashes, and with clear errors for purged binlogs and refused credentials.
-#include "capture/mariadb_binlog_source.h"
+#include "capture/binlog/mariadb_binlog_source.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "capture/binlog_decoder.h"
-#include "capture/binlog_event.h"
-#include "capture/file_binlog_source.h"
+#include "capture/binlog/binlog_decoder.h"
+#include "capture/binlog/binlog_event.h"
+#include "capture/binlog/file_binlog_source.h"
 #include "tests/harness/mariadb_server.h"
 
 namespace replsync::capture {

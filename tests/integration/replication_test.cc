@@ -26,6 +26,7 @@
 #include "tests/harness/node_pair_test.h"
 
 namespace replsync {
+
 namespace {
 
 using testing::ChildProcess;

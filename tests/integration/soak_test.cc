@@ -44,6 +44,7 @@
 #include "tests/harness/repo_tree.h"
 
 namespace replsync {
+
 namespace {
 
 using testing::ChildProcess;

@@ -1,7 +1,7 @@
 // VerifyTable against two real MariaDB servers: the same tables with the same data are created on
 // both, then differences are planted on the secondary only, and each must be reported exactly
 // (counts and sample keys); identical tables must be equal with the right row count.
-#include "tools/cli/table_verify.h"
+#include "sync/verify/table_verify.h"
 
 #include <gtest/gtest.h>
 
@@ -11,15 +11,21 @@
 #include <string>
 #include <vector>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 #include "tests/harness/mariadb_server.h"
-#include "tools/cli/table_repair.h"
+#include "sync/verify/table_repair.h"
 
 namespace replsync::cli {
+
+using verify::RepairTable;
+using verify::TableRepairCounts;
+using verify::TableRepairOptions;
+using verify::TableVerifyOptions;
+using verify::TableVerifyResult;
+using verify::VerifyTable;
+using verify::WhyNotRepairable;
 namespace {
 
-using apply::MysqlOptions;
-using apply::MysqlSession;
 using replsync::testing::MariadbServer;
 
 // Chunks of exactly `rows` primary rows (no sizing by time), bisected down to `bisect_rows`.

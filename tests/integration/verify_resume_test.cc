@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 #include "tests/harness/node_pair_test.h"
 
 namespace replsync {
@@ -150,11 +150,11 @@ INSERT INTO app.t SELECT seq, MD5(seq) FROM seq_1_to_5000;
     std::vector<std::thread> sleepers;
     for (int i = 0; i < count; ++i) {
       sleepers.emplace_back([this, seconds] {
-        apply::MysqlThreadScope scope;
-        apply::MysqlOptions o;
+        MysqlThreadScope scope;
+        MysqlOptions o;
         o.port = primary_->port();
         o.user = "root";
-        auto session = apply::MysqlSession::Open(o);
+        auto session = MysqlSession::Open(o);
         ASSERT_TRUE(session.ok()) << session.status().ToString();
         auto slept = (*session)->Query(fmt::format("SELECT SLEEP({})", seconds));
         EXPECT_TRUE(slept.ok()) << slept.status().ToString();

@@ -25,6 +25,7 @@
 #include "tests/harness/repo_tree.h"
 
 namespace replsync {
+
 namespace {
 
 class VerifyTest : public testing::NodePairTest {

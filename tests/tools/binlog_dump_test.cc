@@ -13,6 +13,7 @@
 #include <vector>
 
 namespace replsync::cli {
+
 namespace {
 
 std::string Fixture(const std::string& relative) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 namespace replsync::testing {
+
 namespace {
 
 namespace fs = std::filesystem;

@@ -12,17 +12,23 @@
 #include <string>
 #include <thread>
 
-#include "capture/binlog_decoder.h"
-#include "capture/charset.h"
-#include "capture/file_binlog_source.h"
-#include "capture/mariadb_binlog_source.h"
-#include "capture/row_decoder.h"
-#include "capture/transaction_assembler.h"
-#include "capture/value.h"
+#include "capture/binlog/binlog_decoder.h"
+#include "capture/binlog/charset.h"
+#include "capture/binlog/file_binlog_source.h"
+#include "capture/binlog/mariadb_binlog_source.h"
+#include "capture/binlog/row_decoder.h"
+#include "capture/binlog/transaction_assembler.h"
+#include "capture/binlog/value.h"
 #include "sync/config.h"
-#include "tools/cli/value_format.h"
+#include "capture/binlog/value_format.h"
 
 namespace replsync::cli {
+
+using capture::AppendJsonString;
+using capture::AppendSqlIdentifier;
+using capture::AppendUtcDateTime;
+using capture::TextBuffer;
+using capture::ValueFormatter;
 
 namespace {
 

@@ -11,16 +11,36 @@
 #include <string>
 #include <vector>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/config.h"
 #include "sync/path_text.h"
-#include "tools/cli/consistent_point.h"
-#include "tools/cli/file_verify.h"
-#include "tools/cli/table_repair.h"
-#include "tools/cli/table_verify.h"
-#include "tools/cli/verify_progress.h"
+#include "sync/verify/consistent_point.h"
+#include "sync/verify/file_verify.h"
+#include "sync/verify/table_repair.h"
+#include "sync/verify/table_verify.h"
+#include "sync/verify/verify_progress.h"
 
 namespace replsync::cli {
+
+using verify::ConsistentPoint;
+using verify::ConsistentPointOptions;
+using verify::EstablishConsistentPoint;
+using verify::FileDifference;
+using verify::FileRepairResult;
+using verify::FileVerifyOptions;
+using verify::FileVerifyResult;
+using verify::FilesSkipped;
+using verify::LockVerify;
+using verify::RepairFiles;
+using verify::RepairTable;
+using verify::TableRepairCounts;
+using verify::TableRepairOptions;
+using verify::TableVerifyOptions;
+using verify::TableVerifyResult;
+using verify::VerifyFiles;
+using verify::VerifyRunOptions;
+using verify::VerifyTablesWithProgress;
+using verify::WhyNotRepairable;
 
 namespace {
 
@@ -239,8 +259,8 @@ void RepairFilesInto(const NodeConfig& config, const RepairCommandOptions& optio
   report->files_left = after.differences;
 }
 
-Result<std::unique_ptr<apply::MysqlSession>> OpenRepairSession(const apply::MysqlOptions& o) {
-  RS_ASSIGN_OR_RETURN(auto session, apply::MysqlSession::Open(o));
+Result<std::unique_ptr<MysqlSession>> OpenRepairSession(const MysqlOptions& o) {
+  RS_ASSIGN_OR_RETURN(auto session, MysqlSession::Open(o));
   for (const char* sql : kSessionSetup) {
     RS_RETURN_IF_ERROR(session->Execute(sql, "set up the repair session on the secondary"));
   }
@@ -253,7 +273,7 @@ Result<std::unique_ptr<apply::MysqlSession>> OpenRepairSession(const apply::Mysq
 }
 
 // Runs the repair of one table on `session` in one transaction; rolls it back on an error.
-Result<TableRepairCounts> RepairOnSession(ConsistentPoint& point, apply::MysqlSession& session,
+Result<TableRepairCounts> RepairOnSession(ConsistentPoint& point, MysqlSession& session,
                                           const TableVerifyResult& verified) {
   const std::string what = "repair " + verified.db + "." + verified.table;
   RS_RETURN_IF_ERROR(session.Execute("START TRANSACTION", what));
@@ -293,7 +313,7 @@ Result<Report> Repair(const NodeConfig& config, const RepairCommandOptions& opti
   Report report;
   report.tables_checked = true;
   report.position = point.position;
-  std::unique_ptr<apply::MysqlSession> session;
+  std::unique_ptr<MysqlSession> session;
   for (const TableVerifyResult& verified : results) {
     TableOutcome outcome;
     outcome.name = verified.db + "." + verified.table;
@@ -306,7 +326,7 @@ Result<Report> Repair(const NodeConfig& config, const RepairCommandOptions& opti
       auto triggers = point.secondary->Query(
           fmt::format("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
                       "EVENT_OBJECT_SCHEMA = {} AND EVENT_OBJECT_TABLE = {}",
-                      apply::QuoteString(verified.db), apply::QuoteString(verified.table)),
+                      QuoteString(verified.db), QuoteString(verified.table)),
           "list the secondary's triggers");
       if (triggers.ok() && !triggers->empty() && (*triggers)[0][0]) {
         outcome.triggers = std::strtoull((*triggers)[0][0]->c_str(), nullptr, 10);
@@ -360,7 +380,7 @@ int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
                  "most one\n");
     return 2;
   }
-  apply::MysqlThreadScope thread_scope;
+  MysqlThreadScope thread_scope;
   // One verify or repair at a time per node (they move the same applier's barrier).
   Result<FileLock> lock = LockVerify(config->node.state_dir);
   if (!lock.ok()) {

@@ -20,14 +20,14 @@
 #include "apply/applier.h"
 #include "apply/receiver.h"
 #include "capture/capture_service.h"
-#include "capture/file_capture.h"
+#include "capture/files/file_capture.h"
 #include "capture/shipper.h"
 #include "sync/config.h"
 #include "sync/file_lock.h"
-#include "sync/journal.h"
+#include "sync/journal/journal.h"
 #include "sync/logging.h"
-#include "sync/status_file.h"
-#include "sync/zmq_transport.h"
+#include "sync/node/status_file.h"
+#include "sync/wire/zmq_transport.h"
 
 namespace replsync::cli {
 

@@ -10,9 +10,10 @@
 #include <iterator>
 
 #include "sync/config.h"
-#include "sync/status_file.h"
+#include "sync/node/status_file.h"
 
 namespace replsync::cli {
+
 
 namespace {
 

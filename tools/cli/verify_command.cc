@@ -11,16 +11,30 @@
 #include <string>
 #include <vector>
 
-#include "apply/mysql_session.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/config.h"
 #include "sync/key_value_file.h"
 #include "sync/path_text.h"
-#include "tools/cli/consistent_point.h"
-#include "tools/cli/file_verify.h"
-#include "tools/cli/table_verify.h"
-#include "tools/cli/verify_progress.h"
+#include "sync/verify/consistent_point.h"
+#include "sync/verify/file_verify.h"
+#include "sync/verify/table_verify.h"
+#include "sync/verify/verify_progress.h"
 
 namespace replsync::cli {
+
+using verify::ConsistentPoint;
+using verify::ConsistentPointOptions;
+using verify::EstablishConsistentPoint;
+using verify::FileDifference;
+using verify::FileVerifyOptions;
+using verify::FileVerifyResult;
+using verify::FilesSkipped;
+using verify::LockVerify;
+using verify::TableVerifyResult;
+using verify::VerifyFiles;
+using verify::VerifyRunOptions;
+using verify::VerifyRunOptionsFromEnvironment;
+using verify::VerifyTablesWithProgress;
 
 namespace {
 
@@ -280,7 +294,7 @@ int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
                  "most one\n");
     return 2;
   }
-  apply::MysqlThreadScope thread_scope;
+  MysqlThreadScope thread_scope;
   // One verify or repair at a time per node (they move the same applier's barrier).
   Result<FileLock> lock = LockVerify(config->node.state_dir);
   if (!lock.ok()) {

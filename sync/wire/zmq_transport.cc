@@ -1,0 +1,384 @@
+// ZeroMQ transport. Wire format: schemas/wire.md (one ZeroMQ message per pb::Envelope).
+#include "sync/wire/zmq_transport.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <zmq.hpp>
+
+namespace replsync {
+
+namespace {
+
+using std::chrono::steady_clock;
+
+// At most one bad-frame warning per this interval; the count covers the frames in between.
+constexpr std::chrono::seconds kBadFrameWarningInterval{10};
+
+// TCP keepalive (seconds): the operating system's check for a peer that vanished without
+// closing, complementing ZMTP heartbeats.
+constexpr int kKeepaliveIdle = 30;
+constexpr int kKeepaliveInterval = 10;
+constexpr int kKeepaliveCount = 3;
+
+enum class Role { kServer, kClient };
+
+// Checks the form of an endpoint before ZeroMQ sees it, so the error can say what is wrong.
+Status CheckEndpoint(const std::string& endpoint, Role role) {
+  const char* example = role == Role::kServer ? "tcp://0.0.0.0:7700" : "tcp://10.0.0.1:7700";
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("endpoint \"" + endpoint + "\": " + why +
+                                   "; a valid one looks like " + example);
+  };
+  for (std::string_view scheme : {"ipc://", "inproc://"}) {
+    if (endpoint.starts_with(scheme)) {
+      if (endpoint.size() == scheme.size()) return bad("no address after " + std::string(scheme));
+      return Status::Ok();
+    }
+  }
+  if (!endpoint.starts_with("tcp://")) return bad("not a tcp:// address");
+  const std::string rest = endpoint.substr(6);
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return bad("no port");
+  const std::string host = rest.substr(0, colon);
+  const std::string port = rest.substr(colon + 1);
+  if (host.empty()) {
+    return bad(role == Role::kServer ? "no host (0.0.0.0 listens on every interface)" : "no host");
+  }
+  if (host.front() == '[' && host.back() != ']') return bad("unterminated IPv6 address");
+  if (port == "*" && role == Role::kServer) return Status::Ok();
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
+      std::stoul(port) > 65535) {
+    return bad("port \"" + port + "\" is not a number from 1 to 65535" +
+               (role == Role::kServer ? " (or * for any free port)" : ""));
+  }
+  return Status::Ok();
+}
+
+bool IsIpv6(const std::string& endpoint) { return endpoint.find("://[") != std::string::npos; }
+
+// Every socket option is set here, before bind/connect.
+// CURVE security goes here too: the server sets curve_server=1 and its curve_secretkey; each
+// client sets curve_serverkey (the primary's public key) and its own curve_publickey and
+// curve_secretkey. Keys would come from [transport] in the configuration.
+void ConfigureSocket(zmq::socket_t& socket, const ZmqOptions& options, Role role, bool ipv6) {
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::sndhwm, options.send_hwm);
+  socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
+  socket.set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
+  socket.set(zmq::sockopt::tcp_keepalive, 1);
+  socket.set(zmq::sockopt::tcp_keepalive_idle, kKeepaliveIdle);
+  socket.set(zmq::sockopt::tcp_keepalive_intvl, kKeepaliveInterval);
+  socket.set(zmq::sockopt::tcp_keepalive_cnt, kKeepaliveCount);
+  socket.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options.heartbeat_interval.count()));
+  socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(options.heartbeat_timeout.count()));
+  socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(options.heartbeat_timeout.count()));
+  if (ipv6) socket.set(zmq::sockopt::ipv6, 1);
+  if (role == Role::kServer) {
+    // Mandatory routing: a send to a peer that is gone fails with EHOSTUNREACH (we drop the
+    // message, as the contract says) and a full queue says EAGAIN instead of dropping silently.
+    socket.set(zmq::sockopt::router_mandatory, 1);
+  } else {
+    socket.set(zmq::sockopt::immediate, 1);
+    socket.set(zmq::sockopt::reconnect_ivl, static_cast<int>(options.reconnect_interval.count()));
+    socket.set(zmq::sockopt::reconnect_ivl_max,
+               static_cast<int>(options.reconnect_interval_max.count()));
+    socket.set(zmq::sockopt::sndtimeo, static_cast<int>(options.send_timeout.count()));
+  }
+}
+
+// Serializes `message` into one ZeroMQ message; a version left 0 becomes kProtocolVersion (a
+// serialized Envelope holding only the version is appended: in protobuf the last value of a
+// field wins, so the concatenation parses as the message with that version).
+Result<zmq::message_t> Encode(const pb::Envelope& message, int64_t max_bytes,
+                              const std::string& where) {
+  std::string stamp;
+  if (message.version() == 0) {
+    pb::Envelope version_only;
+    version_only.set_version(kProtocolVersion);
+    stamp = version_only.SerializeAsString();
+  }
+  const size_t size = message.ByteSizeLong();
+  if (static_cast<int64_t>(size + stamp.size()) > max_bytes) {
+    return Status::InvalidArgument(where + ": message of " + std::to_string(size) +
+                                   " bytes exceeds the maximum message size of " +
+                                   std::to_string(max_bytes) + " bytes (send fewer entries)");
+  }
+  zmq::message_t out(size + stamp.size());
+  auto* data = static_cast<uint8_t*>(out.data());
+  message.SerializeWithCachedSizesToArray(data);
+  if (!stamp.empty()) std::memcpy(data + size, stamp.data(), stamp.size());
+  return out;
+}
+
+// Parses one frame; returns "" or why it is a bad frame.
+std::string Decode(const zmq::message_t& frame, pb::Envelope* message) {
+  if (frame.size() > static_cast<size_t>(INT_MAX) ||
+      !message->ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+    return "a frame of " + std::to_string(frame.size()) + " bytes that is not an envelope";
+  }
+  if (message->version() != kProtocolVersion) {
+    return "an envelope of protocol version " + std::to_string(message->version()) +
+           " (this replsync speaks version " + std::to_string(kProtocolVersion) + ")";
+  }
+  if (message->body_case() == pb::Envelope::BODY_NOT_SET) {
+    return "an envelope without a body this replsync knows";
+  }
+  return "";
+}
+
+// Counts a bad frame and warns at most once per kBadFrameWarningInterval.
+void NoteBadFrame(std::atomic<uint64_t>& count, steady_clock::time_point& last_warning,
+                  uint64_t& warned, const std::string& where, const std::string& reason) {
+  const uint64_t total = ++count;
+  const auto now = steady_clock::now();
+  if (warned == 0 || now - last_warning >= kBadFrameWarningInterval) {
+    spdlog::warn("{}: dropped {} bad frame(s) since the last warning ({} in all), the latest {}",
+                 where, total - warned, total, reason);
+    last_warning = now;
+    warned = total;
+  }
+}
+
+// Discards the remaining parts of a multi-part message.
+void DrainParts(zmq::socket_t& socket, const zmq::message_t& last_received) {
+  bool more = last_received.more();
+  while (more) {
+    zmq::message_t part;
+    if (!socket.recv(part, zmq::recv_flags::dontwait)) return;
+    more = part.more();
+  }
+}
+
+// Waits until `socket` has a message or the deadline passes; false on timeout.
+bool WaitReadable(zmq::socket_t& socket, steady_clock::time_point deadline) {
+  const auto left = deadline - steady_clock::now();
+  if (left <= steady_clock::duration::zero()) return false;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(left);
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  return zmq::poll(&item, 1, ms) > 0;
+}
+
+std::string Hex(const void* data, size_t size) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[p[i] >> 4]);
+    out.push_back(kDigits[p[i] & 15]);
+  }
+  return out;
+}
+
+bool Unhex(const std::string& text, std::string* out) {
+  if (text.empty() || text.size() % 2 != 0) return false;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < text.size(); i += 2) {
+    const int hi = digit(text[i]), lo = digit(text[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
+}
+
+Status ZmqError(const std::string& what, const zmq::error_t& e) {
+  return Status::Network(what + ": " + e.what());
+}
+
+}  // namespace
+
+// ---- server ----
+
+Result<std::unique_ptr<ZmqServerTransport>> ZmqServerTransport::Bind(const std::string& endpoint,
+                                                                     const ZmqOptions& options) {
+  RS_RETURN_IF_ERROR(CheckEndpoint(endpoint, Role::kServer));
+  std::unique_ptr<ZmqServerTransport> t(new ZmqServerTransport());
+  t->options_ = options;
+  t->endpoint_ = endpoint;
+  try {
+    t->context_ = std::make_unique<zmq::context_t>(1);
+    t->socket_ = std::make_unique<zmq::socket_t>(*t->context_, zmq::socket_type::router);
+    ConfigureSocket(*t->socket_, options, Role::kServer, IsIpv6(endpoint));
+    t->socket_->bind(endpoint);
+    t->bound_endpoint_ = t->socket_->get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    const std::string msg = "bind " + endpoint + ": " + e.what();
+    switch (e.num()) {
+      case EINVAL:
+      case EPROTONOSUPPORT:
+      case ENODEV:
+      case ENOCOMPATPROTO:
+        return Status::InvalidArgument(msg +
+                                       " (use an IP address of this host or 0.0.0.0, e.g. "
+                                       "tcp://0.0.0.0:7700)");
+      default:
+        return Status::Network(msg, /*retryable=*/false);
+    }
+  }
+  spdlog::debug("transport listening on {}", t->bound_endpoint_);
+  return t;
+}
+
+ZmqServerTransport::~ZmqServerTransport() {
+  socket_.reset();  // linger 0: queued messages are discarded
+  context_.reset();
+}
+
+Result<bool> ZmqServerTransport::Receive(std::string* peer, pb::Envelope* message,
+                                         std::chrono::milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  try {
+    for (;;) {
+      zmq::message_t id;
+      if (!socket_->recv(id, zmq::recv_flags::dontwait)) {
+        if (!WaitReadable(*socket_, deadline)) return false;
+        continue;
+      }
+      std::string reason;
+      zmq::message_t body;
+      if (!id.more()) {
+        reason = "a message without payload";
+      } else if (!socket_->recv(body, zmq::recv_flags::dontwait)) {
+        reason = "a truncated message";  // parts arrive together; cannot happen
+      } else if (body.more()) {
+        DrainParts(*socket_, body);
+        reason = "a message of more than one part";
+      } else {
+        reason = Decode(body, message);
+      }
+      if (reason.empty()) {
+        *peer = Hex(id.data(), id.size());
+        return true;
+      }
+      NoteBadFrame(bad_frames_, last_warning_, bad_frames_warned_,
+                   "transport " + bound_endpoint_ + " peer " + Hex(id.data(), id.size()), reason);
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return false;
+    return ZmqError("receive on " + bound_endpoint_, e);
+  }
+}
+
+Status ZmqServerTransport::Send(const std::string& peer, const pb::Envelope& message) {
+  const std::string where = "send to peer " + peer + " on " + bound_endpoint_;
+  std::string id;
+  if (!Unhex(peer, &id)) {
+    return Status::InvalidArgument(where + ": not a peer id (lower-case hex, from Receive)");
+  }
+  RS_ASSIGN_OR_RETURN(zmq::message_t body, Encode(message, options_.max_message_bytes, where));
+  try {
+    zmq::message_t id_frame(id.data(), id.size());
+    if (!socket_->send(id_frame, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return Status::Network(where + ": send queue full (" + std::to_string(options_.send_hwm) +
+                             " messages); the peer is not reading");
+    }
+    if (!socket_->send(body, zmq::send_flags::dontwait)) {
+      return Status::Network(where + ": send queue full");
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) {
+      spdlog::debug("{}: peer is gone, message dropped", where);
+      return Status::Ok();
+    }
+    return ZmqError(where, e);
+  }
+  return Status::Ok();
+}
+
+// ---- client ----
+
+Result<std::unique_ptr<ZmqClientTransport>> ZmqClientTransport::Connect(const std::string& endpoint,
+                                                                        const ZmqOptions& options) {
+  RS_RETURN_IF_ERROR(CheckEndpoint(endpoint, Role::kClient));
+  std::unique_ptr<ZmqClientTransport> t(new ZmqClientTransport());
+  t->options_ = options;
+  t->endpoint_ = endpoint;
+  try {
+    t->context_ = std::make_unique<zmq::context_t>(1);
+  } catch (const zmq::error_t& e) {
+    return ZmqError("connect to " + endpoint, e);
+  }
+  RS_RETURN_IF_ERROR(t->OpenSocket());
+  return t;
+}
+
+ZmqClientTransport::~ZmqClientTransport() {
+  socket_.reset();
+  context_.reset();
+}
+
+Status ZmqClientTransport::OpenSocket() {
+  try {
+    socket_.reset();
+    auto socket = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
+    ConfigureSocket(*socket, options_, Role::kClient, IsIpv6(endpoint_));
+    socket->connect(endpoint_);
+    socket_ = std::move(socket);
+  } catch (const zmq::error_t& e) {
+    const std::string msg = "connect to " + endpoint_ + ": " + e.what();
+    if (e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENOCOMPATPROTO) {
+      return Status::InvalidArgument(msg + " (a valid endpoint looks like tcp://10.0.0.1:7700)");
+    }
+    return Status::Network(msg);
+  }
+  return Status::Ok();
+}
+
+Status ZmqClientTransport::Reconnect() {
+  spdlog::debug("transport: reconnecting to {}", endpoint_);
+  return OpenSocket();
+}
+
+Result<bool> ZmqClientTransport::Receive(pb::Envelope* message, std::chrono::milliseconds timeout) {
+  if (socket_ == nullptr) return Status::Network("receive from " + endpoint_ + ": no socket");
+  const auto deadline = steady_clock::now() + timeout;
+  try {
+    for (;;) {
+      zmq::message_t frame;
+      if (!socket_->recv(frame, zmq::recv_flags::dontwait)) {
+        if (!WaitReadable(*socket_, deadline)) return false;
+        continue;
+      }
+      std::string reason;
+      if (frame.more()) {
+        DrainParts(*socket_, frame);
+        reason = "a message of more than one part";
+      } else {
+        reason = Decode(frame, message);
+      }
+      if (reason.empty()) return true;
+      NoteBadFrame(bad_frames_, last_warning_, bad_frames_warned_, "transport " + endpoint_,
+                   reason);
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return false;
+    return ZmqError("receive from " + endpoint_, e);
+  }
+}
+
+Status ZmqClientTransport::Send(const pb::Envelope& message) {
+  const std::string where = "send to " + endpoint_;
+  if (socket_ == nullptr) return Status::Network(where + ": no socket");
+  RS_ASSIGN_OR_RETURN(zmq::message_t body, Encode(message, options_.max_message_bytes, where));
+  try {
+    if (!socket_->send(body, zmq::send_flags::none)) {
+      return Status::Network(where + ": not connected (or the queue is full) after " +
+                             std::to_string(options_.send_timeout.count()) + " ms");
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return Status::Network(where + ": interrupted");
+    return ZmqError(where, e);
+  }
+  return Status::Ok();
+}
+
+}  // namespace replsync
