@@ -1,4 +1,5 @@
 #include "apply/binlog_statement.h"
+#include "sync/text.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +10,6 @@ namespace {
 
 constexpr size_t kHeaderSize = 19;
 constexpr std::string_view kPrefix = "BINLOG '";
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // ROWS events' post-header: table id (6 bytes in every v4 binlog), then 2 bytes of flags.
 constexpr size_t kRowsFlagsOffset = kHeaderSize + 6;
@@ -23,35 +23,6 @@ bool EndsStatement(std::string_view event) {
 }
 
 }  // namespace
-
-void AppendBase64(std::string_view bytes, std::string* out) {
-  const size_t old = out->size();
-  out->resize(old + (bytes.size() + 2) / 3 * 4);
-  char* p = out->data() + old;
-  const auto* in = reinterpret_cast<const uint8_t*>(bytes.data());
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const uint32_t v = uint32_t{in[i]} << 16 | uint32_t{in[i + 1]} << 8 | in[i + 2];
-    *p++ = kAlphabet[v >> 18];
-    *p++ = kAlphabet[(v >> 12) & 63];
-    *p++ = kAlphabet[(v >> 6) & 63];
-    *p++ = kAlphabet[v & 63];
-  }
-  const size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    const uint32_t v = uint32_t{in[i]} << 16;
-    *p++ = kAlphabet[v >> 18];
-    *p++ = kAlphabet[(v >> 12) & 63];
-    *p++ = '=';
-    *p++ = '=';
-  } else if (rest == 2) {
-    const uint32_t v = uint32_t{in[i]} << 16 | uint32_t{in[i + 1]} << 8;
-    *p++ = kAlphabet[v >> 18];
-    *p++ = kAlphabet[(v >> 12) & 63];
-    *p++ = kAlphabet[(v >> 6) & 63];
-    *p++ = '=';
-  }
-}
 
 bool IsRowsEventType(uint8_t type) {
   return (type >= 20 && type <= 25) || (type >= 30 && type <= 32) || type == 39 ||

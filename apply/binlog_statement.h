@@ -24,8 +24,6 @@
 
 namespace replsync::apply {
 
-// Standard base64 (RFC 4648, with '=' padding), appended to *out.
-void AppendBase64(std::string_view bytes, std::string* out);
 
 constexpr uint8_t kTableMapEvent = 19;
 // True for the ROWS event types: v0 (20-22), v1 (23-25), v2 (30-32), PARTIAL_UPDATE_ROWS (39)

@@ -14,6 +14,7 @@
 #include "capture/binlog/mysql_connection.h"
 #include "replsync.pb.h"
 #include "sync/crc32.h"
+#include "sync/text.h"
 
 namespace replsync::capture {
 
@@ -28,12 +29,6 @@ constexpr uint8_t kStmtEndFlag = 0x01;
 
 void StoreLe32(char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-bool ParseU64(std::string_view text, uint64_t* value) {
-  if (text.empty()) return false;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return ec == std::errc() && ptr == text.data() + text.size();
 }
 
 std::string Shorten(std::string_view sql, size_t max = 200) {

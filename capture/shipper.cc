@@ -1,4 +1,5 @@
 #include "capture/shipper.h"
+#include "sync/text.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -22,12 +23,6 @@ constexpr char kPeersKey[] = "shipper.peers";
 
 std::string DurableKey(const std::string& name) { return "peer." + name + ".durable"; }
 std::string AppliedKey(const std::string& name) { return "peer." + name + ".applied"; }
-
-bool ParseU64(std::string_view text, uint64_t* value) {
-  if (text.empty()) return false;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
 
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

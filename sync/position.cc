@@ -1,4 +1,5 @@
 #include "sync/position.h"
+#include "sync/text.h"
 
 #include <charconv>
 
@@ -7,12 +8,6 @@
 namespace replsync {
 
 namespace {
-
-bool ParseU64(std::string_view text, uint64_t* out) {
-  if (text.empty()) return false;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
 
 bool ParseU32(std::string_view text, uint32_t* out) {
   uint64_t v;
@@ -87,13 +82,11 @@ Gtid Gtid::Mysql(const std::array<uint8_t, 16>& uuid, std::string tag, uint64_t 
 }
 
 std::string FormatUuid(const std::array<uint8_t, 16>& uuid) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[uuid[i] >> 4]);
-    out.push_back(kHex[uuid[i] & 15]);
+  const std::string_view raw(reinterpret_cast<const char*>(uuid.data()), uuid.size());
+  std::string out(36, '-');
+  char* w = out.data();
+  for (auto [from, to] : {std::pair{0, 4}, {4, 6}, {6, 8}, {8, 10}, {10, 16}}) {
+    w = EncodeHex(raw.substr(from, to - from), w) + 1;  // + 1 keeps the '-'
   }
   return out;
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "capture/binlog/mysql_packed.h"
+#include "sync/text.h"
 
 namespace replsync::capture {
 namespace {
@@ -200,21 +201,10 @@ void AppendDouble(double d, std::string* out) {
 // MySQL's base64_encode(): standard alphabet with '=' padding and a '\n' after every 76
 // characters.
 void AppendMysqlBase64(std::string_view data, std::string* out) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t line = 0;
-  for (size_t i = 0; i < data.size(); i += 3, line += 4) {
-    if (line == 76) {
-      line = 0;
-      out->push_back('\n');
-    }
-    uint32_t c = static_cast<uint8_t>(data[i]) << 16;
-    if (i + 1 < data.size()) c |= static_cast<uint32_t>(static_cast<uint8_t>(data[i + 1])) << 8;
-    if (i + 2 < data.size()) c |= static_cast<uint8_t>(data[i + 2]);
-    out->push_back(kTable[(c >> 18) & 0x3f]);
-    out->push_back(kTable[(c >> 12) & 0x3f]);
-    out->push_back(i + 1 < data.size() ? kTable[(c >> 6) & 0x3f] : '=');
-    out->push_back(i + 2 < data.size() ? kTable[c & 0x3f] : '=');
+  constexpr size_t kBytesPerLine = 57;  // 76 characters
+  for (size_t i = 0; i < data.size(); i += kBytesPerLine) {
+    if (i > 0) out->push_back('\n');
+    AppendBase64(data.substr(i, kBytesPerLine), out);
   }
 }
 

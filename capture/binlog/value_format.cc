@@ -7,6 +7,7 @@
 
 #include "capture/binlog/charset.h"
 #include "capture/binlog/json_binary.h"
+#include "sync/text.h"
 
 namespace replsync::capture {
 
@@ -437,34 +438,7 @@ void AppendSqlIdentifier(std::string_view name, TextBuffer* out) {
 }
 
 void AppendBase64(std::string_view bytes, TextBuffer* out) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t n = bytes.size();
-  char* w = out->Reserve((n + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    uint32_t v =
-        static_cast<uint32_t>(p[i]) << 16 | static_cast<uint32_t>(p[i + 1]) << 8 | p[i + 2];
-    *w++ = kAlphabet[v >> 18];
-    *w++ = kAlphabet[(v >> 12) & 63];
-    *w++ = kAlphabet[(v >> 6) & 63];
-    *w++ = kAlphabet[v & 63];
-  }
-  if (n - i == 1) {
-    uint32_t v = static_cast<uint32_t>(p[i]) << 16;
-    *w++ = kAlphabet[v >> 18];
-    *w++ = kAlphabet[(v >> 12) & 63];
-    *w++ = '=';
-    *w++ = '=';
-  } else if (n - i == 2) {
-    uint32_t v = static_cast<uint32_t>(p[i]) << 16 | static_cast<uint32_t>(p[i + 1]) << 8;
-    *w++ = kAlphabet[v >> 18];
-    *w++ = kAlphabet[(v >> 12) & 63];
-    *w++ = kAlphabet[(v >> 6) & 63];
-    *w++ = '=';
-  }
-  out->Commit(w);
+  out->Commit(EncodeBase64(bytes, out->Reserve(Base64Size(bytes.size()))));
 }
 
 void AppendHex(std::string_view bytes, TextBuffer* out) {

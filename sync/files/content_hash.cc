@@ -66,18 +66,6 @@ std::string Sha256::Of(std::string_view data) {
   return out;
 }
 
-std::string HexOf(std::string_view raw) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (char c : raw) {
-    auto b = static_cast<unsigned char>(c);
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xf]);
-  }
-  return out;
-}
-
 Result<std::string> Sha256OfFile(int fd) {
   constexpr size_t kBlock = 1 << 20;
   std::vector<char> buf(kBlock);

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "sync/status.h"
+#include "sync/text.h"
 
 struct evp_md_ctx_st;
 
@@ -51,9 +52,6 @@ class Sha256 {
   };
   std::unique_ptr<evp_md_ctx_st, CtxDeleter> ctx_;
 };
-
-// Lower-case hexadecimal of raw bytes (for logs, status and error messages).
-std::string HexOf(std::string_view raw);
 
 // The SHA-256 (raw) of the whole content of the open file `fd`, read with pread from offset 0 to
 // the end in 1 MiB blocks (the file position is neither used nor moved). IoError naming the

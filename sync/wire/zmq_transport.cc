@@ -1,5 +1,6 @@
 // ZeroMQ transport. Wire format: schemas/wire.md (one ZeroMQ message per pb::Envelope).
 #include "sync/wire/zmq_transport.h"
+#include "sync/text.h"
 
 #include <spdlog/spdlog.h>
 
@@ -162,18 +163,6 @@ bool WaitReadable(zmq::socket_t& socket, steady_clock::time_point deadline) {
   return zmq::poll(&item, 1, ms) > 0;
 }
 
-std::string Hex(const void* data, size_t size) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 15]);
-  }
-  return out;
-}
-
 bool Unhex(const std::string& text, std::string* out) {
   if (text.empty() || text.size() % 2 != 0) return false;
   auto digit = [](char c) -> int {
@@ -256,11 +245,11 @@ Result<bool> ZmqServerTransport::Receive(std::string* peer, pb::Envelope* messag
         reason = Decode(body, message);
       }
       if (reason.empty()) {
-        *peer = Hex(id.data(), id.size());
+        *peer = HexOf(id.to_string_view());
         return true;
       }
       NoteBadFrame(bad_frames_, last_warning_, bad_frames_warned_,
-                   "transport " + bound_endpoint_ + " peer " + Hex(id.data(), id.size()), reason);
+                   "transport " + bound_endpoint_ + " peer " + HexOf(id.to_string_view()), reason);
     }
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return false;

@@ -1,4 +1,5 @@
 #include "apply/binlog_statement.h"
+#include "sync/text.h"
 
 #include <gtest/gtest.h>
 
@@ -40,17 +41,6 @@ std::vector<std::string> Blocks(const std::string& sql) {
     start = end + 1;
   }
   return blocks;
-}
-
-TEST(Base64Test, Rfc4648Vectors) {
-  EXPECT_EQ(B64(""), "");
-  EXPECT_EQ(B64("f"), "Zg==");
-  EXPECT_EQ(B64("fo"), "Zm8=");
-  EXPECT_EQ(B64("foo"), "Zm9v");
-  EXPECT_EQ(B64("foob"), "Zm9vYg==");
-  EXPECT_EQ(B64("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(B64("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(B64(std::string("\xff\xfe\x00\x01", 4)), "//4AAQ==");
 }
 
 TEST(BinlogStatementWriterTest, ForEventWrapsOneEvent) {

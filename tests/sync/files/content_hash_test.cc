@@ -53,11 +53,6 @@ TEST(Sha256Test, MovedHashKeepsItsState) {
   EXPECT_EQ(b.Final(), Sha256::Of("abc"));
 }
 
-TEST(HexOfTest, LowerCaseTwoDigitsPerByte) {
-  EXPECT_EQ(HexOf(std::string("\x00\x0f\xa0\xff", 4)), "000fa0ff");
-  EXPECT_EQ(HexOf(""), "");
-}
-
 class Sha256OfFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
