@@ -417,6 +417,12 @@ uint64_t PartialFileSampler::rounds() const {
   return rounds_;
 }
 
+bool PartialFileSampler::WaitRounds(uint64_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  const uint64_t target = rounds_ + n;
+  return cv_.wait_for(lock, timeout, [&] { return rounds_ >= target; });
+}
+
 uint64_t PartialFileSampler::files_checked() const {
   std::lock_guard lock(mutex_);
   return files_checked_;
@@ -429,6 +435,7 @@ void PartialFileSampler::Run() {
     std::unique_lock lock(mutex_);
     if (stop_) break;
     ++rounds_;
+    cv_.notify_all();
     cv_.wait_for(lock, options_.pause_between_rounds, [this] { return stop_.load(); });
   }
 }

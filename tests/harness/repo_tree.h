@@ -148,6 +148,9 @@ class PartialFileSampler {
   std::vector<Finding> findings() const;
   // Whole scans of the tree completed.
   uint64_t rounds() const;
+  // Blocks until `n` more whole scans have completed after the call, or `timeout` passed.
+  // Returns whether they did.
+  bool WaitRounds(uint64_t n, std::chrono::milliseconds timeout);
   // Regular files read consistently (checked or not) over all rounds.
   uint64_t files_checked() const;
 
@@ -161,7 +164,7 @@ class PartialFileSampler {
   std::thread thread_;  // used by Start/Stop only, under control_mutex_
   std::mutex control_mutex_;
   mutable std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // stop_ and rounds_ changes
   std::atomic<bool> stop_{false};  // also waited for under mutex_
   std::vector<Finding> findings_;  // guarded by mutex_
   std::set<Finding> finding_set_;  // guarded by mutex_

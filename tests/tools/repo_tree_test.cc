@@ -255,16 +255,6 @@ TEST(CheckedContentTest, WholeContentIsCompleteAndDamagedIsNot) {
   EXPECT_FALSE(IsCheckedContentComplete(""));
 }
 
-// Waits (bounded) until the sampler completed `n` more rounds.
-void WaitRounds(const PartialFileSampler& sampler, uint64_t n) {
-  uint64_t target = sampler.rounds() + n;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (sampler.rounds() < target && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ASSERT_GE(sampler.rounds(), target);
-}
-
 TEST_F(RepoTreeTest, SamplerFlagsIncompleteCheckedFileOnly) {
   ASSERT_EQ(mkdir((primary_ + "/sub").c_str(), 0755), 0);
   std::string whole = MakeCheckedContent(7, 4096);
@@ -275,7 +265,7 @@ TEST_F(RepoTreeTest, SamplerFlagsIncompleteCheckedFileOnly) {
   WriteFile(primary_ + "/plain", "not checked");
   PartialFileSampler sampler(primary_);
   sampler.Start();
-  WaitRounds(sampler, 3);
+  ASSERT_TRUE(sampler.WaitRounds(3, std::chrono::seconds(20)));
   sampler.Stop();
   EXPECT_EQ(sampler.findings(),
             (std::vector<PartialFileSampler::Finding>{{"sub/checked-x", 4096 - 32}}));
@@ -293,7 +283,7 @@ TEST_F(RepoTreeTest, SamplerIgnoresFilesReplacedAtomically) {
       ASSERT_EQ(unlink((primary_ + "/checked-" + std::to_string(i % 5)).c_str()), 0);
     }
   }
-  WaitRounds(sampler, 2);
+  ASSERT_TRUE(sampler.WaitRounds(2, std::chrono::seconds(20)));
   sampler.Stop();
   EXPECT_TRUE(sampler.findings().empty());
   EXPECT_GT(sampler.files_checked(), 0u);
@@ -311,7 +301,7 @@ TEST_F(RepoTreeTest, SamplerFlagsSlowWriterFileWrittenInPlace) {
   sampler.Start();
   ASSERT_TRUE((*workload)->RunStep(ChurnWorkload::Kind::kSlowWrite).ok());
   ASSERT_TRUE((*workload)->WaitForSlowWriters().ok());
-  WaitRounds(sampler, 2);
+  ASSERT_TRUE(sampler.WaitRounds(2, std::chrono::seconds(20)));
   sampler.Stop();
   auto findings = sampler.findings();
   ASSERT_FALSE(findings.empty());
