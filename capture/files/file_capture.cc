@@ -228,16 +228,17 @@ Status FileCapture::RunLoop() {
       continue;
     }
     PublishStatus();
+    // Wait for events until the next path is due (at most kMaxWait). The deadline comes from one
+    // reading of the clock, taken before on_wait_ runs: time that passes after it (a test's
+    // Advance) shortens the wait instead of moving it.
+    const Clock::TimePoint now = clock_.Now();
+    const Clock::TimePoint deadline = now + settler_->TimeToNextDue(now, kMaxWait);
     if (on_wait_) {
       on_wait_(handled_);
       handled_.clear();
     }
-    // Wait for events until the next path is due (at most kMaxWait). One reading of the clock:
-    // time that passes before the wait begins shortens it.
     events.clear();
     {
-      const Clock::TimePoint now = clock_.Now();
-      const Clock::TimePoint deadline = now + settler_->TimeToNextDue(now, kMaxWait);
       std::unique_lock<std::mutex> lock(mu_);
       clock_.WaitUntil(wake_, lock, deadline, [this] {
         return stop_ || !events_.empty() || !watch_error_.ok() || !resync_requests_.empty() ||
