@@ -177,13 +177,13 @@ TEST_F(RepoWatcherTest, CreateWriteCloseReportsChangedWritingClosedWrite) {
 
 TEST_F(RepoWatcherTest, InterleavedWritesAreReportedOncePerFilePerPoll) {
   OpenWatcher();
-  int a = ::open(P("a").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  int b = ::open(P("b").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
+  UniqueFd a(::open(P("a").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd b(::open(P("b").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(a.valid());
+  ASSERT_TRUE(b.valid());
   for (int i = 0; i < 50; ++i) {  // alternating, so the kernel cannot merge them
-    ASSERT_EQ(::write(a, "x", 1), 1);
-    ASSERT_EQ(::write(b, "y", 1), 1);
+    ASSERT_EQ(::write(a.get(), "x", 1), 1);
+    ASSERT_EQ(::write(b.get(), "y", 1), 1);
   }
   std::vector<RepoEvent> events;
   ASSERT_TRUE(watcher_->Poll(1s, &events).ok());
@@ -193,8 +193,8 @@ TEST_F(RepoWatcherTest, InterleavedWritesAreReportedOncePerFilePerPoll) {
   };
   EXPECT_EQ(writing("a"), 1) << Dump(events);
   EXPECT_EQ(writing("b"), 1) << Dump(events);
-  ::close(a);
-  ::close(b);
+  a.Reset();
+  b.Reset();
   events = PollFor(*watcher_, Ev(Kind::kClosedWrite, "b"));
   EXPECT_TRUE(Contains(events, Ev(Kind::kClosedWrite, "a"))) << Dump(events);
 }
@@ -429,9 +429,7 @@ TEST_F(RepoWatcherTest, QueueOverflowReportsRescanAndRewatches) {
   // Each file gives IN_CREATE, IN_CLOSE_WRITE and IN_DELETE; distinct names are not merged.
   for (long long i = 0; i < queued / 3 + 200; ++i) {
     std::string path = P("spam/" + std::to_string(i));
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
+    ASSERT_TRUE(UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)).valid());
     ASSERT_EQ(::unlink(path.c_str()), 0);
   }
   // Lost with the overflow: the watcher must find this directory by itself.
