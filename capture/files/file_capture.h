@@ -40,87 +40,48 @@
 //   manifest's tree with the journal's last sequence: the tree is exactly the result of the file
 //   entries up to that sequence. Events wait meanwhile (a --deep verify of a large repository
 //   holds them for as long as reading every file takes).
-// Thread-safety: Start/Stop from one owning thread; RequestResync and status() from any thread.
+//
+// The parts, each in its own file: Settler (when a path has settled), Reconciler (a path or the
+// tree against the manifest) with FileJournaler (a regular file's content), MoveDetector
+// (renames), ChangeWriter (journal entries and the manifest's transaction), TreeSnapshotter
+// (verify's snapshots). FileCapture owns them and two threads: the watch thread reads the
+// RepoWatcher's events into a bounded queue (when the capture falls behind, the kernel's queue
+// overflows and a rescan follows, as before); the capture thread decides, on the injected
+// Clock, when each path is looked at.
+// Thread-safety: Start/Stop from one owning thread; RequestResync, RequestTreeSnapshot, status()
+// and error() from any thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "capture/files/change_writer.h"
+#include "capture/files/file_capture_options.h"
+#include "capture/files/file_content_reader.h"
+#include "capture/files/repo_watcher.h"
+#include "capture/files/tree_snapshot.h"
+#include "sync/clock.h"
 #include "sync/files/file_tree.h"
 #include "sync/status.h"
 #include "sync/unique_fd.h"
 
-struct stat;
-
 namespace replsync {
 class Manifest;
-struct ManifestEntry;
-namespace pb {
-class FileChange;
-}  // namespace pb
 }  // namespace replsync
 
 namespace replsync::capture {
 
-class RepoWatcher;
-struct RepoEvent;
-
-// Where FileCapture's entries go: the journal writer (CaptureService::SubmitExternal and
-// WaitDurable in the daemon).
-struct FileEntrySink {
-  // Queues one serialized JournalEntry; `completes` ends a group (a file's last part). Returns
-  // a ticket for wait_durable.
-  std::function<Result<uint64_t>(std::string entry, bool completes)> submit;
-  std::function<Status(uint64_t ticket)> wait_durable;
-  std::function<bool()> journal_full;
-  // The journal's last sequence (durable); a tree snapshot's journal_seq.
-  std::function<uint64_t()> journal_last_seq;
-};
-
-struct FileCaptureOptions {
-  std::string root;           // [repository] path
-  std::string manifest_path;  // state_dir/manifest.db
-  std::chrono::milliseconds quiet{200};
-  std::chrono::milliseconds open_write_quiet{10000};
-  std::chrono::milliseconds commit_interval{500};
-  size_t part_bytes = 4 << 20;
-  size_t read_block = 1 << 20;
-  // Literal content of at least this many bytes in one op is journaled as a reference to the
-  // file (FileContentReader fills it in when the entry is sent); smaller pieces are inline.
-  size_t inline_bytes = 64 << 10;
-};
-
-// Fills in the content references of a FileChange from the primary's files (ContentOp
-// source_* fields, schemas/files.md "Content in the journal"): each referenced range is read
-// from `root`/path and must have the XXH3-128 the capture recorded.
-// Thread-safety: one thread (the shipper's).
-class FileContentReader {
- public:
-  explicit FileContentReader(std::string root);
-  ~FileContentReader();
-  FileContentReader(const FileContentReader&) = delete;
-  FileContentReader& operator=(const FileContentReader&) = delete;
-  // True when every reference was filled (or there was none); false when the file is gone or
-  // its bytes are no longer those the capture read (a later entry carries the newer state):
-  // the change's references are then left as they are. Errors: IoError when the file exists
-  // but cannot be read.
-  Result<bool> Fill(pb::FileChange* change);
-
- private:
-  std::string root_;
-  UniqueFd root_fd_;
-  // The file of the last call, kept open for the next part of the same file.
-  std::string open_path_;
-  UniqueFd open_fd_;
-};
+class MoveDetector;
+class Reconciler;
+class Settler;
 
 struct FileCaptureStatus {
   std::string state = "stopped";  // stopped, scanning, watching, failed
@@ -141,87 +102,81 @@ struct FileCaptureStatus {
 
 class FileCapture {
  public:
+  // Called on the capture thread each time it is about to wait for events or time, with the
+  // watcher's events it handled since the previous call; status() is current then. For tests,
+  // which wait on it instead of sleeping.
+  using WaitHook = std::function<void(const std::vector<RepoEvent>& handled)>;
+
+  // `clock` times settling, commits and the watcher's timers; it must outlive the capture.
+  FileCapture(FileCaptureOptions options, FileEntrySink sink, Clock& clock,
+              WaitHook on_wait = nullptr);
+  // On the system clock.
   FileCapture(FileCaptureOptions options, FileEntrySink sink);
   ~FileCapture();  // stops
   FileCapture(const FileCapture&) = delete;
   FileCapture& operator=(const FileCapture&) = delete;
 
   // Opens the manifest and the watcher (watches are in place before the first rescan, so no
-  // change is missed) and starts the thread, which rescans first. Errors: the manifest's
-  // (IoError, Corruption) and the watcher's (NotFound: no such repository folder).
+  // change is missed) and starts the threads; the capture thread rescans first. Errors: the
+  // manifest's (IoError, Corruption) and the watcher's (NotFound: no such repository folder).
   Status Start();
-  // Stops the thread; the manifest keeps what the journal holds durably. Idempotent.
+  // Stops the threads; the manifest keeps what the journal holds durably. Idempotent.
   void Stop();
   // The secondary could not rebuild these paths: journal their whole state again.
   void RequestResync(const std::vector<std::string>& paths);
   // A snapshot of the journaled tree for verify (see above); `done` is called once, from the
   // capture's thread (or at once with Aborted when the capture stopped). Errors given to `done`:
   // InvalidArgument for a bad resync path, the manifest's errors.
-  struct TreeSnapshotRequest {
-    bool deep = false;
-    std::vector<std::string> resync_paths;
-    std::function<void(Result<FileTreeSnapshot>)> done;
-  };
+  using TreeSnapshotRequest = capture::TreeSnapshotRequest;
   void RequestTreeSnapshot(TreeSnapshotRequest request);
   FileCaptureStatus status() const;
   // The last fatal error (the thread stopped), or OK.
   Status error() const;
 
  private:
-  struct Dirty {
-    std::chrono::steady_clock::time_point due;
-    bool deep = false;     // a directory: look at everything below it
-    bool writing = false;  // modified and not closed yet
-    bool force = false;    // resync: whole content, even when unchanged
-    uint64_t size = 0;
-  };
-
   void Run();
   Status RunLoop();
+  // The watch thread: moves the watcher's events into events_.
+  void Watch();
+  // Takes the requests other threads left (resyncs, snapshots). Errors: a snapshot's failure
+  // that is the capture's own (it stops).
+  Status TakeRequests();
   Status Rescan(const std::string& reason);
   void OnEvent(const RepoEvent& event);
-  void Mark(const std::string& path, bool deep, bool force, bool writing_event, bool closed_event);
+  // Looks at the paths that are due (all of them with `all`), in path order.
   Status ProcessDue(bool all);
-  // Brings the journal and the manifest to the state of `path` on disk. `deep`: for a
-  // directory, also everything below it (and what the manifest has below it that is gone).
-  Status Reconcile(const std::string& path, bool deep, bool force);
-  Status ReconcileDirectory(const std::string& path, const struct stat& st, bool deep, bool force,
-                            const ManifestEntry* known);
-  Status ShipFile(const std::string& path, const struct stat& st, bool force,
-                  const ManifestEntry* known);
-  Status HandleMove(const std::string& from, const std::string& to);
-  Status Submit(const pb::FileChange& change, bool completes);
-  Status CommitManifest(bool force);
-  // One snapshot request (the thread's part of RequestTreeSnapshot).
-  Result<FileTreeSnapshot> TakeTreeSnapshot(const TreeSnapshotRequest& request);
-  // --deep: rereads every file whose stat matches its manifest row; journals those whose content
-  // is not the one the manifest holds.
-  Status RehashUnchanged();
-  int64_t ParentMtime(const std::string& path);
-  Status SetParentMtimeInManifest(const std::string& path, int64_t mtime_ns);
+  void PublishStatus();
   void SetState(const std::string& state);
 
   FileCaptureOptions options_;
   FileEntrySink sink_;
+  Clock& clock_;
+  const WaitHook on_wait_;
   std::unique_ptr<Manifest> manifest_;
   std::unique_ptr<RepoWatcher> watcher_;
   UniqueFd root_fd_;
+  FileCaptureCounters counters_;
+  // The parts (repo_paths.h names what they share); made by Start, used by the capture thread.
+  std::unique_ptr<Settler> settler_;
+  std::unique_ptr<ChangeWriter> writer_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<MoveDetector> moves_;
+  std::unique_ptr<TreeSnapshotter> snapshots_;
   std::thread thread_;
+  std::thread watch_thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;
 
-  // ---- the thread's state
-  std::map<std::string, Dirty> dirty_;
-  std::string rescan_reason_;  // "" when none is due
-  bool in_txn_ = false;        // the manifest has an open transaction
-  bool uncommitted_ = false;   // ... with changes in it
-  uint64_t last_ticket_ = 0;   // the last submitted group's ticket
-  std::chrono::steady_clock::time_point last_commit_{};
-  bool warned_special_ = false;
-  std::string read_buffer_;  // ShipFile's read block
+  // ---- the capture thread's state
+  std::string rescan_reason_;       // "" when none is due
+  std::vector<RepoEvent> handled_;  // for on_wait_
 
   // ---- shared (guarded by mu_)
   mutable std::mutex mu_;
+  std::condition_variable wake_;  // the capture thread: events, requests, stop
+  std::condition_variable room_;  // the watch thread: events_ has room again, stop
+  std::vector<RepoEvent> events_;
+  Status watch_error_;  // the watcher failed; the capture stops with it
   std::vector<std::string> resync_requests_;
   std::vector<TreeSnapshotRequest> snapshot_requests_;
   bool accepting_ = false;  // snapshot requests are taken (the thread runs)

@@ -25,8 +25,6 @@ namespace replsync::capture {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // IN_DONT_FOLLOW is added only when watching by path: a watch through /proc/self/fd/N must
 // follow that link to the directory, which was itself opened without following any symlink.
 constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB |
@@ -99,7 +97,8 @@ std::string ToString(const RepoEvent& event) {
 }
 
 Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
-                                                       const RepoWatcherOptions& options) {
+                                                       const RepoWatcherOptions& options,
+                                                       Clock& clock) {
   if (root.empty()) return Status::InvalidArgument("watch repository: the path is empty");
   std::error_code ec;
   std::string abs = std::filesystem::absolute(root, ec).lexically_normal().string();
@@ -136,7 +135,7 @@ Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
         fmt::format("create eventfd for repository watcher {}: {}", abs, std::strerror(err)));
   }
   auto watcher = std::unique_ptr<RepoWatcher>(
-      new RepoWatcher(abs, options, std::move(inotify_fd), std::move(event_fd)));
+      new RepoWatcher(abs, options, clock, std::move(inotify_fd), std::move(event_fd)));
   watcher->use_proc_fd_ = ::access("/proc/self/fd", X_OK) == 0;
   watcher->WatchTree("");
   auto it = watcher->path_to_wd_.find("");
@@ -160,10 +159,11 @@ Result<std::unique_ptr<RepoWatcher>> RepoWatcher::Open(const std::string& root,
   return watcher;
 }
 
-RepoWatcher::RepoWatcher(std::string root, const RepoWatcherOptions& options, UniqueFd inotify_fd,
-                         UniqueFd event_fd)
+RepoWatcher::RepoWatcher(std::string root, const RepoWatcherOptions& options, Clock& clock,
+                         UniqueFd inotify_fd, UniqueFd event_fd)
     : root_(std::move(root)),
       options_(options),
+      clock_(clock),
       inotify_fd_(std::move(inotify_fd)),
       event_fd_(std::move(event_fd)),
       buffer_(kReadBuffer) {}
@@ -180,18 +180,26 @@ Status RepoWatcher::Poll(std::chrono::milliseconds timeout, std::vector<RepoEven
   out_ = out;
   last_for_path_.clear();
   const size_t start = out->size();
-  const Clock::time_point deadline = Clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  // The kernel wait is real time; the watcher's timers are on clock_.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds(0));
   Status status;
   for (bool first = true;; first = false) {
-    Clock::time_point now = Clock::now();
+    const Clock::TimePoint now = clock_.Now();
     FinishBatch(now);
     if (out->size() > start) break;
-    if (!first && now >= deadline) break;
+    const auto real_now = std::chrono::steady_clock::now();
+    if (!first && real_now >= deadline) break;
 
-    Clock::time_point wake = deadline;
-    for (const PendingMove& move : pending_moves_) wake = std::min(wake, move.deadline);
-    if (incomplete_) wake = std::min(wake, next_rewatch_);
-    auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - real_now).count();
+    for (const PendingMove& move : pending_moves_) {
+      wait =
+          std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(move.deadline - now).count());
+    }
+    if (incomplete_) {
+      wait =
+          std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(next_rewatch_ - now).count());
+    }
     int wait_ms = static_cast<int>(std::clamp<decltype(wait)>(wait, 0, INT_MAX));
 
     pollfd fds[2] = {{inotify_fd_.get(), POLLIN, 0}, {event_fd_.get(), POLLIN, 0}};
@@ -290,7 +298,7 @@ void RepoWatcher::HandleEvent(const inotify_event& event, const std::string& nam
     Emit({RepoEvent::Kind::kRemoved, path, "", is_dir, ""});
   }
   if (event.mask & IN_MOVED_FROM) {
-    PendingMove move{event.cookie, path, is_dir, Clock::now() + options_.move_pairing_window, {}};
+    PendingMove move{event.cookie, path, is_dir, clock_.Now() + options_.move_pairing_window, {}};
     // Detach the directory's watches from their paths (events from them are still reported
     // under the old paths), so that a new directory created there meanwhile is watched afresh.
     if (is_dir) move.watches = Detach(path);
@@ -315,7 +323,7 @@ void RepoWatcher::HandleEvent(const inotify_event& event, const std::string& nam
   }
 }
 
-void RepoWatcher::FinishBatch(Clock::time_point now) {
+void RepoWatcher::FinishBatch(Clock::TimePoint now) {
   if (root_lost_) {
     pending_moves_.clear();
     overflowed_ = false;

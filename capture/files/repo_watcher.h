@@ -11,6 +11,10 @@
 // through that descriptor). A directory created later gets its watch, and the directories below
 // it theirs, before kSubtree is reported, so a scan made after the report misses nothing and
 // later changes arrive as events.
+//
+// Time: the watcher's own timers (move_pairing_window, rewatch_interval) run on the injected
+// Clock, so tests move them by hand; Poll's timeout bounds a wait on the kernel (poll(2)), which
+// only real time can end, and is measured on the steady clock.
 // Thread-safety: not thread-safe; one thread calls Poll, any thread may call Interrupt.
 #pragma once
 
@@ -23,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/status.h"
 #include "sync/unique_fd.h"
 
@@ -74,21 +79,22 @@ class RepoWatcher {
   // do not fail Open: the first Poll reports kRescan naming them, and the watcher retries them
   // every rewatch_interval. Errors: NotFound when `root` does not exist, InvalidArgument when it
   // is not a directory, IoError when the inotify instance or the root's own watch cannot be
-  // created (the message says which limit to raise).
+  // created (the message says which limit to raise). `clock` must outlive the watcher.
   static Result<std::unique_ptr<RepoWatcher>> Open(const std::string& root,
-                                                   const RepoWatcherOptions& options = {});
+                                                   const RepoWatcherOptions& options = {},
+                                                   Clock& clock = SystemClock());
   ~RepoWatcher();
   RepoWatcher(const RepoWatcher&) = delete;
   RepoWatcher& operator=(const RepoWatcher&) = delete;
 
-  // Waits up to `timeout` (negative counts as zero) for events and appends them to *out in the
-  // order they happened, then returns Ok. Returns Ok with nothing appended on timeout or when
-  // Interrupt was called (also when it was called before this Poll started). A kRemoved for a
-  // move out of the tree can come up to move_pairing_window after the events that followed it.
-  // A kChanged, kWriting or kClosedWrite equal to the previous event for its path in the same
-  // call is left out. When the root itself is deleted, moved or unmounted, one kRescan says so
-  // and nothing is watched any more (the consumer should stop, or Open again once it is back).
-  // Errors: IoError when reading the inotify descriptor or poll(2) fails.
+  // Waits up to `timeout` of real time (negative counts as zero) for events and appends them to
+  // *out in the order they happened, then returns Ok. Returns Ok with nothing appended on timeout
+  // or when Interrupt was called (also when it was called before this Poll started). A kRemoved for
+  // a move out of the tree can come up to move_pairing_window after the events that followed it. A
+  // kChanged, kWriting or kClosedWrite equal to the previous event for its path in the same call is
+  // left out. When the root itself is deleted, moved or unmounted, one kRescan says so and nothing
+  // is watched any more (the consumer should stop, or Open again once it is back). Errors: IoError
+  // when reading the inotify descriptor or poll(2) fails.
   Status Poll(std::chrono::milliseconds timeout, std::vector<RepoEvent>* out);
 
   // Makes the current (or next) Poll return at once. Safe from any thread and signal handlers.
@@ -104,12 +110,12 @@ class RepoWatcher {
     uint32_t cookie;
     std::string from_path;
     bool is_dir;
-    std::chrono::steady_clock::time_point deadline;
-    std::vector<int> watches;  // a directory's watches, detached from their paths meanwhile
+    Clock::TimePoint deadline;  // on clock_
+    std::vector<int> watches;   // a directory's watches, detached from their paths meanwhile
   };
 
-  RepoWatcher(std::string root, const RepoWatcherOptions& options, UniqueFd inotify_fd,
-              UniqueFd event_fd);
+  RepoWatcher(std::string root, const RepoWatcherOptions& options, Clock& clock,
+              UniqueFd inotify_fd, UniqueFd event_fd);
 
   // Adds watches on the directory `rel` and every directory below it; returns the watch
   // descriptors it holds afterwards. Directories that vanish meanwhile are skipped; other
@@ -149,11 +155,12 @@ class RepoWatcher {
   void HandleEvent(const inotify_event& event, const std::string& name);
   // After a batch of events: reports an overflow, expired moves, new watch failures, and
   // retries missing watches when due.
-  void FinishBatch(std::chrono::steady_clock::time_point now);
+  void FinishBatch(Clock::TimePoint now);
   void Emit(RepoEvent event);
 
   const std::string root_;  // absolute
   const RepoWatcherOptions options_;
+  Clock& clock_;
   const UniqueFd inotify_fd_;
   const UniqueFd event_fd_;
   // Watch through "/proc/self/fd/N" of a directory opened without following symbolic links;
@@ -174,7 +181,7 @@ class RepoWatcher {
   bool watch_limit_hit_ = false;
   // Some directory has no watch: retry at next_rewatch_.
   bool incomplete_ = false;
-  std::chrono::steady_clock::time_point next_rewatch_;
+  Clock::TimePoint next_rewatch_;  // on clock_
   bool overflowed_ = false;
 
   std::vector<char> buffer_;

@@ -8,27 +8,32 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "capture/files/repo_watcher.h"
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/files/content_hash.h"
+#include "sync/unique_fd.h"
 
 namespace replsync::capture {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using Kind = RepoEvent::Kind;
 
+// How long a test waits for the capture before it fails (real time; never spent when it passes).
 constexpr auto kDeadline = 10s;
 constexpr size_t kInline = 64 << 10;  // FileCaptureOptions::inline_bytes
 
@@ -69,16 +74,6 @@ class Recorder {
   uint64_t next_ticket_ = 0;
 };
 
-// Polls `done` until it holds (true) or `limit` passes (false).
-bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = kDeadline) {
-  const auto deadline = Clock::now() + limit;
-  while (true) {
-    if (done()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-}
-
 int64_t Nanos(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
@@ -91,19 +86,20 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 }
 
 void WriteFile(const std::string& path, const std::string& content, mode_t mode = 0644) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-  ASSERT_EQ(::close(fd), 0);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  ASSERT_TRUE(fd.valid()) << path << ": " << std::strerror(errno);
+  ASSERT_EQ(::write(fd.get(), content.data(), content.size()),
+            static_cast<ssize_t>(content.size()));
+  ASSERT_EQ(::close(fd.release()), 0);
 }
 
 // Overwrites bytes in place (no truncation).
 void OverwriteAt(const std::string& path, uint64_t offset, const std::string& bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)),
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid()) << path << ": " << std::strerror(errno);
+  ASSERT_EQ(::pwrite(fd.get(), bytes.data(), bytes.size(), static_cast<off_t>(offset)),
             static_cast<ssize_t>(bytes.size()));
-  ASSERT_EQ(::close(fd), 0);
+  ASSERT_EQ(::close(fd.release()), 0);
 }
 
 std::string Describe(const std::vector<pb::FileChange>& changes) {
@@ -215,11 +211,56 @@ class FileCaptureTest : public ::testing::Test {
     return o;
   }
 
-  std::unique_ptr<FileCapture> StartCapture(Recorder* recorder) {
-    auto capture = std::make_unique<FileCapture>(Options(), recorder->Sink());
+  // Starts a capture on the test's ManualClock, observed through its wait hook.
+  std::unique_ptr<FileCapture> StartCapture(Recorder* recorder, const FileCaptureOptions& options) {
+    {
+      std::lock_guard<std::mutex> lock(obs_mu_);
+      last_status_ = FileCaptureStatus();
+      waited_at_.reset();
+    }
+    auto capture = std::make_unique<FileCapture>(
+        options, recorder->Sink(), clock_,
+        [this](const std::vector<RepoEvent>& handled) { OnCaptureWaits(handled); });
+    observed_ = capture.get();
     Status st = capture->Start();
     EXPECT_TRUE(st.ok()) << st.ToString();
     return capture;
+  }
+  std::unique_ptr<FileCapture> StartCapture(Recorder* recorder) {
+    return StartCapture(recorder, Options());
+  }
+
+  // The capture thread is about to wait: record what it handled and where it stands.
+  void OnCaptureWaits(const std::vector<RepoEvent>& handled) {
+    const FileCaptureStatus status = observed_->status();
+    std::lock_guard<std::mutex> lock(obs_mu_);
+    handled_.insert(handled_.end(), handled.begin(), handled.end());
+    last_status_ = status;
+    waited_at_ = clock_.Now();
+    obs_cv_.notify_all();
+  }
+
+  // Waits until `done` holds, checked each time the capture thread goes to wait (and at once);
+  // false after kDeadline.
+  bool WaitFor(const std::function<bool()>& done) {
+    std::unique_lock<std::mutex> lock(obs_mu_);
+    return obs_cv_.wait_for(lock, kDeadline, done);
+  }
+
+  // Waits until the capture thread has handled the watcher's event `kind` for `path` (every
+  // event the kernel queued before it too) and gone back to waiting.
+  bool WaitSeen(Kind kind, const std::string& path) {
+    return WaitFor([&] {
+      return std::any_of(handled_.begin(), handled_.end(),
+                         [&](const RepoEvent& e) { return e.kind == kind && e.path == path; });
+    });
+  }
+
+  // Waits until the capture thread went to wait at or after the clock's present time: it has
+  // looked at everything that is due now.
+  bool WaitLookedNow() {
+    const Clock::TimePoint now = clock_.Now();
+    return WaitFor([&] { return waited_at_.has_value() && *waited_at_ >= now; });
   }
 
   struct stat Lstat(const std::string& rel) const {
@@ -228,20 +269,12 @@ class FileCaptureTest : public ::testing::Test {
     return st;
   }
 
-  // Waits until the capture has scanned, has nothing pending and `recorder` got nothing new for
-  // a while (several quiet periods).
-  static bool WaitIdle(const FileCapture& capture, const Recorder& recorder) {
-    size_t last = recorder.size();
-    auto since = Clock::now();
-    return Eventually([&] {
-      const FileCaptureStatus s = capture.status();
-      const size_t n = recorder.size();
-      if (n != last || s.files_pending != 0 || s.state != "watching" || s.rescans == 0) {
-        last = n;
-        since = Clock::now();
-        return false;
-      }
-      return Clock::now() - since >= 300ms;
+  // Waits until the capture has scanned, has nothing pending and waits (so `recorder` gets
+  // nothing new until the test acts or moves the clock).
+  bool WaitIdle(const FileCapture&, const Recorder&) {
+    return WaitFor([&] {
+      return last_status_.files_pending == 0 && last_status_.state == "watching" &&
+             last_status_.rescans > 0;
     });
   }
 
@@ -261,6 +294,16 @@ class FileCaptureTest : public ::testing::Test {
   std::string base_;
   std::string root_;
   std::string manifest_;
+  // Files are written at the real time, long after this clock's wall time: none of them counts
+  // as written a moment ago, and settling happens only when the test advances the clock.
+  ManualClock clock_;
+
+  FileCapture* observed_ = nullptr;
+  std::mutex obs_mu_;
+  std::condition_variable obs_cv_;             // notified by OnCaptureWaits
+  std::vector<RepoEvent> handled_;             // guarded by obs_mu_
+  FileCaptureStatus last_status_;              // guarded by obs_mu_
+  std::optional<Clock::TimePoint> waited_at_;  // guarded by obs_mu_
 };
 
 TEST_F(FileCaptureTest, FirstScanShipsEveryPathWithContentAndMetadata) {
@@ -282,7 +325,7 @@ TEST_F(FileCaptureTest, FirstScanShipsEveryPathWithContentAndMetadata) {
       {"empty.txt", ""},
       {"sub/deeper/b.bin", std::string("\0\1\2\3binary\n", 12)},
       {"big.bin", big}};
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     for (const auto& [path, content] : files) {
       if (FileGroups(changes, path).empty()) return false;
@@ -385,7 +428,7 @@ TEST_F(FileCaptureTest, RestartReadsNothingUnchanged) {
   {
     Recorder rec;
     auto capture = StartCapture(&rec);
-    ASSERT_TRUE(Eventually([&] {
+    ASSERT_TRUE(WaitFor([&] {
       const auto changes = rec.Changes();
       return !FileGroups(changes, "dir/inner/x.txt").empty() &&
              !FileGroups(changes, "y.txt").empty() && !FileGroups(changes, "big.bin").empty() &&
@@ -410,7 +453,7 @@ TEST_F(FileCaptureTest, ChangeWhileStoppedIsFoundByTheScan) {
   {
     Recorder rec;
     auto capture = StartCapture(&rec);
-    ASSERT_TRUE(Eventually([&] {
+    ASSERT_TRUE(WaitFor([&] {
       const auto changes = rec.Changes();
       return !FileGroups(changes, "a.txt").empty() && !FileGroups(changes, "b.txt").empty() &&
              !FileGroups(changes, "c.txt").empty();
@@ -423,7 +466,7 @@ TEST_F(FileCaptureTest, ChangeWhileStoppedIsFoundByTheScan) {
 
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     return !FileGroups(changes, "a.txt").empty() &&
            FindKind(changes, pb::FileChange::DELETE, "b.txt") != nullptr;
@@ -457,7 +500,7 @@ TEST_F(FileCaptureTest, RenameBecomesOneRenameEntry) {
   WriteFile(P("d/big.bin"), RandomBytes(100 << 10, 3));
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     return !FileGroups(changes, "f.txt").empty() && !FileGroups(changes, "d/inner.txt").empty() &&
            !FileGroups(changes, "d/big.bin").empty();
@@ -467,7 +510,10 @@ TEST_F(FileCaptureTest, RenameBecomesOneRenameEntry) {
 
   ASSERT_EQ(::rename(P("f.txt").c_str(), P("g.txt").c_str()), 0);
   ASSERT_EQ(::rename(P("d").c_str(), P("e").c_str()), 0);
-  ASSERT_TRUE(Eventually([&] {
+  // The renames are journaled at once; the new paths are looked at once they settled.
+  ASSERT_TRUE(WaitSeen(Kind::kMoved, "e")) << Describe(rec.Changes());
+  clock_.Advance(Options().quiet);
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     return FindKind(changes, pb::FileChange::RENAME, "g.txt") != nullptr &&
            FindKind(changes, pb::FileChange::RENAME, "e") != nullptr;
@@ -512,7 +558,7 @@ TEST_F(FileCaptureTest, SmallChangeInLargeFileShipsCopyOps) {
   WriteFile(P("big.bin"), old_content);
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] { return !FileGroups(rec.Changes(), "big.bin").empty(); }))
+  ASSERT_TRUE(WaitFor([&] { return !FileGroups(rec.Changes(), "big.bin").empty(); }))
       << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
   const auto first = ContentGroups(rec.Changes(), "big.bin");
@@ -525,8 +571,10 @@ TEST_F(FileCaptureTest, SmallChangeInLargeFileShipsCopyOps) {
   const size_t at = (2 << 20) + 12345;
   new_content.replace(at, patch.size(), patch);
   OverwriteAt(P("big.bin"), at, patch);
+  ASSERT_TRUE(WaitSeen(Kind::kClosedWrite, "big.bin")) << Describe(rec.Changes());
+  clock_.Advance(Options().quiet);
 
-  ASSERT_TRUE(Eventually([&] { return ContentGroups(rec.Changes(), "big.bin").size() >= 2; }))
+  ASSERT_TRUE(WaitFor([&] { return ContentGroups(rec.Changes(), "big.bin").size() >= 2; }))
       << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
   const auto groups = ContentGroups(rec.Changes(), "big.bin");
@@ -559,31 +607,37 @@ TEST_F(FileCaptureTest, FileOpenForWritingWaitsForClose) {
   WriteFile(P("other.txt"), "other");
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] { return !FileGroups(rec.Changes(), "other.txt").empty(); }))
+  ASSERT_TRUE(WaitFor([&] { return !FileGroups(rec.Changes(), "other.txt").empty(); }))
       << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
 
   const std::string part1 = RandomBytes(3000, 6);
   const std::string part2 = RandomBytes(5000, 7);
-  int fd = ::open(P("open.bin").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0) << std::strerror(errno);
-  auto no_entry_for = [&](std::chrono::milliseconds d) {
-    const auto until = Clock::now() + d;
-    while (Clock::now() < until) {
-      if (CountKind(rec.Changes(), pb::FileChange::FILE, "open.bin") != 0) return false;
-      std::this_thread::sleep_for(10ms);
-    }
-    return true;
+  UniqueFd fd(::open(P("open.bin").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd.valid()) << std::strerror(errno);
+  // After `written` modifications were seen, 500 ms (ten quiet periods) pass on the clock: the
+  // capture looks at what is due by then and must journal nothing for the open file.
+  auto no_entry_for_500ms = [&](size_t written) {
+    EXPECT_TRUE(WaitFor([&] {
+      return static_cast<size_t>(std::count_if(handled_.begin(), handled_.end(), [](const auto& e) {
+               return e.kind == Kind::kWriting && e.path == "open.bin";
+             })) >= written;
+    }));
+    clock_.Advance(500ms);
+    EXPECT_TRUE(WaitLookedNow());
+    return CountKind(rec.Changes(), pb::FileChange::FILE, "open.bin") == 0;
   };
-  ASSERT_EQ(::write(fd, part1.data(), part1.size()), static_cast<ssize_t>(part1.size()));
-  const bool quiet_while_open1 = no_entry_for(500ms);
-  ASSERT_EQ(::write(fd, part2.data(), part2.size()), static_cast<ssize_t>(part2.size()));
-  const bool quiet_while_open2 = no_entry_for(500ms);
-  ASSERT_EQ(::close(fd), 0);
+  ASSERT_EQ(::write(fd.get(), part1.data(), part1.size()), static_cast<ssize_t>(part1.size()));
+  const bool quiet_while_open1 = no_entry_for_500ms(1);
+  ASSERT_EQ(::write(fd.get(), part2.data(), part2.size()), static_cast<ssize_t>(part2.size()));
+  const bool quiet_while_open2 = no_entry_for_500ms(2);
+  ASSERT_EQ(::close(fd.release()), 0);
   EXPECT_TRUE(quiet_while_open1) << Describe(rec.Changes());
   EXPECT_TRUE(quiet_while_open2) << Describe(rec.Changes());
+  ASSERT_TRUE(WaitSeen(Kind::kClosedWrite, "open.bin")) << Describe(rec.Changes());
+  clock_.Advance(Options().quiet);
 
-  ASSERT_TRUE(Eventually([&] { return !FileGroups(rec.Changes(), "open.bin").empty(); }))
+  ASSERT_TRUE(WaitFor([&] { return !FileGroups(rec.Changes(), "open.bin").empty(); }))
       << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
   const auto changes = rec.Changes();
@@ -601,12 +655,14 @@ TEST_F(FileCaptureTest, ChmodShipsMetadataOnly) {
   ASSERT_EQ(::chmod(P("a.txt").c_str(), 0644), 0);
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] { return !FileGroups(rec.Changes(), "a.txt").empty(); }))
+  ASSERT_TRUE(WaitFor([&] { return !FileGroups(rec.Changes(), "a.txt").empty(); }))
       << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
 
   ASSERT_EQ(::chmod(P("a.txt").c_str(), 0600), 0);
-  ASSERT_TRUE(Eventually([&] { return FileGroups(rec.Changes(), "a.txt").size() >= 2; }))
+  ASSERT_TRUE(WaitSeen(Kind::kChanged, "a.txt")) << Describe(rec.Changes());
+  clock_.Advance(Options().quiet);
+  ASSERT_TRUE(WaitFor([&] { return FileGroups(rec.Changes(), "a.txt").size() >= 2; }))
       << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
   const auto groups = FileGroups(rec.Changes(), "a.txt");
@@ -629,7 +685,7 @@ TEST_F(FileCaptureTest, ResyncShipsWholeContent) {
   WriteFile(P("other.txt"), "other");
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     return !FileGroups(changes, "big.bin").empty() && !FileGroups(changes, "sub/x.txt").empty() &&
            !FileGroups(changes, "other.txt").empty();
@@ -645,7 +701,7 @@ TEST_F(FileCaptureTest, ResyncShipsWholeContent) {
     }
     return out;
   };
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     return !resync_groups(changes, "big.bin").empty() &&
            !resync_groups(changes, "sub/x.txt").empty();
@@ -684,7 +740,7 @@ TEST_F(FileCaptureTest, FileContentReaderRefusesChangedFile) {
   WriteFile(P("gone.bin"), big);
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     const auto changes = rec.Changes();
     return !FileGroups(changes, "big.bin").empty() && !FileGroups(changes, "gone.bin").empty();
   })) << Describe(rec.Changes());
@@ -765,8 +821,7 @@ TEST_F(FileCaptureTest, EventBelowAFolderReplacedBySymlinkDoesNotJournalTheOutsi
   Recorder rec;
   FileCaptureOptions options = Options();
   options.quiet = 300ms;  // the swap below happens well inside it
-  auto capture = std::make_unique<FileCapture>(options, rec.Sink());
-  ASSERT_TRUE(capture->Start().ok());
+  auto capture = StartCapture(&rec, options);
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
   ASSERT_NE(FindKind(rec.Changes(), pb::FileChange::DIRECTORY, "a"), nullptr)
       << Describe(rec.Changes());
@@ -775,14 +830,17 @@ TEST_F(FileCaptureTest, EventBelowAFolderReplacedBySymlinkDoesNotJournalTheOutsi
   WriteFile(P("a/secret.txt"), "inside, about to go\n");
   fs::remove_all(P("a"));
   ASSERT_EQ(::symlink(outside.c_str(), P("a").c_str()), 0);
+  // Every event of the swap is seen before a/secret.txt is due.
+  ASSERT_TRUE(WaitSeen(Kind::kChanged, "a")) << Describe(rec.Changes());
   // The premise: the old lookup of the path reaches the outside file.
   {
     struct stat st {};
     ASSERT_EQ(::fstatat(AT_FDCWD, P("a/secret.txt").c_str(), &st, AT_SYMLINK_NOFOLLOW), 0);
     ASSERT_TRUE(S_ISREG(st.st_mode));
   }
+  clock_.Advance(options.quiet);
 
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return FindKind(rec.Changes(), pb::FileChange::SYMLINK, "a") != nullptr;
   })) << Describe(rec.Changes());
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
@@ -810,7 +868,7 @@ TEST_F(FileCaptureTest, ResyncOfAPathBelowASymlinkedFolderDoesNotJournalTheOutsi
 
   // Looked at in path order: a/secret.txt before marker.txt, whose resync says both are done.
   capture->RequestResync({"a/secret.txt", "marker.txt"});
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     for (const auto& group : FileGroups(rec.Changes(), "marker.txt")) {
       if (group.front().reason() == "resync") return true;
     }
@@ -832,7 +890,7 @@ TEST_F(FileCaptureTest, FileContentReaderDoesNotFollowASymlinkedFolder) {
   WriteFile(P("d/data.bin"), big);
   Recorder rec;
   auto capture = StartCapture(&rec);
-  ASSERT_TRUE(Eventually([&] { return !FileGroups(rec.Changes(), "d/data.bin").empty(); }))
+  ASSERT_TRUE(WaitFor([&] { return !FileGroups(rec.Changes(), "d/data.bin").empty(); }))
       << Describe(rec.Changes());
   capture->Stop();
   const auto group = FileGroups(rec.Changes(), "d/data.bin").at(0);

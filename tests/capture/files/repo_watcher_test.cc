@@ -21,6 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "sync/clock.h"
+#include "sync/unique_fd.h"
+
 namespace replsync::capture {
 namespace {
 
@@ -56,10 +59,11 @@ std::string Dump(const std::vector<RepoEvent>& events) {
 }
 
 void WriteFile(const std::string& path, const std::string& content) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-  ASSERT_EQ(::close(fd), 0);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd.valid()) << path << ": " << std::strerror(errno);
+  ASSERT_EQ(::write(fd.get(), content.data(), content.size()),
+            static_cast<ssize_t>(content.size()));
+  ASSERT_EQ(::close(fd.release()), 0);
 }
 
 // Polls `watcher` until `done(events so far)` holds or `limit` passes; returns all events.
@@ -80,15 +84,27 @@ std::vector<RepoEvent> PollFor(RepoWatcher& watcher, const RepoEvent& want) {
   return PollUntil(watcher, [&](const std::vector<RepoEvent>& ev) { return Contains(ev, want); });
 }
 
-// Polls until a Poll of `quiet` brings nothing; returns all events.
-std::vector<RepoEvent> Drain(RepoWatcher& watcher, std::chrono::milliseconds quiet = 150ms) {
-  std::vector<RepoEvent> events;
+// Reads what the watcher reports without waiting, until a Poll brings nothing.
+void ReadQueued(RepoWatcher& watcher, std::vector<RepoEvent>* events) {
   for (;;) {
-    size_t before = events.size();
-    Status st = watcher.Poll(quiet, &events);
+    size_t before = events->size();
+    Status st = watcher.Poll(0ms, events);
     EXPECT_TRUE(st.ok()) << st.ToString();
-    if (!st.ok() || events.size() == before) return events;
+    if (!st.ok() || events->size() == before) return;
   }
+}
+
+// Everything the watcher will report for what happened so far; returns those events. The kernel
+// queues an inotify event before the system call that caused it returns, so one read without
+// waiting finds them all; then the clock passes the move pairing window, so that a move whose
+// other half never came is reported (as kRemoved) too.
+std::vector<RepoEvent> Drain(RepoWatcher& watcher, ManualClock& clock,
+                             const RepoWatcherOptions& options = {}) {
+  std::vector<RepoEvent> events;
+  ReadQueued(watcher, &events);
+  clock.Advance(options.move_pairing_window);
+  ReadQueued(watcher, &events);
+  return events;
 }
 
 class RepoWatcherTest : public ::testing::Test {
@@ -110,7 +126,7 @@ class RepoWatcherTest : public ::testing::Test {
   std::string P(const std::string& rel) const { return root_ + "/" + rel; }
 
   void OpenWatcher(const RepoWatcherOptions& options = {}) {
-    auto opened = RepoWatcher::Open(root_, options);
+    auto opened = RepoWatcher::Open(root_, options, clock_);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     watcher_ = std::move(opened).value();
   }
@@ -118,6 +134,8 @@ class RepoWatcherTest : public ::testing::Test {
   std::string base_;
   std::string root_;
   std::string outside_;  // same file system, outside the watched tree
+  // The watcher's timers (move pairing, rewatch) move only when a test advances this clock.
+  ManualClock clock_;
   std::unique_ptr<RepoWatcher> watcher_;
 };
 
@@ -159,13 +177,13 @@ TEST_F(RepoWatcherTest, CreateWriteCloseReportsChangedWritingClosedWrite) {
 
 TEST_F(RepoWatcherTest, InterleavedWritesAreReportedOncePerFilePerPoll) {
   OpenWatcher();
-  int a = ::open(P("a").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  int b = ::open(P("b").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
+  UniqueFd a(::open(P("a").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd b(::open(P("b").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(a.valid());
+  ASSERT_TRUE(b.valid());
   for (int i = 0; i < 50; ++i) {  // alternating, so the kernel cannot merge them
-    ASSERT_EQ(::write(a, "x", 1), 1);
-    ASSERT_EQ(::write(b, "y", 1), 1);
+    ASSERT_EQ(::write(a.get(), "x", 1), 1);
+    ASSERT_EQ(::write(b.get(), "y", 1), 1);
   }
   std::vector<RepoEvent> events;
   ASSERT_TRUE(watcher_->Poll(1s, &events).ok());
@@ -175,8 +193,8 @@ TEST_F(RepoWatcherTest, InterleavedWritesAreReportedOncePerFilePerPoll) {
   };
   EXPECT_EQ(writing("a"), 1) << Dump(events);
   EXPECT_EQ(writing("b"), 1) << Dump(events);
-  ::close(a);
-  ::close(b);
+  a.Reset();
+  b.Reset();
   events = PollFor(*watcher_, Ev(Kind::kClosedWrite, "b"));
   EXPECT_TRUE(Contains(events, Ev(Kind::kClosedWrite, "a"))) << Dump(events);
 }
@@ -199,7 +217,7 @@ TEST_F(RepoWatcherTest, NestedTreeCreatedQuicklyIsWatchedAndReportedAsSubtree) {
   ASSERT_TRUE(Contains(events, Ev(Kind::kSubtree, "a", true))) << Dump(events);
   // The watches exist by the time kSubtree is reported.
   EXPECT_EQ(watcher_->watch_count(), 4u);
-  for (const RepoEvent& e : Drain(*watcher_)) events.push_back(e);
+  for (const RepoEvent& e : Drain(*watcher_, clock_)) events.push_back(e);
   for (const RepoEvent& e : events) {
     EXPECT_TRUE(e.path == "a" || e.path.rfind("a/", 0) == 0) << Dump(events);
   }
@@ -215,7 +233,7 @@ TEST_F(RepoWatcherTest, FileRenameReportsMovedWithBothPaths) {
   ASSERT_EQ(::rename(P("old name").c_str(), P("d/new name").c_str()), 0);
   auto events = PollFor(*watcher_, Ev(Kind::kMoved, "d/new name", false, "old name"));
   ASSERT_TRUE(Contains(events, Ev(Kind::kMoved, "d/new name", false, "old name"))) << Dump(events);
-  events = Drain(*watcher_);
+  events = Drain(*watcher_, clock_);
   EXPECT_FALSE(Contains(events, Ev(Kind::kRemoved, "old name"))) << Dump(events);
 }
 
@@ -226,7 +244,7 @@ TEST_F(RepoWatcherTest, DirectoryRenameMovesThePathsOfEverythingBelowIt) {
   ASSERT_EQ(::rename(P("d").c_str(), P("x").c_str()), 0);
   auto events = PollFor(*watcher_, Ev(Kind::kMoved, "x", true, "d"));
   ASSERT_TRUE(Contains(events, Ev(Kind::kMoved, "x", true, "d"))) << Dump(events);
-  for (const RepoEvent& e : Drain(*watcher_)) events.push_back(e);
+  for (const RepoEvent& e : Drain(*watcher_, clock_)) events.push_back(e);
   EXPECT_FALSE(Contains(events, Ev(Kind::kRemoved, "d", true))) << Dump(events);
   EXPECT_EQ(watcher_->watch_count(), 4u);
 
@@ -247,7 +265,7 @@ TEST_F(RepoWatcherTest, DirectoryRenamedOverEmptyDirectoryReplacesIt) {
   ASSERT_EQ(::rename(P("d").c_str(), P("y").c_str()), 0);
   auto events = PollFor(*watcher_, Ev(Kind::kMoved, "y", true, "d"));
   ASSERT_TRUE(Contains(events, Ev(Kind::kMoved, "y", true, "d"))) << Dump(events);
-  Drain(*watcher_);
+  Drain(*watcher_, clock_);
   EXPECT_EQ(watcher_->watch_count(), 3u);
   WriteFile(P("y/e/f"), "1");
   events = PollFor(*watcher_, Ev(Kind::kClosedWrite, "y/e/f"));
@@ -259,12 +277,13 @@ TEST_F(RepoWatcherTest, DirectoryMovedOutIsRemovedAndSilencedAfterwards) {
   OpenWatcher();
   ASSERT_EQ(watcher_->watch_count(), 3u);
   ASSERT_EQ(::rename(P("d").c_str(), (outside_ + "/d").c_str()), 0);
-  auto events = PollFor(*watcher_, Ev(Kind::kRemoved, "d", true));
+  // Unpaired until the window passes on the clock: then a removal.
+  auto events = Drain(*watcher_, clock_);
   ASSERT_TRUE(Contains(events, Ev(Kind::kRemoved, "d", true))) << Dump(events);
   EXPECT_EQ(watcher_->watch_count(), 1u);
   WriteFile(outside_ + "/d/e/f", "1");
   ASSERT_EQ(::mkdir((outside_ + "/d/g").c_str(), 0755), 0);
-  events = Drain(*watcher_, 200ms);
+  events = Drain(*watcher_, clock_);
   EXPECT_TRUE(events.empty()) << Dump(events);
 }
 
@@ -273,10 +292,7 @@ TEST_F(RepoWatcherTest, DirectoryMovedOutAndRecreatedAtOnceKeepsTheNewWatch) {
   OpenWatcher();
   ASSERT_EQ(::rename(P("d").c_str(), (outside_ + "/d").c_str()), 0);
   ASSERT_EQ(::mkdir(P("d").c_str(), 0755), 0);
-  auto events = PollUntil(*watcher_, [](const std::vector<RepoEvent>& ev) {
-    return Contains(ev, Ev(Kind::kRemoved, "d", true)) &&
-           Contains(ev, Ev(Kind::kSubtree, "d", true));
-  });
+  auto events = Drain(*watcher_, clock_);
   ASSERT_TRUE(Contains(events, Ev(Kind::kSubtree, "d", true))) << Dump(events);
   ASSERT_TRUE(Contains(events, Ev(Kind::kRemoved, "d", true))) << Dump(events);
   EXPECT_EQ(watcher_->watch_count(), 2u);
@@ -284,7 +300,7 @@ TEST_F(RepoWatcherTest, DirectoryMovedOutAndRecreatedAtOnceKeepsTheNewWatch) {
   events = PollFor(*watcher_, Ev(Kind::kClosedWrite, "d/f"));
   EXPECT_TRUE(Contains(events, Ev(Kind::kClosedWrite, "d/f"))) << Dump(events);
   WriteFile(outside_ + "/d/e/g", "1");
-  events = Drain(*watcher_, 200ms);
+  events = Drain(*watcher_, clock_);
   EXPECT_TRUE(events.empty()) << Dump(events);
 }
 
@@ -306,9 +322,7 @@ TEST_F(RepoWatcherTest, FileMovedInIsChangedAndMovedOutIsRemoved) {
   OpenWatcher();
   ASSERT_EQ(::rename((outside_ + "/in").c_str(), P("in").c_str()), 0);
   ASSERT_EQ(::rename(P("out").c_str(), (outside_ + "/out").c_str()), 0);
-  auto events = PollUntil(*watcher_, [](const std::vector<RepoEvent>& ev) {
-    return Contains(ev, Ev(Kind::kChanged, "in")) && Contains(ev, Ev(Kind::kRemoved, "out"));
-  });
+  auto events = Drain(*watcher_, clock_);
   EXPECT_TRUE(Contains(events, Ev(Kind::kChanged, "in"))) << Dump(events);
   EXPECT_TRUE(Contains(events, Ev(Kind::kRemoved, "out"))) << Dump(events);
 }
@@ -368,7 +382,7 @@ TEST_F(RepoWatcherTest, NamesWithAnyBytesAreReportedExactly) {
   for (const std::string& name : names) {
     EXPECT_TRUE(Contains(events, Ev(Kind::kSubtree, name, true))) << Dump(events);
   }
-  Drain(*watcher_);
+  Drain(*watcher_, clock_);
   EXPECT_EQ(watcher_->watch_count(), names.size() + 1);
   for (const std::string& name : names) WriteFile(P(name + "/" + name + ".2"), "2");
   events = PollUntil(*watcher_, [&](const std::vector<RepoEvent>& ev) {
@@ -391,7 +405,7 @@ TEST_F(RepoWatcherTest, SymbolicLinksAreNotFollowed) {
   EXPECT_TRUE(Contains(events, Ev(Kind::kChanged, "link2"))) << Dump(events);
   EXPECT_EQ(watcher_->watch_count(), 1u);
   WriteFile(outside_ + "/target/f", "1");
-  events = Drain(*watcher_, 200ms);
+  events = Drain(*watcher_, clock_);
   EXPECT_TRUE(events.empty()) << Dump(events);
 }
 
@@ -411,13 +425,11 @@ TEST_F(RepoWatcherTest, QueueOverflowReportsRescanAndRewatches) {
     OpenWatcher();
   }
   fs::create_directories(P("spam"));
-  Drain(*watcher_);
+  Drain(*watcher_, clock_);
   // Each file gives IN_CREATE, IN_CLOSE_WRITE and IN_DELETE; distinct names are not merged.
   for (long long i = 0; i < queued / 3 + 200; ++i) {
     std::string path = P("spam/" + std::to_string(i));
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
+    ASSERT_TRUE(UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)).valid());
     ASSERT_EQ(::unlink(path.c_str()), 0);
   }
   // Lost with the overflow: the watcher must find this directory by itself.
@@ -431,7 +443,7 @@ TEST_F(RepoWatcherTest, QueueOverflowReportsRescanAndRewatches) {
   ASSERT_NE(rescan, events.end()) << Dump(events);
   EXPECT_NE(rescan->reason.find("overflowed"), std::string::npos) << rescan->reason;
   EXPECT_NE(rescan->reason.find("fs.inotify.max_queued_events"), std::string::npos);
-  Drain(*watcher_);
+  Drain(*watcher_, clock_);
   EXPECT_EQ(watcher_->watch_count(), 4u);
   WriteFile(P("late/sub/f"), "1");
   events = PollFor(*watcher_, Ev(Kind::kClosedWrite, "late/sub/f"));
@@ -453,7 +465,8 @@ std::string WatchLimitScenario(const std::string& root) {
   if (!set_limit(3)) return "cannot set /proc/sys/user/max_inotify_watches";
   RepoWatcherOptions options;
   options.rewatch_interval = 200ms;
-  auto opened = RepoWatcher::Open(root, options);
+  ManualClock clock;
+  auto opened = RepoWatcher::Open(root, options, clock);
   if (!opened.ok()) return "Open: " + opened.status().ToString();
   RepoWatcher& watcher = *opened.value();
   if (watcher.watch_count() != 3) return "watch_count " + std::to_string(watcher.watch_count());
@@ -475,6 +488,7 @@ std::string WatchLimitScenario(const std::string& root) {
 
   // Once the limit allows, the next retry watches everything and says so.
   if (!set_limit(100)) return "cannot raise the limit";
+  clock.Advance(options.rewatch_interval);
   events = PollUntil(watcher, [](const std::vector<RepoEvent>& ev) {
     return !ev.empty() && ev.back().kind == Kind::kRescan &&
            ev.back().reason.find("watched again") != std::string::npos;
@@ -528,7 +542,6 @@ TEST_F(RepoWatcherTest, InterruptWakesPollAtOnce) {
   std::atomic<bool> polling{false};
   std::thread interrupter([&] {
     while (!polling) std::this_thread::yield();
-    std::this_thread::sleep_for(50ms);
     watcher_->Interrupt();
   });
   auto start = std::chrono::steady_clock::now();
@@ -562,7 +575,7 @@ TEST_F(RepoWatcherTest, RootDeletedReportsRescan) {
   EXPECT_EQ(events[0].kind, Kind::kRescan);
   EXPECT_NE(events[0].reason.find("was deleted"), std::string::npos) << events[0].reason;
   EXPECT_EQ(watcher_->watch_count(), 0u);
-  events = Drain(*watcher_);
+  events = Drain(*watcher_, clock_);
   EXPECT_TRUE(events.empty()) << Dump(events);
 }
 
@@ -576,7 +589,7 @@ TEST_F(RepoWatcherTest, RootMovedReportsRescanAndStopsWatching) {
   EXPECT_NE(events[0].reason.find("moved"), std::string::npos) << events[0].reason;
   EXPECT_EQ(watcher_->watch_count(), 0u);
   WriteFile(base_ + "/moved/d/f", "1");
-  events = Drain(*watcher_);
+  events = Drain(*watcher_, clock_);
   EXPECT_TRUE(events.empty()) << Dump(events);
 }
 
