@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "sync/file_lock.h"
 #include "sync/status.h"
 
 namespace replsync {
@@ -22,6 +23,10 @@ Result<std::string> ReadStatusFile(const std::string& state_dir);
 
 // <state_dir>/replsyncd.lock, held by the replsyncd running with state_dir.
 std::string DaemonLockPath(const std::string& state_dir);
+// Makes `state_dir` (and its parents) and takes DaemonLockPath for the caller's lifetime: one
+// replsyncd per state folder. Aborted, with what to do, when another replsyncd holds it; IoError
+// when the folder cannot be made; the lock's error otherwise.
+Result<FileLock> ClaimStateDir(const std::string& state_dir);
 // Whether a replsyncd runs with state_dir (it holds DaemonLockPath). False when it cannot tell.
 bool ReplsyncdRunning(const std::string& state_dir);
 
