@@ -1,6 +1,7 @@
 // The status file: replsyncd writes its state as JSON to <state_dir>/status.json about once a
 // second (write to a temporary file, then rename, so a reader never sees half of it);
-// `replsync status` and, later, the health endpoint read it. Format: schemas/status.md.
+// `replsync status` and, later, the health endpoint read it. Format: schemas/status.md, whose
+// one owner is NodeStatus (sync/node/node_status.h); these functions move its bytes.
 // replsyncd also holds <state_dir>/replsyncd.lock (FileLock) for its whole life: that lock, not
 // the pid in the status file, says whether it runs.
 // Thread-safety: stateless functions.

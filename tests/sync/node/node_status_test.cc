@@ -69,7 +69,7 @@ NodeStatus SampleSecondary() {
   s.error = "apply seq 499: Duplicate entry '1' for key 'PRIMARY'";
   NodeStatus::Secondary& sec = s.secondary.emplace();
   sec.primary = "tcp://10.0.0.1:7700";
-  sec.receiver_state = "receiving";
+  sec.receiver_state = "connected";
   sec.applier_state = "error";
   sec.connected = true;
   sec.received_seq = 500;
@@ -117,7 +117,7 @@ TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
       R"({"version":1,"role":"secondary","name":"node2","pid":77,"started_at":1795301485.0,)"
       R"("updated_at":1795301490.75,"state":"error",)"
       R"("error":"apply seq 499: Duplicate entry '1' for key 'PRIMARY'","secondary":{)"
-      R"("primary":"tcp://10.0.0.1:7700","receiver_state":"receiving","applier_state":"error",)"
+      R"("primary":"tcp://10.0.0.1:7700","receiver_state":"connected","applier_state":"error",)"
       R"("connected":true,"received_seq":500,"primary_last_seq":500,"applied_seq":498,)"
       R"("applied_gtid":"0-1-498","source_position":"binlog.000003:4500",)"
       R"("transactions_applied":498,"rows_applied":11950,"apply_workers":4,)"
