@@ -55,9 +55,7 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
   aopts.paused_path = state_dir + "/verify.paused";
   aopts.verify_lock_path = state_dir + "/verify.lock";
   aopts.file_resync_path = state_dir + "/file_resync";
-  aopts.on_file_resync = [this](std::vector<std::string> paths) {
-    OnFileResync(std::move(paths));
-  };
+  aopts.on_file_resync = [this](std::vector<std::string> paths) { OnFileResync(std::move(paths)); };
   applier_ = std::make_unique<Applier>(aopts, relay_.get());
 
   ReceiverOptions ropts;
@@ -107,7 +105,8 @@ void SecondaryNode::Stop() {
 NodeStatus SecondaryNode::status() const {
   ApplierStatus a = applier_->status();
   ReceiverStatus r = receiver_->status();
-  const uint64_t behind = r.primary_last_seq > a.applied_seq ? r.primary_last_seq - a.applied_seq : 0;
+  const uint64_t behind =
+      r.primary_last_seq > a.applied_seq ? r.primary_last_seq - a.applied_seq : 0;
   double lag_seconds = 0;
   if (behind > 0 && a.last_source_timestamp > 0) {
     lag_seconds = std::max(0.0, UnixSeconds(clock_) - a.last_source_timestamp);
@@ -138,9 +137,8 @@ NodeStatus SecondaryNode::status() const {
              .changes_applied = a.file_changes_applied,
              .batches = a.file_batches,
              .resync_pending = a.file_resync_pending};
-  s.lag = {.transactions = behind,
-           .bytes = behind > 0 ? relay_->bytes() : 0,
-           .seconds = lag_seconds};
+  s.lag = {
+      .transactions = behind, .bytes = behind > 0 ? relay_->bytes() : 0, .seconds = lag_seconds};
   s.relay = {.first_seq = relay_->first_seq(),
              .last_seq = relay_->last_seq(),
              .entries = relay_->entry_count(),

@@ -63,8 +63,8 @@ class SecondaryNode : public Node {
   std::unique_ptr<Receiver> receiver_;
   std::mutex resync_mu_;
   std::vector<std::string> early_resync_;  // guarded by resync_mu_: reported before Start
-  Receiver* running_receiver_ = nullptr;   // guarded by resync_mu_: receiver_ between Start and Stop
-  bool started_ = false;  // Start succeeded; Stop not called since
+  Receiver* running_receiver_ = nullptr;  // guarded by resync_mu_: receiver_ between Start and Stop
+  bool started_ = false;                  // Start succeeded; Stop not called since
 };
 
 }  // namespace replsync::apply

@@ -49,7 +49,8 @@ class PrimaryNode : public Node {
   NodeStatus status() const override;
 
  private:
-  PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options, std::unique_ptr<Journal> journal);
+  PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
+              std::unique_ptr<Journal> journal);
   void Build(std::unique_ptr<ServerTransport> transport);
 
   const NodeConfig config_;

@@ -177,7 +177,7 @@ void WriteMembers(Writer& w, const NodeStatus& s) {
 }
 
 // Reads the members of one JSON object into typed fields. The first value of a wrong type is
-// remembered (with its key's path) and reported by status(); missing keys are left alone.
+// remembered (with its key's path) in *error; missing keys are left alone.
 class In {
  public:
   In(const rapidjson::Value& object, std::string path, Status* error)
@@ -194,7 +194,8 @@ class In {
     }
   }
   void Get(const char* key, uint32_t* out) {
-    if (const rapidjson::Value* v = Find(key, "a small unsigned integer", &rapidjson::Value::IsUint)) {
+    if (const rapidjson::Value* v =
+            Find(key, "a small unsigned integer", &rapidjson::Value::IsUint)) {
       *out = v->GetUint();
     }
   }

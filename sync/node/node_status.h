@@ -117,7 +117,7 @@ struct NodeStatus {
   };
   // "secondary"
   struct Secondary {
-    std::string primary;  // the primary's endpoint
+    std::string primary;         // the primary's endpoint
     std::string receiver_state;  // ReceiverStateName
     std::string applier_state;   // ApplierStateName
     bool connected = false;
@@ -145,8 +145,8 @@ struct NodeStatus {
   int64_t pid = 0;
   double started_at = 0;  // seconds since the epoch
   double updated_at = 0;
-  std::string state;  // "running", "waiting", "paused", "error"
-  std::string error;  // the last error, "" when none
+  std::string state;                   // "running", "waiting", "paused", "error"
+  std::string error;                   // the last error, "" when none
   std::optional<Primary> primary;      // on a primary
   std::optional<Secondary> secondary;  // on a secondary
 

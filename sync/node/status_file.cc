@@ -1,6 +1,7 @@
 #include "sync/node/status_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,8 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "sync/file_lock.h"
 #include "sync/key_value_file.h"

@@ -77,11 +77,11 @@ void PrintPrimary(const NodeStatus::Primary& p, double now, std::FILE* out) {
                  static_cast<unsigned long long>(f.changes_journaled),
                  Bytes(f.literal_bytes).c_str(), Bytes(f.copied_bytes).c_str(),
                  static_cast<unsigned long long>(f.files_pending), Bytes(f.bytes_pending).c_str());
-    std::fprintf(out, "  rescan       %llu rescans, last %s ago (%s); %llu watches\n",
-                 static_cast<unsigned long long>(f.rescans),
-                 Duration(f.last_rescan > 0 ? now - static_cast<double>(f.last_rescan) : -1)
-                     .c_str(),
-                 f.last_rescan_reason.c_str(), static_cast<unsigned long long>(f.watches));
+    std::fprintf(
+        out, "  rescan       %llu rescans, last %s ago (%s); %llu watches\n",
+        static_cast<unsigned long long>(f.rescans),
+        Duration(f.last_rescan > 0 ? now - static_cast<double>(f.last_rescan) : -1).c_str(),
+        f.last_rescan_reason.c_str(), static_cast<unsigned long long>(f.watches));
   }
   if (p.peers.empty()) std::fprintf(out, "  secondaries  none connected yet\n");
   for (const NodeStatus::Peer& peer : p.peers) {
@@ -146,8 +146,8 @@ void PrintLastVerify(const std::string& last_verify, double now, std::FILE* out)
                Duration(took && took->IsNumber() ? took->GetDouble() : -1).c_str(), what.c_str());
 }
 
-void PrintHuman(const NodeStatus& status, const std::string& last_verify, bool running,
-                double age, double now, std::FILE* out) {
+void PrintHuman(const NodeStatus& status, const std::string& last_verify, bool running, double age,
+                double now, std::FILE* out) {
   std::fprintf(out, "replsyncd %s: %s (pid %lld, status written %s ago)\n", status.role.c_str(),
                running ? "running" : "NOT RUNNING (stale status)",
                static_cast<long long>(status.pid), Duration(age).c_str());

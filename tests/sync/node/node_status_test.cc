@@ -156,9 +156,9 @@ TEST(NodeStatusTest, PrimaryWithoutRepositoryHasNoFilesObject) {
 }
 
 TEST(NodeStatusTest, UnknownKeysAreIgnoredAndMissingKeysKeepDefaults) {
-  Result<NodeStatus> s = NodeStatus::Parse(
-      R"({"version":1,"role":"secondary","future":{"x":[1,2]},"running":true,)"
-      R"("secondary":{"applied_seq":7,"lag":{"seconds":1}}})");
+  Result<NodeStatus> s =
+      NodeStatus::Parse(R"({"version":1,"role":"secondary","future":{"x":[1,2]},"running":true,)"
+                        R"("secondary":{"applied_seq":7,"lag":{"seconds":1}}})");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->role, "secondary");
   EXPECT_FALSE(s->primary.has_value());
@@ -202,8 +202,9 @@ TEST(NodeStatusTest, ReportAddsLastVerifyRunningAndAge) {
   const std::string report =
       StatusReportJson(s, R"({"at":1795301400.5,"exit_code":1,"what":"all"})", true, 0.25);
   EXPECT_EQ(report.rfind("{\n  \"version\": 1,\n  \"role\": \"secondary\",", 0), 0u) << report;
-  const size_t verify = report.find("\"last_verify\": {\n    \"at\": 1795301400.5,\n"
-                                    "    \"exit_code\": 1,");
+  const size_t verify = report.find(
+      "\"last_verify\": {\n    \"at\": 1795301400.5,\n"
+      "    \"exit_code\": 1,");
   const size_t running = report.find("\"running\": true,");
   const size_t age = report.find("\"status_age_seconds\": 0.25\n}");
   ASSERT_NE(verify, std::string::npos) << report;

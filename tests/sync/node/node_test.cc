@@ -87,9 +87,7 @@ class RunNodeTest : public ::testing::Test {
 TEST_F(RunNodeTest, WritesTheStatusEveryIntervalAndOnceMoreAfterStop) {
   FakeNode node;
   Status result = Status::Internal("not run");
-  std::thread runner([&] {
-    result = RunNode(node, stop_, {.state_dir = dir_, .clock = &clock_});
-  });
+  std::thread runner([&] { result = RunNode(node, stop_, {.state_dir = dir_, .clock = &clock_}); });
   // Nothing is written before the first interval has passed.
   clock_.WaitForWaiters(1);
   EXPECT_TRUE(node.started());
