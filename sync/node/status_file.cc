@@ -1,11 +1,13 @@
 #include "sync/node/status_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -36,6 +38,22 @@ Result<std::string> ReadStatusFile(const std::string& state_dir) {
 }
 
 std::string DaemonLockPath(const std::string& state_dir) { return state_dir + "/replsyncd.lock"; }
+
+Result<FileLock> ClaimStateDir(const std::string& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return Status::IoError("create state directory " + state_dir + ": " + ec.message());
+  const std::string path = DaemonLockPath(state_dir);
+  Result<FileLock> lock =
+      FileLock::Acquire(path, FileLock::kDefaultWait, fmt::format("{}\n", getpid()));
+  if (!lock.ok() && lock.status().code() == Status::Code::kAborted) {
+    return Status::Aborted(fmt::format(
+        "another replsyncd (pid {}) runs with the state folder {}; stop it first, or give this "
+        "node its own [node] state_dir",
+        FileLock::HolderText(path), state_dir));
+  }
+  return lock;
+}
 
 bool ReplsyncdRunning(const std::string& state_dir) {
   Result<bool> held = FileLock::Held(DaemonLockPath(state_dir));

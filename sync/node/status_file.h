@@ -1,6 +1,7 @@
 // The status file: replsyncd writes its state as JSON to <state_dir>/status.json about once a
 // second (write to a temporary file, then rename, so a reader never sees half of it);
-// `replsync status` and, later, the health endpoint read it. Format: schemas/status.md.
+// `replsync status` and, later, the health endpoint read it. Format: schemas/status.md, whose
+// one owner is NodeStatus (sync/node/node_status.h); these functions move its bytes.
 // replsyncd also holds <state_dir>/replsyncd.lock (FileLock) for its whole life: that lock, not
 // the pid in the status file, says whether it runs.
 // Thread-safety: stateless functions.
@@ -8,6 +9,7 @@
 
 #include <string>
 
+#include "sync/file_lock.h"
 #include "sync/status.h"
 
 namespace replsync {
@@ -22,6 +24,10 @@ Result<std::string> ReadStatusFile(const std::string& state_dir);
 
 // <state_dir>/replsyncd.lock, held by the replsyncd running with state_dir.
 std::string DaemonLockPath(const std::string& state_dir);
+// Makes `state_dir` (and its parents) and takes DaemonLockPath for the caller's lifetime: one
+// replsyncd per state folder. Aborted, with what to do, when another replsyncd holds it; IoError
+// when the folder cannot be made; the lock's error otherwise.
+Result<FileLock> ClaimStateDir(const std::string& state_dir);
 // Whether a replsyncd runs with state_dir (it holds DaemonLockPath). False when it cannot tell.
 bool ReplsyncdRunning(const std::string& state_dir);
 

@@ -15,13 +15,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "sync/node/node_status.h"
 #include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
 #include "tests/harness/repo_tree.h"
@@ -116,7 +119,9 @@ level = "debug"
         dir_ + "/" + node + ".log");
     EXPECT_TRUE(child.ok()) << child.status().ToString();
     if (!child.ok()) return nullptr;
-    WaitForStatus(node, fmt::format("\"pid\":{},", (*child)->pid()));
+    const int64_t pid = (*child)->pid();
+    WaitForStatus(node, fmt::format("pid {}", pid),
+                  [pid](const NodeStatus& status) { return status.pid == pid; });
     return std::move(child).value();
   }
 
@@ -125,7 +130,9 @@ level = "debug"
   void StartPrimaryDaemon() {
     primary_daemon_ = StartDaemon("primary");
     ASSERT_TRUE(primary_daemon_);
-    WaitForStatus("primary", "\"capture_state\":\"running\"");
+    WaitForStatus("primary", "capture_state running", [](const NodeStatus& status) {
+      return status.primary && status.primary->capture_state == "running";
+    });
   }
   void StartSecondaryDaemon() {
     secondary_daemon_ = StartDaemon("secondary");
@@ -222,15 +229,27 @@ level = "debug"
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
 
-  // Waits until the node's status file contains `needle`.
-  void WaitForStatus(const std::string& node, const std::string& needle,
+  // The node's status file read through NodeStatus (the file's one reader); nullopt while there
+  // is none or it does not parse.
+  std::optional<NodeStatus> ReadStatus(const std::string& node) const {
+    Result<NodeStatus> status = NodeStatus::Parse(StatusText(node));
+    if (!status.ok()) return std::nullopt;
+    return std::move(status).value();
+  }
+
+  // Waits until the node's status satisfies `want`; `what` says what was waited for.
+  void WaitForStatus(const std::string& node, const std::string& what,
+                     const std::function<bool(const NodeStatus&)>& want,
                      std::chrono::seconds timeout = std::chrono::seconds(30)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (StatusText(node).find(needle) != std::string::npos) return;
+      std::optional<NodeStatus> status = ReadStatus(node);
+      if (status && want(*status)) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    ADD_FAILURE() << node << " replsyncd did not report " << needle << "\n" << Tail(node);
+    ADD_FAILURE() << node << " replsyncd did not report " << what << "\n"
+                  << StatusText(node) << "\n"
+                  << Tail(node);
   }
 
   // Runs `SQL` on `server`; a failure fails the test, naming the statement.

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,15 +55,12 @@ class FileReplicationTest : public testing::NodePairTest {
     secondary_repo_ = RepositoryPath("secondary");
   }
 
-  // primary.files.<key> from the primary's status file (-1 when absent).
-  int64_t PrimaryFilesStat(const std::string& key) {
-    rapidjson::Document doc;
-    doc.Parse(StatusText("primary").c_str());
-    if (doc.HasParseError() || !doc.HasMember("primary") || !doc["primary"].HasMember("files")) {
-      return -1;
-    }
-    const auto& f = doc["primary"]["files"];
-    return f.HasMember(key.c_str()) && f[key.c_str()].IsNumber() ? f[key.c_str()].GetInt64() : -1;
+  // primary.files.<field> from the primary's status file (-1 when absent).
+  using PrimaryFiles = NodeStatus::FileCapture;
+  int64_t PrimaryFilesStat(uint64_t PrimaryFiles::*field) {
+    std::optional<NodeStatus> status = ReadStatus("primary");
+    if (!status || !status->primary || !status->primary->files) return -1;
+    return static_cast<int64_t>((*status->primary->files).*field);
   }
 
   std::string primary_repo_;
@@ -95,10 +91,14 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
   // A restart rescans against the manifest and finds nothing to ship: no file is read again.
   StopDaemon(primary_daemon_, SIGTERM);
   primary_daemon_ = StartDaemon("primary");
-  WaitForStatus("primary", "\"rescans\":1");
-  WaitForStatus("primary", "\"state\":\"watching\"");
-  EXPECT_EQ(PrimaryFilesStat("changes_journaled"), 0) << StatusText("primary");
-  EXPECT_EQ(PrimaryFilesStat("literal_bytes"), 0);
+  WaitForStatus("primary", "files.rescans 1", [](const NodeStatus& status) {
+    return status.primary && status.primary->files && status.primary->files->rescans == 1;
+  });
+  WaitForStatus("primary", "files.state watching", [](const NodeStatus& status) {
+    return status.primary && status.primary->files && status.primary->files->state == "watching";
+  });
+  EXPECT_EQ(PrimaryFilesStat(&PrimaryFiles::changes_journaled), 0) << StatusText("primary");
+  EXPECT_EQ(PrimaryFilesStat(&PrimaryFiles::literal_bytes), 0);
   // A change while the primary's daemon is down is found by that scan.
   StopDaemon(primary_daemon_, SIGTERM);
   WriteFile(primary_repo_ + "/reports/2024/r3.xml", "changed while replsyncd was down");
@@ -109,8 +109,8 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
   if (HasFailure()) return;
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   // r3's new content, r4's deletion, and its folder's new mtime (the deletion changed it).
-  EXPECT_EQ(PrimaryFilesStat("changes_journaled"), 3) << StatusText("primary");
-  const int64_t literal_before = PrimaryFilesStat("literal_bytes");
+  EXPECT_EQ(PrimaryFilesStat(&PrimaryFiles::changes_journaled), 3) << StatusText("primary");
+  const int64_t literal_before = PrimaryFilesStat(&PrimaryFiles::literal_bytes);
 
   // 100 bytes inserted in the middle, written as an application would: temp file + rename.
   std::string changed =
@@ -122,7 +122,7 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
   ExpectTreesConverge(std::chrono::seconds(60));
   // The status file is rewritten every second.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  const int64_t shipped = PrimaryFilesStat("literal_bytes") - literal_before;
+  const int64_t shipped = PrimaryFilesStat(&PrimaryFiles::literal_bytes) - literal_before;
   std::printf("a 100-byte insertion in a 48 MiB file shipped %lld content bytes\n",
               static_cast<long long>(shipped));
   EXPECT_GT(shipped, 0);
@@ -142,7 +142,7 @@ TEST_F(FileReplicationTest, ExistingTreeShipsAtStartAndSmallChangeShipsAboutOneC
             0);
   ExpectTreesConverge(std::chrono::seconds(60));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  EXPECT_GE(PrimaryFilesStat("resyncs_requested"), 1);
+  EXPECT_GE(PrimaryFilesStat(&PrimaryFiles::resyncs_requested), 1);
 }
 
 // Churn on the primary's folder with kill -9 of each daemon and an outage of the secondary; the

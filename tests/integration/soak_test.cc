@@ -73,33 +73,19 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string Text(const rapidjson::Value& object, const char* key) {
-  return object.IsObject() && object.HasMember(key) && object[key].IsString()
-             ? object[key].GetString()
-             : "";
-}
-
-uint64_t Number(const rapidjson::Value& object, const char* key) {
-  return object.IsObject() && object.HasMember(key) && object[key].IsUint64()
-             ? object[key].GetUint64()
-             : 0;
-}
-
 // What a node's status JSON (the status file, or `replsync status --json`) shows that the soak
 // must never see: "" when nothing, else its states and error; nullopt when it does not parse.
 std::optional<std::string> ErrorStateIn(const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.c_str());
-  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-  const std::string state = Text(doc, "state");
+  Result<NodeStatus> status = NodeStatus::Parse(json);
+  if (!status.ok()) return std::nullopt;
   std::string applier, receiver;
-  if (doc.HasMember("secondary")) {
-    applier = Text(doc["secondary"], "applier_state");
-    receiver = Text(doc["secondary"], "receiver_state");
+  if (status->secondary) {
+    applier = status->secondary->applier_state;
+    receiver = status->secondary->receiver_state;
   }
-  if (state != "error" && applier != "error" && receiver != "error") return "";
+  if (status->state != "error" && applier != "error" && receiver != "error") return "";
   return fmt::format("state \"{}\", applier_state \"{}\", receiver_state \"{}\", error \"{}\"",
-                     state, applier, receiver, Text(doc, "error"));
+                     status->state, applier, receiver, status->error);
 }
 
 // Why a verify's run is not a clean pass ("" when it is: exit 0, consistent, files verified
@@ -244,12 +230,9 @@ class SoakTest : public testing::NodePairTest {
       check(0, StatusText("primary"), "status file");
       const std::string secondary = StatusText("secondary");
       check(1, secondary, "status file");
-      rapidjson::Document doc;
-      doc.Parse(secondary.c_str());
-      if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("secondary") &&
-          doc["secondary"].HasMember("lag")) {
-        const uint64_t lag = Number(doc["secondary"]["lag"], "transactions");
-        max_lag_ = std::max<uint64_t>(max_lag_, lag);
+      if (Result<NodeStatus> status = NodeStatus::Parse(secondary);
+          status.ok() && status->secondary) {
+        max_lag_ = std::max<uint64_t>(max_lag_, status->secondary->lag.transactions);
       }
       if (round % kCommandEvery == 0) {
         CommandRun run = RunReplsync("status", "--json");
@@ -393,14 +376,10 @@ TEST_F(SoakTest, MixedLoadNeverStopsAndEndsEqual) {
   sampler.join();
   partial.Stop();
 
-  rapidjson::Document end;
-  end.Parse(StatusText("secondary").c_str());
   uint64_t applied_transactions = 0, applied_file_changes = 0;
-  if (!end.HasParseError() && end.IsObject() && end.HasMember("secondary")) {
-    applied_transactions = Number(end["secondary"], "transactions_applied");
-    if (end["secondary"].HasMember("files")) {
-      applied_file_changes = Number(end["secondary"]["files"], "changes_applied");
-    }
+  if (std::optional<NodeStatus> end = ReadStatus("secondary"); end && end->secondary) {
+    applied_transactions = end->secondary->transactions_applied;
+    applied_file_changes = end->secondary->files.changes_applied;
   }
   auto tree = testing::SnapshotTree(primary_repo);
   const std::string sysbench_done = error_state_seen_

@@ -2,21 +2,41 @@
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 
-#include <ctime>
 #include <fstream>
 #include <iterator>
 
+#include "sync/clock.h"
 #include "sync/config.h"
+#include "sync/node/node.h"
+#include "sync/node/node_status.h"
 #include "sync/node/status_file.h"
 
 namespace replsync::cli {
 
-
 namespace {
 
+std::string Bytes(uint64_t bytes) {
+  double b = static_cast<double>(bytes);
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", b, units[u]);
+}
+
+std::string Duration(double seconds) {
+  if (seconds < 0) return "-";
+  auto s = static_cast<uint64_t>(seconds);
+  if (s < 120) return fmt::format("{:.1f} s", seconds);
+  if (s < 7200) return fmt::format("{} min {} s", s / 60, s % 60);
+  if (s < 172800) return fmt::format("{} h {} min", s / 3600, s / 60 % 60);
+  return fmt::format("{} d {} h", s / 86400, s / 3600 % 24);
+}
+
+// Reading verify.last (schemas/verify.md "The last verify"), which `replsync verify` writes.
 using rapidjson::Value;
 
 const Value* Member(const Value& obj, const char* name) {
@@ -36,150 +56,106 @@ std::string Text(const Value& obj, const char* name, const char* fallback = "-")
   return fallback;
 }
 
-std::string Bytes(const Value& obj, const char* name) {
-  const Value* v = Member(obj, name);
-  if (!v || !v->IsNumber()) return "-";
-  double b = v->GetDouble();
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", static_cast<uint64_t>(b))
-                : fmt::format("{:.1f} {}", b, units[u]);
-}
-
-// Seconds from the time `at` (seconds since the epoch) to now; -1 when `at` is not a number.
-double SecondsSince(const Value* at) {
-  if (at == nullptr || !at->IsNumber()) return -1;
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - at->GetDouble();
-}
-
-std::string Duration(double seconds) {
-  if (seconds < 0) return "-";
-  auto s = static_cast<uint64_t>(seconds);
-  if (s < 120) return fmt::format("{:.1f} s", seconds);
-  if (s < 7200) return fmt::format("{} min {} s", s / 60, s % 60);
-  if (s < 172800) return fmt::format("{} h {} min", s / 3600, s / 60 % 60);
-  return fmt::format("{} d {} h", s / 86400, s / 3600 % 24);
-}
-
-void PrintHuman(const Value& doc, bool running, double age, std::FILE* out) {
-  std::string role = Text(doc, "role");
-  std::fprintf(out, "replsyncd %s: %s (pid %s, status written %s ago)\n", role.c_str(),
-               running ? "running" : "NOT RUNNING (stale status)", Text(doc, "pid").c_str(),
-               Duration(age).c_str());
-  std::string state = Text(doc, "state");
-  std::fprintf(out, "  state        %s\n", state.c_str());
-  if (const Value* err = Member(doc, "error"); err && err->IsString() && err->GetStringLength()) {
-    std::fprintf(out, "  error        %s\n", err->GetString());
-  }
-  if (const Value* p = Member(doc, "primary")) {
-    std::fprintf(out, "  binlog       %s  gtid %s\n", Text(*p, "binlog_position").c_str(),
-                 Text(*p, "gtid").c_str());
-    if (const Value* c = Member(*p, "captured")) {
-      std::fprintf(out, "  captured     %s transactions, %s rows; %s behind the server\n",
-                   Text(*c, "transactions").c_str(), Text(*c, "rows").c_str(),
-                   Duration(Member(*p, "lag_seconds") && (*p)["lag_seconds"].IsNumber()
-                                ? (*p)["lag_seconds"].GetDouble()
-                                : -1)
-                       .c_str());
-    }
-    if (const Value* j = Member(*p, "journal")) {
-      std::fprintf(out, "  journal      seq %s..%s, %s entries, %s (cap %s)%s\n",
-                   Text(*j, "first_seq").c_str(), Text(*j, "last_seq").c_str(),
-                   Text(*j, "entries").c_str(), Bytes(*j, "bytes").c_str(),
-                   Bytes(*j, "max_bytes").c_str(),
-                   Member(*j, "full") && (*j)["full"].IsTrue() ? "  FULL: capture paused" : "");
-    }
-    if (const Value* f = Member(*p, "files")) {
-      std::fprintf(out,
-                   "  files        %s %s: %s changes journaled (%s as data, %s copied), %s "
-                   "pending (%s)\n",
-                   Text(*f, "state").c_str(), Text(*f, "root").c_str(),
-                   Text(*f, "changes_journaled").c_str(), Bytes(*f, "literal_bytes").c_str(),
-                   Bytes(*f, "copied_bytes").c_str(), Text(*f, "files_pending").c_str(),
-                   Bytes(*f, "bytes_pending").c_str());
-      std::fprintf(out, "  rescan       %s rescans, last %s ago (%s); %s watches\n",
-                   Text(*f, "rescans").c_str(),
-                   Duration(Member(*f, "last_rescan") && (*f)["last_rescan"].IsNumber() &&
-                                    (*f)["last_rescan"].GetInt64() > 0
-                                ? std::time(nullptr) - (*f)["last_rescan"].GetInt64()
-                                : -1)
-                       .c_str(),
-                   Text(*f, "last_rescan_reason").c_str(), Text(*f, "watches").c_str());
-    }
-    if (const Value* peers = Member(*p, "peers"); peers && peers->IsArray()) {
-      if (peers->Empty()) std::fprintf(out, "  secondaries  none connected yet\n");
-      for (const auto& peer : peers->GetArray()) {
-        std::fprintf(
-            out, "  secondary    %s: %s, received %s, applied %s, behind %s entries\n",
-            Text(peer, "name").c_str(),
-            Member(peer, "connected") && peer["connected"].IsTrue() ? "connected" : "disconnected",
-            Text(peer, "durable_seq").c_str(), Text(peer, "applied_seq").c_str(),
-            Text(peer, "lag_entries").c_str());
-      }
-    }
-  }
-  if (const Value* s = Member(doc, "secondary")) {
+void PrintPrimary(const NodeStatus::Primary& p, double now, std::FILE* out) {
+  std::fprintf(out, "  binlog       %s  gtid %s\n", p.binlog_position.c_str(), p.gtid.c_str());
+  std::fprintf(out, "  captured     %llu transactions, %llu rows; %s behind the server\n",
+               static_cast<unsigned long long>(p.captured.transactions),
+               static_cast<unsigned long long>(p.captured.rows),
+               Duration(static_cast<double>(p.lag_seconds)).c_str());
+  const NodeStatus::JournalStats& j = p.journal;
+  std::fprintf(out, "  journal      seq %llu..%llu, %llu entries, %s (cap %s)%s\n",
+               static_cast<unsigned long long>(j.first_seq),
+               static_cast<unsigned long long>(j.last_seq),
+               static_cast<unsigned long long>(j.entries), Bytes(j.bytes).c_str(),
+               Bytes(j.max_bytes).c_str(), j.full ? "  FULL: capture paused" : "");
+  if (p.files) {
+    const NodeStatus::FileCapture& f = *p.files;
+    std::fprintf(out,
+                 "  files        %s %s: %llu changes journaled (%s as data, %s copied), %llu "
+                 "pending (%s)\n",
+                 f.state.c_str(), f.root.c_str(),
+                 static_cast<unsigned long long>(f.changes_journaled),
+                 Bytes(f.literal_bytes).c_str(), Bytes(f.copied_bytes).c_str(),
+                 static_cast<unsigned long long>(f.files_pending), Bytes(f.bytes_pending).c_str());
     std::fprintf(
-        out, "  primary      %s: %s\n", Text(*s, "primary").c_str(),
-        Member(*s, "connected") && (*s)["connected"].IsTrue() ? "connected" : "disconnected");
-    std::fprintf(out, "  received     seq %s (primary at %s)\n", Text(*s, "received_seq").c_str(),
-                 Text(*s, "primary_last_seq").c_str());
-    std::fprintf(out, "  applied      seq %s  gtid %s  source %s\n",
-                 Text(*s, "applied_seq").c_str(), Text(*s, "applied_gtid").c_str(),
-                 Text(*s, "source_position").c_str());
-    if (Member(*s, "apply_workers")) {
-      std::fprintf(out,
-                   "  apply        %s workers; %s transactions (%s by workers), %s rows; %s "
-                   "serial fallbacks\n",
-                   Text(*s, "apply_workers").c_str(), Text(*s, "transactions_applied").c_str(),
-                   Text(*s, "parallel_applied").c_str(), Text(*s, "rows_applied").c_str(),
-                   Text(*s, "serial_fallbacks").c_str());
-    }
-    if (const Value* f = Member(*s, "files")) {
-      std::fprintf(out,
-                   "  files        %s: %s changes applied in %s batches; %s paths wait for a "
-                   "whole copy\n",
-                   Text(*f, "root").c_str(), Text(*f, "changes_applied").c_str(),
-                   Text(*f, "batches").c_str(), Text(*f, "resync_pending").c_str());
-    }
-    if (const Value* lag = Member(*s, "lag")) {
-      double secs = Member(*lag, "seconds") && (*lag)["seconds"].IsNumber()
-                        ? (*lag)["seconds"].GetDouble()
-                        : -1;
-      std::fprintf(out, "  lag          %s transactions, %s, %s\n",
-                   Text(*lag, "transactions").c_str(), Bytes(*lag, "bytes").c_str(),
-                   Duration(secs).c_str());
-    }
-    if (const Value* relay = Member(*s, "relay")) {
-      std::fprintf(out, "  relay        %s entries, %s\n", Text(*relay, "entries").c_str(),
-                   Bytes(*relay, "bytes").c_str());
-    }
+        out, "  rescan       %llu rescans, last %s ago (%s); %llu watches\n",
+        static_cast<unsigned long long>(f.rescans),
+        Duration(f.last_rescan > 0 ? now - static_cast<double>(f.last_rescan) : -1).c_str(),
+        f.last_rescan_reason.c_str(), static_cast<unsigned long long>(f.watches));
   }
-  if (const Value* v = Member(doc, "last_verify"); v && v->IsObject()) {
-    const double ago = SecondsSince(Member(*v, "at"));
-    const Value* code = Member(*v, "exit_code");
-    const int exit_code = code && code->IsInt() ? code->GetInt() : 2;
-    std::string what;
-    if (exit_code == 0) {
-      what = "consistent";
-    } else if (exit_code == 1) {
-      what = fmt::format("differences: {} tables, {} paths", Text(*v, "tables_differing"),
-                         Text(*v, "paths_differing"));
-    } else {
-      what = "could not verify: " + Text(*v, "error");
-    }
-    const Value* took = Member(*v, "seconds");
-    std::fprintf(out, "  last verify  %s ago (%s, took %s): %s\n", Duration(ago).c_str(),
-                 Text(*v, "what").c_str(),
-                 Duration(took && took->IsNumber() ? took->GetDouble() : -1).c_str(),
-                 what.c_str());
+  if (p.peers.empty()) std::fprintf(out, "  secondaries  none connected yet\n");
+  for (const NodeStatus::Peer& peer : p.peers) {
+    std::fprintf(out, "  secondary    %s: %s, received %llu, applied %llu, behind %llu entries\n",
+                 peer.name.c_str(), peer.connected ? "connected" : "disconnected",
+                 static_cast<unsigned long long>(peer.durable_seq),
+                 static_cast<unsigned long long>(peer.applied_seq),
+                 static_cast<unsigned long long>(peer.lag_entries));
   }
+}
+
+void PrintSecondary(const NodeStatus::Secondary& s, std::FILE* out) {
+  std::fprintf(out, "  primary      %s: %s\n", s.primary.c_str(),
+               s.connected ? "connected" : "disconnected");
+  std::fprintf(out, "  received     seq %llu (primary at %llu)\n",
+               static_cast<unsigned long long>(s.received_seq),
+               static_cast<unsigned long long>(s.primary_last_seq));
+  std::fprintf(out, "  applied      seq %llu  gtid %s  source %s\n",
+               static_cast<unsigned long long>(s.applied_seq), s.applied_gtid.c_str(),
+               s.source_position.c_str());
+  std::fprintf(out,
+               "  apply        %d workers; %llu transactions (%llu by workers), %llu rows; %llu "
+               "serial fallbacks\n",
+               s.apply_workers, static_cast<unsigned long long>(s.transactions_applied),
+               static_cast<unsigned long long>(s.parallel_applied),
+               static_cast<unsigned long long>(s.rows_applied),
+               static_cast<unsigned long long>(s.serial_fallbacks));
+  std::fprintf(out,
+               "  files        %s: %llu changes applied in %llu batches; %llu paths wait for a "
+               "whole copy\n",
+               s.files.root.c_str(), static_cast<unsigned long long>(s.files.changes_applied),
+               static_cast<unsigned long long>(s.files.batches),
+               static_cast<unsigned long long>(s.files.resync_pending));
+  std::fprintf(out, "  lag          %llu transactions, %s, %s\n",
+               static_cast<unsigned long long>(s.lag.transactions), Bytes(s.lag.bytes).c_str(),
+               Duration(s.lag.seconds).c_str());
+  std::fprintf(out, "  relay        %llu entries, %s\n",
+               static_cast<unsigned long long>(s.relay.entries), Bytes(s.relay.bytes).c_str());
+}
+
+// The last verify's line; `last_verify` is verify.last's text ("" when there is none).
+void PrintLastVerify(const std::string& last_verify, double now, std::FILE* out) {
+  rapidjson::Document v;
+  v.Parse(last_verify.c_str(), last_verify.size());
+  if (last_verify.empty() || v.HasParseError() || !v.IsObject()) return;
+  const Value* at = Member(v, "at");
+  const double ago = at != nullptr && at->IsNumber() ? now - at->GetDouble() : -1;
+  const Value* code = Member(v, "exit_code");
+  const int exit_code = code && code->IsInt() ? code->GetInt() : 2;
+  std::string what;
+  if (exit_code == 0) {
+    what = "consistent";
+  } else if (exit_code == 1) {
+    what = fmt::format("differences: {} tables, {} paths", Text(v, "tables_differing"),
+                       Text(v, "paths_differing"));
+  } else {
+    what = "could not verify: " + Text(v, "error");
+  }
+  const Value* took = Member(v, "seconds");
+  std::fprintf(out, "  last verify  %s ago (%s, took %s): %s\n", Duration(ago).c_str(),
+               Text(v, "what").c_str(),
+               Duration(took && took->IsNumber() ? took->GetDouble() : -1).c_str(), what.c_str());
+}
+
+void PrintHuman(const NodeStatus& status, const std::string& last_verify, bool running, double age,
+                double now, std::FILE* out) {
+  std::fprintf(out, "replsyncd %s: %s (pid %lld, status written %s ago)\n", status.role.c_str(),
+               running ? "running" : "NOT RUNNING (stale status)",
+               static_cast<long long>(status.pid), Duration(age).c_str());
+  std::fprintf(out, "  state        %s\n", status.state.c_str());
+  if (!status.error.empty()) std::fprintf(out, "  error        %s\n", status.error.c_str());
+  if (status.primary) PrintPrimary(*status.primary, now, out);
+  if (status.secondary) PrintSecondary(*status.secondary, out);
+  PrintLastVerify(last_verify, now, out);
 }
 
 }  // namespace
@@ -195,37 +171,24 @@ int RunStatus(const std::string& config_path, bool json, std::FILE* out) {
     std::fprintf(stderr, "replsync status: %s\n", text.status().message().c_str());
     return 2;
   }
-  rapidjson::Document doc;
-  doc.Parse(text->c_str(), text->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  Result<NodeStatus> status = NodeStatus::Parse(*text);
+  if (!status.ok()) {
     std::fprintf(stderr, "replsync status: %s is not valid JSON (is it being written?)\n",
                  StatusFilePath(config->node.state_dir).c_str());
     return 2;
   }
-  const double age = SecondsSince(Member(doc, "updated_at"));
+  const double now = UnixSeconds(SystemClock());
+  const double age = now - status->updated_at;
   // replsyncd holds its lock for as long as it runs (a pid could have been reused).
   bool running = ReplsyncdRunning(config->node.state_dir) && age >= 0 && age < 10;
   // The last `replsync verify` on this node (state_dir/verify.last), when there was one.
-  {
-    std::ifstream in(config->node.state_dir + "/verify.last");
-    const std::string last((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    rapidjson::Document verify;
-    verify.Parse(last.c_str(), last.size());
-    if (!last.empty() && !verify.HasParseError() && verify.IsObject()) {
-      Value copy(verify, doc.GetAllocator());
-      doc.AddMember("last_verify", copy, doc.GetAllocator());
-    }
-  }
+  std::ifstream in(config->node.state_dir + "/verify.last");
+  const std::string last_verify((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   if (json) {
-    doc.AddMember("running", running, doc.GetAllocator());
-    doc.AddMember("status_age_seconds", age, doc.GetAllocator());
-    rapidjson::StringBuffer buf;
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buf);
-    writer.SetIndent(' ', 2);
-    doc.Accept(writer);
-    std::fprintf(out, "%s\n", buf.GetString());
+    std::fprintf(out, "%s\n", StatusReportJson(*status, last_verify, running, age).c_str());
   } else {
-    PrintHuman(doc, running, age, out);
+    PrintHuman(*status, last_verify, running, age, now, out);
   }
   return running ? 0 : 1;
 }

@@ -1,0 +1,150 @@
+#include "apply/secondary_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "sync/wire/zmq_transport.h"
+
+namespace replsync::apply {
+
+Status SecondaryNode::CheckConfig(const NodeConfig& config) {
+  if (!config.transport.primary.empty()) return Status::Ok();
+  return Status::InvalidArgument(config.source_path +
+                                 ": [transport] primary is not set: the secondary needs the "
+                                 "primary's address, e.g. primary = \"tcp://10.0.0.1:7700\"");
+}
+
+Result<std::unique_ptr<SecondaryNode>> SecondaryNode::Open(const NodeConfig& config,
+                                                           SecondaryNodeOptions options) {
+  RS_RETURN_IF_ERROR(CheckConfig(config));
+  Journal::Options jopts;
+  jopts.path = config.node.state_dir + "/relay";
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<Journal> relay, Journal::Open(jopts));
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<ZmqClientTransport> transport,
+                      ZmqClientTransport::Connect(config.transport.primary));
+  std::unique_ptr<SecondaryNode> node(new SecondaryNode(config, options, std::move(relay)));
+  node->Build(std::move(transport));
+  spdlog::info("secondary '{}': relay {} holds seq {}..{}; following the primary at {}",
+               config.node.name, jopts.path, node->relay_->first_seq(), node->relay_->last_seq(),
+               config.transport.primary);
+  return node;
+}
+
+SecondaryNode::SecondaryNode(const NodeConfig& config, SecondaryNodeOptions options,
+                             std::unique_ptr<Journal> relay)
+    : config_(config),
+      clock_(*options.clock),
+      started_at_(UnixSeconds(clock_)),
+      relay_(std::move(relay)) {}
+
+SecondaryNode::~SecondaryNode() { Stop(); }
+
+void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
+  const std::string& state_dir = config_.node.state_dir;
+  ApplierOptions aopts;
+  aopts.mysql.host = config_.mysql.host;
+  aopts.mysql.port = config_.mysql.port;
+  aopts.mysql.user = config_.mysql.user;
+  aopts.mysql.password = config_.mysql.password;
+  aopts.mysql.connect_timeout = std::chrono::seconds(config_.mysql.connect_timeout_s);
+  aopts.mysql.socket = config_.mysql.socket;
+  aopts.workers = static_cast<int>(config_.apply.workers);
+  aopts.repository = config_.repository.path;
+  aopts.barrier_path = state_dir + "/verify.barrier";
+  aopts.paused_path = state_dir + "/verify.paused";
+  aopts.verify_lock_path = state_dir + "/verify.lock";
+  aopts.file_resync_path = state_dir + "/file_resync";
+  aopts.on_file_resync = [this](std::vector<std::string> paths) { OnFileResync(std::move(paths)); };
+  applier_ = std::make_unique<Applier>(aopts, relay_.get());
+
+  ReceiverOptions ropts;
+  ropts.node_name = config_.node.name;
+  ropts.endpoint = config_.transport.primary;
+  Applier* applier = applier_.get();
+  receiver_ = std::make_unique<Receiver>(
+      ropts, std::move(transport), relay_.get(), [applier] { return applier->known_applied_seq(); },
+      [applier] { applier->Notify(); });
+}
+
+void SecondaryNode::OnFileResync(std::vector<std::string> paths) {
+  std::lock_guard<std::mutex> lock(resync_mu_);
+  if (running_receiver_ != nullptr) {
+    running_receiver_->SetFileResync(std::move(paths));
+  } else {
+    early_resync_ = std::move(paths);
+  }
+}
+
+Status SecondaryNode::Start() {
+  {
+    std::lock_guard<std::mutex> lock(resync_mu_);
+    receiver_->SetFileResync(early_resync_);
+    running_receiver_ = receiver_.get();
+  }
+  if (Status st = applier_->Start(); !st.ok()) return st.WithContext("applier");
+  if (Status st = receiver_->Start(); !st.ok()) return st.WithContext("receiver");
+  started_ = true;
+  return Status::Ok();
+}
+
+void SecondaryNode::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(resync_mu_);
+    running_receiver_ = nullptr;
+  }
+  receiver_->Stop();
+  applier_->Stop();
+  if (!started_) return;
+  started_ = false;
+  ApplierStatus a = applier_->status();
+  spdlog::info("secondary: stopped cleanly; applied seq {} gtid '{}' (source {}), relay seq {}",
+               a.applied_seq, a.gtid, a.source_position.ToString(), relay_->last_seq());
+}
+
+NodeStatus SecondaryNode::status() const {
+  ApplierStatus a = applier_->status();
+  ReceiverStatus r = receiver_->status();
+  const uint64_t behind =
+      r.primary_last_seq > a.applied_seq ? r.primary_last_seq - a.applied_seq : 0;
+  double lag_seconds = 0;
+  if (behind > 0 && a.last_source_timestamp > 0) {
+    lag_seconds = std::max(0.0, UnixSeconds(clock_) - a.last_source_timestamp);
+  }
+
+  NodeStatus status = NodeStatusHeader(config_, started_at_, clock_);
+  status.error = !a.last_error.empty() ? a.last_error : r.last_error;
+  const bool applier_failed = a.state == ApplierState::kError;
+  status.state = applier_failed ? "error" : (r.connected ? "running" : "waiting");
+
+  NodeStatus::Secondary& s = status.secondary.emplace();
+  s.primary = config_.transport.primary;
+  s.receiver_state = ReceiverStateName(r.state);
+  s.applier_state = ApplierStateName(a.state);
+  s.connected = r.connected;
+  s.received_seq = r.durable_seq;
+  s.primary_last_seq = r.primary_last_seq;
+  s.applied_seq = a.applied_seq;
+  s.applied_gtid = a.gtid;
+  s.source_position = a.source_position.ToString();
+  s.transactions_applied = a.transactions_applied;
+  s.rows_applied = a.rows_applied;
+  s.apply_workers = a.workers;
+  s.parallel_applied = a.parallel_applied;
+  s.serial_fallbacks = a.serial_fallbacks;
+  s.waiting_for = a.waiting_for;
+  s.files = {.root = config_.repository.path,
+             .changes_applied = a.file_changes_applied,
+             .batches = a.file_batches,
+             .resync_pending = a.file_resync_pending};
+  s.lag = {
+      .transactions = behind, .bytes = behind > 0 ? relay_->bytes() : 0, .seconds = lag_seconds};
+  s.relay = {.first_seq = relay_->first_seq(),
+             .last_seq = relay_->last_seq(),
+             .entries = relay_->entry_count(),
+             .bytes = relay_->bytes()};
+  s.reconnects = r.reconnects;
+  return status;
+}
+
+}  // namespace replsync::apply

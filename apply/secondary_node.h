@@ -1,0 +1,70 @@
+// SecondaryNode: the secondary as replsyncd runs it. It wires the relay journal
+// (<state_dir>/relay), the receiver (the relay's one writer, following the primary at
+// [transport] primary) and the applier (relay -> this node's database and repository), and
+// reports their state as the "secondary" part of the status file (sync/node/node_status.h).
+//
+// The applier starts first (the receiver waits for its applied position); Stop goes the other
+// way round. The paths the applier wants whole from the primary reach the receiver through
+// ApplierOptions::on_file_resync, kept aside while the receiver does not run.
+// Thread-safety: as Node (status() from any thread; Start/Stop from the owner).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apply/applier.h"
+#include "apply/receiver.h"
+#include "sync/clock.h"
+#include "sync/config.h"
+#include "sync/journal/journal.h"
+#include "sync/node/node.h"
+
+namespace replsync::apply {
+
+struct SecondaryNodeOptions {
+  // Wall-clock stamps of the status and the lag in seconds.
+  Clock* clock = &SystemClock();
+};
+
+class SecondaryNode : public Node {
+ public:
+  // InvalidArgument, saying what to write, when `config` has no [transport] primary.
+  static Status CheckConfig(const NodeConfig& config);
+  // Opens the relay, connects the transport to the primary, and builds (without starting) the
+  // applier and the receiver. Errors: CheckConfig's, the relay's, the transport's.
+  static Result<std::unique_ptr<SecondaryNode>> Open(const NodeConfig& config,
+                                                     SecondaryNodeOptions options = {});
+  ~SecondaryNode() override;  // stops
+  SecondaryNode(const SecondaryNode&) = delete;
+  SecondaryNode& operator=(const SecondaryNode&) = delete;
+
+  // Starts the applier, then the receiver. Errors are the part's, prefixed "applier: " or
+  // "receiver: ".
+  Status Start() override;
+  void Stop() override;
+  // state: "error" when the applier stopped on an error, "running" while the receiver hears
+  // from the primary, else "waiting"; error: the applier's last error, else the receiver's.
+  NodeStatus status() const override;
+
+ private:
+  SecondaryNode(const NodeConfig& config, SecondaryNodeOptions options,
+                std::unique_ptr<Journal> relay);
+  void Build(std::unique_ptr<ClientTransport> transport);
+  // ApplierOptions::on_file_resync: to the receiver when it runs, else kept for its start.
+  void OnFileResync(std::vector<std::string> paths);
+
+  const NodeConfig config_;
+  Clock& clock_;
+  const double started_at_;
+  std::unique_ptr<Journal> relay_;
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<Receiver> receiver_;
+  std::mutex resync_mu_;
+  std::vector<std::string> early_resync_;  // guarded by resync_mu_: reported before Start
+  Receiver* running_receiver_ = nullptr;  // guarded by resync_mu_: receiver_ between Start and Stop
+  bool started_ = false;                  // Start succeeded; Stop not called since
+};
+
+}  // namespace replsync::apply

@@ -1,0 +1,196 @@
+#include "capture/primary_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "sync/text.h"
+#include "sync/wire/zmq_transport.h"
+
+namespace replsync::capture {
+
+Result<std::unique_ptr<PrimaryNode>> PrimaryNode::Open(const NodeConfig& config,
+                                                       PrimaryNodeOptions options) {
+  Journal::Options jopts;
+  jopts.path = config.node.state_dir + "/journal";
+  jopts.max_bytes = config.journal.max_megabytes << 20;
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<Journal> journal, Journal::Open(jopts));
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<ZmqServerTransport> transport,
+                      ZmqServerTransport::Bind(config.transport.listen));
+  spdlog::info("primary: journal {} holds seq {}..{} ({} bytes); serving secondaries at {}",
+               jopts.path, journal->first_seq(), journal->last_seq(), journal->bytes(),
+               transport->bound_endpoint());
+  std::unique_ptr<PrimaryNode> node(new PrimaryNode(config, options, std::move(journal)));
+  node->Build(std::move(transport));
+  return node;
+}
+
+PrimaryNode::PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
+                         std::unique_ptr<Journal> journal)
+    : config_(config),
+      clock_(*options.clock),
+      started_at_(UnixSeconds(clock_)),
+      journal_(std::move(journal)),
+      factory_(config_) {}
+
+PrimaryNode::~PrimaryNode() { Stop(); }
+
+void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport) {
+  const bool with_files = !config_.repository.path.empty();
+  ShipperOptions sopts;
+  sopts.endpoint = config_.transport.listen;
+  sopts.shippable_seq = [this] { return capture_->last_complete_seq(); };
+  // The capture's writer thread is the journal's one writer: retention goes through it.
+  sopts.submit_retention = [this](uint64_t up_to,
+                                  std::vector<std::pair<std::string, std::string>> meta,
+                                  std::function<void(Status)> done) {
+    capture_->SubmitRetention(up_to, std::move(meta), std::move(done));
+  };
+  sopts.on_file_resync = [this](const std::vector<std::string>& paths) {
+    if (FileCapture* files = running_files_.load()) files->RequestResync(paths);
+  };
+  // Test hook: tiny verify replies, so that tests page through listings with a few files.
+  if (const char* nodes = std::getenv("REPLSYNC_TEST_TREE_REPLY_NODES")) {
+    uint64_t n = 0;
+    sopts.tree_reply_nodes = ParseU64(nodes, &n) ? std::max<uint64_t>(1, n) : 1;
+  }
+  if (with_files) {
+    sopts.on_tree_snapshot = [this](bool deep, std::vector<std::string> paths,
+                                    std::function<void(Result<FileTreeSnapshot>)> done) {
+      FileCapture* files = running_files_.load();
+      if (files == nullptr) {
+        done(Status::Aborted("the primary's file capture is starting; try again"));
+        return;
+      }
+      FileCapture::TreeSnapshotRequest request;
+      request.deep = deep;
+      request.resync_paths = std::move(paths);
+      request.done = std::move(done);
+      files->RequestTreeSnapshot(std::move(request));
+    };
+    content_reader_ = std::make_unique<FileContentReader>(config_.repository.path);
+    sopts.fill_file = [reader = content_reader_.get()](pb::FileChange* change) {
+      return reader->Fill(change);
+    };
+  }
+  shipper_ = std::make_unique<Shipper>(journal_.get(), std::move(transport), sopts);
+
+  CaptureOptions copts;
+  copts.databases = config_.mysql.databases;
+  copts.journal_max_bytes = config_.journal.max_megabytes << 20;
+  copts.on_append = [this] { shipper_->Notify(); };
+  capture_ = std::make_unique<CaptureService>(journal_.get(), &factory_, copts);
+
+  if (!with_files) return;
+  // The file repository: its changes join the same journal through the capture's writer.
+  FileCaptureOptions fopts;
+  fopts.root = config_.repository.path;
+  fopts.manifest_path = config_.node.state_dir + "/manifest.db";
+  fopts.quiet = std::chrono::milliseconds(config_.repository.quiet_ms);
+  fopts.open_write_quiet = std::chrono::milliseconds(config_.repository.open_write_quiet_ms);
+  FileEntrySink sink;
+  CaptureService* capture = capture_.get();
+  sink.submit = [capture](std::string entry, bool completes) {
+    return capture->SubmitExternal(std::move(entry), completes);
+  };
+  sink.wait_durable = [capture](uint64_t ticket) { return capture->WaitDurable(ticket); };
+  sink.journal_full = [capture] { return capture->journal_full(); };
+  sink.journal_last_seq = [capture] { return capture->last_complete_seq(); };
+  files_ = std::make_unique<FileCapture>(fopts, std::move(sink));
+}
+
+Status PrimaryNode::Start() {
+  if (Status st = capture_->Start(); !st.ok()) return st.WithContext("capture");
+  if (files_) {
+    if (Status st = files_->Start(); !st.ok()) return st.WithContext("files");
+    running_files_ = files_.get();
+  } else {
+    spdlog::warn("primary: [repository] path is not set: only the database replicates");
+  }
+  if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
+  started_ = true;
+  return Status::Ok();
+}
+
+void PrimaryNode::Stop() {
+  shipper_->Stop();
+  running_files_ = nullptr;
+  if (files_) files_->Stop();
+  capture_->Stop();
+  if (!started_) return;
+  started_ = false;
+  CaptureStatus c = capture_->status();
+  spdlog::info("primary: stopped cleanly; binlog checkpoint {} gtid '{}', journal seq {}",
+               c.checkpoint.ToString(), c.checkpoint_gtid, journal_->last_seq());
+}
+
+NodeStatus PrimaryNode::status() const {
+  CaptureStatus c = capture_->status();
+  ShipperStatus s = shipper_->status();
+  FileCaptureStatus f;
+  if (files_) f = files_->status();
+
+  NodeStatus status = NodeStatusHeader(config_, started_at_, clock_);
+  status.error = c.last_error.empty() ? s.last_error : c.last_error;
+  if (status.error.empty()) status.error = f.last_error;
+  status.state = "running";
+  if (c.state == CaptureState::kFailed || f.state == "failed") {
+    status.state = "error";
+  } else if (c.state == CaptureState::kJournalFull) {
+    status.state = "paused";
+  } else if (c.state == CaptureState::kConnecting) {
+    status.state = "waiting";
+  }
+
+  NodeStatus::Primary& p = status.primary.emplace();
+  p.capture_state = CaptureStateName(c.state);
+  p.source = c.source;
+  p.binlog_position = c.checkpoint.ToString();
+  p.read_position = c.read_position.ToString();
+  p.gtid = c.checkpoint_gtid;
+  p.lag_seconds = c.lag_seconds;
+  p.captured = {.transactions = c.transactions,
+                .skipped_transactions = c.skipped_transactions,
+                .rows = c.rows,
+                .bytes = c.bytes};
+  p.journal = {.first_seq = s.journal_first_seq,
+               .last_seq = s.journal_last_seq,
+               .entries = s.journal_last_seq + 1 - s.journal_first_seq,
+               .bytes = c.journal_bytes,
+               .max_bytes = c.journal_max_bytes,
+               .full = c.journal_full};
+  if (files_) {
+    p.files = NodeStatus::FileCapture{.root = f.root,
+                                      .state = f.state,
+                                      .files_pending = f.files_pending,
+                                      .bytes_pending = f.bytes_pending,
+                                      .last_rescan = f.last_rescan_unix,
+                                      .last_rescan_reason = f.last_rescan_reason,
+                                      .rescans = f.rescans,
+                                      .watches = f.watches,
+                                      .changes_journaled = f.changes_journaled,
+                                      .literal_bytes = f.literal_bytes,
+                                      .copied_bytes = f.copied_bytes,
+                                      .abandoned_reads = f.abandoned,
+                                      .resyncs_requested = f.resyncs_requested};
+  }
+  p.endpoint = s.endpoint;
+  p.entries_sent = s.entries_sent;
+  p.bytes_sent = s.bytes_sent;
+  p.bad_frames = s.bad_frames;
+  p.abandoned_file_parts = s.abandoned_file_parts;
+  for (const PeerStatus& peer : s.peers) {
+    p.peers.push_back({.name = peer.name,
+                       .connected = peer.connected,
+                       .durable_seq = peer.durable_seq,
+                       .applied_seq = peer.applied_seq,
+                       .sent_seq = peer.sent_seq,
+                       .lag_entries = peer.lag_entries,
+                       .last_seen = static_cast<double>(peer.last_seen_unix_ms) / 1000.0,
+                       .last_error = peer.last_error});
+  }
+  return status;
+}
+
+}  // namespace replsync::capture

@@ -1,0 +1,70 @@
+// PrimaryNode: the primary as replsyncd runs it. It wires the journal
+// (<state_dir>/journal), the capture service (binlog -> journal; the journal's one writer), the
+// file capture (when [repository] path is set; its entries go through the capture's writer),
+// the shipper and its transport ([transport] listen), and reports their state as the "primary"
+// part of the status file (sync/node/node_status.h).
+//
+// Start order is the order data flows in (capture, files, shipper); Stop goes the other way round
+// from the shipper (nothing more is sent), then the file capture, then the capture, which appends
+// what is queued and carries out the last retention.
+// Thread-safety: as Node (status() from any thread; Start/Stop from the owner).
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "capture/capture_service.h"
+#include "capture/files/file_capture.h"
+#include "capture/shipper.h"
+#include "sync/clock.h"
+#include "sync/config.h"
+#include "sync/journal/journal.h"
+#include "sync/node/node.h"
+
+namespace replsync::capture {
+
+struct PrimaryNodeOptions {
+  // Wall-clock stamps of the status (started_at, updated_at).
+  Clock* clock = &SystemClock();
+};
+
+class PrimaryNode : public Node {
+ public:
+  // Opens the journal and binds the transport, and builds (without starting) the capture, the
+  // shipper and the file capture. Errors: the journal's, the transport's (InvalidArgument for a
+  // bad endpoint, Network when it cannot bind).
+  static Result<std::unique_ptr<PrimaryNode>> Open(const NodeConfig& config,
+                                                   PrimaryNodeOptions options = {});
+  ~PrimaryNode() override;  // stops
+  PrimaryNode(const PrimaryNode&) = delete;
+  PrimaryNode& operator=(const PrimaryNode&) = delete;
+
+  // Starts the capture, then the file capture, then the shipper. Errors are the part's,
+  // prefixed "capture: ", "files: " or "shipper: ".
+  Status Start() override;
+  void Stop() override;
+  // state: "error" when the capture or the file capture failed, "paused" while the journal is
+  // full, "waiting" while the capture connects to its server, else "running"; error: the
+  // capture's last error, else the shipper's, else the file capture's.
+  NodeStatus status() const override;
+
+ private:
+  PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
+              std::unique_ptr<Journal> journal);
+  void Build(std::unique_ptr<ServerTransport> transport);
+
+  const NodeConfig config_;
+  Clock& clock_;
+  const double started_at_;
+  std::unique_ptr<Journal> journal_;
+  MariadbSourceFactory factory_;
+  std::unique_ptr<FileContentReader> content_reader_;  // when files replicate
+  std::unique_ptr<Shipper> shipper_;
+  std::unique_ptr<CaptureService> capture_;
+  std::unique_ptr<FileCapture> files_;  // when files replicate
+  // files_ once it runs: the shipper's callbacks (its thread) reach the file capture through it.
+  std::atomic<FileCapture*> running_files_{nullptr};
+  bool started_ = false;  // Start succeeded; Stop not called since
+};
+
+}  // namespace replsync::capture

@@ -1,0 +1,59 @@
+#include "sync/node/node.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "sync/node/status_file.h"
+
+namespace replsync {
+
+double UnixSeconds(const Clock& clock) { return static_cast<double>(clock.UnixMillis()) / 1000.0; }
+
+NodeStatus NodeStatusHeader(const NodeConfig& config, double started_at, const Clock& clock) {
+  NodeStatus status;
+  status.role = RoleName(config.node.role);
+  status.name = config.node.name;
+  status.pid = getpid();
+  status.started_at = started_at;
+  status.updated_at = UnixSeconds(clock);
+  return status;
+}
+
+void StopRequest::Request() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StopRequest::requested() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return requested_;
+}
+
+bool StopRequest::WaitFor(Clock& clock, Clock::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return clock.WaitFor(cv_, lock, timeout, [this] { return requested_; });
+}
+
+namespace {
+
+void Publish(const std::string& state_dir, const NodeStatus& status) {
+  Status st = WriteStatusFile(state_dir, status.ToJson());
+  if (!st.ok()) spdlog::warn("{}", st.message());
+}
+
+}  // namespace
+
+Status RunNode(Node& node, StopRequest& stop, const NodeRunOptions& options) {
+  RS_RETURN_IF_ERROR(node.Start());
+  while (!stop.WaitFor(*options.clock, options.status_every)) {
+    Publish(options.state_dir, node.status());
+  }
+  node.Stop();
+  Publish(options.state_dir, node.status());
+  return Status::Ok();
+}
+
+}  // namespace replsync

@@ -1,0 +1,69 @@
+// Node: one replsyncd role as the daemon runs it (the primary: capture/primary_node.h; the
+// secondary: apply/secondary_node.h), and RunNode, the loop both share: start the node, write its
+// status to <state_dir>/status.json about once a second until a stop is requested, stop it,
+// write its last status.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+
+#include "sync/clock.h"
+#include "sync/config.h"
+#include "sync/node/node_status.h"
+#include "sync/status.h"
+
+namespace replsync {
+
+// A running role. Thread-safety: status() may be called from any thread while the node runs;
+// Start and Stop from the thread that owns the node.
+class Node {
+ public:
+  virtual ~Node() = default;
+
+  // Starts the node's threads. On error the message names the part that failed ("capture:
+  // ..."); what had started keeps running until Stop (or the destructor) stops it.
+  virtual Status Start() = 0;
+  // Stops every thread, in the order the data flows, and logs where the node stopped once it
+  // had started. Idempotent.
+  virtual void Stop() = 0;
+  // What the node reports now (each part's status is one consistent snapshot of that part).
+  virtual NodeStatus status() const = 0;
+};
+
+// The top-level fields every node reports: version, role, name, this process's pid,
+// `started_at` (seconds since the epoch), and updated_at = `clock`'s wall-clock time.
+NodeStatus NodeStatusHeader(const NodeConfig& config, double started_at, const Clock& clock);
+
+// Wall-clock seconds since the epoch on `clock`, as the status file writes times.
+double UnixSeconds(const Clock& clock);
+
+// A request to stop, made once from another thread (replsyncd's signal watcher).
+// Thread-safety: thread-safe.
+class StopRequest {
+ public:
+  void Request();
+  bool requested() const;
+  // Waits up to `timeout` of `clock`'s time for the request; returns whether it came.
+  bool WaitFor(Clock& clock, Clock::Duration timeout);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool requested_ = false;  // guarded by mu_
+};
+
+struct NodeRunOptions {
+  std::string state_dir;  // status.json is written there
+  Clock* clock = &SystemClock();
+  std::chrono::milliseconds status_every{1000};
+};
+
+// Starts `node`; then, until `stop` is requested, writes node.status() to the status file every
+// `status_every`; then stops the node and writes its last status. Returns Start's error (the
+// caller exits; the node's destructor stops what had started). A status file that cannot be
+// written is a warning: the node keeps running.
+Status RunNode(Node& node, StopRequest& stop, const NodeRunOptions& options);
+
+}  // namespace replsync
