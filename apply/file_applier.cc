@@ -363,9 +363,7 @@ struct FileApplier::InProgress {
 };
 
 FileApplier::FileApplier(FileApplierOptions options, UniqueFd root_fd)
-    : options_(std::move(options)),
-      root_fd_(std::move(root_fd)),
-      random_(std::random_device{}()) {}
+    : options_(std::move(options)), root_fd_(std::move(root_fd)), random_(std::random_device{}()) {}
 
 FileApplier::~FileApplier() { DiscardInProgress(); }
 
@@ -464,7 +462,8 @@ Result<FileApplyOutcome> FileApplier::ApplyFile(const pb::FileChange& change) {
     state->path = change.path();
     state->name = NameOf(change.path());
     state->full = Join(options_.root, change.path());
-    RS_ASSIGN_OR_RETURN(state->parent, OpenParent(root_fd_.get(), options_.root, change.path(), true));
+    RS_ASSIGN_OR_RETURN(state->parent,
+                        OpenParent(root_fd_.get(), options_.root, change.path(), true));
     state->parent_mtime_before = ParentMtimeAfter(state->parent.get(), -1);
     for (int attempt = 0; !state->temp.valid(); ++attempt) {
       state->temp_name = TempName();
@@ -565,7 +564,8 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
 
 Result<FileApplyOutcome> FileApplier::ApplyFileMetaOnly(const pb::FileChange& change) {
   std::string full = Join(options_.root, change.path());
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_.get(), options_.root, change.path(), false));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), false));
   if (!parent.valid()) return FileApplyOutcome::kNeedsResync;
   UniqueFd fd(OpenNoFollow(parent.get(), NameOf(change.path())));
   if (!fd.valid()) {
@@ -584,7 +584,8 @@ Result<FileApplyOutcome> FileApplier::ApplyFileMetaOnly(const pb::FileChange& ch
 Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& change) {
   std::string full = Join(options_.root, change.path());
   std::string name = NameOf(change.path());
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_.get(), options_.root, change.path(), true));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), true));
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   struct stat st {};
   int err = LstatAt(parent.get(), name, &st);
@@ -615,7 +616,8 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
   }
   std::string full = Join(options_.root, change.path());
   std::string name = NameOf(change.path());
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_.get(), options_.root, change.path(), true));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), true));
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   std::string temp_name;
   for (int attempt = 0;; ++attempt) {
@@ -647,7 +649,8 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
 }
 
 Result<FileApplyOutcome> FileApplier::ApplyDelete(const pb::FileChange& change) {
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_.get(), options_.root, change.path(), false));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), false));
   if (!parent.valid()) return FileApplyOutcome::kApplied;  // its directory is gone already
   std::string full = Join(options_.root, change.path());
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());

@@ -165,8 +165,8 @@ class Receiver {
   // With mu_: notified when stop_ is set (ends the wait for the applier's position) and when the
   // thread ends.
   mutable std::condition_variable cv_;
-  bool ended_ = true;      // guarded by mu_: the thread has ended (or never started)
-  ReceiverStatus status_;  // guarded by mu_
+  bool ended_ = true;                     // guarded by mu_: the thread has ended (or never started)
+  ReceiverStatus status_;                 // guarded by mu_
   std::vector<std::string> file_resync_;  // guarded by mu_
   bool file_resync_due_ = false;          // guarded by mu_: send file_resync_ soon
 };

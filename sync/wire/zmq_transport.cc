@@ -51,8 +51,7 @@ Status CheckEndpoint(const std::string& endpoint, Role role) {
   if (host.front() == '[' && host.back() != ']') return bad("unterminated IPv6 address");
   if (port == "*" && role == Role::kServer) return Status::Ok();
   uint64_t port_number = 0;
-  if (port.size() > 5 || !ParseU64(port, &port_number) || port_number == 0 ||
-      port_number > 65535) {
+  if (port.size() > 5 || !ParseU64(port, &port_number) || port_number == 0 || port_number > 65535) {
     return bad("port \"" + port + "\" is not a number from 1 to 65535" +
                (role == Role::kServer ? " (or * for any free port)" : ""));
   }

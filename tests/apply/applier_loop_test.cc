@@ -52,10 +52,11 @@ struct FakeServer {
   std::mutex mu;
   uint64_t committed = 0;  // replsync.applied.seq as committed
   uint64_t head = 0;       // ... or as moved by an UPDATE not committed yet (row lock holder)
-  std::vector<uint64_t> commits;   // each committed position, in commit order
-  std::vector<std::string> log;    // every statement, in order
-  std::condition_variable ran;     // with mu: a statement ran (or failed)
+  std::vector<uint64_t> commits;  // each committed position, in commit order
+  std::vector<std::string> log;   // every statement, in order
+  std::condition_variable ran;    // with mu: a statement ran (or failed)
   int sessions_opened = 0;
+  std::optional<std::string> seq_text;  // replsync.applied.seq as the fake returns it, if set
   // Called with every statement before it runs: a non-OK Status is that statement's error.
   std::function<Status(const std::string& sql)> fail;
 };
@@ -88,7 +89,8 @@ class FakeSession : public SqlSession {
     }
     if (sql.find("FROM replsync.applied") != std::string::npos) {
       return std::vector<Row>{
-          {std::to_string(server_->committed), "", "", "0", std::nullopt}};
+          {server_->seq_text.value_or(std::to_string(server_->committed)), "", "", "0",
+           std::nullopt}};
     }
     if (sql.find("information_schema.TABLES") != std::string::npos) {
       return std::vector<Row>{{"InnoDB"}};
@@ -474,6 +476,24 @@ TEST_F(ApplierLoopTest, ErrorThatNeedsTheOperatorStaysAnErrorAfterStop) {
   EXPECT_NE(applier_->status().last_error.find("1146"), std::string::npos);
   applier_->Stop();
   EXPECT_EQ(applier_->status().state, ApplierState::kError);
+  EXPECT_EQ(applier_->applied_seq(), 0u);
+}
+
+// A position that is not a number (a row edited by hand) is an error naming the column and the
+// text, not the end of the process (std::stoull threw on it).
+TEST_F(ApplierLoopTest, PositionThatIsNotANumberIsAnErrorNamingIt) {
+  OpenRelay();
+  server_.seq_text = "12x";
+  Put(1, DbEntry(1));
+  Start(ManualOptions(1));
+  ASSERT_TRUE(ServerReaches([&] { return server_.log.size() >= 1; }));
+  clock_.WaitForWaiters(1);  // connecting is tried again after a backoff
+  const ApplierStatus s = applier_->status();
+  EXPECT_EQ(s.state, ApplierState::kRetrying);
+  EXPECT_NE(s.last_error.find("replsync.applied.seq of channel 'default' is '12x', not an "
+                              "unsigned number"),
+            std::string::npos)
+      << s.last_error;
   EXPECT_EQ(applier_->applied_seq(), 0u);
 }
 

@@ -163,9 +163,9 @@ class ReceiverTest : public ::testing::Test {
   void Settle() {
     std::unique_lock<std::mutex> lock(receive_calls_.mu);
     const uint64_t target = receive_calls_.calls + 2;
-    ASSERT_TRUE(receive_calls_.cv.wait_for(lock, kWait,
-                                           [&] { return receive_calls_.calls >= target; }))
-        << "the receiver did not come back to Receive";
+    ASSERT_TRUE(receive_calls_.cv.wait_for(lock, kWait, [&] {
+      return receive_calls_.calls >= target;
+    })) << "the receiver did not come back to Receive";
   }
 
   // Moves the receiver's clock by `d` and lets it act.

@@ -79,7 +79,7 @@ TEST_F(FileLockTest, AcquireWaitsForAHolderThatLetsGoSoon) {
   Result<FileLock> waiting = Status::Aborted("not tried");
   std::thread acquire(
       [&] { waiting = FileLock::Acquire(path_, milliseconds(2000), /*holder=*/"", clock); });
-  clock.WaitForWaiters(1);  // it found the lock held and waits to try again
+  clock.WaitForWaiters(1);              // it found the lock held and waits to try again
   brief = Status::Aborted("released");  // drops the lock
   clock.Advance(milliseconds(100));
   acquire.join();
