@@ -22,6 +22,7 @@
 
 #include "sync/clock.h"
 #include "sync/wire/inproc_transport.h"
+#include "sync/zstd.h"
 
 namespace replsync::apply {
 namespace {
@@ -73,15 +74,18 @@ std::string EntryBytes(uint64_t seq) {
 }
 
 std::string Compress(const std::string& bytes, bool with_size) {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, with_size ? 1 : 0);
+  Result<ZstdCCtx> cctx = NewZstdCCtx();
+  if (!cctx.ok()) {
+    ADD_FAILURE() << cctx.status().ToString();
+    return {};
+  }
+  ZSTD_CCtx_setParameter(cctx->get(), ZSTD_c_contentSizeFlag, with_size ? 1 : 0);
   std::string out(ZSTD_compressBound(bytes.size()), '\0');
   ZSTD_outBuffer o{out.data(), out.size(), 0};
   ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
-  if (with_size) ZSTD_CCtx_setPledgedSrcSize(cctx, bytes.size());
-  size_t rest = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_end);
+  if (with_size) ZSTD_CCtx_setPledgedSrcSize(cctx->get(), bytes.size());
+  size_t rest = ZSTD_compressStream2(cctx->get(), &o, &in, ZSTD_e_end);
   EXPECT_EQ(rest, 0u);
-  ZSTD_freeCCtx(cctx);
   out.resize(o.pos);
   return out;
 }
