@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "apply/ddl_replay.h"
+#include "sync/text.h"
 
 namespace replsync::apply {
 namespace {
@@ -27,9 +28,15 @@ constexpr char kCreateTableSql[] =
     "PRIMARY KEY (channel)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='replsync applied position, format 1'";
 
-uint64_t ToU64(const std::optional<std::string>& text) {
-  if (!text || text->empty()) return 0;
-  return std::stoull(*text);
+// The unsigned number in a column read from the server (`what` names it); 0 for NULL or "".
+// Corruption naming the column and the text when it is not one.
+Result<uint64_t> ParseColumn(const std::optional<std::string>& text, std::string_view what) {
+  if (!text || text->empty()) return uint64_t{0};
+  uint64_t value = 0;
+  if (!ParseU64(*text, &value)) {
+    return Status::Corruption(fmt::format("{} is '{}', not an unsigned number", what, *text));
+  }
+  return value;
 }
 
 }  // namespace
@@ -148,7 +155,7 @@ void Applier::PublishLocked(const Position& position, bool applied, uint32_t sou
 
 void Applier::SleepFor(std::chrono::milliseconds d) {
   std::unique_lock<std::mutex> lock(mu_);
-  wake_cv_.wait_for(lock, d, [&] { return stop_.load(); });
+  options_.clock->WaitFor(wake_cv_, lock, d, [&] { return stop_.load(); });
 }
 
 bool Applier::CrashAt(std::string_view point, uint64_t seq) {
@@ -404,7 +411,8 @@ Result<RelayItem> Applier::ReadRelay(uint64_t seq) {
 
 void Applier::WaitForNotify() {
   std::unique_lock<std::mutex> lock(mu_);
-  wake_cv_.wait_for(lock, options_.idle_wait, [&] { return notified_ || stop_.load(); });
+  options_.clock->WaitFor(wake_cv_, lock, options_.idle_wait,
+                          [&] { return notified_ || stop_.load(); });
   notified_ = false;
 }
 
@@ -422,7 +430,8 @@ Status Applier::Connect() {
   if (info[0][2].value_or("1") != "0") {
     return Status::Internal("applier session set-up: sql_log_bin is still on after SET");
   }
-  const uint64_t max_packet = ToU64(info[0][1]);
+  RS_ASSIGN_OR_RETURN(const uint64_t max_packet,
+                      ParseColumn(info[0][1], "the server's @@max_allowed_packet"));
   max_statement_bytes_ = options_.max_statement_bytes;
   if (max_packet > 8192) {
     max_statement_bytes_ = std::min<size_t>(max_statement_bytes_.load(), max_packet - 4096);
@@ -445,11 +454,14 @@ Status Applier::Connect() {
   pending_ddl_seq_ = 0;
   if (!rows.empty()) {
     const auto& row = rows[0];
-    position_.seq = ToU64(row[0]);
+    const std::string where = fmt::format("of channel '{}'", options_.channel);
+    RS_ASSIGN_OR_RETURN(position_.seq, ParseColumn(row[0], "replsync.applied.seq " + where));
     position_.gtid = row[1].value_or("");
     position_.source.file = row[2].value_or("");
-    position_.source.offset = ToU64(row[3]);
-    pending_ddl_seq_ = ToU64(row[4]);
+    RS_ASSIGN_OR_RETURN(position_.source.offset,
+                        ParseColumn(row[3], "replsync.applied.source_offset " + where));
+    RS_ASSIGN_OR_RETURN(pending_ddl_seq_,
+                        ParseColumn(row[4], "replsync.applied.ddl_pending_seq " + where));
   }
   Publish(position_, /*applied=*/false);
   position_known_ = true;

@@ -93,6 +93,7 @@
 #include "sync/mysql/mysql_session.h"
 #include "apply/relay_cursor.h"
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/journal/journal.h"
 #include "sync/position.h"
 #include "sync/status.h"
@@ -113,6 +114,9 @@ struct ApplierOptions {
   std::chrono::milliseconds retry_max{30000};
   // How often an idle applier looks at the relay (and verify's barrier) without being notified.
   std::chrono::milliseconds idle_wait{200};
+  // The time of every wait, backoff and hold of the applier's own threads (not owned; outlives
+  // the applier). Unit tests give a ManualClock.
+  Clock* clock = &SystemClock();
   // Sessions applying independent transactions at the same time ([apply] workers); 1 applies
   // every transaction on one session, one after the other. See "Parallel apply" above.
   int workers = 4;
@@ -209,7 +213,8 @@ class Applier {
     return applied_seq_.load();
   }
   // Waits until applied_seq() >= seq (true), or the applier stopped / hit an error, or the
-  // timeout passed (false).
+  // timeout passed (false). The timeout is real time, whatever the options' clock: it bounds the
+  // caller's wait, and a test driving the applier with a ManualClock may wait here.
   bool WaitForApplied(uint64_t seq, std::chrono::milliseconds timeout) const;
 
  private:

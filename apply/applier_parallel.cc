@@ -88,7 +88,7 @@ void Applier::WaitForWorkers(bool or_notified) {
   CollectLocked();
   // Woken by WorkerReport (a result), a worker ready for more, Notify or Stop; the predicate
   // makes a wake-up that came before the wait count.
-  wake_cv_.wait_for(lock, options_.idle_wait, [&] {
+  options_.clock->WaitFor(wake_cv_, lock, options_.idle_wait, [&] {
     return stop_ || worker_failed_ || in_flight_.empty() ||
            in_flight_.begin()->second.state != 0 || (or_notified && notified_);
   });
@@ -156,6 +156,7 @@ void Applier::WorkerLoop(Worker* w) {
       }
       w->busy = true;
     }
+    wake_cv_.notify_all();  // its queue is free: the coordinator may hand it the next one
     Status st = WorkerApply(w, task, epoch, commit_seq);
     commit_seq = 0;
     {
@@ -327,32 +328,30 @@ bool Applier::Dispatch(uint64_t seq, pb::DbTransaction* txn_in) {
   Worker* free = nullptr;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
+    // True when done waiting: stopping, a worker failed, or `free` is set.
+    auto pick = [&] {
       CollectLocked();
-      if (stop_ || worker_failed_) return false;
-      bool conflict = false;
+      if (stop_ || worker_failed_) return true;
       for (uint64_t key : txn.writeset()) {
-        if (busy_keys_.count(key) != 0) {
-          conflict = true;
-          break;
-        }
+        if (busy_keys_.count(key) != 0) return false;
       }
       // A worker with nothing queued; an idle one first, else one that is busy (its next
       // transaction then waits in its queue, and its COMMIT travels with that one's start).
       free = nullptr;
-      if (!conflict) {
-        for (auto& w : workers_) {
-          if (w->task) continue;
-          if (!w->busy) {
-            free = w.get();
-            break;
-          }
-          if (free == nullptr) free = w.get();
+      for (auto& w : workers_) {
+        if (w->task) continue;
+        if (!w->busy) {
+          free = w.get();
+          break;
         }
+        if (free == nullptr) free = w.get();
       }
-      if (free != nullptr) break;
-      wake_cv_.wait_for(lock, std::chrono::milliseconds(100));
-    }
+      return free != nullptr;
+    };
+    // Woken when a worker takes its task or reports a result, and by Stop; the timeout only
+    // bounds a wake-up this could miss.
+    while (!pick()) options_.clock->WaitFor(wake_cv_, lock, std::chrono::milliseconds(100), pick);
+    if (stop_ || worker_failed_) return false;
     if (in_flight_.empty()) order_head_ = position_.seq;
     InFlight& f = in_flight_[seq];
     f.keys.assign(txn.writeset().begin(), txn.writeset().end());
@@ -393,7 +392,8 @@ void Applier::RecoverFromWorkerFailure() {
     std::unique_lock<std::mutex> lock(mu_);
     ++epoch_;
     turn_cv_.notify_all();
-    while (true) {
+    // True once no worker runs a transaction and none is left in flight.
+    auto settled = [&] {
       bool busy = false;
       for (auto& w : workers_) {
         if (w->task) {  // handed over but not started: never runs
@@ -405,8 +405,12 @@ void Applier::RecoverFromWorkerFailure() {
       }
       bool running = false;
       for (const auto& [seq, f] : in_flight_) running = running || f.state == 0;
-      if (!busy && !running) break;
-      wake_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      return !busy && !running;
+    };
+    // Woken by the workers' results (WorkerReport, WorkerLoop); the timeout only bounds a
+    // wake-up this could miss.
+    while (!settled()) {
+      options_.clock->WaitFor(wake_cv_, lock, std::chrono::milliseconds(50), settled);
     }
     CollectLocked();
     last = in_flight_.empty() ? dispatched_ : in_flight_.rbegin()->first;

@@ -362,13 +362,10 @@ struct FileApplier::InProgress {
   bool has_meta = false;
 };
 
-FileApplier::FileApplier(FileApplierOptions options, int root_fd)
-    : options_(std::move(options)), root_fd_(root_fd), random_(std::random_device{}()) {}
+FileApplier::FileApplier(FileApplierOptions options, UniqueFd root_fd)
+    : options_(std::move(options)), root_fd_(std::move(root_fd)), random_(std::random_device{}()) {}
 
-FileApplier::~FileApplier() {
-  DiscardInProgress();
-  ::close(root_fd_);
-}
+FileApplier::~FileApplier() { DiscardInProgress(); }
 
 Result<std::unique_ptr<FileApplier>> FileApplier::Open(FileApplierOptions options) {
   if (options.root.empty()) {
@@ -378,12 +375,12 @@ Result<std::unique_ptr<FileApplier>> FileApplier::Open(FileApplierOptions option
   std::error_code ec;
   std::filesystem::create_directories(options.root, ec);
   if (ec) return Status::IoError("create repository folder " + options.root + ": " + ec.message());
-  int fd =
-      RetryEintr([&] { return ::open(options.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
-  if (fd < 0) return IoErr("open repository folder", options.root, errno);
-  std::unique_ptr<FileApplier> applier(new FileApplier(std::move(options), fd));
+  UniqueFd fd(
+      RetryEintr([&] { return ::open(options.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); }));
+  if (!fd.valid()) return IoErr("open repository folder", options.root, errno);
+  std::unique_ptr<FileApplier> applier(new FileApplier(std::move(options), std::move(fd)));
   uint64_t removed = 0;
-  RS_RETURN_IF_ERROR(RemoveTemporaries(fd, applier->options_.root, &removed)
+  RS_RETURN_IF_ERROR(RemoveTemporaries(applier->root_fd_.get(), applier->options_.root, &removed)
                          .WithContext("remove leftover temporary files"));
   spdlog::info("file applier: removed {} leftover temporary file(s) below {}", removed,
                applier->options_.root);
@@ -391,7 +388,7 @@ Result<std::unique_ptr<FileApplier>> FileApplier::Open(FileApplierOptions option
 }
 
 Status FileApplier::Sync() {
-  if (::syncfs(root_fd_) != 0) return IoErr("syncfs repository folder", options_.root, errno);
+  if (::syncfs(root_fd_.get()) != 0) return IoErr("syncfs repository folder", options_.root, errno);
   return Status::Ok();
 }
 
@@ -465,7 +462,8 @@ Result<FileApplyOutcome> FileApplier::ApplyFile(const pb::FileChange& change) {
     state->path = change.path();
     state->name = NameOf(change.path());
     state->full = Join(options_.root, change.path());
-    RS_ASSIGN_OR_RETURN(state->parent, OpenParent(root_fd_, options_.root, change.path(), true));
+    RS_ASSIGN_OR_RETURN(state->parent,
+                        OpenParent(root_fd_.get(), options_.root, change.path(), true));
     state->parent_mtime_before = ParentMtimeAfter(state->parent.get(), -1);
     for (int attempt = 0; !state->temp.valid(); ++attempt) {
       state->temp_name = TempName();
@@ -566,7 +564,8 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
 
 Result<FileApplyOutcome> FileApplier::ApplyFileMetaOnly(const pb::FileChange& change) {
   std::string full = Join(options_.root, change.path());
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), false));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), false));
   if (!parent.valid()) return FileApplyOutcome::kNeedsResync;
   UniqueFd fd(OpenNoFollow(parent.get(), NameOf(change.path())));
   if (!fd.valid()) {
@@ -585,7 +584,8 @@ Result<FileApplyOutcome> FileApplier::ApplyFileMetaOnly(const pb::FileChange& ch
 Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& change) {
   std::string full = Join(options_.root, change.path());
   std::string name = NameOf(change.path());
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), true));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), true));
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   struct stat st {};
   int err = LstatAt(parent.get(), name, &st);
@@ -616,7 +616,8 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
   }
   std::string full = Join(options_.root, change.path());
   std::string name = NameOf(change.path());
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), true));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), true));
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   std::string temp_name;
   for (int attempt = 0;; ++attempt) {
@@ -648,7 +649,8 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
 }
 
 Result<FileApplyOutcome> FileApplier::ApplyDelete(const pb::FileChange& change) {
-  RS_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, options_.root, change.path(), false));
+  RS_ASSIGN_OR_RETURN(UniqueFd parent,
+                      OpenParent(root_fd_.get(), options_.root, change.path(), false));
   if (!parent.valid()) return FileApplyOutcome::kApplied;  // its directory is gone already
   std::string full = Join(options_.root, change.path());
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
@@ -672,7 +674,7 @@ Result<FileApplyOutcome> FileApplier::ApplyRename(const pb::FileChange& change) 
   std::string to_full = Join(options_.root, to);
   std::string from_name = NameOf(from);
   std::string to_name = NameOf(to);
-  RS_ASSIGN_OR_RETURN(UniqueFd from_parent, OpenParent(root_fd_, options_.root, from, false));
+  RS_ASSIGN_OR_RETURN(UniqueFd from_parent, OpenParent(root_fd_.get(), options_.root, from, false));
   struct stat from_st {};
   int from_err = ENOENT;
   if (from_parent.valid() && from != to) {
@@ -681,7 +683,7 @@ Result<FileApplyOutcome> FileApplier::ApplyRename(const pb::FileChange& change) 
   }
   // Missing directories above `to` are only made when there is something to move there.
   RS_ASSIGN_OR_RETURN(UniqueFd to_parent,
-                      OpenParent(root_fd_, options_.root, to, from_err != ENOENT));
+                      OpenParent(root_fd_.get(), options_.root, to, from_err != ENOENT));
   if (!to_parent.valid()) return FileApplyOutcome::kNeedsResync;
   struct stat to_st {};
   int to_err = LstatAt(to_parent.get(), to_name, &to_st);

@@ -24,6 +24,7 @@
 
 #include "replsync.pb.h"
 #include "sync/status.h"
+#include "sync/unique_fd.h"
 
 namespace replsync::apply {
 
@@ -107,7 +108,7 @@ class FileApplier {
  private:
   struct InProgress;
 
-  FileApplier(FileApplierOptions options, int root_fd);
+  FileApplier(FileApplierOptions options, UniqueFd root_fd);
 
   Result<FileApplyOutcome> ApplyChecked(const pb::FileChange& change);
   Result<FileApplyOutcome> ApplyFile(const pb::FileChange& change);
@@ -123,7 +124,7 @@ class FileApplier {
   std::string TempName();
 
   FileApplierOptions options_;
-  int root_fd_;  // the root, O_RDONLY | O_DIRECTORY; owned, closed by the destructor
+  UniqueFd root_fd_;  // the root, O_RDONLY | O_DIRECTORY
   std::mt19937_64 random_;
   std::unique_ptr<InProgress> in_progress_;
 };

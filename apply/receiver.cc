@@ -15,18 +15,6 @@ constexpr std::chrono::seconds kWaitLogInterval{60};
 constexpr std::chrono::seconds kErrorHelloDelay{1};
 constexpr uint64_t kMaxDecompressedBytes = 1ull << 31;
 
-int64_t UnixMillisNow() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-uint32_t UnixSecondsNow() {
-  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 }  // namespace
 
 const char* ReceiverStateName(ReceiverState state) {
@@ -54,21 +42,22 @@ Receiver::Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> tra
   status_.endpoint = options_.endpoint;
 }
 
-Receiver::~Receiver() {
-  Stop();
-  if (dctx_ != nullptr) ZSTD_freeDCtx(dctx_);
-}
+Receiver::~Receiver() { Stop(); }
 
 Status Receiver::Start() {
   if (thread_.joinable()) return Status::InvalidArgument("receiver already started");
   if (relay_ == nullptr || transport_ == nullptr) {
     return Status::InvalidArgument("receiver needs a transport and a relay journal");
   }
-  if (dctx_ == nullptr) dctx_ = ZSTD_createDCtx();
-  if (dctx_ == nullptr) return Status::Internal("receiver: ZSTD_createDCtx failed");
-  stop_ = false;
+  if (dctx_ == nullptr) {
+    Result<ZstdDCtx> dctx = NewZstdDCtx();
+    if (!dctx.ok()) return dctx.status().WithContext("receiver");
+    dctx_ = std::move(dctx).value();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
+    stop_ = false;
+    ended_ = false;
     status_.state = ReceiverState::kConnecting;
     status_.connected = false;
     status_.durable_seq = relay_->last_seq();
@@ -78,16 +67,32 @@ Status Receiver::Start() {
                relay_->entry_count() == 0
                    ? fmt::format("is empty (last seq {})", relay_->last_seq())
                    : fmt::format("holds seq {}..{}", relay_->first_seq(), relay_->last_seq()));
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    Run();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ended_ = true;
+    }
+    cv_.notify_all();
+  });
   return Status::Ok();
 }
 
 void Receiver::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   if (status_.state != ReceiverState::kError) status_.state = ReceiverState::kStopped;
   status_.connected = false;
+}
+
+bool Receiver::WaitForEnd(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return ended_; });
 }
 
 ReceiverStatus Receiver::status() const {
@@ -168,9 +173,8 @@ void Receiver::SendAck() {
   Send(std::move(envelope), "Ack");
 }
 
-void Receiver::DropBatch(const std::string& why, Clock::time_point now) {
-  bool resync =
-      last_resync_ == Clock::time_point{} || now - last_resync_ >= options_.resync_interval;
+void Receiver::DropBatch(const std::string& why, TimePoint now) {
+  bool resync = last_resync_ == TimePoint{} || now - last_resync_ >= options_.resync_interval;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++status_.batches_dropped;
@@ -192,12 +196,12 @@ Status Receiver::Decompress(const std::string& frame, std::string* out) {
     }
     out->resize(size);
     const size_t n =
-        ZSTD_decompressDCtx(dctx_, out->data(), out->size(), frame.data(), frame.size());
+        ZSTD_decompressDCtx(dctx_.get(), out->data(), out->size(), frame.data(), frame.size());
     if (ZSTD_isError(n)) return Status::Corruption(ZSTD_getErrorName(n));
     if (n != size) return Status::Corruption("zstd frame shorter than its declared size");
     return Status::Ok();
   }
-  ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_only);
+  ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
   out->clear();
   ZSTD_inBuffer in{frame.data(), frame.size(), 0};
   size_t ret = 1;
@@ -206,7 +210,7 @@ Status Receiver::Decompress(const std::string& frame, std::string* out) {
     const size_t old = out->size();
     out->resize(old + ZSTD_DStreamOutSize());
     ZSTD_outBuffer o{out->data() + old, out->size() - old, 0};
-    ret = ZSTD_decompressStream(dctx_, &o, &in);
+    ret = ZSTD_decompressStream(dctx_.get(), &o, &in);
     out->resize(old + o.pos);
     if (ZSTD_isError(ret)) return Status::Corruption(ZSTD_getErrorName(ret));
     if (ret != 0 && in.pos == in.size && o.pos == 0) {
@@ -216,7 +220,7 @@ Status Receiver::Decompress(const std::string& frame, std::string* out) {
   return Status::Ok();
 }
 
-void Receiver::HandleEntries(pb::Entries* message, Clock::time_point now) {
+void Receiver::HandleEntries(pb::Entries* message, TimePoint now) {
   const pb::Entries& entries = *message;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -310,11 +314,12 @@ void Receiver::Retain() {
 }
 
 void Receiver::Run() {
-  Clock::time_point now = Clock::now();
+  Clock& clock = *options_.clock;
+  TimePoint now = clock.Now();
   last_heard_ = now;
   last_heartbeat_ = now;
   last_retention_ = now;
-  last_wait_log_ = Clock::time_point{};
+  last_wait_log_ = TimePoint{};
   hello_needed_ = true;
   hello_after_ = now;
   bool waiting_logged = false;
@@ -322,27 +327,29 @@ void Receiver::Run() {
   // nothing is said to the primary (schemas/wire.md: a Hello carries the applied sequence).
   bool position_logged = false;
   while (!stop_ && !PositionKnown()) {
-    if (!position_logged && Clock::now() - now >= std::chrono::seconds(2)) {
+    if (!position_logged && clock.Now() - now >= std::chrono::seconds(2)) {
       spdlog::info(
           "receiver: waiting for the applier to read the applied position from the secondary's "
           "database before saying Hello to {}",
           options_.endpoint);
       position_logged = true;
     }
-    std::this_thread::sleep_for(std::min(options_.poll_interval, std::chrono::milliseconds(20)));
+    std::unique_lock<std::mutex> lock(mu_);
+    clock.WaitFor(cv_, lock, std::min(options_.poll_interval, std::chrono::milliseconds(20)),
+                  [&] { return stop_.load(); });
   }
-  now = Clock::now();
+  now = clock.Now();
   last_heard_ = now;
   last_heartbeat_ = now;
   last_retention_ = now;
   hello_after_ = now;
   while (!stop_) {
-    now = Clock::now();
+    now = clock.Now();
     if (hello_needed_ && now >= hello_after_) SendHello();
     if (!hello_needed_) SendFileResync();
     pb::Envelope message;
     Result<bool> got = transport_->Receive(&message, options_.poll_interval);
-    now = Clock::now();
+    now = clock.Now();
     if (!got.ok()) {
       spdlog::debug("receiver: receive from {}: {}", options_.endpoint, got.status().message());
     } else if (*got) {
@@ -355,7 +362,7 @@ void Receiver::Run() {
         std::lock_guard<std::mutex> lock(mu_);
         status_.connected = true;
         status_.state = ReceiverState::kConnected;
-        status_.last_heard_unix_ms = UnixMillisNow();
+        status_.last_heard_unix_ms = clock.UnixMillis();
       }
       switch (message.body_case()) {
         case pb::Envelope::kEntries:
@@ -391,7 +398,7 @@ void Receiver::Run() {
       last_heartbeat_ = now;
       pb::Envelope envelope;
       envelope.mutable_heartbeat()->set_last_seq(Applied());
-      envelope.mutable_heartbeat()->set_time(UnixSecondsNow());
+      envelope.mutable_heartbeat()->set_time(static_cast<uint32_t>(clock.UnixMillis() / 1000));
       Send(std::move(envelope), "Heartbeat");
       if (!hello_needed_ && (Applied() != acked_applied_ || Credit() != acked_credit_)) SendAck();
     }

@@ -44,11 +44,11 @@
 #include <vector>
 
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/journal/journal.h"
 #include "sync/status.h"
 #include "sync/wire/transport.h"
-
-struct ZSTD_DCtx_s;
+#include "sync/zstd.h"
 
 namespace replsync::apply {
 
@@ -61,6 +61,10 @@ struct ReceiverOptions {
   std::chrono::milliseconds retention_interval{1000};
   std::chrono::milliseconds resync_interval{2000};
   std::chrono::milliseconds poll_interval{100};  // longest wait in Receive
+  // The time of heartbeats, silence, retention, resync and the other intervals above, and of
+  // the wait for the applier's position (not owned; outlives the receiver). The transport's
+  // waits are the transport's own. Unit tests give a ManualClock.
+  Clock* clock = &SystemClock();
 };
 
 enum class ReceiverState {
@@ -105,6 +109,10 @@ class Receiver {
   Status Start();
   // Stops and joins the thread. Idempotent.
   void Stop();
+  // Waits until the thread has ended, by itself (a fatal error: state kError) or through Stop,
+  // or until `timeout` has passed (real time, whatever the options' clock: it bounds the
+  // caller's wait). True when it has ended; true at once when it was never started.
+  bool WaitForEnd(std::chrono::milliseconds timeout) const;
   ReceiverStatus status() const;
   // The paths the applier could not bring to the state an entry described (schemas/files.md):
   // sent to the primary as FileResync now and after every Hello, until replaced (an empty list
@@ -112,15 +120,15 @@ class Receiver {
   void SetFileResync(std::vector<std::string> paths);
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::TimePoint;
 
   void Run();
   void SendHello();
   void SendAck();
   void SendFileResync();  // when due
-  void HandleEntries(pb::Entries* entries, Clock::time_point now);
+  void HandleEntries(pb::Entries* entries, TimePoint now);
   // Drops a batch; asks for a resend (Hello) unless one was sent within resync_interval.
-  void DropBatch(const std::string& why, Clock::time_point now);
+  void DropBatch(const std::string& why, TimePoint now);
   void Retain();
   // Decompresses a zstd frame into *out. Corruption when it does not decompress.
   Status Decompress(const std::string& frame, std::string* out);
@@ -139,14 +147,14 @@ class Receiver {
   std::function<void()> on_entries_;
 
   // Receiver thread only.
-  ZSTD_DCtx_s* dctx_ = nullptr;
+  ZstdDCtx dctx_;  // made by the first Start
   bool hello_needed_ = true;
-  Clock::time_point last_heard_{};
-  Clock::time_point last_heartbeat_{};
-  Clock::time_point last_retention_{};
-  Clock::time_point last_resync_{};
-  Clock::time_point last_wait_log_{};
-  Clock::time_point hello_after_{};  // no Hello before this (after a non-fatal Error)
+  TimePoint last_heard_{};
+  TimePoint last_heartbeat_{};
+  TimePoint last_retention_{};
+  TimePoint last_resync_{};
+  TimePoint last_wait_log_{};
+  TimePoint hello_after_{};  // no Hello before this (after a non-fatal Error)
   uint64_t acked_applied_ = 0;
   uint32_t acked_credit_ = 0;
   uint64_t deleted_up_to_ = 0;
@@ -154,7 +162,11 @@ class Receiver {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
-  ReceiverStatus status_;  // guarded by mu_
+  // With mu_: notified when stop_ is set (ends the wait for the applier's position) and when the
+  // thread ends.
+  mutable std::condition_variable cv_;
+  bool ended_ = true;                     // guarded by mu_: the thread has ended (or never started)
+  ReceiverStatus status_;                 // guarded by mu_
   std::vector<std::string> file_resync_;  // guarded by mu_
   bool file_resync_due_ = false;          // guarded by mu_: send file_resync_ soon
 };

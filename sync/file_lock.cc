@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <thread>
 
 namespace replsync {
 namespace {
@@ -24,14 +23,14 @@ struct flock WholeFile(short type) {
 }  // namespace
 
 Result<FileLock> FileLock::Acquire(const std::string& path, std::chrono::milliseconds wait,
-                                   const std::string& holder) {
+                                   const std::string& holder, Clock& clock) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT) return Status::NotFound(fmt::format("open {}: {}", path, std::strerror(err)));
     return Status::IoError(fmt::format("open {}: {}", path, std::strerror(err)));
   }
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+  const Clock::TimePoint deadline = clock.Now() + wait;
   while (true) {
     struct flock lock = WholeFile(F_WRLCK);
     if (fcntl(fd.get(), F_OFD_SETLK, &lock) == 0) break;
@@ -39,12 +38,12 @@ Result<FileLock> FileLock::Acquire(const std::string& path, std::chrono::millise
     if (err != EAGAIN && err != EACCES && err != EINTR) {
       return Status::IoError(fmt::format("lock {}: {}", path, std::strerror(err)));
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (clock.Now() >= deadline) {
       const std::string holder = HolderText(path);
       return Status::Aborted(fmt::format("{} is held by {}", path,
                                          holder.empty() ? std::string("another process") : holder));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    clock.SleepFor(std::chrono::milliseconds(5));
   }
   if (!holder.empty()) {
     if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), holder.data(), holder.size(), 0) < 0) {

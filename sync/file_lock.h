@@ -13,6 +13,7 @@
 #include <chrono>
 #include <string>
 
+#include "sync/clock.h"
 #include "sync/status.h"
 #include "sync/unique_fd.h"
 
@@ -24,13 +25,15 @@ class FileLock {
   // act atomically (the applier lifting a dead verify's barrier) holds it only for an instant.
   static constexpr std::chrono::milliseconds kDefaultWait{2000};
 
-  // Takes the lock on `path` (created 0644 if missing), trying for up to `wait`, and writes
-  // `holder` into the file (e.g. "1234\n", the holder's pid, for messages; "" leaves it).
+  // Takes the lock on `path` (created 0644 if missing), trying for up to `wait` of `clock`
+  // (every 5 ms), and writes `holder` into the file (e.g. "1234\n", the holder's pid, for
+  // messages; "" leaves it).
   // Aborted when another holds it after `wait` ("<path> is held by <the holder's text>");
   // NotFound when the folder does not exist; IoError otherwise. The message names the path.
   static Result<FileLock> Acquire(const std::string& path,
                                   std::chrono::milliseconds wait = kDefaultWait,
-                                  const std::string& holder = {});
+                                  const std::string& holder = {},
+                                  Clock& clock = SystemClock());
   // Whether some process holds the lock on `path`, without taking it. False when the file does
   // not exist. IoError when it cannot be asked.
   static Result<bool> Held(const std::string& path);

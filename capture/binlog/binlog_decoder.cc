@@ -8,7 +8,7 @@
 #include <zlib.h>
 
 #include "sync/crc32.h"
-#include <zstd.h>
+#include "sync/zstd.h"
 
 #include <algorithm>
 #include <array>
@@ -371,8 +371,7 @@ std::string EventTypeName(uint8_t type) {
 }
 
 struct BinlogDecoder::ZstdContext {
-  ZSTD_DCtx* dctx = nullptr;
-  ~ZstdContext() { ZSTD_freeDCtx(dctx); }
+  ZstdDCtx dctx;
 };
 
 BinlogDecoder::BinlogDecoder(DecoderOptions options) : options_(options) {}
@@ -673,11 +672,10 @@ Status BinlogDecoder::UnpackPayload(std::string_view body) {
     return Corrupt(fmt::format("payload uncompressed size {} too large", uncompressed_size));
   }
   if (!zstd_) {
-    zstd_ = std::make_unique<ZstdContext>();
-    zstd_->dctx = ZSTD_createDCtx();
-    if (zstd_->dctx == nullptr) return Status::Internal("ZSTD_createDCtx failed");
+    RS_ASSIGN_OR_RETURN(ZstdDCtx dctx, NewZstdDCtx());
+    zstd_ = std::make_unique<ZstdContext>(ZstdContext{std::move(dctx)});
   }
-  ZSTD_DCtx_reset(zstd_->dctx, ZSTD_reset_session_only);
+  ZSTD_DCtx_reset(zstd_->dctx.get(), ZSTD_reset_session_only);
   // Start with the announced size (bounded: it may be corrupt) and grow while data comes out.
   size_t capacity = have_uncompressed
                         ? static_cast<size_t>(std::min<uint64_t>(
@@ -695,7 +693,7 @@ Status BinlogDecoder::UnpackPayload(std::string_view body) {
     }
     ZSTD_outBuffer out{payload_.data() + produced, payload_.size() - produced, 0};
     size_t in_before = in.pos;
-    last = ZSTD_decompressStream(zstd_->dctx, &out, &in);
+    last = ZSTD_decompressStream(zstd_->dctx.get(), &out, &in);
     if (ZSTD_isError(last)) {
       return Corrupt(fmt::format("payload does not decompress: {}", ZSTD_getErrorName(last)));
     }

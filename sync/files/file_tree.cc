@@ -283,13 +283,12 @@ struct Scanner {
           // Cached only when the file did not change while it was read and its times are older
           // than the clock's granularity (a write in the same tick would keep them equal).
           struct stat after;
-          struct timespec now_ts;
-          clock_gettime(CLOCK_REALTIME, &now_ts);
+          const int64_t now_ns = options.clock->UnixMillis() * 1000000;
           if (options.cache != nullptr && fstat(f.get(), &after) == 0 &&
               after.st_ino == st.st_ino && after.st_size == st.st_size &&
               Nanos(after.st_mtim) == Nanos(st.st_mtim) &&
               Nanos(after.st_ctim) == Nanos(st.st_ctim) &&
-              Nanos(now_ts) - std::max(Nanos(st.st_mtim), Nanos(st.st_ctim)) > 50000000) {
+              now_ns - std::max(Nanos(st.st_mtim), Nanos(st.st_ctim)) > 50000000) {
             options.cache->files[path] = ScanHashCache::Entry{
                 static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
                 Nanos(st.st_mtim), Nanos(st.st_ctim), *hash};

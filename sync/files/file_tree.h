@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/status.h"
 
 namespace replsync {
@@ -98,6 +99,8 @@ struct ScanTreeOptions {
   ScanHashCache* cache = nullptr;
   // Called now and then with the paths and content bytes seen so far (optional).
   std::function<void(uint64_t paths, uint64_t bytes)> progress;
+  // The wall clock a file's times are compared with (the cache's 50 ms); not owned.
+  Clock* clock = &SystemClock();
 };
 
 // Walks the folder `root` (never following symbolic links) into a FileTree, not yet finished.

@@ -50,9 +50,8 @@ Status CheckEndpoint(const std::string& endpoint, Role role) {
   }
   if (host.front() == '[' && host.back() != ']') return bad("unterminated IPv6 address");
   if (port == "*" && role == Role::kServer) return Status::Ok();
-  if (port.empty() || port.size() > 5 ||
-      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
-      std::stoul(port) > 65535) {
+  uint64_t port_number = 0;
+  if (port.size() > 5 || !ParseU64(port, &port_number) || port_number == 0 || port_number > 65535) {
     return bad("port \"" + port + "\" is not a number from 1 to 65535" +
                (role == Role::kServer ? " (or * for any free port)" : ""));
   }
@@ -351,6 +350,17 @@ Result<bool> ZmqClientTransport::Receive(pb::Envelope* message, std::chrono::mil
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return false;
     return ZmqError("receive from " + endpoint_, e);
+  }
+}
+
+Result<bool> ZmqClientTransport::WaitForMessage(std::chrono::milliseconds timeout) {
+  const std::string where = "wait for a message from " + endpoint_;
+  if (socket_ == nullptr) return Status::Network(where + ": no socket");
+  try {
+    return WaitReadable(*socket_, steady_clock::now() + timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return false;
+    return ZmqError(where, e);
   }
 }
 

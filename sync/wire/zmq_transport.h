@@ -97,6 +97,9 @@ class ZmqClientTransport : public ClientTransport {
   // Waits up to `timeout` for a valid envelope (bad frames are dropped and counted). Returns
   // false on timeout or when a signal interrupted the wait.
   Result<bool> Receive(pb::Envelope* message, std::chrono::milliseconds timeout) override;
+  // Waits up to `timeout` until a message has arrived, without taking it (the next Receive
+  // does): true when one has, false on timeout or when a signal interrupted the wait.
+  Result<bool> WaitForMessage(std::chrono::milliseconds timeout);
   // Sends, waiting up to send_timeout for a connection (ZMQ_IMMEDIATE: nothing is queued for a
   // connection that does not exist yet). Retryable Network error when it could not be sent.
   // The envelope's version is set to kProtocolVersion when the caller left it 0.

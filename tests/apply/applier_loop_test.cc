@@ -3,6 +3,9 @@
 // position the way the server would (committed with the transaction that moved it). Each test
 // injects one interleaving that the applier once got wrong (issue 11), through the relay's read
 // hook or the fake's statement hook, so that it fails for the reason in its name every time.
+// Time is a ManualClock: the applier's waits end when the test advances it, and a test knows
+// that the applier waits (ManualClock::WaitForWaiters) or has got somewhere (the fake server's
+// statements, WaitForApplied) before it asserts.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -11,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +30,7 @@
 
 #include "apply/applier.h"
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/file_lock.h"
 #include "sync/journal/journal.h"
 #include "sync/key_value_file.h"
@@ -36,14 +41,22 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
+constexpr milliseconds kIdleWait{100};
+constexpr milliseconds kRetryMax{50};
+// Bounds a wait for the applier that should end long before (real time: a failing test fails
+// instead of hanging).
+constexpr milliseconds kWait{10000};
+
 // What the fake server holds: the channel's committed position and what happened.
 struct FakeServer {
   std::mutex mu;
   uint64_t committed = 0;  // replsync.applied.seq as committed
   uint64_t head = 0;       // ... or as moved by an UPDATE not committed yet (row lock holder)
-  std::vector<uint64_t> commits;   // each committed position, in commit order
-  std::vector<std::string> log;    // every statement, in order
+  std::vector<uint64_t> commits;  // each committed position, in commit order
+  std::vector<std::string> log;   // every statement, in order
+  std::condition_variable ran;    // with mu: a statement ran (or failed)
   int sessions_opened = 0;
+  std::optional<std::string> seq_text;  // replsync.applied.seq as the fake returns it, if set
   // Called with every statement before it runs: a non-OK Status is that statement's error.
   std::function<Status(const std::string& sql)> fail;
 };
@@ -76,7 +89,8 @@ class FakeSession : public SqlSession {
     }
     if (sql.find("FROM replsync.applied") != std::string::npos) {
       return std::vector<Row>{
-          {std::to_string(server_->committed), "", "", "0", std::nullopt}};
+          {server_->seq_text.value_or(std::to_string(server_->committed)), "", "", "0",
+           std::nullopt}};
     }
     if (sql.find("information_schema.TABLES") != std::string::npos) {
       return std::vector<Row>{{"InnoDB"}};
@@ -91,6 +105,7 @@ class FakeSession : public SqlSession {
   Status Run(const std::string& sql, uint64_t* changed) {
     std::lock_guard<std::mutex> lock(server_->mu);
     server_->log.push_back(sql);
+    server_->ran.notify_all();
     if (server_->fail) {
       Status st = server_->fail(sql);
       if (!st.ok()) {
@@ -216,11 +231,18 @@ class ApplierLoopTest : public ::testing::Test {
     o.workers = workers;
     o.repository = repo_;
     o.retry_min = milliseconds(10);
-    o.retry_max = milliseconds(50);
-    o.idle_wait = milliseconds(100);
+    o.retry_max = kRetryMax;
+    o.idle_wait = kIdleWait;
     o.barrier_path = dir_ + "/verify.barrier";
     o.paused_path = dir_ + "/verify.paused";
     o.verify_lock_path = dir_ + "/verify.lock";
+    return o;
+  }
+
+  // The same, on the test's ManualClock.
+  ApplierOptions ManualOptions(int workers) {
+    ApplierOptions o = Options(workers);
+    o.clock = &clock_;
     return o;
   }
 
@@ -229,7 +251,26 @@ class ApplierLoopTest : public ::testing::Test {
     ASSERT_TRUE(applier_->Start().ok());
   }
 
-  // Samples the applier's state until `done` or the timeout; fails on any kError seen.
+  // Waits until the applier has applied `seq` (true), stopped, or `timeout` passed; fails the
+  // test when it stopped on an error.
+  bool AppliesWithoutError(uint64_t seq, milliseconds timeout = kWait) {
+    const bool applied = applier_->WaitForApplied(seq, timeout);
+    ApplierStatus s = applier_->status();
+    if (s.state == ApplierState::kError) {
+      ADD_FAILURE() << "the applier stopped: " << s.last_error;
+      return false;
+    }
+    return applied;
+  }
+
+  // Waits until `done` (called with server_.mu held) is true after some statement ran.
+  bool ServerReaches(const std::function<bool()>& done) {
+    std::unique_lock<std::mutex> lock(server_.mu);
+    return server_.ran.wait_for(lock, kWait, done);
+  }
+
+  // Samples the applier's state until `done` or the timeout; fails on any kError seen. (Only the
+  // barrier test below still polls: the barrier's own timing is not on the applier's clock.)
   bool RunsWithoutErrorUntil(const std::function<bool()>& done,
                              milliseconds timeout = milliseconds(5000)) {
     const auto deadline = Clock::now() + timeout;
@@ -252,6 +293,7 @@ class ApplierLoopTest : public ::testing::Test {
 
   std::string dir_;
   std::string repo_;
+  ManualClock clock_;
   FakeServer server_;
   std::unique_ptr<Journal> relay_;
   std::unique_ptr<Applier> applier_;
@@ -272,9 +314,11 @@ TEST_P(FileEntryStoredBetweenTwoReads, IsAppliedAsAFileChangeAndNeverStops) {
     if (seq == 2 && !found && inserted.exchange(1) == 0) Put(2, FolderEntry("reports"));
   });
   Put(1, DbEntry(1, /*parallel=*/true));
-  Start(Options(GetParam()));
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 2; }))
-      << applier_->status().last_error;
+  Start(ManualOptions(GetParam()));
+  // Its first wait comes after it found nothing at seq 2: that wait's end is its next look.
+  clock_.WaitForWaiters(1);
+  clock_.Advance(kIdleWait);
+  ASSERT_TRUE(AppliesWithoutError(2)) << applier_->status().last_error;
   EXPECT_EQ(inserted.load(), 1) << "the interleaving was not injected: the test proved nothing";
   struct stat st;
   EXPECT_EQ(stat((repo_ + "/reports").c_str(), &st), 0);
@@ -282,7 +326,7 @@ TEST_P(FileEntryStoredBetweenTwoReads, IsAppliedAsAFileChangeAndNeverStops) {
   // And the stream goes on after it.
   Put(3, DbEntry(3, /*parallel=*/true));
   applier_->Notify();
-  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 3; }));
+  EXPECT_TRUE(AppliesWithoutError(3));
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, FileEntryStoredBetweenTwoReads, ::testing::Values(1, 4),
@@ -297,8 +341,11 @@ TEST_F(ApplierLoopTest, DatabaseEntryAfterARunOfFilesIsAppliedInOrder) {
   });
   Put(1, FolderEntry("a"));
   Put(2, FolderEntry("a/b"));
-  Start(Options(1));
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 3; }));
+  Start(ManualOptions(1));
+  // It waits after the run found nothing at seq 3 (the hook stored it then).
+  clock_.WaitForWaiters(1);
+  clock_.Advance(kIdleWait);
+  ASSERT_TRUE(AppliesWithoutError(3));
   EXPECT_EQ(inserted.load(), 1);
   EXPECT_TRUE(std::filesystem::is_directory(repo_ + "/a/b"));
   // The files' position moved to 2 in one statement, then seq 3's transaction committed.
@@ -320,8 +367,8 @@ TEST_F(ApplierLoopTest, EachEntryFoundIsReadOnce) {
   for (uint64_t s = 1; s <= 40; ++s) {
     Put(s, s % 5 == 0 ? FolderEntry(fmt::format("f{}", s)) : DbEntry(s, /*parallel=*/s % 2));
   }
-  Start(Options(4));
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 40; }));
+  Start(ManualOptions(4));
+  ASSERT_TRUE(AppliesWithoutError(40));
   std::lock_guard<std::mutex> lock(mu);
   for (const auto& [seq, n] : found_reads) EXPECT_EQ(n, 1) << "seq " << seq << " read " << n;
   EXPECT_EQ(found_reads.size(), 40u);
@@ -349,13 +396,15 @@ TEST_F(ApplierLoopTest, PathsWaitingForAWholeCopySurviveARestartOutsideTheRelay)
   Put(1, entry.SerializeAsString());
   std::vector<std::string> asked;
   std::mutex mu;
-  ApplierOptions o = Options(1);
+  std::condition_variable asked_cv;
+  ApplierOptions o = ManualOptions(1);
   o.on_file_resync = [&](std::vector<std::string> paths) {
     std::lock_guard<std::mutex> lock(mu);
     asked = std::move(paths);
+    asked_cv.notify_all();
   };
   Start(o);
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  ASSERT_TRUE(AppliesWithoutError(1));
   {
     std::lock_guard<std::mutex> lock(mu);
     EXPECT_EQ(asked, std::vector<std::string>{"cube.bin"});
@@ -369,11 +418,8 @@ TEST_F(ApplierLoopTest, PathsWaitingForAWholeCopySurviveARestartOutsideTheRelay)
     asked.clear();
   }
   Start(o);
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return !asked.empty();
-  }));
-  std::lock_guard<std::mutex> lock(mu);
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(asked_cv.wait_for(lock, kWait, [&] { return !asked.empty(); }));
   EXPECT_EQ(asked, std::vector<std::string>{"cube.bin"});
 }
 
@@ -388,8 +434,8 @@ TEST_F(ApplierLoopTest, BarrierOfADeadVerifyIsLiftedEvenWhenItsPidLivesOn) {
                                   "barrier")
                   .ok());
   Put(1, DbEntry(1));
-  Start(Options(1));
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  Start(ManualOptions(1));
+  ASSERT_TRUE(AppliesWithoutError(1));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/verify.barrier"));
 }
 
@@ -424,15 +470,30 @@ TEST_F(ApplierLoopTest, ErrorThatNeedsTheOperatorStaysAnErrorAfterStop) {
     return Status::Ok();
   };
   Put(1, DbEntry(1));
-  Start(Options(1));
-  const auto deadline = Clock::now() + milliseconds(5000);
-  while (applier_->status().state != ApplierState::kError && Clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(2));
-  }
+  Start(ManualOptions(1));
+  applier_->WaitForApplied(1, kWait);  // ends on the error
   ASSERT_EQ(applier_->status().state, ApplierState::kError);
   EXPECT_NE(applier_->status().last_error.find("1146"), std::string::npos);
   applier_->Stop();
   EXPECT_EQ(applier_->status().state, ApplierState::kError);
+  EXPECT_EQ(applier_->applied_seq(), 0u);
+}
+
+// A position that is not a number (a row edited by hand) is an error naming the column and the
+// text, not the end of the process (std::stoull threw on it).
+TEST_F(ApplierLoopTest, PositionThatIsNotANumberIsAnErrorNamingIt) {
+  OpenRelay();
+  server_.seq_text = "12x";
+  Put(1, DbEntry(1));
+  Start(ManualOptions(1));
+  ASSERT_TRUE(ServerReaches([&] { return server_.log.size() >= 1; }));
+  clock_.WaitForWaiters(1);  // connecting is tried again after a backoff
+  const ApplierStatus s = applier_->status();
+  EXPECT_EQ(s.state, ApplierState::kRetrying);
+  EXPECT_NE(s.last_error.find("replsync.applied.seq of channel 'default' is '12x', not an "
+                              "unsigned number"),
+            std::string::npos)
+      << s.last_error;
   EXPECT_EQ(applier_->applied_seq(), 0u);
 }
 
@@ -450,19 +511,32 @@ TEST_F(ApplierLoopTest, RetryableErrorsAreRetriedAndAStopWhileRetryingEndsStoppe
     return Status::Ok();
   };
   Put(1, DbEntry(1));
-  Start(Options(1));
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return failures.load() >= 3; }));
+  Start(ManualOptions(1));
+  for (int tries = 1; tries <= 3; ++tries) {
+    ASSERT_TRUE(ServerReaches([&] { return failures.load() >= tries; }));
+    clock_.WaitForWaiters(1);  // backing off before the next try
+    if (tries < 3) clock_.Advance(kRetryMax);
+  }
   EXPECT_EQ(applier_->status().state, ApplierState::kRetrying);
   EXPECT_GE(applier_->status().retries, 2u);
   heal = true;
-  ASSERT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  clock_.Advance(kRetryMax);
+  ASSERT_TRUE(AppliesWithoutError(1));
   // Now make it retry for good and stop it meanwhile.
   heal = false;
-  server_.fail = [](const std::string&) { return Status::Network("server gone (2006)"); };
+  std::atomic<int> gone{0};
+  {
+    std::lock_guard<std::mutex> lock(server_.mu);
+    server_.fail = [&gone](const std::string&) {
+      ++gone;
+      return Status::Network("server gone (2006)");
+    };
+  }
   Put(2, DbEntry(2));
   applier_->Notify();
-  ASSERT_TRUE(RunsWithoutErrorUntil(
-      [&] { return applier_->status().state == ApplierState::kRetrying; }));
+  ASSERT_TRUE(ServerReaches([&] { return gone.load() >= 1; }));
+  clock_.WaitForWaiters(1);  // backing off
+  ASSERT_EQ(applier_->status().state, ApplierState::kRetrying) << applier_->status().last_error;
   applier_->Stop();
   EXPECT_EQ(applier_->status().state, ApplierState::kStopped);
 }
@@ -471,24 +545,40 @@ TEST_F(ApplierLoopTest, RetryableErrorsAreRetriedAndAStopWhileRetryingEndsStoppe
 // after the idle wait (here an hour): the wait ends on a condition, not a timed sleep.
 TEST_F(ApplierLoopTest, EntryAnnouncedWhileWorkersAreBusyIsAppliedWithoutTheIdleWait) {
   OpenRelay();
-  std::atomic<bool> release{false};
-  ApplierOptions o = Options(2);
-  o.idle_wait = std::chrono::hours(1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool on_worker = false;  // guarded by mu
+  bool release = false;    // guarded by mu
+  ApplierOptions o = ManualOptions(2);
+  o.idle_wait = std::chrono::hours(1);  // and the clock does not move
   o.before_worker_apply = [&](uint64_t seq) {
-    while (seq == 1 && !release) std::this_thread::sleep_for(milliseconds(1));
+    if (seq != 1) return;
+    std::unique_lock<std::mutex> lock(mu);
+    on_worker = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
   };
   Put(1, DbEntry(1, /*parallel=*/true));
   Start(o);
-  std::this_thread::sleep_for(milliseconds(50));  // seq 1 is on a worker, seq 2 not there
+  bool seq1_on_worker;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    seq1_on_worker = cv.wait_for(lock, kWait, [&] { return on_worker; });
+  }
+  // The coordinator found nothing at seq 2 and waits for its workers.
+  if (seq1_on_worker) clock_.WaitForWaiters(1);
   Put(2, DbEntry(2, /*parallel=*/true));
   applier_->Notify();
-  release = true;
-  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 2; },
-                                    milliseconds(3000)));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(seq1_on_worker);
+  EXPECT_TRUE(AppliesWithoutError(2, milliseconds(3000)));
   Put(3, FolderEntry("x"));
   applier_->Notify();
-  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 3; },
-                                    milliseconds(3000)));
+  EXPECT_TRUE(AppliesWithoutError(3, milliseconds(3000)));
 }
 
 }  // namespace

@@ -1,3 +1,9 @@
+// The receiver against an in-process primary. The receiver's time is a ManualClock that only
+// the test moves; the transport keeps real time, so the receiver polls it every poll_interval.
+// After each thing the test does (a message to the receiver, a step of the clock) it waits until
+// the receiver has come round to Receive twice since, so that it has acted on it, and only then
+// looks at what the receiver sent (Expect, NoneOf): nothing sleeps, and "nothing was sent" is
+// said only once the receiver would have sent it.
 #include "apply/receiver.h"
 
 #include <gtest/gtest.h>
@@ -5,21 +11,56 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/wire/inproc_transport.h"
+#include "sync/zstd.h"
 
 namespace replsync::apply {
 namespace {
 
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
+
+// Bounds a wait for the receiver that should end long before (real time: a failing test fails
+// instead of hanging).
+constexpr milliseconds kWait{10000};
+
+// Counts the receiver's calls of Receive (with `mu` / `cv`).
+struct ReceiveCalls {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t calls = 0;  // guarded by mu
+};
+
+// The receiver's transport: the in-process client, with its Receive calls counted.
+class WatchedClient : public ClientTransport {
+ public:
+  WatchedClient(std::unique_ptr<InprocClientTransport> inner, ReceiveCalls* calls)
+      : inner_(std::move(inner)), calls_(calls) {}
+  Result<bool> Receive(pb::Envelope* message, milliseconds timeout) override {
+    {
+      std::lock_guard<std::mutex> lock(calls_->mu);
+      ++calls_->calls;
+    }
+    calls_->cv.notify_all();
+    return inner_->Receive(message, timeout);
+  }
+  Status Send(const pb::Envelope& message) override { return inner_->Send(message); }
+  Status Reconnect() override { return inner_->Reconnect(); }
+  uint64_t bad_frames() const override { return inner_->bad_frames(); }
+
+ private:
+  std::unique_ptr<InprocClientTransport> inner_;
+  ReceiveCalls* const calls_;
+};
 
 std::string EntryBytes(uint64_t seq) {
   pb::JournalEntry entry;
@@ -33,15 +74,18 @@ std::string EntryBytes(uint64_t seq) {
 }
 
 std::string Compress(const std::string& bytes, bool with_size) {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, with_size ? 1 : 0);
+  Result<ZstdCCtx> cctx = NewZstdCCtx();
+  if (!cctx.ok()) {
+    ADD_FAILURE() << cctx.status().ToString();
+    return {};
+  }
+  ZSTD_CCtx_setParameter(cctx->get(), ZSTD_c_contentSizeFlag, with_size ? 1 : 0);
   std::string out(ZSTD_compressBound(bytes.size()), '\0');
   ZSTD_outBuffer o{out.data(), out.size(), 0};
   ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
-  if (with_size) ZSTD_CCtx_setPledgedSrcSize(cctx, bytes.size());
-  size_t rest = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_end);
+  if (with_size) ZSTD_CCtx_setPledgedSrcSize(cctx->get(), bytes.size());
+  size_t rest = ZSTD_compressStream2(cctx->get(), &o, &in, ZSTD_e_end);
   EXPECT_EQ(rest, 0u);
-  ZSTD_freeCCtx(cctx);
   out.resize(o.pos);
   return out;
 }
@@ -86,8 +130,9 @@ class ReceiverTest : public ::testing::Test {
     relay_ = std::move(*j);
   }
 
-  static ReceiverOptions Fast() {
+  ReceiverOptions Fast() {
     ReceiverOptions o;
+    o.clock = &clock_;
     o.node_name = "secondary-1";
     o.endpoint = "inproc://primary";
     o.credit = 64;
@@ -95,54 +140,80 @@ class ReceiverTest : public ::testing::Test {
     o.silence_timeout = milliseconds(10000);
     o.retention_interval = milliseconds(50);
     o.resync_interval = milliseconds(200);
-    o.poll_interval = milliseconds(10);
+    o.poll_interval = milliseconds(1);  // Settle waits for two of them, in real time
     return o;
   }
 
-  void StartReceiver(ReceiverOptions o = Fast()) {
+  // The in-process client end, watched (Settle).
+  std::unique_ptr<ClientTransport> Client() {
     auto client = hub_.CreateClient();
     client_ = client.get();
-    receiver_ = std::make_unique<Receiver>(
-        o, std::move(client), relay_.get(), [this] { return applied_.load(); },
-        [this] { ++notified_; });
-    ASSERT_TRUE(receiver_->Start().ok());
+    return std::make_unique<WatchedClient>(std::move(client), &receive_calls_);
   }
 
-  // The next message of `kind` from the receiver within `timeout`; other kinds are skipped.
-  // Fails the test when none comes.
-  pb::Envelope Expect(pb::Envelope::BodyCase kind, std::string* peer = nullptr,
-                      milliseconds timeout = milliseconds(3000)) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
+  // Starts the receiver and lets it say Hello.
+  void StartReceiver(ReceiverOptions o) {
+    receiver_ = std::make_unique<Receiver>(
+        o, Client(), relay_.get(), [this] { return applied_.load(); }, [this] { ++notified_; });
+    ASSERT_TRUE(receiver_->Start().ok());
+    Settle();
+  }
+  void StartReceiver() { StartReceiver(Fast()); }
+
+  // Waits until the receiver has begun two more Receive calls: whatever was sent to it, or the
+  // time the clock was moved to, before this was called has been acted on (the first call may be
+  // the one that returns it; the loop's timed duties follow each return). Fails the test when
+  // the receiver does not come round.
+  void Settle() {
+    std::unique_lock<std::mutex> lock(receive_calls_.mu);
+    const uint64_t target = receive_calls_.calls + 2;
+    ASSERT_TRUE(receive_calls_.cv.wait_for(lock, kWait, [&] {
+      return receive_calls_.calls >= target;
+    })) << "the receiver did not come back to Receive";
+  }
+
+  // Moves the receiver's clock by `d` and lets it act.
+  void Tick(milliseconds d) {
+    clock_.Advance(d);
+    Settle();
+  }
+
+  // The next message of `kind` the receiver has sent; other kinds before it are skipped. Fails
+  // the test when there is none (the receiver has settled: it would have sent it already).
+  pb::Envelope Expect(pb::Envelope::BodyCase kind, std::string* peer = nullptr) {
+    while (true) {
       std::string from;
       pb::Envelope got;
-      auto r = server_->Receive(&from, &got, milliseconds(20));
+      auto r = server_->Receive(&from, &got, milliseconds(0));
       EXPECT_TRUE(r.ok());
-      if (r.ok() && *r && got.body_case() == kind) {
+      if (!r.ok() || !*r) break;
+      last_peer_ = from;
+      if (got.body_case() == kind) {
         if (peer != nullptr) *peer = from;
-        last_peer_ = from;
         return got;
       }
-      if (r.ok() && *r) last_peer_ = from;
     }
-    ADD_FAILURE() << "no message of kind " << static_cast<int>(kind) << " within "
-                  << timeout.count() << " ms";
+    ADD_FAILURE() << "no message of kind " << static_cast<int>(kind) << " was sent";
     return pb::Envelope();
   }
 
-  // True when no message of `kind` arrives within `window`.
-  bool NoneOf(pb::Envelope::BodyCase kind, milliseconds window) {
-    const auto deadline = Clock::now() + window;
-    while (Clock::now() < deadline) {
+  // True when the receiver has sent no (more) message of `kind`.
+  bool NoneOf(pb::Envelope::BodyCase kind) {
+    while (true) {
       std::string from;
       pb::Envelope got;
-      auto r = server_->Receive(&from, &got, milliseconds(20));
-      if (r.ok() && *r && got.body_case() == kind) return false;
+      auto r = server_->Receive(&from, &got, milliseconds(0));
+      if (!r.ok() || !*r) return true;
+      if (got.body_case() == kind) return false;
     }
-    return true;
   }
 
-  void SendToReceiver(const pb::Envelope& e) { ASSERT_TRUE(server_->Send(last_peer_, e).ok()); }
+  // Sends `e` to the receiver and lets it act on it.
+  void SendToReceiver(const pb::Envelope& e) {
+    SendOnly(e);
+    Settle();
+  }
+  void SendOnly(const pb::Envelope& e) { ASSERT_TRUE(server_->Send(last_peer_, e).ok()); }
 
   // Fills the relay with entries 1..n directly.
   void Prefill(uint64_t n) {
@@ -151,17 +222,9 @@ class ReceiverTest : public ::testing::Test {
     ASSERT_TRUE(relay_->Put(batch, {}).ok());
   }
 
-  template <typename F>
-  bool Eventually(F f, milliseconds timeout = milliseconds(3000)) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (f()) return true;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return f();
-  }
-
   std::string dir_;
+  ManualClock clock_;
+  ReceiveCalls receive_calls_;
   InprocHub hub_;
   std::unique_ptr<InprocServerTransport> server_;
   InprocClientTransport* client_ = nullptr;
@@ -201,18 +264,35 @@ TEST_F(ReceiverTest, NeverWrittenRelayResumesAfterTheAppliedSequence) {
 // everything from seq 1 (the whole journal again, or "too far behind" once trimmed).
 TEST_F(ReceiverTest, FirstHelloWaitsUntilTheApplierKnowsItsPosition) {
   std::atomic<bool> known{false};
-  auto client = hub_.CreateClient();
+  std::mutex mu;
+  std::condition_variable cv;
+  int asked = 0;  // guarded by mu: calls of applied_seq
   receiver_ = std::make_unique<Receiver>(
-      Fast(), std::move(client), relay_.get(),
+      Fast(), Client(), relay_.get(),
       [&]() -> std::optional<uint64_t> {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          ++asked;
+        }
+        cv.notify_all();
         if (!known.load()) return std::nullopt;
         return uint64_t{40};
       },
       [] {});
   ASSERT_TRUE(receiver_->Start().ok());
+  // It asks for the position, finds none and waits on its clock; again after each step of it.
+  for (int looks = 1; looks <= 4; ++looks) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return asked >= looks; }));
+    }
+    clock_.WaitForWaiters(1);
+    if (looks < 4) clock_.Advance(milliseconds(20));
+  }
   // Not a word to the primary while the position is unknown.
-  EXPECT_TRUE(NoneOf(pb::Envelope::kHello, milliseconds(300)));
+  EXPECT_TRUE(NoneOf(pb::Envelope::kHello));
   known = true;
+  Tick(milliseconds(20));
   pb::Envelope hello = Expect(pb::Envelope::kHello);
   EXPECT_EQ(hello.hello().durable_seq(), 40u);
   EXPECT_EQ(hello.hello().applied_seq(), 40u);
@@ -294,8 +374,8 @@ TEST_F(ReceiverTest, RepeatedGapsWithinTheResyncIntervalSendOneHello) {
   Expect(pb::Envelope::kHello);
   SendToReceiver(MakeEntries({6}));
   SendToReceiver(MakeEntries({7}));
-  EXPECT_TRUE(NoneOf(pb::Envelope::kHello, milliseconds(300)));
-  EXPECT_TRUE(Eventually([&] { return receiver_->status().batches_dropped == 3; }));
+  EXPECT_TRUE(NoneOf(pb::Envelope::kHello));
+  EXPECT_EQ(receiver_->status().batches_dropped, 3u);
 }
 
 TEST_F(ReceiverTest, DuplicateBatchIsDroppedAndOverlapKeepsOnlyTheNewTail) {
@@ -324,7 +404,7 @@ TEST_F(ReceiverTest, MalformedBatchesAreDropped) {
   pb::Envelope e = MakeEntries({1, 2});
   e.mutable_entries()->mutable_entries()->RemoveLast();  // 2 seqs, 1 entry
   SendToReceiver(e);
-  EXPECT_TRUE(Eventually([&] { return receiver_->status().batches_dropped == 2; }));
+  EXPECT_EQ(receiver_->status().batches_dropped, 2u);
   EXPECT_EQ(relay_->last_seq(), 0u);
 }
 
@@ -334,8 +414,9 @@ TEST_F(ReceiverTest, SilentPrimaryLeadsToReconnectAndHello) {
   StartReceiver(o);
   std::string first_peer;
   Expect(pb::Envelope::kHello, &first_peer);
+  Tick(milliseconds(300));  // silence_timeout
   std::string second_peer;
-  pb::Envelope hello = Expect(pb::Envelope::kHello, &second_peer, milliseconds(3000));
+  pb::Envelope hello = Expect(pb::Envelope::kHello, &second_peer);
   EXPECT_NE(first_peer, second_peer);  // Reconnect() made a new connection
   EXPECT_GE(receiver_->status().reconnects, 1u);
   // Heard from again: connected.
@@ -349,13 +430,13 @@ TEST_F(ReceiverTest, PrimaryHeartbeatsKeepTheSessionAlive) {
   o.silence_timeout = milliseconds(300);
   StartReceiver(o);
   Expect(pb::Envelope::kHello);
-  const auto until = Clock::now() + milliseconds(900);
-  while (Clock::now() < until) {
+  // 900 ms of heartbeats, one every 50 ms: never 300 ms of silence.
+  for (int i = 0; i < 18; ++i) {
     pb::Envelope hb;
     hb.mutable_heartbeat()->set_last_seq(42);
     hb.mutable_heartbeat()->set_time(1700000000);
     SendToReceiver(hb);
-    std::this_thread::sleep_for(milliseconds(50));
+    Tick(milliseconds(50));
   }
   EXPECT_EQ(receiver_->status().reconnects, 0u);
   EXPECT_EQ(receiver_->status().primary_last_seq, 42u);
@@ -370,10 +451,8 @@ TEST_F(ReceiverTest, HeartbeatsCarryTheAppliedSequence) {
   SendToReceiver(MakeEntries({1, 2}));
   Expect(pb::Envelope::kAck);
   applied_ = 2;
-  EXPECT_TRUE(Eventually([&] {
-    pb::Envelope hb = Expect(pb::Envelope::kHeartbeat);
-    return hb.heartbeat().last_seq() == 2;
-  }));
+  Tick(milliseconds(100));  // heartbeat_interval
+  EXPECT_EQ(Expect(pb::Envelope::kHeartbeat).heartbeat().last_seq(), 2u);
   // The applied change is acknowledged too.
   pb::Envelope ack = Expect(pb::Envelope::kAck);
   EXPECT_EQ(ack.ack().applied_seq(), 2u);
@@ -385,11 +464,12 @@ TEST_F(ReceiverTest, FatalErrorFromThePrimaryStopsTheReceiver) {
   pb::Envelope e;
   e.mutable_error()->set_message("binlog.000003 was purged; rebuild the secondary");
   e.mutable_error()->set_fatal(true);
-  SendToReceiver(e);
-  EXPECT_TRUE(Eventually([&] { return receiver_->status().state == ReceiverState::kError; }));
+  SendOnly(e);
+  ASSERT_TRUE(receiver_->WaitForEnd(kWait));  // by itself: nobody called Stop
+  EXPECT_EQ(receiver_->status().state, ReceiverState::kError);
   EXPECT_NE(receiver_->status().last_error.find("binlog.000003 was purged"), std::string::npos);
-  SendToReceiver(MakeEntries({1}));
-  EXPECT_TRUE(NoneOf(pb::Envelope::kAck, milliseconds(200)));
+  SendOnly(MakeEntries({1}));
+  EXPECT_TRUE(NoneOf(pb::Envelope::kAck));
   EXPECT_EQ(relay_->last_seq(), 0u);
 }
 
@@ -399,6 +479,7 @@ TEST_F(ReceiverTest, NonFatalErrorLeadsToAnotherHello) {
   pb::Envelope e;
   e.mutable_error()->set_message("unknown peer, say Hello");
   SendToReceiver(e);
+  Tick(milliseconds(1000));  // Hello again a second after an Error
   EXPECT_EQ(Expect(pb::Envelope::kHello).hello().durable_seq(), 0u);
   EXPECT_NE(receiver_->status().state, ReceiverState::kError);
 }
@@ -409,14 +490,16 @@ TEST_F(ReceiverTest, AppliedEntriesAreDeletedFromTheRelay) {
   SendToReceiver(MakeEntries({1, 2, 3, 4, 5}));
   Expect(pb::Envelope::kAck);
   applied_ = 3;
-  EXPECT_TRUE(Eventually([&] { return relay_->first_seq() == 4; }));
+  Tick(milliseconds(50));  // retention_interval
+  EXPECT_EQ(relay_->first_seq(), 4u);
   EXPECT_EQ(relay_->last_seq(), 5u);
   auto hint = relay_->GetMeta("applied_seq");
   ASSERT_TRUE(hint.ok() && hint->has_value());
   EXPECT_EQ(**hint, "3");
   // Nothing beyond what is applied is ever deleted.
   applied_ = 9;
-  EXPECT_TRUE(Eventually([&] { return relay_->first_seq() == 6; }));
+  Tick(milliseconds(50));
+  EXPECT_EQ(relay_->first_seq(), 6u);
   EXPECT_EQ(relay_->last_seq(), 5u);
 }
 
@@ -430,10 +513,11 @@ TEST_F(ReceiverTest, FullRelayGivesNoCreditUntilAppliedEntriesAreDeleted) {
   EXPECT_EQ(ack.ack().credit(), 0u);
   EXPECT_TRUE(receiver_->status().relay_full);
   applied_ = 4;
-  EXPECT_TRUE(Eventually([&] {
-    pb::Envelope a = Expect(pb::Envelope::kAck);
-    return a.ack().credit() == 64u && a.ack().applied_seq() == 4u;
-  }));
+  Tick(milliseconds(50));  // retention_interval: the applied entries go
+  Tick(milliseconds(50));  // heartbeat_interval: an Ack with the fresh credit
+  pb::Envelope a = Expect(pb::Envelope::kAck);
+  EXPECT_EQ(a.ack().credit(), 64u);
+  EXPECT_EQ(a.ack().applied_seq(), 4u);
   EXPECT_FALSE(relay_->full());
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "sync/clock.h"
+
 namespace replsync {
 namespace {
 
@@ -73,12 +75,14 @@ TEST_F(FileLockTest, ReleasedWhenTheOwnerGoes) {
 TEST_F(FileLockTest, AcquireWaitsForAHolderThatLetsGoSoon) {
   Result<FileLock> brief = FileLock::Acquire(path_);
   ASSERT_TRUE(brief.ok());
-  std::thread release([&] {
-    std::this_thread::sleep_for(milliseconds(100));
-    brief = Status::Aborted("released");  // drops the lock
-  });
-  Result<FileLock> waiting = FileLock::Acquire(path_, milliseconds(2000));
-  release.join();
+  ManualClock clock;
+  Result<FileLock> waiting = Status::Aborted("not tried");
+  std::thread acquire(
+      [&] { waiting = FileLock::Acquire(path_, milliseconds(2000), /*holder=*/"", clock); });
+  clock.WaitForWaiters(1);              // it found the lock held and waits to try again
+  brief = Status::Aborted("released");  // drops the lock
+  clock.Advance(milliseconds(100));
+  acquire.join();
   EXPECT_TRUE(waiting.ok()) << waiting.status().ToString();
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "sync/clock.h"
 #include "sync/files/content_hash.h"
 #include "sync/files/manifest.h"
 
@@ -279,11 +280,19 @@ TEST_F(FileTreeDiskTest, AHashCacheSkipsOnlyFilesWhoseStatIsUnchanged) {
   const struct timespec old_times[2] = {{1700000000, 0}, {1700000000, 0}};
   ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/docs/a.txt").c_str(), old_times, 0), 0);
   ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/docs/sub/b.txt").c_str(), old_times, 0), 0);
-  usleep(60000);  // the ctimes of a.txt and b.txt are now more than 50 ms old
+  // The scan's clock is a second ahead of the kernel's: the ctimes of a.txt and b.txt are more
+  // than 50 ms old by it...
+  ManualClock clock(SystemClock().UnixMillis() + 1000);
+  // ...and fresh.txt is written just now by it.
   Write("docs/fresh.txt", "written just now");
+  const int64_t now_ms = clock.UnixMillis();
+  const struct timespec now_times[2] = {{now_ms / 1000, (now_ms % 1000) * 1000000},
+                                        {now_ms / 1000, (now_ms % 1000) * 1000000}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/docs/fresh.txt").c_str(), now_times, 0), 0);
   ScanHashCache cache;
   ScanTreeOptions o = Content(true);
   o.cache = &cache;
+  o.clock = &clock;
   uint64_t bytes = 0;
   o.progress = [&bytes](uint64_t, uint64_t b) { bytes = b; };
   ASSERT_TRUE(ScanTree(root_, o).ok());

@@ -6,7 +6,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <thread>
 #include <zmq.hpp>
 
 namespace replsync {
@@ -300,7 +299,9 @@ TEST(ZmqTransportTest, ReconnectDiscardsQueuedMessagesAndGetsANewPeerId) {
 
   // A message waiting in the client's queue is stale after Reconnect.
   ASSERT_TRUE(server->Send(old_peer, MakeHeartbeat(1)).ok());
-  std::this_thread::sleep_for(milliseconds(200));
+  auto queued = client->WaitForMessage(kWait);
+  ASSERT_TRUE(queued.ok() && *queued) << "the message never reached the client: the test proves "
+                                         "nothing";
   ASSERT_TRUE(client->Reconnect().ok());
   auto received = client->Receive(&got, milliseconds(200));
   ASSERT_TRUE(received.ok());
