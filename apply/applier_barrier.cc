@@ -85,25 +85,26 @@ void Applier::RefreshBarrier() {
   Barrier b;
   b.token = read->token;
   b.at = read->stop;
+  std::string where;
   switch (read->stop.kind) {
     case verify::StopBefore::Kind::kNow:
       b.now = true;
+      where = "the next transaction";
       break;
     case verify::StopBefore::Kind::kAll:
       b.stop_seq = 1;  // before every entry from sequence 1 on: right where it is
+      where = "the next entry";
       break;
     case verify::StopBefore::Kind::kSeq:
       b.stop_seq = read->stop.seq;
+      where = fmt::format("relay entry {}", b.stop_seq);
       break;
     case verify::StopBefore::Kind::kPosition:
       b.stop = read->stop.position;
+      where = b.stop.ToString();
       break;
   }
-  spdlog::info("applier: verify's barrier {}: holding before {}", b.token,
-               b.now                                           ? std::string("the next transaction")
-               : read->stop.kind == verify::StopBefore::Kind::kAll ? std::string("the next entry")
-               : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
-                                 : b.stop.ToString());
+  spdlog::info("applier: verify's barrier {}: holding before {}", b.token, where);
   barrier_ = b;
 }
 

@@ -38,7 +38,9 @@ struct StopBefore {
 
   static StopBefore Now() { return {}; }
   static StopBefore All() { return {Kind::kAll, {}, 0}; }
-  static StopBefore At(BinlogPosition position) { return {Kind::kPosition, std::move(position), 0}; }
+  static StopBefore At(BinlogPosition position) {
+    return {Kind::kPosition, std::move(position), 0};
+  }
   static StopBefore Seq(uint64_t n) { return {Kind::kSeq, {}, n}; }
 
   // "now", "all", "binlog.000003:1234", "seq:42".
@@ -69,8 +71,8 @@ struct VerifyBarrier {
 
 // The content of verify.paused: the applier holds at the barrier (token, stop) and stands here.
 struct PausedAt {
-  std::string token;  // as in the barrier it holds at
-  StopBefore stop;    // as in the barrier it holds at
+  std::string token;         // as in the barrier it holds at
+  StopBefore stop;           // as in the barrier it holds at
   uint64_t applied_seq = 0;  // the last sequence applied (replsync.applied.seq)
   // The primary's binlog position after the last applied transaction ("file:offset"; ":0" when
   // none was applied yet) and its GTID ("" when none): for people, verify does not read them.

@@ -192,8 +192,8 @@ Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
 
   // 2. The primary's snapshot and its binlog position P.
   for (auto* s : {primary, secondary}) {
-    RS_RETURN_IF_ERROR(Must(s->Execute("SET SESSION time_zone='+00:00'"),
-                            "set up the verify session"));
+    RS_RETURN_IF_ERROR(
+        Must(s->Execute("SET SESSION time_zone='+00:00'"), "set up the verify session"));
     RS_RETURN_IF_ERROR(Must(s->Execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
                             "set up the verify session"));
   }
@@ -215,10 +215,10 @@ Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
   point.position = file + ":" + offset;
   const StopBefore stop = StopBefore::At(*at);
   // 3. A transaction past P, so that the applier surely meets one and holds right there.
-  RS_RETURN_IF_ERROR(Must(marker->Execute(fmt::format("REPLACE INTO {}.marker VALUES (1, {}, NOW(6))",
-                                                      QuoteIdentifier(kVerifySchema),
-                                                      QuoteString(token))),
-                          "write verify's marker on the primary"));
+  RS_RETURN_IF_ERROR(
+      Must(marker->Execute(fmt::format("REPLACE INTO {}.marker VALUES (1, {}, NOW(6))",
+                                       QuoteIdentifier(kVerifySchema), QuoteString(token))),
+           "write verify's marker on the primary"));
   // 4. The applier applies what comes before P and holds; the secondary's snapshot there.
   RS_RETURN_IF_ERROR(Must(guard->Move(token, stop), "move verify's barrier"));
   RS_RETURN_IF_ERROR(

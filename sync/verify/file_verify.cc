@@ -15,10 +15,10 @@
 #include "replsync.pb.h"
 #include "sync/files/content_hash.h"
 #include "sync/files/file_tree.h"
-#include "sync/path_text.h"
 #include "sync/node/status_file.h"
-#include "sync/wire/tree_client.h"
+#include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
+#include "sync/wire/tree_client.h"
 
 namespace replsync::verify {
 
@@ -164,7 +164,7 @@ struct Comparer {
 
   // Compares the children of `dir` on both sides; returns the child folders to descend into.
   Result<std::vector<std::string>> CompareDir(const std::string& dir,
-                                      const std::vector<pb::TreeNode>& theirs) {
+                                              const std::vector<pb::TreeNode>& theirs) {
     static const std::vector<pb::TreeNode> kNone;
     const std::vector<pb::TreeNode>* found = local.Children(dir);
     const std::vector<pb::TreeNode>& ours = found != nullptr ? *found : kNone;

@@ -8,7 +8,7 @@
 // while the secondary's folder is scanned, so both sides describe the same moment of the file
 // stream while changes keep flowing.
 //
-// The comparison: both trees carry Merkle hashes (sync/file_tree.h); from the root down, only
+// The comparison: both trees carry Merkle hashes (sync/files/file_tree.h); from the root down, only
 // folders whose children hash differs are listed by the primary, so an equal subtree costs one
 // hash. Where metadata differs a path is reported: missing, extra, type, content, link, mode,
 // owner, mtime (one entry per problem). Content is compared where the size or mtime differs

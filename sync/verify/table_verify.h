@@ -71,7 +71,7 @@ namespace replsync::verify {
 struct TableVerifyResult;
 
 // Where a verification interrupted earlier stands for one table (`replsync verify --resume`,
-// tools/cli/verify_progress.h). It applies only while the table's definitions still have
+// sync/verify/verify_progress.h). It applies only while the table's definitions still have
 // `fingerprint` (TableVerifyResult::fingerprint); otherwise the table is compared from the start.
 struct TableResumePoint {
   std::string fingerprint;

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <string>
 
-
 namespace replsync::verify {
 namespace {
 
