@@ -52,6 +52,12 @@ Result<std::vector<MysqlSession::Row>> MustQuery(MysqlSession& s, const std::str
   return rows;
 }
 
+// Writes this process' barrier: its pid is for the humans who read the file (the applier lifts
+// the barrier of a verify that died, kill -9, when none holds verify.lock).
+Status WriteOurBarrier(const std::string& path, const std::string& token, const StopBefore& stop) {
+  return WriteBarrierFile(path, VerifyBarrier{token, stop, static_cast<uint64_t>(getpid())});
+}
+
 // Waits until the applier's paused file names `token` and `stop`; returns what it says.
 Result<PausedAt> WaitPaused(const std::string& path, const std::string& token,
                             const StopBefore& stop, int timeout_s, Clock& clock) {
@@ -144,15 +150,14 @@ std::string NewBarrierToken() { return RandomToken(); }
 BarrierGuard::BarrierGuard(const std::string& state_dir) : path_(BarrierFilePath(state_dir)) {}
 
 Status BarrierGuard::Move(const std::string& token, const StopBefore& stop) {
-  return WriteBarrierFile(path_, VerifyBarrier{token, stop, static_cast<uint64_t>(getpid())});
+  return WriteOurBarrier(path_, token, stop);
 }
 
 void BarrierGuard::Lift() { (void)RemoveBarrierFile(path_); }
 
 Result<PausedAt> HoldApplier(const std::string& state_dir, const std::string& token,
                              const StopBefore& stop, const HoldOptions& options) {
-  RS_RETURN_IF_ERROR(WriteBarrierFile(BarrierFilePath(state_dir),
-                                      VerifyBarrier{token, stop, static_cast<uint64_t>(getpid())}));
+  RS_RETURN_IF_ERROR(WriteOurBarrier(BarrierFilePath(state_dir), token, stop));
   return WaitPaused(PausedFilePath(state_dir), token, stop, options.timeout_s, *options.clock);
 }
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "sync/key_value_file.h"
+#include "sync/text.h"
 
 namespace replsync::verify {
 namespace {
@@ -187,7 +188,7 @@ Result<VerifyProgress> VerifyProgress::Parse(const std::string& text) {
 
 void TableRunOptionsFromEnvironment(TableRunOptions* options) {
   if (const char* stop = std::getenv("REPLSYNC_VERIFY_STOP_AFTER_CHUNKS")) {
-    options->stop_after_chunks = std::strtoull(stop, nullptr, 10);
+    if (!ParseU64(stop, &options->stop_after_chunks)) options->stop_after_chunks = 0;
   }
 }
 
@@ -249,6 +250,7 @@ std::vector<TableVerifyResult> VerifyTablesWithProgress(ConsistentPoint& point,
     }
 
     TableVerifyOptions topts = options.table;
+    topts.clock = options.clock;
     topts.resume = have_resume ? &resume : nullptr;
     topts.before_chunk = [&]() -> Status {
       return throttle.Wait(qualified, [&](const std::string& why) { line(" waiting, " + why); });
