@@ -97,6 +97,7 @@
 #include "sync/journal/journal.h"
 #include "sync/position.h"
 #include "sync/status.h"
+#include "sync/verify/barrier.h"
 
 namespace replsync::apply {
 
@@ -404,18 +405,20 @@ class Applier {
   std::unique_ptr<FileApplier> files_;
   std::set<std::string> resync_;  // paths asked for whole (persisted in FileResyncPath())
   // ---- verify's barrier (applier_barrier.cc). Applier thread only.
+  // The barrier file's content (sync/verify/barrier.h) in the terms the loop decides by.
   struct Barrier {
     std::string token;
-    bool now = false;     // hold before any database transaction
-    BinlogPosition stop;  // ... else before one that begins at or after this
-    uint64_t stop_seq = 0;  // not 0: before any entry from this sequence on
-    std::string stop_text;  // as written in the barrier file
+    verify::StopBefore at;  // as read, written back to the paused file
+    bool now = false;       // hold before any database transaction
+    BinlogPosition stop;    // ... else before one that begins at or after this
+    uint64_t stop_seq = 0;  // not 0: before any entry from this sequence on ("all": 1)
   };
   std::optional<Barrier> barrier_;
   std::chrono::steady_clock::time_point barrier_checked_{};
   std::chrono::steady_clock::time_point verify_probed_{};
-  std::string barrier_seen_;       // token and stop of the file last read ("" when none)
-  std::string paused_written_;     // the paused file's last content
+  // The barrier file last read: its token and stop, or why it is ignored ("" when none).
+  std::string barrier_seen_;
+  std::optional<verify::PausedAt> paused_written_;  // the paused file's last content
 
   // ---- parallel apply. Coordinator only:
   std::vector<std::unique_ptr<Worker>> workers_;

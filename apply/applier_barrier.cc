@@ -2,18 +2,16 @@
 // past a binlog position of the primary, or before a relay sequence, and say where it holds.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <functional>
-#include <map>
 #include <optional>
+#include <string>
 
 #include "apply/applier.h"
-#include "sync/key_value_file.h"
 #include "sync/file_lock.h"
+#include "sync/verify/barrier.h"
 
 namespace replsync::apply {
 
@@ -46,19 +44,14 @@ void Applier::RefreshBarrier() {
   // of it are seen at once.
   if (now - barrier_checked_ < std::chrono::milliseconds(barrier_ ? 5 : 50)) return;
   barrier_checked_ = now;
-  std::optional<std::map<std::string, std::string>> values;
-  struct stat st;
-  if (stat(options_.barrier_path.c_str(), &st) == 0) values = ReadKeyValueFile(options_.barrier_path);
-  if (!values) {
+  Result<verify::VerifyBarrier> read = verify::ReadBarrierFile(options_.barrier_path);
+  if (!read.ok() && read.status().code() != Status::Code::kInvalidArgument) {
+    // Gone (or unreadable): no barrier.
     if (barrier_) spdlog::info("applier: verify's barrier lifted; applying on");
     barrier_.reset();
     barrier_seen_.clear();
     return;
   }
-  // Compared by content: verify may rewrite the file twice within the file system's timestamp
-  // granularity, so an unchanged mtime proves nothing.
-  const std::string token = (*values)["token"];
-  const std::string stop = (*values)["stop_before"];
   if (!options_.verify_lock_path.empty() && now - verify_probed_ >= kVerifyProbeInterval) {
     verify_probed_ = now;
     // The verify that wrote it died without removing it (kill -9): lift it, or the applier
@@ -67,7 +60,8 @@ void Applier::RefreshBarrier() {
       spdlog::warn(
           "applier: verify's barrier {} has no running verify (none holds {}); removing {} and "
           "applying on",
-          token, options_.verify_lock_path, options_.barrier_path);
+          read.ok() ? read->token : std::string(), options_.verify_lock_path,
+          options_.barrier_path);
       ::unlink(options_.barrier_path.c_str());
     });
     if (!alive) {
@@ -76,43 +70,41 @@ void Applier::RefreshBarrier() {
       return;
     }
   }
-  const std::string seen = token + "\n" + stop;
+  // Compared by content: verify may rewrite the file twice within the file system's timestamp
+  // granularity, so an unchanged mtime proves nothing. A malformed barrier is warned about once.
+  const std::string seen =
+      read.ok() ? read->token + "\n" + read->stop.ToString() : read.status().message();
   if (seen == barrier_seen_) return;
   barrier_seen_ = seen;
-  Barrier b;
-  b.token = token;
-  b.stop_text = stop;
-  if (stop == "now") {
-    b.now = true;
-  } else if (stop == "all") {
-    b.stop_seq = 1;  // before every entry from sequence 1 on: right where it is
-  } else if (stop.rfind("seq:", 0) == 0) {
-    uint64_t n = 0;
-    const char* first = stop.data() + 4;
-    const char* last = stop.data() + stop.size();
-    auto [end, ec] = std::from_chars(first, last, n);
-    if (ec != std::errc() || end != last || n == 0) {
-      spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
-                   options_.barrier_path, stop);
-      barrier_.reset();
-      return;
-    }
-    b.stop_seq = n;
-  } else {
-    auto parsed = BinlogPosition::Parse(stop);
-    if (!parsed.ok()) {
-      spdlog::warn("applier: ignoring verify's barrier {}: bad stop_before '{}'",
-                   options_.barrier_path, stop);
-      barrier_.reset();
-      return;
-    }
-    b.stop = *parsed;
+  if (!read.ok()) {
+    spdlog::warn("applier: ignoring verify's barrier {}: {}", options_.barrier_path,
+                 read.status().message());
+    barrier_.reset();
+    return;
   }
-  spdlog::info("applier: verify's barrier {}: holding before {}", token,
-               b.now             ? std::string("the next transaction")
-               : stop == "all"   ? std::string("the next entry")
-               : b.stop_seq != 0 ? fmt::format("relay entry {}", b.stop_seq)
-                                 : b.stop.ToString());
+  Barrier b;
+  b.token = read->token;
+  b.at = read->stop;
+  std::string where;
+  switch (read->stop.kind) {
+    case verify::StopBefore::Kind::kNow:
+      b.now = true;
+      where = "the next transaction";
+      break;
+    case verify::StopBefore::Kind::kAll:
+      b.stop_seq = 1;  // before every entry from sequence 1 on: right where it is
+      where = "the next entry";
+      break;
+    case verify::StopBefore::Kind::kSeq:
+      b.stop_seq = read->stop.seq;
+      where = fmt::format("relay entry {}", b.stop_seq);
+      break;
+    case verify::StopBefore::Kind::kPosition:
+      b.stop = read->stop.position;
+      where = b.stop.ToString();
+      break;
+  }
+  spdlog::info("applier: verify's barrier {}: holding before {}", b.token, where);
   barrier_ = b;
 }
 
@@ -130,15 +122,18 @@ bool Applier::BarrierHolds(const RelayItem& next) {
 void Applier::WaitAtBarrier() {
   if (!barrier_) return;
   SetState(ApplierState::kWaiting, "verify's barrier");
-  const std::string content =
-      fmt::format("token {}\nstop_before {}\napplied_seq {}\nsource {}\ngtid {}\n", barrier_->token,
-                  barrier_->stop_text, position_.seq, position_.source.ToString(), position_.gtid);
-  if (content != paused_written_ && !options_.paused_path.empty()) {
-    Status st = WriteFileAtomically(options_.paused_path, content, "verify's paused file");
+  verify::PausedAt paused;
+  paused.token = barrier_->token;
+  paused.stop = barrier_->at;
+  paused.applied_seq = position_.seq;
+  paused.source = position_.source.ToString();
+  paused.gtid = position_.gtid;
+  if (paused != paused_written_ && !options_.paused_path.empty()) {
+    Status st = verify::WritePausedFile(options_.paused_path, paused);
     if (!st.ok()) {
       spdlog::warn("applier: {}", st.message());
     } else {
-      paused_written_ = content;
+      paused_written_ = paused;
       spdlog::info("applier: holding at verify's barrier {} at seq {} (source {})", barrier_->token,
                    position_.seq, position_.source.ToString());
     }

@@ -14,21 +14,29 @@
 #include <utility>
 #include <vector>
 
-#include "sync/mysql/mysql_session.h"
+#include "sync/clock.h"
 #include "sync/config.h"
-#include "sync/status.h"
 #include "sync/file_lock.h"
+#include "sync/mysql/mysql_session.h"
+#include "sync/status.h"
+#include "sync/verify/barrier.h"
 #include "sync/verify/table_verify.h"
 
 namespace replsync::verify {
 
-// Removes the barrier file on Lift() and on destruction, so the applier never stays held.
-class VerifyBarrier {
+// Owns verify's barrier file (barrier.h) for one verify or repair: Move() writes it, Lift() and
+// the destructor remove it, so that the applier never stays held by a run that has ended.
+// Thread-safety: not thread-safe; one thread moves and lifts a barrier.
+class BarrierGuard {
  public:
-  explicit VerifyBarrier(std::string path) : path_(std::move(path)) {}
-  ~VerifyBarrier() { Lift(); }
-  VerifyBarrier(const VerifyBarrier&) = delete;
-  VerifyBarrier& operator=(const VerifyBarrier&) = delete;
+  explicit BarrierGuard(const std::string& state_dir);
+  ~BarrierGuard() { Lift(); }
+  BarrierGuard(const BarrierGuard&) = delete;
+  BarrierGuard& operator=(const BarrierGuard&) = delete;
+
+  // Writes the barrier (token, `stop`, this process' pid). Errors: WriteBarrierFile's.
+  Status Move(const std::string& token, const StopBefore& stop);
+  // Removes the file (a file already gone is fine); the applier goes on.
   void Lift();
 
  private:
@@ -42,19 +50,28 @@ Result<FileLock> LockVerify(const std::string& state_dir);
 
 // A fresh token for verify's barrier file.
 std::string NewBarrierToken();
-// Writes verify's barrier in `state_dir` (token, stop_before `stop`: "now", "file:offset" or
-// "seq:N", schemas/verify.md "Barrier") and waits up to `timeout_s` until the secondary's applier
-// says it holds there; returns the values of its paused file (applied_seq, source, gtid).
-// Aborted with the reason when the barrier cannot be written or the applier does not get there.
-Result<std::map<std::string, std::string>> HoldApplier(const std::string& state_dir,
-                                                       const std::string& token,
-                                                       const std::string& stop, int timeout_s);
+
+struct HoldOptions {
+  // The longest wait for the applier to say it holds.
+  int timeout_s = 120;
+  // Deadlines and the polling of the paused file (every 2 ms) go by this clock.
+  Clock* clock = &SystemClock();
+};
+
+// Writes verify's barrier in `state_dir` (token, `stop`, schemas/verify.md "Barrier files") and
+// waits until the secondary's applier says, in its paused file, that it holds there; returns
+// what the paused file says. Errors: the barrier's write error; Aborted with the reason when the
+// applier does not get there within options.timeout_s.
+Result<PausedAt> HoldApplier(const std::string& state_dir, const std::string& token,
+                             const StopBefore& stop, const HoldOptions& options = {});
 
 struct ConsistentPointOptions {
   // The command's name, for messages ("verify", "repair").
   std::string command = "verify";
   // The longest wait for the secondary's applier to reach the point.
   int barrier_timeout_s = 120;
+  // The clock of that wait.
+  Clock* clock = &SystemClock();
   // False: the barrier is lifted as soon as the secondary's snapshot is open (verify). True: the
   // applier stays held at the point until ConsistentPoint::barrier is lifted or destroyed (repair,
   // which writes on the secondary at exactly the point).
@@ -73,7 +90,7 @@ struct ConsistentPoint {
   // Every replicated base table on either server, (schema, table), sorted.
   std::vector<std::pair<std::string, std::string>> tables;
   // With hold_barrier: the barrier, still holding the applier at P. Null otherwise.
-  std::unique_ptr<VerifyBarrier> barrier;
+  std::unique_ptr<BarrierGuard> barrier;
 };
 
 // Establishes the point (schemas/verify.md) with the secondary's configuration `config`.

@@ -2,12 +2,13 @@
 // (schemas/verify.md, "Files").
 //
 // The point: the secondary's applier is held (verify's barrier), the primary's daemon is asked
-// over the replication endpoint for a snapshot of its manifest (TreeRequest, schemas/wire.md),
-// which it takes at journal sequence S with every file entry up to S and none after; the applier
-// then applies exactly through S (barrier "seq:S+1") and holds while the secondary's folder is
-// scanned, so both sides describe the same moment of the file stream while changes keep flowing.
+// over the replication endpoint for a snapshot of its manifest (sync/wire/tree_client.h,
+// TreeRequest, schemas/wire.md), which it takes at journal sequence S with every file entry up to
+// S and none after; the applier then applies exactly through S (barrier "seq:S+1") and holds
+// while the secondary's folder is scanned, so both sides describe the same moment of the file
+// stream while changes keep flowing.
 //
-// The comparison: both trees carry Merkle hashes (sync/file_tree.h); from the root down, only
+// The comparison: both trees carry Merkle hashes (sync/files/file_tree.h); from the root down, only
 // folders whose children hash differs are listed by the primary, so an equal subtree costs one
 // hash. Where metadata differs a path is reported: missing, extra, type, content, link, mode,
 // owner, mtime (one entry per problem). Content is compared where the size or mtime differs
@@ -27,7 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/config.h"
+#include "sync/status.h"
 
 namespace replsync::verify {
 
@@ -42,11 +45,10 @@ struct FileVerifyOptions {
   int barrier_timeout_s = 120;  // the longest wait for the applier to reach the point
   int reply_timeout_s = 120;    // the longest wait for a reply of the primary (not --deep)
   bool show_progress = false;   // a progress line on stderr
+  Clock* clock = &SystemClock();  // the waits' deadlines and the progress line's times
 };
 
 struct FileVerifyResult {
-  bool verified = false;  // false: could not compare; `error` says why
-  std::string error;
   uint64_t journal_seq = 0;      // the point S
   uint64_t primary_paths = 0;    // paths in the primary's snapshot
   uint64_t secondary_paths = 0;  // paths on the secondary
@@ -61,21 +63,21 @@ struct FileVerifyResult {
 // says what is missing).
 std::string FilesSkipped(const NodeConfig& config, bool database_only, bool files_only);
 
-// Compares the secondary's repository with the primary's (see above). Never throws; a failure
-// to compare is verified = false with the reason.
-FileVerifyResult VerifyFiles(const NodeConfig& config, const FileVerifyOptions& options);
+// Compares the secondary's repository with the primary's (see above). Errors (the message says
+// why the files could not be compared): not a secondary's configuration or no [repository]
+// path, replsyncd not running, the primary unreachable, silent or failing a request (its
+// TreeClient's errors), the applier not reaching the point, the secondary's folder unreadable.
+Result<FileVerifyResult> VerifyFiles(const NodeConfig& config, const FileVerifyOptions& options);
 
 struct FileRepairResult {
-  bool done = false;
-  std::string error;
   uint64_t paths = 0;        // paths journaled again by the primary
   uint64_t journal_seq = 0;  // applied through this sequence on the secondary
 };
 
 // Asks the primary to journal `differences`' paths whole again and waits until the secondary's
-// applier applied them (see above). Nothing to do: done at once.
-FileRepairResult RepairFiles(const NodeConfig& config,
-                             const std::vector<FileDifference>& differences,
-                             const FileVerifyOptions& options);
+// applier applied them (see above). Nothing to do: done at once. Errors: as VerifyFiles'.
+Result<FileRepairResult> RepairFiles(const NodeConfig& config,
+                                     const std::vector<FileDifference>& differences,
+                                     const FileVerifyOptions& options);
 
 }  // namespace replsync::verify

@@ -13,7 +13,6 @@
 namespace replsync::verify {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 // How a key column's value is fetched, written back as an SQL literal and shown in a sample key.
 enum class KeyKind {
@@ -669,12 +668,12 @@ Status Verifier::VerifyKeyed() {
 
   while (true) {
     if (options_.before_chunk) RS_RETURN_IF_ERROR(options_.before_chunk());
-    Clock::time_point start = Clock::now();
+    const Clock::TimePoint start = options_.clock->Now();
     RS_ASSIGN_OR_RETURN(std::optional<Key> upper, KeyAt(primary_, Range{lower, {}}, chunk - 1));
     Range range{lower, upper};
     Summary p, s;
     RS_RETURN_IF_ERROR(SummarizeBoth(range, &p, &s));
-    auto elapsed = Clock::now() - start;
+    auto elapsed = options_.clock->Now() - start;
     if (!CheckHashed(p) || !CheckHashed(s)) return Status::Ok();
     result_.rows += p.count;
     ++result_.chunks;

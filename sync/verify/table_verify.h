@@ -63,6 +63,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/mysql/mysql_session.h"
 #include "sync/status.h"
 
@@ -71,7 +72,7 @@ namespace replsync::verify {
 struct TableVerifyResult;
 
 // Where a verification interrupted earlier stands for one table (`replsync verify --resume`,
-// tools/cli/verify_progress.h). It applies only while the table's definitions still have
+// sync/verify/verify_progress.h). It applies only while the table's definitions still have
 // `fingerprint` (TableVerifyResult::fingerprint); otherwise the table is compared from the start.
 struct TableResumePoint {
   std::string fingerprint;
@@ -90,6 +91,8 @@ struct TableVerifyOptions {
   // [min_chunk_rows, max_chunk_rows]. A chunk_target of 0 keeps chunk_rows fixed.
   uint64_t chunk_rows = 10000;
   std::chrono::milliseconds chunk_target{250};
+  // Times the chunks (for chunk_target).
+  Clock* clock = &SystemClock();
   uint64_t min_chunk_rows = 1000;
   uint64_t max_chunk_rows = 1000000;
   // A chunk is also kept below about this many bytes of row encodings (estimated from the table's

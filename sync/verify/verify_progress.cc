@@ -12,12 +12,12 @@
 #include <sstream>
 
 #include "sync/key_value_file.h"
+#include "sync/text.h"
 
 namespace replsync::verify {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-using Clock = std::chrono::steady_clock;
 
 void String(Writer& w, const std::string& s) {
   w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
@@ -95,7 +95,7 @@ std::optional<std::string> ReadWholeFile(const std::string& path) {
 // Keeps the progress file: what the loop finished, written atomically.
 class ProgressKeeper {
  public:
-  explicit ProgressKeeper(std::string path) : path_(std::move(path)) {}
+  ProgressKeeper(std::string path, Clock& clock) : path_(std::move(path)), clock_(clock) {}
 
   bool enabled() const { return !path_.empty(); }
   VerifyProgress& progress() { return progress_; }
@@ -103,7 +103,7 @@ class ProgressKeeper {
   // Writes the file now (`force`) or when the last write is a second old.
   void Save(bool force) {
     if (!enabled()) return;
-    auto now = Clock::now();
+    const Clock::TimePoint now = clock_.Now();
     if (!force && now - last_write_ < std::chrono::seconds(1)) return;
     last_write_ = now;
     Status st = WriteFileAtomically(path_, progress_.Serialize(), "verify's progress file");
@@ -122,8 +122,9 @@ class ProgressKeeper {
 
  private:
   std::string path_;
+  Clock& clock_;
   VerifyProgress progress_;
-  Clock::time_point last_write_{};
+  Clock::TimePoint last_write_{};
   bool warned_ = false;
 };
 
@@ -185,20 +186,20 @@ Result<VerifyProgress> VerifyProgress::Parse(const std::string& text) {
   return p;
 }
 
-void VerifyRunOptionsFromEnvironment(VerifyRunOptions* options) {
+void TableRunOptionsFromEnvironment(TableRunOptions* options) {
   if (const char* stop = std::getenv("REPLSYNC_VERIFY_STOP_AFTER_CHUNKS")) {
-    options->stop_after_chunks = std::strtoull(stop, nullptr, 10);
+    if (!ParseU64(stop, &options->stop_after_chunks)) options->stop_after_chunks = 0;
   }
 }
 
 std::vector<TableVerifyResult> VerifyTablesWithProgress(ConsistentPoint& point,
-                                                        const VerifyRunOptions& options) {
+                                                        const TableRunOptions& options) {
   const bool show = options.show_progress;
   auto clear_line = [&] {
     if (show) std::fprintf(stderr, "\r\033[K");
   };
 
-  ProgressKeeper keeper(options.progress_path);
+  ProgressKeeper keeper(options.progress_path, *options.clock);
   VerifyProgress earlier;
   if (options.resume && keeper.enabled()) {
     std::optional<std::string> text = ReadWholeFile(options.progress_path);
@@ -216,8 +217,9 @@ std::vector<TableVerifyResult> VerifyTablesWithProgress(ConsistentPoint& point,
   }
   keeper.Save(true);  // a run without --resume starts over: the old progress is gone
 
-  RunningThrottle throttle(
-      options.throttle, {{"primary", point.primary.get()}, {"secondary", point.secondary.get()}});
+  RunningThrottle throttle(options.throttle,
+                           {{"primary", point.primary.get()}, {"secondary", point.secondary.get()}},
+                           *options.clock);
   std::vector<TableVerifyResult> results;
   uint64_t chunks = 0;
   size_t done = 0;
@@ -248,6 +250,7 @@ std::vector<TableVerifyResult> VerifyTablesWithProgress(ConsistentPoint& point,
     }
 
     TableVerifyOptions topts = options.table;
+    topts.clock = options.clock;
     topts.resume = have_resume ? &resume : nullptr;
     topts.before_chunk = [&]() -> Status {
       return throttle.Wait(qualified, [&](const std::string& why) { line(" waiting, " + why); });

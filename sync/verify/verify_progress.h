@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/status.h"
 #include "sync/verify/consistent_point.h"
 #include "sync/verify/table_verify.h"
@@ -42,7 +43,7 @@ struct VerifyProgress {
   static Result<VerifyProgress> Parse(const std::string& text);
 };
 
-struct VerifyRunOptions {
+struct TableRunOptions {
   TableVerifyOptions table;
   bool show_progress = false;  // a progress line on stderr
   ThrottleOptions throttle;
@@ -51,18 +52,20 @@ struct VerifyRunOptions {
   bool resume = false;
   // Test hook: stop the process with exit code 3 after this many chunks (0 = never), with the
   // progress of those chunks recorded, as a kill would stop it. Set from the environment
-  // variable REPLSYNC_VERIFY_STOP_AFTER_CHUNKS by VerifyRunOptionsFromEnvironment; for tests.
+  // variable REPLSYNC_VERIFY_STOP_AFTER_CHUNKS by TableRunOptionsFromEnvironment; for tests.
   uint64_t stop_after_chunks = 0;
+  // The throttle's waits and the progress file's pace (at most one write a second mid-table).
+  Clock* clock = &SystemClock();
 };
 
 // Reads REPLSYNC_VERIFY_STOP_AFTER_CHUNKS (a test hook, see above) into `options`.
-void VerifyRunOptionsFromEnvironment(VerifyRunOptions* options);
+void TableRunOptionsFromEnvironment(TableRunOptions* options);
 
 // Like VerifyTables (consistent_point.h), with the throttle before each chunk and, when
 // options.progress_path is set, the progress file kept (and used, with options.resume). Tables
 // taken from an interrupted run have TableVerifyResult::resumed "finished"; one continued
 // "continued"; both are also named on stderr (text mode: "from the interrupted run").
 std::vector<TableVerifyResult> VerifyTablesWithProgress(ConsistentPoint& point,
-                                                        const VerifyRunOptions& options);
+                                                        const TableRunOptions& options);
 
 }  // namespace replsync::verify

@@ -4,7 +4,6 @@
 
 #include <charconv>
 #include <cstdio>
-#include <thread>
 
 namespace replsync::verify {
 namespace {
@@ -18,14 +17,8 @@ uint64_t Number(const std::optional<std::string>& text) {
 }  // namespace
 
 RunningThrottle::RunningThrottle(ThrottleOptions options, std::vector<ThrottledServer> servers,
-                                 SleepFn sleep, NowFn now)
-    : options_(options),
-      servers_(std::move(servers)),
-      sleep_(std::move(sleep)),
-      now_(std::move(now)) {
-  if (!sleep_) sleep_ = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-  if (!now_) now_ = [] { return std::chrono::steady_clock::now(); };
-}
+                                 Clock& clock)
+    : options_(options), servers_(std::move(servers)), clock_(clock) {}
 
 Result<std::pair<std::string, uint64_t>> RunningThrottle::Busiest() {
   for (const ThrottledServer& server : servers_) {
@@ -53,19 +46,19 @@ Result<std::pair<std::string, uint64_t>> RunningThrottle::Busiest() {
 Status RunningThrottle::Wait(const std::string& table,
                              const std::function<void(const std::string& why)>& on_wait) {
   if (options_.max_running == 0) return Status::Ok();
-  const auto start = now_();
+  const auto start = clock_.Now();
   // The servers were not busy a moment ago: do not ask again before every small chunk.
   if (last_quiet_ && start - *last_quiet_ < options_.recheck) return Status::Ok();
   while (true) {
     RS_ASSIGN_OR_RETURN(auto busiest, Busiest());
     if (busiest.first.empty()) {
-      last_quiet_ = now_();
+      last_quiet_ = clock_.Now();
       return Status::Ok();
     }
     last_quiet_.reset();
     const std::string why = fmt::format("{}: {} other queries running > {}", busiest.first,
                                         busiest.second, options_.max_running);
-    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - start);
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - start);
     if (waited >= options_.max_wait) {
       std::fprintf(stderr,
                    "replsync: warning: %s: the servers stayed busy for %.1f s (%s); going on "
@@ -80,7 +73,7 @@ Status RunningThrottle::Wait(const std::string& table,
     }
     if (on_wait) on_wait(why);
     auto step = std::min(options_.step, options_.max_wait - waited);
-    sleep_(step);
+    clock_.SleepFor(step);
     waited_ += step;
   }
 }

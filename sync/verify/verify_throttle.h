@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/mysql/mysql_session.h"
 #include "sync/status.h"
 
@@ -35,19 +36,17 @@ struct ThrottleOptions {
   std::chrono::milliseconds recheck{200};
 };
 
-// A server to watch: its name for messages ("primary") and a session on it.
+// A server to watch: its name for messages ("primary") and a session on it (not owned).
 struct ThrottledServer {
   std::string name;
-  MysqlSession* session = nullptr;
+  SqlSession* session = nullptr;
 };
 
 class RunningThrottle {
  public:
-  // `sleep` and `now` are injected for tests; by default the real clock.
-  using SleepFn = std::function<void(std::chrono::milliseconds)>;
-  using NowFn = std::function<std::chrono::steady_clock::time_point()>;
-  RunningThrottle(ThrottleOptions options, std::vector<ThrottledServer> servers, SleepFn sleep = {},
-                  NowFn now = {});
+  // Waits and the time spent go by `clock` (tests: a ManualClock, so they drive the steps).
+  RunningThrottle(ThrottleOptions options, std::vector<ThrottledServer> servers,
+                  Clock& clock = SystemClock());
 
   // Returns when every server's Threads_running is at most max_running, or after max_wait (then
   // with a warning on stderr). `table` names what waits, for messages: the first wait for a
@@ -66,11 +65,10 @@ class RunningThrottle {
 
   ThrottleOptions options_;
   std::vector<ThrottledServer> servers_;
-  SleepFn sleep_;
-  NowFn now_;
+  Clock& clock_;
   std::string logged_table_;  // the last table whose wait was logged
   std::chrono::milliseconds waited_{0};
-  std::optional<std::chrono::steady_clock::time_point> last_quiet_;
+  std::optional<Clock::TimePoint> last_quiet_;
 };
 
 }  // namespace replsync::verify

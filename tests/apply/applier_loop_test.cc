@@ -33,7 +33,7 @@
 #include "sync/clock.h"
 #include "sync/file_lock.h"
 #include "sync/journal/journal.h"
-#include "sync/key_value_file.h"
+#include "sync/verify/barrier.h"
 
 namespace replsync::apply {
 namespace {
@@ -428,10 +428,9 @@ TEST_F(ApplierLoopTest, PathsWaitingForAWholeCopySurviveARestartOutsideTheRelay)
 // alive) held the applier for good. The lock says the truth: no verify holds verify.lock.
 TEST_F(ApplierLoopTest, BarrierOfADeadVerifyIsLiftedEvenWhenItsPidLivesOn) {
   OpenRelay();
-  ASSERT_TRUE(WriteFileAtomically(dir_ + "/verify.barrier",
-                                  "token dead01\nstop_before now\npid " +
-                                      std::to_string(getpid()) + "\n",
-                                  "barrier")
+  ASSERT_TRUE(verify::WriteBarrierFile(
+                  dir_ + "/verify.barrier",
+                  {"dead01", verify::StopBefore::Now(), static_cast<uint64_t>(getpid())})
                   .ok());
   Put(1, DbEntry(1));
   Start(ManualOptions(1));
@@ -445,9 +444,9 @@ TEST_F(ApplierLoopTest, BarrierOfARunningVerifyHoldsUntilLifted) {
   OpenRelay();
   Result<FileLock> verify = FileLock::Acquire(dir_ + "/verify.lock");
   ASSERT_TRUE(verify.ok()) << verify.status().ToString();
-  ASSERT_TRUE(WriteFileAtomically(dir_ + "/verify.barrier", "token live01\nstop_before now\n",
-                                  "barrier")
-                  .ok());
+  ASSERT_TRUE(
+      verify::WriteBarrierFile(dir_ + "/verify.barrier", {"live01", verify::StopBefore::Now(), 0})
+          .ok());
   Put(1, DbEntry(1));
   Start(Options(1));
   ASSERT_TRUE(RunsWithoutErrorUntil(

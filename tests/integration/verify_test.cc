@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "sync/file_lock.h"
+#include "sync/verify/barrier.h"
 #include "tests/harness/node_pair_test.h"
 #include "tests/harness/repo_tree.h"
 
@@ -426,11 +427,10 @@ INSERT INTO app.t VALUES (1);
   WaitSame("SELECT COUNT(*) FROM app.t");
   const std::string state = dir_ + "/secondary-state";
   auto write_barrier = [&](pid_t pid) {
-    const std::string text = fmt::format("token t1\nstop_before now\npid {}\n", pid);
-    std::ofstream(state + "/verify.barrier.tmp") << text;
-    ASSERT_EQ(
-        std::rename((state + "/verify.barrier.tmp").c_str(), (state + "/verify.barrier").c_str()),
-        0);
+    Status written = verify::WriteBarrierFile(
+        verify::BarrierFilePath(state),
+        {"t1", verify::StopBefore::Now(), static_cast<uint64_t>(pid)});
+    ASSERT_TRUE(written.ok()) << written.ToString();
   };
   auto count_on_secondary = [&] {
     auto r = secondary_->Query("SELECT COUNT(*) FROM app.t");
@@ -446,9 +446,8 @@ INSERT INTO app.t VALUES (1);
   ASSERT_NO_FATAL_FAILURE(write_barrier(getpid()));
   bool paused = false;
   for (int i = 0; i < 100 && !paused; ++i) {
-    std::ifstream in(state + "/verify.paused");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    paused = text.find("token t1") != std::string::npos;
+    Result<verify::PausedAt> at = verify::ReadPausedFile(verify::PausedFilePath(state));
+    paused = at.ok() && at->token == "t1";
     if (!paused) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(paused) << Tail("secondary");
@@ -471,7 +470,7 @@ INSERT INTO app.t VALUES (1);
   verify_lock = Status::Aborted("the verify died");
   WaitSame("SELECT COUNT(*) FROM app.t");
   EXPECT_EQ(count_on_secondary(), "2");
-  EXPECT_FALSE(std::filesystem::exists(state + "/verify.barrier"));
+  EXPECT_FALSE(std::filesystem::exists(verify::BarrierFilePath(state)));
   EXPECT_NE(Tail("secondary").find("has no running verify"), std::string::npos)
       << Tail("secondary");
   CommandRun after = Verify();

@@ -5,77 +5,26 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <memory>
+#include <chrono>
 #include <set>
 #include <string>
-#include <vector>
 
-#include "sync/mysql/mysql_session.h"
 #include "sync/config.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
-#include "sync/verify/file_verify.h"
-#include "sync/verify/table_repair.h"
-#include "sync/verify/table_verify.h"
-#include "sync/verify/verify_progress.h"
+#include "sync/verify/repair_run.h"
 
 namespace replsync::cli {
 
-using verify::ConsistentPoint;
-using verify::ConsistentPointOptions;
-using verify::EstablishConsistentPoint;
 using verify::FileDifference;
-using verify::FileRepairResult;
-using verify::FileVerifyOptions;
-using verify::FileVerifyResult;
-using verify::FilesSkipped;
 using verify::LockVerify;
-using verify::RepairFiles;
-using verify::RepairTable;
-using verify::TableRepairCounts;
-using verify::TableRepairOptions;
-using verify::TableVerifyOptions;
-using verify::TableVerifyResult;
-using verify::VerifyFiles;
-using verify::VerifyRunOptions;
-using verify::VerifyTablesWithProgress;
-using verify::WhyNotRepairable;
+using verify::RepairReport;
+using verify::RepairRunOptions;
 
 namespace {
 
-// The repair session's settings: its changes stay out of the secondary's binlog (like the
-// applier's); values are written as they are (no zero-date or auto-increment rewriting, strict
-// so that nothing is silently truncated); TIMESTAMP literals are UTC like the snapshots' reads.
-const char* const kSessionSetup[] = {
-    "SET SESSION sql_log_bin=0",
-    "SET SESSION foreign_key_checks=0, unique_checks=0, time_zone='+00:00', "
-    "sql_mode='STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
-};
-
-struct TableOutcome {
-  std::string name;  // "db.table"
-  TableRepairCounts counts;
-  bool differs = false;
-  std::string error;  // why it was not repaired
-  uint64_t triggers = 0;  // triggers on the secondary's table (they fire for repaired rows)
-};
-
-struct Report {
-  bool tables_checked = false;
-  std::vector<TableOutcome> tables;
-  // Files: what differed, what the repair did, what differs after it.
-  bool files_checked = false;
-  std::string files_skipped;  // why files were not looked at ("" when they were)
-  std::string files_error;    // could not compare or repair them
-  std::vector<FileDifference> file_differences;
-  std::vector<FileDifference> files_left;  // still differing after the repair
-  uint64_t files_repaired = 0;
-  std::vector<std::string> statements;  // --dry-run: what would run
-  std::string position;
-  bool failed = false;   // a table could not be repaired
-  bool differs = false;  // a table differed
-};
+using Report = RepairReport;
 
 void PrintJson(const Report& r, bool dry_run, std::FILE* out) {
   rapidjson::StringBuffer buf;
@@ -228,144 +177,6 @@ void PrintText(const Report& r, bool dry_run, std::FILE* out) {
   }
 }
 
-// The files' part: compare, repair through the primary, compare again.
-void RepairFilesInto(const NodeConfig& config, const RepairCommandOptions& options,
-                     Report* report) {
-  report->files_skipped = FilesSkipped(config, options.database_only, options.files_only);
-  if (!report->files_skipped.empty()) return;
-  report->files_checked = true;
-  FileVerifyOptions fopts;
-  fopts.deep = options.deep;
-  fopts.barrier_timeout_s = options.barrier_timeout_s;
-  fopts.show_progress = isatty(fileno(stderr)) != 0 && !options.json;
-  FileVerifyResult found = VerifyFiles(config, fopts);
-  if (!found.verified) {
-    report->files_error = found.error;
-    return;
-  }
-  report->file_differences = found.differences;
-  if (options.dry_run || found.differences.empty()) return;
-  FileRepairResult repaired = RepairFiles(config, found.differences, fopts);
-  if (!repaired.done) {
-    report->files_error = repaired.error;
-    return;
-  }
-  report->files_repaired = repaired.paths;
-  FileVerifyResult after = VerifyFiles(config, fopts);
-  if (!after.verified) {
-    report->files_error = "compare again after the repair: " + after.error;
-    return;
-  }
-  report->files_left = after.differences;
-}
-
-Result<std::unique_ptr<MysqlSession>> OpenRepairSession(const MysqlOptions& o) {
-  RS_ASSIGN_OR_RETURN(auto session, MysqlSession::Open(o));
-  for (const char* sql : kSessionSetup) {
-    RS_RETURN_IF_ERROR(session->Execute(sql, "set up the repair session on the secondary"));
-  }
-  RS_ASSIGN_OR_RETURN(auto rows, session->Query("SELECT @@SESSION.sql_log_bin",
-                                                "set up the repair session on the secondary"));
-  if (rows.empty() || rows[0].empty() || rows[0][0].value_or("1") != "0") {
-    return Status::Internal("set up the repair session on the secondary: sql_log_bin is still on");
-  }
-  return session;
-}
-
-// Runs the repair of one table on `session` in one transaction; rolls it back on an error.
-Result<TableRepairCounts> RepairOnSession(ConsistentPoint& point, MysqlSession& session,
-                                          const TableVerifyResult& verified) {
-  const std::string what = "repair " + verified.db + "." + verified.table;
-  RS_RETURN_IF_ERROR(session.Execute("START TRANSACTION", what));
-  Result<TableRepairCounts> counts =
-      RepairTable(point.primary.get(), point.secondary.get(), verified, TableRepairOptions{},
-                  [&](const std::string& sql) { return session.Execute(sql, what); });
-  if (!counts.ok()) {
-    (void)session.Execute("ROLLBACK", what);
-    return counts.status();
-  }
-  RS_RETURN_IF_ERROR(session.Execute("COMMIT", what));
-  return counts;
-}
-
-// Returns the report, or a Status when nothing could be done at all.
-Result<Report> Repair(const NodeConfig& config, const RepairCommandOptions& options) {
-  ConsistentPointOptions popts;
-  popts.command = "repair";
-  popts.barrier_timeout_s = options.barrier_timeout_s;
-  // Held until every table is repaired: the secondary then stays exactly at the point, so the
-  // primary's rows of the point are the right ones, and the applier cannot meanwhile apply a
-  // change that the repair would undo.
-  popts.hold_barrier = !options.dry_run;
-  RS_ASSIGN_OR_RETURN(ConsistentPoint point, EstablishConsistentPoint(config, popts));
-
-  TableVerifyOptions topts;
-  topts.collect_keys = true;
-  topts.max_collected_keys = options.max_rows;
-  const bool tty = isatty(fileno(stderr)) != 0 && !options.json;
-  VerifyRunOptions run;
-  run.table = topts;
-  run.show_progress = tty;
-  run.throttle.max_running = options.max_running;
-  run.throttle.max_wait = std::chrono::seconds(options.max_wait_s);
-  std::vector<TableVerifyResult> results = VerifyTablesWithProgress(point, run);
-
-  Report report;
-  report.tables_checked = true;
-  report.position = point.position;
-  std::unique_ptr<MysqlSession> session;
-  for (const TableVerifyResult& verified : results) {
-    TableOutcome outcome;
-    outcome.name = verified.db + "." + verified.table;
-    outcome.differs = verified.status != "equal";
-    report.differs = report.differs || outcome.differs;
-    outcome.error = WhyNotRepairable(verified);
-    if (outcome.differs && outcome.error.empty()) {
-      // The repair writes SQL, so the secondary's triggers on the table fire (the applier's row
-      // events do not fire them): say so, the tables they write may then need a look.
-      auto triggers = point.secondary->Query(
-          fmt::format("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
-                      "EVENT_OBJECT_SCHEMA = {} AND EVENT_OBJECT_TABLE = {}",
-                      QuoteString(verified.db), QuoteString(verified.table)),
-          "list the secondary's triggers");
-      if (triggers.ok() && !triggers->empty() && (*triggers)[0][0]) {
-        outcome.triggers = std::strtoull((*triggers)[0][0]->c_str(), nullptr, 10);
-      }
-      Result<TableRepairCounts> counts = TableRepairCounts{};
-      if (options.dry_run) {
-        if (report.statements.empty()) {
-          report.statements.assign(std::begin(kSessionSetup), std::end(kSessionSetup));
-        }
-        report.statements.push_back("START TRANSACTION");
-        counts = RepairTable(point.primary.get(), point.secondary.get(), verified,
-                             TableRepairOptions{}, [&](const std::string& sql) {
-                               report.statements.push_back(sql);
-                               return Status::Ok();
-                             });
-        report.statements.push_back("COMMIT");
-      } else {
-        if (!session) {
-          auto opened = OpenRepairSession(point.secondary_options);
-          if (!opened.ok()) return opened.status();
-          session = std::move(opened).value();
-        }
-        counts = RepairOnSession(point, *session, verified);
-        if (!counts.ok() && session->broken()) session.reset();
-      }
-      if (counts.ok()) {
-        outcome.counts = *counts;
-      } else {
-        outcome.error = counts.status().message();
-      }
-    }
-    if (!outcome.error.empty()) report.failed = true;
-    report.tables.push_back(std::move(outcome));
-  }
-  // The applier goes on (also done by the destructor on every early return).
-  if (point.barrier) point.barrier->Lift();
-  return report;
-}
-
 }  // namespace
 
 int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
@@ -388,8 +199,17 @@ int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
                  lock.status().message().c_str());
     return 2;
   }
-  Result<Report> report = options.files_only ? Result<Report>(Report{}) : Repair(*config, options);
-  if (report.ok()) RepairFilesInto(*config, options, &*report);
+  RepairRunOptions run;
+  run.database_only = options.database_only;
+  run.files_only = options.files_only;
+  run.deep = options.deep;
+  run.dry_run = options.dry_run;
+  run.barrier_timeout_s = options.barrier_timeout_s;
+  run.max_rows = options.max_rows;
+  run.throttle.max_running = options.max_running;
+  run.throttle.max_wait = std::chrono::seconds(options.max_wait_s);
+  run.show_progress = isatty(fileno(stderr)) != 0 && !options.json;
+  Result<Report> report = verify::Repair(*config, run);
   if (!report.ok()) {
     std::fprintf(stderr, "replsync repair: could not repair: %s\n",
                  report.status().message().c_str());

@@ -6,52 +6,26 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <set>
 #include <string>
-#include <vector>
 
-#include "sync/mysql/mysql_session.h"
+#include "sync/clock.h"
 #include "sync/config.h"
-#include "sync/key_value_file.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
-#include "sync/verify/file_verify.h"
-#include "sync/verify/table_verify.h"
-#include "sync/verify/verify_progress.h"
+#include "sync/verify/verify_run.h"
 
 namespace replsync::cli {
 
-using verify::ConsistentPoint;
-using verify::ConsistentPointOptions;
-using verify::EstablishConsistentPoint;
 using verify::FileDifference;
-using verify::FileVerifyOptions;
-using verify::FileVerifyResult;
-using verify::FilesSkipped;
 using verify::LockVerify;
-using verify::TableVerifyResult;
-using verify::VerifyFiles;
+using verify::VerifyReport;
 using verify::VerifyRunOptions;
-using verify::VerifyRunOptionsFromEnvironment;
-using verify::VerifyTablesWithProgress;
 
 namespace {
 
-// An error that makes the verify impossible: exit 2 with the reason.
-struct CouldNot {
-  std::string reason;
-};
-
-struct Report {
-  std::vector<TableVerifyResult> tables;
-  bool tables_checked = false;
-  FileVerifyResult files;
-  bool files_checked = false;
-  std::string files_skipped;  // why files were not compared ("" when they were)
-  bool consistent = true;
-  bool unverified = false;
-};
+using Report = VerifyReport;
 
 void PrintJson(const Report& r, std::FILE* out) {
   rapidjson::StringBuffer buf;
@@ -94,12 +68,12 @@ void PrintJson(const Report& r, std::FILE* out) {
   }
   w.EndArray();
   w.Key("files_verified");
-  w.Bool(r.files_checked && r.files.verified);
-  if (r.files_checked && !r.files.verified) {
+  w.Bool(r.files_verified());
+  if (r.files_checked && !r.files_verified()) {
     w.Key("files_error");
-    w.String(r.files.error.c_str());
+    w.String(r.files_error.c_str());
   }
-  if (r.files_checked && r.files.verified) {
+  if (r.files_verified()) {
     w.Key("files_summary");
     w.StartObject();
     w.Key("journal_seq");
@@ -177,8 +151,8 @@ void PrintText(const Report& r, std::FILE* out) {
   }
   if (!r.files_checked) {
     std::fprintf(out, "files: not compared (%s)\n", r.files_skipped.c_str());
-  } else if (!r.files.verified) {
-    std::fprintf(out, "files: could not compare: %s\n", r.files.error.c_str());
+  } else if (!r.files_verified()) {
+    std::fprintf(out, "files: could not compare: %s\n", r.files_error.c_str());
   } else {
     std::set<std::string> paths;
     for (const FileDifference& d : r.files.differences) paths.insert(d.path);
@@ -191,93 +165,6 @@ void PrintText(const Report& r, std::FILE* out) {
                  paths.empty() ? "the secondary holds the primary's files"
                                : fmt::format("{} paths differ", paths.size()).c_str());
   }
-}
-
-Report Verify(const NodeConfig& config, const VerifyCommandOptions& options) {
-  ConsistentPointOptions popts;
-  popts.command = "verify";
-  popts.barrier_timeout_s = options.barrier_timeout_s;
-  Result<ConsistentPoint> point = EstablishConsistentPoint(config, popts);
-  if (!point.ok()) throw CouldNot{point.status().message()};
-
-  // Every replicated table, compared between the two snapshots.
-  Report report;
-  report.tables_checked = true;
-  const bool tty = isatty(fileno(stderr)) != 0 && !options.json;
-  VerifyRunOptions run;
-  run.show_progress = tty;
-  run.throttle.max_running = options.max_running;
-  run.throttle.max_wait = std::chrono::seconds(options.max_wait_s);
-  run.progress_path = config.node.state_dir + "/verify.progress";
-  run.resume = options.resume;
-  VerifyRunOptionsFromEnvironment(&run);
-  report.tables = VerifyTablesWithProgress(*point, run);
-  return report;
-}
-
-// The repository's files at their own point (tools/cli/file_verify.h).
-void VerifyFilesInto(const NodeConfig& config, const VerifyCommandOptions& options,
-                     Report* report) {
-  report->files_skipped = FilesSkipped(config, options.database_only, options.files_only);
-  if (!report->files_skipped.empty()) return;
-  FileVerifyOptions fopts;
-  fopts.deep = options.deep;
-  fopts.barrier_timeout_s = options.barrier_timeout_s;
-  fopts.show_progress = isatty(fileno(stderr)) != 0 && !options.json;
-  report->files = VerifyFiles(config, fopts);
-  report->files_checked = true;
-}
-
-void Conclude(Report* report) {
-  for (const auto& result : report->tables) {
-    if (result.status != "equal") report->consistent = false;
-    if (result.status == "unverified") report->unverified = true;
-  }
-  if (report->files_checked) {
-    if (!report->files.verified) report->unverified = true;
-    if (!report->files.differences.empty()) report->consistent = false;
-  }
-}
-
-// state_dir/verify.last (schemas/verify.md "The last verify"): what `replsync status` shows.
-void RecordLastVerify(const NodeConfig& config, const VerifyCommandOptions& options,
-                      const Report& report, int exit_code, const std::string& error,
-                      std::chrono::steady_clock::time_point started) {
-  size_t tables_differing = 0;
-  for (const auto& t : report.tables) tables_differing += t.status == "equal" ? 0 : 1;
-  std::set<std::string> paths;
-  for (const FileDifference& d : report.files.differences) paths.insert(d.path);
-  std::string why = error;
-  for (const auto& t : report.tables) {
-    if (why.empty() && t.status == "unverified") why = t.db + "." + t.table + ": " + t.error;
-  }
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("at");
-  w.Double(static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9);
-  w.Key("seconds");
-  w.Double(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  w.Key("exit_code");
-  w.Int(exit_code);
-  w.Key("what");
-  w.String(options.database_only ? "database" : options.files_only ? "files" : "all");
-  w.Key("tables");
-  w.Uint64(report.tables.size());
-  w.Key("tables_differing");
-  w.Uint64(tables_differing);
-  w.Key("files_verified");
-  w.Bool(report.files_checked && report.files.verified);
-  w.Key("paths_differing");
-  w.Uint64(paths.size());
-  w.Key("error");
-  w.String(why.c_str(), static_cast<rapidjson::SizeType>(why.size()));
-  w.EndObject();
-  Status st = WriteFileAtomically(config.node.state_dir + "/verify.last",
-                                  std::string(buf.GetString()) + "\n", "verify's last result");
-  if (!st.ok()) std::fprintf(stderr, "replsync verify: %s\n", st.message().c_str());
 }
 
 }  // namespace
@@ -302,28 +189,39 @@ int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
                  lock.status().message().c_str());
     return 2;
   }
-  const auto started = std::chrono::steady_clock::now();
-  Report report;
-  try {
-    if (!options.files_only) report = Verify(*config, options);
-  } catch (const CouldNot& e) {
-    std::fprintf(stderr, "replsync verify: could not verify: %s\n", e.reason.c_str());
-    RecordLastVerify(*config, options, report, 2, e.reason, started);
+  VerifyRunOptions run;
+  run.database_only = options.database_only;
+  run.files_only = options.files_only;
+  run.deep = options.deep;
+  run.barrier_timeout_s = options.barrier_timeout_s;
+  run.throttle.max_running = options.max_running;
+  run.throttle.max_wait = std::chrono::seconds(options.max_wait_s);
+  run.resume = options.resume;
+  run.show_progress = isatty(fileno(stderr)) != 0 && !options.json;
+  const Clock::TimePoint started = run.clock->Now();
+  auto record = [&](const Report& report, int exit_code, const std::string& error) {
+    Status st =
+        verify::RecordLastVerify(config->node.state_dir, run, report, exit_code, error, started);
+    if (!st.ok()) std::fprintf(stderr, "replsync verify: %s\n", st.message().c_str());
+  };
+  Result<Report> report = verify::Verify(*config, run);
+  if (!report.ok()) {
+    const std::string& reason = report.status().message();
+    std::fprintf(stderr, "replsync verify: could not verify: %s\n", reason.c_str());
+    record(Report{}, 2, reason);
     return 2;
   }
-  VerifyFilesInto(*config, options, &report);
-  Conclude(&report);
-  if (report.files_checked && !report.files.verified) {
+  if (report->files_checked && !report->files_verified()) {
     std::fprintf(stderr, "replsync verify: could not compare the files: %s\n",
-                 report.files.error.c_str());
+                 report->files_error.c_str());
   }
   if (options.json) {
-    PrintJson(report, out);
+    PrintJson(*report, out);
   } else {
-    PrintText(report, out);
+    PrintText(*report, out);
   }
-  const int exit_code = report.unverified ? 2 : report.consistent ? 0 : 1;
-  RecordLastVerify(*config, options, report, exit_code, report.files.error, started);
+  const int exit_code = report->unverified ? 2 : report->consistent ? 0 : 1;
+  record(*report, exit_code, report->files_error);
   return exit_code;
 }
 

@@ -7,11 +7,13 @@
 // `replsync_verify` is committed on the primary after P (so that a transaction past P surely
 // reaches the secondary), the applier applies exactly the transactions before P and holds
 // again, the secondary opens its snapshot there, and the applier goes on. Every replicated table
-// is then compared between the two snapshots (tools/cli/table_verify.h).
+// is then compared between the two snapshots (sync/verify/table_verify.h).
 //
 // The repository's files are compared at their own point of the same stream (after the tables;
-// tools/cli/file_verify.h): --database-only or --files-only restrict it to one part; a
+// sync/verify/file_verify.h): --database-only or --files-only restrict it to one part; a
 // secondary without [repository] path compares the database only.
+// The work is done by sync/verify/verify_run.h; this command maps its flags to options, prints the
+// report (text or JSON) and maps it to an exit code.
 // Exit codes: 0 consistent, 1 differences found, 2 could not verify (the reason is printed).
 #pragma once
 
@@ -27,11 +29,11 @@ struct VerifyCommandOptions {
   bool files_only = false;
   bool deep = false;            // reread every file on both sides
   int barrier_timeout_s = 120;  // the longest wait for the secondary's applier to reach the point
-  // The throttle (tools/cli/verify_throttle.h): wait before a chunk while a server runs more
+  // The throttle (sync/verify/verify_throttle.h): wait before a chunk while a server runs more
   // than max_running other queries (0: never), at most max_wait_s per wait.
   uint64_t max_running = 25;
   int max_wait_s = 60;
-  bool resume = false;  // go on from an interrupted verify (tools/cli/verify_progress.h)
+  bool resume = false;  // go on from an interrupted verify (sync/verify/verify_progress.h)
 };
 
 int RunVerify(const VerifyCommandOptions& options, std::FILE* out);
