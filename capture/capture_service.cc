@@ -142,10 +142,7 @@ void CaptureService::Stop() {
   stop_ = true;
   writer_.Abort();
   factory_->Interrupt();
-  {
-    std::lock_guard<std::mutex> lock(pause_mu_);  // orders stop_ before a Pause's check
-  }
-  pause_cv_.notify_all();
+  WakePause();
   if (capture_thread_.joinable()) capture_thread_.join();
   writer_.Stop();
   started_ = false;
@@ -213,6 +210,13 @@ void CaptureService::AfterJournalWrite(const char* op) const {
 bool CaptureService::Pause(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(pause_mu_);
   return !clock_.WaitFor(pause_cv_, lock, timeout, [this] { return stop_.load(); });
+}
+
+void CaptureService::WakePause() {
+  {
+    std::lock_guard<std::mutex> lock(pause_mu_);  // orders stop_ before a Pause's check
+  }
+  pause_cv_.notify_all();
 }
 
 // ---- capture thread
@@ -384,10 +388,7 @@ void CaptureService::OnWriterFailed(const Status& status) {
   Fail(status);
   stop_ = true;
   factory_->Interrupt();
-  {
-    std::lock_guard<std::mutex> lock(pause_mu_);
-  }
-  pause_cv_.notify_all();
+  WakePause();
 }
 
 Status CaptureService::WaitForJournalSpace(bool in_transaction) {

@@ -216,6 +216,8 @@ class CaptureService {
   Status DiscardUnfinished();
   // Waits on the clock up to `timeout` or until Stop; returns false on Stop.
   bool Pause(std::chrono::milliseconds timeout);
+  // Ends a Pause once stop_ is set.
+  void WakePause();
   void Fail(const Status& status);
   // Sets the state unless the service has failed.
   void SetState(CaptureState state);
@@ -232,7 +234,7 @@ class CaptureService {
   std::thread capture_thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;
-  std::mutex pause_mu_;           // with pause_cv_: the capture thread's timed waits
+  std::mutex pause_mu_;               // with pause_cv_: the capture thread's timed waits
   std::condition_variable pause_cv_;  // notified by Stop and a failed writer
 
   // ---- capture thread state

@@ -71,8 +71,8 @@ class EntryBuilder::Sink : public TransactionSink {
   EntryBuilder* builder_;
 };
 
-EntryBuilder::EntryBuilder(const std::vector<std::string>& databases, size_t part_bytes,
-                           Emit emit, Observe observe)
+EntryBuilder::EntryBuilder(const std::vector<std::string>& databases, size_t part_bytes, Emit emit,
+                           Observe observe)
     : filter_(databases),
       part_bytes_limit_(part_bytes),
       emit_(std::move(emit)),
@@ -241,7 +241,7 @@ Status EntryBuilder::SetStatementEnd(std::string* event) const {
 }
 
 Status EntryBuilder::AddDdl(const TransactionInfo& txn, const Event& event,
-                              const DdlStatement& ddl) {
+                            const DdlStatement& ddl) {
   if (part_ == nullptr) return Status::Internal("DDL outside a transaction");
   uint64_t sql_mode = 0;
   if (ddl.query != nullptr && ddl.query->status.sql_mode) sql_mode = *ddl.query->status.sql_mode;

@@ -126,9 +126,8 @@ Result<uint64_t> JournalWriter::SubmitExternal(std::string entry, bool completes
 
 Status JournalWriter::WaitDurable(uint64_t ticket) {
   std::unique_lock<std::mutex> lock(mu_);
-  space_cv_.wait(lock, [&] {
-    return durable_ticket_ >= ticket || failed_ || aborted_ || input_ended_;
-  });
+  space_cv_.wait(lock,
+                 [&] { return durable_ticket_ >= ticket || failed_ || aborted_ || input_ended_; });
   if (durable_ticket_ >= ticket) return Status::Ok();
   return Status::Aborted(failed_ ? "journal writer failed" : "capture stopped");
 }
@@ -224,9 +223,9 @@ void JournalWriter::Run() {
         }
         // A request ends the batch: AppendBatch carries it out after appending the rest.
         size_t entries = 0, bytes = 0;
-        while (batch.empty() || (batch.back().item.request == Request::kNone &&
-                                 entries < options_.batch_entries &&
-                                 bytes < options_.batch_bytes)) {
+        while (batch.empty() ||
+               (batch.back().item.request == Request::kNone && entries < options_.batch_entries &&
+                bytes < options_.batch_bytes)) {
           if (!TakeNextLocked(&batch, &entries, &bytes)) break;
         }
         has_meta_queued_ = false;

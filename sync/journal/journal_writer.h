@@ -78,7 +78,7 @@ class JournalWriter {
   };
 
   struct Options {
-    size_t batch_entries = 256;  // at most this many entries per Append
+    size_t batch_entries = 256;    // at most this many entries per Append
     size_t batch_bytes = 8 << 20;  // ... and about this many bytes
     // Extra wait for more entries before an Append (0: append what is queued at once; while
     // one Append is being synced the next batch collects anyway).
@@ -192,7 +192,7 @@ class JournalWriter {
   std::thread thread_;
   std::atomic<uint64_t> last_complete_seq_{0};  // set by Start, then by the writer thread only
 
-  mutable std::mutex mu_;          // guards the fields below
+  mutable std::mutex mu_;             // guards the fields below
   std::condition_variable work_cv_;   // the writer waits for work
   std::condition_variable space_cv_;  // queue space, WaitWritten, WaitDurable, WaitDrained
   uint64_t wakeups_ = 0;              // WakeWriterLocked calls: the writer's wait ends
@@ -205,14 +205,14 @@ class JournalWriter {
   bool has_meta_queued_ = false;
   Clock::TimePoint first_meta_queued_{};
   uint64_t next_ticket_ = 0;
-  bool aborted_ = false;      // Abort: the producers' waits end
-  bool input_ended_ = false;  // EndOfInput: nothing more is queued by the primary producer
-  bool drained_ = false;      // ... and the writer wrote everything it could take
-  bool exit_ = false;         // Stop: the writer ends once drained
-  bool running_ = false;      // from Start until the writer thread ends
-  bool failed_ = false;       // a write failed; the writer ended
-  bool txn_open_ = false;       // the writer appended parts of a primary group, not its last
-  bool external_open_ = false;  // ... of an external group, not its last entry
+  bool aborted_ = false;         // Abort: the producers' waits end
+  bool input_ended_ = false;     // EndOfInput: nothing more is queued by the primary producer
+  bool drained_ = false;         // ... and the writer wrote everything it could take
+  bool exit_ = false;            // Stop: the writer ends once drained
+  bool running_ = false;         // from Start until the writer thread ends
+  bool failed_ = false;          // a write failed; the writer ended
+  bool txn_open_ = false;        // the writer appended parts of a primary group, not its last
+  bool external_open_ = false;   // ... of an external group, not its last entry
   uint64_t durable_ticket_ = 0;  // the last external group durable
   uint64_t written_ticket_ = 0;  // the last primary item written or carried out
   std::optional<Retention> retention_;
