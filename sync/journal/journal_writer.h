@@ -19,9 +19,9 @@
 // per Append, each Append durable), so a burst shares one fsync and a lone entry waits for
 // none; an item with meta only waits up to `meta_delay` for company.
 // The writer knows entries and meta only, never what they mean.
-// Thread-safety: Start/Stop/Abort/EndOfInput/WaitDrained from one controlling thread;
-// Submit/WaitWritten from the primary producer; SubmitExternal/WaitDurable from the one other
-// producer; SubmitRetention and last_complete_seq() from any thread.
+// Thread-safety: Start/Stop/Abort/WaitDrained from one controlling thread;
+// Submit/WaitWritten/EndOfInput from the primary producer; SubmitExternal/WaitDurable from the
+// one other producer; SubmitRetention and last_complete_seq() from any thread.
 #pragma once
 
 #include <atomic>
