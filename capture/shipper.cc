@@ -1,5 +1,4 @@
 #include "capture/shipper.h"
-#include "sync/text.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +8,8 @@
 #include <charconv>
 #include <limits>
 #include <utility>
+
+#include "sync/text.h"
 
 namespace replsync::capture {
 
@@ -24,16 +25,9 @@ constexpr char kPeersKey[] = "shipper.peers";
 std::string DurableKey(const std::string& name) { return "peer." + name + ".durable"; }
 std::string AppliedKey(const std::string& name) { return "peer." + name + ".applied"; }
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-uint32_t NowUnix() {
-  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+// Seconds since the epoch, as Entries and Heartbeat carry them.
+uint32_t UnixSeconds(const Clock& clock) {
+  return static_cast<uint32_t>(clock.UnixMillis() / 1000);
 }
 
 // A node name must be usable as part of a meta key and a line of shipper.peers.
@@ -47,16 +41,17 @@ bool ValidName(const std::string& name) {
 
 }  // namespace
 
-Shipper::Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport,
-                 ShipperOptions options)
-    : journal_(journal), transport_(std::move(transport)), options_(std::move(options)) {
-  cctx_ = ZSTD_createCCtx();
-}
+void Shipper::ZstdCCtxFree::operator()(ZSTD_CCtx_s* cctx) const { ZSTD_freeCCtx(cctx); }
 
-Shipper::~Shipper() {
-  Stop();
-  ZSTD_freeCCtx(cctx_);
-}
+Shipper::Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport,
+                 ShipperOptions options, Clock& clock)
+    : journal_(journal),
+      transport_(std::move(transport)),
+      options_(std::move(options)),
+      clock_(clock),
+      cctx_(ZSTD_createCCtx()) {}
+
+Shipper::~Shipper() { Stop(); }
 
 uint64_t Shipper::Shippable() const {
   uint64_t last = journal_->last_seq();
@@ -172,7 +167,7 @@ void Shipper::Run() {
     pb::Envelope message;
     auto received = transport_->Receive(
         &peer, &message, more ? std::chrono::milliseconds(0) : options_.poll_interval);
-    Clock::time_point now = Clock::now();
+    TimePoint now = clock_.Now();
     if (!received.ok()) {
       spdlog::error("shipper: receive at {}: {}", options_.endpoint, received.status().ToString());
       std::lock_guard<std::mutex> lock(mu_);
@@ -183,10 +178,10 @@ void Shipper::Run() {
       for (int i = 0; i < 64 && !stop_; ++i) {
         auto again = transport_->Receive(&peer, &message, std::chrono::milliseconds(0));
         if (!again.ok() || !*again) break;
-        Handle(peer, message, Clock::now());
+        Handle(peer, message, clock_.Now());
       }
     }
-    now = Clock::now();
+    now = clock_.Now();
     if (now - last_heartbeat_ >= options_.heartbeat_interval) {
       last_heartbeat_ = now;
       SendHeartbeats(Shippable());
@@ -197,6 +192,7 @@ void Shipper::Run() {
       last_retention_ = now;
       Retain();
     }
+    if (options_.after_round) options_.after_round();
   }
   // The last positions: after the outstanding retention, one more, and wait for it (its `done`
   // refers to this shipper).
@@ -208,7 +204,7 @@ void Shipper::Run() {
   sessions_.clear();
 }
 
-void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now) {
+void Shipper::Handle(const std::string& peer, pb::Envelope& message, TimePoint now) {
   if (message.has_hello()) return OnHello(peer, message.hello(), now);
   if (message.has_tree_request()) return OnTreeRequest(peer, message.tree_request(), now);
   auto it = sessions_.find(peer);
@@ -224,7 +220,7 @@ void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time
   session.last_heard = now;
   std::lock_guard<std::mutex> lock(mu_);
   Known& known = known_[session.name];
-  known.last_seen_unix_ms = NowUnixMs();
+  known.last_seen_unix_ms = clock_.UnixMillis();
   if (message.has_ack()) {
     const pb::Ack& ack = message.ack();
     if (ack.durable_seq() + 1 > session.next_seq) {
@@ -265,7 +261,7 @@ void Shipper::Handle(const std::string& peer, pb::Envelope& message, Clock::time
 }
 
 void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& request,
-                            Clock::time_point now) {
+                            TimePoint now) {
   pb::Envelope reply;
   pb::TreeReply* r = reply.mutable_tree_reply();
   r->set_request_id(request.request_id());
@@ -325,7 +321,7 @@ void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& requ
   if (!sent.ok()) spdlog::warn("shipper: verify's tree reply not sent: {}", sent.message());
 }
 
-void Shipper::ServeTreeSnapshots(Clock::time_point now) {
+void Shipper::ServeTreeSnapshots(TimePoint now) {
   std::vector<TreeDone> done;
   {
     std::lock_guard<std::mutex> lock(tree_mu_);
@@ -344,8 +340,8 @@ void Shipper::ServeTreeSnapshots(Clock::time_point now) {
             [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
         tree_sessions_.erase(oldest);
       }
-      const std::string id =
-          fmt::format("{:x}-{}", static_cast<uint64_t>(NowUnixMs()), ++tree_session_counter_);
+      const std::string id = fmt::format("{:x}-{}", static_cast<uint64_t>(clock_.UnixMillis()),
+                                         ++tree_session_counter_);
       TreeSession& session = tree_sessions_[id];
       session.snapshot = std::move(d.snapshot).value();
       session.last_used = now;
@@ -363,7 +359,7 @@ void Shipper::ServeTreeSnapshots(Clock::time_point now) {
   }
 }
 
-void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, Clock::time_point now) {
+void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint now) {
   const std::string& name = hello.node_name();
   if (!ValidName(name)) {
     SendError(peer, name,
@@ -430,7 +426,7 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, Clock::ti
     known.applied_seq = hello.applied_seq();
     known.peer_id = peer;
     known.sent_seq = durable;
-    known.last_seen_unix_ms = NowUnixMs();
+    known.last_seen_unix_ms = clock_.UnixMillis();
     known.last_error.clear();
   }
   if (is_new) list_dirty_ = true;
@@ -482,8 +478,8 @@ bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable
     bool compressed = false;
     if (entry.size() >= options_.compress_min_bytes && cctx_ != nullptr) {
       compressed_.resize(ZSTD_compressBound(entry.size()));
-      size_t n = ZSTD_compressCCtx(cctx_, compressed_.data(), compressed_.size(), entry.data(),
-                                   entry.size(), options_.zstd_level);
+      size_t n = ZSTD_compressCCtx(cctx_.get(), compressed_.data(), compressed_.size(),
+                                   entry.data(), entry.size(), options_.zstd_level);
       if (!ZSTD_isError(n) && n < entry.size()) {
         compressed_.resize(n);
         entries->add_entries(compressed_);
@@ -495,7 +491,7 @@ bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable
     bytes += entries->entries(entries->entries_size() - 1).size();
   }
   entries->set_primary_last_seq(shippable);
-  entries->set_primary_time(NowUnix());
+  entries->set_primary_time(UnixSeconds(clock_));
   const uint64_t n = static_cast<uint64_t>(entries->seqs_size());
   Status s = transport_->Send(peer, envelope);
   if (!s.ok()) {
@@ -570,14 +566,14 @@ void Shipper::SendHeartbeats(uint64_t shippable) {
   pb::Envelope envelope;
   envelope.set_version(kProtocolVersion);
   envelope.mutable_heartbeat()->set_last_seq(shippable);
-  envelope.mutable_heartbeat()->set_time(NowUnix());
+  envelope.mutable_heartbeat()->set_time(UnixSeconds(clock_));
   for (const auto& [peer, session] : sessions_) {
     Status s = transport_->Send(peer, envelope);
     if (!s.ok()) spdlog::warn("shipper: heartbeat to {}: {}", session.name, s.ToString());
   }
 }
 
-void Shipper::DropSilent(Clock::time_point now) {
+void Shipper::DropSilent(TimePoint now) {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (now - it->second.last_heard < options_.silence_timeout) {
       ++it;

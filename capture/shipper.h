@@ -33,6 +33,8 @@
 //   thread; schemas/journal.md "Writers") and carries on. At most one is outstanding; the next
 //   round after it is done submits the state of that moment. Values it sent are written again
 //   after a failed retention. Stop() waits for the last one.
+// Time: heartbeats, silence, retention rounds, verify sessions and the stamps it sends and shows
+// come from the injected Clock; waiting for messages is the transport's (poll_interval).
 // Thread-safety: Start/Stop from one owning thread; Notify() and status() from any thread. The
 // transport belongs to the shipper's thread.
 #pragma once
@@ -52,6 +54,7 @@
 #include <vector>
 
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/files/file_tree.h"
 #include "sync/journal/journal.h"
 #include "sync/status.h"
@@ -100,6 +103,10 @@ struct ShipperOptions {
   std::chrono::milliseconds tree_session_idle{600000};
   size_t max_tree_sessions = 4;
   size_t tree_reply_nodes = 50000;
+  // Test hook: called from the shipper's thread at the end of every round of its loop (send,
+  // receive and handle, heartbeats, silence, verify snapshots, retention). A message a peer
+  // sent before round n began is handled in round n and answered by round n + 1 at the latest.
+  std::function<void()> after_round;
 };
 
 struct PeerStatus {
@@ -125,14 +132,16 @@ struct ShipperStatus {
   uint64_t bytes_sent = 0;     // after compression, since Start
   uint64_t bad_frames = 0;
   uint64_t abandoned_file_parts = 0;  // file entries sent abandoned (changed since journaled)
-  std::string last_error;         // journal errors ("" when none)
-  std::vector<PeerStatus> peers;  // every known secondary, by name
+  std::string last_error;             // journal errors ("" when none)
+  std::vector<PeerStatus> peers;      // every known secondary, by name
 };
 
 class Shipper {
  public:
-  // `journal` must outlive the shipper.
-  Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport, ShipperOptions options);
+  // `journal` must outlive the shipper; `clock` times heartbeats, silence, retention rounds and
+  // verify sessions, and stamps what the shipper sends.
+  Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport, ShipperOptions options,
+          Clock& clock = SystemClock());
   ~Shipper();  // stops
   Shipper(const Shipper&) = delete;
   Shipper& operator=(const Shipper&) = delete;
@@ -149,13 +158,17 @@ class Shipper {
   ShipperStatus status() const;
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::TimePoint;
+  // Owns the zstd compression context.
+  struct ZstdCCtxFree {
+    void operator()(ZSTD_CCtx_s* cctx) const;
+  };
 
   struct Session {
     std::string name;
     uint64_t next_seq = 1;    // next entry to send
     uint64_t window_end = 0;  // durable_seq + credit of the latest Hello/Ack
-    Clock::time_point last_heard{};
+    TimePoint last_heard{};
     // A file whose content could not be filled in: its remaining parts go out abandoned.
     std::string abandoned_file;
   };
@@ -172,19 +185,18 @@ class Shipper {
   };
 
   void Run();
-  void Handle(const std::string& peer, pb::Envelope& message, Clock::time_point now);
-  void OnHello(const std::string& peer, const pb::Hello& hello, Clock::time_point now);
+  void Handle(const std::string& peer, pb::Envelope& message, TimePoint now);
+  void OnHello(const std::string& peer, const pb::Hello& hello, TimePoint now);
   // Verify's requests (schemas/wire.md "Verify's tree requests"); no Hello needed.
-  void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request,
-                     Clock::time_point now);
+  void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request, TimePoint now);
   // Answers the opening requests whose snapshots are ready; drops idle sessions.
-  void ServeTreeSnapshots(Clock::time_point now);
+  void ServeTreeSnapshots(TimePoint now);
   // Sends what `peer`'s window allows; returns true when something was sent.
   bool Pump(const std::string& peer, Session& session, uint64_t shippable);
   void SendError(const std::string& peer, const std::string& name, const std::string& text,
                  bool fatal);
   void SendHeartbeats(uint64_t shippable);
-  void DropSilent(Clock::time_point now);
+  void DropSilent(TimePoint now);
   // Submits the deletion of the entries every known secondary holds, with the changed
   // positions, unless a retention is still outstanding (then the next round does).
   void Retain();
@@ -198,7 +210,8 @@ class Shipper {
   Journal* journal_;
   std::unique_ptr<ServerTransport> transport_;
   ShipperOptions options_;
-  ZSTD_CCtx_s* cctx_ = nullptr;
+  Clock& clock_;
+  std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFree> cctx_;  // nullptr when zstd could not allocate
 
   std::thread thread_;
   std::atomic<bool> stop_{false};
@@ -208,12 +221,12 @@ class Shipper {
   // Shipper thread only.
   std::map<std::string, Session> sessions_;  // by peer id
   bool list_dirty_ = false;                  // shipper.peers needs writing
-  Clock::time_point last_heartbeat_{};
-  Clock::time_point last_retention_{};
+  TimePoint last_heartbeat_{};
+  TimePoint last_retention_{};
   std::string compressed_;  // scratch
   struct TreeSession {
     FileTreeSnapshot snapshot;
-    Clock::time_point last_used{};
+    TimePoint last_used{};
   };
   std::map<std::string, TreeSession> tree_sessions_;  // by session id
   uint64_t tree_session_counter_ = 0;

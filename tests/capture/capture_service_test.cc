@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "capture/binlog/binlog_decoder.h"
 #include "capture/binlog/file_binlog_source.h"
 #include "replsync.pb.h"
+#include "sync/clock.h"
 #include "sync/crc32.h"
 
 namespace replsync::capture {
@@ -245,6 +247,7 @@ class BreakingFactory : public BinlogSourceFactory {
   void Interrupt() override {}
   void Resume() override {}
   std::string Describe() const override { return "breaking " + files_.Describe(); }
+  int opened() const { return opened_.load(); }
 
  private:
   class Breaking : public BinlogSource {
@@ -268,7 +271,93 @@ class BreakingFactory : public BinlogSourceFactory {
   FileSourceFactory files_;
   int limit_;
   std::function<void()> on_break_;
-  int opened_ = 0;
+  std::atomic<int> opened_{0};
+};
+
+// A ManualClock that counts the waits the capture thread begins on it (the journal-full poll,
+// the retry backoff), and knows when the capture's source ended: a test advances time and then
+// knows the capture thread acted on it, parked again or reached the end, before it asserts.
+class CaptureClock : public ManualClock {
+ public:
+  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                 TimePoint deadline, const std::function<bool()>& done) override {
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      ++waits_[std::this_thread::get_id()];
+    }
+    changed_.notify_all();
+    return ManualClock::WaitUntil(cv, lock, deadline, done);
+  }
+  // Called on the capture thread (by the factory's Open): its waits are the ones counted.
+  void SetCaptureThread() {
+    std::lock_guard<std::mutex> guard(mu_);
+    capture_thread_ = std::this_thread::get_id();
+  }
+  void SourceEnded() {
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      ended_ = true;
+    }
+    changed_.notify_all();
+  }
+  bool source_ended() const {
+    std::lock_guard<std::mutex> guard(mu_);
+    return ended_;
+  }
+  // Waits until the capture thread began its wait number `seen` + 1, or its source ended;
+  // returns the number of waits it began.
+  uint64_t WaitCaptureParked(uint64_t seen) {
+    std::unique_lock<std::mutex> guard(mu_);
+    changed_.wait(guard, [&] { return ended_ || CaptureWaitsLocked() > seen; });
+    return CaptureWaitsLocked();
+  }
+
+ private:
+  uint64_t CaptureWaitsLocked() const {
+    auto it = waits_.find(capture_thread_);
+    return it == waits_.end() ? 0 : it->second;
+  }
+
+  mutable std::mutex mu_;  // guards the fields below
+  std::condition_variable changed_;
+  std::map<std::thread::id, uint64_t> waits_;
+  std::thread::id capture_thread_;
+  bool ended_ = false;
+};
+
+// Binlog files whose reading the CaptureClock observes (the capture thread, the end).
+class ObservedFactory : public BinlogSourceFactory {
+ public:
+  ObservedFactory(std::vector<std::string> paths, CaptureClock* clock)
+      : files_(std::move(paths)), clock_(clock) {}
+  Result<BinlogPosition> CurrentPosition() override { return files_.CurrentPosition(); }
+  Result<std::unique_ptr<BinlogSource>> Open(const BinlogPosition& start) override {
+    clock_->SetCaptureThread();
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<BinlogSource> source, files_.Open(start));
+    return std::unique_ptr<BinlogSource>(new Observed(std::move(source), clock_));
+  }
+  void Interrupt() override {}
+  void Resume() override {}
+  std::string Describe() const override { return "observed " + files_.Describe(); }
+
+ private:
+  class Observed : public BinlogSource {
+   public:
+    Observed(std::unique_ptr<BinlogSource> source, CaptureClock* clock)
+        : source_(std::move(source)), clock_(clock) {}
+    Result<bool> Next(RawEvent* event) override {
+      RS_ASSIGN_OR_RETURN(bool more, source_->Next(event));
+      if (!more) clock_->SourceEnded();
+      return more;
+    }
+    std::string Describe() const override { return source_->Describe(); }
+
+   private:
+    std::unique_ptr<BinlogSource> source_;
+    CaptureClock* clock_;
+  };
+  FileSourceFactory files_;
+  CaptureClock* clock_;
 };
 
 // A serialized file-repository entry, as the file capture submits them.
@@ -305,6 +394,11 @@ Status Retain(CaptureService* service, uint64_t up_to,
   }
   return outcome.get();
 }
+
+// Returns once the writer appended what the capture thread had queued: a retention with nothing
+// to delete and no values writes nothing, and the writer carries it out after the batch it
+// takes at that moment (JournalWriter::SubmitRetention). Call it while the capture thread waits.
+Status WriterCaughtUp(CaptureService* service) { return Retain(service, 0); }
 
 // Records which thread made each write of the journal (CaptureOptions::after_journal_write).
 class WriteLog {
@@ -867,10 +961,13 @@ TEST_F(CaptureServiceTest, SourceErrorMidTransactionRemovesItsPartsBeforeAWaitin
   Journal* journal = journal_.get();
   Result<uint64_t> group = Status::Internal("the source did not break");
   uint64_t journaled_at_break = 0;
+  std::mutex mu;
+  std::condition_variable appended;  // the writer wrote the journal
   auto on_break = [&] {
     // Parts of transaction 2 are in the journal before the error.
-    for (int i = 0; i < 10000 && journal->last_seq() < 3; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      appended.wait_for(lock, std::chrono::seconds(10), [&] { return journal->last_seq() >= 3; });
     }
     journaled_at_break = journal->last_seq();
     // Submitted here, on the capture thread, so that the group is queued before the discard
@@ -882,6 +979,10 @@ TEST_F(CaptureServiceTest, SourceErrorMidTransactionRemovesItsPartsBeforeAWaitin
   CaptureOptions options;
   options.part_bytes = 1024;
   options.retry_min = std::chrono::milliseconds(1);
+  options.after_journal_write = [&](const char*) {
+    std::lock_guard<std::mutex> lock(mu);
+    appended.notify_all();
+  };
   {
     CaptureService service(journal_.get(), &factory, options);
     running = &service;
@@ -904,35 +1005,60 @@ TEST_F(CaptureServiceTest, SourceErrorMidTransactionRemovesItsPartsBeforeAWaitin
   EXPECT_EQ(Meta("capture.last_complete_seq"), std::to_string(journal_->last_seq()));
 }
 
+// A network error: the source is opened again after retry_min of the service's clock, not
+// before; with an hour's backoff the capture goes on as soon as the clock says the hour passed.
+TEST_F(CaptureServiceTest, NetworkErrorIsRetriedAfterTheBackoffOnTheClock) {
+  OpenJournal();
+  CaptureClock clock;
+  BreakingFactory factory({kMariadbFixture}, 1, [&clock] { clock.SetCaptureThread(); });
+  CaptureOptions options;
+  options.retry_min = std::chrono::hours(1);
+  CaptureService service(journal_.get(), &factory, options, clock);
+  ASSERT_TRUE(service.Start().ok());
+  clock.WaitCaptureParked(0);  // the backoff
+  CaptureStatus waiting = service.status();
+  EXPECT_EQ(waiting.state, CaptureState::kConnecting);
+  EXPECT_NE(waiting.last_error.find("connection reset (test)"), std::string::npos)
+      << waiting.last_error;
+  EXPECT_EQ(factory.opened(), 1) << "not opened again before the backoff passed";
+  clock.Advance(options.retry_min);
+  ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
+  EXPECT_EQ(factory.opened(), 2);
+  EXPECT_EQ(journal_->last_seq(), 2u);
+  EXPECT_EQ(service.status().state, CaptureState::kFinished);
+}
+
 TEST_F(CaptureServiceTest, FullJournalPausesCaptureUntilSpaceIsFreed) {
   SyntheticBinlog b;
   for (uint64_t seq = 1; seq <= 20; ++seq) b.Transaction(seq);
   std::string path = b.Write(dir_);
   OpenJournal(2000);  // a few entries fill it
-  FileSourceFactory factory({path});
+  CaptureClock clock;
+  ObservedFactory factory({path}, &clock);
   CaptureOptions options;
   options.full_poll = std::chrono::milliseconds(5);
   options.journal_max_bytes = 2000;
   options.queue_bytes = 1;  // one entry in flight: the journal fills before the file is read
-  CaptureService service(journal_.get(), &factory, options);
+  CaptureService service(journal_.get(), &factory, options, clock);
   ASSERT_TRUE(service.Start().ok());
-  // Wait for the pause.
-  for (int i = 0; i < 2000 && service.status().state != CaptureState::kJournalFull; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  // Wait for the pause: the capture thread's first wait on the clock is the journal-full poll.
+  uint64_t parked = clock.WaitCaptureParked(0);
+  ASSERT_FALSE(clock.source_ended());
   CaptureStatus paused = service.status();
   ASSERT_EQ(paused.state, CaptureState::kJournalFull);
   EXPECT_TRUE(paused.journal_full);
-  // The entry already queued when capture saw the journal full may still be appended (on a
-  // loaded machine after the state changed); nothing after it is.
-  uint64_t held = journal_->last_seq();
-  for (int i = 0; i < 100; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (journal_->last_seq() == held) break;
-    held = journal_->last_seq();
-  }
+  // The entry already queued when capture saw the journal full may still be appended; nothing
+  // after it is.
+  ASSERT_TRUE(WriterCaughtUp(&service).ok());
+  const uint64_t held = journal_->last_seq();
   EXPECT_LT(held, 20u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Time passes: capture looks again each full_poll, finds the journal full and waits again.
+  for (int i = 0; i < 10; ++i) {
+    clock.Advance(options.full_poll);
+    parked = clock.WaitCaptureParked(parked);
+  }
+  ASSERT_FALSE(clock.source_ended());
+  ASSERT_TRUE(WriterCaughtUp(&service).ok());
   EXPECT_EQ(journal_->last_seq(), held) << "nothing is written while full";
   // The shipper's part, through the writer: delete what secondaries hold; capture continues to
   // the end.
@@ -952,9 +1078,10 @@ TEST_F(CaptureServiceTest, FullJournalPausesCaptureUntilSpaceIsFreed) {
     ASSERT_TRUE(retained.ok()) << retained.ToString();
     ASSERT_EQ(journal_->first_seq(), complete + 1);
   };
-  for (int i = 0; i < 5000 && service.status().state != CaptureState::kFinished; ++i) {
+  while (!clock.source_ended()) {
     retain_complete();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    clock.Advance(options.full_poll);  // capture looks again: it reads on, or waits again
+    parked = clock.WaitCaptureParked(parked);
   }
   // Finished reading; Wait returns once the writer appended the rest, and it still carries out
   // retention afterwards.
@@ -1078,24 +1205,20 @@ TEST_F(CaptureServiceTest, FullJournalMidTransactionIsFreedByRetentionAndCapture
   b.Transaction(2, 200);
   std::string path = b.Write(dir_);
   OpenJournal(6000);
-  FileSourceFactory factory({path});
+  CaptureClock clock;
+  ObservedFactory factory({path}, &clock);
   CaptureOptions options;
   options.part_bytes = 1024;
   options.full_poll = std::chrono::milliseconds(5);
   options.journal_max_bytes = 6000;
   options.queue_bytes = 1;  // one entry in flight
-  CaptureService service(journal_.get(), &factory, options);
+  CaptureService service(journal_.get(), &factory, options, clock);
   ASSERT_TRUE(service.Start().ok());
-  for (int i = 0; i < 2000 && service.status().state != CaptureState::kJournalFull; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  uint64_t parked = clock.WaitCaptureParked(0);  // the journal-full poll
+  ASSERT_FALSE(clock.source_ended());
   ASSERT_EQ(service.status().state, CaptureState::kJournalFull) << service.status().last_error;
-  uint64_t held = journal_->last_seq();
-  for (int i = 0; i < 100; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (journal_->last_seq() == held) break;
-    held = journal_->last_seq();
-  }
+  ASSERT_TRUE(WriterCaughtUp(&service).ok());  // the entry in flight, if any
+  const uint64_t held = journal_->last_seq();
   const uint64_t complete = service.last_complete_seq();
   ASSERT_GE(complete, 1u) << "premise: transaction 1 is whole";
   ASSERT_GT(held, complete) << "premise: parts of transaction 2 are appended, the rest waits";
@@ -1105,15 +1228,15 @@ TEST_F(CaptureServiceTest, FullJournalMidTransactionIsFreedByRetentionAndCapture
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(journal_->first_seq(), complete + 1);
   EXPECT_EQ(Meta("peer.a.durable"), std::to_string(complete));
-  for (int i = 0; i < 2000 && journal_->last_seq() == held; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  clock.Advance(options.full_poll);  // capture looks again
+  parked = clock.WaitCaptureParked(parked);
+  ASSERT_TRUE(WriterCaughtUp(&service).ok());
   EXPECT_GT(journal_->last_seq(), held) << "capture resumed";
 
   // The rest of transaction 2 is appended whole; the journal fills again after it, so go on
   // deleting what is complete until the capture reaches the end of the file.
   std::vector<pb::DbTransaction> txns;  // what was deleted, then what is left
-  for (int i = 0; i < 5000 && service.status().state != CaptureState::kFinished; ++i) {
+  while (!clock.source_ended()) {
     const uint64_t up_to = service.last_complete_seq();
     if (up_to >= journal_->first_seq()) {
       for (pb::DbTransaction& txn : Entries()) {
@@ -1122,7 +1245,8 @@ TEST_F(CaptureServiceTest, FullJournalMidTransactionIsFreedByRetentionAndCapture
       }
       ASSERT_TRUE(Retain(&service, up_to).ok());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    clock.Advance(options.full_poll);
+    parked = clock.WaitCaptureParked(parked);
   }
   ASSERT_TRUE(service.Wait().ok()) << service.status().last_error;
   for (pb::DbTransaction& txn : Entries()) txns.push_back(std::move(txn));

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "sync/clock.h"
 #include "sync/wire/inproc_transport.h"
 
 namespace replsync::capture {
@@ -76,16 +77,22 @@ class FakeSecondary {
     while (last_seq() < seq && std::chrono::steady_clock::now() < deadline) Poll(milliseconds(5));
     return last_seq() >= seq;
   }
-  // Receives for `duration`, whatever comes.
-  void ReceiveFor(milliseconds duration) {
-    auto deadline = std::chrono::steady_clock::now() + duration;
-    while (std::chrono::steady_clock::now() < deadline) Poll(milliseconds(5));
+  // Takes whatever has arrived, without waiting (the in-process transport delivers on Send).
+  void Drain() {
+    while (true) {
+      auto got = client_->Receive(&probe_, milliseconds(0));
+      ASSERT_TRUE(got.ok());
+      if (!*got) return;
+      Handle(probe_);
+    }
   }
   void Poll(milliseconds timeout) {
     pb::Envelope e;
     auto got = client_->Receive(&e, timeout);
     ASSERT_TRUE(got.ok());
-    if (!*got) return;
+    if (*got) Handle(e);
+  }
+  void Handle(const pb::Envelope& e) {
     if (e.has_entries()) {
       const pb::Entries& entries = e.entries();
       ASSERT_EQ(entries.seqs_size(), entries.entries_size());
@@ -119,6 +126,33 @@ class FakeSecondary {
   InprocHub* hub_;
   std::string name_;
   std::unique_ptr<InprocClientTransport> client_;
+  pb::Envelope probe_;
+};
+
+// Counts the shipper's rounds (ShipperOptions::after_round), so that a test knows the shipper
+// acted on what it was sent, and on the time it was given, before asserting what it did.
+class Rounds {
+ public:
+  std::function<void()> Hook() {
+    return [this] {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++done_;
+      }
+      cv_.notify_all();
+    };
+  }
+  // Waits until `n` more rounds have ended.
+  void Wait(uint64_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const uint64_t target = done_ + n;
+    cv_.wait(lock, [&] { return done_ >= target; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t done_ = 0;  // guarded by mu_
 };
 
 using Meta = std::vector<std::pair<std::string, std::string>>;
@@ -152,6 +186,16 @@ class FakeJournalWriter {
     pending_.push_back(Pending{up_to, std::move(meta), std::move(done)});
     cv_.notify_all();
   }
+  // Waits until every retention submitted so far was carried out and its `done` called.
+  void WaitIdle() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return pending_.empty() && !busy_; });
+  }
+  // Waits until `n` retentions were submitted in all.
+  void WaitSubmitted(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return submitted_.size() >= n; });
+  }
   void Hold(bool hold) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -183,6 +227,7 @@ class FakeJournalWriter {
       if (pending_.empty()) return;  // stopping
       Pending p = std::move(pending_.front());
       pending_.pop_front();
+      busy_ = true;
       Status failure = std::move(fail_next_);
       fail_next_ = Status::Ok();
       lock.unlock();
@@ -196,6 +241,8 @@ class FakeJournalWriter {
       }
       p.done(s);
       lock.lock();
+      busy_ = false;
+      cv_.notify_all();
     }
   }
 
@@ -206,6 +253,7 @@ class FakeJournalWriter {
   std::vector<Submitted> submitted_;
   Status fail_next_;
   bool hold_ = false;
+  bool busy_ = false;  // carrying out a retention outside mu_
   bool stop_ = false;
   std::thread thread_;
 };
@@ -257,17 +305,21 @@ class ShipperTest : public ::testing::Test {
                                         std::function<void(Status)> done) {
       writer->Submit(up_to, std::move(meta), std::move(done));
     };
-    shipper_ = std::make_unique<Shipper>(journal_.get(), hub_.CreateServer(), options);
+    options.after_round = rounds_.Hook();
+    retention_interval_ = options.retention_interval;
+    shipper_ = std::make_unique<Shipper>(journal_.get(), hub_.CreateServer(), options, clock_);
     ASSERT_TRUE(shipper_->Start().ok());
   }
-  // Waits until `pred` holds (or 3 s).
-  template <typename Pred>
-  bool Eventually(Pred pred) {
-    for (int i = 0; i < 600; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return pred();
+  // Returns once the shipper handled what was sent to it before this call and sent what it
+  // had to send in answer: the round running now may have received before the message came,
+  // the next one receives and handles it, the one after sends.
+  void Settle() { rounds_.Wait(3); }
+  // One retention round: time for it passes, the shipper submits (or has nothing to submit),
+  // and the writer carries out what was submitted.
+  void RetentionRound() {
+    clock_.Advance(retention_interval_);
+    Settle();
+    Writer().WaitIdle();
   }
   static void ExpectConsecutive(const std::vector<std::pair<uint64_t, std::string>>& got,
                                 uint64_t first, uint64_t last) {
@@ -293,6 +345,11 @@ class ShipperTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<Journal> journal_;
   InprocHub hub_;
+  // Time moves only when a test says so: heartbeats, silence and retention rounds happen when
+  // it advances the clock (and once at the shipper's first round).
+  ManualClock clock_;
+  milliseconds retention_interval_{0};
+  Rounds rounds_;
   std::unique_ptr<FakeJournalWriter> writer_;
   std::unique_ptr<Shipper> shipper_;
 };
@@ -318,15 +375,18 @@ TEST_F(ShipperTest, CreditBoundsWhatIsSentBeyondTheLastAck) {
   FakeSecondary s(&hub_, "s1");
   s.Hello(0, 3);
   ASSERT_TRUE(s.ReceiveUpTo(3));
-  s.ReceiveFor(milliseconds(100));
+  Settle();
+  s.Drain();
   ExpectConsecutive(s.received, 1, 3);
   s.Ack(3, 2);
   ASSERT_TRUE(s.ReceiveUpTo(5));
-  s.ReceiveFor(milliseconds(100));
+  Settle();
+  s.Drain();
   ExpectConsecutive(s.received, 1, 5);
   // Credit counts from the acknowledged durable sequence, not from what was sent.
   s.Ack(4, 0);
-  s.ReceiveFor(milliseconds(100));
+  Settle();
+  s.Drain();
   EXPECT_EQ(s.last_seq(), 5u);
   s.Ack(5, 100);
   ASSERT_TRUE(s.ReceiveUpTo(20));
@@ -356,7 +416,8 @@ TEST_F(ShipperTest, OnlyShippableEntriesAreSent) {
   FakeSecondary s(&hub_, "s1");
   s.Hello(0, 100);
   ASSERT_TRUE(s.ReceiveUpTo(5));
-  s.ReceiveFor(milliseconds(100));
+  Settle();
+  s.Drain();
   ExpectConsecutive(s.received, 1, 5);
   EXPECT_EQ(s.primary_last_seq, 5u);
   shippable = 8;
@@ -376,11 +437,15 @@ TEST_F(ShipperTest, RetentionDeletesWhatEveryKnownSecondaryHolds) {
   ASSERT_TRUE(b.ReceiveUpTo(10));
   a.Ack(10, 100);
   b.Ack(5, 100);
-  ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 6; }));
-  std::this_thread::sleep_for(milliseconds(50));
+  Settle();
+  RetentionRound();
+  ASSERT_EQ(journal_->first_seq(), 6u);
+  for (int i = 0; i < 5; ++i) RetentionRound();
   EXPECT_EQ(journal_->first_seq(), 6u) << "b does not hold 6..10 yet";
   b.Ack(10, 100);
-  ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 11; }));
+  Settle();
+  RetentionRound();
+  ASSERT_EQ(journal_->first_seq(), 11u);
   EXPECT_EQ(journal_->last_seq(), 10u);
   auto durable = journal_->GetMeta("peer.b.durable");
   ASSERT_TRUE(durable.ok());
@@ -401,7 +466,9 @@ TEST_F(ShipperTest, KnownSecondariesHoldEntriesAcrossRestart) {
     ASSERT_TRUE(b.ReceiveUpTo(4));
     a.Ack(10, 100);
     b.Ack(4, 100);
-    ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 5; }));
+    Settle();
+    RetentionRound();
+    ASSERT_EQ(journal_->first_seq(), 5u);
   }
   shipper_.reset();
   OpenJournal();
@@ -413,8 +480,9 @@ TEST_F(ShipperTest, KnownSecondariesHoldEntriesAcrossRestart) {
   ASSERT_TRUE(a.ReceiveUpTo(15));
   ExpectConsecutive(a.received, 11, 15);
   a.Ack(15, 100);
-  ASSERT_TRUE(Eventually([&] { return Peer("a").durable_seq == 15; }));
-  std::this_thread::sleep_for(milliseconds(50));
+  Settle();
+  ASSERT_EQ(Peer("a").durable_seq, 15u);
+  for (int i = 0; i < 5; ++i) RetentionRound();
   EXPECT_EQ(journal_->first_seq(), 5u);
   PeerStatus b = Peer("b");
   EXPECT_EQ(b.name, "b");
@@ -440,11 +508,15 @@ TEST_F(ShipperTest, RetentionIsHandedToTheJournalWriterWithoutWaitingForIt) {
   a.Hello(0, 100);
   ASSERT_TRUE(a.ReceiveUpTo(10));
   a.Ack(10, 100);
-  ASSERT_TRUE(Eventually([&] { return Peer("a").durable_seq == 10; }));
+  Settle();
+  ASSERT_EQ(Peer("a").durable_seq, 10u);
   AppendEntries(5);
   shipper_->Notify();
   ASSERT_TRUE(a.ReceiveUpTo(15)) << "the send loop does not wait for the writer";
-  std::this_thread::sleep_for(milliseconds(50));  // many retention rounds
+  for (int i = 0; i < 10; ++i) {  // many retention rounds
+    clock_.Advance(options.retention_interval);
+    Settle();
+  }
   std::vector<FakeJournalWriter::Submitted> submitted = Writer().submitted();
   ASSERT_EQ(submitted.size(), 1u) << "one retention outstanding at a time";
   EXPECT_EQ(submitted[0].up_to, 0u) << "the Hello's: a held nothing yet";
@@ -453,7 +525,9 @@ TEST_F(ShipperTest, RetentionIsHandedToTheJournalWriterWithoutWaitingForIt) {
   EXPECT_EQ(MetaOf("shipper.peers"), "<none>") << "nor writes its values";
 
   Writer().Hold(false);
-  ASSERT_TRUE(Eventually([&] { return journal_->first_seq() == 11; }));
+  Writer().WaitIdle();  // the first retention is carried out
+  RetentionRound();     // the next one is submitted and carried out
+  ASSERT_EQ(journal_->first_seq(), 11u);
   submitted = Writer().submitted();
   ASSERT_GE(submitted.size(), 2u);
   EXPECT_EQ(submitted[1].up_to, 10u) << "the state after the first was done";
@@ -473,11 +547,11 @@ TEST_F(ShipperTest, FailedRetentionIsReportedAndItsValuesAreSentAgain) {
   FakeSecondary a(&hub_, "a");
   a.Hello(0, 100);
   ASSERT_TRUE(a.ReceiveUpTo(10));
-  ASSERT_TRUE(Eventually([&] {
-    return shipper_->status().last_error.find("No space left on device (test)") !=
-           std::string::npos;
-  }));
-  ASSERT_TRUE(Eventually([&] { return MetaOf("shipper.peers") == "a\n"; }))
+  Writer().WaitIdle();  // the Hello's retention failed
+  RetentionRound();     // the next round reports it and submits the values again
+  ASSERT_NE(shipper_->status().last_error.find("No space left on device (test)"),
+            std::string::npos);
+  ASSERT_EQ(MetaOf("shipper.peers"), "a\n")
       << "the list the failed retention carried is written by a later one";
   EXPECT_EQ(MetaOf("peer.a.durable"), "0");
   std::vector<FakeJournalWriter::Submitted> submitted = Writer().submitted();
@@ -495,21 +569,26 @@ TEST_F(ShipperTest, StopWaitsForTheWriterToPersistTheLastPositions) {
   FakeSecondary a(&hub_, "a");
   a.Hello(0, 100);
   ASSERT_TRUE(a.ReceiveUpTo(10));
-  ASSERT_TRUE(Eventually([&] { return MetaOf("shipper.peers") == "a\n"; }));
+  Writer().WaitIdle();  // the Hello's retention
+  ASSERT_EQ(MetaOf("shipper.peers"), "a\n");
   Writer().Hold(true);
   a.Ack(7, 100);
-  ASSERT_TRUE(Eventually([&] { return Peer("a").durable_seq == 7; }));
+  Settle();
+  ASSERT_EQ(Peer("a").durable_seq, 7u);
+  const size_t submitted = Writer().submitted().size();
   std::atomic<bool> released{false};
   std::thread release([&] {
-    std::this_thread::sleep_for(milliseconds(100));
+    // Stop's last retention is handed to the writer, which holds it: Stop must still be
+    // waiting for it.
+    Writer().WaitSubmitted(submitted + 1);
     released = true;
     Writer().Hold(false);
   });
   shipper_->Stop();
   EXPECT_TRUE(released.load()) << "Stop returned before the writer carried out the retention";
-  release.join();
   EXPECT_EQ(MetaOf("peer.a.durable"), "7");
   EXPECT_EQ(journal_->first_seq(), 8u);
+  release.join();
 }
 
 TEST_F(ShipperTest, StartRefusesWithoutAJournalWriter) {
@@ -524,7 +603,8 @@ TEST_F(ShipperTest, SecondaryTooFarBehindGetsFatalErrorNeverAGap) {
   StartShipper();
   FakeSecondary s(&hub_, "late");
   s.Hello(2, 100);
-  s.ReceiveFor(milliseconds(200));
+  Settle();
+  s.Drain();
   EXPECT_TRUE(s.received.empty());
   ASSERT_EQ(s.errors.size(), 1u);
   EXPECT_TRUE(s.errors[0].fatal());
@@ -540,7 +620,8 @@ TEST_F(ShipperTest, SecondaryAheadOfTheJournalGetsFatalError) {
   StartShipper();
   FakeSecondary s(&hub_, "other");
   s.Hello(50, 100);
-  s.ReceiveFor(milliseconds(200));
+  Settle();
+  s.Drain();
   EXPECT_TRUE(s.received.empty());
   ASSERT_EQ(s.errors.size(), 1u);
   EXPECT_TRUE(s.errors[0].fatal());
@@ -561,7 +642,7 @@ TEST_F(ShipperTest, ReconnectResumesAfterWhatTheSecondaryHolds) {
   s.Hello(7, 100);
   ASSERT_TRUE(s.ReceiveUpTo(30));
   ExpectConsecutive(s.received, 1, 30);
-  ASSERT_TRUE(Eventually([&] { return Peer("s1").peer_id == hub_.PeerId(s.client()); }));
+  ASSERT_EQ(Peer("s1").peer_id, hub_.PeerId(s.client()));
 }
 
 TEST_F(ShipperTest, HeartbeatsFlowAndASilentSecondaryIsDisconnected) {
@@ -572,7 +653,12 @@ TEST_F(ShipperTest, HeartbeatsFlowAndASilentSecondaryIsDisconnected) {
   StartShipper(options);
   FakeSecondary s(&hub_, "s1");
   s.Hello(2, 100, 2);
-  s.ReceiveFor(milliseconds(150));
+  Settle();
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(options.heartbeat_interval);
+    Settle();
+  }
+  s.Drain();
   EXPECT_GE(s.heartbeats, 2);
   EXPECT_EQ(s.primary_last_seq, 2u);
   PeerStatus p = Peer("s1");
@@ -580,13 +666,19 @@ TEST_F(ShipperTest, HeartbeatsFlowAndASilentSecondaryIsDisconnected) {
   EXPECT_EQ(p.applied_seq, 2u);
   EXPECT_GT(p.last_seen_unix_ms, 0);
   // Silence: the session goes away, the secondary is still known.
-  ASSERT_TRUE(Eventually([&] { return !Peer("s1").connected; }));
+  clock_.Advance(options.silence_timeout);
+  Settle();
+  ASSERT_FALSE(Peer("s1").connected);
   p = Peer("s1");
   EXPECT_EQ(p.name, "s1");
   EXPECT_EQ(p.durable_seq, 2u);
-  s.ReceiveFor(milliseconds(30));  // what was queued before the drop
+  s.Drain();  // what was sent before the drop
   int before = s.heartbeats;
-  s.ReceiveFor(milliseconds(100));
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(options.heartbeat_interval);
+    Settle();
+  }
+  s.Drain();
   EXPECT_EQ(s.heartbeats, before) << "no heartbeats to a dropped session";
 }
 
@@ -595,7 +687,7 @@ TEST_F(ShipperTest, NoKnownSecondaryKeepsEverything) {
   ShipperOptions options;
   options.retention_interval = milliseconds(5);
   StartShipper(options);
-  std::this_thread::sleep_for(milliseconds(60));
+  for (int i = 0; i < 10; ++i) RetentionRound();
   EXPECT_EQ(journal_->first_seq(), 1u);
   EXPECT_TRUE(shipper_->status().peers.empty());
 }
@@ -605,7 +697,8 @@ TEST_F(ShipperTest, HelloWithoutNameIsRefused) {
   StartShipper();
   FakeSecondary s(&hub_, "");
   s.Hello(0, 100);
-  s.ReceiveFor(milliseconds(100));
+  Settle();
+  s.Drain();
   EXPECT_TRUE(s.received.empty());
   ASSERT_EQ(s.errors.size(), 1u);
   EXPECT_TRUE(s.errors[0].fatal());
