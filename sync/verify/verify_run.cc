@@ -1,13 +1,12 @@
 #include "sync/verify/verify_run.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <chrono>
 #include <set>
 
 #include "sync/key_value_file.h"
 #include "sync/verify/consistent_point.h"
+#include "sync/verify/last_verify.h"
 #include "sync/verify/verify_progress.h"
 
 namespace replsync::verify {
@@ -86,30 +85,17 @@ Status RecordLastVerify(const std::string& state_dir, const VerifyRunOptions& op
   for (const auto& t : report.tables) {
     if (why.empty() && t.status == "unverified") why = t.db + "." + t.table + ": " + t.error;
   }
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("at");
-  w.Double(static_cast<double>(options.clock->UnixMillis()) / 1e3);
-  w.Key("seconds");
-  w.Double(std::chrono::duration<double>(options.clock->Now() - started).count());
-  w.Key("exit_code");
-  w.Int(exit_code);
-  w.Key("what");
-  w.String(options.database_only ? "database" : options.files_only ? "files" : "all");
-  w.Key("tables");
-  w.Uint64(report.tables.size());
-  w.Key("tables_differing");
-  w.Uint64(tables_differing);
-  w.Key("files_verified");
-  w.Bool(report.files_verified());
-  w.Key("paths_differing");
-  w.Uint64(paths.size());
-  w.Key("error");
-  w.String(why.c_str(), static_cast<rapidjson::SizeType>(why.size()));
-  w.EndObject();
-  return WriteFileAtomically(state_dir + "/verify.last", std::string(buf.GetString()) + "\n",
-                             "verify's last result");
+  LastVerify last;
+  last.at = static_cast<double>(options.clock->UnixMillis()) / 1e3;
+  last.seconds = std::chrono::duration<double>(options.clock->Now() - started).count();
+  last.exit_code = exit_code;
+  last.what = options.database_only ? "database" : options.files_only ? "files" : "all";
+  last.tables = report.tables.size();
+  last.tables_differing = tables_differing;
+  last.files_verified = report.files_verified();
+  last.paths_differing = paths.size();
+  last.error = why;
+  return WriteLastVerify(state_dir, last);
 }
 
 }  // namespace replsync::verify

@@ -1,16 +1,13 @@
 #include "tools/cli/status_command.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-
-#include <fstream>
-#include <iterator>
 
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/node/node.h"
 #include "sync/node/node_status.h"
 #include "sync/node/status_file.h"
+#include "sync/verify/last_verify.h"
 
 namespace replsync::cli {
 
@@ -34,26 +31,6 @@ std::string Duration(double seconds) {
   if (s < 7200) return fmt::format("{} min {} s", s / 60, s % 60);
   if (s < 172800) return fmt::format("{} h {} min", s / 3600, s / 60 % 60);
   return fmt::format("{} d {} h", s / 86400, s / 3600 % 24);
-}
-
-// Reading verify.last (schemas/verify.md "The last verify"), which `replsync verify` writes.
-using rapidjson::Value;
-
-const Value* Member(const Value& obj, const char* name) {
-  if (!obj.IsObject()) return nullptr;
-  auto it = obj.FindMember(name);
-  return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-std::string Text(const Value& obj, const char* name, const char* fallback = "-") {
-  const Value* v = Member(obj, name);
-  if (!v || v->IsNull()) return fallback;
-  if (v->IsString()) return v->GetString();
-  if (v->IsBool()) return v->GetBool() ? "yes" : "no";
-  if (v->IsUint64()) return std::to_string(v->GetUint64());
-  if (v->IsInt64()) return std::to_string(v->GetInt64());
-  if (v->IsNumber()) return fmt::format("{:.1f}", v->GetDouble());
-  return fallback;
 }
 
 void PrintPrimary(const NodeStatus::Primary& p, double now, std::FILE* out) {
@@ -124,26 +101,19 @@ void PrintSecondary(const NodeStatus::Secondary& s, std::FILE* out) {
 
 // The last verify's line; `last_verify` is verify.last's text ("" when there is none).
 void PrintLastVerify(const std::string& last_verify, double now, std::FILE* out) {
-  rapidjson::Document v;
-  v.Parse(last_verify.c_str(), last_verify.size());
-  if (last_verify.empty() || v.HasParseError() || !v.IsObject()) return;
-  const Value* at = Member(v, "at");
-  const double ago = at != nullptr && at->IsNumber() ? now - at->GetDouble() : -1;
-  const Value* code = Member(v, "exit_code");
-  const int exit_code = code && code->IsInt() ? code->GetInt() : 2;
+  std::optional<verify::LastVerify> v = verify::LastVerify::Parse(last_verify);
+  if (!v) return;
   std::string what;
-  if (exit_code == 0) {
+  if (v->exit_code == 0) {
     what = "consistent";
-  } else if (exit_code == 1) {
-    what = fmt::format("differences: {} tables, {} paths", Text(v, "tables_differing"),
-                       Text(v, "paths_differing"));
+  } else if (v->exit_code == 1) {
+    what = fmt::format("differences: {} tables, {} paths", v->tables_differing,
+                       v->paths_differing);
   } else {
-    what = "could not verify: " + Text(v, "error");
+    what = "could not verify: " + v->error;
   }
-  const Value* took = Member(v, "seconds");
-  std::fprintf(out, "  last verify  %s ago (%s, took %s): %s\n", Duration(ago).c_str(),
-               Text(v, "what").c_str(),
-               Duration(took && took->IsNumber() ? took->GetDouble() : -1).c_str(), what.c_str());
+  std::fprintf(out, "  last verify  %s ago (%s, took %s): %s\n", Duration(now - v->at).c_str(),
+               v->what.c_str(), Duration(v->seconds).c_str(), what.c_str());
 }
 
 void PrintHuman(const NodeStatus& status, const std::string& last_verify, bool running, double age,
@@ -182,9 +152,7 @@ int RunStatus(const std::string& config_path, bool json, std::FILE* out) {
   // replsyncd holds its lock for as long as it runs (a pid could have been reused).
   bool running = ReplsyncdRunning(config->node.state_dir) && age >= 0 && age < 10;
   // The last `replsync verify` on this node (state_dir/verify.last), when there was one.
-  std::ifstream in(config->node.state_dir + "/verify.last");
-  const std::string last_verify((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
+  const std::string last_verify = verify::ReadLastVerifyText(config->node.state_dir);
   if (json) {
     std::fprintf(out, "%s\n", StatusReportJson(*status, last_verify, running, age).c_str());
   } else {
