@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "sync/verify/barrier.h"
 #include "sync/wire/zmq_transport.h"
 
 namespace replsync::apply {
@@ -51,9 +52,9 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
   aopts.mysql.socket = config_.mysql.socket;
   aopts.workers = static_cast<int>(config_.apply.workers);
   aopts.repository = config_.repository.path;
-  aopts.barrier_path = state_dir + "/verify.barrier";
-  aopts.paused_path = state_dir + "/verify.paused";
-  aopts.verify_lock_path = state_dir + "/verify.lock";
+  aopts.barrier_path = verify::BarrierFilePath(state_dir);
+  aopts.paused_path = verify::PausedFilePath(state_dir);
+  aopts.verify_lock_path = verify::VerifyLockPath(state_dir);
   aopts.file_resync_path = state_dir + "/file_resync";
   aopts.on_file_resync = [this](std::vector<std::string> paths) { OnFileResync(std::move(paths)); };
   applier_ = std::make_unique<Applier>(aopts, relay_.get());

@@ -41,8 +41,6 @@ bool ValidName(const std::string& name) {
 
 }  // namespace
 
-void Shipper::ZstdCCtxFree::operator()(ZSTD_CCtx_s* cctx) const { ZSTD_freeCCtx(cctx); }
-
 Shipper::Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport,
                  ShipperOptions options, Clock& clock)
     : journal_(journal),

@@ -59,8 +59,8 @@
 #include "sync/journal/journal.h"
 #include "sync/status.h"
 #include "sync/wire/transport.h"
+#include "sync/zstd.h"
 
-struct ZSTD_CCtx_s;
 
 namespace replsync::capture {
 
@@ -159,11 +159,6 @@ class Shipper {
 
  private:
   using TimePoint = Clock::TimePoint;
-  // Owns the zstd compression context.
-  struct ZstdCCtxFree {
-    void operator()(ZSTD_CCtx_s* cctx) const;
-  };
-
   struct Session {
     std::string name;
     uint64_t next_seq = 1;    // next entry to send
@@ -211,7 +206,7 @@ class Shipper {
   std::unique_ptr<ServerTransport> transport_;
   ShipperOptions options_;
   Clock& clock_;
-  std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFree> cctx_;  // nullptr when zstd could not allocate
+  ZstdCCtx cctx_;  // nullptr when zstd could not allocate
 
   std::thread thread_;
   std::atomic<bool> stop_{false};

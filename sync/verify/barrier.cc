@@ -57,6 +57,8 @@ std::string BarrierFilePath(const std::string& state_dir) { return state_dir + "
 
 std::string PausedFilePath(const std::string& state_dir) { return state_dir + "/verify.paused"; }
 
+std::string VerifyLockPath(const std::string& state_dir) { return state_dir + "/verify.lock"; }
+
 std::string StopBefore::ToString() const {
   switch (kind) {
     case Kind::kNow:

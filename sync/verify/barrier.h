@@ -21,6 +21,9 @@ namespace replsync::verify {
 // The files' paths in a node's state folder.
 std::string BarrierFilePath(const std::string& state_dir);  // verify.barrier
 std::string PausedFilePath(const std::string& state_dir);   // verify.paused
+// Held by a running verify or repair (sync/file_lock.h); the applier lifts a barrier only
+// when it can take this lock itself.
+std::string VerifyLockPath(const std::string& state_dir);  // verify.lock
 
 // Where a barrier holds the applier (`stop_before`):
 // - now: before the next database transaction (file entries pass), or when idle;

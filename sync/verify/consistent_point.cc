@@ -127,7 +127,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ListTables(
 }  // namespace
 
 Result<FileLock> LockVerify(const std::string& state_dir) {
-  Result<FileLock> lock = FileLock::Acquire(state_dir + "/verify.lock", FileLock::kDefaultWait,
+  Result<FileLock> lock = FileLock::Acquire(VerifyLockPath(state_dir), FileLock::kDefaultWait,
                                             fmt::format("{}\n", getpid()));
   if (lock.ok()) return lock;
   switch (lock.status().code()) {
@@ -139,7 +139,7 @@ Result<FileLock> LockVerify(const std::string& state_dir) {
     case Status::Code::kAborted:
       return Status::Aborted(fmt::format(
           "another replsync verify or repair (pid {}) is running on this node; wait for it to end",
-          FileLock::HolderText(state_dir + "/verify.lock")));
+          FileLock::HolderText(VerifyLockPath(state_dir))));
     default:
       return lock.status();
   }
