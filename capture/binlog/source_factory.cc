@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <strings.h>
+
 #include <chrono>
 #include <filesystem>
 #include <utility>
@@ -9,23 +11,33 @@
 #include "capture/binlog/binlog_event.h"
 #include "capture/binlog/file_binlog_source.h"
 #include "capture/binlog/mariadb_binlog_source.h"
-#include "capture/binlog/mysql_connection.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/text.h"
 
 namespace replsync::capture {
 
 namespace {
 
-// The connection to the server's SQL interface (settings checks, SHOW MASTER STATUS).
-ConnectOptions ConnectOptionsOf(const NodeConfig::Mysql& config) {
-  ConnectOptions options;
+// A session on the server's SQL interface (settings checks, SHOW MASTER STATUS), with the hint
+// an operator needs when it cannot be opened.
+Result<std::unique_ptr<MysqlSession>> OpenSqlSession(const NodeConfig::Mysql& config) {
+  MysqlOptions options;
   options.host = config.host;
   options.port = config.port;
   options.socket = config.socket;
   options.user = config.user;
   options.password = config.password;
-  options.timeout = std::chrono::seconds(config.connect_timeout_s);
-  return options;
+  options.connect_timeout = std::chrono::seconds(config.connect_timeout_s);
+  options.read_timeout = options.connect_timeout;
+  options.write_timeout = options.connect_timeout;
+  Result<std::unique_ptr<MysqlSession>> session = MysqlSession::Open(options);
+  if (session.ok()) return session;
+  const Status& st = session.status();
+  if (st.code() == Status::Code::kNetwork) {
+    return Status::Network(st.message() + "; is the server running?");
+  }
+  return Status::Server(st.message() + "; check [mysql] user and password in the configuration",
+                        st.retryable());
 }
 
 }  // namespace
@@ -57,10 +69,10 @@ std::string MariadbSourceFactory::Describe() const {
 }
 
 Result<BinlogPosition> MariadbSourceFactory::CurrentPosition() {
-  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlConnection> conn,
-                      MysqlConnection::Open(ConnectOptionsOf(config_)));
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> conn, OpenSqlSession(config_));
   RS_RETURN_IF_ERROR(CheckBinlogSettings(*conn));
-  RS_ASSIGN_OR_RETURN(std::vector<MysqlConnection::Row> rows, conn->Query("SHOW MASTER STATUS"));
+  RS_ASSIGN_OR_RETURN(std::vector<SqlSession::Row> rows,
+                      conn->Query("SHOW MASTER STATUS", "read the binlog position"));
   if (rows.empty() || rows[0].size() < 2 || !rows[0][0] || !rows[0][1]) {
     return Status::InvalidArgument(fmt::format(
         "SHOW MASTER STATUS on {} returned no position: binary logging is off; set log_bin in "
@@ -81,8 +93,7 @@ Result<std::unique_ptr<BinlogSource>> MariadbSourceFactory::Open(const BinlogPos
     if (interrupted_) return Status::Aborted(Describe() + ": stopped");
   }
   {
-    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlConnection> conn,
-                        MysqlConnection::Open(ConnectOptionsOf(config_)));
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> conn, OpenSqlSession(config_));
     RS_RETURN_IF_ERROR(CheckBinlogSettings(*conn));
   }
   MariadbSourceOptions options;
@@ -175,6 +186,50 @@ Result<std::unique_ptr<BinlogSource>> FileSourceFactory::Open(const BinlogPositi
   RS_ASSIGN_OR_RETURN(std::unique_ptr<FileBinlogSource> files,
                       FileBinlogSource::Open(std::move(paths)));
   return std::unique_ptr<BinlogSource>(new Source(std::move(files), start));
+}
+
+Status CheckBinlogSettings(SqlSession& conn) {
+  RS_ASSIGN_OR_RETURN(
+      auto rows,
+      conn.Query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', "
+                 "'binlog_row_image', 'binlog_row_metadata')",
+                 "check the binlog settings"));
+  struct Want {
+    const char* name;
+    const char* value;
+    const char* line;
+  };
+  static const Want kWants[] = {
+      {"log_bin", "ON", "log-bin = binlog"},
+      {"binlog_format", "ROW", "binlog-format = ROW"},
+      {"binlog_row_image", "FULL", "binlog-row-image = FULL"},
+      {"binlog_row_metadata", "FULL", "binlog-row-metadata = FULL"},
+  };
+  std::string problems;
+  for (const Want& want : kWants) {
+    bool found = false;
+    for (const auto& row : rows) {
+      if (row.size() < 2 || !row[0] || *row[0] != want.name) continue;
+      found = true;
+      std::string value = row[1].value_or("");
+      if (strcasecmp(value.c_str(), want.value) != 0) {
+        problems += fmt::format("\n  {} is {} (needs {}: put '{}' under [mysqld])", want.name,
+                                value, want.value, want.line);
+      }
+    }
+    // binlog_row_metadata exists from MariaDB 10.5 / MySQL 8.0; older servers are still
+    // readable, columns are then shown by position.
+    if (!found && std::string_view(want.name) != "binlog_row_metadata") {
+      problems += fmt::format("\n  {} is not set (needs {}: put '{}' under [mysqld])", want.name,
+                              want.value, want.line);
+    }
+  }
+  if (!problems.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "MySQL server {} does not write a binlog replsync can replicate:{}\nthen restart it",
+        conn.Describe(), problems));
+  }
+  return Status::Ok();
 }
 
 }  // namespace replsync::capture

@@ -21,6 +21,7 @@
 
 #include "capture/binlog/binlog_source.h"
 #include "sync/config.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/position.h"
 #include "sync/status.h"
 
@@ -86,5 +87,11 @@ class FileSourceFactory : public BinlogSourceFactory {
   class Source;
   std::vector<std::string> paths_;
 };
+
+// Checks that the server writes a binlog replsync can replicate: log_bin ON, binlog_format ROW,
+// binlog_row_image FULL, binlog_row_metadata FULL (when the server has it). Returns
+// InvalidArgument listing every setting that is wrong and the line to put in the server's
+// configuration.
+Status CheckBinlogSettings(SqlSession& conn);
 
 }  // namespace replsync::capture

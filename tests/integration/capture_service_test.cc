@@ -389,5 +389,43 @@ TEST_F(CaptureServiceIntegrationTest, PurgedBinlogStopsCaptureWithWhatIsMissing)
   EXPECT_EQ(offset->value_or(""), oldest) << "the checkpoint is never moved past what is missing";
 }
 
+TEST_F(CaptureServiceIntegrationTest, WrongBinlogSettingsAreRefusedWithTheLineToFix) {
+  MariadbSourceFactory factory(config_);
+  ASSERT_TRUE(factory.CurrentPosition().ok());
+  Exec("SET GLOBAL binlog_format = 'STATEMENT'");
+  Result<BinlogPosition> position = factory.CurrentPosition();
+  Exec("SET GLOBAL binlog_format = 'ROW'");
+  ASSERT_FALSE(position.ok());
+  EXPECT_EQ(position.status().code(), Status::Code::kInvalidArgument)
+      << position.status().ToString();
+  EXPECT_NE(position.status().message().find(
+                "binlog_format is STATEMENT (needs ROW: put 'binlog-format = ROW' under [mysqld])"),
+            std::string::npos)
+      << position.status().message();
+}
+
+TEST_F(CaptureServiceIntegrationTest, RefusedCredentialsAreAServerErrorNamingTheSetting) {
+  config_.mysql.password = "not-the-password";
+  MariadbSourceFactory factory(config_);
+  Result<BinlogPosition> position = factory.CurrentPosition();
+  ASSERT_FALSE(position.ok());
+  EXPECT_EQ(position.status().code(), Status::Code::kServer) << position.status().ToString();
+  EXPECT_FALSE(position.status().retryable());
+  EXPECT_NE(position.status().message().find("check [mysql] user and password"),
+            std::string::npos)
+      << position.status().message();
+}
+
+TEST_F(CaptureServiceIntegrationTest, UnreachableServerIsARetryableNetworkError) {
+  config_.mysql.port = 1;  // nothing listens there
+  MariadbSourceFactory factory(config_);
+  Result<BinlogPosition> position = factory.CurrentPosition();
+  ASSERT_FALSE(position.ok());
+  EXPECT_EQ(position.status().code(), Status::Code::kNetwork) << position.status().ToString();
+  EXPECT_TRUE(position.status().retryable());
+  EXPECT_NE(position.status().message().find("is the server running?"), std::string::npos)
+      << position.status().message();
+}
+
 }  // namespace
 }  // namespace replsync::capture
