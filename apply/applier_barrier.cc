@@ -39,7 +39,7 @@ bool VerifyAlive(const std::string& lock_path, const std::function<void()>& lift
 }  // namespace
 
 void Applier::RefreshBarrier() {
-  const auto now = std::chrono::steady_clock::now();
+  const Clock::TimePoint now = options_.clock->Now();
   // Every 50 ms while there is no barrier; every 5 ms while one is held, so that verify's moves
   // of it are seen at once.
   if (now - barrier_checked_ < std::chrono::milliseconds(barrier_ ? 5 : 50)) return;

@@ -52,6 +52,7 @@ bool ManualClock::WaitUntil(std::condition_variable& cv, std::unique_lock<std::m
   {
     std::lock_guard<std::mutex> guard(mutex_);
     me = waiting_.insert(waiting_.end(), Waiter{&cv, lock.mutex()});
+    ++waits_begun_;
     waiters_changed_.notify_all();
   }
   // Advance() takes the caller's mutex before notifying, so a wake-up cannot fall between the
@@ -97,6 +98,16 @@ void ManualClock::Advance(Duration d) {
 void ManualClock::WaitForWaiters(int n) {
   std::unique_lock<std::mutex> lock(mutex_);
   waiters_changed_.wait(lock, [&] { return static_cast<int>(waiting_.size()) >= n; });
+}
+
+uint64_t ManualClock::waits_begun() const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return waits_begun_;
+}
+
+void ManualClock::WaitForWaitsBegun(uint64_t n) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  waiters_changed_.wait(lock, [&] { return waits_begun_ >= n; });
 }
 
 int ManualClock::waiters() const {

@@ -64,6 +64,12 @@ class ManualClock : public Clock {
   // Blocks until at least `n` threads are waiting in WaitUntil (or SleepFor).
   void WaitForWaiters(int n);
   int waiters() const;
+  // How many waits have begun since construction, and a wait until that count reaches `n`.
+  // Stepping a thread exactly: n = waits_begun(); Advance(d); WaitForWaitsBegun(n + 1) returns
+  // once the woken thread has done its work and waits again (a waiter that has not yet left
+  // its old wait still counts in waiters(), so WaitForWaiters cannot tell the two apart).
+  uint64_t waits_begun() const;
+  void WaitForWaitsBegun(uint64_t n);
 
  private:
   struct Waiter {
@@ -77,6 +83,7 @@ class ManualClock : public Clock {
   Duration elapsed_{0};                      // guarded by mutex_
   int64_t unix_millis_;                      // guarded by mutex_
   std::list<Waiter> waiting_;                // guarded by mutex_
+  uint64_t waits_begun_ = 0;                 // guarded by mutex_
 };
 
 }  // namespace replsync

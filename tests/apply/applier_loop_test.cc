@@ -269,23 +269,6 @@ class ApplierLoopTest : public ::testing::Test {
     return server_.ran.wait_for(lock, kWait, done);
   }
 
-  // Samples the applier's state until `done` or the timeout; fails on any kError seen. (Only the
-  // barrier test below still polls: the barrier's own timing is not on the applier's clock.)
-  bool RunsWithoutErrorUntil(const std::function<bool()>& done,
-                             milliseconds timeout = milliseconds(5000)) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      ApplierStatus s = applier_->status();
-      if (s.state == ApplierState::kError) {
-        ADD_FAILURE() << "the applier stopped: " << s.last_error;
-        return false;
-      }
-      if (done()) return true;
-      std::this_thread::sleep_for(milliseconds(2));
-    }
-    return done();
-  }
-
   std::vector<uint64_t> Commits() {
     std::lock_guard<std::mutex> lock(server_.mu);
     return server_.commits;
@@ -448,14 +431,23 @@ TEST_F(ApplierLoopTest, BarrierOfARunningVerifyHoldsUntilLifted) {
       verify::WriteBarrierFile(dir_ + "/verify.barrier", {"live01", verify::StopBefore::Now(), 0})
           .ok());
   Put(1, DbEntry(1));
-  Start(Options(1));
-  ASSERT_TRUE(RunsWithoutErrorUntil(
-      [&] { return std::filesystem::exists(dir_ + "/verify.paused"); }));
-  std::this_thread::sleep_for(milliseconds(600));  // several lock probes (every 200 ms)
+  Start(ManualOptions(1));
+  // One round of the applier while it holds: it waits 5 ms on the clock between two looks.
+  auto step = [&] {
+    const uint64_t n = clock_.waits_begun();
+    clock_.Advance(milliseconds(5));
+    clock_.WaitForWaitsBegun(n + 1);
+  };
+  clock_.WaitForWaitsBegun(1);
+  for (int i = 0; i < 100 && !std::filesystem::exists(dir_ + "/verify.paused"); ++i) step();
+  ASSERT_TRUE(std::filesystem::exists(dir_ + "/verify.paused"));
+  for (int i = 0; i < 120; ++i) step();  // 600 ms: several lock probes (every 200 ms)
+  EXPECT_NE(applier_->status().state, ApplierState::kError) << applier_->status().last_error;
   EXPECT_EQ(applier_->applied_seq(), 0u);
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/verify.barrier"));
   std::filesystem::remove(dir_ + "/verify.barrier");
-  EXPECT_TRUE(RunsWithoutErrorUntil([&] { return applier_->applied_seq() >= 1; }));
+  step();
+  EXPECT_TRUE(AppliesWithoutError(1)) << applier_->status().last_error;
 }
 
 // Race 5 of issue 11: the state after an error the operator must fix stays "error" (on 75a7482

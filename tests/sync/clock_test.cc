@@ -72,6 +72,34 @@ TEST(ManualClockTest, SleepForReturnsAfterTheClockPassesIt) {
   EXPECT_EQ(clock.waiters(), 0);
 }
 
+TEST(ManualClockTest, WaitsBegunStepsALoopExactlyOneRoundPerAdvance) {
+  ManualClock clock;
+  std::mutex m;
+  std::condition_variable cv;
+  int rounds = 0;  // guarded by m
+  bool stop = false;
+  std::thread loop([&] {
+    std::unique_lock<std::mutex> lock(m);
+    while (!stop) {
+      ++rounds;
+      clock.WaitFor(cv, lock, milliseconds(5), [&] { return stop; });
+    }
+  });
+  clock.WaitForWaitsBegun(1);
+  for (int i = 0; i < 10; ++i) {
+    const uint64_t n = clock.waits_begun();
+    clock.Advance(milliseconds(5));
+    clock.WaitForWaitsBegun(n + 1);
+  }
+  {
+    std::lock_guard<std::mutex> guard(m);
+    EXPECT_EQ(rounds, 11);
+    stop = true;
+  }
+  cv.notify_all();
+  loop.join();
+}
+
 TEST(SystemClockTest, WaitForTimesOutWithoutTheCondition) {
   std::mutex m;
   std::condition_variable cv;
