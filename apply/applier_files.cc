@@ -8,7 +8,7 @@
 #include <iterator>
 
 #include "apply/applier.h"
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 
 namespace replsync::apply {
 

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "sync/file_lock.h"
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 
 namespace replsync {
 

@@ -9,7 +9,7 @@
 #include <map>
 #include <sstream>
 
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 #include "sync/text.h"
 
 namespace replsync::verify {

@@ -91,7 +91,7 @@ struct PausedAt {
   bool operator==(const PausedAt& other) const = default;
 };
 
-// Writes the file atomically (sync/key_value_file.h). Errors: IoError "write verify's barrier
+// Writes the file atomically (sync/atomic_file.h). Errors: IoError "write verify's barrier
 // <path>: ..." (or "verify's paused file").
 Status WriteBarrierFile(const std::string& path, const VerifyBarrier& barrier);
 Status WritePausedFile(const std::string& path, const PausedAt& paused);

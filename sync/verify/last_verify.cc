@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 
 namespace replsync::verify {
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 #include "sync/text.h"
 
 namespace replsync::verify {

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <set>
 
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 #include "sync/verify/consistent_point.h"
 #include "sync/verify/last_verify.h"
 #include "sync/verify/verify_progress.h"

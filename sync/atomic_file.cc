@@ -1,4 +1,4 @@
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -96,16 +96,5 @@ Status WriteFileAtomically(const std::string& path, std::string_view content, st
   return Status::Ok();
 }
 
-std::optional<std::map<std::string, std::string>> ReadKeyValueFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::map<std::string, std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t space = line.find(' ');
-    if (space != std::string::npos) out[line.substr(0, space)] = line.substr(space + 1);
-  }
-  return out;
-}
 
 }  // namespace replsync

@@ -1,4 +1,4 @@
-#include "sync/key_value_file.h"
+#include "sync/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,10 +14,10 @@
 namespace replsync {
 namespace {
 
-class KeyValueFileTest : public ::testing::Test {
+class AtomicFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/key_value_file_test.XXXXXX";
+    char tmpl[] = "/tmp/atomic_file_test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
@@ -40,27 +40,20 @@ class KeyValueFileTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(KeyValueFileTest, WrittenLinesReadBackAndNoTemporaryStays) {
+TEST_F(AtomicFileTest, WrittenContentReadsBackAndNoTemporaryStays) {
   const std::string path = dir_ + "/verify.barrier";
   ASSERT_TRUE(WriteFileAtomically(path, "token ab12\nstop_before binlog.000001:4\nnoise\n",
                                   "verify's barrier")
                   .ok());
   EXPECT_EQ(Names(), std::set<std::string>{"verify.barrier"});
-  auto values = ReadKeyValueFile(path);
-  ASSERT_TRUE(values.has_value());
-  EXPECT_EQ(values->size(), 2u);
-  EXPECT_EQ((*values)["token"], "ab12");
-  EXPECT_EQ((*values)["stop_before"], "binlog.000001:4");
+  EXPECT_EQ(ReadAll(path), "token ab12\nstop_before binlog.000001:4\nnoise\n");
   // A rewrite replaces the whole content.
   ASSERT_TRUE(WriteFileAtomically(path, "token cd34\n", "verify's barrier").ok());
-  values = ReadKeyValueFile(path);
-  ASSERT_TRUE(values.has_value());
-  EXPECT_EQ(values->size(), 1u);
-  EXPECT_EQ((*values)["token"], "cd34");
+  EXPECT_EQ(ReadAll(path), "token cd34\n");
+  EXPECT_EQ(Names(), std::set<std::string>{"verify.barrier"});
 }
 
-TEST_F(KeyValueFileTest, MissingFileIsNulloptAndUnwritableFolderIsNamedIoError) {
-  EXPECT_FALSE(ReadKeyValueFile(dir_ + "/none").has_value());
+TEST_F(AtomicFileTest, UnwritableFolderIsNamedIoError) {
   Status st = WriteFileAtomically(dir_ + "/no/such/folder/f", "x", "status file");
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), Status::Code::kIoError);
@@ -74,7 +67,7 @@ TEST_F(KeyValueFileTest, MissingFileIsNulloptAndUnwritableFolderIsNamedIoError) 
 // The window between a writer's finished temporary and its rename: a second writer of the same
 // path runs there. With one fixed temporary name (path.tmp) the second writer truncated and
 // renamed away the first one's temporary, and the first one's rename then failed.
-TEST_F(KeyValueFileTest, SecondWriterOfTheSamePathLeavesTheFirstOnesTemporaryAlone) {
+TEST_F(AtomicFileTest, SecondWriterOfTheSamePathLeavesTheFirstOnesTemporaryAlone) {
   const std::string path = dir_ + "/status.json";
   const std::string first = "first writer's content\n";
   const std::string second = "second writer's, longer content\n";
@@ -98,7 +91,7 @@ TEST_F(KeyValueFileTest, SecondWriterOfTheSamePathLeavesTheFirstOnesTemporaryAlo
 
 // A write that fails half way (the file size limit, EFBIG) leaves no temporary, and the old
 // content in place.
-TEST_F(KeyValueFileTest, FailedWriteLeavesNoTemporaryAndTheOldContent) {
+TEST_F(AtomicFileTest, FailedWriteLeavesNoTemporaryAndTheOldContent) {
   const std::string path = dir_ + "/status.json";
   ASSERT_TRUE(WriteFileAtomically(path, "old\n", "status file").ok());
   struct rlimit saved {};
@@ -125,7 +118,7 @@ TEST_F(KeyValueFileTest, FailedWriteLeavesNoTemporaryAndTheOldContent) {
 }
 
 // A rename that fails (the path is a folder) leaves no temporary behind either.
-TEST_F(KeyValueFileTest, FailedRenameLeavesNoTemporary) {
+TEST_F(AtomicFileTest, FailedRenameLeavesNoTemporary) {
   const std::string path = dir_ + "/taken";
   std::filesystem::create_directories(path + "/inside");
   Status st = WriteFileAtomically(path, "x", "status file");

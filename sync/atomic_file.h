@@ -1,10 +1,8 @@
-// Small files other processes read: written atomically, and the "key value" line format of
-// verify's barrier files (schemas/verify.md).
+// Small files other processes read (status, verify's barrier and records, the applier's resync
+// list), written atomically. Each file's layout belongs to its own owner; this is only the write.
 #pragma once
 
 #include <functional>
-#include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,9 +28,5 @@ struct AtomicWriteOptions {
 // `path` then has the new content, which a crash may still undo.
 Status WriteFileAtomically(const std::string& path, std::string_view content, std::string_view what,
                            const AtomicWriteOptions& options = {});
-
-// The "key value" lines of `path` (the value is the rest of the line after the first space;
-// lines without a space are ignored); nullopt when the file cannot be opened (gone).
-std::optional<std::map<std::string, std::string>> ReadKeyValueFile(const std::string& path);
 
 }  // namespace replsync
