@@ -162,7 +162,7 @@ class ValueFormatter {
   void AppendColumnKey(const capture::TableMap& table, size_t index, bool sql, TextBuffer* out);
 
   std::string scratch_;  // text converted to UTF-8
-  std::string json_;     // JSON text from capture/json_binary.h
+  std::string json_;     // JSON text from capture/binlog/json_binary.h
   TextBuffer column_ref_;
   std::vector<JsonDiffOp> diff_ops_;
   CachedClass charset_cache_[kCharsetCacheSize];  // direct-mapped by collation id

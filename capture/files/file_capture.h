@@ -1,7 +1,7 @@
 // FileCapture: the primary's file side — the repository folder to journal entries.
 //
 // RepoWatcher (inotify) says which paths to look at again; FileCapture compares each such path
-// with the manifest (what was journaled before, sync/manifest.h) and journals the difference as
+// with the manifest (what was journaled before, sync/files/manifest.h) and journals the difference as
 // pb::FileChange entries (schemas/files.md) through a FileEntrySink — the CaptureService, so
 // that files and database transactions share one journal and one sequence.
 //
@@ -14,13 +14,13 @@
 //   read while it changes (its size, mtime, ctime or inode differ after the read) is not
 //   shipped: the entry group ends with an `abandoned` part and the path is looked at again.
 // - Content: FastCDC chunks against the chunk list the manifest holds for the path
-//   (sync/file_delta.h), so a small change in a large file ships about one chunk; parts of about
+//   (sync/files/file_delta.h), so a small change in a large file ships about one chunk; parts of about
 //   `part_bytes` keep memory bounded. Literal pieces of `inline_bytes` or more are journaled as
 //   references into the file, which FileContentReader fills in when the shipper sends them.
 // - Before reading, a read lease is asked for: the kernel refuses it while anyone has the file
 //   open for writing, which then waits like a file being written (SIGIO is ignored so that a
 //   writer opening the file in that instant cannot end the process).
-// - Paths are looked up and opened with OpenBeneath (sync/open_beneath.h), never through a
+// - Paths are looked up and opened with OpenBeneath (sync/files/open_beneath.h), never through a
 //   symbolic link: a link is journaled as a link, and nothing below a symlinked folder is read
 //   (such a path is not in the repository; the content reader refuses it too).
 // - Renames inside the tree (a watcher move of a path the manifest knows, with the same inode)

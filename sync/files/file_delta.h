@@ -4,7 +4,7 @@
 //
 // The primary runs a DeltaEncoder over the new content as it reads the file, with the chunk list
 // of the base from its manifest; the secondary runs a DeltaDecoder over the ops of every part,
-// writing the new version next to the base. Both sides use the same chunker (sync/chunker.h).
+// writing the new version next to the base. Both sides use the same chunker (sync/files/chunker.h).
 #pragma once
 
 #include <cstddef>

@@ -109,7 +109,7 @@ struct ScanTreeOptions {
 Result<FileTree> ScanTree(const std::string& root, const ScanTreeOptions& options);
 
 // The SHA-256 (raw, 32 bytes) of the regular file `path` below `root`, opened with OpenBeneath
-// (sync/open_beneath.h): no symbolic link is followed, neither a folder on the way nor the last
+// (sync/files/open_beneath.h): no symbolic link is followed, neither a folder on the way nor the last
 // component. Errors name the path: NotFound (gone), InvalidArgument (a symbolic link on the way
 // or at the end, or a path leaving `root`), IoError (unreadable).
 Result<std::string> HashTreeFile(const std::string& root, const std::string& path);

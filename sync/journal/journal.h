@@ -8,8 +8,8 @@
 // checkpoint can never get ahead of (or behind) the entries it describes.
 // Thread-safety: thread-safe. Readers from any thread. By contract each journal has one writer
 // thread (Append, Put, DeleteUpTo, TruncateAfter, PutMeta; schemas/journal.md "Writers"): on the
-// primary the capture service's writer, which also carries out the shipper's retention; on the
-// secondary the receiver's (the applier only reads the relay).
+// primary the capture service's JournalWriter (journal_writer.h), which also carries out the
+// shipper's retention; on the secondary the receiver's (the applier only reads the relay).
 #pragma once
 
 #include <atomic>

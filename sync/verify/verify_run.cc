@@ -4,7 +4,6 @@
 #include <chrono>
 #include <set>
 
-#include "sync/atomic_file.h"
 #include "sync/verify/consistent_point.h"
 #include "sync/verify/last_verify.h"
 #include "sync/verify/verify_progress.h"

@@ -1,7 +1,7 @@
 // In-process transport: a hub joining one server end and any number of client ends through
 // queues in memory, for unit tests of the protocol logic (Shipper, Receiver) without sockets.
 //
-// Same semantics as the ZeroMQ pair (sync/zmq_transport.h):
+// Same semantics as the ZeroMQ pair (sync/wire/zmq_transport.h):
 // - messages are serialized on Send and parsed on Receive, so what arrives is exactly what the
 //   wire would carry; frames that do not parse, carry another version or have no body are
 //   dropped and counted in bad_frames() (InjectFrame puts such frames in);

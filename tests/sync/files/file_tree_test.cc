@@ -1,5 +1,5 @@
 // FileTree: Merkle hashes over a repository's metadata, listings, the manifest's tree and the
-// folder scan (sync/file_tree.h).
+// folder scan (sync/files/file_tree.h).
 #include "sync/files/file_tree.h"
 
 #include <fcntl.h>
