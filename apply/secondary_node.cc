@@ -44,12 +44,7 @@ SecondaryNode::~SecondaryNode() { Stop(); }
 void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
   const std::string& state_dir = config_.node.state_dir;
   ApplierOptions aopts;
-  aopts.mysql.host = config_.mysql.host;
-  aopts.mysql.port = config_.mysql.port;
-  aopts.mysql.user = config_.mysql.user;
-  aopts.mysql.password = config_.mysql.password;
-  aopts.mysql.connect_timeout = std::chrono::seconds(config_.mysql.connect_timeout_s);
-  aopts.mysql.socket = config_.mysql.socket;
+  aopts.mysql = MysqlOptionsOf(config_.mysql);
   aopts.workers = static_cast<int>(config_.apply.workers);
   aopts.repository = config_.repository.path;
   aopts.barrier_path = verify::BarrierFilePath(state_dir);

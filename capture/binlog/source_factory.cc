@@ -21,13 +21,7 @@ namespace {
 // A session on the server's SQL interface (settings checks, SHOW MASTER STATUS), with the hint
 // an operator needs when it cannot be opened.
 Result<std::unique_ptr<MysqlSession>> OpenSqlSession(const NodeConfig::Mysql& config) {
-  MysqlOptions options;
-  options.host = config.host;
-  options.port = config.port;
-  options.socket = config.socket;
-  options.user = config.user;
-  options.password = config.password;
-  options.connect_timeout = std::chrono::seconds(config.connect_timeout_s);
+  MysqlOptions options = MysqlOptionsOf(config);
   options.read_timeout = options.connect_timeout;
   options.write_timeout = options.connect_timeout;
   Result<std::unique_ptr<MysqlSession>> session = MysqlSession::Open(options);

@@ -76,6 +76,27 @@ MysqlErrorKind ClassifyMysqlError(int code) {
   }
 }
 
+MysqlOptions MysqlOptionsOf(const NodeConfig::Mysql& config) {
+  MysqlOptions o;
+  o.host = config.host;
+  o.port = config.port;
+  o.user = config.user;
+  o.password = config.password;
+  o.socket = config.socket;
+  o.connect_timeout = std::chrono::seconds(config.connect_timeout_s);
+  return o;
+}
+
+MysqlOptions MysqlOptionsOf(const NodeConfig::PrimaryMysql& config) {
+  MysqlOptions o;
+  o.host = config.host;
+  o.port = config.port;
+  o.user = config.user;
+  o.password = config.password;
+  o.socket = config.socket;
+  return o;
+}
+
 Result<std::unique_ptr<MysqlSession>> MysqlSession::Open(const MysqlOptions& options) {
   RS_ASSIGN_OR_RETURN(sql::Driver * driver, GetDriver());
   const std::string where =

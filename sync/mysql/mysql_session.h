@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sync/config.h"
 #include "sync/status.h"
 
 namespace sql {
@@ -47,6 +48,11 @@ struct MysqlOptions {
   std::chrono::seconds read_timeout{0};
   std::chrono::seconds write_timeout{0};
 };
+
+// The session options of this node's server ([mysql]) and of the primary's server as the
+// secondary reaches it ([primary_mysql]; connect timeout 10 s). No read or write timeout.
+MysqlOptions MysqlOptionsOf(const NodeConfig::Mysql& config);
+MysqlOptions MysqlOptionsOf(const NodeConfig::PrimaryMysql& config);
 
 // How an error number is handled (see the file comment).
 enum class MysqlErrorKind { kConnection, kTransient, kPermanent };

@@ -18,18 +18,6 @@ std::string RandomToken() {
   return fmt::format("{:08x}{:08x}", rd(), rd());
 }
 
-MysqlOptions Options(const std::string& host, uint16_t port, const std::string& user,
-                     const std::string& password, const std::string& socket) {
-  MysqlOptions o;
-  o.host = host;
-  o.port = port;
-  o.user = user;
-  o.password = password;
-  o.socket = socket;
-  o.connect_timeout = std::chrono::seconds(10);
-  return o;
-}
-
 // Every failure to establish the point is Aborted with the reason (for "could not verify").
 Result<std::unique_ptr<MysqlSession>> Open(const MysqlOptions& o, const char* which) {
   auto s = MysqlSession::Open(o);
@@ -167,10 +155,8 @@ Result<ConsistentPoint> EstablishConsistentPoint(const NodeConfig& config,
   RS_RETURN_IF_ERROR(CheckConfig(config, command));
   const std::string& state = config.node.state_dir;
   ConsistentPoint point;
-  const auto& pm = config.primary_mysql;
-  point.secondary_options = Options(config.mysql.host, config.mysql.port, config.mysql.user,
-                                    config.mysql.password, config.mysql.socket);
-  const MysqlOptions primary_options = Options(pm.host, pm.port, pm.user, pm.password, pm.socket);
+  point.secondary_options = MysqlOptionsOf(config.mysql);
+  const MysqlOptions primary_options = MysqlOptionsOf(config.primary_mysql);
   RS_ASSIGN_OR_RETURN(point.primary, Open(primary_options, "primary"));
   RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> marker, Open(primary_options, "primary"));
   RS_ASSIGN_OR_RETURN(point.secondary, Open(point.secondary_options, "secondary"));
