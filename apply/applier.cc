@@ -63,6 +63,7 @@ Applier::Applier(ApplierOptions options, Journal* relay)
     : options_(std::move(options)),
       relay_(relay),
       cursor_(relay),
+      targets_(options_.databases),
       max_statement_bytes_(options_.max_statement_bytes) {}
 
 Applier::~Applier() { Stop(); }
@@ -163,6 +164,7 @@ bool Applier::CrashAt(std::string_view point, uint64_t seq) {
   spdlog::warn("applier: simulated crash at {} while applying seq {}", point, seq);
   crashed_ = true;
   session_.reset();  // closes the socket: the server rolls back whatever is open
+  ddl_session_.reset();
   return true;
 }
 
@@ -250,6 +252,7 @@ void Applier::Run() {
   StopWorkers();
   deferred_.reset();
   session_.reset();
+  ddl_session_.reset();
   next_.reset();
   if (!operator_stop_) SetState(ApplierState::kStopped);
 }
@@ -295,6 +298,9 @@ Status Applier::RunStep(Step step) {
       next_.reset();
       RS_ASSIGN_OR_RETURN(RelayItem item, ReadRelay(dispatched_ + 1));
       next_parallel_ = false;
+      // Targets outside [mysql] databases stop the applier before anything of it runs (a later
+      // part of a large transaction is checked as ApplyTransaction reads it).
+      if (item.is_db()) RS_RETURN_IF_ERROR(targets_.Check(item.seq, item.db()));
       if (item.is_db() && !workers_.empty() && item.seq > serial_through_) {
         RS_ASSIGN_OR_RETURN(next_parallel_, ParallelEligible(item.db()));
       }
@@ -356,6 +362,7 @@ bool Applier::HandleFailure(const Status& st, Step step) {
   pending_.clear();
   pending_bytes_ = 0;
   session_.reset();
+  ddl_session_.reset();
   next_.reset();
   if (crashed_ || (stop_ && st.code() == Status::Code::kAborted)) return false;
   spdlog::debug("applier: step '{}' failed: {}", StepName(step), st.message());
@@ -480,9 +487,11 @@ Status Applier::Connect() {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<SqlSession>> Applier::OpenSession() const {
-  if (options_.open_session) return options_.open_session(options_.mysql);
-  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session, MysqlSession::Open(options_.mysql));
+Result<std::unique_ptr<SqlSession>> Applier::OpenSession(bool multi_statements) const {
+  MysqlOptions mysql = options_.mysql;
+  mysql.multi_statements = multi_statements;
+  if (options_.open_session) return options_.open_session(mysql);
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session, MysqlSession::Open(mysql));
   return std::unique_ptr<SqlSession>(std::move(session));
 }
 
@@ -633,6 +642,8 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
           part_seq + 1, next.part(), next.gtid().empty() ? "-" : next.gtid(), next.begin_file(),
           next.begin_offset(), txn.part() + 1)));
     }
+    // What the part targets, before any of it runs (its earlier parts roll back on refusal).
+    if (Status st = targets_.Check(part_seq + 1, next); !st.ok()) return fail(st);
     txn = std::move(next);
     ++part_seq;
   }
@@ -669,24 +680,33 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
 }
 
 Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering) {
+  // The DDL runs on a session of its own without multi-statements, so its `sql` is exactly one
+  // statement: "CREATE TABLE t (a int); DROP DATABASE x" is a syntax error, not two statements.
+  // Its marker and position stay on the main session (committed before and after it).
+  if (ddl_session_ == nullptr) {
+    RS_ASSIGN_OR_RETURN(ddl_session_, OpenSession(/*multi_statements=*/false));
+    RS_RETURN_IF_ERROR(SetUpSession(ddl_session_.get()));
+  }
+  SqlSession* ddl = ddl_session_.get();
+  auto run = [&](const std::string& sql) { return ddl->Execute(sql, "SQL"); };
   // The default database the statement ran with; replsync's own schema when it had none or
   // the secondary does not have it (then the statement names its objects fully, or it could not
   // have run on the primary either).
   bool use_own = statement.db().empty();
   if (!use_own) {
-    Status st = Execute("USE " + QuoteIdentifier(statement.db()));
+    Status st = run("USE " + QuoteIdentifier(statement.db()));
     if (!st.ok()) {
-      if (session_->last_error_code() != kErrBadDb) return st;
+      if (ddl->last_error_code() != kErrBadDb) return st;
       use_own = true;
     }
   }
-  if (use_own) RS_RETURN_IF_ERROR(Execute("USE replsync"));
+  if (use_own) RS_RETURN_IF_ERROR(run("USE replsync"));
   const std::string set = DdlSessionSql(statement.session(), mariadb_);
-  if (!set.empty()) RS_RETURN_IF_ERROR(Execute(set).WithContext("DDL session settings"));
+  if (!set.empty()) RS_RETURN_IF_ERROR(run(set).WithContext("DDL session settings"));
 
-  Status st = Execute(statement.sql());
+  Status st = run(statement.sql());
   if (!st.ok()) {
-    const int code = session_->last_error_code();
+    const int code = ddl->last_error_code();
     if (recovering && !st.retryable() && IsAlreadyAppliedError(statement.sql(), code)) {
       spdlog::info(
           "applier: the DDL of seq {} had already taken effect before the restart (the "
@@ -703,7 +723,7 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
       return st;
     }
   }
-  return Execute(ResetSessionSql(mariadb_)).WithContext("reset session after DDL");
+  return run(ResetSessionSql(mariadb_)).WithContext("reset session after DDL");
 }
 
 }  // namespace replsync::apply

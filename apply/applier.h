@@ -15,8 +15,9 @@
 // applied inside that one target transaction. On (re)connect the applier reads
 // replsync.applied.seq — the truth, committed with the rows — and resumes at seq + 1.
 //
-// DDL commits implicitly, so it is bracketed: replsync.applied.ddl_pending_seq = seq is committed
-// first, then `USE db` (replsync's own schema when db is empty or missing on the secondary), the
+// DDL runs on a second session of the applier, opened without multi-statements (its `sql` is
+// one statement, never several). DDL commits implicitly, so it is bracketed:
+// replsync.applied.ddl_pending_seq = seq is committed first (on the main session), then `USE db` (replsync's own schema when db is empty or missing on the secondary), the
 // QUERY event's session settings, the DDL, and the position with ddl_pending_seq cleared. Finding
 // ddl_pending_seq == seq at start means the DDL may or may not have run: it is run again and an
 // error that only its own earlier success explains (IsAlreadyAppliedError) counts as done, with a
@@ -32,9 +33,10 @@
 // failed attempt left open and saying in the log and the status (state kRetrying) what it waits
 // for: lost connections, server restarts, lock waits, deadlocks, errors of the file system
 // (a full disk, a permission fixed later) and any error while connecting. What an operator must
-// fix stops applying (state kError): an SQL error the server gives every time (a missing table,
-// a missing privilege, a duplicate key), a relay entry that does not parse or a part out of
-// order, an entry kind this replsync cannot apply, a file entry without [repository] path. The
+// fix stops applying (state kError): rows or DDL aimed at a database outside [mysql] databases
+// (TargetFilter: refused before any of it runs), an SQL error the server gives every time (a
+// missing table, a missing privilege, a duplicate key), a relay entry that does not parse or a
+// part out of order, an entry kind this replsync cannot apply, a file entry without [repository] path. The
 // relay keeps the entry and everything after it; the status and the log give the error, seq,
 // gtid, source position and what to do. Nothing is ever skipped.
 //
@@ -92,6 +94,7 @@
 #include "apply/file_applier.h"
 #include "sync/mysql/mysql_session.h"
 #include "apply/relay_cursor.h"
+#include "apply/target_filter.h"
 #include "replsync.pb.h"
 #include "sync/clock.h"
 #include "sync/journal/journal.h"
@@ -108,6 +111,9 @@ struct ApplierOptions {
   std::function<Result<std::unique_ptr<SqlSession>>(const MysqlOptions&)> open_session;
   // The row of replsync.applied this applier owns (one per primary followed).
   std::string channel = "default";
+  // [mysql] databases of this node: row changes and DDL aimed at other databases are refused
+  // and stop the applier (TargetFilter; empty = all but the system schemas).
+  std::vector<std::string> databases;
   // Upper bound of one BINLOG statement (further capped by the server's max_allowed_packet).
   size_t max_statement_bytes = 4 << 20;
   // Backoff between reconnects / retries of a failed transaction.
@@ -128,6 +134,8 @@ struct ApplierOptions {
   // The repository folder ([repository] path): "" when files do not replicate here (a file
   // entry then stops the applier with an error saying so).
   std::string repository;
+  // [repository] keep_setid: apply the setuid/setgid bits of file entries (FileApplierOptions).
+  bool keep_setid = false;
   size_t file_batch_entries = 4096;
   size_t file_batch_bytes = 256 << 20;
   // Verify's barrier (schemas/verify.md): while the file `barrier_path` exists, the applier
@@ -182,6 +190,7 @@ struct ApplierStatus {
   uint64_t file_changes_applied = 0;   // file entries applied (parts count once), since Start
   uint64_t file_batches = 0;           // runs of file entries made durable (one syncfs each)
   uint64_t file_resync_pending = 0;    // paths waiting for the primary's whole copy
+  uint64_t file_changes_refused = 0;   // devices / FIFOs / sockets not created, since Start
   std::string waiting_for;             // what it waits for now; "" when busy
   std::string last_error;              // the latest error (retryable ones too); "" if none
 };
@@ -351,7 +360,8 @@ class Applier {
                           std::optional<uint64_t> previous_seq = std::nullopt) const;
   // sql_log_bin=0 and the base session settings, on the coordinator's and the workers' sessions.
   static Status SetUpSession(SqlSession* session);
-  Result<std::unique_ptr<SqlSession>> OpenSession() const;
+  // A session to the secondary's server; `multi_statements` off for the DDL session.
+  Result<std::unique_ptr<SqlSession>> OpenSession(bool multi_statements = true) const;
   // True when the test hook asks for a crash at `point`: drops the session.
   bool CrashAt(std::string_view point, uint64_t seq);
   // Sleeps up to `d`, returning early when stopping.
@@ -371,9 +381,12 @@ class Applier {
   const ApplierOptions options_;
   Journal* const relay_;
   const RelayCursor cursor_;
+  const TargetFilter targets_;
 
   // Applier thread only.
   std::unique_ptr<SqlSession> session_;
+  // Where DDL runs: without multi-statements (opened at the first DDL, dropped with session_).
+  std::unique_ptr<SqlSession> ddl_session_;
   // The relay entry at dispatched_ + 1 as read (perhaps "not yet"), until acted on.
   std::optional<RelayItem> next_;
   bool next_parallel_ = false;  // next_ may go to a worker

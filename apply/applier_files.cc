@@ -78,7 +78,9 @@ Status Applier::ApplyFiles(uint64_t seq, pb::FileChange first) {
           "replsyncd",
           seq));
     }
-    RS_ASSIGN_OR_RETURN(files_, FileApplier::Open(FileApplierOptions{options_.repository}));
+    RS_ASSIGN_OR_RETURN(files_, FileApplier::Open(FileApplierOptions{
+                                    .root = options_.repository,
+                                    .keep_setid = options_.keep_setid}));
   }
   SetState(ApplierState::kApplying);
   uint64_t at = seq;
@@ -93,7 +95,11 @@ Status Applier::ApplyFiles(uint64_t seq, pb::FileChange first) {
       return outcome.status().WithContext(
           fmt::format("apply file entry {} ('{}')", at, change.path()));
     }
-    if (*outcome == FileApplyOutcome::kNeedsResync) {
+    if (*outcome == FileApplyOutcome::kRefused) {
+      // Logged (rate-limited) by the file applier; counted here; replication goes on.
+      std::lock_guard<std::mutex> lock(mu_);
+      ++status_.file_changes_refused;
+    } else if (*outcome == FileApplyOutcome::kNeedsResync) {
       if (resync_.insert(change.path()).second) resync_changed = true;
       spdlog::warn(
           "applier: '{}' on the secondary is not the version entry {} builds on (changed behind "

@@ -430,6 +430,7 @@ void Applier::RecoverFromWorkerFailure() {
   // The position is read again from replsync.applied when the session reconnects.
   deferred_.reset();
   session_.reset();
+  ddl_session_.reset();
 }
 
 }  // namespace replsync::apply

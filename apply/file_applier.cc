@@ -151,10 +151,15 @@ int OpenNoFollow(int dirfd, const std::string& name) {
   });
 }
 
+// The permission bits of `meta` that are applied: setuid/setgid only with keep_setid.
+mode_t ModeOf(const pb::FileMeta& meta, bool keep_setid) {
+  return static_cast<mode_t>(meta.mode() & (keep_setid ? 07777 : 01777));
+}
+
 // Owner, then mode (chown clears set-user-ID bits), then atime = mtime = meta.mtime_ns.
-Status ApplyMetaFd(int fd, const pb::FileMeta& meta, bool with_mode, const std::string& full) {
+Status ApplyMetaFd(int fd, const pb::FileMeta& meta, bool keep_setid, const std::string& full) {
   if (::fchown(fd, meta.uid(), meta.gid()) != 0) return IoErr("chown", full, errno);
-  if (with_mode && ::fchmod(fd, meta.mode() & 07777) != 0) return IoErr("chmod", full, errno);
+  if (::fchmod(fd, ModeOf(meta, keep_setid)) != 0) return IoErr("chmod", full, errno);
   timespec times[2] = {ToTimespec(meta.mtime_ns()), ToTimespec(meta.mtime_ns())};
   if (::futimens(fd, times) != 0) return IoErr("set times of", full, errno);
   return Status::Ok();
@@ -162,18 +167,18 @@ Status ApplyMetaFd(int fd, const pb::FileMeta& meta, bool with_mode, const std::
 
 // Applies `meta` to whatever is at `name` in `dirfd` (owner and times only for a symbolic link).
 Status ApplyMetaAt(int dirfd, const std::string& name, const pb::FileMeta& meta,
-                   const std::string& full) {
+                   bool keep_setid, const std::string& full) {
   struct stat st {};
   if (int err = LstatAt(dirfd, name, &st); err != 0) return IoErr("stat", full, err);
   if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
     UniqueFd fd(OpenNoFollow(dirfd, name));
     if (!fd.valid()) return IoErr("open", full, errno);
-    return ApplyMetaFd(fd.get(), meta, true, full);
+    return ApplyMetaFd(fd.get(), meta, keep_setid, full);
   }
   if (::fchownat(dirfd, name.c_str(), meta.uid(), meta.gid(), AT_SYMLINK_NOFOLLOW) != 0) {
     return IoErr("chown", full, errno);
   }
-  if (!S_ISLNK(st.st_mode) && ::fchmodat(dirfd, name.c_str(), meta.mode() & 07777, 0) != 0) {
+  if (!S_ISLNK(st.st_mode) && ::fchmodat(dirfd, name.c_str(), ModeOf(meta, keep_setid), 0) != 0) {
     return IoErr("chmod", full, errno);
   }
   timespec times[2] = {ToTimespec(meta.mtime_ns()), ToTimespec(meta.mtime_ns())};
@@ -332,12 +337,24 @@ std::string KindName(const pb::FileChange& change) {
 
 }  // namespace
 
+const char* SpecialFileType(const pb::FileChange& change) {
+  if (!change.has_meta()) return nullptr;
+  const mode_t mode = static_cast<mode_t>(change.meta().mode());
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISSOCK(mode)) return "socket";
+  return nullptr;
+}
+
 const char* FileApplyOutcomeName(FileApplyOutcome outcome) {
   switch (outcome) {
     case FileApplyOutcome::kApplied:
       return "applied";
     case FileApplyOutcome::kAlreadyApplied:
       return "already applied";
+    case FileApplyOutcome::kRefused:
+      return "refused";
     case FileApplyOutcome::kNeedsResync:
       return "needs resync";
   }
@@ -407,6 +424,26 @@ void FileApplier::DiscardInProgress() {
 }
 
 Result<FileApplyOutcome> FileApplier::Apply(const pb::FileChange& change) {
+  // The rest of a file refused at its part 0.
+  if (refusing_ && change.kind() == pb::FileChange::FILE && change.path() == *refusing_ &&
+      change.part() > 0) {
+    if (change.last_part()) refusing_.reset();
+    return FileApplyOutcome::kRefused;
+  }
+  refusing_.reset();
+  if (const char* type = SpecialFileType(change); type != nullptr) {
+    DiscardInProgress();
+    ++refused_;
+    if (refused_ % 1000 == 1) {
+      spdlog::warn(
+          "file applier: refused {} change for '{}': its mode 0{:o} makes it a {}, which the "
+          "secondary never creates (a replsync primary sends none: check what runs there); "
+          "nothing was changed, replication goes on ({} refused so far)",
+          KindName(change), EscapePath(change.path()), change.meta().mode(), type, refused_);
+    }
+    if (change.kind() == pb::FileChange::FILE && !change.last_part()) refusing_ = change.path();
+    return FileApplyOutcome::kRefused;
+  }
   if (in_progress_ != nullptr) {
     const InProgress& current = *in_progress_;
     if (change.kind() != pb::FileChange::FILE || change.path() != current.path ||
@@ -541,13 +578,13 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
     Result<std::string> hash = Sha256OfFile(fd.get());
     if (!hash.ok()) return hash.status().WithContext("read " + full);
     if (*hash != change.content_hash()) return FileApplyOutcome::kNeedsResync;
-    RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), meta, true, full));
+    RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), meta, options_.keep_setid, full));
     RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
                                    Join(options_.root, ParentPath(change.path()))));
     return FileApplyOutcome::kAlreadyApplied;
   }
   std::string temp_full = Join(options_.root, Join(ParentPath(current.path), current.temp_name));
-  RS_RETURN_IF_ERROR(ApplyMetaFd(current.temp.get(), meta, true, temp_full));
+  RS_RETURN_IF_ERROR(ApplyMetaFd(current.temp.get(), meta, options_.keep_setid, temp_full));
   const int64_t parent_mtime = change.parent_mtime_ns() >= 0 ? change.parent_mtime_ns()
                                                              : current.parent_mtime_before;
   RS_RETURN_IF_ERROR(ClearDirectory(current.parent.get(), current.name, current.full));
@@ -575,7 +612,7 @@ Result<FileApplyOutcome> FileApplier::ApplyFileMetaOnly(const pb::FileChange& ch
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return IoErr("stat", full, errno);
   if (!S_ISREG(st.st_mode)) return FileApplyOutcome::kNeedsResync;
-  RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), true, full));
+  RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), options_.keep_setid, full));
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), change.parent_mtime_ns(),
                                  Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
@@ -602,7 +639,7 @@ Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& chang
     return ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }));
   if (!fd.valid()) return IoErr("open directory", full, errno);
-  RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), true, full));
+  RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), options_.keep_setid, full));
   RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
                                  Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
@@ -719,8 +756,10 @@ Result<FileApplyOutcome> FileApplier::ApplyRename(const pb::FileChange& change) 
       }
     }
   }
-  if (change.has_meta())
-    RS_RETURN_IF_ERROR(ApplyMetaAt(to_parent.get(), to_name, change.meta(), to_full));
+  if (change.has_meta()) {
+    RS_RETURN_IF_ERROR(
+        ApplyMetaAt(to_parent.get(), to_name, change.meta(), options_.keep_setid, to_full));
+  }
   if (from_parent.valid()) {
     RS_RETURN_IF_ERROR(
         SetDirMtime(from_parent.get(), from_parent_mtime, Join(options_.root, ParentPath(from))));

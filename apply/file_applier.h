@@ -11,6 +11,9 @@
 // (".replsync-tmp." + 16 hex digits), given its owner, mode and times, and renamed over the path.
 // A FILE's content is checked against content_hash before the rename.
 //
+// Trust: only an entry's permission bits are applied, never setuid/setgid unless keep_setid;
+// nothing but regular files, directories and symbolic links is ever created (kRefused).
+//
 // Durability: nothing is fsynced per file; Sync() calls syncfs(2) once per batch, before the
 // caller records the batch's last sequence as applied.
 //
@@ -19,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -30,6 +34,9 @@ namespace replsync::apply {
 
 struct FileApplierOptions {
   std::string root;  // the repository folder ([repository] path); created when missing
+  // [repository] keep_setid: apply the set-user-ID and set-group-ID bits of an entry's mode.
+  // Off: they are cleared (a primary could otherwise plant setuid-root programs here).
+  bool keep_setid = false;
 };
 
 enum class FileApplyOutcome {
@@ -44,8 +51,18 @@ enum class FileApplyOutcome {
   // missing), and the path does not hold the result either. The path is left as it was; the
   // caller asks the primary for it (pb::FileResync) until a later entry for it is kApplied.
   kNeedsResync,
+  // The entry describes a device, FIFO or socket (a file type in its meta's mode): nothing is
+  // created or changed, a warning is logged (the first, then every 1000th) and refused() counts
+  // it. The other parts of such a FILE are refused with it. The caller goes on: a file the
+  // secondary will not create is no reason to stop replicating.
+  kRefused,
 };
 const char* FileApplyOutcomeName(FileApplyOutcome outcome);
+
+// "FIFO", "character device", "block device" or "socket" when the file type bits of `change`'s
+// meta.mode name one (entries carry permission bits only: a replsync primary sends none of
+// these); nullptr otherwise.
+const char* SpecialFileType(const pb::FileChange& change);
 
 class FileApplier {
  public:
@@ -99,6 +116,9 @@ class FileApplier {
   // such a file as applied: after a restart the file must be applied again from part 0.
   bool file_in_progress() const { return in_progress_ != nullptr; }
 
+  // Entries refused as devices, FIFOs or sockets (kRefused), counted once per entry part.
+  uint64_t refused() const { return refused_; }
+
   // Makes everything applied so far durable: syncfs(2) on the repository's file system.
   // IoError when the kernel reports a write-back error.
   Status Sync();
@@ -127,6 +147,8 @@ class FileApplier {
   UniqueFd root_fd_;  // the root, O_RDONLY | O_DIRECTORY
   std::mt19937_64 random_;
   std::unique_ptr<InProgress> in_progress_;
+  std::optional<std::string> refusing_;  // the FILE whose further parts are refused
+  uint64_t refused_ = 0;
 };
 
 }  // namespace replsync::apply

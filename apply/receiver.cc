@@ -13,7 +13,10 @@ namespace {
 
 constexpr std::chrono::seconds kWaitLogInterval{60};
 constexpr std::chrono::seconds kErrorHelloDelay{1};
-constexpr uint64_t kMaxDecompressedBytes = 1ull << 31;
+constexpr std::chrono::seconds kRefusalLogInterval{60};
+// The first output buffer of a frame that declares its size: no more than this is reserved on
+// the word of the frame; the rest grows with what it really yields.
+constexpr size_t kInitialReserve = 1 << 20;
 
 }  // namespace
 
@@ -188,34 +191,45 @@ void Receiver::DropBatch(const std::string& why, TimePoint now) {
 }
 
 Status Receiver::Decompress(const std::string& frame, std::string* out) {
-  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("not a zstd frame");
-  if (size != ZSTD_CONTENTSIZE_UNKNOWN) {
-    if (size > kMaxDecompressedBytes) {
-      return Status::Corruption(fmt::format("zstd frame claims {} bytes", size));
-    }
-    out->resize(size);
-    const size_t n =
-        ZSTD_decompressDCtx(dctx_.get(), out->data(), out->size(), frame.data(), frame.size());
-    if (ZSTD_isError(n)) return Status::Corruption(ZSTD_getErrorName(n));
-    if (n != size) return Status::Corruption("zstd frame shorter than its declared size");
-    return Status::Ok();
+  const uint64_t cap = options_.max_entry_bytes;
+  const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("not a zstd frame");
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared > cap) {
+    return Status::InvalidArgument(fmt::format(
+        "its zstd frame declares {} bytes, more than the {} an entry may have", declared, cap));
   }
+  // Streaming in every case: the output grows with the bytes the frame really yields, so a
+  // small frame declaring a large size costs nothing until it delivers them.
   ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
   out->clear();
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN) {
+    out->reserve(static_cast<size_t>(std::min<uint64_t>(declared, kInitialReserve)));
+  }
   ZSTD_inBuffer in{frame.data(), frame.size(), 0};
   size_t ret = 1;
   while (ret != 0) {
-    if (out->size() > kMaxDecompressedBytes) return Status::Corruption("zstd frame too large");
     const size_t old = out->size();
-    out->resize(old + ZSTD_DStreamOutSize());
-    ZSTD_outBuffer o{out->data() + old, out->size() - old, 0};
+    const size_t room = std::min<uint64_t>(ZSTD_DStreamOutSize(), cap - old + 1);
+    if (room == 0) break;
+    out->resize(old + room);
+    ZSTD_outBuffer o{out->data() + old, room, 0};
     ret = ZSTD_decompressStream(dctx_.get(), &o, &in);
     out->resize(old + o.pos);
     if (ZSTD_isError(ret)) return Status::Corruption(ZSTD_getErrorName(ret));
-    if (ret != 0 && in.pos == in.size && o.pos == 0) {
+    if (out->size() > cap) {
+      out->clear();
+      out->shrink_to_fit();
+      return Status::InvalidArgument(
+          fmt::format("its zstd frame yields more than the {} bytes an entry may have", cap));
+    }
+    if (ret != 0 && in.pos == in.size && o.pos < room) {
       return Status::Corruption("truncated zstd frame");
     }
+  }
+  if (in.pos != in.size) return Status::Corruption("bytes after the zstd frame");
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN && out->size() != declared) {
+    return Status::Corruption(fmt::format("zstd frame yields {} bytes but declares {}",
+                                          out->size(), declared));
   }
   return Status::Ok();
 }
@@ -252,23 +266,62 @@ void Receiver::HandleEntries(pb::Entries* message, TimePoint now) {
     return DropBatch(fmt::format("gap: seq {}..{} while {} is next", first, last, expected), now);
   }
   std::vector<std::pair<uint64_t, std::string>> batch;
-  batch.reserve(static_cast<size_t>(last - expected + 1));
   uint64_t bytes = 0;
   for (int i = static_cast<int>(expected - first); i < n; ++i) {
     std::string entry;
     if (entries.compressed_size() != 0 && entries.compressed(i)) {
       Status st = Decompress(entries.entries(i), &entry);
       if (!st.ok()) {
-        return DropBatch(
-            fmt::format("entry {} does not decompress: {}", entries.seqs(i), st.message()), now);
+        const std::string why =
+            fmt::format("entry {} does not decompress: {}", entries.seqs(i), st.message());
+        if (st.code() == Status::Code::kInvalidArgument) {
+          RefuseEntry(why, now);
+        }
+        // What was decompressed before it is kept: nothing is lost by writing it.
+        if (!batch.empty() && !PutBatch(&batch, bytes, now)) return;
+        return DropBatch(why, now);
       }
     } else {
       entry = std::move(*message->mutable_entries(i));
+      if (entry.size() > options_.max_entry_bytes) {
+        const std::string why =
+            fmt::format("entry {} has {} bytes, more than the {} an entry may have",
+                        entries.seqs(i), entry.size(), options_.max_entry_bytes);
+        RefuseEntry(why, now);
+        if (!batch.empty() && !PutBatch(&batch, bytes, now)) return;
+        return DropBatch(why, now);
+      }
+    }
+    if (!batch.empty() && bytes + entry.size() > options_.max_batch_bytes) {
+      // Write what is held before holding more (memory stays within a batch and one entry).
+      if (!PutBatch(&batch, bytes, now)) return;
+      bytes = 0;
     }
     bytes += entry.size();
     batch.emplace_back(entries.seqs(i), std::move(entry));
   }
-  Status st = relay_->Put(batch, {});
+  PutBatch(&batch, bytes, now);
+}
+
+void Receiver::RefuseEntry(const std::string& why, TimePoint now) {
+  const std::string error =
+      fmt::format("refused an entry from the primary at {}: {}; a replsync primary writes none "
+                  "this large: check what runs at that address (the receiver asks for it again "
+                  "and refuses it until it changes)",
+                  options_.endpoint, why);
+  if (last_refusal_log_ == TimePoint{} || now - last_refusal_log_ >= kRefusalLogInterval) {
+    spdlog::error("receiver: {}", error);
+    last_refusal_log_ = now;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++status_.entries_refused;
+  status_.last_error = error;
+}
+
+bool Receiver::PutBatch(std::vector<std::pair<uint64_t, std::string>>* batch, uint64_t bytes,
+                        TimePoint now) {
+  if (batch->empty()) return true;
+  Status st = relay_->Put(*batch, {});
   if (!st.ok()) {
     // Nothing is acknowledged; the primary keeps the entries. Ask again a little later.
     const std::string error =
@@ -284,17 +337,19 @@ void Receiver::HandleEntries(pb::Entries* message, TimePoint now) {
     }
     hello_needed_ = true;
     hello_after_ = now + kErrorHelloDelay;
-    return;
+    return false;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.durable_seq = relay_->last_seq();
-    status_.entries_received += batch.size();
+    status_.entries_received += batch->size();
     status_.bytes_received += bytes;
     status_.relay_full = relay_->full();
   }
+  batch->clear();
   if (on_entries_) on_entries_();  // wake the applier first: the Ack can wait a moment
   SendAck();
+  return true;
 }
 
 void Receiver::Retain() {

@@ -22,6 +22,15 @@
 //   sequence or the credit changed since the last one. Every message from the primary counts as
 //   a sign of life; after `silence_timeout` without one the receiver calls Reconnect() and says
 //   Hello again, logging that it is waiting for the primary at the endpoint.
+// - Limits: a compressed entry is decompressed by streaming, so memory grows with the bytes it
+//   really yields, never with the size its frame declares; a frame that declares, or yields,
+//   more than max_entry_bytes is refused: the batch is dropped (counted in batches_dropped and
+//   entries_refused), the error goes to the log (at most once a minute) and to the status's
+//   last_error, and a Hello asks to resume after the relay's last entry. The receiver does not
+//   stop: a primary that keeps sending the entry is refused again and the secondary waits, in
+//   plain sight, for an operator (nothing after the entry can be applied before it anyway).
+//   Decompressed entries are written to the relay (and acknowledged) whenever the ones held
+//   would pass max_batch_bytes, so a batch never holds more than that plus one entry.
 // - Error from the primary: fatal -> the receiver stops (state kError, reason in the status and
 //   the log); otherwise it is logged and the receiver says Hello again after a second.
 // - Retention: every `retention_interval` the relay entries up to the applied sequence are
@@ -52,6 +61,15 @@
 
 namespace replsync::apply {
 
+// The largest journal entry a primary writes, decompressed: a part of a transaction holds about
+// part_bytes (4 MiB) of events plus at most one event that alone is larger, and no binlog event
+// passes the server's max_allowed_packet (1 GiB at most); a file part is 4 MiB. Anything
+// larger did not come from a replsync primary.
+inline constexpr uint64_t kMaxEntryBytes = (1ull << 30) + (64ull << 20);
+// The decompressed bytes of one batch the receiver holds in memory before writing them to the
+// relay (a larger batch is written in several pieces).
+inline constexpr uint64_t kMaxBatchBytes = 64ull << 20;
+
 struct ReceiverOptions {
   std::string node_name;  // this secondary, for the primary's status and logs
   std::string endpoint;   // the primary's address, for logs ([transport] primary)
@@ -61,6 +79,11 @@ struct ReceiverOptions {
   std::chrono::milliseconds retention_interval{1000};
   std::chrono::milliseconds resync_interval{2000};
   std::chrono::milliseconds poll_interval{100};  // longest wait in Receive
+  // Memory bounds of one Entries message (see "Limits" above): an entry whose decompressed
+  // size would pass max_entry_bytes is refused before anything is allocated for it; a batch is
+  // written to the relay in pieces of at most max_batch_bytes (decompressed).
+  uint64_t max_entry_bytes = kMaxEntryBytes;
+  uint64_t max_batch_bytes = kMaxBatchBytes;
   // The time of heartbeats, silence, retention, resync and the other intervals above, and of
   // the wait for the applier's position (not owned; outlives the receiver). The transport's
   // waits are the transport's own. Unit tests give a ManualClock.
@@ -86,6 +109,7 @@ struct ReceiverStatus {
   uint64_t entries_received = 0;   // since Start
   uint64_t bytes_received = 0;     // serialized entries after decompression, since Start
   uint64_t batches_dropped = 0;    // gaps, duplicates, malformed batches
+  uint64_t entries_refused = 0;    // entries over max_entry_bytes, or zstd bombs (see Limits)
   uint64_t reconnects = 0;
   bool relay_full = false;
   std::string last_error;  // "" when none
@@ -130,8 +154,15 @@ class Receiver {
   // Drops a batch; asks for a resend (Hello) unless one was sent within resync_interval.
   void DropBatch(const std::string& why, TimePoint now);
   void Retain();
-  // Decompresses a zstd frame into *out. Corruption when it does not decompress.
+  // Decompresses a zstd frame into *out. Corruption when it does not decompress;
+  // InvalidArgument when it declares or yields more than max_entry_bytes (checked before
+  // anything is allocated: output grows with what the frame really yields).
   Status Decompress(const std::string& frame, std::string* out);
+  // Puts `batch` into the relay and acknowledges it; false (after saying why) when it could not.
+  // Counts and reports (log, rate-limited; status) an entry refused by the limits.
+  void RefuseEntry(const std::string& why, TimePoint now);
+  bool PutBatch(std::vector<std::pair<uint64_t, std::string>>* batch, uint64_t bytes,
+                TimePoint now);
   // The applier's applied sequence; 0 while unknown (only after PositionKnown() is it used).
   uint64_t Applied() const { return applied_seq_ ? applied_seq_().value_or(0) : 0; }
   bool PositionKnown() const { return !applied_seq_ || applied_seq_().has_value(); }
@@ -154,6 +185,7 @@ class Receiver {
   TimePoint last_retention_{};
   TimePoint last_resync_{};
   TimePoint last_wait_log_{};
+  TimePoint last_refusal_log_{};
   TimePoint hello_after_{};  // no Hello before this (after a non-fatal Error)
   uint64_t acked_applied_ = 0;
   uint32_t acked_credit_ = 0;

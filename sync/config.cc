@@ -189,8 +189,16 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
   if (const toml::table* t = Section(root, "repository")) {
     RS_RETURN_IF_ERROR(
-        CheckKeys(*t, "repository", {"path", "quiet_ms", "open_write_quiet_ms"}, origin));
+        CheckKeys(*t, "repository", {"path", "quiet_ms", "open_write_quiet_ms", "keep_setid"},
+                  origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));
+    if (const toml::node* keep_setid = t->get("keep_setid")) {
+      if (!keep_setid->is_boolean()) {
+        return Status::InvalidArgument(
+            fmt::format("{}: [repository] keep_setid must be true or false", origin));
+      }
+      c.repository.keep_setid = keep_setid->value<bool>().value();
+    }
     RS_RETURN_IF_ERROR(Read(*t, "repository", "quiet_ms", &c.repository.quiet_ms, origin));
     RS_RETURN_IF_ERROR(
         Read(*t, "repository", "open_write_quiet_ms", &c.repository.open_write_quiet_ms, origin));

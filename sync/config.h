@@ -68,6 +68,8 @@ struct NodeConfig {
     // again waits for its close, or open_write_quiet_ms without any change.
     uint32_t quiet_ms = 200;
     uint32_t open_write_quiet_ms = 10000;
+    // Secondary: apply the setuid/setgid bits of replicated files (off: they are cleared).
+    bool keep_setid = false;
   } repository;
 
   struct Transport {

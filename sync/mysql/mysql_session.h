@@ -13,7 +13,8 @@
 //     was (or must be) rolled back;
 //   - everything else (a missing table, a duplicate key, a syntax error, missing privileges):
 //     Status::Server, not retryable.
-// The connection allows multi-statements (ExecuteBatch) and never reconnects by itself
+// The connection allows multi-statements (ExecuteBatch) unless MysqlOptions::multi_statements
+// is off, and never reconnects by itself
 // (OPT_RECONNECT off): a silent reconnect would lose the session settings (sql_log_bin=0) and the
 // open transaction without anyone noticing. Thread-safety: not thread-safe; one thread uses a
 // session at a time.
@@ -47,6 +48,9 @@ struct MysqlOptions {
   // Socket read/write timeouts; 0 = none (a long DDL may legitimately run for hours).
   std::chrono::seconds read_timeout{0};
   std::chrono::seconds write_timeout{0};
+  // CLIENT_MULTI_STATEMENTS: ExecuteBatch needs it. Off, the server runs exactly one statement
+  // per call and refuses a text that holds more (the applier runs replicated DDL that way).
+  bool multi_statements = true;
 };
 
 // The session options of this node's server ([mysql]) and of the primary's server as the
@@ -74,6 +78,7 @@ class SqlSession {
   // Runs several statements in one round trip (a multi-statement), in order. The server stops
   // at the first that fails; its error is returned (the ones before it took effect, so callers
   // batch only what an open transaction contains or what may be repeated).
+  // Needs a session opened with multi_statements (else the server refuses the batch).
   // A BINLOG statement may only come last: MariaDB (10.11) answers BINLOG with an OK packet
   // that lacks SERVER_MORE_RESULTS_EXISTS, so the results of statements after it would be read
   // as the answers to later commands ("Commands out of sync"). Internal error otherwise.

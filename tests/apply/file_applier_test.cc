@@ -220,6 +220,11 @@ TEST_F(FileApplierTest, OpenRemovesLeftoverTemporaryFilesEverywhere) {
 }
 
 TEST_F(FileApplierTest, FileGetsContentOwnerSetuidModeAndNanosecondMtime) {
+  // Setuid bits are applied only with [repository] keep_setid = true.
+  applier_.reset();
+  auto keeping = FileApplier::Open(FileApplierOptions{.root = root_, .keep_setid = true});
+  ASSERT_TRUE(keeping.ok()) << keeping.status().ToString();
+  applier_ = std::move(keeping).value();
   pb::FileChange change =
       FileChange("bin/tool", "#!/bin/sh\necho hi\n", Meta(04755, 1234, 5678, kMtime));
   EXPECT_EQ(MustApply(change), FileApplyOutcome::kApplied);
@@ -233,6 +238,67 @@ TEST_F(FileApplierTest, FileGetsContentOwnerSetuidModeAndNanosecondMtime) {
   EXPECT_EQ(MtimeNs(st), kMtime);
   EXPECT_TRUE(Temporaries(root_).empty());
   EXPECT_FALSE(applier_->file_in_progress());
+}
+
+TEST_F(FileApplierTest, SetuidAndSetgidBitsAreClearedUnlessKeepSetid) {
+  // The default applier (keep_setid = false): every way a mode is applied.
+  EXPECT_EQ(MustApply(FileChange("bin/tool", "x", Meta(06755, 0, 0, kMtime))),
+            FileApplyOutcome::kApplied);
+  EXPECT_EQ(Lstat(P("bin/tool")).st_mode & 07777, 0755u);
+  EXPECT_EQ(MustApply(DirChange("shared", Meta(03775, 0, 0, kMtime))), FileApplyOutcome::kApplied);
+  EXPECT_EQ(Lstat(P("shared")).st_mode & 07777, 01775u);  // the sticky bit is kept
+  pb::FileChange same = FileChange("bin/tool", "x", Meta(04711, 0, 0, kMtime));
+  same.clear_ops();
+  same.set_content_unchanged(true);
+  EXPECT_EQ(MustApply(same), FileApplyOutcome::kApplied);
+  EXPECT_EQ(Lstat(P("bin/tool")).st_mode & 07777, 0711u);
+  EXPECT_EQ(MustApply(RenameChange("bin/tool", "bin/moved", Meta(02755, 0, 0, kMtime, 1))),
+            FileApplyOutcome::kApplied);
+  EXPECT_EQ(Lstat(P("bin/moved")).st_mode & 07777, 0755u);
+
+  // keep_setid = true applies them.
+  applier_.reset();
+  auto keeping = FileApplier::Open(FileApplierOptions{.root = root_, .keep_setid = true});
+  ASSERT_TRUE(keeping.ok()) << keeping.status().ToString();
+  applier_ = std::move(keeping).value();
+  EXPECT_EQ(MustApply(FileChange("bin/tool", "x", Meta(06755, 0, 0, kMtime))),
+            FileApplyOutcome::kApplied);
+  EXPECT_EQ(Lstat(P("bin/tool")).st_mode & 07777, 06755u);
+  EXPECT_EQ(MustApply(DirChange("shared", Meta(02775, 0, 0, kMtime))), FileApplyOutcome::kApplied);
+  EXPECT_EQ(Lstat(P("shared")).st_mode & 07777, 02775u);
+}
+
+TEST_F(FileApplierTest, DevicesAndFifosAreRefusedAndNothingIsCreated) {
+  const std::vector<std::string> before = Tree(root_);
+  EXPECT_EQ(MustApply(FileChange("fifo", "", Meta(S_IFIFO | 0644, 0, 0, kMtime))),
+            FileApplyOutcome::kRefused);
+  EXPECT_EQ(MustApply(DirChange("chr", Meta(S_IFCHR | 0600, 0, 0, kMtime))),
+            FileApplyOutcome::kRefused);
+  EXPECT_EQ(MustApply(FileChange("blk", "", Meta(S_IFBLK | 0600, 0, 0, kMtime))),
+            FileApplyOutcome::kRefused);
+  EXPECT_EQ(MustApply(FileChange("sock", "", Meta(S_IFSOCK | 0600, 0, 0, kMtime))),
+            FileApplyOutcome::kRefused);
+  EXPECT_EQ(applier_->refused(), 4u);
+  EXPECT_EQ(Tree(root_), before);
+  // The applier goes on with ordinary entries.
+  EXPECT_EQ(MustApply(FileChange("f", "data")), FileApplyOutcome::kApplied);
+  EXPECT_EQ(Read(P("f")), "data");
+}
+
+TEST_F(FileApplierTest, RefusedMultiPartFileRefusesItsOtherParts) {
+  pb::FileChange part0 = FileChange("fifo", "ab", Meta(S_IFIFO | 0644, 0, 0, kMtime));
+  part0.set_last_part(false);
+  pb::FileChange part1 = FileChange("fifo", "ab");
+  part1.clear_meta();
+  part1.set_part(1);
+  EXPECT_EQ(MustApply(part0), FileApplyOutcome::kRefused);
+  EXPECT_EQ(MustApply(part1), FileApplyOutcome::kRefused);
+  EXPECT_EQ(applier_->refused(), 1u);
+  EXPECT_FALSE(Exists(P("fifo")));
+  EXPECT_FALSE(applier_->file_in_progress());
+  // A part after the refused file's last one is no longer taken for it.
+  auto stray = applier_->Apply(part1);
+  EXPECT_FALSE(stray.ok());
 }
 
 TEST_F(FileApplierTest, MissingParentDirectoriesAreCreated) {

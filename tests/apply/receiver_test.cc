@@ -350,6 +350,131 @@ TEST_F(ReceiverTest, UndecompressableEntryDropsTheBatch) {
   EXPECT_EQ(receiver_->status().batches_dropped, 1u);
 }
 
+// A zstd frame of a few bytes that declares `declared` bytes of content (an 8-byte content
+// size field) and holds one empty raw block: RFC 8878, 3.1.1.
+std::string FrameDeclaring(uint64_t declared) {
+  std::string f = {'\x28', '\xB5', '\x2F', '\xFD'};  // magic number, little-endian
+  f += '\xC0';  // frame header descriptor: 8-byte content size, not single-segment, no checksum
+  f += '\x00';  // window descriptor: 1 KiB window
+  for (int i = 0; i < 8; ++i) f += static_cast<char>((declared >> (8 * i)) & 0xff);
+  f += std::string{'\x01', '\x00', '\x00'};  // last block, raw, 0 bytes
+  return f;
+}
+
+// A frame that really yields `bytes` zero bytes, without a declared content size (made by
+// streaming, so the test never holds `bytes` itself).
+std::string ZeroBomb(uint64_t bytes) {
+  Result<ZstdCCtx> cctx = NewZstdCCtx();
+  if (!cctx.ok()) {
+    ADD_FAILURE() << cctx.status().ToString();
+    return {};
+  }
+  ZSTD_CCtx_setParameter(cctx->get(), ZSTD_c_contentSizeFlag, 0);
+  const std::string zeros(1 << 20, '\0');
+  std::string out;
+  std::string buf(ZSTD_CStreamOutSize(), '\0');
+  for (uint64_t done = 0; done < bytes; done += zeros.size()) {
+    const bool last = done + zeros.size() >= bytes;
+    ZSTD_inBuffer in{zeros.data(), zeros.size(), 0};
+    size_t rest = 1;
+    while (in.pos < in.size || (last && rest != 0)) {
+      ZSTD_outBuffer o{buf.data(), buf.size(), 0};
+      rest = ZSTD_compressStream2(cctx->get(), &o, &in, last ? ZSTD_e_end : ZSTD_e_continue);
+      EXPECT_FALSE(ZSTD_isError(rest));
+      out.append(buf.data(), o.pos);
+      if (!last && in.pos == in.size) break;
+    }
+  }
+  return out;
+}
+
+pb::Envelope WithEntry(pb::Envelope e, int index, std::string frame) {
+  *e.mutable_entries()->mutable_entries(index) = std::move(frame);
+  e.mutable_entries()->set_compressed(index, true);
+  return e;
+}
+
+TEST_F(ReceiverTest, FrameDeclaringAHugeSizeIsRefusedAndTheReceiverGoesOn) {
+  StartReceiver();
+  Expect(pb::Envelope::kHello);
+  const std::string bomb = FrameDeclaring(1ull << 40);
+  ASSERT_EQ(ZSTD_getFrameContentSize(bomb.data(), bomb.size()), 1ull << 40);
+  // Entry 1 is fine, entry 2 declares 1 TiB: 1 is kept, 2 refused, a Hello asks again.
+  SendToReceiver(WithEntry(MakeEntries({1, 2}), 1, bomb));
+  EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 1u);
+  EXPECT_EQ(Expect(pb::Envelope::kHello).hello().durable_seq(), 1u);
+  EXPECT_EQ(relay_->last_seq(), 1u);
+  ReceiverStatus status = receiver_->status();
+  EXPECT_EQ(status.entries_refused, 1u);
+  EXPECT_EQ(status.batches_dropped, 1u);
+  EXPECT_NE(status.last_error.find("declares 1099511627776 bytes"), std::string::npos)
+      << status.last_error;
+  EXPECT_NE(status.state, ReceiverState::kError);
+  // An honest resend is taken.
+  SendToReceiver(MakeEntries({2, 3}));
+  EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 3u);
+}
+
+TEST_F(ReceiverTest, FrameDeclaringLessThanItYieldsIsCorruptAndAllocatesNothingOnItsWord) {
+  StartReceiver();
+  Expect(pb::Envelope::kHello);
+  // Declares 1 GiB (within the cap) but yields nothing: refused as corrupt, and the receiver,
+  // which reserves at most 1 MiB on a frame's word, did not allocate the gigabyte.
+  SendToReceiver(WithEntry(MakeEntries({1}), 0, FrameDeclaring(1ull << 30)));
+  Expect(pb::Envelope::kHello);
+  EXPECT_EQ(relay_->last_seq(), 0u);
+  EXPECT_EQ(receiver_->status().batches_dropped, 1u);
+  EXPECT_EQ(receiver_->status().entries_refused, 0u);
+}
+
+TEST_F(ReceiverTest, FrameThatReallyExpandsPastTheCapIsRefused) {
+  ReceiverOptions o = Fast();
+  o.max_entry_bytes = 8 << 20;
+  StartReceiver(o);
+  Expect(pb::Envelope::kHello);
+  const std::string bomb = ZeroBomb(256ull << 20);  // 256 MiB of zeros
+  ASSERT_LT(bomb.size(), 64u << 10) << "the bomb should be small";
+  ASSERT_EQ(ZSTD_getFrameContentSize(bomb.data(), bomb.size()), ZSTD_CONTENTSIZE_UNKNOWN);
+  SendToReceiver(WithEntry(MakeEntries({1}), 0, bomb));
+  Expect(pb::Envelope::kHello);
+  EXPECT_EQ(relay_->last_seq(), 0u);
+  ReceiverStatus status = receiver_->status();
+  EXPECT_EQ(status.entries_refused, 1u);
+  EXPECT_NE(status.last_error.find("yields more than the 8388608 bytes"), std::string::npos)
+      << status.last_error;
+  // Below the cap the same kind of frame is an ordinary entry.
+  SendToReceiver(MakeEntries({1}, 0, /*compress=*/true, /*with_size=*/false));
+  EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 1u);
+}
+
+TEST_F(ReceiverTest, UncompressedEntryOverTheCapIsRefused) {
+  ReceiverOptions o = Fast();
+  o.max_entry_bytes = 120;  // EntryBytes(s) is about 140 bytes
+  StartReceiver(o);
+  Expect(pb::Envelope::kHello);
+  SendToReceiver(MakeEntries({1}));
+  Expect(pb::Envelope::kHello);
+  EXPECT_EQ(relay_->last_seq(), 0u);
+  EXPECT_EQ(receiver_->status().entries_refused, 1u);
+}
+
+TEST_F(ReceiverTest, BatchOverTheBatchCapIsWrittenInPieces) {
+  ReceiverOptions o = Fast();
+  o.max_batch_bytes = 300;  // two entries of about 140 bytes
+  StartReceiver(o);
+  Expect(pb::Envelope::kHello);
+  SendToReceiver(MakeEntries({1, 2, 3, 4, 5}, 0, /*compress=*/true));
+  EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 2u);
+  EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 4u);
+  EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 5u);
+  EXPECT_EQ(receiver_->status().entries_received, 5u);
+  for (uint64_t s = 1; s <= 5; ++s) {
+    auto got = relay_->Get(s);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ(**got, EntryBytes(s));
+  }
+}
+
 TEST_F(ReceiverTest, GapDropsTheBatchAndHelloAsksToResume) {
   StartReceiver();
   Expect(pb::Envelope::kHello);

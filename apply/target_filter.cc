@@ -1,0 +1,108 @@
+#include "apply/target_filter.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "apply/binlog_statement.h"
+#include "sync/config.h"
+
+namespace replsync::apply {
+namespace {
+
+// The binlog event header (MariaDB KB "2.0 Binlog Event Header"): timestamp 4, type 1,
+// server_id 4, event_size 4, log_pos 4, flags 2.
+constexpr size_t kEventHeaderSize = 19;
+constexpr uint8_t kFormatDescriptionEvent = 15;
+// FORMAT_DESCRIPTION body: binlog_version 2, server_version 50, create_timestamp 4,
+// header_length 1, then one post-header length per event type (from type 1).
+constexpr size_t kFdePostHeaderLengths = kEventHeaderSize + 2 + 50 + 4 + 1;
+
+}  // namespace
+
+TargetFilter::TargetFilter(std::vector<std::string> databases) : databases_(std::move(databases)) {
+  std::sort(databases_.begin(), databases_.end());
+  databases_.erase(std::unique(databases_.begin(), databases_.end()), databases_.end());
+}
+
+bool TargetFilter::Allowed(std::string_view db) const {
+  if (db.empty()) return false;
+  if (db == kVerifySchema) return true;  // verify's marker travels with every configuration
+  if (databases_.empty()) return !IsSystemSchema(db);
+  return std::binary_search(databases_.begin(), databases_.end(), db);
+}
+
+std::string TargetFilter::Describe() const {
+  if (databases_.empty()) return "all but the system schemas";
+  std::string out;
+  for (const std::string& db : databases_) out += (out.empty() ? "" : ", ") + db;
+  return out;
+}
+
+uint8_t TableMapPostHeaderLen(std::string_view fde) {
+  const size_t at = kFdePostHeaderLengths + kTableMapEvent - 1;
+  if (fde.size() <= at || static_cast<uint8_t>(fde[4]) != kFormatDescriptionEvent) return 8;
+  return static_cast<uint8_t>(fde[at]);
+}
+
+Result<TableMapName> ParseTableMapName(std::string_view event, uint8_t post_header_len) {
+  // Body: db_len 1, db, NUL, table_len 1, table, NUL, ... (MariaDB KB "TABLE_MAP_EVENT").
+  size_t at = kEventHeaderSize + post_header_len;
+  auto name = [&](std::string* out) -> bool {
+    if (event.size() < at + 1) return false;
+    const size_t len = static_cast<uint8_t>(event[at]);
+    if (event.size() < at + 1 + len + 1) return false;
+    out->assign(event.substr(at + 1, len));
+    at += 1 + len + 1;
+    return true;
+  };
+  TableMapName result;
+  if (!name(&result.db) || !name(&result.table)) {
+    return Status::Corruption(
+        fmt::format("TABLE_MAP event of {} bytes too short to name its table", event.size()));
+  }
+  return result;
+}
+
+Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
+  const uint8_t post_header_len = TableMapPostHeaderLen(txn.format_description());
+  for (const pb::Statement& statement : txn.statements()) {
+    if (statement.kind() == pb::Statement::DDL) {
+      if (!statement.db().empty() && !Allowed(statement.db())) {
+        return Status::InvalidArgument(fmt::format(
+            "relay entry {}: refused a DDL statement whose default database '{}' is not one "
+            "this secondary replicates ([mysql] databases: {}); nothing was applied. The "
+            "primary replicates databases this node does not: make both nodes' [mysql] "
+            "databases agree (or check what runs at the primary's address), then restart",
+            seq, statement.db(), Describe()));
+      }
+      continue;
+    }
+    for (const std::string& event : statement.events()) {
+      if (event.size() < kEventHeaderSize) {
+        return Status::Corruption(
+            fmt::format("relay entry {}: a row event of {} bytes", seq, event.size()));
+      }
+      const auto type = static_cast<uint8_t>(event[4]);
+      if (IsRowsEventType(type)) continue;
+      if (type != kTableMapEvent) {
+        return Status::Corruption(fmt::format(
+            "relay entry {}: event type {} among row events (only TABLE_MAP and ROWS events "
+            "are applied); nothing was applied",
+            seq, type));
+      }
+      RS_ASSIGN_OR_RETURN(TableMapName name, ParseTableMapName(event, post_header_len));
+      if (!Allowed(name.db)) {
+        return Status::InvalidArgument(fmt::format(
+            "relay entry {}: refused row changes of table '{}.{}': database '{}' is not one "
+            "this secondary replicates ([mysql] databases: {}); nothing was applied. The "
+            "primary replicates databases this node does not: make both nodes' [mysql] "
+            "databases agree (or check what runs at the primary's address), then restart",
+            seq, name.db, name.table, name.db, Describe()));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace replsync::apply
