@@ -663,6 +663,118 @@ TEST_F(ApplierTest, MissingTableStopsLoudlyAndResumesAfterTheFix) {
   ExpectSameTables("rs_missing");
 }
 
+// A DDL relay entry, as a primary (honest or not) would send it.
+std::string DdlEntry(const std::string& db, const std::string& sql, uint64_t offset) {
+  pb::JournalEntry entry;
+  pb::DbTransaction* txn = entry.mutable_db();
+  txn->set_gtid(fmt::format("0-1-{}", offset));
+  txn->set_begin_file("binlog.000001");
+  txn->set_begin_offset(offset);
+  txn->set_end_file("binlog.000001");
+  txn->set_end_offset(offset + 100);
+  txn->set_last_part(true);
+  txn->set_is_ddl(true);
+  pb::Statement* statement = txn->add_statements();
+  statement->set_kind(pb::Statement::DDL);
+  statement->set_db(db);
+  statement->set_sql(sql);
+  return entry.SerializeAsString();
+}
+
+// Issue 13: a DDL entry's `sql` ran on a session with multi-statements on, so a primary could
+// make the secondary run any SQL after a harmless DDL. It now runs on a session without them:
+// the server refuses the second statement as a syntax error and runs neither.
+TEST_F(ApplierTest, DdlEntryHoldingTwoStatementsRunsNeitherAndStops) {
+  auto relay = OpenJournal("relay");
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(relay->Put({{1, DdlEntry("", "CREATE DATABASE rs_multi", 1000)},
+                          {2, DdlEntry("rs_multi", "CREATE TABLE t (a INT)", 2000)},
+                          {3, DdlEntry("rs_multi", "CREATE TABLE t2 (a INT); DROP TABLE t", 3000)}},
+                         {})
+                  .ok());
+  ApplierOptions o = OptionsFor(*b_, "multi");
+  o.databases = {"rs_multi"};
+  Applier applier(o, relay.get());
+  ASSERT_TRUE(applier.Start().ok());
+  EXPECT_FALSE(applier.WaitForApplied(3, milliseconds(60000)));
+  ApplierStatus status = applier.status();
+  applier.Stop();
+  EXPECT_EQ(status.state, ApplierState::kError) << status.last_error;
+  EXPECT_EQ(status.applied_seq, 2u) << status.last_error;
+  EXPECT_NE(status.last_error.find("1064"), std::string::npos) << status.last_error;
+  EXPECT_EQ(AppliedSeq("multi"), "2");
+  // Neither statement ran: t is still there, t2 never came.
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                      "'rs_multi' AND table_name = 't'"),
+            "1");
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                      "'rs_multi' AND table_name = 't2'"),
+            "0");
+}
+
+// Issue 13: rows and DDL aimed at a database outside the secondary's [mysql] databases are
+// refused (the applier stops for the operator) and never applied; the same rows apply once the
+// database is listed, so the refusal is what kept them out.
+TEST_F(ApplierTest, RowsAndDdlOutsideTheConfiguredDatabasesAreRefused) {
+  Exec(a_,
+       "CREATE DATABASE rs_outside; CREATE TABLE rs_outside.t (id INT PRIMARY KEY, v INT); "
+       "INSERT INTO rs_outside.t VALUES (1, 1)");
+  auto captured = Capture("rs_outside");
+  ASSERT_NE(captured, nullptr);
+  ASSERT_EQ(captured->last_seq(), 3u);  // CREATE DATABASE, CREATE TABLE, the insert
+  Exec(b_,
+       "SET sql_log_bin = 0; CREATE DATABASE rs_outside; "
+       "CREATE TABLE rs_outside.t (id INT PRIMARY KEY, v INT); SET sql_log_bin = 1");
+  const std::string insert = captured->Get(3)->value();
+  {
+    auto relay = OpenJournal("relay_rows");
+    ASSERT_NE(relay, nullptr);
+    ASSERT_TRUE(relay->Put({{1, insert}}, {}).ok());
+    ApplierOptions o = OptionsFor(*b_, "outside_rows");
+    o.databases = {"rs_allowed"};
+    Applier applier(o, relay.get());
+    ASSERT_TRUE(applier.Start().ok());
+    EXPECT_FALSE(applier.WaitForApplied(1, milliseconds(60000)));
+    ApplierStatus status = applier.status();
+    applier.Stop();
+    EXPECT_EQ(status.state, ApplierState::kError);
+    EXPECT_NE(status.last_error.find("relay entry 1"), std::string::npos) << status.last_error;
+    EXPECT_NE(status.last_error.find("'rs_outside.t'"), std::string::npos) << status.last_error;
+    EXPECT_NE(status.last_error.find("[mysql] databases: rs_allowed"), std::string::npos)
+        << status.last_error;
+    EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_outside.t"), "0");
+  }
+  {
+    auto relay = OpenJournal("relay_ddl");
+    ASSERT_NE(relay, nullptr);
+    ASSERT_TRUE(relay->Put({{1, DdlEntry("rs_outside", "DROP TABLE t", 5000)}}, {}).ok());
+    ApplierOptions o = OptionsFor(*b_, "outside_ddl");
+    o.databases = {"rs_allowed"};
+    Applier applier(o, relay.get());
+    ASSERT_TRUE(applier.Start().ok());
+    EXPECT_FALSE(applier.WaitForApplied(1, milliseconds(60000)));
+    ApplierStatus status = applier.status();
+    applier.Stop();
+    EXPECT_EQ(status.state, ApplierState::kError);
+    EXPECT_NE(status.last_error.find("default database 'rs_outside'"), std::string::npos)
+        << status.last_error;
+    EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                        "'rs_outside' AND table_name = 't'"),
+              "1");
+  }
+  // Listed, the same insert applies.
+  auto relay = OpenJournal("relay_listed");
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(relay->Put({{1, insert}}, {}).ok());
+  ApplierOptions o = OptionsFor(*b_, "outside_listed");
+  o.databases = {"rs_outside"};
+  Applier applier(o, relay.get());
+  ASSERT_TRUE(applier.Start().ok());
+  EXPECT_TRUE(applier.WaitForApplied(1, milliseconds(60000))) << applier.status().last_error;
+  applier.Stop();
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_outside.t"), "1");
+}
+
 // Race 1 of issue 11 against a real server, serially and with workers: the receiver stores a
 // file change at the very sequence the applier has just found empty. On 75a7482 the applier
 // read that sequence a second time on its database path and stopped for good ("relay entry N
