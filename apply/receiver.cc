@@ -274,11 +274,7 @@ void Receiver::HandleEntries(pb::Entries* message, TimePoint now) {
       if (!st.ok()) {
         const std::string why =
             fmt::format("entry {} does not decompress: {}", entries.seqs(i), st.message());
-        if (st.code() == Status::Code::kInvalidArgument) {
-          RefuseEntry(why, now);
-        }
-        // What was decompressed before it is kept: nothing is lost by writing it.
-        if (!batch.empty() && !PutBatch(&batch, bytes, now)) return;
+        if (st.code() == Status::Code::kInvalidArgument) RefuseEntry(why, now);
         return DropBatch(why, now);
       }
     } else {
@@ -288,7 +284,6 @@ void Receiver::HandleEntries(pb::Entries* message, TimePoint now) {
             fmt::format("entry {} has {} bytes, more than the {} an entry may have",
                         entries.seqs(i), entry.size(), options_.max_entry_bytes);
         RefuseEntry(why, now);
-        if (!batch.empty() && !PutBatch(&batch, bytes, now)) return;
         return DropBatch(why, now);
       }
     }

@@ -25,7 +25,7 @@
 // - Limits: a compressed entry is decompressed by streaming, so memory grows with the bytes it
 //   really yields, never with the size its frame declares; a frame that declares, or yields,
 //   more than max_entry_bytes is refused: the batch is dropped (counted in batches_dropped and
-//   entries_refused), the error goes to the log (at most once a minute) and to the status's
+//   entries_refused; entries of it already written because of max_batch_bytes stay), the error goes to the log (at most once a minute) and to the status's
 //   last_error, and a Hello asks to resume after the relay's last entry. The receiver does not
 //   stop: a primary that keeps sending the entry is refused again and the secondary waits, in
 //   plain sight, for an operator (nothing after the entry can be applied before it anyway).

@@ -140,6 +140,14 @@ class FileApplierTest : public ::testing::Test {
 
   std::string P(const std::string& rel) const { return root_ + "/" + rel; }
 
+  // Reopens the applier with [repository] keep_setid = true.
+  void KeepSetid() {
+    applier_.reset();
+    auto keeping = FileApplier::Open(FileApplierOptions{.root = root_, .keep_setid = true});
+    ASSERT_TRUE(keeping.ok()) << keeping.status().ToString();
+    applier_ = std::move(keeping).value();
+  }
+
   FileApplyOutcome MustApply(const pb::FileChange& change) {
     auto result = applier_->Apply(change);
     EXPECT_TRUE(result.ok()) << result.status().ToString();
@@ -220,11 +228,7 @@ TEST_F(FileApplierTest, OpenRemovesLeftoverTemporaryFilesEverywhere) {
 }
 
 TEST_F(FileApplierTest, FileGetsContentOwnerSetuidModeAndNanosecondMtime) {
-  // Setuid bits are applied only with [repository] keep_setid = true.
-  applier_.reset();
-  auto keeping = FileApplier::Open(FileApplierOptions{.root = root_, .keep_setid = true});
-  ASSERT_TRUE(keeping.ok()) << keeping.status().ToString();
-  applier_ = std::move(keeping).value();
+  KeepSetid();  // setuid bits are applied only with [repository] keep_setid = true
   pb::FileChange change =
       FileChange("bin/tool", "#!/bin/sh\necho hi\n", Meta(04755, 1234, 5678, kMtime));
   EXPECT_EQ(MustApply(change), FileApplyOutcome::kApplied);
@@ -257,10 +261,7 @@ TEST_F(FileApplierTest, SetuidAndSetgidBitsAreClearedUnlessKeepSetid) {
   EXPECT_EQ(Lstat(P("bin/moved")).st_mode & 07777, 0755u);
 
   // keep_setid = true applies them.
-  applier_.reset();
-  auto keeping = FileApplier::Open(FileApplierOptions{.root = root_, .keep_setid = true});
-  ASSERT_TRUE(keeping.ok()) << keeping.status().ToString();
-  applier_ = std::move(keeping).value();
+  KeepSetid();
   EXPECT_EQ(MustApply(FileChange("bin/tool", "x", Meta(06755, 0, 0, kMtime))),
             FileApplyOutcome::kApplied);
   EXPECT_EQ(Lstat(P("bin/tool")).st_mode & 07777, 06755u);
@@ -777,6 +778,7 @@ TEST_F(FileApplierTest, MalformedChangesAreCorruption) {
 }
 
 TEST_F(FileApplierTest, ContentUnchangedAppliesMetaOnly) {
+  KeepSetid();  // the setgid bit below is applied only with [repository] keep_setid = true
   Write(P("f"), "same");
   pb::FileChange change = FileChange("f", "same", Meta(02711, 21, 22, kMtime));
   change.clear_ops();

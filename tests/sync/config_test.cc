@@ -98,3 +98,24 @@ TEST(NodeConfigTest, SystemSchemasAreRecognised) {
 
 }  // namespace
 }  // namespace replsync
+
+namespace replsync {
+namespace {
+
+TEST(NodeConfigTest, RepositoryKeepSetidIsOffUnlessSetToTrue) {
+  auto none = NodeConfig::Parse("[node]\nrole = \"secondary\"\n", "t.toml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->repository.keep_setid);
+  auto on = NodeConfig::Parse("[node]\nrole = \"secondary\"\n[repository]\nkeep_setid = true\n",
+                              "t.toml");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->repository.keep_setid);
+  auto wrong = NodeConfig::Parse("[node]\nrole = \"secondary\"\n[repository]\nkeep_setid = 1\n",
+                                 "t.toml");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("[repository] keep_setid"), std::string::npos)
+      << wrong.status().message();
+}
+
+}  // namespace
+}  // namespace replsync
