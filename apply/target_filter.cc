@@ -71,9 +71,9 @@ Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
       if (!statement.db().empty() && !Allowed(statement.db())) {
         return Status::InvalidArgument(fmt::format(
             "relay entry {}: refused a DDL statement whose default database '{}' is not one "
-            "this secondary replicates ([mysql] databases: {}); nothing was applied. The "
+            "this secondary replicates ([mysql] databases: {}). The "
             "primary replicates databases this node does not: make both nodes' [mysql] "
-            "databases agree (or check what runs at the primary's address), then restart",
+            "databases agree (or check what runs at the primary's address)",
             seq, statement.db(), Describe()));
       }
       continue;
@@ -95,9 +95,9 @@ Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
       if (!Allowed(name.db)) {
         return Status::InvalidArgument(fmt::format(
             "relay entry {}: refused row changes of table '{}.{}': database '{}' is not one "
-            "this secondary replicates ([mysql] databases: {}); nothing was applied. The "
+            "this secondary replicates ([mysql] databases: {}). The "
             "primary replicates databases this node does not: make both nodes' [mysql] "
-            "databases agree (or check what runs at the primary's address), then restart",
+            "databases agree (or check what runs at the primary's address)",
             seq, name.db, name.table, name.db, Describe()));
       }
     }

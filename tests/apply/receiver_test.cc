@@ -414,11 +414,11 @@ TEST_F(ReceiverTest, FrameDeclaringAHugeSizeIsRefusedAndTheReceiverGoesOn) {
   EXPECT_EQ(Expect(pb::Envelope::kAck).ack().durable_seq(), 3u);
 }
 
-TEST_F(ReceiverTest, FrameDeclaringLessThanItYieldsIsCorruptAndAllocatesNothingOnItsWord) {
+TEST_F(ReceiverTest, FrameDeclaringMoreThanItYieldsIsCorrupt) {
   StartReceiver();
   Expect(pb::Envelope::kHello);
-  // Declares 1 GiB (within the cap) but yields nothing: refused as corrupt, and the receiver,
-  // which reserves at most 1 MiB on a frame's word, did not allocate the gigabyte.
+  // Declares 1 GiB (within the cap) but yields nothing: dropped as corrupt (the receiver
+  // reserves at most 1 MiB on a frame's word; this test does not measure that).
   SendToReceiver(WithEntry(MakeEntries({1}), 0, FrameDeclaring(1ull << 30)));
   Expect(pb::Envelope::kHello);
   EXPECT_EQ(relay_->last_seq(), 0u);
