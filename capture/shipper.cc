@@ -9,6 +9,8 @@
 #include <limits>
 #include <utility>
 
+#include "sync/files/repository_path.h"
+#include "sync/path_text.h"
 #include "sync/text.h"
 
 namespace replsync::capture {
@@ -28,6 +30,24 @@ std::string AppliedKey(const std::string& name) { return "peer." + name + ".appl
 // Seconds since the epoch, as Entries and Heartbeat carry them.
 uint32_t UnixSeconds(const Clock& clock) {
   return static_cast<uint32_t>(clock.UnixMillis() / 1000);
+}
+
+// a + b, or the largest value when that overflows (a credit window past the last sequence).
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max()
+                                                       : a + b;
+}
+
+// The first bad path of `paths` with what is wrong with it ("" and Ok when all are good);
+// `allow_root`: "" (the repository's root) is good too (a listing of the root folder).
+Status CheckPeerPaths(const google::protobuf::RepeatedPtrField<std::string>& paths,
+                      bool allow_root) {
+  for (const std::string& path : paths) {
+    if (allow_root && path.empty()) continue;
+    Status checked = CheckRepositoryPath(path);
+    if (!checked.ok()) return checked;
+  }
+  return Status::Ok();
 }
 
 // A node name must be usable as part of a meta key and a line of shipper.peers.
@@ -136,6 +156,7 @@ ShipperStatus Shipper::status() const {
   s.entries_sent = entries_sent_;
   s.bytes_sent = bytes_sent_;
   s.abandoned_file_parts = abandoned_file_parts_;
+  s.refused_requests = refused_requests_;
   s.last_error = last_error_;
   for (const auto& [name, k] : known_) {
     PeerStatus p;
@@ -209,41 +230,58 @@ void Shipper::Handle(const std::string& peer, pb::Envelope& message, TimePoint n
   if (it == sessions_.end()) {
     // A peer id without a session (it went silent, or never said Hello): ask for a Hello by
     // telling it so; its next Hello starts a session.
-    if (message.has_ack() || message.has_heartbeat()) {
+    if (message.has_ack() || message.has_heartbeat() || message.has_file_resync()) {
+      if (message.has_file_resync()) {
+        WarnRefused("no-session", fmt::format("a FileResync from peer {} without a session is "
+                                              "refused (it must say Hello first)",
+                                              peer),
+                    now);
+      }
       SendError(peer, "", "no session for this connection: say Hello", false);
     }
     return;
   }
   Session& session = it->second;
   session.last_heard = now;
+  if (message.has_file_resync()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      known_[session.name].last_seen_unix_ms = clock_.UnixMillis();
+    }
+    return OnFileResync(peer, session.name, message.file_resync(), now);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   Known& known = known_[session.name];
   known.last_seen_unix_ms = clock_.UnixMillis();
   if (message.has_ack()) {
     const pb::Ack& ack = message.ack();
-    if (ack.durable_seq() + 1 > session.next_seq) {
-      spdlog::warn("shipper: secondary {} acknowledges sequence {} but was only sent up to {}",
-                   session.name, ack.durable_seq(), session.next_seq - 1);
-    } else if (ack.durable_seq() > known.durable_seq) {
-      known.durable_seq = ack.durable_seq();
+    // Never beyond what this session was sent (a forged or confused Ack must not let retention
+    // delete what the secondary does not hold); no sum here can overflow.
+    uint64_t durable = ack.durable_seq();
+    if (durable > session.confirmable) {
+      WarnRefused("ack", fmt::format("secondary {} (peer {}) acknowledges sequence {} but was only "
+                                     "sent up to {}: counted as {}",
+                                     session.name, peer, durable, session.confirmable,
+                                     session.confirmable),
+                  now);
+      durable = session.confirmable;
+    }
+    if (durable > known.durable_seq) {
+      known.durable_seq = durable;
       known.dirty = true;
     }
-    if (ack.applied_seq() != known.applied_seq) {
-      known.applied_seq = ack.applied_seq();
+    const uint64_t applied = std::min<uint64_t>(ack.applied_seq(), session.confirmable);
+    if (applied != known.applied_seq) {
+      known.applied_seq = applied;
       known.dirty = true;
     }
-    session.window_end = ack.durable_seq() + ack.credit();
+    session.window_end = SaturatingAdd(durable, ack.credit());
   } else if (message.has_heartbeat()) {
-    if (message.heartbeat().last_seq() != known.applied_seq) {
-      known.applied_seq = message.heartbeat().last_seq();
+    const uint64_t applied = std::min<uint64_t>(message.heartbeat().last_seq(), session.confirmable);
+    if (applied != known.applied_seq) {
+      known.applied_seq = applied;
       known.dirty = true;
     }
-  } else if (message.has_file_resync()) {
-    std::vector<std::string> paths(message.file_resync().paths().begin(),
-                                   message.file_resync().paths().end());
-    spdlog::info("shipper: secondary {} asks for {} path(s) of the repository whole", session.name,
-                 paths.size());
-    if (options_.on_file_resync) options_.on_file_resync(paths);
   } else if (message.has_error()) {
     const pb::Error& error = message.error();
     known.last_error = error.message();
@@ -258,12 +296,113 @@ void Shipper::Handle(const std::string& peer, pb::Envelope& message, TimePoint n
   }
 }
 
+void Shipper::WarnRefused(const std::string& kind, const std::string& text, TimePoint now) {
+  ++refused_requests_;
+  Warned& w = warned_[kind];
+  if (w.ever && now - w.last < options_.refused_warning_interval) {
+    ++w.suppressed;
+    return;
+  }
+  if (w.suppressed > 0) {
+    spdlog::warn("shipper: refused: {} ({} more like it since the last warning)", text,
+                 w.suppressed);
+  } else {
+    spdlog::warn("shipper: refused: {}", text);
+  }
+  w.ever = true;
+  w.last = now;
+  w.suppressed = 0;
+}
+
+void Shipper::OnFileResync(const std::string& peer, const std::string& name,
+                           const pb::FileResync& resync, TimePoint now) {
+  Status checked = CheckPeerPaths(resync.paths(), /*allow_root=*/false);
+  if (!checked.ok()) {
+    const std::string text =
+        fmt::format("FileResync refused: {}; nothing was journaled (a path must be relative to "
+                    "the repository, without empty, '.' or '..' components)",
+                    checked.message());
+    WarnRefused("path", fmt::format("secondary {} (peer {}): {}", name, peer, text), now);
+    SendError(peer, name, text, false);
+    return;
+  }
+  std::vector<std::string> paths(resync.paths().begin(), resync.paths().end());
+  spdlog::info("shipper: secondary {} asks for {} path(s) of the repository whole", name,
+               paths.size());
+  if (options_.on_file_resync) options_.on_file_resync(paths);
+}
+
+void Shipper::RefuseTree(const std::string& peer, uint64_t request_id, const std::string& kind,
+                         const std::string& error, TimePoint now) {
+  WarnRefused(kind, fmt::format("verify's request from peer {}: {}", peer, error), now);
+  pb::Envelope reply;
+  pb::TreeReply* r = reply.mutable_tree_reply();
+  r->set_request_id(request_id);
+  r->set_error(error);
+  (void)transport_->Send(peer, reply);
+}
+
+bool Shipper::TakeDeepToken(const std::string& name, TimePoint now) {
+  const size_t burst = std::max<size_t>(options_.deep_open_burst, 1);
+  auto [it, inserted] = deep_buckets_.try_emplace(name);
+  DeepBucket& bucket = it->second;
+  if (inserted) {
+    bucket.tokens = burst;
+    bucket.refilled = now;
+  }
+  const auto interval = std::max(options_.deep_open_interval, std::chrono::milliseconds(1));
+  if (now > bucket.refilled) {
+    const auto earned = static_cast<uint64_t>((now - bucket.refilled) / interval);
+    if (earned > 0) {
+      bucket.tokens = static_cast<size_t>(std::min<uint64_t>(burst, bucket.tokens + std::min<uint64_t>(earned, burst)));
+      bucket.refilled += interval * earned;
+    }
+  }
+  if (bucket.tokens == 0) return false;
+  --bucket.tokens;
+  return true;
+}
+
 void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& request,
                             TimePoint now) {
+  auto peer_it = tree_peers_.find(peer);
+  if (peer_it == tree_peers_.end()) {
+    return RefuseTree(peer, request.request_id(), "tree-hello",
+                      "a tree request needs a Hello{tree_only} on this connection first (verify "
+                      "and repair of this version say it; update the replsync tool)",
+                      now);
+  }
+  peer_it->second.last_heard = now;
+  const std::string name = peer_it->second.name;
+  // Paths are checked before anything is read.
+  Status checked = CheckPeerPaths(request.resync_paths(), /*allow_root=*/false);
+  if (checked.ok()) checked = CheckPeerPaths(request.dirs(), /*allow_root=*/true);
+  if (!checked.ok()) {
+    return RefuseTree(peer, request.request_id(), "path",
+                      fmt::format("refused: {}; a path must be relative to the repository, "
+                                  "without empty, '.' or '..' components",
+                                  checked.message()),
+                      now);
+  }
   pb::Envelope reply;
   pb::TreeReply* r = reply.mutable_tree_reply();
   r->set_request_id(request.request_id());
   if (request.open()) {
+    if (tree_pending_.count(name) > 0) {
+      return RefuseTree(peer, request.request_id(), "tree-busy",
+                        fmt::format("a snapshot for {} is still being taken: one at a time per "
+                                    "peer; wait for it",
+                                    name),
+                        now);
+    }
+    if (request.deep() && !TakeDeepToken(name, now)) {
+      return RefuseTree(
+          peer, request.request_id(), "deep",
+          fmt::format("too many deep snapshots for {}: at most {} at once, then one every {} s; "
+                      "try again later, or verify without --deep",
+                      name, options_.deep_open_burst, options_.deep_open_interval.count() / 1000),
+          now);
+    }
     if (!options_.on_tree_snapshot) {
       r->set_error(
           "this primary replicates no repository ([repository] path is not set in its "
@@ -278,17 +417,20 @@ void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& requ
                                                  : std::string());
     std::vector<std::string> paths(request.resync_paths().begin(), request.resync_paths().end());
     const uint64_t id = request.request_id();
-    options_.on_tree_snapshot(request.deep(), std::move(paths),
-                              [this, peer, id](Result<FileTreeSnapshot> snapshot) {
-                                {
-                                  std::lock_guard<std::mutex> lock(tree_mu_);
-                                  tree_done_.push_back(TreeDone{peer, id, std::move(snapshot)});
-                                }
-                                Notify();
-                              });
+    tree_pending_.insert(name);
+    options_.on_tree_snapshot(
+        request.deep(), std::move(paths), [this, peer, name, id](Result<FileTreeSnapshot> snapshot) {
+          {
+            std::lock_guard<std::mutex> lock(tree_mu_);
+            tree_done_.push_back(TreeDone{peer, name, id, std::move(snapshot)});
+          }
+          Notify();
+        });
     return;
   }
   auto it = tree_sessions_.find(request.session());
+  // Another peer's session is not this peer's to list or close.
+  if (it != tree_sessions_.end() && it->second.owner != name) it = tree_sessions_.end();
   if (request.close()) {
     if (it != tree_sessions_.end()) tree_sessions_.erase(it);
     (void)transport_->Send(peer, reply);
@@ -326,12 +468,17 @@ void Shipper::ServeTreeSnapshots(TimePoint now) {
     done.swap(tree_done_);
   }
   for (TreeDone& d : done) {
+    tree_pending_.erase(d.name);
     pb::Envelope reply;
     pb::TreeReply* r = reply.mutable_tree_reply();
     r->set_request_id(d.request_id);
     if (!d.snapshot.ok()) {
       r->set_error(d.snapshot.status().message());
     } else {
+      // One open session per peer name: the new one replaces the older.
+      for (auto old = tree_sessions_.begin(); old != tree_sessions_.end();) {
+        old = old->second.owner == d.name ? tree_sessions_.erase(old) : std::next(old);
+      }
       while (tree_sessions_.size() >= std::max<size_t>(options_.max_tree_sessions, 1)) {
         auto oldest = std::min_element(
             tree_sessions_.begin(), tree_sessions_.end(),
@@ -343,6 +490,7 @@ void Shipper::ServeTreeSnapshots(TimePoint now) {
       TreeSession& session = tree_sessions_[id];
       session.snapshot = std::move(d.snapshot).value();
       session.last_used = now;
+      session.owner = d.name;
       r->set_session(id);
       r->set_journal_seq(session.snapshot.journal_seq);
       r->set_root_hash(session.snapshot.tree->root_hash());
@@ -355,6 +503,11 @@ void Shipper::ServeTreeSnapshots(TimePoint now) {
     it = now - it->second.last_used > options_.tree_session_idle ? tree_sessions_.erase(it)
                                                                  : std::next(it);
   }
+  for (auto it = tree_peers_.begin(); it != tree_peers_.end();) {
+    const bool idle = now - it->second.last_heard > options_.tree_session_idle &&
+                      tree_pending_.count(it->second.name) == 0;
+    it = idle ? tree_peers_.erase(it) : std::next(it);
+  }
 }
 
 void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint now) {
@@ -365,6 +518,13 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint
               "[node] name)",
               true);
     sessions_.erase(peer);
+    return;
+  }
+  if (hello.tree_only()) {
+    // Verify's client: tree requests only; the replication sessions are not touched.
+    TreePeer& tree_peer = tree_peers_[peer];
+    tree_peer.name = name;
+    tree_peer.last_heard = now;
     return;
   }
   const uint64_t durable = hello.durable_seq();
@@ -407,21 +567,38 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint
     sessions_.erase(peer);
     return;
   }
+  // A known secondary's position may go down (a relay restored from a backup: those entries
+  // are still here, so retention must keep them) but up only as far as this process sent to
+  // it, or its persisted position: a Hello claiming more (forged, or a confused secondary)
+  // must not let retention delete what it does not hold. A new name is taken at its word.
+  uint64_t counted = durable;
+  if (!is_new) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Known& known = known_[name];
+    const uint64_t limit = std::max(known.durable_seq, known.max_sent);
+    if (counted > limit) counted = limit;
+  }
+  if (counted != durable) {
+    WarnRefused("hello", fmt::format("secondary {} (peer {}) says Hello holding up to {}, but was "
+                                     "only sent up to {}: its position is counted as {}",
+                                     name, peer, durable, counted, counted),
+                now);
+  }
+  const uint64_t applied = std::min(hello.applied_seq(), counted);
   Session& session = sessions_[peer];
   session.name = name;
   session.next_seq = durable + 1;
-  session.window_end = durable + hello.credit();
+  session.window_end = SaturatingAdd(durable, hello.credit());
+  session.confirmable = counted;
   session.last_heard = now;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Known& known = known_[name];
-    if (known.durable_seq != durable || known.applied_seq != hello.applied_seq()) {
+    if (known.durable_seq != counted || known.applied_seq != applied) {
       known.dirty = true;
     }
-    // The secondary's own word: it may even be lower than before (a relay restored from a
-    // backup), and those entries are still here, so retention must keep them.
-    known.durable_seq = durable;
-    known.applied_seq = hello.applied_seq();
+    known.durable_seq = counted;
+    known.applied_seq = applied;
     known.peer_id = peer;
     known.sent_seq = durable;
     known.last_seen_unix_ms = clock_.UnixMillis();
@@ -498,10 +675,13 @@ bool Shipper::Pump(const std::string& peer, Session& session, uint64_t shippable
     return false;
   }
   session.next_seq += n;
+  session.confirmable = std::max(session.confirmable, session.next_seq - 1);
   std::lock_guard<std::mutex> lock(mu_);
   entries_sent_ += n;
   bytes_sent_ += bytes;
-  known_[session.name].sent_seq = session.next_seq - 1;
+  Known& known = known_[session.name];
+  known.sent_seq = session.next_seq - 1;
+  known.max_sent = std::max(known.max_sent, known.sent_seq);
   return true;
 }
 

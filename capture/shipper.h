@@ -16,6 +16,17 @@
 //   a transaction still being captured are never sent, so a capture restart that rewrites them
 //   cannot contradict what a secondary holds.
 // - Ack{durable_seq, applied_seq, credit} moves the peer's positions and its credit window.
+// - Refused input (schemas/wire.md "Refused input"): a Hello of a KNOWN name can raise its
+//   durable position only up to what this process sent to that name (or what was persisted);
+//   an Ack only up to what was sent in that session (its Hello's position, then each entry
+//   sent); larger values are clamped with a rate-limited warning, and no sum overflows (the
+//   credit window saturates). A path a peer names (FileResync, TreeRequest resync_paths and
+//   dirs) must pass CheckRepositoryPath (sync/files/repository_path.h) or the whole request is
+//   refused with an error naming it, before anything is read.
+// - Verify's tree requests need a Hello first (Hello{tree_only}: no entries, no positions, the
+//   name pins nothing). Per name, at most one snapshot is being taken and one tree session is
+//   open (a new one replaces the older); deep opens take a token of a bucket of
+//   `deep_open_burst` refilled one per `deep_open_interval` (an excess gets an error reply).
 // - Heartbeat{last_seq = shippable_seq, time} to every session each `heartbeat_interval`;
 //   every message from a peer counts as a sign of life; a session silent for
 //   `silence_timeout` is dropped and its secondary shown as disconnected.
@@ -48,6 +59,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -103,6 +115,12 @@ struct ShipperOptions {
   std::chrono::milliseconds tree_session_idle{600000};
   size_t max_tree_sessions = 4;
   size_t tree_reply_nodes = 50000;
+  // Deep opens (every file reread and hashed) per peer name: `deep_open_burst` at once, then
+  // one more per `deep_open_interval`.
+  size_t deep_open_burst = 8;
+  std::chrono::milliseconds deep_open_interval{60000};
+  // Warnings about refused input: at most one per kind per interval (the rest are counted).
+  std::chrono::milliseconds refused_warning_interval{10000};
   // Test hook: called from the shipper's thread at the end of every round of its loop (send,
   // receive and handle, heartbeats, silence, verify snapshots, retention). A message a peer
   // sent before round n began is handled in round n and answered by round n + 1 at the latest.
@@ -131,6 +149,7 @@ struct ShipperStatus {
   uint64_t entries_sent = 0;   // since Start
   uint64_t bytes_sent = 0;     // after compression, since Start
   uint64_t bad_frames = 0;
+  uint64_t refused_requests = 0;  // requests refused (bad paths, clamped positions, tree limits)
   uint64_t abandoned_file_parts = 0;  // file entries sent abandoned (changed since journaled)
   std::string last_error;             // journal errors ("" when none)
   std::vector<PeerStatus> peers;      // every known secondary, by name
@@ -164,6 +183,9 @@ class Shipper {
     uint64_t next_seq = 1;    // next entry to send
     uint64_t window_end = 0;  // durable_seq + credit of the latest Hello/Ack
     TimePoint last_heard{};
+    // The highest sequence this session may acknowledge: its Hello's (clamped) position, then
+    // each entry sent to it.
+    uint64_t confirmable = 0;
     // A file whose content could not be filled in: its remaining parts go out abandoned.
     std::string abandoned_file;
   };
@@ -175,6 +197,7 @@ class Shipper {
     std::string peer_id;  // current session ("" when none)
     int64_t last_seen_unix_ms = 0;
     uint64_t sent_seq = 0;
+    uint64_t max_sent = 0;  // highest sequence sent to this name since Start
     std::string last_error;
     bool dirty = false;  // positions not yet persisted
   };
@@ -184,6 +207,17 @@ class Shipper {
   void OnHello(const std::string& peer, const pb::Hello& hello, TimePoint now);
   // Verify's requests (schemas/wire.md "Verify's tree requests"); no Hello needed.
   void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request, TimePoint now);
+  // A FileResync from `peer`'s session: refused whole when a path is bad.
+  void OnFileResync(const std::string& peer, const std::string& name,
+                    const pb::FileResync& resync, TimePoint now);
+  // Answers verify's request with `error` (and warns, rate-limited, under `kind`).
+  void RefuseTree(const std::string& peer, uint64_t request_id, const std::string& kind,
+                  const std::string& error, TimePoint now);
+  // A refused request or clamped value: counted, and logged at most once per
+  // refused_warning_interval per `kind`.
+  void WarnRefused(const std::string& kind, const std::string& text, TimePoint now);
+  // Takes a deep-open token of `name`'s bucket; false when there is none.
+  bool TakeDeepToken(const std::string& name, TimePoint now);
   // Answers the opening requests whose snapshots are ready; drops idle sessions.
   void ServeTreeSnapshots(TimePoint now);
   // Sends what `peer`'s window allows; returns true when something was sent.
@@ -212,6 +246,7 @@ class Shipper {
   std::atomic<bool> stop_{false};
   std::atomic<bool> notified_{false};
   std::atomic<bool> running_{false};
+  std::atomic<uint64_t> refused_requests_{0};
 
   // Shipper thread only.
   std::map<std::string, Session> sessions_;  // by peer id
@@ -222,13 +257,33 @@ class Shipper {
   struct TreeSession {
     FileTreeSnapshot snapshot;
     TimePoint last_used{};
+    std::string owner;  // the name of the peer that opened it
   };
+  // Peers that said Hello{tree_only}, by peer id: their name and when they were last heard.
+  struct TreePeer {
+    std::string name;
+    TimePoint last_heard{};
+  };
+  std::map<std::string, TreePeer> tree_peers_;
+  std::set<std::string> tree_pending_;  // names with a snapshot being taken
+  struct DeepBucket {
+    size_t tokens = 0;
+    TimePoint refilled{};
+  };
+  std::map<std::string, DeepBucket> deep_buckets_;  // by name
+  struct Warned {
+    TimePoint last{};
+    uint64_t suppressed = 0;
+    bool ever = false;
+  };
+  std::map<std::string, Warned> warned_;  // by kind
   std::map<std::string, TreeSession> tree_sessions_;  // by session id
   uint64_t tree_session_counter_ = 0;
 
   // Snapshots taken for verify, waiting to be answered (filled by the file capture's thread).
   struct TreeDone {
     std::string peer;
+    std::string name;
     uint64_t request_id = 0;
     Result<FileTreeSnapshot> snapshot = Status::Internal("not taken");
   };

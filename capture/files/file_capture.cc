@@ -14,6 +14,8 @@
 #include "capture/files/repo_paths.h"
 #include "capture/files/settler.h"
 #include "sync/files/manifest.h"
+#include "sync/files/repository_path.h"
+#include "sync/path_text.h"
 
 namespace replsync::capture {
 
@@ -104,8 +106,18 @@ void FileCapture::Stop() {
 
 void FileCapture::RequestResync(const std::vector<std::string>& paths) {
   std::lock_guard<std::mutex> lock(mu_);
-  resync_requests_.insert(resync_requests_.end(), paths.begin(), paths.end());
-  status_.resyncs_requested += paths.size();
+  for (const std::string& path : paths) {
+    // A bad path is the requester's problem (the shipper refuses it before it gets here):
+    // never the whole repository (""), never outside it, never a reason for the capture to fail.
+    Status checked = CheckRepositoryPath(path);
+    if (!checked.ok()) {
+      spdlog::warn("files: a request to journal {} whole again is ignored: {}", QuotePath(path),
+                   checked.message());
+      continue;
+    }
+    resync_requests_.push_back(path);
+    ++status_.resyncs_requested;
+  }
   wake_.notify_all();
 }
 

@@ -14,6 +14,7 @@
 #include "sync/files/content_hash.h"
 #include "sync/files/manifest.h"
 #include "sync/files/open_beneath.h"
+#include "sync/files/repository_path.h"
 #include "sync/unique_fd.h"
 
 namespace replsync::capture {
@@ -32,9 +33,13 @@ TreeSnapshotter::TreeSnapshotter(int root_fd, const std::string& root, Manifest&
 
 Result<FileTreeSnapshot> TreeSnapshotter::Take(const TreeSnapshotRequest& request) {
   for (const std::string& path : request.resync_paths) {
-    // The manifest checks the path (InvalidArgument names what is wrong with it).
-    if (path.empty()) return Status::InvalidArgument("an empty path cannot be journaled again");
-    RS_RETURN_IF_ERROR(manifest_.Get(path).status());
+    // Checked before anything is read; InvalidArgument (the request's own problem) names what
+    // is wrong with it.
+    Status checked = CheckRepositoryPath(path);
+    if (!checked.ok()) {
+      return Status::InvalidArgument("verify's repair asks to journal a path whole again: " +
+                                     checked.message());
+    }
   }
   if (!request.resync_paths.empty()) {
     spdlog::info("files: verify's repair asks for {} path(s) whole; journaling them again",

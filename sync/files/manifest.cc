@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "sync/files/repository_path.h"
 #include "sync/path_text.h"
 
 namespace replsync {
@@ -102,24 +103,11 @@ bool IsCorruptionCode(int rc) {
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
-// OK when `path` can be a manifest key; see manifest.h.
+// OK when `path` can be a manifest key (CheckRepositoryPath); see manifest.h.
 Status CheckPath(std::string_view path, std::string_view what) {
-  std::string_view problem;
-  if (path.empty()) {
-    problem = "is empty";
-  } else if (path.find('\0') != std::string_view::npos) {
-    problem = "contains a NUL byte";
-  } else if (path.front() == '/') {
-    problem = "is absolute";
-  } else if (path.back() == '/') {
-    problem = "ends with '/'";
-  } else if (path.find("//") != std::string_view::npos) {
-    problem = "has an empty component";
-  } else {
-    return Status::Ok();
-  }
-  return Status::InvalidArgument(std::string(what) + ": path " + QuotePath(path) + " " +
-                                 std::string(problem));
+  Status checked = CheckRepositoryPath(path);
+  if (checked.ok()) return checked;
+  return Status::InvalidArgument(std::string(what) + ": " + checked.message());
 }
 
 void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {

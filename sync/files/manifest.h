@@ -8,7 +8,8 @@
 // half-applied); the next rescan journals what they described again.
 //
 // Paths are relative repository paths as in FileChange ("a/b/c"): not empty, no NUL byte, no
-// leading or trailing '/', no empty component; otherwise any bytes (not necessarily UTF-8).
+// leading or trailing '/', no empty, "." or ".." component (CheckRepositoryPath,
+// sync/files/repository_path.h); otherwise any bytes (not necessarily UTF-8).
 // They are stored unchanged and ordered by their bytes (memcmp, unsigned), which is also the
 // order of std::string's operator<. A directory's subtree is the key range
 // [dir + "/", dir + "0"), since '0' is the byte after '/'.

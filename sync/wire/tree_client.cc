@@ -27,6 +27,7 @@ TreeClient::TreeClient(std::unique_ptr<ClientTransport> transport, std::string e
 
 TreeClient::~TreeClient() {
   if (session_.empty()) return;
+  (void)SayHello();
   pb::Envelope close;
   close.mutable_tree_request()->set_request_id(++next_id_);
   close.mutable_tree_request()->set_session(session_);
@@ -80,13 +81,21 @@ Result<std::map<std::string, std::vector<pb::TreeNode>>> TreeClient::List(
   return out;
 }
 
+Status TreeClient::SayHello() {
+  pb::Envelope hello;
+  hello.mutable_hello()->set_node_name(options_.node_name);
+  hello.mutable_hello()->set_tree_only(true);
+  return transport_->Send(hello);
+}
+
 Result<pb::TreeReply> TreeClient::Ask(pb::TreeRequest request, std::chrono::seconds timeout) {
   const uint64_t id = ++next_id_;
   request.set_request_id(id);
   pb::Envelope envelope;
   *envelope.mutable_tree_request() = std::move(request);
   ++requests_;
-  Status sent = transport_->Send(envelope);
+  Status sent = SayHello();
+  if (sent.ok()) sent = transport_->Send(envelope);
   if (!sent.ok()) {
     return Status::Network(fmt::format(
         "the primary's replsyncd at {} cannot be reached ({}); is it running, and is [transport] "

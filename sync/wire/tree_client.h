@@ -8,8 +8,10 @@
 // the primary that the session is no longer needed. Each request carries an id, and only the
 // reply with that id is taken (replies to earlier, timed-out requests are skipped).
 //
-// It talks over a ClientTransport of its own (a DEALER to `[transport] primary`, no Hello):
-// the replication stream's session is not involved.
+// It talks over a ClientTransport of its own (a DEALER to `[transport] primary`) and says
+// Hello{tree_only} before each request (the primary serves tree requests only after one; it
+// starts no replication session and pins nothing): the replication stream's session is not
+// involved.
 //
 // Thread-safety: not thread-safe; one thread uses a client.
 #pragma once
@@ -41,6 +43,8 @@ class TreeClient {
     std::chrono::seconds deep_open_timeout{24 * 3600};
     // The reply deadlines go by this clock.
     Clock* clock = &SystemClock();
+    // How the primary's logs and limits (one tree session, deep opens) name this client.
+    std::string node_name = "verify";
   };
 
   // Connects a ZeroMQ DEALER to the primary's replication endpoint `endpoint` (it connects in
@@ -78,6 +82,8 @@ class TreeClient {
   // the primary's own error text ("the primary at E: ..."); Network (retryable) when no reply
   // came in time ("... did not answer within N s ...").
   Result<pb::TreeReply> Ask(pb::TreeRequest request, std::chrono::seconds timeout);
+  // Sends Hello{node_name, tree_only}.
+  Status SayHello();
 
   std::unique_ptr<ClientTransport> transport_;
   std::string endpoint_;

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -60,6 +61,13 @@ Status CheckEndpoint(const std::string& endpoint, Role role) {
 
 bool IsIpv6(const std::string& endpoint) { return endpoint.find("://[") != std::string::npos; }
 
+// The largest message this end accepts (ZMQ_MAXMSGSIZE); see ZmqOptions::max_receive_bytes.
+int64_t MaxReceiveBytes(const ZmqOptions& options, Role role) {
+  if (options.max_receive_bytes > 0) return options.max_receive_bytes;
+  return role == Role::kServer ? std::min(kServerMaxReceiveBytes, options.max_message_bytes)
+                               : options.max_message_bytes;
+}
+
 // Every socket option is set here, before bind/connect.
 // CURVE security goes here too: the server sets curve_server=1 and its curve_secretkey; each
 // client sets curve_serverkey (the primary's public key) and its own curve_publickey and
@@ -68,7 +76,7 @@ void ConfigureSocket(zmq::socket_t& socket, const ZmqOptions& options, Role role
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::sndhwm, options.send_hwm);
   socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
-  socket.set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
+  socket.set(zmq::sockopt::maxmsgsize, MaxReceiveBytes(options, role));
   socket.set(zmq::sockopt::tcp_keepalive, 1);
   socket.set(zmq::sockopt::tcp_keepalive_idle, kKeepaliveIdle);
   socket.set(zmq::sockopt::tcp_keepalive_intvl, kKeepaliveInterval);

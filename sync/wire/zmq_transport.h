@@ -4,8 +4,10 @@
 // One ZeroMQ message per pb::Envelope (its protobuf serialization). A received frame that does
 // not parse, carries another protocol version, has no body we know, or comes in several parts
 // is dropped and counted (bad_frames()) with a rate-limited warning; it never ends a session.
-// Messages longer than Options::max_message_bytes make ZeroMQ drop the connection (a hostile
-// peer cannot make us allocate without bound); Send refuses to produce such a message.
+// A message longer than this end's receive limit (ZmqOptions::max_receive_bytes: a few MiB on the
+// primary, whose peers send only small messages; max_message_bytes on a secondary, which
+// receives big batches) makes ZeroMQ drop that connection (a hostile peer cannot make us
+// allocate without bound); Send refuses to produce a message over max_message_bytes.
 // No exception leaves these classes: zmq errors become Status.
 // Thread-safety: not thread-safe (ZeroMQ sockets belong to one thread); bad_frames() may be read
 // from any thread.
@@ -28,9 +30,17 @@ class socket_t;
 
 namespace replsync {
 
+// The server's default receive limit: what a secondary or verify sends is small (a
+// FileResync or a TreeRequest with tens of thousands of paths still fits).
+inline constexpr int64_t kServerMaxReceiveBytes = 8ll << 20;
+
 struct ZmqOptions {
-  // Largest message accepted (ZMQ_MAXMSGSIZE) and sent.
+  // Largest message sent, and received by a client (a secondary's batches).
   int64_t max_message_bytes = 256ll << 20;
+  // Largest message received (ZMQ_MAXMSGSIZE); 0: the role's default, which is
+  // kServerMaxReceiveBytes for the server (the primary hears only Hello, Ack, Heartbeat, Error,
+  // FileResync and TreeRequest) and max_message_bytes for a client.
+  int64_t max_receive_bytes = 0;
   // Messages queued per peer in each direction (ZMQ_SNDHWM / ZMQ_RCVHWM).
   int send_hwm = 1000;
   int receive_hwm = 1000;

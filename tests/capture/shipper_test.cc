@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -110,13 +111,33 @@ class FakeSecondary {
       primary_last_seq = e.heartbeat().last_seq();
     } else if (e.has_error()) {
       errors.push_back(e.error());
+    } else if (e.has_tree_reply()) {
+      tree_replies.push_back(e.tree_reply());
     }
+  }
+  void Send(const pb::Envelope& e) { ASSERT_TRUE(client_->Send(e).ok()); }
+  void TreeHello() {
+    pb::Envelope e;
+    e.mutable_hello()->set_node_name(name_);
+    e.mutable_hello()->set_tree_only(true);
+    Send(e);
+  }
+  void Tree(pb::TreeRequest request) {
+    pb::Envelope e;
+    *e.mutable_tree_request() = std::move(request);
+    Send(e);
+  }
+  void Resync(const std::vector<std::string>& paths) {
+    pb::Envelope e;
+    for (const std::string& p : paths) e.mutable_file_resync()->add_paths(p);
+    Send(e);
   }
   uint64_t last_seq() const { return received.empty() ? 0 : received.back().first; }
   InprocClientTransport& client() { return *client_; }
 
   std::vector<std::pair<uint64_t, std::string>> received;
   std::vector<pb::Error> errors;
+  std::vector<pb::TreeReply> tree_replies;
   int batches = 0;
   int compressed = 0;
   int heartbeats = 0;
@@ -702,6 +723,279 @@ TEST_F(ShipperTest, HelloWithoutNameIsRefused) {
   EXPECT_TRUE(s.received.empty());
   ASSERT_EQ(s.errors.size(), 1u);
   EXPECT_TRUE(s.errors[0].fatal());
+}
+
+// Issue 13: Ack{durable_seq: 2^64-1} wrapped the bound check (durable + 1 > next_seq) and moved
+// the position to 2^64-1, so retention deleted what the secondary never received. Now an Ack is
+// clamped to what its session was sent.
+TEST_F(ShipperTest, AnAckBeyondWhatWasSentIsClampedEvenAtTheLargestValue) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(10);
+  StartShipper(options);
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(0, 4);
+  ASSERT_TRUE(s.ReceiveUpTo(4));
+  Settle();
+  s.Ack(std::numeric_limits<uint64_t>::max(), 0, std::numeric_limits<uint64_t>::max());
+  Settle();
+  RetentionRound();
+  PeerStatus p = Peer("s1");
+  EXPECT_EQ(p.durable_seq, 4u);
+  EXPECT_EQ(p.applied_seq, 4u);
+  EXPECT_EQ(journal_->first_seq(), 5u) << "entries 5..10 were never sent: they stay";
+  EXPECT_GE(shipper_->status().refused_requests, 1u);
+  // A huge credit does not overflow the window either: the rest is sent.
+  s.Ack(4, std::numeric_limits<uint32_t>::max());
+  ASSERT_TRUE(s.ReceiveUpTo(10));
+  ExpectConsecutive(s.received, 1, 10);
+}
+
+// A Hello under a known secondary's name claiming the journal's end (the issue's eviction
+// attack) moves its position only as far as what was sent to that name.
+TEST_F(ShipperTest, AHelloCannotRaiseAKnownPositionBeyondWhatWasSent) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(10);
+  StartShipper(options);
+  FakeSecondary real(&hub_, "s1");
+  real.Hello(0, 3);
+  ASSERT_TRUE(real.ReceiveUpTo(3));
+  real.Ack(2, 0);
+  Settle();
+  RetentionRound();
+  ASSERT_EQ(journal_->first_seq(), 3u);
+  FakeSecondary forged(&hub_, "s1");
+  forged.Hello(10, 0, 10);
+  Settle();
+  RetentionRound();
+  PeerStatus p = Peer("s1");
+  EXPECT_EQ(p.durable_seq, 3u) << "only 1..3 were ever sent to s1";
+  EXPECT_LE(p.applied_seq, 3u);
+  EXPECT_EQ(journal_->first_seq(), 4u);
+  // Its Ack of what it claims is clamped too: nothing was sent in its session.
+  forged.Ack(10, 0);
+  Settle();
+  RetentionRound();
+  EXPECT_EQ(Peer("s1").durable_seq, 3u);
+  EXPECT_EQ(journal_->first_seq(), 4u);
+}
+
+TEST_F(ShipperTest, AFileResyncWithABadPathIsRefusedWholeWithAnErrorNamingIt) {
+  AppendEntries(2);
+  std::vector<std::vector<std::string>> asked;
+  ShipperOptions options;
+  options.on_file_resync = [&asked](const std::vector<std::string>& paths) {
+    asked.push_back(paths);
+  };
+  StartShipper(options);
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(2, 100);
+  Settle();
+  for (const std::string bad : {"../secret.txt", "/etc/passwd", "", "a/./b", "a/"}) {
+    s.Resync({"good.txt", bad});
+  }
+  s.Resync({"good.txt", "dir/x"});
+  Settle();
+  s.Drain();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0], (std::vector<std::string>{"good.txt", "dir/x"}));
+  ASSERT_EQ(s.errors.size(), 5u);
+  for (const pb::Error& e : s.errors) EXPECT_FALSE(e.fatal()) << e.message();
+  EXPECT_NE(s.errors[0].message().find("\"../secret.txt\""), std::string::npos)
+      << s.errors[0].message();
+  EXPECT_NE(s.errors[1].message().find("is absolute"), std::string::npos);
+  EXPECT_NE(s.errors[2].message().find("is empty"), std::string::npos);
+  EXPECT_TRUE(Peer("s1").connected);
+  // Without a session a FileResync is refused too.
+  FakeSecondary stranger(&hub_, "x");
+  stranger.Resync({"good.txt"});
+  Settle();
+  stranger.Drain();
+  EXPECT_EQ(asked.size(), 1u);
+  ASSERT_EQ(stranger.errors.size(), 1u);
+}
+
+class ShipperTreeTest : public ShipperTest {
+ protected:
+  void StartWithTrees(ShipperOptions options = {}) {
+    AppendEntries(2);
+    options.on_tree_snapshot = [this](bool deep, std::vector<std::string> paths,
+                                      std::function<void(Result<FileTreeSnapshot>)> done) {
+      snapshots_.push_back({deep, paths});
+      if (hold_) {
+        held_.push_back(std::move(done));
+        return;
+      }
+      FileTreeSnapshot snapshot;
+      FileTree tree;
+      tree.Finish(false);
+      snapshot.tree = std::make_shared<const FileTree>(std::move(tree));
+      done(std::move(snapshot));
+    };
+    StartShipper(options);
+  }
+  static pb::TreeRequest Open(uint64_t id, bool deep, std::vector<std::string> paths = {}) {
+    pb::TreeRequest r;
+    r.set_request_id(id);
+    r.set_open(true);
+    r.set_deep(deep);
+    for (const std::string& p : paths) r.add_resync_paths(p);
+    return r;
+  }
+  static pb::TreeRequest List(uint64_t id, const std::string& session, std::string dir) {
+    pb::TreeRequest r;
+    r.set_request_id(id);
+    r.set_session(session);
+    r.add_dirs(std::move(dir));
+    return r;
+  }
+  // The shipper serves snapshots in a later round: give it those.
+  void SettleTwice() {
+    Settle();
+    Settle();
+  }
+
+  std::vector<std::pair<bool, std::vector<std::string>>> snapshots_;
+  bool hold_ = false;
+  std::vector<std::function<void(Result<FileTreeSnapshot>)>> held_;
+};
+
+TEST_F(ShipperTreeTest, ATreeRequestWithoutHelloIsRefusedAndTakesNoSnapshot) {
+  StartWithTrees();
+  FakeSecondary v(&hub_, "verify");
+  v.Tree(Open(1, false));
+  SettleTwice();
+  v.Drain();
+  EXPECT_TRUE(snapshots_.empty());
+  ASSERT_EQ(v.tree_replies.size(), 1u);
+  EXPECT_EQ(v.tree_replies[0].request_id(), 1u);
+  EXPECT_NE(v.tree_replies[0].error().find("Hello"), std::string::npos);
+  // After Hello{tree_only}: served, and the name is no known secondary.
+  v.TreeHello();
+  v.Tree(Open(2, false));
+  SettleTwice();
+  v.Drain();
+  ASSERT_EQ(v.tree_replies.size(), 2u);
+  EXPECT_EQ(v.tree_replies[1].error(), "");
+  EXPECT_FALSE(v.tree_replies[1].session().empty());
+  EXPECT_TRUE(shipper_->status().peers.empty());
+  EXPECT_TRUE(v.received.empty());
+}
+
+TEST_F(ShipperTreeTest, BadPathsInATreeRequestAreRefusedBeforeAnythingIsRead) {
+  StartWithTrees();
+  FakeSecondary v(&hub_, "verify");
+  v.TreeHello();
+  uint64_t id = 0;
+  for (const std::string bad : {"../secret.txt", "/etc/passwd", "", ".", "a//b", "a/"}) {
+    v.Tree(Open(++id, false, {"ok.txt", bad}));
+  }
+  v.Tree(List(++id, "any", "../.."));
+  SettleTwice();
+  v.Drain();
+  EXPECT_TRUE(snapshots_.empty()) << "nothing may be read for a bad request";
+  ASSERT_EQ(v.tree_replies.size(), id);
+  for (const pb::TreeReply& r : v.tree_replies) {
+    EXPECT_NE(r.error().find("refused: path"), std::string::npos) << r.error();
+  }
+  EXPECT_NE(v.tree_replies[0].error().find("'..' component"), std::string::npos);
+  // The root listing ("") is a good dir.
+  v.Tree(Open(++id, false, {"ok.txt"}));
+  SettleTwice();
+  v.Drain();
+  ASSERT_EQ(snapshots_.size(), 1u);
+  const std::string session = v.tree_replies.back().session();
+  ASSERT_FALSE(session.empty());
+  v.Tree(List(++id, session, ""));
+  SettleTwice();
+  v.Drain();
+  EXPECT_EQ(v.tree_replies.back().error(), "");
+}
+
+TEST_F(ShipperTreeTest, ASecondOpenReplacesThePeersFirstSessionAndOnePendsAtATime) {
+  StartWithTrees();
+  FakeSecondary v(&hub_, "verify");
+  v.TreeHello();
+  v.Tree(Open(1, false));
+  SettleTwice();
+  v.Drain();
+  const std::string first = v.tree_replies.at(0).session();
+  hold_ = true;
+  v.Tree(Open(2, false));
+  v.Tree(Open(3, false));  // while 2 is being taken
+  SettleTwice();
+  v.Drain();
+  ASSERT_EQ(v.tree_replies.size(), 2u);
+  EXPECT_EQ(v.tree_replies[1].request_id(), 3u);
+  EXPECT_NE(v.tree_replies[1].error().find("still being taken"), std::string::npos);
+  ASSERT_EQ(held_.size(), 1u);
+  FileTreeSnapshot snapshot;
+  FileTree tree;
+  tree.Finish(false);
+  snapshot.tree = std::make_shared<const FileTree>(std::move(tree));
+  held_[0](std::move(snapshot));
+  SettleTwice();
+  v.Drain();
+  ASSERT_EQ(v.tree_replies.size(), 3u);
+  const std::string second = v.tree_replies[2].session();
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  v.Tree(List(4, first, ""));
+  v.Tree(List(5, second, ""));
+  SettleTwice();
+  v.Drain();
+  ASSERT_EQ(v.tree_replies.size(), 5u);
+  EXPECT_NE(v.tree_replies[3].error().find("no verify session"), std::string::npos);
+  EXPECT_EQ(v.tree_replies[4].error(), "");
+  // Another peer cannot list this peer's session.
+  FakeSecondary other(&hub_, "other");
+  other.TreeHello();
+  other.Tree(List(1, second, ""));
+  SettleTwice();
+  other.Drain();
+  ASSERT_EQ(other.tree_replies.size(), 1u);
+  EXPECT_NE(other.tree_replies[0].error().find("no verify session"), std::string::npos);
+}
+
+TEST_F(ShipperTreeTest, DeepOpensAreRateLimitedPerPeerOnTheClock) {
+  ShipperOptions options;
+  options.deep_open_burst = 2;
+  options.deep_open_interval = milliseconds(60000);
+  StartWithTrees(options);
+  FakeSecondary v(&hub_, "verify");
+  v.TreeHello();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    v.Tree(Open(id, true));
+    SettleTwice();
+  }
+  v.Drain();
+  ASSERT_EQ(v.tree_replies.size(), 3u);
+  EXPECT_EQ(v.tree_replies[0].error(), "");
+  EXPECT_EQ(v.tree_replies[1].error(), "");
+  EXPECT_NE(v.tree_replies[2].error().find("too many deep snapshots"), std::string::npos);
+  EXPECT_EQ(snapshots_.size(), 2u);
+  // A shallow open is not limited; another peer has its own bucket.
+  v.Tree(Open(4, false));
+  FakeSecondary w(&hub_, "verify2");
+  w.TreeHello();
+  w.Tree(Open(1, true));
+  SettleTwice();
+  v.Drain();
+  w.Drain();
+  EXPECT_EQ(v.tree_replies.back().error(), "");
+  EXPECT_EQ(w.tree_replies.at(0).error(), "");
+  // One interval later, one more deep open.
+  clock_.Advance(options.deep_open_interval);
+  v.TreeHello();
+  v.Tree(Open(5, true));
+  SettleTwice();
+  v.Tree(Open(6, true));
+  SettleTwice();
+  v.Drain();
+  ASSERT_EQ(v.tree_replies.size(), 6u);
+  EXPECT_EQ(v.tree_replies[4].error(), "");
+  EXPECT_NE(v.tree_replies[5].error().find("too many deep snapshots"), std::string::npos);
 }
 
 }  // namespace

@@ -881,6 +881,35 @@ TEST_F(FileCaptureTest, ResyncOfAPathBelowASymlinkedFolderDoesNotJournalTheOutsi
   EXPECT_EQ(capture->status().state, "watching") << capture->status().last_error;
 }
 
+// Paths a peer names are refused before anything is read: "../secret.txt" and the secret's
+// absolute path journal nothing outside the repository, "" does not journal the whole repository
+// again, and none of them stops the capture (an absolute path used to send it to "failed").
+TEST_F(FileCaptureTest, ResyncOfBadPathsIsIgnoredAndTheCaptureKeepsWatching) {
+  WriteFile(base_ + "/secret.txt", kSecret);
+  WriteFile(P("marker.txt"), "marker");
+  WriteFile(P("other.txt"), "other");
+  Recorder rec;
+  auto capture = StartCapture(&rec);
+  ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+  ASSERT_EQ(FileGroups(rec.Changes(), "other.txt").size(), 1u) << Describe(rec.Changes());
+
+  capture->RequestResync({"../secret.txt", base_ + "/secret.txt", "", ".", "a/../other.txt",
+                          "marker.txt"});
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& group : FileGroups(rec.Changes(), "marker.txt")) {
+      if (group.front().reason() == "resync") return true;
+    }
+    return false;
+  })) << Describe(rec.Changes());
+  ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+  const auto changes = rec.Changes();
+  EXPECT_FALSE(JournalHolds(changes, kSecret)) << Describe(changes);
+  EXPECT_EQ(FileGroups(changes, "other.txt").size(), 1u) << Describe(changes);
+  EXPECT_EQ(capture->status().resyncs_requested, 1u);
+  EXPECT_EQ(capture->status().state, "watching") << capture->status().last_error;
+  EXPECT_TRUE(capture->error().ok()) << capture->error().message();
+}
+
 // A content reference journaled for d/data.bin; before it is sent, the folder `d` is moved out of
 // the repository and a link to it takes its place. The same bytes are there through the link, but
 // they are no longer the repository's: the reader refuses them instead of following the link.

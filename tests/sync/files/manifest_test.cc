@@ -177,6 +177,22 @@ TEST_F(ManifestTest, InvalidPathsAreInvalidArgument) {
   EXPECT_EQ(*m->Count(), 0u);
 }
 
+TEST_F(ManifestTest, DotAndDotDotComponentsAreInvalidArgument) {
+  auto m = OpenOrDie();
+  ASSERT_NE(m, nullptr);
+  for (const std::string bad : {"..", ".", "../secret.txt", "a/../../b", "a/./b", "a/.."}) {
+    EXPECT_EQ(m->Put(File(bad)).code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_EQ(m->Get(bad).status().code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_EQ(m->Delete(bad).code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_EQ(m->Rename("x", bad).code(), Status::Code::kInvalidArgument) << bad;
+  }
+  // Names that merely start with dots are ordinary names.
+  for (const std::string good : {"...", "..a", ".hidden", "a/.b/..c"}) {
+    EXPECT_TRUE(m->Put(File(good)).ok()) << good;
+  }
+  EXPECT_EQ(*m->Count(), 4u);
+}
+
 TEST_F(ManifestTest, DeleteOfSubtreeKeepsSiblingsWithCommonPrefix) {
   auto m = OpenOrDie();
   ASSERT_NE(m, nullptr);

@@ -61,11 +61,14 @@ class TreeClientTest : public ::testing::Test {
     ASSERT_TRUE(server_->Send(peer_, e).ok());
   }
 
-  // The next request the primary received.
+  // The next request the primary received (after the Hello{tree_only} that precedes each).
   pb::TreeRequest Request() {
     std::string peer;
     pb::Envelope got;
     auto received = server_->Receive(&peer, &got, milliseconds(1000));
+    EXPECT_TRUE(received.ok() && *received);
+    EXPECT_TRUE(got.has_hello() && got.hello().tree_only()) << got.DebugString();
+    received = server_->Receive(&peer, &got, milliseconds(1000));
     EXPECT_TRUE(received.ok() && *received);
     EXPECT_TRUE(got.has_tree_request());
     return got.tree_request();
