@@ -47,6 +47,13 @@ struct MysqlOptions {
   // Socket read/write timeouts; 0 = none (a long DDL may legitimately run for hours).
   std::chrono::seconds read_timeout{0};
   std::chrono::seconds write_timeout{0};
+  // TLS ([mysql] / [primary_mysql] ssl_*), as the client library applies it: DISABLED sets no
+  // TLS option; PREFERRED hands over the ssl_* files (TLS when one is set and the server offers
+  // it); REQUIRED also refuses a plain connection; VERIFY_CA needs ssl_ca and refuses a server
+  // certificate it does not sign; VERIFY_IDENTITY also checks the certificate names the host.
+  // A CA given under REQUIRED is checked too (MariaDB Connector/C verifies the chain whenever it
+  // has a CA).
+  MysqlTls tls;
 };
 
 // The session options of this node's server ([mysql]) and of the primary's server as the
