@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,13 +59,20 @@ Status WriteFileAtomically(const std::string& path, std::string_view content, st
   UniqueFd fd;
   for (int attempt = 0; !fd.valid(); ++attempt) {
     temp = path + ".tmp." + RandomSuffix();
-    fd.Reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    fd.Reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    options.mode & 0600));
     if (!fd.valid() && (errno != EEXIST || attempt + 1 >= kTempNameAttempts)) {
       return fail("create the temporary file " + temp, errno);
     }
   }
   // From here on the temporary is ours: removed on every failure before the rename.
   auto remove_temp = [&temp] { ::unlink(temp.c_str()); };
+  // Created at most 0600 (less the umask); now exactly the mode asked for, before any content.
+  if (::fchmod(fd.get(), options.mode) != 0) {
+    const int err = errno;
+    remove_temp();
+    return fail("chmod the temporary file " + temp, err);
+  }
 
   Status written = WriteAll(fd.get(), content);
   if (!written.ok()) {

@@ -2,6 +2,8 @@
 // list), written atomically. Each file's layout belongs to its own owner; this is only the write.
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <string>
 #include <string_view>
@@ -11,6 +13,9 @@
 namespace replsync {
 
 struct AtomicWriteOptions {
+  // The file's mode, exactly (not narrowed by the umask): these files hold replication state
+  // (positions, table and path names), readable by the owner only unless a caller says otherwise.
+  mode_t mode = 0600;
   // Called with the temporary file's path once it is written, synced and closed, just before
   // it is renamed over `path`: the window in which a reader or another writer could interfere
   // (tests run a second writer there). Optional.
@@ -19,8 +24,8 @@ struct AtomicWriteOptions {
 
 // Writes `content` to `path` so that a reader never sees a partial file and a crash leaves
 // either the old or the new content: a temporary file of a fresh name in the same folder
-// (`path`.tmp.<random>, created with O_EXCL, mode 0644 less the umask, so that two writers of
-// one path never share it), every byte written, fsync'ed and closed (close's error checked),
+// (`path`.tmp.<random>, created with O_EXCL so that two writers of one path never share it, with
+// options.mode set by fchmod before any byte is written, so the new file never has another mode), every byte written, fsync'ed and closed (close's error checked),
 // renamed over `path`, then the folder fsync'ed so that the rename is durable.
 // `what` names the file in messages ("status file").
 // Errors: IoError "write <what> <path>: <step>: <reason>"; on any failure before the rename the

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,6 +58,53 @@ Status Read(const toml::table& table, const std::string& section, const char* ke
   return Status::Ok();
 }
 
+// Reads [section] ssl_mode, ssl_ca, ssl_cert, ssl_key into `tls` and checks that they agree.
+Status ReadTls(const toml::table& table, const std::string& section, MysqlTls* tls,
+               const std::string& origin) {
+  RS_RETURN_IF_ERROR(Read(table, section, "ssl_ca", &tls->ca, origin));
+  RS_RETURN_IF_ERROR(Read(table, section, "ssl_cert", &tls->cert, origin));
+  RS_RETURN_IF_ERROR(Read(table, section, "ssl_key", &tls->key, origin));
+  std::string mode = MysqlSslModeName(tls->mode);
+  RS_RETURN_IF_ERROR(Read(table, section, "ssl_mode", &mode, origin));
+  static const MysqlSslMode kModes[] = {MysqlSslMode::kDisabled, MysqlSslMode::kPreferred,
+                                        MysqlSslMode::kRequired, MysqlSslMode::kVerifyCa,
+                                        MysqlSslMode::kVerifyIdentity};
+  bool known = false;
+  for (MysqlSslMode m : kModes) {
+    if (mode == MysqlSslModeName(m)) {
+      tls->mode = m;
+      known = true;
+    }
+  }
+  if (!known) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: [{}] ssl_mode = \"{}\": must be DISABLED, PREFERRED, REQUIRED, VERIFY_CA or "
+        "VERIFY_IDENTITY",
+        origin, section, mode));
+  }
+  if (tls->cert.empty() != tls->key.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: [{}] ssl_cert and ssl_key go together: set both (the client's certificate and its "
+        "key) or neither",
+        origin, section));
+  }
+  if (tls->mode == MysqlSslMode::kDisabled &&
+      (!tls->ca.empty() || !tls->cert.empty() || !tls->key.empty())) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: [{}] ssl_mode = \"DISABLED\" with ssl_ca, ssl_cert or ssl_key set: remove the files "
+        "or choose another ssl_mode",
+        origin, section));
+  }
+  if ((tls->mode == MysqlSslMode::kVerifyCa || tls->mode == MysqlSslMode::kVerifyIdentity) &&
+      tls->ca.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: [{}] ssl_mode = \"{}\" needs ssl_ca (the CA certificate that signs the server's "
+        "certificate)",
+        origin, section, MysqlSslModeName(tls->mode)));
+  }
+  return Status::Ok();
+}
+
 const toml::table* Section(const toml::table& root, const char* name) {
   const toml::node* node = root.get(name);
   return node ? node->as_table() : nullptr;
@@ -65,6 +113,17 @@ const toml::table* Section(const toml::table& root, const char* name) {
 }  // namespace
 
 const char* RoleName(NodeRole role) { return role == NodeRole::kPrimary ? "primary" : "secondary"; }
+
+const char* MysqlSslModeName(MysqlSslMode mode) {
+  switch (mode) {
+    case MysqlSslMode::kDisabled: return "DISABLED";
+    case MysqlSslMode::kPreferred: return "PREFERRED";
+    case MysqlSslMode::kRequired: return "REQUIRED";
+    case MysqlSslMode::kVerifyCa: return "VERIFY_CA";
+    case MysqlSslMode::kVerifyIdentity: return "VERIFY_IDENTITY";
+  }
+  return "?";
+}
 
 bool IsSystemSchema(std::string_view db) {
   // "replsync" holds the secondary's own bookkeeping (replsync.applied): never replicated.
@@ -78,7 +137,22 @@ Result<NodeConfig> NodeConfig::Load(const std::string& path) {
     return Status::NotFound(fmt::format(
         "configuration file {}: does not exist (see conf/primary.toml for an example)", path));
   }
+  // The file holds database passwords: refuse it before reading it when others may read it too.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::IoError(
+        fmt::format("read configuration file {}: stat: {}", path, strerror(errno)));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Status::InvalidArgument(fmt::format(
+        "configuration file {}: mode {:04o} lets group or others read it, and it holds "
+        "passwords; run: chmod 600 {}",
+        path, st.st_mode & 07777, path));
+  }
   std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    return Status::IoError(fmt::format("read configuration file {}: {}", path, strerror(errno)));
+  }
   std::ostringstream text;
   text << in.rdbuf();
   if (!in.good() && !in.eof()) {
@@ -131,7 +205,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(
         CheckKeys(*t, "mysql",
                   {"host", "port", "user", "password", "databases", "replica_server_id",
-                   "heartbeat_ms", "connect_timeout_s", "socket"},
+                   "heartbeat_ms", "connect_timeout_s", "socket", "ssl_mode", "ssl_ca", "ssl_cert",
+                   "ssl_key"},
                   origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "host", &c.mysql.host, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "port", &c.mysql.port, origin));
@@ -141,6 +216,7 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "heartbeat_ms", &c.mysql.heartbeat_ms, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "connect_timeout_s", &c.mysql.connect_timeout_s, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "socket", &c.mysql.socket, origin));
+    RS_RETURN_IF_ERROR(ReadTls(*t, "mysql", &c.mysql.tls, origin));
     if (const toml::node* dbs = t->get("databases")) {
       const toml::array* arr = dbs->as_array();
       if (!arr) {
@@ -167,13 +243,17 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
 
   if (const toml::table* t = Section(root, "primary_mysql")) {
     RS_RETURN_IF_ERROR(
-        CheckKeys(*t, "primary_mysql", {"host", "port", "user", "password", "socket"}, origin));
+        CheckKeys(*t, "primary_mysql",
+                  {"host", "port", "user", "password", "socket", "ssl_mode", "ssl_ca", "ssl_cert",
+                   "ssl_key"},
+                  origin));
     c.primary_mysql.set = true;
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "host", &c.primary_mysql.host, origin));
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "port", &c.primary_mysql.port, origin));
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "user", &c.primary_mysql.user, origin));
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "password", &c.primary_mysql.password, origin));
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "socket", &c.primary_mysql.socket, origin));
+    RS_RETURN_IF_ERROR(ReadTls(*t, "primary_mysql", &c.primary_mysql.tls, origin));
     if (c.primary_mysql.port == 0) {
       return Status::InvalidArgument(fmt::format("{}: [primary_mysql] port must not be 0", origin));
     }

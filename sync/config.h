@@ -15,6 +15,27 @@ namespace replsync {
 
 enum class NodeRole { kPrimary, kSecondary };
 
+// How a MySQL connection uses TLS; the names are the MariaDB/MySQL clients' --ssl-mode values.
+enum class MysqlSslMode {
+  kDisabled,        // plain TCP; no ssl_* file may be set
+  kPreferred,       // TLS when a ssl_* file is set and the server offers it, plain otherwise
+  kRequired,        // TLS or no connection; the server's certificate is checked against
+                    // ssl_ca when one is set
+  kVerifyCa,        // TLS, and the server's certificate must be signed by ssl_ca (required)
+  kVerifyIdentity,  // as VERIFY_CA, and the certificate must name the host connected to
+};
+// "DISABLED", "PREFERRED", ... as written in the configuration.
+const char* MysqlSslModeName(MysqlSslMode mode);
+
+// The TLS keys of [mysql] and [primary_mysql] (conf/*.toml): PEM files the client reads.
+struct MysqlTls {
+  MysqlSslMode mode = MysqlSslMode::kPreferred;
+  std::string ca;    // the CA certificate(s) that sign the server's certificate
+  std::string cert;  // this client's certificate, for servers that require X509
+  std::string key;   // its private key
+  bool operator==(const MysqlTls&) const = default;
+};
+
 struct NodeConfig {
   std::string source_path;  // the file it was read from, for messages
 
@@ -42,6 +63,7 @@ struct NodeConfig {
     // Unix socket of this node's server; when set, replsync connects through it instead of
     // host:port (cheaper than TCP for a server on the same machine).
     std::string socket;
+    MysqlTls tls;  // ssl_mode, ssl_ca, ssl_cert, ssl_key
   } mysql;
 
   // Secondary: the primary's database server as this node reaches it, for `replsync verify`
@@ -55,6 +77,7 @@ struct NodeConfig {
     std::string user = "replsync";
     std::string password;
     std::string socket;
+    MysqlTls tls;  // ssl_mode, ssl_ca, ssl_cert, ssl_key
   } primary_mysql;
 
   struct Apply {
@@ -81,9 +104,11 @@ struct NodeConfig {
     std::string level = "info";  // trace, debug, info, warn, error
   } log;
 
-  // Reads and checks a configuration file.
-  // Errors: NotFound (no such file), InvalidArgument (TOML syntax, unknown or mistyped key,
-  // a value out of range), each naming the file and the key.
+  // Reads and checks a configuration file. The file holds passwords: one that group or others
+  // may read (mode & 077) is refused, and the message says `chmod 600 FILE`.
+  // Errors: NotFound (no such file), InvalidArgument (readable by group or others; TOML syntax,
+  // unknown or mistyped key, a value out of range), IoError (cannot be read), each naming the
+  // file and the key.
   static Result<NodeConfig> Load(const std::string& path);
   // The same from TOML text; `origin` names it in messages.
   static Result<NodeConfig> Parse(std::string_view toml, const std::string& origin);

@@ -128,6 +128,8 @@ echo "secondary mariadbd on 127.0.0.1:$MARIADB_PORT_secondary"
 
 transport_port=$(_free_port)
 write_config() {  # name role port
+  # replsyncd refuses a configuration others may read (it holds passwords).
+  install -m 600 /dev/null "$MARIADB_WORK/$1.toml"
   cat >"$MARIADB_WORK/$1.toml" <<TOML
 [node]
 role = "$2"

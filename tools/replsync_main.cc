@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tools/cli/binlog_dump.h"
+#include "tools/cli/keygen_command.h"
 #include "tools/cli/repair_command.h"
 #include "tools/cli/status_command.h"
 #include "tools/cli/verify_command.h"
@@ -129,7 +130,23 @@ int main(int argc, char** argv) {
                    "Differing rows repaired per table at most; a table with more is refused")
       ->default_val(1000000);
 
+  std::string keygen_out;
+  CLI::App* keygen_cmd = app.add_subcommand(
+      "keygen",
+      "Make this node's CURVE key pair, which it uses on every ZeroMQ connection to prove who it\n"
+      "is and to encrypt the change stream. The secret key goes to --out (created with mode\n"
+      "0600; an existing file is never overwritten, exit 2); the public key is printed alone on\n"
+      "the last line, e.g.\n"
+      "  replsync keygen --out /etc/replsync/node1.key | tail -1\n"
+      "Point this node's [transport] secret_key_file at the file, and put the public key in\n"
+      "every other node's configuration as [peers.<this node's name>] public_key.\n"
+      "Exit 0: key written; 2: nothing written (the reason is printed).");
+  keygen_cmd->add_option("--out", keygen_out, "Where to write the secret key (a new file)")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (keygen_cmd->parsed()) return replsync::cli::RunKeygen(keygen_out, stdout, stderr);
 
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);

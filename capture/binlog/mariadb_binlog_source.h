@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "capture/binlog/binlog_source.h"
+#include "sync/config.h"
 #include "sync/position.h"
 
 namespace replsync::capture {
@@ -44,6 +45,8 @@ struct MariadbSourceOptions {
   std::chrono::milliseconds reconnect_max{10000};
   int reconnect_attempts = 0;
   std::chrono::seconds connect_timeout{10};
+  // TLS for the dump connection and its probes, applied as for MysqlOptions (sync/mysql).
+  MysqlTls tls;
 };
 
 class MariadbBinlogSource : public BinlogSource {

@@ -101,6 +101,7 @@ Result<std::unique_ptr<BinlogSource>> MariadbSourceFactory::Open(const BinlogPos
   options.follow = true;
   options.heartbeat = std::chrono::milliseconds(config_.heartbeat_ms);
   options.connect_timeout = std::chrono::seconds(config_.connect_timeout_s);
+  options.tls = config_.tls;
   RS_ASSIGN_OR_RETURN(std::unique_ptr<MariadbBinlogSource> source,
                       MariadbBinlogSource::Open(std::move(options)));
   std::lock_guard<std::mutex> lock(mu_);

@@ -84,6 +84,7 @@ MysqlOptions MysqlOptionsOf(const NodeConfig::Mysql& config) {
   o.password = config.password;
   o.socket = config.socket;
   o.connect_timeout = std::chrono::seconds(config.connect_timeout_s);
+  o.tls = config.tls;
   return o;
 }
 
@@ -94,6 +95,7 @@ MysqlOptions MysqlOptionsOf(const NodeConfig::PrimaryMysql& config) {
   o.user = config.user;
   o.password = config.password;
   o.socket = config.socket;
+  o.tls = config.tls;
   return o;
 }
 
@@ -118,6 +120,13 @@ Result<std::unique_ptr<MysqlSession>> MysqlSession::Open(const MysqlOptions& opt
     }
     if (options.write_timeout.count() > 0) {
       props["OPT_WRITE_TIMEOUT"] = static_cast<int>(options.write_timeout.count());
+    }
+    if (options.tls.mode != MysqlSslMode::kDisabled) {
+      if (!options.tls.ca.empty()) props["sslCA"] = sql::SQLString(options.tls.ca);
+      if (!options.tls.cert.empty()) props["sslCert"] = sql::SQLString(options.tls.cert);
+      if (!options.tls.key.empty()) props["sslKey"] = sql::SQLString(options.tls.key);
+      if (options.tls.mode != MysqlSslMode::kPreferred) props["sslEnforce"] = true;
+      if (options.tls.mode == MysqlSslMode::kVerifyIdentity) props["sslVerify"] = true;
     }
     props["OPT_RECONNECT"] = false;
     props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");

@@ -51,6 +51,13 @@ struct MysqlOptions {
   // CLIENT_MULTI_STATEMENTS: ExecuteBatch needs it. Off, the server runs exactly one statement
   // per call and refuses a text that holds more (the applier runs replicated DDL that way).
   bool multi_statements = true;
+  // TLS ([mysql] / [primary_mysql] ssl_*), as the client library applies it: DISABLED sets no
+  // TLS option; PREFERRED hands over the ssl_* files (TLS when one is set and the server offers
+  // it); REQUIRED also refuses a plain connection; VERIFY_CA needs ssl_ca and refuses a server
+  // certificate it does not sign; VERIFY_IDENTITY also checks the certificate names the host.
+  // A CA given under REQUIRED is checked too (MariaDB Connector/C verifies the chain whenever it
+  // has a CA).
+  MysqlTls tls;
 };
 
 // The session options of this node's server ([mysql]) and of the primary's server as the

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,8 +43,27 @@ std::string DaemonLockPath(const std::string& state_dir) { return state_dir + "/
 
 Result<FileLock> ClaimStateDir(const std::string& state_dir) {
   std::error_code ec;
+  const bool existed = std::filesystem::exists(state_dir, ec);
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return Status::IoError("create state directory " + state_dir + ": " + ec.message());
+  struct stat st {};
+  if (::stat(state_dir.c_str(), &st) != 0) {
+    return Status::IoError("stat state directory " + state_dir + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 07777) != 0700) {
+    if (::chmod(state_dir.c_str(), 0700) != 0) {
+      return Status::IoError(fmt::format(
+          "make state directory {} private (chmod 700, it holds every replicated row and file): "
+          "{}",
+          state_dir, std::strerror(errno)));
+    }
+    if (existed && (st.st_mode & 077) != 0) {
+      spdlog::warn(
+          "state directory {} had mode {:04o}: group or others could read the journal, relay "
+          "and status; tightened it to 0700",
+          state_dir, st.st_mode & 07777);
+    }
+  }
   const std::string path = DaemonLockPath(state_dir);
   Result<FileLock> lock =
       FileLock::Acquire(path, FileLock::kDefaultWait, fmt::format("{}\n", getpid()));

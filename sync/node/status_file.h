@@ -25,8 +25,11 @@ Result<std::string> ReadStatusFile(const std::string& state_dir);
 // <state_dir>/replsyncd.lock, held by the replsyncd running with state_dir.
 std::string DaemonLockPath(const std::string& state_dir);
 // Makes `state_dir` (and its parents) and takes DaemonLockPath for the caller's lifetime: one
-// replsyncd per state folder. Aborted, with what to do, when another replsyncd holds it; IoError
-// when the folder cannot be made; the lock's error otherwise.
+// replsyncd per state folder. The folder holds every replicated row and file (journal, relay):
+// it is made mode 0700, and an existing one that group or others may enter or read is tightened
+// to 0700 with a warning in the log (its files were exposed until then: the warning says so).
+// Aborted, with what to do, when another replsyncd holds it; IoError when the folder cannot be
+// made or tightened; the lock's error otherwise.
 Result<FileLock> ClaimStateDir(const std::string& state_dir);
 // Whether a replsyncd runs with state_dir (it holds DaemonLockPath). False when it cannot tell.
 bool ReplsyncdRunning(const std::string& state_dir);

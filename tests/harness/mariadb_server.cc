@@ -240,6 +240,8 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
                             DescribeExit(status) + ":\n" + ErrorsAndTail(install_log, 20));
   }
 
+  if (opts.tls) RS_RETURN_IF_ERROR(server->MakeTlsFiles());
+
   Status last;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     RS_ASSIGN_OR_RETURN(server->port_, FreeLoopbackPort());
@@ -263,6 +265,12 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
   MYSQL* tcp = mysql_init(nullptr);
   unsigned int timeout = 10;
   mysql_optionsv(tcp, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  if (opts.tls) {
+    const std::string ca = server->tls_ca_path();
+    my_bool enforce = 1;
+    mysql_optionsv(tcp, MYSQL_OPT_SSL_CA, ca.c_str());
+    mysql_optionsv(tcp, MYSQL_OPT_SSL_ENFORCE, &enforce);
+  }
   if (mysql_real_connect(tcp, server->host_.c_str(), server->user_.c_str(),
                          server->password_.c_str(), nullptr, server->port_, nullptr,
                          0) == nullptr) {
@@ -308,8 +316,57 @@ Status MariadbServer::Launch() {
   };
   // Durability stays at its defaults (innodb_flush_log_at_trx_commit=1, sync_binlog=0 as in a
   // default installation) so that Kill() tests recovery for real.
+  if (options_.tls) {
+    argv.push_back("--ssl-ca=" + tls_ca_path());
+    argv.push_back("--ssl-cert=" + root_dir_ + "/tls/server-cert.pem");
+    argv.push_back("--ssl-key=" + root_dir_ + "/tls/server-key.pem");
+    if (options_.require_secure_transport) argv.push_back("--require-secure-transport=ON");
+  }
   for (const auto& a : options_.extra_args) argv.push_back(a);
   RS_ASSIGN_OR_RETURN(pid_, Spawn(argv, root_dir_ + "/mariadbd.out", tmp_dir()));
+  return Status::Ok();
+}
+
+Status MariadbServer::MakeTlsFiles() {
+  const std::string dir = root_dir_ + "/tls";
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    return Status::IoError("create " + dir + ": " + std::strerror(errno));
+  }
+  std::string openssl = FindProgram({"openssl"});
+  if (openssl.empty()) return Status::NotFound("openssl not found (install the openssl package)");
+  {
+    std::ofstream ext(dir + "/server.ext");
+    ext << "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+           "basicConstraints = CA:FALSE\n"
+           "keyUsage = digitalSignature, keyEncipherment\n"
+           "extendedKeyUsage = serverAuth\n";
+  }
+  const std::string log = dir + "/openssl.log";
+  const std::vector<std::vector<std::string>> steps = {
+      {openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3", "-subj",
+       "/CN=replsync test CA", "-keyout", dir + "/ca-key.pem", "-out", dir + "/ca.pem"},
+      {openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3", "-subj",
+       "/CN=replsync untrusted CA", "-keyout", dir + "/other-ca-key.pem", "-out",
+       dir + "/other-ca.pem"},
+      {openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+       dir + "/server-key.pem", "-out", dir + "/server.csr"},
+      {openssl, "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey",
+       dir + "/ca-key.pem", "-CAcreateserial", "-days", "3", "-extfile", dir + "/server.ext",
+       "-out", dir + "/server-cert.pem"},
+  };
+  for (const auto& argv : steps) {
+    RS_ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log, tmp_dir()));
+    int status = 0;
+    if (!WaitExit(pid, std::chrono::seconds(60), &status)) {
+      kill(pid, SIGKILL);
+      WaitExit(pid, std::chrono::seconds(5));
+      return Status::Internal("openssl " + argv[1] + " did not finish in 60 s");
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      return Status::Internal("openssl " + argv[1] + " in " + dir + " " + DescribeExit(status) +
+                              ":\n" + Tail(log, 20));
+    }
+  }
   return Status::Ok();
 }
 

@@ -24,6 +24,12 @@ struct MariadbServerOptions {
   std::string base_dir;               // parent of the data folder; "" = $TMPDIR or /tmp
   std::vector<std::string> extra_args;  // more mariadbd options, e.g. "--binlog-row-image=MINIMAL"
   bool keep_files = false;            // keep the folder after Stop (for debugging)
+  // TLS: a CA and a server certificate (for 127.0.0.1 and localhost) are made with `openssl` at
+  // start (tls_ca_path() and friends), and mariadbd runs with --ssl-ca/--ssl-cert/--ssl-key.
+  bool tls = false;
+  // With tls: --require-secure-transport, so that a plain TCP connection is refused (the Unix
+  // socket the harness itself uses stays allowed).
+  bool require_secure_transport = false;
 };
 
 class MariadbServer {
@@ -52,6 +58,10 @@ class MariadbServer {
   const std::string& socket_path() const { return socket_; }
   std::string tmp_dir() const { return root_dir_ + "/tmp"; }  // the server's own TMPDIR
   pid_t pid() const { return pid_; }
+  // With options.tls: the CA that signed the server's certificate, and a CA that signed nothing
+  // of this server's (for tests of certificate checks).
+  std::string tls_ca_path() const { return root_dir_ + "/tls/ca.pem"; }
+  std::string tls_untrusted_ca_path() const { return root_dir_ + "/tls/other-ca.pem"; }
 
   // Paths of the binlog files the server has written so far, in order.
   Result<std::vector<std::string>> BinlogFiles();
@@ -59,6 +69,8 @@ class MariadbServer {
  private:
   explicit MariadbServer(MariadbServerOptions options);
   Status Launch();
+  // Makes the CAs and the server's certificate in <root>/tls with openssl.
+  Status MakeTlsFiles();
   Status WaitReady();
 
   MariadbServerOptions options_;

@@ -26,6 +26,7 @@
 
 #include "sync/node/node_status.h"
 #include "tests/harness/child_process.h"
+#include "tests/harness/config_file.h"
 #include "tests/harness/mariadb_server.h"
 #include "tests/harness/repo_tree.h"
 
@@ -78,8 +79,7 @@ class NodePairTest : public ::testing::Test {
     if (role == "primary") std::filesystem::create_directories(RepositoryPath(node));
     std::string databases;
     for (const auto& db : databases_) databases += (databases.empty() ? "\"" : ", \"") + db + "\"";
-    std::ofstream out(dir_ + "/" + node + ".toml");
-    out << fmt::format(R"([node]
+    std::string text = fmt::format(R"([node]
 role = "{}"
 state_dir = "{}/{}-state"
 
@@ -104,11 +104,12 @@ level = "debug"
                        transport_);
     if (role == "secondary") {
       // For `replsync verify`: the primary's database as the secondary reaches it.
-      out << fmt::format(
+      text += fmt::format(
           "\n[primary_mysql]\nhost = \"127.0.0.1\"\nport = {}\nuser = "
           "\"root\"\npassword = \"\"\n",
           primary_->port());
     }
+    ASSERT_TRUE(testing::WriteConfigFile(dir_ + "/" + node + ".toml", text));
   }
 
   // Starts replsyncd for `node` and waits until its status file carries its pid (it is up, has

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/config_file.h"
 #include "tests/harness/mariadb_server.h"
 
 namespace replsync {
@@ -500,11 +501,12 @@ class BinlogDumpLiveTest : public ::testing::Test {
 
   static std::string WriteConfig() {
     std::string path = scratch_ + "/node.toml";
-    std::ofstream out(path);
+    std::ostringstream out;
     out << "[node]\nrole = \"primary\"\nstate_dir = \"" << scratch_ << "/state\"\n"
         << "[mysql]\nhost = \"" << server_->host() << "\"\nport = " << server_->port()
         << "\nuser = \"" << server_->user() << "\"\npassword = \"" << server_->password()
         << "\"\nreplica_server_id = 7001\n";
+    EXPECT_TRUE(testing::WriteConfigFile(path, out.str()));
     return path;
   }
 
@@ -751,9 +753,10 @@ TEST_F(BinlogDumpLiveTest, UnreachableServerFailsWithAMessage) {
   ASSERT_TRUE(port.ok());
   std::string path = scratch_ + "/down.toml";
   {
-    std::ofstream out(path);
+    std::ostringstream out;
     out << "[node]\nrole = \"primary\"\n[mysql]\nhost = \"127.0.0.1\"\nport = " << *port
         << "\nuser = \"root\"\nconnect_timeout_s = 2\n";
+    ASSERT_TRUE(testing::WriteConfigFile(path, out.str()));
   }
   Output out = RunReplsync("binlog dump --json --config " + path, scratch_);
   EXPECT_EQ(out.exit_code, 1) << out.stderr_text;

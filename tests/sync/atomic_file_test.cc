@@ -1,6 +1,7 @@
 #include "sync/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -51,6 +52,36 @@ TEST_F(AtomicFileTest, WrittenContentReadsBackAndNoTemporaryStays) {
   ASSERT_TRUE(WriteFileAtomically(path, "token cd34\n", "verify's barrier").ok());
   EXPECT_EQ(ReadAll(path), "token cd34\n");
   EXPECT_EQ(Names(), std::set<std::string>{"verify.barrier"});
+}
+
+TEST_F(AtomicFileTest, FileIsOwnerOnlyWhateverTheUmaskAndReplacesAWiderOne) {
+  const std::string path = dir_ + "/status.json";
+  std::ofstream(path) << "old";
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  const mode_t old_umask = ::umask(0);
+  Status st = WriteFileAtomically(path, "{}", "status file");
+  ::umask(old_umask);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+}
+
+TEST_F(AtomicFileTest, TemporaryHasTheModeBeforeAnyReaderCanSeeIt) {
+  const std::string path = dir_ + "/shared.txt";
+  mode_t temp_mode = 0;
+  Status st = WriteFileAtomically(path, "x", "shared file",
+                                  {.mode = 0640, .before_rename = [&](const std::string& temp) {
+                                     struct stat info {};
+                                     if (::stat(temp.c_str(), &info) == 0) {
+                                       temp_mode = info.st_mode & 07777;
+                                     }
+                                   }});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(temp_mode, 0640u);
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0640u);
 }
 
 TEST_F(AtomicFileTest, UnwritableFolderIsNamedIoError) {

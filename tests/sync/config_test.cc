@@ -2,18 +2,54 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace replsync {
 namespace {
 
+// A fresh folder under the test temp dir, removed at the end.
+class TempFolder {
+ public:
+  TempFolder() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "config_test.XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempFolder() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  // Writes `text` to `name` with `mode` and returns its path.
+  std::string Write(const std::string& name, const std::string& text, mode_t mode) const {
+    const std::string file = path_ + "/" + name;
+    std::ofstream(file) << text;
+    ::chmod(file.c_str(), mode);
+    return file;
+  }
+
+ private:
+  std::string path_;
+};
+
+// An example from conf/, copied as an operator installs it (mode 0600): the files in the source
+// tree are world-readable, which Load refuses.
+std::string InstalledExample(const TempFolder& dir, const std::string& name) {
+  std::ifstream in(std::string(REPLSYNC_SOURCE_DIR) + "/conf/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return dir.Write(name, text.str(), 0600);
+}
+
 TEST(NodeConfigTest, ExampleConfigurationsLoad) {
-  auto primary = NodeConfig::Load(std::string(REPLSYNC_SOURCE_DIR) + "/conf/primary.toml");
+  TempFolder dir;
+  auto primary = NodeConfig::Load(InstalledExample(dir, "primary.toml"));
   ASSERT_TRUE(primary.ok()) << primary.status().ToString();
   EXPECT_EQ(primary->node.role, NodeRole::kPrimary);
   EXPECT_EQ(primary->mysql.databases, std::vector<std::string>{"smarten"});
   EXPECT_EQ(primary->transport.listen, "tcp://0.0.0.0:7700");
-  auto secondary = NodeConfig::Load(std::string(REPLSYNC_SOURCE_DIR) + "/conf/secondary.toml");
+  auto secondary = NodeConfig::Load(InstalledExample(dir, "secondary.toml"));
   ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
   EXPECT_EQ(secondary->node.role, NodeRole::kSecondary);
   EXPECT_EQ(secondary->transport.primary, "tcp://10.0.0.1:7700");
@@ -87,6 +123,73 @@ TEST(NodeConfigTest, MissingFileIsNotFound) {
   auto c = NodeConfig::Load("/nonexistent/replsync.toml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), Status::Code::kNotFound);
+}
+
+TEST(NodeConfigTest, FileReadableByOthersIsRefusedWithChmodHint) {
+  TempFolder dir;
+  const std::string text = "[node]\nrole = \"primary\"\n";
+  for (mode_t mode : {0644, 0640, 0604, 0660}) {
+    const std::string file = dir.Write("node.toml", text, mode);
+    auto c = NodeConfig::Load(file);
+    ASSERT_FALSE(c.ok()) << std::oct << mode;
+    EXPECT_EQ(c.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(c.status().message().find(file), std::string::npos) << c.status().message();
+    EXPECT_NE(c.status().message().find("chmod 600 " + file), std::string::npos)
+        << c.status().message();
+  }
+}
+
+TEST(NodeConfigTest, FileReadableByOwnerOnlyLoads) {
+  TempFolder dir;
+  const std::string text = "[node]\nrole = \"primary\"\n";
+  for (mode_t mode : {0600, 0400}) {
+    auto c = NodeConfig::Load(dir.Write("node.toml", text, mode));
+    EXPECT_TRUE(c.ok()) << std::oct << mode << ": " << c.status().ToString();
+  }
+}
+
+TEST(NodeConfigTest, TlsKeysAreReadInBothMysqlSections) {
+  auto c = NodeConfig::Parse(
+      "[node]\nrole = \"secondary\"\n"
+      "[mysql]\nssl_mode = \"VERIFY_CA\"\nssl_ca = \"/etc/ca.pem\"\n"
+      "ssl_cert = \"/etc/c.pem\"\nssl_key = \"/etc/c.key\"\n"
+      "[primary_mysql]\nssl_mode = \"REQUIRED\"\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mysql.tls.mode, MysqlSslMode::kVerifyCa);
+  EXPECT_EQ(c->mysql.tls.ca, "/etc/ca.pem");
+  EXPECT_EQ(c->mysql.tls.cert, "/etc/c.pem");
+  EXPECT_EQ(c->mysql.tls.key, "/etc/c.key");
+  EXPECT_EQ(c->primary_mysql.tls.mode, MysqlSslMode::kRequired);
+  EXPECT_TRUE(c->primary_mysql.tls.ca.empty());
+}
+
+TEST(NodeConfigTest, TlsModeDefaultsToPreferred) {
+  auto c = NodeConfig::Parse("[node]\nrole = \"secondary\"\n[primary_mysql]\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mysql.tls.mode, MysqlSslMode::kPreferred);
+  EXPECT_EQ(c->primary_mysql.tls.mode, MysqlSslMode::kPreferred);
+}
+
+TEST(NodeConfigTest, ContradictoryTlsKeysAreRejected) {
+  struct Case {
+    std::string toml;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"[mysql]\nssl_mode = \"required\"\n", "ssl_mode = \"required\""},
+      {"[mysql]\nssl_mode = \"VERIFY_CA\"\n", "needs ssl_ca"},
+      {"[primary_mysql]\nssl_mode = \"VERIFY_IDENTITY\"\n", "[primary_mysql] ssl_mode"},
+      {"[mysql]\nssl_mode = \"DISABLED\"\nssl_ca = \"/ca.pem\"\n", "DISABLED"},
+      {"[mysql]\nssl_cert = \"/c.pem\"\n", "ssl_cert and ssl_key go together"},
+      {"[primary_mysql]\nssl_key = \"/c.key\"\n", "ssl_cert and ssl_key go together"},
+  };
+  for (const Case& c : cases) {
+    auto r = NodeConfig::Parse("[node]\nrole = \"secondary\"\n" + c.toml, "t.toml");
+    ASSERT_FALSE(r.ok()) << c.toml;
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << c.toml << " -> " << r.status().message();
+  }
 }
 
 TEST(NodeConfigTest, SystemSchemasAreRecognised) {

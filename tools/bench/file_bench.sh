@@ -72,6 +72,8 @@ mariadb_start primary 1
 mariadb_start secondary 2
 transport_port=$(_free_port)
 write_config() {  # name role port
+  # replsyncd refuses a configuration others may read (it holds passwords).
+  install -m 600 /dev/null "$work/$1.toml"
   cat >"$work/$1.toml" <<TOML
 [node]
 role = "$2"

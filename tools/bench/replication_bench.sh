@@ -176,6 +176,8 @@ native_check() {  # dies when a replication thread of the native replica stopped
 # --- replsyncd ------------------------------------------------------------------------------
 transport_port=$(_free_port)
 write_config() {  # name role port
+  # replsyncd refuses a configuration others may read (it holds passwords).
+  install -m 600 /dev/null "$work/$1.toml"
   cat >"$work/$1.toml" <<TOML
 [node]
 role = "$2"

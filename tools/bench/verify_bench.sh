@@ -53,6 +53,9 @@ say "starting two MariaDB servers"
 mariadb_start primary 1 --innodb-buffer-pool-size=1G
 mariadb_start secondary 2 --innodb-buffer-pool-size=1G
 transport_port=$(_free_port)
+# replsyncd refuses a configuration others may read (it holds passwords).
+install -m 600 /dev/null "$work/primary.toml"
+install -m 600 /dev/null "$work/secondary.toml"
 cat >"$work/primary.toml" <<TOML
 [node]
 role = "primary"

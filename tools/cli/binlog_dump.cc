@@ -82,6 +82,7 @@ Result<std::unique_ptr<capture::MariadbBinlogSource>> OpenServer(const DumpOptio
   source.replica_server_id = config.mysql.replica_server_id + 1;
   source.heartbeat = std::chrono::milliseconds(config.mysql.heartbeat_ms);
   source.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
+  source.tls = config.mysql.tls;
   source.follow = options.follow;
   if (!options.from.empty()) {
     RS_ASSIGN_OR_RETURN(source.start, BinlogPosition::Parse(options.from));

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
@@ -80,6 +81,10 @@ std::unique_ptr<Node> OpenNode(const NodeConfig& config, int* exit_code) {
 }  // namespace
 
 int RunService(const std::string& config_path) {
+  // Everything replsyncd creates (state folder, journal, relay, status, verify records, the
+  // secondary's temporary files before their final mode is set) is its own: group and others
+  // get nothing unless a file's own code grants it.
+  ::umask(077);
   // Block SIGINT/SIGTERM before anything else: one that arrives while the node is still starting
   // stays pending and stops it cleanly once the watcher runs, instead of killing it.
   sigset_t stop_signals = StopSignals();
