@@ -47,6 +47,8 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
   aopts.mysql = MysqlOptionsOf(config_.mysql);
   aopts.workers = static_cast<int>(config_.apply.workers);
   aopts.repository = config_.repository.path;
+  aopts.keep_setid = config_.repository.keep_setid;
+  aopts.databases = config_.mysql.databases;
   aopts.barrier_path = verify::BarrierFilePath(state_dir);
   aopts.paused_path = verify::PausedFilePath(state_dir);
   aopts.verify_lock_path = verify::VerifyLockPath(state_dir);

@@ -127,7 +127,10 @@ struct Comparer {
              fmt::format("-> {} on the primary, -> {} on the secondary", QuotePath(p.link_target()),
                          QuotePath(s.link_target())));
     }
-    if (p.mode() != s.mode()) {
+    // A secondary that does not keep setuid/setgid ([repository] keep_setid = false) clears
+    // them on purpose: that is no difference.
+    const uint32_t setid = config.repository.keep_setid ? 0 : 06000;
+    if ((p.mode() & ~setid) != (s.mode() & ~setid)) {
       Report(
           path, "mode",
           fmt::format("{} on the primary, {} on the secondary", Octal(p.mode()), Octal(s.mode())));

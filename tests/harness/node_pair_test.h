@@ -92,6 +92,8 @@ databases = [{}]
 
 [repository]
 path = "{}"
+# The file tests check that every mode arrives as it was, setuid/setgid included.
+keep_setid = true
 
 [transport]
 listen = "{}"
