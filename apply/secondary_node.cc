@@ -134,7 +134,8 @@ NodeStatus SecondaryNode::status() const {
   s.files = {.root = config_.repository.path,
              .changes_applied = a.file_changes_applied,
              .batches = a.file_batches,
-             .resync_pending = a.file_resync_pending};
+             .resync_pending = a.file_resync_pending,
+             .changes_refused = a.file_changes_refused};
   s.lag = {
       .transactions = behind, .bytes = behind > 0 ? relay_->bytes() : 0, .seconds = lag_seconds};
   s.relay = {.first_seq = relay_->first_seq(),
@@ -142,6 +143,7 @@ NodeStatus SecondaryNode::status() const {
              .entries = relay_->entry_count(),
              .bytes = relay_->bytes()};
   s.reconnects = r.reconnects;
+  s.entries_refused = r.entries_refused;
   return status;
 }
 

@@ -180,6 +180,7 @@ NodeStatus PrimaryNode::status() const {
   p.bytes_sent = s.bytes_sent;
   p.bad_frames = s.bad_frames;
   p.abandoned_file_parts = s.abandoned_file_parts;
+  p.refused_requests = s.refused_requests;
   for (const PeerStatus& peer : s.peers) {
     p.peers.push_back({.name = peer.name,
                        .connected = peer.connected,

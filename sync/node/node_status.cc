@@ -103,6 +103,7 @@ void WritePrimary(Out<Writer>& o, const NodeStatus::Primary& p) {
   o.Put("bytes_sent", p.bytes_sent);
   o.Put("bad_frames", p.bad_frames);
   o.Put("abandoned_file_parts", p.abandoned_file_parts);
+  o.Put("refused_requests", p.refused_requests);
   o.writer().Key("peers");
   o.writer().StartArray();
   for (const NodeStatus::Peer& peer : p.peers) {
@@ -144,6 +145,7 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Put("changes_applied", s.files.changes_applied);
   o.Put("batches", s.files.batches);
   o.Put("resync_pending", s.files.resync_pending);
+  o.Put("changes_refused", s.files.changes_refused);
   o.End();
   o.Begin("lag");
   o.Put("transactions", s.lag.transactions);
@@ -157,6 +159,7 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Put("bytes", s.relay.bytes);
   o.End();
   o.Put("reconnects", s.reconnects);
+  o.Put("entries_refused", s.entries_refused);
   o.End();
 }
 
@@ -304,6 +307,7 @@ NodeStatus::Primary ReadPrimary(In& in) {
   in.Get("bytes_sent", &p.bytes_sent);
   in.Get("bad_frames", &p.bad_frames);
   in.Get("abandoned_file_parts", &p.abandoned_file_parts);
+  in.Get("refused_requests", &p.refused_requests);
   for (In& peer : in.Objects("peers")) {
     NodeStatus::Peer& out = p.peers.emplace_back();
     peer.Get("name", &out.name);
@@ -340,6 +344,7 @@ NodeStatus::Secondary ReadSecondary(In& in) {
     f->Get("changes_applied", &s.files.changes_applied);
     f->Get("batches", &s.files.batches);
     f->Get("resync_pending", &s.files.resync_pending);
+    f->Get("changes_refused", &s.files.changes_refused);
   }
   if (std::optional<In> lag = in.Object("lag")) {
     lag->Get("transactions", &s.lag.transactions);
@@ -353,6 +358,7 @@ NodeStatus::Secondary ReadSecondary(In& in) {
     relay->Get("bytes", &s.relay.bytes);
   }
   in.Get("reconnects", &s.reconnects);
+  in.Get("entries_refused", &s.entries_refused);
   return s;
 }
 

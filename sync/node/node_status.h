@@ -88,6 +88,7 @@ struct NodeStatus {
     uint64_t bytes_sent = 0;
     uint64_t bad_frames = 0;
     uint64_t abandoned_file_parts = 0;
+    uint64_t refused_requests = 0;  // peer requests refused (bad paths, forged positions, limits)
     std::vector<Peer> peers;
     bool operator==(const Primary&) const = default;
   };
@@ -98,6 +99,7 @@ struct NodeStatus {
     uint64_t changes_applied = 0;
     uint64_t batches = 0;
     uint64_t resync_pending = 0;
+    uint64_t changes_refused = 0;  // devices, FIFOs, sockets not created
     bool operator==(const FileApply&) const = default;
   };
   // secondary.lag: how far the applier is behind the primary's journal.
@@ -136,6 +138,7 @@ struct NodeStatus {
     Lag lag;
     RelayStats relay;
     uint64_t reconnects = 0;
+    uint64_t entries_refused = 0;  // entries over the size caps or zstd bombs (dropped, asked again)
     bool operator==(const Secondary&) const = default;
   };
 

@@ -47,6 +47,7 @@ NodeStatus SamplePrimary() {
   p.bytes_sent = 100000;
   p.bad_frames = 0;
   p.abandoned_file_parts = 0;
+  p.refused_requests = 2;
   p.peers.push_back({.name = "node2",
                      .connected = true,
                      .durable_seq = 500,
@@ -83,10 +84,12 @@ NodeStatus SampleSecondary() {
   sec.parallel_applied = 470;
   sec.serial_fallbacks = 1;
   sec.waiting_for = "";
-  sec.files = {.root = "/srv/repo", .changes_applied = 5106, .batches = 12, .resync_pending = 0};
+  sec.files = {.root = "/srv/repo", .changes_applied = 5106, .batches = 12, .resync_pending = 0,
+               .changes_refused = 1};
   sec.lag = {.transactions = 2, .bytes = 2048, .seconds = 0.5};
   sec.relay = {.first_seq = 499, .last_seq = 500, .entries = 2, .bytes = 2048};
   sec.reconnects = 3;
+  sec.entries_refused = 4;
   return s;
 }
 
@@ -106,7 +109,7 @@ TEST(NodeStatusTest, PrimaryJsonKeepsTheDaemonsBytes) {
       R"("last_rescan":1795301485,"last_rescan_reason":"start","rescans":1,"watches":120,)"
       R"("changes_journaled":5106,"literal_bytes":227540992,"copied_bytes":50331548,)"
       R"("abandoned_reads":0,"resyncs_requested":1},"endpoint":"tcp://0.0.0.0:7700",)"
-      R"("entries_sent":498,"bytes_sent":100000,"bad_frames":0,"abandoned_file_parts":0,)"
+      R"("entries_sent":498,"bytes_sent":100000,"bad_frames":0,"abandoned_file_parts":0,"refused_requests":2,)"
       R"("peers":[{"name":"node2","connected":true,"durable_seq":500,"applied_seq":498,)"
       R"("sent_seq":500,"lag_entries":2,"last_seen":1795301490.25,"last_error":""}]}})");
 }
@@ -122,9 +125,9 @@ TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
       R"("applied_gtid":"0-1-498","source_position":"binlog.000003:4500",)"
       R"("transactions_applied":498,"rows_applied":11950,"apply_workers":4,)"
       R"("parallel_applied":470,"serial_fallbacks":1,"waiting_for":"","files":{)"
-      R"("root":"/srv/repo","changes_applied":5106,"batches":12,"resync_pending":0},)"
+      R"("root":"/srv/repo","changes_applied":5106,"batches":12,"resync_pending":0,"changes_refused":1},)"
       R"("lag":{"transactions":2,"bytes":2048,"seconds":0.5},"relay":{"first_seq":499,)"
-      R"("last_seq":500,"entries":2,"bytes":2048},"reconnects":3}})");
+      R"("last_seq":500,"entries":2,"bytes":2048},"reconnects":3,"entries_refused":4}})");
 }
 
 TEST(NodeStatusTest, PrimaryRoundTrips) {
