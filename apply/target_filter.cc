@@ -2,10 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "apply/binlog_statement.h"
-#include "sync/config.h"
 
 namespace replsync::apply {
 namespace {
@@ -20,24 +17,8 @@ constexpr size_t kFdePostHeaderLengths = kEventHeaderSize + 2 + 50 + 4 + 1;
 
 }  // namespace
 
-TargetFilter::TargetFilter(std::vector<std::string> databases) : databases_(std::move(databases)) {
-  std::sort(databases_.begin(), databases_.end());
-  databases_.erase(std::unique(databases_.begin(), databases_.end()), databases_.end());
-}
-
-bool TargetFilter::Allowed(std::string_view db) const {
-  if (db.empty()) return false;
-  if (db == kVerifySchema) return true;  // verify's marker travels with every configuration
-  if (databases_.empty()) return !IsSystemSchema(db);
-  return std::binary_search(databases_.begin(), databases_.end(), db);
-}
-
-std::string TargetFilter::Describe() const {
-  if (databases_.empty()) return "all but the system schemas";
-  std::string out;
-  for (const std::string& db : databases_) out += (out.empty() ? "" : ", ") + db;
-  return out;
-}
+TargetFilter::TargetFilter(std::vector<std::string> databases)
+    : databases_(std::move(databases)) {}
 
 uint8_t TableMapPostHeaderLen(std::string_view fde) {
   const size_t at = kFdePostHeaderLengths + kTableMapEvent - 1;
@@ -68,13 +49,13 @@ Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
   const uint8_t post_header_len = TableMapPostHeaderLen(txn.format_description());
   for (const pb::Statement& statement : txn.statements()) {
     if (statement.kind() == pb::Statement::DDL) {
-      if (!statement.db().empty() && !Allowed(statement.db())) {
+      if (!statement.db().empty() && !databases_.Replicated(statement.db())) {
         return Status::InvalidArgument(fmt::format(
             "relay entry {}: refused a DDL statement whose default database '{}' is not one "
             "this secondary replicates ([mysql] databases: {}). The "
             "primary replicates databases this node does not: make both nodes' [mysql] "
             "databases agree (or check what runs at the primary's address)",
-            seq, statement.db(), Describe()));
+            seq, statement.db(), databases_.Describe()));
       }
       continue;
     }
@@ -92,13 +73,13 @@ Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
             seq, type));
       }
       RS_ASSIGN_OR_RETURN(TableMapName name, ParseTableMapName(event, post_header_len));
-      if (!Allowed(name.db)) {
+      if (!databases_.Replicated(name.db)) {
         return Status::InvalidArgument(fmt::format(
             "relay entry {}: refused row changes of table '{}.{}': database '{}' is not one "
             "this secondary replicates ([mysql] databases: {}). The "
             "primary replicates databases this node does not: make both nodes' [mysql] "
             "databases agree (or check what runs at the primary's address)",
-            seq, name.db, name.table, name.db, Describe()));
+            seq, name.db, name.table, name.db, databases_.Describe()));
       }
     }
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "replsync.pb.h"
+#include "sync/database_filter.h"
 #include "sync/status.h"
 
 namespace replsync::apply {
@@ -27,9 +28,6 @@ namespace replsync::apply {
 class TargetFilter {
  public:
   explicit TargetFilter(std::vector<std::string> databases);
-  bool Allowed(std::string_view db) const;
-  // "all but the system schemas" or "a, b", for messages.
-  std::string Describe() const;
 
   // Ok when every target of `txn` (one entry: a transaction or a part of one) is allowed.
   // InvalidArgument (not retryable: the applier stops for the operator) naming the entry `seq`,
@@ -38,7 +36,7 @@ class TargetFilter {
   Status Check(uint64_t seq, const pb::DbTransaction& txn) const;
 
  private:
-  std::vector<std::string> databases_;  // sorted, unique
+  DatabaseFilter databases_;  // the same rule capture applies on the primary
 };
 
 // The database and table a TABLE_MAP event names (the raw event, header to checksum;

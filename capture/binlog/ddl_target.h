@@ -11,7 +11,7 @@
 // Decision rule (Decide): replicate a statement when a database it touches is replicated; when it
 // also touches databases that are not (or the analysis is incomplete) it is still replicated,
 // with a warning, because the secondary must stay consistent for the replicated ones.
-// Thread-safety: stateless functions; DatabaseFilter is immutable after construction.
+// Thread-safety: stateless functions.
 #pragma once
 
 #include <cstdint>
@@ -19,22 +19,9 @@
 #include <string_view>
 #include <vector>
 
+#include "sync/database_filter.h"
+
 namespace replsync::capture {
-
-// Which databases replicate: those listed in [mysql] databases, or every database except the
-// system schemas (mysql, information_schema, performance_schema, sys) when the list is empty.
-// Names compare exactly (byte for byte), as the server stores them.
-class DatabaseFilter {
- public:
-  DatabaseFilter() = default;
-  explicit DatabaseFilter(std::vector<std::string> databases);
-  bool Replicated(std::string_view db) const;
-  // "all but system schemas" or "smarten, other", for logs.
-  std::string Describe() const;
-
- private:
-  std::vector<std::string> databases_;  // sorted, unique; empty = all but the system schemas
-};
 
 enum class StatementKind : uint8_t {
   kDdl,      // changes schema objects or accounts: replicated by its target databases
