@@ -18,6 +18,7 @@
 #include "sync/files/content_hash.h"
 #include "sync/files/file_delta.h"
 #include "sync/files/open_beneath.h"
+#include "sync/files/repository_path.h"
 #include "sync/path_text.h"
 #include "sync/unique_fd.h"
 
@@ -39,27 +40,12 @@ Status IoErr(const std::string& op, const std::string& object, int err) {
   return Status::IoError(op + " " + object + ": " + std::strerror(err));
 }
 
-// OK when `path` is a relative repository path without empty, "." or ".." components.
+// OK when `path` is a repository path (sync/files/repository_path.h).
 Status ValidatePath(const std::string& path) {
-  auto refuse = [&path](const char* why) {
-    return Status::InvalidArgument("refusing path '" + EscapePath(path) + "': " + why +
-                                   "; nothing was written");
-  };
-  if (path.empty()) return refuse("it is empty");
-  if (path.find('\0') != std::string::npos) return refuse("it contains a NUL byte");
-  if (path.front() == '/') return refuse("it is absolute");
-  size_t start = 0;
-  for (;;) {
-    size_t end = path.find('/', start);
-    std::string_view component(path.data() + start,
-                               (end == std::string::npos ? path.size() : end) - start);
-    if (component.empty()) return refuse("it has an empty component");
-    if (component == ".") return refuse("it has a '.' component");
-    if (component == "..") return refuse("it has a '..' component");
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return Status::Ok();
+  const std::string_view problem = RepositoryPathProblem(path);
+  if (problem.empty()) return Status::Ok();
+  return Status::InvalidArgument("refusing path '" + EscapePath(path) + "': it " +
+                                 std::string(problem) + "; nothing was written");
 }
 
 std::string NameOf(const std::string& path) {

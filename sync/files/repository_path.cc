@@ -6,10 +6,7 @@
 
 namespace replsync {
 
-namespace {
-
-// What is wrong with `path`, or "" when nothing is.
-std::string_view Problem(std::string_view path) {
+std::string_view RepositoryPathProblem(std::string_view path) {
   if (path.empty()) return "is empty";
   if (path.find('\0') != std::string_view::npos) return "contains a NUL byte";
   if (path.front() == '/') return "is absolute";
@@ -27,10 +24,8 @@ std::string_view Problem(std::string_view path) {
   return {};
 }
 
-}  // namespace
-
 Status CheckRepositoryPath(std::string_view path) {
-  const std::string_view problem = Problem(path);
+  const std::string_view problem = RepositoryPathProblem(path);
   if (problem.empty()) return Status::Ok();
   return Status::InvalidArgument("path " + QuotePath(path) + " " + std::string(problem));
 }

@@ -18,5 +18,8 @@ namespace replsync {
 // has no empty ("a//b"), "." or ".." component. Otherwise InvalidArgument with the quoted path
 // and what is wrong with it: "path \"../x\" has a '..' component".
 Status CheckRepositoryPath(std::string_view path);
+// What is wrong with `path` as the words after "path ... " above ("has a '..' component"), or
+// "" when nothing is; for callers that word the refusal themselves (the file applier).
+std::string_view RepositoryPathProblem(std::string_view path);
 
 }  // namespace replsync
