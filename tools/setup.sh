@@ -19,6 +19,8 @@ packages=(
   libzstd-dev zlib1g-dev libxxhash-dev libisal-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync percona-toolkit
+  # the TLS tests make a CA and a server certificate at test time
+  openssl
 )
 
 missing=()
