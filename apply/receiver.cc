@@ -400,6 +400,11 @@ void Receiver::Run() {
     pb::Envelope message;
     Result<bool> got = transport_->Receive(&message, options_.poll_interval);
     now = clock.Now();
+    {
+      std::string refusal = transport_->refusal();
+      std::lock_guard<std::mutex> lock(mu_);
+      status_.primary_refusal = std::move(refusal);
+    }
     if (!got.ok()) {
       spdlog::debug("receiver: receive from {}: {}", options_.endpoint, got.status().message());
     } else if (*got) {

@@ -113,6 +113,8 @@ struct ReceiverStatus {
   uint64_t reconnects = 0;
   bool relay_full = false;
   std::string last_error;  // "" when none
+  // Why the primary's end does not let this node in (ClientTransport::refusal); "" when it does.
+  std::string primary_refusal;
 };
 
 class Receiver {

@@ -17,13 +17,16 @@ Status SecondaryNode::CheckConfig(const NodeConfig& config) {
 }
 
 Result<std::unique_ptr<SecondaryNode>> SecondaryNode::Open(const NodeConfig& config,
+                                                           const TransportSecurity& security,
                                                            SecondaryNodeOptions options) {
   RS_RETURN_IF_ERROR(CheckConfig(config));
+  auto client = security.ForClient(config.transport.primary);
+  if (!client.ok()) return client.status().WithContext(config.source_path);
   Journal::Options jopts;
   jopts.path = config.node.state_dir + "/relay";
   RS_ASSIGN_OR_RETURN(std::unique_ptr<Journal> relay, Journal::Open(jopts));
   RS_ASSIGN_OR_RETURN(std::unique_ptr<ZmqClientTransport> transport,
-                      ZmqClientTransport::Connect(config.transport.primary));
+                      ZmqClientTransport::Connect(config.transport.primary, *client));
   std::unique_ptr<SecondaryNode> node(new SecondaryNode(config, options, std::move(relay)));
   node->Build(std::move(transport));
   spdlog::info("secondary '{}': relay {} holds seq {}..{}; following the primary at {}",
@@ -144,6 +147,7 @@ NodeStatus SecondaryNode::status() const {
              .bytes = relay_->bytes()};
   s.reconnects = r.reconnects;
   s.entries_refused = r.entries_refused;
+  s.primary_refusal = r.primary_refusal;
   return status;
 }
 

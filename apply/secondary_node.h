@@ -19,6 +19,7 @@
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
+#include "sync/wire/transport_security.h"
 #include "sync/node/node.h"
 
 namespace replsync::apply {
@@ -33,8 +34,12 @@ class SecondaryNode : public Node {
   // InvalidArgument, saying what to write, when `config` has no [transport] primary.
   static Status CheckConfig(const NodeConfig& config);
   // Opens the relay, connects the transport to the primary, and builds (without starting) the
-  // applier and the receiver. Errors: CheckConfig's, the relay's, the transport's.
+  // applier and the receiver; the transport proves this node with `security`'s key and accepts
+  // only the key of the [peers] entry whose endpoint is [transport] primary. Errors:
+  // CheckConfig's, NotFound when no [peers] entry has the primary's endpoint, the relay's, the
+  // transport's.
   static Result<std::unique_ptr<SecondaryNode>> Open(const NodeConfig& config,
+                                                     const TransportSecurity& security,
                                                      SecondaryNodeOptions options = {});
   ~SecondaryNode() override;  // stops
   SecondaryNode(const SecondaryNode&) = delete;

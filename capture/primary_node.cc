@@ -11,13 +11,14 @@
 namespace replsync::capture {
 
 Result<std::unique_ptr<PrimaryNode>> PrimaryNode::Open(const NodeConfig& config,
+                                                       const TransportSecurity& security,
                                                        PrimaryNodeOptions options) {
   Journal::Options jopts;
   jopts.path = config.node.state_dir + "/journal";
   jopts.max_bytes = config.journal.max_megabytes << 20;
   RS_ASSIGN_OR_RETURN(std::unique_ptr<Journal> journal, Journal::Open(jopts));
   RS_ASSIGN_OR_RETURN(std::unique_ptr<ZmqServerTransport> transport,
-                      ZmqServerTransport::Bind(config.transport.listen));
+                      ZmqServerTransport::Bind(config.transport.listen, security.ForServer()));
   spdlog::info("primary: journal {} holds seq {}..{} ({} bytes); serving secondaries at {}",
                jopts.path, journal->first_seq(), journal->last_seq(), journal->bytes(),
                transport->bound_endpoint());
@@ -40,6 +41,7 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport) {
   const bool with_files = !config_.repository.path.empty();
   ShipperOptions sopts;
   sopts.endpoint = config_.transport.listen;
+  for (const NodeConfig::Peer& peer : config_.peers) sopts.peers.push_back(peer.name);
   sopts.shippable_seq = [this] { return capture_->last_complete_seq(); };
   // The capture's writer thread is the journal's one writer: retention goes through it.
   sopts.submit_retention = [this](uint64_t up_to,
@@ -181,6 +183,9 @@ NodeStatus PrimaryNode::status() const {
   p.bad_frames = s.bad_frames;
   p.abandoned_file_parts = s.abandoned_file_parts;
   p.refused_requests = s.refused_requests;
+  p.refused_peers = s.refused_peers.count;
+  p.last_refused_peer = s.refused_peers.last;
+  p.last_refused_peer_at = static_cast<double>(s.refused_peers.last_unix_ms) / 1000.0;
   for (const PeerStatus& peer : s.peers) {
     p.peers.push_back({.name = peer.name,
                        .connected = peer.connected,
@@ -189,6 +194,7 @@ NodeStatus PrimaryNode::status() const {
                        .sent_seq = peer.sent_seq,
                        .lag_entries = peer.lag_entries,
                        .last_seen = static_cast<double>(peer.last_seen_unix_ms) / 1000.0,
+                       .ever_connected = peer.ever_connected,
                        .last_error = peer.last_error});
   }
   return status;

@@ -20,6 +20,7 @@
 #include "sync/config.h"
 #include "sync/journal/journal.h"
 #include "sync/node/node.h"
+#include "sync/wire/transport_security.h"
 
 namespace replsync::capture {
 
@@ -31,9 +32,11 @@ struct PrimaryNodeOptions {
 class PrimaryNode : public Node {
  public:
   // Opens the journal and binds the transport, and builds (without starting) the capture, the
-  // shipper and the file capture. Errors: the journal's, the transport's (InvalidArgument for a
-  // bad endpoint, Network when it cannot bind).
+  // shipper and the file capture; the transport serves the [peers] of `security` (from
+  // LoadTransportSecurity(config)). Errors: the journal's, the transport's (InvalidArgument for
+  // a bad endpoint, Network when it cannot bind).
   static Result<std::unique_ptr<PrimaryNode>> Open(const NodeConfig& config,
+                                                   const TransportSecurity& security,
                                                    PrimaryNodeOptions options = {});
   ~PrimaryNode() override;  // stops
   PrimaryNode(const PrimaryNode&) = delete;

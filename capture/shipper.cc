@@ -50,15 +50,6 @@ Status CheckPeerPaths(const google::protobuf::RepeatedPtrField<std::string>& pat
   return Status::Ok();
 }
 
-// A node name must be usable as part of a meta key and a line of shipper.peers.
-bool ValidName(const std::string& name) {
-  if (name.empty() || name.size() > 200) return false;
-  for (char c : name) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Shipper::Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport,
@@ -66,6 +57,7 @@ Shipper::Shipper(Journal* journal, std::unique_ptr<ServerTransport> transport,
     : journal_(journal),
       transport_(std::move(transport)),
       options_(std::move(options)),
+      configured_(options_.peers.begin(), options_.peers.end()),
       clock_(clock),
       cctx_(ZSTD_createCCtx()) {}
 
@@ -88,7 +80,16 @@ Status Shipper::LoadKnown() {
       std::string name = list->substr(start, end - start);
       start = end + 1;
       if (name.empty()) continue;
+      if (!configured_.count(name)) {
+        // Removed from [peers]: what it pinned is released (the list is written without it).
+        spdlog::info("shipper: secondary {} is no longer in [peers]: the journal entries it "
+                     "pinned are released",
+                     name);
+        list_dirty_ = true;
+        continue;
+      }
       Known k;
+      k.seen = true;
       RS_ASSIGN_OR_RETURN(std::optional<std::string> durable, journal_->GetMeta(DurableKey(name)));
       RS_ASSIGN_OR_RETURN(std::optional<std::string> applied, journal_->GetMeta(AppliedKey(name)));
       if (durable.has_value() && !ParseU64(*durable, &k.durable_seq)) {
@@ -102,6 +103,8 @@ Status Shipper::LoadKnown() {
       known[name] = k;
     }
   }
+  // A configured secondary that never said Hello pins everything until it does.
+  for (const std::string& name : configured_) known.try_emplace(name);
   std::lock_guard<std::mutex> lock(mu_);
   known_ = std::move(known);
   return Status::Ok();
@@ -113,6 +116,7 @@ Status Shipper::Start() {
     return Status::InvalidArgument(
         "shipper: no journal writer to hand retention to (ShipperOptions::submit_retention)");
   }
+  list_dirty_ = false;
   RS_RETURN_IF_ERROR(LoadKnown());
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -121,12 +125,11 @@ Status Shipper::Start() {
       names += fmt::format("{}{} (durable {}, applied {})", names.empty() ? "" : ", ", name,
                            k.durable_seq, k.applied_seq);
     }
-    spdlog::info("shipper: serving journal {} (entries {}..{}) at {}; known secondaries: {}",
+    spdlog::info("shipper: serving journal {} (entries {}..{}) at {}; secondaries ([peers]): {}",
                  journal_->path(), journal_->first_seq(), journal_->last_seq(), options_.endpoint,
-                 names.empty() ? "none yet" : names);
+                 names.empty() ? "none configured" : names);
   }
   sessions_.clear();
-  list_dirty_ = false;
   {
     std::lock_guard<std::mutex> lock(retention_mu_);
     retention_failed_.reset();
@@ -158,6 +161,7 @@ ShipperStatus Shipper::status() const {
   s.abandoned_file_parts = abandoned_file_parts_;
   s.refused_requests = refused_requests_;
   s.last_error = last_error_;
+  s.refused_peers = transport_->refusals();
   for (const auto& [name, k] : known_) {
     PeerStatus p;
     p.name = name;
@@ -168,6 +172,7 @@ ShipperStatus Shipper::status() const {
     p.sent_seq = k.sent_seq;
     p.lag_entries = s.shippable_seq > k.applied_seq ? s.shippable_seq - k.applied_seq : 0;
     p.last_seen_unix_ms = k.last_seen_unix_ms;
+    p.ever_connected = k.seen;
     p.last_error = k.last_error;
     s.peers.push_back(std::move(p));
   }
@@ -183,21 +188,23 @@ void Shipper::Run() {
     // Wait for a message unless there may be more to send right away.
     bool more = sent || notified_.exchange(false);
     std::string peer;
+    std::string peer_name;
     pb::Envelope message;
-    auto received = transport_->Receive(
-        &peer, &message, more ? std::chrono::milliseconds(0) : options_.poll_interval);
+    auto received = transport_->Receive(&peer, &peer_name, &message,
+                                        more ? std::chrono::milliseconds(0) : options_.poll_interval);
     TimePoint now = clock_.Now();
     if (!received.ok()) {
       spdlog::error("shipper: receive at {}: {}", options_.endpoint, received.status().ToString());
       std::lock_guard<std::mutex> lock(mu_);
       last_error_ = received.status().ToString();
     } else if (*received) {
-      Handle(peer, message, now);
+      Handle(peer, peer_name, message, now);
       // Take what else is waiting before sending more.
       for (int i = 0; i < 64 && !stop_; ++i) {
-        auto again = transport_->Receive(&peer, &message, std::chrono::milliseconds(0));
+        auto again =
+            transport_->Receive(&peer, &peer_name, &message, std::chrono::milliseconds(0));
         if (!again.ok() || !*again) break;
-        Handle(peer, message, clock_.Now());
+        Handle(peer, peer_name, message, clock_.Now());
       }
     }
     now = clock_.Now();
@@ -223,8 +230,9 @@ void Shipper::Run() {
   sessions_.clear();
 }
 
-void Shipper::Handle(const std::string& peer, pb::Envelope& message, TimePoint now) {
-  if (message.has_hello()) return OnHello(peer, message.hello(), now);
+void Shipper::Handle(const std::string& peer, const std::string& peer_name, pb::Envelope& message,
+                     TimePoint now) {
+  if (message.has_hello()) return OnHello(peer, peer_name, message.hello(), now);
   if (message.has_tree_request()) return OnTreeRequest(peer, message.tree_request(), now);
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
@@ -510,15 +518,26 @@ void Shipper::ServeTreeSnapshots(TimePoint now) {
   }
 }
 
-void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint now) {
-  const std::string& name = hello.node_name();
-  if (!ValidName(name)) {
-    SendError(peer, name,
-              "Hello needs a node name of 1 to 200 printable characters (the secondary's "
-              "[node] name)",
-              true);
+void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
+                      const pb::Hello& hello, TimePoint now) {
+  // The session's name is the one the peer's key proved; only an insecure transport (no
+  // names) leaves it to the Hello, and then it must still be a configured peer.
+  const std::string& name = peer_name.empty() ? hello.node_name() : peer_name;
+  if (!configured_.count(name)) {
+    const std::string text = fmt::format(
+        "node name \"{}\" is not in this primary's [peers]: add a [peers.<name>] table for the "
+        "secondary on the primary (its name must be the secondary's [node] name)",
+        name.size() > 64 ? name.substr(0, 64) + "..." : name);
+    WarnRefused("peer-name", fmt::format("peer {}: {}", peer, text), now);
+    SendError(peer, "", text, true);
     sessions_.erase(peer);
+    tree_peers_.erase(peer);
     return;
+  }
+  if (!peer_name.empty() && hello.node_name() != peer_name) {
+    spdlog::debug("shipper: peer {} says its name is \"{}\" but its key is [peers.{}]'s: it is {} "
+                  "here",
+                  peer, hello.node_name().substr(0, 64), peer_name, peer_name);
   }
   if (hello.tree_only()) {
     // Verify's client: tree requests only; the replication sessions are not touched.
@@ -543,7 +562,7 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint
   bool is_new = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    is_new = known_.find(name) == known_.end();
+    is_new = !known_[name].seen;
   }
   if (durable > last) {
     SendError(peer, name,
@@ -599,6 +618,7 @@ void Shipper::OnHello(const std::string& peer, const pb::Hello& hello, TimePoint
     }
     known.durable_seq = counted;
     known.applied_seq = applied;
+    known.seen = true;
     known.peer_id = peer;
     known.sent_seq = durable;
     known.last_seen_unix_ms = clock_.UnixMillis();
@@ -777,6 +797,7 @@ std::vector<std::pair<std::string, std::string>> Shipper::TakePeerMeta(bool incl
   std::lock_guard<std::mutex> lock(mu_);
   std::string list;
   for (auto& [name, k] : known_) {
+    if (!k.seen) continue;
     list += name + "\n";
     if (k.dirty) {
       meta.emplace_back(DurableKey(name), std::to_string(k.durable_seq));

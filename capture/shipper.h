@@ -2,8 +2,12 @@
 // any number of secondaries over a ServerTransport and deletes what every secondary holds.
 //
 // Protocol, as the shipper plays it:
+// - Peers: only the configured secondaries (`peers`, the [peers] names) are served. A session's
+//   name is the one the transport authenticated (the [peers] entry whose CURVE key proved the
+//   connection), never what a Hello says; an insecure transport names nobody, and then the
+//   Hello's node_name must be a configured name. Any other gets a fatal Error.
 // - Hello{node_name, durable_seq, applied_seq, credit} starts a session for that peer id and
-//   node name (an older session of the same name is dropped): streaming resumes at
+//   name (an older session of the same name is dropped): streaming resumes at
 //   durable_seq + 1. If that entry was already deleted ("secondary is too far behind"), or
 //   durable_seq is past the journal's last sequence (the secondary followed another primary or
 //   this journal was recreated), it answers with a fatal Error that says which sequences are
@@ -30,15 +34,16 @@
 // - Heartbeat{last_seq = shippable_seq, time} to every session each `heartbeat_interval`;
 //   every message from a peer counts as a sign of life; a session silent for
 //   `silence_timeout` is dropped and its secondary shown as disconnected.
-// - Retention: entries up to the lowest durable_seq over every KNOWN secondary (any node name
-//   that ever said Hello, connected or not) are deleted; with none known nothing is deleted (the
-//   journal's cap protects the disk). Known secondaries and their durable/applied sequences are
-//   journal meta, so retention survives restarts:
+// - Retention: entries up to the lowest durable_seq over every CONFIGURED secondary (connected
+//   or not; one that never said Hello holds nothing yet, so nothing is deleted until it has)
+//   are deleted; with none configured nothing is deleted (the journal's cap protects the disk,
+//   loudly). The secondaries that said Hello and their durable/applied sequences are journal
+//   meta, so retention survives restarts:
 //     shipper.peers            node names, one per line
 //     peer.<name>.durable      last durable sequence acknowledged (text)
 //     peer.<name>.applied      last applied sequence acknowledged (text)
-//   A secondary that is gone for good keeps entries until its name is removed from
-//   shipper.peers (the journal cap and status make that visible).
+//   A name no longer in `peers` is dropped at Start (what it pinned is released, and logged);
+//   its peer.<name>.* values stay, unread.
 //   The shipper never writes the journal: it hands each retention (what to delete, and the
 //   values above) to the journal's one writer (`submit_retention`, the capture service's writer
 //   thread; schemas/journal.md "Writers") and carries on. At most one is outstanding; the next
@@ -78,6 +83,8 @@ namespace replsync::capture {
 
 struct ShipperOptions {
   std::string endpoint;  // where the transport listens ([transport] listen), for logs
+  // The secondaries it serves and keeps entries for: the [peers] names.
+  std::vector<std::string> peers;
   uint32_t batch_entries = 256;
   size_t batch_bytes = 4 << 20;
   size_t compress_min_bytes = 1024;
@@ -136,6 +143,7 @@ struct PeerStatus {
   uint64_t sent_seq = 0;          // last sequence sent in the current session
   uint64_t lag_entries = 0;       // shippable_seq - applied_seq
   int64_t last_seen_unix_ms = 0;  // last message from it (0: not since this process started)
+  bool ever_connected = false;    // said Hello to this journal (now or in an earlier run)
   std::string last_error;         // last Error sent to or received from it
 };
 
@@ -150,9 +158,10 @@ struct ShipperStatus {
   uint64_t bytes_sent = 0;     // after compression, since Start
   uint64_t bad_frames = 0;
   uint64_t refused_requests = 0;  // requests refused (bad paths, clamped positions, tree limits)
+  PeerRefusals refused_peers;     // connections refused (keys not in [peers], failed handshakes)
   uint64_t abandoned_file_parts = 0;  // file entries sent abandoned (changed since journaled)
   std::string last_error;             // journal errors ("" when none)
-  std::vector<PeerStatus> peers;      // every known secondary, by name
+  std::vector<PeerStatus> peers;      // every configured secondary, by name
 };
 
 class Shipper {
@@ -200,11 +209,15 @@ class Shipper {
     uint64_t max_sent = 0;  // highest sequence sent to this name since Start
     std::string last_error;
     bool dirty = false;  // positions not yet persisted
+    bool seen = false;   // said Hello (now or in an earlier run: listed in shipper.peers)
   };
 
   void Run();
-  void Handle(const std::string& peer, pb::Envelope& message, TimePoint now);
-  void OnHello(const std::string& peer, const pb::Hello& hello, TimePoint now);
+  // `peer_name`: the transport's authenticated name ("" when insecure).
+  void Handle(const std::string& peer, const std::string& peer_name, pb::Envelope& message,
+              TimePoint now);
+  void OnHello(const std::string& peer, const std::string& peer_name, const pb::Hello& hello,
+               TimePoint now);
   // Verify's requests (schemas/wire.md "Verify's tree requests"); no Hello needed.
   void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request, TimePoint now);
   // A FileResync from `peer`'s session: refused whole when a path is bad.
@@ -239,6 +252,7 @@ class Shipper {
   Journal* journal_;
   std::unique_ptr<ServerTransport> transport_;
   ShipperOptions options_;
+  const std::set<std::string> configured_;  // options_.peers
   Clock& clock_;
   ZstdCCtx cctx_;  // nullptr when zstd could not allocate
 
@@ -298,7 +312,7 @@ class Shipper {
   std::optional<Status> retention_failed_;  // a failure the shipper's thread has not seen yet
 
   mutable std::mutex mu_;               // guards the fields below
-  std::map<std::string, Known> known_;  // by node name
+  std::map<std::string, Known> known_;  // every configured secondary, by name
   uint64_t entries_sent_ = 0;
   uint64_t bytes_sent_ = 0;
   uint64_t abandoned_file_parts_ = 0;

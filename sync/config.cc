@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -35,7 +36,13 @@ Status Read(const toml::table& table, const std::string& section, const char* ke
             const std::string& origin) {
   const toml::node* node = table.get(key);
   if (!node) return Status::Ok();
-  if constexpr (std::is_same_v<T, std::string>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!node->is_boolean()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: [{}] {} must be true or false", origin, section, key));
+    }
+    *out = node->value<bool>().value();
+  } else if constexpr (std::is_same_v<T, std::string>) {
     if (!node->is_string()) {
       return Status::InvalidArgument(
           fmt::format("{}: [{}] {} must be a string", origin, section, key));
@@ -125,6 +132,16 @@ const char* MysqlSslModeName(MysqlSslMode mode) {
   return "?";
 }
 
+std::string NodeNameProblem(std::string_view name) {
+  if (name.empty() || name.size() > 64) return "must be 1 to 64 characters long";
+  for (char ch : name) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                    ch == '.' || ch == '_' || ch == '-';
+    if (!ok) return "may hold only letters, digits, '.', '_' and '-'";
+  }
+  return "";
+}
+
 bool IsSystemSchema(std::string_view db) {
   // "replsync" holds the secondary's own bookkeeping (replsync.applied): never replicated.
   return db == "mysql" || db == "information_schema" || db == "performance_schema" || db == "sys" ||
@@ -173,7 +190,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   c.source_path = origin;
   RS_RETURN_IF_ERROR(CheckKeys(
       root, "",
-      {"node", "mysql", "primary_mysql", "apply", "repository", "transport", "journal", "log"},
+      {"node", "mysql", "primary_mysql", "apply", "repository", "transport", "peers", "journal",
+       "log"},
       origin));
   for (const auto& [key, node] : root) {
     if (!node.is_table()) {
@@ -272,13 +290,7 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
         CheckKeys(*t, "repository", {"path", "quiet_ms", "open_write_quiet_ms", "keep_setid"},
                   origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));
-    if (const toml::node* keep_setid = t->get("keep_setid")) {
-      if (!keep_setid->is_boolean()) {
-        return Status::InvalidArgument(
-            fmt::format("{}: [repository] keep_setid must be true or false", origin));
-      }
-      c.repository.keep_setid = keep_setid->value<bool>().value();
-    }
+    RS_RETURN_IF_ERROR(Read(*t, "repository", "keep_setid", &c.repository.keep_setid, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "quiet_ms", &c.repository.quiet_ms, origin));
     RS_RETURN_IF_ERROR(
         Read(*t, "repository", "open_write_quiet_ms", &c.repository.open_write_quiet_ms, origin));
@@ -297,9 +309,54 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
   if (const toml::table* t = Section(root, "transport")) {
-    RS_RETURN_IF_ERROR(CheckKeys(*t, "transport", {"listen", "primary"}, origin));
+    RS_RETURN_IF_ERROR(CheckKeys(
+        *t, "transport", {"listen", "primary", "secret_key_file", "insecure"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "transport", "listen", &c.transport.listen, origin));
     RS_RETURN_IF_ERROR(Read(*t, "transport", "primary", &c.transport.primary, origin));
+    RS_RETURN_IF_ERROR(
+        Read(*t, "transport", "secret_key_file", &c.transport.secret_key_file, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "transport", "insecure", &c.transport.insecure, origin));
+  }
+  if (const toml::table* t = Section(root, "peers")) {
+    for (const auto& [key, node] : *t) {
+      NodeConfig::Peer peer;
+      peer.name = std::string(key.str());
+      const std::string section = "peers." + peer.name;
+      const toml::table* table = node.as_table();
+      if (table == nullptr) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: peers.{} must be a table ([peers.{}] with endpoint and public_key)", origin,
+            peer.name, peer.name));
+      }
+      if (std::string problem = NodeNameProblem(peer.name); !problem.empty()) {
+        return Status::InvalidArgument(
+            fmt::format("{}: [{}]: the peer's name {}", origin, section, problem));
+      }
+      RS_RETURN_IF_ERROR(CheckKeys(*table, section, {"endpoint", "public_key"}, origin));
+      RS_RETURN_IF_ERROR(Read(*table, section, "endpoint", &peer.endpoint, origin));
+      RS_RETURN_IF_ERROR(Read(*table, section, "public_key", &peer.public_key, origin));
+      if (peer.endpoint.empty()) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: [{}] endpoint is missing: where that node listens when it is the primary, e.g. "
+            "\"tcp://10.0.0.2:7700\"",
+            origin, section));
+      }
+      for (const NodeConfig::Peer& other : c.peers) {
+        if (other.endpoint == peer.endpoint) {
+          return Status::InvalidArgument(fmt::format("{}: [{}] and [peers.{}] have the same endpoint {}",
+                                                     origin, section, other.name, peer.endpoint));
+        }
+        if (!peer.public_key.empty() && other.public_key == peer.public_key) {
+          return Status::InvalidArgument(fmt::format(
+              "{}: [{}] and [peers.{}] have the same public_key: each node has its own key "
+              "(`replsync keygen` on each)",
+              origin, section, other.name));
+        }
+      }
+      c.peers.push_back(std::move(peer));
+    }
+    std::sort(c.peers.begin(), c.peers.end(),
+              [](const NodeConfig::Peer& a, const NodeConfig::Peer& b) { return a.name < b.name; });
   }
   if (const toml::table* t = Section(root, "journal")) {
     RS_RETURN_IF_ERROR(CheckKeys(*t, "journal", {"max_megabytes"}, origin));
@@ -315,6 +372,18 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
       c.node.name = host;
     } else {
       c.node.name = "replsync";
+    }
+  }
+  if (std::string problem = NodeNameProblem(c.node.name); !problem.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: [node] name = \"{}\": {} (it defaults to the host name; set one)", origin,
+        c.node.name, problem));
+  }
+  for (const NodeConfig::Peer& peer : c.peers) {
+    if (peer.name == c.node.name) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [peers.{}] is this node's own name ([node] name): [peers] lists the OTHER nodes",
+          origin, peer.name));
     }
   }
   if (const toml::table* t = Section(root, "log")) {

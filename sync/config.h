@@ -98,7 +98,25 @@ struct NodeConfig {
   struct Transport {
     std::string listen;   // primary: where secondaries connect
     std::string primary;  // secondary: the primary to follow
+    // This node's CURVE secret key (`replsync keygen --out FILE`, mode 0600): it proves the node
+    // to its peers on every ZeroMQ socket. Required unless `insecure`.
+    std::string secret_key_file;
+    // No CURVE at all: anyone who reaches the port is served (as the [peers] name its Hello
+    // gives) and the stream travels in clear. Only for a trusted network; warned at every start
+    // and shown in status.
+    bool insecure = false;
   } transport;
+
+  // [peers.<name>]: every other node of the group. A primary serves only these (by key); a
+  // secondary accepts as its primary only the peer whose endpoint is its [transport] primary.
+  struct Peer {
+    std::string name;        // the table's name: how this node knows the peer
+    std::string endpoint;    // where the peer listens when it is the primary ("tcp://host:port")
+    std::string public_key;  // its CURVE public key (Z85, 40 characters; the last line that
+                             // `replsync keygen` printed on that node)
+    bool operator==(const Peer&) const = default;
+  };
+  std::vector<Peer> peers;  // sorted by name
 
   struct Log {
     std::string level = "info";  // trace, debug, info, warn, error
@@ -115,6 +133,10 @@ struct NodeConfig {
 };
 
 const char* RoleName(NodeRole role);
+
+// Node and peer names: 1 to 64 letters, digits, '.', '_' or '-' (host names fit); "" when `name`
+// is one, else what is wrong with it.
+std::string NodeNameProblem(std::string_view name);
 
 // Schemas never replicated when [mysql] databases is empty: the server's own and "replsync"
 // (the secondary's applied-position table).

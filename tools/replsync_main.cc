@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
       ->default_val(1000000);
 
   std::string keygen_out;
+  std::string keygen_public;
   CLI::App* keygen_cmd = app.add_subcommand(
       "keygen",
       "Make this node's CURVE key pair, which it uses on every ZeroMQ connection to prove who it\n"
@@ -140,13 +141,22 @@ int main(int argc, char** argv) {
       "  replsync keygen --out /etc/replsync/node1.key | tail -1\n"
       "Point this node's [transport] secret_key_file at the file, and put the public key in\n"
       "every other node's configuration as [peers.<this node's name>] public_key.\n"
-      "Exit 0: key written; 2: nothing written (the reason is printed).");
-  keygen_cmd->add_option("--out", keygen_out, "Where to write the secret key (a new file)")
-      ->required();
+      "  replsync keygen --public /etc/replsync/node1.key\n"
+      "prints the public key of an existing secret key file again.\n"
+      "Exit 0: key written (or printed); 2: nothing written (the reason is printed).");
+  CLI::Option* out_option =
+      keygen_cmd->add_option("--out", keygen_out, "Where to write the secret key (a new file)");
+  CLI::Option* public_option = keygen_cmd->add_option(
+      "--public", keygen_public, "Print the public key of this existing secret key file");
+  out_option->excludes(public_option);
+  keygen_cmd->require_option(1);
 
   CLI11_PARSE(app, argc, argv);
 
-  if (keygen_cmd->parsed()) return replsync::cli::RunKeygen(keygen_out, stdout, stderr);
+  if (keygen_cmd->parsed()) {
+    if (!keygen_public.empty()) return replsync::cli::RunShowPublicKey(keygen_public, stdout, stderr);
+    return replsync::cli::RunKeygen(keygen_out, stdout, stderr);
+  }
 
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);

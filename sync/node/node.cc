@@ -16,6 +16,7 @@ NodeStatus NodeStatusHeader(const NodeConfig& config, double started_at, const C
   status.pid = getpid();
   status.started_at = started_at;
   status.updated_at = UnixSeconds(clock);
+  status.transport = config.transport.insecure ? "insecure" : "curve";
   return status;
 }
 

@@ -104,6 +104,9 @@ void WritePrimary(Out<Writer>& o, const NodeStatus::Primary& p) {
   o.Put("bad_frames", p.bad_frames);
   o.Put("abandoned_file_parts", p.abandoned_file_parts);
   o.Put("refused_requests", p.refused_requests);
+  o.Put("refused_peers", p.refused_peers);
+  o.Put("last_refused_peer", p.last_refused_peer);
+  o.Put("last_refused_peer_at", p.last_refused_peer_at);
   o.writer().Key("peers");
   o.writer().StartArray();
   for (const NodeStatus::Peer& peer : p.peers) {
@@ -115,6 +118,7 @@ void WritePrimary(Out<Writer>& o, const NodeStatus::Primary& p) {
     o.Put("sent_seq", peer.sent_seq);
     o.Put("lag_entries", peer.lag_entries);
     o.Put("last_seen", peer.last_seen);
+    o.Put("ever_connected", peer.ever_connected);
     o.Put("last_error", peer.last_error);
     o.writer().EndObject();
   }
@@ -160,6 +164,7 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.End();
   o.Put("reconnects", s.reconnects);
   o.Put("entries_refused", s.entries_refused);
+  o.Put("primary_refusal", s.primary_refusal);
   o.End();
 }
 
@@ -175,6 +180,7 @@ void WriteMembers(Writer& w, const NodeStatus& s) {
   o.Put("updated_at", s.updated_at);
   o.Put("state", s.state);
   o.Put("error", s.error);
+  o.Put("transport", s.transport);
   if (s.primary) WritePrimary(o, *s.primary);
   if (s.secondary) WriteSecondary(o, *s.secondary);
 }
@@ -308,6 +314,9 @@ NodeStatus::Primary ReadPrimary(In& in) {
   in.Get("bad_frames", &p.bad_frames);
   in.Get("abandoned_file_parts", &p.abandoned_file_parts);
   in.Get("refused_requests", &p.refused_requests);
+  in.Get("refused_peers", &p.refused_peers);
+  in.Get("last_refused_peer", &p.last_refused_peer);
+  in.Get("last_refused_peer_at", &p.last_refused_peer_at);
   for (In& peer : in.Objects("peers")) {
     NodeStatus::Peer& out = p.peers.emplace_back();
     peer.Get("name", &out.name);
@@ -317,6 +326,7 @@ NodeStatus::Primary ReadPrimary(In& in) {
     peer.Get("sent_seq", &out.sent_seq);
     peer.Get("lag_entries", &out.lag_entries);
     peer.Get("last_seen", &out.last_seen);
+    peer.Get("ever_connected", &out.ever_connected);
     peer.Get("last_error", &out.last_error);
   }
   return p;
@@ -359,6 +369,7 @@ NodeStatus::Secondary ReadSecondary(In& in) {
   }
   in.Get("reconnects", &s.reconnects);
   in.Get("entries_refused", &s.entries_refused);
+  in.Get("primary_refusal", &s.primary_refusal);
   return s;
 }
 
@@ -390,6 +401,7 @@ Result<NodeStatus> NodeStatus::Parse(std::string_view json) {
   in.Get("updated_at", &s.updated_at);
   in.Get("state", &s.state);
   in.Get("error", &s.error);
+  in.Get("transport", &s.transport);
   if (std::optional<In> p = in.Object("primary")) s.primary = ReadPrimary(*p);
   if (std::optional<In> sec = in.Object("secondary")) s.secondary = ReadSecondary(*sec);
   if (!error.ok()) return error;

@@ -67,6 +67,7 @@ struct NodeStatus {
     uint64_t sent_seq = 0;
     uint64_t lag_entries = 0;
     double last_seen = 0;  // seconds since the epoch; 0: not since the daemon started
+    bool ever_connected = false;  // false: configured, never said Hello (it pins the journal)
     std::string last_error;
     bool operator==(const Peer&) const = default;
   };
@@ -89,7 +90,10 @@ struct NodeStatus {
     uint64_t bad_frames = 0;
     uint64_t abandoned_file_parts = 0;
     uint64_t refused_requests = 0;  // peer requests refused (bad paths, forged positions, limits)
-    std::vector<Peer> peers;
+    uint64_t refused_peers = 0;     // connections refused (key not in [peers], failed handshake)
+    std::string last_refused_peer;  // the latest, as logged
+    double last_refused_peer_at = 0;  // seconds since the epoch; 0: none
+    std::vector<Peer> peers;        // every configured secondary
     bool operator==(const Primary&) const = default;
   };
 
@@ -139,6 +143,9 @@ struct NodeStatus {
     RelayStats relay;
     uint64_t reconnects = 0;
     uint64_t entries_refused = 0;  // entries over the size caps or zstd bombs (dropped, asked again)
+    // Why the primary's end does not let this node in (refused key, not the configured
+    // primary); "" once connected.
+    std::string primary_refusal;
     bool operator==(const Secondary&) const = default;
   };
 
@@ -150,6 +157,8 @@ struct NodeStatus {
   double updated_at = 0;
   std::string state;                   // "running", "waiting", "paused", "error"
   std::string error;                   // the last error, "" when none
+  // "curve" (keys on every ZeroMQ socket) or "insecure" ([transport] insecure = true).
+  std::string transport;
   std::optional<Primary> primary;      // on a primary
   std::optional<Secondary> secondary;  // on a secondary
 

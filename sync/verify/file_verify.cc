@@ -18,6 +18,7 @@
 #include "sync/node/status_file.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
+#include "sync/wire/transport_security.h"
 #include "sync/wire/tree_client.h"
 
 namespace replsync::verify {
@@ -51,7 +52,12 @@ Result<std::unique_ptr<TreeClient>> ConnectPrimary(const NodeConfig& config,
   TreeClient::Options topts;
   topts.reply_timeout = std::chrono::seconds(options.reply_timeout_s);
   topts.clock = options.clock;
-  return TreeClient::Connect(config.transport.primary, topts);
+  topts.node_name = config.node.name;
+  // The node's own key, and only the configured primary's key is accepted.
+  RS_ASSIGN_OR_RETURN(TransportSecurity security, LoadTransportSecurity(config));
+  auto client = security.ForClient(config.transport.primary);
+  if (!client.ok()) return client.status().WithContext(config.source_path);
+  return TreeClient::Connect(config.transport.primary, *client, topts);
 }
 
 std::string Octal(uint32_t mode) { return fmt::format("{:04o}", mode); }

@@ -31,6 +31,7 @@ bool Decode(const std::string& frame, pb::Envelope* message) {
 
 struct InprocHub::State {
   struct Client {
+    std::string name;  // the authenticated peer name its messages carry ("" for none)
     std::string peer;  // "" while it has no connection
     bool reachable = true;
     std::deque<std::string> inbox;
@@ -84,10 +85,11 @@ std::unique_ptr<InprocServerTransport> InprocHub::CreateServer() {
   return std::unique_ptr<InprocServerTransport>(new InprocServerTransport(state_));
 }
 
-std::unique_ptr<InprocClientTransport> InprocHub::CreateClient() {
+std::unique_ptr<InprocClientTransport> InprocHub::CreateClient(std::string name) {
   std::lock_guard<std::mutex> lock(state_->mu);
   const uint64_t key = state_->next_key++;
   state_->clients[key] = std::make_unique<State::Client>();
+  state_->clients[key]->name = std::move(name);
   state_->Connect(key);
   return std::unique_ptr<InprocClientTransport>(new InprocClientTransport(state_, key));
 }
@@ -144,7 +146,8 @@ InprocServerTransport::~InprocServerTransport() {
   state_->to_server.clear();
 }
 
-Result<bool> InprocServerTransport::Receive(std::string* peer, pb::Envelope* message,
+Result<bool> InprocServerTransport::Receive(std::string* peer, std::string* peer_name,
+                                            pb::Envelope* message,
                                             std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock(state_->mu);
@@ -155,6 +158,9 @@ Result<bool> InprocServerTransport::Receive(std::string* peer, pb::Envelope* mes
     auto [from, frame] = std::move(state_->to_server.front());
     state_->to_server.pop_front();
     if (Decode(frame, message)) {
+      auto it = state_->peers.find(from);
+      const InprocHub::State::Client* c = it == state_->peers.end() ? nullptr : state_->Find(it->second);
+      *peer_name = c != nullptr ? c->name : "";
       *peer = std::move(from);
       return true;
     }

@@ -42,8 +42,10 @@ class InprocHub {
   // The server end; at most one exists at a time (nullptr while another is alive). Ends may
   // outlive the hub.
   std::unique_ptr<InprocServerTransport> CreateServer();
-  // A new client end, connected when a server exists.
-  std::unique_ptr<InprocClientTransport> CreateClient();
+  // A new client end, connected when a server exists. `name`: the authenticated peer name the
+  // server end reports with its messages, as the ZeroMQ server does for a CURVE key in [peers]
+  // ("": none, as an insecure ZeroMQ server).
+  std::unique_ptr<InprocClientTransport> CreateClient(std::string name = "");
 
   // Drops `client`'s connection: messages queued to and from it are lost; it reconnects at
   // once (when reachable and a server exists) under a new peer id.
@@ -68,7 +70,7 @@ class InprocHub {
 class InprocServerTransport : public ServerTransport {
  public:
   ~InprocServerTransport() override;
-  Result<bool> Receive(std::string* peer, pb::Envelope* message,
+  Result<bool> Receive(std::string* peer, std::string* peer_name, pb::Envelope* message,
                        std::chrono::milliseconds timeout) override;
   Status Send(const std::string& peer, const pb::Envelope& message) override;
   uint64_t bad_frames() const override;

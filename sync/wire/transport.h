@@ -21,16 +21,27 @@ namespace replsync {
 
 constexpr uint32_t kProtocolVersion = 1;
 
+// Connections a server end refused (unknown key, failed handshake), for logs and status.
+struct PeerRefusals {
+  uint64_t count = 0;        // since the transport started
+  std::string last;          // the latest, as logged ("" when none)
+  int64_t last_unix_ms = 0;  // when
+};
+
 class ServerTransport {
  public:
   virtual ~ServerTransport() = default;
   // Waits up to `timeout` for a message from any peer. Returns false on timeout.
-  virtual Result<bool> Receive(std::string* peer, pb::Envelope* message,
+  // `peer_name`: the name of the configured peer whose key proved the connection (CURVE); ""
+  // when the transport authenticates nobody (insecure), and then only the Hello names it.
+  virtual Result<bool> Receive(std::string* peer, std::string* peer_name, pb::Envelope* message,
                                std::chrono::milliseconds timeout) = 0;
   // Sends to one peer. A peer that has gone away is not an error (the message is dropped).
   virtual Status Send(const std::string& peer, const pb::Envelope& message) = 0;
   // Frames dropped because they did not parse or had another version.
   virtual uint64_t bad_frames() const = 0;
+  // Connections refused (unknown key, failed handshake). Any thread.
+  virtual PeerRefusals refusals() const { return {}; }
 };
 
 class ClientTransport {
@@ -41,6 +52,9 @@ class ClientTransport {
   // Drops the connection and connects again (after the peer went silent).
   virtual Status Reconnect() = 0;
   virtual uint64_t bad_frames() const = 0;
+  // Why the server end does not let this end in (it refused this node's key, or it is not the
+  // configured primary), as logged; "" once a handshake succeeded. Any thread.
+  virtual std::string refusal() const { return ""; }
 };
 
 }  // namespace replsync

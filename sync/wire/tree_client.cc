@@ -11,10 +11,11 @@
 namespace replsync {
 
 Result<std::unique_ptr<TreeClient>> TreeClient::Connect(const std::string& endpoint,
+                                                        const ZmqClientSecurity& security,
                                                         const Options& options) {
   ZmqOptions zopts;
   zopts.send_timeout = std::chrono::milliseconds(5000);
-  auto transport = ZmqClientTransport::Connect(endpoint, zopts);
+  auto transport = ZmqClientTransport::Connect(endpoint, security, zopts);
   if (!transport.ok()) {
     return transport.status().WithContext("connect to the primary at " + endpoint);
   }
@@ -110,6 +111,10 @@ Result<pb::TreeReply> TreeClient::Ask(pb::TreeRequest request, std::chrono::seco
     if (!got.ok()) {
       return Status::Network(
           fmt::format("receive from the primary at {}: {}", endpoint_, got.status().message()));
+    }
+    if (*got && message.has_error() && message.error().fatal()) {
+      return Status::Aborted(
+          fmt::format("the primary at {}: {}", endpoint_, message.error().message()));
     }
     if (!*got || !message.has_tree_reply() || message.tree_reply().request_id() != id) continue;
     pb::TreeReply reply = std::move(*message.mutable_tree_reply());

@@ -28,6 +28,7 @@
 #include "sync/clock.h"
 #include "sync/status.h"
 #include "sync/wire/transport.h"
+#include "sync/wire/transport_security.h"
 
 namespace replsync {
 
@@ -43,14 +44,17 @@ class TreeClient {
     std::chrono::seconds deep_open_timeout{24 * 3600};
     // The reply deadlines go by this clock.
     Clock* clock = &SystemClock();
-    // How the primary's logs and limits (one tree session, deep opens) name this client.
+    // The name its Hello gives ([node] name). With CURVE the primary names the client by its
+    // key instead (the node's own, [peers] on the primary); without, this must be a [peers] name.
     std::string node_name = "verify";
   };
 
-  // Connects a ZeroMQ DEALER to the primary's replication endpoint `endpoint` (it connects in
-  // the background; a primary that is down shows on the first request). Errors: "connect to
-  // the primary at <endpoint>: <reason>" (InvalidArgument for a malformed endpoint).
+  // Connects a ZeroMQ DEALER to the primary's replication endpoint `endpoint` with `security`
+  // (the node's key; the primary's key) (it connects in the background; a primary that is down
+  // shows on the first request). Errors: "connect to the primary at <endpoint>: <reason>"
+  // (InvalidArgument for a malformed endpoint or key).
   static Result<std::unique_ptr<TreeClient>> Connect(const std::string& endpoint,
+                                                     const ZmqClientSecurity& security,
                                                      const Options& options);
 
   // Over `transport` (unit tests: an in-process one); `endpoint` names the primary in messages.

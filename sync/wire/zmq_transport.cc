@@ -1,8 +1,8 @@
 // ZeroMQ transport. Wire format: schemas/wire.md (one ZeroMQ message per pb::Envelope).
 #include "sync/wire/zmq_transport.h"
-#include "sync/text.h"
 
 #include <spdlog/spdlog.h>
+#include <zmq.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,7 +10,58 @@
 #include <cstring>
 #include <zmq.hpp>
 
+#include "sync/text.h"
+#include "sync/wire/zap_handler.h"
+
 namespace replsync {
+
+// Reads a socket's handshake events (zmq_socket_monitor over an inproc PAIR).
+class HandshakeMonitor {
+ public:
+  static constexpr int kEvents = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+
+  // Starts monitoring `socket` (call before it binds or connects). Throws zmq::error_t.
+  HandshakeMonitor(zmq::context_t& context, zmq::socket_t& socket) {
+    static std::atomic<uint64_t> counter{0};
+    const std::string endpoint = "inproc://replsync-monitor-" + std::to_string(++counter);
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), kEvents) != 0) {
+      throw zmq::error_t();
+    }
+    pair_ = zmq::socket_t(context, zmq::socket_type::pair);
+    pair_.set(zmq::sockopt::linger, 0);
+    pair_.connect(endpoint);
+  }
+
+  zmq::socket_t& socket() { return pair_; }
+
+  // Calls on_event(event, value) for every event waiting.
+  template <typename F>
+  void Drain(F&& on_event) {
+    for (;;) {
+      zmq::message_t head;
+      if (!pair_.recv(head, zmq::recv_flags::dontwait)) return;
+      uint16_t event = 0;
+      uint32_t value = 0;
+      if (head.size() >= 6) {
+        std::memcpy(&event, head.data(), sizeof(event));
+        std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof(value));
+      }
+      bool more = head.more();
+      while (more) {  // the endpoint's address
+        zmq::message_t part;
+        if (!pair_.recv(part, zmq::recv_flags::dontwait)) break;
+        more = part.more();
+      }
+      on_event(event, value);
+    }
+  }
+
+ private:
+  zmq::socket_t pair_;
+};
 
 namespace {
 
@@ -68,10 +119,7 @@ int64_t MaxReceiveBytes(const ZmqOptions& options, Role role) {
                                : options.max_message_bytes;
 }
 
-// Every socket option is set here, before bind/connect.
-// CURVE security goes here too: the server sets curve_server=1 and its curve_secretkey; each
-// client sets curve_serverkey (the primary's public key) and its own curve_publickey and
-// curve_secretkey. Keys would come from [transport] in the configuration.
+// Every socket option but the keys is set here, before bind/connect.
 void ConfigureSocket(zmq::socket_t& socket, const ZmqOptions& options, Role role, bool ipv6) {
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::sndhwm, options.send_hwm);
@@ -161,14 +209,38 @@ void DrainParts(zmq::socket_t& socket, const zmq::message_t& last_received) {
   }
 }
 
-// Waits until `socket` has a message or the deadline passes; false on timeout.
-bool WaitReadable(zmq::socket_t& socket, steady_clock::time_point deadline) {
-  const auto left = deadline - steady_clock::now();
-  if (left <= steady_clock::duration::zero()) return false;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(left);
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  return zmq::poll(&item, 1, ms) > 0;
+// Waits until `socket` has a message or the deadline passes, handing `monitor`'s events to
+// `on_event` meanwhile; false on timeout.
+template <typename F>
+bool WaitReadable(zmq::socket_t& socket, HandshakeMonitor* monitor,
+                  steady_clock::time_point deadline, F&& on_event) {
+  for (;;) {
+    const auto left = deadline - steady_clock::now();
+    if (left <= steady_clock::duration::zero()) return false;
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(left);
+    zmq::pollitem_t items[2] = {{socket.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, ZMQ_POLLIN, 0}};
+    if (monitor != nullptr) items[1].socket = monitor->socket().handle();
+    if (zmq::poll(items, monitor != nullptr ? 2 : 1, ms) <= 0) return false;
+    if (monitor != nullptr && (items[1].revents & ZMQ_POLLIN)) monitor->Drain(on_event);
+    if (items[0].revents & ZMQ_POLLIN) return true;
+  }
 }
+
+// Checks a Z85 key of the configuration before ZeroMQ sees it.
+Status CheckKey(const std::string& key, const char* what) {
+  if (key.size() == kCurveKeyTextSize && CurvePublicKeyOf(key).ok()) return Status::Ok();
+  return Status::InvalidArgument(std::string(what) + " is not a Z85 CURVE key (" +
+                                 std::to_string(kCurveKeyTextSize) + " characters)");
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// At most one handshake warning per this interval (per text on a client).
+constexpr std::chrono::seconds kRefusalWarningInterval{10};
 
 bool Unhex(const std::string& text, std::string* out) {
   if (text.empty() || text.size() % 2 != 0) return false;
@@ -194,16 +266,32 @@ Status ZmqError(const std::string& what, const zmq::error_t& e) {
 
 // ---- server ----
 
-Result<std::unique_ptr<ZmqServerTransport>> ZmqServerTransport::Bind(const std::string& endpoint,
-                                                                     const ZmqOptions& options) {
+Result<std::unique_ptr<ZmqServerTransport>> ZmqServerTransport::Bind(
+    const std::string& endpoint, const ZmqServerSecurity& security, const ZmqOptions& options) {
   RS_RETURN_IF_ERROR(CheckEndpoint(endpoint, Role::kServer));
   std::unique_ptr<ZmqServerTransport> t(new ZmqServerTransport());
   t->options_ = options;
   t->endpoint_ = endpoint;
+  t->secure_ = !security.secret_key.empty();
+  if (t->secure_) {
+    RS_RETURN_IF_ERROR(CheckKey(security.secret_key, "the server's secret key"));
+    for (const auto& [key, name] : security.peers) {
+      RS_RETURN_IF_ERROR(CheckKey(key, ("the public key of peer " + name).c_str()));
+    }
+  }
   try {
     t->context_ = std::make_unique<zmq::context_t>(1);
+    if (t->secure_ && security.zap_handler) {
+      RS_ASSIGN_OR_RETURN(t->zap_, ZapHandler::Start(*t->context_, security.peers, endpoint));
+    }
     t->socket_ = std::make_unique<zmq::socket_t>(*t->context_, zmq::socket_type::router);
     ConfigureSocket(*t->socket_, options, Role::kServer, IsIpv6(endpoint));
+    if (t->secure_) {
+      t->socket_->set(zmq::sockopt::curve_server, 1);
+      t->socket_->set(zmq::sockopt::curve_secretkey, security.secret_key);
+      t->socket_->set(zmq::sockopt::zap_domain, "replsync");
+    }
+    t->monitor_ = std::make_unique<HandshakeMonitor>(*t->context_, *t->socket_);
     t->socket_->bind(endpoint);
     t->bound_endpoint_ = t->socket_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -220,23 +308,83 @@ Result<std::unique_ptr<ZmqServerTransport>> ZmqServerTransport::Bind(const std::
         return Status::Network(msg, /*retryable=*/false);
     }
   }
-  spdlog::debug("transport listening on {}", t->bound_endpoint_);
+  spdlog::debug("transport listening on {} ({})", t->bound_endpoint_,
+                t->secure_ ? "CURVE" : "insecure");
   return t;
 }
 
 ZmqServerTransport::~ZmqServerTransport() {
   socket_.reset();  // linger 0: queued messages are discarded
+  monitor_.reset();
+  zap_.reset();
   context_.reset();
 }
 
-Result<bool> ZmqServerTransport::Receive(std::string* peer, pb::Envelope* message,
-                                         std::chrono::milliseconds timeout) {
+PeerRefusals ZmqServerTransport::refusals() const {
+  PeerRefusals out;
+  {
+    std::lock_guard<std::mutex> lock(refusals_mu_);
+    out = handshake_refusals_;
+  }
+  if (zap_ != nullptr) {
+    const PeerRefusals zap = zap_->refusals();
+    out.count += zap.count;
+    if (zap.last_unix_ms >= out.last_unix_ms) {
+      out.last = zap.last;
+      out.last_unix_ms = zap.last_unix_ms;
+    }
+  }
+  return out;
+}
+
+void ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
+  // ZAP refusals are the ZAP handler's to count and log.
+  if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+    return;
+  }
+  std::string why;
+  if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+    why = secure_ ? "it does not speak CURVE (no keys, or [transport] insecure = true on its side)"
+                  : "it speaks CURVE and this node has [transport] insecure = true";
+  } else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+    why = "its CURVE handshake failed (a secret key that does not match the public key it "
+          "claims, or it expects another server key)";
+  } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+    // The value is an errno: the peer went away or sent what is not a handshake.
+    why = std::string("its handshake did not complete (") + std::strerror(static_cast<int>(value)) +
+          (secure_ ? "): a peer without CURVE keys, or one that expects another server key"
+                   : ")");
+  } else {
+    why = "its handshake failed (ZMTP protocol error " + std::to_string(value) + ")";
+  }
+  const std::string text = "refused a connection: " + why;
+  std::lock_guard<std::mutex> lock(refusals_mu_);
+  ++handshake_refusals_.count;
+  handshake_refusals_.last = text;
+  handshake_refusals_.last_unix_ms = NowUnixMs();
+  const auto now = steady_clock::now();
+  if (refusals_warned_ == 0 || now - last_refusal_warning_ >= kRefusalWarningInterval) {
+    const uint64_t since = handshake_refusals_.count - refusals_warned_;
+    spdlog::warn("transport {}: {}{}", bound_endpoint_, text,
+                 since > 1 ? fmt::format(" ({} refusals since the last warning)", since) : "");
+    last_refusal_warning_ = now;
+    refusals_warned_ = handshake_refusals_.count;
+  }
+}
+
+bool ZmqServerTransport::Wait(steady_clock::time_point deadline) {
+  return WaitReadable(*socket_, monitor_.get(), deadline,
+                      [this](uint16_t event, uint32_t value) { OnHandshakeEvent(event, value); });
+}
+
+Result<bool> ZmqServerTransport::Receive(std::string* peer, std::string* peer_name,
+                                         pb::Envelope* message, std::chrono::milliseconds timeout) {
   const auto deadline = steady_clock::now() + timeout;
   try {
     for (;;) {
       zmq::message_t id;
       if (!socket_->recv(id, zmq::recv_flags::dontwait)) {
-        if (!WaitReadable(*socket_, deadline)) return false;
+        if (!Wait(deadline)) return false;
         continue;
       }
       std::string reason;
@@ -251,8 +399,17 @@ Result<bool> ZmqServerTransport::Receive(std::string* peer, pb::Envelope* messag
       } else {
         reason = Decode(body, message);
       }
+      // Fail closed: with CURVE, only a connection the ZAP handler vouched for has a User-Id.
+      const char* user_id = nullptr;
+      if (reason.empty() && secure_) {
+        user_id = zmq_msg_gets(body.handle(), "User-Id");
+        if (user_id == nullptr || *user_id == '\0') {
+          reason = "a message from a connection no ZAP handler authenticated (no peer name)";
+        }
+      }
       if (reason.empty()) {
         *peer = HexOf(id.to_string_view());
+        *peer_name = user_id != nullptr ? user_id : "";
         return true;
       }
       NoteBadFrame(bad_frames_, last_warning_, bad_frames_warned_,
@@ -292,11 +449,17 @@ Status ZmqServerTransport::Send(const std::string& peer, const pb::Envelope& mes
 
 // ---- client ----
 
-Result<std::unique_ptr<ZmqClientTransport>> ZmqClientTransport::Connect(const std::string& endpoint,
-                                                                        const ZmqOptions& options) {
+Result<std::unique_ptr<ZmqClientTransport>> ZmqClientTransport::Connect(
+    const std::string& endpoint, const ZmqClientSecurity& security, const ZmqOptions& options) {
   RS_RETURN_IF_ERROR(CheckEndpoint(endpoint, Role::kClient));
+  if (!security.secret_key.empty()) {
+    RS_RETURN_IF_ERROR(CheckKey(security.secret_key, "this node's secret key"));
+    RS_RETURN_IF_ERROR(CheckKey(security.public_key, "this node's public key"));
+    RS_RETURN_IF_ERROR(CheckKey(security.server_key, "the primary's public key"));
+  }
   std::unique_ptr<ZmqClientTransport> t(new ZmqClientTransport());
   t->options_ = options;
+  t->security_ = security;
   t->endpoint_ = endpoint;
   try {
     t->context_ = std::make_unique<zmq::context_t>(1);
@@ -309,14 +472,23 @@ Result<std::unique_ptr<ZmqClientTransport>> ZmqClientTransport::Connect(const st
 
 ZmqClientTransport::~ZmqClientTransport() {
   socket_.reset();
+  monitor_.reset();
   context_.reset();
 }
 
 Status ZmqClientTransport::OpenSocket() {
   try {
     socket_.reset();
+    monitor_.reset();
+    handshake_pending_ = false;
     auto socket = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
     ConfigureSocket(*socket, options_, Role::kClient, IsIpv6(endpoint_));
+    if (!security_.secret_key.empty()) {
+      socket->set(zmq::sockopt::curve_serverkey, security_.server_key);
+      socket->set(zmq::sockopt::curve_publickey, security_.public_key);
+      socket->set(zmq::sockopt::curve_secretkey, security_.secret_key);
+    }
+    monitor_ = std::make_unique<HandshakeMonitor>(*context_, *socket);
     socket->connect(endpoint_);
     socket_ = std::move(socket);
   } catch (const zmq::error_t& e) {
@@ -327,6 +499,68 @@ Status ZmqClientTransport::OpenSocket() {
     return Status::Network(msg);
   }
   return Status::Ok();
+}
+
+std::string ZmqClientTransport::refusal() const {
+  std::lock_guard<std::mutex> lock(refusal_mu_);
+  return refusal_;
+}
+
+void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
+  std::string text;
+  switch (event) {
+    case ZMQ_EVENT_CONNECTED:
+      handshake_pending_ = true;
+      return;
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
+      handshake_pending_ = false;
+      std::lock_guard<std::mutex> lock(refusal_mu_);
+      if (!refusal_.empty()) spdlog::info("transport {}: the primary accepts this node now", endpoint_);
+      refusal_.clear();
+      refusal_warned_.clear();
+      return;
+    }
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      text = "the primary at " + endpoint_ + " refused this node's key " + security_.public_key +
+             ": add it to the primary's [peers] (as [peers.<this node's name>] public_key)";
+      break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        text = "the peer at " + endpoint_ +
+               (security_.secret_key.empty()
+                    ? " speaks CURVE and this node has [transport] insecure = true"
+                    : " does not speak CURVE (it has [transport] insecure = true)");
+      } else {
+        text = "the peer at " + endpoint_ + " is not the configured primary (key mismatch)";
+      }
+      break;
+    case ZMQ_EVENT_DISCONNECTED:
+      // A server that cannot read this end's handshake (another key than the configured one)
+      // closes the connection without a word.
+      if (!handshake_pending_ || security_.secret_key.empty()) return;
+      handshake_pending_ = false;
+      text = "the peer at " + endpoint_ +
+             " closed the connection during the CURVE handshake: it is not the configured "
+             "primary (key mismatch: check [peers] public_key of the peer with that endpoint)";
+      break;
+    default:
+      return;
+  }
+  handshake_pending_ = false;
+  std::lock_guard<std::mutex> lock(refusal_mu_);
+  refusal_ = text;
+  const auto now = steady_clock::now();
+  if (text != refusal_warned_ || now - last_refusal_warning_ >= std::chrono::seconds(60)) {
+    spdlog::warn("transport: {}", text);
+    refusal_warned_ = text;
+    last_refusal_warning_ = now;
+  }
+}
+
+bool ZmqClientTransport::Wait(steady_clock::time_point deadline) {
+  return WaitReadable(*socket_, monitor_.get(), deadline,
+                      [this](uint16_t event, uint32_t value) { OnHandshakeEvent(event, value); });
 }
 
 Status ZmqClientTransport::Reconnect() {
@@ -341,7 +575,7 @@ Result<bool> ZmqClientTransport::Receive(pb::Envelope* message, std::chrono::mil
     for (;;) {
       zmq::message_t frame;
       if (!socket_->recv(frame, zmq::recv_flags::dontwait)) {
-        if (!WaitReadable(*socket_, deadline)) return false;
+        if (!Wait(deadline)) return false;
         continue;
       }
       std::string reason;
@@ -365,7 +599,7 @@ Result<bool> ZmqClientTransport::WaitForMessage(std::chrono::milliseconds timeou
   const std::string where = "wait for a message from " + endpoint_;
   if (socket_ == nullptr) return Status::Network(where + ": no socket");
   try {
-    return WaitReadable(*socket_, steady_clock::now() + timeout);
+    return Wait(steady_clock::now() + timeout);
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return false;
     return ZmqError(where, e);
@@ -378,8 +612,12 @@ Status ZmqClientTransport::Send(const pb::Envelope& message) {
   RS_ASSIGN_OR_RETURN(zmq::message_t body, Encode(message, options_.max_message_bytes, where));
   try {
     if (!socket_->send(body, zmq::send_flags::none)) {
+      // A refused handshake is the likeliest reason: say so.
+      monitor_->Drain([this](uint16_t event, uint32_t value) { OnHandshakeEvent(event, value); });
+      const std::string why = refusal();
       return Status::Network(where + ": not connected (or the queue is full) after " +
-                             std::to_string(options_.send_timeout.count()) + " ms");
+                             std::to_string(options_.send_timeout.count()) + " ms" +
+                             (why.empty() ? "" : ": " + why));
     }
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return Status::Network(where + ": interrupted");

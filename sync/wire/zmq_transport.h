@@ -8,6 +8,15 @@
 // primary, whose peers send only small messages; max_message_bytes on a secondary, which
 // receives big batches) makes ZeroMQ drop that connection (a hostile peer cannot make us
 // allocate without bound); Send refuses to produce a message over max_message_bytes.
+// Security (sync/wire/transport_security.h, schemas/wire.md "Security"): with keys, every socket
+// speaks CURVE. The server runs replsync's ZAP handler in its context (sync/wire/zap_handler.h)
+// and fails closed: a message that carries no User-Id (no ZAP handler vouched for its
+// connection) is dropped as a bad frame; each message it returns names the peer whose key
+// proved it. A client sets the configured primary's key as the server key, so it talks only to
+// that primary. Both ends watch their handshakes (a ZeroMQ socket monitor) and log refusals,
+// rate-limited: the server "refused a connection ... its CURVE handshake failed", the client
+// "the primary at E refused this node's key K: add it to the primary's [peers]" or "the peer at
+// E is not the configured primary (key mismatch)"; refusals() / refusal() report them.
 // No exception leaves these classes: zmq errors become Status.
 // Thread-safety: not thread-safe (ZeroMQ sockets belong to one thread); bad_frames() may be read
 // from any thread.
@@ -17,11 +26,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "sync/status.h"
 #include "sync/wire/transport.h"
+#include "sync/wire/transport_security.h"
 
 namespace zmq {
 class context_t;
@@ -29,6 +40,9 @@ class socket_t;
 }  // namespace zmq
 
 namespace replsync {
+
+class ZapHandler;
+class HandshakeMonitor;
 
 // The server's default receive limit: what a secondary or verify sends is small (a
 // FileResync or a TreeRequest with tens of thousands of paths still fits).
@@ -61,15 +75,18 @@ struct ZmqOptions {
 class ZmqServerTransport : public ServerTransport {
  public:
   // Binds a ROUTER socket to `endpoint` ("tcp://0.0.0.0:7700"; "tcp://127.0.0.1:*" picks a free
-  // port, see bound_endpoint()). Errors: InvalidArgument for a malformed endpoint (naming it and
-  // showing a valid one), Network for an address in use or not available here.
+  // port, see bound_endpoint()), as a CURVE server with its ZAP handler when `security` has a
+  // secret key. Errors: InvalidArgument for a malformed endpoint (naming it and showing a valid
+  // one) or key, Network for an address in use or not available here.
   static Result<std::unique_ptr<ZmqServerTransport>> Bind(const std::string& endpoint,
+                                                          const ZmqServerSecurity& security,
                                                           const ZmqOptions& options = {});
   ~ZmqServerTransport() override;
 
-  // Waits up to `timeout` for a valid envelope; bad frames are dropped and the wait goes on.
-  // Returns false on timeout or when a signal interrupted the wait.
-  Result<bool> Receive(std::string* peer, pb::Envelope* message,
+  // Waits up to `timeout` for a valid envelope; bad frames (and, with CURVE, messages without an
+  // authenticated peer name) are dropped and the wait goes on. Returns false on timeout or when
+  // a signal interrupted the wait.
+  Result<bool> Receive(std::string* peer, std::string* peer_name, pb::Envelope* message,
                        std::chrono::milliseconds timeout) override;
   // Sends without blocking. A peer that has gone (or an unknown id) is not an error: the
   // message is dropped. A peer whose send queue is full (send_hwm) gives a retryable Network
@@ -77,6 +94,8 @@ class ZmqServerTransport : public ServerTransport {
   // the caller left it 0. InvalidArgument when the message exceeds max_message_bytes.
   Status Send(const std::string& peer, const pb::Envelope& message) override;
   uint64_t bad_frames() const override { return bad_frames_.load(); }
+  // Refused by the ZAP handler (unknown keys) or in the CURVE handshake.
+  PeerRefusals refusals() const override;
 
   // The endpoint actually bound, with the port chosen when "*" was asked for
   // (ZMQ_LAST_ENDPOINT), e.g. "tcp://127.0.0.1:40123".
@@ -84,23 +103,37 @@ class ZmqServerTransport : public ServerTransport {
 
  private:
   ZmqServerTransport() = default;
+  // Waits until the socket has a message or the deadline passes (handling handshake events
+  // meanwhile); false on timeout.
+  bool Wait(std::chrono::steady_clock::time_point deadline);
+  // Counts and logs (rate-limited) a connection whose handshake failed.
+  void OnHandshakeEvent(uint16_t event, uint32_t value);
 
   ZmqOptions options_;
   std::string endpoint_;
   std::string bound_endpoint_;
+  bool secure_ = false;
   std::unique_ptr<zmq::context_t> context_;
+  std::unique_ptr<ZapHandler> zap_;  // before socket_: it must outlive it
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<HandshakeMonitor> monitor_;
   std::atomic<uint64_t> bad_frames_{0};
+  mutable std::mutex refusals_mu_;
+  PeerRefusals handshake_refusals_;  // guarded by refusals_mu_
+  std::chrono::steady_clock::time_point last_refusal_warning_{};
+  uint64_t refusals_warned_ = 0;
   std::chrono::steady_clock::time_point last_warning_{};
   uint64_t bad_frames_warned_ = 0;  // bad_frames_ at the last warning
 };
 
 class ZmqClientTransport : public ClientTransport {
  public:
-  // Creates a DEALER socket connecting to `endpoint` ("tcp://10.0.0.1:7700"). Connecting is
-  // asynchronous: this succeeds while the primary is down and ZeroMQ keeps trying with backoff.
-  // Errors: InvalidArgument for a malformed endpoint.
+  // Creates a DEALER socket connecting to `endpoint` ("tcp://10.0.0.1:7700"), as a CURVE client
+  // of `security.server_key` when `security` has a secret key. Connecting is asynchronous: this
+  // succeeds while the primary is down and ZeroMQ keeps trying with backoff.
+  // Errors: InvalidArgument for a malformed endpoint or key.
   static Result<std::unique_ptr<ZmqClientTransport>> Connect(const std::string& endpoint,
+                                                             const ZmqClientSecurity& security,
                                                              const ZmqOptions& options = {});
   ~ZmqClientTransport() override;
 
@@ -118,17 +151,27 @@ class ZmqClientTransport : public ClientTransport {
   // primary sees a new peer id.
   Status Reconnect() override;
   uint64_t bad_frames() const override { return bad_frames_.load(); }
+  std::string refusal() const override;
 
   const std::string& endpoint() const { return endpoint_; }
 
  private:
   ZmqClientTransport() = default;
   Status OpenSocket();
+  bool Wait(std::chrono::steady_clock::time_point deadline);
+  void OnHandshakeEvent(uint16_t event, uint32_t value);
 
   ZmqOptions options_;
+  ZmqClientSecurity security_;
   std::string endpoint_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<HandshakeMonitor> monitor_;
+  bool handshake_pending_ = false;  // connected, no handshake result yet
+  mutable std::mutex refusal_mu_;
+  std::string refusal_;  // guarded by refusal_mu_
+  std::string refusal_warned_;
+  std::chrono::steady_clock::time_point last_refusal_warning_{};
   std::atomic<uint64_t> bad_frames_{0};
   std::chrono::steady_clock::time_point last_warning_{};
   uint64_t bad_frames_warned_ = 0;

@@ -23,6 +23,7 @@
 #include "sync/clock.h"
 #include "sync/wire/inproc_transport.h"
 #include "sync/zstd.h"
+#include "tests/harness/server_receive.h"
 
 namespace replsync::apply {
 namespace {
@@ -184,7 +185,7 @@ class ReceiverTest : public ::testing::Test {
     while (true) {
       std::string from;
       pb::Envelope got;
-      auto r = server_->Receive(&from, &got, milliseconds(0));
+      auto r = testing::ServerReceive(*server_, &from, &got, milliseconds(0));
       EXPECT_TRUE(r.ok());
       if (!r.ok() || !*r) break;
       last_peer_ = from;
@@ -202,7 +203,7 @@ class ReceiverTest : public ::testing::Test {
     while (true) {
       std::string from;
       pb::Envelope got;
-      auto r = server_->Receive(&from, &got, milliseconds(0));
+      auto r = testing::ServerReceive(*server_, &from, &got, milliseconds(0));
       if (!r.ok() || !*r) return true;
       if (got.body_case() == kind) return false;
     }

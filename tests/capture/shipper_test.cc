@@ -50,8 +50,11 @@ std::string Decompress(const std::string& frame) {
 // A hand-driven secondary: says Hello/Ack and collects what the shipper sends.
 class FakeSecondary {
  public:
-  FakeSecondary(InprocHub* hub, std::string name) : hub_(hub), name_(std::move(name)) {
-    client_ = hub->CreateClient();
+  // `authenticated`: the transport names the client `name` (as a CURVE key in [peers] does);
+  // false: it names nobody (an insecure transport) and only the Hello says who it is.
+  FakeSecondary(InprocHub* hub, std::string name, bool authenticated = true)
+      : hub_(hub), name_(std::move(name)) {
+    client_ = hub->CreateClient(authenticated ? name_ : "");
   }
 
   void Hello(uint64_t durable, uint32_t credit, uint64_t applied = 0) {
@@ -312,6 +315,8 @@ class ShipperTest : public ::testing::Test {
     for (uint64_t i = 0; i < count; ++i) entries.push_back(Payload(journal_->last_seq() + 1 + i));
     ASSERT_TRUE(journal_->Append(entries, {}).ok());
   }
+  // The configured secondaries ([peers]) StartShipper gives the shipper.
+  std::vector<std::string> peers_ = {"s1"};
   // The journal's writer for the shipper (a new one for a reopened journal).
   FakeJournalWriter& Writer() {
     if (!writer_ || writer_->journal() != journal_.get()) {
@@ -319,8 +324,10 @@ class ShipperTest : public ::testing::Test {
     }
     return *writer_;
   }
+  // The secondaries it serves: `peers_` unless `options` names them.
   void StartShipper(ShipperOptions options = {}) {
     options.endpoint = "inproc";
+    if (options.peers.empty()) options.peers = peers_;
     FakeJournalWriter* writer = &Writer();
     options.submit_retention = [writer](uint64_t up_to, Meta meta,
                                         std::function<void(Status)> done) {
@@ -448,6 +455,7 @@ TEST_F(ShipperTest, OnlyShippableEntriesAreSent) {
 
 TEST_F(ShipperTest, RetentionDeletesWhatEveryKnownSecondaryHolds) {
   AppendEntries(10);
+  peers_ = {"a", "b"};
   ShipperOptions options;
   options.retention_interval = milliseconds(10);
   StartShipper(options);
@@ -476,6 +484,7 @@ TEST_F(ShipperTest, RetentionDeletesWhatEveryKnownSecondaryHolds) {
 
 TEST_F(ShipperTest, KnownSecondariesHoldEntriesAcrossRestart) {
   AppendEntries(10);
+  peers_ = {"a", "b"};
   ShipperOptions options;
   options.retention_interval = milliseconds(10);
   StartShipper(options);
@@ -521,6 +530,7 @@ TEST_F(ShipperTest, KnownSecondariesHoldEntriesAcrossRestart) {
 // the journal is untouched (the old shipper deleted and wrote its values itself).
 TEST_F(ShipperTest, RetentionIsHandedToTheJournalWriterWithoutWaitingForIt) {
   AppendEntries(10);
+  peers_ = {"a"};
   Writer().Hold(true);
   ShipperOptions options;
   options.retention_interval = milliseconds(5);
@@ -561,6 +571,7 @@ TEST_F(ShipperTest, RetentionIsHandedToTheJournalWriterWithoutWaitingForIt) {
 
 TEST_F(ShipperTest, FailedRetentionIsReportedAndItsValuesAreSentAgain) {
   AppendEntries(10);
+  peers_ = {"a"};
   Writer().FailNext(Status::IoError("write journal: No space left on device (test)"));
   ShipperOptions options;
   options.retention_interval = milliseconds(5);
@@ -584,6 +595,7 @@ TEST_F(ShipperTest, FailedRetentionIsReportedAndItsValuesAreSentAgain) {
 
 TEST_F(ShipperTest, StopWaitsForTheWriterToPersistTheLastPositions) {
   AppendEntries(10);
+  peers_ = {"a"};
   ShipperOptions options;
   options.retention_interval = std::chrono::hours(1);  // only the Hello's and Stop's
   StartShipper(options);
@@ -621,6 +633,7 @@ TEST_F(ShipperTest, StartRefusesWithoutAJournalWriter) {
 TEST_F(ShipperTest, SecondaryTooFarBehindGetsFatalErrorNeverAGap) {
   AppendEntries(10);
   ASSERT_TRUE(journal_->DeleteUpTo(5).ok());
+  peers_ = {"late"};
   StartShipper();
   FakeSecondary s(&hub_, "late");
   s.Hello(2, 100);
@@ -638,6 +651,7 @@ TEST_F(ShipperTest, SecondaryTooFarBehindGetsFatalErrorNeverAGap) {
 
 TEST_F(ShipperTest, SecondaryAheadOfTheJournalGetsFatalError) {
   AppendEntries(3);
+  peers_ = {"other"};
   StartShipper();
   FakeSecondary s(&hub_, "other");
   s.Hello(50, 100);
@@ -703,8 +717,9 @@ TEST_F(ShipperTest, HeartbeatsFlowAndASilentSecondaryIsDisconnected) {
   EXPECT_EQ(s.heartbeats, before) << "no heartbeats to a dropped session";
 }
 
-TEST_F(ShipperTest, NoKnownSecondaryKeepsEverything) {
+TEST_F(ShipperTest, NoConfiguredSecondaryKeepsEverything) {
   AppendEntries(10);
+  peers_ = {};
   ShipperOptions options;
   options.retention_interval = milliseconds(5);
   StartShipper(options);
@@ -716,13 +731,129 @@ TEST_F(ShipperTest, NoKnownSecondaryKeepsEverything) {
 TEST_F(ShipperTest, HelloWithoutNameIsRefused) {
   AppendEntries(2);
   StartShipper();
-  FakeSecondary s(&hub_, "");
+  FakeSecondary s(&hub_, "", /*authenticated=*/false);
   s.Hello(0, 100);
   Settle();
   s.Drain();
   EXPECT_TRUE(s.received.empty());
   ASSERT_EQ(s.errors.size(), 1u);
   EXPECT_TRUE(s.errors[0].fatal());
+}
+
+// Issue 13: any name in a Hello was served and remembered forever (pinning retention). Without
+// an authenticated name (an insecure transport), the Hello's name must be a configured peer.
+TEST_F(ShipperTest, AnUnconfiguredNameIsRefusedServedNothingAndPinsNothing) {
+  AppendEntries(10);
+  ShipperOptions options;
+  options.retention_interval = milliseconds(5);
+  StartShipper(options);
+  FakeSecondary intruder(&hub_, "intruder", /*authenticated=*/false);
+  intruder.Hello(0, 100);
+  Settle();
+  intruder.Drain();
+  EXPECT_TRUE(intruder.received.empty());
+  ASSERT_EQ(intruder.errors.size(), 1u);
+  EXPECT_TRUE(intruder.errors[0].fatal());
+  EXPECT_NE(intruder.errors[0].message().find("not in this primary's [peers]"), std::string::npos)
+      << intruder.errors[0].message();
+  // Its Acks find no session; the configured secondary still decides retention alone.
+  intruder.Ack(10, 100);
+  FakeSecondary s(&hub_, "s1", /*authenticated=*/false);
+  s.Hello(0, 100);
+  ASSERT_TRUE(s.ReceiveUpTo(10));
+  s.Ack(4, 100);
+  Settle();
+  RetentionRound();
+  EXPECT_EQ(journal_->first_seq(), 5u);
+  std::vector<PeerStatus> peers = shipper_->status().peers;
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].name, "s1");
+  EXPECT_EQ(MetaOf("shipper.peers"), "s1\n");
+  EXPECT_GE(shipper_->status().refused_requests, 1u);
+}
+
+// A session's name is the one the transport authenticated (the key's [peers] entry), never the
+// Hello's: a peer proved as s1 that says it is someone else is still s1, and a peer proved
+// under a name that is not configured is refused even when its Hello names a configured one.
+TEST_F(ShipperTest, TheSessionIsNamedByTheTransportNotByTheHello) {
+  AppendEntries(4);
+  StartShipper();
+  FakeSecondary s(&hub_, "s1");
+  pb::Envelope hello;
+  hello.set_version(kProtocolVersion);
+  hello.mutable_hello()->set_node_name("someone-else");
+  hello.mutable_hello()->set_credit(100);
+  ASSERT_TRUE(s.client().Send(hello).ok());
+  ASSERT_TRUE(s.ReceiveUpTo(4));
+  EXPECT_TRUE(Peer("s1").connected);
+  EXPECT_EQ(Peer("s1").peer_id, hub_.PeerId(s.client()));
+
+  FakeSecondary mallory(&hub_, "mallory");
+  pb::Envelope forged;
+  forged.set_version(kProtocolVersion);
+  forged.mutable_hello()->set_node_name("s1");
+  forged.mutable_hello()->set_durable_seq(4);
+  forged.mutable_hello()->set_credit(100);
+  ASSERT_TRUE(mallory.client().Send(forged).ok());
+  Settle();
+  mallory.Drain();
+  EXPECT_TRUE(mallory.received.empty());
+  ASSERT_EQ(mallory.errors.size(), 1u);
+  EXPECT_TRUE(mallory.errors[0].fatal());
+  EXPECT_EQ(Peer("s1").peer_id, hub_.PeerId(s.client())) << "the real session is untouched";
+}
+
+// Several secondaries: one that is configured but never said Hello holds everything, and status
+// shows it as never connected.
+TEST_F(ShipperTest, AConfiguredSecondaryThatNeverConnectedKeepsEverything) {
+  AppendEntries(10);
+  peers_ = {"a", "b"};
+  ShipperOptions options;
+  options.retention_interval = milliseconds(5);
+  StartShipper(options);
+  FakeSecondary a(&hub_, "a");
+  a.Hello(0, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(10));
+  a.Ack(10, 100);
+  Settle();
+  for (int i = 0; i < 5; ++i) RetentionRound();
+  EXPECT_EQ(journal_->first_seq(), 1u);
+  EXPECT_TRUE(Peer("a").ever_connected);
+  EXPECT_FALSE(Peer("b").ever_connected);
+  EXPECT_FALSE(Peer("b").connected);
+  EXPECT_EQ(MetaOf("shipper.peers"), "a\n") << "only a secondary that said Hello is listed";
+}
+
+// Removing a secondary from [peers] releases what it pinned (at the next start).
+TEST_F(ShipperTest, RemovingAPeerReleasesWhatItPinned) {
+  AppendEntries(10);
+  peers_ = {"a", "b"};
+  ShipperOptions options;
+  options.retention_interval = milliseconds(5);
+  StartShipper(options);
+  {
+    FakeSecondary a(&hub_, "a"), b(&hub_, "b");
+    a.Hello(0, 100);
+    b.Hello(0, 100);
+    ASSERT_TRUE(a.ReceiveUpTo(10));
+    ASSERT_TRUE(b.ReceiveUpTo(3));
+    a.Ack(10, 100);
+    b.Ack(3, 100);
+    Settle();
+    RetentionRound();
+    ASSERT_EQ(journal_->first_seq(), 4u);
+  }
+  shipper_.reset();
+  OpenJournal();
+  peers_ = {"a"};
+  StartShipper(options);
+  RetentionRound();
+  RetentionRound();
+  EXPECT_EQ(journal_->first_seq(), 11u) << "a holds everything; b no longer counts";
+  EXPECT_EQ(MetaOf("shipper.peers"), "a\n");
+  std::vector<PeerStatus> peers = shipper_->status().peers;
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].name, "a");
 }
 
 // Issue 13: Ack{durable_seq: 2^64-1} wrapped the bound check (durable + 1 > next_seq) and moved
@@ -820,6 +951,7 @@ class ShipperTreeTest : public ShipperTest {
  protected:
   void StartWithTrees(ShipperOptions options = {}) {
     AppendEntries(2);
+    peers_ = {"verify", "verify2", "other"};
     options.on_tree_snapshot = [this](bool deep, std::vector<std::string> paths,
                                       std::function<void(Result<FileTreeSnapshot>)> done) {
       snapshots_.push_back({deep, paths});
@@ -879,7 +1011,9 @@ TEST_F(ShipperTreeTest, ATreeRequestWithoutHelloIsRefusedAndTakesNoSnapshot) {
   ASSERT_EQ(v.tree_replies.size(), 2u);
   EXPECT_EQ(v.tree_replies[1].error(), "");
   EXPECT_FALSE(v.tree_replies[1].session().empty());
-  EXPECT_TRUE(shipper_->status().peers.empty());
+  for (const PeerStatus& peer : shipper_->status().peers) {
+    EXPECT_FALSE(peer.ever_connected) << peer.name << ": a tree-only Hello starts no session";
+  }
   EXPECT_TRUE(v.received.empty());
 }
 

@@ -83,5 +83,21 @@ TEST_F(KeygenCommandTest, MissingFolderIsReportedAndExits2) {
   EXPECT_NE(Contents(err_).find(dir_ + "/no/such/node1.key"), std::string::npos);
 }
 
+TEST_F(KeygenCommandTest, PublicPrintsTheKeyOfAnExistingFileAgain) {
+  const std::string path = dir_ + "/node1.key";
+  ASSERT_EQ(RunKeygen(path, out_, err_), 0);
+  const std::string printed = LastLine(Contents(out_));
+  std::FILE* out2 = std::tmpfile();
+  ASSERT_EQ(RunShowPublicKey(path, out2, err_), 0) << Contents(err_);
+  EXPECT_EQ(Contents(out2), printed + "\n");
+  std::fclose(out2);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  std::FILE* out3 = std::tmpfile();
+  EXPECT_EQ(RunShowPublicKey(path, out3, err_), 2);
+  EXPECT_EQ(Contents(out3), "");
+  std::fclose(out3);
+  EXPECT_NE(Contents(err_).find("chmod 600"), std::string::npos) << Contents(err_);
+}
+
 }  // namespace
 }  // namespace replsync::cli

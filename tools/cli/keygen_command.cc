@@ -26,4 +26,15 @@ int RunKeygen(const std::string& out_path, std::FILE* out, std::FILE* err) {
   return 0;
 }
 
+int RunShowPublicKey(const std::string& key_path, std::FILE* out, std::FILE* err) {
+  Result<CurveKeyPair> pair = LoadCurveSecretKeyFile(key_path);
+  if (!pair.ok()) {
+    fmt::print(err, "replsync keygen: {}\n", pair.status().message());
+    return 2;
+  }
+  fmt::print(out, "{}\n", pair->public_key);
+  std::fflush(out);
+  return 0;
+}
+
 }  // namespace replsync::cli

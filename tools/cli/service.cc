@@ -59,8 +59,22 @@ class SignalWatcher {
 
 // The node `config` names, opened (not started). On error, logs why and sets *exit_code.
 std::unique_ptr<Node> OpenNode(const NodeConfig& config, int* exit_code) {
+  // Keys first: a node without them (and not insecure) does not start.
+  Result<TransportSecurity> security = LoadTransportSecurity(config);
+  if (!security.ok()) {
+    spdlog::error("{}", security.status().message());
+    *exit_code = 2;
+    return nullptr;
+  }
+  if (security->insecure) spdlog::warn("{}", kInsecureTransportWarning);
+  if (config.peers.empty()) {
+    spdlog::warn("{}: no [peers.<name>] table: {}", config.source_path,
+                 config.node.role == NodeRole::kPrimary
+                     ? "no secondary can connect to this primary"
+                     : "the primary cannot be found");
+  }
   if (config.node.role == NodeRole::kPrimary) {
-    auto node = capture::PrimaryNode::Open(config);
+    auto node = capture::PrimaryNode::Open(config, *security);
     if (node.ok()) return std::move(node).value();
     spdlog::error("{}", node.status().message());
     *exit_code = 1;
@@ -71,7 +85,7 @@ std::unique_ptr<Node> OpenNode(const NodeConfig& config, int* exit_code) {
     *exit_code = 2;
     return nullptr;
   }
-  auto node = apply::SecondaryNode::Open(config);
+  auto node = apply::SecondaryNode::Open(config, *security);
   if (node.ok()) return std::move(node).value();
   spdlog::error("{}", node.status().message());
   *exit_code = 1;

@@ -48,6 +48,9 @@ NodeStatus SamplePrimary() {
   p.bad_frames = 0;
   p.abandoned_file_parts = 0;
   p.refused_requests = 2;
+  p.refused_peers = 1;
+  p.last_refused_peer = "refused 10.0.0.9: its key K is not in [peers]";
+  p.last_refused_peer_at = 1795301489.5;
   p.peers.push_back({.name = "node2",
                      .connected = true,
                      .durable_seq = 500,
@@ -55,7 +58,9 @@ NodeStatus SamplePrimary() {
                      .sent_seq = 500,
                      .lag_entries = 2,
                      .last_seen = 1795301490.25,
+                     .ever_connected = true,
                      .last_error = ""});
+  s.transport = "curve";
   return s;
 }
 
@@ -90,6 +95,9 @@ NodeStatus SampleSecondary() {
   sec.relay = {.first_seq = 499, .last_seq = 500, .entries = 2, .bytes = 2048};
   sec.reconnects = 3;
   sec.entries_refused = 4;
+  sec.primary_refusal =
+      "the peer at tcp://10.0.0.1:7700 is not the configured primary: key mismatch";
+  s.transport = "insecure";
   return s;
 }
 
@@ -99,7 +107,7 @@ TEST(NodeStatusTest, PrimaryJsonKeepsTheDaemonsBytes) {
   EXPECT_EQ(
       SamplePrimary().ToJson(),
       R"({"version":1,"role":"primary","name":"node1","pid":4242,"started_at":1795301485.125,)"
-      R"("updated_at":1795301490.5,"state":"running","error":"","primary":{)"
+      R"("updated_at":1795301490.5,"state":"running","error":"","transport":"curve","primary":{)"
       R"("capture_state":"running","source":"server 127.0.0.1:3306",)"
       R"("binlog_position":"binlog.000003:4711","read_position":"binlog.000003:4800",)"
       R"("gtid":"0-1-500","lag_seconds":2,"captured":{"transactions":500,)"
@@ -110,8 +118,11 @@ TEST(NodeStatusTest, PrimaryJsonKeepsTheDaemonsBytes) {
       R"("changes_journaled":5106,"literal_bytes":227540992,"copied_bytes":50331548,)"
       R"("abandoned_reads":0,"resyncs_requested":1},"endpoint":"tcp://0.0.0.0:7700",)"
       R"("entries_sent":498,"bytes_sent":100000,"bad_frames":0,"abandoned_file_parts":0,"refused_requests":2,)"
+      R"("refused_peers":1,"last_refused_peer":"refused 10.0.0.9: its key K is not in [peers]",)"
+      R"("last_refused_peer_at":1795301489.5,)"
       R"("peers":[{"name":"node2","connected":true,"durable_seq":500,"applied_seq":498,)"
-      R"("sent_seq":500,"lag_entries":2,"last_seen":1795301490.25,"last_error":""}]}})");
+      R"("sent_seq":500,"lag_entries":2,"last_seen":1795301490.25,"ever_connected":true,)"
+      R"("last_error":""}]}})");
 }
 
 TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
@@ -119,7 +130,8 @@ TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
       SampleSecondary().ToJson(),
       R"({"version":1,"role":"secondary","name":"node2","pid":77,"started_at":1795301485.0,)"
       R"("updated_at":1795301490.75,"state":"error",)"
-      R"("error":"apply seq 499: Duplicate entry '1' for key 'PRIMARY'","secondary":{)"
+      R"("error":"apply seq 499: Duplicate entry '1' for key 'PRIMARY'","transport":"insecure",)"
+      R"("secondary":{)"
       R"("primary":"tcp://10.0.0.1:7700","receiver_state":"connected","applier_state":"error",)"
       R"("connected":true,"received_seq":500,"primary_last_seq":500,"applied_seq":498,)"
       R"("applied_gtid":"0-1-498","source_position":"binlog.000003:4500",)"
@@ -127,7 +139,8 @@ TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
       R"("parallel_applied":470,"serial_fallbacks":1,"waiting_for":"","files":{)"
       R"("root":"/srv/repo","changes_applied":5106,"batches":12,"resync_pending":0,"changes_refused":1},)"
       R"("lag":{"transactions":2,"bytes":2048,"seconds":0.5},"relay":{"first_seq":499,)"
-      R"("last_seq":500,"entries":2,"bytes":2048},"reconnects":3,"entries_refused":4}})");
+      R"("last_seq":500,"entries":2,"bytes":2048},"reconnects":3,"entries_refused":4,)"
+      R"("primary_refusal":"the peer at tcp://10.0.0.1:7700 is not the configured primary: key mismatch"}})");
 }
 
 TEST(NodeStatusTest, PrimaryRoundTrips) {

@@ -1,4 +1,5 @@
 #include "sync/wire/inproc_transport.h"
+#include "tests/harness/server_receive.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -31,7 +32,7 @@ pb::Envelope MakeHeartbeat(uint64_t last_seq) {
 // Receives on the server within a short time, failing the test when nothing comes.
 pb::Envelope ServerGets(InprocServerTransport& server, std::string* peer) {
   pb::Envelope got;
-  auto received = server.Receive(peer, &got, milliseconds(1000));
+  auto received = testing::ServerReceive(server, peer, &got, milliseconds(1000));
   EXPECT_TRUE(received.ok() && *received);
   return got;
 }
@@ -39,7 +40,7 @@ pb::Envelope ServerGets(InprocServerTransport& server, std::string* peer) {
 bool ServerGetsNothing(InprocServerTransport& server) {
   std::string peer;
   pb::Envelope got;
-  auto received = server.Receive(&peer, &got, milliseconds(20));
+  auto received = testing::ServerReceive(server, &peer, &got, milliseconds(20));
   return received.ok() && !*received;
 }
 
@@ -107,7 +108,7 @@ TEST(InprocTransportTest, ReceiveTimeoutReturnsFalse) {
   const auto start = steady_clock::now();
   std::string peer;
   pb::Envelope got;
-  auto received = server->Receive(&peer, &got, milliseconds(50));
+  auto received = testing::ServerReceive(*server, &peer, &got, milliseconds(50));
   ASSERT_TRUE(received.ok());
   EXPECT_FALSE(*received);
   EXPECT_GE(steady_clock::now() - start, milliseconds(50));
@@ -241,7 +242,7 @@ TEST(InprocTransportTest, BlockedReceiversWakeAndOrderIsKeptAcrossThreads) {
   std::string peer;
   for (uint64_t i = 1; i <= kCount; ++i) {
     pb::Envelope got;
-    auto received = server->Receive(&peer, &got, milliseconds(5000));
+    auto received = testing::ServerReceive(*server, &peer, &got, milliseconds(5000));
     ASSERT_TRUE(received.ok() && *received) << i;
     ASSERT_EQ(got.heartbeat().last_seq(), i);
     ASSERT_TRUE(server->Send(peer, got).ok());  // echo

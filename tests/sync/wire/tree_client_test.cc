@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sync/wire/inproc_transport.h"
+#include "tests/harness/server_receive.h"
 
 namespace replsync {
 namespace {
@@ -65,10 +66,10 @@ class TreeClientTest : public ::testing::Test {
   pb::TreeRequest Request() {
     std::string peer;
     pb::Envelope got;
-    auto received = server_->Receive(&peer, &got, milliseconds(1000));
+    auto received = testing::ServerReceive(*server_, &peer, &got, milliseconds(1000));
     EXPECT_TRUE(received.ok() && *received);
     EXPECT_TRUE(got.has_hello() && got.hello().tree_only()) << got.DebugString();
-    received = server_->Receive(&peer, &got, milliseconds(1000));
+    received = testing::ServerReceive(*server_, &peer, &got, milliseconds(1000));
     EXPECT_TRUE(received.ok() && *received);
     EXPECT_TRUE(got.has_tree_request());
     return got.tree_request();

@@ -1,4 +1,6 @@
 #include "sync/wire/zmq_transport.h"
+#include "sync/wire/curve_keys.h"
+#include "tests/harness/server_receive.h"
 
 #include <gtest/gtest.h>
 
@@ -47,15 +49,43 @@ pb::Envelope MakeHeartbeat(uint64_t last_seq) {
   return e;
 }
 
+// Real CURVE keys for every test here: the server's, and one client's that it allows as "node2".
+struct TestKeys {
+  CurveKeyPair server = *GenerateCurveKeyPair();
+  CurveKeyPair client = *GenerateCurveKeyPair();
+};
+const TestKeys& Keys() {
+  static const TestKeys keys;
+  return keys;
+}
+ZmqServerSecurity ServerSecurity() {
+  ZmqServerSecurity security;
+  security.secret_key = Keys().server.secret_key;
+  security.peers[Keys().client.public_key] = "node2";
+  return security;
+}
+ZmqClientSecurity ClientSecurity() {
+  return {.secret_key = Keys().client.secret_key,
+          .public_key = Keys().client.public_key,
+          .server_key = Keys().server.public_key};
+}
+
+// A raw socket as the allowed client.
+void SetClientKeys(zmq::socket_t& socket) {
+  socket.set(zmq::sockopt::curve_serverkey, Keys().server.public_key);
+  socket.set(zmq::sockopt::curve_publickey, Keys().client.public_key);
+  socket.set(zmq::sockopt::curve_secretkey, Keys().client.secret_key);
+}
+
 std::unique_ptr<ZmqServerTransport> BindLoopback(const ZmqOptions& options = {}) {
-  auto server = ZmqServerTransport::Bind("tcp://127.0.0.1:*", options);
+  auto server = ZmqServerTransport::Bind("tcp://127.0.0.1:*", ServerSecurity(), options);
   EXPECT_TRUE(server.ok()) << server.status().ToString();
   return server.ok() ? std::move(server).value() : nullptr;
 }
 
 std::unique_ptr<ZmqClientTransport> ConnectTo(const std::string& endpoint,
                                               const ZmqOptions& options = {}) {
-  auto client = ZmqClientTransport::Connect(endpoint, options);
+  auto client = ZmqClientTransport::Connect(endpoint, ClientSecurity(), options);
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   return client.ok() ? std::move(client).value() : nullptr;
 }
@@ -88,7 +118,7 @@ TEST(ZmqTransportTest, RoundTripBothWays) {
   ASSERT_TRUE(SendWithin(*client, MakeHello("replica-a", 17), kWait).ok());
   std::string peer;
   pb::Envelope got;
-  auto received = server->Receive(&peer, &got, kWait);
+  auto received = testing::ServerReceive(*server, &peer, &got, kWait);
   ASSERT_TRUE(received.ok()) << received.status().ToString();
   ASSERT_TRUE(*received);
   EXPECT_FALSE(peer.empty());
@@ -123,7 +153,7 @@ TEST(ZmqTransportTest, SeveralClientsHaveDistinctPeerIds) {
   for (int i = 0; i < 3; ++i) {
     std::string peer;
     pb::Envelope got;
-    auto received = server->Receive(&peer, &got, kWait);
+    auto received = testing::ServerReceive(*server, &peer, &got, kWait);
     ASSERT_TRUE(received.ok() && *received);
     peer_of[got.hello().node_name()] = peer;
     peers.insert(peer);
@@ -151,6 +181,7 @@ TEST(ZmqTransportTest, GarbageFramesAreCountedAndIgnored) {
   zmq::context_t context;
   zmq::socket_t raw(context, zmq::socket_type::dealer);
   raw.set(zmq::sockopt::linger, 0);
+  SetClientKeys(raw);
   raw.connect(server->bound_endpoint());
 
   // Not protobuf; protobuf without a version; a version-1 envelope with no body; two parts.
@@ -170,7 +201,7 @@ TEST(ZmqTransportTest, GarbageFramesAreCountedAndIgnored) {
 
   std::string peer;
   pb::Envelope got;
-  auto received = server->Receive(&peer, &got, kWait);
+  auto received = testing::ServerReceive(*server, &peer, &got, kWait);
   ASSERT_TRUE(received.ok()) << received.status().ToString();
   ASSERT_TRUE(*received);
   EXPECT_EQ(got.heartbeat().last_seq(), 6u);
@@ -180,6 +211,8 @@ TEST(ZmqTransportTest, GarbageFramesAreCountedAndIgnored) {
   // valid message.
   zmq::socket_t raw_server(context, zmq::socket_type::router);
   raw_server.set(zmq::sockopt::linger, 0);
+  raw_server.set(zmq::sockopt::curve_server, 1);
+  raw_server.set(zmq::sockopt::curve_secretkey, Keys().server.secret_key);
   raw_server.bind("tcp://127.0.0.1:*");
   auto client = ConnectTo(raw_server.get(zmq::sockopt::last_endpoint));
   ASSERT_NE(client, nullptr);
@@ -213,11 +246,11 @@ TEST(ZmqTransportTest, WrongVersionIsDropped) {
   ASSERT_TRUE(client->Send(MakeHeartbeat(2)).ok());
   std::string peer;
   pb::Envelope got;
-  auto received = server->Receive(&peer, &got, kWait);
+  auto received = testing::ServerReceive(*server, &peer, &got, kWait);
   ASSERT_TRUE(received.ok() && *received);
   EXPECT_EQ(got.heartbeat().last_seq(), 2u);
   EXPECT_EQ(server->bad_frames(), 1u);
-  received = server->Receive(&peer, &got, milliseconds(50));
+  received = testing::ServerReceive(*server, &peer, &got, milliseconds(50));
   ASSERT_TRUE(received.ok());
   EXPECT_FALSE(*received);
 }
@@ -230,7 +263,7 @@ TEST(ZmqTransportTest, ReceiveTimeoutReturnsFalse) {
   std::string peer;
   pb::Envelope got;
   auto start = steady_clock::now();
-  auto received = server->Receive(&peer, &got, milliseconds(100));
+  auto received = testing::ServerReceive(*server, &peer, &got, milliseconds(100));
   auto elapsed = steady_clock::now() - start;
   ASSERT_TRUE(received.ok());
   EXPECT_FALSE(*received);
@@ -259,10 +292,10 @@ TEST(ZmqTransportTest, ClientReconnectsAfterServerRestart) {
   ASSERT_TRUE(SendWithin(*client, MakeHello("r", 1), kWait).ok());
   std::string peer;
   pb::Envelope got;
-  ASSERT_TRUE(*server->Receive(&peer, &got, kWait));
+  ASSERT_TRUE(*testing::ServerReceive(*server, &peer, &got, kWait));
 
   server.reset();                                       // the primary goes away...
-  auto restarted = ZmqServerTransport::Bind(endpoint);  // ...and comes back on the same port
+  auto restarted = ZmqServerTransport::Bind(endpoint, ServerSecurity());  // ...and comes back on the same port
   ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
   server = std::move(restarted).value();
 
@@ -275,7 +308,7 @@ TEST(ZmqTransportTest, ClientReconnectsAfterServerRestart) {
     Status s = client->Send(MakeHello("r", 2));
     ASSERT_TRUE(s.ok() || s.retryable()) << s.ToString();
     if (!s.ok()) continue;
-    auto received = server->Receive(&peer, &got, milliseconds(200));
+    auto received = testing::ServerReceive(*server, &peer, &got, milliseconds(200));
     ASSERT_TRUE(received.ok());
     heard = *received;
   }
@@ -295,7 +328,7 @@ TEST(ZmqTransportTest, ReconnectDiscardsQueuedMessagesAndGetsANewPeerId) {
   ASSERT_TRUE(SendWithin(*client, MakeHello("r", 1), kWait).ok());
   std::string old_peer;
   pb::Envelope got;
-  ASSERT_TRUE(*server->Receive(&old_peer, &got, kWait));
+  ASSERT_TRUE(*testing::ServerReceive(*server, &old_peer, &got, kWait));
 
   // A message waiting in the client's queue is stale after Reconnect.
   ASSERT_TRUE(server->Send(old_peer, MakeHeartbeat(1)).ok());
@@ -309,7 +342,7 @@ TEST(ZmqTransportTest, ReconnectDiscardsQueuedMessagesAndGetsANewPeerId) {
 
   ASSERT_TRUE(SendWithin(*client, MakeHello("r", 2), kWait).ok());
   std::string new_peer;
-  ASSERT_TRUE(*server->Receive(&new_peer, &got, kWait));
+  ASSERT_TRUE(*testing::ServerReceive(*server, &new_peer, &got, kWait));
   EXPECT_NE(new_peer, old_peer);
   // The old peer is gone: sending to it is not an error, and nothing arrives.
   EXPECT_TRUE(server->Send(old_peer, MakeHeartbeat(2)).ok());
@@ -351,7 +384,7 @@ TEST(ZmqTransportTest, BadEndpointIsInvalidArgumentShowingAValidOne) {
   for (const std::string bad :
        {"0.0.0.0:7700", "tcp://0.0.0.0", "tcp://:7700", "tcp://0.0.0.0:99999", "tcp://0.0.0.0:77a0",
         "udp://0.0.0.0:7700", "tcp://0.0.0.0:0"}) {
-    auto server = ZmqServerTransport::Bind(bad);
+    auto server = ZmqServerTransport::Bind(bad, ServerSecurity());
     ASSERT_FALSE(server.ok()) << bad;
     EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument) << bad;
     EXPECT_NE(server.status().message().find(bad), std::string::npos) << server.status().ToString();
@@ -359,14 +392,14 @@ TEST(ZmqTransportTest, BadEndpointIsInvalidArgumentShowingAValidOne) {
         << server.status().ToString();
   }
   for (const std::string bad : {"10.0.0.1:7700", "tcp://10.0.0.1", "tcp://10.0.0.1:*"}) {
-    auto client = ZmqClientTransport::Connect(bad);
+    auto client = ZmqClientTransport::Connect(bad, ClientSecurity());
     ASSERT_FALSE(client.ok()) << bad;
     EXPECT_EQ(client.status().code(), Status::Code::kInvalidArgument) << bad;
     EXPECT_NE(client.status().message().find("tcp://10.0.0.1:7700"), std::string::npos)
         << client.status().ToString();
   }
   // Well-formed but not an interface of this host.
-  auto no_such_interface = ZmqServerTransport::Bind("tcp://nosuchif0:7700");
+  auto no_such_interface = ZmqServerTransport::Bind("tcp://nosuchif0:7700", ServerSecurity());
   ASSERT_FALSE(no_such_interface.ok());
   EXPECT_EQ(no_such_interface.status().code(), Status::Code::kInvalidArgument)
       << no_such_interface.status().ToString();
@@ -375,7 +408,7 @@ TEST(ZmqTransportTest, BadEndpointIsInvalidArgumentShowingAValidOne) {
 TEST(ZmqTransportTest, AddressInUseIsANetworkError) {
   auto server = BindLoopback();
   ASSERT_NE(server, nullptr);
-  auto second = ZmqServerTransport::Bind(server->bound_endpoint());
+  auto second = ZmqServerTransport::Bind(server->bound_endpoint(), ServerSecurity());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Status::Code::kNetwork);
   EXPECT_NE(second.status().message().find(server->bound_endpoint()), std::string::npos)
@@ -397,19 +430,20 @@ TEST(ZmqTransportTest, MessagesOverTheSizeLimitAreNeitherSentNorAccepted) {
   zmq::context_t context;
   zmq::socket_t raw(context, zmq::socket_type::dealer);
   raw.set(zmq::sockopt::linger, 0);
+  SetClientKeys(raw);
   raw.connect(server->bound_endpoint());
   pb::Envelope big = MakeEntries();
   big.set_version(kProtocolVersion);
   raw.send(zmq::buffer(big.SerializeAsString()), zmq::send_flags::none);
   std::string peer;
   pb::Envelope got;
-  auto received = server->Receive(&peer, &got, milliseconds(300));
+  auto received = testing::ServerReceive(*server, &peer, &got, milliseconds(300));
   ASSERT_TRUE(received.ok());
   EXPECT_FALSE(*received);
 
   // Small messages still go through.
   ASSERT_TRUE(SendWithin(*client, MakeHeartbeat(4), kWait).ok());
-  received = server->Receive(&peer, &got, kWait);
+  received = testing::ServerReceive(*server, &peer, &got, kWait);
   ASSERT_TRUE(received.ok() && *received);
   EXPECT_EQ(got.heartbeat().last_seq(), 4u);
 }
