@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "sync/node/node_status.h"
+#include "sync/wire/curve_keys.h"
 #include "tests/harness/child_process.h"
 #include "tests/harness/config_file.h"
 #include "tests/harness/mariadb_server.h"
@@ -56,6 +58,17 @@ class NodePairTest : public ::testing::Test {
     auto port = FreeLoopbackPort();
     ASSERT_TRUE(port.ok());
     transport_ = fmt::format("tcp://127.0.0.1:{}", *port);
+    // Where the secondary would listen as a primary: its [peers] endpoint on the primary.
+    auto secondary_port = FreeLoopbackPort();
+    ASSERT_TRUE(secondary_port.ok());
+    secondary_endpoint_ = fmt::format("tcp://127.0.0.1:{}", *secondary_port);
+    // Each node's own CURVE key, as `replsync keygen` makes it.
+    for (const char* node : {"primary", "secondary"}) {
+      auto pair = GenerateCurveKeyPair();
+      ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+      ASSERT_TRUE(WriteCurveSecretKeyFile(KeyPath(node), pair->secret_key).ok());
+      keys_[node] = *pair;
+    }
     WriteConfig("primary", "primary", primary_->port());
     WriteConfig("secondary", "secondary", secondary_->port());
   }
@@ -75,12 +88,23 @@ class NodePairTest : public ::testing::Test {
     return dir_ + "/" + node + "-repository";
   }
 
+  // The node's secret key file ([transport] secret_key_file).
+  std::string KeyPath(const std::string& node) const { return dir_ + "/" + node + ".key"; }
+
+  // The [peers] table naming `peer` (its endpoint, its public key).
+  std::string PeerTable(const std::string& peer) const {
+    const std::string endpoint = peer == "primary" ? transport_ : secondary_endpoint_;
+    return fmt::format("[peers.{}]\nendpoint = \"{}\"\npublic_key = \"{}\"\n", peer, endpoint,
+                       keys_.at(peer).public_key);
+  }
+
   void WriteConfig(const std::string& node, const std::string& role, uint16_t port) {
     if (role == "primary") std::filesystem::create_directories(RepositoryPath(node));
     std::string databases;
     for (const auto& db : databases_) databases += (databases.empty() ? "\"" : ", \"") + db + "\"";
     std::string text = fmt::format(R"([node]
 role = "{}"
+name = "{}"
 state_dir = "{}/{}-state"
 
 [mysql]
@@ -98,12 +122,15 @@ keep_setid = true
 [transport]
 listen = "{}"
 primary = "{}"
+secret_key_file = "{}"
 
 [log]
 level = "debug"
-)",
-                       role, dir_, node, port, databases, RepositoryPath(node), transport_,
-                       transport_);
+
+{})",
+                       role, node, dir_, node, port, databases, RepositoryPath(node),
+                       node == "primary" ? transport_ : secondary_endpoint_, transport_,
+                       KeyPath(node), PeerTable(node == "primary" ? "secondary" : "primary"));
     if (role == "secondary") {
       // For `replsync verify`: the primary's database as the secondary reaches it.
       text += fmt::format(
@@ -319,7 +346,9 @@ level = "debug"
   }
 
   std::string dir_;
-  std::string transport_;
+  std::string transport_;           // the primary's endpoint
+  std::string secondary_endpoint_;  // the secondary's own ([peers.secondary] endpoint)
+  std::map<std::string, CurveKeyPair> keys_;  // each node's keys, by node
   std::unique_ptr<MariadbServer> primary_;
   std::unique_ptr<MariadbServer> secondary_;
   std::unique_ptr<ChildProcess> primary_daemon_;
