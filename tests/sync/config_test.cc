@@ -192,6 +192,65 @@ TEST(NodeConfigTest, ContradictoryTlsKeysAreRejected) {
   }
 }
 
+TEST(NodeConfigTest, PeersAndTransportKeysAreRead) {
+  auto c = NodeConfig::Parse(R"([node]
+role = "secondary"
+name = "node2"
+[transport]
+primary = "tcp://10.0.0.1:7700"
+secret_key_file = "/etc/replsync/node2.key"
+[peers.node3]
+endpoint = "tcp://10.0.0.3:7700"
+public_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+[peers.node1]
+endpoint = "tcp://10.0.0.1:7700"
+public_key = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+)",
+                             "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node.name, "node2");
+  EXPECT_EQ(c->transport.secret_key_file, "/etc/replsync/node2.key");
+  EXPECT_FALSE(c->transport.insecure);
+  ASSERT_EQ(c->peers.size(), 2u);
+  EXPECT_EQ(c->peers[0].name, "node1") << "sorted by name";
+  EXPECT_EQ(c->peers[0].endpoint, "tcp://10.0.0.1:7700");
+  EXPECT_EQ(c->peers[0].public_key, "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID");
+  EXPECT_EQ(c->peers[1].name, "node3");
+  auto insecure = NodeConfig::Parse("[node]\nrole = \"primary\"\n[transport]\ninsecure = true\n", "t.toml");
+  ASSERT_TRUE(insecure.ok()) << insecure.status().ToString();
+  EXPECT_TRUE(insecure->transport.insecure);
+}
+
+TEST(NodeConfigTest, BadPeersAreRejectedWithTheKey) {
+  struct Case {
+    std::string toml;
+    std::string expect;
+  };
+  const std::string node = "[node]\nrole = \"primary\"\nname = \"node1\"\n";
+  const std::vector<Case> cases = {
+      {"[peers.node2]\npublic_key = \"k\"\n", "[peers.node2] endpoint is missing"},
+      {"[peers.node2]\nendpoint = \"tcp://a:1\"\nport = 3\n", "unknown key [peers.node2] port"},
+      {"[peers]\nnode2 = \"tcp://a:1\"\n", "peers.node2 must be a table"},
+      {"[peers.\"bad name\"]\nendpoint = \"tcp://a:1\"\n", "letters, digits"},
+      {"[peers.node1]\nendpoint = \"tcp://a:1\"\n", "this node's own name"},
+      {"[peers.a]\nendpoint = \"tcp://a:1\"\n[peers.b]\nendpoint = \"tcp://a:1\"\n",
+       "the same endpoint"},
+      {"[peers.a]\nendpoint = \"tcp://a:1\"\npublic_key = \"K\"\n[peers.b]\nendpoint = "
+       "\"tcp://b:1\"\npublic_key = \"K\"\n",
+       "the same public_key"},
+      {"[transport]\ninsecure = \"yes\"\n", "[transport] insecure must be true or false"},
+  };
+  for (const Case& c : cases) {
+    auto r = NodeConfig::Parse(node + c.toml, "t.toml");
+    ASSERT_FALSE(r.ok()) << c.toml;
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << c.toml << " -> " << r.status().message();
+  }
+  auto bad_name = NodeConfig::Parse("[node]\nrole = \"primary\"\nname = \"no/slash\"\n", "t.toml");
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_NE(bad_name.status().message().find("[node] name"), std::string::npos);
+}
+
 TEST(NodeConfigTest, SystemSchemasAreRecognised) {
   EXPECT_TRUE(IsSystemSchema("mysql"));
   EXPECT_TRUE(IsSystemSchema("performance_schema"));

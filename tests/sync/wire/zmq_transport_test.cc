@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -446,6 +448,172 @@ TEST(ZmqTransportTest, MessagesOverTheSizeLimitAreNeitherSentNorAccepted) {
   received = testing::ServerReceive(*server, &peer, &got, kWait);
   ASSERT_TRUE(received.ok() && *received);
   EXPECT_EQ(got.heartbeat().last_seq(), 4u);
+}
+
+// ---- CURVE: only configured keys get in ----
+
+// Receives on `server` for up to `limit`, returning how many messages arrived (and handling the
+// handshake events meanwhile).
+int ReceiveFor(ZmqServerTransport& server, milliseconds limit) {
+  int received = 0;
+  const auto deadline = steady_clock::now() + limit;
+  while (steady_clock::now() < deadline) {
+    std::string peer, name;
+    pb::Envelope got;
+    auto r = server.Receive(&peer, &name, &got, milliseconds(50));
+    if (r.ok() && *r) ++received;
+  }
+  return received;
+}
+
+// Waits until `done` holds, calling `pump` (which runs the transports' event handling).
+bool WaitUntil(const std::function<bool()>& done, const std::function<void()>& pump,
+               milliseconds limit = milliseconds(5000)) {
+  const auto deadline = steady_clock::now() + limit;
+  while (steady_clock::now() < deadline) {
+    if (done()) return true;
+    pump();
+  }
+  return done();
+}
+
+TEST(ZmqCurveTest, MessagesCarryTheAuthenticatedPeersName) {
+  auto server = BindLoopback();
+  ASSERT_NE(server, nullptr);
+  auto client = ConnectTo(server->bound_endpoint());
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(SendWithin(*client, MakeHello("claims-to-be-someone-else", 1), kWait).ok());
+  std::string peer, name;
+  pb::Envelope got;
+  auto received = server->Receive(&peer, &name, &got, kWait);
+  ASSERT_TRUE(received.ok() && *received);
+  EXPECT_EQ(name, "node2") << "the key's [peers] name, not the Hello's";
+  EXPECT_EQ(got.hello().node_name(), "claims-to-be-someone-else");
+  EXPECT_EQ(server->refusals().count, 0u);
+  EXPECT_EQ(client->refusal(), "");
+}
+
+TEST(ZmqCurveTest, AnUnknownKeyIsRefusedAndBothEndsSaySo) {
+  auto server = BindLoopback();
+  ASSERT_NE(server, nullptr);
+  const CurveKeyPair stranger = *GenerateCurveKeyPair();
+  ZmqOptions quick;
+  quick.send_timeout = milliseconds(200);
+  auto client = ZmqClientTransport::Connect(server->bound_endpoint(),
+                                            {.secret_key = stranger.secret_key,
+                                             .public_key = stranger.public_key,
+                                             .server_key = Keys().server.public_key},
+                                            quick);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  Status sent = (*client)->Send(MakeHello("node2", 1));
+  EXPECT_FALSE(sent.ok()) << "no connection is ever established";
+  EXPECT_EQ(ReceiveFor(*server, milliseconds(300)), 0);
+  ASSERT_TRUE(WaitUntil([&] { return server->refusals().count > 0 && !(*client)->refusal().empty(); },
+                        [&] {
+                          ReceiveFor(*server, milliseconds(20));
+                          pb::Envelope ignored;
+                          (void)(*client)->Receive(&ignored, milliseconds(20));
+                        }));
+  EXPECT_EQ(server->refusals().last,
+            "refused 127.0.0.1: its key " + stranger.public_key + " is not in [peers]");
+  EXPECT_NE((*client)->refusal().find("refused this node's key " + stranger.public_key),
+            std::string::npos)
+      << (*client)->refusal();
+  EXPECT_NE((*client)->refusal().find("add it to the primary's [peers]"), std::string::npos);
+}
+
+TEST(ZmqCurveTest, APeerWithoutKeysOrWithTheWrongSecretGetsNothingIn) {
+  auto server = BindLoopback();
+  ASSERT_NE(server, nullptr);
+  zmq::context_t context;
+  // No CURVE at all.
+  zmq::socket_t plain(context, zmq::socket_type::dealer);
+  plain.set(zmq::sockopt::linger, 0);
+  plain.connect(server->bound_endpoint());
+  // The allowed client's public key with a secret key that is not its own.
+  zmq::socket_t impostor(context, zmq::socket_type::dealer);
+  impostor.set(zmq::sockopt::linger, 0);
+  impostor.set(zmq::sockopt::curve_serverkey, Keys().server.public_key);
+  impostor.set(zmq::sockopt::curve_publickey, Keys().client.public_key);
+  impostor.set(zmq::sockopt::curve_secretkey, GenerateCurveKeyPair()->secret_key);
+  impostor.connect(server->bound_endpoint());
+  pb::Envelope hello = MakeHello("node2", 1);
+  hello.set_version(kProtocolVersion);
+  for (int i = 0; i < 3; ++i) {
+    (void)plain.send(zmq::buffer(hello.SerializeAsString()), zmq::send_flags::dontwait);
+    (void)impostor.send(zmq::buffer(hello.SerializeAsString()), zmq::send_flags::dontwait);
+  }
+  EXPECT_EQ(ReceiveFor(*server, milliseconds(1500)), 0);
+  ASSERT_TRUE(WaitUntil([&] { return server->refusals().count >= 2; },
+                        [&] { ReceiveFor(*server, milliseconds(20)); }))
+      << "refusals: " << server->refusals().count << ", last: " << server->refusals().last;
+  EXPECT_NE(server->refusals().last.find("refused a connection"), std::string::npos)
+      << server->refusals().last;
+  zmq::pollitem_t items[2] = {{plain.handle(), 0, ZMQ_POLLIN, 0},
+                              {impostor.handle(), 0, ZMQ_POLLIN, 0}};
+  EXPECT_EQ(zmq::poll(items, 2, milliseconds(100)), 0) << "the intruders received nothing";
+}
+
+TEST(ZmqCurveTest, AClientRefusesAServerWithAnotherKey) {
+  // A server that is not the configured primary: its own key, and it would accept the client.
+  const CurveKeyPair other = *GenerateCurveKeyPair();
+  ZmqServerSecurity impostor;
+  impostor.secret_key = other.secret_key;
+  impostor.peers[Keys().client.public_key] = "node2";
+  auto server = ZmqServerTransport::Bind("tcp://127.0.0.1:*", impostor);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ZmqOptions quick;
+  quick.send_timeout = milliseconds(200);
+  auto client = ConnectTo((*server)->bound_endpoint(), quick);  // expects Keys().server
+  ASSERT_NE(client, nullptr);
+  EXPECT_FALSE(client->Send(MakeHello("node2", 1)).ok());
+  EXPECT_EQ(ReceiveFor(**server, milliseconds(300)), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !client->refusal().empty(); },
+                        [&] {
+                          ReceiveFor(**server, milliseconds(20));
+                          pb::Envelope ignored;
+                          (void)client->Receive(&ignored, milliseconds(20));
+                        }));
+  EXPECT_NE(client->refusal().find("is not the configured primary (key mismatch"),
+            std::string::npos)
+      << client->refusal();
+}
+
+// libzmq lets every CURVE client in when no ZAP handler answers: the transport must then drop
+// what they send (no User-Id), never hand it on unnamed.
+TEST(ZmqCurveTest, WithoutAZapHandlerTheServerFailsClosed) {
+  ZmqServerSecurity security = ServerSecurity();
+  security.zap_handler = false;
+  auto server = ZmqServerTransport::Bind("tcp://127.0.0.1:*", security);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const CurveKeyPair stranger = *GenerateCurveKeyPair();
+  auto client = ZmqClientTransport::Connect((*server)->bound_endpoint(),
+                                            {.secret_key = stranger.secret_key,
+                                             .public_key = stranger.public_key,
+                                             .server_key = Keys().server.public_key});
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(SendWithin(**client, MakeHello("node2", 1), kWait).ok())
+      << "libzmq accepted the connection";
+  EXPECT_EQ(ReceiveFor(**server, milliseconds(500)), 0);
+  EXPECT_GE((*server)->bad_frames(), 1u);
+}
+
+TEST(ZmqCurveTest, InsecureEndsNameNobody) {
+  auto server = ZmqServerTransport::Bind("tcp://127.0.0.1:*", ZmqServerSecurity{});
+  ASSERT_TRUE(server.ok());
+  auto client = ZmqClientTransport::Connect((*server)->bound_endpoint(), ZmqClientSecurity{});
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(SendWithin(**client, MakeHello("node2", 1), kWait).ok());
+  std::string peer, name = "unset";
+  pb::Envelope got;
+  auto received = (*server)->Receive(&peer, &name, &got, kWait);
+  ASSERT_TRUE(received.ok() && *received);
+  EXPECT_EQ(name, "");
+  // And a CURVE client cannot talk to it.
+  ZmqOptions quick;
+  quick.send_timeout = milliseconds(200);
+  auto curve = ConnectTo((*server)->bound_endpoint(), quick);
+  EXPECT_FALSE(curve->Send(MakeHello("node2", 1)).ok());
 }
 
 }  // namespace
