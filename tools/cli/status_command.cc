@@ -8,6 +8,7 @@
 #include "sync/node/node_status.h"
 #include "sync/node/status_file.h"
 #include "sync/verify/last_verify.h"
+#include "sync/wire/transport_security.h"
 
 namespace replsync::cli {
 
@@ -60,19 +61,34 @@ void PrintPrimary(const NodeStatus::Primary& p, double now, std::FILE* out) {
         Duration(f.last_rescan > 0 ? now - static_cast<double>(f.last_rescan) : -1).c_str(),
         f.last_rescan_reason.c_str(), static_cast<unsigned long long>(f.watches));
   }
-  if (p.peers.empty()) std::fprintf(out, "  secondaries  none connected yet\n");
+  if (p.peers.empty()) std::fprintf(out, "  secondaries  none in [peers]: nobody is served\n");
   for (const NodeStatus::Peer& peer : p.peers) {
+    if (!peer.ever_connected) {
+      std::fprintf(out,
+                   "  secondary    %s: never connected (the journal keeps everything for it; "
+                   "remove it from [peers] if it is gone)\n",
+                   peer.name.c_str());
+      continue;
+    }
     std::fprintf(out, "  secondary    %s: %s, received %llu, applied %llu, behind %llu entries\n",
                  peer.name.c_str(), peer.connected ? "connected" : "disconnected",
                  static_cast<unsigned long long>(peer.durable_seq),
                  static_cast<unsigned long long>(peer.applied_seq),
                  static_cast<unsigned long long>(peer.lag_entries));
   }
+  if (p.refused_peers > 0) {
+    std::fprintf(out, "  refused      %llu connections, the latest %s ago: %s\n",
+                 static_cast<unsigned long long>(p.refused_peers),
+                 Duration(now - p.last_refused_peer_at).c_str(), p.last_refused_peer.c_str());
+  }
 }
 
 void PrintSecondary(const NodeStatus::Secondary& s, std::FILE* out) {
   std::fprintf(out, "  primary      %s: %s\n", s.primary.c_str(),
                s.connected ? "connected" : "disconnected");
+  if (!s.primary_refusal.empty()) {
+    std::fprintf(out, "  REFUSED      %s\n", s.primary_refusal.c_str());
+  }
   std::fprintf(out, "  received     seq %llu (primary at %llu)\n",
                static_cast<unsigned long long>(s.received_seq),
                static_cast<unsigned long long>(s.primary_last_seq));
@@ -122,6 +138,9 @@ void PrintHuman(const NodeStatus& status, const std::string& last_verify, bool r
                running ? "running" : "NOT RUNNING (stale status)",
                static_cast<long long>(status.pid), Duration(age).c_str());
   std::fprintf(out, "  state        %s\n", status.state.c_str());
+  if (status.transport == "insecure") {
+    std::fprintf(out, "  WARNING      %s\n", kInsecureTransportWarning);
+  }
   if (!status.error.empty()) std::fprintf(out, "  error        %s\n", status.error.c_str());
   if (status.primary) PrintPrimary(*status.primary, now, out);
   if (status.secondary) PrintSecondary(*status.secondary, out);
