@@ -325,11 +325,32 @@ class Parser {
     }
     return false;
   }
-  // Records the tables named after REFERENCES (foreign keys) from the current position on.
-  void AddReferences() {
+  // Parses a name, as ObjectName does, and returns it ({} when there is none).
+  Name TableName() {
+    Name name;
+    if (ParseName(&name)) {
+      AddObject(name);
+    } else {
+      Incomplete();
+    }
+    return name;
+  }
+  // The parent table of a foreign key of `child`: unqualified, it is in the child table's
+  // database, not the default one (MariaDB 10.11: `USE b; CREATE TABLE a.c (x INT, FOREIGN KEY
+  // (x) REFERENCES p (id))` references a.p).
+  void ReferencedTable(const Name& child) {
+    Name parent;
+    if (!ParseName(&parent)) return Incomplete();
+    if (!parent.db.empty()) return AddDb(parent.db);
+    if (!child.db.empty()) return AddDb(child.db);
+    AddSessionDb();
+  }
+  // Records the tables named after REFERENCES (foreign keys of `child`) from the current
+  // position on.
+  void AddReferences(const Name& child) {
     while (!AtEnd()) {
       if (Accept("REFERENCES")) {
-        ObjectName();
+        ReferencedTable(child);
       } else {
         Advance();
       }
@@ -400,7 +421,7 @@ class Parser {
     }
     if (Accept("TABLE")) {
       SkipIfExists();
-      ObjectName();
+      const Name table = TableName();
       if (Accept("LIKE")) return ObjectName();
       if (IsPunct('(') && IsWord("LIKE", 1)) {
         Advance(2);
@@ -408,7 +429,7 @@ class Parser {
       }
       // CREATE TABLE ... SELECT in statement format reads other tables.
       if (Contains("SELECT")) Incomplete();
-      return AddReferences();
+      return AddReferences(table);
     }
     if (Accept("INDEX")) {
       SkipIfExists();
@@ -453,7 +474,7 @@ class Parser {
     SkipObjectModifiers();
     if (Accept("TABLE")) {
       SkipIfExists();
-      ObjectName();
+      const Name table = TableName();
       // RENAME [TO|AS] new_name moves the table; EXCHANGE PARTITION ... WITH TABLE t and
       // REFERENCES t name other tables.
       int depth = 0;
@@ -475,7 +496,7 @@ class Parser {
           continue;
         } else if (IsWord("REFERENCES")) {
           Advance();
-          ObjectName();
+          ReferencedTable(table);
           continue;
         }
         Advance();

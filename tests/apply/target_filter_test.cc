@@ -171,6 +171,10 @@ TEST(TargetFilterTest, DdlOnAReplicatedDatabaseRunFromAnotherPasses) {
   TargetFilter filter({"smarten"});
   EXPECT_TRUE(filter.Check(5, Ddl("", "CREATE TABLE smarten.t (a int)")).ok());
   EXPECT_TRUE(filter.Check(5, Ddl("", "ALTER TABLE `smarten`.`t` ADD COLUMN b INT")).ok());
+  // An unqualified foreign key parent is in the child table's database.
+  EXPECT_TRUE(
+      filter.Check(5, Ddl("", "CREATE TABLE smarten.c (p INT, FOREIGN KEY (p) REFERENCES t (a))"))
+          .ok());
   // Sent with the other database as the default one, it is refused for that.
   Status st = filter.Check(5, Ddl("other", "CREATE TABLE smarten.t (a int)"));
   EXPECT_TRUE(Contains(st, "default database 'other'")) << st.message();

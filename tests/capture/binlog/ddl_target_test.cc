@@ -20,6 +20,11 @@ TEST(DdlTargetDecideTest, ReplicatesWhenAnyTouchedDatabaseIsReplicated) {
   EXPECT_EQ(Decide(Analyze("RENAME TABLE shop.t TO other.t", ""), f), Decision::kReplicatePartial);
   EXPECT_EQ(Decide(Analyze("CREATE TABLE t2 AS SELECT 1", "shop"), f), Decision::kReplicatePartial);
   EXPECT_EQ(Decide(Analyze("CREATE TABLE t (a INT)", ""), f), Decision::kSkipUncertain);
+  // The parent of an unqualified foreign key is in the child table's database.
+  EXPECT_EQ(Decide(Analyze("CREATE TABLE other.c (p INT REFERENCES parent (id))", "shop"), f),
+            Decision::kSkip);
+  EXPECT_EQ(Decide(Analyze("CREATE TABLE shop.c (p INT REFERENCES parent (id))", ""), f),
+            Decision::kReplicate);
   EXPECT_EQ(Decide(Analyze("GRANT ALL ON shop.* TO app", "shop"), f), Decision::kSkip);
   EXPECT_EQ(Decide(Analyze("GRANT ALL ON shop.* TO app", "shop"), DatabaseFilter({"mysql"})),
             Decision::kReplicate);

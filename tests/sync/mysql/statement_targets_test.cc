@@ -127,6 +127,18 @@ TEST(StatementTargetsTest, CreateTableLikeAndForeignKeysNameTheOtherTable) {
             {"other", "shop"});
 }
 
+// MariaDB resolves an unqualified parent table in the child table's database, not the default
+// one (checked on 10.11: `USE b; CREATE TABLE a.c (... REFERENCES p (id))` references a.p).
+TEST(StatementTargetsTest, AnUnqualifiedForeignKeyParentIsInTheChildTablesDatabase) {
+  ExpectDdl("CREATE TABLE shop.c (p INT, FOREIGN KEY (p) REFERENCES parent (id))", "other",
+            {"shop"});
+  ExpectDdl("CREATE TABLE shop.c (p INT REFERENCES parent (id))", "", {"shop"});
+  ExpectDdl("ALTER TABLE shop.c ADD FOREIGN KEY (p) REFERENCES parent (id)", "other", {"shop"});
+  ExpectDdl("CREATE TABLE c (p INT, FOREIGN KEY (p) REFERENCES parent (id))", "shop", {"shop"});
+  ExpectDdl("ALTER TABLE c ADD FOREIGN KEY (p) REFERENCES other.parent (id)", "shop",
+            {"other", "shop"});
+}
+
 TEST(StatementTargetsTest, CreateTableSelectIsIncomplete) {
   StatementTargets t = Analyze("CREATE TABLE t2 AS SELECT * FROM other.t1", "shop");
   EXPECT_EQ(t.databases, Dbs({"shop"}));
