@@ -690,17 +690,21 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
   SqlSession* ddl = ddl_session_.get();
   auto run = [&](const std::string& sql) { return ddl->Execute(sql, "SQL"); };
   // The default database the statement ran with; replsync's own schema when it had none or
-  // the secondary does not have it (then the statement names its objects fully, or it could not
-  // have run on the primary either).
+  // the secondary does not have it (`DROP DATABASE d` run in d, applied again after a restart).
+  // There, a statement must name its objects fully: the target filter refuses one whose
+  // unqualified names would land in replsync's schema (before the entry, for one that had none).
   bool use_own = statement.db().empty();
   if (!use_own) {
     Status st = run("USE " + QuoteIdentifier(statement.db()));
     if (!st.ok()) {
       if (ddl->last_error_code() != kErrBadDb) return st;
+      // Its names were checked against its own default database; in replsync's schema its
+      // unqualified ones would change replsync's tables.
+      RS_RETURN_IF_ERROR(targets_.CheckDdl(seq, statement, {.default_database_missing = true}));
       use_own = true;
     }
   }
-  if (use_own) RS_RETURN_IF_ERROR(run("USE replsync"));
+  if (use_own) RS_RETURN_IF_ERROR(run("USE " + QuoteIdentifier(kDdlFallbackSchema)));
   const std::string set = DdlSessionSql(statement.session(), mariadb_);
   if (!set.empty()) RS_RETURN_IF_ERROR(run(set).WithContext("DDL session settings"));
 

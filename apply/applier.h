@@ -17,11 +17,12 @@
 //
 // DDL runs on a second session of the applier, opened without multi-statements (its `sql` is
 // one statement, never several). DDL commits implicitly, so it is bracketed:
-// replsync.applied.ddl_pending_seq = seq is committed first (on the main session), then `USE db` (replsync's own schema when db is empty or missing on the secondary), the
-// QUERY event's session settings, the DDL, and the position with ddl_pending_seq cleared. Finding
-// ddl_pending_seq == seq at start means the DDL may or may not have run: it is run again and an
-// error that only its own earlier success explains (IsAlreadyAppliedError) counts as done, with a
-// log line saying so.
+// replsync.applied.ddl_pending_seq = seq is committed first (on the main session), then `USE db`
+// (replsync's own schema when db is empty or missing on the secondary; the target filter refuses
+// a statement whose unqualified names would land there), the QUERY event's session settings, the
+// DDL, and the position with ddl_pending_seq cleared. Finding ddl_pending_seq == seq at start
+// means the DDL may or may not have run: it is run again and an error that only its own earlier
+// success explains (IsAlreadyAppliedError) counts as done, with a log line saying so.
 //
 // The loop is a step machine (Run): NextStep decides the next step from what the applier holds
 // — the relay entry after the last one dispatched, read once (RelayCursor) and kept until it is

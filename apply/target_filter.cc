@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "apply/binlog_statement.h"
+#include "sync/mysql/statement_targets.h"
+#include "sync/path_text.h"
 
 namespace replsync::apply {
 namespace {
@@ -15,10 +17,21 @@ constexpr uint8_t kFormatDescriptionEvent = 15;
 // header_length 1, then one post-header length per event type (from type 1).
 constexpr size_t kFdePostHeaderLengths = kEventHeaderSize + 2 + 50 + 4 + 1;
 
+// The first `max` bytes of `sql` for a message, control bytes escaped ("\n").
+std::string Excerpt(std::string_view sql, size_t max = 200) {
+  std::string out = EscapePath(sql.substr(0, max));
+  if (sql.size() > max) out += "...";
+  return out;
+}
+
+// What to do when a primary sends what this secondary does not replicate.
+constexpr std::string_view kMakeListsAgree =
+    "The primary replicates databases this node does not: make both nodes' [mysql] databases "
+    "agree (or check what runs at the primary's address)";
+
 }  // namespace
 
-TargetFilter::TargetFilter(std::vector<std::string> databases)
-    : databases_(std::move(databases)) {}
+TargetFilter::TargetFilter(std::vector<std::string> databases) : databases_(std::move(databases)) {}
 
 uint8_t TableMapPostHeaderLen(std::string_view fde) {
   const size_t at = kFdePostHeaderLengths + kTableMapEvent - 1;
@@ -49,14 +62,7 @@ Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
   const uint8_t post_header_len = TableMapPostHeaderLen(txn.format_description());
   for (const pb::Statement& statement : txn.statements()) {
     if (statement.kind() == pb::Statement::DDL) {
-      if (!statement.db().empty() && !databases_.Replicated(statement.db())) {
-        return Status::InvalidArgument(fmt::format(
-            "relay entry {}: refused a DDL statement whose default database '{}' is not one "
-            "this secondary replicates ([mysql] databases: {}). The "
-            "primary replicates databases this node does not: make both nodes' [mysql] "
-            "databases agree (or check what runs at the primary's address)",
-            seq, statement.db(), databases_.Describe()));
-      }
+      RS_RETURN_IF_ERROR(CheckDdl(seq, statement));
       continue;
     }
     for (const std::string& event : statement.events()) {
@@ -76,14 +82,63 @@ Status TargetFilter::Check(uint64_t seq, const pb::DbTransaction& txn) const {
       if (!databases_.Replicated(name.db)) {
         return Status::InvalidArgument(fmt::format(
             "relay entry {}: refused row changes of table '{}.{}': database '{}' is not one "
-            "this secondary replicates ([mysql] databases: {}). The "
-            "primary replicates databases this node does not: make both nodes' [mysql] "
-            "databases agree (or check what runs at the primary's address)",
-            seq, name.db, name.table, name.db, databases_.Describe()));
+            "this secondary replicates ([mysql] databases: {}). {}",
+            seq, name.db, name.table, name.db, databases_.Describe(), kMakeListsAgree));
       }
     }
   }
   return Status::Ok();
+}
+
+Status TargetFilter::CheckDdl(uint64_t seq, const pb::Statement& statement,
+                              DdlCheckOptions options) const {
+  const std::string& db = statement.db();
+  if (!db.empty() && !databases_.Replicated(db)) {
+    return Status::InvalidArgument(fmt::format(
+        "relay entry {}: refused a DDL statement whose default database '{}' is not one this "
+        "secondary replicates ([mysql] databases: {}): '{}'. {}",
+        seq, db, databases_.Describe(), Excerpt(statement.sql()), kMakeListsAgree));
+  }
+  const bool in_fallback = db.empty() || options.default_database_missing;
+  const SqlSyntax syntax = statement.session().has_sql_mode()
+                               ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
+                               : SqlSyntax{};
+  const StatementTargets targets =
+      AnalyzeStatement(statement.sql(), in_fallback ? kDdlFallbackSchema : db, syntax);
+  if (targets.kind != StatementKind::kDdl) {
+    return Status::InvalidArgument(fmt::format(
+        "relay entry {}: refused a statement sent as DDL that is not DDL ('{}'): a replsync "
+        "primary ships only DDL as SQL text, and row changes as row events. Check what runs at "
+        "the primary's address ([transport] primary)",
+        seq, Excerpt(statement.sql())));
+  }
+  std::string outside;
+  bool fallback_outside = false;
+  for (const std::string& target : targets.databases) {
+    if (databases_.Replicated(target)) continue;
+    outside += fmt::format("{}'{}'", outside.empty() ? "" : ", ", target);
+    if (in_fallback && target == kDdlFallbackSchema) fallback_outside = true;
+  }
+  if (outside.empty()) return Status::Ok();
+  std::string why;
+  if (fallback_outside) {
+    why = db.empty() ? fmt::format(
+                           " (the statement has no default database, so it would run in "
+                           "replsync's own schema '{}' here, where its unqualified names land)",
+                           kDdlFallbackSchema)
+                     : fmt::format(
+                           " (its default database '{}' does not exist on this secondary, so it "
+                           "would run in replsync's own schema '{}' here, where its unqualified "
+                           "names land: create '{}' here as the primary has it)",
+                           db, kDdlFallbackSchema, db);
+  }
+  return Status::InvalidArgument(fmt::format(
+      "relay entry {}: refused a DDL statement that touches {}, outside the databases this "
+      "secondary replicates ([mysql] databases: {}){}: '{}'. The primary replicates databases "
+      "this node does not, or the statement also names databases outside both nodes' lists (the "
+      "primary's log warned when it shipped it): make both nodes' [mysql] databases agree and "
+      "hold every database the statement names (or check what runs at the primary's address)",
+      seq, outside, databases_.Describe(), why, Excerpt(statement.sql())));
 }
 
 }  // namespace replsync::apply

@@ -9,6 +9,16 @@
 #include "sync/wire/zmq_transport.h"
 
 namespace replsync {
+namespace {
+
+// The bytes `path` takes in a TreeRequest: a one-byte field tag, its length as a varint, itself.
+size_t EncodedPathSize(const std::string& path) {
+  size_t varint = 1;
+  for (size_t n = path.size(); n >= 0x80; n >>= 7) ++varint;
+  return 1 + varint + path.size();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<TreeClient>> TreeClient::Connect(const std::string& endpoint,
                                                         const ZmqClientSecurity& security,
@@ -37,14 +47,27 @@ TreeClient::~TreeClient() {
 }
 
 Result<pb::TreeReply> TreeClient::Open(bool deep, const std::vector<std::string>& resync_paths) {
-  pb::TreeRequest request;
-  request.set_open(true);
-  request.set_deep(deep);
-  for (const std::string& p : resync_paths) request.add_resync_paths(p);
-  RS_ASSIGN_OR_RETURN(pb::TreeReply reply,
-                      Ask(request, deep ? options_.deep_open_timeout : options_.reply_timeout));
-  session_ = reply.session();
-  return reply;
+  size_t next = 0;
+  while (true) {
+    pb::TreeRequest request;
+    request.set_open(true);
+    size_t bytes = 0;
+    while (next < resync_paths.size()) {
+      const size_t cost = EncodedPathSize(resync_paths[next]);
+      if (request.resync_paths_size() > 0 && bytes + cost > kResyncBytesPerOpen) break;
+      request.add_resync_paths(resync_paths[next]);
+      bytes += cost;
+      ++next;
+    }
+    const bool last = next == resync_paths.size();
+    request.set_deep(deep && last);
+    RS_ASSIGN_OR_RETURN(pb::TreeReply reply,
+                        Ask(std::move(request),
+                            deep && last ? options_.deep_open_timeout : options_.reply_timeout));
+    // The primary keeps one session per client: this one replaced the previous.
+    session_ = reply.session();
+    if (last) return reply;
+  }
 }
 
 Result<std::map<std::string, std::vector<pb::TreeNode>>> TreeClient::List(

@@ -775,6 +775,64 @@ TEST_F(ApplierTest, RowsAndDdlOutsideTheConfiguredDatabasesAreRefused) {
   EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_outside.t"), "1");
 }
 
+// Issue 13: the databases a DDL's SQL text names are checked on the secondary too. A qualified
+// target outside the list and a statement whose unqualified names would land in replsync's own
+// schema (its default database missing here) are refused before they run; a statement naming
+// only listed databases runs, also when its default database is missing here.
+TEST_F(ApplierTest, DdlWhoseSqlNamesADatabaseOutsideIsRefusedBeforeItRuns) {
+  Exec(b_,
+       "SET sql_log_bin = 0; CREATE DATABASE rs_text_ok; CREATE DATABASE rs_text_other; "
+       "CREATE TABLE rs_text_other.t (a INT); SET sql_log_bin = 1");
+  auto stops_at = [&](const std::string& name, const std::string& entry) {
+    auto relay = OpenJournal("relay_" + name);
+    EXPECT_NE(relay, nullptr);
+    if (relay == nullptr) return std::string();
+    const std::string first = DdlEntry("rs_text_ok", "CREATE TABLE IF NOT EXISTS t1 (a INT)", 1000);
+    EXPECT_TRUE(relay->Put({{1, first}, {2, entry}}, {}).ok());
+    ApplierOptions o = OptionsFor(*b_, name);
+    o.databases = {"rs_text_ok", "rs_text_gone"};
+    Applier applier(o, relay.get());
+    EXPECT_TRUE(applier.Start().ok());
+    EXPECT_FALSE(applier.WaitForApplied(2, milliseconds(60000)));
+    ApplierStatus status = applier.status();
+    applier.Stop();
+    EXPECT_EQ(status.applied_seq, 1u) << status.last_error;
+    EXPECT_EQ(status.state, ApplierState::kError) << status.last_error;
+    return status.last_error;
+  };
+  const std::string drop = stops_at("text_drop", DdlEntry("", "DROP TABLE rs_text_other.t", 2000));
+  EXPECT_NE(drop.find("relay entry 2"), std::string::npos) << drop;
+  EXPECT_NE(drop.find("touches 'rs_text_other',"), std::string::npos) << drop;
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                      "'rs_text_other' AND table_name = 't'"),
+            "1");
+  // rs_text_gone is listed but missing here: the applier would run the statement in replsync.
+  const std::string fallback =
+      stops_at("text_gone", DdlEntry("rs_text_gone", "CREATE TABLE rs_text_t2 (a INT)", 2000));
+  EXPECT_NE(fallback.find("'rs_text_gone' does not exist on this secondary"), std::string::npos)
+      << fallback;
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                      "'replsync' AND table_name = 'rs_text_t2'"),
+            "0");
+
+  auto relay = OpenJournal("relay_text_pass");
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(
+      relay->Put({{1, DdlEntry("", "CREATE TABLE rs_text_ok.t3 (a INT)", 1000)},
+                  {2, DdlEntry("rs_text_gone", "CREATE TABLE rs_text_ok.t4 (a INT)", 2000)}},
+                 {})
+          .ok());
+  ApplierOptions o = OptionsFor(*b_, "text_pass");
+  o.databases = {"rs_text_ok", "rs_text_gone"};
+  Applier applier(o, relay.get());
+  ASSERT_TRUE(applier.Start().ok());
+  EXPECT_TRUE(applier.WaitForApplied(2, milliseconds(60000))) << applier.status().last_error;
+  applier.Stop();
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                      "'rs_text_ok' AND table_name IN ('t1', 't3', 't4')"),
+            "3");
+}
+
 // Race 1 of issue 11 against a real server, serially and with workers: the receiver stores a
 // file change at the very sequence the applier has just found empty. On 75a7482 the applier
 // read that sequence a second time on its database path and stopped for good ("relay entry N

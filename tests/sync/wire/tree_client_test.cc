@@ -3,15 +3,18 @@
 // tests run on one thread and need no timing.
 #include "sync/wire/tree_client.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "sync/wire/inproc_transport.h"
+#include "sync/wire/zmq_transport.h"
 #include "tests/harness/server_receive.h"
 
 namespace replsync {
@@ -189,6 +192,77 @@ TEST_F(TreeClientTest, TheSessionIsClosedWhenTheClientGoes) {
   pb::TreeRequest close = Request();
   EXPECT_TRUE(close.close());
   EXPECT_EQ(close.session(), "s1");
+}
+
+// The primary refuses messages over kServerMaxReceiveBytes: a resync list longer than that goes
+// in several open requests, each well under it, every path once and in order, `deep` on the last
+// only; the last reply's session is the one returned and kept.
+TEST_F(TreeClientTest, AResyncListOverThePrimarysLimitIsSplitAndTheLastSessionIsKept) {
+  std::vector<std::string> paths;
+  for (int i = 0; i < 9000; ++i) {
+    paths.push_back(fmt::format("folder/{}/{}", i, std::string(1000, 'x')));
+  }
+  pb::Envelope whole;
+  whole.mutable_tree_request()->set_open(true);
+  for (const std::string& p : paths) whole.mutable_tree_request()->add_resync_paths(p);
+  ASSERT_GT(whole.ByteSizeLong(), static_cast<size_t>(kServerMaxReceiveBytes));  // the premise
+
+  constexpr uint64_t kReplies = 10;  // more than the client needs; the rest stay unread
+  for (uint64_t id = 1; id <= kReplies; ++id) {
+    pb::TreeReply opened;
+    opened.set_session(fmt::format("s{}", id));
+    opened.set_journal_seq(100 + id);
+    Reply(id, opened);
+  }
+  Result<pb::TreeReply> reply = client_->Open(true, paths);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+
+  const uint64_t requests = client_->requests();
+  ASSERT_GE(requests, 4u);  // 9 MB in batches of at most 2 MiB
+  ASSERT_LT(requests, kReplies);
+  EXPECT_EQ(reply->session(), fmt::format("s{}", requests));
+  EXPECT_EQ(reply->journal_seq(), 100 + requests);
+  std::vector<std::string> sent;
+  for (uint64_t id = 1; id <= requests; ++id) {
+    pb::TreeRequest request = Request();
+    EXPECT_EQ(request.request_id(), id);
+    EXPECT_TRUE(request.open());
+    EXPECT_EQ(request.deep(), id == requests) << "request " << id;
+    EXPECT_GT(request.resync_paths_size(), 0);
+    pb::Envelope e;
+    *e.mutable_tree_request() = request;
+    EXPECT_LE(e.ByteSizeLong(), TreeClient::kResyncBytesPerOpen + 64) << "request " << id;
+    for (const std::string& p : request.resync_paths()) sent.push_back(p);
+  }
+  EXPECT_EQ(sent, paths);
+
+  // The session the client keeps (and closes when it goes) is the last one.
+  client_.reset();
+  pb::TreeRequest close = Request();
+  EXPECT_TRUE(close.close());
+  EXPECT_EQ(close.session(), fmt::format("s{}", requests));
+}
+
+TEST_F(TreeClientTest, ASplitOpenStopsAtTheFirstRequestThePrimaryRefuses) {
+  std::vector<std::string> paths(5000, std::string(1000, 'p'));
+  pb::TreeReply first;
+  first.set_session("s1");
+  Reply(1, first);
+  pb::TreeReply refused;
+  refused.set_error("a snapshot for verify is still being taken");
+  Reply(2, refused);
+  Result<pb::TreeReply> reply = client_->Open(false, paths);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Status::Code::kAborted);
+  EXPECT_EQ(client_->requests(), 2u);
+  EXPECT_TRUE(Request().open());
+  EXPECT_TRUE(Request().open());
+  // Nothing more was sent.
+  std::string peer;
+  pb::Envelope more;
+  auto received = testing::ServerReceive(*server_, &peer, &more, milliseconds(50));
+  ASSERT_TRUE(received.ok());
+  EXPECT_FALSE(*received) << more.DebugString();
 }
 
 }  // namespace
