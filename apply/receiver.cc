@@ -153,16 +153,22 @@ void Receiver::SetFileResync(std::vector<std::string> paths) {
 }
 
 void Receiver::SendFileResync() {
-  pb::Envelope envelope;
+  std::vector<std::vector<std::string>> runs;
+  size_t paths = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!file_resync_due_) return;
     file_resync_due_ = false;
-    for (const std::string& path : file_resync_) envelope.mutable_file_resync()->add_paths(path);
+    runs = SplitPathsForRequests(file_resync_);
+    paths = file_resync_.size();
   }
-  spdlog::info("receiver: asking the primary at {} for {} path(s) whole", options_.endpoint,
-               envelope.file_resync().paths_size());
-  Send(std::move(envelope), "FileResync");
+  spdlog::info("receiver: asking the primary at {} for {} path(s) whole", options_.endpoint, paths);
+  // In messages the primary accepts (a longer one would cost the connection).
+  for (std::vector<std::string>& run : runs) {
+    pb::Envelope envelope;
+    for (std::string& path : run) envelope.mutable_file_resync()->add_paths(std::move(path));
+    Send(std::move(envelope), "FileResync");
+  }
 }
 
 void Receiver::SendAck() {

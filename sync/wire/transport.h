@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "replsync.pb.h"
 #include "sync/status.h"
@@ -20,6 +21,31 @@
 namespace replsync {
 
 constexpr uint32_t kProtocolVersion = 1;
+
+// Path bytes per message a peer sends the primary (FileResync paths, TreeRequest resync_paths),
+// as encoded (each path's bytes and its field header): a quarter of the primary's receive limit
+// (kServerMaxReceiveBytes), which drops the connection of a peer that sends more.
+inline constexpr size_t kPathBytesPerRequest = size_t{2} << 20;
+
+// `paths` in consecutive runs of at most `max_bytes` encoded bytes (a longer path goes alone);
+// none for no paths.
+inline std::vector<std::vector<std::string>> SplitPathsForRequests(
+    const std::vector<std::string>& paths, size_t max_bytes = kPathBytesPerRequest) {
+  std::vector<std::vector<std::string>> runs;
+  size_t bytes = 0;
+  for (const std::string& path : paths) {
+    size_t varint = 1;  // the length's varint after a one-byte field tag
+    for (size_t n = path.size(); n >= 0x80; n >>= 7) ++varint;
+    const size_t cost = 1 + varint + path.size();
+    if (runs.empty() || (!runs.back().empty() && bytes + cost > max_bytes)) {
+      runs.emplace_back();
+      bytes = 0;
+    }
+    runs.back().push_back(path);
+    bytes += cost;
+  }
+  return runs;
+}
 
 // Connections a server end refused (unknown key, failed handshake), for logs and status.
 struct PeerRefusals {

@@ -9,17 +9,6 @@
 #include "sync/wire/zmq_transport.h"
 
 namespace replsync {
-namespace {
-
-// The bytes `path` takes in a TreeRequest: a one-byte field tag, its length as a varint, itself.
-size_t EncodedPathSize(const std::string& path) {
-  size_t varint = 1;
-  for (size_t n = path.size(); n >= 0x80; n >>= 7) ++varint;
-  return 1 + varint + path.size();
-}
-
-}  // namespace
-
 Result<std::unique_ptr<TreeClient>> TreeClient::Connect(const std::string& endpoint,
                                                         const ZmqClientSecurity& security,
                                                         const Options& options) {
@@ -47,19 +36,13 @@ TreeClient::~TreeClient() {
 }
 
 Result<pb::TreeReply> TreeClient::Open(bool deep, const std::vector<std::string>& resync_paths) {
-  size_t next = 0;
-  while (true) {
+  std::vector<std::vector<std::string>> runs = SplitPathsForRequests(resync_paths);
+  if (runs.empty()) runs.emplace_back();
+  for (size_t i = 0;; ++i) {
+    const bool last = i + 1 == runs.size();
     pb::TreeRequest request;
     request.set_open(true);
-    size_t bytes = 0;
-    while (next < resync_paths.size()) {
-      const size_t cost = EncodedPathSize(resync_paths[next]);
-      if (request.resync_paths_size() > 0 && bytes + cost > kResyncBytesPerOpen) break;
-      request.add_resync_paths(resync_paths[next]);
-      bytes += cost;
-      ++next;
-    }
-    const bool last = next == resync_paths.size();
+    for (std::string& path : runs[i]) request.add_resync_paths(std::move(path));
     request.set_deep(deep && last);
     RS_ASSIGN_OR_RETURN(pb::TreeReply reply,
                         Ask(std::move(request),

@@ -36,9 +36,6 @@ class TreeClient {
  public:
   // Folders asked for per listing request (the primary also caps the nodes per reply).
   static constexpr size_t kDirsPerRequest = 256;
-  // Resync path bytes per open request, as encoded (each path's bytes and its few bytes of
-  // field header): a quarter of the primary's receive limit, kServerMaxReceiveBytes.
-  static constexpr size_t kResyncBytesPerOpen = size_t{2} << 20;
 
   struct Options {
     // The longest wait for one reply (an Open with `deep` waits up to deep_open_timeout).
@@ -71,7 +68,7 @@ class TreeClient {
   // (and, `deep`, after rereading every file). The reply carries session, journal_seq, root_hash
   // and paths.
   // The primary refuses a message over kServerMaxReceiveBytes (8 MiB; ZeroMQ drops the
-  // connection), so a long list goes in several open requests of at most kResyncBytesPerOpen
+  // connection), so a long list goes in several open requests of at most kPathBytesPerRequest
   // encoded path bytes each (a single longer path alone), in order, one after the other: each
   // journals its paths, takes a snapshot and replaces this client's previous session on the
   // primary, so the last one's snapshot follows every path's journaling and is the session

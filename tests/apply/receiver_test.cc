@@ -248,6 +248,34 @@ TEST_F(ReceiverTest, HelloCarriesRelayPositionAppliedAndCredit) {
   EXPECT_EQ(hello.hello().credit(), 64u);
 }
 
+// The primary drops the connection of a peer whose message is over its receive limit (8 MiB):
+// a long list of paths to copy whole goes in several FileResync messages, each well under it.
+TEST_F(ReceiverTest, ALongFileResyncListGoesInSeveralMessagesThePrimaryAccepts) {
+  StartReceiver();
+  Expect(pb::Envelope::kHello);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 30000; ++i) {
+    paths.push_back("dir" + std::to_string(i % 97) + "/" + std::string(200, 'p') + std::to_string(i));
+  }
+  receiver_->SetFileResync(paths);
+  Tick(milliseconds(1));
+  std::vector<std::string> sent;
+  int messages = 0;
+  while (true) {
+    std::string from;
+    pb::Envelope got;
+    auto r = testing::ServerReceive(*server_, &from, &got, milliseconds(0));
+    ASSERT_TRUE(r.ok());
+    if (!*r) break;
+    if (!got.has_file_resync()) continue;
+    ++messages;
+    EXPECT_LE(got.ByteSizeLong(), kPathBytesPerRequest + 64);
+    for (const std::string& p : got.file_resync().paths()) sent.push_back(p);
+  }
+  EXPECT_GE(messages, 3);
+  EXPECT_EQ(sent, paths) << "every path once, in order";
+}
+
 TEST_F(ReceiverTest, NeverWrittenRelayResumesAfterTheAppliedSequence) {
   applied_ = 10;
   StartReceiver();

@@ -231,7 +231,7 @@ TEST_F(TreeClientTest, AResyncListOverThePrimarysLimitIsSplitAndTheLastSessionIs
     EXPECT_GT(request.resync_paths_size(), 0);
     pb::Envelope e;
     *e.mutable_tree_request() = request;
-    EXPECT_LE(e.ByteSizeLong(), TreeClient::kResyncBytesPerOpen + 64) << "request " << id;
+    EXPECT_LE(e.ByteSizeLong(), kPathBytesPerRequest + 64) << "request " << id;
     for (const std::string& p : request.resync_paths()) sent.push_back(p);
   }
   EXPECT_EQ(sent, paths);
