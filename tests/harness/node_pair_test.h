@@ -1,6 +1,8 @@
 // NodePairTest: a GoogleTest fixture with a primary and a secondary node on this machine — two
 // real MariaDB servers (tests/harness/mariadb_server.h), a repository folder and a configuration
 // file for each, and replsyncd started as a real process per node — for the end-to-end tests.
+// A fixture made with `secondaries = 2` has a second secondary, "secondary2" (its own server,
+// key, state, repository and configuration), and the primary's [peers] lists both.
 // A failing test keeps its folder (logs, configs, state) and says where; a passing one removes
 // it. Header-only: integration tests link GoogleTest, the harness library does not.
 #pragma once
@@ -36,52 +38,73 @@ namespace replsync::testing {
 
 class NodePairTest : public ::testing::Test {
  protected:
-  // `databases`: [mysql] databases of both configurations; `name`: the temporary folder's
-  // prefix (/tmp/replsync-NAME-XXXXXX).
-  NodePairTest(std::vector<std::string> databases, std::string name)
-      : databases_(std::move(databases)), name_(std::move(name)) {}
+  // `databases`: [mysql] databases of every configuration; `name`: the temporary folder's
+  // prefix (/tmp/replsync-NAME-XXXXXX); `secondaries`: 1 ("secondary") or 2 ("secondary" and
+  // "secondary2").
+  NodePairTest(std::vector<std::string> databases, std::string name, int secondaries = 1)
+      : databases_(std::move(databases)), name_(std::move(name)), secondaries_(secondaries) {}
 
   void SetUp() override {
+    ASSERT_TRUE(secondaries_ == 1 || secondaries_ == 2) << "secondaries " << secondaries_;
     std::string tmpl = "/tmp/replsync-" + name_ + "-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
-    MariadbServerOptions p;
-    p.server_id = 1;
-    auto primary = MariadbServer::Start(p);
-    ASSERT_TRUE(primary.ok()) << primary.status().ToString();
-    primary_ = std::move(primary).value();
-    MariadbServerOptions s;
-    s.server_id = 2;
-    auto secondary = MariadbServer::Start(s);
-    ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
-    secondary_ = std::move(secondary).value();
-    auto port = FreeLoopbackPort();
-    ASSERT_TRUE(port.ok());
-    transport_ = fmt::format("tcp://127.0.0.1:{}", *port);
-    // Where the secondary would listen as a primary: its [peers] endpoint on the primary.
-    auto secondary_port = FreeLoopbackPort();
-    ASSERT_TRUE(secondary_port.ok());
-    secondary_endpoint_ = fmt::format("tcp://127.0.0.1:{}", *secondary_port);
+    uint32_t server_id = 0;
+    for (const std::string& node : Nodes()) {
+      MariadbServerOptions options;
+      options.server_id = ++server_id;
+      auto server = MariadbServer::Start(options);
+      ASSERT_TRUE(server.ok()) << node << ": " << server.status().ToString();
+      ServerSlot(node) = std::move(server).value();
+    }
+    // Where each node listens as a primary: the primary's [transport] listen, and each
+    // secondary's [peers] endpoint on the others.
+    for (const std::string& node : Nodes()) {
+      auto port = FreeLoopbackPort();
+      ASSERT_TRUE(port.ok());
+      EndpointSlot(node) = fmt::format("tcp://127.0.0.1:{}", *port);
+    }
     // Each node's own CURVE key, as `replsync keygen` makes it.
-    for (const char* node : {"primary", "secondary"}) {
+    for (const std::string& node : Nodes()) {
       auto pair = GenerateCurveKeyPair();
       ASSERT_TRUE(pair.ok()) << pair.status().ToString();
       ASSERT_TRUE(WriteCurveSecretKeyFile(KeyPath(node), pair->secret_key).ok());
       keys_[node] = *pair;
     }
-    WriteConfig("primary", "primary", primary_->port());
-    WriteConfig("secondary", "secondary", secondary_->port());
+    for (const std::string& node : Nodes()) {
+      WriteConfig(node, node == "primary" ? "primary" : "secondary", Server(node).port());
+    }
   }
 
   void TearDown() override {
-    primary_daemon_.reset();
-    secondary_daemon_.reset();
+    for (const std::string& node : Nodes()) Daemon(node).reset();
     if (HasFailure()) {
       std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
     } else {
       std::filesystem::remove_all(dir_);
     }
   }
+
+  // The fixture's secondaries: "secondary", then "secondary2" when there are two.
+  std::vector<std::string> Secondaries() const {
+    std::vector<std::string> out = {"secondary"};
+    if (secondaries_ == 2) out.push_back("secondary2");
+    return out;
+  }
+  // Every node: "primary", then the secondaries.
+  std::vector<std::string> Nodes() const {
+    std::vector<std::string> out = {"primary"};
+    for (std::string& node : Secondaries()) out.push_back(std::move(node));
+    return out;
+  }
+
+  // The node's MariaDB server and its replsyncd (null while not running).
+  MariadbServer& Server(const std::string& node) { return *ServerSlot(node); }
+  std::unique_ptr<ChildProcess>& Daemon(const std::string& node) {
+    return Pick(node, primary_daemon_, secondary_daemon_, secondary2_daemon_);
+  }
+  // Where the node listens as a primary ("tcp://127.0.0.1:PORT").
+  const std::string& Endpoint(const std::string& node) { return EndpointSlot(node); }
 
   // The node's repository folder; the primary's exists from the start.
   std::string RepositoryPath(const std::string& node) const {
@@ -92,14 +115,25 @@ class NodePairTest : public ::testing::Test {
   std::string KeyPath(const std::string& node) const { return dir_ + "/" + node + ".key"; }
 
   // The [peers] table naming `peer` (its endpoint, its public key).
-  std::string PeerTable(const std::string& peer) const {
-    const std::string endpoint = peer == "primary" ? transport_ : secondary_endpoint_;
-    return fmt::format("[peers.{}]\nendpoint = \"{}\"\npublic_key = \"{}\"\n", peer, endpoint,
+  std::string PeerTable(const std::string& peer) {
+    return fmt::format("[peers.{}]\nendpoint = \"{}\"\npublic_key = \"{}\"\n", peer, Endpoint(peer),
                        keys_.at(peer).public_key);
   }
 
-  void WriteConfig(const std::string& node, const std::string& role, uint16_t port) {
+  // Writes <dir>/<node>.toml (mode 0600) with `role`, the node's MariaDB at `port`, and
+  // `peers` in [peers]: by default every secondary on the primary, the primary on a
+  // secondary. A running daemon reads it when it is started again.
+  void WriteConfig(const std::string& node, const std::string& role, uint16_t port,
+                   std::optional<std::vector<std::string>> peers = std::nullopt) {
     if (role == "primary") std::filesystem::create_directories(RepositoryPath(node));
+    if (!peers) {
+      peers = node == "primary" ? Secondaries() : std::vector<std::string>{"primary"};
+    }
+    std::string peer_tables;
+    for (const std::string& peer : *peers) {
+      if (!peer_tables.empty()) peer_tables += "\n";
+      peer_tables += PeerTable(peer);
+    }
     std::string databases;
     for (const auto& db : databases_) databases += (databases.empty() ? "\"" : ", \"") + db + "\"";
     std::string text = fmt::format(R"([node]
@@ -128,9 +162,8 @@ secret_key_file = "{}"
 level = "debug"
 
 {})",
-                       role, node, dir_, node, port, databases, RepositoryPath(node),
-                       node == "primary" ? transport_ : secondary_endpoint_, transport_,
-                       KeyPath(node), PeerTable(node == "primary" ? "secondary" : "primary"));
+                                   role, node, dir_, node, port, databases, RepositoryPath(node),
+                                   Endpoint(node), transport_, KeyPath(node), peer_tables);
     if (role == "secondary") {
       // For `replsync verify`: the primary's database as the secondary reaches it.
       text += fmt::format(
@@ -164,9 +197,9 @@ level = "debug"
       return status.primary && status.primary->capture_state == "running";
     });
   }
-  void StartSecondaryDaemon() {
-    secondary_daemon_ = StartDaemon("secondary");
-    ASSERT_TRUE(secondary_daemon_);
+  void StartSecondaryDaemon(const std::string& node = "secondary") {
+    Daemon(node) = StartDaemon(node);
+    ASSERT_TRUE(Daemon(node));
   }
   // Both, the primary first.
   void StartBoth() {
@@ -174,14 +207,14 @@ level = "debug"
     ASSERT_NO_FATAL_FAILURE(StartSecondaryDaemon());
   }
 
-  // Waits until the secondary's repository equals the primary's (the harness' own comparison,
-  // tests/harness/repo_tree.h); fails with the differences, both statuses and logs.
-  void ExpectTreesConverge(std::chrono::seconds timeout) {
+  // Waits until the secondary `node`'s repository equals the primary's (the harness' own
+  // comparison, tests/harness/repo_tree.h); fails with the differences, both statuses and logs.
+  void ExpectTreesConverge(std::chrono::seconds timeout, const std::string& node = "secondary") {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::vector<std::string> diff;
     while (true) {
       auto a = SnapshotTree(RepositoryPath("primary"));
-      auto b = SnapshotTree(RepositoryPath("secondary"));
+      auto b = SnapshotTree(RepositoryPath(node));
       if (a.ok() && b.ok()) {
         diff = CompareTrees(*a, *b);
         if (diff.empty()) return;
@@ -193,18 +226,20 @@ level = "debug"
     }
     std::string text;
     for (const auto& d : diff) text += "  " + d + "\n";
-    ADD_FAILURE() << "the secondary's repository did not converge in " << timeout.count() << " s:\n"
+    ADD_FAILURE() << node << "'s repository did not converge in " << timeout.count() << " s:\n"
                   << text << "primary status:\n"
-                  << StatusText("primary") << "\nsecondary status:\n"
-                  << StatusText("secondary") << "\nprimary log:\n"
-                  << Tail("primary") << "secondary log:\n"
-                  << Tail("secondary");
+                  << StatusText("primary") << "\n"
+                  << node << " status:\n"
+                  << StatusText(node) << "\nprimary log:\n"
+                  << Tail("primary") << node << " log:\n"
+                  << Tail(node);
   }
 
   // Waits until every base table of the fixture's databases (at least one table) has the same
-  // CHECKSUM TABLE ... EXTENDED on both servers; fails with the tables that differ and the
-  // daemons' log tails after `timeout`. Needs the databases named (not `[]`).
-  void ExpectTablesConverge(std::chrono::seconds timeout) {
+  // CHECKSUM TABLE ... EXTENDED on the primary's server and the secondary `node`'s; fails with
+  // the tables that differ and the daemons' log tails after `timeout`. Needs the databases named
+  // (not `[]`).
+  void ExpectTablesConverge(std::chrono::seconds timeout, const std::string& node = "secondary") {
     ASSERT_FALSE(databases_.empty()) << "ExpectTablesConverge needs the databases named";
     std::string in;
     for (const auto& db : databases_) in += (in.empty() ? "'" : ", '") + db + "'";
@@ -225,19 +260,19 @@ level = "debug"
       if (tables.ok()) {
         for (const auto& row : *tables) {
           const std::string a = checksum(*primary_, row[0]);
-          const std::string b = checksum(*secondary_, row[0]);
-          if (a != b) diff += fmt::format("  {}: primary {} secondary {}\n", row[0], a, b);
+          const std::string b = checksum(Server(node), row[0]);
+          if (a != b) diff += fmt::format("  {}: primary {} {} {}\n", row[0], a, node, b);
         }
       }
       if (diff.empty()) return;
       if (std::chrono::steady_clock::now() > deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
-    ADD_FAILURE() << "the secondary's tables did not converge in " << timeout.count() << " s:\n"
-                  << diff << "secondary status:\n"
-                  << StatusText("secondary") << "\nprimary log:\n"
-                  << Tail("primary") << "secondary log:\n"
-                  << Tail("secondary");
+    ADD_FAILURE() << node << "'s tables did not converge in " << timeout.count() << " s:\n"
+                  << diff << node << " status:\n"
+                  << StatusText(node) << "\nprimary log:\n"
+                  << Tail("primary") << node << " log:\n"
+                  << Tail(node);
   }
 
   // Stops a daemon with `sig`; SIGTERM must end it cleanly with exit 0.
@@ -288,18 +323,19 @@ level = "debug"
     ASSERT_TRUE(st.ok()) << st.ToString() << "\nin: " << sql.substr(0, 300);
   }
 
-  // Waits (up to 60 s) until `query`'s first value is the same on both servers.
-  void WaitSame(const std::string& query) {
+  // Waits (up to 60 s) until `query`'s first value is the same on the primary's server and the
+  // secondary `node`'s.
+  void WaitSame(const std::string& query, const std::string& node = "secondary") {
     std::string a, b;
     for (int i = 0; i < 600; ++i) {
       auto ra = primary_->Query(query);
-      auto rb = secondary_->Query(query);
+      auto rb = Server(node).Query(query);
       a = ra.ok() && !ra->empty() ? (*ra)[0][0] : "?";
       b = rb.ok() && !rb->empty() ? (*rb)[0][0] : "!";
       if (a == b) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    ADD_FAILURE() << query << ": primary " << a << ", secondary " << b;
+    ADD_FAILURE() << query << ": primary " << a << ", " << node << " " << b;
   }
 
   // What a `replsync` command run by RunReplsync did.
@@ -346,17 +382,36 @@ level = "debug"
   }
 
   std::string dir_;
-  std::string transport_;           // the primary's endpoint
-  std::string secondary_endpoint_;  // the secondary's own ([peers.secondary] endpoint)
+  std::string transport_;                     // the primary's endpoint
+  std::string secondary_endpoint_;            // the secondary's own ([peers.secondary] endpoint)
+  std::string secondary2_endpoint_;           // secondary2's own, when there are two secondaries
   std::map<std::string, CurveKeyPair> keys_;  // each node's keys, by node
   std::unique_ptr<MariadbServer> primary_;
   std::unique_ptr<MariadbServer> secondary_;
+  std::unique_ptr<MariadbServer> secondary2_;  // null with one secondary
   std::unique_ptr<ChildProcess> primary_daemon_;
   std::unique_ptr<ChildProcess> secondary_daemon_;
+  std::unique_ptr<ChildProcess> secondary2_daemon_;
 
  private:
+  // The members above that belong to `node` ("primary", "secondary" or "secondary2").
+  template <typename T>
+  T& Pick(const std::string& node, T& primary, T& secondary, T& secondary2) {
+    if (node == "primary") return primary;
+    if (node == "secondary") return secondary;
+    EXPECT_EQ(node, "secondary2") << "the fixture has no node of that name";
+    return secondary2;
+  }
+  std::unique_ptr<MariadbServer>& ServerSlot(const std::string& node) {
+    return Pick(node, primary_, secondary_, secondary2_);
+  }
+  std::string& EndpointSlot(const std::string& node) {
+    return Pick(node, transport_, secondary_endpoint_, secondary2_endpoint_);
+  }
+
   std::vector<std::string> databases_;
   std::string name_;
+  int secondaries_;
 };
 
 }  // namespace replsync::testing
