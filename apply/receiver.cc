@@ -455,13 +455,15 @@ void Receiver::Run() {
       }
     }
     if (stop_) break;
-    if (now - last_heartbeat_ >= options_.heartbeat_interval) {
+    // No Heartbeat while a Hello is due: without a session the primary answers it with "no
+    // session: say Hello", and that answer, arriving after the Hello, would end the new session.
+    if (!hello_needed_ && now - last_heartbeat_ >= options_.heartbeat_interval) {
       last_heartbeat_ = now;
       pb::Envelope envelope;
       envelope.mutable_heartbeat()->set_last_seq(Applied());
       envelope.mutable_heartbeat()->set_time(static_cast<uint32_t>(clock.UnixMillis() / 1000));
       Send(std::move(envelope), "Heartbeat");
-      if (!hello_needed_ && (Applied() != acked_applied_ || Credit() != acked_credit_)) SendAck();
+      if (Applied() != acked_applied_ || Credit() != acked_credit_) SendAck();
     }
     if (now - last_retention_ >= options_.retention_interval) {
       last_retention_ = now;

@@ -124,6 +124,12 @@ Status Shipper::Start() {
     for (const auto& [name, k] : known_) {
       names += fmt::format("{}{} (durable {}, applied {})", names.empty() ? "" : ", ", name,
                            k.durable_seq, k.applied_seq);
+      if (!k.seen) {
+        spdlog::warn("shipper: secondary {} in [peers] has never connected: the journal keeps "
+                     "every entry for it until it does (remove it from [peers] if it is not "
+                     "coming)",
+                     name);
+      }
     }
     spdlog::info("shipper: serving journal {} (entries {}..{}) at {}; secondaries ([peers]): {}",
                  journal_->path(), journal_->first_seq(), journal_->last_seq(), options_.endpoint,

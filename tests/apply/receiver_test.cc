@@ -276,6 +276,25 @@ TEST_F(ReceiverTest, ALongFileResyncListGoesInSeveralMessagesThePrimaryAccepts) 
   EXPECT_EQ(sent, paths) << "every path once, in order";
 }
 
+// After a primary restart the session is gone: a Heartbeat sent while the Hello was still due
+// got "no session: say Hello", which arrived after the Hello and ended the new session (and so
+// on, round after round). Now nothing but the Hello goes out while one is due.
+TEST_F(ReceiverTest, NoHeartbeatGoesOutWhileAHelloIsDue) {
+  StartReceiver();
+  Expect(pb::Envelope::kHello);
+  pb::Envelope no_session;
+  no_session.set_version(kProtocolVersion);
+  no_session.mutable_error()->set_message("no session for this connection: say Hello");
+  SendToReceiver(no_session);
+  // Heartbeats fall due several times before the Hello does (kErrorHelloDelay, 1 s).
+  for (int i = 0; i < 5; ++i) Tick(milliseconds(150));
+  EXPECT_TRUE(NoneOf(pb::Envelope::kHeartbeat)) << "a Heartbeat without a session";
+  Tick(milliseconds(1000));
+  Expect(pb::Envelope::kHello);
+  Tick(milliseconds(150));
+  Expect(pb::Envelope::kHeartbeat);
+}
+
 TEST_F(ReceiverTest, NeverWrittenRelayResumesAfterTheAppliedSequence) {
   applied_ = 10;
   StartReceiver();
