@@ -46,12 +46,32 @@ ZapReply DecideZap(const ZapRequest& request, const std::map<std::string, std::s
   return {"200", "OK", it->second};
 }
 
+void RefusalLog::Note(const std::string& text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refusals_.count;
+  refusals_.last = text;
+  refusals_.last_unix_ms = NowUnixMs();
+  const auto now = std::chrono::steady_clock::now();
+  if (warned_count_ == 0 || now - last_warning_ >= kWarningInterval) {
+    const uint64_t since = refusals_.count - warned_count_;
+    spdlog::warn("transport {}: {}{}", where_, text,
+                 since > 1 ? fmt::format(" ({} refusals since the last warning)", since) : "");
+    last_warning_ = now;
+    warned_count_ = refusals_.count;
+  }
+}
+
+PeerRefusals RefusalLog::Get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refusals_;
+}
+
 Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& context,
                                                       std::map<std::string, std::string> peers,
-                                                      std::string where) {
+                                                      RefusalLog* refusals) {
   std::unique_ptr<ZapHandler> handler(new ZapHandler());
   handler->peers_ = std::move(peers);
-  handler->where_ = std::move(where);
+  handler->refusals_ = refusals;
   try {
     handler->socket_ = std::make_unique<zmq::socket_t>(context, zmq::socket_type::rep);
     handler->socket_->set(zmq::sockopt::linger, 0);
@@ -97,7 +117,10 @@ void ZapHandler::Run() {
       ZapReply reply = frames.size() >= 6 ? DecideZap(request, peers_)
                                           : ZapReply{"500", "malformed ZAP request", ""};
       ++requests_;
-      if (reply.status_code != "200") NoteRefusal(request, reply);
+      if (reply.status_code != "200") {
+        refusals_->Note("refused " + (request.address.empty() ? "a peer" : request.address) +
+                        ": " + reply.status_text);
+      }
       const std::string version = "1.0";
       for (const std::string* part : std::initializer_list<const std::string*>{
                &version, &request.request_id, &reply.status_code, &reply.status_text,
@@ -108,34 +131,10 @@ void ZapHandler::Run() {
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return;
       if (e.num() == EINTR) continue;
-      spdlog::error("transport {}: the ZAP handler failed: {}; no new peer can connect", where_,
-                    e.what());
+      spdlog::error("transport: the ZAP handler failed: {}; no new peer can connect", e.what());
       return;
     }
   }
-}
-
-void ZapHandler::NoteRefusal(const ZapRequest& request, const ZapReply& reply) {
-  const std::string text =
-      "refused " + (request.address.empty() ? std::string("a peer") : request.address) + ": " +
-      reply.status_text;
-  std::lock_guard<std::mutex> lock(mu_);
-  ++refusals_.count;
-  refusals_.last = text;
-  refusals_.last_unix_ms = NowUnixMs();
-  const auto now = std::chrono::steady_clock::now();
-  if (warned_count_ == 0 || now - last_warning_ >= kRefusalWarningInterval) {
-    const uint64_t since = refusals_.count - warned_count_;
-    spdlog::warn("transport {}: {}{}", where_, text,
-                 since > 1 ? fmt::format(" ({} refusals since the last warning)", since) : "");
-    last_warning_ = now;
-    warned_count_ = refusals_.count;
-  }
-}
-
-PeerRefusals ZapHandler::refusals() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return refusals_;
 }
 
 }  // namespace replsync

@@ -7,10 +7,10 @@
 // of that connection carries the authenticated name (zmq_msg_gets "User-Id"); every other key,
 // and any mechanism but CURVE, gets 400. The transport fails closed on top: a message without a
 // User-Id (no handler was consulted) is dropped (sync/wire/zmq_transport.h).
-// Refusals are counted and logged at most once per kRefusalWarningInterval:
+// Refusals go to the server end's RefusalLog:
 //   transport tcp://0.0.0.0:7700: refused 10.0.0.9: its key <Z85> is not in [peers] ...
-// Thread-safety: Decide is a pure function; a ZapHandler runs one thread of its own, and
-// refusals() may be called from any thread.
+// Thread-safety: DecideZap is a pure function; a ZapHandler runs one thread of its own;
+// RefusalLog is thread-safe.
 #pragma once
 
 #include <atomic>
@@ -36,6 +36,25 @@ namespace replsync {
 // The ZAP endpoint libzmq asks (RFC 27).
 inline constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 
+// The connections one server end refused: counted, the latest kept, and logged at most once per
+// kWarningInterval ("transport WHERE: TEXT (N refusals since the last warning)").
+class RefusalLog {
+ public:
+  static constexpr std::chrono::seconds kWarningInterval{10};
+
+  explicit RefusalLog(std::string where) : where_(std::move(where)) {}
+  // One refusal, `text` as "refused 10.0.0.9: its key K is not in [peers]".
+  void Note(const std::string& text);
+  PeerRefusals Get() const;
+
+ private:
+  const std::string where_;
+  mutable std::mutex mu_;  // guards the fields below
+  PeerRefusals refusals_;
+  std::chrono::steady_clock::time_point last_warning_{};
+  uint64_t warned_count_ = 0;  // refusals_.count at the last warning
+};
+
 // One ZAP request's frames, as RFC 27 numbers them.
 struct ZapRequest {
   std::string version;     // "1.0"
@@ -58,38 +77,29 @@ ZapReply DecideZap(const ZapRequest& request, const std::map<std::string, std::s
 
 class ZapHandler {
  public:
-  static constexpr std::chrono::seconds kRefusalWarningInterval{10};
-
   // Binds the handler's socket in `context` (before the server socket it guards is bound) and
-  // starts its thread. `where` names the guarded endpoint in logs. Errors: Network when the ZAP
-  // endpoint is taken (another handler in this context).
+  // starts its thread; refusals go to `refusals` (which must outlive the handler). Errors:
+  // Network when the ZAP endpoint is taken (another handler in this context).
   static Result<std::unique_ptr<ZapHandler>> Start(zmq::context_t& context,
                                                    std::map<std::string, std::string> peers,
-                                                   std::string where);
+                                                   RefusalLog* refusals);
   // Stops and joins the thread (within ~100 ms); the context must still exist.
   ~ZapHandler();
   ZapHandler(const ZapHandler&) = delete;
   ZapHandler& operator=(const ZapHandler&) = delete;
 
-  PeerRefusals refusals() const;
   uint64_t requests() const { return requests_.load(); }  // answered, allowed or not
 
  private:
   ZapHandler() = default;
   void Run();
-  void NoteRefusal(const ZapRequest& request, const ZapReply& reply);
 
   std::map<std::string, std::string> peers_;
-  std::string where_;
+  RefusalLog* refusals_ = nullptr;
   std::unique_ptr<zmq::socket_t> socket_;  // the handler thread's once started
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> requests_{0};
-
-  mutable std::mutex mu_;  // guards the fields below
-  PeerRefusals refusals_;
-  std::chrono::steady_clock::time_point last_warning_{};
-  uint64_t warned_count_ = 0;  // refusals_.count at the last warning
 };
 
 }  // namespace replsync

@@ -233,14 +233,8 @@ Status CheckKey(const std::string& key, const char* what) {
                                  std::to_string(kCurveKeyTextSize) + " characters)");
 }
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// At most one handshake warning per this interval (per text on a client).
-constexpr std::chrono::seconds kRefusalWarningInterval{10};
+// A client repeats the same refusal warning at most once per this interval.
+constexpr std::chrono::seconds kClientRefusalWarningInterval{60};
 
 bool Unhex(const std::string& text, std::string* out) {
   if (text.empty() || text.size() % 2 != 0) return false;
@@ -273,6 +267,7 @@ Result<std::unique_ptr<ZmqServerTransport>> ZmqServerTransport::Bind(
   t->options_ = options;
   t->endpoint_ = endpoint;
   t->secure_ = !security.secret_key.empty();
+  t->refusals_ = std::make_unique<RefusalLog>(endpoint);
   if (t->secure_) {
     RS_RETURN_IF_ERROR(CheckKey(security.secret_key, "the server's secret key"));
     for (const auto& [key, name] : security.peers) {
@@ -282,7 +277,8 @@ Result<std::unique_ptr<ZmqServerTransport>> ZmqServerTransport::Bind(
   try {
     t->context_ = std::make_unique<zmq::context_t>(1);
     if (t->secure_ && security.zap_handler) {
-      RS_ASSIGN_OR_RETURN(t->zap_, ZapHandler::Start(*t->context_, security.peers, endpoint));
+      RS_ASSIGN_OR_RETURN(t->zap_,
+                          ZapHandler::Start(*t->context_, security.peers, t->refusals_.get()));
     }
     t->socket_ = std::make_unique<zmq::socket_t>(*t->context_, zmq::socket_type::router);
     ConfigureSocket(*t->socket_, options, Role::kServer, IsIpv6(endpoint));
@@ -320,22 +316,7 @@ ZmqServerTransport::~ZmqServerTransport() {
   context_.reset();
 }
 
-PeerRefusals ZmqServerTransport::refusals() const {
-  PeerRefusals out;
-  {
-    std::lock_guard<std::mutex> lock(refusals_mu_);
-    out = handshake_refusals_;
-  }
-  if (zap_ != nullptr) {
-    const PeerRefusals zap = zap_->refusals();
-    out.count += zap.count;
-    if (zap.last_unix_ms >= out.last_unix_ms) {
-      out.last = zap.last;
-      out.last_unix_ms = zap.last_unix_ms;
-    }
-  }
-  return out;
-}
+PeerRefusals ZmqServerTransport::refusals() const { return refusals_->Get(); }
 
 void ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   // ZAP refusals are the ZAP handler's to count and log.
@@ -357,19 +338,7 @@ void ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   } else {
     why = "its handshake failed (ZMTP protocol error " + std::to_string(value) + ")";
   }
-  const std::string text = "refused a connection: " + why;
-  std::lock_guard<std::mutex> lock(refusals_mu_);
-  ++handshake_refusals_.count;
-  handshake_refusals_.last = text;
-  handshake_refusals_.last_unix_ms = NowUnixMs();
-  const auto now = steady_clock::now();
-  if (refusals_warned_ == 0 || now - last_refusal_warning_ >= kRefusalWarningInterval) {
-    const uint64_t since = handshake_refusals_.count - refusals_warned_;
-    spdlog::warn("transport {}: {}{}", bound_endpoint_, text,
-                 since > 1 ? fmt::format(" ({} refusals since the last warning)", since) : "");
-    last_refusal_warning_ = now;
-    refusals_warned_ = handshake_refusals_.count;
-  }
+  refusals_->Note("refused a connection: " + why);
 }
 
 bool ZmqServerTransport::Wait(steady_clock::time_point deadline) {
@@ -551,7 +520,7 @@ void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   std::lock_guard<std::mutex> lock(refusal_mu_);
   refusal_ = text;
   const auto now = steady_clock::now();
-  if (text != refusal_warned_ || now - last_refusal_warning_ >= std::chrono::seconds(60)) {
+  if (text != refusal_warned_ || now - last_refusal_warning_ >= kClientRefusalWarningInterval) {
     spdlog::warn("transport: {}", text);
     refusal_warned_ = text;
     last_refusal_warning_ = now;

@@ -43,6 +43,7 @@ namespace replsync {
 
 class ZapHandler;
 class HandshakeMonitor;
+class RefusalLog;
 
 // The server's default receive limit: what a secondary or verify sends is small (a
 // FileResync or a TreeRequest with tens of thousands of paths still fits).
@@ -118,10 +119,7 @@ class ZmqServerTransport : public ServerTransport {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<HandshakeMonitor> monitor_;
   std::atomic<uint64_t> bad_frames_{0};
-  mutable std::mutex refusals_mu_;
-  PeerRefusals handshake_refusals_;  // guarded by refusals_mu_
-  std::chrono::steady_clock::time_point last_refusal_warning_{};
-  uint64_t refusals_warned_ = 0;
+  std::unique_ptr<RefusalLog> refusals_;  // the ZAP handler's and the failed handshakes
   std::chrono::steady_clock::time_point last_warning_{};
   uint64_t bad_frames_warned_ = 0;  // bad_frames_ at the last warning
 };

@@ -77,7 +77,8 @@ TEST(ZapHandlerTest, AnswersRequestsOnTheZapEndpointAndCountsRefusals) {
   const CurveKeyPair node2 = *GenerateCurveKeyPair();
   const CurveKeyPair stranger = *GenerateCurveKeyPair();
   zmq::context_t context;
-  auto handler = ZapHandler::Start(context, {{node2.public_key, "node2"}}, "tcp://test:1");
+  RefusalLog refusals("tcp://test:1");
+  auto handler = ZapHandler::Start(context, {{node2.public_key, "node2"}}, &refusals);
   ASSERT_TRUE(handler.ok()) << handler.status().ToString();
 
   zmq::socket_t req(context, zmq::socket_type::req);
@@ -108,21 +109,21 @@ TEST(ZapHandlerTest, AnswersRequestsOnTheZapEndpointAndCountsRefusals) {
   EXPECT_EQ(allowed[2], "200");
   EXPECT_EQ(allowed[4], "node2");
   EXPECT_EQ(allowed[5], "") << "no metadata";
-  EXPECT_EQ((*handler)->refusals().count, 0u);
+  EXPECT_EQ(refusals.Get().count, 0u);
 
   std::vector<std::string> refused = ask("2", stranger.public_key);
   ASSERT_EQ(refused.size(), 6u);
   EXPECT_EQ(refused[1], "2");
   EXPECT_EQ(refused[2], "400");
   EXPECT_EQ(refused[4], "");
-  PeerRefusals refusals = (*handler)->refusals();
-  EXPECT_EQ(refusals.count, 1u);
-  EXPECT_EQ(refusals.last, "refused 10.0.0.9: its key " + stranger.public_key + " is not in [peers]");
-  EXPECT_GT(refusals.last_unix_ms, 0);
+  PeerRefusals noted = refusals.Get();
+  EXPECT_EQ(noted.count, 1u);
+  EXPECT_EQ(noted.last, "refused 10.0.0.9: its key " + stranger.public_key + " is not in [peers]");
+  EXPECT_GT(noted.last_unix_ms, 0);
   EXPECT_EQ((*handler)->requests(), 2u);
 
   // One handler per context: the ZAP endpoint is taken.
-  auto second = ZapHandler::Start(context, {}, "tcp://test:2");
+  auto second = ZapHandler::Start(context, {}, &refusals);
   EXPECT_FALSE(second.ok());
   req.close();
   handler->reset();  // stops within its poll interval
