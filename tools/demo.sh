@@ -2,7 +2,10 @@
 # The main job, from a fresh Debian 12 machine (as root):
 #   tools/demo.sh
 # Installs what is missing, builds replsync, and runs a two-node pair on this machine: a primary
-# and a secondary MariaDB on loopback, replsyncd on each, a burst of changes on the primary
+# and a secondary MariaDB on loopback, a CURVE key for each node made with `replsync keygen`
+# (both configurations are shown: each node's [node] name, its [transport] secret_key_file and
+# the other node's public key in [peers.<name>]), replsyncd on each (every ZeroMQ connection
+# authenticated and encrypted with those keys), a burst of changes on the primary
 # (DDL, every column type, triggers, a table without a primary key, a large transaction and
 # sysbench oltp_write_only) and in the primary's repository folder (new files and folders, a
 # 48 MiB file changed in the middle, a rename, a symlink, a mode change, a delete),
@@ -126,12 +129,40 @@ mariadb_start secondary 2
 echo "primary   mariadbd on 127.0.0.1:$MARIADB_PORT_primary"
 echo "secondary mariadbd on 127.0.0.1:$MARIADB_PORT_secondary"
 
-transport_port=$(_free_port)
-write_config() {  # name role port
+step "Making each node's CURVE key (replsync keygen)"
+# Each node proves itself with its own key on every ZeroMQ connection: the primary serves only
+# the keys in its [peers], the secondary accepts only the primary's key. The secret key stays on
+# its node (mode 0600); the public key, the last line keygen prints, goes into the other node's
+# [peers.<name>] public_key.
+declare -A public_key
+for node in primary secondary; do
+  echo "\$ replsync keygen --out $MARIADB_WORK/$node.key"
+  "$replsync" keygen --out "$MARIADB_WORK/$node.key" | tee "$MARIADB_WORK/$node.keygen" | sed 's/^/  /'
+  public_key[$node]=$(tail -n 1 "$MARIADB_WORK/$node.keygen")
+done
+# `keygen --public` prints a key file's public key again (the same as keygen printed).
+shown=$("$replsync" keygen --public "$MARIADB_WORK/primary.key")
+echo "\$ replsync keygen --public $MARIADB_WORK/primary.key"
+echo "  $shown"
+if [[ "$shown" != "${public_key[primary]}" ]]; then
+  echo "keygen --public printed another public key than keygen --out did"
+  exit 1
+fi
+echo "the secret key files (each stays on its node):"
+stat -c '  %A %n' "$MARIADB_WORK/primary.key" "$MARIADB_WORK/secondary.key"
+
+# Where each node listens when it is the primary: the secondary's endpoint is used only after a
+# failover, but each configuration names both, so the same files work in either role.
+declare -A endpoint=(
+  [primary]="tcp://127.0.0.1:$(_free_port)"
+  [secondary]="tcp://127.0.0.1:$(_free_port)"
+)
+write_config() {  # name role port other
   # replsyncd refuses a configuration others may read (it holds passwords).
   install -m 600 /dev/null "$MARIADB_WORK/$1.toml"
   cat >"$MARIADB_WORK/$1.toml" <<TOML
 [node]
+name = "$1"
 role = "$2"
 state_dir = "$MARIADB_WORK/$1-state"
 
@@ -146,8 +177,13 @@ databases = ["smarten", "sbtest"]
 path = "$MARIADB_WORK/$1-repository"
 
 [transport]
-listen = "tcp://127.0.0.1:$transport_port"
-primary = "tcp://127.0.0.1:$transport_port"
+listen = "${endpoint[$1]}"
+primary = "${endpoint[$4]}"
+secret_key_file = "$MARIADB_WORK/$1.key"
+
+[peers.$4]
+endpoint = "${endpoint[$4]}"
+public_key = "${public_key[$4]}"
 
 [primary_mysql]
 host = "127.0.0.1"
@@ -156,8 +192,16 @@ user = "root"
 password = ""
 TOML
 }
-write_config primary primary "$MARIADB_PORT_primary"
-write_config secondary secondary "$MARIADB_PORT_secondary"
+write_config primary primary "$MARIADB_PORT_primary" secondary
+write_config secondary secondary "$MARIADB_PORT_secondary" primary
+
+step "Both configurations: each node's own key and the other node's public key"
+# The sections that say who is who: [node] name, [transport] secret_key_file, [peers.<other>].
+for node in primary secondary; do
+  echo "$node.toml:"
+  awk '/^\[/ { show = /^\[(node|transport|peers\.)/ } show && NF { print "  " $0 }' \
+    "$MARIADB_WORK/$node.toml"
+done
 prepo="$MARIADB_WORK/primary-repository"
 srepo="$MARIADB_WORK/secondary-repository"
 mkdir -p "$prepo/reports/2024" "$srepo"
@@ -250,10 +294,31 @@ wait_caught_up
 echo "primary at GTID $target; secondary applied up to ${applied:-nothing} after $waited s"
 sleep 1.2  # let both daemons write a fresh status file
 
+# The transport's security as `replsync status --json` reports it (schemas/status.md), in the
+# columns of `replsync status`.
+security_status() {  # node
+  "$replsync" status --config "$MARIADB_WORK/$1.toml" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+yes = lambda b: "yes" if b else "no"
+print("  transport    %s" % s.get("transport"))
+if "primary" in s:
+    p = s["primary"]
+    print("  refused      %d connections%s" % (p.get("refused_peers", 0),
+          ("; the last: " + p["last_refused_peer"]) if p.get("last_refused_peer") else ""))
+    for peer in p.get("peers", []):
+        print("  peer         %s: connected %s, ever connected %s" %
+              (peer["name"], yes(peer["connected"]), yes(peer.get("ever_connected"))))
+if "secondary" in s:
+    print("  refusal      %s" % (s["secondary"].get("primary_refusal") or "none (the primary accepts this node)"))
+'
+}
 step "replsync status --config primary.toml"
 "$replsync" status --config "$MARIADB_WORK/primary.toml" || true
+security_status primary || true
 step "replsync status --config secondary.toml"
 "$replsync" status --config "$MARIADB_WORK/secondary.toml" || true
+security_status secondary || true
 
 step "The primary's first changes as the capture decoded them (replsync binlog dump --json)"
 # awk reads the dump to its end: a reader that stopped early (grep -m, head) would kill the dump

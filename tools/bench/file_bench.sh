@@ -38,6 +38,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
+REPLSYNC="$BUILD_DIR/tools/replsync"
 REPLSYNCD="$BUILD_DIR/tools/replsyncd"
 small_files=${BENCH_SMALL_FILES:-5000}
 large_files=${BENCH_LARGE_FILES:-4}
@@ -56,7 +57,8 @@ while (($#)); do
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-[[ -x $REPLSYNCD ]] || die "$REPLSYNCD not found; build it (ninja -C $BUILD_DIR replsyncd) or set BUILD_DIR"
+[[ -x $REPLSYNCD && -x $REPLSYNC ]] ||
+  die "$REPLSYNCD or $REPLSYNC not found; build them (ninja -C $BUILD_DIR replsync replsyncd) or set BUILD_DIR"
 command -v rsync >/dev/null || die "rsync not found; run tools/setup.sh"
 
 # shellcheck source=../lib/mariadb.sh
@@ -70,12 +72,16 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 say "starting two MariaDB servers"
 mariadb_start primary 1
 mariadb_start secondary 2
-transport_port=$(_free_port)
-write_config() {  # name role port
+# Each node has its own CURVE key and the other in [peers]; the secondary's endpoint (where it
+# would listen as the primary) is never bound here.
+bench_keygen primary secondary
+declare -A endpoint=([primary]="tcp://127.0.0.1:$(_free_port)" [secondary]="tcp://127.0.0.1:$(_free_port)")
+write_config() {  # name role other
   # replsyncd refuses a configuration others may read (it holds passwords).
   install -m 600 /dev/null "$work/$1.toml"
   cat >"$work/$1.toml" <<TOML
 [node]
+name = "$1"
 role = "$2"
 state_dir = "$work/$1-state"
 [mysql]
@@ -86,14 +92,16 @@ databases = ["bench"]
 [repository]
 path = "$work/$1-repository"
 [transport]
-listen = "tcp://127.0.0.1:$transport_port"
-primary = "tcp://127.0.0.1:$transport_port"
+listen = "${endpoint[$1]}"
+primary = "${endpoint[$3]}"
+secret_key_file = "$work/$1.key"
+$(bench_peer "$3" "${endpoint[$3]}")
 [log]
 level = "info"
 TOML
 }
-write_config primary primary
-write_config secondary secondary
+write_config primary primary secondary
+write_config secondary secondary primary
 src="$work/primary-repository"
 
 say "writing the repository: $small_files small files, $large_files x $large_mib MiB"
@@ -242,7 +250,6 @@ echo "   ratio replsync / rsync: $(ratio "$replsync_bytes" "$rsync_bytes")  (tar
 [[ $copy_equal == yes && $change_equal == yes ]] || die "the secondary's tree differs from the primary's"
 
 # --- 3. verify: both trees equal, then two planted differences ------------------------------
-REPLSYNC="$BUILD_DIR/tools/replsync"
 dst="$work/secondary-repository"
 verify_run() {  # label flags... ; prints seconds, keeps the JSON in $work/verify.json
   local t0 t1 rc=0

@@ -174,12 +174,16 @@ native_check() {  # dies when a replication thread of the native replica stopped
 }
 
 # --- replsyncd ------------------------------------------------------------------------------
-transport_port=$(_free_port)
-write_config() {  # name role port
+# Each node has its own CURVE key and the other in [peers]; the secondary's endpoint (where it
+# would listen as the primary) is never bound here.
+bench_keygen primary secondary
+declare -A endpoint=([primary]="tcp://127.0.0.1:$(_free_port)" [secondary]="tcp://127.0.0.1:$(_free_port)")
+write_config() {  # name role port other
   # replsyncd refuses a configuration others may read (it holds passwords).
   install -m 600 /dev/null "$work/$1.toml"
   cat >"$work/$1.toml" <<TOML
 [node]
+name = "$1"
 role = "$2"
 state_dir = "$work/$1-state"
 
@@ -195,8 +199,11 @@ databases = ["sbtest"]
 path = "$work/$1-repository"
 
 [transport]
-listen = "tcp://127.0.0.1:$transport_port"
-primary = "tcp://127.0.0.1:$transport_port"
+listen = "${endpoint[$1]}"
+primary = "${endpoint[$4]}"
+secret_key_file = "$work/$1.key"
+
+$(bench_peer "$4" "${endpoint[$4]}")
 
 [apply]
 workers = $workers
@@ -206,8 +213,8 @@ level = "info"
 TOML
   mkdir -p "$work/$1-repository"
 }
-write_config primary primary "$MARIADB_PORT_primary"
-write_config secondary secondary "$MARIADB_PORT_secondary"
+write_config primary primary "$MARIADB_PORT_primary" secondary
+write_config secondary secondary "$MARIADB_PORT_secondary" primary
 
 wait_status() {  # name pid needle: waits until the daemon's status file shows needle
   local i

@@ -52,12 +52,16 @@ source "$ROOT/tools/lib/bench.sh"
 say "starting two MariaDB servers"
 mariadb_start primary 1 --innodb-buffer-pool-size=1G
 mariadb_start secondary 2 --innodb-buffer-pool-size=1G
-transport_port=$(_free_port)
+primary_endpoint="tcp://127.0.0.1:$(_free_port)"
+secondary_endpoint="tcp://127.0.0.1:$(_free_port)"  # never bound: the secondary's, as a primary
+# Each node has its own CURVE key and the other in [peers].
+bench_keygen primary secondary
 # replsyncd refuses a configuration others may read (it holds passwords).
 install -m 600 /dev/null "$work/primary.toml"
 install -m 600 /dev/null "$work/secondary.toml"
 cat >"$work/primary.toml" <<TOML
 [node]
+name = "primary"
 role = "primary"
 state_dir = "$work/primary-state"
 [mysql]
@@ -65,10 +69,13 @@ socket = "$work/primary/mysqld.sock"
 user = "root"
 databases = ["sbtest"]
 [transport]
-listen = "tcp://127.0.0.1:$transport_port"
+listen = "$primary_endpoint"
+secret_key_file = "$work/primary.key"
+$(bench_peer secondary "$secondary_endpoint")
 TOML
 cat >"$work/secondary.toml" <<TOML
 [node]
+name = "secondary"
 role = "secondary"
 state_dir = "$work/secondary-state"
 [mysql]
@@ -76,7 +83,9 @@ socket = "$work/secondary/mysqld.sock"
 user = "root"
 databases = ["sbtest"]
 [transport]
-primary = "tcp://127.0.0.1:$transport_port"
+primary = "$primary_endpoint"
+secret_key_file = "$work/secondary.key"
+$(bench_peer primary "$primary_endpoint")
 [primary_mysql]
 socket = "$work/primary/mysqld.sock"
 user = "root"
