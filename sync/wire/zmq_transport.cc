@@ -511,7 +511,8 @@ void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
       handshake_pending_ = false;
       text = "the peer at " + endpoint_ +
              " closed the connection during the CURVE handshake: it is not the configured "
-             "primary (key mismatch: check [peers] public_key of the peer with that endpoint)";
+             "primary (key mismatch: check [peers] public_key of the peer with that endpoint), or "
+             "it does not speak CURVE ([transport] insecure = true on its side)";
       break;
     default:
       return;
