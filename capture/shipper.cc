@@ -168,6 +168,7 @@ ShipperStatus Shipper::status() const {
   s.refused_requests = refused_requests_;
   s.last_error = last_error_;
   s.refused_peers = transport_->refusals();
+  s.bad_frames = transport_->bad_frames();  // the transport counts them for any thread
   for (const auto& [name, k] : known_) {
     PeerStatus p;
     p.name = name;
@@ -186,7 +187,6 @@ ShipperStatus Shipper::status() const {
 }
 
 void Shipper::Run() {
-  // bad_frames is read here only (the transport belongs to this thread).
   while (!stop_) {
     const uint64_t shippable = Shippable();
     bool sent = false;

@@ -64,7 +64,7 @@ class ServerTransport {
                                std::chrono::milliseconds timeout) = 0;
   // Sends to one peer. A peer that has gone away is not an error (the message is dropped).
   virtual Status Send(const std::string& peer, const pb::Envelope& message) = 0;
-  // Frames dropped because they did not parse or had another version.
+  // Frames dropped because they did not parse or had another version. Any thread.
   virtual uint64_t bad_frames() const = 0;
   // Connections refused (unknown key, failed handshake). Any thread.
   virtual PeerRefusals refusals() const { return {}; }

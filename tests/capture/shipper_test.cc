@@ -947,6 +947,26 @@ TEST_F(ShipperTest, AFileResyncWithABadPathIsRefusedWholeWithAnErrorNamingIt) {
   ASSERT_EQ(stranger.errors.size(), 1u);
 }
 
+TEST_F(ShipperTest, BadFramesAreDroppedAndShownInTheStatus) {
+  AppendEntries(2);
+  StartShipper();
+  FakeSecondary s(&hub_, "s1");
+  s.Hello(0, 100);
+  ASSERT_TRUE(s.ReceiveUpTo(2));
+  hub_.InjectFrameToServer(s.client(), "not an envelope");
+  pb::Envelope future;
+  future.set_version(kProtocolVersion + 1);
+  future.mutable_ack()->set_durable_seq(2);
+  hub_.InjectFrameToServer(s.client(), future.SerializeAsString());
+  Settle();
+  EXPECT_EQ(shipper_->status().bad_frames, 2u);
+  // The session goes on.
+  EXPECT_TRUE(Peer("s1").connected);
+  AppendEntries(1);
+  shipper_->Notify();
+  EXPECT_TRUE(s.ReceiveUpTo(3));
+}
+
 class ShipperTreeTest : public ShipperTest {
  protected:
   void StartWithTrees(ShipperOptions options = {}) {
