@@ -46,18 +46,20 @@ ZapReply DecideZap(const ZapRequest& request, const std::map<std::string, std::s
   return {"200", "OK", it->second};
 }
 
-void RefusalLog::Note(const std::string& text) {
+void RefusalLog::Note(Kind kind, const std::string& text) {
   std::lock_guard<std::mutex> lock(mu_);
   ++refusals_.count;
   refusals_.last = text;
   refusals_.last_unix_ms = NowUnixMs();
+  Warned& w = warned_[static_cast<int>(kind)];
+  ++w.count;
   const auto now = std::chrono::steady_clock::now();
-  if (warned_count_ == 0 || now - last_warning_ >= kWarningInterval) {
-    const uint64_t since = refusals_.count - warned_count_;
+  if (w.warned == 0 || now - w.last >= kWarningInterval) {
+    const uint64_t since = w.count - w.warned;
     spdlog::warn("transport {}: {}{}", where_, text,
-                 since > 1 ? fmt::format(" ({} refusals since the last warning)", since) : "");
-    last_warning_ = now;
-    warned_count_ = refusals_.count;
+                 since > 1 ? fmt::format(" ({} like it since the last warning)", since) : "");
+    w.last = now;
+    w.warned = w.count;
   }
 }
 
@@ -118,7 +120,7 @@ void ZapHandler::Run() {
                                           : ZapReply{"500", "malformed ZAP request", ""};
       ++requests_;
       if (reply.status_code != "200") {
-        refusals_->Note("refused " + (request.address.empty() ? "a peer" : request.address) +
+        refusals_->Note(RefusalLog::Kind::kKey, "refused " + (request.address.empty() ? "a peer" : request.address) +
                         ": " + reply.status_text);
       }
       const std::string version = "1.0";

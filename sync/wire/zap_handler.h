@@ -37,22 +37,27 @@ namespace replsync {
 inline constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 
 // The connections one server end refused: counted, the latest kept, and logged at most once per
-// kWarningInterval ("transport WHERE: TEXT (N refusals since the last warning)").
+// kWarningInterval per kind ("transport WHERE: TEXT (N like it since the last warning)").
 class RefusalLog {
  public:
   static constexpr std::chrono::seconds kWarningInterval{10};
+  enum class Kind { kKey, kHandshake };  // a key not in [peers]; a handshake that failed
 
   explicit RefusalLog(std::string where) : where_(std::move(where)) {}
   // One refusal, `text` as "refused 10.0.0.9: its key K is not in [peers]".
-  void Note(const std::string& text);
+  void Note(Kind kind, const std::string& text);
   PeerRefusals Get() const;
 
  private:
+  struct Warned {
+    std::chrono::steady_clock::time_point last{};
+    uint64_t count = 0;  // refusals of this kind
+    uint64_t warned = 0;  // `count` at the last warning
+  };
   const std::string where_;
   mutable std::mutex mu_;  // guards the fields below
   PeerRefusals refusals_;
-  std::chrono::steady_clock::time_point last_warning_{};
-  uint64_t warned_count_ = 0;  // refusals_.count at the last warning
+  Warned warned_[2];  // by Kind
 };
 
 // One ZAP request's frames, as RFC 27 numbers them.

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <thread>
 #include <zmq.hpp>
 
 #include "sync/text.h"
@@ -37,12 +38,13 @@ class HandshakeMonitor {
 
   zmq::socket_t& socket() { return pair_; }
 
-  // Calls on_event(event, value) for every event waiting.
+  // Calls on_event(event, value) for every event waiting; true when one of them returned true.
   template <typename F>
-  void Drain(F&& on_event) {
+  bool Drain(F&& on_event) {
+    bool any = false;
     for (;;) {
       zmq::message_t head;
-      if (!pair_.recv(head, zmq::recv_flags::dontwait)) return;
+      if (!pair_.recv(head, zmq::recv_flags::dontwait)) return any;
       uint16_t event = 0;
       uint32_t value = 0;
       if (head.size() >= 6) {
@@ -55,7 +57,7 @@ class HandshakeMonitor {
         if (!pair_.recv(part, zmq::recv_flags::dontwait)) break;
         more = part.more();
       }
-      on_event(event, value);
+      any |= on_event(event, value);
     }
   }
 
@@ -210,7 +212,7 @@ void DrainParts(zmq::socket_t& socket, const zmq::message_t& last_received) {
 }
 
 // Waits until `socket` has a message or the deadline passes, handing `monitor`'s events to
-// `on_event` meanwhile; false on timeout.
+// `on_event` meanwhile; false on timeout, or at once when `on_event` returns true.
 template <typename F>
 bool WaitReadable(zmq::socket_t& socket, HandshakeMonitor* monitor,
                   steady_clock::time_point deadline, F&& on_event) {
@@ -221,7 +223,9 @@ bool WaitReadable(zmq::socket_t& socket, HandshakeMonitor* monitor,
     zmq::pollitem_t items[2] = {{socket.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, ZMQ_POLLIN, 0}};
     if (monitor != nullptr) items[1].socket = monitor->socket().handle();
     if (zmq::poll(items, monitor != nullptr ? 2 : 1, ms) <= 0) return false;
-    if (monitor != nullptr && (items[1].revents & ZMQ_POLLIN)) monitor->Drain(on_event);
+    if (monitor != nullptr && (items[1].revents & ZMQ_POLLIN) && monitor->Drain(on_event)) {
+      return false;
+    }
     if (items[0].revents & ZMQ_POLLIN) return true;
   }
 }
@@ -318,10 +322,10 @@ ZmqServerTransport::~ZmqServerTransport() {
 
 PeerRefusals ZmqServerTransport::refusals() const { return refusals_->Get(); }
 
-void ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
+bool ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   // ZAP refusals are the ZAP handler's to count and log.
   if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-    return;
+    return false;
   }
   std::string why;
   if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
@@ -338,12 +342,14 @@ void ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   } else {
     why = "its handshake failed (ZMTP protocol error " + std::to_string(value) + ")";
   }
-  refusals_->Note("refused a connection: " + why);
+  refusals_->Note(RefusalLog::Kind::kHandshake, "refused a connection: " + why);
+  return false;  // the server goes on waiting
 }
 
 bool ZmqServerTransport::Wait(steady_clock::time_point deadline) {
-  return WaitReadable(*socket_, monitor_.get(), deadline,
-                      [this](uint16_t event, uint32_t value) { OnHandshakeEvent(event, value); });
+  return WaitReadable(*socket_, monitor_.get(), deadline, [this](uint16_t event, uint32_t value) {
+    return OnHandshakeEvent(event, value);
+  });
 }
 
 Result<bool> ZmqServerTransport::Receive(std::string* peer, std::string* peer_name,
@@ -475,19 +481,20 @@ std::string ZmqClientTransport::refusal() const {
   return refusal_;
 }
 
-void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
+bool ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   std::string text;
   switch (event) {
     case ZMQ_EVENT_CONNECTED:
       handshake_pending_ = true;
-      return;
+      return false;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
       handshake_pending_ = false;
+      backoff_ = options_.refused_retry_interval;
       std::lock_guard<std::mutex> lock(refusal_mu_);
       if (!refusal_.empty()) spdlog::info("transport {}: the primary accepts this node now", endpoint_);
       refusal_.clear();
       refusal_warned_.clear();
-      return;
+      return false;
     }
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
       text = "the primary at " + endpoint_ + " refused this node's key " + security_.public_key +
@@ -507,7 +514,7 @@ void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
     case ZMQ_EVENT_DISCONNECTED:
       // A server that cannot read this end's handshake (another key than the configured one)
       // closes the connection without a word.
-      if (!handshake_pending_ || security_.secret_key.empty()) return;
+      if (!handshake_pending_ || security_.secret_key.empty()) return false;
       handshake_pending_ = false;
       text = "the peer at " + endpoint_ +
              " closed the connection during the CURVE handshake: it is not the configured "
@@ -515,7 +522,7 @@ void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
              "it does not speak CURVE ([transport] insecure = true on its side)";
       break;
     default:
-      return;
+      return false;
   }
   handshake_pending_ = false;
   std::lock_guard<std::mutex> lock(refusal_mu_);
@@ -526,11 +533,36 @@ void ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
     refusal_warned_ = text;
     last_refusal_warning_ = now;
   }
+  return true;
+}
+
+void ZmqClientTransport::BackOff() {
+  socket_.reset();
+  monitor_.reset();
+  handshake_pending_ = false;
+  if (backoff_ <= std::chrono::milliseconds::zero()) backoff_ = options_.refused_retry_interval;
+  reopen_at_ = steady_clock::now() + backoff_;
+  spdlog::debug("transport {}: refused; trying again in {} ms", endpoint_, backoff_.count());
+  backoff_ = std::min(backoff_ * 2, options_.refused_retry_interval_max);
 }
 
 bool ZmqClientTransport::Wait(steady_clock::time_point deadline) {
-  return WaitReadable(*socket_, monitor_.get(), deadline,
-                      [this](uint16_t event, uint32_t value) { OnHandshakeEvent(event, value); });
+  for (;;) {
+    if (socket_ == nullptr) {
+      std::this_thread::sleep_until(std::min(deadline, reopen_at_));
+      if (steady_clock::now() < reopen_at_) return false;
+      if (!OpenSocket().ok()) return false;
+    }
+    bool refused = false;
+    const bool readable =
+        WaitReadable(*socket_, monitor_.get(), deadline, [&](uint16_t event, uint32_t value) {
+          const bool r = OnHandshakeEvent(event, value);
+          refused |= r;
+          return r;
+        });
+    if (!refused) return readable;
+    BackOff();
+  }
 }
 
 Status ZmqClientTransport::Reconnect() {
@@ -539,12 +571,12 @@ Status ZmqClientTransport::Reconnect() {
 }
 
 Result<bool> ZmqClientTransport::Receive(pb::Envelope* message, std::chrono::milliseconds timeout) {
-  if (socket_ == nullptr) return Status::Network("receive from " + endpoint_ + ": no socket");
   const auto deadline = steady_clock::now() + timeout;
   try {
     for (;;) {
       zmq::message_t frame;
-      if (!socket_->recv(frame, zmq::recv_flags::dontwait)) {
+      // No socket: backing off after a refusal (Wait opens a new one when it is time).
+      if (socket_ == nullptr || !socket_->recv(frame, zmq::recv_flags::dontwait)) {
         if (!Wait(deadline)) return false;
         continue;
       }
@@ -567,7 +599,6 @@ Result<bool> ZmqClientTransport::Receive(pb::Envelope* message, std::chrono::mil
 
 Result<bool> ZmqClientTransport::WaitForMessage(std::chrono::milliseconds timeout) {
   const std::string where = "wait for a message from " + endpoint_;
-  if (socket_ == nullptr) return Status::Network(where + ": no socket");
   try {
     return Wait(steady_clock::now() + timeout);
   } catch (const zmq::error_t& e) {
@@ -578,12 +609,23 @@ Result<bool> ZmqClientTransport::WaitForMessage(std::chrono::milliseconds timeou
 
 Status ZmqClientTransport::Send(const pb::Envelope& message) {
   const std::string where = "send to " + endpoint_;
-  if (socket_ == nullptr) return Status::Network(where + ": no socket");
   RS_ASSIGN_OR_RETURN(zmq::message_t body, Encode(message, options_.max_message_bytes, where));
+  if (socket_ == nullptr && steady_clock::now() >= reopen_at_) RS_RETURN_IF_ERROR(OpenSocket());
+  if (socket_ == nullptr) {
+    return Status::Network(where + ": " + refusal() + " (trying again in " +
+                           std::to_string(std::chrono::ceil<std::chrono::seconds>(
+                                              reopen_at_ - steady_clock::now())
+                                              .count()) +
+                           " s)");
+  }
   try {
     if (!socket_->send(body, zmq::send_flags::none)) {
       // A refused handshake is the likeliest reason: say so.
-      monitor_->Drain([this](uint16_t event, uint32_t value) { OnHandshakeEvent(event, value); });
+      if (monitor_->Drain([this](uint16_t event, uint32_t value) {
+            return OnHandshakeEvent(event, value);
+          })) {
+        BackOff();
+      }
       const std::string why = refusal();
       return Status::Network(where + ": not connected (or the queue is full) after " +
                              std::to_string(options_.send_timeout.count()) + " ms" +

@@ -69,6 +69,11 @@ struct ZmqOptions {
   // Client: how long Send waits for a connection (or queue room) before it returns a
   // retryable Network error.
   std::chrono::milliseconds send_timeout{1000};
+  // Client: after the server refused the handshake (this node's key, or not the configured
+  // primary), the socket is closed and a new one tried after this long, doubling up to
+  // refused_retry_interval_max (libzmq alone would retry at once, endlessly, or never).
+  std::chrono::milliseconds refused_retry_interval{1000};
+  std::chrono::milliseconds refused_retry_interval_max{10000};
 };
 
 // Peer ids are the ROUTER's routing id of the connection in lower-case hex (e.g. "0080000001").
@@ -107,8 +112,8 @@ class ZmqServerTransport : public ServerTransport {
   // Waits until the socket has a message or the deadline passes (handling handshake events
   // meanwhile); false on timeout.
   bool Wait(std::chrono::steady_clock::time_point deadline);
-  // Counts and logs (rate-limited) a connection whose handshake failed.
-  void OnHandshakeEvent(uint16_t event, uint32_t value);
+  // Counts and logs a failed handshake; false (the server goes on waiting).
+  bool OnHandshakeEvent(uint16_t event, uint32_t value);
 
   ZmqOptions options_;
   std::string endpoint_;
@@ -156,8 +161,13 @@ class ZmqClientTransport : public ClientTransport {
  private:
   ZmqClientTransport() = default;
   Status OpenSocket();
+  // Waits until the socket has a message or the deadline passes, handling handshake events and,
+  // after a refusal, closing the socket and opening a new one when the backoff is over.
   bool Wait(std::chrono::steady_clock::time_point deadline);
-  void OnHandshakeEvent(uint16_t event, uint32_t value);
+  // Notes a handshake event; true when it is a refusal (the socket is to be backed off).
+  bool OnHandshakeEvent(uint16_t event, uint32_t value);
+  // Closes the socket after a refusal; a new one opens at reopen_at_.
+  void BackOff();
 
   ZmqOptions options_;
   ZmqClientSecurity security_;
@@ -166,6 +176,8 @@ class ZmqClientTransport : public ClientTransport {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<HandshakeMonitor> monitor_;
   bool handshake_pending_ = false;  // connected, no handshake result yet
+  std::chrono::steady_clock::time_point reopen_at_{};  // while socket_ is closed after a refusal
+  std::chrono::milliseconds backoff_{0};               // the next refusal's wait
   mutable std::mutex refusal_mu_;
   std::string refusal_;  // guarded by refusal_mu_
   std::string refusal_warned_;

@@ -579,6 +579,56 @@ TEST(ZmqCurveTest, AClientRefusesAServerWithAnotherKey) {
       << client->refusal();
 }
 
+// A refused client closes its socket and tries again after a backoff: without it, libzmq
+// reconnected several times a second forever (a server that closes during the handshake resets
+// its backoff) or, after a ZAP refusal, never again. Once the right server is there, it gets in.
+TEST(ZmqCurveTest, ARefusedClientBacksOffThenGetsInOnceTheRightServerAnswers) {
+  const CurveKeyPair other = *GenerateCurveKeyPair();
+  ZmqServerSecurity impostor;
+  impostor.secret_key = other.secret_key;
+  impostor.peers[Keys().client.public_key] = "node2";
+  auto wrong = ZmqServerTransport::Bind("tcp://127.0.0.1:*", impostor);
+  ASSERT_TRUE(wrong.ok()) << wrong.status().ToString();
+  const std::string endpoint = (*wrong)->bound_endpoint();
+  ZmqOptions options;
+  options.send_timeout = milliseconds(100);
+  options.refused_retry_interval = milliseconds(500);
+  options.refused_retry_interval_max = milliseconds(500);
+  auto client = ConnectTo(endpoint, options);
+  ASSERT_NE(client, nullptr);
+  const auto until = steady_clock::now() + milliseconds(2500);
+  while (steady_clock::now() < until) {
+    pb::Envelope ignored;
+    (void)client->Receive(&ignored, milliseconds(20));
+    ReceiveFor(**wrong, milliseconds(20));
+  }
+  const uint64_t attempts = (*wrong)->refusals().count;
+  EXPECT_GE(attempts, 2u) << "it keeps trying";
+  EXPECT_LE(attempts, 7u) << "at most one attempt per backoff (500 ms) in 2.5 s";
+  EXPECT_NE(client->refusal().find("not the configured primary"), std::string::npos);
+  EXPECT_FALSE(client->Send(MakeHeartbeat(1)).ok());
+
+  wrong->reset();
+  auto right = ZmqServerTransport::Bind(endpoint, ServerSecurity());
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  bool sent = false;
+  const auto deadline = steady_clock::now() + milliseconds(5000);
+  while (!sent && steady_clock::now() < deadline) {
+    pb::Envelope ignored;
+    (void)client->Receive(&ignored, milliseconds(50));
+    sent = client->Send(MakeHeartbeat(7)).ok();
+  }
+  ASSERT_TRUE(sent) << client->refusal();
+  std::string peer, name;
+  pb::Envelope got;
+  auto received = (*right)->Receive(&peer, &name, &got, kWait);
+  ASSERT_TRUE(received.ok() && *received);
+  EXPECT_EQ(name, "node2");
+  pb::Envelope ignored;
+  (void)client->Receive(&ignored, milliseconds(50));
+  EXPECT_EQ(client->refusal(), "") << "accepted now";
+}
+
 // libzmq lets every CURVE client in when no ZAP handler answers: the transport must then drop
 // what they send (no User-Id), never hand it on unnamed.
 TEST(ZmqCurveTest, WithoutAZapHandlerTheServerFailsClosed) {
