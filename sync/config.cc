@@ -1,8 +1,8 @@
 #include "sync/config.h"
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,6 +66,27 @@ Status Read(const toml::table& table, const std::string& section, const char* ke
 }
 
 // Reads [section] ssl_mode, ssl_ca, ssl_cert, ssl_key into `tls` and checks that they agree.
+// An array of non-empty strings (`example` shows one in the message).
+Status ReadNames(const toml::table& table, const std::string& section, const char* key,
+                 std::string_view example, std::vector<std::string>* out,
+                 const std::string& origin) {
+  const toml::node* node = table.get(key);
+  if (!node) return Status::Ok();
+  const toml::array* arr = node->as_array();
+  if (!arr) {
+    return Status::InvalidArgument(fmt::format("{}: [{}] {} must be an array of names, e.g. {}",
+                                               origin, section, key, example));
+  }
+  for (const auto& item : *arr) {
+    if (!item.is_string() || item.value<std::string>()->empty()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: [{}] {} must hold only non-empty strings", origin, section, key));
+    }
+    out->push_back(*item.value<std::string>());
+  }
+  return Status::Ok();
+}
+
 Status ReadTls(const toml::table& table, const std::string& section, MysqlTls* tls,
                const std::string& origin) {
   RS_RETURN_IF_ERROR(Read(table, section, "ssl_ca", &tls->ca, origin));
@@ -123,11 +144,16 @@ const char* RoleName(NodeRole role) { return role == NodeRole::kPrimary ? "prima
 
 const char* MysqlSslModeName(MysqlSslMode mode) {
   switch (mode) {
-    case MysqlSslMode::kDisabled: return "DISABLED";
-    case MysqlSslMode::kPreferred: return "PREFERRED";
-    case MysqlSslMode::kRequired: return "REQUIRED";
-    case MysqlSslMode::kVerifyCa: return "VERIFY_CA";
-    case MysqlSslMode::kVerifyIdentity: return "VERIFY_IDENTITY";
+    case MysqlSslMode::kDisabled:
+      return "DISABLED";
+    case MysqlSslMode::kPreferred:
+      return "PREFERRED";
+    case MysqlSslMode::kRequired:
+      return "REQUIRED";
+    case MysqlSslMode::kVerifyCa:
+      return "VERIFY_CA";
+    case MysqlSslMode::kVerifyIdentity:
+      return "VERIFY_IDENTITY";
   }
   return "?";
 }
@@ -135,8 +161,8 @@ const char* MysqlSslModeName(MysqlSslMode mode) {
 std::string NodeNameProblem(std::string_view name) {
   if (name.empty() || name.size() > 64) return "must be 1 to 64 characters long";
   for (char ch : name) {
-    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                    ch == '.' || ch == '_' || ch == '-';
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
     if (!ok) return "may hold only letters, digits, '.', '_' and '-'";
   }
   return "";
@@ -161,10 +187,10 @@ Result<NodeConfig> NodeConfig::Load(const std::string& path) {
         fmt::format("read configuration file {}: stat: {}", path, strerror(errno)));
   }
   if ((st.st_mode & 077) != 0) {
-    return Status::InvalidArgument(fmt::format(
-        "configuration file {}: mode {:04o} lets group or others read it, and it holds "
-        "passwords; run: chmod 600 {}",
-        path, st.st_mode & 07777, path));
+    return Status::InvalidArgument(
+        fmt::format("configuration file {}: mode {:04o} lets group or others read it, and it holds "
+                    "passwords; run: chmod 600 {}",
+                    path, st.st_mode & 07777, path));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in.is_open()) {
@@ -188,11 +214,10 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
   NodeConfig c;
   c.source_path = origin;
-  RS_RETURN_IF_ERROR(CheckKeys(
-      root, "",
-      {"node", "mysql", "primary_mysql", "apply", "repository", "transport", "peers", "journal",
-       "log"},
-      origin));
+  RS_RETURN_IF_ERROR(CheckKeys(root, "",
+                               {"node", "mysql", "primary_mysql", "apply", "bootstrap",
+                                "repository", "transport", "peers", "journal", "log"},
+                               origin));
   for (const auto& [key, node] : root) {
     if (!node.is_table()) {
       return Status::InvalidArgument(
@@ -201,8 +226,17 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
 
   if (const toml::table* t = Section(root, "node")) {
-    RS_RETURN_IF_ERROR(CheckKeys(*t, "node", {"role", "state_dir", "name"}, origin));
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "node", {"role", "state_dir", "name", "bootstrap"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "node", "name", &c.node.name, origin));
+    std::string bootstrap = "manual";
+    RS_RETURN_IF_ERROR(Read(*t, "node", "bootstrap", &bootstrap, origin));
+    if (bootstrap != "manual" && bootstrap != "auto") {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [node] bootstrap = \"{}\": must be \"manual\" (wait for `replsync bootstrap`) or "
+          "\"auto\" (a fresh secondary bootstraps by itself)",
+          origin, bootstrap));
+    }
+    c.node.bootstrap_auto = bootstrap == "auto";
     std::string role = "primary";
     RS_RETURN_IF_ERROR(Read(*t, "node", "role", &role, origin));
     if (role == "primary") {
@@ -220,12 +254,11 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
 
   if (const toml::table* t = Section(root, "mysql")) {
-    RS_RETURN_IF_ERROR(
-        CheckKeys(*t, "mysql",
-                  {"host", "port", "user", "password", "databases", "replica_server_id",
-                   "heartbeat_ms", "connect_timeout_s", "socket", "ssl_mode", "ssl_ca", "ssl_cert",
-                   "ssl_key"},
-                  origin));
+    RS_RETURN_IF_ERROR(CheckKeys(
+        *t, "mysql",
+        {"host", "port", "user", "password", "databases", "replica_server_id", "heartbeat_ms",
+         "connect_timeout_s", "socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"},
+        origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "host", &c.mysql.host, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "port", &c.mysql.port, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "user", &c.mysql.user, origin));
@@ -235,20 +268,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "connect_timeout_s", &c.mysql.connect_timeout_s, origin));
     RS_RETURN_IF_ERROR(Read(*t, "mysql", "socket", &c.mysql.socket, origin));
     RS_RETURN_IF_ERROR(ReadTls(*t, "mysql", &c.mysql.tls, origin));
-    if (const toml::node* dbs = t->get("databases")) {
-      const toml::array* arr = dbs->as_array();
-      if (!arr) {
-        return Status::InvalidArgument(fmt::format(
-            "{}: [mysql] databases must be an array of names, e.g. [\"smarten\"]", origin));
-      }
-      for (const auto& item : *arr) {
-        if (!item.is_string() || item.value<std::string>()->empty()) {
-          return Status::InvalidArgument(
-              fmt::format("{}: [mysql] databases must hold only non-empty strings", origin));
-        }
-        c.mysql.databases.push_back(*item.value<std::string>());
-      }
-    }
+    RS_RETURN_IF_ERROR(
+        ReadNames(*t, "mysql", "databases", "[\"smarten\"]", &c.mysql.databases, origin));
     if (c.mysql.port == 0) {
       return Status::InvalidArgument(fmt::format("{}: [mysql] port must not be 0", origin));
     }
@@ -260,11 +281,10 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   }
 
   if (const toml::table* t = Section(root, "primary_mysql")) {
-    RS_RETURN_IF_ERROR(
-        CheckKeys(*t, "primary_mysql",
-                  {"host", "port", "user", "password", "socket", "ssl_mode", "ssl_ca", "ssl_cert",
-                   "ssl_key"},
-                  origin));
+    RS_RETURN_IF_ERROR(CheckKeys(
+        *t, "primary_mysql",
+        {"host", "port", "user", "password", "socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"},
+        origin));
     c.primary_mysql.set = true;
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "host", &c.primary_mysql.host, origin));
     RS_RETURN_IF_ERROR(Read(*t, "primary_mysql", "port", &c.primary_mysql.port, origin));
@@ -274,6 +294,37 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     RS_RETURN_IF_ERROR(ReadTls(*t, "primary_mysql", &c.primary_mysql.tls, origin));
     if (c.primary_mysql.port == 0) {
       return Status::InvalidArgument(fmt::format("{}: [primary_mysql] port must not be 0", origin));
+    }
+  }
+  if (const toml::table* t = Section(root, "bootstrap")) {
+    RS_RETURN_IF_ERROR(CheckKeys(*t, "bootstrap",
+                                 {"readers", "chunk_megabytes", "snapshot_seconds", "max_running",
+                                  "max_rate_megabytes", "users", "exclude_users"},
+                                 origin));
+    auto& b = c.bootstrap;
+    RS_RETURN_IF_ERROR(Read(*t, "bootstrap", "readers", &b.readers, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "bootstrap", "chunk_megabytes", &b.chunk_megabytes, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "bootstrap", "snapshot_seconds", &b.snapshot_seconds, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "bootstrap", "max_running", &b.max_running, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "bootstrap", "max_rate_megabytes", &b.max_rate_megabytes, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "bootstrap", "users", &b.users, origin));
+    RS_RETURN_IF_ERROR(
+        ReadNames(*t, "bootstrap", "exclude_users", "[\"report\"]", &b.exclude_users, origin));
+    struct Range {
+      const char* key;
+      uint32_t value, min, max;
+      const char* meaning;
+    };
+    for (const Range& r :
+         {Range{"readers", b.readers, 1, 8, "snapshots read and chunks loaded at once"},
+          Range{"chunk_megabytes", b.chunk_megabytes, 1, 64, "row data per chunk"},
+          Range{"snapshot_seconds", b.snapshot_seconds, 1, 3600,
+                "how long each round of snapshots is held on the primary"}}) {
+      if (r.value < r.min || r.value > r.max) {
+        return Status::InvalidArgument(fmt::format("{}: [bootstrap] {} = {}: must be {}..{} ({})",
+                                                   origin, r.key, r.value, r.min, r.max,
+                                                   r.meaning));
+      }
     }
   }
   if (const toml::table* t = Section(root, "apply")) {
@@ -286,9 +337,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
   if (const toml::table* t = Section(root, "repository")) {
-    RS_RETURN_IF_ERROR(
-        CheckKeys(*t, "repository", {"path", "quiet_ms", "open_write_quiet_ms", "keep_setid"},
-                  origin));
+    RS_RETURN_IF_ERROR(CheckKeys(
+        *t, "repository", {"path", "quiet_ms", "open_write_quiet_ms", "keep_setid"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "path", &c.repository.path, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "keep_setid", &c.repository.keep_setid, origin));
     RS_RETURN_IF_ERROR(Read(*t, "repository", "quiet_ms", &c.repository.quiet_ms, origin));
@@ -309,8 +359,8 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
   if (const toml::table* t = Section(root, "transport")) {
-    RS_RETURN_IF_ERROR(CheckKeys(
-        *t, "transport", {"listen", "primary", "secret_key_file", "insecure"}, origin));
+    RS_RETURN_IF_ERROR(
+        CheckKeys(*t, "transport", {"listen", "primary", "secret_key_file", "insecure"}, origin));
     RS_RETURN_IF_ERROR(Read(*t, "transport", "listen", &c.transport.listen, origin));
     RS_RETURN_IF_ERROR(Read(*t, "transport", "primary", &c.transport.primary, origin));
     RS_RETURN_IF_ERROR(
@@ -324,9 +374,9 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
       const std::string section = "peers." + peer.name;
       const toml::table* table = node.as_table();
       if (table == nullptr) {
-        return Status::InvalidArgument(fmt::format(
-            "{}: peers.{} must be a table ([peers.{}] with endpoint and public_key)", origin,
-            peer.name, peer.name));
+        return Status::InvalidArgument(
+            fmt::format("{}: peers.{} must be a table ([peers.{}] with endpoint and public_key)",
+                        origin, peer.name, peer.name));
       }
       if (std::string problem = NodeNameProblem(peer.name); !problem.empty()) {
         return Status::InvalidArgument(
@@ -343,8 +393,9 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
       }
       for (const NodeConfig::Peer& other : c.peers) {
         if (other.endpoint == peer.endpoint) {
-          return Status::InvalidArgument(fmt::format("{}: [{}] and [peers.{}] have the same endpoint {}",
-                                                     origin, section, other.name, peer.endpoint));
+          return Status::InvalidArgument(
+              fmt::format("{}: [{}] and [peers.{}] have the same endpoint {}", origin, section,
+                          other.name, peer.endpoint));
         }
         if (!peer.public_key.empty() && other.public_key == peer.public_key) {
           return Status::InvalidArgument(fmt::format(
@@ -375,9 +426,9 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     }
   }
   if (std::string problem = NodeNameProblem(c.node.name); !problem.empty()) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: [node] name = \"{}\": {} (it defaults to the host name; set one)", origin,
-        c.node.name, problem));
+    return Status::InvalidArgument(
+        fmt::format("{}: [node] name = \"{}\": {} (it defaults to the host name; set one)", origin,
+                    c.node.name, problem));
   }
   for (const NodeConfig::Peer& peer : c.peers) {
     if (peer.name == c.node.name) {

@@ -43,6 +43,9 @@ struct NodeConfig {
     NodeRole role = NodeRole::kPrimary;
     std::string state_dir = "/var/lib/replsync";
     std::string name;  // how this node is named to its peers; default: the host name
+    // Secondary: start `replsync bootstrap` by itself when this node is fresh (an empty database
+    // and repository, nothing applied yet): "auto"; "manual" (default) waits for the command.
+    bool bootstrap_auto = false;
   } node;
 
   struct Journal {
@@ -85,6 +88,19 @@ struct NodeConfig {
     // order kept); 1 applies one transaction at a time. 1..64.
     uint32_t workers = 4;
   } apply;
+  // [bootstrap]: how a secondary copies the primary's data (schemas/bootstrap.md).
+  struct Bootstrap {
+    uint32_t readers = 2;            // snapshots read (and chunks loaded) at once, 1..8
+    uint32_t chunk_megabytes = 8;    // row data per chunk, 1..64
+    uint32_t snapshot_seconds = 10;  // how long a round's snapshots are held, 1..3600
+    // The primary's other running queries (Threads_running) above which reading waits, as
+    // verify's --max-running; 0 = no throttle.
+    uint32_t max_running = 25;
+    uint32_t max_rate_megabytes = 0;  // row data read per second on the primary; 0 = no limit
+    bool users = true;                // copy the accounts with privileges on the databases
+    std::vector<std::string> exclude_users;  // user names never copied (besides root & co)
+  } bootstrap;
+
   struct Repository {
     std::string path;
     // A changed path is read once it had no event for quiet_ms; a file modified and not closed

@@ -1,7 +1,6 @@
 #include "sync/config.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,7 +215,8 @@ public_key = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
   EXPECT_EQ(c->peers[0].endpoint, "tcp://10.0.0.1:7700");
   EXPECT_EQ(c->peers[0].public_key, "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID");
   EXPECT_EQ(c->peers[1].name, "node3");
-  auto insecure = NodeConfig::Parse("[node]\nrole = \"primary\"\n[transport]\ninsecure = true\n", "t.toml");
+  auto insecure =
+      NodeConfig::Parse("[node]\nrole = \"primary\"\n[transport]\ninsecure = true\n", "t.toml");
   ASSERT_TRUE(insecure.ok()) << insecure.status().ToString();
   EXPECT_TRUE(insecure->transport.insecure);
 }
@@ -272,11 +272,58 @@ TEST(NodeConfigTest, RepositoryKeepSetidIsOffUnlessSetToTrue) {
                               "t.toml");
   ASSERT_TRUE(on.ok()) << on.status().ToString();
   EXPECT_TRUE(on->repository.keep_setid);
-  auto wrong = NodeConfig::Parse("[node]\nrole = \"secondary\"\n[repository]\nkeep_setid = 1\n",
-                                 "t.toml");
+  auto wrong =
+      NodeConfig::Parse("[node]\nrole = \"secondary\"\n[repository]\nkeep_setid = 1\n", "t.toml");
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.status().message().find("[repository] keep_setid"), std::string::npos)
       << wrong.status().message();
+}
+
+TEST(NodeConfigTest, BootstrapKeysAreReadWithDefaults) {
+  auto defaults = NodeConfig::Parse("[node]\nrole = \"secondary\"\n", "t.toml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_FALSE(defaults->node.bootstrap_auto);
+  EXPECT_EQ(defaults->bootstrap.readers, 2u);
+  EXPECT_EQ(defaults->bootstrap.chunk_megabytes, 8u);
+  EXPECT_EQ(defaults->bootstrap.snapshot_seconds, 10u);
+  EXPECT_TRUE(defaults->bootstrap.users);
+  auto c = NodeConfig::Parse(
+      "[node]\nrole = \"secondary\"\nbootstrap = \"auto\"\n"
+      "[bootstrap]\nreaders = 4\nchunk_megabytes = 16\nsnapshot_seconds = 30\nmax_running = 0\n"
+      "max_rate_megabytes = 50\nusers = false\nexclude_users = [\"report\", \"etl\"]\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->node.bootstrap_auto);
+  EXPECT_EQ(c->bootstrap.readers, 4u);
+  EXPECT_EQ(c->bootstrap.chunk_megabytes, 16u);
+  EXPECT_EQ(c->bootstrap.snapshot_seconds, 30u);
+  EXPECT_EQ(c->bootstrap.max_running, 0u);
+  EXPECT_EQ(c->bootstrap.max_rate_megabytes, 50u);
+  EXPECT_FALSE(c->bootstrap.users);
+  EXPECT_EQ(c->bootstrap.exclude_users, (std::vector<std::string>{"report", "etl"}));
+}
+
+TEST(NodeConfigTest, BadBootstrapValuesAreRejectedWithTheKey) {
+  struct Case {
+    const char* toml;
+    const char* needle;
+  };
+  for (const Case& bad : {
+           Case{"[node]\nrole = \"secondary\"\nbootstrap = \"always\"\n", "[node] bootstrap"},
+           Case{"[node]\nrole = \"secondary\"\n[bootstrap]\nreaders = 0\n", "[bootstrap] readers"},
+           Case{"[node]\nrole = \"secondary\"\n[bootstrap]\nreaders = 9\n", "[bootstrap] readers"},
+           Case{"[node]\nrole = \"secondary\"\n[bootstrap]\nchunk_megabytes = 65\n",
+                "[bootstrap] chunk_megabytes"},
+           Case{"[node]\nrole = \"secondary\"\n[bootstrap]\nsnapshot_seconds = 0\n",
+                "[bootstrap] snapshot_seconds"},
+           Case{"[node]\nrole = \"secondary\"\n[bootstrap]\nexclude_users = \"x\"\n",
+                "[bootstrap] exclude_users"},
+           Case{"[node]\nrole = \"secondary\"\n[bootstrap]\nthreads = 2\n", "threads"},
+       }) {
+    auto c = NodeConfig::Parse(bad.toml, "t.toml");
+    ASSERT_FALSE(c.ok()) << bad.toml;
+    EXPECT_NE(c.status().message().find(bad.needle), std::string::npos) << c.status().ToString();
+  }
 }
 
 }  // namespace
