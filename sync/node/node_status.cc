@@ -165,6 +165,38 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Put("reconnects", s.reconnects);
   o.Put("entries_refused", s.entries_refused);
   o.Put("primary_refusal", s.primary_refusal);
+  if (s.bootstrap) {
+    const NodeStatus::Bootstrap& b = *s.bootstrap;
+    o.Begin("bootstrap");
+    o.Put("token", b.token);
+    o.Put("phase", b.phase);
+    o.Put("resync", b.resync);
+    o.Put("start_position", b.start_position);
+    o.Put("tables_total", b.tables_total);
+    o.Put("tables_done", b.tables_done);
+    o.Put("rows_done", b.rows_done);
+    o.Put("rows_estimated", b.rows_estimated);
+    o.Put("bytes_done", b.bytes_done);
+    o.Put("bytes_estimated", b.bytes_estimated);
+    o.Put("bytes_per_second", b.bytes_per_second);
+    o.Put("eta_seconds", b.eta_seconds);
+    o.Put("round", b.round);
+    o.Put("snapshot_age_seconds", b.snapshot_age_seconds);
+    o.Put("lock_ms", b.lock_ms);
+    o.Put("files_total", b.files_total);
+    o.Put("files_done", b.files_done);
+    o.writer().Key("refused");
+    o.writer().StartArray();
+    for (const std::string& item : b.refused) {
+      o.writer().String(item.data(), static_cast<rapidjson::SizeType>(item.size()));
+    }
+    o.writer().EndArray();
+    o.Put("error", b.error);
+    o.Put("exit_code", b.exit_code);
+    o.Put("started_at", b.started_at);
+    o.Put("finished_at", b.finished_at);
+    o.End();
+  }
   o.End();
 }
 
@@ -226,6 +258,19 @@ class In {
   void Get(const char* key, double* out) {
     if (const rapidjson::Value* v = Find(key, "a number", &rapidjson::Value::IsNumber)) {
       *out = v->GetDouble();
+    }
+  }
+  void Get(const char* key, std::vector<std::string>* out) {
+    const rapidjson::Value* v = Find(key, "an array", &rapidjson::Value::IsArray);
+    if (v == nullptr) return;
+    for (const rapidjson::Value& item : v->GetArray()) {
+      if (!item.IsString()) {
+        if (error_->ok()) {
+          *error_ = Status::Corruption("status file: " + path_ + key + "[] is not a string");
+        }
+        return;
+      }
+      out->emplace_back(item.GetString(), item.GetStringLength());
     }
   }
   // The object under `key`, or nullopt when it is missing (or not an object: an error).
@@ -370,6 +415,31 @@ NodeStatus::Secondary ReadSecondary(In& in) {
   in.Get("reconnects", &s.reconnects);
   in.Get("entries_refused", &s.entries_refused);
   in.Get("primary_refusal", &s.primary_refusal);
+  if (std::optional<In> b = in.Object("bootstrap")) {
+    NodeStatus::Bootstrap& out = s.bootstrap.emplace();
+    b->Get("token", &out.token);
+    b->Get("phase", &out.phase);
+    b->Get("resync", &out.resync);
+    b->Get("start_position", &out.start_position);
+    b->Get("tables_total", &out.tables_total);
+    b->Get("tables_done", &out.tables_done);
+    b->Get("rows_done", &out.rows_done);
+    b->Get("rows_estimated", &out.rows_estimated);
+    b->Get("bytes_done", &out.bytes_done);
+    b->Get("bytes_estimated", &out.bytes_estimated);
+    b->Get("bytes_per_second", &out.bytes_per_second);
+    b->Get("eta_seconds", &out.eta_seconds);
+    b->Get("round", &out.round);
+    b->Get("snapshot_age_seconds", &out.snapshot_age_seconds);
+    b->Get("lock_ms", &out.lock_ms);
+    b->Get("files_total", &out.files_total);
+    b->Get("files_done", &out.files_done);
+    b->Get("refused", &out.refused);
+    b->Get("error", &out.error);
+    b->Get("exit_code", &out.exit_code);
+    b->Get("started_at", &out.started_at);
+    b->Get("finished_at", &out.finished_at);
+  }
   return s;
 }
 

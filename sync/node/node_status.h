@@ -66,7 +66,7 @@ struct NodeStatus {
     uint64_t applied_seq = 0;
     uint64_t sent_seq = 0;
     uint64_t lag_entries = 0;
-    double last_seen = 0;  // seconds since the epoch; 0: not since the daemon started
+    double last_seen = 0;         // seconds since the epoch; 0: not since the daemon started
     bool ever_connected = false;  // false: configured, never said Hello (it pins the journal)
     std::string last_error;
     bool operator==(const Peer&) const = default;
@@ -89,11 +89,11 @@ struct NodeStatus {
     uint64_t bytes_sent = 0;
     uint64_t bad_frames = 0;
     uint64_t abandoned_file_parts = 0;
-    uint64_t refused_requests = 0;  // peer requests refused (bad paths, forged positions, limits)
-    uint64_t refused_peers = 0;     // connections refused (key not in [peers], failed handshake)
-    std::string last_refused_peer;  // the latest, as logged
+    uint64_t refused_requests = 0;    // peer requests refused (bad paths, forged positions, limits)
+    uint64_t refused_peers = 0;       // connections refused (key not in [peers], failed handshake)
+    std::string last_refused_peer;    // the latest, as logged
     double last_refused_peer_at = 0;  // seconds since the epoch; 0: none
-    std::vector<Peer> peers;        // every configured secondary
+    std::vector<Peer> peers;          // every configured secondary
     bool operator==(const Primary&) const = default;
   };
 
@@ -121,6 +121,34 @@ struct NodeStatus {
     uint64_t bytes = 0;
     bool operator==(const RelayStats&) const = default;
   };
+  // secondary.bootstrap: the latest bootstrap of this secondary (schemas/bootstrap.md).
+  struct Bootstrap {
+    std::string token;  // the request's (`replsync bootstrap` follows its own)
+    // refused | starting | copying | objects | files | done | failed
+    std::string phase;
+    bool resync = false;
+    std::string start_position;  // P_0, the first round's point ("" before it)
+    uint64_t tables_total = 0;
+    uint64_t tables_done = 0;
+    uint64_t rows_done = 0;  // rows loaded (or found equal, with resync)
+    uint64_t rows_estimated = 0;
+    uint64_t bytes_done = 0;  // row data loaded
+    uint64_t bytes_estimated = 0;
+    double bytes_per_second = 0;
+    int64_t eta_seconds = -1;  // -1: not known yet
+    uint64_t round = 0;
+    double snapshot_age_seconds = 0;  // how long the current round's snapshots are held
+    uint32_t lock_ms = 0;             // the longest commit block a round needed
+    uint64_t files_total = 0;         // paths that differed
+    uint64_t files_done = 0;
+    // What a refused bootstrap would have replaced ("app: 12 tables, about 50000 rows").
+    std::vector<std::string> refused;
+    std::string error;
+    int exit_code = -1;  // once ended: 0 done, 1 refused, 2 could not; -1 while it runs
+    double started_at = 0;
+    double finished_at = 0;
+    bool operator==(const Bootstrap&) const = default;
+  };
   // "secondary"
   struct Secondary {
     std::string primary;         // the primary's endpoint
@@ -142,10 +170,12 @@ struct NodeStatus {
     Lag lag;
     RelayStats relay;
     uint64_t reconnects = 0;
-    uint64_t entries_refused = 0;  // entries over the size caps or zstd bombs (dropped, asked again)
+    uint64_t entries_refused =
+        0;  // entries over the size caps or zstd bombs (dropped, asked again)
     // Why the primary's end does not let this node in (refused key, not the configured
     // primary); "" once connected.
     std::string primary_refusal;
+    std::optional<Bootstrap> bootstrap;  // once one was asked for (or is in progress)
     bool operator==(const Secondary&) const = default;
   };
 
@@ -155,8 +185,8 @@ struct NodeStatus {
   int64_t pid = 0;
   double started_at = 0;  // seconds since the epoch
   double updated_at = 0;
-  std::string state;                   // "running", "waiting", "paused", "error"
-  std::string error;                   // the last error, "" when none
+  std::string state;  // "running", "waiting", "paused", "error"
+  std::string error;  // the last error, "" when none
   // "curve" (keys on every ZeroMQ socket) or "insecure" ([transport] insecure = true).
   std::string transport;
   std::optional<Primary> primary;      // on a primary

@@ -89,7 +89,10 @@ NodeStatus SampleSecondary() {
   sec.parallel_applied = 470;
   sec.serial_fallbacks = 1;
   sec.waiting_for = "";
-  sec.files = {.root = "/srv/repo", .changes_applied = 5106, .batches = 12, .resync_pending = 0,
+  sec.files = {.root = "/srv/repo",
+               .changes_applied = 5106,
+               .batches = 12,
+               .resync_pending = 0,
                .changes_refused = 1};
   sec.lag = {.transactions = 2, .bytes = 2048, .seconds = 0.5};
   sec.relay = {.first_seq = 499, .last_seq = 500, .entries = 2, .bytes = 2048};
@@ -157,6 +160,38 @@ TEST(NodeStatusTest, SecondaryRoundTrips) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, s);
   EXPECT_EQ(back->ToJson(), s.ToJson());
+}
+
+TEST(NodeStatusTest, SecondaryWithABootstrapRoundTrips) {
+  NodeStatus s = SampleSecondary();
+  NodeStatus::Bootstrap& b = s.secondary->bootstrap.emplace();
+  b.token = "9f2c";
+  b.phase = "copying";
+  b.resync = true;
+  b.start_position = "binlog.000003:4500";
+  b.tables_total = 12;
+  b.tables_done = 5;
+  b.rows_done = 400000;
+  b.rows_estimated = 1000000;
+  b.bytes_done = 80 << 20;
+  b.bytes_estimated = 200 << 20;
+  b.bytes_per_second = 31.5e6;
+  b.eta_seconds = 4;
+  b.round = 3;
+  b.snapshot_age_seconds = 2.5;
+  b.lock_ms = 7;
+  b.files_total = 10;
+  b.files_done = 2;
+  b.refused = {"app: 12 tables, about 50000 rows", "repository: 200 files"};
+  b.error = "";
+  b.exit_code = -1;
+  b.started_at = 1795301485.5;
+  Result<NodeStatus> back = NodeStatus::Parse(s.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+  ASSERT_TRUE(back->secondary->bootstrap.has_value());
+  EXPECT_EQ(back->secondary->bootstrap->refused.size(), 2u);
+  EXPECT_NE(s.ToJson().find(R"("bootstrap":{"token":"9f2c","phase":"copying")"), std::string::npos);
 }
 
 TEST(NodeStatusTest, PrimaryWithoutRepositoryHasNoFilesObject) {
