@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tools/cli/binlog_dump.h"
+#include "tools/cli/bootstrap_command.h"
 #include "tools/cli/keygen_command.h"
 #include "tools/cli/repair_command.h"
 #include "tools/cli/status_command.h"
@@ -151,13 +152,43 @@ int main(int argc, char** argv) {
   out_option->excludes(public_option);
   keygen_cmd->require_option(1);
 
+  replsync::cli::BootstrapCommandOptions bootstrap;
+  CLI::App* bootstrap_cmd = app.add_subcommand(
+      "bootstrap",
+      "Make this secondary an exact copy of its primary while the primary keeps working, and\n"
+      "join it to the change stream with no gap (schemas/bootstrap.md): databases, tables and\n"
+      "rows (copied in consistent snapshots, compressed over the replication link: no database\n"
+      "link to the primary is needed), views, routines, triggers, events, the users with\n"
+      "privileges on the databases, then the repository. Run it on the secondary, with both\n"
+      "replsyncd running; the secondary's daemon does the copy and shows it in `replsync\n"
+      "status`. Interrupted (this command, either daemon or either server), it goes on where it\n"
+      "stood; run the command again to follow it.\n"
+      "A secondary that already holds data is refused (exit 1, with what it would replace)\n"
+      "unless --force (replace it) or --resync (keep it, copy only what differs).\n"
+      "Exit 0: the secondary holds the primary's data and follows; 1: refused; 2: could not\n"
+      "(the reason and what to do are printed).");
+  bootstrap_cmd->add_option("--config", bootstrap.config_path, "The secondary's configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  bootstrap_cmd->add_flag("--json", bootstrap.json,
+                          "One JSON object per progress step, the last one with exit_code");
+  auto* force_flag = bootstrap_cmd->add_flag(
+      "--force", bootstrap.force,
+      "Replace what the secondary holds (its replicated databases are dropped first)");
+  auto* resync_flag = bootstrap_cmd->add_flag(
+      "--resync", bootstrap.resync,
+      "Keep what the secondary holds; compare chunk by chunk and copy only what differs");
+  force_flag->excludes(resync_flag);
+
   CLI11_PARSE(app, argc, argv);
 
   if (keygen_cmd->parsed()) {
-    if (!keygen_public.empty()) return replsync::cli::RunShowPublicKey(keygen_public, stdout, stderr);
+    if (!keygen_public.empty())
+      return replsync::cli::RunShowPublicKey(keygen_public, stdout, stderr);
     return replsync::cli::RunKeygen(keygen_out, stdout, stderr);
   }
 
+  if (bootstrap_cmd->parsed()) return replsync::cli::RunBootstrap(bootstrap, stdout);
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);
   if (repair_cmd->parsed()) return replsync::cli::RunRepair(repair, stdout);

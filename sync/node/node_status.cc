@@ -126,6 +126,38 @@ void WritePrimary(Out<Writer>& o, const NodeStatus::Primary& p) {
   o.End();
 }
 
+// secondary.bootstrap's members, without the braces.
+template <typename Writer>
+void WriteBootstrapMembers(Out<Writer>& o, const NodeStatus::Bootstrap& b) {
+  o.Put("token", b.token);
+  o.Put("phase", b.phase);
+  o.Put("resync", b.resync);
+  o.Put("start_position", b.start_position);
+  o.Put("tables_total", b.tables_total);
+  o.Put("tables_done", b.tables_done);
+  o.Put("rows_done", b.rows_done);
+  o.Put("rows_estimated", b.rows_estimated);
+  o.Put("bytes_done", b.bytes_done);
+  o.Put("bytes_estimated", b.bytes_estimated);
+  o.Put("bytes_per_second", b.bytes_per_second);
+  o.Put("eta_seconds", b.eta_seconds);
+  o.Put("round", b.round);
+  o.Put("snapshot_age_seconds", b.snapshot_age_seconds);
+  o.Put("lock_ms", b.lock_ms);
+  o.Put("files_total", b.files_total);
+  o.Put("files_done", b.files_done);
+  o.writer().Key("refused");
+  o.writer().StartArray();
+  for (const std::string& item : b.refused) {
+    o.writer().String(item.data(), static_cast<rapidjson::SizeType>(item.size()));
+  }
+  o.writer().EndArray();
+  o.Put("error", b.error);
+  o.Put("exit_code", b.exit_code);
+  o.Put("started_at", b.started_at);
+  o.Put("finished_at", b.finished_at);
+}
+
 template <typename Writer>
 void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Begin("secondary");
@@ -166,35 +198,8 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Put("entries_refused", s.entries_refused);
   o.Put("primary_refusal", s.primary_refusal);
   if (s.bootstrap) {
-    const NodeStatus::Bootstrap& b = *s.bootstrap;
     o.Begin("bootstrap");
-    o.Put("token", b.token);
-    o.Put("phase", b.phase);
-    o.Put("resync", b.resync);
-    o.Put("start_position", b.start_position);
-    o.Put("tables_total", b.tables_total);
-    o.Put("tables_done", b.tables_done);
-    o.Put("rows_done", b.rows_done);
-    o.Put("rows_estimated", b.rows_estimated);
-    o.Put("bytes_done", b.bytes_done);
-    o.Put("bytes_estimated", b.bytes_estimated);
-    o.Put("bytes_per_second", b.bytes_per_second);
-    o.Put("eta_seconds", b.eta_seconds);
-    o.Put("round", b.round);
-    o.Put("snapshot_age_seconds", b.snapshot_age_seconds);
-    o.Put("lock_ms", b.lock_ms);
-    o.Put("files_total", b.files_total);
-    o.Put("files_done", b.files_done);
-    o.writer().Key("refused");
-    o.writer().StartArray();
-    for (const std::string& item : b.refused) {
-      o.writer().String(item.data(), static_cast<rapidjson::SizeType>(item.size()));
-    }
-    o.writer().EndArray();
-    o.Put("error", b.error);
-    o.Put("exit_code", b.exit_code);
-    o.Put("started_at", b.started_at);
-    o.Put("finished_at", b.finished_at);
+    WriteBootstrapMembers(o, *s.bootstrap);
     o.End();
   }
   o.End();
@@ -444,6 +449,16 @@ NodeStatus::Secondary ReadSecondary(In& in) {
 }
 
 }  // namespace
+
+std::string NodeStatus::Bootstrap::ToJson() const {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  Out<rapidjson::Writer<rapidjson::StringBuffer>> o(w);
+  w.StartObject();
+  WriteBootstrapMembers(o, *this);
+  w.EndObject();
+  return buf.GetString();
+}
 
 std::string NodeStatus::ToJson() const {
   rapidjson::StringBuffer buf;

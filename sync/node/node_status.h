@@ -147,6 +147,8 @@ struct NodeStatus {
     int exit_code = -1;  // once ended: 0 done, 1 refused, 2 could not; -1 while it runs
     double started_at = 0;
     double finished_at = 0;
+    // The object as it stands in status.json (`replsync bootstrap --json` prints it).
+    std::string ToJson() const;
     bool operator==(const Bootstrap&) const = default;
   };
   // "secondary"
