@@ -28,6 +28,7 @@ struct Column {
   std::string data_type;    // DATA_TYPE, lower case: "int", "float", "bit", "point"
   std::string column_type;  // COLUMN_TYPE: "float(7,3) unsigned", "enum('a','b')"
   bool generated = false;   // VIRTUAL or STORED generated: never selected nor loaded
+  std::string charset;      // CHARACTER_SET_NAME; "" for non-character types (key literals)
   bool operator==(const Column& other) const = default;
 };
 
@@ -40,8 +41,14 @@ Result<std::vector<Column>> ReadColumns(SqlSession& session, const std::string& 
 std::vector<Column> StoredColumns(const std::vector<Column>& columns);
 
 // The SELECT list the primary reads a chunk with, over StoredColumns: "`id`, CAST(`f` AS
-// DOUBLE), `b` + 0, ...".
+// DOUBLE), `b` + 0, ...". ENUM and SET are selected as their number too (`e` + 0, loaded through
+// a variable like BIT): their key order is their number's, so a key literal of them is the
+// number (sync/bootstrap/key_range.h), and a number cannot be mistaken for a member's name.
 std::string SelectList(const std::vector<Column>& columns);
+
+// True when a column's value travels as its number and is loaded through a variable (BIT, ENUM,
+// SET).
+bool LoadedAsNumber(const Column& column);
 
 // Appends one row of a streamed result (values[i] == nullptr for NULL) to `out` as a line of the
 // chunk's LOAD DATA text.
