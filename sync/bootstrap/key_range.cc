@@ -57,7 +57,9 @@ std::string KeyLiteral(const Column& column, const char* value, size_t length) {
     case KeyLiteralKind::kBinary:
       return "X'" + HexOf(bytes) + "'";
     case KeyLiteralKind::kText:
-      return QuoteString(bytes);
+      // The sessions run SET NAMES binary, where a plain '..' is a binary string: INET6 and
+      // UUID would read it as their binary form. The introducer makes it text for every type.
+      return "_utf8mb4 " + QuoteString(bytes);
     case KeyLiteralKind::kNumber:
     case KeyLiteralKind::kFloat:    // selected as DOUBLE
     case KeyLiteralKind::kOrdinal:  // selected as its number

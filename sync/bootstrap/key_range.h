@@ -8,7 +8,9 @@
 // progress table keeps as a JSON array (replsync.bootstrap_tables.after_key). Literals are
 // written as verify writes key literals (sync/mysql/key_sql.h): numbers (BIT, ENUM, SET by their
 // number) as text, character strings as _charset X'..' in the column's character set, binary
-// strings as X'..', temporal and other values as quoted text; read from a row streamed with
+// strings as X'..', temporal and other values as quoted text with an introducer (_utf8mb4 '..':
+// the sessions run SET NAMES binary, under which INET6 and UUID read a plain '..' as their binary
+// form); read from a row streamed with
 // SelectList under SET NAMES binary and time_zone '+00:00' (sync/bootstrap/row_format.h).
 //
 // Thread-safety: plain functions.

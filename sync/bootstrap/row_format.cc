@@ -56,6 +56,11 @@ bool LoadedAsNumber(const Column& column) {
   return t == "bit" || t == "enum" || t == "set";
 }
 
+bool TextWithoutCharset(const Column& column) {
+  const std::string& t = column.data_type;
+  return t == "inet4" || t == "inet6" || t == "uuid";
+}
+
 std::string SelectList(const std::vector<Column>& columns) {
   std::string list;
   for (const Column& c : columns) {
@@ -111,13 +116,14 @@ std::string LoadDataStatement(const std::string& db, const std::string& table,
   for (const Column& c : columns) {
     if (c.generated) continue;
     if (!targets.empty()) targets += ", ";
-    if (LoadedAsNumber(c)) {
+    if (LoadedAsNumber(c) || TextWithoutCharset(c)) {
       const std::string var = "@v" + std::to_string(++variable);
       targets += var;
       // An integer stored into BIT sets its bits, into ENUM its index, into SET its member
-      // bits; NULL stays NULL.
-      sets += (sets.empty() ? " SET " : ", ") + QuoteIdentifier(c.name) + " = CAST(" + var +
-              " AS UNSIGNED)";
+      // bits; ascii text into INET6 or UUID is parsed as text. NULL stays NULL.
+      sets += (sets.empty() ? " SET " : ", ") + QuoteIdentifier(c.name) + " = " +
+              (LoadedAsNumber(c) ? "CAST(" + var + " AS UNSIGNED)"
+                                 : "CONVERT(" + var + " USING ascii)");
     } else {
       targets += QuoteIdentifier(c.name);
     }

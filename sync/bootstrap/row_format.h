@@ -50,6 +50,11 @@ std::string SelectList(const std::vector<Column>& columns);
 // SET).
 bool LoadedAsNumber(const Column& column);
 
+// True for the types whose text has no character set (INET4, INET6, UUID): the server reads a
+// *binary* string stored into them as their 16-byte (4-byte) form, so their text is loaded
+// through a variable converted to ascii, and their key literals carry an introducer.
+bool TextWithoutCharset(const Column& column);
+
 // Appends one row of a streamed result (values[i] == nullptr for NULL) to `out` as a line of the
 // chunk's LOAD DATA text.
 void AppendRow(const char* const* values, const unsigned long* lengths, size_t count,
@@ -58,7 +63,7 @@ void AppendRow(const char* const* values, const unsigned long* lengths, size_t c
 // The secondary's statement that loads a chunk of `columns` (StoredColumns of the primary's
 // table, in the chunk's order) into `db`.`table`: `LOAD DATA LOCAL INFILE '<infile>' INTO TABLE
 // ... CHARACTER SET binary FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
-// (`a`, @v1, ...) SET `bits` = CAST(@v1 AS UNSIGNED), ...`.
+// (`a`, @v1, ...) SET `bits` = CAST(@v1 AS UNSIGNED), `ip` = CONVERT(@v2 USING ascii), ...`.
 std::string LoadDataStatement(const std::string& db, const std::string& table,
                               const std::vector<Column>& columns, std::string_view infile);
 

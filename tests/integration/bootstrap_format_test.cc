@@ -59,7 +59,7 @@ const char* const kEveryTypeRows[] = {
     "ts, tm, tm6, y, ch, vc, lat, tt, tx, mt, lt, bn, vb, tb, bl, mb, lb, e, s, j, ip, uu, inv) "
     "VALUES (1, '', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', '0000-00-00', '0000-00-00 00:00:00', "
     "'0000-00-00 00:00:00.000000', '0000-00-00 00:00:00', '00:00:00', '-838:59:59.000000', 0, '', "
-    "'', '', '', '', '', '', '', '', '', '', '', '', '', '', '[]', '::', "
+    "'', '', '', '', '', '', '', '', '', '', '', '', 'a', '', '[]', '::', "
     "'00000000-0000-0000-0000-000000000000', 0)",
     // The bytes LOAD DATA treats specially, in every string and binary type; NULL's text.
     "INSERT INTO allt (id, name, ch, vc, tt, tx, mt, lt, bn, vb, tb, bl, mb, lb, inv) VALUES "

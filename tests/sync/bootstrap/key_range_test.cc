@@ -49,9 +49,9 @@ TEST(KeyRangeTest, KeyLiteralsOfEveryKind) {
   EXPECT_EQ(Literal(Col("v", "varbinary"), std::string("\0\xff", 2)), "X'00ff'");
   EXPECT_EQ(Literal(Col("v", "varbinary"), ""), "X''");
   EXPECT_EQ(Literal(Col("d", "datetime"), "2024-02-29 12:00:00.500000"),
-            "'2024-02-29 12:00:00.500000'");
+            "_utf8mb4 '2024-02-29 12:00:00.500000'");
   EXPECT_EQ(Literal(Col("u", "uuid"), "123e4567-e89b-12d3-a456-426655440000"),
-            "'123e4567-e89b-12d3-a456-426655440000'");
+            "_utf8mb4 '123e4567-e89b-12d3-a456-426655440000'");
 }
 
 TEST(KeyRangeTest, KeyPositionsFindTheKeyAmongTheChunksColumns) {
