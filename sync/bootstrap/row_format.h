@@ -5,9 +5,11 @@
 //
 // Both sides' sessions run `SET NAMES binary` and `time_zone = '+00:00'`. A value is its bytes
 // with `\`, TAB and LF escaped as `\\`, `\t`, `\n`; NULL is `\N`; fields end with TAB, rows
-// with LF. FLOAT is selected as DOUBLE, BIT as its number (loaded through a variable), spatial
-// values as their internal bytes; generated columns are neither selected nor loaded; invisible
-// columns are named like the others.
+// with LF. FLOAT is selected as DOUBLE, BIT, ENUM and SET as their number (loaded through a
+// variable, CAST AS UNSIGNED), INET4, INET6 and UUID as their text (loaded through a variable
+// converted to ascii: a binary string is their binary form), spatial values as their internal
+// bytes; generated columns are neither selected nor loaded; invisible columns are named like the
+// others.
 //
 // Thread-safety: plain functions and values.
 #pragma once
