@@ -27,6 +27,7 @@ class [[nodiscard]] Status {
     kServer,           // the database server returned an error
     kAborted,          // the operation was stopped on request
     kInternal,         // a broken invariant inside replsync
+    kFailedPrecondition,  // the state is not the one the operation needs now; it may be later
   };
 
   Status() = default;
@@ -45,6 +46,9 @@ class [[nodiscard]] Status {
   }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status FailedPrecondition(std::string msg) {
+    return Status(Code::kFailedPrecondition, std::move(msg));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
