@@ -791,7 +791,8 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
       return st;
     }
   }
-  RS_RETURN_IF_ERROR(DisableEventOnSlave(statement).WithContext("disable the event on the secondary"));
+  RS_RETURN_IF_ERROR(
+      DisableEventOnSlave(statement).WithContext("disable the event on the secondary"));
   return run(ResetSessionSql(mariadb_)).WithContext("reset session after DDL");
 }
 
@@ -806,12 +807,12 @@ Status Applier::DisableEventOnSlave(const pb::Statement& statement) {
   if (name.empty()) return Status::Ok();
   // The DDL session's default database is the statement's: an unqualified name is there.
   RS_ASSIGN_OR_RETURN(
-      auto rows, ddl_session_->Query(
-                     fmt::format("SELECT STATUS, DEFINER FROM information_schema.EVENTS WHERE "
-                                 "EVENT_SCHEMA = {} AND EVENT_NAME = {}",
-                                 db.empty() ? std::string("DATABASE()") : QuoteString(db),
-                                 QuoteString(name)),
-                     "read the event's status"));
+      auto rows,
+      ddl_session_->Query(
+          fmt::format("SELECT STATUS, DEFINER FROM information_schema.EVENTS WHERE "
+                      "EVENT_SCHEMA = {} AND EVENT_NAME = {}",
+                      db.empty() ? std::string("DATABASE()") : QuoteString(db), QuoteString(name)),
+          "read the event's status"));
   if (rows.empty() || rows[0].size() < 2 || rows[0][0].value_or("") != "ENABLED") {
     return Status::Ok();
   }
@@ -825,11 +826,12 @@ Status Applier::DisableEventOnSlave(const pb::Statement& statement) {
   }
   const std::string qualified =
       (db.empty() ? std::string() : QuoteIdentifier(db) + ".") + QuoteIdentifier(name);
-  spdlog::info("applier: the replicated event {} is enabled on the secondary; making it DISABLE "
-               "ON SLAVE so that only the primary runs it",
-               qualified);
-  return ddl_session_->Execute(
-      fmt::format("ALTER {}EVENT {} DISABLE ON SLAVE", definer, qualified), "SQL");
+  spdlog::info(
+      "applier: the replicated event {} is enabled on the secondary; making it DISABLE "
+      "ON SLAVE so that only the primary runs it",
+      qualified);
+  return ddl_session_->Execute(fmt::format("ALTER {}EVENT {} DISABLE ON SLAVE", definer, qualified),
+                               "SQL");
 }
 
 }  // namespace replsync::apply

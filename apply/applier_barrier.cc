@@ -248,9 +248,9 @@ Result<verify::PausedAt> Applier::WaitHeld(std::chrono::milliseconds timeout) co
         fmt::format("wait for the applier's hold ({}): the hold was moved or lifted", hold));
   }
   if (status_.state == ApplierState::kError) {
-    return Status::Aborted(fmt::format("wait for the applier's hold ({}): {}", hold,
-                                       stop_error_.ok() ? status_.last_error
-                                                        : stop_error_.message()));
+    return Status::Aborted(
+        fmt::format("wait for the applier's hold ({}): {}", hold,
+                    stop_error_.ok() ? status_.last_error : stop_error_.message()));
   }
   if (status_.state == ApplierState::kStopped) {
     return Status::Aborted(

@@ -7,8 +7,8 @@
 // positions). Append writes entries and meta values in ONE WriteBatch, synced to the WAL, so a
 // checkpoint can never get ahead of (or behind) the entries it describes.
 // Thread-safety: thread-safe. Readers from any thread. By contract each journal has one writer
-// thread (Append, Put, DeleteUpTo, TruncateAfter, Rebase, PutMeta; schemas/journal.md "Writers"): on the
-// primary the capture service's JournalWriter (journal_writer.h), which also carries out the
+// thread (Append, Put, DeleteUpTo, TruncateAfter, Rebase, PutMeta; schemas/journal.md "Writers"):
+// on the primary the capture service's JournalWriter (journal_writer.h), which also carries out the
 // shipper's retention; on the secondary the receiver's (the applier only reads the relay).
 #pragma once
 

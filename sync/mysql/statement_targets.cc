@@ -189,10 +189,9 @@ class Parser {
     Name name;
     if (object.kind == ObjectKind::kDatabase) {
       // ALTER DATABASE [name] options: the name is optional.
-      if (IsNameToken() &&
-          !(At()->type == TokenType::kWord &&
-            IsAnyWord({"DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT", "READ",
-                       "ENCRYPTION", "UPGRADE"}))) {
+      if (IsNameToken() && !(At()->type == TokenType::kWord &&
+                             IsAnyWord({"DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT",
+                                        "READ", "ENCRYPTION", "UPGRADE"}))) {
         object.name = At()->text;
       }
       return object;
@@ -211,8 +210,8 @@ class Parser {
         object.db.empty() && Contains("SONAME")) {
       object.kind = ObjectKind::kLoadableFunction;
     }
-    if (object.kind == ObjectKind::kEvent && object.verb == DdlVerb::kAlter &&
-        SeekWord("RENAME") && Accept("TO") && ParseName(&name)) {
+    if (object.kind == ObjectKind::kEvent && object.verb == DdlVerb::kAlter && SeekWord("RENAME") &&
+        Accept("TO") && ParseName(&name)) {
       object.new_db = std::move(name.db);
       object.new_name = std::move(name.name);
     }

@@ -634,7 +634,6 @@ TEST_F(ApplierLoopTest, EntryAnnouncedWhileWorkersAreBusyIsAppliedWithoutTheIdle
   EXPECT_TRUE(AppliesWithoutError(3, milliseconds(3000)));
 }
 
-
 // ---- the owner's hold (SetHold / WaitHeld) and the bootstrap's DDL skipping
 
 // A hold set before Start holds from the first step: nothing is applied until it is lifted.
@@ -802,8 +801,7 @@ TEST_F(ApplierLoopTest, WaitHeldSaysWhyItCannotHold) {
   };
   PutDb(1, 3);
   applier_ = std::make_unique<Applier>(ManualOptions(1), relay_.get());
-  EXPECT_EQ(applier_->WaitHeld(milliseconds(0)).status().code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(applier_->WaitHeld(milliseconds(0)).status().code(), Status::Code::kInvalidArgument);
   applier_->SetHold(verify::StopBefore::Seq(3));
   ASSERT_TRUE(applier_->Start().ok());
   Result<verify::PausedAt> held = applier_->WaitHeld(kWait);
@@ -845,8 +843,7 @@ TEST_F(ApplierLoopTest, ObjectDdlIsSkippedWhileAskedAndEventsAreCreatedDisabledO
   }
   {
     const std::vector<std::string> log = Log();
-    EXPECT_NE(std::find(log.begin(), log.end(), "CREATE TABLE t2 (a INT PRIMARY KEY)"),
-              log.end());
+    EXPECT_NE(std::find(log.begin(), log.end(), "CREATE TABLE t2 (a INT PRIMARY KEY)"), log.end());
   }
 
   // Off: the event is created DISABLE ON SLAVE (its text rewritten); one the secondary still

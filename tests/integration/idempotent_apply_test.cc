@@ -32,7 +32,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Rows = std::vector<std::vector<std::string>>;
 
-constexpr int kErrKeyNotFound = 1032;       // ER_KEY_NOT_FOUND: Can't find record in 't'
+constexpr int kErrKeyNotFound = 1032;      // ER_KEY_NOT_FOUND: Can't find record in 't'
 constexpr int kErrNoReferencedRow = 1452;  // ER_NO_REFERENCED_ROW_2
 
 // The schema, on both servers.
@@ -45,15 +45,15 @@ constexpr char kSchema[] =
 
 // The primary's transactions, one each, in this order (the index is the journal's order).
 enum Txn {
-  kInsertT,          // t: 1, 2, 3
-  kInsertParents,    // parent: 1, 2
-  kInsertChildren,   // child: 10 -> 1, 11 -> 1, 20 -> 2
-  kUpdateMissing,    // t 1 (the secondary lacks it)
-  kDeleteMissing,    // t 2 (the secondary lacks it)
-  kUpdatePresent,    // t 3 (the secondary has it)
-  kInsertParent3,    // parent 3 (not applied on the secondary)
-  kInsertOrphan,     // child 30 -> 3: its parent is missing on the secondary
-  kDeleteParent1,    // parent 1: cascades to the children of 1
+  kInsertT,         // t: 1, 2, 3
+  kInsertParents,   // parent: 1, 2
+  kInsertChildren,  // child: 10 -> 1, 11 -> 1, 20 -> 2
+  kUpdateMissing,   // t 1 (the secondary lacks it)
+  kDeleteMissing,   // t 2 (the secondary lacks it)
+  kUpdatePresent,   // t 3 (the secondary has it)
+  kInsertParent3,   // parent 3 (not applied on the secondary)
+  kInsertOrphan,    // child 30 -> 3: its parent is missing on the secondary
+  kDeleteParent1,   // parent 1: cascades to the children of 1
   kTxnCount,
 };
 constexpr const char* kPrimarySql[kTxnCount] = {
@@ -254,8 +254,8 @@ TEST_F(IdempotentApplyTest, IdempotentSkipsMissingRowsAndParentsAndStrictRefuses
   {
     auto session = ApplierSession();
     ASSERT_NE(session, nullptr);
-    for (Txn txn : {kUpdateMissing, kDeleteMissing, kUpdatePresent, kInsertOrphan,
-                    kDeleteParent1}) {
+    for (Txn txn :
+         {kUpdateMissing, kDeleteMissing, kUpdatePresent, kInsertOrphan, kDeleteParent1}) {
       EXPECT_EQ(Apply(session.get(), txns[txn]), 0) << kPrimarySql[txn];
     }
   }
@@ -275,9 +275,9 @@ TEST_F(IdempotentApplyTest, IdempotentSkipsMissingRowsAndParentsAndStrictRefuses
       EXPECT_EQ(Apply(session.get(), txns[txn]), 0) << kPrimarySql[txn];
     }
   }
-  EXPECT_EQ(SecondaryState(),
-            (Rows{{"t 1=x"}, {"t 3=y"}, {"parent 2"}, {"parent 3"}, {"child 20->2"},
-                  {"child 30->3"}}));
+  EXPECT_EQ(
+      SecondaryState(),
+      (Rows{{"t 1=x"}, {"t 3=y"}, {"parent 2"}, {"parent 3"}, {"child 20->2"}, {"child 30->3"}}));
 }
 
 }  // namespace

@@ -308,8 +308,7 @@ TEST(DdlObjectTest, StoredObjectsAreRecognisedInEverySpelling) {
   const std::vector<ObjectCase> cases = {
       // views
       {"CREATE VIEW v AS SELECT 1", V::kCreate, K::kView, "", "v"},
-      {"create or replace view `shop`.`v1` as select * from t", V::kCreate, K::kView, "shop",
-       "v1"},
+      {"create or replace view `shop`.`v1` as select * from t", V::kCreate, K::kView, "shop", "v1"},
       {"CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS "
        "select 1 AS `1`",
        V::kCreate, K::kView, "", "v"},
@@ -324,8 +323,8 @@ TEST(DdlObjectTest, StoredObjectsAreRecognisedInEverySpelling) {
       {"drop view v1, v2", V::kDrop, K::kView, "", ""},
       {"CREATE VIEW IF NOT EXISTS v AS SELECT 1", V::kCreate, K::kView, "", "v"},
       // procedures and functions
-      {"CREATE DEFINER=`root`@`localhost` PROCEDURE `p`(IN a INT)\nBEGIN SELECT a; END",
-       V::kCreate, K::kProcedure, "", "p"},
+      {"CREATE DEFINER=`root`@`localhost` PROCEDURE `p`(IN a INT)\nBEGIN SELECT a; END", V::kCreate,
+       K::kProcedure, "", "p"},
       {"CREATE OR REPLACE PROCEDURE shop.p() SELECT 1", V::kCreate, K::kProcedure, "shop", "p"},
       {"CREATE PROCEDURE IF NOT EXISTS p() SELECT 1", V::kCreate, K::kProcedure, "", "p"},
       {"ALTER PROCEDURE p COMMENT 'x'", V::kAlter, K::kProcedure, "", "p"},
@@ -377,8 +376,7 @@ TEST(DdlObjectTest, StoredObjectsAreRecognisedInEverySpelling) {
        V::kCreate, K::kEvent, "", "e"},
       {"SET STATEMENT max_statement_time=10 FOR CREATE VIEW v AS SELECT 1", V::kCreate, K::kView,
        "", "v"},
-      {"CrEaTe Or RePlAcE vIeW `we``ird`.`v w` AS SELECT 1", V::kCreate, K::kView, "we`ird",
-       "v w"},
+      {"CrEaTe Or RePlAcE vIeW `we``ird`.`v w` AS SELECT 1", V::kCreate, K::kView, "we`ird", "v w"},
   };
   for (const ObjectCase& c : cases) {
     ExpectObject(c);
@@ -405,8 +403,8 @@ TEST(DdlObjectTest, OtherStatementsAreNotStoredObjects) {
       {"CREATE SEQUENCE s", V::kCreate, K::kSequence, "", "s"},
       {"CREATE USER app@'%' IDENTIFIED BY 'x'", V::kCreate, K::kUser, "", "app"},
       {"DROP ROLE r", V::kDrop, K::kRole, "", "r"},
-      {"CREATE FUNCTION udf RETURNS STRING SONAME 'udf.so'", V::kCreate, K::kLoadableFunction,
-       "", "udf"},
+      {"CREATE FUNCTION udf RETURNS STRING SONAME 'udf.so'", V::kCreate, K::kLoadableFunction, "",
+       "udf"},
       {"INSERT INTO v VALUES (1)", V::kNone, K::kNone, "", ""},
       {"RENAME TABLE a TO b", V::kNone, K::kNone, "", ""},
       {"GRANT SELECT ON shop.* TO u", V::kNone, K::kNone, "", ""},
@@ -469,10 +467,8 @@ TEST(EventDisabledOnSlaveTest, StatementsThatLeaveItDisabledAreKept) {
            "ALTER EVENT e ON SCHEDULE EVERY 2 SECOND",  // the status stays as it is
            "ALTER EVENT e RENAME TO e2",
            "ALTER EVENT e DO SELECT 3",  // an ENABLE in the body is no status clause either
-           "ALTER EVENT e ON COMPLETION PRESERVE DO ALTER EVENT x ENABLE",
-           "DROP EVENT e",
-           "CREATE VIEW v AS SELECT 1",
-           "CREATE TABLE enable (a INT)",
+           "ALTER EVENT e ON COMPLETION PRESERVE DO ALTER EVENT x ENABLE", "DROP EVENT e",
+           "CREATE VIEW v AS SELECT 1", "CREATE TABLE enable (a INT)",
            "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND",  // no body: not understood, left alone
        }) {
     EXPECT_EQ(WithEventDisabledOnSlave(sql), std::nullopt) << sql;
