@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "apply/ddl_replay.h"
+#include "sync/mysql/statement_targets.h"
 #include "sync/text.h"
 
 namespace replsync::apply {
@@ -73,8 +74,12 @@ Status Applier::Start() {
   if (relay_ == nullptr) return Status::InvalidArgument("applier needs a relay journal");
   stop_ = false;
   crashed_ = false;
+  // The position is read again at connect: until then the receiver must not take the one from
+  // before (a bootstrap may have written replsync.applied while the applier was stopped).
+  position_known_ = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    stop_error_ = Status::Ok();
     status_.state = ApplierState::kConnecting;
     status_.waiting_for = fmt::format("MySQL at {}:{}", options_.mysql.host, options_.mysql.port);
   }
@@ -254,6 +259,7 @@ void Applier::Run() {
   session_.reset();
   ddl_session_.reset();
   next_.reset();
+  ClearHeld();
   if (!operator_stop_) SetState(ApplierState::kStopped);
 }
 
@@ -262,7 +268,9 @@ Applier::Step Applier::NextStep() {
   if (session_ == nullptr) return InFlightEmpty() ? Step::kConnect : Step::kDrain;
   if (!resync_loaded_) return Step::kLoadResync;
   if (!next_ || next_->seq != dispatched_ + 1) return Step::kRead;
-  const bool holds = BarrierHolds(*next_);
+  barrier_holding_ = BarrierHolds(*next_);
+  own_hold_holding_ = OwnHoldHolds(*next_);
+  const bool holds = barrier_holding_ || own_hold_holding_;
   const bool to_worker = !holds && next_->is_db() && next_parallel_;
   // Everything but handing a transaction to a worker waits until nothing is in flight.
   if (!to_worker && !InFlightEmpty()) return Step::kDrain;
@@ -279,6 +287,7 @@ Applier::Step Applier::NextStep() {
 Status Applier::RunStep(Step step) {
   switch (step) {
     case Step::kRecover:
+      ClearHeld();
       RecoverFromWorkerFailure();
       next_.reset();
       return Status::Ok();
@@ -286,6 +295,7 @@ Status Applier::RunStep(Step step) {
       const std::string server = fmt::format("{}:{}", options_.mysql.host, options_.mysql.port);
       SetState(ApplierState::kConnecting, "MySQL at " + server);
       next_.reset();
+      ClearHeld();
       RS_RETURN_IF_ERROR(Connect());
       dispatched_ = position_.seq;
       return Status::Ok();
@@ -314,7 +324,7 @@ Status Applier::RunStep(Step step) {
     case Step::kCommit:
       return SendPending().WithContext("commit the previous transaction");
     case Step::kHold:
-      WaitAtBarrier();
+      WaitHolding();
       if (next_->not_yet()) next_.reset();
       return Status::Ok();
     case Step::kWait:
@@ -323,6 +333,7 @@ Status Applier::RunStep(Step step) {
       next_.reset();
       return Status::Ok();
     case Step::kDispatch:
+      ClearHeld();
       SetState(ApplierState::kApplying);
       if (Dispatch(next_->seq, &next_->db())) {
         next_.reset();
@@ -331,6 +342,7 @@ Status Applier::RunStep(Step step) {
       return Status::Ok();
     case Step::kApplyFiles:
     case Step::kApplySerial: {
+      ClearHeld();
       RelayItem item = std::move(*next_);
       next_.reset();
       RS_RETURN_IF_ERROR(item.is_file() ? ApplyFiles(item.seq, std::move(item.file()))
@@ -364,6 +376,7 @@ bool Applier::HandleFailure(const Status& st, Step step) {
   session_.reset();
   ddl_session_.reset();
   next_.reset();
+  ClearHeld();
   if (crashed_ || (stop_ && st.code() == Status::Code::kAborted)) return false;
   spdlog::debug("applier: step '{}' failed: {}", StepName(step), st.message());
   const uint64_t next = position_.seq + 1;
@@ -402,6 +415,10 @@ bool Applier::HandleFailure(const Status& st, Step step) {
       st.message(), next);
   spdlog::error("applier: {}", message);
   SetError(message);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_error_ = Status(st).WithContext("applying stopped");
+  }
   SetState(ApplierState::kError);
   operator_stop_ = true;
   return false;
@@ -557,6 +574,7 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
   bool marker_written = false;
   bool in_txn = false;
   bool has_ddl = false;
+  uint64_t skipped_ddl = 0;
   uint64_t rows = 0;
   uint64_t part_seq = seq;
   writer_->Reset();
@@ -597,6 +615,10 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
             return fail(Status::Unsupported(
                 "a DDL statement after row changes inside one transaction (a DDL commits "
                 "implicitly, so the position could not be kept atomic with the rows)"));
+          }
+          if (SkipsObjectDdl(statement, seq)) {
+            ++skipped_ddl;
+            break;
           }
           if (!marker_written) {
             st =
@@ -667,7 +689,7 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
   position_.seq = part_seq;
   position_.gtid = txn.gtid();
   position_.source = BinlogPosition{txn.end_file(), txn.end_offset()};
-  if (!has_ddl && !options_.crash_point && cursor_.HasAfter(part_seq)) {
+  if (!has_ddl && skipped_ddl == 0 && !options_.crash_point && cursor_.HasAfter(part_seq)) {
     // The next transaction is already here: its first round trip carries this COMMIT, so a
     // small transaction costs one round trip instead of two.
     deferred_ = DeferredCommit{position_, txn.timestamp(), rows, has_ddl};
@@ -675,8 +697,45 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
   }
   st = SendPending();
   if (!st.ok()) return fail(st);
+  if (skipped_ddl != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.ddl_skipped += skipped_ddl;
+  }
   Publish(position_, /*applied=*/true, txn.timestamp(), rows, has_ddl);
   return Status::Ok();
+}
+
+void Applier::SetSkipObjectDdl(bool on) {
+  if (skip_object_ddl_.exchange(on) != on) {
+    spdlog::info("applier: replicated DDL of views, routines, triggers and events is {}",
+                 on ? "skipped from now on (the bootstrap copies those objects at its end)"
+                    : "applied again");
+  }
+}
+
+bool Applier::SkipsObjectDdl(const pb::Statement& statement, uint64_t seq) {
+  if (!skip_object_ddl_.load()) return false;
+  const SqlSyntax syntax = statement.session().has_sql_mode()
+                               ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
+                               : SqlSyntax{};
+  const DdlObject object = AnalyzeDdlObject(statement.sql(), syntax);
+  if (!IsStoredObject(object.kind)) return false;
+  ++skipped_unlogged_;
+  const Clock::TimePoint now = options_.clock->Now();
+  if (!skip_logged_at_ || now - *skip_logged_at_ >= std::chrono::minutes(1)) {
+    const char* verb = object.verb == DdlVerb::kCreate  ? "CREATE"
+                       : object.verb == DdlVerb::kAlter ? "ALTER"
+                                                        : "DROP";
+    spdlog::info(
+        "applier: skipped {} replicated DDL statement(s) of views, routines, triggers and events "
+        "since the last such message (the bootstrap copies those objects at its end); the "
+        "latest: seq {}, {} {} {}",
+        skipped_unlogged_, seq, verb, ObjectKindName(object.kind),
+        object.db.empty() ? object.name : object.db + "." + object.name);
+    skipped_unlogged_ = 0;
+    skip_logged_at_ = now;
+  }
+  return true;
 }
 
 Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering) {
@@ -708,7 +767,12 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
   const std::string set = DdlSessionSql(statement.session(), mariadb_);
   if (!set.empty()) RS_RETURN_IF_ERROR(run(set).WithContext("DDL session settings"));
 
-  Status st = run(statement.sql());
+  // An event that would be enabled is created (or altered) DISABLE ON SLAVE instead.
+  const SqlSyntax syntax = statement.session().has_sql_mode()
+                               ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
+                               : SqlSyntax{};
+  const std::optional<std::string> disabled = WithEventDisabledOnSlave(statement.sql(), syntax);
+  Status st = run(disabled ? *disabled : statement.sql());
   if (!st.ok()) {
     const int code = ddl->last_error_code();
     if (recovering && !st.retryable() && IsAlreadyAppliedError(statement.sql(), code)) {
@@ -727,7 +791,47 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
       return st;
     }
   }
+  RS_RETURN_IF_ERROR(
+      DisableEventOnSlave(statement).WithContext("disable the event on the secondary"));
   return run(ResetSessionSql(mariadb_)).WithContext("reset session after DDL");
+}
+
+Status Applier::DisableEventOnSlave(const pb::Statement& statement) {
+  const SqlSyntax syntax = statement.session().has_sql_mode()
+                               ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
+                               : SqlSyntax{};
+  const DdlObject event = AnalyzeDdlObject(statement.sql(), syntax);
+  if (event.kind != ObjectKind::kEvent || event.verb == DdlVerb::kDrop) return Status::Ok();
+  const std::string db = event.new_name.empty() ? event.db : event.new_db;
+  const std::string name = event.new_name.empty() ? event.name : event.new_name;
+  if (name.empty()) return Status::Ok();
+  // The DDL session's default database is the statement's: an unqualified name is there.
+  RS_ASSIGN_OR_RETURN(
+      auto rows,
+      ddl_session_->Query(
+          fmt::format("SELECT STATUS, DEFINER FROM information_schema.EVENTS WHERE "
+                      "EVENT_SCHEMA = {} AND EVENT_NAME = {}",
+                      db.empty() ? std::string("DATABASE()") : QuoteString(db), QuoteString(name)),
+          "read the event's status"));
+  if (rows.empty() || rows[0].size() < 2 || rows[0][0].value_or("") != "ENABLED") {
+    return Status::Ok();
+  }
+  // Keep its definer (an ALTER without DEFINER may make the applier's user the definer).
+  std::string definer;
+  const std::string text = rows[0][1].value_or("");
+  const size_t at = text.rfind('@');
+  if (at != std::string::npos) {
+    definer = fmt::format("DEFINER={}@{} ", QuoteString(text.substr(0, at)),
+                          QuoteString(text.substr(at + 1)));
+  }
+  const std::string qualified =
+      (db.empty() ? std::string() : QuoteIdentifier(db) + ".") + QuoteIdentifier(name);
+  spdlog::info(
+      "applier: the replicated event {} is enabled on the secondary; making it DISABLE "
+      "ON SLAVE so that only the primary runs it",
+      qualified);
+  return ddl_session_->Execute(fmt::format("ALTER {}EVENT {} DISABLE ON SLAVE", definer, qualified),
+                               "SQL");
 }
 
 }  // namespace replsync::apply

@@ -70,8 +70,31 @@
 // handed to `on_file_resync` (the receiver asks the primary for them whole) until a "resync"
 // entry for each has been applied.
 //
-// Thread-safety: Start/Stop from one owning thread; Notify, status(), applied_seq() and
-// WaitForApplied from any thread. The applier's thread is the only one touching the session.
+// The owner's hold (bootstrap, schemas/bootstrap.md "Exactness"): SetHold(stop) makes the
+// applier hold as verify's barrier does, without files: before the next database transaction
+// ("now"), any entry ("all"), a database transaction that begins at or after a binlog position
+// of the primary, or any entry from a relay sequence on ("seq:N"). Both apply: the applier holds
+// where either says so. Once it holds at the hold — nothing in flight, every transaction before
+// the stop applied and committed — WaitHeld returns where it stands. A hold at a binlog
+// position P also holds while the applier is idle with its applied source position at or past P
+// (no transaction that begins before P can come any more); when the last replicated
+// transaction before P ended before P (transactions of other databases, a binlog rotation in
+// between), it holds only once the next one, beginning at or after P, is in the relay. The hold
+// is the Applier object's state: set before Start, it holds from the first step; it survives
+// Stop/Start; nullopt lifts it.
+//
+// The bootstrap's lenient window (SetSkipObjectDdl): replicated DDL of views, stored routines,
+// packages, triggers and events (IsStoredObject, sync/mysql/statement_targets.h) is recorded as
+// applied without running: the position moves past it, counted in ddl_skipped and logged at
+// most once a minute. Events never run twice: a replicated CREATE EVENT, or an ALTER EVENT that
+// enables one, runs with DISABLE ON SLAVE in place of its status (WithEventDisabledOnSlave),
+// so the secondary's event scheduler never runs an event whose rows arrive through the stream;
+// should the event still be ENABLED afterwards (a form the rewrite did not recognise), an
+// ALTER EVENT ... DISABLE ON SLAVE follows on the same session.
+//
+// Thread-safety: Start/Stop from one owning thread; Notify, SetHold, WaitHeld, SetSkipObjectDdl,
+// status(), applied_seq() and WaitForApplied from any thread. The applier's thread is the only
+// one touching the session.
 #pragma once
 
 #include <atomic>
@@ -183,6 +206,7 @@ struct ApplierStatus {
   uint64_t transactions_applied = 0;   // since Start
   uint64_t rows_applied = 0;           // since Start (row_count of the entries)
   uint64_t ddl_applied = 0;            // since Start
+  uint64_t ddl_skipped = 0;            // object DDL recorded as applied unrun (SetSkipObjectDdl)
   uint64_t retries = 0;                // transactions rolled back and tried again
   uint64_t binlog_statements = 0;      // BINLOG statements run, since Start
   int workers = 1;                     // worker sessions (1: no parallel apply)
@@ -228,6 +252,21 @@ class Applier {
   // caller's wait, and a test driving the applier with a ManualClock may wait here.
   bool WaitForApplied(uint64_t seq, std::chrono::milliseconds timeout) const;
 
+  // Sets the owner's hold (see the file comment); nullopt lifts it. Takes effect at the
+  // applier's next step (it is woken): a transaction already handed to a worker or being
+  // applied completes first. Survives Stop/Start.
+  void SetHold(std::optional<verify::StopBefore> stop);
+  // Waits until the applier holds at the current hold and returns where it stands: applied_seq,
+  // source ("file:offset" after the last applied transaction), gtid, and the hold as `stop`
+  // (token ""). Errors: InvalidArgument when no hold is set; Unavailable when `timeout` (real
+  // time) passed first, or the hold was moved or lifted meanwhile; Aborted when the applier is
+  // not running (never started, stopped) or stopped on an error that needs the operator (the
+  // message is that error).
+  Result<verify::PausedAt> WaitHeld(std::chrono::milliseconds timeout) const;
+  // Turns the skipping of object DDL (see the file comment) on or off; it applies from the next
+  // transaction the applier begins. Survives Stop/Start.
+  void SetSkipObjectDdl(bool on);
+
  private:
   struct Position {
     uint64_t seq = 0;
@@ -270,7 +309,7 @@ class Applier {
     kRead,         // read the relay entry after the last one dispatched (once)
     kDrain,        // wait for the transactions in flight on workers
     kCommit,       // send the COMMIT that waits for company
-    kHold,         // verify's barrier holds: wait there
+    kHold,         // verify's barrier or the owner's hold holds: wait there
     kWait,         // nothing to apply: wait for the receiver
     kApplyFiles,   // apply the run of file entries starting at next_
     kDispatch,     // hand next_ to a worker
@@ -328,17 +367,40 @@ class Applier {
   Status LoadFileResync();
   std::string FileResyncPath() const;
   Status SaveFileResync();
-  // Verify's barrier: true when `next` (the relay entry read at its seq, perhaps not there yet)
-  // must wait (the barrier is read again at most every 50 ms, 5 ms while held); the caller
-  // then calls WaitAtBarrier once nothing is in flight. "now": before any database transaction,
-  // and when there is nothing to apply; "all": before any entry, and when idle; "file:offset":
-  // before a database transaction beginning at or after it; "seq:N": before any entry from
-  // sequence N on (also when idle past N - 1).
+  // A StopBefore in the terms the loop decides by.
+  struct StopPoint {
+    bool now = false;       // hold before any database transaction
+    BinlogPosition stop;    // ... else before one that begins at or after this
+    uint64_t stop_seq = 0;  // not 0: before any entry from this sequence on ("all": 1)
+    static StopPoint Of(const verify::StopBefore& at);
+    // True when `next` (the relay entry read at its seq, perhaps not there yet) must wait.
+    // "now": before any database transaction, and when there is nothing to apply; "all":
+    // before any entry, and when idle; "file:offset": before a database transaction beginning
+    // at or after it; "seq:N": before any entry from sequence N on (also when idle past N - 1).
+    bool Holds(const RelayItem& next) const;
+  };
+  // Verify's barrier: true when `next` must wait (the barrier is read again at most every
+  // 50 ms, 5 ms while held); the caller then holds (kHold) once nothing is in flight.
   bool BarrierHolds(const RelayItem& next);
+  // The owner's hold: the same for SetHold's stop (taken over from hold_ when it changed); a
+  // position hold also holds when idle with the applied source position at or past it.
+  bool OwnHoldHolds(const RelayItem& next);
   // Reads the barrier file (at most every 50 ms, 5 ms while held) into barrier_; lifts a barrier
   // whose verify no longer runs.
   void RefreshBarrier();
-  void WaitAtBarrier();
+  // kHold: says where it holds (verify.paused for the barrier, held_ for the owner's hold) and
+  // waits a moment (5 ms while a barrier file is there, else up to idle_wait or a SetHold).
+  void WaitHolding();
+  // "the next transaction", "relay entry 12", ... for the log.
+  static std::string Where(const verify::StopBefore& at);
+  // Forgets where it held (it is about to apply something, or it stops). Applier thread.
+  void ClearHeld();
+  // Skips `statement` (a DDL) when SetSkipObjectDdl is on and it is object DDL: true, counted
+  // and logged (at most once a minute).
+  bool SkipsObjectDdl(const pb::Statement& statement, uint64_t seq);
+  // After a replicated CREATE / ALTER EVENT ran: an event left ENABLED on the secondary is made
+  // DISABLE ON SLAVE on the DDL session (see the file comment).
+  Status DisableEventOnSlave(const pb::Statement& statement);
   // Waits up to idle_wait for Notify (new relay entries) or Stop.
   void WaitForNotify();
   // Waits for the entry at `seq` (the next part of a transaction); a file change there is
@@ -423,11 +485,20 @@ class Applier {
   struct Barrier {
     std::string token;
     verify::StopBefore at;  // as read, written back to the paused file
-    bool now = false;       // hold before any database transaction
-    BinlogPosition stop;    // ... else before one that begins at or after this
-    uint64_t stop_seq = 0;  // not 0: before any entry from this sequence on ("all": 1)
+    StopPoint point;
   };
   std::optional<Barrier> barrier_;
+  // What held at the last NextStep that chose kHold: verify's barrier, the owner's hold.
+  bool barrier_holding_ = false;
+  bool own_hold_holding_ = false;
+  // ---- the owner's hold. Applier thread: hold_ as last taken over, and its version.
+  std::optional<verify::StopBefore> own_hold_;
+  std::optional<StopPoint> own_hold_point_;
+  uint64_t own_hold_version_ = 0;
+  bool held_published_ = false;  // held_ may be set
+  // Skipped object DDL not logged yet, and when it was last logged.
+  uint64_t skipped_unlogged_ = 0;
+  std::optional<Clock::TimePoint> skip_logged_at_;
   std::chrono::steady_clock::time_point barrier_checked_{};
   std::chrono::steady_clock::time_point verify_probed_{};
   // The barrier file last read: its token and stop, or why it is ignored ("" when none).
@@ -462,6 +533,17 @@ class Applier {
   mutable std::condition_variable progress_cv_;  // applied_seq_ or state changed
   bool notified_ = false;                        // guarded by mu_
   ApplierStatus status_;                         // guarded by mu_
+  // The owner's hold (SetHold), guarded by mu_; hold_version_ is bumped by every SetHold (read
+  // without mu_ by the applier's thread to see a change).
+  std::optional<verify::StopBefore> hold_;
+  std::atomic<uint64_t> hold_version_{0};
+  // Where the applier holds at the owner's hold of version held_version_ (guarded by mu_;
+  // progress_cv_ is notified when it is set).
+  std::optional<verify::PausedAt> held_;
+  uint64_t held_version_ = 0;
+  // The error that stopped the applier (state kError), guarded by mu_.
+  Status stop_error_;
+  std::atomic<bool> skip_object_ddl_{false};
 };
 
 }  // namespace replsync::apply

@@ -130,8 +130,10 @@ Status Applier::ApplyFiles(uint64_t seq, pb::FileChange first) {
           fmt::format("relay entry {} is not the next part of the file '{}' of entry {}", at + 1,
                       change.path(), at));
     }
-    const bool barrier_before =
-        !in_parts && barrier_ && barrier_->stop_seq != 0 && at + 1 >= barrier_->stop_seq;
+    // A hold before a sequence (verify's barrier or the owner's) ends the run there.
+    auto seq_hold = [&](const StopPoint& p) { return p.stop_seq != 0 && at + 1 >= p.stop_seq; };
+    const bool barrier_before = !in_parts && ((barrier_ && seq_hold(barrier_->point)) ||
+                                              (own_hold_point_ && seq_hold(*own_hold_point_)));
     if (!next.is_file() || barrier_before) {
       next_ = std::move(next);  // acted on by the loop, as read
       next_parallel_ = false;   // applied on the coordinator's session

@@ -103,7 +103,7 @@ ReceiverStatus Receiver::status() const {
   return status_;
 }
 
-uint64_t Receiver::NextExpected() const {
+uint64_t Receiver::NextExpected() {
   // A relay never written starts after what is applied: nothing before it is needed.
   if (relay_->last_seq() == 0) return Applied() + 1;
   return relay_->last_seq() + 1;
@@ -129,7 +129,54 @@ void Receiver::Send(pb::Envelope envelope, const char* what) {
   }
 }
 
+uint64_t Receiver::Applied() {
+  if (applied_seq_) {
+    if (std::optional<uint64_t> applied = applied_seq_()) last_applied_ = *applied;
+  }
+  return last_applied_;
+}
+
+bool Receiver::RebaseIfBehind(TimePoint now) {
+  const uint64_t applied = Applied();
+  const uint64_t last = relay_->last_seq();
+  if (applied <= last) return true;
+  const bool held = relay_->entry_count() != 0;
+  const uint64_t first = relay_->first_seq();
+  Status st = relay_->Rebase(applied + 1);
+  if (!st.ok()) {
+    const std::string error = fmt::format(
+        "the secondary's database is at seq {}, beyond the relay journal's last seq {}, and the "
+        "relay could not be emptied to continue at seq {}: {}; trying again",
+        applied, last, applied + 1, st.message());
+    if (now - last_wait_log_ >= kWaitLogInterval) {
+      spdlog::error("receiver: {}", error);
+      last_wait_log_ = now;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.last_error = error;
+    return false;
+  }
+  spdlog::info(
+      "receiver: the secondary's database is at seq {}, beyond the relay journal's last seq {} "
+      "(a bootstrap set it); the relay {} and continues at seq {}",
+      applied, last,
+      held ? fmt::format("held seq {}..{}, none of them needed: emptied", first, last)
+           : std::string("was empty"),
+      applied + 1);
+  deleted_up_to_ = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.durable_seq = relay_->last_seq();
+  status_.relay_full = relay_->full();
+  return true;
+}
+
 void Receiver::SendHello() {
+  if (!RebaseIfBehind(options_.clock->Now())) {
+    // No Hello that would ask for entries the relay cannot take: a second later, again.
+    hello_needed_ = true;
+    hello_after_ = options_.clock->Now() + kErrorHelloDelay;
+    return;
+  }
   pb::Envelope envelope;
   pb::Hello* hello = envelope.mutable_hello();
   hello->set_node_name(options_.node_name);

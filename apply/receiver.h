@@ -7,7 +7,11 @@
 //   an unknown one would be taken for 0 and ask for the whole journal again.
 // - Hello{node_name, durable_seq, applied_seq, credit} at start, after every Reconnect, and to
 //   resynchronise. durable_seq is the relay's last sequence (for a relay never written: the
-//   applied sequence, as nothing before it is needed).
+//   applied sequence, as nothing before it is needed). When the applied sequence A is beyond the
+//   relay's last sequence (a bootstrap wrote replsync.applied while both were stopped:
+//   schemas/bootstrap.md "The stream's start"), the relay is emptied and continues at A + 1
+//   (Journal::Rebase) before the Hello, which then says durable_seq A; a rebase that fails is
+//   logged and tried again, with the Hello, a second later.
 // - Entries: zstd-decompressed where flagged; the sequences must continue the relay exactly
 //   (last_seq + 1, consecutive). A batch that overlaps what the relay holds keeps only its new
 //   tail; a batch entirely held already is dropped; a batch with a gap or out-of-order
@@ -165,10 +169,14 @@ class Receiver {
   void RefuseEntry(const std::string& why, TimePoint now);
   bool PutBatch(std::vector<std::pair<uint64_t, std::string>>* batch, uint64_t bytes,
                 TimePoint now);
-  // The applier's applied sequence; 0 while unknown (only after PositionKnown() is it used).
-  uint64_t Applied() const { return applied_seq_ ? applied_seq_().value_or(0) : 0; }
+  // The applier's applied sequence: the last one it said (0 before it said one). While the
+  // applier does not know it (it restarts and reads it again) the last known one is used.
+  uint64_t Applied();
+  // Empties the relay to continue at Applied() + 1 when the applier is beyond the relay's end;
+  // false (after saying why) when the relay could not be rebased.
+  bool RebaseIfBehind(TimePoint now);
   bool PositionKnown() const { return !applied_seq_ || applied_seq_().has_value(); }
-  uint64_t NextExpected() const;
+  uint64_t NextExpected();
   uint32_t Credit() const;
   void Fail(const std::string& error);
   void Send(pb::Envelope envelope, const char* what);
@@ -192,6 +200,7 @@ class Receiver {
   uint64_t acked_applied_ = 0;
   uint32_t acked_credit_ = 0;
   uint64_t deleted_up_to_ = 0;
+  uint64_t last_applied_ = 0;  // Applied()'s last known value
 
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -27,6 +27,7 @@ class [[nodiscard]] Status {
     kServer,           // the database server returned an error
     kAborted,          // the operation was stopped on request
     kInternal,         // a broken invariant inside replsync
+    kUnavailable,      // not there yet, may be later: a wait timed out, a round to ask again for
     kFailedPrecondition,  // the state is not the one the operation needs now; it may be later
   };
 
@@ -46,6 +47,10 @@ class [[nodiscard]] Status {
   }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  // Retryable: waiting longer may see it.
+  static Status Unavailable(std::string msg) {
+    return Status(Code::kUnavailable, std::move(msg), /*retryable=*/true);
+  }
   static Status FailedPrecondition(std::string msg) {
     return Status(Code::kFailedPrecondition, std::move(msg));
   }

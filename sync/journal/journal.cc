@@ -514,6 +514,28 @@ Status Journal::TruncateAfter(uint64_t seq) {
   return Commit(&batch, {}, first, seq, bytes - removed, op);
 }
 
+Status Journal::Rebase(uint64_t next_seq) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const char* op = "rebase journal";
+  if (next_seq == 0 || next_seq == std::numeric_limits<uint64_t>::max()) {
+    return Status::InvalidArgument(std::string(op) + " " + options_.path + " at " +
+                                   std::to_string(next_seq) +
+                                   ": not a sequence a journal can "
+                                   "continue at");
+  }
+  const uint64_t first = first_seq_.load();
+  const uint64_t last = last_seq_.load();
+  rocksdb::WriteBatch batch;
+  if (first <= last) AddRangeDelete(&batch, first, last);
+  RS_RETURN_IF_ERROR(Commit(&batch, {}, next_seq, next_seq - 1, 0, op));
+  spdlog::info(
+      "journal {}: emptied (it held {}), continues at seq {}", options_.path,
+      first <= last ? std::to_string(first) + ".." + std::to_string(last) : std::string("nothing"),
+      next_seq);
+  if (first <= last) RequestCompaction(last + 1);
+  return Status::Ok();
+}
+
 Result<std::optional<std::string>> Journal::GetMeta(const std::string& key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, key, &value);

@@ -7,8 +7,8 @@
 // positions). Append writes entries and meta values in ONE WriteBatch, synced to the WAL, so a
 // checkpoint can never get ahead of (or behind) the entries it describes.
 // Thread-safety: thread-safe. Readers from any thread. By contract each journal has one writer
-// thread (Append, Put, DeleteUpTo, TruncateAfter, PutMeta; schemas/journal.md "Writers"): on the
-// primary the capture service's JournalWriter (journal_writer.h), which also carries out the
+// thread (Append, Put, DeleteUpTo, TruncateAfter, Rebase, PutMeta; schemas/journal.md "Writers"):
+// on the primary the capture service's JournalWriter (journal_writer.h), which also carries out the
 // shipper's retention; on the secondary the receiver's (the applier only reads the relay).
 #pragma once
 
@@ -77,6 +77,16 @@ class Journal {
 
   // Removes entries with sequence > seq (an unfinished large transaction's parts after a crash).
   Status TruncateAfter(uint64_t seq);
+
+  // Empties the journal and makes it continue at `next_seq`: every entry is deleted, and
+  // first_seq() becomes next_seq, last_seq() next_seq - 1 and bytes() 0, in one WriteBatch (a
+  // crash leaves the journal as before or rebased, never in between). The next Put must start at
+  // next_seq (with next_seq 1 the journal is as new: Put starts anywhere). Meta values other than
+  // the counters are kept. The secondary's relay after a bootstrap (schemas/bootstrap.md "The
+  // stream's start"): the secondary's database is at next_seq - 1 and nothing the relay held is
+  // wanted. Only the journal's writer calls it. Errors: InvalidArgument for next_seq 0 or the
+  // largest sequence; IoError / Corruption from RocksDB (then nothing changed).
+  Status Rebase(uint64_t next_seq);
 
   Result<std::optional<std::string>> GetMeta(const std::string& key) const;
   Status PutMeta(const std::vector<std::pair<std::string, std::string>>& meta);

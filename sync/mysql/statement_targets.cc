@@ -24,6 +24,8 @@ struct Token {
   TokenType type;
   std::string text;  // kWord, kIdent
   char punct = 0;    // kPunct
+  size_t begin = 0;  // where it stands in the statement's text: [begin, end)
+  size_t end = 0;
 };
 
 bool IsSpace(char c) {
@@ -45,7 +47,8 @@ std::vector<Token> Lex(std::string_view sql, SqlSyntax syntax) {
   const size_t n = sql.size();
   int executable_depth = 0;
   while (i < n) {
-    char c = sql[i];
+    const char c = sql[i];
+    const size_t start = i;
     if (IsSpace(c)) {
       ++i;
       continue;
@@ -94,8 +97,10 @@ std::vector<Token> Lex(std::string_view sql, SqlSyntax syntax) {
         token.text.push_back(sql[j]);
         ++j;
       }
-      tokens.push_back(std::move(token));
       i = j < n ? j + 1 : n;
+      token.end = i;
+      token.begin = start;
+      tokens.push_back(std::move(token));
       continue;
     }
     if (c == '\'' || c == '"') {
@@ -114,18 +119,18 @@ std::vector<Token> Lex(std::string_view sql, SqlSyntax syntax) {
         }
         ++j;
       }
-      tokens.push_back(Token{TokenType::kString, {}, 0});
       i = j < n ? j + 1 : n;
+      tokens.push_back(Token{TokenType::kString, {}, 0, start, i});
       continue;
     }
     if (IsWordChar(c)) {
       size_t j = i;
       while (j < n && IsWordChar(sql[j])) ++j;
-      tokens.push_back(Token{TokenType::kWord, std::string(sql.substr(i, j - i)), 0});
+      tokens.push_back(Token{TokenType::kWord, std::string(sql.substr(i, j - i)), 0, i, j});
       i = j;
       continue;
     }
-    tokens.push_back(Token{TokenType::kPunct, {}, c});
+    tokens.push_back(Token{TokenType::kPunct, {}, c, i, i + 1});
     ++i;
   }
   return tokens;
@@ -161,7 +166,123 @@ class Parser {
     return std::move(result_);
   }
 
+  // See AnalyzeDdlObject.
+  DdlObject Object() {
+    DdlObject object;
+    SkipSetStatement();
+    if (Accept("CREATE")) {
+      object.verb = DdlVerb::kCreate;
+    } else if (Accept("ALTER")) {
+      object.verb = DdlVerb::kAlter;
+    } else if (Accept("DROP")) {
+      object.verb = DdlVerb::kDrop;
+    } else {
+      return object;
+    }
+    SkipObjectModifiers();
+    object.kind = ObjectKindWord();
+    if (object.kind == ObjectKind::kNone) {
+      object.verb = DdlVerb::kNone;
+      return object;
+    }
+    SkipIfExists();
+    Name name;
+    if (object.kind == ObjectKind::kDatabase) {
+      // ALTER DATABASE [name] options: the name is optional.
+      if (IsNameToken() && !(At()->type == TokenType::kWord &&
+                             IsAnyWord({"DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT",
+                                        "READ", "ENCRYPTION", "UPGRADE"}))) {
+        object.name = At()->text;
+      }
+      return object;
+    }
+    if (ParseName(&name)) {
+      object.db = std::move(name.db);
+      object.name = std::move(name.name);
+    }
+    if (IsPunct(',') && object.verb == DdlVerb::kDrop) {
+      // DROP TABLE a, b: several objects.
+      object.db.clear();
+      object.name.clear();
+      return object;
+    }
+    if (object.kind == ObjectKind::kFunction && object.verb == DdlVerb::kCreate &&
+        object.db.empty() && Contains("SONAME")) {
+      object.kind = ObjectKind::kLoadableFunction;
+    }
+    if (object.kind == ObjectKind::kEvent && object.verb == DdlVerb::kAlter && SeekWord("RENAME") &&
+        Accept("TO") && ParseName(&name)) {
+      object.new_db = std::move(name.db);
+      object.new_name = std::move(name.name);
+    }
+    return object;
+  }
+
+  // Where the status clause of a CREATE / ALTER EVENT goes (see WithEventDisabledOnSlave):
+  // {begin, end} of an ENABLE to replace, {begin, begin} of the DO to insert before; nullopt when
+  // nothing is to change.
+  std::optional<std::pair<size_t, size_t>> EventStatusEdit() {
+    SkipSetStatement();
+    bool create = false;
+    if (Accept("CREATE")) {
+      create = true;
+    } else if (!Accept("ALTER")) {
+      return std::nullopt;
+    }
+    SkipObjectModifiers();
+    if (!Accept("EVENT")) return std::nullopt;
+    SkipIfExists();
+    Name name;
+    if (!ParseName(&name)) return std::nullopt;
+    int depth = 0;
+    while (!AtEnd()) {
+      if (IsPunct('(')) {
+        ++depth;
+      } else if (IsPunct(')')) {
+        --depth;
+      } else if (depth <= 0 && IsWord("ENABLE")) {
+        return std::make_pair(At()->begin, At()->end);
+      } else if (depth <= 0 && IsWord("DISABLE")) {
+        return std::nullopt;  // DISABLE or DISABLE ON SLAVE: never runs here
+      } else if (depth <= 0 && IsWord("DO")) {
+        if (!create) return std::nullopt;  // ALTER without a status clause keeps the status
+        return std::make_pair(At()->begin, At()->begin);
+      }
+      Advance();
+    }
+    return std::nullopt;
+  }
+
  private:
+  // SET STATEMENT var=value[, ...] FOR statement: moves to the statement.
+  void SkipSetStatement() {
+    if (IsWord("SET") && IsWord("STATEMENT", 1)) {
+      Advance();
+      SeekWord("FOR");
+    }
+  }
+  // The object kind word(s) after CREATE / ALTER / DROP and their modifiers, consumed.
+  ObjectKind ObjectKindWord() {
+    struct KindWord {
+      std::string_view word;
+      ObjectKind kind;
+    };
+    static constexpr KindWord kWords[] = {
+        {"DATABASE", ObjectKind::kDatabase}, {"SCHEMA", ObjectKind::kDatabase},
+        {"TABLE", ObjectKind::kTable},       {"TABLES", ObjectKind::kTable},
+        {"INDEX", ObjectKind::kIndex},       {"SEQUENCE", ObjectKind::kSequence},
+        {"VIEW", ObjectKind::kView},         {"PROCEDURE", ObjectKind::kProcedure},
+        {"FUNCTION", ObjectKind::kFunction}, {"TRIGGER", ObjectKind::kTrigger},
+        {"EVENT", ObjectKind::kEvent},       {"USER", ObjectKind::kUser},
+        {"ROLE", ObjectKind::kRole},         {"SERVER", ObjectKind::kServer},
+    };
+    if (Accept("PACKAGE")) return Accept("BODY") ? ObjectKind::kPackageBody : ObjectKind::kPackage;
+    for (const KindWord& k : kWords) {
+      if (Accept(k.word)) return k.kind;
+    }
+    return ObjectKind::kNone;
+  }
+
   // -- token access
   const Token* At(size_t k = 0) const {
     return pos_ + k < tokens_.size() ? &tokens_[pos_ + k] : nullptr;
@@ -277,7 +398,10 @@ class Parser {
       return;
     }
     Advance();
-    if (AcceptPunct('@')) Advance();
+    if (!AcceptPunct('@')) return;
+    Advance();
+    // An unquoted host name or address: localhost, 127.0.0.1, db.example.com.
+    while (IsPunct('.') && IsNameToken(1)) Advance(2);
   }
   // What may stand between CREATE/ALTER/DROP and the object kind.
   void SkipObjectModifiers() {
@@ -645,6 +769,75 @@ class Parser {
 };
 
 }  // namespace
+
+const char* ObjectKindName(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kNone:
+      return "";
+    case ObjectKind::kDatabase:
+      return "DATABASE";
+    case ObjectKind::kTable:
+      return "TABLE";
+    case ObjectKind::kIndex:
+      return "INDEX";
+    case ObjectKind::kSequence:
+      return "SEQUENCE";
+    case ObjectKind::kView:
+      return "VIEW";
+    case ObjectKind::kProcedure:
+      return "PROCEDURE";
+    case ObjectKind::kFunction:
+      return "FUNCTION";
+    case ObjectKind::kLoadableFunction:
+      return "FUNCTION (loadable)";
+    case ObjectKind::kPackage:
+      return "PACKAGE";
+    case ObjectKind::kPackageBody:
+      return "PACKAGE BODY";
+    case ObjectKind::kTrigger:
+      return "TRIGGER";
+    case ObjectKind::kEvent:
+      return "EVENT";
+    case ObjectKind::kUser:
+      return "USER";
+    case ObjectKind::kRole:
+      return "ROLE";
+    case ObjectKind::kServer:
+      return "SERVER";
+  }
+  return "";
+}
+
+bool IsStoredObject(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kView:
+    case ObjectKind::kProcedure:
+    case ObjectKind::kFunction:
+    case ObjectKind::kPackage:
+    case ObjectKind::kPackageBody:
+    case ObjectKind::kTrigger:
+    case ObjectKind::kEvent:
+      return true;
+    default:
+      return false;
+  }
+}
+
+DdlObject AnalyzeDdlObject(std::string_view sql, SqlSyntax syntax) {
+  std::vector<Token> tokens = Lex(sql, syntax);
+  return Parser(tokens, 0, "").Object();
+}
+
+std::optional<std::string> WithEventDisabledOnSlave(std::string_view sql, SqlSyntax syntax) {
+  std::vector<Token> tokens = Lex(sql, syntax);
+  std::optional<std::pair<size_t, size_t>> edit = Parser(tokens, 0, "").EventStatusEdit();
+  if (!edit) return std::nullopt;
+  const auto [begin, end] = *edit;
+  std::string out(sql.substr(0, begin));
+  out += begin == end ? "DISABLE ON SLAVE " : "DISABLE ON SLAVE";
+  out += sql.substr(end);
+  return out;
+}
 
 SqlSyntax SqlSyntax::FromSqlMode(uint64_t sql_mode) {
   SqlSyntax syntax;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,5 +50,61 @@ struct SqlSyntax {
 // statement ran with ("" for none). Never fails: what it cannot read is reported as incomplete.
 StatementTargets AnalyzeStatement(std::string_view sql, std::string_view session_db,
                                   SqlSyntax syntax = {});
+
+// What kind of object a DDL statement creates, changes or drops.
+enum class ObjectKind : uint8_t {
+  kNone,  // not a CREATE / ALTER / DROP of an object kind below (or a form not understood)
+  kDatabase,
+  kTable,
+  kIndex,
+  kSequence,
+  kView,
+  kProcedure,
+  kFunction,          // a stored function (DROP FUNCTION of a loadable one too: it cannot tell)
+  kLoadableFunction,  // CREATE FUNCTION ... SONAME (mysql.func)
+  kPackage,
+  kPackageBody,
+  kTrigger,
+  kEvent,
+  kUser,
+  kRole,
+  kServer,
+};
+enum class DdlVerb : uint8_t { kNone, kCreate, kAlter, kDrop };
+
+// "VIEW", "PACKAGE BODY", ... ("" for kNone).
+const char* ObjectKindName(ObjectKind kind);
+
+struct DdlObject {
+  DdlVerb verb = DdlVerb::kNone;
+  ObjectKind kind = ObjectKind::kNone;
+  // The object's name as written: `db` is "" when unqualified (the default database's); `name`
+  // is "" when there is none (ALTER DATABASE without one) or several (DROP TABLE a, b).
+  std::string db;
+  std::string name;
+  // ALTER EVENT ... RENAME TO: the event's name afterwards ("" when it keeps its name).
+  std::string new_db;
+  std::string new_name;
+  bool operator==(const DdlObject&) const = default;
+};
+
+// The verb, object kind and name of a DDL statement: CREATE [OR REPLACE] / ALTER / DROP, with the
+// prefixes the server and dumps write (DEFINER=..., ALGORITHM=..., SQL SECURITY ...,
+// AGGREGATE, TEMPORARY, IF [NOT] EXISTS, executable comments, SET STATEMENT ... FOR). kNone for
+// anything else (DML, RENAME TABLE, GRANT, forms it does not know). Never fails.
+DdlObject AnalyzeDdlObject(std::string_view sql, SqlSyntax syntax = {});
+
+// Views, stored procedures and functions, packages and package bodies, triggers and events: the
+// schema objects a bootstrap copies at its end, whose replicated DDL the applier skips until
+// then (schemas/bootstrap.md "Schema objects").
+bool IsStoredObject(ObjectKind kind);
+
+// A CREATE EVENT that would create the event enabled (an ENABLE clause, or no status clause), or
+// an ALTER EVENT with an ENABLE clause, rewritten to say DISABLE ON SLAVE instead: the event
+// exists on the secondary with status SLAVESIDE_DISABLED from the start, so the secondary's
+// event scheduler never runs it (its rows arrive through the stream). nullopt when the
+// statement is no such statement: not an event's CREATE / ALTER, a DISABLE [ON SLAVE] clause, an
+// ALTER without a status clause, or a CREATE whose body (DO) it cannot find.
+std::optional<std::string> WithEventDisabledOnSlave(std::string_view sql, SqlSyntax syntax = {});
 
 }  // namespace replsync

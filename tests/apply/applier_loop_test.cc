@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -57,6 +58,8 @@ struct FakeServer {
   std::condition_variable ran;    // with mu: a statement ran (or failed)
   int sessions_opened = 0;
   std::optional<std::string> seq_text;  // replsync.applied.seq as the fake returns it, if set
+  // What information_schema.EVENTS says of any event (STATUS, DEFINER); none when empty.
+  std::vector<std::optional<std::string>> event_row;
   // Called with every statement before it runs: a non-OK Status is that statement's error.
   std::function<Status(const std::string& sql)> fail;
 };
@@ -94,6 +97,10 @@ class FakeSession : public SqlSession {
     }
     if (sql.find("information_schema.TABLES") != std::string::npos) {
       return std::vector<Row>{{"InnoDB"}};
+    }
+    if (sql.find("information_schema.EVENTS") != std::string::npos) {
+      if (server_->event_row.empty()) return std::vector<Row>{};
+      return std::vector<Row>{server_->event_row};
     }
     return std::vector<Row>{};
   }
@@ -173,6 +180,24 @@ std::string DbEntry(uint64_t seq, bool parallel = false) {
     t->set_db("app");
     t->set_table("t");
   }
+  return entry.SerializeAsString();
+}
+
+// A transaction of one DDL statement run in database `db`.
+std::string DdlEntry(uint64_t seq, const std::string& db, const std::string& sql) {
+  pb::JournalEntry entry;
+  pb::DbTransaction* d = entry.mutable_db();
+  d->set_gtid("0-1-" + std::to_string(seq));
+  d->set_begin_file("binlog.000001");
+  d->set_begin_offset(1000 * seq);
+  d->set_end_file("binlog.000001");
+  d->set_end_offset(1000 * seq + 500);
+  d->set_last_part(true);
+  d->set_is_ddl(true);
+  pb::Statement* st = d->add_statements();
+  st->set_kind(pb::Statement::DDL);
+  st->set_db(db);
+  st->set_sql(sql);
   return entry.SerializeAsString();
 }
 
@@ -272,6 +297,43 @@ class ApplierLoopTest : public ::testing::Test {
   std::vector<uint64_t> Commits() {
     std::lock_guard<std::mutex> lock(server_.mu);
     return server_.commits;
+  }
+
+  std::vector<std::string> Log() {
+    std::lock_guard<std::mutex> lock(server_.mu);
+    return server_.log;
+  }
+
+  // Waits (real time) until the applier holds at its hold, and expects it there at `seq`: what
+  // WaitHeld says, what the applier publishes and what the server committed last agree.
+  void ExpectHeldAt(uint64_t seq) {
+    Result<verify::PausedAt> held = applier_->WaitHeld(kWait);
+    ASSERT_TRUE(held.ok()) << held.status().ToString();
+    EXPECT_EQ(held->applied_seq, seq);
+    EXPECT_EQ(held->token, "");
+    if (seq != 0) {
+      EXPECT_EQ(held->gtid, "0-1-" + std::to_string(seq));
+      EXPECT_EQ(held->source, fmt::format("binlog.000001:{}", 1000 * seq + 500));
+    }
+    EXPECT_EQ(applier_->applied_seq(), seq);
+    // The last position committed (workers' COMMITs reach the fake in any order).
+    const std::vector<uint64_t> commits = Commits();
+    EXPECT_EQ(commits.empty() ? 0 : *std::max_element(commits.begin(), commits.end()), seq);
+  }
+
+  // Lets the applier go round its loop `rounds` times (each wait on the clock ends), so that an
+  // applier that would pass its hold has had every chance to.
+  void LetItRun(int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+      const uint64_t n = clock_.waits_begun();
+      clock_.Advance(kIdleWait);
+      clock_.WaitForWaitsBegun(n + 1);
+    }
+  }
+
+  // Fills the relay with database transactions first..last.
+  void PutDb(uint64_t first, uint64_t last, bool parallel = false) {
+    for (uint64_t s = first; s <= last; ++s) Put(s, DbEntry(s, parallel));
   }
 
   std::string dir_;
@@ -570,6 +632,250 @@ TEST_F(ApplierLoopTest, EntryAnnouncedWhileWorkersAreBusyIsAppliedWithoutTheIdle
   Put(3, FolderEntry("x"));
   applier_->Notify();
   EXPECT_TRUE(AppliesWithoutError(3, milliseconds(3000)));
+}
+
+// ---- the owner's hold (SetHold / WaitHeld) and the bootstrap's DDL skipping
+
+// A hold set before Start holds from the first step: nothing is applied until it is lifted.
+TEST_F(ApplierLoopTest, HoldSetBeforeStartHoldsFromTheFirstStep) {
+  OpenRelay();
+  PutDb(1, 5);
+  applier_ = std::make_unique<Applier>(ManualOptions(1), relay_.get());
+  applier_->SetHold(verify::StopBefore::Now());
+  ASSERT_TRUE(applier_->Start().ok());
+  ExpectHeldAt(0);
+  LetItRun(5);
+  EXPECT_EQ(applier_->applied_seq(), 0u);
+  EXPECT_TRUE(Commits().empty());
+  applier_->SetHold(std::nullopt);
+  EXPECT_TRUE(AppliesWithoutError(5));
+  EXPECT_EQ(Commits().back(), 5u);
+}
+
+// A hold at a binlog position in the middle of the relay: every transaction that begins before
+// it is applied and committed, none after; moved forward, it applies up to the new one; lifted,
+// everything.
+class HoldInTheMiddleOfTheRelay : public ApplierLoopTest,
+                                  public ::testing::WithParamInterface<int> {};
+
+TEST_P(HoldInTheMiddleOfTheRelay, AppliesWhatComesBeforeItAndNothingAfter) {
+  OpenRelay();
+  PutDb(1, 10, /*parallel=*/true);
+  applier_ = std::make_unique<Applier>(ManualOptions(GetParam()), relay_.get());
+  // Seq 6 begins at binlog.000001:6000.
+  applier_->SetHold(verify::StopBefore::At({"binlog.000001", 6000}));
+  ASSERT_TRUE(applier_->Start().ok());
+  ExpectHeldAt(5);
+  LetItRun(3);
+  EXPECT_EQ(applier_->applied_seq(), 5u);
+  Result<verify::PausedAt> held = applier_->WaitHeld(kWait);
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->stop, verify::StopBefore::At({"binlog.000001", 6000}));
+  // Moved forward to just after seq 8's begin: seq 8 begins before it and is applied.
+  applier_->SetHold(verify::StopBefore::At({"binlog.000001", 8001}));
+  ExpectHeldAt(8);
+  LetItRun(3);
+  EXPECT_EQ(applier_->applied_seq(), 8u);
+  applier_->SetHold(std::nullopt);
+  EXPECT_TRUE(AppliesWithoutError(10));
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, HoldInTheMiddleOfTheRelay, ::testing::Values(1, 4),
+                         [](const auto& info) { return "Workers" + std::to_string(info.param); });
+
+// A hold set while a transaction is on a worker takes effect once it committed: WaitHeld does
+// not return before, and then says where the applier really stands.
+TEST_F(ApplierLoopTest, HoldSetWhileATransactionIsOnAWorkerWaitsForIt) {
+  OpenRelay();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool on_worker = false;  // guarded by mu
+  bool release = false;    // guarded by mu
+  ApplierOptions o = ManualOptions(2);
+  o.before_worker_apply = [&](uint64_t seq) {
+    if (seq != 1) return;
+    std::unique_lock<std::mutex> lock(mu);
+    on_worker = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  Put(1, DbEntry(1, /*parallel=*/true));
+  Start(o);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return on_worker; }));
+  }
+  applier_->SetHold(verify::StopBefore::Now());
+  PutDb(2, 3, /*parallel=*/true);
+  applier_->Notify();
+  // Seq 1 is still on its worker: not held yet.
+  Result<verify::PausedAt> early = applier_->WaitHeld(milliseconds(300));
+  EXPECT_EQ(early.status().code(), Status::Code::kUnavailable) << early.status().ToString();
+  EXPECT_TRUE(Commits().empty());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ExpectHeldAt(1);
+  LetItRun(3);
+  EXPECT_EQ(applier_->applied_seq(), 1u);
+  EXPECT_EQ(Commits(), std::vector<uint64_t>{1});
+  applier_->SetHold(std::nullopt);
+  EXPECT_TRUE(AppliesWithoutError(3));
+}
+
+// A hold before a relay sequence ends a run of file changes there.
+TEST_F(ApplierLoopTest, HoldBeforeASequenceStopsARunOfFiles) {
+  OpenRelay();
+  Put(1, FolderEntry("a"));
+  Put(2, DbEntry(2));
+  Put(3, FolderEntry("b"));
+  Put(4, FolderEntry("c"));
+  Put(5, FolderEntry("d"));
+  applier_ = std::make_unique<Applier>(ManualOptions(1), relay_.get());
+  applier_->SetHold(verify::StopBefore::Seq(5));
+  ASSERT_TRUE(applier_->Start().ok());
+  Result<verify::PausedAt> held = applier_->WaitHeld(kWait);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(held->applied_seq, 4u);
+  EXPECT_TRUE(std::filesystem::is_directory(repo_ + "/c"));
+  EXPECT_FALSE(std::filesystem::exists(repo_ + "/d"));
+  applier_->SetHold(std::nullopt);
+  EXPECT_TRUE(AppliesWithoutError(5));
+  EXPECT_TRUE(std::filesystem::is_directory(repo_ + "/d"));
+}
+
+// Held at a position with nothing left before it (the applied transaction ended at it), WaitHeld
+// returns at once, without a transaction after it in the relay; a position the applier has not
+// reached, with nothing to apply, is not held (Unavailable after the timeout).
+TEST_F(ApplierLoopTest, IdleAtAHoldPositionIsHeldAtOnce) {
+  OpenRelay();
+  PutDb(1, 3);
+  Start(ManualOptions(1));
+  ASSERT_TRUE(AppliesWithoutError(3));
+  applier_->SetHold(verify::StopBefore::At({"binlog.000001", 3500}));  // seq 3's end
+  const auto before = std::chrono::steady_clock::now();
+  ExpectHeldAt(3);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, milliseconds(2000));
+  applier_->SetHold(verify::StopBefore::At({"binlog.000001", 5000}));
+  Result<verify::PausedAt> not_yet = applier_->WaitHeld(milliseconds(200));
+  EXPECT_EQ(not_yet.status().code(), Status::Code::kUnavailable) << not_yet.status().ToString();
+  // The transactions that begin before it arrive: applied, then held (seq 5 begins at 5000).
+  PutDb(4, 6);
+  applier_->Notify();
+  ExpectHeldAt(4);
+}
+
+// The hold is the applier's state: it survives Stop/Start.
+TEST_F(ApplierLoopTest, HoldSurvivesStopAndStart) {
+  OpenRelay();
+  PutDb(1, 4);
+  Start(ManualOptions(1));
+  ASSERT_TRUE(AppliesWithoutError(4));
+  applier_->SetHold(verify::StopBefore::Now());
+  ExpectHeldAt(4);
+  applier_->Stop();
+  EXPECT_EQ(applier_->WaitHeld(milliseconds(0)).status().code(), Status::Code::kAborted);
+  PutDb(5, 6);
+  ASSERT_TRUE(applier_->Start().ok());
+  // (The fake keeps only replsync.applied.seq across the restart, no gtid or source.)
+  Result<verify::PausedAt> held = applier_->WaitHeld(kWait);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(held->applied_seq, 4u);
+  LetItRun(3);
+  EXPECT_EQ(applier_->applied_seq(), 4u);
+  applier_->SetHold(std::nullopt);
+  EXPECT_TRUE(AppliesWithoutError(6));
+}
+
+// WaitHeld without a hold is a caller's error; with the applier stopped on an error, it is that
+// error.
+TEST_F(ApplierLoopTest, WaitHeldSaysWhyItCannotHold) {
+  OpenRelay();
+  server_.fail = [](const std::string& sql) {
+    if (sql.rfind("UPDATE replsync.applied SET seq=2,", 0) == 0) {
+      return Status::Server("Table 'app.t' doesn't exist (1146)");
+    }
+    return Status::Ok();
+  };
+  PutDb(1, 3);
+  applier_ = std::make_unique<Applier>(ManualOptions(1), relay_.get());
+  EXPECT_EQ(applier_->WaitHeld(milliseconds(0)).status().code(), Status::Code::kInvalidArgument);
+  applier_->SetHold(verify::StopBefore::Seq(3));
+  ASSERT_TRUE(applier_->Start().ok());
+  Result<verify::PausedAt> held = applier_->WaitHeld(kWait);
+  ASSERT_FALSE(held.ok());
+  EXPECT_EQ(held.status().code(), Status::Code::kAborted);
+  EXPECT_NE(held.status().message().find("1146"), std::string::npos) << held.status().message();
+  EXPECT_EQ(applier_->status().state, ApplierState::kError);
+}
+
+// Bootstrap's lenient window: DDL of views, routines, triggers and events moves the position
+// without running; other DDL runs. Turned off, an event is created DISABLE ON SLAVE.
+TEST_F(ApplierLoopTest, ObjectDdlIsSkippedWhileAskedAndEventsAreCreatedDisabledOnSlave) {
+  OpenRelay();
+  Put(1, DdlEntry(1, "app",
+                  "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER "
+                  "VIEW `v` AS select 1 AS `1`"));
+  Put(2, DdlEntry(2, "app", "CREATE TABLE t2 (a INT PRIMARY KEY)"));
+  Put(3, DdlEntry(3, "app", "DROP TRIGGER IF EXISTS app.trg"));
+  Put(4, DdlEntry(4, "app",
+                  "CREATE DEFINER=`root`@`localhost` EVENT `e1` ON SCHEDULE EVERY 1 SECOND DO "
+                  "INSERT INTO t2 VALUES (1)"));
+  Put(5, DbEntry(5));
+  applier_ = std::make_unique<Applier>(ManualOptions(1), relay_.get());
+  applier_->SetSkipObjectDdl(true);
+  ASSERT_TRUE(applier_->Start().ok());
+  ASSERT_TRUE(AppliesWithoutError(5));
+  ApplierStatus st = applier_->status();
+  EXPECT_EQ(st.ddl_skipped, 3u);
+  EXPECT_EQ(st.ddl_applied, 1u);
+  EXPECT_EQ(st.transactions_applied, 5u);
+  const std::vector<uint64_t> commits = Commits();
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    EXPECT_NE(std::find(commits.begin(), commits.end(), seq), commits.end()) << seq;
+  }
+  for (const std::string& sql : Log()) {
+    EXPECT_EQ(sql.find("VIEW"), std::string::npos) << sql;
+    EXPECT_EQ(sql.find("TRIGGER"), std::string::npos) << sql;
+    EXPECT_EQ(sql.find("EVENT"), std::string::npos) << sql;
+  }
+  {
+    const std::vector<std::string> log = Log();
+    EXPECT_NE(std::find(log.begin(), log.end(), "CREATE TABLE t2 (a INT PRIMARY KEY)"), log.end());
+  }
+
+  // Off: the event is created DISABLE ON SLAVE (its text rewritten); one the secondary still
+  // has enabled after an ALTER (here a rename) is altered to DISABLE ON SLAVE, definer kept.
+  applier_->SetSkipObjectDdl(false);
+  Put(6, DdlEntry(6, "app",
+                  "CREATE DEFINER=`root`@`localhost` EVENT `e1` ON SCHEDULE EVERY 1 SECOND DO "
+                  "INSERT INTO t2 VALUES (1)"));
+  applier_->Notify();
+  ASSERT_TRUE(AppliesWithoutError(6));
+  {
+    const std::vector<std::string> log = Log();
+    EXPECT_NE(std::find(log.begin(), log.end(),
+                        "CREATE DEFINER=`root`@`localhost` EVENT `e1` ON SCHEDULE EVERY 1 SECOND "
+                        "DISABLE ON SLAVE DO INSERT INTO t2 VALUES (1)"),
+              log.end());
+  }
+  {
+    std::lock_guard<std::mutex> lock(server_.mu);
+    server_.event_row = {"ENABLED", "app@%"};
+  }
+  Put(7, DdlEntry(7, "app", "ALTER EVENT e1 RENAME TO arc.e2"));
+  applier_->Notify();
+  ASSERT_TRUE(AppliesWithoutError(7));
+  const std::vector<std::string> log = Log();
+  auto alter = std::find(log.begin(), log.end(), "ALTER EVENT e1 RENAME TO arc.e2");
+  ASSERT_NE(alter, log.end());
+  auto disable =
+      std::find(alter, log.end(), "ALTER DEFINER='app'@'%' EVENT `arc`.`e2` DISABLE ON SLAVE");
+  EXPECT_NE(disable, log.end());
+  EXPECT_EQ(applier_->status().ddl_applied, 3u);
+  EXPECT_EQ(applier_->status().ddl_skipped, 3u);
 }
 
 }  // namespace

@@ -306,6 +306,44 @@ TEST_F(ReceiverTest, NeverWrittenRelayResumesAfterTheAppliedSequence) {
   EXPECT_EQ(relay_->last_seq(), 12u);
 }
 
+// After a bootstrap the secondary's database is at S0 - 1 while the relay still holds old entries
+// (here 1..5): the receiver empties it and asks for S0, and what arrives is stored from there
+// (schemas/bootstrap.md "The stream's start").
+TEST_F(ReceiverTest, AppliedBeyondTheRelayEmptiesItAndAsksForTheNextSequence) {
+  Prefill(5);
+  applied_ = 100;
+  StartReceiver();
+  pb::Envelope hello = Expect(pb::Envelope::kHello);
+  EXPECT_EQ(hello.hello().durable_seq(), 100u);
+  EXPECT_EQ(hello.hello().applied_seq(), 100u);
+  EXPECT_EQ(relay_->first_seq(), 101u);
+  EXPECT_EQ(relay_->last_seq(), 100u);
+  for (uint64_t seq = 1; seq <= 5; ++seq) EXPECT_FALSE(relay_->Get(seq)->has_value()) << seq;
+  SendToReceiver(MakeEntries({101, 102, 103}));
+  pb::Envelope ack = Expect(pb::Envelope::kAck);
+  EXPECT_EQ(ack.ack().durable_seq(), 103u);
+  EXPECT_EQ(relay_->first_seq(), 101u);
+  EXPECT_EQ(relay_->last_seq(), 103u);
+  for (uint64_t seq = 101; seq <= 103; ++seq) {
+    EXPECT_EQ(relay_->Get(seq)->value_or(""), EntryBytes(seq)) << seq;
+  }
+  EXPECT_EQ(receiver_->status().durable_seq, 103u);
+  // A batch from before S0 is a duplicate now, not a gap.
+  SendToReceiver(MakeEntries({6, 7}));
+  EXPECT_EQ(relay_->last_seq(), 103u);
+  EXPECT_FALSE(relay_->Get(6)->has_value());
+}
+
+// ... while a relay that holds what the applier is at (the ordinary case) is left alone.
+TEST_F(ReceiverTest, AppliedWithinTheRelayKeepsIt) {
+  Prefill(5);
+  applied_ = 5;
+  StartReceiver();
+  EXPECT_EQ(Expect(pb::Envelope::kHello).hello().durable_seq(), 5u);
+  EXPECT_EQ(relay_->last_seq(), 5u);
+  EXPECT_EQ(relay_->Get(5)->value_or(""), EntryBytes(5));
+}
+
 // Race 2 of issue 11: the receiver and the applier start at once, and the applier learns its
 // position only once it has connected to the secondary's server. On 75a7482 the receiver's
 // first Hello used the applier's 0 from before that and, with an empty relay, asked for

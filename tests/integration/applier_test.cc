@@ -663,6 +663,71 @@ TEST_F(ApplierTest, MissingTableStopsLoudlyAndResumesAfterTheFix) {
   ExpectSameTables("rs_missing");
 }
 
+// Events never run twice (schemas/bootstrap.md "Schema objects"): an event replicated to a
+// secondary whose event scheduler runs is there SLAVESIDE_DISABLED (created so: were it created
+// enabled and disabled after, an EVERY 1 SECOND event would run once in between), with its
+// definer; one disabled on the primary stays DISABLED; an ALTER ... ENABLE arrives as DISABLE ON
+// SLAVE. The rows the secondary holds are exactly the primary's: none made by the secondary's
+// scheduler.
+TEST_F(ApplierTest, ReplicatedEventsAreDisabledOnSlaveAndNeverRunOnTheSecondary) {
+  Exec(a_,
+       "CREATE DATABASE rs_events; "
+       "CREATE TABLE rs_events.ticks (id INT AUTO_INCREMENT PRIMARY KEY, src VARCHAR(16)); "
+       "INSERT INTO rs_events.ticks (src) VALUES ('primary'), ('primary'); "
+       "CREATE DEFINER='root'@'localhost' EVENT rs_events.tick ON SCHEDULE EVERY 1 SECOND DO "
+       "INSERT INTO rs_events.ticks (src) VALUES ('tick'); "
+       "CREATE EVENT rs_events.off ON SCHEDULE EVERY 1 SECOND DISABLE DO "
+       "INSERT INTO rs_events.ticks (src) VALUES ('off'); "
+       "CREATE EVENT rs_events.later ON SCHEDULE EVERY 1 SECOND DISABLE DO "
+       "INSERT INTO rs_events.ticks (src) VALUES ('later'); "
+       // (With its definer: an ALTER EVENT without one makes the user running it the definer,
+       // and the binlog does not say who ran it on the primary.)
+       "ALTER DEFINER='root'@'localhost' EVENT rs_events.later ENABLE; "
+       "INSERT INTO rs_events.ticks (src) VALUES ('primary')");
+  // The primary's scheduler is off: it runs none of them, so its table holds 3 rows.
+  ASSERT_EQ(Value(a_, "SELECT @@event_scheduler"), "OFF");
+  auto journal = Capture("rs_events");
+  ASSERT_NE(journal, nullptr);
+
+  // The secondary's scheduler runs (a local event of its own shows it does).
+  Exec(b_, "SET GLOBAL event_scheduler = ON");
+  Exec(b_,
+       "SET sql_log_bin = 0; CREATE DATABASE rs_events_probe; "
+       "CREATE TABLE rs_events_probe.runs (id INT AUTO_INCREMENT PRIMARY KEY); "
+       "CREATE EVENT rs_events_probe.probe ON SCHEDULE EVERY 1 SECOND DO "
+       "INSERT INTO rs_events_probe.runs VALUES (); SET sql_log_bin = 1");
+  ApplierStatus status = ApplyAll(journal.get(), "events");
+  EXPECT_EQ(status.last_error, "");
+  // Three seconds of an EVERY 1 SECOND schedule.
+  std::this_thread::sleep_for(seconds(3));
+  const std::string probe_runs = Value(b_, "SELECT COUNT(*) FROM rs_events_probe.runs");
+  Exec(b_, "SET GLOBAL event_scheduler = OFF");
+  Exec(b_, "SET sql_log_bin = 0; DROP DATABASE rs_events_probe; SET sql_log_bin = 1");
+  ASSERT_NE(probe_runs, "0") << "the secondary's event scheduler ran nothing: the test proves "
+                                "nothing";
+
+  auto events = [](MariadbServer* server, const char* column) {
+    return Rows(server, fmt::format("SELECT EVENT_NAME, {} FROM information_schema.EVENTS WHERE "
+                                    "EVENT_SCHEMA = 'rs_events' ORDER BY EVENT_NAME",
+                                    column));
+  };
+  EXPECT_EQ(events(b_, "STATUS"), (std::vector<std::vector<std::string>>{
+                                      {"later", "SLAVESIDE_DISABLED"},
+                                      {"off", "DISABLED"},
+                                      {"tick", "SLAVESIDE_DISABLED"},
+                                  }));
+  EXPECT_EQ(events(a_, "STATUS"), (std::vector<std::vector<std::string>>{
+                                      {"later", "ENABLED"},
+                                      {"off", "DISABLED"},
+                                      {"tick", "ENABLED"},
+                                  }));
+  EXPECT_EQ(events(b_, "DEFINER"), events(a_, "DEFINER"));
+  EXPECT_EQ(events(b_, "DEFINER")[2], (std::vector<std::string>{"tick", "root@localhost"}));
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_events.ticks"), "3");
+  EXPECT_EQ(Value(b_, "SELECT COUNT(*) FROM rs_events.ticks WHERE src <> 'primary'"), "0");
+  ExpectSameTables("rs_events");
+}
+
 // A DDL relay entry, as a primary (honest or not) would send it.
 std::string DdlEntry(const std::string& db, const std::string& sql, uint64_t offset) {
   pb::JournalEntry entry;

@@ -324,6 +324,77 @@ TEST_F(JournalTest, PutAcceptsTheStreamAndRejectsGaps) {
   EXPECT_EQ((*fresh)->Put({{0, "x"}}, {}).code(), Status::Code::kInvalidArgument);
 }
 
+// After a bootstrap the relay continues at the secondary's applied position + 1, whatever it held
+// (schemas/bootstrap.md "The stream's start"): every entry goes, the counters move, and the
+// stream must then continue exactly there, also after a reopen.
+TEST_F(JournalTest, RebaseEmptiesTheJournalAndContinuesAtTheGivenSequence) {
+  {
+    auto journal = OpenJournal();
+    ASSERT_NE(journal, nullptr);
+    ASSERT_TRUE(journal->Put({{3, Payload(3)}, {4, Payload(4)}, {5, Payload(5)}}, {}).ok());
+    ASSERT_TRUE(journal->PutMeta({{"applied_seq", "4"}}).ok());
+    ASSERT_TRUE(journal->Rebase(101).ok());
+    EXPECT_EQ(journal->first_seq(), 101u);
+    EXPECT_EQ(journal->last_seq(), 100u);
+    EXPECT_EQ(journal->bytes(), 0u);
+    EXPECT_EQ(journal->entry_count(), 0u);
+    for (uint64_t seq : {3, 4, 5}) EXPECT_FALSE(journal->Get(seq)->has_value()) << seq;
+    EXPECT_TRUE(journal->Read(1, 10, 1 << 20)->empty());
+    // Meta other than the counters stays.
+    EXPECT_EQ(journal->GetMeta("applied_seq")->value_or(""), "4");
+    // Anywhere but 101 is refused, and writes nothing.
+    for (uint64_t seq : {6, 100, 102}) {
+      EXPECT_EQ(journal->Put({{seq, "x"}}, {}).code(), Status::Code::kInvalidArgument) << seq;
+      EXPECT_EQ(journal->last_seq(), 100u);
+    }
+  }
+  {
+    // Reopened: the counters are the rebased ones (and pass the open's consistency checks).
+    auto journal = OpenJournal();
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(journal->first_seq(), 101u);
+    EXPECT_EQ(journal->last_seq(), 100u);
+    EXPECT_EQ(journal->bytes(), 0u);
+    EXPECT_EQ(journal->Put({{6, "x"}}, {}).code(), Status::Code::kInvalidArgument);
+    ASSERT_TRUE(journal->Put({{101, Payload(101)}, {102, Payload(102)}}, {}).ok());
+    EXPECT_EQ(journal->first_seq(), 101u);
+    EXPECT_EQ(journal->last_seq(), 102u);
+    EXPECT_EQ(journal->bytes(), BytesOf(101, 102));
+    EXPECT_EQ(journal->Get(101)->value_or(""), Payload(101));
+    EXPECT_EQ(journal->Get(102)->value_or(""), Payload(102));
+    // Deleting applied entries works from the new base.
+    ASSERT_TRUE(journal->DeleteUpTo(101).ok());
+    EXPECT_EQ(journal->first_seq(), 102u);
+    EXPECT_EQ(journal->bytes(), BytesOf(102, 102));
+  }
+  {
+    auto journal = OpenJournal();
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(journal->first_seq(), 102u);
+    EXPECT_EQ(journal->last_seq(), 102u);
+    // A rebase backwards works the same way (the journal's writer decides), and of a journal
+    // with many entries (a range delete).
+    std::vector<std::pair<uint64_t, std::string>> many;
+    for (uint64_t seq = 103; seq <= 400; ++seq) many.emplace_back(seq, Payload(seq));
+    ASSERT_TRUE(journal->Put(many, {}).ok());
+    ASSERT_TRUE(journal->Rebase(50).ok());
+    EXPECT_EQ(journal->first_seq(), 50u);
+    EXPECT_EQ(journal->last_seq(), 49u);
+    EXPECT_EQ(journal->bytes(), 0u);
+    EXPECT_FALSE(journal->Get(200)->has_value());
+    EXPECT_TRUE(journal->Read(0, 1000, 1 << 30)->empty());
+    ASSERT_TRUE(journal->Put({{50, Payload(50)}}, {}).ok());
+    EXPECT_EQ(journal->bytes(), BytesOf(50, 50));
+  }
+  {
+    auto journal = OpenJournal();
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(journal->last_seq(), 50u);
+    EXPECT_EQ(journal->Rebase(0).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(journal->last_seq(), 50u);
+  }
+}
+
 TEST_F(JournalTest, ReadHonoursLimitsAndReturnsAtLeastOneEntry) {
   auto journal = OpenJournal();
   ASSERT_NE(journal, nullptr);

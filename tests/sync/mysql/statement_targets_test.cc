@@ -282,5 +282,198 @@ TEST(StatementTargetsTest, UnknownStatementIsIncompleteAndUsesSessionDatabase) {
   EXPECT_TRUE(t.databases.empty());
 }
 
+// ---- AnalyzeDdlObject / IsStoredObject / WithEventDisabledOnSlave
+
+struct ObjectCase {
+  std::string sql;
+  DdlVerb verb;
+  ObjectKind kind;
+  std::string db;
+  std::string name;
+};
+
+void ExpectObject(const ObjectCase& c, SqlSyntax syntax = {}) {
+  DdlObject o = AnalyzeDdlObject(c.sql, syntax);
+  EXPECT_EQ(o.verb, c.verb) << c.sql;
+  EXPECT_EQ(o.kind, c.kind) << c.sql << " gave " << ObjectKindName(o.kind);
+  EXPECT_EQ(o.db, c.db) << c.sql;
+  EXPECT_EQ(o.name, c.name) << c.sql;
+}
+
+// The spellings the server writes to its binlog (a DEFINER added to CREATE VIEW / TRIGGER /
+// EVENT / routines, ALGORITHM and SQL SECURITY for views) and those of people and dumps.
+TEST(DdlObjectTest, StoredObjectsAreRecognisedInEverySpelling) {
+  using V = DdlVerb;
+  using K = ObjectKind;
+  const std::vector<ObjectCase> cases = {
+      // views
+      {"CREATE VIEW v AS SELECT 1", V::kCreate, K::kView, "", "v"},
+      {"create or replace view `shop`.`v1` as select * from t", V::kCreate, K::kView, "shop", "v1"},
+      {"CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS "
+       "select 1 AS `1`",
+       V::kCreate, K::kView, "", "v"},
+      {"CREATE OR REPLACE ALGORITHM = MERGE DEFINER = 'app'@'%' SQL SECURITY INVOKER VIEW "
+       "shop.v AS SELECT 1",
+       V::kCreate, K::kView, "shop", "v"},
+      {"ALTER ALGORITHM=TEMPTABLE DEFINER=app@localhost VIEW v AS SELECT 2", V::kAlter, K::kView,
+       "", "v"},
+      {"ALTER DEFINER=app@127.0.0.1 SQL SECURITY INVOKER VIEW shop.v AS SELECT 2", V::kAlter,
+       K::kView, "shop", "v"},
+      {"DROP VIEW IF EXISTS `shop`.`v`", V::kDrop, K::kView, "shop", "v"},
+      {"drop view v1, v2", V::kDrop, K::kView, "", ""},
+      {"CREATE VIEW IF NOT EXISTS v AS SELECT 1", V::kCreate, K::kView, "", "v"},
+      // procedures and functions
+      {"CREATE DEFINER=`root`@`localhost` PROCEDURE `p`(IN a INT)\nBEGIN SELECT a; END", V::kCreate,
+       K::kProcedure, "", "p"},
+      {"CREATE OR REPLACE PROCEDURE shop.p() SELECT 1", V::kCreate, K::kProcedure, "shop", "p"},
+      {"CREATE PROCEDURE IF NOT EXISTS p() SELECT 1", V::kCreate, K::kProcedure, "", "p"},
+      {"ALTER PROCEDURE p COMMENT 'x'", V::kAlter, K::kProcedure, "", "p"},
+      {"DROP PROCEDURE IF EXISTS `shop`.`p`", V::kDrop, K::kProcedure, "shop", "p"},
+      {"CREATE DEFINER=`root`@`localhost` FUNCTION `f`(a INT) RETURNS int(11)\n    "
+       "DETERMINISTIC\nRETURN a + 1",
+       V::kCreate, K::kFunction, "", "f"},
+      {"CREATE OR REPLACE DEFINER=CURRENT_USER() AGGREGATE FUNCTION shop.agg(x INT) RETURNS INT "
+       "BEGIN RETURN 0; END",
+       V::kCreate, K::kFunction, "shop", "agg"},
+      {"CREATE DEFINER=CURRENT_USER FUNCTION IF NOT EXISTS f() RETURNS INT RETURN 1", V::kCreate,
+       K::kFunction, "", "f"},
+      {"ALTER FUNCTION shop.f SQL SECURITY INVOKER", V::kAlter, K::kFunction, "shop", "f"},
+      {"DROP FUNCTION IF EXISTS f", V::kDrop, K::kFunction, "", "f"},
+      // packages (sql_mode=ORACLE)
+      {"CREATE PACKAGE pkg AS FUNCTION f RETURN INT; END", V::kCreate, K::kPackage, "", "pkg"},
+      {"CREATE OR REPLACE DEFINER=`root`@`localhost` PACKAGE BODY shop.pkg AS FUNCTION f RETURN "
+       "INT AS BEGIN RETURN 1; END; END",
+       V::kCreate, K::kPackageBody, "shop", "pkg"},
+      {"DROP PACKAGE BODY IF EXISTS pkg", V::kDrop, K::kPackageBody, "", "pkg"},
+      {"drop package shop.pkg", V::kDrop, K::kPackage, "shop", "pkg"},
+      // triggers
+      {"CREATE DEFINER=`root`@`localhost` TRIGGER `trg` BEFORE INSERT ON `t` FOR EACH ROW SET "
+       "NEW.a = 1",
+       V::kCreate, K::kTrigger, "", "trg"},
+      {"CREATE OR REPLACE TRIGGER IF NOT EXISTS shop.trg AFTER UPDATE ON shop.t FOR EACH ROW "
+       "FOLLOWS other INSERT INTO log VALUES (1)",
+       V::kCreate, K::kTrigger, "shop", "trg"},
+      {"DROP TRIGGER IF EXISTS `shop`.`trg`", V::kDrop, K::kTrigger, "shop", "trg"},
+      // events
+      {"CREATE DEFINER=`root`@`localhost` EVENT `e` ON SCHEDULE EVERY 1 SECOND DO INSERT INTO "
+       "t VALUES (1)",
+       V::kCreate, K::kEvent, "", "e"},
+      {"CREATE OR REPLACE EVENT IF NOT EXISTS shop.e ON SCHEDULE AT NOW() DO DELETE FROM t",
+       V::kCreate, K::kEvent, "shop", "e"},
+      {"ALTER DEFINER='app'@'%' EVENT e DISABLE", V::kAlter, K::kEvent, "", "e"},
+      {"DROP EVENT IF EXISTS e", V::kDrop, K::kEvent, "", "e"},
+      // comments, case, executable comments (mysqldump's spellings), SET STATEMENT
+      {"/* made by a tool */ CREATE -- a comment\n VIEW # another\n v AS SELECT 1", V::kCreate,
+       K::kView, "", "v"},
+      {"/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50013 DEFINER=`root`@`localhost` SQL SECURITY "
+       "DEFINER */ /*!50001 VIEW `v` AS select 1 AS `1` */",
+       V::kCreate, K::kView, "", "v"},
+      {"/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER trg BEFORE "
+       "INSERT ON t FOR EACH ROW SET NEW.a = 1 */",
+       V::kCreate, K::kTrigger, "", "trg"},
+      {"/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `e` ON SCHEDULE "
+       "EVERY 1 DAY DO SELECT 1 */",
+       V::kCreate, K::kEvent, "", "e"},
+      {"SET STATEMENT max_statement_time=10 FOR CREATE VIEW v AS SELECT 1", V::kCreate, K::kView,
+       "", "v"},
+      {"CrEaTe Or RePlAcE vIeW `we``ird`.`v w` AS SELECT 1", V::kCreate, K::kView, "we`ird", "v w"},
+  };
+  for (const ObjectCase& c : cases) {
+    ExpectObject(c);
+    EXPECT_TRUE(IsStoredObject(AnalyzeDdlObject(c.sql).kind)) << c.sql;
+  }
+  // Under ANSI_QUOTES a double-quoted name is an identifier.
+  ExpectObject({R"(CREATE VIEW "shop"."v" AS SELECT 1)", V::kCreate, K::kView, "shop", "v"},
+               {.ansi_quotes = true});
+}
+
+TEST(DdlObjectTest, OtherStatementsAreNotStoredObjects) {
+  using V = DdlVerb;
+  using K = ObjectKind;
+  const std::vector<ObjectCase> cases = {
+      {"CREATE TABLE t (a INT)", V::kCreate, K::kTable, "", "t"},
+      {"CREATE TEMPORARY TABLE IF NOT EXISTS shop.t (a INT)", V::kCreate, K::kTable, "shop", "t"},
+      {"CREATE TABLE v_view (a INT)", V::kCreate, K::kTable, "", "v_view"},
+      {"ALTER ONLINE IGNORE TABLE t ADD COLUMN view_count INT", V::kAlter, K::kTable, "", "t"},
+      {"DROP TABLE IF EXISTS a, b", V::kDrop, K::kTable, "", ""},
+      {"CREATE UNIQUE INDEX i ON t (a)", V::kCreate, K::kIndex, "", "i"},
+      {"DROP INDEX i ON t", V::kDrop, K::kIndex, "", "i"},
+      {"CREATE DATABASE shop", V::kCreate, K::kDatabase, "", "shop"},
+      {"ALTER DATABASE CHARACTER SET latin1", V::kAlter, K::kDatabase, "", ""},
+      {"CREATE SEQUENCE s", V::kCreate, K::kSequence, "", "s"},
+      {"CREATE USER app@'%' IDENTIFIED BY 'x'", V::kCreate, K::kUser, "", "app"},
+      {"DROP ROLE r", V::kDrop, K::kRole, "", "r"},
+      {"CREATE FUNCTION udf RETURNS STRING SONAME 'udf.so'", V::kCreate, K::kLoadableFunction, "",
+       "udf"},
+      {"INSERT INTO v VALUES (1)", V::kNone, K::kNone, "", ""},
+      {"RENAME TABLE a TO b", V::kNone, K::kNone, "", ""},
+      {"GRANT SELECT ON shop.* TO u", V::kNone, K::kNone, "", ""},
+      {"CREATE TABLESPACE ts", V::kNone, K::kNone, "", ""},
+      {"-- CREATE VIEW v AS SELECT 1\nSELECT 1", V::kNone, K::kNone, "", ""},
+      {"/* CREATE VIEW v */ TRUNCATE TABLE view", V::kNone, K::kNone, "", ""},
+      {"", V::kNone, K::kNone, "", ""},
+  };
+  for (const ObjectCase& c : cases) {
+    ExpectObject(c);
+    EXPECT_FALSE(IsStoredObject(AnalyzeDdlObject(c.sql).kind)) << c.sql;
+  }
+}
+
+TEST(DdlObjectTest, AlterEventRenameGivesTheNewName) {
+  DdlObject o = AnalyzeDdlObject("ALTER EVENT shop.e ON SCHEDULE EVERY 2 SECOND RENAME TO arc.e2");
+  EXPECT_EQ(o.kind, ObjectKind::kEvent);
+  EXPECT_EQ(o.db, "shop");
+  EXPECT_EQ(o.name, "e");
+  EXPECT_EQ(o.new_db, "arc");
+  EXPECT_EQ(o.new_name, "e2");
+  o = AnalyzeDdlObject("ALTER EVENT e RENAME TO `e 2`");
+  EXPECT_EQ(o.new_db, "");
+  EXPECT_EQ(o.new_name, "e 2");
+  EXPECT_EQ(AnalyzeDdlObject("ALTER EVENT e DISABLE").new_name, "");
+}
+
+TEST(EventDisabledOnSlaveTest, CreateWithoutStatusGetsDisableOnSlaveBeforeItsBody) {
+  EXPECT_EQ(WithEventDisabledOnSlave("CREATE DEFINER=`root`@`localhost` EVENT `e` ON SCHEDULE "
+                                     "EVERY 1 SECOND DO INSERT INTO t VALUES (1)"),
+            "CREATE DEFINER=`root`@`localhost` EVENT `e` ON SCHEDULE EVERY 1 SECOND DISABLE ON "
+            "SLAVE DO INSERT INTO t VALUES (1)");
+  // ON COMPLETION and COMMENT stay where they are; a DO inside a string is no body.
+  EXPECT_EQ(WithEventDisabledOnSlave("create event shop.e on schedule at now() + interval 1 hour "
+                                     "on completion preserve comment 'DO it' do delete from t"),
+            "create event shop.e on schedule at now() + interval 1 hour on completion preserve "
+            "comment 'DO it' DISABLE ON SLAVE do delete from t");
+  // Inside mysqldump's executable comment.
+  EXPECT_EQ(WithEventDisabledOnSlave("/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ "
+                                     "/*!50106 EVENT `e` ON SCHEDULE EVERY 1 DAY DO SELECT 1 */"),
+            "/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `e` ON "
+            "SCHEDULE EVERY 1 DAY DISABLE ON SLAVE DO SELECT 1 */");
+}
+
+TEST(EventDisabledOnSlaveTest, EnableBecomesDisableOnSlave) {
+  EXPECT_EQ(WithEventDisabledOnSlave(
+                "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND ENABLE COMMENT 'c' DO SELECT 1"),
+            "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DISABLE ON SLAVE COMMENT 'c' DO SELECT 1");
+  EXPECT_EQ(WithEventDisabledOnSlave("ALTER DEFINER=app@localhost EVENT shop.e enable"),
+            "ALTER DEFINER=app@localhost EVENT shop.e DISABLE ON SLAVE");
+  EXPECT_EQ(WithEventDisabledOnSlave("ALTER EVENT e ON SCHEDULE EVERY 5 SECOND ENABLE DO SELECT 2"),
+            "ALTER EVENT e ON SCHEDULE EVERY 5 SECOND DISABLE ON SLAVE DO SELECT 2");
+}
+
+TEST(EventDisabledOnSlaveTest, StatementsThatLeaveItDisabledAreKept) {
+  for (const char* sql : {
+           "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DISABLE DO SELECT 1",
+           "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DISABLE ON SLAVE DO SELECT 1",
+           "ALTER EVENT e DISABLE",
+           "ALTER EVENT e ON SCHEDULE EVERY 2 SECOND",  // the status stays as it is
+           "ALTER EVENT e RENAME TO e2",
+           "ALTER EVENT e DO SELECT 3",  // an ENABLE in the body is no status clause either
+           "ALTER EVENT e ON COMPLETION PRESERVE DO ALTER EVENT x ENABLE", "DROP EVENT e",
+           "CREATE VIEW v AS SELECT 1", "CREATE TABLE enable (a INT)",
+           "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND",  // no body: not understood, left alone
+       }) {
+    EXPECT_EQ(WithEventDisabledOnSlave(sql), std::nullopt) << sql;
+  }
+}
+
 }  // namespace
 }  // namespace replsync
