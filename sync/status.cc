@@ -15,6 +15,7 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kServer: return "server error";
     case Status::Code::kAborted: return "aborted";
     case Status::Code::kInternal: return "internal error";
+    case Status::Code::kUnavailable: return "unavailable";
   }
   return "unknown";
 }

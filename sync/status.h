@@ -27,6 +27,7 @@ class [[nodiscard]] Status {
     kServer,           // the database server returned an error
     kAborted,          // the operation was stopped on request
     kInternal,         // a broken invariant inside replsync
+    kUnavailable,      // not possible now, may be later (a bootstrap round to ask again for)
   };
 
   Status() = default;
@@ -45,6 +46,10 @@ class [[nodiscard]] Status {
   }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  // Always retryable.
+  static Status Unavailable(std::string msg) {
+    return Status(Code::kUnavailable, std::move(msg), true);
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
