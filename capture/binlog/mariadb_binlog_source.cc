@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "sync/mysql/mariadb_connection.h"
+
 // How the stream is read. Connector/C's MARIADB_RPL does the replication handshake
 // (mariadb_rpl_open sends COM_BINLOG_DUMP with our server_id, flags, file and position), but its
 // mariadb_rpl_fetch is not used: it parses every event itself, rejects event types it does not
@@ -37,25 +39,6 @@ constexpr unsigned kErrSlaveSameId = 4052;
 }  // namespace
 
 namespace {
-
-// TLS options of a connection not yet made, as MysqlOptions::tls describes them: DISABLED sets
-// none; PREFERRED the files (TLS when one is set and the server offers it); REQUIRED and above
-// refuse a plain connection (MYSQL_OPT_SSL_ENFORCE); VERIFY_IDENTITY checks the host name too.
-// Connector/C verifies the server's chain whenever it has a CA.
-void SetTlsOptions(MYSQL* mysql, const MysqlTls& tls) {
-  if (tls.mode == MysqlSslMode::kDisabled) return;
-  if (!tls.ca.empty()) mysql_optionsv(mysql, MYSQL_OPT_SSL_CA, tls.ca.c_str());
-  if (!tls.cert.empty()) mysql_optionsv(mysql, MYSQL_OPT_SSL_CERT, tls.cert.c_str());
-  if (!tls.key.empty()) mysql_optionsv(mysql, MYSQL_OPT_SSL_KEY, tls.key.c_str());
-  if (tls.mode != MysqlSslMode::kPreferred) {
-    my_bool enforce = 1;
-    mysql_optionsv(mysql, MYSQL_OPT_SSL_ENFORCE, &enforce);
-  }
-  if (tls.mode == MysqlSslMode::kVerifyIdentity) {
-    my_bool verify = 1;
-    mysql_optionsv(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
-  }
-}
 
 constexpr size_t kHeaderSize = 19;
 constexpr uint8_t kRotateEvent = 4;
@@ -273,7 +256,7 @@ Status MariadbBinlogSource::Connect() {
   if (read_timeout > 0) mysql_optionsv(mysql, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
   mysql_optionsv(mysql, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
   mysql_optionsv(mysql, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
-  SetTlsOptions(mysql, options_.tls);
+  SetMariadbTlsOptions(mysql, options_.tls);
 
   const bool by_socket = !options_.socket.empty();
   if (mysql_real_connect(mysql, by_socket ? "localhost" : options_.host.c_str(),
@@ -440,7 +423,7 @@ Status MariadbBinlogSource::DumpError(unsigned int code, const std::string& mess
     } else {
       mysql_optionsv(probe.mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
       mysql_optionsv(probe.mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
-      SetTlsOptions(probe.mysql, options_.tls);
+      SetMariadbTlsOptions(probe.mysql, options_.tls);
       const bool by_socket = !options_.socket.empty();
       if (mysql_real_connect(probe.mysql, by_socket ? "localhost" : options_.host.c_str(),
                              options_.user.c_str(), options_.password.c_str(), nullptr,

@@ -86,14 +86,31 @@ class MariadbConnection : public SqlSession {
   uint64_t thread_id() const;
 
  private:
+  struct LocalInfile;  // the buffer LoadLocal hands to the client library's callbacks
+  friend class MariadbInfileCallbacks;
+
   MariadbConnection(st_mysql* mysql, MysqlOptions options);
   // Records the handle's error (number, broken) and returns it as a Status.
   Status LastError(std::string_view sql, std::string_view what);
+  // After a successful mysql_real_query of `sql`: reads and frees every result left (all of a
+  // multi-statement's), so the connection is ready for the next command; the first error.
+  Status DrainResults(std::string_view sql, std::string_view what);
 
   st_mysql* mysql_;
   MysqlOptions options_;
+  bool local_infile_ = false;  // Options::local_infile
   int last_error_code_ = 0;
   bool broken_ = false;
+  // Set only while LoadLocal runs: what the server's request for a local file is given. At any
+  // other time such a request is refused (a server cannot make the client read a file).
+  LocalInfile* infile_ = nullptr;
 };
+
+// Sets the TLS options of a libmariadb connection not yet made, as MysqlOptions::tls describes
+// them: DISABLED sets none; PREFERRED the files (TLS when one is set and the server offers it);
+// REQUIRED and above refuse a plain connection (MYSQL_OPT_SSL_ENFORCE); VERIFY_IDENTITY checks
+// the host name too. Connector/C verifies the server's chain whenever it has a CA. Shared by
+// MariadbConnection and the binlog source.
+void SetMariadbTlsOptions(st_mysql* mysql, const MysqlTls& tls);
 
 }  // namespace replsync

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <utility>
 
+#include "sync/mysql/statement_snippet.h"
+
 namespace replsync {
 namespace {
 
@@ -35,16 +37,14 @@ Result<sql::Driver*> GetDriver() {
   return driver;
 }
 
-// The start of a statement for an error message: BINLOG statements are only named with their
-// size (their base64 is of no use to a reader).
-std::string Snippet(const std::string& sql) {
+}  // namespace
+
+std::string StatementSnippet(const std::string& sql) {
   constexpr size_t kMax = 300;
   if (sql.rfind("BINLOG", 0) == 0) return fmt::format("BINLOG '...' ({} bytes)", sql.size());
   if (sql.size() <= kMax) return sql;
   return sql.substr(0, kMax) + fmt::format("... ({} bytes)", sql.size());
 }
-
-}  // namespace
 
 MysqlErrorKind ClassifyMysqlError(int code) {
   if (code == 0) return MysqlErrorKind::kConnection;  // Connector/C++: connection closed
@@ -203,7 +203,7 @@ Status MysqlSession::Execute(const std::string& sql, std::string_view what) {
     last_error_code_ = 0;
     return Status::Ok();
   } catch (...) {
-    return CurrentError("statement: " + Snippet(sql), what);
+    return CurrentError("statement: " + StatementSnippet(sql), what);
   }
 }
 
@@ -215,7 +215,7 @@ Result<uint64_t> MysqlSession::ExecuteUpdate(const std::string& sql, std::string
     last_error_code_ = 0;
     return static_cast<uint64_t>(affected < 0 ? 0 : affected);
   } catch (...) {
-    return CurrentError("statement: " + Snippet(sql), what);
+    return CurrentError("statement: " + StatementSnippet(sql), what);
   }
 }
 
@@ -253,7 +253,7 @@ Status MysqlSession::ExecuteBatch(const std::vector<std::string>& statements,
     std::string described = "statements: ";
     for (size_t i = 0; i < statements.size(); ++i) {
       if (i > 0) described += "; ";
-      std::string one = Snippet(statements[i]);
+      std::string one = StatementSnippet(statements[i]);
       if (one.size() > 80) one = one.substr(0, 80) + "...";
       described += one;
     }
@@ -284,7 +284,7 @@ Result<std::vector<MysqlSession::Row>> MysqlSession::Query(const std::string& sq
     last_error_code_ = 0;
     return rows;
   } catch (...) {
-    return CurrentError("statement: " + Snippet(sql), what);
+    return CurrentError("statement: " + StatementSnippet(sql), what);
   }
 }
 

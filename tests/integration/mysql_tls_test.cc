@@ -1,5 +1,6 @@
 // TLS on every MySQL connection replsync makes: Connector/C++ sessions (applier, verify, the
-// primary's settings checks) and the binlog stream's own libmariadb connection, against a real
+// primary's settings checks), the binlog stream's own libmariadb connection and bootstrap's
+// MariadbConnection, against a real
 // MariaDB server that refuses plain TCP (--require-secure-transport).
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 
 #include "capture/binlog/mariadb_binlog_source.h"
 #include "sync/config.h"
+#include "sync/mysql/mariadb_connection.h"
 #include "sync/mysql/mysql_session.h"
 #include "tests/harness/mariadb_server.h"
 
@@ -50,7 +52,7 @@ class MysqlTlsTest : public ::testing::Test {
   }
 
   // The cipher of the session's connection ("" when it is plain).
-  static std::string CipherOf(MysqlSession& session) {
+  static std::string CipherOf(SqlSession& session) {
     auto rows = session.Query("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
     if (!rows.ok() || rows->empty() || (*rows)[0].size() < 2 || !(*rows)[0][1]) return "";
     return *(*rows)[0][1];
@@ -122,6 +124,24 @@ TEST_F(MysqlTlsTest, PreferredWithACaUsesTls) {
   auto session = MysqlSession::Open(Options(MysqlSslMode::kPreferred, server_->tls_ca_path()));
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   EXPECT_FALSE(CipherOf(**session).empty());
+}
+
+TEST_F(MysqlTlsTest, MariadbConnectionUsesTheSameTlsOptions) {
+  auto plain = MariadbConnection::Open(Options(MysqlSslMode::kDisabled));
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.status().code(), Status::Code::kServer) << plain.status().ToString();
+  auto required = MariadbConnection::Open(Options(MysqlSslMode::kRequired));
+  ASSERT_TRUE(required.ok()) << required.status().ToString();
+  EXPECT_FALSE(CipherOf(**required).empty());
+  auto verified = MariadbConnection::Open(Options(MysqlSslMode::kVerifyIdentity,
+                                                  server_->tls_ca_path()));
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_FALSE(CipherOf(**verified).empty());
+  auto untrusted = MariadbConnection::Open(
+      Options(MysqlSslMode::kVerifyCa, server_->tls_untrusted_ca_path()));
+  ASSERT_FALSE(untrusted.ok()) << "connected although the CA did not sign the certificate";
+  EXPECT_NE(untrusted.status().message().find("TLS/SSL error"), std::string::npos)
+      << untrusted.status().message();
 }
 
 TEST_F(MysqlTlsTest, ConfigKeysReachTheSessionOfBothSections) {
