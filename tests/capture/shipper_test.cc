@@ -1339,8 +1339,9 @@ TEST_F(ShipperTest, APinOfANameThatNeverConnectedMakesItKnown) {
 
 TEST_F(ShipperTest, APinWhileTheShipperIsStoppedIsUnavailable) {
   AppendEntries(2);
-  Status st = Shipper(journal_.get(), hub_.CreateServer(), ShipperOptions{.peers = {"s1"}}, clock_)
-                  .Pin("s1", 1);
+  ShipperOptions options;
+  options.peers = {"s1"};
+  Status st = Shipper(journal_.get(), hub_.CreateServer(), options, clock_).Pin("s1", 1);
   EXPECT_EQ(st.code(), Status::Code::kUnavailable);
 }
 
