@@ -10,21 +10,12 @@
 #include <optional>
 #include <utility>
 
+#include "sync/mysql/key_sql.h"
 #include "sync/verify/usable_key.h"
 
 namespace replsync::verify {
 namespace {
 
-
-// How a key column's value is fetched, written back as an SQL literal and shown in a sample key.
-enum class KeyKind {
-  kNumber,   // integers, DECIMAL, YEAR, DOUBLE: the server's text is a literal
-  kFloat,    // FLOAT: widened to DOUBLE so that its text round-trips
-  kString,   // character strings: HEX of the bytes, written as _charset X'..'
-  kBinary,   // binary strings: HEX of the bytes, written as X'..'
-  kOrdinal,  // ENUM, SET, BIT: compared and ordered by their number (c+0)
-  kText,     // temporal values, UUID, INET6, ...: the server's text, quoted
-};
 
 struct Column {
   std::string name;
@@ -117,19 +108,8 @@ std::string Fingerprint(const std::string& text) {
   return hex;
 }
 
-KeyKind KindOf(const Column& c) {
-  const std::string& t = c.data_type;
-  if (DataTypeIn(t, {"enum", "set", "bit"})) return KeyKind::kOrdinal;
-  if (t == "float") return KeyKind::kFloat;
-  if (DataTypeIn(t, {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"})) {
-    return KeyKind::kNumber;
-  }
-  if (DataTypeIn(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})) {
-    return KeyKind::kBinary;
-  }
-  if (!c.charset.empty()) return KeyKind::kString;
-  return KeyKind::kText;
-}
+// How a key column's value is fetched, written back as an SQL literal and shown in a sample key.
+KeyLiteralKind KindOf(const Column& c) { return KeyLiteralKindOf(c.data_type, c.charset); }
 
 // The row encoding of one column (see the header). Long values are hashed on their own first, so
 // that a row of several large values does not exceed max_allowed_packet inside CONCAT (which would
@@ -453,18 +433,18 @@ std::string Verifier::KeyLiteralColumns() const {
     std::string id = QuoteIdentifier(c.name);
     std::string fetch;
     switch (KindOf(c)) {
-      case KeyKind::kString:
-      case KeyKind::kBinary:
+      case KeyLiteralKind::kString:
+      case KeyLiteralKind::kBinary:
         fetch = "HEX(" + id + ")";
         break;
-      case KeyKind::kOrdinal:
+      case KeyLiteralKind::kOrdinal:
         fetch = "(" + id + " + 0)";
         break;
-      case KeyKind::kFloat:
+      case KeyLiteralKind::kFloat:
         fetch = "(" + id + " + 0e0)";
         break;
-      case KeyKind::kNumber:
-      case KeyKind::kText:
+      case KeyLiteralKind::kNumber:
+      case KeyLiteralKind::kText:
         fetch = id;
         break;
     }
@@ -479,18 +459,18 @@ Key Verifier::KeyFromRow(const MysqlSession::Row& row) const {
     const Column& c = def_.columns[def_.key[i]];
     std::string value = row[2 * i].value_or("");
     switch (KindOf(c)) {
-      case KeyKind::kString:
+      case KeyLiteralKind::kString:
         key.push_back("_" + c.charset + " X'" + value + "'");
         break;
-      case KeyKind::kBinary:
+      case KeyLiteralKind::kBinary:
         key.push_back("X'" + value + "'");
         break;
-      case KeyKind::kText:
+      case KeyLiteralKind::kText:
         key.push_back(QuoteString(value));
         break;
-      case KeyKind::kOrdinal:
-      case KeyKind::kFloat:
-      case KeyKind::kNumber:
+      case KeyLiteralKind::kOrdinal:
+      case KeyLiteralKind::kFloat:
+      case KeyLiteralKind::kNumber:
         key.push_back(value);
         break;
     }
@@ -506,18 +486,18 @@ std::string Verifier::DisplayKey(const MysqlSession::Row& row) const {
     const std::string raw = row[2 * i + 1].value_or("");
     std::string value;
     switch (KindOf(c)) {
-      case KeyKind::kBinary:
+      case KeyLiteralKind::kBinary:
         value = "X'" + fetched + "'";
         break;
-      case KeyKind::kString:
-      case KeyKind::kText:
+      case KeyLiteralKind::kString:
+      case KeyLiteralKind::kText:
         value = QuoteString(raw);
         break;
-      case KeyKind::kOrdinal:
+      case KeyLiteralKind::kOrdinal:
         value = c.data_type == "bit" ? fetched : QuoteString(raw);
         break;
-      case KeyKind::kFloat:
-      case KeyKind::kNumber:
+      case KeyLiteralKind::kFloat:
+      case KeyLiteralKind::kNumber:
         value = fetched;
         break;
     }
@@ -535,23 +515,6 @@ std::string Verifier::KeyPredicate(const Key& key) const {
   return def_.key.size() > 1 ? "(" + predicate + ")" : predicate;
 }
 
-// (k1, k2, ...) > (l1, l2, ...) or <= written out column by column, with the first column's
-// bound in front: the range optimizer reads this form as index ranges on every server version,
-// which is not guaranteed for a row constructor comparison.
-std::string KeyCompare(const std::vector<std::string>& columns, const Key& key, bool greater) {
-  const std::string strict = greater ? " > " : " < ";
-  const std::string last = greater ? " > " : " <= ";
-  std::string expr = columns.back() + last + key.back();
-  for (size_t i = columns.size() - 1; i-- > 0;) {
-    expr = "(" + columns[i] + strict + key[i] + " OR (" + columns[i] + " = " + key[i] + " AND " +
-           expr + "))";
-  }
-  if (columns.size() > 1) {
-    expr = columns[0] + (greater ? " >= " : " <= ") + key[0] + " AND " + expr;
-  }
-  return expr;
-}
-
 std::string Verifier::Where(const Range& range) const {
   std::vector<std::string> columns;
   for (size_t position : def_.key) {
@@ -559,9 +522,9 @@ std::string Verifier::Where(const Range& range) const {
     columns.push_back(QuoteIdentifier(c.name));
   }
   std::string where;
-  if (range.lower) where = KeyCompare(columns, *range.lower, true);
+  if (range.lower) where = KeyBoundCondition(columns, *range.lower, true);
   if (range.upper) {
-    where += (where.empty() ? "" : " AND ") + KeyCompare(columns, *range.upper, false);
+    where += (where.empty() ? "" : " AND ") + KeyBoundCondition(columns, *range.upper, false);
   }
   return where.empty() ? "" : " WHERE " + where;
 }
