@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "sync/bootstrap/row_format.h"
+#include "sync/mysql/key_sql.h"
 #include "sync/mysql/mariadb_connection.h"
 #include "sync/verify/usable_key.h"
 #include "sync/verify/verify_throttle.h"
@@ -70,35 +71,21 @@ pb::BootstrapReply ErrorReply(const Status& status) {
 // ---- key ranges of a chunk (the key's values as SQL literals, verify's forms)
 // TODO(bs-format): sync/bootstrap/key_range.h takes this over once merged.
 
-enum class KeyKind { kNumber, kFloat, kString, kBinary, kOrdinal, kText };
-
 struct KeyColumn {
   std::string name;
   std::string data_type;
   std::string charset;  // "" for non-character types
 };
 
-KeyKind KindOf(const KeyColumn& c) {
-  const std::string& t = c.data_type;
-  if (t == "enum" || t == "set" || t == "bit") return KeyKind::kOrdinal;
-  if (t == "float") return KeyKind::kFloat;
-  static const std::set<std::string> numbers = {"tinyint", "smallint", "mediumint", "int",
-                                                "bigint",  "decimal",  "double",    "year"};
-  if (numbers.count(t) > 0) return KeyKind::kNumber;
-  static const std::set<std::string> binaries = {"binary",     "varbinary", "tinyblob",
-                                                 "blob",       "mediumblob", "longblob"};
-  if (binaries.count(t) > 0) return KeyKind::kBinary;
-  if (!c.charset.empty()) return KeyKind::kString;
-  return KeyKind::kText;
-}
+KeyLiteralKind KindOf(const KeyColumn& c) { return KeyLiteralKindOf(c.data_type, c.charset); }
 
 // The expression a key column's value is selected with, for its literal.
 std::string KeyFetch(const KeyColumn& c) {
   const std::string id = QuoteIdentifier(c.name);
   switch (KindOf(c)) {
-    case KeyKind::kOrdinal:
+    case KeyLiteralKind::kOrdinal:
       return "(" + id + " + 0)";
-    case KeyKind::kFloat:
+    case KeyLiteralKind::kFloat:
       return "(" + id + " + 0e0)";
     default:
       return id;
@@ -119,11 +106,11 @@ std::string Hex(std::string_view bytes) {
 // The SQL literal of a key value selected with KeyFetch (raw bytes: the session is binary).
 std::string KeyLiteral(const KeyColumn& c, std::string_view value) {
   switch (KindOf(c)) {
-    case KeyKind::kString:
+    case KeyLiteralKind::kString:
       return "_" + c.charset + " X'" + Hex(value) + "'";
-    case KeyKind::kBinary:
+    case KeyLiteralKind::kBinary:
       return "X'" + Hex(value) + "'";
-    case KeyKind::kText:
+    case KeyLiteralKind::kText:
       return QuoteString(value);
     default:
       return std::string(value);
@@ -182,18 +169,11 @@ bool IsKeyLiteral(std::string_view text) {
   return i == text.size();
 }
 
-// (k1, k2, ...) > (a1, a2, ...) written out column by column with the first column's bound in
-// front: the form MariaDB's range optimizer reads as an index range (as verify writes it).
+// The rows after the key `after` (the form MariaDB's range optimizer reads as an index range).
 std::string KeyAfter(const std::vector<KeyColumn>& columns, const std::vector<std::string>& after) {
   std::vector<std::string> ids;
   for (const KeyColumn& c : columns) ids.push_back(QuoteIdentifier(c.name));
-  std::string expr = ids.back() + " > " + after.back();
-  for (size_t i = ids.size() - 1; i-- > 0;) {
-    expr = "(" + ids[i] + " > " + after[i] + " OR (" + ids[i] + " = " + after[i] + " AND " + expr +
-           "))";
-  }
-  if (ids.size() > 1) expr = ids[0] + " >= " + after[0] + " AND " + expr;
-  return expr;
+  return KeyBoundCondition(ids, after, /*greater=*/true);
 }
 
 // ---- sessions
