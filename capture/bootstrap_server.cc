@@ -36,6 +36,7 @@ constexpr uint64_t kDefaultChunkBytes = 8 << 20;
 // chunk that would is read again with half the rows.
 constexpr uint64_t kMaxChunkText = 192ull << 20;
 constexpr uint64_t kMaxChunkRows = 1000000;
+constexpr uint64_t kFirstChunkRows = 1000;
 constexpr size_t kBinlogEventsPerQuery = 1000;
 
 std::string Qualified(const std::string& db, const std::string& table) {
@@ -1065,7 +1066,9 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
     if (average.ok() && !average->empty() && !average->front().empty()) {
       avg = ParseNumber(average->front()[0]);
     }
-    n = std::clamp<uint64_t>(max_bytes / std::max<uint64_t>(avg, 16), 1, kMaxChunkRows);
+    // The statistics may be stale (a table just filled): the first chunk stays small, the
+    // next ones grow from the bytes per row actually read.
+    n = std::clamp<uint64_t>(max_bytes / std::max<uint64_t>(avg, 16), 1, kFirstChunkRows);
   }
   std::string fetch;
   std::string order;

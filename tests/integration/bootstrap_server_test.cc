@@ -71,7 +71,7 @@ class BootstrapServerTest : public testing::NodePairTest {
 
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(NodePairTest::SetUp());
-    Sql(*primary_, "CREATE DATABASE app");
+    Sql(*primary_, "CREATE DATABASE app; USE app");  // seq_1_to_N needs a current database
     ASSERT_NO_FATAL_FAILURE(StartPrimary());
     ASSERT_NO_FATAL_FAILURE(Connect());
   }
@@ -294,6 +294,15 @@ TEST_F(BootstrapServerTest, TheReadersOfARoundSeeOnePointWhileWritesGoOn) {
       ++commits;
     }
   });
+  // The writer stops and is joined however the test ends.
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, writer};
   for (int r = 0; r < 4; ++r) {
     auto round = client_->BeginRound(2, false);
     ASSERT_TRUE(round.ok()) << round.status().ToString();
