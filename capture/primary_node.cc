@@ -222,6 +222,16 @@ NodeStatus PrimaryNode::status() const {
                        .ever_connected = peer.ever_connected,
                        .last_error = peer.last_error});
   }
+  for (const BootstrapPeerStatus& b : bootstrap_->status().peers) {
+    p.bootstrap.push_back({.name = b.name,
+                           .rounds_open = b.rounds_open,
+                           .rounds_begun = b.rounds_begun,
+                           .chunks = b.chunks,
+                           .rows = b.rows,
+                           .bytes = b.bytes,
+                           .wire_bytes = b.wire_bytes,
+                           .last_error = b.last_error});
+  }
   return status;
 }
 

@@ -359,6 +359,15 @@ TEST_F(BootstrapServerTest, ChunksCoverAKeyedTableExactlyOnceInKeyOrder) {
   ASSERT_TRUE(expected.ok());
   ASSERT_EQ(expected->size(), pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) ASSERT_EQ((*expected)[i][0], pairs[i].at(2)) << i;
+  // The primary's status shows what it served.
+  const NodeStatus status = node_->status();
+  ASSERT_EQ(status.primary->bootstrap.size(), 1u);
+  const auto& served = status.primary->bootstrap[0];
+  EXPECT_EQ(served.name, "secondary");
+  EXPECT_EQ(served.rounds_open, 1u);
+  EXPECT_EQ(served.chunks, chunks);
+  EXPECT_EQ(served.rows, 53000u);
+  EXPECT_GT(served.bytes, served.wire_bytes);
 }
 
 TEST_F(BootstrapServerTest, ATableWithoutAKeyComesInPiecesOfOneSelect) {
