@@ -16,6 +16,7 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kAborted: return "aborted";
     case Status::Code::kInternal: return "internal error";
     case Status::Code::kUnavailable: return "unavailable";
+    case Status::Code::kFailedPrecondition: return "failed precondition";
   }
   return "unknown";
 }

@@ -28,6 +28,7 @@ class [[nodiscard]] Status {
     kAborted,          // the operation was stopped on request
     kInternal,         // a broken invariant inside replsync
     kUnavailable,      // not possible now, may be later (a bootstrap round to ask again for)
+    kFailedPrecondition,  // the state is not the one the operation needs now; it may be later
   };
 
   Status() = default;
@@ -49,6 +50,9 @@ class [[nodiscard]] Status {
   // Always retryable.
   static Status Unavailable(std::string msg) {
     return Status(Code::kUnavailable, std::move(msg), true);
+  }
+  static Status FailedPrecondition(std::string msg) {
+    return Status(Code::kFailedPrecondition, std::move(msg));
   }
 
   bool ok() const { return code_ == Code::kOk; }

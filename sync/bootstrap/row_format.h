@@ -5,9 +5,11 @@
 //
 // Both sides' sessions run `SET NAMES binary` and `time_zone = '+00:00'`. A value is its bytes
 // with `\`, TAB and LF escaped as `\\`, `\t`, `\n`; NULL is `\N`; fields end with TAB, rows
-// with LF. FLOAT is selected as DOUBLE, BIT as its number (loaded through a variable), spatial
-// values as their internal bytes; generated columns are neither selected nor loaded; invisible
-// columns are named like the others.
+// with LF. FLOAT is selected as DOUBLE, BIT, ENUM and SET as their number (loaded through a
+// variable, CAST AS UNSIGNED), INET4, INET6 and UUID as their text (loaded through a variable
+// converted to ascii: a binary string is their binary form), spatial values as their internal
+// bytes; generated columns are neither selected nor loaded; invisible columns are named like the
+// others.
 //
 // Thread-safety: plain functions and values.
 #pragma once
@@ -28,6 +30,7 @@ struct Column {
   std::string data_type;    // DATA_TYPE, lower case: "int", "float", "bit", "point"
   std::string column_type;  // COLUMN_TYPE: "float(7,3) unsigned", "enum('a','b')"
   bool generated = false;   // VIRTUAL or STORED generated: never selected nor loaded
+  std::string charset;      // CHARACTER_SET_NAME; "" for non-character types (key literals)
   bool operator==(const Column& other) const = default;
 };
 
@@ -40,8 +43,19 @@ Result<std::vector<Column>> ReadColumns(SqlSession& session, const std::string& 
 std::vector<Column> StoredColumns(const std::vector<Column>& columns);
 
 // The SELECT list the primary reads a chunk with, over StoredColumns: "`id`, CAST(`f` AS
-// DOUBLE), `b` + 0, ...".
+// DOUBLE), `b` + 0, ...". ENUM and SET are selected as their number too (`e` + 0, loaded through
+// a variable like BIT): their key order is their number's, so a key literal of them is the
+// number (sync/bootstrap/key_range.h), and a number cannot be mistaken for a member's name.
 std::string SelectList(const std::vector<Column>& columns);
+
+// True when a column's value travels as its number and is loaded through a variable (BIT, ENUM,
+// SET).
+bool LoadedAsNumber(const Column& column);
+
+// True for the types whose text has no character set (INET4, INET6, UUID): the server reads a
+// *binary* string stored into them as their 16-byte (4-byte) form, so their text is loaded
+// through a variable converted to ascii, and their key literals carry an introducer.
+bool TextWithoutCharset(const Column& column);
 
 // Appends one row of a streamed result (values[i] == nullptr for NULL) to `out` as a line of the
 // chunk's LOAD DATA text.
@@ -51,7 +65,7 @@ void AppendRow(const char* const* values, const unsigned long* lengths, size_t c
 // The secondary's statement that loads a chunk of `columns` (StoredColumns of the primary's
 // table, in the chunk's order) into `db`.`table`: `LOAD DATA LOCAL INFILE '<infile>' INTO TABLE
 // ... CHARACTER SET binary FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
-// (`a`, @v1, ...) SET `bits` = CAST(@v1 AS UNSIGNED), ...`.
+// (`a`, @v1, ...) SET `bits` = CAST(@v1 AS UNSIGNED), `ip` = CONVERT(@v2 USING ascii), ...`.
 std::string LoadDataStatement(const std::string& db, const std::string& table,
                               const std::vector<Column>& columns, std::string_view infile);
 
