@@ -12,8 +12,8 @@
 #include <set>
 #include <utility>
 
+#include "sync/bootstrap/key_range.h"
 #include "sync/bootstrap/row_format.h"
-#include "sync/mysql/key_sql.h"
 #include "sync/mysql/mariadb_connection.h"
 #include "sync/verify/usable_key.h"
 #include "sync/verify/verify_throttle.h"
@@ -69,112 +69,66 @@ pb::BootstrapReply ErrorReply(const Status& status) {
                                           status.code() == Status::Code::kUnavailable);
 }
 
-// ---- key ranges of a chunk (the key's values as SQL literals, verify's forms)
-// TODO(bs-format): sync/bootstrap/key_range.h takes this over once merged.
+// ---- key ranges of a chunk (sync/bootstrap/key_range.h)
 
-struct KeyColumn {
-  std::string name;
-  std::string data_type;
-  std::string charset;  // "" for non-character types
-};
-
-KeyLiteralKind KindOf(const KeyColumn& c) { return KeyLiteralKindOf(c.data_type, c.charset); }
-
-// The expression a key column's value is selected with, for its literal.
-std::string KeyFetch(const KeyColumn& c) {
-  const std::string id = QuoteIdentifier(c.name);
-  switch (KindOf(c)) {
-    case KeyLiteralKind::kOrdinal:
-      return "(" + id + " + 0)";
-    case KeyLiteralKind::kFloat:
-      return "(" + id + " + 0e0)";
-    default:
-      return id;
+// Whether `text` is a key literal of a form bootstrap::KeyLiteral writes: a peer's `after` goes
+// into SQL, so anything else is refused.
+bool IsHexLiteral(std::string_view s) {  // X'..'
+  if (s.size() < 3 || s[0] != 'X' || s[1] != '\'' || s.back() != '\'') return false;
+  for (size_t i = 2; i + 1 < s.size(); ++i) {
+    if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
   }
+  return true;
 }
 
-std::string Hex(std::string_view bytes) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
-}
-
-// The SQL literal of a key value selected with KeyFetch (raw bytes: the session is binary).
-std::string KeyLiteral(const KeyColumn& c, std::string_view value) {
-  switch (KindOf(c)) {
-    case KeyLiteralKind::kString:
-      return "_" + c.charset + " X'" + Hex(value) + "'";
-    case KeyLiteralKind::kBinary:
-      return "X'" + Hex(value) + "'";
-    case KeyLiteralKind::kText:
-      return QuoteString(value);
-    default:
-      return std::string(value);
-  }
-}
-
-// Whether `text` is a literal of a form KeyLiteral writes (a peer's `after` goes into SQL).
-bool IsKeyLiteral(std::string_view text) {
-  if (text.empty()) return false;
-  auto is_hex = [](std::string_view s) {
-    if (s.size() < 3 || s[0] != 'X' || s[1] != '\'' || s.back() != '\'') return false;
-    for (size_t i = 2; i + 1 < s.size(); ++i) {
-      if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+bool IsQuotedLiteral(std::string_view s) {  // QuoteString's: no quote inside but escaped ones
+  if (s.size() < 2 || s[0] != '\'' || s.back() != '\'') return false;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    if (s[i] == '\\') {
+      if (i + 2 >= s.size()) return false;  // would escape the closing quote
+      ++i;
+    } else if (s[i] == '\'') {
+      return false;
     }
-    return true;
+  }
+  return true;
+}
+
+bool IsNumberLiteral(std::string_view s) {  // -?digits[.digits][e[+-]digits]
+  size_t i = 0;
+  if (i < s.size() && s[i] == '-') ++i;
+  size_t digits = 0;
+  auto skip_digits = [&] {
+    size_t n = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++n;
+    return n;
   };
-  if (text[0] == '_') {  // _charset X'..'
-    size_t space = text.find(' ');
+  digits += skip_digits();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    digits += skip_digits();
+  }
+  if (digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (skip_digits() == 0) return false;
+  }
+  return i == s.size();
+}
+
+bool IsKeyLiteral(std::string_view text) {
+  if (!text.empty() && text[0] == '_') {  // _charset X'..' or _charset '..'
+    const size_t space = text.find(' ');
     if (space == std::string_view::npos || space < 2) return false;
     for (size_t i = 1; i < space; ++i) {
       const unsigned char c = static_cast<unsigned char>(text[i]);
       if (!std::isalnum(c) && c != '_') return false;
     }
-    return is_hex(text.substr(space + 1));
+    const std::string_view rest = text.substr(space + 1);
+    return IsHexLiteral(rest) || IsQuotedLiteral(rest);
   }
-  if (text[0] == 'X') return is_hex(text);
-  if (text[0] == '\'') {  // QuoteString's: no quote inside but an escaped one
-    if (text.size() < 2 || text.back() != '\'') return false;
-    for (size_t i = 1; i + 1 < text.size(); ++i) {
-      if (text[i] == '\\') {
-        if (i + 2 >= text.size()) return false;  // would escape the closing quote
-        ++i;
-      } else if (text[i] == '\'') {
-        return false;
-      }
-    }
-    return true;
-  }
-  // A number: -?digits[.digits][e[+-]digits]
-  size_t i = 0;
-  if (text[i] == '-') ++i;
-  size_t digits = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
-  }
-  if (digits == 0) return false;
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
-    size_t exp = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++exp;
-    if (exp == 0) return false;
-  }
-  return i == text.size();
-}
-
-// The rows after the key `after` (the form MariaDB's range optimizer reads as an index range).
-std::string KeyAfter(const std::vector<KeyColumn>& columns, const std::vector<std::string>& after) {
-  std::vector<std::string> ids;
-  for (const KeyColumn& c : columns) ids.push_back(QuoteIdentifier(c.name));
-  return KeyBoundCondition(ids, after, /*greater=*/true);
+  return IsHexLiteral(text) || IsQuotedLiteral(text) || IsNumberLiteral(text);
 }
 
 // ---- sessions
@@ -957,6 +911,7 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
     typed->set_data_type(c.data_type);
     typed->set_column_type(c.column_type);
     typed->set_generated(c.generated);
+    typed->set_charset(c.charset);
   }
   std::string text;
   // Compresses `text` into the reply and sends it.
@@ -1035,26 +990,13 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
                                          request.after_size(), table, key->columns.size()),
                              true));
   }
-  std::vector<KeyColumn> key_columns;
-  {
-    auto charsets = session.Query(
-        "SELECT COLUMN_NAME, DATA_TYPE, IFNULL(CHARACTER_SET_NAME, '') FROM "
-        "information_schema.COLUMNS WHERE TABLE_SCHEMA = " +
-            QuoteString(db) + " AND TABLE_NAME = " + QuoteString(name),
-        "read the key columns of " + table);
-    if (!charsets.ok()) {
-      return Answer(round, job, ChunkError(round, reader, charsets.status(), table));
-    }
-    for (const std::string& column : key->columns) {
-      KeyColumn c{column, "", ""};
-      for (const auto& row : *charsets) {
-        if (row.size() >= 3 && row[0].value_or("") == column) {
-          c.data_type = Lower(row[1].value_or(""));
-          c.charset = row[2].value_or("");
-        }
-      }
-      key_columns.push_back(std::move(c));
-    }
+  auto positions = bootstrap::KeyPositions(stored, key->columns);
+  if (!positions.ok()) {
+    return Answer(round, job,
+                  ErrorReply(fmt::format("{} cannot be read in key order: {} (a generated key "
+                                         "column?)",
+                                         table, positions.status().message()),
+                             false));
   }
   uint64_t& n = reader.rows_per_chunk[table];
   if (n == 0) {
@@ -1070,41 +1012,34 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
     // next ones grow from the bytes per row actually read.
     n = std::clamp<uint64_t>(max_bytes / std::max<uint64_t>(avg, 16), 1, kFirstChunkRows);
   }
-  std::string fetch;
-  std::string order;
-  for (const KeyColumn& c : key_columns) {
-    fetch += ", " + KeyFetch(c);
-    order += (order.empty() ? "" : ", ") + QuoteIdentifier(c.name);
-  }
   const std::string hint =
       " FORCE INDEX (" +
       (key->name == "PRIMARY" ? std::string("PRIMARY") : QuoteIdentifier(key->name)) + ")";
-  std::vector<std::string> after(request.after().begin(), request.after().end());
-  const std::string where = after.empty() ? "" : " WHERE " + KeyAfter(key_columns, after);
+  const std::vector<std::string> after(request.after().begin(), request.after().end());
+  const std::string where = bootstrap::KeyRangeWhere(key->columns, after, {});
   const uint64_t text_cap = std::min<uint64_t>(kMaxChunkText, std::max<uint64_t>(4 * max_bytes,
                                                                                 16 << 20));
   while (true) {
     text.clear();
     uint64_t rows = 0;
-    std::vector<std::string> last_key(key_columns.size());
+    std::vector<std::string> last_key(positions->size());
     bool too_big = false;
-    const std::string sql = fmt::format("SELECT {}{} FROM {}{}{} ORDER BY {} LIMIT {}",
-                                        bootstrap::SelectList(stored), fetch, table, hint, where,
-                                        order, n);
+    const std::string sql = fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}",
+                                        bootstrap::SelectList(stored), table, hint, where,
+                                        bootstrap::KeyOrder(key->columns), n);
     Status st = session.Stream(
         sql,
         [&](const MariadbConnection::RowView& row) -> Status {
-          if (row.count < stored.size() + key_columns.size()) {
+          if (row.count != stored.size()) {
             return Status::Internal(fmt::format("a row of {} has {} values, not {}", table,
-                                                row.count, stored.size() + key_columns.size()));
+                                                row.count, stored.size()));
           }
-          bootstrap::AppendRow(row.values, row.lengths, stored.size(), &text);
+          bootstrap::AppendRow(row.values, row.lengths, row.count, &text);
           ++rows;
-          for (size_t i = 0; i < key_columns.size(); ++i) {
-            const size_t at = stored.size() + i;
-            last_key[i] = KeyLiteral(key_columns[i],
-                                     std::string_view(row.values[at] ? row.values[at] : "",
-                                                      row.values[at] ? row.lengths[at] : 0));
+          for (size_t i = 0; i < positions->size(); ++i) {
+            const size_t at = (*positions)[i];
+            last_key[i] = bootstrap::KeyLiteral(stored[at], row.values[at] ? row.values[at] : "",
+                                                row.values[at] ? row.lengths[at] : 0);
           }
           if (text.size() > text_cap) {
             too_big = true;

@@ -101,7 +101,7 @@ Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32
   }
   for (const pb::BootstrapColumn& c : reply.column_types()) {
     chunk.columns.push_back(bootstrap::Column{c.name(), c.data_type(), c.column_type(),
-                                              c.generated()});
+                                              c.generated(), c.charset()});
   }
   chunk.rows = reply.rows();
   chunk.raw_bytes = reply.raw_bytes();

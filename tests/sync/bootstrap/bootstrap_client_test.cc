@@ -82,6 +82,12 @@ class BootstrapClientTest : public ::testing::Test {
     c->set_name("id");
     c->set_data_type("int");
     c->set_column_type("int(11)");
+    r.add_columns("name");
+    pb::BootstrapColumn* n = r.add_column_types();
+    n->set_name("name");
+    n->set_data_type("varchar");
+    n->set_column_type("varchar(20)");
+    n->set_charset("utf8mb4");
     r.set_data(Compress(text));
     r.set_raw_bytes(text.size());
     return r;
@@ -140,8 +146,10 @@ TEST_F(BootstrapClientTest, AChunkIsDecompressedWithItsColumnsAndKey) {
   EXPECT_EQ(chunk->rows, 2u);
   EXPECT_EQ(chunk->raw_bytes, 4u);
   EXPECT_EQ(chunk->wire_bytes, r.data().size());
-  ASSERT_EQ(chunk->columns.size(), 1u);
-  EXPECT_EQ(chunk->columns[0], (bootstrap::Column{"id", "int", "int(11)", false}));
+  ASSERT_EQ(chunk->columns.size(), 2u);
+  EXPECT_EQ(chunk->columns[0], (bootstrap::Column{"id", "int", "int(11)", false, ""}));
+  EXPECT_EQ(chunk->columns[1],
+            (bootstrap::Column{"name", "varchar", "varchar(20)", false, "utf8mb4"}));
   EXPECT_EQ(chunk->last_key, std::vector<std::string>{"2"});
   EXPECT_TRUE(chunk->table_done);
   EXPECT_FALSE(chunk->more_pieces);
