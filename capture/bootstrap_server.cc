@@ -549,7 +549,17 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
   reply.set_lock_ms(lock_ms);
   if (request.definitions()) {
     if (options_.after_snapshot) options_.after_snapshot(round->point);
-    if (Status st = ReadDefinitions(**control, &reply); !st.ok()) return ErrorReply(st);
+    if (Status st = ReadDefinitions(**control, &reply); !st.ok()) {
+      // A table dropped or changed while the definitions were read: a DDL came.
+      const int code = (*control)->last_error_code();
+      if (code == kNoSuchTable || code == kTableDefinitionChanged) {
+        return ErrorReply(fmt::format("a DDL came while the definitions were read ({}); asking "
+                                      "for a new round",
+                                      st.message()),
+                          true);
+      }
+      return ErrorReply(st);
+    }
     auto q = MasterPosition(**control);
     if (!q.ok()) return ErrorReply(q.status());
     auto statement = StatementBetween(**control, round->point, *q);
@@ -573,20 +583,28 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
         topts, std::vector<verify::ThrottledServer>{{"primary", reader->session.get()}}, clock_);
     reader->cctx.reset(ZSTD_createCCtx());
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return ErrorReply("the primary's replsyncd is stopping", true);
-    round->id = next_round_++;
-    round->last_used = clock_.Now();
-    rounds_[round->id] = round;
-    BootstrapPeerStatus& status = peers_[peer];
-    status.name = peer;
-    ++status.rounds_begun;
-  }
+  // The readers run before the round is listed: whoever takes it out of rounds_ joins them.
   for (auto& reader : round->readers) {
     Reader* r = reader.get();
     Round* owner = round.get();
     r->thread = std::thread([this, owner, r] { ReaderLoop(owner, r); });
+  }
+  bool stopping = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping = stopping_;
+    if (!stopping) {
+      round->id = next_round_++;
+      round->last_used = clock_.Now();
+      rounds_[round->id] = round;
+      BootstrapPeerStatus& status = peers_[peer];
+      status.name = peer;
+      ++status.rounds_begun;
+    }
+  }
+  if (stopping) {
+    CloseRound(round, "the primary's replsyncd is stopping");
+    return ErrorReply("the primary's replsyncd is stopping; ask again when it runs", true);
   }
   reply.set_round(round->id);
   spdlog::info("bootstrap: round {} of {} opened at {} ({} readers{}{})", round->id, peer,
