@@ -326,6 +326,20 @@ TEST_F(BootstrapServerTest, TheReadersOfARoundSeeOnePointWhileWritesGoOn) {
                            << " (lock " << round->lock_ms << " ms)";
     ASSERT_TRUE(client_->EndRound(round->round).ok());
   }
+  // The test's premise: halves read at two different points do not add up.
+  auto early = client_->BeginRound(1, false);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  const uint64_t seen = commits.load();
+  while (commits.load() < seen + 5) std::this_thread::sleep_for(milliseconds(5));
+  auto late = client_->BeginRound(1, false);
+  ASSERT_TRUE(late.ok()) << late.status().ToString();
+  const auto first = ReadKeyed(early->round, 0, "acct", 1 << 20);
+  const auto second = ReadKeyed(late->round, 0, "acct", 1 << 20);
+  ASSERT_EQ(first.size(), 2000u);
+  ASSERT_EQ(second.size(), 2000u);
+  int64_t mixed = 0;
+  for (size_t i = 0; i < 2000; ++i) mixed += std::stoll((i < 1000 ? first : second)[i].at(1));
+  EXPECT_GT(mixed, 200000) << "two points would show in the sum";
   stop = true;
   writer.join();
   EXPECT_GT(commits.load(), 20u) << "the test's premise: writes went on during the rounds";
