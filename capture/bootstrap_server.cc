@@ -163,9 +163,9 @@ Result<BinlogPosition> MasterPosition(SqlSession& session) {
 
 // The GTID position at `point` (BINLOG_GTID_POS); "" when the server cannot tell.
 std::string GtidAt(SqlSession& session, const BinlogPosition& point) {
-  auto rows = session.Query(fmt::format("SELECT BINLOG_GTID_POS({}, {})", QuoteString(point.file),
-                                        point.offset),
-                            "read the GTID position of the point");
+  auto rows = session.Query(
+      fmt::format("SELECT BINLOG_GTID_POS({}, {})", QuoteString(point.file), point.offset),
+      "read the GTID position of the point");
   if (!rows.ok() || rows->empty() || rows->front().empty()) return "";
   return rows->front()[0].value_or("");
 }
@@ -449,9 +449,8 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
                                                const pb::BootstrapRequest& request) {
   const uint32_t readers = request.readers();
   if (readers < 1 || readers > options_.max_readers) {
-    return ErrorReply(fmt::format("a round has 1 to {} readers, not {}", options_.max_readers,
-                                  readers),
-                      false);
+    return ErrorReply(
+        fmt::format("a round has 1 to {} readers, not {}", options_.max_readers, readers), false);
   }
   if (request.definitions() && (!options_.journal_seq_at || !options_.pin)) {
     return ErrorReply("this primary cannot start a bootstrap stream (no journal service)", false);
@@ -534,9 +533,10 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
     }
     if (!ended.ok()) return ErrorReply(ended);
     if (!equal()) {
-      return ErrorReply("the snapshots of a round report different binlog positions even with "
-                        "commits blocked",
-                        true);
+      return ErrorReply(
+          "the snapshots of a round report different binlog positions even with "
+          "commits blocked",
+          true);
     }
   }
   round->point = points[0];
@@ -610,10 +610,9 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
   spdlog::info("bootstrap: round {} of {} opened at {} ({} readers{}{})", round->id, peer,
                round->point.ToString(), readers,
                lock_ms > 0 ? fmt::format(", commits blocked {} ms", lock_ms) : std::string(),
-               request.definitions()
-                   ? fmt::format(", {} tables, stream from {}", reply.tables_size(),
-                                 reply.journal_seq())
-                   : std::string());
+               request.definitions() ? fmt::format(", {} tables, stream from {}",
+                                                   reply.tables_size(), reply.journal_seq())
+                                     : std::string());
   return reply;
 }
 
@@ -629,8 +628,8 @@ Status BootstrapServer::ReadDefinitions(SqlSession& session, pb::BootstrapReply*
     RS_ASSIGN_OR_RETURN(auto create,
                         session.Query("SHOW CREATE DATABASE " + QuoteIdentifier(db), what));
     if (create.empty() || create[0].size() < 2 || !create[0][1]) {
-      return Status::Server(fmt::format("SHOW CREATE DATABASE {} shows nothing",
-                                        QuoteIdentifier(db)));
+      return Status::Server(
+          fmt::format("SHOW CREATE DATABASE {} shows nothing", QuoteIdentifier(db)));
     }
     reply->add_databases(*create[0][1]);
   }
@@ -674,11 +673,10 @@ Status BootstrapServer::ReadDefinitions(SqlSession& session, pb::BootstrapReply*
     table->set_estimated_rows(ParseNumber(row[4]));
     table->set_estimated_bytes(ParseNumber(row[5]));
     const bool sequence = table->table_type() == "SEQUENCE";
-    RS_ASSIGN_OR_RETURN(auto create,
-                        session.Query(std::string(sequence ? "SHOW CREATE SEQUENCE "
-                                                           : "SHOW CREATE TABLE ") +
-                                          Qualified(db, name),
-                                      what));
+    RS_ASSIGN_OR_RETURN(auto create, session.Query(std::string(sequence ? "SHOW CREATE SEQUENCE "
+                                                                        : "SHOW CREATE TABLE ") +
+                                                       Qualified(db, name),
+                                                   what));
     if (create.empty() || create[0].size() < 2 || !create[0][1]) {
       return Status::Server(fmt::format("SHOW CREATE TABLE {} shows nothing", Qualified(db, name)));
     }
@@ -783,9 +781,10 @@ void BootstrapServer::QueueChunk(Job job) {
     peers_[job.peer].name = job.peer;
     auto it = rounds_.find(request.round());
     if (it == rounds_.end() || it->second->peer != job.peer) {
-      error = fmt::format("no round {} of {} is open on the primary (rounds close after {} s "
-                          "without a request, or when a third one begins): begin a new round",
-                          request.round(), job.peer, (options_.snapshot_seconds * 6).count());
+      error = fmt::format(
+          "no round {} of {} is open on the primary (rounds close after {} s "
+          "without a request, or when a third one begins): begin a new round",
+          request.round(), job.peer, (options_.snapshot_seconds * 6).count());
       retry = true;
     } else if (request.reader() >= it->second->readers.size()) {
       error = fmt::format("round {} has {} readers; there is no reader {}", request.round(),
@@ -894,8 +893,7 @@ pb::BootstrapReply BootstrapServer::ChunkError(Round& round, Reader& reader, con
   return ErrorReply(status);
 }
 
-void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
-                                 std::optional<Job>* next) {
+void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::optional<Job>* next) {
   const pb::BootstrapRequest& request = job.request;
   const std::string db = request.table().db();
   const std::string name = request.table().table();
@@ -937,15 +935,15 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
     r.set_rows(rows);
     r.set_raw_bytes(text.size());
     std::string data(ZSTD_compressBound(text.size()), '\0');
-    const size_t n = reader.cctx ? ZSTD_compressCCtx(reader.cctx.get(), data.data(), data.size(),
-                                                     text.data(), text.size(), 1)
-                                 : ZSTD_compress(data.data(), data.size(), text.data(),
-                                                 text.size(), 1);
+    const size_t n = reader.cctx
+                         ? ZSTD_compressCCtx(reader.cctx.get(), data.data(), data.size(),
+                                             text.data(), text.size(), 1)
+                         : ZSTD_compress(data.data(), data.size(), text.data(), text.size(), 1);
     if (ZSTD_isError(n)) {
-      return Answer(round, to,
-                    ErrorReply(fmt::format("compress a chunk of {}: {}", table,
-                                           ZSTD_getErrorName(n)),
-                               false));
+      return Answer(
+          round, to,
+          ErrorReply(fmt::format("compress a chunk of {}: {}", table, ZSTD_getErrorName(n)),
+                     false));
     }
     data.resize(n);
     r.set_data(std::move(data));
@@ -1018,10 +1016,11 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
   }
   uint64_t& n = reader.rows_per_chunk[table];
   if (n == 0) {
-    auto average = session.Query("SELECT IFNULL(AVG_ROW_LENGTH, 0) FROM information_schema.TABLES "
-                                 "WHERE TABLE_SCHEMA = " +
-                                     QuoteString(db) + " AND TABLE_NAME = " + QuoteString(name),
-                                 "read the average row length of " + table);
+    auto average = session.Query(
+        "SELECT IFNULL(AVG_ROW_LENGTH, 0) FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = " +
+            QuoteString(db) + " AND TABLE_NAME = " + QuoteString(name),
+        "read the average row length of " + table);
     uint64_t avg = 0;
     if (average.ok() && !average->empty() && !average->front().empty()) {
       avg = ParseNumber(average->front()[0]);
@@ -1035,22 +1034,22 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job,
       (key->name == "PRIMARY" ? std::string("PRIMARY") : QuoteIdentifier(key->name)) + ")";
   const std::vector<std::string> after(request.after().begin(), request.after().end());
   const std::string where = bootstrap::KeyRangeWhere(key->columns, after, {});
-  const uint64_t text_cap = std::min<uint64_t>(kMaxChunkText, std::max<uint64_t>(4 * max_bytes,
-                                                                                16 << 20));
+  const uint64_t text_cap =
+      std::min<uint64_t>(kMaxChunkText, std::max<uint64_t>(4 * max_bytes, 16 << 20));
   while (true) {
     text.clear();
     uint64_t rows = 0;
     std::vector<std::string> last_key(positions->size());
     bool too_big = false;
-    const std::string sql = fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}",
-                                        bootstrap::SelectList(stored), table, hint, where,
-                                        bootstrap::KeyOrder(key->columns), n);
+    const std::string sql =
+        fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}", bootstrap::SelectList(stored),
+                    table, hint, where, bootstrap::KeyOrder(key->columns), n);
     Status st = session.Stream(
         sql,
         [&](const MariadbConnection::RowView& row) -> Status {
           if (row.count != stored.size()) {
-            return Status::Internal(fmt::format("a row of {} has {} values, not {}", table,
-                                                row.count, stored.size()));
+            return Status::Internal(
+                fmt::format("a row of {} has {} values, not {}", table, row.count, stored.size()));
           }
           bootstrap::AppendRow(row.values, row.lengths, row.count, &text);
           ++rows;
@@ -1098,9 +1097,8 @@ void BootstrapServer::Pace(uint64_t bytes) {
   {
     std::lock_guard<std::mutex> lock(pace_mu_);
     const auto now = clock_.Now();
-    const auto cost = std::chrono::duration_cast<Clock::Duration>(
-        std::chrono::duration<double>(static_cast<double>(bytes) /
-                                      static_cast<double>(options_.max_rate)));
+    const auto cost = std::chrono::duration_cast<Clock::Duration>(std::chrono::duration<double>(
+        static_cast<double>(bytes) / static_cast<double>(options_.max_rate)));
     pace_next_ = std::max(pace_next_, now) + cost;
     wait_until = pace_next_ - cost;
   }
@@ -1177,14 +1175,13 @@ Status BootstrapServer::ReadSchemaObjects(SqlSession& session,
   // `SHOW CREATE <kind>` of one object: the row, checked to have the statement at `column`.
   auto show = [&](const std::string& kind, const std::string& db, const std::string& name,
                   size_t column) -> Result<SqlSession::Row> {
-    RS_ASSIGN_OR_RETURN(auto rows, session.Query("SHOW CREATE " + kind + " " +
-                                                     Qualified(db, name),
-                                                 what));
+    RS_ASSIGN_OR_RETURN(auto rows,
+                        session.Query("SHOW CREATE " + kind + " " + Qualified(db, name), what));
     if (rows.empty() || rows[0].size() <= column || !rows[0][column]) {
-      return Status::Server(fmt::format(
-          "SHOW CREATE {} {} shows no definition: the primary's [mysql] user needs the "
-          "privileges to see it (SHOW VIEW, SELECT on mysql.proc, TRIGGER, EVENT)",
-          kind, Qualified(db, name)));
+      return Status::Server(
+          fmt::format("SHOW CREATE {} {} shows no definition: the primary's [mysql] user needs the "
+                      "privileges to see it (SHOW VIEW, SELECT on mysql.proc, TRIGGER, EVENT)",
+                      kind, Qualified(db, name)));
     }
     return rows[0];
   };

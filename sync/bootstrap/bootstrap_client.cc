@@ -9,8 +9,9 @@
 
 namespace replsync {
 
-Result<std::unique_ptr<BootstrapClient>> BootstrapClient::Connect(
-    const std::string& endpoint, const ZmqClientSecurity& security, const Options& options) {
+Result<std::unique_ptr<BootstrapClient>> BootstrapClient::Connect(const std::string& endpoint,
+                                                                  const ZmqClientSecurity& security,
+                                                                  const Options& options) {
   ZmqOptions zopts;
   zopts.send_timeout = std::chrono::milliseconds(5000);
   auto transport = ZmqClientTransport::Connect(endpoint, security, zopts);
@@ -56,8 +57,7 @@ Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32
                                                           const std::string& db,
                                                           const std::string& table,
                                                           const std::vector<std::string>& after,
-                                                          uint64_t max_bytes,
-                                                          bool continue_piece) {
+                                                          uint64_t max_bytes, bool continue_piece) {
   pb::BootstrapRequest request;
   request.set_op(pb::BootstrapRequest::READ_CHUNK);
   request.set_round(round);
@@ -68,8 +68,8 @@ Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32
   request.set_max_bytes(max_bytes);
   request.set_continue_piece(continue_piece);
   RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
-  const std::string what = fmt::format("a chunk of `{}`.`{}` from the primary at {}", db, table,
-                                       endpoint_);
+  const std::string what =
+      fmt::format("a chunk of `{}`.`{}` from the primary at {}", db, table, endpoint_);
   if (reply.raw_bytes() > kMaxChunkBytes) {
     return Status::Corruption(fmt::format("{} claims {} bytes, over the limit of {} MiB", what,
                                           reply.raw_bytes(), kMaxChunkBytes >> 20));
@@ -78,8 +78,8 @@ Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32
   const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
       size != reply.raw_bytes()) {
-    return Status::Corruption(fmt::format("{}: its data is no zstd frame of {} bytes", what,
-                                          reply.raw_bytes()));
+    return Status::Corruption(
+        fmt::format("{}: its data is no zstd frame of {} bytes", what, reply.raw_bytes()));
   }
   Chunk chunk;
   chunk.text.resize(reply.raw_bytes());
@@ -100,8 +100,8 @@ Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32
                                           reply.columns_size(), reply.column_types_size()));
   }
   for (const pb::BootstrapColumn& c : reply.column_types()) {
-    chunk.columns.push_back(bootstrap::Column{c.name(), c.data_type(), c.column_type(),
-                                              c.generated(), c.charset()});
+    chunk.columns.push_back(
+        bootstrap::Column{c.name(), c.data_type(), c.column_type(), c.generated(), c.charset()});
   }
   chunk.rows = reply.rows();
   chunk.raw_bytes = reply.raw_bytes();

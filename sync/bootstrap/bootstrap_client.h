@@ -69,8 +69,8 @@ class BootstrapClient {
     std::vector<bootstrap::Column> columns;  // the selected (stored) columns, in text order
     std::string text;                        // the rows in LOAD DATA text, decompressed
     uint64_t rows = 0;
-    uint64_t raw_bytes = 0;   // text.size()
-    uint64_t wire_bytes = 0;  // compressed, as shipped
+    uint64_t raw_bytes = 0;             // text.size()
+    uint64_t wire_bytes = 0;            // compressed, as shipped
     std::vector<std::string> last_key;  // the last row's key (SQL literals); empty: no row
     bool table_done = false;            // no row after this chunk
     bool more_pieces = false;           // a table without a key goes on (continue_piece)
@@ -101,8 +101,8 @@ class BootstrapClient {
   // Releases the round's snapshots (a round already closed is fine).
   Status EndRound(uint64_t round);
   // The schema objects (and with `users` the accounts) at `point`, in creation order.
-  Result<std::vector<pb::BootstrapObject>> ReadObjects(const BinlogPosition& point, bool users,
-                                                       const std::vector<std::string>& exclude_users);
+  Result<std::vector<pb::BootstrapObject>> ReadObjects(
+      const BinlogPosition& point, bool users, const std::vector<std::string>& exclude_users);
   // The primary's current binlog position.
   Result<BinlogPosition> Position();
 

@@ -39,9 +39,8 @@ Result<UsableKey> ReadUsableKey(SqlSession& session, const std::string& db,
   const std::string what = "read the key of " + QuoteIdentifier(db) + "." + QuoteIdentifier(table);
   RS_ASSIGN_OR_RETURN(
       auto columns,
-      session.Query("SELECT COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS WHERE " +
-                        where,
-                    what));
+      session.Query(
+          "SELECT COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS WHERE " + where, what));
   std::map<std::string, bool> nullable;
   for (const auto& row : columns) {
     if (row.size() >= 2) nullable[row[0].value_or("")] = row[1].value_or("") == "YES";

@@ -241,8 +241,8 @@ TEST_F(BootstrapStreamStartTest, RoundZeroCarriesTheDefinitionsAndTheStreamStart
   }
   client_.reset();
   StopPrimary();
-  auto journal = Journal::Open({.path = dir_ + "/primary-state/journal", .max_bytes = 0,
-                                .sync = false});
+  auto journal =
+      Journal::Open({.path = dir_ + "/primary-state/journal", .max_bytes = 0, .sync = false});
   ASSERT_TRUE(journal.ok()) << journal.status().ToString();
   EXPECT_LE((*journal)->first_seq(), s0) << "the pin kept the entries from S_0";
   auto meta = (*journal)->GetMeta("peer.secondary.durable");
@@ -258,14 +258,12 @@ TEST_F(BootstrapStreamStartTest, RoundZeroCarriesTheDefinitionsAndTheStreamStart
     if (!entry.has_db()) continue;
     const BinlogPosition begin{entry.db().begin_file(), entry.db().begin_offset()};
     if (seq < s0) {
-      EXPECT_TRUE(begin < round->point)
-          << "entry " << seq << " begins at " << begin.ToString() << ", before S_0 "
-          << round->point.ToString();
+      EXPECT_TRUE(begin < round->point) << "entry " << seq << " begins at " << begin.ToString()
+                                        << ", before S_0 " << round->point.ToString();
       ++before;
     } else {
-      EXPECT_FALSE(begin < round->point)
-          << "entry " << seq << " begins at " << begin.ToString() << ", at or after S_0 "
-          << round->point.ToString();
+      EXPECT_FALSE(begin < round->point) << "entry " << seq << " begins at " << begin.ToString()
+                                         << ", at or after S_0 " << round->point.ToString();
       ++after;
     }
   }
@@ -417,9 +415,8 @@ TEST_F(BootstrapServerTest, ATableWithoutAKeyComesInPiecesOfOneSelect) {
 
 TEST_F(BootstrapServerTest, ADdlBetweenTheSnapshotAndTheDefinitionsAsksForANewRound) {
   Sql(*primary_, "CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB");
-  AfterSnapshot([this](const BinlogPosition&) {
-    Sql(*primary_, "ALTER TABLE app.t ADD COLUMN late INT");
-  });
+  AfterSnapshot(
+      [this](const BinlogPosition&) { Sql(*primary_, "ALTER TABLE app.t ADD COLUMN late INT"); });
   auto round = client_->BeginRound(2, true);
   ASSERT_FALSE(round.ok());
   EXPECT_EQ(round.status().code(), Status::Code::kUnavailable) << round.status().ToString();
@@ -453,8 +450,9 @@ TEST_F(BootstrapServerTest, ATableCopiedByAnAlterAfterTheSnapshotAsksForALaterRo
 }
 
 TEST_F(BootstrapServerTest, AThirdRoundClosesTheOldestAndEndedRoundsAreGone) {
-  Sql(*primary_, "CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO app.t "
-                 "VALUES (1)");
+  Sql(*primary_,
+      "CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO app.t "
+      "VALUES (1)");
   auto first = client_->BeginRound(1, false);
   auto second = client_->BeginRound(1, false);
   auto third = client_->BeginRound(1, false);
@@ -506,9 +504,9 @@ TEST_F(BootstrapServerTest, SchemaObjectsAndUsersComeBackAsRunnableSql) {
   std::vector<std::string> order;
   for (const pb::BootstrapObject& o : *objects) order.push_back(o.kind() + " " + o.name());
   const std::vector<std::string> expected = {
-      "FUNCTION twice",  "PROCEDURE fill", "VIEW z_base", "VIEW a_top",
-      "TRIGGER t_a",     "TRIGGER t_b",    "EVENT tick",  "USER 'reader'@'%'",
-      "USER 'writer'@'localhost'"};
+      "FUNCTION twice", "PROCEDURE fill",    "VIEW z_base",
+      "VIEW a_top",     "TRIGGER t_a",       "TRIGGER t_b",
+      "EVENT tick",     "USER 'reader'@'%'", "USER 'writer'@'localhost'"};
   EXPECT_EQ(order, expected);
 
   // Made on the secondary's server, with the tables of round 0's definitions.
@@ -538,7 +536,8 @@ TEST_F(BootstrapServerTest, SchemaObjectsAndUsersComeBackAsRunnableSql) {
   auto top = s.Query("SELECT COUNT(*) FROM app.a_top");
   ASSERT_TRUE(top.ok()) << top.status().ToString();
   EXPECT_EQ(top->at(0).at(0).value_or(""), "1");
-  auto events = s.Query("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'app'");
+  auto events =
+      s.Query("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'app'");
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->at(0).at(0).value_or(""), "1");
   auto grants = s.Query("SHOW GRANTS FOR 'reader'@'%'");

@@ -21,24 +21,23 @@ std::function<std::optional<bool>(const std::string&)> Nullable(
 }
 
 TEST(UsableKeyTest, PrimaryKeyComesFirst) {
-  UsableKey key = ChooseUsableKey({Stat("PRIMARY", true, "a"), Stat("PRIMARY", true, "b"),
-                                   Stat("u", true, "c")},
-                                  Nullable({{"a", false}, {"b", false}, {"c", false}}));
+  UsableKey key = ChooseUsableKey(
+      {Stat("PRIMARY", true, "a"), Stat("PRIMARY", true, "b"), Stat("u", true, "c")},
+      Nullable({{"a", false}, {"b", false}, {"c", false}}));
   EXPECT_EQ(key, (UsableKey{"PRIMARY", {"a", "b"}}));
 }
 
 TEST(UsableKeyTest, AUniqueIndexWithANullableColumnIsSkipped) {
-  UsableKey key = ChooseUsableKey(
-      {Stat("a_idx", true, "x"), Stat("a_idx", true, "y"), Stat("b_idx", false, "z"),
-       Stat("c_idx", true, "z")},
-      Nullable({{"x", false}, {"y", true}, {"z", false}}));
+  UsableKey key = ChooseUsableKey({Stat("a_idx", true, "x"), Stat("a_idx", true, "y"),
+                                   Stat("b_idx", false, "z"), Stat("c_idx", true, "z")},
+                                  Nullable({{"x", false}, {"y", true}, {"z", false}}));
   EXPECT_EQ(key, (UsableKey{"c_idx", {"z"}}));
 }
 
 TEST(UsableKeyTest, NoUsableKeyIsEmpty) {
-  EXPECT_EQ(ChooseUsableKey({Stat("i", false, "x"), Stat("u", true, "gone")},
-                            Nullable({{"x", false}})),
-            UsableKey{});
+  EXPECT_EQ(
+      ChooseUsableKey({Stat("i", false, "x"), Stat("u", true, "gone")}, Nullable({{"x", false}})),
+      UsableKey{});
 }
 
 }  // namespace
