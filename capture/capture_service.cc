@@ -190,17 +190,23 @@ CaptureStatus CaptureService::status() const {
 }
 
 void CaptureService::Fail(const Status& status) {
-  std::lock_guard<std::mutex> lock(status_mu_);
-  if (state_ != CaptureState::kFailed) {
-    error_ = status;
-    spdlog::error("capture stopped: {}", status.ToString());
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (state_ != CaptureState::kFailed) {
+      error_ = status;
+      spdlog::error("capture stopped: {}", status.ToString());
+    }
+    state_ = CaptureState::kFailed;
   }
-  state_ = CaptureState::kFailed;
+  durable_cv_.notify_all();
 }
 
 void CaptureService::SetState(CaptureState state) {
-  std::lock_guard<std::mutex> lock(status_mu_);
-  if (state_ != CaptureState::kFailed) state_ = state;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (state_ != CaptureState::kFailed) state_ = state;
+  }
+  durable_cv_.notify_all();
 }
 
 void CaptureService::AfterJournalWrite(const char* op) const {
@@ -377,9 +383,12 @@ void CaptureService::OnWritten(const JournalWriter::Written& written) {
   rows_ += rows;
   bytes_ += bytes;
   if (checkpoint.has_value()) {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    durable_ = checkpoint->position;
-    durable_gtid_ = checkpoint->gtid;
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      durable_ = checkpoint->position;
+      durable_gtid_ = checkpoint->gtid;
+    }
+    durable_cv_.notify_all();
   }
   if (written.completed_group && options_.on_append) options_.on_append();
 }
@@ -452,6 +461,51 @@ Status CaptureService::DiscardUnfinished() {
   item.request = JournalWriter::Request::kDiscard;
   RS_ASSIGN_OR_RETURN(uint64_t ticket, Enqueue(std::move(item), Queued{}));
   return writer_.WaitWritten(ticket);
+}
+
+Result<uint64_t> CaptureService::FirstSeqAtOrAfter(const BinlogPosition& point,
+                                                  std::chrono::milliseconds timeout) {
+  {
+    std::unique_lock<std::mutex> lock(status_mu_);
+    const bool there = clock_.WaitFor(durable_cv_, lock, timeout, [&] {
+      return (!durable_.empty() && !(durable_ < point)) || state_ == CaptureState::kFailed ||
+             state_ == CaptureState::kStopped;
+    });
+    if (!there || durable_.empty() || durable_ < point) {
+      return Status::Unavailable(fmt::format(
+          "the capture has not journaled the binlog up to {} (it stands at {}, {}){}; try again",
+          point.ToString(), durable_.empty() ? std::string("nowhere yet") : durable_.ToString(),
+          CaptureStateName(state_),
+          error_.ok() ? std::string() : ": " + error_.message()));
+    }
+  }
+  // Every transaction that begins before `point` is journaled: the ones at or after it are the
+  // journal's tail. Walk it backwards, a window at a time, to the last one before `point`.
+  uint64_t high = journal_->last_seq();
+  uint64_t found = high + 1;
+  constexpr size_t kWindow = 64;
+  while (high >= journal_->first_seq() && high > 0) {
+    const uint64_t low = std::max<uint64_t>(journal_->first_seq(), high >= kWindow ? high - kWindow + 1 : 1);
+    RS_ASSIGN_OR_RETURN(auto entries, journal_->Read(low, high - low + 1, size_t{64} << 20));
+    if (entries.empty()) break;
+    bool before = false;
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      pb::JournalEntry entry;
+      if (!entry.ParseFromString(it->second)) {
+        return Status::Corruption(fmt::format("journal {}: entry {} does not parse",
+                                              journal_->path(), it->first));
+      }
+      if (!entry.has_db()) continue;
+      if (BinlogPosition{entry.db().begin_file(), entry.db().begin_offset()} < point) {
+        before = true;
+        break;
+      }
+      found = it->first;
+    }
+    if (before || entries.front().first <= journal_->first_seq()) break;
+    high = entries.front().first - 1;
+  }
+  return found;
 }
 
 }  // namespace replsync::capture

@@ -170,6 +170,17 @@ class CaptureService {
   // The journal sequence up to which entries are whole transactions (what the Shipper may send).
   uint64_t last_complete_seq() const { return writer_.last_complete_seq(); }
 
+  // ---- bootstrap's start of the stream (schemas/bootstrap.md "The stream's start")
+  // Waits until the durable checkpoint is at or past `point` (every transaction that begins
+  // before it is journaled, or has nothing to journal), then returns the first journal sequence
+  // holding a database transaction (a part of one) that begins at or after `point`, or the next
+  // sequence to be written when there is none yet. Errors: Unavailable (retryable) when the
+  // capture is not there within `timeout` (connecting, far behind, stopped or failed);
+  // Corruption for an entry that does not parse; the journal's read errors.
+  // Thread-safety: any thread.
+  Result<uint64_t> FirstSeqAtOrAfter(const BinlogPosition& point,
+                                     std::chrono::milliseconds timeout);
+
   // ---- the Shipper's retention: same journal, same writer
   // JournalWriter::SubmitRetention: deletes the entries up to `up_to` (never past
   // last_complete_seq()) with `meta` in the same batch, or writes `meta` alone when nothing is
@@ -250,6 +261,7 @@ class CaptureService {
 
   // ---- status
   mutable std::mutex status_mu_;  // guards the fields below
+  std::condition_variable durable_cv_;  // with status_mu_: durable_ moved
   CaptureState state_ = CaptureState::kStopped;
   Status error_;
   BinlogPosition durable_;  // the durable checkpoint

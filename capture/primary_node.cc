@@ -29,7 +29,8 @@ Result<std::unique_ptr<PrimaryNode>> PrimaryNode::Open(const NodeConfig& config,
 
 PrimaryNode::PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
                          std::unique_ptr<Journal> journal)
-    : config_(config),
+    : options_(options),
+      config_(config),
       clock_(*options.clock),
       started_at_(UnixSeconds(clock_)),
       journal_(std::move(journal)),
@@ -76,6 +77,28 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport) {
       return reader->Fill(change);
     };
   }
+  // Bootstrap (schemas/bootstrap.md): its requests come through the shipper, its readers read
+  // this node's server, its stream starts where the capture journaled the point.
+  BootstrapServerOptions bopts;
+  bopts.mysql = MysqlOptionsOf(config_.mysql);
+  bopts.databases = config_.mysql.databases;
+  bopts.snapshot_seconds = std::chrono::seconds(config_.bootstrap.snapshot_seconds);
+  bopts.max_running = config_.bootstrap.max_running;
+  bopts.max_rate = uint64_t{config_.bootstrap.max_rate_megabytes} << 20;
+  bopts.own_users = {config_.mysql.user};
+  bopts.clock = &clock_;
+  bopts.journal_seq_at = [this](const BinlogPosition& point) {
+    return capture_->FirstSeqAtOrAfter(point, std::chrono::seconds(60));
+  };
+  bopts.pin = [this](const std::string& peer, uint64_t seq) { return shipper_->Pin(peer, seq); };
+  bopts.after_snapshot = options_.bootstrap_after_snapshot;
+  bopts.before_chunk = options_.bootstrap_before_chunk;
+  bootstrap_ = std::make_unique<BootstrapServer>(std::move(bopts));
+  sopts.on_bootstrap_request = [this](const std::string& name, pb::BootstrapRequest request,
+                                      std::function<void(pb::BootstrapReply)> done) {
+    bootstrap_->Submit(name, std::move(request), std::move(done));
+  };
+  sopts.on_tree_peer_gone = [this](const std::string& name) { bootstrap_->ClosePeer(name); };
   shipper_ = std::make_unique<Shipper>(journal_.get(), std::move(transport), sopts);
 
   CaptureOptions copts;
@@ -110,12 +133,14 @@ Status PrimaryNode::Start() {
   } else {
     spdlog::warn("primary: [repository] path is not set: only the database replicates");
   }
+  if (Status st = bootstrap_->Start(); !st.ok()) return st.WithContext("bootstrap");
   if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
   started_ = true;
   return Status::Ok();
 }
 
 void PrimaryNode::Stop() {
+  bootstrap_->Stop();  // its rounds' readers end before the shipper that sends their replies
   shipper_->Stop();
   running_files_ = nullptr;
   if (files_) files_->Stop();
@@ -196,6 +221,16 @@ NodeStatus PrimaryNode::status() const {
                        .last_seen = static_cast<double>(peer.last_seen_unix_ms) / 1000.0,
                        .ever_connected = peer.ever_connected,
                        .last_error = peer.last_error});
+  }
+  for (const BootstrapPeerStatus& b : bootstrap_->status().peers) {
+    p.bootstrap.push_back({.name = b.name,
+                           .rounds_open = b.rounds_open,
+                           .rounds_begun = b.rounds_begun,
+                           .chunks = b.chunks,
+                           .rows = b.rows,
+                           .bytes = b.bytes,
+                           .wire_bytes = b.wire_bytes,
+                           .last_error = b.last_error});
   }
   return status;
 }

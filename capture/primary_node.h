@@ -11,8 +11,11 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
 
+#include "capture/bootstrap_server.h"
 #include "capture/capture_service.h"
 #include "capture/files/file_capture.h"
 #include "capture/shipper.h"
@@ -27,6 +30,9 @@ namespace replsync::capture {
 struct PrimaryNodeOptions {
   // Wall-clock stamps of the status (started_at, updated_at).
   Clock* clock = &SystemClock();
+  // Test hooks of the bootstrap service (BootstrapServerOptions::after_snapshot, before_chunk).
+  std::function<void(const BinlogPosition& point)> bootstrap_after_snapshot;
+  std::function<void(const std::string& db, const std::string& table)> bootstrap_before_chunk;
 };
 
 class PrimaryNode : public Node {
@@ -56,12 +62,14 @@ class PrimaryNode : public Node {
               std::unique_ptr<Journal> journal);
   void Build(std::unique_ptr<ServerTransport> transport);
 
+  const PrimaryNodeOptions options_;
   const NodeConfig config_;
   Clock& clock_;
   const double started_at_;
   std::unique_ptr<Journal> journal_;
   MariadbSourceFactory factory_;
   std::unique_ptr<FileContentReader> content_reader_;  // when files replicate
+  std::unique_ptr<BootstrapServer> bootstrap_;
   std::unique_ptr<Shipper> shipper_;
   std::unique_ptr<CaptureService> capture_;
   std::unique_ptr<FileCapture> files_;  // when files replicate

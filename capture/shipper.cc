@@ -219,7 +219,9 @@ void Shipper::Run() {
       SendHeartbeats(Shippable());
     }
     DropSilent(now);
+    ApplyPins();
     ServeTreeSnapshots(now);
+    ServeBootstrapReplies();
     if (now - last_retention_ >= options_.retention_interval) {
       last_retention_ = now;
       Retain();
@@ -231,6 +233,13 @@ void Shipper::Run() {
   WaitForRetention();
   Retain();
   WaitForRetention();
+  {
+    // Pins not taken: their callers are told the shipper stopped.
+    std::lock_guard<std::mutex> lock(pin_mu_);
+    for (const std::shared_ptr<PinRequest>& pin : pins_) pin->done = true;
+    pins_.clear();
+  }
+  pin_cv_.notify_all();
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [name, k] : known_) k.peer_id.clear();
   sessions_.clear();
@@ -240,6 +249,9 @@ void Shipper::Handle(const std::string& peer, const std::string& peer_name, pb::
                      TimePoint now) {
   if (message.has_hello()) return OnHello(peer, peer_name, message.hello(), now);
   if (message.has_tree_request()) return OnTreeRequest(peer, message.tree_request(), now);
+  if (message.has_bootstrap_request()) {
+    return OnBootstrapRequest(peer, message.bootstrap_request(), now);
+  }
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
     // A peer id without a session (it went silent, or never said Hello): ask for a Hello by
@@ -518,10 +530,182 @@ void Shipper::ServeTreeSnapshots(TimePoint now) {
                                                                  : std::next(it);
   }
   for (auto it = tree_peers_.begin(); it != tree_peers_.end();) {
+    const std::string name = it->second.name;
+    auto pending = bootstrap_pending_.find(name);
     const bool idle = now - it->second.last_heard > options_.tree_session_idle &&
-                      tree_pending_.count(it->second.name) == 0;
-    it = idle ? tree_peers_.erase(it) : std::next(it);
+                      tree_pending_.count(name) == 0 &&
+                      (pending == bootstrap_pending_.end() || pending->second == 0);
+    if (!idle) {
+      ++it;
+      continue;
+    }
+    it = tree_peers_.erase(it);
+    TreePeerGone(name);
   }
+}
+
+void Shipper::TreePeerGone(const std::string& name) {
+  for (const auto& [peer, tree_peer] : tree_peers_) {
+    if (tree_peer.name == name) return;
+  }
+  if (options_.on_tree_peer_gone) options_.on_tree_peer_gone(name);
+}
+
+void Shipper::OnBootstrapRequest(const std::string& peer, const pb::BootstrapRequest& request,
+                                 TimePoint now) {
+  pb::Envelope reply;
+  reply.set_version(kProtocolVersion);
+  pb::BootstrapReply* r = reply.mutable_bootstrap_reply();
+  r->set_request_id(request.request_id());
+  auto peer_it = tree_peers_.find(peer);
+  if (peer_it == tree_peers_.end()) {
+    r->set_error(
+        "a bootstrap request needs a Hello{tree_only} on this connection first (the bootstrap of "
+        "this version says it; update replsync on the secondary)");
+    WarnRefused("bootstrap-hello", fmt::format("bootstrap request from peer {}: {}", peer,
+                                               r->error()),
+                now);
+    (void)transport_->Send(peer, reply);
+    return;
+  }
+  peer_it->second.last_heard = now;
+  const std::string name = peer_it->second.name;
+  if (!options_.on_bootstrap_request) {
+    r->set_error("this primary's replsyncd serves no bootstrap");
+    (void)transport_->Send(peer, reply);
+    return;
+  }
+  size_t& pending = bootstrap_pending_[name];
+  if (pending >= std::max<size_t>(options_.max_bootstrap_pending, 1)) {
+    r->set_error(fmt::format("{} bootstrap requests of {} are being served already; wait for "
+                             "their replies",
+                             pending, name));
+    WarnRefused("bootstrap-busy", fmt::format("peer {}: {}", peer, r->error()), now);
+    (void)transport_->Send(peer, reply);
+    return;
+  }
+  ++pending;
+  options_.on_bootstrap_request(name, request, [this, peer, name](pb::BootstrapReply done) {
+    {
+      std::lock_guard<std::mutex> lock(bootstrap_mu_);
+      bootstrap_done_.push_back(BootstrapDone{peer, name, std::move(done)});
+    }
+    Notify();
+  });
+}
+
+void Shipper::ServeBootstrapReplies() {
+  std::vector<BootstrapDone> done;
+  {
+    std::lock_guard<std::mutex> lock(bootstrap_mu_);
+    done.swap(bootstrap_done_);
+  }
+  for (BootstrapDone& d : done) {
+    auto pending = bootstrap_pending_.find(d.name);
+    if (pending != bootstrap_pending_.end() && pending->second > 0) --pending->second;
+    pb::Envelope reply;
+    reply.set_version(kProtocolVersion);
+    *reply.mutable_bootstrap_reply() = std::move(d.reply);
+    Status sent = transport_->Send(d.peer, reply);
+    if (!sent.ok()) {
+      spdlog::warn("shipper: bootstrap reply to {} not sent: {}", d.name, sent.message());
+    }
+  }
+}
+
+Status Shipper::Pin(const std::string& name, uint64_t seq, std::chrono::milliseconds timeout) {
+  if (!configured_.count(name)) {
+    return Status::NotFound(fmt::format("{} is not a secondary in this primary's [peers]", name));
+  }
+  if (!running_) {
+    return Status::Unavailable(
+        fmt::format("the shipper is not running: entries from {} cannot be kept for {}", seq,
+                    name));
+  }
+  auto pin = std::make_shared<PinRequest>();
+  pin->name = name;
+  pin->seq = seq;
+  {
+    std::lock_guard<std::mutex> lock(pin_mu_);
+    pins_.push_back(pin);
+  }
+  Notify();
+  {
+    std::unique_lock<std::mutex> lock(pin_mu_);
+    const bool taken = clock_.WaitFor(pin_cv_, lock, timeout, [&] {
+      return pin->done;
+    });
+    if (!taken || !pin->taken) {
+      pins_.erase(std::remove(pins_.begin(), pins_.end(), pin), pins_.end());
+      return Status::Unavailable(fmt::format(
+          "the shipper did not take the pin of entries from {} for {} (stopping or busy); try "
+          "again",
+          seq, name));
+    }
+  }
+  // A retention computed before the pin may still delete what the pin keeps: wait for it, then
+  // look.
+  {
+    std::unique_lock<std::mutex> lock(retention_mu_);
+    if (!clock_.WaitFor(retention_cv_, lock, timeout,
+                        [this] { return !retention_outstanding_; })) {
+      return Status::Unavailable(
+          fmt::format("the journal's writer did not finish a retention within {} ms while "
+                      "keeping entries from {} for {}; try again",
+                      timeout.count(), seq, name));
+    }
+  }
+  const uint64_t first = journal_->first_seq();
+  if (first > seq) {
+    return Status::Unavailable(
+        fmt::format("the journal ({}) starts at {}: entries from {} that {} needs were deleted "
+                    "already; a new start point is needed",
+                    journal_->path(), first, seq, name));
+  }
+  return Status::Ok();
+}
+
+void Shipper::ApplyPins() {
+  std::vector<std::shared_ptr<PinRequest>> pins;
+  {
+    std::lock_guard<std::mutex> lock(pin_mu_);
+    pins.swap(pins_);
+  }
+  if (pins.empty()) return;
+  for (const std::shared_ptr<PinRequest>& pin : pins) {
+    const uint64_t position = pin->seq > 0 ? pin->seq - 1 : 0;
+    bool is_new = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Known& known = known_[pin->name];
+      is_new = !known.seen;
+      known.durable_seq = position;
+      known.applied_seq = position;
+      known.max_sent = position;
+      known.sent_seq = position;
+      known.seen = true;
+      known.dirty = true;
+      known.peer_id.clear();
+    }
+    if (is_new) list_dirty_ = true;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second.name != pin->name) {
+        ++it;
+        continue;
+      }
+      spdlog::info("shipper: secondary {} (peer {}) starts over at {} (bootstrap): its session "
+                   "is dropped until it says Hello again",
+                   pin->name, it->first, pin->seq);
+      it = sessions_.erase(it);
+    }
+    spdlog::info("shipper: the journal keeps every entry from {} for secondary {} (bootstrap)",
+                 pin->seq, pin->name);
+  }
+  {
+    std::lock_guard<std::mutex> lock(pin_mu_);
+    for (const std::shared_ptr<PinRequest>& pin : pins) pin->taken = pin->done = true;
+  }
+  pin_cv_.notify_all();
 }
 
 void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
@@ -537,7 +721,11 @@ void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
     WarnRefused("peer-name", fmt::format("peer {}: {}", peer, text), now);
     SendError(peer, "", text, true);
     sessions_.erase(peer);
-    tree_peers_.erase(peer);
+    if (auto it = tree_peers_.find(peer); it != tree_peers_.end()) {
+      const std::string gone = it->second.name;
+      tree_peers_.erase(it);
+      TreePeerGone(gone);
+    }
     return;
   }
   if (!peer_name.empty() && hello.node_name() != peer_name) {

@@ -128,6 +128,21 @@ struct ShipperOptions {
   std::chrono::milliseconds deep_open_interval{60000};
   // Warnings about refused input: at most one per kind per interval (the rest are counted).
   std::chrono::milliseconds refused_warning_interval{10000};
+  // Bootstrap's requests (schemas/bootstrap.md "Messages"), from a connection that said
+  // Hello{tree_only}: handed to the bootstrap service (BootstrapServer::Submit) with the
+  // connection's authenticated [peers] name, never served on the shipper's thread. `done` is
+  // called exactly once with the reply, from any thread; the shipper's thread sends it. Unset:
+  // the request gets an error reply (this primary serves no bootstrap).
+  std::function<void(const std::string& name, pb::BootstrapRequest request,
+                     std::function<void(pb::BootstrapReply)> done)>
+      on_bootstrap_request;
+  // At most this many bootstrap requests of one name are being served at once; more get an
+  // error reply.
+  size_t max_bootstrap_pending = 64;
+  // The last connection of `name` that said Hello{tree_only} was dropped (idle for
+  // tree_session_idle, or refused): its bootstrap rounds may go (BootstrapServer::ClosePeer).
+  // Called from the shipper's thread.
+  std::function<void(const std::string& name)> on_tree_peer_gone;
   // Test hook: called from the shipper's thread at the end of every round of its loop (send,
   // receive and handle, heartbeats, silence, verify snapshots, retention). A message a peer
   // sent before round n began is handled in round n and answered by round n + 1 at the latest.
@@ -185,6 +200,19 @@ class Shipper {
   void Notify() { notified_ = true; }
   ShipperStatus status() const;
 
+  // Bootstrap's start of the stream (schemas/bootstrap.md "The stream's start"): keeps every
+  // journal entry from `seq` on for the configured secondary `name`, whose retention position
+  // becomes seq - 1 (durable and applied, persisted with the next retention; a name that never
+  // said Hello counts as seen from now on). A replication session of that name is dropped (its
+  // next Hello resumes from what it holds, counted up to seq - 1). Carried out by the shipper's
+  // thread; returns once it took the pin and no retention computed before it is outstanding.
+  // Errors: NotFound when `name` is not in [peers]; Unavailable (retryable) when the shipper is
+  // not running or did not take the pin within `timeout`, or when entries from `seq` were already
+  // deleted (the journal starts after it: a new start point is needed).
+  // Thread-safety: any thread but the shipper's.
+  Status Pin(const std::string& name, uint64_t seq,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
  private:
   using TimePoint = Clock::TimePoint;
   struct Session {
@@ -233,6 +261,16 @@ class Shipper {
   bool TakeDeepToken(const std::string& name, TimePoint now);
   // Answers the opening requests whose snapshots are ready; drops idle sessions.
   void ServeTreeSnapshots(TimePoint now);
+  // Bootstrap's requests (need a Hello{tree_only}): handed to options_.on_bootstrap_request.
+  void OnBootstrapRequest(const std::string& peer, const pb::BootstrapRequest& request,
+                          TimePoint now);
+  // Sends the bootstrap replies that are ready.
+  void ServeBootstrapReplies();
+  // Carries out the pins asked for (Pin).
+  void ApplyPins();
+  // A tree peer of `name` was forgotten: tells options_.on_tree_peer_gone when it was that
+  // name's last.
+  void TreePeerGone(const std::string& name);
   // Sends what `peer`'s window allows; returns true when something was sent.
   bool Pump(const std::string& peer, Session& session, uint64_t shippable);
   void SendError(const std::string& peer, const std::string& name, const std::string& text,
@@ -303,6 +341,27 @@ class Shipper {
   };
   std::mutex tree_mu_;
   std::vector<TreeDone> tree_done_;
+
+  // Bootstrap replies waiting to be sent (filled by the bootstrap service's threads).
+  struct BootstrapDone {
+    std::string peer;
+    std::string name;
+    pb::BootstrapReply reply;
+  };
+  std::mutex bootstrap_mu_;  // guards bootstrap_done_
+  std::vector<BootstrapDone> bootstrap_done_;
+  std::map<std::string, size_t> bootstrap_pending_;  // by name; shipper thread only
+
+  // Pins asked for by Pin (any thread), carried out by the shipper's thread.
+  struct PinRequest {
+    std::string name;
+    uint64_t seq = 0;
+    bool done = false;   // taken, or the shipper stopped first
+    bool taken = false;  // carried out
+  };
+  std::mutex pin_mu_;  // guards pins_
+  std::condition_variable pin_cv_;
+  std::vector<std::shared_ptr<PinRequest>> pins_;
 
   // The retention handed to the journal's writer. Its `done` (the writer's thread) takes only
   // this mutex, so it never waits for the shipper's thread.

@@ -123,6 +123,23 @@ void WritePrimary(Out<Writer>& o, const NodeStatus::Primary& p) {
     o.writer().EndObject();
   }
   o.writer().EndArray();
+  if (!p.bootstrap.empty()) {
+    o.writer().Key("bootstrap");
+    o.writer().StartArray();
+    for (const NodeStatus::Primary::BootstrapPeer& b : p.bootstrap) {
+      o.writer().StartObject();
+      o.Put("name", b.name);
+      o.Put("rounds_open", b.rounds_open);
+      o.Put("rounds_begun", b.rounds_begun);
+      o.Put("chunks", b.chunks);
+      o.Put("rows", b.rows);
+      o.Put("bytes", b.bytes);
+      o.Put("wire_bytes", b.wire_bytes);
+      o.Put("last_error", b.last_error);
+      o.writer().EndObject();
+    }
+    o.writer().EndArray();
+  }
   o.End();
 }
 
@@ -378,6 +395,17 @@ NodeStatus::Primary ReadPrimary(In& in) {
     peer.Get("last_seen", &out.last_seen);
     peer.Get("ever_connected", &out.ever_connected);
     peer.Get("last_error", &out.last_error);
+  }
+  for (In& b : in.Objects("bootstrap")) {
+    NodeStatus::Primary::BootstrapPeer& out = p.bootstrap.emplace_back();
+    b.Get("name", &out.name);
+    b.Get("rounds_open", &out.rounds_open);
+    b.Get("rounds_begun", &out.rounds_begun);
+    b.Get("chunks", &out.chunks);
+    b.Get("rows", &out.rows);
+    b.Get("bytes", &out.bytes);
+    b.Get("wire_bytes", &out.wire_bytes);
+    b.Get("last_error", &out.last_error);
   }
   return p;
 }

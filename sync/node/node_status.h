@@ -94,6 +94,20 @@ struct NodeStatus {
     std::string last_refused_peer;    // the latest, as logged
     double last_refused_peer_at = 0;  // seconds since the epoch; 0: none
     std::vector<Peer> peers;          // every configured secondary
+    // primary.bootstrap[]: what the bootstrap service served each peer since the daemon
+    // started (capture/bootstrap_server.h); the key is left out while it served nobody.
+    struct BootstrapPeer {
+      std::string name;
+      uint64_t rounds_open = 0;
+      uint64_t rounds_begun = 0;
+      uint64_t chunks = 0;      // chunks and pieces served
+      uint64_t rows = 0;
+      uint64_t bytes = 0;       // row text read
+      uint64_t wire_bytes = 0;  // compressed, as sent
+      std::string last_error;
+      bool operator==(const BootstrapPeer&) const = default;
+    };
+    std::vector<BootstrapPeer> bootstrap;
     bool operator==(const Primary&) const = default;
   };
 

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "sync/mysql/key_sql.h"
+#include "sync/verify/usable_key.h"
 
 namespace replsync::verify {
 namespace {
@@ -263,35 +264,20 @@ Result<TableDef> Verifier::ReadDefinition(MysqlSession* side) {
     def.columns.push_back(std::move(c));
   }
 
-  RS_ASSIGN_OR_RETURN(auto stats, Query(side,
-                                        "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME "
-                                        "FROM information_schema.STATISTICS WHERE " +
-                                            where +
-                                            " ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, "
-                                            "SEQ_IN_INDEX"));
-  // Indexes in the order PRIMARY first, then by name.
-  std::vector<std::pair<std::string, std::vector<size_t>>> unique_indexes;
-  for (const auto& row : stats) {
-    if (row[1].value_or("1") != "0") continue;
-    std::string index = row[0].value_or("");
-    if (unique_indexes.empty() || unique_indexes.back().first != index) {
-      unique_indexes.emplace_back(index, std::vector<size_t>{});
+  RS_ASSIGN_OR_RETURN(auto stats, Query(side, UsableKeyStatisticsQuery(where)));
+  UsableKey key = ChooseUsableKey(stats, [&](const std::string& name) -> std::optional<bool> {
+    for (const Column& c : def.columns) {
+      if (c.name == name) return c.nullable;
     }
-    size_t position = def.columns.size();
+    return std::nullopt;
+  });
+  def.key_name = key.name;
+  for (const std::string& name : key.columns) {
     for (size_t i = 0; i < def.columns.size(); ++i) {
-      if (def.columns[i].name == row[2].value_or("")) position = i;
-    }
-    unique_indexes.back().second.push_back(position);
-  }
-  for (auto& [name, key] : unique_indexes) {
-    bool usable = !key.empty();
-    for (size_t position : key) {
-      if (position >= def.columns.size() || def.columns[position].nullable) usable = false;
-    }
-    if (usable) {
-      def.key_name = name;
-      def.key = key;
-      break;
+      if (def.columns[i].name == name) {
+        def.key.push_back(i);
+        break;
+      }
     }
   }
   return def;

@@ -116,6 +116,8 @@ class FakeSecondary {
       errors.push_back(e.error());
     } else if (e.has_tree_reply()) {
       tree_replies.push_back(e.tree_reply());
+    } else if (e.has_bootstrap_reply()) {
+      bootstrap_replies.push_back(e.bootstrap_reply());
     }
   }
   void Send(const pb::Envelope& e) { ASSERT_TRUE(client_->Send(e).ok()); }
@@ -130,6 +132,12 @@ class FakeSecondary {
     *e.mutable_tree_request() = std::move(request);
     Send(e);
   }
+  void Bootstrap(uint64_t id, pb::BootstrapRequest::Op op) {
+    pb::Envelope e;
+    e.mutable_bootstrap_request()->set_request_id(id);
+    e.mutable_bootstrap_request()->set_op(op);
+    Send(e);
+  }
   void Resync(const std::vector<std::string>& paths) {
     pb::Envelope e;
     for (const std::string& p : paths) e.mutable_file_resync()->add_paths(p);
@@ -141,6 +149,7 @@ class FakeSecondary {
   std::vector<std::pair<uint64_t, std::string>> received;
   std::vector<pb::Error> errors;
   std::vector<pb::TreeReply> tree_replies;
+  std::vector<pb::BootstrapReply> bootstrap_replies;
   int batches = 0;
   int compressed = 0;
   int heartbeats = 0;
@@ -1150,6 +1159,190 @@ TEST_F(ShipperTreeTest, DeepOpensAreRateLimitedPerPeerOnTheClock) {
   ASSERT_EQ(v.tree_replies.size(), 6u);
   EXPECT_EQ(v.tree_replies[4].error(), "");
   EXPECT_NE(v.tree_replies[5].error().find("too many deep snapshots"), std::string::npos);
+}
+
+// ---- bootstrap: requests handed to the bootstrap service, replies sent; pins
+
+class ShipperBootstrapTest : public ShipperTest {
+ protected:
+  struct Handed {
+    std::string name;
+    pb::BootstrapRequest request;
+    std::function<void(pb::BootstrapReply)> done;
+  };
+  void StartWithBootstrap(ShipperOptions options = {}) {
+    AppendEntries(2);
+    peers_ = {"s1", "s2"};
+    options.on_bootstrap_request = [this](const std::string& name, pb::BootstrapRequest request,
+                                          std::function<void(pb::BootstrapReply)> done) {
+      std::lock_guard<std::mutex> lock(mu_);
+      handed_.push_back(Handed{name, std::move(request), std::move(done)});
+    };
+    options.on_tree_peer_gone = [this](const std::string& name) {
+      std::lock_guard<std::mutex> lock(mu_);
+      gone_.push_back(name);
+    };
+    StartShipper(options);
+  }
+  std::vector<Handed> TakeHanded() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(handed_);
+  }
+  std::vector<std::string> Gone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return gone_;
+  }
+
+  std::mutex mu_;
+  std::vector<Handed> handed_;    // guarded by mu_
+  std::vector<std::string> gone_;  // guarded by mu_
+};
+
+TEST_F(ShipperBootstrapTest, ARequestWithoutHelloIsRefusedAndNotHandedOver) {
+  StartWithBootstrap();
+  FakeSecondary s(&hub_, "s1");
+  s.Bootstrap(1, pb::BootstrapRequest::POSITION);
+  Settle();
+  s.Drain();
+  EXPECT_TRUE(TakeHanded().empty());
+  ASSERT_EQ(s.bootstrap_replies.size(), 1u);
+  EXPECT_EQ(s.bootstrap_replies[0].request_id(), 1u);
+  EXPECT_NE(s.bootstrap_replies[0].error().find("Hello{tree_only}"), std::string::npos);
+}
+
+TEST_F(ShipperBootstrapTest, ARequestIsHandedOverWithTheKeysNameAndAnsweredFromAnotherThread) {
+  StartWithBootstrap();
+  // The transport authenticated the key of [peers] s2; the Hello claims s1.
+  FakeSecondary s(&hub_, "s2");
+  pb::Envelope hello;
+  hello.mutable_hello()->set_node_name("s1");
+  hello.mutable_hello()->set_tree_only(true);
+  s.Send(hello);
+  s.Bootstrap(7, pb::BootstrapRequest::BEGIN_ROUND);
+  Settle();
+  std::vector<Handed> handed = TakeHanded();
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0].name, "s2");
+  EXPECT_EQ(handed[0].request.request_id(), 7u);
+  EXPECT_EQ(handed[0].request.op(), pb::BootstrapRequest::BEGIN_ROUND);
+  s.Drain();
+  EXPECT_TRUE(s.bootstrap_replies.empty()) << "no reply before the service gives one";
+  // The service answers from its own thread; the shipper's thread sends it.
+  std::thread service([&] {
+    pb::BootstrapReply reply;
+    reply.set_request_id(7);
+    reply.set_round(3);
+    handed[0].done(std::move(reply));
+  });
+  service.join();
+  Settle();
+  s.Drain();
+  ASSERT_EQ(s.bootstrap_replies.size(), 1u);
+  EXPECT_EQ(s.bootstrap_replies[0].request_id(), 7u);
+  EXPECT_EQ(s.bootstrap_replies[0].round(), 3u);
+  EXPECT_FALSE(Peer("s2").ever_connected) << "a tree-only Hello starts no replication session";
+}
+
+TEST_F(ShipperBootstrapTest, TooManyRequestsAtOnceAreRefused) {
+  ShipperOptions options;
+  options.max_bootstrap_pending = 2;
+  StartWithBootstrap(options);
+  FakeSecondary s(&hub_, "s1");
+  s.TreeHello();
+  for (uint64_t id = 1; id <= 3; ++id) s.Bootstrap(id, pb::BootstrapRequest::POSITION);
+  Settle();
+  s.Drain();
+  std::vector<Handed> handed = TakeHanded();
+  ASSERT_EQ(handed.size(), 2u);
+  ASSERT_EQ(s.bootstrap_replies.size(), 1u);
+  EXPECT_EQ(s.bootstrap_replies[0].request_id(), 3u);
+  EXPECT_NE(s.bootstrap_replies[0].error().find("being served already"), std::string::npos);
+  // Once one is answered, the next is taken.
+  handed[0].done(pb::BootstrapReply());
+  Settle();
+  s.Bootstrap(4, pb::BootstrapRequest::POSITION);
+  Settle();
+  EXPECT_EQ(TakeHanded().size(), 1u);
+}
+
+TEST_F(ShipperBootstrapTest, AnIdleTreePeerIsGoneOnlyWhenItsRequestsWereAnswered) {
+  ShipperOptions options;
+  options.tree_session_idle = milliseconds(1000);
+  StartWithBootstrap(options);
+  FakeSecondary s(&hub_, "s1");
+  s.TreeHello();
+  s.Bootstrap(1, pb::BootstrapRequest::POSITION);
+  Settle();
+  std::vector<Handed> handed = TakeHanded();
+  ASSERT_EQ(handed.size(), 1u);
+  clock_.Advance(milliseconds(2000));
+  Settle();
+  EXPECT_TRUE(Gone().empty()) << "a request of s1 is still being served";
+  handed[0].done(pb::BootstrapReply());
+  Settle();
+  clock_.Advance(milliseconds(2000));
+  Settle();
+  EXPECT_EQ(Gone(), std::vector<std::string>{"s1"});
+}
+
+TEST_F(ShipperTest, APinKeepsEntriesFromItsSequenceAndIsPersisted) {
+  AppendEntries(10);
+  peers_ = {"a", "b"};
+  ShipperOptions options;
+  options.retention_interval = milliseconds(10);
+  StartShipper(options);
+  FakeSecondary a(&hub_, "a"), b(&hub_, "b");
+  a.Hello(0, 100);
+  b.Hello(0, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(10));
+  ASSERT_TRUE(b.ReceiveUpTo(10));
+  a.Ack(10, 100);
+  b.Ack(4, 100);
+  Settle();
+  RetentionRound();
+  ASSERT_EQ(journal_->first_seq(), 5u);
+  // b starts over: the stream it needs begins at 8.
+  ASSERT_TRUE(shipper_->Pin("b", 8).ok());
+  EXPECT_EQ(Peer("b").durable_seq, 7u);
+  EXPECT_FALSE(Peer("b").connected) << "b's replication session is dropped";
+  RetentionRound();
+  EXPECT_EQ(journal_->first_seq(), 8u);
+  EXPECT_EQ(MetaOf("peer.b.durable"), "7");
+  AppendEntries(10);
+  a.Ack(10, 100);
+  for (int i = 0; i < 3; ++i) RetentionRound();
+  EXPECT_EQ(journal_->first_seq(), 8u) << "entries from 8 are b's";
+  // A pin of entries already deleted cannot be kept: a new start point is needed.
+  Status gone = shipper_->Pin("b", 5);
+  EXPECT_EQ(gone.code(), Status::Code::kUnavailable) << gone.ToString();
+  EXPECT_TRUE(gone.retryable());
+  EXPECT_EQ(shipper_->Pin("nobody", 9).code(), Status::Code::kNotFound);
+}
+
+TEST_F(ShipperTest, APinOfANameThatNeverConnectedMakesItKnown) {
+  AppendEntries(5);
+  peers_ = {"a"};
+  ShipperOptions options;
+  options.retention_interval = milliseconds(10);
+  StartShipper(options);
+  ASSERT_TRUE(shipper_->Pin("a", 3).ok());
+  RetentionRound();
+  EXPECT_TRUE(Peer("a").ever_connected);
+  EXPECT_EQ(journal_->first_seq(), 3u);
+  EXPECT_EQ(MetaOf("shipper.peers"), "a\n");
+  // Its Hello at the pinned position is taken (not clamped) and streaming resumes from 3.
+  FakeSecondary a(&hub_, "a");
+  a.Hello(2, 100);
+  ASSERT_TRUE(a.ReceiveUpTo(5));
+  ExpectConsecutive(a.received, 3, 5);
+}
+
+TEST_F(ShipperTest, APinWhileTheShipperIsStoppedIsUnavailable) {
+  AppendEntries(2);
+  ShipperOptions options;
+  options.peers = {"s1"};
+  Status st = Shipper(journal_.get(), hub_.CreateServer(), options, clock_).Pin("s1", 1);
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
 }
 
 }  // namespace

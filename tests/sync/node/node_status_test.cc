@@ -154,6 +154,27 @@ TEST(NodeStatusTest, PrimaryRoundTrips) {
   EXPECT_EQ(back->ToJson(), s.ToJson());
 }
 
+TEST(NodeStatusTest, APrimaryThatServedABootstrapRoundTripsAndShowsIt) {
+  NodeStatus s = SamplePrimary();
+  s.primary->bootstrap.push_back({.name = "node2",
+                                  .rounds_open = 1,
+                                  .rounds_begun = 3,
+                                  .chunks = 40,
+                                  .rows = 50000,
+                                  .bytes = 3000000,
+                                  .wire_bytes = 700000,
+                                  .last_error = "a DDL came"});
+  const std::string json = s.ToJson();
+  EXPECT_NE(json.find(R"("bootstrap":[{"name":"node2","rounds_open":1,"rounds_begun":3,)"
+                      R"("chunks":40,"rows":50000,"bytes":3000000,"wire_bytes":700000,)"
+                      R"("last_error":"a DDL came"}])"),
+            std::string::npos)
+      << json;
+  Result<NodeStatus> back = NodeStatus::Parse(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+}
+
 TEST(NodeStatusTest, SecondaryRoundTrips) {
   const NodeStatus s = SampleSecondary();
   Result<NodeStatus> back = NodeStatus::Parse(s.ToJson());

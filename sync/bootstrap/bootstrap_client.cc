@@ -1,0 +1,193 @@
+#include "sync/bootstrap/bootstrap_client.h"
+
+#include <fmt/format.h>
+#include <zstd.h>
+
+#include <utility>
+
+#include "sync/wire/zmq_transport.h"
+
+namespace replsync {
+
+Result<std::unique_ptr<BootstrapClient>> BootstrapClient::Connect(const std::string& endpoint,
+                                                                  const ZmqClientSecurity& security,
+                                                                  const Options& options) {
+  ZmqOptions zopts;
+  zopts.send_timeout = std::chrono::milliseconds(5000);
+  auto transport = ZmqClientTransport::Connect(endpoint, security, zopts);
+  if (!transport.ok()) {
+    return transport.status().WithContext("connect to the primary at " + endpoint);
+  }
+  return std::make_unique<BootstrapClient>(std::move(transport).value(), endpoint, options);
+}
+
+BootstrapClient::BootstrapClient(std::unique_ptr<ClientTransport> transport, std::string endpoint,
+                                 Options options)
+    : transport_(std::move(transport)),
+      endpoint_(std::move(endpoint)),
+      options_(std::move(options)),
+      dctx_(ZSTD_createDCtx()) {}
+
+Result<BootstrapClient::Round> BootstrapClient::BeginRound(uint32_t readers, bool definitions) {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::BEGIN_ROUND);
+  request.set_readers(readers);
+  request.set_definitions(definitions);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  if (reply.point_file().empty()) {
+    return Status::Corruption(
+        fmt::format("the primary at {} began a round without a point", endpoint_));
+  }
+  Round round;
+  round.round = reply.round();
+  round.point = BinlogPosition{reply.point_file(), reply.point_offset()};
+  round.gtid = reply.point_gtid();
+  round.lock_ms = reply.lock_ms();
+  round.journal_seq = reply.journal_seq();
+  round.databases.assign(reply.databases().begin(), reply.databases().end());
+  round.tables.assign(reply.tables().begin(), reply.tables().end());
+  if (definitions && round.journal_seq == 0) {
+    return Status::Corruption(
+        fmt::format("the primary at {} began round 0 without the stream's start", endpoint_));
+  }
+  return round;
+}
+
+Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32_t reader,
+                                                          const std::string& db,
+                                                          const std::string& table,
+                                                          const std::vector<std::string>& after,
+                                                          uint64_t max_bytes, bool continue_piece) {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::READ_CHUNK);
+  request.set_round(round);
+  request.set_reader(reader);
+  request.mutable_table()->set_db(db);
+  request.mutable_table()->set_table(table);
+  for (const std::string& value : after) request.add_after(value);
+  request.set_max_bytes(max_bytes);
+  request.set_continue_piece(continue_piece);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  const std::string what =
+      fmt::format("a chunk of `{}`.`{}` from the primary at {}", db, table, endpoint_);
+  if (reply.raw_bytes() > kMaxChunkBytes) {
+    return Status::Corruption(fmt::format("{} claims {} bytes, over the limit of {} MiB", what,
+                                          reply.raw_bytes(), kMaxChunkBytes >> 20));
+  }
+  const std::string& data = reply.data();
+  const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+      size != reply.raw_bytes()) {
+    return Status::Corruption(
+        fmt::format("{}: its data is no zstd frame of {} bytes", what, reply.raw_bytes()));
+  }
+  Chunk chunk;
+  chunk.text.resize(reply.raw_bytes());
+  ZstdDCtx local;
+  ZSTD_DCtx* dctx = dctx_.get();
+  if (dctx == nullptr) {
+    RS_ASSIGN_OR_RETURN(local, NewZstdDCtx());
+    dctx = local.get();
+  }
+  const size_t n =
+      ZSTD_decompressDCtx(dctx, chunk.text.data(), chunk.text.size(), data.data(), data.size());
+  if (ZSTD_isError(n) || n != reply.raw_bytes()) {
+    return Status::Corruption(fmt::format("{} does not decompress: {}", what,
+                                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  }
+  if (reply.column_types_size() != reply.columns_size()) {
+    return Status::Corruption(fmt::format("{} names {} columns but types {}", what,
+                                          reply.columns_size(), reply.column_types_size()));
+  }
+  for (const pb::BootstrapColumn& c : reply.column_types()) {
+    chunk.columns.push_back(
+        bootstrap::Column{c.name(), c.data_type(), c.column_type(), c.generated(), c.charset()});
+  }
+  chunk.rows = reply.rows();
+  chunk.raw_bytes = reply.raw_bytes();
+  chunk.wire_bytes = data.size();
+  chunk.last_key.assign(reply.last_key().begin(), reply.last_key().end());
+  chunk.table_done = reply.table_done();
+  chunk.more_pieces = reply.more_pieces();
+  return chunk;
+}
+
+Status BootstrapClient::EndRound(uint64_t round) {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::END_ROUND);
+  request.set_round(round);
+  return Ask(std::move(request)).status();
+}
+
+Result<std::vector<pb::BootstrapObject>> BootstrapClient::ReadObjects(
+    const BinlogPosition& point, bool users, const std::vector<std::string>& exclude_users) {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::READ_OBJECTS);
+  request.set_point_file(point.file);
+  request.set_point_offset(point.offset);
+  request.set_users(users);
+  for (const std::string& name : exclude_users) request.add_exclude_users(name);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  return std::vector<pb::BootstrapObject>(reply.objects().begin(), reply.objects().end());
+}
+
+Result<BinlogPosition> BootstrapClient::Position() {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::POSITION);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  if (reply.point_file().empty()) {
+    return Status::Corruption(
+        fmt::format("the primary at {} answered POSITION without a position", endpoint_));
+  }
+  return BinlogPosition{reply.point_file(), reply.point_offset()};
+}
+
+Result<pb::BootstrapReply> BootstrapClient::Ask(pb::BootstrapRequest request) {
+  const uint64_t id = ++next_id_;
+  request.set_request_id(id);
+  ++requests_;
+  pb::Envelope hello;
+  hello.set_version(kProtocolVersion);
+  hello.mutable_hello()->set_node_name(options_.node_name);
+  hello.mutable_hello()->set_tree_only(true);
+  pb::Envelope envelope;
+  envelope.set_version(kProtocolVersion);
+  *envelope.mutable_bootstrap_request() = std::move(request);
+  Status sent = transport_->Send(hello);
+  if (sent.ok()) sent = transport_->Send(envelope);
+  if (!sent.ok()) {
+    return Status::Network(fmt::format(
+        "the primary's replsyncd at {} cannot be reached ({}); is it running, and is [transport] "
+        "primary right?",
+        endpoint_, sent.message()));
+  }
+  Clock& clock = *options_.clock;
+  const auto deadline = clock.Now() + options_.reply_timeout;
+  while (clock.Now() < deadline) {
+    pb::Envelope message;
+    auto got = transport_->Receive(&message, std::chrono::milliseconds(200));
+    if (!got.ok()) {
+      return Status::Network(
+          fmt::format("receive from the primary at {}: {}", endpoint_, got.status().message()));
+    }
+    if (*got && message.has_error() && message.error().fatal()) {
+      return Status::Aborted(
+          fmt::format("the primary at {}: {}", endpoint_, message.error().message()));
+    }
+    if (!*got || !message.has_bootstrap_reply() || message.bootstrap_reply().request_id() != id) {
+      continue;
+    }
+    pb::BootstrapReply reply = std::move(*message.mutable_bootstrap_reply());
+    if (!reply.error().empty()) {
+      const std::string text = fmt::format("the primary at {}: {}", endpoint_, reply.error());
+      return reply.retry() ? Status::Unavailable(text) : Status::Aborted(text);
+    }
+    return reply;
+  }
+  return Status::Network(
+      fmt::format("the primary's replsyncd at {} did not answer within {} s (an older replsyncd "
+                  "that does not serve bootstrap, or it is busy)",
+                  endpoint_, options_.reply_timeout.count()));
+}
+
+}  // namespace replsync
