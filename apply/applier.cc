@@ -463,6 +463,10 @@ Status Applier::Connect() {
   writer_ = std::make_unique<BinlogStatementWriter>(
       max_statement_bytes_, [this](const std::string& sql) { return Queue(sql); });
 
+  if (lenient_) {
+    RS_RETURN_IF_ERROR(session_->Execute("SET GLOBAL slave_exec_mode = 'IDEMPOTENT'",
+                                         "bootstrap's lenient window: slave_exec_mode"));
+  }
   RS_RETURN_IF_ERROR(session_->Execute(kCreateSchemaSql, "create replsync schema"));
   RS_RETURN_IF_ERROR(session_->Execute(kCreateTableSql, "create replsync.applied"));
   RS_RETURN_IF_ERROR(session_->Execute("INSERT IGNORE INTO replsync.applied (channel) VALUES (" +
@@ -711,6 +715,25 @@ void Applier::SetSkipObjectDdl(bool on) {
                  on ? "skipped from now on (the bootstrap copies those objects at its end)"
                     : "applied again");
   }
+}
+
+void Applier::SetLenient(bool on) {
+  lenient_ = on;
+  SetSkipObjectDdl(on);
+}
+
+Status Applier::WritePosition(SqlSession& session, const std::string& channel, uint64_t seq,
+                              const std::string& gtid, const BinlogPosition& source) {
+  RS_RETURN_IF_ERROR(session.Execute(kCreateSchemaSql, "create replsync schema"));
+  RS_RETURN_IF_ERROR(session.Execute(kCreateTableSql, "create replsync.applied"));
+  return session.Execute(
+      fmt::format("INSERT INTO replsync.applied (channel, seq, gtid, source_file, source_offset, "
+                  "applied_at, ddl_pending_seq) VALUES ({0}, {1}, {2}, {3}, {4}, NOW(6), NULL) "
+                  "ON DUPLICATE KEY UPDATE seq = {1}, gtid = {2}, source_file = {3}, "
+                  "source_offset = {4}, applied_at = NOW(6), ddl_pending_seq = NULL",
+                  QuoteString(channel), seq, QuoteString(gtid), QuoteString(source.file),
+                  source.offset),
+      "write replsync.applied");
 }
 
 bool Applier::SkipsObjectDdl(const pb::Statement& statement, uint64_t seq) {

@@ -37,13 +37,14 @@
 // fix stops applying (state kError): rows or DDL aimed at a database outside [mysql] databases
 // (TargetFilter: refused before any of it runs), an SQL error the server gives every time (a
 // missing table, a missing privilege, a duplicate key), a relay entry that does not parse or a
-// part out of order, an entry kind this replsync cannot apply, a file entry without [repository] path. The
-// relay keeps the entry and everything after it; the status and the log give the error, seq,
-// gtid, source position and what to do. Nothing is ever skipped.
+// part out of order, an entry kind this replsync cannot apply, a file entry without [repository]
+// path. The relay keeps the entry and everything after it; the status and the log give the error,
+// seq, gtid, source position and what to do. Nothing is ever skipped.
 //
 // Parallel apply (workers > 1): the applier's own thread is a coordinator that reads the relay
 // in sequence order and hands each small transaction (one part, rows only, a writeset from the
-// primary — schemas/journal.md "Writesets" — and only InnoDB tables) to one of `workers` worker
+// primary — schemas/journal.md "Writesets" — and only InnoDB tables in no foreign key, since a
+// writeset does not show the rows a foreign key checks or cascades to) to one of `workers` worker
 // sessions, as soon as no transaction still in flight shares a key with it. A worker runs
 // START TRANSACTION + BINLOG, waits for its turn, then runs
 //   UPDATE replsync.applied SET seq = S, ... WHERE channel = C AND seq = S - 1
@@ -116,12 +117,12 @@
 
 #include "apply/binlog_statement.h"
 #include "apply/file_applier.h"
-#include "sync/mysql/mysql_session.h"
 #include "apply/relay_cursor.h"
 #include "apply/target_filter.h"
 #include "replsync.pb.h"
 #include "sync/clock.h"
 #include "sync/journal/journal.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/position.h"
 #include "sync/status.h"
 #include "sync/verify/barrier.h"
@@ -266,6 +267,18 @@ class Applier {
   // Turns the skipping of object DDL (see the file comment) on or off; it applies from the next
   // transaction the applier begins. Survives Stop/Start.
   void SetSkipObjectDdl(bool on);
+  // A bootstrap's lenient window (schemas/bootstrap.md): object DDL skipped (SetSkipObjectDdl)
+  // and, at every connect, the secondary server's `slave_exec_mode` set to IDEMPOTENT (a server
+  // restarted meanwhile starts STRICT again). The owner sets the server's mode itself when the
+  // window opens or closes; this keeps it across reconnects. Survives Stop/Start.
+  void SetLenient(bool on);
+
+  // Records in `session` (the secondary's server) that everything up to journal sequence `seq`
+  // is applied, the last of it at `source` with `gtid`: replsync.applied's row of `channel`,
+  // created (with the table) when missing. For a bootstrap that rebases the stream on its copy's
+  // point; the applier must not run meanwhile. Errors: the session's.
+  static Status WritePosition(SqlSession& session, const std::string& channel, uint64_t seq,
+                              const std::string& gtid, const BinlogPosition& source);
 
  private:
   struct Position {
@@ -454,8 +467,8 @@ class Applier {
   std::optional<RelayItem> next_;
   bool next_parallel_ = false;  // next_ may go to a worker
   std::chrono::milliseconds backoff_{0};
-  bool operator_stop_ = false;  // stopped on an error that needs the operator
-  bool resync_loaded_ = false;  // LoadFileResync done since Start
+  bool operator_stop_ = false;                     // stopped on an error that needs the operator
+  bool resync_loaded_ = false;                     // LoadFileResync done since Start
   std::unique_ptr<BinlogStatementWriter> writer_;  // made at each connect
   std::string last_fde_;                           // FORMAT_DESCRIPTION last sent on this session
   bool mariadb_ = true;                            // the secondary's server is MariaDB
@@ -510,7 +523,8 @@ class Applier {
   uint64_t dispatched_ = 0;      // the last seq dispatched or applied
   uint64_t serial_through_ = 0;  // apply serially up to this seq (after a worker failure)
   std::unordered_set<uint64_t> busy_keys_;
-  std::map<std::pair<std::string, std::string>, bool> transactional_;  // engine is InnoDB
+  // Tables whose transactions may go to workers: InnoDB, in no foreign key (either side).
+  std::map<std::pair<std::string, std::string>, bool> transactional_;
   // Guarded by mu_:
   std::map<uint64_t, InFlight> in_flight_;
   uint64_t order_head_ = 0;  // the last seq whose position row is locked (or committed)
@@ -520,7 +534,7 @@ class Applier {
   uint64_t failed_seq_ = 0;
   std::string failure_;
   std::atomic<uint64_t> worker_statements_{0};  // BINLOG statements run by workers
-  std::condition_variable turn_cv_;  // order_head_ / epoch_ changed; a task was assigned
+  std::condition_variable turn_cv_;             // order_head_ / epoch_ changed; a task was assigned
 
   std::thread thread_;
   std::atomic<bool> stop_{false};
@@ -544,6 +558,7 @@ class Applier {
   // The error that stopped the applier (state kError), guarded by mu_.
   Status stop_error_;
   std::atomic<bool> skip_object_ddl_{false};
+  std::atomic<bool> lenient_{false};
 };
 
 }  // namespace replsync::apply

@@ -10,7 +10,6 @@
 
 namespace replsync::apply {
 
-
 namespace {
 
 // Statements of a worker's transaction travel together until a BINLOG statement, which must end
@@ -89,8 +88,8 @@ void Applier::WaitForWorkers(bool or_notified) {
   // Woken by WorkerReport (a result), a worker ready for more, Notify or Stop; the predicate
   // makes a wake-up that came before the wait count.
   options_.clock->WaitFor(wake_cv_, lock, options_.idle_wait, [&] {
-    return stop_ || worker_failed_ || in_flight_.empty() ||
-           in_flight_.begin()->second.state != 0 || (or_notified && notified_);
+    return stop_ || worker_failed_ || in_flight_.empty() || in_flight_.begin()->second.state != 0 ||
+           (or_notified && notified_);
   });
   CollectLocked();
 }
@@ -267,8 +266,8 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
     if (epoch_ != epoch) {
       lock.unlock();
       rollback();
-      return Status::Aborted(fmt::format("seq {} rolled back: another transaction in flight failed",
-                                         task.seq));
+      return Status::Aborted(
+          fmt::format("seq {} rolled back: another transaction in flight failed", task.seq));
     }
   }
   Result<uint64_t> changed =
@@ -282,12 +281,12 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
     }
     rollback();
     if (aborted) {
-      return Status::Aborted(fmt::format("seq {} rolled back: the one before it was rolled back",
-                                         task.seq));
+      return Status::Aborted(
+          fmt::format("seq {} rolled back: the one before it was rolled back", task.seq));
     }
-    return fail(Status::Internal(fmt::format(
-        "replsync.applied of channel '{}' was not at seq {} when seq {} came to commit",
-        options_.channel, task.seq - 1, task.seq)));
+    return fail(Status::Internal(
+        fmt::format("replsync.applied of channel '{}' was not at seq {} when seq {} came to commit",
+                    options_.channel, task.seq - 1, task.seq)));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -309,14 +308,26 @@ Result<bool> Applier::ParallelEligible(const pb::DbTransaction& txn) {
     auto key = std::make_pair(t.db(), t.table());
     auto it = transactional_.find(key);
     if (it == transactional_.end()) {
+      // A writeset holds the keys of the rows a transaction changes, not the parent rows its
+      // foreign keys check or the child rows they cascade to: two transactions on either side
+      // of a foreign key may conflict unseen (a child inserted before its parent commits fails;
+      // a parent's delete waits on a child's lock until the lock wait times out). Such tables
+      // are applied serially.
+      const std::string db = QuoteString(t.db());
+      const std::string table = QuoteString(t.table());
       RS_ASSIGN_OR_RETURN(
-          auto rows, session_->Query(fmt::format("SELECT ENGINE FROM information_schema.TABLES "
-                                                 "WHERE TABLE_SCHEMA={} AND TABLE_NAME={}",
-                                                 QuoteString(t.db()), QuoteString(t.table())),
-                                     "look up the engine of a table"));
-      const bool innodb = !rows.empty() && !rows[0].empty() && rows[0][0].has_value() &&
-                          *rows[0][0] == "InnoDB";
-      it = transactional_.emplace(key, innodb).first;
+          auto rows,
+          session_->Query(
+              fmt::format("SELECT ENGINE, (SELECT COUNT(*) FROM "
+                          "information_schema.REFERENTIAL_CONSTRAINTS WHERE (CONSTRAINT_SCHEMA = "
+                          "{0} AND TABLE_NAME = {1}) OR (UNIQUE_CONSTRAINT_SCHEMA = {0} AND "
+                          "REFERENCED_TABLE_NAME = {1})) FROM information_schema.TABLES WHERE "
+                          "TABLE_SCHEMA = {0} AND TABLE_NAME = {1}",
+                          db, table),
+              "look up the engine and foreign keys of a table"));
+      const bool eligible = !rows.empty() && rows[0].size() >= 2 && rows[0][0].has_value() &&
+                            *rows[0][0] == "InnoDB" && rows[0][1].value_or("1") == "0";
+      it = transactional_.emplace(key, eligible).first;
     }
     if (!it->second) return false;
   }

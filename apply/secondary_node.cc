@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "sync/verify/barrier.h"
+#include "sync/verify/consistent_point.h"
+#include "sync/verify/file_verify.h"
 #include "sync/wire/zmq_transport.h"
 
 namespace replsync::apply {
@@ -66,6 +68,63 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
   receiver_ = std::make_unique<Receiver>(
       ropts, std::move(transport), relay_.get(), [applier] { return applier->known_applied_seq(); },
       [applier] { applier->Notify(); });
+
+  BootstrapperOptions bopts;
+  bopts.config = config_;
+  bopts.clock = &clock_;
+  bopts.connect = [config = config_]() -> Result<std::unique_ptr<BootstrapClient>> {
+    RS_ASSIGN_OR_RETURN(TransportSecurity security, LoadTransportSecurity(config));
+    RS_ASSIGN_OR_RETURN(ZmqClientSecurity client, security.ForClient(config.transport.primary));
+    BootstrapClient::Options options;
+    options.node_name = config.node.name;
+    return BootstrapClient::Connect(config.transport.primary, client, options);
+  };
+  bopts.stream.stop = [this] { StopStream(); };
+  bopts.stream.start = [this] { return StartStream(); };
+  bopts.stream.set_hold = [applier](std::optional<verify::StopBefore> stop) {
+    applier->SetHold(std::move(stop));
+  };
+  bopts.stream.wait_held = [applier](std::chrono::milliseconds timeout) {
+    return applier->WaitHeld(timeout);
+  };
+  bopts.stream.set_lenient = [applier](bool lenient) { applier->SetLenient(lenient); };
+  if (!config_.repository.path.empty()) {
+    bopts.copy_files =
+        [config = config_](const std::function<void(uint64_t, uint64_t)>& progress) -> Status {
+      // verify.lock, as verify and repair hold it: the applier then keeps the barrier the file
+      // comparison sets.
+      RS_ASSIGN_OR_RETURN(FileLock lock, verify::LockVerify(config.node.state_dir));
+      RS_ASSIGN_OR_RETURN(verify::FileVerifyResult compared, verify::VerifyFiles(config, {}));
+      progress(0, compared.differences.size());
+      RS_ASSIGN_OR_RETURN(verify::FileRepairResult repaired,
+                          verify::RepairFiles(config, compared.differences, {}));
+      progress(repaired.paths, compared.differences.size());
+      return Status::Ok();
+    };
+  }
+  bootstrapper_ = std::make_unique<Bootstrapper>(std::move(bopts));
+}
+
+void SecondaryNode::StopStream() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  {
+    std::lock_guard<std::mutex> resync(resync_mu_);
+    running_receiver_ = nullptr;
+  }
+  receiver_->Stop();
+  applier_->Stop();
+}
+
+Status SecondaryNode::StartStream() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  {
+    std::lock_guard<std::mutex> resync(resync_mu_);
+    receiver_->SetFileResync(early_resync_);
+    running_receiver_ = receiver_.get();
+  }
+  if (Status st = applier_->Start(); !st.ok()) return st.WithContext("applier");
+  if (Status st = receiver_->Start(); !st.ok()) return st.WithContext("receiver");
+  return Status::Ok();
 }
 
 void SecondaryNode::OnFileResync(std::vector<std::string> paths) {
@@ -78,24 +137,17 @@ void SecondaryNode::OnFileResync(std::vector<std::string> paths) {
 }
 
 Status SecondaryNode::Start() {
-  {
-    std::lock_guard<std::mutex> lock(resync_mu_);
-    receiver_->SetFileResync(early_resync_);
-    running_receiver_ = receiver_.get();
-  }
-  if (Status st = applier_->Start(); !st.ok()) return st.WithContext("applier");
-  if (Status st = receiver_->Start(); !st.ok()) return st.WithContext("receiver");
+  // A bootstrap in progress decides how the applier may run before it runs at all.
+  bootstrapper_->Prepare();
+  RS_RETURN_IF_ERROR(StartStream());
+  if (Status st = bootstrapper_->Start(); !st.ok()) return st.WithContext("bootstrapper");
   started_ = true;
   return Status::Ok();
 }
 
 void SecondaryNode::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(resync_mu_);
-    running_receiver_ = nullptr;
-  }
-  receiver_->Stop();
-  applier_->Stop();
+  bootstrapper_->Stop();
+  StopStream();
   if (!started_) return;
   started_ = false;
   ApplierStatus a = applier_->status();
@@ -148,6 +200,10 @@ NodeStatus SecondaryNode::status() const {
   s.reconnects = r.reconnects;
   s.entries_refused = r.entries_refused;
   s.primary_refusal = r.primary_refusal;
+  s.bootstrap = bootstrapper_->status();
+  if (s.bootstrap && s.bootstrap->exit_code < 0 && s.bootstrap->phase != "done") {
+    status.state = "bootstrapping";
+  }
   return status;
 }
 

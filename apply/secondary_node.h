@@ -4,9 +4,11 @@
 // reports their state as the "secondary" part of the status file (sync/node/node_status.h).
 //
 // The applier starts first (the receiver waits for its applied position); Stop goes the other
-// way round. The paths the applier wants whole from the primary reach the receiver through
-// ApplierOptions::on_file_resync, kept aside while the receiver does not run.
-// Thread-safety: as Node (status() from any thread; Start/Stop from the owner).
+// way round. The bootstrapper (apply/bootstrapper.h) runs beside them: it may hold the applier,
+// and stops and starts both while it moves the stream's start to its copy's point. The paths the
+// applier wants whole from the primary reach the receiver through ApplierOptions::on_file_resync,
+// kept aside while the receiver does not run. Thread-safety: as Node (status() from any thread;
+// Start/Stop from the owner).
 #pragma once
 
 #include <memory>
@@ -15,12 +17,13 @@
 #include <vector>
 
 #include "apply/applier.h"
+#include "apply/bootstrapper.h"
 #include "apply/receiver.h"
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
-#include "sync/wire/transport_security.h"
 #include "sync/node/node.h"
+#include "sync/wire/transport_security.h"
 
 namespace replsync::apply {
 
@@ -59,6 +62,9 @@ class SecondaryNode : public Node {
   void Build(std::unique_ptr<ClientTransport> transport);
   // ApplierOptions::on_file_resync: to the receiver when it runs, else kept for its start.
   void OnFileResync(std::vector<std::string> paths);
+  // The bootstrapper's hold on the stream (BootstrapperOptions::Stream).
+  void StopStream();
+  Status StartStream();
 
   const NodeConfig config_;
   Clock& clock_;
@@ -66,6 +72,9 @@ class SecondaryNode : public Node {
   std::unique_ptr<Journal> relay_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<Receiver> receiver_;
+  std::unique_ptr<Bootstrapper> bootstrapper_;
+  std::mutex stream_mu_;  // Start/Stop of the applier and the receiver: the owner's and the
+                          // bootstrapper's
   std::mutex resync_mu_;
   std::vector<std::string> early_resync_;  // guarded by resync_mu_: reported before Start
   Receiver* running_receiver_ = nullptr;  // guarded by resync_mu_: receiver_ between Start and Stop

@@ -549,7 +549,7 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
   reply.set_lock_ms(lock_ms);
   if (request.definitions()) {
     if (options_.after_snapshot) options_.after_snapshot(round->point);
-    if (Status st = ReadDefinitions(**control, &reply); !st.ok()) {
+    if (Status st = ReadDefinitions(**control, /*with_create=*/true, &reply); !st.ok()) {
       // A table dropped or changed while the definitions were read: a DDL came.
       const int code = (*control)->last_error_code();
       if (code == kNoSuchTable || code == kTableDefinitionChanged) {
@@ -574,6 +574,18 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
     if (!seq.ok()) return ErrorReply(seq.status());
     if (Status st = options_.pin(peer, *seq); !st.ok()) return ErrorReply(st);
     reply.set_journal_seq(*seq);
+  } else {
+    // Later rounds: the tables as they are now (a table that came after the point fails under
+    // the snapshot and is read in a later round), and where the point falls in the journal, so
+    // that the secondary can hold its applier there (nothing pinned).
+    if (Status st = ReadDefinitions(**control, /*with_create=*/false, &reply); !st.ok()) {
+      return ErrorReply(st.message(), true);
+    }
+    if (options_.journal_seq_at) {
+      auto seq = options_.journal_seq_at(round->point);
+      if (!seq.ok()) return ErrorReply(seq.status());
+      reply.set_journal_seq(*seq);
+    }
   }
 
   for (auto& reader : round->readers) {
@@ -616,22 +628,25 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
   return reply;
 }
 
-Status BootstrapServer::ReadDefinitions(SqlSession& session, pb::BootstrapReply* reply) {
+Status BootstrapServer::ReadDefinitions(SqlSession& session, bool with_create,
+                                        pb::BootstrapReply* reply) {
   const char* what = "read the definitions";
-  RS_ASSIGN_OR_RETURN(auto schemas,
-                      session.Query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY "
+  if (with_create) {
+    RS_ASSIGN_OR_RETURN(
+        auto schemas, session.Query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY "
                                     "SCHEMA_NAME",
                                     what));
-  for (const auto& row : schemas) {
-    const std::string db = row.empty() ? "" : row[0].value_or("");
-    if (db.empty() || !filter_.Replicated(db)) continue;
-    RS_ASSIGN_OR_RETURN(auto create,
-                        session.Query("SHOW CREATE DATABASE " + QuoteIdentifier(db), what));
-    if (create.empty() || create[0].size() < 2 || !create[0][1]) {
-      return Status::Server(
-          fmt::format("SHOW CREATE DATABASE {} shows nothing", QuoteIdentifier(db)));
+    for (const auto& row : schemas) {
+      const std::string db = row.empty() ? "" : row[0].value_or("");
+      if (db.empty() || !filter_.Replicated(db)) continue;
+      RS_ASSIGN_OR_RETURN(auto create,
+                          session.Query("SHOW CREATE DATABASE " + QuoteIdentifier(db), what));
+      if (create.empty() || create[0].size() < 2 || !create[0][1]) {
+        return Status::Server(
+            fmt::format("SHOW CREATE DATABASE {} shows nothing", QuoteIdentifier(db)));
+      }
+      reply->add_databases(*create[0][1]);
     }
-    reply->add_databases(*create[0][1]);
   }
   RS_ASSIGN_OR_RETURN(
       auto tables,
@@ -672,15 +687,18 @@ Status BootstrapServer::ReadDefinitions(SqlSession& session, pb::BootstrapReply*
     table->set_engine(row[3].value_or(""));
     table->set_estimated_rows(ParseNumber(row[4]));
     table->set_estimated_bytes(ParseNumber(row[5]));
-    const bool sequence = table->table_type() == "SEQUENCE";
-    RS_ASSIGN_OR_RETURN(auto create, session.Query(std::string(sequence ? "SHOW CREATE SEQUENCE "
-                                                                        : "SHOW CREATE TABLE ") +
-                                                       Qualified(db, name),
-                                                   what));
-    if (create.empty() || create[0].size() < 2 || !create[0][1]) {
-      return Status::Server(fmt::format("SHOW CREATE TABLE {} shows nothing", Qualified(db, name)));
+    if (with_create) {
+      const bool sequence = table->table_type() == "SEQUENCE";
+      RS_ASSIGN_OR_RETURN(auto create, session.Query(std::string(sequence ? "SHOW CREATE SEQUENCE "
+                                                                          : "SHOW CREATE TABLE ") +
+                                                         Qualified(db, name),
+                                                     what));
+      if (create.empty() || create[0].size() < 2 || !create[0][1]) {
+        return Status::Server(
+            fmt::format("SHOW CREATE TABLE {} shows nothing", Qualified(db, name)));
+      }
+      table->set_create_sql(*create[0][1]);
     }
-    table->set_create_sql(*create[0][1]);
     RS_ASSIGN_OR_RETURN(verify::UsableKey key, verify::ReadUsableKey(session, db, name));
     for (const std::string& column : key.columns) table->add_key_columns(column);
     for (const auto& [parent_db, parent] : referenced[{db, name}]) {

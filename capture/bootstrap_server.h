@@ -151,8 +151,9 @@ class BootstrapServer {
   // Serves a job of the workers' queue (a job without `done` closes its peer's rounds).
   void Serve(Job& job);
   pb::BootstrapReply BeginRound(const std::string& peer, const pb::BootstrapRequest& request);
-  // Round 0's definitions (databases, tables) as `session` reads them now.
-  Status ReadDefinitions(SqlSession& session, pb::BootstrapReply* reply);
+  // The tables of the set (keys, references, estimates) as `session` reads them now; with
+  // `create` (round 0) also the databases' and tables' CREATE statements.
+  Status ReadDefinitions(SqlSession& session, bool create, pb::BootstrapReply* reply);
   pb::BootstrapReply EndRound(const std::string& peer, const pb::BootstrapRequest& request);
   pb::BootstrapReply ReadObjects(const std::string& peer, const pb::BootstrapRequest& request);
   // Routines, views, triggers and events, in creation order.

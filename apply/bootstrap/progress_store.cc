@@ -12,8 +12,8 @@ namespace replsync::apply {
 namespace {
 
 // The phases in their order; `failed` ends any of them.
-constexpr std::array<std::string_view, 5> kPhases = {"copying", "objects", "files", "done",
-                                                     "failed"};
+constexpr std::array<std::string_view, 6> kPhases = {"starting", "copying", "objects",
+                                                     "files",    "done",    "failed"};
 
 int PhaseIndex(std::string_view phase) {
   for (size_t i = 0; i < kPhases.size(); ++i) {
@@ -161,6 +161,14 @@ Result<std::vector<TableProgress>> ProgressStore::ReadTables() {
     tables.push_back(std::move(t));
   }
   return tables;
+}
+
+Status ProgressStore::ResetTable(const std::string& db, const std::string& table) {
+  return session_.Execute(
+      "UPDATE replsync.bootstrap_tables SET after_key = NULL, done = FALSE WHERE channel = " +
+          QuoteString(channel_) + " AND db = " + QuoteString(db) +
+          " AND tbl = " + QuoteString(table),
+      "bootstrap: reset the progress of " + db + "." + table);
 }
 
 Status ProgressStore::AddTable(const std::string& db, const std::string& table) {

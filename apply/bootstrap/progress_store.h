@@ -5,7 +5,8 @@
 //
 // Writes are committed on their own (the session's autocommit), except AdvanceTable, which runs
 // inside the caller's transaction: a chunk's rows and its table's progress row commit together
-// (ChunkLoader). The phase moves forward only: copying -> objects -> files -> done; `failed`
+// (ChunkLoader). The phase moves forward only: starting -> copying -> objects -> files -> done;
+// `failed`
 // from any phase; Start replaces the row (a new bootstrap).
 //
 // Precondition: the session runs with sql_log_bin = 0 (Create sets it), so neither the tables nor
@@ -27,7 +28,7 @@ namespace replsync::apply {
 // The row of replsync.bootstrap.
 struct BootstrapState {
   std::string token;              // names this bootstrap (the request's)
-  std::string phase = "copying";  // copying | objects | files | done | failed
+  std::string phase = "copying";  // starting | copying | objects | files | done | failed
   bool resync = false;
   std::string start_file;  // P_0
   uint64_t start_offset = 0;
@@ -74,6 +75,9 @@ class ProgressStore {
 
   // The channel's table rows, by db and table.
   Result<std::vector<TableProgress>> ReadTables();
+  // Forgets what was loaded of a table (its next chunk starts at its first key again); the
+  // counts stay, since those rows were loaded. For a reference cycle left unfinished in a round.
+  Status ResetTable(const std::string& db, const std::string& table);
   // Adds a table with nothing loaded (kept as it is when it exists): what is to be copied.
   Status AddTable(const std::string& db, const std::string& table);
   // The statement that records a loaded chunk of `db`.`table` (run inside the chunk's

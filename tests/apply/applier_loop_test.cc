@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +63,8 @@ struct FakeServer {
   std::vector<std::optional<std::string>> event_row;
   // Called with every statement before it runs: a non-OK Status is that statement's error.
   std::function<Status(const std::string& sql)> fail;
+  // Tables (quoted names as the applier's lookup quotes them, 't') in a foreign key.
+  std::set<std::string> foreign_key_tables;
 };
 
 class FakeSession : public SqlSession {
@@ -72,9 +75,7 @@ class FakeSession : public SqlSession {
     RollbackLocked();
   }
 
-  Status Execute(const std::string& sql, std::string_view) override {
-    return Run(sql, nullptr);
-  }
+  Status Execute(const std::string& sql, std::string_view) override { return Run(sql, nullptr); }
   Result<uint64_t> ExecuteUpdate(const std::string& sql, std::string_view) override {
     uint64_t changed = 0;
     RS_RETURN_IF_ERROR(Run(sql, &changed));
@@ -91,12 +92,15 @@ class FakeSession : public SqlSession {
       return std::vector<Row>{{"10.11.6-MariaDB-fake", "67108864", "0"}};
     }
     if (sql.find("FROM replsync.applied") != std::string::npos) {
-      return std::vector<Row>{
-          {server_->seq_text.value_or(std::to_string(server_->committed)), "", "", "0",
-           std::nullopt}};
+      return std::vector<Row>{{server_->seq_text.value_or(std::to_string(server_->committed)), "",
+                               "", "0", std::nullopt}};
     }
     if (sql.find("information_schema.TABLES") != std::string::npos) {
-      return std::vector<Row>{{"InnoDB"}};
+      bool foreign = false;
+      for (const std::string& table : server_->foreign_key_tables) {
+        foreign = foreign || sql.find("TABLE_NAME = '" + table + "'") != std::string::npos;
+      }
+      return std::vector<Row>{{"InnoDB", foreign ? "1" : "0"}};
     }
     if (sql.find("information_schema.EVENTS") != std::string::npos) {
       if (server_->event_row.empty()) return std::vector<Row>{};
@@ -126,7 +130,8 @@ class FakeSession : public SqlSession {
     if (sql == "START TRANSACTION") in_txn_ = true;
     if (sql == "COMMIT") CommitLocked();
     if (sql == "ROLLBACK") RollbackLocked();
-    static const std::regex kUpdate(R"(^UPDATE replsync\.applied SET seq=(\d+),.*?(?: AND seq=(\d+))?$)");
+    static const std::regex kUpdate(
+        R"(^UPDATE replsync\.applied SET seq=(\d+),.*?(?: AND seq=(\d+))?$)");
     std::smatch m;
     if (std::regex_match(sql, m, kUpdate)) {
       const uint64_t seq = std::stoull(m[1]);
@@ -632,6 +637,26 @@ TEST_F(ApplierLoopTest, EntryAnnouncedWhileWorkersAreBusyIsAppliedWithoutTheIdle
   Put(3, FolderEntry("x"));
   applier_->Notify();
   EXPECT_TRUE(AppliesWithoutError(3, milliseconds(3000)));
+}
+
+// A writeset does not show what a foreign key checks or cascades to: transactions on a table in a
+// foreign key never go to a worker, those on other tables still do.
+TEST_F(ApplierLoopTest, TransactionsOnTablesInAForeignKeyAreAppliedOneAtATime) {
+  OpenRelay();
+  server_.foreign_key_tables = {"child"};
+  ApplierOptions o = ManualOptions(2);
+  std::atomic<int> on_workers{0};
+  o.before_worker_apply = [&](uint64_t) { ++on_workers; };
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    pb::JournalEntry entry;
+    ASSERT_TRUE(entry.ParseFromString(DbEntry(seq, /*parallel=*/true)));
+    if (seq > 2) entry.mutable_db()->mutable_tables(0)->set_table("child");
+    Put(seq, entry.SerializeAsString());
+  }
+  Start(o);
+  EXPECT_TRUE(AppliesWithoutError(4, milliseconds(3000)));
+  EXPECT_EQ(on_workers.load(), 2);
+  EXPECT_EQ(applier_->status().parallel_applied, 2u);
 }
 
 // ---- the owner's hold (SetHold / WaitHeld) and the bootstrap's DDL skipping

@@ -139,7 +139,9 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
                        "done: the secondary holds the primary's data as of {} and follows the "
                        "stream ({} rows, {} in {})\n",
                        b->start_position, b->rows_done, Megabytes(b->bytes_done),
-                       Duration(static_cast<int64_t>(b->finished_at - b->started_at)));
+                       b->finished_at - b->started_at < 60
+                           ? fmt::format("{:.1f} s", b->finished_at - b->started_at)
+                           : Duration(static_cast<int64_t>(b->finished_at - b->started_at)));
           } else if (b->exit_code == 1) {
             fmt::print(out, "refused: this secondary is not empty; it holds:\n");
             for (const std::string& item : b->refused) fmt::print(out, "  {}\n", item);

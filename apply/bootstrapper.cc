@@ -1,0 +1,870 @@
+#include "apply/bootstrapper.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "apply/applier.h"
+#include "apply/bootstrap/chunk_loader.h"
+#include "apply/bootstrap/progress_store.h"
+#include "sync/database_filter.h"
+#include "sync/mysql/mariadb_connection.h"
+#include "sync/node/bootstrap_request.h"
+#include "sync/node/node.h"
+#include "sync/verify/consistent_point.h"
+
+namespace replsync::apply {
+namespace {
+
+constexpr int kRoundTries = 20;  // round 0 asked again after a DDL came during its definitions
+
+bool InProgress(const std::string& phase) {
+  return phase == "starting" || phase == "copying" || phase == "objects" || phase == "files";
+}
+
+std::string TableKey(const std::string& db, const std::string& table) { return db + "." + table; }
+
+std::string QualifiedName(const std::string& db, const std::string& table) {
+  return QuoteIdentifier(db) + "." + QuoteIdentifier(table);
+}
+
+// The session the bootstrapper writes its own rows and the definitions with: nothing it does
+// reaches the secondary's binlog, and foreign keys are not checked while tables are created.
+Result<std::unique_ptr<MysqlSession>> OpenSession(const MysqlOptions& mysql) {
+  MysqlOptions options = mysql;
+  options.multi_statements = false;  // definitions and objects run one statement per call
+  Result<std::unique_ptr<MysqlSession>> session = MysqlSession::Open(options);
+  if (!session.ok()) return session.status();
+  for (const char* sql : {"SET SESSION sql_log_bin=0", "SET SESSION foreign_key_checks=0",
+                          "SET SESSION time_zone='+00:00'", "SET NAMES utf8mb4"}) {
+    RS_RETURN_IF_ERROR((*session)->Execute(sql, "bootstrap: set up the session"));
+  }
+  return session;
+}
+
+// The replicated databases that exist on the secondary.
+Result<std::vector<std::string>> ReplicatedDatabases(SqlSession& session,
+                                                     const std::vector<std::string>& databases) {
+  Result<std::vector<SqlSession::Row>> rows =
+      session.Query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
+                    "bootstrap: list the databases");
+  if (!rows.ok()) return rows.status();
+  std::vector<std::string> out;
+  for (const SqlSession::Row& row : *rows) {
+    if (!row[0]) continue;
+    if (IsSystemSchema(*row[0]) || *row[0] == "replsync") continue;
+    if (!databases.empty() &&
+        std::find(databases.begin(), databases.end(), *row[0]) == databases.end()) {
+      continue;
+    }
+    out.push_back(*row[0]);
+  }
+  return out;
+}
+
+// What a bootstrap would replace on this secondary: its replicated databases with tables, and
+// its repository's entries unless they came from the stream (something of it was applied
+// already: a secondary started before its bootstrap applies the primary's file entries). Empty:
+// the secondary is fresh.
+Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConfig& config) {
+  std::vector<std::string> there;
+  Result<std::vector<std::string>> dbs = ReplicatedDatabases(session, config.mysql.databases);
+  if (!dbs.ok()) return dbs.status();
+  for (const std::string& db : *dbs) {
+    Result<std::vector<SqlSession::Row>> rows = session.Query(
+        "SELECT COUNT(*), COALESCE(SUM(TABLE_ROWS), 0) FROM information_schema.TABLES WHERE "
+        "TABLE_SCHEMA = " +
+            QuoteString(db),
+        "bootstrap: count the tables");
+    if (!rows.ok()) return rows.status();
+    const std::string tables = (*rows)[0][0].value_or("0");
+    if (tables == "0") continue;
+    there.push_back(fmt::format("database {}: {} tables, about {} rows", db, tables,
+                                (*rows)[0][1].value_or("0")));
+  }
+  Result<std::vector<SqlSession::Row>> applied = session.Query(
+      "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'replsync' AND "
+      "TABLE_NAME = 'applied'",
+      "bootstrap: look for replsync.applied");
+  if (!applied.ok()) return applied.status();
+  bool streamed = false;
+  if ((*applied)[0][0].value_or("0") != "0") {
+    Result<std::vector<SqlSession::Row>> seq = session.Query(
+        "SELECT COALESCE(MAX(seq), 0) FROM replsync.applied", "bootstrap: read replsync.applied");
+    if (!seq.ok()) return seq.status();
+    streamed = (*seq)[0][0].value_or("0") != "0";
+  }
+  if (!config.repository.path.empty() && !streamed) {
+    std::error_code ec;
+    uint64_t entries = 0;
+    for (auto it = std::filesystem::recursive_directory_iterator(config.repository.path, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      ++entries;
+    }
+    if (entries > 0) {
+      there.push_back(
+          fmt::format("repository {}: {} files and folders", config.repository.path, entries));
+    }
+  }
+  return there;
+}
+
+// "CREATE DATABASE `app` ..." as SHOW CREATE DATABASE gives it, made IF NOT EXISTS.
+std::string IfNotExists(const std::string& create_database) {
+  static const std::string kPrefix = "CREATE DATABASE ";
+  if (create_database.rfind(kPrefix, 0) != 0 ||
+      create_database.compare(kPrefix.size(), 14, "IF NOT EXISTS ") == 0) {
+    return create_database;
+  }
+  return kPrefix + "IF NOT EXISTS " + create_database.substr(kPrefix.size());
+}
+
+// Strongly connected components of the reference graph among `names` (Tarjan): each table's
+// component id; a component of several tables, or a table that references itself, is a cycle.
+std::map<std::string, int> Components(
+    const std::vector<std::string>& names,
+    const std::map<std::string, std::vector<std::string>>& references) {
+  std::map<std::string, int> index, low, component;
+  std::vector<std::string> stack;
+  std::set<std::string> on_stack;
+  int next_index = 0, next_component = 0;
+  std::function<void(const std::string&)> visit = [&](const std::string& v) {
+    index[v] = low[v] = next_index++;
+    stack.push_back(v);
+    on_stack.insert(v);
+    auto refs = references.find(v);
+    if (refs != references.end()) {
+      for (const std::string& w : refs->second) {
+        if (std::find(names.begin(), names.end(), w) == names.end()) continue;
+        if (!index.count(w)) {
+          visit(w);
+          low[v] = std::min(low[v], low[w]);
+        } else if (on_stack.count(w)) {
+          low[v] = std::min(low[v], index[w]);
+        }
+      }
+    }
+    if (low[v] == index[v]) {
+      for (;;) {
+        std::string w = stack.back();
+        stack.pop_back();
+        on_stack.erase(w);
+        component[w] = next_component;
+        if (w == v) break;
+      }
+      ++next_component;
+    }
+  };
+  for (const std::string& name : names) {
+    if (!index.count(name)) visit(name);
+  }
+  return component;
+}
+
+}  // namespace
+
+// One table's work in a round.
+struct Bootstrapper::TableWork {
+  std::string db, table;
+  std::vector<std::string> key_columns;
+  std::vector<std::string> parents;  // referenced tables outside its own cycle ("db.table")
+  std::vector<std::string> group;    // its reference cycle ("db.table", itself included), or {}
+  std::optional<std::vector<std::string>> after;  // the last loaded key; nullopt: none loaded
+  bool done = false;
+  bool taken = false;
+  bool skip_round = false;  // changed under the round's snapshot: read again in the next round
+};
+
+Bootstrapper::Bootstrapper(BootstrapperOptions options)
+    : options_(std::move(options)), clock_(*options_.clock) {}
+
+Bootstrapper::~Bootstrapper() { Stop(); }
+
+void Bootstrapper::Prepare() {
+  MysqlThreadScope scope;
+  Result<std::unique_ptr<MysqlSession>> session =
+      OpenSession(MysqlOptionsOf(options_.config.mysql));
+  if (!session.ok()) return;
+  ProgressStore store(**session, options_.channel);
+  if (!store.Create().ok()) return;
+  Result<std::optional<BootstrapState>> row = store.ReadBootstrap();
+  if (!row.ok()) return;
+  if (*row) {
+    // The recorded bootstrap is this node's latest: status shows it from the start.
+    Update([&](NodeStatus::Bootstrap& b) {
+      b.token = (*row)->token;
+      b.phase = (*row)->phase;
+      b.resync = (*row)->resync;
+      b.start_position = BinlogPosition{(*row)->start_file, (*row)->start_offset}.ToString();
+      b.exit_code = (*row)->phase == "done" ? 0 : -1;
+    });
+  }
+  if (*row && InProgress((*row)->phase)) {
+    options_.stream.set_lenient((*row)->phase != "files");
+    return;
+  }
+  if (!*row && options_.config.node.bootstrap_auto) {
+    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config);
+    if (there.ok() && there->empty()) options_.stream.set_hold(verify::StopBefore::All());
+  }
+}
+
+Status Bootstrapper::Start() {
+  if (thread_.joinable()) return Status::InvalidArgument("bootstrapper already started");
+  stop_ = false;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void Bootstrapper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<NodeStatus::Bootstrap> Bootstrapper::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+void Bootstrapper::Update(const std::function<void(NodeStatus::Bootstrap&)>& change) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!status_) status_.emplace();
+  change(*status_);
+}
+
+bool Bootstrapper::Sleep(std::chrono::milliseconds how_long) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, how_long, [this] { return stop_.load(); });
+  return !stop_;
+}
+
+void Bootstrapper::Fail(const Status& st) {
+  spdlog::error("bootstrap: {}", st.message());
+  Update([&](NodeStatus::Bootstrap& b) {
+    b.error = st.message();
+    b.exit_code = 2;
+    b.finished_at = UnixSeconds(clock_);
+  });
+}
+
+void Bootstrapper::Run() {
+  MysqlThreadScope scope;
+  std::chrono::milliseconds backoff = options_.retry_min;
+  while (!stop_) {
+    Status st = Step();
+    if (stop_) break;
+    if (st.ok()) {
+      backoff = options_.retry_min;
+      Sleep(options_.poll);
+      continue;
+    }
+    if (st.retryable()) {
+      spdlog::warn("bootstrap: {}; trying again in {} ms", st.message(), backoff.count());
+      Update([&](NodeStatus::Bootstrap& b) { b.error = st.message(); });
+      Sleep(backoff);
+      backoff = std::min(backoff * 2, options_.retry_max);
+      continue;
+    }
+    Fail(st);
+    // Waits for a new request: the recorded progress is kept, and it continues from there.
+    while (!stop_ && !ReadBootstrapRequest(options_.config.node.state_dir).ok()) {
+      Sleep(options_.poll);
+    }
+  }
+}
+
+Status Bootstrapper::Step() {
+  Result<std::unique_ptr<MysqlSession>> session =
+      OpenSession(MysqlOptionsOf(options_.config.mysql));
+  if (!session.ok())
+    return session.status().WithContext("bootstrap: connect to this node's server");
+  ProgressStore store(**session, options_.channel);
+  RS_RETURN_IF_ERROR(store.Create());
+  Result<std::optional<BootstrapState>> row = store.ReadBootstrap();
+  if (!row.ok()) return row.status();
+  const std::string& state_dir = options_.config.node.state_dir;
+  Result<BootstrapRequest> request = ReadBootstrapRequest(state_dir);
+  if (request.ok()) (void)RemoveBootstrapRequest(state_dir);
+  if (*row && InProgress((*row)->phase)) {
+    std::string token = request.ok() ? request->token : (*row)->token;
+    return Continue(token);
+  }
+  if (request.ok()) return Begin(request->token, request->force, request->resync);
+  if (options_.config.node.bootstrap_auto && !auto_tried_ && !*row) {
+    auto_tried_ = true;
+    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config);
+    if (!there.ok()) return there.status();
+    if (there->empty()) {
+      spdlog::info(
+          "bootstrap: this secondary is fresh and [node] bootstrap = \"auto\": bootstrapping");
+      return Begin(verify::NewBarrierToken(), false, false);
+    }
+    options_.stream.set_hold(std::nullopt);
+  }
+  return Status::Ok();
+}
+
+Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
+  Update([&](NodeStatus::Bootstrap& b) {
+    b = NodeStatus::Bootstrap{};
+    b.token = token;
+    b.phase = "starting";
+    b.resync = resync;
+    b.started_at = UnixSeconds(clock_);
+  });
+  Result<std::unique_ptr<MysqlSession>> session =
+      OpenSession(MysqlOptionsOf(options_.config.mysql));
+  if (!session.ok()) return session.status();
+  SqlSession& db = **session;
+  if (!force && !resync) {
+    Result<std::vector<std::string>> there = WhatIsThere(db, options_.config);
+    if (!there.ok()) return there.status();
+    if (!there->empty()) {
+      spdlog::warn(
+          "bootstrap refused: this secondary is not empty ({}); run replsync bootstrap "
+          "--force to replace it, or --resync to keep it and copy what differs",
+          fmt::join(*there, "; "));
+      Update([&](NodeStatus::Bootstrap& b) {
+        b.phase = "refused";
+        b.refused = *there;
+        b.exit_code = 1;
+        b.finished_at = UnixSeconds(clock_);
+      });
+      return Status::Ok();
+    }
+  }
+  spdlog::info("bootstrap {}: starting ({})", token, resync ? "resync" : force ? "force" : "fresh");
+
+  // Round 0: nothing is applied while it is taken, so that the applier's position is still
+  // before its point when the node's stream is rebased onto it.
+  options_.stream.set_hold(verify::StopBefore::All());
+  Result<std::unique_ptr<BootstrapClient>> client = options_.connect();
+  if (!client.ok()) return client.status();
+  Result<BootstrapClient::Round> round = Status::Internal("no round");
+  for (int attempt = 1;; ++attempt) {
+    round = (*client)->BeginRound(options_.config.bootstrap.readers, /*definitions=*/true);
+    if (round.ok() || !round.status().retryable() || attempt >= kRoundTries || stop_) break;
+    spdlog::info("bootstrap: {} (attempt {})", round.status().message(), attempt);
+    if (!Sleep(std::chrono::milliseconds(200))) return Status::Aborted("stopping");
+  }
+  if (!round.ok()) return round.status().WithContext("bootstrap: round 0 on the primary");
+  const BootstrapClient::Round& r0 = *round;
+  const std::string start = r0.point.ToString();
+  Update([&](NodeStatus::Bootstrap& b) {
+    b.start_position = start;
+    b.round = r0.round;
+    b.lock_ms = std::max(b.lock_ms, r0.lock_ms);
+  });
+
+  options_.stream.stop();
+  ProgressStore store(db, options_.channel);
+  BootstrapState row;
+  row.token = token;
+  row.phase = "starting";
+  row.resync = resync;
+  row.start_file = r0.point.file;
+  row.start_offset = r0.point.offset;
+  row.start_seq = r0.journal_seq;
+  row.lenient = true;
+  RS_RETURN_IF_ERROR(store.Reset());
+  RS_RETURN_IF_ERROR(store.Start(row));
+  if (!resync) {
+    Result<std::vector<std::string>> dbs = ReplicatedDatabases(db, options_.config.mysql.databases);
+    if (!dbs.ok()) return dbs.status();
+    for (const std::string& name : *dbs) {
+      RS_RETURN_IF_ERROR(db.Execute("DROP DATABASE " + QuoteIdentifier(name),
+                                    "bootstrap: drop the secondary's " + name));
+    }
+  }
+  for (const std::string& create : r0.databases) {
+    RS_RETURN_IF_ERROR(db.Execute(IfNotExists(create), "bootstrap: create a database"));
+  }
+  for (const pb::BootstrapTable& t : r0.tables) {
+    const std::string& schema = t.name().db();
+    const std::string& name = t.name().table();
+    Result<std::vector<SqlSession::Row>> exists =
+        db.Query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                     QuoteString(schema) + " AND TABLE_NAME = " + QuoteString(name),
+                 "bootstrap: look for " + TableKey(schema, name));
+    if (!exists.ok()) return exists.status();
+    if ((*exists)[0][0].value_or("0") == "0") {
+      RS_RETURN_IF_ERROR(db.Execute("USE " + QuoteIdentifier(schema), "bootstrap"));
+      RS_RETURN_IF_ERROR(db.Execute(t.create_sql(), "bootstrap: create " + TableKey(schema, name)));
+    }
+    RS_RETURN_IF_ERROR(store.AddTable(schema, name));
+  }
+  RS_RETURN_IF_ERROR(
+      Applier::WritePosition(db, options_.channel, r0.journal_seq - 1, r0.gtid, r0.point));
+  RS_RETURN_IF_ERROR(store.SetPhase("copying"));
+  spdlog::info(
+      "bootstrap {}: {} databases and {} tables created at {}; the stream starts at "
+      "journal sequence {}",
+      token, r0.databases.size(), r0.tables.size(), start, r0.journal_seq);
+  RS_RETURN_IF_ERROR(db.Execute("SET GLOBAL slave_exec_mode = 'IDEMPOTENT'",
+                                "bootstrap: open the lenient window"));
+  options_.stream.set_lenient(true);
+  options_.stream.set_hold(verify::StopBefore::Seq(r0.journal_seq));
+  RS_RETURN_IF_ERROR(options_.stream.start());
+  first_round_ = std::move(*round);
+  first_client_ = std::move(*client);
+  return Continue(token);
+}
+
+Status Bootstrapper::Continue(const std::string& token) {
+  Result<std::unique_ptr<MysqlSession>> session =
+      OpenSession(MysqlOptionsOf(options_.config.mysql));
+  if (!session.ok()) return session.status();
+  ProgressStore store(**session, options_.channel);
+  Result<std::optional<BootstrapState>> row = store.ReadBootstrap();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::Internal("bootstrap: no bootstrap row to continue");
+  BootstrapState current = **row;
+  Update([&](NodeStatus::Bootstrap& b) {
+    if (b.token != token) {
+      b = NodeStatus::Bootstrap{};
+      b.token = token;
+      b.started_at = UnixSeconds(clock_);
+    }
+    b.phase = current.phase;
+    b.resync = current.resync;
+    b.start_position = BinlogPosition{current.start_file, current.start_offset}.ToString();
+    b.error.clear();
+    b.exit_code = -1;
+  });
+  if (current.phase == "starting") {
+    // Stopped while round 0's definitions were being created: start over from a new round 0.
+    return Begin(token, /*force=*/!current.resync, current.resync);
+  }
+  if (current.phase == "copying") {
+    options_.stream.set_lenient(true);
+    RS_RETURN_IF_ERROR(CopyRows());
+    current.phase = "objects";
+    RS_RETURN_IF_ERROR(store.SetPhase(current.phase));
+    Update([](NodeStatus::Bootstrap& b) { b.phase = "objects"; });
+  }
+  if (current.phase == "objects") {
+    RS_RETURN_IF_ERROR(CopyObjects());
+    current.phase = "files";
+    RS_RETURN_IF_ERROR(store.SetLenient(false));
+    RS_RETURN_IF_ERROR(store.SetPhase(current.phase));
+    Update([](NodeStatus::Bootstrap& b) { b.phase = "files"; });
+  }
+  if (current.phase == "files") {
+    options_.stream.set_lenient(false);
+    options_.stream.set_hold(std::nullopt);
+    RS_RETURN_IF_ERROR(CopyFiles());
+    current.phase = "done";
+    RS_RETURN_IF_ERROR(store.SetPhase(current.phase));
+  }
+  spdlog::info("bootstrap {}: done; the secondary follows the stream", token);
+  Update([&](NodeStatus::Bootstrap& b) {
+    b.phase = "done";
+    b.exit_code = 0;
+    b.eta_seconds = 0;
+    b.finished_at = UnixSeconds(clock_);
+  });
+  return Status::Ok();
+}
+
+Status Bootstrapper::CopyRows() {
+  const NodeConfig::Bootstrap& settings = options_.config.bootstrap;
+  const uint64_t chunk_bytes = uint64_t{settings.chunk_megabytes} << 20;
+  std::unique_ptr<BootstrapClient> client = std::move(first_client_);
+  if (!client) {
+    Result<std::unique_ptr<BootstrapClient>> connected = options_.connect();
+    if (!connected.ok()) return connected.status();
+    client = std::move(*connected);
+  }
+  for (;;) {
+    if (stop_) return Status::Aborted("stopping");
+    // The round: round 0's when it was just taken, else a new one.
+    std::optional<BootstrapClient::Round> round = std::move(first_round_);
+    first_round_.reset();
+    if (!round) {
+      Result<BootstrapClient::Round> next =
+          client->BeginRound(settings.readers, /*definitions=*/false);
+      if (!next.ok()) return next.status().WithContext("bootstrap: begin a round on the primary");
+      round = std::move(*next);
+    }
+    const auto round_began = std::chrono::steady_clock::now();
+    Update([&](NodeStatus::Bootstrap& b) {
+      b.round = round->round;
+      b.lock_ms = std::max(b.lock_ms, round->lock_ms);
+    });
+
+    // The tables of the round: the primary's at its point, against the recorded progress.
+    Result<std::unique_ptr<MysqlSession>> session =
+        OpenSession(MysqlOptionsOf(options_.config.mysql));
+    if (!session.ok()) return session.status();
+    ProgressStore store(**session, options_.channel);
+    Result<std::vector<TableProgress>> progress = store.ReadTables();
+    if (!progress.ok()) return progress.status();
+    std::map<std::string, TableProgress> recorded;
+    for (TableProgress& p : *progress) {
+      recorded[TableKey(p.db, p.table)] = std::move(p);
+    }
+    std::vector<TableWork> work;
+    std::map<std::string, std::vector<std::string>> references;
+    std::vector<std::string> pending;
+    uint64_t rows_estimated = 0, bytes_estimated = 0, rows_done = 0, bytes_done = 0;
+    for (const pb::BootstrapTable& t : round->tables) {
+      const std::string key = TableKey(t.name().db(), t.name().table());
+      auto it = recorded.find(key);
+      if (it == recorded.end()) {
+        // A table that came into the set after round 0 (created, renamed in): copied whole.
+        RS_RETURN_IF_ERROR(store.AddTable(t.name().db(), t.name().table()));
+        TableProgress added;
+        added.db = t.name().db();
+        added.table = t.name().table();
+        it = recorded.emplace(key, std::move(added)).first;
+      }
+      rows_estimated += t.estimated_rows();
+      bytes_estimated += t.estimated_bytes();
+      rows_done += it->second.rows;
+      bytes_done += it->second.bytes;
+      if (it->second.done) continue;
+      TableWork& w = work.emplace_back();
+      w.db = t.name().db();
+      w.table = t.name().table();
+      w.key_columns.assign(t.key_columns().begin(), t.key_columns().end());
+      w.after = it->second.after_key;
+      for (const pb::TableName& ref : t.references()) {
+        references[key].push_back(TableKey(ref.db(), ref.table()));
+      }
+      pending.push_back(key);
+    }
+    // Tables recorded but gone from the set at this point were dropped or moved out by the
+    // stream: nothing is left to copy of them.
+    for (auto& [key, p] : recorded) {
+      bool present = false;
+      for (const pb::BootstrapTable& t : round->tables) {
+        present = present || TableKey(t.name().db(), t.name().table()) == key;
+      }
+      if (!present && !p.done) {
+        RS_RETURN_IF_ERROR(store.AdvanceTable(p.db, p.table, {}, /*done=*/true, 0, 0));
+      }
+    }
+    Update([&](NodeStatus::Bootstrap& b) {
+      b.tables_total = round->tables.size();
+      b.tables_done = round->tables.size() - work.size();
+      b.rows_estimated = std::max(rows_estimated, rows_done);
+      b.bytes_estimated = std::max(bytes_estimated, bytes_done);
+      b.rows_done = rows_done;
+      b.bytes_done = bytes_done;
+    });
+    if (work.empty()) {
+      (void)client->EndRound(round->round);
+      return Status::Ok();
+    }
+
+    // Reference cycles go whole within one round; other tables wait for the tables they
+    // reference.
+    std::map<std::string, int> component = Components(pending, references);
+    std::map<int, std::vector<std::string>> members;
+    for (const auto& [key, id] : component) members[id].push_back(key);
+    for (TableWork& w : work) {
+      const std::string key = TableKey(w.db, w.table);
+      const std::vector<std::string>& same = members[component[key]];
+      bool self = false;
+      for (const std::string& ref : references[key]) {
+        if (ref == key) self = true;
+        if (component.count(ref) && component[ref] != component[key]) w.parents.push_back(ref);
+      }
+      if (same.size() > 1 || self) w.group = same;
+    }
+
+    // The applier to exactly the round's point: before the first journal entry at or after it
+    // (the same as before the first transaction beginning there, and exact also when the
+    // transactions before it were of other databases).
+    options_.stream.set_hold(round->journal_seq > 0 ? verify::StopBefore::Seq(round->journal_seq)
+                                                    : verify::StopBefore::At(round->point));
+    Update([&](NodeStatus::Bootstrap& b) {
+      b.error = fmt::format("waiting for the applier to reach round {}'s point {}", round->round,
+                            round->point.ToString());
+    });
+    for (;;) {
+      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
+      if (held.ok()) break;
+      if (stop_) return Status::Aborted("stopping");
+      if (!held.status().retryable()) return held.status().WithContext("bootstrap: the applier");
+    }
+    Update([](NodeStatus::Bootstrap& b) { b.error.clear(); });
+
+    Status round_status = CopyRound(*round, &work, chunk_bytes, round_began);
+    (void)client->EndRound(round->round);
+    if (!round_status.ok()) return round_status;
+  }
+}
+
+Status Bootstrapper::CopyRound(const BootstrapClient::Round& round, std::vector<TableWork>* work,
+                               uint64_t chunk_bytes, std::chrono::steady_clock::time_point began) {
+  const auto deadline = began + std::chrono::seconds(options_.config.bootstrap.snapshot_seconds);
+  std::mutex mu;  // guards *work and first_error
+  Status first_error;
+  auto done_keys = [&]() {
+    std::set<std::string> done;
+    for (const TableWork& w : *work) {
+      if (w.done) done.insert(TableKey(w.db, w.table));
+    }
+    return done;
+  };
+  // The next table a reader may take: not done, not taken, not set aside this round, every
+  // table it references complete; nullptr when none (now).
+  // Reference cycles begun this round (their first table's key): they are finished in it,
+  // whatever the time.
+  std::set<std::string> open_groups;
+  auto next = [&]() -> TableWork* {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!first_error.ok()) return nullptr;
+    const bool late = std::chrono::steady_clock::now() >= deadline;
+    std::set<std::string> done = done_keys();
+    for (TableWork& w : *work) {
+      if (w.done || w.taken || w.skip_round) continue;
+      if (late && (w.group.empty() || !open_groups.count(w.group.front()))) continue;
+      bool ready = true;
+      for (const std::string& parent : w.parents) ready = ready && done.count(parent) > 0;
+      if (!ready) continue;
+      w.taken = true;
+      if (!w.group.empty()) open_groups.insert(w.group.front());
+      return &w;
+    }
+    return nullptr;
+  };
+  auto reader = [&](uint32_t index) {
+    MysqlThreadScope scope;
+    Result<std::unique_ptr<BootstrapClient>> client = options_.connect();
+    Result<std::unique_ptr<ChunkLoader>> loader =
+        client.ok() ? ChunkLoader::Open(MysqlOptionsOf(options_.config.mysql))
+                    : Result<std::unique_ptr<ChunkLoader>>(client.status());
+    if (!loader.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = loader.status();
+      return;
+    }
+    while (TableWork* w = next()) {
+      Status st = CopyTable(**client, **loader, round, index, w, chunk_bytes, deadline);
+      std::lock_guard<std::mutex> lock(mu);
+      w->taken = false;
+      if (st.ok()) continue;
+      if (st.retryable() || st.code() == Status::Code::kUnavailable) {
+        // The table changed under the round's snapshot (a DDL): read it again next round.
+        spdlog::info("bootstrap: {}: {}; it is read again in the next round",
+                     TableKey(w->db, w->table), st.message());
+        w->skip_round = true;
+        continue;
+      }
+      if (first_error.ok()) first_error = st;
+    }
+  };
+  std::vector<std::thread> threads;
+  const uint32_t readers = std::max<uint32_t>(1, options_.config.bootstrap.readers);
+  for (uint32_t i = 0; i < readers; ++i) threads.emplace_back(reader, i);
+  for (std::thread& t : threads) t.join();
+  // A cycle left unfinished (an error, a table set aside) would hold rows of two points with
+  // a window between them: all its tables start over in the next round.
+  for (const std::string& group : open_groups) {
+    std::vector<TableWork*> members;
+    bool complete = true;
+    for (TableWork& w : *work) {
+      if (w.group.empty() || w.group.front() != group) continue;
+      members.push_back(&w);
+      complete = complete && w.done;
+    }
+    if (complete) continue;
+    Result<std::unique_ptr<MysqlSession>> session =
+        OpenSession(MysqlOptionsOf(options_.config.mysql));
+    if (!session.ok()) return session.status();
+    for (TableWork* w : members) {
+      spdlog::info(
+          "bootstrap: {} is in a reference cycle that did not finish in round {}: it is "
+          "copied again from its start",
+          TableKey(w->db, w->table), round.round);
+      RS_RETURN_IF_ERROR(ProgressStore(**session, options_.channel).ResetTable(w->db, w->table));
+      w->done = false;
+      w->after.reset();
+    }
+  }
+  return first_error;
+}
+
+Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
+                               const BootstrapClient::Round& round, uint32_t reader, TableWork* w,
+                               uint64_t chunk_bytes,
+                               std::chrono::steady_clock::time_point deadline) {
+  const std::string name = TableKey(w->db, w->table);
+  const auto started = std::chrono::steady_clock::now();
+  auto account = [&](uint64_t rows, uint64_t bytes) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Update([&](NodeStatus::Bootstrap& b) {
+      b.rows_done += rows;
+      b.bytes_done += bytes;
+      b.rows_estimated = std::max(b.rows_estimated, b.rows_done);
+      b.bytes_estimated = std::max(b.bytes_estimated, b.bytes_done);
+      if (seconds > 0.5) b.bytes_per_second = bytes / seconds;
+      if (b.bytes_per_second > 0) {
+        b.eta_seconds =
+            static_cast<int64_t>((b.bytes_estimated - b.bytes_done) / b.bytes_per_second);
+      }
+      b.snapshot_age_seconds = 0;
+    });
+  };
+  if (w->key_columns.empty()) {
+    // One chunk in pieces, all in one transaction on the secondary.
+    RS_RETURN_IF_ERROR(loader.BeginWholeTable(options_.channel, w->db, w->table));
+    bool first = true;
+    uint64_t rows = 0, bytes = 0;
+    for (;;) {
+      Result<BootstrapClient::Chunk> piece =
+          client.ReadChunk(round.round, reader, w->db, w->table, {}, chunk_bytes, !first);
+      if (!piece.ok()) return piece.status();
+      first = false;
+      ChunkLoad load;
+      load.channel = options_.channel;
+      load.db = w->db;
+      load.table = w->table;
+      load.columns = piece->columns;
+      load.text = piece->text;
+      load.rows = piece->rows;
+      load.bytes = piece->raw_bytes;
+      RS_RETURN_IF_ERROR(loader.LoadPiece(load));
+      rows += piece->rows;
+      bytes += piece->raw_bytes;
+      if (!piece->more_pieces) break;
+    }
+    RS_RETURN_IF_ERROR(loader.FinishWholeTable());
+    w->done = true;
+    account(rows, bytes);
+    return Status::Ok();
+  }
+  const bool whole_round = !w->group.empty();
+  for (;;) {
+    if (stop_) return Status::Aborted("stopping");
+    if (!whole_round && std::chrono::steady_clock::now() >= deadline) return Status::Ok();
+    const std::vector<std::string> after = w->after.value_or(std::vector<std::string>{});
+    Result<BootstrapClient::Chunk> chunk =
+        client.ReadChunk(round.round, reader, w->db, w->table, after, chunk_bytes, false);
+    if (!chunk.ok()) return chunk.status();
+    ChunkLoad load;
+    load.channel = options_.channel;
+    load.db = w->db;
+    load.table = w->table;
+    load.key_columns = w->key_columns;
+    load.lower = after;
+    if (!chunk->table_done) load.upper = chunk->last_key;
+    load.columns = chunk->columns;
+    load.text = chunk->text;
+    load.rows = chunk->rows;
+    load.bytes = chunk->raw_bytes;
+    load.table_done = chunk->table_done;
+    RS_RETURN_IF_ERROR(loader.LoadChunk(load));
+    account(chunk->rows, chunk->raw_bytes);
+    if (chunk->table_done) {
+      w->done = true;
+      spdlog::info("bootstrap: {} copied", name);
+      return Status::Ok();
+    }
+    w->after = chunk->last_key;
+  }
+}
+
+Status Bootstrapper::CopyObjects() {
+  Result<std::unique_ptr<BootstrapClient>> client = options_.connect();
+  if (!client.ok()) return client.status();
+  std::vector<std::string> exclude = options_.config.bootstrap.exclude_users;
+  exclude.push_back(options_.config.mysql.user);
+  for (int attempt = 1;; ++attempt) {
+    if (stop_) return Status::Aborted("stopping");
+    // F: the primary's position now; the applier applies exactly up to it and holds.
+    Result<BinlogPosition> point = (*client)->Position();
+    if (!point.ok()) return point.status();
+    options_.stream.set_hold(verify::StopBefore::At(*point));
+    for (;;) {
+      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
+      if (held.ok()) break;
+      if (stop_) return Status::Aborted("stopping");
+      if (!held.status().retryable()) return held.status().WithContext("bootstrap: the applier");
+    }
+    Result<std::vector<pb::BootstrapObject>> objects =
+        (*client)->ReadObjects(*point, options_.config.bootstrap.users, exclude);
+    if (!objects.ok()) {
+      if (objects.status().retryable() && attempt < kRoundTries) continue;  // a DDL came: again
+      return objects.status().WithContext("bootstrap: read the schema objects on the primary");
+    }
+    Result<std::unique_ptr<MysqlSession>> session =
+        OpenSession(MysqlOptionsOf(options_.config.mysql));
+    if (!session.ok()) return session.status();
+    RS_RETURN_IF_ERROR(CreateObjects(**session, *objects));
+    // Every table holds the primary's rows at F: strict from here on.
+    RS_RETURN_IF_ERROR((*session)->Execute("SET GLOBAL slave_exec_mode = 'STRICT'",
+                                           "bootstrap: close the lenient window"));
+    options_.stream.set_lenient(false);
+    spdlog::info(
+        "bootstrap: {} views, routines, triggers, events and users created at {}; the "
+        "applier is strict again from there",
+        objects->size(), point->ToString());
+    return Status::Ok();
+  }
+}
+
+// Objects may depend on each other (a view on a view, a trigger calling a procedure): each is
+// made once what it needs exists, going round while any pass makes progress.
+Status Bootstrapper::CreateObjects(SqlSession& db, const std::vector<pb::BootstrapObject>& all) {
+  std::vector<const pb::BootstrapObject*> left;
+  for (const pb::BootstrapObject& o : all) left.push_back(&o);
+  while (!left.empty()) {
+    std::vector<const pb::BootstrapObject*> failed;
+    Status last;
+    for (const pb::BootstrapObject* o : left) {
+      const std::string what = fmt::format("bootstrap: create {} {}{}{}", o->kind(), o->db(),
+                                           o->db().empty() ? "" : ".", o->name());
+      Status st = Status::Ok();
+      if (!o->db().empty()) st = db.Execute("USE " + QuoteIdentifier(o->db()), what);
+      if (st.ok() && o->kind() == "USER") {
+        st = db.Execute("DROP USER IF EXISTS " + o->name(), what);
+      } else if (st.ok()) {
+        st = db.Execute(
+            fmt::format("DROP {} IF EXISTS {}", o->kind(), QualifiedName(o->db(), o->name())),
+            what);
+      }
+      for (const std::string& sql : o->sql()) {
+        if (!st.ok()) break;
+        st = db.Execute(sql, what);
+      }
+      if (st.ok() && o->kind() == "EVENT") {
+        // Its rows arrive through the stream: the secondary's scheduler must never run it.
+        st = db.Execute("ALTER EVENT " + QualifiedName(o->db(), o->name()) + " DISABLE ON SLAVE",
+                        what);
+      }
+      if (!st.ok()) {
+        if (st.code() == Status::Code::kNetwork) return st;
+        failed.push_back(o);
+        last = st;
+      }
+    }
+    if (failed.size() == left.size()) return last;
+    left = std::move(failed);
+  }
+  return Status::Ok();
+}
+
+Status Bootstrapper::CopyFiles() {
+  if (!options_.copy_files) return Status::Ok();
+  return options_.copy_files([this](uint64_t done, uint64_t total) {
+    Update([&](NodeStatus::Bootstrap& b) {
+      b.files_done = done;
+      b.files_total = total;
+    });
+  });
+}
+
+}  // namespace replsync::apply

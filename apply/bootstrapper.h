@@ -1,0 +1,132 @@
+// Bootstrapper: the secondary's side of a bootstrap (schemas/bootstrap.md), run inside its
+// replsyncd. It takes the requests of `replsync bootstrap` (state_dir/bootstrap.request), or
+// starts by itself for a fresh secondary with `[node] bootstrap = "auto"`, and carries a
+// bootstrap through its phases, each recorded in the secondary's own database
+// (replsync.bootstrap, replsync.bootstrap_tables) so that a restart of either daemon or either
+// server continues where it stood:
+//
+//   starting  round 0 on the primary (its point P_0, the definitions, the stream's start S_0);
+//             the node's applier and receiver stopped while the databases and tables are
+//             created and replsync.applied is set to S_0 - 1 at P_0
+//   copying   rounds: the applier held at each round's point P_r while `readers` threads read
+//             chunks (BootstrapClient) and load them (ChunkLoader), a table only once the tables
+//             it references are complete, a reference cycle within one round; between rounds
+//             the applier applies the stream in the lenient window (IDEMPOTENT, object DDL
+//             skipped)
+//   objects   views, routines, triggers, events and users at a point F the applier holds at;
+//             then strict applying from F
+//   files     the repository made equal (verify's and repair's file part)
+//   done
+//
+// Its progress is the "bootstrap" object of the secondary's status (status()).
+// Thread-safety: Start/Stop from the owner; status() from any thread. Its own thread (and the
+// reader threads of a round) do the work.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apply/bootstrap/chunk_loader.h"
+#include "sync/bootstrap/bootstrap_client.h"
+#include "sync/clock.h"
+#include "sync/config.h"
+#include "sync/mysql/mysql_session.h"
+#include "sync/node/node_status.h"
+#include "sync/status.h"
+#include "sync/verify/barrier.h"
+
+namespace replsync::apply {
+
+struct BootstrapperOptions {
+  NodeConfig config;  // the secondary's ([mysql], [bootstrap], [node], [repository])
+  std::string channel = "default";
+  // A client of the primary's bootstrap service (one per thread that talks to it).
+  std::function<Result<std::unique_ptr<BootstrapClient>>()> connect;
+  // The node's stream: what the bootstrapper needs of its receiver and applier.
+  struct Stream {
+    std::function<void()> stop;     // the receiver, then the applier
+    std::function<Status()> start;  // the applier, then the receiver
+    std::function<void(std::optional<verify::StopBefore>)> set_hold;
+    std::function<Result<verify::PausedAt>(std::chrono::milliseconds)> wait_held;
+    // The lenient window: slave_exec_mode IDEMPOTENT and object DDL skipped (true), or strict.
+    std::function<void(bool)> set_lenient;
+  } stream;
+  // The repository made equal to the primary's; reports (done, total) paths. Unset: no
+  // [repository] path, the files phase is skipped.
+  std::function<Status(const std::function<void(uint64_t, uint64_t)>& progress)> copy_files;
+  Clock* clock = &SystemClock();
+  // How often the request file is looked for while idle.
+  std::chrono::milliseconds poll{200};
+  // Backoff after a retryable failure (the primary or a server away).
+  std::chrono::milliseconds retry_min{500};
+  std::chrono::milliseconds retry_max{10000};
+};
+
+class Bootstrapper {
+ public:
+  explicit Bootstrapper(BootstrapperOptions options);
+  ~Bootstrapper();  // stops
+  Bootstrapper(const Bootstrapper&) = delete;
+  Bootstrapper& operator=(const Bootstrapper&) = delete;
+
+  // Before the node starts its applier: a bootstrap in progress (or, with "auto", a fresh
+  // secondary) must not let the applier run strictly or freely. Reads the bootstrap row once
+  // and sets the stream's lenient mode and hold accordingly. A database that cannot be reached
+  // is not an error here (the thread decides once it can).
+  void Prepare();
+  // Starts the thread. InvalidArgument when already started.
+  Status Start();
+  void Stop();
+
+  // The latest bootstrap (nullopt when none was asked for since the daemon started and none is
+  // recorded).
+  std::optional<NodeStatus::Bootstrap> status() const;
+
+ private:
+  struct TableWork;  // bootstrapper.cc
+  void Run();
+  // One pass of the idle loop: continue a recorded bootstrap, take a request, or start by
+  // itself. Errors end the bootstrap (exit code 2) unless retryable.
+  Status Step();
+  Status Begin(const std::string& token, bool force, bool resync);
+  Status Continue(const std::string& token);
+  // The rows, round after round, until every table is complete.
+  Status CopyRows();
+  // One round: `readers` threads take eligible tables and copy chunks until the round's time is
+  // up (a reference cycle goes whole). Returns the first error that is not a table changed under
+  // the snapshot.
+  Status CopyRound(const BootstrapClient::Round& round, std::vector<TableWork>* work,
+                   uint64_t chunk_bytes, std::chrono::steady_clock::time_point began);
+  Status CopyTable(BootstrapClient& client, ChunkLoader& loader,
+                   const BootstrapClient::Round& round, uint32_t reader, TableWork* work,
+                   uint64_t chunk_bytes, std::chrono::steady_clock::time_point deadline);
+  Status CopyObjects();
+  Status CreateObjects(SqlSession& db, const std::vector<pb::BootstrapObject>& objects);
+  Status CopyFiles();
+  void Fail(const Status& st);
+  void Update(const std::function<void(NodeStatus::Bootstrap&)>& change);
+  bool Sleep(std::chrono::milliseconds how_long);  // false when stopping
+
+  BootstrapperOptions options_;
+  Clock& clock_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<NodeStatus::Bootstrap> status_;  // guarded by mu_
+  bool auto_tried_ = false;                      // thread only
+  // Round 0 and its client, from Begin to the first round of CopyRows. Thread only.
+  std::optional<BootstrapClient::Round> first_round_;
+  std::unique_ptr<BootstrapClient> first_client_;
+};
+
+}  // namespace replsync::apply
