@@ -477,6 +477,9 @@ Status Bootstrapper::Continue(const std::string& token) {
 
 Status Bootstrapper::CopyRows() {
   const NodeConfig::Bootstrap& settings = options_.config.bootstrap;
+  copy_started_ = std::chrono::steady_clock::now();
+  copy_bytes_at_start_ = 0;
+  bool first_round = true;
   const uint64_t chunk_bytes = uint64_t{settings.chunk_megabytes} << 20;
   std::unique_ptr<BootstrapClient> client = std::move(first_client_);
   if (!client) {
@@ -553,6 +556,8 @@ Status Bootstrapper::CopyRows() {
         RS_RETURN_IF_ERROR(store.AdvanceTable(p.db, p.table, {}, /*done=*/true, 0, 0));
       }
     }
+    if (first_round) copy_bytes_at_start_ = bytes_done;
+    first_round = false;
     Update([&](NodeStatus::Bootstrap& b) {
       b.tables_total = round->tables.size();
       b.tables_done = round->tables.size() - work.size();
@@ -701,21 +706,23 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
                                uint64_t chunk_bytes,
                                std::chrono::steady_clock::time_point deadline) {
   const std::string name = TableKey(w->db, w->table);
-  const auto started = std::chrono::steady_clock::now();
+  const auto round_began =
+      deadline - std::chrono::seconds(options_.config.bootstrap.snapshot_seconds);
   auto account = [&](uint64_t rows, uint64_t bytes) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto now = std::chrono::steady_clock::now();
     Update([&](NodeStatus::Bootstrap& b) {
       b.rows_done += rows;
       b.bytes_done += bytes;
       b.rows_estimated = std::max(b.rows_estimated, b.rows_done);
       b.bytes_estimated = std::max(b.bytes_estimated, b.bytes_done);
-      if (seconds > 0.5) b.bytes_per_second = bytes / seconds;
+      // The rate since the copy (re)started in this daemon, and what it leaves.
+      const double seconds = std::chrono::duration<double>(now - copy_started_).count();
+      if (seconds > 0.5) b.bytes_per_second = (b.bytes_done - copy_bytes_at_start_) / seconds;
       if (b.bytes_per_second > 0) {
         b.eta_seconds =
             static_cast<int64_t>((b.bytes_estimated - b.bytes_done) / b.bytes_per_second);
       }
-      b.snapshot_age_seconds = 0;
+      b.snapshot_age_seconds = std::chrono::duration<double>(now - round_began).count();
     });
   };
   if (w->key_columns.empty()) {

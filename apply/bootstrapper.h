@@ -127,6 +127,10 @@ class Bootstrapper {
   // Round 0 and its client, from Begin to the first round of CopyRows. Thread only.
   std::optional<BootstrapClient::Round> first_round_;
   std::unique_ptr<BootstrapClient> first_client_;
+  // When CopyRows began in this daemon, and the bytes loaded before (for the rate and ETA).
+  // Written by the thread before the readers start; read by the readers.
+  std::chrono::steady_clock::time_point copy_started_;
+  uint64_t copy_bytes_at_start_ = 0;
 };
 
 }  // namespace replsync::apply
