@@ -366,6 +366,19 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   });
 
   options_.stream.stop();
+  // Whatever happens from here, the node's stream runs again when Begin returns (a failure
+  // leaves phase "starting": the next attempt starts over from a new round 0).
+  bool restarted = false;
+  struct StartAgain {
+    BootstrapperOptions::Stream& stream;
+    bool& restarted;
+    ~StartAgain() {
+      if (restarted) return;
+      if (Status st = stream.start(); !st.ok()) {
+        spdlog::error("bootstrap: starting the stream again: {}", st.message());
+      }
+    }
+  } start_again{options_.stream, restarted};
   ProgressStore store(db, options_.channel);
   BootstrapState row;
   row.token = token;
@@ -413,6 +426,7 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
                                 "bootstrap: open the lenient window"));
   options_.stream.set_lenient(true);
   options_.stream.set_hold(verify::StopBefore::Seq(r0.journal_seq));
+  restarted = true;
   RS_RETURN_IF_ERROR(options_.stream.start());
   first_round_ = std::move(*round);
   first_client_ = std::move(*client);
@@ -792,9 +806,14 @@ Status Bootstrapper::CopyObjects() {
   for (int attempt = 1;; ++attempt) {
     if (stop_) return Status::Aborted("stopping");
     // F: the primary's position now; the applier applies exactly up to it and holds.
-    Result<BinlogPosition> point = (*client)->Position();
-    if (!point.ok()) return point.status();
-    options_.stream.set_hold(verify::StopBefore::At(*point));
+    // A round gives the point with its place in the journal, so that the applier holds
+    // exactly there also when the primary is idle (its snapshot is not used).
+    Result<BootstrapClient::Round> round = (*client)->BeginRound(1, /*definitions=*/false);
+    if (!round.ok()) return round.status().WithContext("bootstrap: the primary's point F");
+    (void)(*client)->EndRound(round->round);
+    const BinlogPosition* point = &round->point;
+    options_.stream.set_hold(round->journal_seq > 0 ? verify::StopBefore::Seq(round->journal_seq)
+                                                    : verify::StopBefore::At(round->point));
     for (;;) {
       Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
       if (held.ok()) break;
