@@ -68,10 +68,11 @@ Result<std::vector<std::string>> ReplicatedDatabases(SqlSession& session,
 }
 
 // What a bootstrap would replace on this secondary: its replicated databases with tables, and
-// its repository's entries unless they came from the stream (something of it was applied
-// already: a secondary started before its bootstrap applies the primary's file entries). Empty:
-// the secondary is fresh.
-Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConfig& config) {
+// its repository's entries unless they may have come from the stream (`streamed`: the node has
+// received entries from its primary; a secondary started before its bootstrap applies the
+// primary's file entries at once). Empty: the secondary is fresh.
+Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConfig& config,
+                                             bool streamed) {
   std::vector<std::string> there;
   Result<std::vector<std::string>> dbs = ReplicatedDatabases(session, config.mysql.databases);
   if (!dbs.ok()) return dbs.status();
@@ -86,18 +87,6 @@ Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConf
     if (tables == "0") continue;
     there.push_back(fmt::format("database {}: {} tables, about {} rows", db, tables,
                                 (*rows)[0][1].value_or("0")));
-  }
-  Result<std::vector<SqlSession::Row>> applied = session.Query(
-      "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'replsync' AND "
-      "TABLE_NAME = 'applied'",
-      "bootstrap: look for replsync.applied");
-  if (!applied.ok()) return applied.status();
-  bool streamed = false;
-  if ((*applied)[0][0].value_or("0") != "0") {
-    Result<std::vector<SqlSession::Row>> seq = session.Query(
-        "SELECT COALESCE(MAX(seq), 0) FROM replsync.applied", "bootstrap: read replsync.applied");
-    if (!seq.ok()) return seq.status();
-    streamed = (*seq)[0][0].value_or("0") != "0";
   }
   if (!config.repository.path.empty() && !streamed) {
     std::error_code ec;
@@ -185,6 +174,10 @@ Bootstrapper::Bootstrapper(BootstrapperOptions options)
 
 Bootstrapper::~Bootstrapper() { Stop(); }
 
+bool Bootstrapper::Streamed() const {
+  return options_.stream.received_anything && options_.stream.received_anything();
+}
+
 void Bootstrapper::Prepare() {
   MysqlThreadScope scope;
   Result<std::unique_ptr<MysqlSession>> session =
@@ -209,7 +202,7 @@ void Bootstrapper::Prepare() {
     return;
   }
   if (!*row && options_.config.node.bootstrap_auto) {
-    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config);
+    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config, Streamed());
     if (there.ok() && there->empty()) options_.stream.set_hold(verify::StopBefore::All());
   }
 }
@@ -301,7 +294,7 @@ Status Bootstrapper::Step() {
   if (request.ok()) return Begin(request->token, request->force, request->resync);
   if (options_.config.node.bootstrap_auto && !auto_tried_ && !*row) {
     auto_tried_ = true;
-    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config);
+    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config, Streamed());
     if (!there.ok()) return there.status();
     if (there->empty()) {
       spdlog::info(
@@ -326,7 +319,7 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   if (!session.ok()) return session.status();
   SqlSession& db = **session;
   if (!force && !resync) {
-    Result<std::vector<std::string>> there = WhatIsThere(db, options_.config);
+    Result<std::vector<std::string>> there = WhatIsThere(db, options_.config, Streamed());
     if (!there.ok()) return there.status();
     if (!there->empty()) {
       spdlog::warn(

@@ -59,6 +59,9 @@ struct BootstrapperOptions {
     std::function<Result<verify::PausedAt>(std::chrono::milliseconds)> wait_held;
     // The lenient window: slave_exec_mode IDEMPOTENT and object DDL skipped (true), or strict.
     std::function<void(bool)> set_lenient;
+    // True once the node holds (or held) entries from its primary: its relay was written or it
+    // applied something. Files in the repository then may be the stream's, not an operator's.
+    std::function<bool()> received_anything;
   } stream;
   // The repository made equal to the primary's; reports (done, total) paths. Unset: no
   // [repository] path, the files phase is skipped.
@@ -113,6 +116,7 @@ class Bootstrapper {
   Status CreateObjects(SqlSession& db, const std::vector<pb::BootstrapObject>& objects);
   Status CopyFiles();
   void Fail(const Status& st);
+  bool Streamed() const;
   void Update(const std::function<void(NodeStatus::Bootstrap&)>& change);
   bool Sleep(std::chrono::milliseconds how_long);  // false when stopping
 
