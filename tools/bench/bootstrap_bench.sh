@@ -11,10 +11,13 @@
 # server of its own that starts empty:
 #   - replsync bootstrap: a fresh secondary (its own server, state, repository, key made with
 #     `replsync keygen`, configurations as tools/lib/bench.sh writes them, [bootstrap] readers =
-#     --threads), its replsyncd started; timed from the start of `replsync bootstrap --config
-#     secondary.toml` to its exit 0. The copy has phases (rows, schema objects, files); the
-#     daemon's log gives when the files phase began and ended, so the database part (the
-#     command's start to the files phase) and the files phase are also reported on their own;
+#     --threads, [node] bootstrap = "auto"); timed from the start of its replsyncd until
+#     `replsync bootstrap --config secondary.toml`, which follows the daemon's bootstrap, exits
+#     0. (With "manual", the daemon applies the primary's journal from its start until the
+#     command comes, the file entries of the primary's first scan among them, and may then
+#     refuse the bootstrap because of those files.) The copy has phases (round 0, rows, schema
+#     objects, files); the daemon's log gives when each ended, so the database part (the start
+#     to the files phase) and the files phase are also reported on their own;
 #   - mariadb-dump --single-transaction --master-data=2 --databases sbtest | mariadb (one thread;
 #     the loading session with sql_log_bin=0, as myloader's and replsync's loaders);
 #   - mydumper --trx-consistency-only -t THREADS into a folder, then myloader -t THREADS (0.10 has
@@ -136,10 +139,17 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 mb_per_s() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / 1e6 / s; else print "-" }'; }
-# Seconds since the epoch of a replsyncd log line's time stamp ("2024-05-01 12:00:00.123 ...").
+# Seconds since the epoch of the first (log_time) or last (log_time_last) replsyncd log line
+# matching a pattern, from its time stamp ("2024-05-01 12:00:00.123 ..."); "" when none.
 log_time() {
   local line
   line=$(grep -m1 -- "$2" "$1" || true)
+  [[ -n $line ]] || { echo ""; return; }
+  date -d "$(cut -c1-23 <<<"$line")" +%s.%N
+}
+log_time_last() {
+  local line
+  line=$(grep -- "$2" "$1" | tail -n 1 || true)
   [[ -n $line ]] || { echo ""; return; }
   date -d "$(cut -c1-23 <<<"$line")" +%s.%N
 }
@@ -226,6 +236,7 @@ write_config() {  # name role other...
 [node]
 name = "$name"
 role = "$role"
+$([[ $role == secondary ]] && echo 'bootstrap = "auto"')
 state_dir = "$work/$name-state"
 
 [mysql]
@@ -304,14 +315,17 @@ wait_caught_up() {
 # --- the copies -----------------------------------------------------------------------------
 # Results by key "<load>.<method>": seconds, CPU seconds (primary server, target server, the
 # tools or daemons, everything else on the machine), check.
-declare -A secs cpu_p cpu_t cpu_x cpu_o cpu_x_parts check
-declare -A db_secs files_secs hwm_p hwm_s lock_ms rounds rows_done bytes_done
+declare -A secs cpu_p cpu_t cpu_x cpu_o cpu_x_parts check flushes
+# FLUSH statements the primary ran (FLUSH TABLES WITH READ LOCK blocks its commits).
+com_flush() { mariadb_sql primary "SHOW GLOBAL STATUS LIKE 'Com_flush'" | awk '{ print $2 }'; }
+declare -A phases files_copied db_secs files_secs hwm_p hwm_s lock_ms rounds rows_done bytes_done
 # measure_start / measure_end KEY PIDS...: CPU of the primary's server and the target's and of
 # everything on the machine around a copy; the caller adds its tools' CPU.
 measure_start() {  # target-server
   m_p0=$(cpu_of "$(server_pid primary)")
   m_t0=$(cpu_of "$(server_pid "$1")")
   m_all0=$(machine_busy)
+  m_flush0=$(com_flush)
   m_start=$(now)
 }
 measure_end() {  # key target-server tools-cpu tools-description
@@ -321,6 +335,7 @@ measure_end() {  # key target-server tools-cpu tools-description
   cpu_t[$key]=$(sub "$(cpu_of "$(server_pid "$2")")" "$m_t0")
   cpu_x[$key]=$3
   cpu_x_parts[$key]=$4
+  flushes[$key]=$(($(com_flush) - m_flush0))
   local all
   all=$(sub "$(machine_busy)" "$m_all0")
   cpu_o[$key]=$(awk -v a="$all" -v b="${cpu_p[$key]}" -v c="${cpu_t[$key]}" -v d="$3" \
@@ -342,23 +357,25 @@ copy_replsync() {  # phase(idle|load)
   local node=$1 key="$1.replsync"
   start_server "$node"
   write_config "$node" secondary primary
+  settle
+  reset_hwm "$primary_daemon"
+  local d0 t0
+  d0=$(cpu_of "$primary_daemon")
+  measure_start "$node"
+  t0=$m_start
+  # [node] bootstrap = "auto": the fresh secondary holds its applier from its start and
+  # bootstraps by itself; `replsync bootstrap` follows it to its end (exit 0). ("manual" would
+  # apply the primary's journal from its start until the command comes, file entries of the
+  # primary's first scan among them, and then refuse the bootstrap because of those files.)
   "$REPLSYNCD" --config "$work/$node.toml" >>"$work/$node.log" 2>&1 &
   secondary_daemon[$node]=$!
   local pid=${secondary_daemon[$node]}
-  wait_status "$node" "$pid" "\"pid\":$pid,"
-  settle
-  reset_hwm "$primary_daemon"
-  reset_hwm "$pid"
-  local d0 s0 t0
-  d0=$(cpu_of "$primary_daemon")
-  s0=$(cpu_of "$pid")
-  measure_start "$node"
-  t0=$m_start
+  wait_status "$node" "$pid" '"phase":"'
   "$REPLSYNC" bootstrap --config "$work/$node.toml" >"$work/bootstrap.$node.log" 2>&1 ||
-    { tail -20 "$work/bootstrap.$node.log" "$work/$node.log" >&2; die "replsync bootstrap ($node) failed"; }
+    { tail -n 20 "$work/bootstrap.$node.log" "$work/$node.log" >&2; die "replsync bootstrap ($node) failed"; }
   local dp ds
   dp=$(sub "$(cpu_of "$primary_daemon")" "$d0")
-  ds=$(sub "$(cpu_of "$pid")" "$s0")
+  ds=$(cpu_of "$pid")
   measure_end "$key" "$node" "$(add "$dp" "$ds")" "replsyncd primary $dp, secondary $ds"
   hwm_p[$1]=$(hwm_mib "$primary_daemon")
   hwm_s[$1]=$(hwm_mib "$pid")
@@ -369,11 +386,19 @@ copy_replsync() {  # phase(idle|load)
   [[ -n $objects_end && -n $done_at ]] || die "replsyncd ($node) logged no files phase (see $work/$node.log)"
   db_secs[$1]=$(sub "$objects_end" "$t0")
   files_secs[$1]=$(sub "$done_at" "$objects_end")
+  # Where the database part went: round 0 (snapshots, definitions, the tables created), the
+  # rows, the schema objects (the applier brought to a point first).
+  local created rows_end
+  created=$(log_time "$work/$node.log" "tables created at")
+  rows_end=$(log_time_last "$work/$node.log" "bootstrap: .* copied")
+  [[ -n $created && -n $rows_end ]] || die "replsyncd ($node) logged no copy (see $work/$node.log)"
+  phases[$1]="round 0 $(sub "$created" "$t0") s, rows $(sub "$rows_end" "$created") s, objects $(sub "$objects_end" "$rows_end") s"
   sleep 1.2  # a fresh status file
   lock_ms[$1]=$(status_field "$node" '["secondary"]["bootstrap"]["lock_ms"]')
   rounds[$1]=$(status_field "$node" '["secondary"]["bootstrap"]["round"]')
   rows_done[$1]=$(status_field "$node" '["secondary"]["bootstrap"]["rows_done"]')
   bytes_done[$1]=$(status_field "$node" '["secondary"]["bootstrap"]["bytes_done"]')
+  files_copied[$1]=$(status_field "$node" '["secondary"]["bootstrap"]["files_total"]')
   say "  replsync bootstrap: ${secs[$key]}s (database ${db_secs[$1]}s, files ${files_secs[$1]}s), lock_ms ${lock_ms[$1]}, ${rounds[$1]} rounds"
 }
 
@@ -464,10 +489,10 @@ if [[ -n $with_load ]]; then
   load_seq0=$(primary_seq)
   load_t0=$(now)
   "${sb[@]}" --threads="$load_threads" --rate="$rate" --time=$((timeout * 4)) --report-interval=0 run \
-    >"$work/load.log" 2>&1 &
+    >"$work/sysbench.log" 2>&1 &
   sysbench_pid=$!
   sleep 5
-  kill -0 "$sysbench_pid" 2>/dev/null || { tail -20 "$work/load.log" >&2; die "sysbench run failed"; }
+  kill -0 "$sysbench_pid" 2>/dev/null || { tail -20 "$work/sysbench.log" >&2; die "sysbench run failed"; }
   say "under load: replsync bootstrap"
   copy_replsync load
   say "under load: mariadb-dump | mariadb"
@@ -478,7 +503,7 @@ if [[ -n $with_load ]]; then
   copy_mydumper load
   check[load.mydumper]="not compared (a past point)"
   mariadb_stop load_mydumper
-  kill -0 "$sysbench_pid" 2>/dev/null || { tail -20 "$work/load.log" >&2; die "sysbench stopped during the copies"; }
+  kill -0 "$sysbench_pid" 2>/dev/null || { tail -20 "$work/sysbench.log" >&2; die "sysbench stopped during the copies"; }
   kill -TERM "$sysbench_pid"
   wait "$sysbench_pid" 2>/dev/null || true
   sysbench_pid=""
@@ -504,23 +529,24 @@ row() {  # load label key [seconds]
 for phase in "${nodes[@]}"; do
   if [[ $phase == idle ]]; then label=idle; else label="$rate tx/s"; fi
   row "$label" "$phase.replsync" "replsync bootstrap (database part)" "${db_secs[$phase]}"
-  row "" "$phase.replsync" "replsync bootstrap (whole command)"
+  row "" "$phase.replsync" "replsync bootstrap (with the files)"
   row "" "$phase.dump" "mariadb-dump | mariadb"
   row "" "$phase.mydumper" "mydumper, then myloader"
 done
 for phase in "${nodes[@]}"; do
   echo "   $phase: ratio mariadb-dump|mariadb / replsync $(ratio "${secs[$phase.dump]}" "${db_secs[$phase]}") (target >= 2.5)," \
     "mydumper|myloader / replsync $(ratio "${secs[$phase.mydumper]}" "${db_secs[$phase]}") (target >= 1.0);" \
-    "on the whole command: $(ratio "${secs[$phase.dump]}" "${secs[$phase.replsync]}"), $(ratio "${secs[$phase.mydumper]}" "${secs[$phase.replsync]}")"
+    "with the files phase: $(ratio "${secs[$phase.dump]}" "${secs[$phase.replsync]}"), $(ratio "${secs[$phase.mydumper]}" "${secs[$phase.replsync]}")"
 done
-echo "   replsync's database part: from the command's start until its schema objects were copied (the daemon's"
-echo "   log), i.e. the whole command less its files phase; it loaded ${rows_done[idle]} rows, $(awk -v b="${bytes_done[idle]}" 'BEGIN { printf "%.0f", b / 1e6 }') MB of row text (idle)."
+echo "   replsync's database part: from the secondary replsyncd's start until its schema objects were copied (the"
+echo "   daemon's log), i.e. the whole bootstrap less its files phase; it loaded ${rows_done[idle]} rows, $(awk -v b="${bytes_done[idle]}" 'BEGIN { printf "%.0f", b / 1e6 }') MB of row text (idle)."
 echo "   CPU seconds during each copy: the primary's mariadbd, the target's, the tools (replsyncd both, or the"
 echo "   dump and load clients), everything else on the machine (other work: it competed for the CPUs):"
 for phase in "${nodes[@]}"; do
   for m in replsync dump mydumper; do
-    echo "     $phase $m: ${cpu_x_parts[$phase.$m]}"
+    echo "     $phase $m: ${cpu_x_parts[$phase.$m]}; FLUSH statements on the primary: ${flushes[$phase.$m]}"
   done
+  echo "     $phase replsync's database part: ${phases[$phase]}"
 done
 [[ -n $with_load ]] && echo "   Under load: sysbench ran at $load_tps tx/s on average through all three copies (replsync's secondary kept" &&
   echo "   applying it during the other two); the dump tools' copies are of their start point and do not follow."
@@ -528,8 +554,9 @@ echo "2. Repository: $repo_paths paths, $((repo_bytes / 1000000)) MB ($files fil
 printf '   %-44s %8s s %8s MB/s\n' "rsync -a (not durable)" "$rsync_s" "$(mb_per_s "$repo_bytes" "$rsync_s")" \
   "rsync -a, then sync (durable)" "$rsync_sync_s" "$(mb_per_s "$repo_bytes" "$rsync_sync_s")"
 for phase in "${nodes[@]}"; do
-  printf '   %-44s %8s s %8s MB/s\n' "replsync bootstrap's files phase ($phase, durable)" "${files_secs[$phase]}" \
-    "$(mb_per_s "$repo_bytes" "${files_secs[$phase]}")"
+  printf '   %-44s %8s s %8s MB/s  (%s differences found; a missing folder is one)\n' \
+    "replsync files phase ($phase, durable)" "${files_secs[$phase]}" \
+    "$(mb_per_s "$repo_bytes" "${files_secs[$phase]}")" "${files_copied[$phase]}"
 done
 for phase in "${nodes[@]}"; do
   echo "   $phase: ratio replsync files / rsync -a $(ratio "${files_secs[$phase]}" "$rsync_s") (target <= 1.5); / rsync -a + sync $(ratio "${files_secs[$phase]}" "$rsync_sync_s")"
