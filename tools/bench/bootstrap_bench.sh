@@ -47,7 +47,7 @@
 #   and myloader's threads), BENCH_LOAD_THREADS (4: sysbench's), BENCH_TIMEOUT (3600: the
 #   longest wait for one copy, seconds), MARIADB_KEEP=1 (keep the servers' folders and the
 #   logs; a failed run keeps them anyway).
-# At full size the run took 11.5 minutes on 2 busy cores and needs about 15 GB of disk;
+# At full size the run took 11.5 minutes on 2 busy cores and needs about 17 GB of disk;
 # --table-size 100000 --files 2000 --large-files 1 --large-mib 32 takes about 3.
 set -euo pipefail
 
