@@ -261,6 +261,7 @@ void Bootstrapper::Run() {
       continue;
     }
     if (st.retryable()) {
+      recorded_checked_ = false;  // look at the recorded bootstrap again: it goes on
       spdlog::warn("bootstrap: {}; trying again in {} ms", st.message(), backoff.count());
       Update([&](NodeStatus::Bootstrap& b) { b.error = st.message(); });
       Sleep(backoff);
@@ -276,6 +277,13 @@ void Bootstrapper::Run() {
 }
 
 Status Bootstrapper::Step() {
+  // The database is looked at only when there is something to decide: at the first pass (a
+  // bootstrap recorded in progress continues), for a request, and once for "auto". An idle
+  // secondary's server sees nothing of the bootstrapper.
+  const std::string& state_dir = options_.config.node.state_dir;
+  const bool asked = ReadBootstrapRequest(state_dir).ok();
+  const bool auto_due = options_.config.node.bootstrap_auto && !auto_tried_;
+  if (recorded_checked_ && !asked && !auto_due) return Status::Ok();
   Result<std::unique_ptr<MysqlSession>> session =
       OpenSession(MysqlOptionsOf(options_.config.mysql));
   if (!session.ok())
@@ -284,7 +292,7 @@ Status Bootstrapper::Step() {
   RS_RETURN_IF_ERROR(store.Create());
   Result<std::optional<BootstrapState>> row = store.ReadBootstrap();
   if (!row.ok()) return row.status();
-  const std::string& state_dir = options_.config.node.state_dir;
+  recorded_checked_ = true;
   Result<BootstrapRequest> request = ReadBootstrapRequest(state_dir);
   if (request.ok()) (void)RemoveBootstrapRequest(state_dir);
   if (*row && InProgress((*row)->phase)) {

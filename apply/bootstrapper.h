@@ -128,6 +128,7 @@ class Bootstrapper {
   std::condition_variable cv_;
   std::optional<NodeStatus::Bootstrap> status_;  // guarded by mu_
   bool auto_tried_ = false;                      // thread only
+  bool recorded_checked_ = false;                // thread only: the recorded bootstrap was read
   // Round 0 and its client, from Begin to the first round of CopyRows. Thread only.
   std::optional<BootstrapClient::Round> first_round_;
   std::unique_ptr<BootstrapClient> first_client_;
