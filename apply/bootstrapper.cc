@@ -12,11 +12,14 @@
 #include "apply/applier.h"
 #include "apply/bootstrap/chunk_loader.h"
 #include "apply/bootstrap/progress_store.h"
+#include "apply/bootstrap/resync_plan.h"
+#include "sync/bootstrap/chunk_summary.h"
 #include "sync/database_filter.h"
 #include "sync/mysql/mariadb_connection.h"
 #include "sync/node/bootstrap_request.h"
 #include "sync/node/node.h"
 #include "sync/verify/consistent_point.h"
+#include "sync/verify/usable_key.h"
 
 namespace replsync::apply {
 namespace {
@@ -385,6 +388,7 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
                                     "bootstrap: drop the secondary's " + name));
     }
   }
+  if (resync) RS_RETURN_IF_ERROR(ResyncDefinitions(db, r0));
   for (const std::string& create : r0.databases) {
     RS_RETURN_IF_ERROR(db.Execute(IfNotExists(create), "bootstrap: create a database"));
   }
@@ -444,6 +448,7 @@ Status Bootstrapper::Continue(const std::string& token) {
     // Stopped while round 0's definitions were being created: start over from a new round 0.
     return Begin(token, /*force=*/!current.resync, current.resync);
   }
+  resync_ = current.resync;
   if (current.phase == "copying") {
     options_.stream.set_lenient(true);
     RS_RETURN_IF_ERROR(CopyRows());
@@ -718,6 +723,25 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
       b.snapshot_age_seconds = 0;
     });
   };
+  // Resync: the secondary's side of the comparison (its stored columns and key at P_r: the
+  // applier holds, so they stay as read).
+  std::optional<ResyncSide> side;
+  if (resync_) {
+    Result<ResyncSide> read = ReadResyncSide(loader.connection(), w->db, w->table);
+    if (!read.ok()) return read.status();
+    // A table without rows here (created at round 0) is copied as in a fresh bootstrap.
+    if (!read->empty) side = std::move(*read);
+  }
+  if (w->key_columns.empty() && side) {
+    Result<bool> equal = CompareChunk(client, loader, round, reader, *w, *side, chunk_bytes,
+                                      nullptr);
+    if (!equal.ok()) return equal.status();
+    if (*equal) {
+      w->done = true;
+      spdlog::info("bootstrap: {} found equal (no key: compared whole)", name);
+      return Status::Ok();
+    }
+  }
   if (w->key_columns.empty()) {
     // One chunk in pieces, all in one transaction on the secondary.
     RS_RETURN_IF_ERROR(loader.BeginWholeTable(options_.channel, w->db, w->table));
@@ -744,6 +768,8 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     RS_RETURN_IF_ERROR(loader.FinishWholeTable());
     w->done = true;
     account(rows, bytes);
+    Update([](NodeStatus::Bootstrap& b) { ++b.chunks_loaded; });
+    if (side) spdlog::info("bootstrap: {} differed (no key): copied whole", name);
     return Status::Ok();
   }
   const bool whole_round = !w->group.empty();
@@ -751,8 +777,32 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     if (stop_) return Status::Aborted("stopping");
     if (!whole_round && std::chrono::steady_clock::now() >= deadline) return Status::Ok();
     const std::vector<std::string> after = w->after.value_or(std::vector<std::string>{});
-    Result<BootstrapClient::Chunk> chunk =
-        client.ReadChunk(round.round, reader, w->db, w->table, after, chunk_bytes, false);
+    Result<BootstrapClient::Chunk> chunk = Status::Internal("no chunk");
+    if (side) {
+      // Resync: the range's summaries compared; only a range that differs is read (the same
+      // range: its upper bound is the summary's).
+      BootstrapClient::Summary summary;
+      Result<bool> equal =
+          CompareChunk(client, loader, round, reader, *w, *side, chunk_bytes, &summary);
+      if (!equal.ok()) return equal.status();
+      if (*equal) {
+        if (summary.table_done) {
+          w->done = true;
+          spdlog::info("bootstrap: {} compared", name);
+          return Status::Ok();
+        }
+        w->after = summary.last_key;
+        continue;
+      }
+      chunk = client.ReadRange(round.round, reader, w->db, w->table, after,
+                               summary.table_done ? std::vector<std::string>{} : summary.last_key);
+      if (chunk.ok() && !summary.table_done) {
+        chunk->table_done = false;
+        chunk->last_key = summary.last_key;
+      }
+    } else {
+      chunk = client.ReadChunk(round.round, reader, w->db, w->table, after, chunk_bytes, false);
+    }
     if (!chunk.ok()) return chunk.status();
     ChunkLoad load;
     load.channel = options_.channel;
@@ -768,6 +818,7 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     load.table_done = chunk->table_done;
     RS_RETURN_IF_ERROR(loader.LoadChunk(load));
     account(chunk->rows, chunk->raw_bytes);
+    Update([](NodeStatus::Bootstrap& b) { ++b.chunks_loaded; });
     if (chunk->table_done) {
       w->done = true;
       spdlog::info("bootstrap: {} copied", name);
@@ -775,6 +826,132 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     }
     w->after = chunk->last_key;
   }
+}
+
+Status Bootstrapper::ResyncDefinitions(SqlSession& db, const BootstrapClient::Round& r0) {
+  Result<std::vector<std::string>> dbs = ReplicatedDatabases(db, options_.config.mysql.databases);
+  if (!dbs.ok()) return dbs.status();
+  TableDefinitions secondary, primary;
+  for (const std::string& schema : *dbs) {
+    Result<std::vector<SqlSession::Row>> tables =
+        db.Query("SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE "
+                 "TABLE_SCHEMA = " +
+                     QuoteString(schema) +
+                     " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE')",
+                 "bootstrap: list the secondary's tables");
+    if (!tables.ok()) return tables.status();
+    for (const SqlSession::Row& row : *tables) {
+      const std::string name = row[0].value_or("");
+      const bool sequence = row[1].value_or("") == "SEQUENCE";
+      Result<std::vector<SqlSession::Row>> create =
+          db.Query(std::string(sequence ? "SHOW CREATE SEQUENCE " : "SHOW CREATE TABLE ") +
+                       QualifiedName(schema, name),
+                   "bootstrap: read the secondary's definition of " + TableKey(schema, name));
+      if (!create.ok()) return create.status();
+      secondary[{schema, name}] =
+          !create->empty() && create->front().size() > 1 ? create->front()[1].value_or("") : "";
+    }
+  }
+  for (const pb::BootstrapTable& t : r0.tables) {
+    primary[{t.name().db(), t.name().table()}] = t.create_sql();
+  }
+  std::vector<std::string> primary_databases;
+  for (const std::string& create : r0.databases) {
+    if (std::optional<std::string> name = DatabaseOfCreate(create)) {
+      primary_databases.push_back(*name);
+    }
+  }
+  const ResyncPlan plan = PlanResync(primary, primary_databases, secondary, *dbs);
+  for (const auto& [schema, name] : plan.drop) {
+    spdlog::warn("bootstrap --resync: {} is dropped: the primary has no such table",
+                 TableKey(schema, name));
+    RS_RETURN_IF_ERROR(db.Execute("DROP TABLE IF EXISTS " + QualifiedName(schema, name),
+                                  "bootstrap: drop " + TableKey(schema, name)));
+  }
+  for (const std::string& schema : plan.drop_databases) {
+    spdlog::warn("bootstrap --resync: database {} is dropped: the primary has no such database",
+                 schema);
+    RS_RETURN_IF_ERROR(db.Execute("DROP DATABASE IF EXISTS " + QuoteIdentifier(schema),
+                                  "bootstrap: drop database " + schema));
+  }
+  for (const auto& [schema, name] : plan.recreate) {
+    spdlog::warn(
+        "bootstrap --resync: {} is defined otherwise than on the primary: it is dropped, "
+        "created again and copied whole",
+        TableKey(schema, name));
+    RS_RETURN_IF_ERROR(db.Execute("DROP TABLE IF EXISTS " + QualifiedName(schema, name),
+                                  "bootstrap: drop " + TableKey(schema, name)));
+  }
+  spdlog::info(
+      "bootstrap --resync: {} tables kept (compared chunk by chunk), {} created, {} created "
+      "again, {} dropped",
+      plan.keep.size(), plan.create.size(), plan.recreate.size(), plan.drop.size());
+  return Status::Ok();
+}
+
+Result<Bootstrapper::ResyncSide> Bootstrapper::ReadResyncSide(SqlSession& session,
+                                                              const std::string& db,
+                                                              const std::string& table) {
+  ResyncSide side;
+  Result<std::vector<bootstrap::Column>> columns = bootstrap::ReadColumns(session, db, table);
+  if (!columns.ok()) {
+    // A table missing here has nothing to compare: it is copied (and fails as it would).
+    if (columns.status().code() == Status::Code::kNotFound) {
+      side.empty = true;
+      return side;
+    }
+    return columns.status();
+  }
+  side.columns = bootstrap::StoredColumns(*columns);
+  Result<verify::UsableKey> key = verify::ReadUsableKey(session, db, table);
+  if (!key.ok()) return key.status();
+  side.key_columns = key->columns;
+  side.key_name = key->name;
+  Result<std::vector<SqlSession::Row>> any = session.Query(
+      "SELECT EXISTS (SELECT 1 FROM " + QualifiedName(db, table) + ")",
+      "bootstrap: look for rows in " + TableKey(db, table));
+  if (!any.ok()) return any.status();
+  side.empty = !any->empty() && !any->front().empty() && any->front()[0].value_or("0") == "0";
+  return side;
+}
+
+Result<bool> Bootstrapper::CompareChunk(BootstrapClient& client, ChunkLoader& loader,
+                                        const BootstrapClient::Round& round, uint32_t reader,
+                                        const TableWork& w, const ResyncSide& side,
+                                        uint64_t chunk_bytes, BootstrapClient::Summary* out) {
+  const std::vector<std::string> after = w.after.value_or(std::vector<std::string>{});
+  Result<BootstrapClient::Summary> summary =
+      client.SummarizeChunk(round.round, reader, w.db, w.table, after, chunk_bytes);
+  if (!summary.ok()) return summary.status();
+  if (out != nullptr) *out = *summary;
+  const bool keyed = !w.key_columns.empty();
+  const bool done = !keyed || summary->table_done;
+  const std::vector<std::string> upper = done ? std::vector<std::string>{} : summary->last_key;
+  // Comparable: the same stored columns and key on both sides, summaries the servers computed
+  // whole.
+  if (!summary->exact || side.columns.empty() || side.columns != summary->columns ||
+      side.key_columns != w.key_columns) {
+    return false;
+  }
+  Result<bootstrap::ChunkSummary> mine =
+      bootstrap::SummarizeChunk(loader.connection(), w.db, w.table, side.columns, w.key_columns,
+                                side.key_name, keyed ? after : std::vector<std::string>{}, upper);
+  if (!mine.ok()) return mine.status();
+  if (!mine->exact || mine->rows != summary->rows || mine->sha256 != summary->sha256) {
+    return false;
+  }
+  RS_RETURN_IF_ERROR(loader.connection().Execute(
+      ProgressStore::AdvanceTableSql(options_.channel, w.db, w.table, upper, done, summary->rows,
+                                     0),
+      "bootstrap: record an equal chunk of " + TableKey(w.db, w.table)));
+  const uint64_t rows = summary->rows;
+  Update([&](NodeStatus::Bootstrap& b) {
+    b.rows_done += rows;
+    b.rows_equal += rows;
+    ++b.chunks_equal;
+    b.rows_estimated = std::max(b.rows_estimated, b.rows_done);
+  });
+  return true;
 }
 
 Status Bootstrapper::CopyObjects() {
