@@ -882,10 +882,34 @@ Status Bootstrapper::ResyncDefinitions(SqlSession& db, const BootstrapClient::Ro
     RS_RETURN_IF_ERROR(db.Execute("DROP TABLE IF EXISTS " + QualifiedName(schema, name),
                                   "bootstrap: drop " + TableKey(schema, name)));
   }
+  // Triggers would fire for the chunks' LOAD DATA (and write rows of their own into kept
+  // tables): the schema objects go, as on a fresh secondary, and the primary's are created at
+  // the end (CopyObjects), so that none but the primary's are left.
+  uint64_t objects = 0;
+  for (const char* query :
+       {"SELECT TRIGGER_SCHEMA, TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS",
+        "SELECT EVENT_SCHEMA, EVENT_NAME, 'EVENT' FROM information_schema.EVENTS",
+        "SELECT TABLE_SCHEMA, TABLE_NAME, 'VIEW' FROM information_schema.VIEWS",
+        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
+        "ORDER BY ROUTINE_TYPE = 'PACKAGE'"}) {
+    Result<std::vector<SqlSession::Row>> rows =
+        db.Query(query, "bootstrap: list the secondary's schema objects");
+    if (!rows.ok()) return rows.status();
+    for (const SqlSession::Row& row : *rows) {
+      const std::string schema = row[0].value_or("");
+      if (std::find(dbs->begin(), dbs->end(), schema) == dbs->end()) continue;
+      const std::string kind = row[2].value_or("");
+      RS_RETURN_IF_ERROR(db.Execute(
+          fmt::format("DROP {} IF EXISTS {}", kind, QualifiedName(schema, row[1].value_or(""))),
+          "bootstrap: drop the secondary's " + kind + " " + TableKey(schema, row[1].value_or(""))));
+      ++objects;
+    }
+  }
   spdlog::info(
       "bootstrap --resync: {} tables kept (compared chunk by chunk), {} created, {} created "
-      "again, {} dropped",
-      plan.keep.size(), plan.create.size(), plan.recreate.size(), plan.drop.size());
+      "again, {} dropped; {} triggers, events, views and routines dropped (the primary's are "
+      "created at the end)",
+      plan.keep.size(), plan.create.size(), plan.recreate.size(), plan.drop.size(), objects);
   return Status::Ok();
 }
 
