@@ -346,9 +346,20 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   if (!session.ok()) return session.status();
   SqlSession& db = **session;
   if (!force && !resync) {
+    // A secondary started before its bootstrap applies the primary's file entries as they come
+    // and records a run of them in replsync.applied only once the run is applied: looked at in
+    // the middle of a run, its repository would seem its own. The applier holds first (an
+    // applier stopped on an error has recorded the runs before it).
+    options_.stream.set_hold(verify::StopBefore::All());
+    for (;;) {
+      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
+      if (held.ok() || !held.status().retryable()) break;
+      if (stop_) return Status::Aborted("stopping");
+    }
     Result<std::vector<std::string>> there = WhatIsThere(db, options_.config);
     if (!there.ok()) return there.status();
     if (!there->empty()) {
+      options_.stream.set_hold(std::nullopt);
       spdlog::warn(
           "bootstrap refused: this secondary is not empty ({}); run replsync bootstrap "
           "--force to replace it, or --resync to keep it and copy what differs",
