@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -250,6 +251,25 @@ bool Bootstrapper::Sleep(std::chrono::milliseconds how_long) {
   return !stop_;
 }
 
+bool Bootstrapper::PauseForTest(const std::string& phase) {
+  if (options_.pause_file.empty()) return true;
+  auto pausing = [&] {
+    std::ifstream in(options_.pause_file);
+    std::string word;
+    in >> word;
+    return word == phase;
+  };
+  if (!pausing()) return true;
+  spdlog::warn("bootstrap: paused at the start of the {} phase while {} says so (a test hook)",
+               phase, options_.pause_file);
+  Update([&](NodeStatus::Bootstrap& b) { b.error = "paused by the test hook in phase " + phase; });
+  while (pausing()) {
+    if (!Sleep(std::chrono::milliseconds(100))) return false;
+  }
+  Update([](NodeStatus::Bootstrap& b) { b.error.clear(); });
+  return true;
+}
+
 void Bootstrapper::Fail(const Status& st) {
   spdlog::error("bootstrap: {}", st.message());
   Update([&](NodeStatus::Bootstrap& b) {
@@ -329,9 +349,20 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   if (!session.ok()) return session.status();
   SqlSession& db = **session;
   if (!force && !resync) {
+    // A secondary started before its bootstrap applies the primary's file entries as they come
+    // and records a run of them in replsync.applied only once the run is applied: looked at in
+    // the middle of a run, its repository would seem its own. The applier holds first (an
+    // applier stopped on an error has recorded the runs before it).
+    options_.stream.set_hold(verify::StopBefore::All());
+    for (;;) {
+      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
+      if (held.ok() || !held.status().retryable()) break;
+      if (stop_) return Status::Aborted("stopping");
+    }
     Result<std::vector<std::string>> there = WhatIsThere(db, options_.config);
     if (!there.ok()) return there.status();
     if (!there->empty()) {
+      options_.stream.set_hold(std::nullopt);
       spdlog::warn(
           "bootstrap refused: this secondary is not empty ({}); run replsync bootstrap "
           "--force to replace it, or --resync to keep it and copy what differs",
@@ -457,6 +488,7 @@ Status Bootstrapper::Continue(const std::string& token) {
     Update([](NodeStatus::Bootstrap& b) { b.phase = "objects"; });
   }
   if (current.phase == "objects") {
+    if (!PauseForTest("objects")) return Status::Aborted("stopping");
     RS_RETURN_IF_ERROR(CopyObjects());
     current.phase = "files";
     RS_RETURN_IF_ERROR(store.SetLenient(false));
@@ -466,6 +498,7 @@ Status Bootstrapper::Continue(const std::string& token) {
   if (current.phase == "files") {
     options_.stream.set_lenient(false);
     options_.stream.set_hold(std::nullopt);
+    if (!PauseForTest("files")) return Status::Aborted("stopping");
     RS_RETURN_IF_ERROR(CopyFiles());
     current.phase = "done";
     RS_RETURN_IF_ERROR(store.SetPhase(current.phase));
@@ -516,6 +549,50 @@ Status Bootstrapper::CopyRows() {
     std::map<std::string, TableProgress> recorded;
     for (TableProgress& p : *progress) {
       recorded[TableKey(p.db, p.table)] = std::move(p);
+    }
+    // A reference cycle is loaded within one round. One whose round was cut short (the daemon
+    // or this node's server killed: a chunk of it committed, or a member complete, while
+    // another member is not) holds rows of two points with a lenient window between them, in
+    // which a change needing a row of the part not loaded yet was skipped (a parent's delete,
+    // whose cascade the binlog does not carry): all of it starts over.
+    {
+      std::vector<std::string> keys;
+      std::map<std::string, std::vector<std::string>> refs;
+      for (const pb::BootstrapTable& t : round->tables) {
+        const std::string key = TableKey(t.name().db(), t.name().table());
+        keys.push_back(key);
+        for (const pb::TableName& ref : t.references()) {
+          refs[key].push_back(TableKey(ref.db(), ref.table()));
+        }
+      }
+      std::map<int, std::vector<std::string>> cycles;
+      for (const auto& [key, id] : Components(keys, refs)) cycles[id].push_back(key);
+      for (const auto& [id, group] : cycles) {
+        const std::vector<std::string>& first_refs = refs[group.front()];
+        if (group.size() == 1 &&
+            std::find(first_refs.begin(), first_refs.end(), group.front()) == first_refs.end()) {
+          continue;
+        }
+        bool complete = true, begun = false;
+        for (const std::string& key : group) {
+          auto it = recorded.find(key);
+          const bool done = it != recorded.end() && it->second.done;
+          complete = complete && done;
+          begun = begun || done || (it != recorded.end() && it->second.after_key.has_value());
+        }
+        if (complete || !begun) continue;
+        for (const std::string& key : group) {
+          auto it = recorded.find(key);
+          if (it == recorded.end()) continue;
+          spdlog::info(
+              "bootstrap: {} is in a reference cycle whose round was cut short: it is copied "
+              "again from its start",
+              key);
+          RS_RETURN_IF_ERROR(store.ResetTable(it->second.db, it->second.table));
+          it->second.done = false;
+          it->second.after_key.reset();
+        }
+      }
     }
     std::vector<TableWork> work;
     std::map<std::string, std::vector<std::string>> references;
@@ -660,8 +737,12 @@ Status Bootstrapper::CopyRound(const BootstrapClient::Round& round, std::vector<
       std::lock_guard<std::mutex> lock(mu);
       w->taken = false;
       if (st.ok()) continue;
-      if (st.retryable() || st.code() == Status::Code::kUnavailable) {
-        // The table changed under the round's snapshot (a DDL): read it again next round.
+      // The table changed under the round's snapshot (a DDL: the primary answers `retry`, or an
+      // instant ALTER shows its new columns through the old snapshot and the loader refuses the
+      // chunk): read it again next round. Anything else, the primary or this node's server
+      // away included, ends the round.
+      if (st.code() == Status::Code::kUnavailable ||
+          st.code() == Status::Code::kFailedPrecondition) {
         spdlog::info("bootstrap: {}: {}; it is read again in the next round",
                      TableKey(w->db, w->table), st.message());
         w->skip_round = true;
@@ -750,7 +831,11 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     for (;;) {
       Result<BootstrapClient::Chunk> piece =
           client.ReadChunk(round.round, reader, w->db, w->table, {}, chunk_bytes, !first);
-      if (!piece.ok()) return piece.status();
+      if (!piece.ok()) {
+        // The loader takes its next table (this reader goes on with the round) clean.
+        loader.AbandonWholeTable();
+        return piece.status();
+      }
       first = false;
       ChunkLoad load;
       load.channel = options_.channel;
@@ -1005,10 +1090,11 @@ Status Bootstrapper::CopyObjects() {
         OpenSession(MysqlOptionsOf(options_.config.mysql));
     if (!session.ok()) return session.status();
     RS_RETURN_IF_ERROR(CreateObjects(**session, *objects));
-    // Every table holds the primary's rows at F: strict from here on.
+    // Every table holds the primary's rows at F: strict from here on. The applier first, so that
+    // a reconnect of its own cannot set IDEMPOTENT again after the STRICT below.
+    options_.stream.set_lenient(false);
     RS_RETURN_IF_ERROR((*session)->Execute("SET GLOBAL slave_exec_mode = 'STRICT'",
                                            "bootstrap: close the lenient window"));
-    options_.stream.set_lenient(false);
     spdlog::info(
         "bootstrap: {} views, routines, triggers, events and users created at {}; the "
         "applier is strict again from there",

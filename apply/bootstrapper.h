@@ -66,6 +66,10 @@ struct BootstrapperOptions {
   Clock* clock = &SystemClock();
   // How often the request file is looked for while idle.
   std::chrono::milliseconds poll{200};
+  // Test hook (replsyncd: REPLSYNC_TEST_BOOTSTRAP_PAUSE_FILE): at the start of the objects and
+  // the files phase (each recorded already), the bootstrapper waits while this file holds the
+  // phase's name, and its status' error says so. "": never.
+  std::string pause_file;
   // Backoff after a retryable failure (the primary or a server away).
   std::chrono::milliseconds retry_min{500};
   std::chrono::milliseconds retry_max{10000};
@@ -134,6 +138,8 @@ class Bootstrapper {
   Status CopyObjects();
   Status CreateObjects(SqlSession& db, const std::vector<pb::BootstrapObject>& objects);
   Status CopyFiles();
+  // The test hook's pause at the start of `phase` (options_.pause_file). False when stopping.
+  bool PauseForTest(const std::string& phase);
   void Fail(const Status& st);
   void Update(const std::function<void(NodeStatus::Bootstrap&)>& change);
   bool Sleep(std::chrono::milliseconds how_long);  // false when stopping

@@ -214,6 +214,9 @@ Result<pb::BootstrapReply> BootstrapClient::Ask(pb::BootstrapRequest request) {
   pb::Envelope envelope;
   envelope.set_version(kProtocolVersion);
   *envelope.mutable_bootstrap_request() = std::move(request);
+  // A connection that ends after the request was sent takes the request (and the primary's
+  // rounds of this peer) with it: no reply will come, whatever reply_timeout says.
+  const uint64_t lost = transport_->connections_lost();
   Status sent = transport_->Send(hello);
   if (sent.ok()) sent = transport_->Send(envelope);
   if (!sent.ok()) {
@@ -236,6 +239,12 @@ Result<pb::BootstrapReply> BootstrapClient::Ask(pb::BootstrapRequest request) {
           fmt::format("the primary at {}: {}", endpoint_, message.error().message()));
     }
     if (!*got || !message.has_bootstrap_reply() || message.bootstrap_reply().request_id() != id) {
+      if (transport_->connections_lost() != lost) {
+        return Status::Network(
+            fmt::format("the connection to the primary's replsyncd at {} ended before it answered "
+                        "(it stopped or restarted): the request was lost with it",
+                        endpoint_));
+      }
       continue;
     }
     pb::BootstrapReply reply = std::move(*message.mutable_bootstrap_reply());

@@ -11,8 +11,10 @@
 // Errors of every request: Unavailable (retryable) when the primary answers with `retry` (a DDL
 // during the definitions, a table changed under the snapshot, a round closed: begin a new
 // round), with the primary's message; Aborted (not retryable) for its other errors and a fatal
-// Error message; Network (retryable) when the request cannot be sent, receiving fails, or no
-// reply comes within reply_timeout; Corruption for a reply that does not hold together (a chunk
+// Error message; Network (retryable) when the request cannot be sent, receiving fails, the
+// connection ends before the reply came (the transport's connections_lost() moved: the primary's
+// replsyncd stopped or restarted, and with it the request), or no reply comes within
+// reply_timeout; Corruption for a reply that does not hold together (a chunk
 // that does not decompress to its raw_bytes, or claims more than kMaxChunkBytes).
 //
 // Thread-safety: not thread-safe; one thread uses a client.

@@ -14,14 +14,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <random>
+#include <optional>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include "sync/mysql/mysql_session.h"
 #include "sync/node/node_status.h"
 #include "tests/harness/bootstrap_fixture.h"
 
