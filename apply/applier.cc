@@ -77,6 +77,9 @@ Status Applier::Start() {
   // The position is read again at connect: until then the receiver must not take the one from
   // before (a bootstrap may have written replsync.applied while the applier was stopped).
   position_known_ = false;
+  // A run of file entries stopped in the middle of a file's parts was not committed: it is
+  // applied again from its first part, so no file may stay in progress from before.
+  files_.reset();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_error_ = Status::Ok();

@@ -267,10 +267,12 @@ class Applier {
   // Turns the skipping of object DDL (see the file comment) on or off; it applies from the next
   // transaction the applier begins. Survives Stop/Start.
   void SetSkipObjectDdl(bool on);
-  // A bootstrap's lenient window (schemas/bootstrap.md): object DDL skipped (SetSkipObjectDdl)
-  // and, at every connect, the secondary server's `slave_exec_mode` set to IDEMPOTENT (a server
-  // restarted meanwhile starts STRICT again). The owner sets the server's mode itself when the
-  // window opens or closes; this keeps it across reconnects. Survives Stop/Start.
+  // A bootstrap's lenient window (schemas/bootstrap.md): object DDL skipped (SetSkipObjectDdl),
+  // every transaction applied one at a time (no workers: the server would skip silently what a
+  // conflict between them broke), and, at every connect, the secondary server's
+  // `slave_exec_mode` set to IDEMPOTENT (a server restarted meanwhile starts STRICT again). The
+  // owner sets the server's mode itself when the window opens or closes; this keeps it across
+  // reconnects. Survives Stop/Start.
   void SetLenient(bool on);
 
   // Records in `session` (the secondary's server) that everything up to journal sequence `seq`

@@ -78,9 +78,9 @@ Status Applier::ApplyFiles(uint64_t seq, pb::FileChange first) {
           "replsyncd",
           seq));
     }
-    RS_ASSIGN_OR_RETURN(files_, FileApplier::Open(FileApplierOptions{
-                                    .root = options_.repository,
-                                    .keep_setid = options_.keep_setid}));
+    RS_ASSIGN_OR_RETURN(files_,
+                        FileApplier::Open(FileApplierOptions{.root = options_.repository,
+                                                             .keep_setid = options_.keep_setid}));
   }
   SetState(ApplierState::kApplying);
   uint64_t at = seq;

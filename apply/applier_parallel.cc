@@ -297,8 +297,12 @@ Status Applier::WorkerApply(Worker* w, const Task& task, uint64_t epoch, uint64_
 }
 
 Result<bool> Applier::ParallelEligible(const pb::DbTransaction& txn) {
-  if (workers_.empty() || txn.writeset_version() < 1 || txn.part() != 0 || !txn.last_part() ||
-      txn.is_ddl() || txn.rollback()) {
+  // In a bootstrap's lenient window the server skips a row it cannot find instead of failing,
+  // so a conflict between workers that a writeset cannot see would be silent; and an update of a
+  // row not copied yet takes a gap lock that another worker's insert then waits on until the
+  // lock wait times out. The window is short: everything is applied one at a time in it.
+  if (lenient_ || workers_.empty() || txn.writeset_version() < 1 || txn.part() != 0 ||
+      !txn.last_part() || txn.is_ddl() || txn.rollback()) {
     return false;
   }
   for (const pb::Statement& statement : txn.statements()) {

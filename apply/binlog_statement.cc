@@ -1,9 +1,10 @@
 #include "apply/binlog_statement.h"
-#include "sync/text.h"
 
 #include <fmt/format.h>
 
 #include <utility>
+
+#include "sync/text.h"
 
 namespace replsync::apply {
 namespace {

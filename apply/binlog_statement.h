@@ -24,7 +24,6 @@
 
 namespace replsync::apply {
 
-
 constexpr uint8_t kTableMapEvent = 19;
 // True for the ROWS event types: v0 (20-22), v1 (23-25), v2 (30-32), PARTIAL_UPDATE_ROWS (39)
 // and MariaDB's compressed ones (166-171).

@@ -72,10 +72,11 @@ Result<std::vector<std::string>> ReplicatedDatabases(SqlSession& session,
 }
 
 // What a bootstrap would replace on this secondary: its replicated databases with tables, and
-// its repository's entries unless they came from the stream (something of it was applied
-// already: a secondary started before its bootstrap applies the primary's file entries). Empty:
-// the secondary is fresh.
-Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConfig& config) {
+// its repository's entries unless they may have come from the stream (`streamed`: the node has
+// received entries from its primary; a secondary started before its bootstrap applies the
+// primary's file entries at once). Empty: the secondary is fresh.
+Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConfig& config,
+                                             bool streamed) {
   std::vector<std::string> there;
   Result<std::vector<std::string>> dbs = ReplicatedDatabases(session, config.mysql.databases);
   if (!dbs.ok()) return dbs.status();
@@ -90,18 +91,6 @@ Result<std::vector<std::string>> WhatIsThere(SqlSession& session, const NodeConf
     if (tables == "0") continue;
     there.push_back(fmt::format("database {}: {} tables, about {} rows", db, tables,
                                 (*rows)[0][1].value_or("0")));
-  }
-  Result<std::vector<SqlSession::Row>> applied = session.Query(
-      "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'replsync' AND "
-      "TABLE_NAME = 'applied'",
-      "bootstrap: look for replsync.applied");
-  if (!applied.ok()) return applied.status();
-  bool streamed = false;
-  if ((*applied)[0][0].value_or("0") != "0") {
-    Result<std::vector<SqlSession::Row>> seq = session.Query(
-        "SELECT COALESCE(MAX(seq), 0) FROM replsync.applied", "bootstrap: read replsync.applied");
-    if (!seq.ok()) return seq.status();
-    streamed = (*seq)[0][0].value_or("0") != "0";
   }
   if (!config.repository.path.empty() && !streamed) {
     std::error_code ec;
@@ -189,6 +178,10 @@ Bootstrapper::Bootstrapper(BootstrapperOptions options)
 
 Bootstrapper::~Bootstrapper() { Stop(); }
 
+bool Bootstrapper::Streamed() const {
+  return options_.stream.received_anything && options_.stream.received_anything();
+}
+
 void Bootstrapper::Prepare() {
   MysqlThreadScope scope;
   Result<std::unique_ptr<MysqlSession>> session =
@@ -213,7 +206,7 @@ void Bootstrapper::Prepare() {
     return;
   }
   if (!*row && options_.config.node.bootstrap_auto) {
-    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config);
+    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config, Streamed());
     if (there.ok() && there->empty()) options_.stream.set_hold(verify::StopBefore::All());
   }
 }
@@ -324,7 +317,7 @@ Status Bootstrapper::Step() {
   if (request.ok()) return Begin(request->token, request->force, request->resync);
   if (options_.config.node.bootstrap_auto && !auto_tried_ && !*row) {
     auto_tried_ = true;
-    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config);
+    Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config, Streamed());
     if (!there.ok()) return there.status();
     if (there->empty()) {
       spdlog::info(
@@ -359,7 +352,7 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
       if (held.ok() || !held.status().retryable()) break;
       if (stop_) return Status::Aborted("stopping");
     }
-    Result<std::vector<std::string>> there = WhatIsThere(db, options_.config);
+    Result<std::vector<std::string>> there = WhatIsThere(db, options_.config, Streamed());
     if (!there.ok()) return there.status();
     if (!there->empty()) {
       options_.stream.set_hold(std::nullopt);
@@ -400,6 +393,19 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   });
 
   options_.stream.stop();
+  // Whatever happens from here, the node's stream runs again when Begin returns (a failure
+  // leaves phase "starting": the next attempt starts over from a new round 0).
+  bool restarted = false;
+  struct StartAgain {
+    BootstrapperOptions::Stream& stream;
+    bool& restarted;
+    ~StartAgain() {
+      if (restarted) return;
+      if (Status st = stream.start(); !st.ok()) {
+        spdlog::error("bootstrap: starting the stream again: {}", st.message());
+      }
+    }
+  } start_again{options_.stream, restarted};
   ProgressStore store(db, options_.channel);
   BootstrapState row;
   row.token = token;
@@ -448,6 +454,7 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
                                 "bootstrap: open the lenient window"));
   options_.stream.set_lenient(true);
   options_.stream.set_hold(verify::StopBefore::Seq(r0.journal_seq));
+  restarted = true;
   RS_RETURN_IF_ERROR(options_.stream.start());
   first_round_ = std::move(*round);
   first_client_ = std::move(*client);
@@ -515,6 +522,9 @@ Status Bootstrapper::Continue(const std::string& token) {
 
 Status Bootstrapper::CopyRows() {
   const NodeConfig::Bootstrap& settings = options_.config.bootstrap;
+  copy_started_ = std::chrono::steady_clock::now();
+  copy_bytes_at_start_ = 0;
+  bool first_round = true;
   const uint64_t chunk_bytes = uint64_t{settings.chunk_megabytes} << 20;
   std::unique_ptr<BootstrapClient> client = std::move(first_client_);
   if (!client) {
@@ -635,6 +645,8 @@ Status Bootstrapper::CopyRows() {
         RS_RETURN_IF_ERROR(store.AdvanceTable(p.db, p.table, {}, /*done=*/true, 0, 0));
       }
     }
+    if (first_round) copy_bytes_at_start_ = bytes_done;
+    first_round = false;
     Update([&](NodeStatus::Bootstrap& b) {
       b.tables_total = round->tables.size();
       b.tables_done = round->tables.size() - work.size();
@@ -787,21 +799,23 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
                                uint64_t chunk_bytes,
                                std::chrono::steady_clock::time_point deadline) {
   const std::string name = TableKey(w->db, w->table);
-  const auto started = std::chrono::steady_clock::now();
+  const auto round_began =
+      deadline - std::chrono::seconds(options_.config.bootstrap.snapshot_seconds);
   auto account = [&](uint64_t rows, uint64_t bytes) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto now = std::chrono::steady_clock::now();
     Update([&](NodeStatus::Bootstrap& b) {
       b.rows_done += rows;
       b.bytes_done += bytes;
       b.rows_estimated = std::max(b.rows_estimated, b.rows_done);
       b.bytes_estimated = std::max(b.bytes_estimated, b.bytes_done);
-      if (seconds > 0.5) b.bytes_per_second = bytes / seconds;
+      // The rate since the copy (re)started in this daemon, and what it leaves.
+      const double seconds = std::chrono::duration<double>(now - copy_started_).count();
+      if (seconds > 0.5) b.bytes_per_second = (b.bytes_done - copy_bytes_at_start_) / seconds;
       if (b.bytes_per_second > 0) {
         b.eta_seconds =
             static_cast<int64_t>((b.bytes_estimated - b.bytes_done) / b.bytes_per_second);
       }
-      b.snapshot_age_seconds = 0;
+      b.snapshot_age_seconds = std::chrono::duration<double>(now - round_began).count();
     });
   };
   // Resync: the secondary's side of the comparison (its stored columns and key at P_r: the
@@ -1071,9 +1085,14 @@ Status Bootstrapper::CopyObjects() {
   for (int attempt = 1;; ++attempt) {
     if (stop_) return Status::Aborted("stopping");
     // F: the primary's position now; the applier applies exactly up to it and holds.
-    Result<BinlogPosition> point = (*client)->Position();
-    if (!point.ok()) return point.status();
-    options_.stream.set_hold(verify::StopBefore::At(*point));
+    // A round gives the point with its place in the journal, so that the applier holds
+    // exactly there also when the primary is idle (its snapshot is not used).
+    Result<BootstrapClient::Round> round = (*client)->BeginRound(1, /*definitions=*/false);
+    if (!round.ok()) return round.status().WithContext("bootstrap: the primary's point F");
+    (void)(*client)->EndRound(round->round);
+    const BinlogPosition* point = &round->point;
+    options_.stream.set_hold(round->journal_seq > 0 ? verify::StopBefore::Seq(round->journal_seq)
+                                                    : verify::StopBefore::At(round->point));
     for (;;) {
       Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
       if (held.ok()) break;

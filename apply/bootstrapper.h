@@ -59,6 +59,9 @@ struct BootstrapperOptions {
     std::function<Result<verify::PausedAt>(std::chrono::milliseconds)> wait_held;
     // The lenient window: slave_exec_mode IDEMPOTENT and object DDL skipped (true), or strict.
     std::function<void(bool)> set_lenient;
+    // True once the node holds (or held) entries from its primary: its relay was written or it
+    // applied something. Files in the repository then may be the stream's, not an operator's.
+    std::function<bool()> received_anything;
   } stream;
   // The repository made equal to the primary's; reports (done, total) paths. Unset: no
   // [repository] path, the files phase is skipped.
@@ -141,6 +144,7 @@ class Bootstrapper {
   // The test hook's pause at the start of `phase` (options_.pause_file). False when stopping.
   bool PauseForTest(const std::string& phase);
   void Fail(const Status& st);
+  bool Streamed() const;
   void Update(const std::function<void(NodeStatus::Bootstrap&)>& change);
   bool Sleep(std::chrono::milliseconds how_long);  // false when stopping
 
@@ -156,6 +160,10 @@ class Bootstrapper {
   // Round 0 and its client, from Begin to the first round of CopyRows. Thread only.
   std::optional<BootstrapClient::Round> first_round_;
   std::unique_ptr<BootstrapClient> first_client_;
+  // When CopyRows began in this daemon, and the bytes loaded before (for the rate and ETA).
+  // Written by the thread before the readers start; read by the readers.
+  std::chrono::steady_clock::time_point copy_started_;
+  uint64_t copy_bytes_at_start_ = 0;
 };
 
 }  // namespace replsync::apply

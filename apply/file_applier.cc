@@ -152,8 +152,8 @@ Status ApplyMetaFd(int fd, const pb::FileMeta& meta, bool keep_setid, const std:
 }
 
 // Applies `meta` to whatever is at `name` in `dirfd` (owner and times only for a symbolic link).
-Status ApplyMetaAt(int dirfd, const std::string& name, const pb::FileMeta& meta,
-                   bool keep_setid, const std::string& full) {
+Status ApplyMetaAt(int dirfd, const std::string& name, const pb::FileMeta& meta, bool keep_setid,
+                   const std::string& full) {
   struct stat st {};
   if (int err = LstatAt(dirfd, name, &st); err != 0) return IoErr("stat", full, err);
   if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
@@ -351,11 +351,11 @@ const char* FileApplyOutcomeName(FileApplyOutcome outcome) {
 struct FileApplier::InProgress {
   std::string path;
   uint32_t next_part = 0;
-  UniqueFd parent;        // the directory of `path`
+  UniqueFd parent;                   // the directory of `path`
   int64_t parent_mtime_before = -1;  // its mtime before the temporary file was made there
-  std::string name;       // the last component of `path`
-  std::string full;       // root + "/" + path, for messages
-  std::string temp_name;  // in `parent`
+  std::string name;                  // the last component of `path`
+  std::string full;                  // root + "/" + path, for messages
+  std::string temp_name;             // in `parent`
   UniqueFd temp;
   UniqueFd base;  // the current regular file at `path`, when there is one
   uint64_t base_size = 0;
@@ -445,9 +445,17 @@ Result<FileApplyOutcome> FileApplier::Apply(const pb::FileChange& change) {
   } else if (change.kind() == pb::FileChange::FILE && change.part() != 0) {
     // The rest of a file the primary abandoned (it changed before it was sent): nothing to do.
     if (change.abandoned()) return FileApplyOutcome::kApplied;
-    return Status::Corruption("FILE change for '" + EscapePath(change.path()) + "' is part " +
-                              std::to_string(change.part()) +
-                              " of a file whose part 0 was not applied");
+    // The rest of a file whose first parts this node never had: a stream that begins inside
+    // it (a bootstrap joins the stream at its copy's point). The path stays as it is and is
+    // asked for whole.
+    ++orphan_parts_;
+    if (orphan_parts_ % 1000 == 1) {
+      spdlog::info(
+          "file applier: part {} of '{}' without its first parts (the stream began "
+          "inside this file): the path is asked for whole from the primary",
+          change.part(), EscapePath(change.path()));
+    }
+    return FileApplyOutcome::kNeedsResync;
   }
   Result<FileApplyOutcome> result = ApplyChecked(change);
   if (!result.ok()) DiscardInProgress();
@@ -571,8 +579,8 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
   }
   std::string temp_full = Join(options_.root, Join(ParentPath(current.path), current.temp_name));
   RS_RETURN_IF_ERROR(ApplyMetaFd(current.temp.get(), meta, options_.keep_setid, temp_full));
-  const int64_t parent_mtime = change.parent_mtime_ns() >= 0 ? change.parent_mtime_ns()
-                                                             : current.parent_mtime_before;
+  const int64_t parent_mtime =
+      change.parent_mtime_ns() >= 0 ? change.parent_mtime_ns() : current.parent_mtime_before;
   RS_RETURN_IF_ERROR(ClearDirectory(current.parent.get(), current.name, current.full));
   if (::renameat(current.parent.get(), current.temp_name.c_str(), current.parent.get(),
                  current.name.c_str()) != 0) {
@@ -580,8 +588,8 @@ Result<FileApplyOutcome> FileApplier::FinishFile(const pb::FileChange& change) {
   }
   UniqueFd parent = std::move(current.parent);
   in_progress_.reset();
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
-                                 Join(options_.root, ParentPath(change.path()))));
+  RS_RETURN_IF_ERROR(
+      SetDirMtime(parent.get(), parent_mtime, Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -626,8 +634,8 @@ Result<FileApplyOutcome> FileApplier::ApplyDirectory(const pb::FileChange& chang
   }));
   if (!fd.valid()) return IoErr("open directory", full, errno);
   RS_RETURN_IF_ERROR(ApplyMetaFd(fd.get(), change.meta(), options_.keep_setid, full));
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
-                                 Join(options_.root, ParentPath(change.path()))));
+  RS_RETURN_IF_ERROR(
+      SetDirMtime(parent.get(), parent_mtime, Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -666,8 +674,8 @@ Result<FileApplyOutcome> FileApplier::ApplySymlink(const pb::FileChange& change)
     return IoErr("rename " + temp_full + " to", full, errno);
   }
   guard.Disarm();
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
-                                 Join(options_.root, ParentPath(change.path()))));
+  RS_RETURN_IF_ERROR(
+      SetDirMtime(parent.get(), parent_mtime, Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 
@@ -678,8 +686,8 @@ Result<FileApplyOutcome> FileApplier::ApplyDelete(const pb::FileChange& change) 
   std::string full = Join(options_.root, change.path());
   const int64_t parent_mtime = ParentMtimeAfter(parent.get(), change.parent_mtime_ns());
   RS_RETURN_IF_ERROR(RemoveAt(parent.get(), NameOf(change.path()), full));
-  RS_RETURN_IF_ERROR(SetDirMtime(parent.get(), parent_mtime,
-                                 Join(options_.root, ParentPath(change.path()))));
+  RS_RETURN_IF_ERROR(
+      SetDirMtime(parent.get(), parent_mtime, Join(options_.root, ParentPath(change.path()))));
   return FileApplyOutcome::kApplied;
 }
 

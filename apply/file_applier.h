@@ -87,8 +87,10 @@ class FileApplier {
   // content_unchanged: owner, mode and mtime of the existing regular file (kNeedsResync when
   // there is none). The meta is the last part's, or part 0's when the last part has none.
   // Between parts the file in progress stays open (file_in_progress()); an entry that does not
-  // continue it (another path, another kind, a part number out of order), or a part > 0 without
-  // one, is Corruption and discards the file in progress.
+  // continue it (another path, another kind, a part number out of order) is Corruption and
+  // discards the file in progress. A part > 0 with no file in progress belongs to a file whose
+  // first parts this node never had (a stream joined inside it, as after a bootstrap):
+  // kNeedsResync, the path untouched.
   //
   // DIRECTORY: mkdir when missing (replacing a non-directory), then owner, mode, mtime.
   //
@@ -149,6 +151,7 @@ class FileApplier {
   std::unique_ptr<InProgress> in_progress_;
   std::optional<std::string> refusing_;  // the FILE whose further parts are refused
   uint64_t refused_ = 0;
+  uint64_t orphan_parts_ = 0;  // parts of files whose first parts never came (logged)
 };
 
 }  // namespace replsync::apply

@@ -281,8 +281,8 @@ Status Receiver::Decompress(const std::string& frame, std::string* out) {
   }
   if (in.pos != in.size) return Status::Corruption("bytes after the zstd frame");
   if (declared != ZSTD_CONTENTSIZE_UNKNOWN && out->size() != declared) {
-    return Status::Corruption(fmt::format("zstd frame yields {} bytes but declares {}",
-                                          out->size(), declared));
+    return Status::Corruption(
+        fmt::format("zstd frame yields {} bytes but declares {}", out->size(), declared));
   }
   return Status::Ok();
 }
@@ -352,11 +352,11 @@ void Receiver::HandleEntries(pb::Entries* message, TimePoint now) {
 }
 
 void Receiver::RefuseEntry(const std::string& why, TimePoint now) {
-  const std::string error =
-      fmt::format("refused an entry from the primary at {}: {}; a replsync primary writes none "
-                  "this large: check what runs at that address (the receiver asks for it again "
-                  "and refuses it until it changes)",
-                  options_.endpoint, why);
+  const std::string error = fmt::format(
+      "refused an entry from the primary at {}: {}; a replsync primary writes none "
+      "this large: check what runs at that address (the receiver asks for it again "
+      "and refuses it until it changes)",
+      options_.endpoint, why);
   if (last_refusal_log_ == TimePoint{} || now - last_refusal_log_ >= kRefusalLogInterval) {
     spdlog::error("receiver: {}", error);
     last_refusal_log_ = now;

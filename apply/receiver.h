@@ -29,12 +29,13 @@
 // - Limits: a compressed entry is decompressed by streaming, so memory grows with the bytes it
 //   really yields, never with the size its frame declares; a frame that declares, or yields,
 //   more than max_entry_bytes is refused: the batch is dropped (counted in batches_dropped and
-//   entries_refused; entries of it already written because of max_batch_bytes stay), the error goes to the log (at most once a minute) and to the status's
-//   last_error, and a Hello asks to resume after the relay's last entry. The receiver does not
-//   stop: a primary that keeps sending the entry is refused again and the secondary waits, in
-//   plain sight, for an operator (nothing after the entry can be applied before it anyway).
-//   Decompressed entries are written to the relay (and acknowledged) whenever the ones held
-//   would pass max_batch_bytes, so a batch never holds more than that plus one entry.
+//   entries_refused; entries of it already written because of max_batch_bytes stay), the error goes
+//   to the log (at most once a minute) and to the status's last_error, and a Hello asks to resume
+//   after the relay's last entry. The receiver does not stop: a primary that keeps sending the
+//   entry is refused again and the secondary waits, in plain sight, for an operator (nothing after
+//   the entry can be applied before it anyway). Decompressed entries are written to the relay (and
+//   acknowledged) whenever the ones held would pass max_batch_bytes, so a batch never holds more
+//   than that plus one entry.
 // - Error from the primary: fatal -> the receiver stops (state kError, reason in the status and
 //   the log); otherwise it is logged and the receiver says Hello again after a second.
 // - Retention: every `retention_interval` the relay entries up to the applied sequence are
@@ -129,8 +130,7 @@ class Receiver {
   // durable (both from the receiver's thread; either may be empty: an empty `applied_seq`
   // counts as 0, known).
   Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> transport, Journal* relay,
-           std::function<std::optional<uint64_t>()> applied_seq,
-           std::function<void()> on_entries);
+           std::function<std::optional<uint64_t>()> applied_seq, std::function<void()> on_entries);
   ~Receiver();
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;

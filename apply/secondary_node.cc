@@ -89,6 +89,9 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
     return applier->WaitHeld(timeout);
   };
   bopts.stream.set_lenient = [applier](bool lenient) { applier->SetLenient(lenient); };
+  bopts.stream.received_anything = [this, applier] {
+    return relay_->last_seq() > 0 || applier->applied_seq() > 0;
+  };
   if (!config_.repository.path.empty()) {
     bopts.copy_files =
         [config = config_](const std::function<void(uint64_t, uint64_t)>& progress) -> Status {

@@ -464,7 +464,7 @@ Status CaptureService::DiscardUnfinished() {
 }
 
 Result<uint64_t> CaptureService::FirstSeqAtOrAfter(const BinlogPosition& point,
-                                                  std::chrono::milliseconds timeout) {
+                                                   std::chrono::milliseconds timeout) {
   {
     std::unique_lock<std::mutex> lock(status_mu_);
     const bool there = clock_.WaitFor(durable_cv_, lock, timeout, [&] {
@@ -475,35 +475,48 @@ Result<uint64_t> CaptureService::FirstSeqAtOrAfter(const BinlogPosition& point,
       return Status::Unavailable(fmt::format(
           "the capture has not journaled the binlog up to {} (it stands at {}, {}){}; try again",
           point.ToString(), durable_.empty() ? std::string("nowhere yet") : durable_.ToString(),
-          CaptureStateName(state_),
-          error_.ok() ? std::string() : ": " + error_.message()));
+          CaptureStateName(state_), error_.ok() ? std::string() : ": " + error_.message()));
     }
   }
-  // Every transaction that begins before `point` is journaled: the ones at or after it are the
-  // journal's tail. Walk it backwards, a window at a time, to the last one before `point`.
-  uint64_t high = journal_->last_seq();
+  return FirstSeqAtOrAfterIn(*journal_, point);
+}
+
+Result<uint64_t> FirstSeqAtOrAfterIn(const Journal& journal, const BinlogPosition& point) {
+  // Every transaction that begins before `point` is journaled (the caller waited for it): the
+  // ones at or after it are the journal's tail. Walk it backwards, a window of entries at a time,
+  // to the last one before `point`. A read stops at its byte budget (file entries carry up to a
+  // few MiB each), so a window may take several reads: every entry of it is looked at.
+  constexpr uint64_t kWindow = 64;
+  constexpr size_t kReadBytes = size_t{64} << 20;
+  const uint64_t first = journal.first_seq();
+  uint64_t high = journal.last_seq();
   uint64_t found = high + 1;
-  constexpr size_t kWindow = 64;
-  while (high >= journal_->first_seq() && high > 0) {
-    const uint64_t low = std::max<uint64_t>(journal_->first_seq(), high >= kWindow ? high - kWindow + 1 : 1);
-    RS_ASSIGN_OR_RETURN(auto entries, journal_->Read(low, high - low + 1, size_t{64} << 20));
-    if (entries.empty()) break;
-    bool before = false;
-    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-      pb::JournalEntry entry;
-      if (!entry.ParseFromString(it->second)) {
-        return Status::Corruption(fmt::format("journal {}: entry {} does not parse",
-                                              journal_->path(), it->first));
+  while (high >= first && high > 0) {
+    const uint64_t low = std::max<uint64_t>(first, high >= kWindow ? high - kWindow + 1 : 1);
+    std::vector<std::pair<uint64_t, BinlogPosition>> begins;  // database entries, in order
+    for (uint64_t next = low; next <= high;) {
+      RS_ASSIGN_OR_RETURN(auto entries, journal.Read(next, high - next + 1, kReadBytes));
+      if (entries.empty()) break;
+      for (const auto& [seq, bytes] : entries) {
+        if (seq > high) break;
+        pb::JournalEntry entry;
+        if (!entry.ParseFromString(bytes)) {
+          return Status::Corruption(
+              fmt::format("journal {}: entry {} does not parse", journal.path(), seq));
+        }
+        if (entry.has_db()) {
+          begins.emplace_back(seq,
+                              BinlogPosition{entry.db().begin_file(), entry.db().begin_offset()});
+        }
       }
-      if (!entry.has_db()) continue;
-      if (BinlogPosition{entry.db().begin_file(), entry.db().begin_offset()} < point) {
-        before = true;
-        break;
-      }
+      next = entries.back().first + 1;
+    }
+    for (auto it = begins.rbegin(); it != begins.rend(); ++it) {
+      if (it->second < point) return found;
       found = it->first;
     }
-    if (before || entries.front().first <= journal_->first_seq()) break;
-    high = entries.front().first - 1;
+    if (low <= first) break;
+    high = low - 1;
   }
   return found;
 }

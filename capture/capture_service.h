@@ -260,7 +260,7 @@ class CaptureService {
   std::deque<Queued> queued_;
 
   // ---- status
-  mutable std::mutex status_mu_;  // guards the fields below
+  mutable std::mutex status_mu_;        // guards the fields below
   std::condition_variable durable_cv_;  // with status_mu_: durable_ moved
   CaptureState state_ = CaptureState::kStopped;
   Status error_;
@@ -274,5 +274,11 @@ class CaptureService {
   std::atomic<int64_t> last_event_time_{0};
   std::atomic<bool> idle_{false};
 };
+
+// The first sequence of `journal` holding a database transaction (a part of one) that begins at
+// or after `point`, or last_seq + 1 when there is none; every transaction that begins before
+// `point` must be journaled already (CaptureService::FirstSeqAtOrAfter waits for that). Errors:
+// Corruption for an entry that does not parse; the journal's read errors.
+Result<uint64_t> FirstSeqAtOrAfterIn(const Journal& journal, const BinlogPosition& point);
 
 }  // namespace replsync::capture

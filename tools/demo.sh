@@ -5,9 +5,11 @@
 # and a secondary MariaDB on loopback, a CURVE key for each node made with `replsync keygen`
 # (both configurations are shown: each node's [node] name, its [transport] secret_key_file and
 # the other node's public key in [peers.<name>]), replsyncd on each (every ZeroMQ connection
-# authenticated and encrypted with those keys), a burst of changes on the primary
-# (DDL, every column type, triggers, a table without a primary key, a large transaction and
-# sysbench oltp_write_only) and in the primary's repository folder (new files and folders, a
+# authenticated and encrypted with those keys), a primary that already holds data (every column
+# type, a trigger, a view, a procedure, a table without a primary key, sysbench's tables, a
+# repository) and an empty secondary made its exact, following copy by `replsync bootstrap` while
+# sysbench writes, then a burst of changes on the primary (DDL, a large transaction and sysbench
+# oltp_write_only) and in the primary's repository folder (new files and folders, a
 # 48 MiB file changed in the middle, a rename, a symlink, a mode change, a delete),
 # `replsync status` on both nodes, and proof that the two nodes match: CHECKSUM TABLE of every
 # table on both, and both repository trees compared (content, type, mode, owner, mtime in ns,
@@ -211,16 +213,9 @@ for i in $(seq 1 200); do
 done
 head -c $((48 << 20)) /dev/urandom >"$prepo/cube.dat"
 
-step "Starting replsyncd on both nodes"
-"$replsyncd" --config "$MARIADB_WORK/primary.toml" >"$MARIADB_WORK/primary.log" 2>&1 &
-pids+=($!)
-"$replsyncd" --config "$MARIADB_WORK/secondary.toml" >"$MARIADB_WORK/secondary.log" 2>&1 &
-pids+=($!)
-sleep 1
-tail -n 5 "$MARIADB_WORK/primary.log" "$MARIADB_WORK/secondary.log"
-check_daemons
-
-step "A burst of changes on the primary"
+step "What the primary already holds before replsync runs"
+# A primary that has been in use: a database with every column type, a trigger, a table without
+# a primary key, a view and a procedure, and sysbench's tables. The secondary starts empty.
 start=$(mariadb_sql primary "SHOW MASTER STATUS" | awk '{print $1":"$2}')
 mariadb_sql primary "
 CREATE DATABASE smarten;
@@ -250,6 +245,39 @@ SET time_zone = '+05:30';
 INSERT INTO reports (name, owner, budget, ratio, created, updated, due, duration, kind, tags, flags, year_made, body, meta)
 VALUES ('Quarterly sales 📈', 'José', 12345.67, 0.25, '2024-02-29 12:34:56.123400', '2024-03-01 08:00:00.500', '2024-03-31', '-12:30:00.25', 'chart', 'sales,finance', b'10100101', 2024, x'00FF00', '{\"dims\": [\"region\"]}'),
        ('Headcount', NULL, -999.99, NULL, '1999-12-31 23:59:59', NULL, '0000-00-00', '838:59:59', 'pivot', '', b'0', 1901, '', NULL);
+CREATE VIEW report_names AS SELECT id, name FROM reports;
+CREATE PROCEDURE add_report(IN n VARCHAR(100)) INSERT INTO reports (name) VALUES (n);
+"
+seconds=${DEMO_SYSBENCH_SECONDS:-10}
+mariadb_sql primary "CREATE DATABASE sbtest"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
+  --mysql-user=root --tables=2 --table-size=10000 prepare >/dev/null
+echo "smarten: $(mariadb_sql primary "SELECT COUNT(*) FROM smarten.reports") reports; sbtest: $(mariadb_sql primary "SELECT COUNT(*) FROM sbtest.sbtest1") + $(mariadb_sql primary "SELECT COUNT(*) FROM sbtest.sbtest2") rows"
+
+step "Starting replsyncd on both nodes"
+"$replsyncd" --config "$MARIADB_WORK/primary.toml" >"$MARIADB_WORK/primary.log" 2>&1 &
+pids+=($!)
+"$replsyncd" --config "$MARIADB_WORK/secondary.toml" >"$MARIADB_WORK/secondary.log" 2>&1 &
+pids+=($!)
+sleep 1
+tail -n 5 "$MARIADB_WORK/primary.log" "$MARIADB_WORK/secondary.log"
+check_daemons
+
+step "Bootstrapping the empty secondary while the primary keeps working (replsync bootstrap)"
+# The secondary's replsyncd copies the primary's databases, tables, rows, views, routines,
+# triggers and repository over the replication link, at consistent points, and joins the
+# change stream with no gap; sysbench keeps writing meanwhile.
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
+  --mysql-user=root --tables=2 --table-size=10000 --threads=2 --rate=100 --time=8 run >/dev/null &
+load=$!
+echo "\$ replsync bootstrap --config $MARIADB_WORK/secondary.toml"
+"$replsync" bootstrap --config "$MARIADB_WORK/secondary.toml" | sed 's/^/  /'
+wait "$load"
+check_daemons
+
+step "A burst of changes on the primary"
+mariadb_sql primary "
+USE smarten;
 BEGIN;
 UPDATE reports SET budget = budget * 2, tags = 'hr' WHERE id = 2;
 INSERT INTO log_lines VALUES ('no primary key'), ('no primary key');
@@ -258,10 +286,6 @@ COMMIT;
 ALTER TABLE reports ADD COLUMN archived TINYINT(1) NOT NULL DEFAULT 0;
 INSERT INTO log_lines SELECT CONCAT('line ', seq) FROM seq_1_to_50000;
 "
-seconds=${DEMO_SYSBENCH_SECONDS:-10}
-mariadb_sql primary "CREATE DATABASE sbtest"
-sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
-  --mysql-user=root --tables=2 --table-size=10000 prepare >/dev/null
 echo "sysbench oltp_write_only for ${seconds}s..."
 sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_primary" \
   --mysql-user=root --tables=2 --table-size=10000 --threads=4 --time="$seconds" run |
@@ -320,7 +344,7 @@ step "replsync status --config secondary.toml"
 "$replsync" status --config "$MARIADB_WORK/secondary.toml" || true
 security_status secondary || true
 
-step "The primary's first changes as the capture decoded them (replsync binlog dump --json)"
+step "The primary's first rows as its binlog holds them (replsync binlog dump --json)"
 # awk reads the dump to its end: a reader that stopped early (grep -m, head) would kill the dump
 # with SIGPIPE, and pipefail would stop the demo.
 "$replsync" binlog dump --config "$MARIADB_WORK/primary.toml" --from "$start" --json |

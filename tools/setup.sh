@@ -18,7 +18,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libzstd-dev zlib1g-dev libxxhash-dev libisal-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync percona-toolkit
+  libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync percona-toolkit mydumper
   # the TLS tests make a CA and a server certificate at test time
   openssl
 )

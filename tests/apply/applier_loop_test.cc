@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +35,7 @@
 #include "replsync.pb.h"
 #include "sync/clock.h"
 #include "sync/file_lock.h"
+#include "sync/files/content_hash.h"
 #include "sync/journal/journal.h"
 #include "sync/verify/barrier.h"
 
@@ -657,6 +659,76 @@ TEST_F(ApplierLoopTest, TransactionsOnTablesInAForeignKeyAreAppliedOneAtATime) {
   EXPECT_TRUE(AppliesWithoutError(4, milliseconds(3000)));
   EXPECT_EQ(on_workers.load(), 2);
   EXPECT_EQ(applier_->status().parallel_applied, 2u);
+}
+
+// Part `part` of the three-part file "big" whose whole content is "head-middle-tail".
+std::string BigFilePart(uint32_t part) {
+  static const char* const kLiterals[] = {"head-", "middle-", "tail"};
+  pb::JournalEntry entry;
+  pb::FileChange* f = entry.mutable_file();
+  f->set_kind(pb::FileChange::FILE);
+  f->set_path("big");
+  f->set_part(part);
+  f->set_last_part(part == 2);
+  f->add_ops()->set_data(kLiterals[part]);
+  if (part == 2) {
+    f->set_content_hash(Sha256::Of("head-middle-tail"));
+    f->mutable_meta()->set_mode(0644);
+    f->mutable_meta()->set_size(16);
+    f->mutable_meta()->set_mtime_ns(1700000000000000000);
+    f->set_parent_mtime_ns(1700000000000000000);
+  }
+  return entry.SerializeAsString();
+}
+
+// A run of file entries cut by Stop inside a file (its last part not received yet) was not
+// committed: after Start it is applied again from the file's first part, and nothing of the
+// interrupted run stays in progress (the bootstrap stops and starts the applier this way).
+TEST_F(ApplierLoopTest, FileCutByStopIsAppliedAgainFromItsFirstPartAfterStart) {
+  OpenRelay();
+  Put(1, BigFilePart(0));
+  Put(2, BigFilePart(1));
+  Start(Options(1));
+  // The first two parts are in a temporary file while the applier waits for the third.
+  auto temporaries = [this] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(repo_)) {
+      n += e.path().filename().string().rfind(".replsync-tmp.", 0) == 0;
+    }
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (temporaries() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(temporaries(), 1u) << "the applier never began the file: the test proves nothing";
+  applier_->Stop();
+  ASSERT_TRUE(applier_->Start().ok());
+  Put(3, BigFilePart(2));
+  applier_->Notify();
+  ASSERT_TRUE(AppliesWithoutError(3)) << applier_->status().last_error;
+  std::ifstream in(repo_ + "/big");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "head-middle-tail");
+}
+
+// In a bootstrap's lenient window nothing goes to a worker (the server skips what it cannot
+// find, so a conflict between workers would be silent); after it, workers again.
+TEST_F(ApplierLoopTest, LenientWindowAppliesOneAtATime) {
+  OpenRelay();
+  ApplierOptions o = ManualOptions(2);
+  std::atomic<int> on_workers{0};
+  o.before_worker_apply = [&](uint64_t) { ++on_workers; };
+  PutDb(1, 4, /*parallel=*/true);
+  applier_ = std::make_unique<Applier>(std::move(o), relay_.get());
+  applier_->SetLenient(true);
+  ASSERT_TRUE(applier_->Start().ok());
+  EXPECT_TRUE(AppliesWithoutError(4, milliseconds(3000)));
+  EXPECT_EQ(on_workers.load(), 0);
+  applier_->SetLenient(false);
+  PutDb(5, 8, /*parallel=*/true);
+  applier_->Notify();
+  EXPECT_TRUE(AppliesWithoutError(8, milliseconds(3000)));
+  EXPECT_GT(on_workers.load(), 0);
 }
 
 // ---- the owner's hold (SetHold / WaitHeld) and the bootstrap's DDL skipping

@@ -1,10 +1,11 @@
 #include "apply/binlog_statement.h"
-#include "sync/text.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "sync/text.h"
 
 namespace replsync::apply {
 namespace {

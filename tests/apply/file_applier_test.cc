@@ -297,9 +297,10 @@ TEST_F(FileApplierTest, RefusedMultiPartFileRefusesItsOtherParts) {
   EXPECT_EQ(applier_->refused(), 1u);
   EXPECT_FALSE(Exists(P("fifo")));
   EXPECT_FALSE(applier_->file_in_progress());
-  // A part after the refused file's last one is no longer taken for it.
-  auto stray = applier_->Apply(part1);
-  EXPECT_FALSE(stray.ok());
+  // A part after the refused file's last one is no longer taken for it: it is a part without
+  // its first one, asked for whole.
+  EXPECT_EQ(MustApply(part1), FileApplyOutcome::kNeedsResync);
+  EXPECT_EQ(applier_->refused(), 1u);
 }
 
 TEST_F(FileApplierTest, MissingParentDirectoriesAreCreated) {
@@ -709,6 +710,27 @@ TEST_F(FileApplierTest, MultiPartFileAcrossThreeApplies) {
   EXPECT_TRUE(Temporaries(root_).empty());
 }
 
+// A stream that begins inside a file (a bootstrap joins the stream at its copy's point) brings
+// that file's later parts without its part 0: the path is left as it is and asked for whole.
+TEST_F(FileApplierTest, LaterPartsWithoutTheFirstNeedResyncAndChangeNothing) {
+  Write(P("big"), "old content");
+  pb::FileChange part1 = FileChange("big", "middle of the new content");
+  part1.set_part(1);
+  part1.set_last_part(false);
+  part1.clear_content_hash();
+  pb::FileChange part2 = part1;
+  part2.set_part(2);
+  part2.set_last_part(true);
+  EXPECT_EQ(MustApply(part1), FileApplyOutcome::kNeedsResync);
+  EXPECT_FALSE(applier_->file_in_progress());
+  EXPECT_EQ(MustApply(part2), FileApplyOutcome::kNeedsResync);
+  EXPECT_EQ(Read(P("big")), "old content");
+  EXPECT_TRUE(Temporaries(root_).empty());
+  // The next whole file for the path is applied as usual.
+  EXPECT_EQ(MustApply(FileChange("big", "whole")), FileApplyOutcome::kApplied);
+  EXPECT_EQ(Read(P("big")), "whole");
+}
+
 TEST_F(FileApplierTest, AbandonedLastPartKeepsOldContentAndNoTemporary) {
   Write(P("f"), "old");
   pb::FileChange part0 = FileChange("f", "half of the new");
@@ -728,16 +750,10 @@ TEST_F(FileApplierTest, AbandonedLastPartKeepsOldContentAndNoTemporary) {
 }
 
 TEST_F(FileApplierTest, PartThatDoesNotContinueTheFileIsCorruption) {
-  pb::FileChange orphan = FileChange("f", "tail");
-  orphan.set_part(1);
-  auto result = applier_->Apply(orphan);
-  ASSERT_FALSE(result.ok());
-  EXPECT_TRUE(result.status().IsCorruption());
-
   pb::FileChange part0 = FileChange("f", "head");
   part0.set_last_part(false);
   ASSERT_EQ(MustApply(part0), FileApplyOutcome::kApplied);
-  result = applier_->Apply(DirChange("d"));
+  auto result = applier_->Apply(DirChange("d"));
   ASSERT_FALSE(result.ok());
   EXPECT_TRUE(result.status().IsCorruption()) << result.status().ToString();
   EXPECT_FALSE(applier_->file_in_progress());

@@ -255,7 +255,8 @@ TEST_F(ReceiverTest, ALongFileResyncListGoesInSeveralMessagesThePrimaryAccepts) 
   Expect(pb::Envelope::kHello);
   std::vector<std::string> paths;
   for (int i = 0; i < 30000; ++i) {
-    paths.push_back("dir" + std::to_string(i % 97) + "/" + std::string(200, 'p') + std::to_string(i));
+    paths.push_back("dir" + std::to_string(i % 97) + "/" + std::string(200, 'p') +
+                    std::to_string(i));
   }
   receiver_->SetFileResync(paths);
   Tick(milliseconds(1));

@@ -1276,5 +1276,47 @@ TEST_F(CaptureServiceTest, OnAppendIsCalledAfterEntriesAreDurable) {
   EXPECT_TRUE(durable_when_called.load());
 }
 
+// The stream's start for a bootstrap: the first entry of a transaction beginning at or after the
+// point, looked for backwards over a tail of large file entries (more than one read's byte
+// budget in a window), so that no transaction at or after the point is skipped and none before
+// it is taken.
+TEST_F(CaptureServiceTest, FirstSeqAtOrAfterLooksAtEveryEntryBehindLargeFileEntries) {
+  Journal& journal = OpenJournal();
+  auto db = [](uint64_t begin) {
+    pb::JournalEntry entry;
+    entry.mutable_db()->set_begin_file("binlog.000001");
+    entry.mutable_db()->set_begin_offset(begin);
+    entry.mutable_db()->set_last_part(true);
+    return entry.SerializeAsString();
+  };
+  auto file = [](int i) {
+    pb::JournalEntry entry;
+    entry.mutable_file()->set_kind(pb::FileChange::FILE);
+    entry.mutable_file()->set_path("big" + std::to_string(i));
+    entry.mutable_file()->add_ops()->set_data(std::string(size_t{5} << 20, 'x'));
+    return entry.SerializeAsString();
+  };
+  // seq 1-2: transactions at 100 and 200; 3-22: files of 5 MiB; 23-25: transactions at 300,
+  // 400, 500; 26-45: files; 46: a transaction at 600.
+  std::vector<std::string> entries = {db(100), db(200)};
+  for (int i = 0; i < 20; ++i) entries.push_back(file(i));
+  for (uint64_t begin : {300, 400, 500}) entries.push_back(db(begin));
+  for (int i = 20; i < 40; ++i) entries.push_back(file(i));
+  entries.push_back(db(600));
+  ASSERT_TRUE(journal.Append(entries, {}).ok());
+  auto at = [&](uint64_t offset) {
+    Result<uint64_t> seq = capture::FirstSeqAtOrAfterIn(journal, {"binlog.000001", offset});
+    EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+    return seq.ok() ? *seq : 0;
+  };
+  EXPECT_EQ(at(50), 1u);
+  EXPECT_EQ(at(150), 2u);
+  EXPECT_EQ(at(250), 23u);  // the transactions behind 20 files of 5 MiB are not passed over
+  EXPECT_EQ(at(300), 23u);
+  EXPECT_EQ(at(450), 25u);
+  EXPECT_EQ(at(550), 46u);
+  EXPECT_EQ(at(700), 47u);  // none yet: the next sequence to be written
+}
+
 }  // namespace
 }  // namespace replsync::capture

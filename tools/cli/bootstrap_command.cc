@@ -46,7 +46,11 @@ std::string ResyncCounts(const NodeStatus::Bootstrap& b) {
 // "copying: tables 3/12, rows 120000/1000000, 24.0 MB/200.0 MB, 30.5 MB/s, ETA 6 s"
 std::string ProgressLine(const NodeStatus::Bootstrap& b) {
   std::string line = b.phase;
-  if (b.phase == "copying" || b.phase == "starting") {
+  if (b.phase == "starting") {
+    line += ": the primary's first consistent point and its definitions";
+  } else if (b.phase == "objects") {
+    line += ": views, routines, triggers, events and users";
+  } else if (b.phase == "copying") {
     line += fmt::format(": tables {}/{}, rows {}/~{}, {}/~{}, {:.1f} MB/s, ETA {}", b.tables_done,
                         b.tables_total, b.rows_done, b.rows_estimated, Megabytes(b.bytes_done),
                         Megabytes(b.bytes_estimated), b.bytes_per_second / 1e6,
@@ -132,7 +136,8 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
         last_json = std::move(json);
       } else if (tty) {
         fmt::print(out, "\r\033[K{}", ProgressLine(*b));
-      } else if (b->phase != last_phase || now - last_line >= std::chrono::seconds(10)) {
+      } else if (b->exit_code < 0 &&
+                 (b->phase != last_phase || now - last_line >= std::chrono::seconds(10))) {
         fmt::print(out, "{}\n", ProgressLine(*b));
         last_line = now;
       }
