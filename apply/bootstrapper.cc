@@ -828,8 +828,8 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     if (!read->empty) side = std::move(*read);
   }
   if (w->key_columns.empty() && side) {
-    Result<bool> equal = CompareChunk(client, loader, round, reader, *w, *side, chunk_bytes,
-                                      nullptr);
+    Result<bool> equal =
+        CompareChunk(client, loader, round, reader, *w, *side, chunk_bytes, nullptr);
     if (!equal.ok()) return equal.status();
     if (*equal) {
       w->done = true;
@@ -932,12 +932,12 @@ Status Bootstrapper::ResyncDefinitions(SqlSession& db, const BootstrapClient::Ro
   if (!dbs.ok()) return dbs.status();
   TableDefinitions secondary, primary;
   for (const std::string& schema : *dbs) {
-    Result<std::vector<SqlSession::Row>> tables =
-        db.Query("SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE "
-                 "TABLE_SCHEMA = " +
-                     QuoteString(schema) +
-                     " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE')",
-                 "bootstrap: list the secondary's tables");
+    Result<std::vector<SqlSession::Row>> tables = db.Query(
+        "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE "
+        "TABLE_SCHEMA = " +
+            QuoteString(schema) +
+            " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE')",
+        "bootstrap: list the secondary's tables");
     if (!tables.ok()) return tables.status();
     for (const SqlSession::Row& row : *tables) {
       const std::string name = row[0].value_or("");
@@ -1030,9 +1030,9 @@ Result<Bootstrapper::ResyncSide> Bootstrapper::ReadResyncSide(SqlSession& sessio
   if (!key.ok()) return key.status();
   side.key_columns = key->columns;
   side.key_name = key->name;
-  Result<std::vector<SqlSession::Row>> any = session.Query(
-      "SELECT EXISTS (SELECT 1 FROM " + QualifiedName(db, table) + ")",
-      "bootstrap: look for rows in " + TableKey(db, table));
+  Result<std::vector<SqlSession::Row>> any =
+      session.Query("SELECT EXISTS (SELECT 1 FROM " + QualifiedName(db, table) + ")",
+                    "bootstrap: look for rows in " + TableKey(db, table));
   if (!any.ok()) return any.status();
   side.empty = !any->empty() && !any->front().empty() && any->front()[0].value_or("0") == "0";
   return side;

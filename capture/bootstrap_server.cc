@@ -992,7 +992,9 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
   }
   if (key->columns.empty() && request.summary_only()) {
     auto summary = bootstrap::SummarizeChunk(session, db, name, stored, {}, "", {}, {});
-    if (!summary.ok()) return Answer(round, job, ChunkError(round, reader, summary.status(), table));
+    if (!summary.ok()) {
+      return Answer(round, job, ChunkError(round, reader, summary.status(), table));
+    }
     reply.set_table_done(true);
     return send_summary(*summary);
   }
@@ -1094,9 +1096,8 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     uint64_t rows = 0;
     std::vector<std::string> last_key(key_stored.size());
     Status st = session.Stream(
-        fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}",
-                    bootstrap::SelectList(key_stored), table, hint,
-                    bootstrap::KeyRangeWhere(key->columns, after, {}),
+        fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}", bootstrap::SelectList(key_stored),
+                    table, hint, bootstrap::KeyRangeWhere(key->columns, after, {}),
                     bootstrap::KeyOrder(key->columns), n),
         [&](const MariadbConnection::RowView& row) -> Status {
           if (row.count != key_stored.size()) {
@@ -1115,7 +1116,9 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     const bool done = rows < n;
     auto summary = bootstrap::SummarizeChunk(session, db, name, stored, key->columns, key->name,
                                              after, done ? std::vector<std::string>{} : last_key);
-    if (!summary.ok()) return Answer(round, job, ChunkError(round, reader, summary.status(), table));
+    if (!summary.ok()) {
+      return Answer(round, job, ChunkError(round, reader, summary.status(), table));
+    }
     if (summary->rows != rows) {
       return Answer(round, job,
                     ErrorReply(fmt::format("{} holds {} rows after key {} in the snapshot but its "
@@ -1147,8 +1150,8 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     std::vector<std::string> last_key(positions->size());
     bool too_big = false;
     Status st = session.Stream(
-        fmt::format("SELECT {} FROM {}{}{} ORDER BY {}", bootstrap::SelectList(stored), table,
-                    hint, bootstrap::KeyRangeWhere(key->columns, after, upper),
+        fmt::format("SELECT {} FROM {}{}{} ORDER BY {}", bootstrap::SelectList(stored), table, hint,
+                    bootstrap::KeyRangeWhere(key->columns, after, upper),
                     bootstrap::KeyOrder(key->columns)),
         [&](const MariadbConnection::RowView& row) -> Status {
           if (row.count != stored.size()) {
@@ -1170,13 +1173,13 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
         },
         "read " + table);
     if (too_big) {
-      return Answer(round, job,
-                    ErrorReply(fmt::format("the rows of {} in {} .. {} exceed {} MiB in the chunk "
-                                           "format: they cannot be shipped in one chunk",
-                                           table, bootstrap::DescribeBound(after, false),
-                                           bootstrap::DescribeBound(upper, true),
-                                           kMaxChunkText >> 20),
-                               false));
+      return Answer(
+          round, job,
+          ErrorReply(fmt::format("the rows of {} in {} .. {} exceed {} MiB in the chunk "
+                                 "format: they cannot be shipped in one chunk",
+                                 table, bootstrap::DescribeBound(after, false),
+                                 bootstrap::DescribeBound(upper, true), kMaxChunkText >> 20),
+                     false));
     }
     if (!st.ok()) return Answer(round, job, ChunkError(round, reader, st, table));
     reply.set_table_done(upper.empty());

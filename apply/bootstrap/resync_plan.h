@@ -28,7 +28,7 @@ struct ResyncPlan {
   std::vector<std::pair<std::string, std::string>> recreate;  // definitions differ
   std::vector<std::pair<std::string, std::string>> create;    // only on the primary
   std::vector<std::pair<std::string, std::string>> keep;      // compared chunk by chunk
-  std::vector<std::string> drop_databases;                     // only on the secondary
+  std::vector<std::string> drop_databases;                    // only on the secondary
 };
 
 // A CREATE TABLE text as compared: without its AUTO_INCREMENT=<n> table option.

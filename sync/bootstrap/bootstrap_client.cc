@@ -54,8 +54,8 @@ Result<BootstrapClient::Round> BootstrapClient::BeginRound(uint32_t readers, boo
 }
 
 pb::BootstrapRequest BootstrapClient::ChunkRequest(uint64_t round, uint32_t reader,
-                                                  const std::string& db, const std::string& table,
-                                                  const std::vector<std::string>& after) {
+                                                   const std::string& db, const std::string& table,
+                                                   const std::vector<std::string>& after) {
   pb::BootstrapRequest request;
   request.set_op(pb::BootstrapRequest::READ_CHUNK);
   request.set_round(round);
@@ -99,16 +99,16 @@ Result<BootstrapClient::Summary> BootstrapClient::SummarizeChunk(
   request.set_max_bytes(max_bytes);
   request.set_summary_only(true);
   RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
-  const std::string what =
-      fmt::format("the summary of a chunk of `{}`.`{}` from the primary at {}", db, table,
-                  endpoint_);
+  const std::string what = fmt::format("the summary of a chunk of `{}`.`{}` from the primary at {}",
+                                       db, table, endpoint_);
   if (reply.column_types_size() != reply.columns_size()) {
     return Status::Corruption(fmt::format("{} names {} columns but types {}", what,
                                           reply.columns_size(), reply.column_types_size()));
   }
   if (!reply.data().empty() || reply.raw_bytes() != 0) {
-    return Status::Corruption(what + " carries rows (a primary that does not know summary_only? "
-                                     "update it)");
+    return Status::Corruption(what +
+                              " carries rows (a primary that does not know summary_only? "
+                              "update it)");
   }
   if (reply.rows() > 0 && reply.summary_sha256().size() != 64) {
     return Status::Corruption(

@@ -51,8 +51,7 @@ std::string ChunkSummarySql(const std::string& db, const std::string& table,
   return fmt::format(
       "SELECT c, SHA2(g, 256), LENGTH(g), c FROM (SELECT COUNT(*) AS c, GROUP_CONCAT({} ORDER "
       "BY {} SEPARATOR '') AS g FROM {}{}{}) AS x",
-      encoding, KeyOrder(key_columns), qualified, hint,
-      KeyRangeWhere(key_columns, lower, upper));
+      encoding, KeyOrder(key_columns), qualified, hint, KeyRangeWhere(key_columns, lower, upper));
 }
 
 Result<ChunkSummary> SummarizeChunk(SqlSession& session, const std::string& db,
@@ -71,10 +70,9 @@ Result<ChunkSummary> SummarizeChunk(SqlSession& session, const std::string& db,
   // A summary concatenates at most max_allowed_packet bytes; group_concat_max_len must not cut
   // it shorter.
   RS_RETURN_IF_ERROR(session.Execute("SET SESSION group_concat_max_len = 4294967295", what));
-  RS_ASSIGN_OR_RETURN(
-      auto rows,
-      session.Query(ChunkSummarySql(db, table, columns, key_columns, key_name, lower, upper),
-                    what));
+  RS_ASSIGN_OR_RETURN(auto rows, session.Query(ChunkSummarySql(db, table, columns, key_columns,
+                                                               key_name, lower, upper),
+                                               what));
   ChunkSummary summary;
   if (rows.empty() || rows[0].size() < 4) {
     return Status::Internal(what + ": the summary query returned no row");

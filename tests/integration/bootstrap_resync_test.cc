@@ -39,8 +39,7 @@ using testing::MariadbServer;
 
 class BootstrapResyncTest : public testing::BootstrapFixture {
  protected:
-  explicit BootstrapResyncTest(int secondaries = 1)
-      : BootstrapFixture("bsresync", secondaries) {}
+  explicit BootstrapResyncTest(int secondaries = 1) : BootstrapFixture("bsresync", secondaries) {}
 
   // Changes only app.big, at keys from `first_id` on and new keys, about `per_second`
   // transactions a second, until `stop`: the chunks below `first_id` see no change.
@@ -82,8 +81,8 @@ class BootstrapResyncTest : public testing::BootstrapFixture {
   std::pair<uint64_t, uint64_t> Progress(const std::string& table,
                                          const std::string& node = "secondary") {
     auto rows = Server(node).Query(
-        "SELECT `rows`, bytes FROM replsync.bootstrap_tables WHERE db = 'app' AND tbl = '" +
-        table + "'");
+        "SELECT `rows`, bytes FROM replsync.bootstrap_tables WHERE db = 'app' AND tbl = '" + table +
+        "'");
     EXPECT_TRUE(rows.ok() && rows->size() == 1)
         << table << ": " << (rows.ok() ? std::to_string(rows->size()) + " rows" : "unreadable");
     if (!rows.ok() || rows->size() != 1) return {0, 0};
@@ -166,15 +165,17 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
   ASSERT_NO_FATAL_FAILURE(ExpectTablesConverge(120s));
   const CommandRun verify = RunReplsync("verify", "");
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_EQ(One(s, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' "
-                   "AND TABLE_NAME = 'stray'"),
+  EXPECT_EQ(One(s,
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' "
+                "AND TABLE_NAME = 'stray'"),
             "0");
   const std::string log = Log("secondary");
   EXPECT_NE(log.find("app.stray is dropped: the primary has no such table"), std::string::npos);
   EXPECT_NE(log.find("app.items is defined otherwise than on the primary"), std::string::npos);
   // The redefined table's trigger came back with the schema objects.
-  EXPECT_EQ(One(s, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = "
-                   "'items_ai'"),
+  EXPECT_EQ(One(s,
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = "
+                "'items_ai'"),
             "1");
 
   // Nothing shipped for the tables found equal; the differing ones shipped.
@@ -210,9 +211,9 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
   const CommandRun status = RunReplsync("status", "");
   EXPECT_NE(status.out.find(fmt::format("bootstrap    resync done: tables ")), std::string::npos)
       << status.out;
-  EXPECT_NE(status.out.find(fmt::format("{} equal ({} rows equal)", b->chunks_equal,
-                                        b->rows_equal)),
-            std::string::npos)
+  EXPECT_NE(
+      status.out.find(fmt::format("{} equal ({} rows equal)", b->chunks_equal, b->rows_equal)),
+      std::string::npos)
       << status.out;
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "INSERT INTO app.items VALUES (99999, 1, 7)"));
   ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.audit WHERE item = 99999"));
@@ -241,8 +242,9 @@ TEST_F(BootstrapResyncAwayTest, ASecondaryAwayLongerThanTheJournalKeepsComesBack
   ASSERT_FALSE(HasFailure());
   ASSERT_NO_FATAL_FAILURE(WritePrimaryConfig(Secondaries(), /*journal_megabytes=*/1));
   ASSERT_NO_FATAL_FAILURE(StartPrimaryDaemon());
-  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "CREATE TABLE app.blobs (id INT PRIMARY KEY, data "
-                                         "LONGTEXT)"));
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE TABLE app.blobs (id INT PRIMARY KEY, data "
+                              "LONGTEXT)"));
   constexpr int kBlobs = 16;  // 2 MiB of rows for a 1 MiB journal
   for (int i = 0; i < kBlobs; ++i) {
     std::string hex;

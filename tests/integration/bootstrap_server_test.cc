@@ -20,10 +20,10 @@
 #include "capture/primary_node.h"
 #include "sync/bootstrap/bootstrap_client.h"
 #include "sync/bootstrap/chunk_summary.h"
-#include "sync/verify/usable_key.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
 #include "sync/mysql/mariadb_connection.h"
+#include "sync/verify/usable_key.h"
 #include "sync/wire/transport_security.h"
 #include "tests/harness/node_pair_test.h"
 
@@ -469,7 +469,8 @@ TEST_F(BootstrapServerTest, ASummaryNamesAChunksRangeAndABoundedReadReturnsExact
   EXPECT_NE(fewer->sha256, whole->sha256);
   // Refused: a bounded read of a table without a key, an end key that is not a literal.
   EXPECT_FALSE(client_->ReadRange(round->round, 0, "app", "nokey", {}, {}).ok());
-  EXPECT_FALSE(client_->ReadRange(round->round, 0, "app", "big", {}, {"1; DROP TABLE app.big"}).ok());
+  EXPECT_FALSE(
+      client_->ReadRange(round->round, 0, "app", "big", {}, {"1; DROP TABLE app.big"}).ok());
 }
 
 TEST_F(BootstrapServerTest, ATableWithoutAKeyComesInPiecesOfOneSelect) {

@@ -39,8 +39,8 @@ std::string Duration(int64_t seconds) {
 
 // "chunks: 4 loaded, 120 equal (1200000 rows equal)": what a resync compared.
 std::string ResyncCounts(const NodeStatus::Bootstrap& b) {
-  return fmt::format("chunks: {} loaded, {} equal ({} rows equal)", b.chunks_loaded,
-                     b.chunks_equal, b.rows_equal);
+  return fmt::format("chunks: {} loaded, {} equal ({} rows equal)", b.chunks_loaded, b.chunks_equal,
+                     b.rows_equal);
 }
 
 // "copying: tables 3/12, rows 120000/1000000, 24.0 MB/200.0 MB, 30.5 MB/s, ETA 6 s"

@@ -115,9 +115,9 @@ void PrintSecondary(const NodeStatus::Secondary& s, std::FILE* out) {
                static_cast<unsigned long long>(s.relay.entries), Bytes(s.relay.bytes).c_str());
   if (s.bootstrap) {
     const NodeStatus::Bootstrap& b = *s.bootstrap;
-    std::string line = fmt::format("{}{}: tables {}/{}, rows {}, {}", b.resync ? "resync " : "",
-                                   b.phase, b.tables_done, b.tables_total, b.rows_done,
-                                   Bytes(b.bytes_done));
+    std::string line =
+        fmt::format("{}{}: tables {}/{}, rows {}, {}", b.resync ? "resync " : "", b.phase,
+                    b.tables_done, b.tables_total, b.rows_done, Bytes(b.bytes_done));
     if (b.resync) {
       line += fmt::format("; chunks {} loaded, {} equal ({} rows equal)", b.chunks_loaded,
                           b.chunks_equal, b.rows_equal);

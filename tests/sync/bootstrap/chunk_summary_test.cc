@@ -52,30 +52,28 @@ const std::string kDigest(64, 'a');
 TEST(ChunkSummaryTest, AKeyedRangeIsSummarisedInKeyOrderThroughItsIndex) {
   const std::vector<Column> columns = {Col("id", "int"), Col("f", "float"),
                                        Col("twice", "int", /*generated=*/true)};
-  const std::string sql =
-      ChunkSummarySql("app", "t", columns, {"id"}, "PRIMARY", {"5"}, {"9"});
+  const std::string sql = ChunkSummarySql("app", "t", columns, {"id"}, "PRIMARY", {"5"}, {"9"});
   const std::string encoding =
       RowEncodingSql({EncodedColumn{"id", "int"}, EncodedColumn{"f", "float"}});
-  EXPECT_EQ(sql,
-            "SELECT c, SHA2(g, 256), LENGTH(g), c FROM (SELECT COUNT(*) AS c, GROUP_CONCAT(" +
-                encoding +
-                " ORDER BY `id` SEPARATOR '') AS g FROM `app`.`t` FORCE INDEX (PRIMARY) WHERE "
-                "`id` > 5 AND `id` <= 9) AS x");
+  EXPECT_EQ(sql, "SELECT c, SHA2(g, 256), LENGTH(g), c FROM (SELECT COUNT(*) AS c, GROUP_CONCAT(" +
+                     encoding +
+                     " ORDER BY `id` SEPARATOR '') AS g FROM `app`.`t` FORCE INDEX (PRIMARY) WHERE "
+                     "`id` > 5 AND `id` <= 9) AS x");
   // The generated column is the server's: not encoded. FLOAT is widened.
   EXPECT_EQ(sql.find("twice"), std::string::npos);
   EXPECT_NE(sql.find("(`f` + 0e0)"), std::string::npos);
   // Another index is named; the last chunk has no upper bound, the first no lower one.
-  EXPECT_NE(ChunkSummarySql("app", "t", columns, {"id"}, "uk", {}, {}).find(
-                "FORCE INDEX (`uk`)) AS x"),
-            std::string::npos);
-  EXPECT_NE(ChunkSummarySql("app", "t", columns, {"id"}, "", {"5"}, {}).find(
-                "FROM `app`.`t` WHERE `id` > 5) AS x"),
+  EXPECT_NE(
+      ChunkSummarySql("app", "t", columns, {"id"}, "uk", {}, {}).find("FORCE INDEX (`uk`)) AS x"),
+      std::string::npos);
+  EXPECT_NE(ChunkSummarySql("app", "t", columns, {"id"}, "", {"5"}, {})
+                .find("FROM `app`.`t` WHERE `id` > 5) AS x"),
             std::string::npos);
 }
 
 TEST(ChunkSummaryTest, ATableWithoutAKeyIsSummarisedAsAMultisetOfRowHashes) {
-  const std::string sql = ChunkSummarySql("app", "nokey", {Col("a", "int"), Col("b", "varchar")},
-                                          {}, "", {}, {});
+  const std::string sql =
+      ChunkSummarySql("app", "nokey", {Col("a", "int"), Col("b", "varchar")}, {}, "", {}, {});
   EXPECT_NE(sql.find("GROUP_CONCAT(h ORDER BY h SEPARATOR '')"), std::string::npos) << sql;
   EXPECT_NE(sql.find("COUNT(h) AS n"), std::string::npos) << sql;
   EXPECT_NE(sql.find("SELECT SHA2(" +

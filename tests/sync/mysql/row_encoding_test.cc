@@ -30,9 +30,9 @@ TEST(RowEncodingTest, LargeValuesAreTheirLengthAndHash) {
 
 TEST(RowEncodingTest, ARowConcatenatesItsColumnsInOrder) {
   EXPECT_EQ(RowEncodingSql({}), "");
-  EXPECT_EQ(RowEncodingSql({EncodedColumn{"a", "int"}, EncodedColumn{"b", "text"}}),
-            "CONCAT(" + ColumnEncodingSql("a", "int") + ", " + ColumnEncodingSql("b", "text") +
-                ")");
+  EXPECT_EQ(
+      RowEncodingSql({EncodedColumn{"a", "int"}, EncodedColumn{"b", "text"}}),
+      "CONCAT(" + ColumnEncodingSql("a", "int") + ", " + ColumnEncodingSql("b", "text") + ")");
 }
 
 }  // namespace
