@@ -6,17 +6,21 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
 #include "apply/applier.h"
 #include "apply/bootstrap/chunk_loader.h"
 #include "apply/bootstrap/progress_store.h"
+#include "apply/bootstrap/resync_plan.h"
+#include "sync/bootstrap/chunk_summary.h"
 #include "sync/database_filter.h"
 #include "sync/mysql/mariadb_connection.h"
 #include "sync/node/bootstrap_request.h"
 #include "sync/node/node.h"
 #include "sync/verify/consistent_point.h"
+#include "sync/verify/usable_key.h"
 
 namespace replsync::apply {
 namespace {
@@ -240,6 +244,25 @@ bool Bootstrapper::Sleep(std::chrono::milliseconds how_long) {
   return !stop_;
 }
 
+bool Bootstrapper::PauseForTest(const std::string& phase) {
+  if (options_.pause_file.empty()) return true;
+  auto pausing = [&] {
+    std::ifstream in(options_.pause_file);
+    std::string word;
+    in >> word;
+    return word == phase;
+  };
+  if (!pausing()) return true;
+  spdlog::warn("bootstrap: paused at the start of the {} phase while {} says so (a test hook)",
+               phase, options_.pause_file);
+  Update([&](NodeStatus::Bootstrap& b) { b.error = "paused by the test hook in phase " + phase; });
+  while (pausing()) {
+    if (!Sleep(std::chrono::milliseconds(100))) return false;
+  }
+  Update([](NodeStatus::Bootstrap& b) { b.error.clear(); });
+  return true;
+}
+
 void Bootstrapper::Fail(const Status& st) {
   spdlog::error("bootstrap: {}", st.message());
   Update([&](NodeStatus::Bootstrap& b) {
@@ -327,9 +350,20 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   if (!session.ok()) return session.status();
   SqlSession& db = **session;
   if (!force && !resync) {
+    // A secondary started before its bootstrap applies the primary's file entries as they come
+    // and records a run of them in replsync.applied only once the run is applied: looked at in
+    // the middle of a run, its repository would seem its own. The applier holds first (an
+    // applier stopped on an error has recorded the runs before it).
+    options_.stream.set_hold(verify::StopBefore::All());
+    for (;;) {
+      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
+      if (held.ok() || !held.status().retryable()) break;
+      if (stop_) return Status::Aborted("stopping");
+    }
     Result<std::vector<std::string>> there = WhatIsThere(db, options_.config, Streamed());
     if (!there.ok()) return there.status();
     if (!there->empty()) {
+      options_.stream.set_hold(std::nullopt);
       spdlog::warn(
           "bootstrap refused: this secondary is not empty ({}); run replsync bootstrap "
           "--force to replace it, or --resync to keep it and copy what differs",
@@ -399,6 +433,7 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
                                     "bootstrap: drop the secondary's " + name));
     }
   }
+  if (resync) RS_RETURN_IF_ERROR(ResyncDefinitions(db, r0));
   for (const std::string& create : r0.databases) {
     RS_RETURN_IF_ERROR(db.Execute(IfNotExists(create), "bootstrap: create a database"));
   }
@@ -459,6 +494,7 @@ Status Bootstrapper::Continue(const std::string& token) {
     // Stopped while round 0's definitions were being created: start over from a new round 0.
     return Begin(token, /*force=*/!current.resync, current.resync);
   }
+  resync_ = current.resync;
   if (current.phase == "copying") {
     options_.stream.set_lenient(true);
     RS_RETURN_IF_ERROR(CopyRows());
@@ -467,6 +503,7 @@ Status Bootstrapper::Continue(const std::string& token) {
     Update([](NodeStatus::Bootstrap& b) { b.phase = "objects"; });
   }
   if (current.phase == "objects") {
+    if (!PauseForTest("objects")) return Status::Aborted("stopping");
     RS_RETURN_IF_ERROR(CopyObjects());
     current.phase = "files";
     RS_RETURN_IF_ERROR(store.SetLenient(false));
@@ -476,6 +513,7 @@ Status Bootstrapper::Continue(const std::string& token) {
   if (current.phase == "files") {
     options_.stream.set_lenient(false);
     options_.stream.set_hold(std::nullopt);
+    if (!PauseForTest("files")) return Status::Aborted("stopping");
     RS_RETURN_IF_ERROR(CopyFiles());
     current.phase = "done";
     RS_RETURN_IF_ERROR(store.SetPhase(current.phase));
@@ -529,6 +567,50 @@ Status Bootstrapper::CopyRows() {
     std::map<std::string, TableProgress> recorded;
     for (TableProgress& p : *progress) {
       recorded[TableKey(p.db, p.table)] = std::move(p);
+    }
+    // A reference cycle is loaded within one round. One whose round was cut short (the daemon
+    // or this node's server killed: a chunk of it committed, or a member complete, while
+    // another member is not) holds rows of two points with a lenient window between them, in
+    // which a change needing a row of the part not loaded yet was skipped (a parent's delete,
+    // whose cascade the binlog does not carry): all of it starts over.
+    {
+      std::vector<std::string> keys;
+      std::map<std::string, std::vector<std::string>> refs;
+      for (const pb::BootstrapTable& t : round->tables) {
+        const std::string key = TableKey(t.name().db(), t.name().table());
+        keys.push_back(key);
+        for (const pb::TableName& ref : t.references()) {
+          refs[key].push_back(TableKey(ref.db(), ref.table()));
+        }
+      }
+      std::map<int, std::vector<std::string>> cycles;
+      for (const auto& [key, id] : Components(keys, refs)) cycles[id].push_back(key);
+      for (const auto& [id, group] : cycles) {
+        const std::vector<std::string>& first_refs = refs[group.front()];
+        if (group.size() == 1 &&
+            std::find(first_refs.begin(), first_refs.end(), group.front()) == first_refs.end()) {
+          continue;
+        }
+        bool complete = true, begun = false;
+        for (const std::string& key : group) {
+          auto it = recorded.find(key);
+          const bool done = it != recorded.end() && it->second.done;
+          complete = complete && done;
+          begun = begun || done || (it != recorded.end() && it->second.after_key.has_value());
+        }
+        if (complete || !begun) continue;
+        for (const std::string& key : group) {
+          auto it = recorded.find(key);
+          if (it == recorded.end()) continue;
+          spdlog::info(
+              "bootstrap: {} is in a reference cycle whose round was cut short: it is copied "
+              "again from its start",
+              key);
+          RS_RETURN_IF_ERROR(store.ResetTable(it->second.db, it->second.table));
+          it->second.done = false;
+          it->second.after_key.reset();
+        }
+      }
     }
     std::vector<TableWork> work;
     std::map<std::string, std::vector<std::string>> references;
@@ -675,8 +757,12 @@ Status Bootstrapper::CopyRound(const BootstrapClient::Round& round, std::vector<
       std::lock_guard<std::mutex> lock(mu);
       w->taken = false;
       if (st.ok()) continue;
-      if (st.retryable() || st.code() == Status::Code::kUnavailable) {
-        // The table changed under the round's snapshot (a DDL): read it again next round.
+      // The table changed under the round's snapshot (a DDL: the primary answers `retry`, or an
+      // instant ALTER shows its new columns through the old snapshot and the loader refuses the
+      // chunk): read it again next round. Anything else, the primary or this node's server
+      // away included, ends the round.
+      if (st.code() == Status::Code::kUnavailable ||
+          st.code() == Status::Code::kFailedPrecondition) {
         spdlog::info("bootstrap: {}: {}; it is read again in the next round",
                      TableKey(w->db, w->table), st.message());
         w->skip_round = true;
@@ -740,6 +826,25 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
       b.snapshot_age_seconds = std::chrono::duration<double>(now - round_began).count();
     });
   };
+  // Resync: the secondary's side of the comparison (its stored columns and key at P_r: the
+  // applier holds, so they stay as read).
+  std::optional<ResyncSide> side;
+  if (resync_) {
+    Result<ResyncSide> read = ReadResyncSide(loader.connection(), w->db, w->table);
+    if (!read.ok()) return read.status();
+    // A table without rows here (created at round 0) is copied as in a fresh bootstrap.
+    if (!read->empty) side = std::move(*read);
+  }
+  if (w->key_columns.empty() && side) {
+    Result<bool> equal =
+        CompareChunk(client, loader, round, reader, *w, *side, chunk_bytes, nullptr);
+    if (!equal.ok()) return equal.status();
+    if (*equal) {
+      w->done = true;
+      spdlog::info("bootstrap: {} found equal (no key: compared whole)", name);
+      return Status::Ok();
+    }
+  }
   if (w->key_columns.empty()) {
     // One chunk in pieces, all in one transaction on the secondary.
     RS_RETURN_IF_ERROR(loader.BeginWholeTable(options_.channel, w->db, w->table));
@@ -748,7 +853,11 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     for (;;) {
       Result<BootstrapClient::Chunk> piece =
           client.ReadChunk(round.round, reader, w->db, w->table, {}, chunk_bytes, !first);
-      if (!piece.ok()) return piece.status();
+      if (!piece.ok()) {
+        // The loader takes its next table (this reader goes on with the round) clean.
+        loader.AbandonWholeTable();
+        return piece.status();
+      }
       first = false;
       ChunkLoad load;
       load.channel = options_.channel;
@@ -766,6 +875,8 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     RS_RETURN_IF_ERROR(loader.FinishWholeTable());
     w->done = true;
     account(rows, bytes);
+    Update([](NodeStatus::Bootstrap& b) { ++b.chunks_loaded; });
+    if (side) spdlog::info("bootstrap: {} differed (no key): copied whole", name);
     return Status::Ok();
   }
   const bool whole_round = !w->group.empty();
@@ -773,8 +884,32 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     if (stop_) return Status::Aborted("stopping");
     if (!whole_round && std::chrono::steady_clock::now() >= deadline) return Status::Ok();
     const std::vector<std::string> after = w->after.value_or(std::vector<std::string>{});
-    Result<BootstrapClient::Chunk> chunk =
-        client.ReadChunk(round.round, reader, w->db, w->table, after, chunk_bytes, false);
+    Result<BootstrapClient::Chunk> chunk = Status::Internal("no chunk");
+    if (side) {
+      // Resync: the range's summaries compared; only a range that differs is read (the same
+      // range: its upper bound is the summary's).
+      BootstrapClient::Summary summary;
+      Result<bool> equal =
+          CompareChunk(client, loader, round, reader, *w, *side, chunk_bytes, &summary);
+      if (!equal.ok()) return equal.status();
+      if (*equal) {
+        if (summary.table_done) {
+          w->done = true;
+          spdlog::info("bootstrap: {} compared", name);
+          return Status::Ok();
+        }
+        w->after = summary.last_key;
+        continue;
+      }
+      chunk = client.ReadRange(round.round, reader, w->db, w->table, after,
+                               summary.table_done ? std::vector<std::string>{} : summary.last_key);
+      if (chunk.ok() && !summary.table_done) {
+        chunk->table_done = false;
+        chunk->last_key = summary.last_key;
+      }
+    } else {
+      chunk = client.ReadChunk(round.round, reader, w->db, w->table, after, chunk_bytes, false);
+    }
     if (!chunk.ok()) return chunk.status();
     ChunkLoad load;
     load.channel = options_.channel;
@@ -790,6 +925,7 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     load.table_done = chunk->table_done;
     RS_RETURN_IF_ERROR(loader.LoadChunk(load));
     account(chunk->rows, chunk->raw_bytes);
+    Update([](NodeStatus::Bootstrap& b) { ++b.chunks_loaded; });
     if (chunk->table_done) {
       w->done = true;
       spdlog::info("bootstrap: {} copied", name);
@@ -797,6 +933,156 @@ Status Bootstrapper::CopyTable(BootstrapClient& client, ChunkLoader& loader,
     }
     w->after = chunk->last_key;
   }
+}
+
+Status Bootstrapper::ResyncDefinitions(SqlSession& db, const BootstrapClient::Round& r0) {
+  Result<std::vector<std::string>> dbs = ReplicatedDatabases(db, options_.config.mysql.databases);
+  if (!dbs.ok()) return dbs.status();
+  TableDefinitions secondary, primary;
+  for (const std::string& schema : *dbs) {
+    Result<std::vector<SqlSession::Row>> tables = db.Query(
+        "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE "
+        "TABLE_SCHEMA = " +
+            QuoteString(schema) +
+            " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE')",
+        "bootstrap: list the secondary's tables");
+    if (!tables.ok()) return tables.status();
+    for (const SqlSession::Row& row : *tables) {
+      const std::string name = row[0].value_or("");
+      const bool sequence = row[1].value_or("") == "SEQUENCE";
+      Result<std::vector<SqlSession::Row>> create =
+          db.Query(std::string(sequence ? "SHOW CREATE SEQUENCE " : "SHOW CREATE TABLE ") +
+                       QualifiedName(schema, name),
+                   "bootstrap: read the secondary's definition of " + TableKey(schema, name));
+      if (!create.ok()) return create.status();
+      secondary[{schema, name}] =
+          !create->empty() && create->front().size() > 1 ? create->front()[1].value_or("") : "";
+    }
+  }
+  for (const pb::BootstrapTable& t : r0.tables) {
+    primary[{t.name().db(), t.name().table()}] = t.create_sql();
+  }
+  std::vector<std::string> primary_databases;
+  for (const std::string& create : r0.databases) {
+    if (std::optional<std::string> name = DatabaseOfCreate(create)) {
+      primary_databases.push_back(*name);
+    }
+  }
+  const ResyncPlan plan = PlanResync(primary, primary_databases, secondary, *dbs);
+  for (const auto& [schema, name] : plan.drop) {
+    spdlog::warn("bootstrap --resync: {} is dropped: the primary has no such table",
+                 TableKey(schema, name));
+    RS_RETURN_IF_ERROR(db.Execute("DROP TABLE IF EXISTS " + QualifiedName(schema, name),
+                                  "bootstrap: drop " + TableKey(schema, name)));
+  }
+  for (const std::string& schema : plan.drop_databases) {
+    spdlog::warn("bootstrap --resync: database {} is dropped: the primary has no such database",
+                 schema);
+    RS_RETURN_IF_ERROR(db.Execute("DROP DATABASE IF EXISTS " + QuoteIdentifier(schema),
+                                  "bootstrap: drop database " + schema));
+  }
+  for (const auto& [schema, name] : plan.recreate) {
+    spdlog::warn(
+        "bootstrap --resync: {} is defined otherwise than on the primary: it is dropped, "
+        "created again and copied whole",
+        TableKey(schema, name));
+    RS_RETURN_IF_ERROR(db.Execute("DROP TABLE IF EXISTS " + QualifiedName(schema, name),
+                                  "bootstrap: drop " + TableKey(schema, name)));
+  }
+  // Triggers would fire for the chunks' LOAD DATA (and write rows of their own into kept
+  // tables): the schema objects go, as on a fresh secondary, and the primary's are created at
+  // the end (CopyObjects), so that none but the primary's are left.
+  uint64_t objects = 0;
+  for (const char* query :
+       {"SELECT TRIGGER_SCHEMA, TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS",
+        "SELECT EVENT_SCHEMA, EVENT_NAME, 'EVENT' FROM information_schema.EVENTS",
+        "SELECT TABLE_SCHEMA, TABLE_NAME, 'VIEW' FROM information_schema.VIEWS",
+        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
+        "ORDER BY ROUTINE_TYPE = 'PACKAGE'"}) {
+    Result<std::vector<SqlSession::Row>> rows =
+        db.Query(query, "bootstrap: list the secondary's schema objects");
+    if (!rows.ok()) return rows.status();
+    for (const SqlSession::Row& row : *rows) {
+      const std::string schema = row[0].value_or("");
+      if (std::find(dbs->begin(), dbs->end(), schema) == dbs->end()) continue;
+      const std::string kind = row[2].value_or("");
+      RS_RETURN_IF_ERROR(db.Execute(
+          fmt::format("DROP {} IF EXISTS {}", kind, QualifiedName(schema, row[1].value_or(""))),
+          "bootstrap: drop the secondary's " + kind + " " + TableKey(schema, row[1].value_or(""))));
+      ++objects;
+    }
+  }
+  spdlog::info(
+      "bootstrap --resync: {} tables kept (compared chunk by chunk), {} created, {} created "
+      "again, {} dropped; {} triggers, events, views and routines dropped (the primary's are "
+      "created at the end)",
+      plan.keep.size(), plan.create.size(), plan.recreate.size(), plan.drop.size(), objects);
+  return Status::Ok();
+}
+
+Result<Bootstrapper::ResyncSide> Bootstrapper::ReadResyncSide(SqlSession& session,
+                                                              const std::string& db,
+                                                              const std::string& table) {
+  ResyncSide side;
+  Result<std::vector<bootstrap::Column>> columns = bootstrap::ReadColumns(session, db, table);
+  if (!columns.ok()) {
+    // A table missing here has nothing to compare: it is copied (and fails as it would).
+    if (columns.status().code() == Status::Code::kNotFound) {
+      side.empty = true;
+      return side;
+    }
+    return columns.status();
+  }
+  side.columns = bootstrap::StoredColumns(*columns);
+  Result<verify::UsableKey> key = verify::ReadUsableKey(session, db, table);
+  if (!key.ok()) return key.status();
+  side.key_columns = key->columns;
+  side.key_name = key->name;
+  Result<std::vector<SqlSession::Row>> any =
+      session.Query("SELECT EXISTS (SELECT 1 FROM " + QualifiedName(db, table) + ")",
+                    "bootstrap: look for rows in " + TableKey(db, table));
+  if (!any.ok()) return any.status();
+  side.empty = !any->empty() && !any->front().empty() && any->front()[0].value_or("0") == "0";
+  return side;
+}
+
+Result<bool> Bootstrapper::CompareChunk(BootstrapClient& client, ChunkLoader& loader,
+                                        const BootstrapClient::Round& round, uint32_t reader,
+                                        const TableWork& w, const ResyncSide& side,
+                                        uint64_t chunk_bytes, BootstrapClient::Summary* out) {
+  const std::vector<std::string> after = w.after.value_or(std::vector<std::string>{});
+  Result<BootstrapClient::Summary> summary =
+      client.SummarizeChunk(round.round, reader, w.db, w.table, after, chunk_bytes);
+  if (!summary.ok()) return summary.status();
+  if (out != nullptr) *out = *summary;
+  const bool keyed = !w.key_columns.empty();
+  const bool done = !keyed || summary->table_done;
+  const std::vector<std::string> upper = done ? std::vector<std::string>{} : summary->last_key;
+  // Comparable: the same stored columns and key on both sides, summaries the servers computed
+  // whole.
+  if (!summary->exact || side.columns.empty() || side.columns != summary->columns ||
+      side.key_columns != w.key_columns) {
+    return false;
+  }
+  Result<bootstrap::ChunkSummary> mine =
+      bootstrap::SummarizeChunk(loader.connection(), w.db, w.table, side.columns, w.key_columns,
+                                side.key_name, keyed ? after : std::vector<std::string>{}, upper);
+  if (!mine.ok()) return mine.status();
+  if (!mine->exact || mine->rows != summary->rows || mine->sha256 != summary->sha256) {
+    return false;
+  }
+  RS_RETURN_IF_ERROR(loader.connection().Execute(
+      ProgressStore::AdvanceTableSql(options_.channel, w.db, w.table, upper, done, summary->rows,
+                                     0),
+      "bootstrap: record an equal chunk of " + TableKey(w.db, w.table)));
+  const uint64_t rows = summary->rows;
+  Update([&](NodeStatus::Bootstrap& b) {
+    b.rows_done += rows;
+    b.rows_equal += rows;
+    ++b.chunks_equal;
+    b.rows_estimated = std::max(b.rows_estimated, b.rows_done);
+  });
+  return true;
 }
 
 Status Bootstrapper::CopyObjects() {
@@ -831,10 +1117,11 @@ Status Bootstrapper::CopyObjects() {
         OpenSession(MysqlOptionsOf(options_.config.mysql));
     if (!session.ok()) return session.status();
     RS_RETURN_IF_ERROR(CreateObjects(**session, *objects));
-    // Every table holds the primary's rows at F: strict from here on.
+    // Every table holds the primary's rows at F: strict from here on. The applier first, so that
+    // a reconnect of its own cannot set IDEMPOTENT again after the STRICT below.
+    options_.stream.set_lenient(false);
     RS_RETURN_IF_ERROR((*session)->Execute("SET GLOBAL slave_exec_mode = 'STRICT'",
                                            "bootstrap: close the lenient window"));
-    options_.stream.set_lenient(false);
     spdlog::info(
         "bootstrap: {} views, routines, triggers, events and users created at {}; the "
         "applier is strict again from there",

@@ -69,6 +69,10 @@ struct BootstrapperOptions {
   Clock* clock = &SystemClock();
   // How often the request file is looked for while idle.
   std::chrono::milliseconds poll{200};
+  // Test hook (replsyncd: REPLSYNC_TEST_BOOTSTRAP_PAUSE_FILE): at the start of the objects and
+  // the files phase (each recorded already), the bootstrapper waits while this file holds the
+  // phase's name, and its status' error says so. "": never.
+  std::string pause_file;
   // Backoff after a retryable failure (the primary or a server away).
   std::chrono::milliseconds retry_min{500};
   std::chrono::milliseconds retry_max{10000};
@@ -96,6 +100,14 @@ class Bootstrapper {
 
  private:
   struct TableWork;  // bootstrapper.cc
+  // Resync: a table as the secondary holds it at a round's point (its stored columns and
+  // usable key), what its chunks' summaries are computed over.
+  struct ResyncSide {
+    std::vector<bootstrap::Column> columns;
+    std::vector<std::string> key_columns;
+    std::string key_name;
+    bool empty = false;  // no row (or no table): nothing to compare, its chunks are copied
+  };
   void Run();
   // One pass of the idle loop: continue a recorded bootstrap, take a request, or start by
   // itself. Errors end the bootstrap (exit code 2) unless retryable.
@@ -112,9 +124,25 @@ class Bootstrapper {
   Status CopyTable(BootstrapClient& client, ChunkLoader& loader,
                    const BootstrapClient::Round& round, uint32_t reader, TableWork* work,
                    uint64_t chunk_bytes, std::chrono::steady_clock::time_point deadline);
+  // Resync, round 0: the secondary's tables held against the primary's definitions
+  // (apply/bootstrap/resync_plan.h): those the primary lacks dropped, those that differ dropped
+  // (and then created and copied whole like the missing ones), every drop logged.
+  Status ResyncDefinitions(SqlSession& db, const BootstrapClient::Round& r0);
+  static Result<ResyncSide> ReadResyncSide(SqlSession& session, const std::string& db,
+                                           const std::string& table);
+  // Resync: compares the next chunk of `work` (after its `after`; a table without a key whole)
+  // by its summaries on the primary (`summary`, when not null, gets the primary's) and on the
+  // secondary (`loader`'s connection). Equal: the chunk is recorded as loaded (progress row,
+  // counts) and true returned; false: it differs (or cannot be compared) and is to be loaded.
+  Result<bool> CompareChunk(BootstrapClient& client, ChunkLoader& loader,
+                            const BootstrapClient::Round& round, uint32_t reader,
+                            const TableWork& work, const ResyncSide& side, uint64_t chunk_bytes,
+                            BootstrapClient::Summary* summary);
   Status CopyObjects();
   Status CreateObjects(SqlSession& db, const std::vector<pb::BootstrapObject>& objects);
   Status CopyFiles();
+  // The test hook's pause at the start of `phase` (options_.pause_file). False when stopping.
+  bool PauseForTest(const std::string& phase);
   void Fail(const Status& st);
   bool Streamed() const;
   void Update(const std::function<void(NodeStatus::Bootstrap&)>& change);
@@ -129,6 +157,7 @@ class Bootstrapper {
   std::optional<NodeStatus::Bootstrap> status_;  // guarded by mu_
   bool auto_tried_ = false;                      // thread only
   bool recorded_checked_ = false;                // thread only: the recorded bootstrap was read
+  bool resync_ = false;  // the bootstrap in progress compares chunks (thread only; readers read)
   // Round 0 and its client, from Begin to the first round of CopyRows. Thread only.
   std::optional<BootstrapClient::Round> first_round_;
   std::unique_ptr<BootstrapClient> first_client_;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "sync/verify/barrier.h"
 #include "sync/verify/consistent_point.h"
@@ -104,6 +105,10 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
       progress(repaired.paths, compared.differences.size());
       return Status::Ok();
     };
+  }
+  // Test hook: the bootstrap pauses at the start of the phase this file names.
+  if (const char* pause = std::getenv("REPLSYNC_TEST_BOOTSTRAP_PAUSE_FILE")) {
+    bopts.pause_file = pause;
   }
   bootstrapper_ = std::make_unique<Bootstrapper>(std::move(bopts));
 }

@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "sync/bootstrap/chunk_summary.h"
 #include "sync/bootstrap/key_range.h"
 #include "sync/bootstrap/row_format.h"
 #include "sync/mysql/mariadb_connection.h"
@@ -815,6 +816,12 @@ void BootstrapServer::QueueChunk(Job job) {
                             [](const std::string& v) { return IsKeyLiteral(v); })) {
       error = fmt::format("the chunk's start key of {} is not a key literal the primary writes",
                           Qualified(request.table().db(), request.table().table()));
+    } else if (!std::all_of(request.upper().begin(), request.upper().end(),
+                            [](const std::string& v) { return IsKeyLiteral(v); })) {
+      error = fmt::format("the chunk's end key of {} is not a key literal the primary writes",
+                          Qualified(request.table().db(), request.table().table()));
+    } else if (request.summary_only() && request.bounded()) {
+      error = "a READ_CHUNK is summary_only or bounded, not both";
     } else {
       Round& round = *it->second;
       ++round.busy;
@@ -969,6 +976,28 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     Answer(round, to, std::move(r));
   };
 
+  // Resync: the range's summary instead of its rows (sync/bootstrap/chunk_summary.h).
+  auto send_summary = [&](const bootstrap::ChunkSummary& summary) {
+    reply.set_rows(summary.rows);
+    reply.set_summary_sha256(summary.sha256);
+    reply.set_summary_exact(summary.exact);
+    Answer(round, job, std::move(reply));
+  };
+  if (key->columns.empty() && (request.bounded() || request.upper_size() > 0)) {
+    return Answer(round, job,
+                  ErrorReply(fmt::format("{} has no usable key now: it has no key range (its "
+                                         "definition changed)",
+                                         table),
+                             true));
+  }
+  if (key->columns.empty() && request.summary_only()) {
+    auto summary = bootstrap::SummarizeChunk(session, db, name, stored, {}, "", {}, {});
+    if (!summary.ok()) {
+      return Answer(round, job, ChunkError(round, reader, summary.status(), table));
+    }
+    reply.set_table_done(true);
+    return send_summary(*summary);
+  }
   if (key->columns.empty()) {
     // No usable key: one SELECT, its rows in pieces of about max_bytes; the SELECT stays open
     // while the peer asks for the next piece.
@@ -1051,6 +1080,114 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
       " FORCE INDEX (" +
       (key->name == "PRIMARY" ? std::string("PRIMARY") : QuoteIdentifier(key->name)) + ")";
   const std::vector<std::string> after(request.after().begin(), request.after().end());
+  if (request.upper_size() > 0 &&
+      static_cast<size_t>(request.upper_size()) != key->columns.size()) {
+    return Answer(round, job,
+                  ErrorReply(fmt::format("the chunk's end key has {} values but the key of {} "
+                                         "has {} columns now (its definition changed)",
+                                         request.upper_size(), table, key->columns.size()),
+                             true));
+  }
+  if (request.summary_only()) {
+    // The range's end as a chunk of n rows would have it: the n-th key after `after` (none when
+    // fewer rows follow: to +infinity), then its summary.
+    std::vector<bootstrap::Column> key_stored;
+    for (size_t at : *positions) key_stored.push_back(stored[at]);
+    uint64_t rows = 0;
+    std::vector<std::string> last_key(key_stored.size());
+    Status st = session.Stream(
+        fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}", bootstrap::SelectList(key_stored),
+                    table, hint, bootstrap::KeyRangeWhere(key->columns, after, {}),
+                    bootstrap::KeyOrder(key->columns), n),
+        [&](const MariadbConnection::RowView& row) -> Status {
+          if (row.count != key_stored.size()) {
+            return Status::Internal(fmt::format("a key of {} has {} values, not {}", table,
+                                                row.count, key_stored.size()));
+          }
+          ++rows;
+          for (size_t i = 0; i < key_stored.size(); ++i) {
+            last_key[i] = bootstrap::KeyLiteral(key_stored[i], row.values[i] ? row.values[i] : "",
+                                                row.values[i] ? row.lengths[i] : 0);
+          }
+          return Status::Ok();
+        },
+        "read the keys of " + table);
+    if (!st.ok()) return Answer(round, job, ChunkError(round, reader, st, table));
+    const bool done = rows < n;
+    auto summary = bootstrap::SummarizeChunk(session, db, name, stored, key->columns, key->name,
+                                             after, done ? std::vector<std::string>{} : last_key);
+    if (!summary.ok()) {
+      return Answer(round, job, ChunkError(round, reader, summary.status(), table));
+    }
+    if (summary->rows != rows) {
+      return Answer(round, job,
+                    ErrorReply(fmt::format("{} holds {} rows after key {} in the snapshot but its "
+                                           "summary counted {}",
+                                           table, rows, bootstrap::DescribeBound(after, false),
+                                           summary->rows),
+                               false));
+    }
+    reply.set_table_done(done);
+    if (rows > 0) {
+      for (std::string& literal : last_key) reply.add_last_key(std::move(literal));
+    }
+    // The next range's size from this one's bytes per row; smaller when the server cut the
+    // concatenation short.
+    if (!summary->exact) {
+      n = std::max<uint64_t>(1, n / 2);
+    } else if (rows == n && rows > 0) {
+      const uint64_t per_row = std::max<uint64_t>(summary->bytes / rows, 1);
+      n = std::clamp<uint64_t>(max_bytes / per_row, std::max<uint64_t>(n / 4, 1),
+                               std::min<uint64_t>(n * 4, kMaxChunkRows));
+    }
+    Pace(summary->bytes);
+    return send_summary(*summary);
+  }
+  if (request.bounded()) {
+    // Exactly the range a summary named, whatever its size (it was sized like a chunk).
+    const std::vector<std::string> upper(request.upper().begin(), request.upper().end());
+    uint64_t rows = 0;
+    std::vector<std::string> last_key(positions->size());
+    bool too_big = false;
+    Status st = session.Stream(
+        fmt::format("SELECT {} FROM {}{}{} ORDER BY {}", bootstrap::SelectList(stored), table, hint,
+                    bootstrap::KeyRangeWhere(key->columns, after, upper),
+                    bootstrap::KeyOrder(key->columns)),
+        [&](const MariadbConnection::RowView& row) -> Status {
+          if (row.count != stored.size()) {
+            return Status::Internal(
+                fmt::format("a row of {} has {} values, not {}", table, row.count, stored.size()));
+          }
+          bootstrap::AppendRow(row.values, row.lengths, row.count, &text);
+          ++rows;
+          for (size_t i = 0; i < positions->size(); ++i) {
+            const size_t at = (*positions)[i];
+            last_key[i] = bootstrap::KeyLiteral(stored[at], row.values[at] ? row.values[at] : "",
+                                                row.values[at] ? row.lengths[at] : 0);
+          }
+          if (text.size() > kMaxChunkText) {
+            too_big = true;
+            return Status::Aborted("chunk too large");
+          }
+          return Status::Ok();
+        },
+        "read " + table);
+    if (too_big) {
+      return Answer(
+          round, job,
+          ErrorReply(fmt::format("the rows of {} in {} .. {} exceed {} MiB in the chunk "
+                                 "format: they cannot be shipped in one chunk",
+                                 table, bootstrap::DescribeBound(after, false),
+                                 bootstrap::DescribeBound(upper, true), kMaxChunkText >> 20),
+                     false));
+    }
+    if (!st.ok()) return Answer(round, job, ChunkError(round, reader, st, table));
+    reply.set_table_done(upper.empty());
+    if (rows > 0) {
+      for (std::string& literal : last_key) reply.add_last_key(std::move(literal));
+    }
+    return send(job, std::move(reply), rows);
+  }
   const std::string where = bootstrap::KeyRangeWhere(key->columns, after, {});
   const uint64_t text_cap =
       std::min<uint64_t>(kMaxChunkText, std::max<uint64_t>(4 * max_bytes, 16 << 20));

@@ -26,6 +26,12 @@
 // SELECT kept open across requests (continue_piece), cut into pieces of about max_bytes. The text
 // is sync/bootstrap/row_format.h's, compressed with zstd (level 1). Before each chunk the reader
 // obeys verify's throttle (Threads_running over max_running) and after it max_rate.
+// Resync (READ_CHUNK summary_only): the range a chunk would be is found the same way (the keys
+// after `after`, LIMIT n, n sized from the previous summary's bytes per row) and answered with
+// its summary instead of its rows (sync/bootstrap/chunk_summary.h: rows, summary_sha256,
+// summary_exact, last_key, table_done; a table without a key whole). READ_CHUNK bounded reads
+// exactly the rows in (after, upper] (upper empty: to the table's end), without LIMIT: the range
+// a summary named, when the secondary's differs.
 // A chunk whose table changed under the snapshot (InnoDB's "Table definition has changed",
 // 1412) or is gone (1146) is an error with `retry`: the table is read in a later round.
 //

@@ -151,6 +151,10 @@ Status ChunkLoader::LoadPiece(const ChunkLoad& piece) {
   return Status::Ok();
 }
 
+void ChunkLoader::AbandonWholeTable() {
+  if (whole_ != nullptr) (void)Fail(Status::Ok());
+}
+
 Status ChunkLoader::FinishWholeTable() {
   if (whole_ == nullptr) return Status::Internal("FinishWholeTable without BeginWholeTable");
   const std::string table = Qualified(whole_->db, whole_->table);

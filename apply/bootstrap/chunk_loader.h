@@ -81,6 +81,10 @@ class ChunkLoader {
                          const std::string& table);
   Status LoadPiece(const ChunkLoad& piece);
   Status FinishWholeTable();
+  // Rolls back the table without a key being loaded, when its next piece could not be read (the
+  // table changed under the snapshot, the primary went away): its rows are what they were, and
+  // the loader takes a BeginWholeTable again. Nothing happens when no such table is open.
+  void AbandonWholeTable();
 
   // The loader's connection (its thread_id, for a KILL in tests; broken()).
   MariadbConnection& connection() { return *connection_; }

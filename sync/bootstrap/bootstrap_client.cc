@@ -53,11 +53,9 @@ Result<BootstrapClient::Round> BootstrapClient::BeginRound(uint32_t readers, boo
   return round;
 }
 
-Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32_t reader,
-                                                          const std::string& db,
-                                                          const std::string& table,
-                                                          const std::vector<std::string>& after,
-                                                          uint64_t max_bytes, bool continue_piece) {
+pb::BootstrapRequest BootstrapClient::ChunkRequest(uint64_t round, uint32_t reader,
+                                                   const std::string& db, const std::string& table,
+                                                   const std::vector<std::string>& after) {
   pb::BootstrapRequest request;
   request.set_op(pb::BootstrapRequest::READ_CHUNK);
   request.set_round(round);
@@ -65,11 +63,74 @@ Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32
   request.mutable_table()->set_db(db);
   request.mutable_table()->set_table(table);
   for (const std::string& value : after) request.add_after(value);
+  return request;
+}
+
+Result<BootstrapClient::Chunk> BootstrapClient::ReadChunk(uint64_t round, uint32_t reader,
+                                                          const std::string& db,
+                                                          const std::string& table,
+                                                          const std::vector<std::string>& after,
+                                                          uint64_t max_bytes, bool continue_piece) {
+  pb::BootstrapRequest request = ChunkRequest(round, reader, db, table, after);
   request.set_max_bytes(max_bytes);
   request.set_continue_piece(continue_piece);
   RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
-  const std::string what =
-      fmt::format("a chunk of `{}`.`{}` from the primary at {}", db, table, endpoint_);
+  return ChunkOf(reply,
+                 fmt::format("a chunk of `{}`.`{}` from the primary at {}", db, table, endpoint_));
+}
+
+Result<BootstrapClient::Chunk> BootstrapClient::ReadRange(uint64_t round, uint32_t reader,
+                                                          const std::string& db,
+                                                          const std::string& table,
+                                                          const std::vector<std::string>& after,
+                                                          const std::vector<std::string>& upper) {
+  pb::BootstrapRequest request = ChunkRequest(round, reader, db, table, after);
+  request.set_bounded(true);
+  for (const std::string& value : upper) request.add_upper(value);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  return ChunkOf(reply,
+                 fmt::format("a range of `{}`.`{}` from the primary at {}", db, table, endpoint_));
+}
+
+Result<BootstrapClient::Summary> BootstrapClient::SummarizeChunk(
+    uint64_t round, uint32_t reader, const std::string& db, const std::string& table,
+    const std::vector<std::string>& after, uint64_t max_bytes) {
+  pb::BootstrapRequest request = ChunkRequest(round, reader, db, table, after);
+  request.set_max_bytes(max_bytes);
+  request.set_summary_only(true);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  const std::string what = fmt::format("the summary of a chunk of `{}`.`{}` from the primary at {}",
+                                       db, table, endpoint_);
+  if (reply.column_types_size() != reply.columns_size()) {
+    return Status::Corruption(fmt::format("{} names {} columns but types {}", what,
+                                          reply.columns_size(), reply.column_types_size()));
+  }
+  if (!reply.data().empty() || reply.raw_bytes() != 0) {
+    return Status::Corruption(what +
+                              " carries rows (a primary that does not know summary_only? "
+                              "update it)");
+  }
+  if (reply.rows() > 0 && reply.summary_sha256().size() != 64) {
+    return Status::Corruption(
+        fmt::format("{} has {} rows but no SHA-256 (a primary that does not know summary_only? "
+                    "update it)",
+                    what, reply.rows()));
+  }
+  Summary summary;
+  for (const pb::BootstrapColumn& c : reply.column_types()) {
+    summary.columns.push_back(
+        bootstrap::Column{c.name(), c.data_type(), c.column_type(), c.generated(), c.charset()});
+  }
+  summary.rows = reply.rows();
+  summary.sha256 = reply.summary_sha256();
+  summary.exact = reply.summary_exact();
+  summary.last_key.assign(reply.last_key().begin(), reply.last_key().end());
+  summary.table_done = reply.table_done();
+  return summary;
+}
+
+Result<BootstrapClient::Chunk> BootstrapClient::ChunkOf(const pb::BootstrapReply& reply,
+                                                        const std::string& what) {
   if (reply.raw_bytes() > kMaxChunkBytes) {
     return Status::Corruption(fmt::format("{} claims {} bytes, over the limit of {} MiB", what,
                                           reply.raw_bytes(), kMaxChunkBytes >> 20));
@@ -153,6 +214,9 @@ Result<pb::BootstrapReply> BootstrapClient::Ask(pb::BootstrapRequest request) {
   pb::Envelope envelope;
   envelope.set_version(kProtocolVersion);
   *envelope.mutable_bootstrap_request() = std::move(request);
+  // A connection that ends after the request was sent takes the request (and the primary's
+  // rounds of this peer) with it: no reply will come, whatever reply_timeout says.
+  const uint64_t lost = transport_->connections_lost();
   Status sent = transport_->Send(hello);
   if (sent.ok()) sent = transport_->Send(envelope);
   if (!sent.ok()) {
@@ -175,6 +239,12 @@ Result<pb::BootstrapReply> BootstrapClient::Ask(pb::BootstrapRequest request) {
           fmt::format("the primary at {}: {}", endpoint_, message.error().message()));
     }
     if (!*got || !message.has_bootstrap_reply() || message.bootstrap_reply().request_id() != id) {
+      if (transport_->connections_lost() != lost) {
+        return Status::Network(
+            fmt::format("the connection to the primary's replsyncd at {} ended before it answered "
+                        "(it stopped or restarted): the request was lost with it",
+                        endpoint_));
+      }
       continue;
     }
     pb::BootstrapReply reply = std::move(*message.mutable_bootstrap_reply());

@@ -11,8 +11,10 @@
 // Errors of every request: Unavailable (retryable) when the primary answers with `retry` (a DDL
 // during the definitions, a table changed under the snapshot, a round closed: begin a new
 // round), with the primary's message; Aborted (not retryable) for its other errors and a fatal
-// Error message; Network (retryable) when the request cannot be sent, receiving fails, or no
-// reply comes within reply_timeout; Corruption for a reply that does not hold together (a chunk
+// Error message; Network (retryable) when the request cannot be sent, receiving fails, the
+// connection ends before the reply came (the transport's connections_lost() moved: the primary's
+// replsyncd stopped or restarted, and with it the request), or no reply comes within
+// reply_timeout; Corruption for a reply that does not hold together (a chunk
 // that does not decompress to its raw_bytes, or claims more than kMaxChunkBytes).
 //
 // Thread-safety: not thread-safe; one thread uses a client.
@@ -98,6 +100,24 @@ class BootstrapClient {
   Result<Chunk> ReadChunk(uint64_t round, uint32_t reader, const std::string& db,
                           const std::string& table, const std::vector<std::string>& after,
                           uint64_t max_bytes, bool continue_piece);
+  // Resync: the summary of the chunk ReadChunk would return (the rows after `after`, about
+  // `max_bytes`; a table without a key whole) instead of its rows (READ_CHUNK summary_only).
+  struct Summary {
+    std::vector<bootstrap::Column> columns;  // the table's stored columns in the snapshot
+    uint64_t rows = 0;
+    std::string sha256;                 // sync/bootstrap/chunk_summary.h; "" for no rows
+    bool exact = false;                 // false: the primary's server cut it short
+    std::vector<std::string> last_key;  // the range's last key; empty: no row
+    bool table_done = false;            // the range goes to +infinity
+  };
+  Result<Summary> SummarizeChunk(uint64_t round, uint32_t reader, const std::string& db,
+                                 const std::string& table, const std::vector<std::string>& after,
+                                 uint64_t max_bytes);
+  // Exactly the rows of `db`.`table` in (after, upper] (`upper` empty: to +infinity), whatever
+  // their size: the range a Summary named (READ_CHUNK bounded).
+  Result<Chunk> ReadRange(uint64_t round, uint32_t reader, const std::string& db,
+                          const std::string& table, const std::vector<std::string>& after,
+                          const std::vector<std::string>& upper);
   // Releases the round's snapshots (a round already closed is fine).
   Status EndRound(uint64_t round);
   // The schema objects (and with `users` the accounts) at `point`, in creation order.
@@ -112,6 +132,12 @@ class BootstrapClient {
   // Sends `request` with a fresh id after a Hello{tree_only} and waits for the reply with that
   // id. Errors: see the file comment.
   Result<pb::BootstrapReply> Ask(pb::BootstrapRequest request);
+  // A READ_CHUNK request for `reader` of `round` on `db`.`table` after `after`.
+  static pb::BootstrapRequest ChunkRequest(uint64_t round, uint32_t reader, const std::string& db,
+                                           const std::string& table,
+                                           const std::vector<std::string>& after);
+  // The chunk a READ_CHUNK reply carries (decompressed and checked); `what` names it.
+  Result<Chunk> ChunkOf(const pb::BootstrapReply& reply, const std::string& what);
 
   std::unique_ptr<ClientTransport> transport_;
   std::string endpoint_;

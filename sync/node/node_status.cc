@@ -163,6 +163,9 @@ void WriteBootstrapMembers(Out<Writer>& o, const NodeStatus::Bootstrap& b) {
   o.Put("lock_ms", b.lock_ms);
   o.Put("files_total", b.files_total);
   o.Put("files_done", b.files_done);
+  o.Put("chunks_loaded", b.chunks_loaded);
+  o.Put("chunks_equal", b.chunks_equal);
+  o.Put("rows_equal", b.rows_equal);
   o.writer().Key("refused");
   o.writer().StartArray();
   for (const std::string& item : b.refused) {
@@ -467,6 +470,9 @@ NodeStatus::Secondary ReadSecondary(In& in) {
     b->Get("lock_ms", &out.lock_ms);
     b->Get("files_total", &out.files_total);
     b->Get("files_done", &out.files_done);
+    b->Get("chunks_loaded", &out.chunks_loaded);
+    b->Get("chunks_equal", &out.chunks_equal);
+    b->Get("rows_equal", &out.rows_equal);
     b->Get("refused", &out.refused);
     b->Get("error", &out.error);
     b->Get("exit_code", &out.exit_code);

@@ -155,6 +155,11 @@ struct NodeStatus {
     uint32_t lock_ms = 0;             // the longest commit block a round needed
     uint64_t files_total = 0;         // paths that differed
     uint64_t files_done = 0;
+    // Chunks loaded (rows shipped), and with resync the chunks and rows found equal (compared
+    // by their summaries, nothing shipped); counted by this daemon since it took the bootstrap.
+    uint64_t chunks_loaded = 0;
+    uint64_t chunks_equal = 0;
+    uint64_t rows_equal = 0;
     // What a refused bootstrap would have replaced ("app: 12 tables, about 50000 rows").
     std::vector<std::string> refused;
     std::string error;

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "sync/mysql/key_sql.h"
+#include "sync/mysql/row_encoding.h"
 #include "sync/verify/usable_key.h"
 
 namespace replsync::verify {
@@ -110,23 +111,6 @@ std::string Fingerprint(const std::string& text) {
 
 // How a key column's value is fetched, written back as an SQL literal and shown in a sample key.
 KeyLiteralKind KindOf(const Column& c) { return KeyLiteralKindOf(c.data_type, c.charset); }
-
-// The row encoding of one column (see the header). Long values are hashed on their own first, so
-// that a row of several large values does not exceed max_allowed_packet inside CONCAT (which would
-// yield NULL): which columns are hashed depends only on the type, identical on both servers, so
-// the encoding stays unambiguous ('#' marks a hashed value, ':' raw bytes).
-std::string ColumnEncoding(const Column& c) {
-  std::string v = QuoteIdentifier(c.name);
-  if (c.data_type == "float") v = "(" + v + " + 0e0)";
-  std::string b = "CAST(" + v + " AS BINARY)";
-  std::string body;
-  if (DataTypeIn(c.data_type, {"mediumblob", "longblob", "mediumtext", "longtext", "json"})) {
-    body = "CONCAT(LENGTH(" + b + "), '#', SHA2(" + b + ", 256))";
-  } else {
-    body = "CONCAT(LENGTH(" + b + "), ':', " + b + ")";
-  }
-  return "IF(" + v + " IS NULL, '~', " + body + ")";
-}
 
 class Verifier {
  public:
@@ -370,17 +354,17 @@ Result<TableVerifyResult> Verifier::Run() {
     for (size_t position : def_.key) d.key_columns.push_back(def_.columns[position].name);
   }
 
-  std::string encoding;
+  std::vector<EncodedColumn> encoded;
   for (const Column& c : def_.columns) {
-    if (c.virtual_generated) continue;
-    encoding += (encoding.empty() ? "" : ", ") + ColumnEncoding(c);
+    if (!c.virtual_generated) encoded.push_back(EncodedColumn{c.name, c.data_type});
   }
-  if (encoding.empty()) {
+  if (encoded.empty()) {
     result_.status = "unverified";
     result_.error = "the table has no stored columns";
     return result_;
   }
-  row_encoding_ = "CONCAT(" + encoding + ")";
+  // The row encoding (sync/mysql/row_encoding.h), shared with bootstrap's resync.
+  row_encoding_ = RowEncodingSql(encoded);
   row_hash_ = "SHA2(" + row_encoding_ + ", 256)";
   if (!def_.key.empty()) {
     index_hint_ =

@@ -21,7 +21,8 @@
 //     fractional digits (UTC); BIT and spatial values are their bytes; MEDIUM/LONG BLOB and TEXT
 //     and JSON values are "<byte length>#<SHA-256 hex>". A row's encoding parses back into its
 //     values, so a concatenation of row encodings parses back into the rows. The row hash is
-//     SHA2(encoding, 256).
+//     SHA2(encoding, 256). (The encoding is sync/mysql/row_encoding.h's, which bootstrap's
+//     resync shares.)
 //   - Keyed tables are walked in key order in chunks of `chunk_rows` primary rows, each chunk the
 //     range (previous bound, this bound]; the first chunk starts at -infinity and the last one
 //     ends at +infinity, so rows that exist only on the secondary below the first or above the

@@ -81,6 +81,9 @@ class ClientTransport {
   // Why the server end does not let this end in (it refused this node's key, or it is not the
   // configured primary), as logged; "" once a handshake succeeded. Any thread.
   virtual std::string refusal() const { return ""; }
+  // Established connections that ended so far (the peer went away or restarted): a request
+  // sent before the count moved will get no reply. 0 for a transport that cannot tell.
+  virtual uint64_t connections_lost() const { return 0; }
 };
 
 }  // namespace replsync

@@ -452,6 +452,11 @@ ZmqClientTransport::~ZmqClientTransport() {
 }
 
 Status ZmqClientTransport::OpenSocket() {
+  if (established_) {
+    // Closing the socket ends its connection: what was asked on it gets no reply.
+    established_ = false;
+    ++connections_lost_;
+  }
   try {
     socket_.reset();
     monitor_.reset();
@@ -489,6 +494,7 @@ bool ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
       return false;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
       handshake_pending_ = false;
+      established_ = true;
       backoff_ = options_.refused_retry_interval;
       std::lock_guard<std::mutex> lock(refusal_mu_);
       if (!refusal_.empty()) spdlog::info("transport {}: the primary accepts this node now", endpoint_);
@@ -512,6 +518,11 @@ bool ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
       }
       break;
     case ZMQ_EVENT_DISCONNECTED:
+      if (established_) {
+        established_ = false;
+        ++connections_lost_;
+        return false;
+      }
       // A server that cannot read this end's handshake (another key than the configured one)
       // closes the connection without a word.
       if (!handshake_pending_ || security_.secret_key.empty()) return false;

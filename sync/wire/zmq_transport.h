@@ -155,6 +155,9 @@ class ZmqClientTransport : public ClientTransport {
   Status Reconnect() override;
   uint64_t bad_frames() const override { return bad_frames_.load(); }
   std::string refusal() const override;
+  // Counted when the socket's monitor reports the end of a connection whose handshake had
+  // succeeded; the events are taken while Receive, WaitForMessage or a failed Send wait.
+  uint64_t connections_lost() const override { return connections_lost_.load(); }
 
   const std::string& endpoint() const { return endpoint_; }
 
@@ -176,6 +179,8 @@ class ZmqClientTransport : public ClientTransport {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<HandshakeMonitor> monitor_;
   bool handshake_pending_ = false;  // connected, no handshake result yet
+  bool established_ = false;        // the handshake succeeded and no disconnect came since
+  std::atomic<uint64_t> connections_lost_{0};
   std::chrono::steady_clock::time_point reopen_at_{};  // while socket_ is closed after a refusal
   std::chrono::milliseconds backoff_{0};               // the next refusal's wait
   mutable std::mutex refusal_mu_;

@@ -440,6 +440,27 @@ TEST_F(BootstrapFormatTest, AFailingPieceRollsTheWholeTableBack) {
   EXPECT_EQ(st.code(), Status::Code::kInternal) << st.ToString();
 }
 
+// A piece that could not be read (the table dropped or changed under the round's snapshot): the
+// bootstrapper abandons the table, whose rows are back as they were, and the same loader takes
+// its next table (it refused every BeginWholeTable after, ending the bootstrap, before).
+TEST_F(BootstrapFormatTest, AnAbandonedWholeTableIsRolledBackAndTheLoaderGoesOn) {
+  Both(kNoKey);
+  OnPrimary(kNoKeyRows);
+  OnSecondary("INSERT INTO nokey VALUES (99, 'stale', NULL)");
+  ASSERT_TRUE(loader_->BeginWholeTable(kChannel, db_, "nokey").ok());
+  Chunk piece;
+  piece.columns = bootstrap::StoredColumns(*bootstrap::ReadColumns(*reader_, db_, "nokey"));
+  piece.text = "1\trow\t\\N\n2\trow\t\\N\n";
+  piece.rows = 2;
+  ASSERT_TRUE(loader_->LoadPiece(LoadOf("nokey", {}, {}, piece)).ok());
+  loader_->AbandonWholeTable();
+  EXPECT_EQ(Scalar(secondary_server_, "SELECT GROUP_CONCAT(a) FROM " + db_ + ".nokey"), "99");
+  EXPECT_FALSE(ProgressOf("nokey").has_value());
+  loader_->AbandonWholeTable();  // none open: nothing happens
+  CopyWhole("nokey", 60);
+  ExpectEqual("nokey", 250);
+}
+
 TEST_F(BootstrapFormatTest, ARangeThatHeldOtherRowsEndsExactlyAsThePrimarys) {
   Both("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))");
   OnPrimary("INSERT INTO t SELECT seq * 2, CONCAT('p', seq) FROM seq_1_to_100");  // 2..200

@@ -19,9 +19,11 @@
 
 #include "capture/primary_node.h"
 #include "sync/bootstrap/bootstrap_client.h"
+#include "sync/bootstrap/chunk_summary.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
 #include "sync/mysql/mariadb_connection.h"
+#include "sync/verify/usable_key.h"
 #include "sync/wire/transport_security.h"
 #include "tests/harness/node_pair_test.h"
 
@@ -380,6 +382,95 @@ TEST_F(BootstrapServerTest, ChunksCoverAKeyedTableExactlyOnceInKeyOrder) {
   EXPECT_EQ(served.chunks, chunks);
   EXPECT_EQ(served.rows, 53000u);
   EXPECT_GT(served.bytes, served.wire_bytes);
+}
+
+// Resync's requests: a summary names the range a chunk would be and carries the row count and
+// SHA-256 the same SQL gives on any server holding the same rows (sync/bootstrap/chunk_summary.h,
+// here computed on the primary's server itself, outside the round's snapshot); a bounded read
+// returns exactly that range. A row changed after the round's snapshot changes the current
+// summary of its range only: the round's summaries are of the snapshot.
+TEST_F(BootstrapServerTest, ASummaryNamesAChunksRangeAndABoundedReadReturnsExactlyIt) {
+  Sql(*primary_,
+      "CREATE TABLE app.big (id INT PRIMARY KEY, pad VARCHAR(100), f FLOAT, d DATETIME(3), "
+      "twice INT AS (id * 2) VIRTUAL) ENGINE=InnoDB;"
+      "INSERT INTO app.big (id, pad, f, d) SELECT seq, REPEAT('x', seq % 100), seq / 7, "
+      "'2024-01-01 00:00:00.5' + INTERVAL seq SECOND FROM seq_1_to_20000;"
+      "CREATE TABLE app.pair (a VARCHAR(10) CHARACTER SET utf8mb4, b INT, c INT, PRIMARY KEY "
+      "(a, b)) ENGINE=InnoDB;"
+      "INSERT INTO app.pair SELECT CONCAT('k', seq % 37, 'é'), seq, seq FROM seq_1_to_3000;"
+      "CREATE TABLE app.nokey (a INT, b VARCHAR(20)) ENGINE=InnoDB;"
+      "INSERT INTO app.nokey VALUES (1, 'one'), (1, 'one'), (2, NULL)");
+  auto round = client_->BeginRound(1, false);
+  ASSERT_TRUE(round.ok()) << round.status().ToString();
+  // After the snapshot: one row of app.big changes.
+  Sql(*primary_, "UPDATE app.big SET pad = 'changed' WHERE id = 7000");
+
+  auto local = MariadbConnection::Open(MysqlFor(*primary_));
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  ASSERT_TRUE((*local)->Execute("SET NAMES binary").ok());
+  ASSERT_TRUE((*local)->Execute("SET SESSION time_zone = '+00:00'").ok());
+  for (const char* table : {"big", "pair"}) {
+    SCOPED_TRACE(table);
+    auto key = verify::ReadUsableKey(**local, "app", table);
+    ASSERT_TRUE(key.ok());
+    std::vector<std::string> after;
+    uint64_t rows = 0, ranges = 0, differing = 0;
+    for (int i = 0; i < 10000; ++i) {
+      auto summary = client_->SummarizeChunk(round->round, 0, "app", table, after,
+                                             std::string(table) == "big" ? 32 << 10 : 4 << 10);
+      ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+      ++ranges;
+      EXPECT_TRUE(summary->exact);
+      const std::vector<std::string> upper =
+          summary->table_done ? std::vector<std::string>{} : summary->last_key;
+      auto mine = bootstrap::SummarizeChunk(**local, "app", table, summary->columns, key->columns,
+                                            key->name, after, upper);
+      ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+      const bool holds_7000 = std::string(table) == "big" &&
+                              (after.empty() || std::stoi(after[0]) < 7000) &&
+                              (upper.empty() || std::stoi(upper[0]) >= 7000);
+      EXPECT_EQ(mine->rows, summary->rows);
+      EXPECT_EQ(mine->sha256 == summary->sha256, !holds_7000) << "range " << ranges;
+      differing += mine->sha256 != summary->sha256;
+      // The bounded read: exactly the summary's rows, ending at its last key.
+      auto range = client_->ReadRange(round->round, 0, "app", table, after, upper);
+      ASSERT_TRUE(range.ok()) << range.status().ToString();
+      EXPECT_EQ(range->rows, summary->rows);
+      EXPECT_EQ(Rows(range->text).size(), summary->rows);
+      EXPECT_EQ(range->last_key, summary->last_key);
+      EXPECT_EQ(range->table_done, summary->table_done);
+      rows += summary->rows;
+      if (summary->table_done) break;
+      after = summary->last_key;
+    }
+    EXPECT_EQ(rows, std::string(table) == "big" ? 20000u : 3000u);
+    EXPECT_GT(ranges, 5u);
+    EXPECT_EQ(differing, std::string(table) == "big" ? 1u : 0u);
+  }
+  // A table without a key: one summary of the whole table, a multiset.
+  auto whole = client_->SummarizeChunk(round->round, 0, "app", "nokey", {}, 32 << 10);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_TRUE(whole->table_done);
+  EXPECT_EQ(whole->rows, 3u);
+  auto mine = bootstrap::SummarizeChunk(**local, "app", "nokey", whole->columns, {}, "", {}, {});
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  EXPECT_TRUE(mine->Matches(bootstrap::ChunkSummary{.rows = whole->rows, .sha256 = whole->sha256}));
+  // The same rows in another order are the same multiset; one row fewer is not.
+  Sql(*primary_,
+      "CREATE TABLE app.nokey2 (a INT, b VARCHAR(20)) ENGINE=InnoDB;"
+      "INSERT INTO app.nokey2 VALUES (2, NULL), (1, 'one'), (1, 'one')");
+  auto reordered =
+      bootstrap::SummarizeChunk(**local, "app", "nokey2", whole->columns, {}, "", {}, {});
+  ASSERT_TRUE(reordered.ok());
+  EXPECT_EQ(reordered->sha256, whole->sha256);
+  Sql(*primary_, "DELETE FROM app.nokey2 WHERE a = 1 LIMIT 1");
+  auto fewer = bootstrap::SummarizeChunk(**local, "app", "nokey2", whole->columns, {}, "", {}, {});
+  ASSERT_TRUE(fewer.ok());
+  EXPECT_NE(fewer->sha256, whole->sha256);
+  // Refused: a bounded read of a table without a key, an end key that is not a literal.
+  EXPECT_FALSE(client_->ReadRange(round->round, 0, "app", "nokey", {}, {}).ok());
+  EXPECT_FALSE(
+      client_->ReadRange(round->round, 0, "app", "big", {}, {"1; DROP TABLE app.big"}).ok());
 }
 
 TEST_F(BootstrapServerTest, ATableWithoutAKeyComesInPiecesOfOneSelect) {

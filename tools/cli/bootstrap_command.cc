@@ -37,6 +37,12 @@ std::string Duration(int64_t seconds) {
   return fmt::format("{} h {} min", seconds / 3600, seconds % 3600 / 60);
 }
 
+// "chunks: 4 loaded, 120 equal (1200000 rows equal)": what a resync compared.
+std::string ResyncCounts(const NodeStatus::Bootstrap& b) {
+  return fmt::format("chunks: {} loaded, {} equal ({} rows equal)", b.chunks_loaded, b.chunks_equal,
+                     b.rows_equal);
+}
+
 // "copying: tables 3/12, rows 120000/1000000, 24.0 MB/200.0 MB, 30.5 MB/s, ETA 6 s"
 std::string ProgressLine(const NodeStatus::Bootstrap& b) {
   std::string line = b.phase;
@@ -52,6 +58,7 @@ std::string ProgressLine(const NodeStatus::Bootstrap& b) {
     if (b.round > 0) {
       line += fmt::format(", round {} (snapshot held {:.0f} s)", b.round, b.snapshot_age_seconds);
     }
+    if (b.resync) line += ", " + ResyncCounts(b);
   } else if (b.phase == "files") {
     line += fmt::format(": {}/{} paths", b.files_done, b.files_total);
   }
@@ -147,6 +154,7 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
                        b->finished_at - b->started_at < 60
                            ? fmt::format("{:.1f} s", b->finished_at - b->started_at)
                            : Duration(static_cast<int64_t>(b->finished_at - b->started_at)));
+            if (b->resync) fmt::print(out, "resync: {}\n", ResyncCounts(*b));
           } else if (b->exit_code == 1) {
             fmt::print(out, "refused: this secondary is not empty; it holds:\n");
             for (const std::string& item : b->refused) fmt::print(out, "  {}\n", item);

@@ -113,6 +113,19 @@ void PrintSecondary(const NodeStatus::Secondary& s, std::FILE* out) {
                Duration(s.lag.seconds).c_str());
   std::fprintf(out, "  relay        %llu entries, %s\n",
                static_cast<unsigned long long>(s.relay.entries), Bytes(s.relay.bytes).c_str());
+  if (s.bootstrap) {
+    const NodeStatus::Bootstrap& b = *s.bootstrap;
+    std::string line =
+        fmt::format("{}{}: tables {}/{}, rows {}, {}", b.resync ? "resync " : "", b.phase,
+                    b.tables_done, b.tables_total, b.rows_done, Bytes(b.bytes_done));
+    if (b.resync) {
+      line += fmt::format("; chunks {} loaded, {} equal ({} rows equal)", b.chunks_loaded,
+                          b.chunks_equal, b.rows_equal);
+    }
+    if (b.phase == "files") line += fmt::format("; files {}/{}", b.files_done, b.files_total);
+    if (!b.error.empty()) line += "; " + b.error;
+    std::fprintf(out, "  bootstrap    %s\n", line.c_str());
+  }
 }
 
 // The last verify's line; `last_verify` is verify.last's text ("" when there is none).

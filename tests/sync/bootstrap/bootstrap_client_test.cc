@@ -35,6 +35,23 @@ class BorrowedTransport : public ClientTransport {
   ClientTransport* end_;
 };
 
+// A client end whose connection is lost (connections_lost() moves) on the `lose_at`th Receive.
+class LosingTransport : public BorrowedTransport {
+ public:
+  LosingTransport(ClientTransport* end, int lose_at) : BorrowedTransport(end), lose_at_(lose_at) {}
+  Result<bool> Receive(pb::Envelope* message, std::chrono::milliseconds timeout) override {
+    if (++receives_ == lose_at_) ++lost_;
+    return BorrowedTransport::Receive(message, timeout);
+  }
+  uint64_t connections_lost() const override { return lost_; }
+  void Lose() { ++lost_; }
+
+ private:
+  int lose_at_;
+  int receives_ = 0;
+  uint64_t lost_ = 0;
+};
+
 std::string Compress(const std::string& text) {
   std::string out(ZSTD_compressBound(text.size()), '\0');
   out.resize(ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 1));
@@ -220,6 +237,44 @@ TEST_F(BootstrapClientTest, NoReplyInTimeIsANetworkError) {
   ASSERT_FALSE(position.ok());
   EXPECT_EQ(position.status().code(), Status::Code::kNetwork);
   EXPECT_TRUE(position.status().retryable());
+}
+
+// The primary's replsyncd killed while it reads a chunk: the request went with its connection,
+// and the client says so at once instead of waiting reply_timeout (300 s by default) for a reply
+// that cannot come.
+TEST_F(BootstrapClientTest, AConnectionLostBeforeTheReplyIsANetworkErrorAtOnce) {
+  BootstrapClient::Options options;
+  options.reply_timeout = std::chrono::seconds(60);
+  options.node_name = "s1";
+  auto end = hub_.CreateClient("s1");
+  auto transport = std::make_unique<LosingTransport>(end.get(), /*lose_at=*/3);
+  BootstrapClient client(std::move(transport), "inproc://primary", options);
+  const auto start = std::chrono::steady_clock::now();
+  auto position = client.Position();
+  ASSERT_FALSE(position.ok());
+  EXPECT_EQ(position.status().code(), Status::Code::kNetwork);
+  EXPECT_TRUE(position.status().retryable());
+  EXPECT_NE(position.status().message().find("ended before it answered"), std::string::npos)
+      << position.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+// A connection lost before the request was sent is not the request's: its reply is taken.
+TEST_F(BootstrapClientTest, AConnectionLostBeforeTheRequestDoesNotFailIt) {
+  BootstrapClient::Options options;
+  options.reply_timeout = std::chrono::seconds(5);
+  options.node_name = "s1";
+  auto transport = std::make_unique<LosingTransport>(end_.get(), /*lose_at=*/0);
+  LosingTransport* losing = transport.get();
+  BootstrapClient client(std::move(transport), "inproc://primary", options);
+  losing->Lose();
+  pb::BootstrapReply reply;
+  reply.set_point_file("bin.000002");
+  reply.set_point_offset(77);
+  Reply(1, reply);
+  auto position = client.Position();
+  ASSERT_TRUE(position.ok()) << position.status().ToString();
+  EXPECT_EQ(position->offset, 77u);
 }
 
 TEST_F(BootstrapClientTest, PositionAndObjectsAndEndRound) {

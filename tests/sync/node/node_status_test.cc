@@ -203,6 +203,9 @@ TEST(NodeStatusTest, SecondaryWithABootstrapRoundTrips) {
   b.lock_ms = 7;
   b.files_total = 10;
   b.files_done = 2;
+  b.chunks_loaded = 9;
+  b.chunks_equal = 31;
+  b.rows_equal = 310000;
   b.refused = {"app: 12 tables, about 50000 rows", "repository: 200 files"};
   b.error = "";
   b.exit_code = -1;
@@ -213,6 +216,10 @@ TEST(NodeStatusTest, SecondaryWithABootstrapRoundTrips) {
   ASSERT_TRUE(back->secondary->bootstrap.has_value());
   EXPECT_EQ(back->secondary->bootstrap->refused.size(), 2u);
   EXPECT_NE(s.ToJson().find(R"("bootstrap":{"token":"9f2c","phase":"copying")"), std::string::npos);
+  EXPECT_NE(s.ToJson().find(R"("chunks_loaded":9,"chunks_equal":31,"rows_equal":310000)"),
+            std::string::npos)
+      << s.ToJson();
+  EXPECT_EQ(back->secondary->bootstrap->rows_equal, 310000u);
 }
 
 TEST(NodeStatusTest, PrimaryWithoutRepositoryHasNoFilesObject) {
