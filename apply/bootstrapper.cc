@@ -207,6 +207,13 @@ void Bootstrapper::Prepare() {
   }
   if (*row && InProgress((*row)->phase)) {
     options_.stream.set_lenient((*row)->phase != "files");
+    // While rows are copied the applier moves only to the next round's point, which is set once
+    // that round has begun on the primary: running free until then it could pass the point, and
+    // WaitHeld would report it held there while chunks read at the point undo what it applied
+    // after it (a delete seemed undone, an insert lost).
+    if ((*row)->phase == "starting" || (*row)->phase == "copying") {
+      options_.stream.set_hold(verify::StopBefore::All());
+    }
     return;
   }
   if (!*row && options_.config.node.bootstrap_auto) {
