@@ -203,6 +203,13 @@ void Bootstrapper::Prepare() {
   }
   if (*row && InProgress((*row)->phase)) {
     options_.stream.set_lenient((*row)->phase != "files");
+    // While rows are copied the applier moves only to the next round's point, which is set once
+    // that round has begun on the primary: running free until then it could pass the point, and
+    // WaitHeld would report it held there while chunks read at the point undo what it applied
+    // after it (a delete seemed undone, an insert lost).
+    if ((*row)->phase == "starting" || (*row)->phase == "copying") {
+      options_.stream.set_hold(verify::StopBefore::All());
+    }
     return;
   }
   if (!*row && options_.config.node.bootstrap_auto) {
@@ -642,16 +649,17 @@ Status Bootstrapper::CopyRows() {
       }
       pending.push_back(key);
     }
-    // Tables recorded but gone from the set at this point were dropped or moved out by the
-    // stream: nothing is left to copy of them.
-    for (auto& [key, p] : recorded) {
+    // Tables recorded, not complete, and missing from the round's tables: dropped or renamed
+    // away (by the stream, at or before the round's point), or caught by the primary's listing
+    // in the middle of a DDL (an ALTER ... ALGORITHM=COPY renames its new table in). Decided
+    // below, once the applier holds at the point.
+    std::vector<const TableProgress*> missing;
+    for (const auto& [key, p] : recorded) {
       bool present = false;
       for (const pb::BootstrapTable& t : round->tables) {
         present = present || TableKey(t.name().db(), t.name().table()) == key;
       }
-      if (!present && !p.done) {
-        RS_RETURN_IF_ERROR(store.AdvanceTable(p.db, p.table, {}, /*done=*/true, 0, 0));
-      }
+      if (!present && !p.done) missing.push_back(&p);
     }
     if (first_round) copy_bytes_at_start_ = bytes_done;
     first_round = false;
@@ -663,7 +671,7 @@ Status Bootstrapper::CopyRows() {
       b.rows_done = rows_done;
       b.bytes_done = bytes_done;
     });
-    if (work.empty()) {
+    if (work.empty() && missing.empty()) {
       (void)client->EndRound(round->round);
       return Status::Ok();
     }
@@ -700,6 +708,31 @@ Status Bootstrapper::CopyRows() {
       if (!held.status().retryable()) return held.status().WithContext("bootstrap: the applier");
     }
     Update([](NodeStatus::Bootstrap& b) { b.error.clear(); });
+
+    // A missing table that is not here at the point either is gone: nothing is left to copy of
+    // it. One that is here (the listing caught a DDL in the middle, or it went after the point)
+    // makes the round's tables unusable: were it a parent, its children would seem free to load.
+    bool listing_usable = true;
+    for (const TableProgress* p : missing) {
+      Result<std::vector<SqlSession::Row>> here = (*session)->Query(
+          "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+              QuoteString(p->db) + " AND TABLE_NAME = " + QuoteString(p->table),
+          "bootstrap: look for " + TableKey(p->db, p->table));
+      if (!here.ok()) return here.status();
+      if ((*here)[0][0].value_or("0") == "0") {
+        RS_RETURN_IF_ERROR(store.AdvanceTable(p->db, p->table, {}, /*done=*/true, 0, 0));
+        continue;
+      }
+      spdlog::info(
+          "bootstrap: {} is missing from round {}'s tables on the primary but is here at the "
+          "round's point: a new round is begun",
+          TableKey(p->db, p->table), round->round);
+      listing_usable = false;
+    }
+    if (!listing_usable || work.empty()) {
+      (void)client->EndRound(round->round);
+      continue;
+    }
 
     Status round_status = CopyRound(*round, &work, chunk_bytes, round_began);
     (void)client->EndRound(round->round);

@@ -56,8 +56,13 @@ Status ChunkLoader::Fail(Status failure) {
 
 Result<std::vector<bootstrap::Column>> ChunkLoader::CheckColumns(const ChunkLoad& load) {
   Step("check");
-  RS_ASSIGN_OR_RETURN(std::vector<bootstrap::Column> all,
-                      bootstrap::ReadColumns(*connection_, load.db, load.table));
+  Result<std::vector<bootstrap::Column>> read =
+      bootstrap::ReadColumns(*connection_, load.db, load.table);
+  if (!read.ok() && read.status().IsNotFound()) {
+    // Created or renamed in after this point: no columns are the chunk's.
+    return Status::FailedPrecondition(read.status().message() + " at this point");
+  }
+  RS_ASSIGN_OR_RETURN(std::vector<bootstrap::Column> all, std::move(read));
   std::vector<bootstrap::Column> stored = bootstrap::StoredColumns(all);
   const std::vector<bootstrap::Column> chunk = bootstrap::StoredColumns(load.columns);
   bool same = stored.size() == chunk.size();

@@ -16,8 +16,9 @@
 // (progress row done, COMMIT).
 //
 // Errors: FailedPrecondition when the chunk's columns are not the table's stored columns at this
-// point (an instant ALTER read through an old snapshot; the caller reads the range again in a
-// later round); Server (not retryable) when the LOAD warned (any warning: a value the secondary's
+// point (an instant ALTER read through an old snapshot), or the table is not here at this point
+// (created or renamed in on the primary after it; the caller reads the range again in a later
+// round); Server (not retryable) when the LOAD warned (any warning: a value the secondary's
 // column cannot hold exactly) or loaded another number of rows than the chunk holds, with the
 // warnings in the message; otherwise the connection's (Network and broken() for a connection
 // error: the loader must then be dropped; retryable Server errors for lock waits and deadlocks).

@@ -494,6 +494,25 @@ TEST_F(BootstrapFormatTest, AChunkWhoseColumnsDifferChangesNothing) {
   ExpectEqual("t", 2);
 }
 
+// A table created or renamed in on the primary after the round's point: the secondary at that
+// point does not have it, and the chunk is refused as one whose columns differ (the bootstrapper
+// reads it again in a later round) instead of ending the bootstrap.
+TEST_F(BootstrapFormatTest, AChunkOfATableNotHereAtThisPointIsRefusedAsChanged) {
+  OnPrimary("CREATE TABLE later_t (id INT PRIMARY KEY, v VARCHAR(20)); "
+            "INSERT INTO later_t VALUES (1, 'a')");
+  Chunk chunk = ReadChunk("later_t", {"id"}, {}, 100);
+  ASSERT_EQ(chunk.rows, 1u);
+  Status st = loader_->LoadChunk(LoadOf("later_t", {"id"}, {}, chunk));
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("no such table"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(ProgressOf("later_t").has_value());
+  // The loader goes on once the table is there.
+  OnSecondary("CREATE TABLE later_t (id INT PRIMARY KEY, v VARCHAR(20))");
+  st = loader_->LoadChunk(LoadOf("later_t", {"id"}, {}, chunk));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectEqual("later_t", 1);
+}
+
 TEST_F(BootstrapFormatTest, AWarningRollsTheChunkBackAndIsNamed) {
   Both("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))");
   OnPrimary("INSERT INTO t VALUES (1, 'a'), (2, 'much too long'), (3, 'c')");
