@@ -314,7 +314,7 @@ Status Applier::RunStep(Step step) {
       // Targets outside [mysql] databases stop the applier before anything of it runs (a later
       // part of a large transaction is checked as ApplyTransaction reads it).
       if (item.is_db()) RS_RETURN_IF_ERROR(targets_.Check(item.seq, item.db()));
-      if (item.is_db() && !workers_.empty() && item.seq > serial_through_) {
+      if (item.is_db() && !workers_.empty() && item.seq > serial_through_ && !any_entering_) {
         RS_ASSIGN_OR_RETURN(next_parallel_, ParallelEligible(item.db()));
       }
       next_ = std::move(item);
@@ -481,6 +481,7 @@ Status Applier::Connect() {
                       "replsync.applied WHERE channel = " +
                           QuoteString(options_.channel),
                       "read replsync.applied"));
+  RS_RETURN_IF_ERROR(LoadEntering());
   position_ = Position{};
   pending_ddl_seq_ = 0;
   if (!rows.empty()) {
@@ -584,6 +585,7 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
   uint64_t skipped_ddl = 0;
   uint64_t rows = 0;
   uint64_t part_seq = seq;
+  std::vector<std::string> entering_sql;  // replsync.entering changes, with the position
   writer_->Reset();
   if (!deferred_) {
     pending_.clear();
@@ -609,6 +611,7 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
             in_txn = true;
           }
           for (const std::string& event : statement.events()) {
+            if (LeftOut(event)) continue;  // a table entering the set: copied later
             Status st = writer_->Add(event);
             if (!st.ok()) return fail(st);
           }
@@ -627,22 +630,33 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
             ++skipped_ddl;
             break;
           }
-          if (!marker_written) {
-            st =
-                Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
-                                    "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
-                                    "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
-                                    QuoteString(options_.channel), position_.seq, seq));
-            if (!st.ok()) return fail(st.WithContext("mark DDL pending"));
-            marker_written = true;
-            pending_ddl_seq_ = seq;
-            if (CrashAt("after_ddl_marker", seq)) return fail(Status::Aborted("simulated crash"));
+          // A table entering or leaving the set: what runs instead, and the entering rows that
+          // commit with the position.
+          TableSetPlan plan = PlanTableSet(statement, seq);
+          std::vector<pb::Statement> own;
+          if (!plan.planned) own.push_back(statement);
+          const std::vector<pb::Statement>& to_run = plan.planned ? plan.run : own;
+          for (std::string& sql : plan.entering_sql) entering_sql.push_back(std::move(sql));
+          has_ddl = has_ddl || plan.planned;
+          for (const pb::Statement& ddl : to_run) {
+            if (!marker_written) {
+              st = Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
+                                       "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
+                                       "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
+                                       QuoteString(options_.channel), position_.seq, seq));
+              if (!st.ok()) return fail(st.WithContext("mark DDL pending"));
+              marker_written = true;
+              pending_ddl_seq_ = seq;
+              if (CrashAt("after_ddl_marker", seq)) {
+                return fail(Status::Aborted("simulated crash"));
+              }
+            }
+            st = ApplyDdl(ddl, seq, recovering);
+            transactional_.clear();  // the DDL may have changed a table's engine
+            if (!st.ok()) return fail(st);
+            has_ddl = true;
+            if (CrashAt("after_ddl", seq)) return fail(Status::Aborted("simulated crash"));
           }
-          st = ApplyDdl(statement, seq, recovering);
-          transactional_.clear();  // the DDL may have changed a table's engine
-          if (!st.ok()) return fail(st);
-          has_ddl = true;
-          if (CrashAt("after_ddl", seq)) return fail(Status::Aborted("simulated crash"));
           break;
         }
         default:
@@ -688,6 +702,13 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
     // primary, its non-transactional ones kept. Rolling back here does the same.
     st = Queue("ROLLBACK");
     in_txn = false;
+  }
+  if (st.ok() && !entering_sql.empty()) {
+    if (!in_txn) st = Queue("START TRANSACTION");
+    in_txn = true;
+    for (const std::string& sql : entering_sql) {
+      if (st.ok()) st = Queue(sql);
+    }
   }
   if (st.ok()) st = Queue(PositionSql(part_seq, txn));
   if (st.ok() && in_txn) st = Queue("COMMIT");

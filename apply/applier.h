@@ -275,6 +275,23 @@ class Applier {
   // reconnects. Survives Stop/Start.
   void SetLenient(bool on);
 
+  // Tables entering the set (schemas/bootstrap.md "Tables entering and leaving the set"): a
+  // table renamed in from outside it, or created LIKE a table outside it. Their row events are
+  // left out (their TABLE_MAPs dropped: the server skips ROWS events of an unmapped table) and
+  // their DDL skipped, until the bootstrapper has copied them whole at a point the applier holds
+  // at and calls ForgetEntering. Kept in replsync.entering, changed atomically with the
+  // position; read again at every connect. Thread-safe.
+  using TableId = std::pair<std::string, std::string>;  // db, table
+  std::vector<TableId> Entering() const;
+  // `tables` are copied and their rows of replsync.entering deleted (by the caller, while the
+  // applier holds): their events are applied again from the next transaction on.
+  void ForgetEntering(const std::vector<TableId>& tables);
+  // replsync.entering, created when missing. Errors: the session's.
+  static Status CreateEnteringTable(SqlSession& session);
+  // Deletes `tables`' rows of `channel` from replsync.entering.
+  static Status DeleteEntering(SqlSession& session, const std::string& channel,
+                               const std::vector<TableId>& tables);
+
   // Records in `session` (the secondary's server) that everything up to journal sequence `seq`
   // is applied, the last of it at `source` with `gtid`: replsync.applied's row of `channel`,
   // created (with the table) when missing. For a bootstrap that rebases the stream on its copy's
@@ -374,6 +391,20 @@ class Applier {
   // other parts are read from the relay as they come.
   Status ApplyTransaction(uint64_t seq, pb::DbTransaction first);
   Status ApplyDdl(const pb::Statement& statement, uint64_t seq, bool recovering);
+  // What a DDL statement becomes when it moves a table into or out of the set, or touches a
+  // table entering it (planned = false: it runs as it is): the statements to run instead (each
+  // within the set), and the changes to replsync.entering that commit with the position.
+  struct TableSetPlan {
+    bool planned = false;
+    std::vector<pb::Statement> run;
+    std::vector<std::string> entering_sql;
+  };
+  TableSetPlan PlanTableSet(const pb::Statement& statement, uint64_t seq);
+  bool IsEntering(const std::string& db, const std::string& table) const;
+  // A TABLE_MAP event of a table entering the set (left out of the BINLOG statement).
+  bool LeftOut(std::string_view event) const;
+  // Reads replsync.entering (at connect).
+  Status LoadEntering();
   // Applies the run of file entries whose first, at `seq`, is `first` (read already); see "File
   // changes" above. An entry it read after the run (a database transaction, or a file entry
   // the run stopped before) is left in next_, to be acted on as read.
@@ -561,6 +592,9 @@ class Applier {
   Status stop_error_;
   std::atomic<bool> skip_object_ddl_{false};
   std::atomic<bool> lenient_{false};
+  mutable std::mutex entering_mu_;
+  std::set<TableId> entering_;  // guarded by entering_mu_
+  std::atomic<bool> any_entering_{false};
 };
 
 }  // namespace replsync::apply

@@ -313,7 +313,14 @@ Status Bootstrapper::Step() {
   const std::string& state_dir = options_.config.node.state_dir;
   const bool asked = ReadBootstrapRequest(state_dir).ok();
   const bool auto_due = options_.config.node.bootstrap_auto && !auto_tried_;
-  if (recorded_checked_ && !asked && !auto_due) return Status::Ok();
+  if (recorded_checked_ && !asked && !auto_due) {
+    // Following the stream: tables that entered the set are copied.
+    if (options_.stream.entering) {
+      const auto entering = options_.stream.entering();
+      if (!entering.empty()) return CopyEntering(entering);
+    }
+    return Status::Ok();
+  }
   Result<std::unique_ptr<MysqlSession>> session =
       OpenSession(MysqlOptionsOf(options_.config.mysql));
   if (!session.ok())
@@ -432,6 +439,11 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   row.lenient = true;
   RS_RETURN_IF_ERROR(store.Reset());
   RS_RETURN_IF_ERROR(store.Start(row));
+  // Tables that were entering the set are copied with all the others.
+  RS_RETURN_IF_ERROR(Applier::CreateEnteringTable(db));
+  RS_RETURN_IF_ERROR(db.Execute("DELETE FROM replsync.entering WHERE channel = " +
+                                    QuoteString(options_.channel),
+                                "bootstrap: forget the tables entering the set"));
   if (!resync) {
     Result<std::vector<std::string>> dbs = ReplicatedDatabases(db, options_.config.mysql.databases);
     if (!dbs.ok()) return dbs.status();
@@ -474,6 +486,112 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   first_round_ = std::move(*round);
   first_client_ = std::move(*client);
   return Continue(token);
+}
+
+Status Bootstrapper::HoldAt(uint64_t journal_seq) {
+  if (journal_seq == 0) {
+    return Status::Unsupported(
+        "bootstrap: the primary does not say where its point falls in its journal: run the same "
+        "replsync version on both nodes");
+  }
+  options_.stream.set_hold(verify::StopBefore::Seq(journal_seq));
+  for (;;) {
+    Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
+    if (held.ok()) {
+      // A hold before `journal_seq` also holds an applier that is past it: rows copied at the
+      // point would then undo what it applied after it. Never: it was held before the point
+      // was taken; checked, so that a mistake ends the round instead of the data.
+      if (held->applied_seq + 1 != journal_seq) {
+        return Status::Internal(fmt::format(
+            "bootstrap: the applier holds at journal sequence {}, not right before the point's "
+            "{}: the copy at that point cannot be joined to the stream",
+            held->applied_seq, journal_seq));
+      }
+      return Status::Ok();
+    }
+    if (stop_) return Status::Aborted("stopping");
+    if (!held.status().retryable()) return held.status().WithContext("bootstrap: the applier");
+  }
+}
+
+Status Bootstrapper::CopyEntering(const std::vector<std::pair<std::string, std::string>>& tables) {
+  std::vector<std::string> names;
+  for (const auto& [db, table] : tables) names.push_back(TableKey(db, table));
+  spdlog::info("bootstrap: copying {} from the primary (entering the replicated set)",
+               fmt::join(names, ", "));
+  Result<std::unique_ptr<BootstrapClient>> client = options_.connect();
+  if (!client.ok()) return client.status();
+  // Nothing is applied while the round is taken: every transaction applied is then before its
+  // point, and the applier can be held exactly there (running on, it could pass the point
+  // before the hold came, and the tables' changes in between would be lost).
+  options_.stream.set_hold(verify::StopBefore::All());
+  Result<BootstrapClient::Round> round = Status::Internal("no round");
+  for (int attempt = 1;; ++attempt) {
+    round = (*client)->BeginRound(options_.config.bootstrap.readers, /*definitions=*/true,
+                                  /*keep_stream=*/true);
+    if (round.ok() || !round.status().retryable() || attempt >= kRoundTries || stop_) break;
+    if (!Sleep(std::chrono::milliseconds(200))) return Status::Aborted("stopping");
+  }
+  if (!round.ok()) {
+    options_.stream.set_hold(std::nullopt);
+    return round.status().WithContext("bootstrap: a round for tables entering the set");
+  }
+  struct EndRound {
+    BootstrapClient& client;
+    uint64_t round;
+    BootstrapperOptions::Stream& stream;
+    ~EndRound() {
+      (void)client.EndRound(round);
+      stream.set_hold(std::nullopt);
+    }
+  } end_round{**client, round->round, options_.stream};
+  // The applier to exactly the round's point: the tables' events before it are left out, the
+  // ones after it apply to the copy.
+  RS_RETURN_IF_ERROR(HoldAt(round->journal_seq));
+  Result<std::unique_ptr<MysqlSession>> session =
+      OpenSession(MysqlOptionsOf(options_.config.mysql));
+  if (!session.ok()) return session.status();
+  SqlSession& db = **session;
+  // Tables referencing an entering one keep their foreign keys across its drop and create.
+  RS_RETURN_IF_ERROR(db.Execute("SET SESSION foreign_key_checks = 0, sql_log_bin = 0",
+                                "bootstrap: session settings"));
+  Result<std::unique_ptr<ChunkLoader>> loader =
+      ChunkLoader::Open(MysqlOptionsOf(options_.config.mysql));
+  if (!loader.ok()) return loader.status();
+  ProgressStore store(db, options_.channel);
+  RS_RETURN_IF_ERROR(store.Create());
+  const uint64_t chunk_bytes = uint64_t{options_.config.bootstrap.chunk_megabytes} << 20;
+  for (const auto& [schema, name] : tables) {
+    const std::string key = TableKey(schema, name);
+    RS_RETURN_IF_ERROR(db.Execute("DROP TABLE IF EXISTS " + QualifiedName(schema, name),
+                                  "bootstrap: drop " + key + " before its copy"));
+    const pb::BootstrapTable* found = nullptr;
+    for (const pb::BootstrapTable& t : round->tables) {
+      if (t.name().db() == schema && t.name().table() == name) found = &t;
+    }
+    if (found == nullptr) {
+      spdlog::info("bootstrap: {} is gone on the primary at {}: nothing to copy", key,
+                   round->point.ToString());
+      continue;
+    }
+    RS_RETURN_IF_ERROR(db.Execute("USE " + QuoteIdentifier(schema), "bootstrap"));
+    RS_RETURN_IF_ERROR(db.Execute(found->create_sql(), "bootstrap: create " + key));
+    RS_RETURN_IF_ERROR(store.AddTable(schema, name));
+    RS_RETURN_IF_ERROR(store.ResetTable(schema, name));
+    TableWork w;
+    w.db = schema;
+    w.table = name;
+    w.key_columns.assign(found->key_columns().begin(), found->key_columns().end());
+    w.group = {key};  // whole, within this round
+    RS_RETURN_IF_ERROR(CopyTable(**client, **loader, *round, 0, &w, chunk_bytes,
+                                 std::chrono::steady_clock::now() +
+                                     std::chrono::seconds(options_.config.bootstrap.snapshot_seconds)));
+    spdlog::info("bootstrap: {} copied at {}; it follows the stream from journal sequence {}", key,
+                 round->point.ToString(), round->journal_seq);
+  }
+  RS_RETURN_IF_ERROR(Applier::DeleteEntering(db, options_.channel, tables));
+  options_.stream.forget_entering(tables);
+  return Status::Ok();
 }
 
 Status Bootstrapper::Continue(const std::string& token) {
@@ -695,18 +813,11 @@ Status Bootstrapper::CopyRows() {
     // The applier to exactly the round's point: before the first journal entry at or after it
     // (the same as before the first transaction beginning there, and exact also when the
     // transactions before it were of other databases).
-    options_.stream.set_hold(round->journal_seq > 0 ? verify::StopBefore::Seq(round->journal_seq)
-                                                    : verify::StopBefore::At(round->point));
     Update([&](NodeStatus::Bootstrap& b) {
       b.error = fmt::format("waiting for the applier to reach round {}'s point {}", round->round,
                             round->point.ToString());
     });
-    for (;;) {
-      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
-      if (held.ok()) break;
-      if (stop_) return Status::Aborted("stopping");
-      if (!held.status().retryable()) return held.status().WithContext("bootstrap: the applier");
-    }
+    RS_RETURN_IF_ERROR(HoldAt(round->journal_seq));
     Update([](NodeStatus::Bootstrap& b) { b.error.clear(); });
 
     // A missing table that is not here at the point either is gone: nothing is left to copy of
@@ -1128,18 +1239,14 @@ Status Bootstrapper::CopyObjects() {
     // F: the primary's position now; the applier applies exactly up to it and holds.
     // A round gives the point with its place in the journal, so that the applier holds
     // exactly there also when the primary is idle (its snapshot is not used).
+    // Nothing is applied while F is taken (the applier catches up a backlog until then): every
+    // transaction applied is before it, and the applier is held exactly there.
+    options_.stream.set_hold(verify::StopBefore::All());
     Result<BootstrapClient::Round> round = (*client)->BeginRound(1, /*definitions=*/false);
     if (!round.ok()) return round.status().WithContext("bootstrap: the primary's point F");
     (void)(*client)->EndRound(round->round);
     const BinlogPosition* point = &round->point;
-    options_.stream.set_hold(round->journal_seq > 0 ? verify::StopBefore::Seq(round->journal_seq)
-                                                    : verify::StopBefore::At(round->point));
-    for (;;) {
-      Result<verify::PausedAt> held = options_.stream.wait_held(std::chrono::milliseconds(1000));
-      if (held.ok()) break;
-      if (stop_) return Status::Aborted("stopping");
-      if (!held.status().retryable()) return held.status().WithContext("bootstrap: the applier");
-    }
+    RS_RETURN_IF_ERROR(HoldAt(round->journal_seq));
     Result<std::vector<pb::BootstrapObject>> objects =
         (*client)->ReadObjects(*point, options_.config.bootstrap.users, exclude);
     if (!objects.ok()) {

@@ -62,6 +62,9 @@ struct BootstrapperOptions {
     // True once the node holds (or held) entries from its primary: its relay was written or it
     // applied something. Files in the repository then may be the stream's, not an operator's.
     std::function<bool()> received_anything;
+    // Tables entering the set (Applier::Entering), and the ones copied (ForgetEntering).
+    std::function<std::vector<std::pair<std::string, std::string>>()> entering;
+    std::function<void(const std::vector<std::pair<std::string, std::string>>&)> forget_entering;
   } stream;
   // The repository made equal to the primary's; reports (done, total) paths. Unset: no
   // [repository] path, the files phase is skipped.
@@ -116,6 +119,12 @@ class Bootstrapper {
   Status Continue(const std::string& token);
   // The rows, round after round, until every table is complete.
   Status CopyRows();
+  // Holds the applier right before journal sequence `journal_seq` (a round's point) and waits
+  // until it holds there; an applier found past it is an error (Internal).
+  Status HoldAt(uint64_t journal_seq);
+  // Tables entering the set while the node follows the stream: copied whole in one round with
+  // the applier held at its point (schemas/bootstrap.md "Tables entering and leaving the set").
+  Status CopyEntering(const std::vector<std::pair<std::string, std::string>>& tables);
   // One round: `readers` threads take eligible tables and copy chunks until the round's time is
   // up (a reference cycle goes whole). Returns the first error that is not a table changed under
   // the snapshot.

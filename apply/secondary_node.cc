@@ -89,6 +89,10 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
     return applier->WaitHeld(timeout);
   };
   bopts.stream.set_lenient = [applier](bool lenient) { applier->SetLenient(lenient); };
+  bopts.stream.entering = [applier] { return applier->Entering(); };
+  bopts.stream.forget_entering = [applier](const std::vector<Applier::TableId>& tables) {
+    applier->ForgetEntering(tables);
+  };
   bopts.stream.received_anything = [this, applier] {
     return relay_->last_seq() > 0 || applier->applied_seq() > 0;
   };

@@ -61,7 +61,15 @@ class TargetFilter {
   // the file comment). InvalidArgument (not retryable) naming `seq`, what is outside (the
   // default database, or the databases the SQL text touches), the statement (its first 200
   // bytes) and the setting, with what to do.
+  // A statement that moves a table into or out of the set (a RENAME, an ALTER ... RENAME or a
+  // CREATE ... LIKE with one end outside) is let through: the applier runs only its moves
+  // within the set, drops what leaves and copies what enters (schemas/bootstrap.md "Tables
+  // entering and leaving the set").
   Status CheckDdl(uint64_t seq, const pb::Statement& statement, DdlCheckOptions options = {}) const;
+
+  // True when one of the statement's table moves has one end inside the set and one outside.
+  bool MovesAcrossTheSet(const pb::Statement& statement) const;
+  bool Replicated(const std::string& db) const;
 
  private:
   DatabaseFilter databases_;  // the same rule capture applies on the primary

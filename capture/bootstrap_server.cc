@@ -573,7 +573,9 @@ pb::BootstrapReply BootstrapServer::BeginRound(const std::string& peer,
     }
     auto seq = options_.journal_seq_at(round->point);
     if (!seq.ok()) return ErrorReply(seq.status());
-    if (Status st = options_.pin(peer, *seq); !st.ok()) return ErrorReply(st);
+    if (!request.keep_stream()) {
+      if (Status st = options_.pin(peer, *seq); !st.ok()) return ErrorReply(st);
+    }
     reply.set_journal_seq(*seq);
   } else {
     // Later rounds: the tables as they are now (a table that came after the point fails under

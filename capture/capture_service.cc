@@ -338,6 +338,7 @@ Status CaptureService::Queue(BuiltItem built) {
   queued.skipped = built.kind == BuiltItem::Kind::kSkipped;
   queued.rows = built.rows;
   queued.event_bytes = built.event_bytes;
+  queued.first_part_begin = built.first_part_begin;
   if (built.completes()) {
     committed_ = built.checkpoint;
     if (built.kind != BuiltItem::Kind::kRotation) committed_gtid_ = built.gtid;
@@ -366,10 +367,15 @@ Result<uint64_t> CaptureService::Enqueue(JournalWriter::Item item, Queued queued
 void CaptureService::OnWritten(const JournalWriter::Written& written) {
   std::optional<Queued> checkpoint;
   uint64_t transactions = 0, skipped = 0, rows = 0, bytes = 0;
+  std::vector<std::pair<uint64_t, BinlogPosition>> begins;
   {
     std::lock_guard<std::mutex> lock(queued_mu_);
     for (size_t i = 0; i < written.items && !queued_.empty(); ++i) {
       Queued& queued = queued_.front();
+      if (!queued.first_part_begin.empty() && i < written.item_seqs.size() &&
+          written.item_seqs[i] != 0) {
+        begins.emplace_back(written.item_seqs[i], queued.first_part_begin);
+      }
       transactions += queued.transaction ? 1 : 0;
       skipped += queued.skipped ? 1 : 0;
       rows += queued.rows;
@@ -382,14 +388,16 @@ void CaptureService::OnWritten(const JournalWriter::Written& written) {
   skipped_ += skipped;
   rows_ += rows;
   bytes_ += bytes;
-  if (checkpoint.has_value()) {
-    {
-      std::lock_guard<std::mutex> lock(status_mu_);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    for (const auto& [seq, begin] : begins) recent_begins_.Add(seq, begin);
+    recent_begins_.Written(written.last_seq);
+    if (checkpoint.has_value()) {
       durable_ = checkpoint->position;
       durable_gtid_ = checkpoint->gtid;
     }
-    durable_cv_.notify_all();
   }
+  if (checkpoint.has_value()) durable_cv_.notify_all();
   if (written.completed_group && options_.on_append) options_.on_append();
 }
 
@@ -465,60 +473,26 @@ Status CaptureService::DiscardUnfinished() {
 
 Result<uint64_t> CaptureService::FirstSeqAtOrAfter(const BinlogPosition& point,
                                                    std::chrono::milliseconds timeout) {
-  {
-    std::unique_lock<std::mutex> lock(status_mu_);
-    const bool there = clock_.WaitFor(durable_cv_, lock, timeout, [&] {
-      return (!durable_.empty() && !(durable_ < point)) || state_ == CaptureState::kFailed ||
-             state_ == CaptureState::kStopped;
-    });
-    if (!there || durable_.empty() || durable_ < point) {
-      return Status::Unavailable(fmt::format(
-          "the capture has not journaled the binlog up to {} (it stands at {}, {}){}; try again",
-          point.ToString(), durable_.empty() ? std::string("nowhere yet") : durable_.ToString(),
-          CaptureStateName(state_), error_.ok() ? std::string() : ": " + error_.message()));
-    }
+  std::unique_lock<std::mutex> lock(status_mu_);
+  const bool there = clock_.WaitFor(durable_cv_, lock, timeout, [&] {
+    return (!durable_.empty() && !(durable_ < point)) || state_ == CaptureState::kFailed ||
+           state_ == CaptureState::kStopped;
+  });
+  if (!there || durable_.empty() || durable_ < point) {
+    return Status::Unavailable(fmt::format(
+        "the capture has not journaled the binlog up to {} (it stands at {}, {}){}; try again",
+        point.ToString(), durable_.empty() ? std::string("nowhere yet") : durable_.ToString(),
+        CaptureStateName(state_), error_.ok() ? std::string() : ": " + error_.message()));
   }
-  return FirstSeqAtOrAfterIn(*journal_, point);
-}
-
-Result<uint64_t> FirstSeqAtOrAfterIn(const Journal& journal, const BinlogPosition& point) {
-  // Every transaction that begins before `point` is journaled (the caller waited for it): the
-  // ones at or after it are the journal's tail. Walk it backwards, a window of entries at a time,
-  // to the last one before `point`. A read stops at its byte budget (file entries carry up to a
-  // few MiB each), so a window may take several reads: every entry of it is looked at.
-  constexpr uint64_t kWindow = 64;
-  constexpr size_t kReadBytes = size_t{64} << 20;
-  const uint64_t first = journal.first_seq();
-  uint64_t high = journal.last_seq();
-  uint64_t found = high + 1;
-  while (high >= first && high > 0) {
-    const uint64_t low = std::max<uint64_t>(first, high >= kWindow ? high - kWindow + 1 : 1);
-    std::vector<std::pair<uint64_t, BinlogPosition>> begins;  // database entries, in order
-    for (uint64_t next = low; next <= high;) {
-      RS_ASSIGN_OR_RETURN(auto entries, journal.Read(next, high - next + 1, kReadBytes));
-      if (entries.empty()) break;
-      for (const auto& [seq, bytes] : entries) {
-        if (seq > high) break;
-        pb::JournalEntry entry;
-        if (!entry.ParseFromString(bytes)) {
-          return Status::Corruption(
-              fmt::format("journal {}: entry {} does not parse", journal.path(), seq));
-        }
-        if (entry.has_db()) {
-          begins.emplace_back(seq,
-                              BinlogPosition{entry.db().begin_file(), entry.db().begin_offset()});
-        }
-      }
-      next = entries.back().first + 1;
-    }
-    for (auto it = begins.rbegin(); it != begins.rend(); ++it) {
-      if (it->second < point) return found;
-      found = it->first;
-    }
-    if (low <= first) break;
-    high = low - 1;
+  // From what the capture wrote, not from the journal: retention may have deleted the entries
+  // after the point already (a secondary held them durably).
+  std::optional<uint64_t> seq = recent_begins_.FirstAtOrAfter(point);
+  if (!seq) {
+    return Status::Unavailable(fmt::format(
+        "more transactions were journaled since {} than the capture remembers; try again",
+        point.ToString()));
   }
-  return found;
+  return *seq;
 }
 
 }  // namespace replsync::capture

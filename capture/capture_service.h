@@ -63,6 +63,7 @@
 #include "capture/binlog/binlog_event.h"
 #include "capture/binlog/source_factory.h"
 #include "capture/entry_builder.h"
+#include "capture/recent_begins.h"
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
@@ -174,10 +175,11 @@ class CaptureService {
   // Waits until the durable checkpoint is at or past `point` (every transaction that begins
   // before it is journaled, or has nothing to journal), then returns the first journal sequence
   // holding a database transaction (a part of one) that begins at or after `point`, or the next
-  // sequence to be written when there is none yet. Errors: Unavailable (retryable) when the
-  // capture is not there within `timeout` (connecting, far behind, stopped or failed);
-  // Corruption for an entry that does not parse; the journal's read errors.
-  // Thread-safety: any thread.
+  // sequence to be written when there is none yet — from what the capture wrote
+  // (RecentBegins), not from the journal, whose entries past the point retention may have
+  // deleted. Errors: Unavailable (retryable) when the capture is not there within `timeout`
+  // (connecting, far behind, stopped or failed), or the point is older than the transactions it
+  // remembers. Thread-safety: any thread.
   Result<uint64_t> FirstSeqAtOrAfter(const BinlogPosition& point,
                                      std::chrono::milliseconds timeout);
 
@@ -202,6 +204,7 @@ class CaptureService {
     bool has_checkpoint = false;  // the item carries the checkpoint below
     BinlogPosition position;
     std::string gtid;
+    BinlogPosition first_part_begin;  // a transaction's first entry: where it begins
   };
 
   void CaptureThread();
@@ -265,6 +268,7 @@ class CaptureService {
   CaptureState state_ = CaptureState::kStopped;
   Status error_;
   BinlogPosition durable_;  // the durable checkpoint
+  RecentBegins recent_begins_;  // guarded by status_mu_: up to durable_
   std::string durable_gtid_;
   BinlogPosition read_position_;
   std::atomic<uint64_t> transactions_{0};
@@ -274,11 +278,5 @@ class CaptureService {
   std::atomic<int64_t> last_event_time_{0};
   std::atomic<bool> idle_{false};
 };
-
-// The first sequence of `journal` holding a database transaction (a part of one) that begins at
-// or after `point`, or last_seq + 1 when there is none; every transaction that begins before
-// `point` must be journaled already (CaptureService::FirstSeqAtOrAfter waits for that). Errors:
-// Corruption for an entry that does not parse; the journal's read errors.
-Result<uint64_t> FirstSeqAtOrAfterIn(const Journal& journal, const BinlogPosition& point);
 
 }  // namespace replsync::capture

@@ -67,6 +67,9 @@ struct BuiltItem {
   std::string gtid;
   uint64_t rows = 0;         // rows in the entry
   uint64_t event_bytes = 0;  // event bytes in the entry
+  // The transaction's first part (kPart, kTransaction): where the transaction begins in the
+  // binlog. Empty for later parts and for the other kinds.
+  BinlogPosition first_part_begin;
 
   bool has_entry() const { return kind == Kind::kPart || kind == Kind::kTransaction; }
   bool completes() const { return kind != Kind::kPart; }

@@ -28,11 +28,13 @@ BootstrapClient::BootstrapClient(std::unique_ptr<ClientTransport> transport, std
       options_(std::move(options)),
       dctx_(ZSTD_createDCtx()) {}
 
-Result<BootstrapClient::Round> BootstrapClient::BeginRound(uint32_t readers, bool definitions) {
+Result<BootstrapClient::Round> BootstrapClient::BeginRound(uint32_t readers, bool definitions,
+                                                           bool keep_stream) {
   pb::BootstrapRequest request;
   request.set_op(pb::BootstrapRequest::BEGIN_ROUND);
   request.set_readers(readers);
   request.set_definitions(definitions);
+  request.set_keep_stream(keep_stream);
   RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
   if (reply.point_file().empty()) {
     return Status::Corruption(

@@ -92,8 +92,9 @@ class BootstrapClient {
   BootstrapClient& operator=(const BootstrapClient&) = delete;
 
   // Opens a round of `readers` snapshots (1..8); with `definitions` also the definitions and
-  // the stream's start (round 0).
-  Result<Round> BeginRound(uint32_t readers, bool definitions);
+  // the stream's start (round 0), pinned on the primary unless `keep_stream` (a secondary that
+  // follows the stream copies tables entering its set: nothing is pinned).
+  Result<Round> BeginRound(uint32_t readers, bool definitions, bool keep_stream = false);
   // The next chunk of `db`.`table` read by `reader` of `round`: the rows after the key `after`
   // (empty: from the table's start), about `max_bytes` of text; `continue_piece` asks for the
   // next piece of a table without a key.

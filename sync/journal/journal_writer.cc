@@ -355,6 +355,7 @@ Status JournalWriter::AppendBatch(std::vector<Queued>* batch) {
     }
     if (!queued.external) {
       ++written.items;
+      written.item_seqs.push_back(item.has_entry ? first + entries.size() - 1 : 0);
       written_ticket = queued.ticket;
       if (item.completes) group_meta = &item.meta;
     }
@@ -389,6 +390,7 @@ Status JournalWriter::AppendBatch(std::vector<Queued>* batch) {
     }
   }
   written.completed_group = complete_seq.has_value();
+  written.last_seq = journal_->last_seq();
   if (options_.on_written && (written.items > 0 || written.completed_group)) {
     options_.on_written(written);
   }

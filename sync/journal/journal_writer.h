@@ -75,6 +75,9 @@ class JournalWriter {
   struct Written {
     size_t items = 0;              // the primary producer's items done, the oldest queued first
     bool completed_group = false;  // a group of either producer was completed
+    // Per item done (`items` of them, in order): the sequence its entry got, 0 when it had none.
+    std::vector<uint64_t> item_seqs;
+    uint64_t last_seq = 0;  // the journal's last sequence after this write
   };
 
   struct Options {

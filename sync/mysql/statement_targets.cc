@@ -166,6 +166,13 @@ class Parser {
     return std::move(result_);
   }
 
+  // See AnalyzeTableMoves: the moves Run recorded, or {} when the statement moved nothing or was
+  // not read completely.
+  std::vector<TableMove> Moves() const {
+    if (!result_.complete) return {};
+    return moves_;
+  }
+
   // See AnalyzeDdlObject.
   DdlObject Object() {
     DdlObject object;
@@ -343,6 +350,18 @@ class Parser {
     }
   }
   void Incomplete() { result_.complete = false; }
+  // A table moved (or created like another): unqualified names are the default database's.
+  void AddMove(const Name& from, const Name& to, bool like) {
+    if (from.name.empty() || to.name.empty()) return Incomplete();
+    TableMove move;
+    move.from_db = from.db.empty() ? std::string(session_db_) : from.db;
+    move.from_table = from.name;
+    move.to_db = to.db.empty() ? std::string(session_db_) : to.db;
+    move.to_table = to.name;
+    move.like = like;
+    if (move.from_db.empty() || move.to_db.empty()) return Incomplete();
+    moves_.push_back(std::move(move));
+  }
 
   // -- grammar pieces
   // ident [ '.' ident ]
@@ -546,10 +565,10 @@ class Parser {
     if (Accept("TABLE")) {
       SkipIfExists();
       const Name table = TableName();
-      if (Accept("LIKE")) return ObjectName();
-      if (IsPunct('(') && IsWord("LIKE", 1)) {
-        Advance(2);
-        return ObjectName();
+      if (IsPunct('(') && IsWord("LIKE", 1)) Advance();
+      if (Accept("LIKE")) {
+        const Name source = TableName();
+        return AddMove(source, table, /*like=*/true);
       }
       // CREATE TABLE ... SELECT in statement format reads other tables.
       if (Contains("SELECT")) Incomplete();
@@ -611,7 +630,7 @@ class Parser {
           Advance();
           if (AcceptAny({"TO", "AS"}) ||
               !IsAnyWord({"COLUMN", "INDEX", "KEY", "CONSTRAINT", "PARTITION"})) {
-            ObjectName();
+            AddMove(table, TableName(), /*like=*/false);
           }
           continue;
         } else if (depth <= 0 && IsWord("WITH") && IsWord("TABLE", 1)) {
@@ -700,10 +719,10 @@ class Parser {
     if (AcceptAny({"TABLE", "TABLES"})) {
       SkipIfExists();
       do {
-        ObjectName();
+        const Name from = TableName();
         SkipWait();
         if (!Accept("TO")) return Incomplete();
-        ObjectName();
+        AddMove(from, TableName(), /*like=*/false);
       } while (AcceptPunct(','));
       return;
     }
@@ -766,6 +785,7 @@ class Parser {
   size_t pos_;
   std::string_view session_db_;
   StatementTargets result_;
+  std::vector<TableMove> moves_;
 };
 
 }  // namespace
@@ -850,6 +870,19 @@ StatementTargets AnalyzeStatement(std::string_view sql, std::string_view session
                                   SqlSyntax syntax) {
   std::vector<Token> tokens = Lex(sql, syntax);
   return Parser(tokens, 0, session_db).Run();
+}
+
+std::vector<TableMove> AnalyzeTableMoves(std::string_view sql, std::string_view session_db,
+                                         SqlSyntax syntax) {
+  // Executable comments run or not by the server's version: their moves are not known.
+  if (sql.find("/*!") != std::string_view::npos || sql.find("/*M!") != std::string_view::npos ||
+      sql.find("/*m!") != std::string_view::npos) {
+    return {};
+  }
+  std::vector<Token> tokens = Lex(sql, syntax);
+  Parser parser(tokens, 0, session_db);
+  parser.Run();
+  return parser.Moves();
 }
 
 }  // namespace replsync

@@ -51,6 +51,23 @@ struct SqlSyntax {
 StatementTargets AnalyzeStatement(std::string_view sql, std::string_view session_db,
                                   SqlSyntax syntax = {});
 
+// A table a DDL statement moves to another name (RENAME TABLE a TO b, ALTER TABLE a ... RENAME
+// [TO|AS] b), or creates from another's definition (CREATE TABLE b LIKE a: `like`). Names are
+// qualified: an unqualified one is the default database's.
+struct TableMove {
+  std::string from_db, from_table;
+  std::string to_db, to_table;
+  bool like = false;
+  bool operator==(const TableMove&) const = default;
+};
+
+// The moves of `sql` in the order the server makes them (a RENAME TABLE list one by one); empty
+// when the statement is none of those forms, when a name could not be read or qualified (no
+// default database), or when it holds executable comments (which the server runs or skips by
+// its version): then nothing is known of its moves.
+std::vector<TableMove> AnalyzeTableMoves(std::string_view sql, std::string_view session_db,
+                                         SqlSyntax syntax = {});
+
 // What kind of object a DDL statement creates, changes or drops.
 enum class ObjectKind : uint8_t {
   kNone,  // not a CREATE / ALTER / DROP of an object kind below (or a form not understood)

@@ -1,4 +1,5 @@
 #include "capture/capture_service.h"
+#include "capture/recent_begins.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -1276,46 +1277,57 @@ TEST_F(CaptureServiceTest, OnAppendIsCalledAfterEntriesAreDurable) {
   EXPECT_TRUE(durable_when_called.load());
 }
 
-// The stream's start for a bootstrap: the first entry of a transaction beginning at or after the
-// point, looked for backwards over a tail of large file entries (more than one read's byte
-// budget in a window), so that no transaction at or after the point is skipped and none before
-// it is taken.
-TEST_F(CaptureServiceTest, FirstSeqAtOrAfterLooksAtEveryEntryBehindLargeFileEntries) {
-  Journal& journal = OpenJournal();
-  auto db = [](uint64_t begin) {
-    pb::JournalEntry entry;
-    entry.mutable_db()->set_begin_file("binlog.000001");
-    entry.mutable_db()->set_begin_offset(begin);
-    entry.mutable_db()->set_last_part(true);
-    return entry.SerializeAsString();
-  };
-  auto file = [](int i) {
-    pb::JournalEntry entry;
-    entry.mutable_file()->set_kind(pb::FileChange::FILE);
-    entry.mutable_file()->set_path("big" + std::to_string(i));
-    entry.mutable_file()->add_ops()->set_data(std::string(size_t{5} << 20, 'x'));
-    return entry.SerializeAsString();
-  };
-  // seq 1-2: transactions at 100 and 200; 3-22: files of 5 MiB; 23-25: transactions at 300,
-  // 400, 500; 26-45: files; 46: a transaction at 600.
-  std::vector<std::string> entries = {db(100), db(200)};
-  for (int i = 0; i < 20; ++i) entries.push_back(file(i));
-  for (uint64_t begin : {300, 400, 500}) entries.push_back(db(begin));
-  for (int i = 20; i < 40; ++i) entries.push_back(file(i));
-  entries.push_back(db(600));
-  ASSERT_TRUE(journal.Append(entries, {}).ok());
+// The stream's start for a bootstrap comes from what the capture wrote, not from the journal:
+// the primary's retention deletes what a secondary holds durably, which may include the
+// transactions at and after a round's point (a bootstrap then lost them: rows inserted right
+// after the point were never loaded nor replayed). Here every entry is deleted before the
+// question is asked.
+TEST_F(CaptureServiceTest, FirstSeqAtOrAfterIsExactAfterRetentionDeletedTheEntries) {
+  FileSourceFactory factory({kMariadbFixture});
+  CaptureOptions options;
+  options.databases = {"toddy_test"};
+  OpenJournal();
+  CaptureService service(journal_.get(), &factory, options);
+  ASSERT_TRUE(service.Start().ok());
+  ASSERT_TRUE(service.Wait().ok());
+  // Two transactions: seq 1 begins at 330 (ends 702), seq 2 at 702 (ends 1074).
+  ASSERT_EQ(journal_->last_seq(), 2u);
+  ASSERT_TRUE(journal_->DeleteUpTo(2, {}).ok());
+  ASSERT_EQ(journal_->first_seq(), 3u);
   auto at = [&](uint64_t offset) {
-    Result<uint64_t> seq = capture::FirstSeqAtOrAfterIn(journal, {"binlog.000001", offset});
+    Result<uint64_t> seq =
+        service.FirstSeqAtOrAfter({"mariadb-bin.000001", offset}, std::chrono::seconds(1));
     EXPECT_TRUE(seq.ok()) << seq.status().ToString();
     return seq.ok() ? *seq : 0;
   };
-  EXPECT_EQ(at(50), 1u);
-  EXPECT_EQ(at(150), 2u);
-  EXPECT_EQ(at(250), 23u);  // the transactions behind 20 files of 5 MiB are not passed over
-  EXPECT_EQ(at(300), 23u);
-  EXPECT_EQ(at(450), 25u);
-  EXPECT_EQ(at(550), 46u);
-  EXPECT_EQ(at(700), 47u);  // none yet: the next sequence to be written
+  EXPECT_EQ(at(4), 1u);
+  EXPECT_EQ(at(330), 1u);
+  EXPECT_EQ(at(331), 2u);
+  EXPECT_EQ(at(702), 2u);  // the point is where seq 2 begins: seq 2 is replayed, not skipped
+  EXPECT_EQ(at(1074), 3u);  // none yet: the next sequence to be written
+}
+
+TEST(RecentBeginsTest, FindsTheFirstTransactionAtOrAfterAPointAndForgetsTheOldest) {
+  RecentBegins recent(3);
+  auto pos = [](uint64_t offset) { return BinlogPosition{"binlog.000001", offset}; };
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(10)), 1u);  // nothing written yet
+  recent.Add(1, pos(100));
+  recent.Add(4, pos(200));  // seqs 2-3: file entries
+  recent.Written(6);        // 5-6: file entries after it
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(50)), 1u);
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(150)), 4u);
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(200)), 4u);
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(250)), 7u);
+  // An unfinished transaction's entries removed: their sequences are used again.
+  recent.Add(7, pos(300));
+  recent.Written(6);
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(300)), 7u);
+  recent.Add(7, pos(300));
+  recent.Add(8, pos(400));
+  recent.Add(9, pos(500));  // 1 and 4 forgotten
+  recent.Written(9);
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(450)), 9u);
+  EXPECT_EQ(recent.FirstAtOrAfter(pos(250)), std::nullopt) << "older than what it remembers";
 }
 
 }  // namespace

@@ -191,7 +191,8 @@ MariadbServer::MariadbServer(MariadbServerOptions options) : options_(std::move(
 
 MariadbServer::~MariadbServer() {
   Stop();
-  if (!options_.keep_files && !root_dir_.empty()) {
+  if (!options_.keep_files && std::getenv("REPLSYNC_KEEP_SERVERS") == nullptr &&
+      !root_dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(root_dir_, ec);
   }

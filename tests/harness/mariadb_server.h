@@ -23,7 +23,9 @@ struct MariadbServerOptions {
   uint32_t server_id = 1;
   std::string base_dir;               // parent of the data folder; "" = $TMPDIR or /tmp
   std::vector<std::string> extra_args;  // more mariadbd options, e.g. "--binlog-row-image=MINIMAL"
-  bool keep_files = false;            // keep the folder after Stop (for debugging)
+  // Keep the folder after Stop (for debugging; REPLSYNC_KEEP_SERVERS=1 keeps every server's, its
+  // binlog included, to read a failed run's history with mysqlbinlog).
+  bool keep_files = false;
   // TLS: a CA and a server certificate (for 127.0.0.1 and localhost) are made with `openssl` at
   // start (tls_ca_path() and friends), and mariadbd runs with --ssl-ca/--ssl-cert/--ssl-key.
   bool tls = false;

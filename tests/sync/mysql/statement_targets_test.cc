@@ -477,3 +477,37 @@ TEST(EventDisabledOnSlaveTest, StatementsThatLeaveItDisabledAreKept) {
 
 }  // namespace
 }  // namespace replsync
+
+namespace replsync {
+namespace {
+
+TEST(TableMovesTest, RenamesAlterRenamesAndCreateLikeAreMovesInOrder) {
+  using M = TableMove;
+  EXPECT_EQ(AnalyzeTableMoves("RENAME TABLE other.y TO app.y", "app"),
+            (std::vector<M>{{"other", "y", "app", "y", false}}));
+  EXPECT_EQ(AnalyzeTableMoves("RENAME TABLE a TO tmp, other.b TO a, tmp TO other.b", "app"),
+            (std::vector<M>{{"app", "a", "app", "tmp", false},
+                            {"other", "b", "app", "a", false},
+                            {"app", "tmp", "other", "b", false}}));
+  EXPECT_EQ(AnalyzeTableMoves("ALTER TABLE app.x0 RENAME other.x0moved", ""),
+            (std::vector<M>{{"app", "x0", "other", "x0moved", false}}));
+  EXPECT_EQ(AnalyzeTableMoves("ALTER TABLE `t` ADD c INT, RENAME TO `o`.`t 2`", "app"),
+            (std::vector<M>{{"app", "t", "o", "t 2", false}}));
+  EXPECT_EQ(AnalyzeTableMoves("CREATE TABLE app.x LIKE other.z", ""),
+            (std::vector<M>{{"other", "z", "app", "x", true}}));
+  EXPECT_EQ(AnalyzeTableMoves("CREATE TABLE IF NOT EXISTS x (LIKE other.z)", "app"),
+            (std::vector<M>{{"other", "z", "app", "x", true}}));
+}
+
+TEST(TableMovesTest, OtherStatementsAndUnknowableNamesAreNoMoves) {
+  for (const char* sql : {"ALTER TABLE t RENAME COLUMN a TO b", "ALTER TABLE t RENAME INDEX i TO j",
+                          "CREATE TABLE t (a INT)", "DROP TABLE a, b", "RENAME USER a TO b",
+                          "ALTER TABLE t /*!99999 RENAME TO other.t */"}) {
+    EXPECT_TRUE(AnalyzeTableMoves(sql, "app").empty()) << sql;
+  }
+  // An unqualified name without a default database: nothing is known.
+  EXPECT_TRUE(AnalyzeTableMoves("RENAME TABLE a TO other.a", "").empty());
+}
+
+}  // namespace
+}  // namespace replsync
