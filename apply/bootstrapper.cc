@@ -317,7 +317,13 @@ Status Bootstrapper::Step() {
     // Following the stream: tables that entered the set are copied.
     if (options_.stream.entering) {
       const auto entering = options_.stream.entering();
-      if (!entering.empty()) return CopyEntering(entering);
+      if (entering.empty()) return Status::Ok();
+      // Tried again until it is done, whatever failed: until then those tables' changes are
+      // left out.
+      Status st = CopyEntering(entering);
+      if (st.ok() || st.retryable()) return st;
+      return Status::Unavailable(
+          st.WithContext("bootstrap: copy the tables entering the set").message());
     }
     return Status::Ok();
   }

@@ -152,6 +152,36 @@ Result<std::unique_ptr<MariadbConnection>> OpenSession(const MysqlOptions& mysql
   return session;
 }
 
+// Streams the rows of `sql` (every stored column of `table`) into `text` in the chunk format,
+// counting them in *rows and keeping the last one's key literals (the columns at `positions`)
+// in *last_key; stops with *too_big once `text` passes `cap` bytes.
+Status StreamChunk(MariadbConnection& session, const std::string& sql, const std::string& table,
+                   const std::vector<bootstrap::Column>& stored,
+                   const std::vector<size_t>& positions, uint64_t cap, std::string* text,
+                   uint64_t* rows, std::vector<std::string>* last_key, bool* too_big) {
+  return session.Stream(
+      sql,
+      [&](const MariadbConnection::RowView& row) -> Status {
+        if (row.count != stored.size()) {
+          return Status::Internal(
+              fmt::format("a row of {} has {} values, not {}", table, row.count, stored.size()));
+        }
+        bootstrap::AppendRow(row.values, row.lengths, row.count, text);
+        ++*rows;
+        for (size_t i = 0; i < positions.size(); ++i) {
+          const size_t at = positions[i];
+          (*last_key)[i] = bootstrap::KeyLiteral(stored[at], row.values[at] ? row.values[at] : "",
+                                                 row.values[at] ? row.lengths[at] : 0);
+        }
+        if (text->size() > cap) {
+          *too_big = true;
+          return Status::Aborted("chunk too large");
+        }
+        return Status::Ok();
+      },
+      "read " + table);
+}
+
 // The primary's binlog position now (SHOW MASTER STATUS).
 Result<BinlogPosition> MasterPosition(SqlSession& session) {
   RS_ASSIGN_OR_RETURN(auto rows,
@@ -1151,29 +1181,13 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     uint64_t rows = 0;
     std::vector<std::string> last_key(positions->size());
     bool too_big = false;
-    Status st = session.Stream(
-        fmt::format("SELECT {} FROM {}{}{} ORDER BY {}", bootstrap::SelectList(stored), table, hint,
-                    bootstrap::KeyRangeWhere(key->columns, after, upper),
-                    bootstrap::KeyOrder(key->columns)),
-        [&](const MariadbConnection::RowView& row) -> Status {
-          if (row.count != stored.size()) {
-            return Status::Internal(
-                fmt::format("a row of {} has {} values, not {}", table, row.count, stored.size()));
-          }
-          bootstrap::AppendRow(row.values, row.lengths, row.count, &text);
-          ++rows;
-          for (size_t i = 0; i < positions->size(); ++i) {
-            const size_t at = (*positions)[i];
-            last_key[i] = bootstrap::KeyLiteral(stored[at], row.values[at] ? row.values[at] : "",
-                                                row.values[at] ? row.lengths[at] : 0);
-          }
-          if (text.size() > kMaxChunkText) {
-            too_big = true;
-            return Status::Aborted("chunk too large");
-          }
-          return Status::Ok();
-        },
-        "read " + table);
+    Status st = StreamChunk(session,
+                            fmt::format("SELECT {} FROM {}{}{} ORDER BY {}",
+                                        bootstrap::SelectList(stored), table, hint,
+                                        bootstrap::KeyRangeWhere(key->columns, after, upper),
+                                        bootstrap::KeyOrder(key->columns)),
+                            table, stored, *positions, kMaxChunkText, &text, &rows, &last_key,
+                            &too_big);
     if (too_big) {
       return Answer(
           round, job,
@@ -1201,27 +1215,8 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     const std::string sql =
         fmt::format("SELECT {} FROM {}{}{} ORDER BY {} LIMIT {}", bootstrap::SelectList(stored),
                     table, hint, where, bootstrap::KeyOrder(key->columns), n);
-    Status st = session.Stream(
-        sql,
-        [&](const MariadbConnection::RowView& row) -> Status {
-          if (row.count != stored.size()) {
-            return Status::Internal(
-                fmt::format("a row of {} has {} values, not {}", table, row.count, stored.size()));
-          }
-          bootstrap::AppendRow(row.values, row.lengths, row.count, &text);
-          ++rows;
-          for (size_t i = 0; i < positions->size(); ++i) {
-            const size_t at = (*positions)[i];
-            last_key[i] = bootstrap::KeyLiteral(stored[at], row.values[at] ? row.values[at] : "",
-                                                row.values[at] ? row.lengths[at] : 0);
-          }
-          if (text.size() > text_cap) {
-            too_big = true;
-            return Status::Aborted("chunk too large");
-          }
-          return Status::Ok();
-        },
-        "read " + table);
+    Status st = StreamChunk(session, sql, table, stored, *positions, text_cap, &text, &rows,
+                            &last_key, &too_big);
     if (too_big) {
       if (rows <= 1) {
         return Answer(round, job,

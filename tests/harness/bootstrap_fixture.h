@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -188,6 +189,33 @@ class BootstrapFixture : public NodePairTest {
         std::this_thread::sleep_for(std::chrono::microseconds(1000000 / per_second));
       }
     });
+  }
+
+  // A `replsync` command run while a writer changed the primary.
+  struct WrittenRun {
+    CommandRun run;
+    uint64_t during = 0;  // the writer's transactions while the command ran
+  };
+  // Runs `replsync COMMAND FLAGS` on the secondary while the writer `start` makes (given its
+  // stop flag and counter) changes the primary, and stops the writer a second after the command
+  // ended.
+  WrittenRun RunWhileWriting(
+      const std::function<std::thread(std::atomic<bool>*, std::atomic<uint64_t>*)>& start,
+      const std::string& command, const std::string& flags) {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> written{0};
+    std::thread writer = start(&stop, &written);
+    WrittenRun result;
+    result.run = RunReplsync(command, flags);
+    result.during = written.load();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    stop = true;
+    writer.join();
+    return result;
+  }
+  // What explains a command's exit code: its output, the secondary's status and log tail.
+  std::string Explain(const CommandRun& run) {
+    return run.out + run.err + "\n" + StatusText("secondary") + "\n" + Tail("secondary", 80);
   }
 
   // The secondary `node`'s bootstrap in its status (nullopt while there is none).

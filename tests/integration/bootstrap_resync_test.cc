@@ -146,17 +146,12 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
   ASSERT_EQ(differs.exit_code, 1) << "the planted differences are not there: " << differs.out
                                   << differs.err;
 
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> written{0};
-  std::thread writer = StartBigWriter(&stop, &written, 15001, 5000, 100);
-  const CommandRun run = RunReplsync("bootstrap", "--resync");
-  const uint64_t during = written.load();
-  std::this_thread::sleep_for(1s);
-  stop = true;
-  writer.join();
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err << "\n"
-                              << StatusText("secondary") << "\n"
-                              << Tail("secondary", 80);
+  const auto [run, during] = RunWhileWriting(
+      [this](auto* stop, auto* written) {
+        return StartBigWriter(stop, written, 15001, 5000, 100);
+      },
+      "bootstrap", "--resync");
+  ASSERT_EQ(run.exit_code, 0) << Explain(run);
   EXPECT_GT(during, 10u) << "the writer barely wrote during the resync: the test proved little";
   std::printf("replsync bootstrap --resync (%.1f s, %llu writes meanwhile):\n%s", run.seconds,
               static_cast<unsigned long long>(during), run.out.c_str());
@@ -299,16 +294,11 @@ TEST_F(BootstrapResyncAwayTest, ASecondaryAwayLongerThanTheJournalKeepsComesBack
   ASSERT_FALSE(HasFailure());
 
   // --resync, while the primary is written to, brings it back equal and following.
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> written{0};
-  std::thread writer = StartWriter(&stop, &written, 50);
-  const CommandRun run = RunReplsync("bootstrap", "--resync");
-  std::this_thread::sleep_for(1s);
-  stop = true;
-  writer.join();
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err << "\n"
-                              << StatusText("secondary") << "\n"
-                              << Tail("secondary", 80);
+  const CommandRun run =
+      RunWhileWriting([this](auto* stop, auto* written) { return StartWriter(stop, written, 50); },
+                      "bootstrap", "--resync")
+          .run;
+  ASSERT_EQ(run.exit_code, 0) << Explain(run);
   std::printf("replsync bootstrap --resync after the outage (%.1f s):\n%s", run.seconds,
               run.out.c_str());
   ASSERT_NO_FATAL_FAILURE(ExpectTablesConverge(120s));

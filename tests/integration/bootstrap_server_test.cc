@@ -186,6 +186,19 @@ TEST_F(BootstrapStreamStartTest, RoundZeroCarriesTheDefinitionsAndTheStreamStart
   for (int i = 0; i < 5; ++i) {
     Sql(*primary_, fmt::format("INSERT INTO app.child VALUES ({}, 1)", i + 1));
   }
+  // A copy of tables entering a following secondary's set (keep_stream): the definitions and
+  // the point's sequence, and nothing pinned (the secondary keeps its stream and position).
+  auto kept = client_->BeginRound(1, true, /*keep_stream=*/true);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_GT(kept->journal_seq, 0u);
+  EXPECT_EQ(kept->tables.size(), 6u);
+  const NodeStatus kept_status = node_->status();
+  for (const auto& peer : kept_status.primary->peers) {
+    if (peer.name == "secondary") {
+      EXPECT_FALSE(peer.ever_connected) << "keep_stream pinned it";
+    }
+  }
+  ASSERT_TRUE(client_->EndRound(kept->round).ok());
   auto round = client_->BeginRound(2, true);
   ASSERT_TRUE(round.ok()) << round.status().ToString();
   // Transactions after the point.

@@ -37,17 +37,10 @@ TEST_F(BootstrapTest, EmptySecondaryBecomesAnExactFollowingCopyWhileThePrimaryWr
   ASSERT_NO_FATAL_FAILURE(MakePrimaryFiles(1000));
   ASSERT_NO_FATAL_FAILURE(StartBoth());
 
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> written{0};
-  std::thread writer = StartWriter(&stop, &written, 100);
-  const CommandRun run = RunReplsync("bootstrap", "");
-  const uint64_t during = written.load();
-  std::this_thread::sleep_for(1s);
-  stop = true;
-  writer.join();
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err << "\n"
-                              << StatusText("secondary") << "\n"
-                              << Tail("secondary", 60);
+  const auto [run, during] = RunWhileWriting(
+      [this](auto* stop, auto* written) { return StartWriter(stop, written, 100); }, "bootstrap",
+      "");
+  ASSERT_EQ(run.exit_code, 0) << Explain(run);
   EXPECT_GT(during, 20u) << "the writer barely wrote during the bootstrap: the test proved little";
   EXPECT_NE(run.out.find("done: the secondary holds the primary's data"), std::string::npos)
       << run.out;
