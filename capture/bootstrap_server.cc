@@ -3,16 +3,23 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <charconv>
 #include <optional>
 #include <set>
 #include <utility>
 
+#include "capture/files/repo_paths.h"
 #include "sync/bootstrap/chunk_summary.h"
+#include "sync/files/open_beneath.h"
+#include "sync/files/repository_path.h"
 #include "sync/bootstrap/key_range.h"
 #include "sync/bootstrap/row_format.h"
 #include "sync/mysql/mariadb_connection.h"
@@ -465,6 +472,9 @@ void BootstrapServer::Serve(Job& job) {
     case pb::BootstrapRequest::POSITION:
       reply = Position();
       break;
+    case pb::BootstrapRequest::READ_FILES:
+      reply = ReadFiles(job.request);
+      break;
     default:
       reply = ErrorReply(fmt::format("unknown bootstrap request {} (a newer replsync on the "
                                      "secondary? update the primary)",
@@ -759,6 +769,174 @@ pb::BootstrapReply BootstrapServer::EndRound(const std::string& peer,
   pb::BootstrapReply reply;
   reply.set_round(request.round());
   return reply;
+}
+
+namespace {
+
+// READ_FILES: paths per request and content per reply (the request's max_bytes is clamped here).
+constexpr int kMaxFilePaths = 256;
+constexpr uint64_t kMinFileBytes = 64 << 10;
+constexpr uint64_t kMaxFileBytes = 16 << 20;
+constexpr uint64_t kDefaultFileBytes = 4 << 20;
+
+}  // namespace
+
+pb::BootstrapReply BootstrapServer::ReadFiles(const pb::BootstrapRequest& request) {
+  if (options_.repository.empty()) {
+    return ErrorReply(
+        "READ_FILES: the primary has no [repository] path; set the same [repository] on both "
+        "nodes, or none",
+        false);
+  }
+  if (request.paths_size() > kMaxFilePaths) {
+    return ErrorReply(fmt::format("READ_FILES: {} paths in one request, over the limit of {}",
+                                  request.paths_size(), kMaxFilePaths),
+                      false);
+  }
+  // The whole request is refused for one bad path, as the shipper refuses a FileResync: a peer
+  // that names such a path is broken or hostile, and nothing of it is read.
+  for (const std::string& path : request.paths()) {
+    if (Status st = CheckRepositoryPath(path); !st.ok()) {
+      return ErrorReply("READ_FILES: " + st.message(), false);
+    }
+  }
+  UniqueFd root(::open(options_.repository.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) {
+    const int err = errno;
+    return ErrorReply(fmt::format("READ_FILES: open the repository {}: {}", options_.repository,
+                                  capture::Errno(err)),
+                      true);
+  }
+  uint64_t budget = request.max_bytes() == 0 ? kDefaultFileBytes : request.max_bytes();
+  budget = std::clamp(budget, kMinFileBytes, kMaxFileBytes);
+  ZstdCCtx cctx(ZSTD_createCCtx());
+  pb::BootstrapReply reply;
+  uint64_t used = 0;
+  for (int i = 0; i < request.paths_size(); ++i) {
+    // Each reply carries at least one path, so a client always makes progress.
+    if (i > 0 && used >= budget) break;
+    const std::string& path = request.paths(i);
+    pb::BootstrapFile* file = reply.add_files();
+    file->set_path(path);
+    const uint64_t offset = i == 0 ? request.offset() : 0;
+    if (Status st = ReadRepositoryFile(root.get(), path, offset, budget - std::min(used, budget),
+                                       file, &used);
+        !st.ok()) {
+      return ErrorReply("READ_FILES: " + st.message(), st.retryable());
+    }
+    if (file->kind() == pb::BootstrapFile::FILE && file->raw_bytes() > 0) {
+      std::string& data = *file->mutable_data();
+      std::string packed(ZSTD_compressBound(data.size()), '\0');
+      const size_t n = cctx ? ZSTD_compressCCtx(cctx.get(), packed.data(), packed.size(),
+                                                data.data(), data.size(), 1)
+                            : ZSTD_compress(packed.data(), packed.size(), data.data(),
+                                            data.size(), 1);
+      // Content that does not shrink (compressed media, random bytes) travels as it is.
+      if (!ZSTD_isError(n) && n < data.size()) {
+        packed.resize(n);
+        data = std::move(packed);
+        file->set_compressed(true);
+      }
+    }
+    if (file->kind() == pb::BootstrapFile::FILE && !file->eof()) break;
+  }
+  return reply;
+}
+
+Status BootstrapServer::ReadRepositoryFile(int root_fd, const std::string& path, uint64_t offset,
+                                           uint64_t budget, pb::BootstrapFile* file,
+                                           uint64_t* used) {
+  const std::string& root = options_.repository;
+  Result<capture::Looked> looked = capture::LookBeneath(root_fd, root, path);
+  if (!looked.ok()) {
+    // Missing, below something that is not a folder, or through a symbolic link: not a path of
+    // the repository now. The exact pass that follows settles it.
+    if (capture::NotInRepository(looked.status())) {
+      file->set_kind(pb::BootstrapFile::GONE);
+      return Status::Ok();
+    }
+    return looked.status();
+  }
+  const struct stat& st = looked->st;
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(PATH_MAX, '\0');
+    const ssize_t n = ::readlinkat(looked->fd.get(), "", target.data(), target.size());
+    if (n < 0) {
+      const int err = errno;
+      return Status::IoError(
+          fmt::format("read the link '{}' in {}: {}", path, root, capture::Errno(err)));
+    }
+    target.resize(static_cast<size_t>(n));
+    file->set_kind(pb::BootstrapFile::SYMLINK);
+    file->set_link_target(std::move(target));
+    capture::FillMeta(st, file->mutable_meta());
+    return Status::Ok();
+  }
+  if (S_ISDIR(st.st_mode)) {
+    Result<std::vector<std::string>> names = capture::ListDirectory(root_fd, root, path);
+    if (!names.ok()) {
+      if (names.status().IsNotFound()) {
+        file->set_kind(pb::BootstrapFile::GONE);
+        return Status::Ok();
+      }
+      return names.status();
+    }
+    file->set_kind(pb::BootstrapFile::DIRECTORY);
+    capture::FillMeta(st, file->mutable_meta());
+    for (std::string& name : *names) {
+      *used += name.size() + 8;
+      file->add_children(std::move(name));
+    }
+    return Status::Ok();
+  }
+  if (!S_ISREG(st.st_mode)) {
+    file->set_kind(pb::BootstrapFile::REFUSED);
+    return Status::Ok();
+  }
+  // Opened for reading only now that it was a regular file, without blocking (a FIFO swapped in
+  // meanwhile), and checked again through the descriptor that is read.
+  Result<UniqueFd> opened =
+      OpenBeneath(root_fd, root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (!opened.ok()) {
+    if (capture::NotInRepository(opened.status())) {
+      file->set_kind(pb::BootstrapFile::GONE);
+      return Status::Ok();
+    }
+    return opened.status();
+  }
+  struct stat now {};
+  if (::fstat(opened->get(), &now) != 0) {
+    const int err = errno;
+    return Status::IoError(fmt::format("stat '{}' in {}: {}", path, root, capture::Errno(err)));
+  }
+  if (!S_ISREG(now.st_mode)) {
+    file->set_kind(pb::BootstrapFile::REFUSED);
+    return Status::Ok();
+  }
+  file->set_kind(pb::BootstrapFile::FILE);
+  capture::FillMeta(now, file->mutable_meta());
+  const uint64_t size = static_cast<uint64_t>(now.st_size);
+  const uint64_t want = offset >= size ? 0 : std::min(budget, size - offset);
+  std::string& data = *file->mutable_data();
+  data.resize(want);
+  uint64_t got = 0;
+  while (got < want) {
+    const ssize_t n = ::pread(opened->get(), data.data() + got, want - got,
+                              static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      return Status::IoError(fmt::format("read '{}' in {}: {}", path, root, capture::Errno(err)));
+    }
+    if (n == 0) break;  // shrunk while read: what there is (the exact pass settles it)
+    got += static_cast<uint64_t>(n);
+  }
+  data.resize(got);
+  file->set_offset(offset);
+  file->set_raw_bytes(got);
+  file->set_eof(got < want || offset + got >= size);
+  *used += got;
+  return Status::Ok();
 }
 
 pb::BootstrapReply BootstrapServer::Position() {

@@ -42,6 +42,16 @@
 // in its database (USE db; users: none), on a utf8mb4 session; routines, triggers and events
 // start with a SET of their sql_mode (events also their time_zone).
 //
+// READ_FILES (the files phase's bulk pass) reads paths of the repository (options.repository)
+// as they are now, with the shipper's rules for a peer's paths: every path must pass
+// CheckRepositoryPath or the whole request is refused; each is looked at and opened with
+// OpenBeneath (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so no symbolic link is ever followed, on
+// the way or at the end (a link is answered as a link, with its target); a path that is missing
+// or goes through a link is GONE, a device, FIFO or socket REFUSED (never opened for reading).
+// Regular files are read whole, in order, until about max_bytes of content (a file that does not
+// fit is cut and asked for again from its offset); each file's content is zstd level 1 when that
+// is smaller. A directory is answered with its children's names.
+//
 // Errors are replies (`error`, `retry` when a new round or a new read may succeed): a request
 // never fails the service. Messages name the operation and the object.
 // Thread-safety: thread-safe. Submit, ClosePeer and status from any thread.
@@ -96,6 +106,8 @@ struct BootstrapServerOptions {
   // Required for BEGIN_ROUND with definitions: the journal keeps every entry from `seq` for
   // `peer` (Shipper::Pin). A retryable error makes a retry reply.
   std::function<Status(const std::string& peer, uint64_t seq)> pin;
+  // [repository] path: READ_FILES reads below it; empty: READ_FILES is refused.
+  std::string repository;
   // Test hook: BEGIN_ROUND with definitions, on the worker's thread, after the snapshots opened
   // at `point` and before the definitions are read.
   std::function<void(const BinlogPosition& point)> after_snapshot;
@@ -168,6 +180,12 @@ class BootstrapServer {
   Status ReadUsers(SqlSession& session, const std::set<std::string>& excluded,
                    std::vector<pb::BootstrapObject>* objects);
   pb::BootstrapReply Position();
+  // READ_FILES: the paths' kinds, metadata and content (see the file comment).
+  pb::BootstrapReply ReadFiles(const pb::BootstrapRequest& request);
+  // One path of READ_FILES into `file`, at most `budget` bytes of content from `offset`; the
+  // content's raw length is added to *used.
+  Status ReadRepositoryFile(int root_fd, const std::string& path, uint64_t offset, uint64_t budget,
+                            pb::BootstrapFile* file, uint64_t* used);
   // Hands a READ_CHUNK to its round's reader (or answers it with an error).
   void QueueChunk(Job job);
   // A reader's thread: serves its chunk requests in order until its round closes.

@@ -86,6 +86,7 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport) {
   bopts.max_running = config_.bootstrap.max_running;
   bopts.max_rate = uint64_t{config_.bootstrap.max_rate_megabytes} << 20;
   bopts.own_users = {config_.mysql.user};
+  bopts.repository = config_.repository.path;
   bopts.clock = &clock_;
   bopts.journal_seq_at = [this](const BinlogPosition& point) {
     return capture_->FirstSeqAtOrAfter(point, std::chrono::seconds(60));

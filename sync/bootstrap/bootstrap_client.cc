@@ -205,6 +205,82 @@ Result<BinlogPosition> BootstrapClient::Position() {
   return BinlogPosition{reply.point_file(), reply.point_offset()};
 }
 
+Result<std::vector<BootstrapClient::RepositoryFile>> BootstrapClient::ReadFiles(
+    const std::vector<std::string>& paths, uint64_t offset, uint64_t max_bytes) {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::READ_FILES);
+  for (const std::string& path : paths) request.add_paths(path);
+  request.set_offset(offset);
+  request.set_max_bytes(max_bytes);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  if (!paths.empty() && reply.files_size() == 0) {
+    return Status::Corruption(fmt::format(
+        "the primary at {} answered READ_FILES without any path (a primary that does not know "
+        "READ_FILES? update it)",
+        endpoint_));
+  }
+  if (static_cast<size_t>(reply.files_size()) > paths.size()) {
+    return Status::Corruption(fmt::format("the primary at {} answered READ_FILES with {} paths "
+                                          "for {} asked",
+                                          endpoint_, reply.files_size(), paths.size()));
+  }
+  std::vector<RepositoryFile> files;
+  files.reserve(reply.files_size());
+  for (int i = 0; i < reply.files_size(); ++i) {
+    pb::BootstrapFile& got = *reply.mutable_files(i);
+    if (got.path() != paths[i]) {
+      return Status::Corruption(fmt::format("the primary at {} answered READ_FILES for '{}' with "
+                                            "'{}'",
+                                            endpoint_, paths[i], got.path()));
+    }
+    RepositoryFile file;
+    file.path = std::move(*got.mutable_path());
+    file.kind = got.kind();
+    file.meta = got.meta();
+    file.link_target = std::move(*got.mutable_link_target());
+    file.offset = got.offset();
+    file.eof = got.eof();
+    file.children.assign(std::make_move_iterator(got.mutable_children()->begin()),
+                         std::make_move_iterator(got.mutable_children()->end()));
+    const std::string what =
+        fmt::format("the content of '{}' from the primary at {}", file.path, endpoint_);
+    if (got.raw_bytes() > kMaxChunkBytes) {
+      return Status::Corruption(fmt::format("{} claims {} bytes, over the limit of {} MiB", what,
+                                            got.raw_bytes(), kMaxChunkBytes >> 20));
+    }
+    if (!got.compressed()) {
+      if (got.data().size() != got.raw_bytes()) {
+        return Status::Corruption(fmt::format("{} is {} bytes, not the {} it claims", what,
+                                              got.data().size(), got.raw_bytes()));
+      }
+      file.data = std::move(*got.mutable_data());
+    } else {
+      const std::string& data = got.data();
+      const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+      if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+          size != got.raw_bytes()) {
+        return Status::Corruption(
+            fmt::format("{}: no zstd frame of {} bytes", what, got.raw_bytes()));
+      }
+      file.data.resize(got.raw_bytes());
+      ZstdDCtx local;
+      ZSTD_DCtx* dctx = dctx_.get();
+      if (dctx == nullptr) {
+        RS_ASSIGN_OR_RETURN(local, NewZstdDCtx());
+        dctx = local.get();
+      }
+      const size_t n = ZSTD_decompressDCtx(dctx, file.data.data(), file.data.size(), data.data(),
+                                           data.size());
+      if (ZSTD_isError(n) || n != got.raw_bytes()) {
+        return Status::Corruption(fmt::format("{} does not decompress: {}", what,
+                                              ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+      }
+    }
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
 Result<pb::BootstrapReply> BootstrapClient::Ask(pb::BootstrapRequest request) {
   const uint64_t id = ++next_id_;
   request.set_request_id(id);

@@ -127,6 +127,26 @@ class BootstrapClient {
   // The primary's current binlog position.
   Result<BinlogPosition> Position();
 
+  // A path of the primary's repository as READ_FILES answers it, its content decompressed.
+  struct RepositoryFile {
+    std::string path;
+    pb::BootstrapFile::Kind kind = pb::BootstrapFile::KIND_UNSPECIFIED;
+    pb::FileMeta meta;
+    std::string link_target;             // SYMLINK
+    uint64_t offset = 0;                 // FILE: where `data` starts
+    std::string data;                    // FILE: content from `offset`
+    bool eof = false;                    // FILE: `data` reaches its end
+    std::vector<std::string> children;   // DIRECTORY: the names inside, sorted
+  };
+  // The repository paths `paths` (at most 256; the first one's content from `offset`) as they
+  // are on the primary now, whole until about `max_bytes` of content (READ_FILES). The answer
+  // holds the first paths in order, at least one: ask again for the rest, and for the rest of
+  // the last one's content when it is a FILE without eof. Errors: as every request's; Aborted
+  // when the primary refuses a path (not a repository path) or has no [repository]; Corruption
+  // for an answer that names other paths or whose content does not decompress.
+  Result<std::vector<RepositoryFile>> ReadFiles(const std::vector<std::string>& paths,
+                                                uint64_t offset, uint64_t max_bytes);
+
   uint64_t requests() const { return requests_; }  // round trips so far
 
  private:
