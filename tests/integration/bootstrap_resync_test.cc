@@ -148,7 +148,7 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
 
   const auto [run, during] = RunWhileWriting(
       [this](auto* stop, auto* written) {
-        return StartBigWriter(stop, written, 15001, 5000, 100);
+        return StartBigWriter(stop, written, 19001, 1000, 100);
       },
       "bootstrap", "--resync");
   ASSERT_EQ(run.exit_code, 0) << Explain(run);
@@ -188,7 +188,14 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
       *primary_, "SELECT SUM(LENGTH(id) + LENGTH(k) + LENGTH(c) + LENGTH(pad) + 4) FROM app.big"));
   const auto [big_rows, big_bytes] = Progress("big");
   EXPECT_GT(big_bytes, 0u);
-  EXPECT_LT(big_bytes, big_text / 2) << "most of app.big was shipped although it was equal";
+  // Its chunks are sized by the server's row-length estimate (the first at most 1,000 rows) and
+  // grow up to 4 times from one to the next by the bytes actually read, so where they end
+  // differs from run to run: only the second, ids 1001 to at most 5000, is sure to lie wholly
+  // between the planted rows (ids 100, 101) and the keys the writer changed before the point
+  // (19001 and up, applied on the primary but skipped here when the stream was rebased). It is
+  // compared equal and not shipped; the chunk after it usually too (one CI run in several ends
+  // it past 19001).
+  EXPECT_LT(big_bytes, big_text * 4 / 5) << "most of app.big was shipped although it was equal";
   EXPECT_GE(big_rows, 20000u - 1000u);
 
   std::optional<NodeStatus::Bootstrap> b = Bootstrap();
@@ -197,9 +204,9 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
   EXPECT_EQ(b->phase, "done");
   // owners, nokey, items and at least app.big's first chunk.
   EXPECT_GE(b->chunks_loaded, 4u);
-  // types, folders and at least two chunks of app.big (its keys 1001..15000 were not changed).
-  EXPECT_GE(b->chunks_equal, 4u);
-  EXPECT_GE(b->rows_equal, 8000u);
+  // types, folders and the chunks of app.big between its planted rows and the writer's keys.
+  EXPECT_GE(b->chunks_equal, 3u);
+  EXPECT_GE(b->rows_equal, 4000u);
   EXPECT_GE(b->rows_done, b->rows_equal);
 
   // `replsync status` shows it; later changes keep replicating.
