@@ -104,14 +104,15 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
       // verify.lock, as verify and repair hold it: the applier then keeps the barrier the file
       // comparison sets.
       RS_ASSIGN_OR_RETURN(FileLock lock, verify::LockVerify(config.node.state_dir));
-      RS_ASSIGN_OR_RETURN(verify::FileVerifyResult first, verify::VerifyFiles(config, {}));
+      RS_ASSIGN_OR_RETURN(verify::FileVerifyResult compared, verify::VerifyFiles(config, {}));
+      const uint64_t total = compared.differences.size();
       // The bulk pass: what differs is copied straight from the primary's folder, many files per
       // round trip, instead of each path going through the primary's journal, the relay and
       // the applier. It is only a first pass: the exact pass below compares again and repairs
       // whatever it left or whatever changed meanwhile, so a failed bulk pass costs time only.
-      if (!first.differences.empty()) {
+      if (total != 0) {
         std::vector<std::string> paths;
-        for (const verify::FileDifference& d : first.differences) {
+        for (const verify::FileDifference& d : compared.differences) {
           if (d.problem != "extra") paths.push_back(d.path);
         }
         FileCopierOptions copts;
@@ -134,12 +135,13 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
                        "pass copies what it did not",
                        seconds, copied.status().ToString());
         }
+        RS_ASSIGN_OR_RETURN(compared, verify::VerifyFiles(config, {}));
+        spdlog::info("bootstrap files: the exact pass found {} of the {} paths differing after "
+                     "the bulk pass; it repairs them through the stream",
+                     compared.differences.size(), total);
       }
-      RS_ASSIGN_OR_RETURN(verify::FileVerifyResult compared, verify::VerifyFiles(config, {}));
-      progress(0, compared.differences.size());
-      RS_ASSIGN_OR_RETURN(verify::FileRepairResult repaired,
-                          verify::RepairFiles(config, compared.differences, {}));
-      progress(repaired.paths, compared.differences.size());
+      RS_RETURN_IF_ERROR(verify::RepairFiles(config, compared.differences, {}).status());
+      progress(total, total);
       return Status::Ok();
     };
   }
