@@ -778,6 +778,7 @@ constexpr int kMaxFilePaths = 256;
 constexpr uint64_t kMinFileBytes = 64 << 10;
 constexpr uint64_t kMaxFileBytes = 16 << 20;
 constexpr uint64_t kDefaultFileBytes = 4 << 20;
+constexpr int kIncompressibleBeforeRaw = 4;
 
 }  // namespace
 
@@ -812,6 +813,7 @@ pb::BootstrapReply BootstrapServer::ReadFiles(const pb::BootstrapRequest& reques
   ZstdCCtx cctx(ZSTD_createCCtx());
   pb::BootstrapReply reply;
   uint64_t used = 0;
+  int incompressible_in_a_row = 0;
   for (int i = 0; i < request.paths_size(); ++i) {
     // Each reply carries at least one path, so a client always makes progress.
     if (i > 0 && used >= budget) break;
@@ -824,7 +826,10 @@ pb::BootstrapReply BootstrapServer::ReadFiles(const pb::BootstrapRequest& reques
         !st.ok()) {
       return ErrorReply("READ_FILES: " + st.message(), st.retryable());
     }
-    if (file->kind() == pb::BootstrapFile::FILE && file->raw_bytes() > 0) {
+    // After a few files in a row that did not shrink (media, archives, random bytes), the rest of
+    // the reply travels as it is: trying costs the primary's CPU for every byte.
+    if (file->kind() == pb::BootstrapFile::FILE && file->raw_bytes() > 0 &&
+        incompressible_in_a_row < kIncompressibleBeforeRaw) {
       std::string& data = *file->mutable_data();
       std::string packed(ZSTD_compressBound(data.size()), '\0');
       const size_t n = cctx ? ZSTD_compressCCtx(cctx.get(), packed.data(), packed.size(),
@@ -832,10 +837,13 @@ pb::BootstrapReply BootstrapServer::ReadFiles(const pb::BootstrapRequest& reques
                             : ZSTD_compress(packed.data(), packed.size(), data.data(),
                                             data.size(), 1);
       // Content that does not shrink (compressed media, random bytes) travels as it is.
-      if (!ZSTD_isError(n) && n < data.size()) {
+      if (!ZSTD_isError(n) && n < data.size() - data.size() / 16) {
         packed.resize(n);
         data = std::move(packed);
         file->set_compressed(true);
+        incompressible_in_a_row = 0;
+      } else {
+        ++incompressible_in_a_row;
       }
     }
     if (file->kind() == pb::BootstrapFile::FILE && !file->eof()) break;
