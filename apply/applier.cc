@@ -640,10 +640,11 @@ Status Applier::ApplyTransaction(uint64_t seq, pb::DbTransaction first) {
           has_ddl = has_ddl || plan.planned;
           for (const pb::Statement& ddl : to_run) {
             if (!marker_written) {
-              st = Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
-                                       "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
-                                       "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
-                                       QuoteString(options_.channel), position_.seq, seq));
+              st =
+                  Execute(fmt::format("INSERT INTO replsync.applied (channel, seq, "
+                                      "ddl_pending_seq) VALUES ({}, {}, {}) ON DUPLICATE KEY "
+                                      "UPDATE ddl_pending_seq=VALUES(ddl_pending_seq)",
+                                      QuoteString(options_.channel), position_.seq, seq));
               if (!st.ok()) return fail(st.WithContext("mark DDL pending"));
               marker_written = true;
               pending_ddl_seq_ = seq;

@@ -26,14 +26,19 @@ constexpr char kCreateEnteringSql[] =
     "PRIMARY KEY (channel, db, tbl)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='replsync: tables entering the set'";
 
+std::string DeleteEnteringSql(const std::string& channel, const std::string& db,
+                              const std::string& table) {
+  return fmt::format("DELETE FROM replsync.entering WHERE channel = {} AND db = {} AND tbl = {}",
+                     QuoteString(channel), QuoteString(db), QuoteString(table));
+}
+
 std::string Qualified(const std::string& db, const std::string& table) {
   return QuoteIdentifier(db) + "." + QuoteIdentifier(table);
 }
 
 SqlSyntax SyntaxOf(const pb::Statement& statement) {
-  return statement.session().has_sql_mode()
-             ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
-             : SqlSyntax{};
+  return statement.session().has_sql_mode() ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
+                                            : SqlSyntax{};
 }
 
 }  // namespace
@@ -45,10 +50,8 @@ Status Applier::CreateEnteringTable(SqlSession& session) {
 Status Applier::DeleteEntering(SqlSession& session, const std::string& channel,
                                const std::vector<TableId>& tables) {
   for (const auto& [db, table] : tables) {
-    RS_RETURN_IF_ERROR(session.Execute(
-        fmt::format("DELETE FROM replsync.entering WHERE channel = {} AND db = {} AND tbl = {}",
-                    QuoteString(channel), QuoteString(db), QuoteString(table)),
-        "delete from replsync.entering"));
+    RS_RETURN_IF_ERROR(
+        session.Execute(DeleteEnteringSql(channel, db, table), "delete from replsync.entering"));
   }
   return Status::Ok();
 }
@@ -133,9 +136,7 @@ Applier::TableSetPlan Applier::PlanTableSet(const pb::Statement& statement, uint
       entering_.erase({db, table});
       any_entering_ = !entering_.empty();
     }
-    plan.entering_sql.push_back(
-        fmt::format("DELETE FROM replsync.entering WHERE channel = {} AND db = {} AND tbl = {}",
-                    QuoteString(options_.channel), QuoteString(db), QuoteString(table)));
+    plan.entering_sql.push_back(DeleteEnteringSql(options_.channel, db, table));
   };
 
   if (moves.empty()) {
@@ -150,9 +151,10 @@ Applier::TableSetPlan Applier::PlanTableSet(const pb::Statement& statement, uint
       forget(db, object.name);
       plan.run.push_back(statement_of("DROP TABLE IF EXISTS " + Qualified(db, object.name)));
     } else {
-      spdlog::info("applier: seq {}: skipped a DDL of {}.{}, which is entering the set (its copy "
-                   "brings its definition)",
-                   seq, db, object.name);
+      spdlog::info(
+          "applier: seq {}: skipped a DDL of {}.{}, which is entering the set (its copy "
+          "brings its definition)",
+          seq, db, object.name);
     }
     return plan;
   }
@@ -187,9 +189,10 @@ Applier::TableSetPlan Applier::PlanTableSet(const pb::Statement& statement, uint
       }
     } else if (from_in) {
       if (from_entering) forget(m.from_db, m.from_table);
-      spdlog::info("applier: seq {}: {}.{} leaves the replicated set (renamed to {}.{}); it is "
-                   "dropped on this secondary",
-                   seq, m.from_db, m.from_table, m.to_db, m.to_table);
+      spdlog::info(
+          "applier: seq {}: {}.{} leaves the replicated set (renamed to {}.{}); it is "
+          "dropped on this secondary",
+          seq, m.from_db, m.from_table, m.to_db, m.to_table);
       plan.run.push_back(statement_of("DROP TABLE IF EXISTS " + from));
     } else if (to_in) {
       enter(m.to_db, m.to_table, "renamed from " + m.from_db + "." + m.from_table);

@@ -447,9 +447,9 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   RS_RETURN_IF_ERROR(store.Start(row));
   // Tables that were entering the set are copied with all the others.
   RS_RETURN_IF_ERROR(Applier::CreateEnteringTable(db));
-  RS_RETURN_IF_ERROR(db.Execute("DELETE FROM replsync.entering WHERE channel = " +
-                                    QuoteString(options_.channel),
-                                "bootstrap: forget the tables entering the set"));
+  RS_RETURN_IF_ERROR(
+      db.Execute("DELETE FROM replsync.entering WHERE channel = " + QuoteString(options_.channel),
+                 "bootstrap: forget the tables entering the set"));
   if (!resync) {
     Result<std::vector<std::string>> dbs = ReplicatedDatabases(db, options_.config.mysql.databases);
     if (!dbs.ok()) return dbs.status();
@@ -533,8 +533,8 @@ Status Bootstrapper::CopyEntering(const std::vector<std::pair<std::string, std::
   options_.stream.set_hold(verify::StopBefore::All());
   Result<BootstrapClient::Round> round = Status::Internal("no round");
   for (int attempt = 1;; ++attempt) {
-    round = (*client)->BeginRound(options_.config.bootstrap.readers, /*definitions=*/true,
-                                  /*keep_stream=*/true);
+    // One snapshot: the tables are copied one after the other by one loader.
+    round = (*client)->BeginRound(1, /*definitions=*/true, /*keep_stream=*/true);
     if (round.ok() || !round.status().retryable() || attempt >= kRoundTries || stop_) break;
     if (!Sleep(std::chrono::milliseconds(200))) return Status::Aborted("stopping");
   }
@@ -589,9 +589,10 @@ Status Bootstrapper::CopyEntering(const std::vector<std::pair<std::string, std::
     w.table = name;
     w.key_columns.assign(found->key_columns().begin(), found->key_columns().end());
     w.group = {key};  // whole, within this round
-    RS_RETURN_IF_ERROR(CopyTable(**client, **loader, *round, 0, &w, chunk_bytes,
-                                 std::chrono::steady_clock::now() +
-                                     std::chrono::seconds(options_.config.bootstrap.snapshot_seconds)));
+    RS_RETURN_IF_ERROR(
+        CopyTable(**client, **loader, *round, 0, &w, chunk_bytes,
+                  std::chrono::steady_clock::now() +
+                      std::chrono::seconds(options_.config.bootstrap.snapshot_seconds)));
     spdlog::info("bootstrap: {} copied at {}; it follows the stream from journal sequence {}", key,
                  round->point.ToString(), round->journal_seq);
   }
@@ -831,10 +832,10 @@ Status Bootstrapper::CopyRows() {
     // makes the round's tables unusable: were it a parent, its children would seem free to load.
     bool listing_usable = true;
     for (const TableProgress* p : missing) {
-      Result<std::vector<SqlSession::Row>> here = (*session)->Query(
-          "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
-              QuoteString(p->db) + " AND TABLE_NAME = " + QuoteString(p->table),
-          "bootstrap: look for " + TableKey(p->db, p->table));
+      Result<std::vector<SqlSession::Row>> here =
+          (*session)->Query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                                QuoteString(p->db) + " AND TABLE_NAME = " + QuoteString(p->table),
+                            "bootstrap: look for " + TableKey(p->db, p->table));
       if (!here.ok()) return here.status();
       if ((*here)[0][0].value_or("0") == "0") {
         RS_RETURN_IF_ERROR(store.AdvanceTable(p->db, p->table, {}, /*done=*/true, 0, 0));

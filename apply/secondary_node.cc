@@ -131,14 +131,16 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
               copied->files, copied->bytes, copied->directories, copied->symlinks, seconds,
               copied->requests, copied->gone, copied->refused, copied->skipped);
         } else {
-          spdlog::warn("bootstrap files: the bulk pass stopped after {:.1f} s ({}); the exact "
-                       "pass copies what it did not",
-                       seconds, copied.status().ToString());
+          spdlog::warn(
+              "bootstrap files: the bulk pass stopped after {:.1f} s ({}); the exact "
+              "pass copies what it did not",
+              seconds, copied.status().ToString());
         }
         RS_ASSIGN_OR_RETURN(compared, verify::VerifyFiles(config, {}));
-        spdlog::info("bootstrap files: the exact pass found {} of the {} paths differing after "
-                     "the bulk pass; it repairs them through the stream",
-                     compared.differences.size(), total);
+        spdlog::info(
+            "bootstrap files: the exact pass found {} of the {} paths differing after "
+            "the bulk pass; it repairs them through the stream",
+            compared.differences.size(), total);
       }
       RS_RETURN_IF_ERROR(verify::RepairFiles(config, compared.differences, {}).status());
       progress(total, total);

@@ -1,27 +1,27 @@
 #include "capture/bootstrap_server.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <climits>
 #include <charconv>
+#include <climits>
 #include <optional>
 #include <set>
 #include <utility>
 
 #include "capture/files/repo_paths.h"
 #include "sync/bootstrap/chunk_summary.h"
-#include "sync/files/open_beneath.h"
-#include "sync/files/repository_path.h"
 #include "sync/bootstrap/key_range.h"
 #include "sync/bootstrap/row_format.h"
+#include "sync/files/open_beneath.h"
+#include "sync/files/repository_path.h"
 #include "sync/mysql/mariadb_connection.h"
 #include "sync/verify/usable_key.h"
 #include "sync/verify/verify_throttle.h"
@@ -832,10 +832,10 @@ pb::BootstrapReply BootstrapServer::ReadFiles(const pb::BootstrapRequest& reques
         incompressible_in_a_row < kIncompressibleBeforeRaw) {
       std::string& data = *file->mutable_data();
       std::string packed(ZSTD_compressBound(data.size()), '\0');
-      const size_t n = cctx ? ZSTD_compressCCtx(cctx.get(), packed.data(), packed.size(),
-                                                data.data(), data.size(), 1)
-                            : ZSTD_compress(packed.data(), packed.size(), data.data(),
-                                            data.size(), 1);
+      const size_t n =
+          cctx ? ZSTD_compressCCtx(cctx.get(), packed.data(), packed.size(), data.data(),
+                                   data.size(), 1)
+               : ZSTD_compress(packed.data(), packed.size(), data.data(), data.size(), 1);
       // Content that does not shrink (compressed media, random bytes) travels as it is.
       if (!ZSTD_isError(n) && n < data.size() - data.size() / 16) {
         packed.resize(n);
@@ -929,8 +929,8 @@ Status BootstrapServer::ReadRepositoryFile(int root_fd, const std::string& path,
   data.resize(want);
   uint64_t got = 0;
   while (got < want) {
-    const ssize_t n = ::pread(opened->get(), data.data() + got, want - got,
-                              static_cast<off_t>(offset + got));
+    const ssize_t n =
+        ::pread(opened->get(), data.data() + got, want - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
@@ -1367,13 +1367,12 @@ void BootstrapServer::ServeChunk(Round& round, Reader& reader, Job& job, std::op
     uint64_t rows = 0;
     std::vector<std::string> last_key(positions->size());
     bool too_big = false;
-    Status st = StreamChunk(session,
-                            fmt::format("SELECT {} FROM {}{}{} ORDER BY {}",
-                                        bootstrap::SelectList(stored), table, hint,
-                                        bootstrap::KeyRangeWhere(key->columns, after, upper),
-                                        bootstrap::KeyOrder(key->columns)),
-                            table, stored, *positions, kMaxChunkText, &text, &rows, &last_key,
-                            &too_big);
+    Status st =
+        StreamChunk(session,
+                    fmt::format("SELECT {} FROM {}{}{} ORDER BY {}", bootstrap::SelectList(stored),
+                                table, hint, bootstrap::KeyRangeWhere(key->columns, after, upper),
+                                bootstrap::KeyOrder(key->columns)),
+                    table, stored, *positions, kMaxChunkText, &text, &rows, &last_key, &too_big);
     if (too_big) {
       return Answer(
           round, job,

@@ -267,7 +267,7 @@ class CaptureService {
   std::condition_variable durable_cv_;  // with status_mu_: durable_ moved
   CaptureState state_ = CaptureState::kStopped;
   Status error_;
-  BinlogPosition durable_;  // the durable checkpoint
+  BinlogPosition durable_;      // the durable checkpoint
   RecentBegins recent_begins_;  // guarded by status_mu_: up to durable_
   std::string durable_gtid_;
   BinlogPosition read_position_;

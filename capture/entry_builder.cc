@@ -344,7 +344,8 @@ Status EntryBuilder::FlushPart(bool final, const TransactionInfo* txn, bool roll
   BuiltItem item;
   item.kind = final ? BuiltItem::Kind::kTransaction : BuiltItem::Kind::kPart;
   item.entry = part_->SerializeAsString();
-  if (part_number_ == 0) item.first_part_begin = BinlogPosition{db->begin_file(), db->begin_offset()};
+  if (part_number_ == 0)
+    item.first_part_begin = BinlogPosition{db->begin_file(), db->begin_offset()};
   item.rows = part_rows_;
   item.event_bytes = part_event_bytes_;
   if (final) {

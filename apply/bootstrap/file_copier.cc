@@ -96,15 +96,15 @@ class Copier {
       if (made_dirs_.count(p) == 0) parents.push_back(p);
     }
     for (size_t at = 0; at < parents.size(); at += kPathsPerRequest) {
-      std::vector<std::string> batch(
-          parents.begin() + static_cast<std::ptrdiff_t>(at),
-          parents.begin() + static_cast<std::ptrdiff_t>(std::min(parents.size(),
-                                                                 at + kPathsPerRequest)));
+      std::vector<std::string> batch(parents.begin() + static_cast<std::ptrdiff_t>(at),
+                                     parents.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                           parents.size(), at + kPathsPerRequest)));
       while (!batch.empty()) {
         ++result_.requests;
         RS_ASSIGN_OR_RETURN(auto got, clients[0]->ReadFiles(batch, 0, 0));
         for (const auto& file : got) {
-          if (file.kind == pb::BootstrapFile::DIRECTORY) dir_meta_.emplace_back(file.path, file.meta);
+          if (file.kind == pb::BootstrapFile::DIRECTORY)
+            dir_meta_.emplace_back(file.path, file.meta);
         }
         batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(got.size()));
       }
@@ -284,7 +284,8 @@ class Copier {
       const char* data = file.data.data();
       size_t left = file.data.size();
       while (left > 0 && why.empty()) {
-        const ssize_t n = ::pwrite(fd.get(), data, left, static_cast<off_t>(file.offset + (data - file.data.data())));
+        const ssize_t n = ::pwrite(fd.get(), data, left,
+                                   static_cast<off_t>(file.offset + (data - file.data.data())));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
           why = Why("write", file.path, errno);

@@ -40,7 +40,7 @@ namespace replsync::apply {
 struct FileCopierOptions {
   std::string root;  // [repository] path on the secondary (must exist)
   bool keep_setid = false;
-  size_t workers = 2;  // threads, each with a client connection of its own
+  size_t workers = 2;                          // threads, each with a client connection of its own
   uint64_t request_bytes = uint64_t{4} << 20;  // content asked for per READ_FILES
   // A new client connection to the primary (the bootstrapper's connect).
   std::function<Result<std::unique_ptr<BootstrapClient>>()> connect;
@@ -52,11 +52,11 @@ struct FileCopyResult {
   uint64_t files = 0;        // regular files written
   uint64_t directories = 0;  // directories made or given their metadata
   uint64_t symlinks = 0;
-  uint64_t bytes = 0;       // content written
-  uint64_t gone = 0;        // paths the primary no longer had
-  uint64_t refused = 0;     // devices, FIFOs, sockets on the primary
-  uint64_t skipped = 0;     // left to the exact pass (see above)
-  uint64_t requests = 0;    // READ_FILES round trips
+  uint64_t bytes = 0;     // content written
+  uint64_t gone = 0;      // paths the primary no longer had
+  uint64_t refused = 0;   // devices, FIFOs, sockets on the primary
+  uint64_t skipped = 0;   // left to the exact pass (see above)
+  uint64_t requests = 0;  // READ_FILES round trips
 };
 
 // Copies `paths` (repository paths, each with everything below it when it is a directory the

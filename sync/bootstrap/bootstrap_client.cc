@@ -220,18 +220,20 @@ Result<std::vector<BootstrapClient::RepositoryFile>> BootstrapClient::ReadFiles(
         endpoint_));
   }
   if (static_cast<size_t>(reply.files_size()) > paths.size()) {
-    return Status::Corruption(fmt::format("the primary at {} answered READ_FILES with {} paths "
-                                          "for {} asked",
-                                          endpoint_, reply.files_size(), paths.size()));
+    return Status::Corruption(
+        fmt::format("the primary at {} answered READ_FILES with {} paths "
+                    "for {} asked",
+                    endpoint_, reply.files_size(), paths.size()));
   }
   std::vector<RepositoryFile> files;
   files.reserve(reply.files_size());
   for (int i = 0; i < reply.files_size(); ++i) {
     pb::BootstrapFile& got = *reply.mutable_files(i);
     if (got.path() != paths[i]) {
-      return Status::Corruption(fmt::format("the primary at {} answered READ_FILES for '{}' with "
-                                            "'{}'",
-                                            endpoint_, paths[i], got.path()));
+      return Status::Corruption(
+          fmt::format("the primary at {} answered READ_FILES for '{}' with "
+                      "'{}'",
+                      endpoint_, paths[i], got.path()));
     }
     RepositoryFile file;
     file.path = std::move(*got.mutable_path());
@@ -269,8 +271,8 @@ Result<std::vector<BootstrapClient::RepositoryFile>> BootstrapClient::ReadFiles(
         RS_ASSIGN_OR_RETURN(local, NewZstdDCtx());
         dctx = local.get();
       }
-      const size_t n = ZSTD_decompressDCtx(dctx, file.data.data(), file.data.size(), data.data(),
-                                           data.size());
+      const size_t n =
+          ZSTD_decompressDCtx(dctx, file.data.data(), file.data.size(), data.data(), data.size());
       if (ZSTD_isError(n) || n != got.raw_bytes()) {
         return Status::Corruption(fmt::format("{} does not decompress: {}", what,
                                               ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));

@@ -132,11 +132,11 @@ class BootstrapClient {
     std::string path;
     pb::BootstrapFile::Kind kind = pb::BootstrapFile::KIND_UNSPECIFIED;
     pb::FileMeta meta;
-    std::string link_target;             // SYMLINK
-    uint64_t offset = 0;                 // FILE: where `data` starts
-    std::string data;                    // FILE: content from `offset`
-    bool eof = false;                    // FILE: `data` reaches its end
-    std::vector<std::string> children;   // DIRECTORY: the names inside, sorted
+    std::string link_target;            // SYMLINK
+    uint64_t offset = 0;                // FILE: where `data` starts
+    std::string data;                   // FILE: content from `offset`
+    bool eof = false;                   // FILE: `data` reaches its end
+    std::vector<std::string> children;  // DIRECTORY: the names inside, sorted
   };
   // The repository paths `paths` (at most 256; the first one's content from `offset`) as they
   // are on the primary now, whole until about `max_bytes` of content (READ_FILES). The answer

@@ -100,7 +100,7 @@ struct NodeStatus {
       std::string name;
       uint64_t rounds_open = 0;
       uint64_t rounds_begun = 0;
-      uint64_t chunks = 0;      // chunks and pieces served
+      uint64_t chunks = 0;  // chunks and pieces served
       uint64_t rows = 0;
       uint64_t bytes = 0;       // row text read
       uint64_t wire_bytes = 0;  // compressed, as sent

@@ -17,7 +17,6 @@
 namespace replsync::verify {
 namespace {
 
-
 struct Column {
   std::string name;
   std::string column_type;  // "varchar(10)", "int(10) unsigned"

@@ -19,10 +19,10 @@ namespace replsync {
 // Reads a socket's handshake events (zmq_socket_monitor over an inproc PAIR).
 class HandshakeMonitor {
  public:
-  static constexpr int kEvents = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
-                                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+  static constexpr int kEvents =
+      ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 
   // Starts monitoring `socket` (call before it binds or connects). Throws zmq::error_t.
   HandshakeMonitor(zmq::context_t& context, zmq::socket_t& socket) {
@@ -324,7 +324,8 @@ PeerRefusals ZmqServerTransport::refusals() const { return refusals_->Get(); }
 
 bool ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
   // ZAP refusals are the ZAP handler's to count and log.
-  if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+  if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+      event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
     return false;
   }
   std::string why;
@@ -332,13 +333,13 @@ bool ZmqServerTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
     why = secure_ ? "it does not speak CURVE (no keys, or [transport] insecure = true on its side)"
                   : "it speaks CURVE and this node has [transport] insecure = true";
   } else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
-    why = "its CURVE handshake failed (a secret key that does not match the public key it "
-          "claims, or it expects another server key)";
+    why =
+        "its CURVE handshake failed (a secret key that does not match the public key it "
+        "claims, or it expects another server key)";
   } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
     // The value is an errno: the peer went away or sent what is not a handshake.
     why = std::string("its handshake did not complete (") + std::strerror(static_cast<int>(value)) +
-          (secure_ ? "): a peer without CURVE keys, or one that expects another server key"
-                   : ")");
+          (secure_ ? "): a peer without CURVE keys, or one that expects another server key" : ")");
   } else {
     why = "its handshake failed (ZMTP protocol error " + std::to_string(value) + ")";
   }
@@ -497,7 +498,8 @@ bool ZmqClientTransport::OnHandshakeEvent(uint16_t event, uint32_t value) {
       established_ = true;
       backoff_ = options_.refused_retry_interval;
       std::lock_guard<std::mutex> lock(refusal_mu_);
-      if (!refusal_.empty()) spdlog::info("transport {}: the primary accepts this node now", endpoint_);
+      if (!refusal_.empty())
+        spdlog::info("transport {}: the primary accepts this node now", endpoint_);
       refusal_.clear();
       refusal_warned_.clear();
       return false;
@@ -623,18 +625,17 @@ Status ZmqClientTransport::Send(const pb::Envelope& message) {
   RS_ASSIGN_OR_RETURN(zmq::message_t body, Encode(message, options_.max_message_bytes, where));
   if (socket_ == nullptr && steady_clock::now() >= reopen_at_) RS_RETURN_IF_ERROR(OpenSocket());
   if (socket_ == nullptr) {
-    return Status::Network(where + ": " + refusal() + " (trying again in " +
-                           std::to_string(std::chrono::ceil<std::chrono::seconds>(
-                                              reopen_at_ - steady_clock::now())
-                                              .count()) +
-                           " s)");
+    return Status::Network(
+        where + ": " + refusal() + " (trying again in " +
+        std::to_string(
+            std::chrono::ceil<std::chrono::seconds>(reopen_at_ - steady_clock::now()).count()) +
+        " s)");
   }
   try {
     if (!socket_->send(body, zmq::send_flags::none)) {
       // A refused handshake is the likeliest reason: say so.
-      if (monitor_->Drain([this](uint16_t event, uint32_t value) {
-            return OnHandshakeEvent(event, value);
-          })) {
+      if (monitor_->Drain(
+              [this](uint16_t event, uint32_t value) { return OnHandshakeEvent(event, value); })) {
         BackOff();
       }
       const std::string why = refusal();

@@ -268,15 +268,17 @@ TEST(TargetFilterTest, AllowedDdlFormsPass) {
 // comment, or another target outside, still does not.
 TEST(TargetFilterTest, TablesMovedAcrossTheSetPass) {
   TargetFilter filter({"smarten"});
-  for (const char* sql :
-       {"RENAME TABLE other.y TO smarten.y", "RENAME TABLE smarten.t TO other.t, smarten.u TO `x y`.u",
-        "ALTER TABLE smarten.x0 RENAME other.x0moved", "ALTER TABLE other.a ADD COLUMN c INT, RENAME TO smarten.a",
-        "CREATE TABLE smarten.x LIKE other.z", "CREATE TABLE x (LIKE other.z)"}) {
+  for (const char* sql : {"RENAME TABLE other.y TO smarten.y",
+                          "RENAME TABLE smarten.t TO other.t, smarten.u TO `x y`.u",
+                          "ALTER TABLE smarten.x0 RENAME other.x0moved",
+                          "ALTER TABLE other.a ADD COLUMN c INT, RENAME TO smarten.a",
+                          "CREATE TABLE smarten.x LIKE other.z", "CREATE TABLE x (LIKE other.z)"}) {
     Status st = filter.Check(2, Ddl("smarten", sql));
     EXPECT_TRUE(st.ok()) << sql << ": " << st.ToString();
     EXPECT_TRUE(filter.MovesAcrossTheSet(Ddl("smarten", sql).statements(0))) << sql;
   }
-  for (const char* sql : {"RENAME TABLE smarten.a TO smarten.b", "CREATE TABLE smarten.x LIKE smarten.y"}) {
+  for (const char* sql :
+       {"RENAME TABLE smarten.a TO smarten.b", "CREATE TABLE smarten.x LIKE smarten.y"}) {
     EXPECT_FALSE(filter.MovesAcrossTheSet(Ddl("smarten", sql).statements(0))) << sql;
   }
   for (const char* sql : {"ALTER TABLE smarten.t /*!99999 RENAME TO other.t */",

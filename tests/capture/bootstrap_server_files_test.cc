@@ -91,9 +91,9 @@ TEST_F(BootstrapServerFilesTest, FilesComeWholeInOrderWithTheirKindAndMetadata) 
   EXPECT_EQ(reply.files(2).kind(), pb::BootstrapFile::SYMLINK);
   EXPECT_EQ(reply.files(2).link_target(), "one");
   EXPECT_EQ(reply.files(3).kind(), pb::BootstrapFile::DIRECTORY);
-  EXPECT_EQ(std::vector<std::string>(reply.files(3).children().begin(),
-                                     reply.files(3).children().end()),
-            (std::vector<std::string>{"link", "one", "two"}));
+  EXPECT_EQ(
+      std::vector<std::string>(reply.files(3).children().begin(), reply.files(3).children().end()),
+      (std::vector<std::string>{"link", "one", "two"}));
 }
 
 TEST_F(BootstrapServerFilesTest, AFileLargerThanTheReplyIsCutAndGoesOnFromItsOffset) {

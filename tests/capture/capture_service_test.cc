@@ -1,5 +1,4 @@
 #include "capture/capture_service.h"
-#include "capture/recent_begins.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 
 #include "capture/binlog/binlog_decoder.h"
 #include "capture/binlog/file_binlog_source.h"
+#include "capture/recent_begins.h"
 #include "replsync.pb.h"
 #include "sync/clock.h"
 #include "sync/crc32.h"
@@ -1303,7 +1303,7 @@ TEST_F(CaptureServiceTest, FirstSeqAtOrAfterIsExactAfterRetentionDeletedTheEntri
   EXPECT_EQ(at(4), 1u);
   EXPECT_EQ(at(330), 1u);
   EXPECT_EQ(at(331), 2u);
-  EXPECT_EQ(at(702), 2u);  // the point is where seq 2 begins: seq 2 is replayed, not skipped
+  EXPECT_EQ(at(702), 2u);   // the point is where seq 2 begins: seq 2 is replayed, not skipped
   EXPECT_EQ(at(1074), 3u);  // none yet: the next sequence to be written
 }
 

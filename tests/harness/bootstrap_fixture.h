@@ -1,10 +1,10 @@
 // BootstrapFixture: the end-to-end bootstrap tests' fixture (tests/integration/bootstrap_test.cc,
-// bootstrap_fault_test.cc, bootstrap_resync_test.cc): a NodePairTest replicating the database `app`, with what a primary
-// that already holds data has before either daemon runs (every column type, a table without a
-// key, a large table, a self-referencing folder tree, a parent and child with a cascading foreign
-// key, views, routines, a trigger, an event, a user with grants; a repository of small files and
-// a 48 MiB one), a writer that keeps changing the primary, and the checks every bootstrap ends
-// with. Header-only, like node_pair_test.h.
+// bootstrap_fault_test.cc, bootstrap_resync_test.cc): a NodePairTest replicating the database
+// `app`, with what a primary that already holds data has before either daemon runs (every column
+// type, a table without a key, a large table, a self-referencing folder tree, a parent and child
+// with a cascading foreign key, views, routines, a trigger, an event, a user with grants; a
+// repository of small files and a 48 MiB one), a writer that keeps changing the primary, and the
+// checks every bootstrap ends with. Header-only, like node_pair_test.h.
 #pragma once
 
 #include <fmt/format.h>
@@ -130,8 +130,7 @@ class BootstrapFixture : public NodePairTest {
       std::ofstream(fmt::format("{}/f{}.xml", folder, i), std::ios::binary)
           << PseudoRandomBytes(i, 200 + (i * 37) % 3000);
     }
-    std::ofstream(root + "/large.bin", std::ios::binary)
-        << PseudoRandomBytes(4242, 48 << 20);
+    std::ofstream(root + "/large.bin", std::ios::binary) << PseudoRandomBytes(4242, 48 << 20);
   }
 
   // Changes the primary all the time, about `per_second` transactions a second, through a
@@ -232,10 +231,9 @@ class BootstrapFixture : public NodePairTest {
     ASSERT_NO_FATAL_FAILURE(ExpectTablesConverge(std::chrono::seconds(120)));
     const CommandRun verify = RunReplsync("verify", "");
     EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-    ASSERT_NO_FATAL_FAILURE(
-        Sql(*primary_,
-            "CREATE TABLE app.later (id INT PRIMARY KEY, v VARCHAR(20));"
-            "INSERT INTO app.later VALUES (1, 'after')"));
+    ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                                "CREATE TABLE app.later (id INT PRIMARY KEY, v VARCHAR(20));"
+                                "INSERT INTO app.later VALUES (1, 'after')"));
     ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(v) FROM app.later"));
     EXPECT_EQ(One(Server("secondary"), "SELECT GROUP_CONCAT(v) FROM app.later"), "after");
   }

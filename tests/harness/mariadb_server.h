@@ -21,7 +21,7 @@ namespace replsync::testing {
 
 struct MariadbServerOptions {
   uint32_t server_id = 1;
-  std::string base_dir;               // parent of the data folder; "" = $TMPDIR or /tmp
+  std::string base_dir;                 // parent of the data folder; "" = $TMPDIR or /tmp
   std::vector<std::string> extra_args;  // more mariadbd options, e.g. "--binlog-row-image=MINIMAL"
   // Keep the folder after Stop (for debugging; REPLSYNC_KEEP_SERVERS=1 keeps every server's, its
   // binlog included, to read a failed run's history with mysqlbinlog).
@@ -54,7 +54,7 @@ class MariadbServer {
 
   const std::string& host() const { return host_; }
   uint16_t port() const { return port_; }
-  const std::string& user() const { return user_; }       // "root"
+  const std::string& user() const { return user_; }          // "root"
   const std::string& password() const { return password_; }  // "" (root via TCP, no password)
   const std::string& data_dir() const { return data_dir_; }
   const std::string& socket_path() const { return socket_; }

@@ -228,7 +228,9 @@ TEST_F(BootstrapFaultTest, KilledSecondaryDaemonInTheCatchUpAndTheFilesPhaseCont
   ASSERT_NO_FATAL_FAILURE(MakePrimaryFiles(2000));
   const std::string pause = dir_ + "/pause";
   auto pause_at = [&](const std::string& phase) { std::ofstream(pause) << phase << "\n"; };
-  auto recorded_phase = [&] { return One(Server("secondary"), "SELECT phase FROM replsync.bootstrap"); };
+  auto recorded_phase = [&] {
+    return One(Server("secondary"), "SELECT phase FROM replsync.bootstrap");
+  };
   auto applied_seq = [&] {
     return One(Server("secondary"), "SELECT seq FROM replsync.applied WHERE channel = 'default'");
   };
@@ -260,8 +262,7 @@ TEST_F(BootstrapFaultTest, KilledSecondaryDaemonInTheCatchUpAndTheFilesPhaseCont
   ASSERT_NO_FATAL_FAILURE(StopDaemon(Daemon("secondary"), SIGKILL));
   ASSERT_TRUE(primary_at_kill && primary_at_kill->primary);
   EXPECT_NE(applied, applied_before) << "the applier did not start catching up";
-  EXPECT_LT(std::strtoull(applied.c_str(), nullptr, 10),
-            primary_at_kill->primary->journal.last_seq)
+  EXPECT_LT(std::strtoull(applied.c_str(), nullptr, 10), primary_at_kill->primary->journal.last_seq)
       << "the applier had caught up before the kill: the test proved little";
   EXPECT_EQ(recorded_phase(), "objects");
 
@@ -305,12 +306,12 @@ TEST_F(BootstrapFaultTest, KilledSecondaryDaemonInTheCatchUpAndTheFilesPhaseCont
 TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
   ASSERT_NO_FATAL_FAILURE(MakePrimaryData(kBigRows));
   for (const char* table : {"doomed", "old_name"}) {
-    ASSERT_NO_FATAL_FAILURE(Sql(
-        *primary_,
-        fmt::format("CREATE TABLE app.{0} (id INT PRIMARY KEY, big_id INT, note VARCHAR(20), "
-                    "FOREIGN KEY (big_id) REFERENCES app.big (id) ON DELETE CASCADE);"
-                    "INSERT INTO app.{0} SELECT seq, seq, 'n' FROM seq.seq_1_to_1000",
-                    table)));
+    ASSERT_NO_FATAL_FAILURE(
+        Sql(*primary_,
+            fmt::format("CREATE TABLE app.{0} (id INT PRIMARY KEY, big_id INT, note VARCHAR(20), "
+                        "FOREIGN KEY (big_id) REFERENCES app.big (id) ON DELETE CASCADE);"
+                        "INSERT INTO app.{0} SELECT seq, seq, 'n' FROM seq.seq_1_to_1000",
+                        table)));
   }
   ASSERT_NO_FATAL_FAILURE(SlowCopy(2));
   ASSERT_NO_FATAL_FAILURE(StartBoth());
@@ -351,8 +352,9 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
 
   ASSERT_NO_FATAL_FAILURE(ExpectFollowingCopy());
   MariadbServer& s = Server("secondary");
-  EXPECT_EQ(One(s, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND "
-                   "TABLE_NAME IN ('doomed', 'old_name')"),
+  EXPECT_EQ(One(s,
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND "
+                "TABLE_NAME IN ('doomed', 'old_name')"),
             "0");
   EXPECT_EQ(One(s, "SELECT note FROM app.new_name WHERE id = 5000"), "after the rename");
   EXPECT_EQ(One(s, "SELECT COUNT(*) FROM app.fresh"), "500");
@@ -443,8 +445,8 @@ TEST_F(BootstrapFaultTest, ReferenceCycleAndParentChildChangedDuringTheCopy) {
     if (at_kill.rfind("0 0 ", 0) == 0) break;
   }
   ASSERT_NO_FATAL_FAILURE(StopDaemon(Daemon("secondary"), SIGKILL));
-  ASSERT_EQ(at_kill.substr(0, 4), "0 0 ") << "the tree was not in the middle of its copy: "
-                                          << at_kill;
+  ASSERT_EQ(at_kill.substr(0, 4), "0 0 ")
+      << "the tree was not in the middle of its copy: " << at_kill;
   // The top of the chain 60000, 55000, ..., 5000: its delete cascades into the loaded chunks.
   ASSERT_NO_FATAL_FAILURE(Sql(p, "DELETE FROM app.tree WHERE id = 60000"));
 

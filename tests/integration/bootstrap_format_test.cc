@@ -498,8 +498,9 @@ TEST_F(BootstrapFormatTest, AChunkWhoseColumnsDifferChangesNothing) {
 // point does not have it, and the chunk is refused as one whose columns differ (the bootstrapper
 // reads it again in a later round) instead of ending the bootstrap.
 TEST_F(BootstrapFormatTest, AChunkOfATableNotHereAtThisPointIsRefusedAsChanged) {
-  OnPrimary("CREATE TABLE later_t (id INT PRIMARY KEY, v VARCHAR(20)); "
-            "INSERT INTO later_t VALUES (1, 'a')");
+  OnPrimary(
+      "CREATE TABLE later_t (id INT PRIMARY KEY, v VARCHAR(20)); "
+      "INSERT INTO later_t VALUES (1, 'a')");
   Chunk chunk = ReadChunk("later_t", {"id"}, {}, 100);
   ASSERT_EQ(chunk.rows, 1u);
   Status st = loader_->LoadChunk(LoadOf("later_t", {"id"}, {}, chunk));

@@ -147,9 +147,7 @@ TEST_F(BootstrapResyncTest, PlantedDifferencesAreFoundAndOnlyTheirChunksAreLoade
                                   << differs.err;
 
   const auto [run, during] = RunWhileWriting(
-      [this](auto* stop, auto* written) {
-        return StartBigWriter(stop, written, 19001, 1000, 100);
-      },
+      [this](auto* stop, auto* written) { return StartBigWriter(stop, written, 19001, 1000, 100); },
       "bootstrap", "--resync");
   ASSERT_EQ(run.exit_code, 0) << Explain(run);
   EXPECT_GT(during, 10u) << "the writer barely wrote during the resync: the test proved little";

@@ -37,9 +37,9 @@ TEST_F(BootstrapTest, EmptySecondaryBecomesAnExactFollowingCopyWhileThePrimaryWr
   ASSERT_NO_FATAL_FAILURE(MakePrimaryFiles(1000));
   ASSERT_NO_FATAL_FAILURE(StartBoth());
 
-  const auto [run, during] = RunWhileWriting(
-      [this](auto* stop, auto* written) { return StartWriter(stop, written, 100); }, "bootstrap",
-      "");
+  const auto [run, during] =
+      RunWhileWriting([this](auto* stop, auto* written) { return StartWriter(stop, written, 100); },
+                      "bootstrap", "");
   ASSERT_EQ(run.exit_code, 0) << Explain(run);
   EXPECT_GT(during, 20u) << "the writer barely wrote during the bootstrap: the test proved little";
   EXPECT_NE(run.out.find("done: the secondary holds the primary's data"), std::string::npos)

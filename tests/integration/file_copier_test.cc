@@ -5,6 +5,8 @@
 //
 // FILE_COPIER_BENCH_FILES=N (and FILE_COPIER_BENCH_LARGE_MIB=M) makes the timing test copy N
 // files of 1-64 KiB and one file of M MiB of incompressible bytes, and print the seconds.
+#include "apply/bootstrap/file_copier.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -20,7 +22,6 @@
 #include <thread>
 #include <vector>
 
-#include "apply/bootstrap/file_copier.h"
 #include "capture/bootstrap_server.h"
 #include "sync/wire/inproc_transport.h"
 #include "tests/harness/repo_tree.h"
@@ -107,8 +108,8 @@ TEST_F(FileCopierTest, AnEmptySecondaryBecomesAnExactCopyFromTheTopLevelPaths) {
   std::mt19937_64 random(1);
   for (int d = 0; d < 5; ++d) {
     for (int f = 0; f < 40; ++f) {
-      Write(fmt::format("d{}/sub/f{}", d, f), testing::PseudoRandomBytes(random(), random() % 70000),
-            f % 3 == 0 ? 0600 : 0644);
+      Write(fmt::format("d{}/sub/f{}", d, f),
+            testing::PseudoRandomBytes(random(), random() % 70000), f % 3 == 0 ? 0600 : 0644);
     }
   }
   Write("large", testing::PseudoRandomBytes(9, 20 << 20));  // cut over several replies
@@ -175,7 +176,8 @@ TEST_F(FileCopierTest, TimedCopyOfSmallFilesAndALargeOne) {
   const int large = mib != nullptr ? std::atoi(mib) : 4;
   std::mt19937_64 random(2);
   for (int i = 0; i < files; ++i) {
-    Write(fmt::format("f{:03}/{}", i / 100, i), testing::PseudoRandomBytes(random(), 1024 + random() % (63 << 10)));
+    Write(fmt::format("f{:03}/{}", i / 100, i),
+          testing::PseudoRandomBytes(random(), 1024 + random() % (63 << 10)));
   }
   Write("large", testing::PseudoRandomBytes(3, static_cast<size_t>(large) << 20));
   ::sync();

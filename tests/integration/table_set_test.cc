@@ -33,9 +33,8 @@ class TableSetTest : public testing::NodePairTest {
   void ExpectFollowing() {
     std::optional<NodeStatus> status = ReadStatus("secondary");
     ASSERT_TRUE(status && status->secondary) << StatusText("secondary");
-    EXPECT_NE(status->secondary->applier_state, "error")
-        << StatusText("secondary") << "\n"
-        << Tail("secondary", 40);
+    EXPECT_NE(status->secondary->applier_state, "error") << StatusText("secondary") << "\n"
+                                                         << Tail("secondary", 40);
   }
 };
 
@@ -44,15 +43,17 @@ TEST_F(TableSetTest, TablesEnterAndLeaveTheSetWhileThePairRuns) {
   testing::MariadbServer& s = *secondary_;
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   ASSERT_NO_FATAL_FAILURE(
-      Sql(p, "CREATE DATABASE app; CREATE TABLE app.w (id INT AUTO_INCREMENT PRIMARY KEY, v INT);"
-             "CREATE TABLE app.x0 (id INT PRIMARY KEY, v VARCHAR(20));"
-             "INSERT INTO app.x0 SELECT seq, CONCAT('x0 ', seq) FROM seq.seq_1_to_100"));
+      Sql(p,
+          "CREATE DATABASE app; CREATE TABLE app.w (id INT AUTO_INCREMENT PRIMARY KEY, v INT);"
+          "CREATE TABLE app.x0 (id INT PRIMARY KEY, v VARCHAR(20));"
+          "INSERT INTO app.x0 SELECT seq, CONCAT('x0 ', seq) FROM seq.seq_1_to_100"));
   ASSERT_NO_FATAL_FAILURE(
-      Sql(p, "CREATE DATABASE other;"
-             "CREATE TABLE other.y (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40), KEY (v));"
-             "INSERT INTO other.y (v) SELECT CONCAT('before ', seq) FROM seq.seq_1_to_20000;"
-             "CREATE TABLE other.z (id INT PRIMARY KEY, note TEXT) ENGINE=InnoDB;"
-             "INSERT INTO other.z VALUES (1, 'never copied: LIKE copies the definition')"));
+      Sql(p,
+          "CREATE DATABASE other;"
+          "CREATE TABLE other.y (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40), KEY (v));"
+          "INSERT INTO other.y (v) SELECT CONCAT('before ', seq) FROM seq.seq_1_to_20000;"
+          "CREATE TABLE other.z (id INT PRIMARY KEY, note TEXT) ENGINE=InnoDB;"
+          "INSERT INTO other.z VALUES (1, 'never copied: LIKE copies the definition')"));
   ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.x0"));
 
   // A writer on a table that stays in the set, and on app.y whenever it exists.
@@ -78,8 +79,9 @@ TEST_F(TableSetTest, TablesEnterAndLeaveTheSetWhileThePairRuns) {
   // In: a table renamed from outside, with rows before and after.
   ASSERT_NO_FATAL_FAILURE(Sql(p, "RENAME TABLE other.y TO app.y"));
   ASSERT_NO_FATAL_FAILURE(
-      Sql(p, "INSERT INTO app.y (v) SELECT CONCAT('after ', seq) FROM seq.seq_1_to_500;"
-             "DELETE FROM app.y WHERE id % 97 = 0"));
+      Sql(p,
+          "INSERT INTO app.y (v) SELECT CONCAT('after ', seq) FROM seq.seq_1_to_500;"
+          "DELETE FROM app.y WHERE id % 97 = 0"));
   // In: a table created like one outside.
   ASSERT_NO_FATAL_FAILURE(Sql(p, "CREATE TABLE app.x LIKE other.z"));
   ASSERT_NO_FATAL_FAILURE(Sql(p, "INSERT INTO app.x VALUES (1, 'one'), (2, 'two')"));
@@ -87,11 +89,12 @@ TEST_F(TableSetTest, TablesEnterAndLeaveTheSetWhileThePairRuns) {
   ASSERT_NO_FATAL_FAILURE(Sql(p, "ALTER TABLE app.x0 RENAME other.x0moved"));
   ASSERT_NO_FATAL_FAILURE(Sql(p, "INSERT INTO other.x0moved VALUES (1000, 'outside now')"));
   ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.x"));
-  ASSERT_NO_FATAL_FAILURE(WaitSame(
-      "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND "
-      "TABLE_NAME = 'x0'"));
-  EXPECT_EQ(One(s, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' "
-                   "AND TABLE_NAME = 'x0'"),
+  ASSERT_NO_FATAL_FAILURE(
+      WaitSame("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND "
+               "TABLE_NAME = 'x0'"));
+  EXPECT_EQ(One(s,
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' "
+                "AND TABLE_NAME = 'x0'"),
             "0");
   // Out and back in, changed while outside.
   ASSERT_NO_FATAL_FAILURE(Sql(p, "ALTER TABLE app.y RENAME other.y2"));
@@ -119,10 +122,12 @@ TEST_F(TableSetTest, TablesEnterAndLeaveTheSetWhileThePairRuns) {
   EXPECT_NE(Tail("secondary", 400).find("leaves the replicated set"), std::string::npos);
 
   // Later changes to the tables that came in keep replicating.
-  ASSERT_NO_FATAL_FAILURE(Sql(p, "UPDATE app.y SET v = 'later' WHERE id = 1; "
-                                 "INSERT INTO app.x VALUES (3, 'three')"));
-  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT CONCAT(v, (SELECT COUNT(*) FROM app.x)) FROM app.y "
-                                   "WHERE id = 1"));
+  ASSERT_NO_FATAL_FAILURE(Sql(p,
+                              "UPDATE app.y SET v = 'later' WHERE id = 1; "
+                              "INSERT INTO app.x VALUES (3, 'three')"));
+  ASSERT_NO_FATAL_FAILURE(
+      WaitSame("SELECT CONCAT(v, (SELECT COUNT(*) FROM app.x)) FROM app.y "
+               "WHERE id = 1"));
 }
 
 }  // namespace

@@ -136,8 +136,7 @@ void PrintLastVerify(const std::string& last_verify, double now, std::FILE* out)
   if (v->exit_code == 0) {
     what = "consistent";
   } else if (v->exit_code == 1) {
-    what = fmt::format("differences: {} tables, {} paths", v->tables_differing,
-                       v->paths_differing);
+    what = fmt::format("differences: {} tables, {} paths", v->tables_differing, v->paths_differing);
   } else {
     what = "could not verify: " + v->error;
   }
