@@ -249,6 +249,7 @@ NodeStatus SecondaryNode::status() const {
   s.reconnects = r.reconnects;
   s.entries_refused = r.entries_refused;
   s.primary_refusal = r.primary_refusal;
+  for (const auto& [db, table] : applier_->Entering()) s.entering.push_back(db + "." + table);
   s.bootstrap = bootstrapper_->status();
   if (s.bootstrap && s.bootstrap->exit_code < 0 && s.bootstrap->phase != "done") {
     status.state = "bootstrapping";

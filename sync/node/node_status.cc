@@ -217,6 +217,14 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Put("reconnects", s.reconnects);
   o.Put("entries_refused", s.entries_refused);
   o.Put("primary_refusal", s.primary_refusal);
+  if (!s.entering.empty()) {
+    o.writer().Key("entering");
+    o.writer().StartArray();
+    for (const std::string& table : s.entering) {
+      o.writer().String(table.data(), static_cast<rapidjson::SizeType>(table.size()));
+    }
+    o.writer().EndArray();
+  }
   if (s.bootstrap) {
     o.Begin("bootstrap");
     WriteBootstrapMembers(o, *s.bootstrap);
@@ -451,6 +459,7 @@ NodeStatus::Secondary ReadSecondary(In& in) {
   in.Get("reconnects", &s.reconnects);
   in.Get("entries_refused", &s.entries_refused);
   in.Get("primary_refusal", &s.primary_refusal);
+  in.Get("entering", &s.entering);
   if (std::optional<In> b = in.Object("bootstrap")) {
     NodeStatus::Bootstrap& out = s.bootstrap.emplace();
     b->Get("token", &out.token);

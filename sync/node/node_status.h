@@ -196,6 +196,9 @@ struct NodeStatus {
     // Why the primary's end does not let this node in (refused key, not the configured
     // primary); "" once connected.
     std::string primary_refusal;
+    // Tables entering the set ("db.table"): their changes are left out until they are copied
+    // from the primary (schemas/bootstrap.md "Tables entering and leaving the set").
+    std::vector<std::string> entering;
     std::optional<Bootstrap> bootstrap;  // once one was asked for (or is in progress)
     bool operator==(const Secondary&) const = default;
   };

@@ -1,6 +1,7 @@
 #include "tools/cli/status_command.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "sync/clock.h"
 #include "sync/config.h"
@@ -88,6 +89,11 @@ void PrintSecondary(const NodeStatus::Secondary& s, std::FILE* out) {
                s.connected ? "connected" : "disconnected");
   if (!s.primary_refusal.empty()) {
     std::fprintf(out, "  REFUSED      %s\n", s.primary_refusal.c_str());
+  }
+  if (!s.entering.empty()) {
+    std::fprintf(out,
+                 "  entering     %s: their changes wait until they are copied from the primary\n",
+                 fmt::format("{}", fmt::join(s.entering, ", ")).c_str());
   }
   std::fprintf(out, "  received     seq %llu (primary at %llu)\n",
                static_cast<unsigned long long>(s.received_seq),

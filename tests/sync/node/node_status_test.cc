@@ -100,6 +100,7 @@ NodeStatus SampleSecondary() {
   sec.entries_refused = 4;
   sec.primary_refusal =
       "the peer at tcp://10.0.0.1:7700 is not the configured primary: key mismatch";
+  sec.entering = {"app.y", "app.x"};
   s.transport = "insecure";
   return s;
 }
@@ -143,7 +144,8 @@ TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
       R"("root":"/srv/repo","changes_applied":5106,"batches":12,"resync_pending":0,"changes_refused":1},)"
       R"("lag":{"transactions":2,"bytes":2048,"seconds":0.5},"relay":{"first_seq":499,)"
       R"("last_seq":500,"entries":2,"bytes":2048},"reconnects":3,"entries_refused":4,)"
-      R"("primary_refusal":"the peer at tcp://10.0.0.1:7700 is not the configured primary: key mismatch"}})");
+      R"("primary_refusal":"the peer at tcp://10.0.0.1:7700 is not the configured primary: key mismatch",)"
+      R"("entering":["app.y","app.x"]}})");
 }
 
 TEST(NodeStatusTest, PrimaryRoundTrips) {
