@@ -28,6 +28,28 @@ BootstrapClient::BootstrapClient(std::unique_ptr<ClientTransport> transport, std
       options_(std::move(options)),
       dctx_(ZSTD_createDCtx()) {}
 
+Status BootstrapClient::Decompress(const std::string& data, uint64_t raw_bytes,
+                                   const std::string& what, std::string* out) {
+  const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size != raw_bytes) {
+    return Status::Corruption(
+        fmt::format("{}: its data is no zstd frame of {} bytes", what, raw_bytes));
+  }
+  out->resize(raw_bytes);
+  ZstdDCtx local;
+  ZSTD_DCtx* dctx = dctx_.get();
+  if (dctx == nullptr) {
+    RS_ASSIGN_OR_RETURN(local, NewZstdDCtx());
+    dctx = local.get();
+  }
+  const size_t n = ZSTD_decompressDCtx(dctx, out->data(), out->size(), data.data(), data.size());
+  if (ZSTD_isError(n) || n != raw_bytes) {
+    return Status::Corruption(fmt::format("{} does not decompress: {}", what,
+                                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  }
+  return Status::Ok();
+}
+
 Result<BootstrapClient::Round> BootstrapClient::BeginRound(uint32_t readers, bool definitions,
                                                            bool keep_stream) {
   pb::BootstrapRequest request;
@@ -137,27 +159,8 @@ Result<BootstrapClient::Chunk> BootstrapClient::ChunkOf(const pb::BootstrapReply
     return Status::Corruption(fmt::format("{} claims {} bytes, over the limit of {} MiB", what,
                                           reply.raw_bytes(), kMaxChunkBytes >> 20));
   }
-  const std::string& data = reply.data();
-  const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-      size != reply.raw_bytes()) {
-    return Status::Corruption(
-        fmt::format("{}: its data is no zstd frame of {} bytes", what, reply.raw_bytes()));
-  }
   Chunk chunk;
-  chunk.text.resize(reply.raw_bytes());
-  ZstdDCtx local;
-  ZSTD_DCtx* dctx = dctx_.get();
-  if (dctx == nullptr) {
-    RS_ASSIGN_OR_RETURN(local, NewZstdDCtx());
-    dctx = local.get();
-  }
-  const size_t n =
-      ZSTD_decompressDCtx(dctx, chunk.text.data(), chunk.text.size(), data.data(), data.size());
-  if (ZSTD_isError(n) || n != reply.raw_bytes()) {
-    return Status::Corruption(fmt::format("{} does not decompress: {}", what,
-                                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
-  }
+  RS_RETURN_IF_ERROR(Decompress(reply.data(), reply.raw_bytes(), what, &chunk.text));
   if (reply.column_types_size() != reply.columns_size()) {
     return Status::Corruption(fmt::format("{} names {} columns but types {}", what,
                                           reply.columns_size(), reply.column_types_size()));
@@ -168,7 +171,7 @@ Result<BootstrapClient::Chunk> BootstrapClient::ChunkOf(const pb::BootstrapReply
   }
   chunk.rows = reply.rows();
   chunk.raw_bytes = reply.raw_bytes();
-  chunk.wire_bytes = data.size();
+  chunk.wire_bytes = reply.data().size();
   chunk.last_key.assign(reply.last_key().begin(), reply.last_key().end());
   chunk.table_done = reply.table_done();
   chunk.more_pieces = reply.more_pieces();
@@ -257,26 +260,7 @@ Result<std::vector<BootstrapClient::RepositoryFile>> BootstrapClient::ReadFiles(
       }
       file.data = std::move(*got.mutable_data());
     } else {
-      const std::string& data = got.data();
-      const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
-      if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-          size != got.raw_bytes()) {
-        return Status::Corruption(
-            fmt::format("{}: no zstd frame of {} bytes", what, got.raw_bytes()));
-      }
-      file.data.resize(got.raw_bytes());
-      ZstdDCtx local;
-      ZSTD_DCtx* dctx = dctx_.get();
-      if (dctx == nullptr) {
-        RS_ASSIGN_OR_RETURN(local, NewZstdDCtx());
-        dctx = local.get();
-      }
-      const size_t n =
-          ZSTD_decompressDCtx(dctx, file.data.data(), file.data.size(), data.data(), data.size());
-      if (ZSTD_isError(n) || n != got.raw_bytes()) {
-        return Status::Corruption(fmt::format("{} does not decompress: {}", what,
-                                              ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
-      }
+      RS_RETURN_IF_ERROR(Decompress(got.data(), got.raw_bytes(), what, &file.data));
     }
     files.push_back(std::move(file));
   }

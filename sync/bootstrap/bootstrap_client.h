@@ -153,6 +153,10 @@ class BootstrapClient {
   // Sends `request` with a fresh id after a Hello{tree_only} and waits for the reply with that
   // id. Errors: see the file comment.
   Result<pb::BootstrapReply> Ask(pb::BootstrapRequest request);
+  // `data`, one zstd frame of `raw_bytes` (a chunk's rows, a file's content), decompressed into
+  // *out. Corruption naming `what` when it is not that.
+  Status Decompress(const std::string& data, uint64_t raw_bytes, const std::string& what,
+                    std::string* out);
   // A READ_CHUNK request for `reader` of `round` on `db`.`table` after `after`.
   static pb::BootstrapRequest ChunkRequest(uint64_t round, uint32_t reader, const std::string& db,
                                            const std::string& table,

@@ -169,7 +169,7 @@ TEST_F(FileCopierTest, PathsGoneOnThePrimaryAndFifosAreLeftAlone) {
 }
 
 // A timing run when asked for (see the file comment); otherwise a small copy.
-TEST_F(FileCopierTest, TimedCopyOfSmallFilesAndALargeOne) {
+TEST_F(FileCopierTest, ManySmallFilesAndALargeOneAreCopiedExactly) {
   const char* n = std::getenv("FILE_COPIER_BENCH_FILES");
   const char* mib = std::getenv("FILE_COPIER_BENCH_LARGE_MIB");
   const int files = n != nullptr ? std::atoi(n) : 300;
