@@ -17,6 +17,7 @@
 
 #include "sync/files/content_hash.h"
 #include "sync/files/file_delta.h"
+#include "sync/files/file_meta.h"
 #include "sync/files/open_beneath.h"
 #include "sync/files/repository_path.h"
 #include "sync/path_text.h"
@@ -24,8 +25,6 @@
 
 namespace replsync::apply {
 namespace {
-
-constexpr int64_t kNanosPerSecond = 1000000000;
 
 // Calls `f` again while it fails with EINTR.
 template <typename F>
@@ -55,17 +54,6 @@ std::string NameOf(const std::string& path) {
 
 std::string Join(const std::string& dir, const std::string& name) {
   return name.empty() ? dir : dir + "/" + name;
-}
-
-timespec ToTimespec(int64_t ns) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / kNanosPerSecond);
-  ts.tv_nsec = static_cast<long>(ns % kNanosPerSecond);
-  if (ts.tv_nsec < 0) {
-    ts.tv_nsec += kNanosPerSecond;
-    ts.tv_sec -= 1;
-  }
-  return ts;
 }
 
 // The folders a directory is opened with: read for listing and *at calls, no link followed.
@@ -135,20 +123,6 @@ int OpenNoFollow(int dirfd, const std::string& name) {
   return RetryEintr([&] {
     return ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   });
-}
-
-// The permission bits of `meta` that are applied: setuid/setgid only with keep_setid.
-mode_t ModeOf(const pb::FileMeta& meta, bool keep_setid) {
-  return static_cast<mode_t>(meta.mode() & (keep_setid ? 07777 : 01777));
-}
-
-// Owner, then mode (chown clears set-user-ID bits), then atime = mtime = meta.mtime_ns.
-Status ApplyMetaFd(int fd, const pb::FileMeta& meta, bool keep_setid, const std::string& full) {
-  if (::fchown(fd, meta.uid(), meta.gid()) != 0) return IoErr("chown", full, errno);
-  if (::fchmod(fd, ModeOf(meta, keep_setid)) != 0) return IoErr("chmod", full, errno);
-  timespec times[2] = {ToTimespec(meta.mtime_ns()), ToTimespec(meta.mtime_ns())};
-  if (::futimens(fd, times) != 0) return IoErr("set times of", full, errno);
-  return Status::Ok();
 }
 
 // Applies `meta` to whatever is at `name` in `dirfd` (owner and times only for a symbolic link).

@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "sync/files/file_meta.h"
 #include "sync/files/open_beneath.h"
 #include "sync/files/repository_path.h"
 #include "sync/path_text.h"
@@ -31,35 +32,16 @@ std::string NameOf(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-timespec ToTimespec(int64_t ns) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-  ts.tv_nsec = static_cast<long>(ns % 1000000000);
-  if (ts.tv_nsec < 0) {
-    ts.tv_nsec += 1000000000;
-    --ts.tv_sec;
-  }
-  return ts;
-}
-
-mode_t ModeOf(const pb::FileMeta& meta, bool keep_setid) {
-  return static_cast<mode_t>(meta.mode() & (keep_setid ? 07777 : 01777));
-}
-
 // Why a path was skipped: "<operation> <path>: <reason>".
 std::string Why(const char* op, const std::string& path, int err) {
   return fmt::format("{} '{}': {}", op, path, std::strerror(err));
 }
 
-// The file applier's ApplyMetaFd: owner, then mode (chown clears setuid bits), then atime =
-// mtime. "" on success, else why not.
-std::string ApplyMetaFd(int fd, const pb::FileMeta& meta, bool keep_setid,
+// The file applier's metadata (sync/files/file_meta.h): "" on success, else why not.
+std::string MetaApplied(int fd, const pb::FileMeta& meta, bool keep_setid,
                         const std::string& path) {
-  if (::fchown(fd, meta.uid(), meta.gid()) != 0) return Why("chown", path, errno);
-  if (::fchmod(fd, ModeOf(meta, keep_setid)) != 0) return Why("chmod", path, errno);
-  timespec times[2] = {ToTimespec(meta.mtime_ns()), ToTimespec(meta.mtime_ns())};
-  if (::futimens(fd, times) != 0) return Why("set times of", path, errno);
-  return "";
+  Status st = ApplyMetaFd(fd, meta, keep_setid, "'" + path + "'");
+  return st.ok() ? std::string() : st.message();
 }
 
 class Copier {
@@ -314,7 +296,7 @@ class Copier {
       file.offset = next.offset;
       file.eof = next.eof;
     }
-    if (why.empty()) why = ApplyMetaFd(fd.get(), meta, options_.keep_setid, file.path);
+    if (why.empty()) why = MetaApplied(fd.get(), meta, options_.keep_setid, file.path);
     if (why.empty() && ::renameat(parent, temp.c_str(), parent, NameOf(file.path).c_str()) != 0) {
       why = Why("rename a temporary file over", file.path, errno);
     }
@@ -340,7 +322,7 @@ class Copier {
     if (!made && errno != EEXIST) return Skip(Why("create directory", dir.path, errno));
     UniqueFd fd(::openat(parent, name.c_str(), kDirFlags | O_CLOEXEC));
     if (!fd.valid()) return Skip(Why("open directory", dir.path, errno));
-    if (std::string why = ApplyMetaFd(fd.get(), dir.meta, options_.keep_setid, dir.path);
+    if (std::string why = MetaApplied(fd.get(), dir.meta, options_.keep_setid, dir.path);
         !why.empty()) {
       return Skip(why);
     }
