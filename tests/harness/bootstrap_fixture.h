@@ -140,11 +140,7 @@ class BootstrapFixture : public NodePairTest {
   std::thread StartWriter(std::atomic<bool>* stop, std::atomic<uint64_t>* count, int per_second) {
     return std::thread([this, stop, count, per_second] {
       MysqlThreadScope scope;
-      MysqlOptions options;
-      options.host = "127.0.0.1";
-      options.port = primary_->port();
-      options.user = "root";
-      auto session = MysqlSession::Open(options);
+      auto session = OpenRootSession(primary_->port());
       ASSERT_TRUE(session.ok()) << session.status().ToString();
       std::mt19937 random(7);
       for (uint64_t i = 0; !*stop; ++i) {

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "sync/mysql/mysql_session.h"
 #include "sync/node/node_status.h"
 #include "sync/wire/curve_keys.h"
 #include "tests/harness/child_process.h"
@@ -315,6 +316,16 @@ level = "debug"
     ADD_FAILURE() << node << " replsyncd did not report " << what << "\n"
                   << StatusText(node) << "\n"
                   << Tail(node);
+  }
+
+  // A session of its own as root on the server at `port`, over TCP on loopback: a writer thread's
+  // (which holds a MysqlThreadScope).
+  static Result<std::unique_ptr<MysqlSession>> OpenRootSession(uint16_t port) {
+    MysqlOptions options;
+    options.host = "127.0.0.1";
+    options.port = port;
+    options.user = "root";
+    return MysqlSession::Open(options);
   }
 
   // Runs `SQL` on `server`; a failure fails the test, naming the statement.

@@ -396,11 +396,7 @@ TEST_F(BootstrapFaultTest, ReferenceCycleAndParentChildChangedDuringTheCopy) {
   Writer& writer = *writers_.emplace_back(std::make_unique<Writer>());
   writer.thread = std::thread([&writer, port = p.port()] {
     MysqlThreadScope scope;
-    MysqlOptions options;
-    options.host = "127.0.0.1";
-    options.port = port;
-    options.user = "root";
-    auto session = MysqlSession::Open(options);
+    auto session = OpenRootSession(port);
     ASSERT_TRUE(session.ok()) << session.status().ToString();
     std::mt19937 random(11);
     for (uint64_t i = 0; !writer.stop; ++i) {

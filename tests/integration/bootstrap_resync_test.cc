@@ -47,11 +47,7 @@ class BootstrapResyncTest : public testing::BootstrapFixture {
                              int span, int per_second) {
     return std::thread([this, stop, count, first_id, span, per_second] {
       MysqlThreadScope scope;
-      MysqlOptions options;
-      options.host = "127.0.0.1";
-      options.port = primary_->port();
-      options.user = "root";
-      auto session = MysqlSession::Open(options);
+      auto session = OpenRootSession(primary_->port());
       ASSERT_TRUE(session.ok()) << session.status().ToString();
       std::mt19937 random(11);
       for (uint64_t i = 0; !*stop; ++i) {

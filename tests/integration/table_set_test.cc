@@ -61,11 +61,7 @@ TEST_F(TableSetTest, TablesEnterAndLeaveTheSetWhileThePairRuns) {
   std::atomic<int> written{0};
   std::thread writer([&] {
     MysqlThreadScope scope;
-    MysqlOptions options;
-    options.host = "127.0.0.1";
-    options.port = p.port();
-    options.user = "root";
-    auto session = MysqlSession::Open(options);
+    auto session = OpenRootSession(p.port());
     ASSERT_TRUE(session.ok()) << session.status().ToString();
     for (int i = 0; !stop; ++i) {
       (void)(*session)->Execute(fmt::format("INSERT INTO app.w (v) VALUES ({})", i));
