@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "apply/bootstrap/deferred_indexes.h"
 #include "apply/ddl_replay.h"
 #include "sync/mysql/statement_targets.h"
 #include "sync/text.h"
@@ -812,13 +813,18 @@ Status Applier::ApplyDdl(const pb::Statement& statement, uint64_t seq, bool reco
     }
   }
   if (use_own) RS_RETURN_IF_ERROR(run("USE " + QuoteIdentifier(kDdlFallbackSchema)));
+  const SqlSyntax syntax = statement.session().has_sql_mode()
+                               ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
+                               : SqlSyntax{};
+  // The indexes a bootstrap deferred in the databases it touches are built first, so that it
+  // finds their tables as the primary had them (apply/bootstrap/deferred_indexes.h).
+  const StatementTargets targets = AnalyzeStatement(statement.sql(), statement.db(), syntax);
+  RS_RETURN_IF_ERROR(DeferredIndexes::Build(
+      *ddl, options_.channel, targets.complete ? targets.databases : std::vector<std::string>{}));
   const std::string set = DdlSessionSql(statement.session(), mariadb_);
   if (!set.empty()) RS_RETURN_IF_ERROR(run(set).WithContext("DDL session settings"));
 
   // An event that would be enabled is created (or altered) DISABLE ON SLAVE instead.
-  const SqlSyntax syntax = statement.session().has_sql_mode()
-                               ? SqlSyntax::FromSqlMode(statement.session().sql_mode())
-                               : SqlSyntax{};
   const std::optional<std::string> disabled = WithEventDisabledOnSlave(statement.sql(), syntax);
   Status st = run(disabled ? *disabled : statement.sql());
   if (!st.ok()) {

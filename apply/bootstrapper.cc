@@ -12,6 +12,7 @@
 
 #include "apply/applier.h"
 #include "apply/bootstrap/chunk_loader.h"
+#include "apply/bootstrap/deferred_indexes.h"
 #include "apply/bootstrap/progress_store.h"
 #include "apply/bootstrap/resync_plan.h"
 #include "sync/bootstrap/chunk_summary.h"
@@ -462,6 +463,12 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
   for (const std::string& create : r0.databases) {
     RS_RETURN_IF_ERROR(db.Execute(IfNotExists(create), "bootstrap: create a database"));
   }
+  auto definition = [](const pb::BootstrapTable& t) {
+    return TableDefinition{t.name().db(), t.name().table(), t.create_sql()};
+  };
+  std::vector<TableDefinition> definitions;
+  for (const pb::BootstrapTable& t : r0.tables) definitions.push_back(definition(t));
+  RS_RETURN_IF_ERROR(DeferredIndexes::Forget(db, options_.channel));
   for (const pb::BootstrapTable& t : r0.tables) {
     const std::string& schema = t.name().db();
     const std::string& name = t.name().table();
@@ -473,6 +480,9 @@ Status Bootstrapper::Begin(const std::string& token, bool force, bool resync) {
     if ((*exists)[0][0].value_or("0") == "0") {
       RS_RETURN_IF_ERROR(db.Execute("USE " + QuoteIdentifier(schema), "bootstrap"));
       RS_RETURN_IF_ERROR(db.Execute(t.create_sql(), "bootstrap: create " + TableKey(schema, name)));
+      // Its plain secondary indexes are built once its rows are in (DeferredIndexes).
+      RS_RETURN_IF_ERROR(DeferredIndexes::Defer(db, options_.channel, schema, name,
+                                                DeferrableIndexes(definition(t), definitions)));
     }
     RS_RETURN_IF_ERROR(store.AddTable(schema, name));
   }
@@ -905,6 +915,10 @@ Status Bootstrapper::CopyRound(const BootstrapClient::Round& round, std::vector<
     }
     while (TableWork* w = next()) {
       Status st = CopyTable(**client, **loader, round, index, w, chunk_bytes, deadline);
+      // Its rows are in: its deferred indexes are built now, while the other readers load.
+      if (st.ok() && w->done) {
+        st = DeferredIndexes::Build((*loader)->connection(), options_.channel, {w->db}, w->table);
+      }
       std::lock_guard<std::mutex> lock(mu);
       w->taken = false;
       if (st.ok()) continue;
@@ -1254,6 +1268,7 @@ Status Bootstrapper::CopyObjects() {
     (void)(*client)->EndRound(round->round);
     const BinlogPosition* point = &round->point;
     RS_RETURN_IF_ERROR(HoldAt(round->journal_seq));
+    RS_RETURN_IF_ERROR(BuildDeferredIndexes());
     Result<std::vector<pb::BootstrapObject>> objects =
         (*client)->ReadObjects(*point, options_.config.bootstrap.users, exclude);
     if (!objects.ok()) {
@@ -1275,6 +1290,15 @@ Status Bootstrapper::CopyObjects() {
         objects->size(), point->ToString());
     return Status::Ok();
   }
+}
+
+// The indexes of tables whose copy did not build them (set aside after an error, or copied
+// before a restart).
+Status Bootstrapper::BuildDeferredIndexes() {
+  Result<std::unique_ptr<MysqlSession>> session =
+      OpenSession(MysqlOptionsOf(options_.config.mysql));
+  if (!session.ok()) return session.status();
+  return DeferredIndexes::Build(**session, options_.channel, {});
 }
 
 // Objects may depend on each other (a view on a view, a trigger calling a procedure): each is

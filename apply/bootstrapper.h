@@ -119,6 +119,8 @@ class Bootstrapper {
   Status Continue(const std::string& token);
   // The rows, round after round, until every table is complete.
   Status CopyRows();
+  // Builds the deferred indexes no table's copy built (DeferredIndexes).
+  Status BuildDeferredIndexes();
   // Holds the applier right before journal sequence `journal_seq` (a round's point) and waits
   // until it holds there; an applier found past it is an error (Internal).
   Status HoldAt(uint64_t journal_seq);

@@ -302,7 +302,8 @@ TEST_F(BootstrapFaultTest, KilledSecondaryDaemonInTheCatchUpAndTheFilesPhaseCont
 
 // DDL on the primary while the large table is copied and a writer runs: an instant ADD COLUMN and
 // a copying ALTER of the table being copied, a table created with rows, a table dropped and one
-// renamed within the set (both waiting for the large table, which they reference).
+// renamed within the set (both waiting for the large table, which they reference), and an ALTER
+// dropping an index whose build the bootstrap deferred.
 TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
   ASSERT_NO_FATAL_FAILURE(MakePrimaryData(kBigRows));
   for (const char* table : {"doomed", "old_name"}) {
@@ -313,12 +314,22 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
                         "INSERT INTO app.{0} SELECT seq, seq, 'n' FROM seq.seq_1_to_1000",
                         table)));
   }
+  // A table whose plain indexes the bootstrap builds after its rows (several chunks long), changed
+  // by a DDL naming one of them before its rows are all in: the applier builds them first, so the
+  // DDL finds the table as the primary had it.
+  ASSERT_NO_FATAL_FAILURE(
+      Sql(*primary_,
+          "CREATE TABLE app.indexed (id INT PRIMARY KEY, a INT, b INT, KEY ka (a), KEY kb (b));"
+          "INSERT INTO app.indexed SELECT seq, seq % 7, seq % 11 FROM seq.seq_1_to_200000"));
   ASSERT_NO_FATAL_FAILURE(SlowCopy(2));
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   Writer& writer = StartWriting(100);
   Command& command = StartCommand();
 
   ASSERT_NO_FATAL_FAILURE(WaitCopying(8000));
+  const std::string indexed_at_ddl = Progress("indexed");
+  ASSERT_NO_FATAL_FAILURE(
+      Sql(*primary_, "ALTER TABLE app.indexed DROP INDEX ka, ADD COLUMN c INT, ADD KEY kc (c, a)"));
   const std::string big_at_instant = Progress("big");
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
                               "ALTER TABLE app.big ADD COLUMN extra INT NOT NULL DEFAULT 5, "
@@ -346,6 +357,8 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
   EXPECT_EQ(big_at_instant.substr(0, 4), "0 0 ") << big_at_instant;
   EXPECT_EQ(big_at_copy.substr(0, 4), "0 0 ") << big_at_copy;
   EXPECT_EQ(old_name_at_rename.substr(0, 4), "1 0 ") << old_name_at_rename;
+  EXPECT_EQ(indexed_at_ddl.substr(2, 2), "0 ") << "app.indexed was copied before the DDL came";
+  EXPECT_NE(Tail("secondary", 2000).find("of app.indexed built after its rows"), std::string::npos);
   ASSERT_TRUE(after_ddl.has_value());
   EXPECT_EQ(after_ddl->phase, "copying");
   EXPECT_GT(during, 20u) << "the writer barely wrote during the bootstrap: the test proved little";
