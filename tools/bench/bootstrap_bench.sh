@@ -23,7 +23,8 @@
 #   - mydumper --trx-consistency-only -t THREADS into a folder, then myloader -t THREADS (0.10 has
 #     no streaming: the two run one after the other, the total counts);
 #   - rsync -a of the primary's repository into an empty folder (and rsync -a followed by sync,
-#     when its copy is on disk), next to replsync's files phase (durable when it ends).
+#     when its copy is on disk), next to replsync's files phase (durable when it ends); under
+#     load it runs after the dump tools, while sysbench writes and replsync's secondary applies.
 # Every copy starts alike: dirty pages written (sync) and the primary's tables and repository
 # read into the page cache. Checks: CHECKSUM TABLE of every sbtest table on each copy equal to
 # the primary's, and the repositories equal (type, mode, owner, mtime, link target, SHA-256).
@@ -474,14 +475,20 @@ copy_mydumper idle
 compare_tables idle.mydumper idle_mydumper
 mariadb_stop idle_mydumper
 
-say "rsync -a of the repository"
-settle
-t0=$(now); rsync -a "$src/" "$work/rsync-copy/"; t1=$(now); sync; t2=$(now)
-rsync_s=$(elapsed "$t0" "$t1")
-rsync_sync_s=$(elapsed "$t0" "$t2")
+# rsync -a of the repository into an empty folder, then sync: rsync_s[$1], rsync_sync_s[$1].
+declare -A rsync_s rsync_sync_s
 rsync_check=equal
-tree "$work/rsync-copy" | cmp -s "$work/tree.primary" - || rsync_check=DIFFERENT
-rm -rf "$work/rsync-copy"
+copy_rsync() {
+  settle
+  local t0 t1 t2
+  t0=$(now); rsync -a "$src/" "$work/rsync-copy/"; t1=$(now); sync; t2=$(now)
+  rsync_s[$1]=$(elapsed "$t0" "$t1")
+  rsync_sync_s[$1]=$(elapsed "$t0" "$t2")
+  tree "$work/rsync-copy" | cmp -s "$work/tree.primary" - || rsync_check=DIFFERENT
+  rm -rf "$work/rsync-copy"
+}
+say "rsync -a of the repository"
+copy_rsync idle
 
 # --- under load -----------------------------------------------------------------------------
 if [[ -n $with_load ]]; then
@@ -503,6 +510,8 @@ if [[ -n $with_load ]]; then
   copy_mydumper load
   check[load.mydumper]="not compared (a past point)"
   mariadb_stop load_mydumper
+  say "under load: rsync -a of the repository"
+  copy_rsync load
   kill -0 "$sysbench_pid" 2>/dev/null || { tail -20 "$work/sysbench.log" >&2; die "sysbench stopped during the copies"; }
   kill -TERM "$sysbench_pid"
   wait "$sysbench_pid" 2>/dev/null || true
@@ -552,15 +561,18 @@ done
 [[ -n $with_load ]] && echo "   Under load: sysbench ran at $load_tps tx/s on average through all three copies (replsync's secondary kept" &&
   echo "   applying it during the other two); the dump tools' copies are of their start point and do not follow."
 echo "2. Repository: $repo_paths paths, $((repo_bytes / 1000000)) MB ($files files of 1-64 KiB, $large_files x $large_mib MiB) into an empty folder"
-printf '   %-44s %8s s %8s MB/s\n' "rsync -a (not durable)" "$rsync_s" "$(mb_per_s "$repo_bytes" "$rsync_s")" \
-  "rsync -a, then sync (durable)" "$rsync_sync_s" "$(mb_per_s "$repo_bytes" "$rsync_sync_s")"
+for phase in "${nodes[@]}"; do
+  printf '   %-44s %8s s %8s MB/s\n' "rsync -a ($phase, not durable)" "${rsync_s[$phase]}" \
+    "$(mb_per_s "$repo_bytes" "${rsync_s[$phase]}")" "rsync -a, then sync ($phase, durable)" \
+    "${rsync_sync_s[$phase]}" "$(mb_per_s "$repo_bytes" "${rsync_sync_s[$phase]}")"
+done
 for phase in "${nodes[@]}"; do
   printf '   %-44s %8s s %8s MB/s  (%s differences found; a missing folder is one)\n' \
     "replsync files phase ($phase, durable)" "${files_secs[$phase]}" \
     "$(mb_per_s "$repo_bytes" "${files_secs[$phase]}")" "${files_copied[$phase]}"
 done
 for phase in "${nodes[@]}"; do
-  echo "   $phase: ratio replsync files / rsync -a $(ratio "${files_secs[$phase]}" "$rsync_s") (target <= 1.5); / rsync -a + sync $(ratio "${files_secs[$phase]}" "$rsync_sync_s")"
+  echo "   $phase: ratio replsync files / rsync -a $(ratio "${files_secs[$phase]}" "${rsync_s[$phase]}") (target <= 1.5); / rsync -a + sync $(ratio "${files_secs[$phase]}" "${rsync_sync_s[$phase]}")"
 done
 echo "   rsync's copy: $rsync_check"
 echo "3. replsyncd and the primary"
