@@ -58,8 +58,8 @@ class DeferredIndexes {
 
   // Builds the recorded indexes of the channel's tables in `databases` (every database when
   // empty), of one table when `table` is set too, and forgets their records; a recorded table
-  // that is gone is forgotten. Creates the record table when it is missing (nothing recorded).
-  // The session runs with sql_log_bin = 0.
+  // that is gone is forgotten. Nothing to do when the record table does not exist (no bootstrap
+  // ever deferred one). The session runs with sql_log_bin = 0.
   static Status Build(SqlSession& session, const std::string& channel,
                       const std::vector<std::string>& databases, const std::string& table = {});
 };
