@@ -22,7 +22,7 @@
 // when the provider throws or is empty. An unregistered path answers 404, with a JSON reason.
 //
 // Stop() ends every connection at once (their sockets are shut down), closes the listening
-// socket and joins every thread; it returns within about 100 ms whatever the clients do.
+// socket and joins every thread: it waits for no client, only for a provider call under way.
 //
 // Thread-safety: Start, Stop and the destructor from one owning thread; port() from any.
 // Providers are called from the server's threads, up to `threads` at once: they must be
