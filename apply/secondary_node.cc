@@ -224,6 +224,7 @@ NodeStatus SecondaryNode::status() const {
   s.receiver_state = ReceiverStateName(r.state);
   s.applier_state = ApplierStateName(a.state);
   s.connected = r.connected;
+  s.last_heard = static_cast<double>(r.last_heard_unix_ms) / 1000.0;
   s.received_seq = r.durable_seq;
   s.primary_last_seq = r.primary_last_seq;
   s.applied_seq = a.applied_seq;

@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+#include "sync/text.h"
+
 namespace replsync {
 
 namespace {
@@ -168,6 +170,29 @@ std::string NodeNameProblem(std::string_view name) {
   return "";
 }
 
+std::string ParseHostPort(std::string_view text, std::string* host, uint16_t* port) {
+  if (text.find("://") != std::string_view::npos) {
+    return "write host:port without a scheme";
+  }
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return "must be host:port";
+  std::string_view h = text.substr(0, colon);
+  const std::string_view p = text.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+    h = h.substr(1, h.size() - 2);
+  } else if (h.find(':') != std::string_view::npos) {
+    return "an IPv6 address goes in brackets, e.g. \"[::]:7701\"";
+  }
+  if (h.empty()) return "the host is missing (0.0.0.0 for every IPv4 address)";
+  if (h.find_first_of("[] \t/") != std::string_view::npos)
+    return "the host is not a name or an address";
+  uint64_t value = 0;
+  if (!ParseU64(p, &value) || value < 1 || value > 65535) return "the port must be 1..65535";
+  *host = std::string(h);
+  *port = static_cast<uint16_t>(value);
+  return "";
+}
+
 bool IsSystemSchema(std::string_view db) {
   // "replsync" holds the secondary's own bookkeeping (replsync.applied): never replicated.
   return db == "mysql" || db == "information_schema" || db == "performance_schema" || db == "sys" ||
@@ -216,7 +241,7 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   c.source_path = origin;
   RS_RETURN_IF_ERROR(CheckKeys(root, "",
                                {"node", "mysql", "primary_mysql", "apply", "bootstrap",
-                                "repository", "transport", "peers", "journal", "log"},
+                                "repository", "transport", "peers", "journal", "log", "health"},
                                origin));
   for (const auto& [key, node] : root) {
     if (!node.is_table()) {
@@ -415,6 +440,34 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
     if (c.journal.max_megabytes == 0) {
       return Status::InvalidArgument(
           fmt::format("{}: [journal] max_megabytes must be at least 1", origin));
+    }
+  }
+  if (const toml::table* t = Section(root, "health")) {
+    RS_RETURN_IF_ERROR(
+        CheckKeys(*t, "health", {"listen", "max_lag_seconds", "peer_timeout_seconds"}, origin));
+    auto& h = c.health;
+    RS_RETURN_IF_ERROR(Read(*t, "health", "listen", &h.listen, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "health", "max_lag_seconds", &h.max_lag_seconds, origin));
+    RS_RETURN_IF_ERROR(Read(*t, "health", "peer_timeout_seconds", &h.peer_timeout_seconds, origin));
+    if (!h.listen.empty()) {
+      if (std::string problem = ParseHostPort(h.listen, &h.host, &h.port); !problem.empty()) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: [health] listen = \"{}\": {} (e.g. \"0.0.0.0:7701\"; leave it out for no "
+            "endpoint)",
+            origin, h.listen, problem));
+      }
+    }
+    if (h.max_lag_seconds > 86400) {
+      return Status::InvalidArgument(
+          fmt::format("{}: [health] max_lag_seconds = {}: must be 0..86400 (the lag above which "
+                      "/health/secondary answers 503)",
+                      origin, h.max_lag_seconds));
+    }
+    if (h.peer_timeout_seconds < 1 || h.peer_timeout_seconds > 86400) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: [health] peer_timeout_seconds = {}: must be 1..86400 (how recently a secondary "
+          "must have heard from its primary for /health/secondary to answer 200)",
+          origin, h.peer_timeout_seconds));
     }
   }
   if (c.node.name.empty()) {

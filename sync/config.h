@@ -138,6 +138,18 @@ struct NodeConfig {
     std::string level = "info";  // trace, debug, info, warn, error
   } log;
 
+  // [health]: the HTTP endpoint the failover switch asks (README "Health endpoint").
+  struct Health {
+    std::string listen;  // "host:port" as written; "" (default): no endpoint
+    std::string host;    // `listen` parsed (brackets of an IPv6 address removed)
+    uint16_t port = 0;
+    // /health/secondary: the applier's lag in seconds above which the secondary is not fit
+    // (a request's ?max_lag_seconds=N overrides it). 0..86400.
+    uint32_t max_lag_seconds = 10;
+    // /health/secondary: how recently the primary must have been heard from. 1..86400.
+    uint32_t peer_timeout_seconds = 10;
+  } health;
+
   // Reads and checks a configuration file. The file holds passwords: one that group or others
   // may read (mode & 077) is refused, and the message says `chmod 600 FILE`.
   // Errors: NotFound (no such file), InvalidArgument (readable by group or others; TOML syntax,
@@ -153,6 +165,10 @@ const char* RoleName(NodeRole role);
 // Node and peer names: 1 to 64 letters, digits, '.', '_' or '-' (host names fit); "" when `name`
 // is one, else what is wrong with it.
 std::string NodeNameProblem(std::string_view name);
+
+// Splits "host:port" (an IPv6 host in brackets: "[::1]:7701") into `host` (brackets removed)
+// and `port` (1..65535). "" when it is one, else what is wrong with it.
+std::string ParseHostPort(std::string_view text, std::string* host, uint16_t* port);
 
 // Schemas never replicated when [mysql] databases is empty: the server's own and "replsync"
 // (the secondary's applied-position table).

@@ -17,6 +17,8 @@ packages=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev rapidjson-dev
   libprotobuf-dev protobuf-compiler
   libzstd-dev zlib1g-dev libxxhash-dev libisal-dev
+  # the health endpoint's HTTP server
+  libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync percona-toolkit mydumper
   # the TLS tests make a CA and a server certificate at test time

@@ -40,20 +40,22 @@ bool StopRequest::WaitFor(Clock& clock, Clock::Duration timeout) {
 
 namespace {
 
-void Publish(const std::string& state_dir, const NodeStatus& status) {
-  Status st = WriteStatusFile(state_dir, status.ToJson());
+void Publish(const NodeRunOptions& options, const NodeStatus& status) {
+  Status st = WriteStatusFile(options.state_dir, status.ToJson());
   if (!st.ok()) spdlog::warn("{}", st.message());
+  if (options.on_status) options.on_status(status);
 }
 
 }  // namespace
 
 Status RunNode(Node& node, StopRequest& stop, const NodeRunOptions& options) {
   RS_RETURN_IF_ERROR(node.Start());
+  if (options.on_status) options.on_status(node.status());
   while (!stop.WaitFor(*options.clock, options.status_every)) {
-    Publish(options.state_dir, node.status());
+    Publish(options, node.status());
   }
   node.Stop();
-  Publish(options.state_dir, node.status());
+  Publish(options, node.status());
   return Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -58,6 +59,10 @@ struct NodeRunOptions {
   std::string state_dir;  // status.json is written there
   Clock* clock = &SystemClock();
   std::chrono::milliseconds status_every{1000};
+  // Called from the loop's thread with every status it takes: once right after Start, then with
+  // each one it writes (replsyncd's health endpoint reads the loop's heartbeat and the node's
+  // state from these). Optional.
+  std::function<void(const NodeStatus&)> on_status = nullptr;
 };
 
 // Starts `node`; then, until `stop` is requested, writes node.status() to the status file every

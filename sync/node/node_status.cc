@@ -185,6 +185,7 @@ void WriteSecondary(Out<Writer>& o, const NodeStatus::Secondary& s) {
   o.Put("receiver_state", s.receiver_state);
   o.Put("applier_state", s.applier_state);
   o.Put("connected", s.connected);
+  o.Put("last_heard", s.last_heard);
   o.Put("received_seq", s.received_seq);
   o.Put("primary_last_seq", s.primary_last_seq);
   o.Put("applied_seq", s.applied_seq);
@@ -427,6 +428,7 @@ NodeStatus::Secondary ReadSecondary(In& in) {
   in.Get("receiver_state", &s.receiver_state);
   in.Get("applier_state", &s.applier_state);
   in.Get("connected", &s.connected);
+  in.Get("last_heard", &s.last_heard);
   in.Get("received_seq", &s.received_seq);
   in.Get("primary_last_seq", &s.primary_last_seq);
   in.Get("applied_seq", &s.applied_seq);

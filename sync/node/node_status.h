@@ -176,6 +176,9 @@ struct NodeStatus {
     std::string receiver_state;  // ReceiverStateName
     std::string applier_state;   // ApplierStateName
     bool connected = false;
+    // When the primary was last heard from (any message), seconds since the epoch; 0: not since
+    // the daemon started. /health/secondary compares it with [health] peer_timeout_seconds.
+    double last_heard = 0;
     uint64_t received_seq = 0;
     uint64_t primary_last_seq = 0;
     uint64_t applied_seq = 0;

@@ -121,9 +121,13 @@ class NodePairTest : public ::testing::Test {
                        keys_.at(peer).public_key);
   }
 
+  // More of `node`'s configuration, appended by WriteConfig: sections a test adds (its
+  // [health], say). Called from SetUp too.
+  virtual std::string ExtraConfig(const std::string& node) { return ""; }
+
   // Writes <dir>/<node>.toml (mode 0600) with `role`, the node's MariaDB at `port`, and
   // `peers` in [peers]: by default every secondary on the primary, the primary on a
-  // secondary. A running daemon reads it when it is started again.
+  // secondary, then ExtraConfig(node). A running daemon reads it when it is started again.
   void WriteConfig(const std::string& node, const std::string& role, uint16_t port,
                    std::optional<std::vector<std::string>> peers = std::nullopt) {
     if (role == "primary") std::filesystem::create_directories(RepositoryPath(node));
@@ -172,6 +176,8 @@ level = "debug"
           "\"root\"\npassword = \"\"\n",
           primary_->port());
     }
+    text += "\n";
+    text += ExtraConfig(node);
     ASSERT_TRUE(testing::WriteConfigFile(dir_ + "/" + node + ".toml", text));
   }
 

@@ -326,5 +326,77 @@ TEST(NodeConfigTest, BadBootstrapValuesAreRejectedWithTheKey) {
   }
 }
 
+TEST(NodeConfigTest, HealthKeysAreReadWithDefaults) {
+  auto none = NodeConfig::Parse("[node]\nrole = \"primary\"\n", "t.toml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->health.listen, "");  // no endpoint
+  EXPECT_EQ(none->health.max_lag_seconds, 10u);
+  EXPECT_EQ(none->health.peer_timeout_seconds, 10u);
+
+  auto c = NodeConfig::Parse(
+      "[node]\nrole = \"secondary\"\n[health]\nlisten = \"0.0.0.0:7701\"\n"
+      "max_lag_seconds = 30\npeer_timeout_seconds = 5\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->health.listen, "0.0.0.0:7701");
+  EXPECT_EQ(c->health.host, "0.0.0.0");
+  EXPECT_EQ(c->health.port, 7701);
+  EXPECT_EQ(c->health.max_lag_seconds, 30u);
+  EXPECT_EQ(c->health.peer_timeout_seconds, 5u);
+
+  // 0 is a lag limit too: only a secondary that is exactly caught up is fit.
+  auto zero =
+      NodeConfig::Parse("[node]\nrole = \"secondary\"\n[health]\nmax_lag_seconds = 0\n", "t.toml");
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  EXPECT_EQ(zero->health.max_lag_seconds, 0u);
+}
+
+TEST(NodeConfigTest, HealthListenTakesHostsNamesAndBracketedIpv6) {
+  struct Case {
+    const char* listen;
+    const char* host;
+    uint16_t port;
+  };
+  for (const Case& ok :
+       {Case{"127.0.0.1:7701", "127.0.0.1", 7701}, Case{"localhost:1", "localhost", 1},
+        Case{"[::]:7701", "::", 7701}, Case{"[::1]:65535", "::1", 65535}}) {
+    std::string host;
+    uint16_t port = 0;
+    EXPECT_EQ(ParseHostPort(ok.listen, &host, &port), "") << ok.listen;
+    EXPECT_EQ(host, ok.host) << ok.listen;
+    EXPECT_EQ(port, ok.port) << ok.listen;
+  }
+}
+
+TEST(NodeConfigTest, BadHealthValuesAreRejectedWithTheKey) {
+  struct Case {
+    const char* toml;
+    const char* needle;
+  };
+  const std::string head = "[node]\nrole = \"primary\"\n[health]\n";
+  for (const Case& bad : {
+           Case{"listen = \"7701\"\n", "[health] listen = \"7701\": must be host:port"},
+           Case{"listen = \"tcp://0.0.0.0:7701\"\n", "without a scheme"},
+           Case{"listen = \"0.0.0.0:0\"\n", "the port must be 1..65535"},
+           Case{"listen = \"0.0.0.0:70000\"\n", "the port must be 1..65535"},
+           Case{"listen = \"0.0.0.0:77o1\"\n", "the port must be 1..65535"},
+           Case{"listen = \":7701\"\n", "the host is missing"},
+           Case{"listen = \"::1:7701\"\n", "in brackets"},
+           Case{"listen = 7701\n", "[health] listen must be a string"},
+           Case{"max_lag_seconds = -1\n", "[health] max_lag_seconds"},
+           Case{"max_lag_seconds = 86401\n", "[health] max_lag_seconds = 86401: must be 0..86400"},
+           Case{"max_lag_seconds = \"10\"\n", "[health] max_lag_seconds must be an integer"},
+           Case{"peer_timeout_seconds = 0\n",
+                "[health] peer_timeout_seconds = 0: must be 1..86400"},
+           Case{"port = 7701\n", "unknown key [health] port"},
+       }) {
+    auto c = NodeConfig::Parse(head + bad.toml, "t.toml");
+    ASSERT_FALSE(c.ok()) << bad.toml;
+    EXPECT_EQ(c.status().code(), Status::Code::kInvalidArgument) << bad.toml;
+    EXPECT_NE(c.status().message().find(bad.needle), std::string::npos) << c.status().ToString();
+    EXPECT_NE(c.status().message().find("t.toml"), std::string::npos) << c.status().ToString();
+  }
+}
+
 }  // namespace
 }  // namespace replsync

@@ -12,6 +12,8 @@
 #include "apply/secondary_node.h"
 #include "capture/primary_node.h"
 #include "sync/config.h"
+#include "sync/health/health_monitor.h"
+#include "sync/health/health_server.h"
 #include "sync/logging.h"
 #include "sync/node/node.h"
 #include "sync/node/status_file.h"
@@ -126,7 +128,27 @@ int RunService(const std::string& config_path) {
   int exit_code = 0;
   std::unique_ptr<Node> node = OpenNode(*config, &exit_code);
   if (node == nullptr) return exit_code;
-  if (Status st = RunNode(*node, stop, {.state_dir = config->node.state_dir}); !st.ok()) {
+  // [health] listen: the endpoint answers from the statuses the main loop takes (its heartbeat).
+  health::HealthMonitor monitor(
+      {.max_lag_seconds = static_cast<double>(config->health.max_lag_seconds),
+       .peer_timeout_seconds = static_cast<double>(config->health.peer_timeout_seconds)});
+  std::unique_ptr<health::HealthServer> health_server;
+  if (!config->health.listen.empty()) {
+    health_server = std::make_unique<health::HealthServer>(
+        health::HealthServerOptions{.host = config->health.host, .port = config->health.port},
+        monitor.Paths());
+    if (Status st = health_server->Start(); !st.ok()) {
+      spdlog::error("{} ([health] listen in {})", st.message(), config_path);
+      return 1;
+    }
+    spdlog::info("health: serving http://{}/health/{{primary,secondary,ready,live}}",
+                 config->health.listen);
+  }
+  NodeRunOptions run{.state_dir = config->node.state_dir};
+  run.on_status = [&monitor](const NodeStatus& status) { monitor.Publish(status); };
+  const Status st = RunNode(*node, stop, run);
+  if (health_server) health_server->Stop();
+  if (!st.ok()) {
     spdlog::error("{}", st.message());
     return 1;
   }

@@ -78,6 +78,7 @@ NodeStatus SampleSecondary() {
   sec.receiver_state = "connected";
   sec.applier_state = "error";
   sec.connected = true;
+  sec.last_heard = 1795301490.5;
   sec.received_seq = 500;
   sec.primary_last_seq = 500;
   sec.applied_seq = 498;
@@ -137,7 +138,8 @@ TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
       R"("error":"apply seq 499: Duplicate entry '1' for key 'PRIMARY'","transport":"insecure",)"
       R"("secondary":{)"
       R"("primary":"tcp://10.0.0.1:7700","receiver_state":"connected","applier_state":"error",)"
-      R"("connected":true,"received_seq":500,"primary_last_seq":500,"applied_seq":498,)"
+      R"("connected":true,"last_heard":1795301490.5,"received_seq":500,"primary_last_seq":500,)"
+      R"("applied_seq":498,)"
       R"("applied_gtid":"0-1-498","source_position":"binlog.000003:4500",)"
       R"("transactions_applied":498,"rows_applied":11950,"apply_workers":4,)"
       R"("parallel_applied":470,"serial_fallbacks":1,"waiting_for":"","files":{)"

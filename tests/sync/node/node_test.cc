@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sync/node/status_file.h"
 
@@ -130,6 +131,38 @@ TEST_F(RunNodeTest, AStopRequestedBeforeTheLoopEndsItAtOnce) {
   EXPECT_TRUE(RunNode(node, stop_, {.state_dir = dir_, .clock = &clock_}).ok());
   EXPECT_EQ(node.snapshots(), 1);
   EXPECT_EQ(FileStatus().state, "stopped");
+}
+
+TEST_F(RunNodeTest, OnStatusGetsAStatusRightAfterStartAndEveryWrittenOne) {
+  FakeNode node;
+  std::mutex mu;
+  std::vector<int64_t> seen;  // guarded by mu: the pids (snapshot numbers) handed to on_status
+  auto seen_copy = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen;
+  };
+  NodeRunOptions options{.state_dir = dir_, .clock = &clock_};
+  options.on_status = [&](const NodeStatus& status) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(status.pid);
+  };
+  Status result = Status::Internal("not run");
+  std::thread runner([&] { result = RunNode(node, stop_, options); });
+  // The first one comes at once (the health endpoint's first heartbeat), before any file.
+  clock_.WaitForWaiters(1);
+  EXPECT_EQ(seen_copy(), std::vector<int64_t>{1});
+  EXPECT_TRUE(ReadStatusFile(dir_).status().IsNotFound());
+
+  clock_.Advance(std::chrono::seconds(1));
+  node.WaitForSnapshots(2);
+  clock_.WaitForWaiters(1);
+  EXPECT_EQ(seen_copy(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(FileStatus().pid, 2);  // the one handed over is the one written
+
+  stop_.Request();
+  runner.join();
+  EXPECT_TRUE(result.ok()) << result.ToString();
+  EXPECT_EQ(seen_copy(), (std::vector<int64_t>{1, 2, 3}));  // and the last, after Stop
 }
 
 TEST(StopRequestTest, WaitForTimesOutOnTheClockAndSeesTheRequest) {
