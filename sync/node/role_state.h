@@ -1,0 +1,64 @@
+// RoleState: a node's role and the group's epoch as this node knows them, and the one place that
+// knows the layout of <state_dir>/role.json (schemas/failover.md, format 1).
+//
+// The TOML `[node] role` is the role at a node's first start only: LoadRoleState writes it there
+// with epoch 1 when the file does not exist, and from then on the file decides. Every promotion
+// raises the epoch by one and appends the fork point (where the promoted node's data left the
+// old primary's); a node that learns of a higher epoch than its own while it is primary is
+// fenced (its database read-only, its health not-primary, it ships nothing) until an operator
+// rejoins it as a secondary.
+// Thread-safety: a value type and stateless functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/config.h"
+#include "sync/status.h"
+
+namespace replsync {
+
+// Where a promoted node's data left its old primary's: what it had applied when it was promoted.
+struct ForkPoint {
+  uint64_t epoch = 0;        // the epoch the promotion began
+  std::string promoted;      // the node promoted ([node] name)
+  std::string old_primary;   // the node it followed
+  uint64_t journal_seq = 0;  // the last journal sequence it applied
+  std::string gtid;          // the old primary's GTID of that transaction ("" when none)
+  std::string binlog_file;   // the old primary's binlog position after it
+  uint64_t binlog_offset = 0;
+  std::string manifest;  // the file manifest's root hash (hex) at the fork; "" when none
+  int64_t at = 0;        // seconds since the epoch
+  // A promotion with --force while the old primary was known to hold more: the journal
+  // sequences it had that this node never received ("" when nothing was known lost).
+  std::string lost;
+  bool operator==(const ForkPoint&) const = default;
+};
+
+struct RoleState {
+  static constexpr uint32_t kVersion = 1;
+  NodeRole role = NodeRole::kSecondary;
+  uint64_t epoch = 1;
+  // Fenced: this node was primary and learnt of a higher epoch (fenced_by names where from).
+  bool fenced = false;
+  std::string fenced_by;
+  std::vector<ForkPoint> forks;  // oldest first
+
+  std::string ToJson() const;
+  // The inverse of ToJson. InvalidArgument naming what is wrong (unknown version or role, a
+  // missing or mistyped field).
+  static Result<RoleState> Parse(std::string_view json);
+  bool operator==(const RoleState&) const = default;
+};
+
+std::string RoleStatePath(const std::string& state_dir);  // role.json
+
+// The node's state; at its first start (no file) the TOML role with epoch 1, written first.
+// IoError names the path; Parse's errors (a damaged file is never replaced silently).
+Result<RoleState> LoadRoleState(const NodeConfig& config);
+// Replaces the file atomically (mode 0600). IoError names the path.
+Status SaveRoleState(const std::string& state_dir, const RoleState& state);
+
+}  // namespace replsync

@@ -1,0 +1,96 @@
+#include "sync/node/role_state.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace replsync {
+namespace {
+
+std::string MakeDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "rolestate.XXXXXX").string();
+  return ::mkdtemp(tmpl.data());
+}
+
+TEST(RoleStateTest, TheConfiguredRoleCountsOnlyAtTheFirstStart) {
+  NodeConfig config;
+  config.node.state_dir = MakeDir();
+  config.node.role = NodeRole::kPrimary;
+  Result<RoleState> first = LoadRoleState(config);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->role, NodeRole::kPrimary);
+  EXPECT_EQ(first->epoch, 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(RoleStatePath(config.node.state_dir).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // Demoted and at a later epoch: the TOML's "primary" no longer decides.
+  RoleState later = *first;
+  later.role = NodeRole::kSecondary;
+  later.epoch = 3;
+  later.forks.push_back(ForkPoint{.epoch = 3,
+                                  .promoted = "node2",
+                                  .old_primary = "node1",
+                                  .journal_seq = 4711,
+                                  .gtid = "0-1-99",
+                                  .binlog_file = "bin.000002",
+                                  .binlog_offset = 1234,
+                                  .manifest = "ab01",
+                                  .at = 1765000000,
+                                  .lost = "4712-4720"});
+  ASSERT_TRUE(SaveRoleState(config.node.state_dir, later).ok());
+  Result<RoleState> again = LoadRoleState(config);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, later);
+  std::filesystem::remove_all(config.node.state_dir);
+}
+
+TEST(RoleStateTest, ADamagedFileIsAnErrorNeverReplaced) {
+  NodeConfig config;
+  config.node.state_dir = MakeDir();
+  std::ofstream(RoleStatePath(config.node.state_dir)) << "{\"version\":1,\"role\":\"primary\"";
+  Result<RoleState> state = LoadRoleState(config);
+  ASSERT_FALSE(state.ok());
+  EXPECT_NE(state.status().message().find("role.json"), std::string::npos)
+      << state.status().ToString();
+  std::ifstream in(RoleStatePath(config.node.state_dir));
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, "{\"version\":1,\"role\":\"primary\"");
+  std::filesystem::remove_all(config.node.state_dir);
+}
+
+TEST(RoleStateTest, MalformedStatesAreRefusedNamingTheProblem) {
+  const std::string good = RoleState{}.ToJson();
+  EXPECT_TRUE(RoleState::Parse(good).ok()) << good;
+  auto message = [](std::string_view json) {
+    Result<RoleState> state = RoleState::Parse(json);
+    return state.ok() ? std::string("accepted") : state.status().message();
+  };
+  EXPECT_NE(message("[]").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(message(R"({"version":2,"role":"primary","epoch":1,"fenced":false,"fenced_by":"",
+                        "forks":[]})")
+                .find("format version 2"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"version":1,"role":"leader","epoch":1,"fenced":false,"fenced_by":"",
+                        "forks":[]})")
+                .find("unknown role"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"version":1,"role":"primary","epoch":0,"fenced":false,"fenced_by":"",
+                        "forks":[]})")
+                .find("epoch 0"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"version":1,"role":"primary","epoch":"2","fenced":false,
+                        "fenced_by":"","forks":[]})")
+                .find("\"epoch\" is missing or not a whole number"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"version":1,"role":"primary","epoch":2,"fenced":false,"fenced_by":"",
+                        "forks":[{"epoch":2}]})")
+                .find("fork 1: \"promoted\""),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace replsync
