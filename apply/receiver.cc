@@ -181,6 +181,7 @@ void Receiver::SendHello() {
   pb::Hello* hello = envelope.mutable_hello();
   hello->set_node_name(options_.node_name);
   hello->set_durable_seq(NextExpected() - 1);
+  if (options_.role != nullptr) hello->set_epoch(options_.role->Claim().epoch);
   hello->set_applied_seq(Applied());
   hello->set_credit(Credit());
   hello_needed_ = false;
@@ -477,9 +478,14 @@ void Receiver::Run() {
           HandleEntries(message.mutable_entries(), now);
           break;
         case pb::Envelope::kHeartbeat: {
+          const pb::Heartbeat& h = message.heartbeat();
+          if (options_.role != nullptr && h.epoch() != 0) {
+            options_.role->Hear(
+                {.node = h.node(), .epoch = h.epoch(), .primary_epoch = h.primary_epoch()});
+          }
           std::lock_guard<std::mutex> lock(mu_);
-          status_.primary_last_seq = message.heartbeat().last_seq();
-          status_.primary_time = message.heartbeat().time();
+          status_.primary_last_seq = h.last_seq();
+          status_.primary_time = h.time();
           break;
         }
         case pb::Envelope::kError:

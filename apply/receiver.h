@@ -60,6 +60,7 @@
 #include "replsync.pb.h"
 #include "sync/clock.h"
 #include "sync/journal/journal.h"
+#include "sync/node/role_keeper.h"
 #include "sync/status.h"
 #include "sync/wire/transport.h"
 #include "sync/zstd.h"
@@ -77,6 +78,10 @@ inline constexpr uint64_t kMaxBatchBytes = 64ull << 20;
 
 struct ReceiverOptions {
   std::string node_name;  // this secondary, for the primary's status and logs
+  // The node's role and epoch (schemas/failover.md): its epoch goes in every Hello (a primary
+  // that knows less fences itself and refuses the session), and a higher one in the primary's
+  // Heartbeats is adopted. Unset (tests of the stream alone): no epochs.
+  RoleKeeper* role = nullptr;
   std::string endpoint;   // the primary's address, for logs ([transport] primary)
   uint32_t credit = 256;  // entries the primary may send beyond the last acknowledged one
   std::chrono::milliseconds heartbeat_interval{1000};

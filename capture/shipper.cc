@@ -728,6 +728,28 @@ void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
     }
     return;
   }
+  if (options_.role != nullptr) {
+    // Its epoch first: a higher one fences this node (schemas/failover.md).
+    if (hello.epoch() != 0) options_.role->Hear({.node = name, .epoch = hello.epoch()});
+    if (hello.probe()) {
+      // "Who are you?": this node's claim, and no session.
+      if (Status st = transport_->Send(peer, Heartbeat(Shippable())); !st.ok()) {
+        spdlog::debug("shipper: answer to {}'s probe: {}", name, st.message());
+      }
+      return;
+    }
+    if (const RoleState state = options_.role->state(); state.fenced) {
+      SendError(peer, name,
+                fmt::format("this node is a fenced old primary ({}); it serves no secondary: "
+                            "follow the current primary",
+                            state.fenced_by),
+                true);
+      sessions_.erase(peer);
+      return;
+    }
+  } else if (hello.probe()) {
+    return;
+  }
   if (!peer_name.empty() && hello.node_name() != peer_name) {
     spdlog::debug("shipper: peer {} says its name is \"{}\" but its key is [peers.{}]'s: it is {} "
                   "here",
@@ -954,11 +976,24 @@ void Shipper::SendError(const std::string& peer, const std::string& name, const 
   }
 }
 
-void Shipper::SendHeartbeats(uint64_t shippable) {
+pb::Envelope Shipper::Heartbeat(uint64_t shippable) const {
   pb::Envelope envelope;
   envelope.set_version(kProtocolVersion);
-  envelope.mutable_heartbeat()->set_last_seq(shippable);
-  envelope.mutable_heartbeat()->set_time(UnixSeconds(clock_));
+  pb::Heartbeat& h = *envelope.mutable_heartbeat();
+  h.set_last_seq(shippable);
+  h.set_time(UnixSeconds(clock_));
+  if (options_.role != nullptr) {
+    const RoleState state = options_.role->state();
+    h.set_epoch(state.epoch);
+    h.set_node(options_.node_name);
+    h.set_primary_epoch(PrimaryEpoch(state));
+    h.set_fenced(state.fenced);
+  }
+  return envelope;
+}
+
+void Shipper::SendHeartbeats(uint64_t shippable) {
+  const pb::Envelope envelope = Heartbeat(shippable);
   for (const auto& [peer, session] : sessions_) {
     Status s = transport_->Send(peer, envelope);
     if (!s.ok()) spdlog::warn("shipper: heartbeat to {}: {}", session.name, s.ToString());

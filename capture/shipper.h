@@ -74,6 +74,7 @@
 #include "sync/clock.h"
 #include "sync/files/file_tree.h"
 #include "sync/journal/journal.h"
+#include "sync/node/role_keeper.h"
 #include "sync/status.h"
 #include "sync/wire/transport.h"
 #include "sync/zstd.h"
@@ -83,6 +84,11 @@ namespace replsync::capture {
 
 struct ShipperOptions {
   std::string endpoint;  // where the transport listens ([transport] listen), for logs
+  std::string node_name;  // this node's [node] name (in its Heartbeats)
+  // The node's role and epoch (schemas/failover.md): stated in every Heartbeat and in the answer
+  // to a peer's probe; a peer's Hello with a higher epoch fences this node, and a fenced node
+  // starts no session. Unset (tests of the stream alone): no epochs, probes go unanswered.
+  RoleKeeper* role = nullptr;
   // The secondaries it serves and keeps entries for: the [peers] names.
   std::vector<std::string> peers;
   uint32_t batch_entries = 256;
@@ -275,6 +281,8 @@ class Shipper {
   bool Pump(const std::string& peer, Session& session, uint64_t shippable);
   void SendError(const std::string& peer, const std::string& name, const std::string& text,
                  bool fatal);
+  // A Heartbeat with the journal's last shippable sequence and this node's claim.
+  pb::Envelope Heartbeat(uint64_t shippable) const;
   void SendHeartbeats(uint64_t shippable);
   void DropSilent(TimePoint now);
   // Submits the deletion of the entries every known secondary holds, with the changed

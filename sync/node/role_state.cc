@@ -160,6 +160,24 @@ Result<RoleState> RoleState::Parse(std::string_view json) {
   return state;
 }
 
+uint64_t PrimaryEpoch(const RoleState& state) {
+  return state.role == NodeRole::kPrimary ? state.epoch : 0;
+}
+
+std::string FenceReason(const RoleState& self, const PeerClaim& peer) {
+  if (self.role != NodeRole::kPrimary || self.fenced) return "";
+  if (peer.epoch > self.epoch) {
+    return "node " + peer.node + " knows epoch " + std::to_string(peer.epoch) +
+           ", and this node is primary at epoch " + std::to_string(self.epoch) +
+           ": another node was promoted after it";
+  }
+  if (peer.primary_epoch != 0 && peer.primary_epoch == self.epoch) {
+    return "node " + peer.node + " is primary at epoch " + std::to_string(self.epoch) +
+           " too: two primaries; promote one of them (replsync promote) and rejoin the other";
+  }
+  return "";
+}
+
 std::string RoleStatePath(const std::string& state_dir) { return state_dir + "/role.json"; }
 
 Result<RoleState> LoadRoleState(const NodeConfig& config) {

@@ -53,6 +53,22 @@ struct RoleState {
   bool operator==(const RoleState&) const = default;
 };
 
+// What a peer says of itself (a Heartbeat's epoch, node, primary_epoch).
+struct PeerClaim {
+  std::string node;
+  uint64_t epoch = 0;
+  uint64_t primary_epoch = 0;  // the epoch at which it was last primary; 0: never
+};
+
+// The epoch at which `state` says this node is primary (fenced or not); 0 for a secondary.
+uint64_t PrimaryEpoch(const RoleState& state);
+
+// Why an unfenced primary `self` must fence itself on hearing `peer`, or "" when it need not:
+// the peer knows a higher epoch (another node was promoted after this one), or the peer was
+// primary at this node's epoch too (two nodes believed themselves primary: both fence, and an
+// operator promotes one, which raises the epoch).
+std::string FenceReason(const RoleState& self, const PeerClaim& peer);
+
 std::string RoleStatePath(const std::string& state_dir);  // role.json
 
 // The node's state; at its first start (no file) the TOML role with epoch 1, written first.

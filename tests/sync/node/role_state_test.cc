@@ -92,5 +92,31 @@ TEST(RoleStateTest, MalformedStatesAreRefusedNamingTheProblem) {
             std::string::npos);
 }
 
+TEST(RoleStateTest, APrimaryFencesItselfOnAHigherEpochOrASecondPrimaryAtItsOwn) {
+  RoleState primary;
+  primary.role = NodeRole::kPrimary;
+  primary.epoch = 2;
+  // A secondary at the same epoch, or one that knows less: nothing to fear.
+  EXPECT_EQ(FenceReason(primary, {.node = "b", .epoch = 2, .primary_epoch = 0}), "");
+  EXPECT_EQ(FenceReason(primary, {.node = "b", .epoch = 1, .primary_epoch = 1}), "");
+  // Another node was promoted after this one.
+  EXPECT_NE(FenceReason(primary, {.node = "b", .epoch = 3, .primary_epoch = 3}).find("epoch 3"),
+            std::string::npos);
+  EXPECT_NE(FenceReason(primary, {.node = "b", .epoch = 3, .primary_epoch = 0}), "");
+  // Both primary at epoch 2 (both started as primary, say): each fences itself, whatever the
+  // order they hear of each other in (a fenced one still says at which epoch it was primary).
+  EXPECT_NE(
+      FenceReason(primary, {.node = "b", .epoch = 2, .primary_epoch = 2}).find("two primaries"),
+      std::string::npos);
+  // A secondary or an already fenced node has nothing to fence.
+  RoleState secondary;
+  EXPECT_EQ(FenceReason(secondary, {.node = "b", .epoch = 9, .primary_epoch = 9}), "");
+  RoleState fenced = primary;
+  fenced.fenced = true;
+  EXPECT_EQ(FenceReason(fenced, {.node = "b", .epoch = 9, .primary_epoch = 9}), "");
+  EXPECT_EQ(PrimaryEpoch(primary), 2u);
+  EXPECT_EQ(PrimaryEpoch(secondary), 0u);
+}
+
 }  // namespace
 }  // namespace replsync

@@ -1,0 +1,56 @@
+#include "sync/node/role_keeper.h"
+
+#include <spdlog/spdlog.h>
+
+namespace replsync {
+
+RoleKeeper::RoleKeeper(std::string state_dir, std::string node_name, RoleState state)
+    : state_dir_(std::move(state_dir)),
+      node_name_(std::move(node_name)),
+      state_(std::move(state)) {}
+
+RoleState RoleKeeper::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+PeerClaim RoleKeeper::Claim() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {.node = node_name_, .epoch = state_.epoch, .primary_epoch = PrimaryEpoch(state_)};
+}
+
+void RoleKeeper::set_on_fence(std::function<void(const std::string& reason)> on_fence) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_fence_ = std::move(on_fence);
+}
+
+std::string RoleKeeper::Hear(const PeerClaim& peer) {
+  std::function<void(const std::string&)> fence;
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reason = FenceReason(state_, peer);
+    if (!reason.empty()) {
+      state_.fenced = true;
+      state_.fenced_by = reason;
+      fence = on_fence_;
+    } else if (state_.role == NodeRole::kSecondary && peer.epoch > state_.epoch) {
+      spdlog::info("epoch {} learnt from node {} (this node knew {})", peer.epoch, peer.node,
+                   state_.epoch);
+      state_.epoch = peer.epoch;
+    } else {
+      return "";
+    }
+    if (Status st = SaveRoleState(state_dir_, state_); !st.ok()) {
+      spdlog::error("the role state could not be saved ({}); this process goes on with it",
+                    st.message());
+    }
+  }
+  if (!reason.empty()) {
+    spdlog::error("fencing this node: {}", reason);
+    if (fence) fence(reason);
+  }
+  return reason;
+}
+
+}  // namespace replsync

@@ -1,0 +1,42 @@
+// RoleKeeper: the running daemon's RoleState (sync/node/role_state.h), shared by the parts that
+// learn of other nodes' epochs: the shipper (Hellos and probes from peers), PeerWatch (the
+// answers to this primary's probes) and the receiver (the followed primary's Heartbeats).
+//
+// Hear() applies schemas/failover.md's rules: a secondary adopts a higher epoch; an unfenced
+// primary that must fence itself (FenceReason) records it in role.json first and then calls the
+// fence callback once (the daemon sets the database read-only and stops shipping). A state that
+// cannot be saved is logged and kept in memory: the node still fences itself now.
+// Thread-safety: thread-safe; the callback runs on the thread that called Hear, without the lock.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "sync/node/role_state.h"
+
+namespace replsync {
+
+class RoleKeeper {
+ public:
+  RoleKeeper(std::string state_dir, std::string node_name, RoleState state);
+
+  RoleState state() const;
+  // What this node says of itself in a Heartbeat.
+  PeerClaim Claim() const;
+  // Called once, when this node fences itself, with the reason.
+  void set_on_fence(std::function<void(const std::string& reason)> on_fence);
+
+  // What a peer said of itself. Returns the fence reason when this call fenced the node, "" when
+  // nothing changed that way (a secondary may still have adopted a higher epoch).
+  std::string Hear(const PeerClaim& peer);
+
+ private:
+  const std::string state_dir_;
+  const std::string node_name_;
+  mutable std::mutex mu_;
+  RoleState state_;                                   // guarded by mu_
+  std::function<void(const std::string&)> on_fence_;  // guarded by mu_
+};
+
+}  // namespace replsync
