@@ -1,10 +1,12 @@
 #include "apply/secondary_node.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "apply/bootstrap/file_copier.h"
 #include "sync/verify/barrier.h"
@@ -43,6 +45,7 @@ Result<std::unique_ptr<SecondaryNode>> SecondaryNode::Open(const NodeConfig& con
 SecondaryNode::SecondaryNode(const NodeConfig& config, SecondaryNodeOptions options,
                              std::unique_ptr<Journal> relay)
     : config_(config),
+      options_(options),
       clock_(*options.clock),
       started_at_(UnixSeconds(clock_)),
       relay_(std::move(relay)) {}
@@ -66,6 +69,7 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
 
   ReceiverOptions ropts;
   ropts.node_name = config_.node.name;
+  ropts.role = options_.role;
   ropts.endpoint = config_.transport.primary;
   Applier* applier = applier_.get();
   receiver_ = std::make_unique<Receiver>(
@@ -204,6 +208,97 @@ void SecondaryNode::Stop() {
                a.applied_seq, a.gtid, a.source_position.ToString(), relay_->last_seq());
 }
 
+Result<ForkPoint> SecondaryNode::PrepareForPromotion(bool force, std::chrono::seconds timeout) {
+  if (std::optional<NodeStatus::Bootstrap> b = bootstrapper_->status();
+      b && b->phase != "done" && b->phase != "failed") {
+    return Status::FailedPrecondition(fmt::format(
+        "a bootstrap is under way ({}): this node does not hold the primary's data yet", b->phase));
+  }
+  const ApplierStatus before = applier_->status();
+  if (before.state == ApplierState::kError) {
+    return Status::FailedPrecondition("the applier stopped on an error (" + before.last_error +
+                                      "): this node does not hold what it received; fix that "
+                                      "first (README, \"When the applier stops\")");
+  }
+  // Nothing more comes in; what came is compared with what the primary said it had.
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    {
+      std::lock_guard<std::mutex> resync(resync_mu_);
+      running_receiver_ = nullptr;
+    }
+    receiver_->Stop();
+  }
+  auto resume = [this](Status why) -> Result<ForkPoint> {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    {
+      std::lock_guard<std::mutex> resync(resync_mu_);
+      receiver_->SetFileResync(early_resync_);
+      running_receiver_ = receiver_.get();
+    }
+    if (Status st = applier_->Start(); !st.ok() && st.code() != Status::Code::kInvalidArgument) {
+      spdlog::error("secondary: after a promotion that did not happen, the applier: {}",
+                    st.message());
+    }
+    if (Status st = receiver_->Start(); !st.ok()) {
+      spdlog::error("secondary: after a promotion that did not happen, the receiver: {}",
+                    st.message());
+    }
+    return why;
+  };
+  const ReceiverStatus r = receiver_->status();
+  const uint64_t received = relay_->last_seq();
+  std::string lost;
+  if (r.primary_last_seq > received) {
+    const std::string what = fmt::format(
+        "the primary's journal held entries up to {} when it was last heard from, and this node "
+        "received up to {}: {} entries (transactions and file changes) would be lost",
+        r.primary_last_seq, received, r.primary_last_seq - received);
+    if (!force) {
+      return resume(Status::FailedPrecondition(
+          what + "; wait until it receives them, or promote with --force to accept the loss"));
+    }
+    lost = fmt::format("{}-{}", received + 1, r.primary_last_seq);
+    spdlog::warn("promote --force: {}; recorded as lost ({})", what, lost);
+  }
+  // Everything received is applied before the node may serve.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const ApplierStatus a = applier_->status();
+    if (a.applied_seq >= received) break;
+    if (a.state == ApplierState::kError) {
+      return resume(
+          Status::Internal(fmt::format("the applier stopped at sequence {} of {} received: {}",
+                                       a.applied_seq, received, a.last_error)));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return resume(Status::Unavailable(fmt::format(
+          "the applier applied up to sequence {} of {} received in {} s; promote again later",
+          a.applied_seq, received, timeout.count())));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    applier_->Stop();
+  }
+  const ApplierStatus a = applier_->status();
+  ForkPoint fork;
+  for (const NodeConfig::Peer& peer : config_.peers) {
+    if (peer.endpoint == config_.transport.primary) fork.old_primary = peer.name;
+  }
+  fork.journal_seq = a.applied_seq;
+  fork.gtid = a.gtid;
+  fork.binlog_file = a.source_position.file;
+  fork.binlog_offset = a.source_position.offset;
+  fork.lost = lost;
+  spdlog::info(
+      "secondary: ready for promotion: applied everything received (sequence {}, gtid "
+      "'{}', the primary's {})",
+      a.applied_seq, a.gtid, a.source_position.ToString());
+  return fork;
+}
+
 NodeStatus SecondaryNode::status() const {
   ApplierStatus a = applier_->status();
   ReceiverStatus r = receiver_->status();
@@ -215,6 +310,7 @@ NodeStatus SecondaryNode::status() const {
   }
 
   NodeStatus status = NodeStatusHeader(config_, started_at_, clock_);
+  if (options_.role != nullptr) status.epoch = options_.role->state().epoch;
   status.error = !a.last_error.empty() ? a.last_error : r.last_error;
   const bool applier_failed = a.state == ApplierState::kError;
   status.state = applier_failed ? "error" : (r.connected ? "running" : "waiting");

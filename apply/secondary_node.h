@@ -23,6 +23,7 @@
 #include "sync/config.h"
 #include "sync/journal/journal.h"
 #include "sync/node/node.h"
+#include "sync/node/role_keeper.h"
 #include "sync/wire/transport_security.h"
 
 namespace replsync::apply {
@@ -30,6 +31,9 @@ namespace replsync::apply {
 struct SecondaryNodeOptions {
   // Wall-clock stamps of the status and the lag in seconds.
   Clock* clock = &SystemClock();
+  // The node's role and epoch (schemas/failover.md): stated in the receiver's Hello, raised by
+  // the primary's Heartbeats. Unset: no epochs.
+  RoleKeeper* role = nullptr;
 };
 
 class SecondaryNode : public Node {
@@ -55,6 +59,7 @@ class SecondaryNode : public Node {
   // state: "error" when the applier stopped on an error, "running" while the receiver hears
   // from the primary, else "waiting"; error: the applier's last error, else the receiver's.
   NodeStatus status() const override;
+  Result<ForkPoint> PrepareForPromotion(bool force, std::chrono::seconds timeout) override;
 
  private:
   SecondaryNode(const NodeConfig& config, SecondaryNodeOptions options,
@@ -67,6 +72,7 @@ class SecondaryNode : public Node {
   Status StartStream();
 
   const NodeConfig config_;
+  const SecondaryNodeOptions options_;
   Clock& clock_;
   const double started_at_;
   std::unique_ptr<Journal> relay_;

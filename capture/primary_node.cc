@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "sync/mysql/mysql_session.h"
 #include "sync/text.h"
 #include "sync/wire/zmq_transport.h"
 
@@ -22,8 +23,12 @@ Result<std::unique_ptr<PrimaryNode>> PrimaryNode::Open(const NodeConfig& config,
   spdlog::info("primary: journal {} holds seq {}..{} ({} bytes); serving secondaries at {}",
                jopts.path, journal->first_seq(), journal->last_seq(), journal->bytes(),
                transport->bound_endpoint());
+  std::vector<PeerWatch::Peer> peers;
+  if (options.role != nullptr) {
+    RS_ASSIGN_OR_RETURN(peers, PeerWatch::PeersOf(security));
+  }
   std::unique_ptr<PrimaryNode> node(new PrimaryNode(config, options, std::move(journal)));
-  node->Build(std::move(transport));
+  node->Build(std::move(transport), std::move(peers));
   return node;
 }
 
@@ -38,10 +43,17 @@ PrimaryNode::PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
 
 PrimaryNode::~PrimaryNode() { Stop(); }
 
-void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport) {
+void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport,
+                        std::vector<PeerWatch::Peer> peers) {
   const bool with_files = !config_.repository.path.empty();
+  if (options_.role != nullptr) {
+    peer_watch_ = std::make_unique<PeerWatch>(options_.role, std::move(peers),
+                                              PeerWatch::Options{.node_name = config_.node.name});
+  }
   ShipperOptions sopts;
   sopts.endpoint = config_.transport.listen;
+  sopts.node_name = config_.node.name;
+  sopts.role = options_.role;
   for (const NodeConfig::Peer& peer : config_.peers) sopts.peers.push_back(peer.name);
   sopts.shippable_seq = [this] { return capture_->last_complete_seq(); };
   // The capture's writer thread is the journal's one writer: retention goes through it.
@@ -127,6 +139,23 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport) {
 }
 
 Status PrimaryNode::Start() {
+  if (options_.role != nullptr && options_.role->state().fenced) {
+    // A fenced old primary: its database read-only, nothing captured or served; the shipper
+    // answers the peers' probes (it says it is fenced) and refuses sessions.
+    fenced_ = true;
+    {
+      std::lock_guard<std::mutex> lock(fence_mu_);
+      fence_error_ = "its database is not read-only yet";
+    }
+    spdlog::error(
+        "primary: this node is fenced ({}): its database is kept read-only and it "
+        "serves no secondary; `replsync rejoin` makes it follow the current primary",
+        options_.role->state().fenced_by);
+    fencer_ = std::thread([this] { KeepReadOnly(); });
+    if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
+    started_ = true;
+    return Status::Ok();
+  }
   if (Status st = capture_->Start(); !st.ok()) return st.WithContext("capture");
   if (files_) {
     if (Status st = files_->Start(); !st.ok()) return st.WithContext("files");
@@ -136,11 +165,57 @@ Status PrimaryNode::Start() {
   }
   if (Status st = bootstrap_->Start(); !st.ok()) return st.WithContext("bootstrap");
   if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
+  if (peer_watch_) peer_watch_->Start();
   started_ = true;
   return Status::Ok();
 }
 
+void PrimaryNode::KeepReadOnly() {
+  MysqlThreadScope scope;
+  std::unique_ptr<MysqlSession> session;
+  bool said = false;
+  do {
+    Status st = Status::Ok();
+    if (session == nullptr || session->broken()) {
+      Result<std::unique_ptr<MysqlSession>> opened =
+          MysqlSession::Open(MysqlOptionsOf(config_.mysql));
+      if (opened.ok()) {
+        session = std::move(opened).value();
+      } else {
+        session.reset();
+        st = opened.status();
+      }
+    }
+    if (session != nullptr) {
+      Result<std::vector<SqlSession::Row>> on =
+          session->Query("SELECT @@GLOBAL.read_only", "fencing: read_only");
+      if (on.ok() && !on->empty() && on->front()[0].value_or("0") == "0") {
+        if (said) spdlog::warn("primary: fenced, but read_only was turned off: set again");
+        st = session->Execute("SET GLOBAL read_only = ON", "fencing: set read_only");
+      } else if (!on.ok()) {
+        st = on.status();
+      }
+    }
+    std::lock_guard<std::mutex> lock(fence_mu_);
+    if (st.ok() && !said) {
+      spdlog::info("primary: fenced: the database {}:{} is read-only", config_.mysql.host,
+                   config_.mysql.port);
+      said = true;
+    }
+    if (!st.ok() && fence_error_ != st.message()) {
+      spdlog::error(
+          "primary: fenced, but the database cannot be made read-only: {} (needs the "
+          "SUPER or READ_ONLY ADMIN privilege; tried again every 2 s)",
+          st.message());
+    }
+    fence_error_ = st.ok() ? "" : st.message();
+  } while (!fencer_stop_.WaitFor(clock_, std::chrono::seconds(2)));
+}
+
 void PrimaryNode::Stop() {
+  if (peer_watch_) peer_watch_->Stop();
+  fencer_stop_.Request();
+  if (fencer_.joinable()) fencer_.join();
   bootstrap_->Stop();  // its rounds' readers end before the shipper that sends their replies
   shipper_->Stop();
   running_files_ = nullptr;
@@ -163,7 +238,21 @@ NodeStatus PrimaryNode::status() const {
   status.error = c.last_error.empty() ? s.last_error : c.last_error;
   if (status.error.empty()) status.error = f.last_error;
   status.state = "running";
-  if (c.state == CaptureState::kFailed || f.state == "failed") {
+  if (options_.role != nullptr) {
+    const RoleState role = options_.role->state();
+    status.epoch = role.epoch;
+    status.fenced = role.fenced;
+    status.fenced_by = role.fenced_by;
+    status.peers_asked = peer_watch_ && peer_watch_->first_round_done();
+  }
+  if (status.fenced && !fenced_) {
+    // Fenced while it ran: the daemon starts it again fenced.
+    status.state = "fencing";
+  } else if (status.fenced) {
+    status.state = "fenced";
+    std::lock_guard<std::mutex> lock(fence_mu_);
+    if (!fence_error_.empty()) status.error = "fenced, but not read-only: " + fence_error_;
+  } else if (c.state == CaptureState::kFailed || f.state == "failed") {
     status.state = "error";
   } else if (c.state == CaptureState::kJournalFull) {
     status.state = "paused";

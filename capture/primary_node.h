@@ -13,16 +13,21 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "capture/bootstrap_server.h"
 #include "capture/capture_service.h"
 #include "capture/files/file_capture.h"
+#include "capture/peer_watch.h"
 #include "capture/shipper.h"
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
 #include "sync/node/node.h"
+#include "sync/node/role_keeper.h"
 #include "sync/wire/transport_security.h"
 
 namespace replsync::capture {
@@ -30,6 +35,10 @@ namespace replsync::capture {
 struct PrimaryNodeOptions {
   // Wall-clock stamps of the status (started_at, updated_at).
   Clock* clock = &SystemClock();
+  // The node's role and epoch (schemas/failover.md): the shipper states them and answers
+  // probes, PeerWatch asks the peers, and a node the keeper says is fenced starts fenced (its
+  // database kept read-only, no capture, no file watcher, no session served). Unset: no epochs.
+  RoleKeeper* role = nullptr;
   // Test hooks of the bootstrap service (BootstrapServerOptions::after_snapshot, before_chunk).
   std::function<void(const BinlogPosition& point)> bootstrap_after_snapshot;
   std::function<void(const std::string& db, const std::string& table)> bootstrap_before_chunk;
@@ -60,7 +69,9 @@ class PrimaryNode : public Node {
  private:
   PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
               std::unique_ptr<Journal> journal);
-  void Build(std::unique_ptr<ServerTransport> transport);
+  void Build(std::unique_ptr<ServerTransport> transport, std::vector<PeerWatch::Peer> peers);
+  // The fenced node's loop: sets its database read_only and keeps it so.
+  void KeepReadOnly();
 
   const PrimaryNodeOptions options_;
   const NodeConfig config_;
@@ -72,7 +83,14 @@ class PrimaryNode : public Node {
   std::unique_ptr<BootstrapServer> bootstrap_;
   std::unique_ptr<Shipper> shipper_;
   std::unique_ptr<CaptureService> capture_;
-  std::unique_ptr<FileCapture> files_;  // when files replicate
+  std::unique_ptr<FileCapture> files_;     // when files replicate
+  std::unique_ptr<PeerWatch> peer_watch_;  // with options_.role
+  // Fenced: keeps the database read-only (set again if someone turns it off) until Stop.
+  std::thread fencer_;
+  StopRequest fencer_stop_;
+  mutable std::mutex fence_mu_;
+  std::string fence_error_;  // guarded by fence_mu_: why read_only could not be set, "" once set
+  bool fenced_ = false;      // started fenced
   // files_ once it runs: the shipper's callbacks (its thread) reach the file capture through it.
   std::atomic<FileCapture*> running_files_{nullptr};
   bool started_ = false;  // Start succeeded; Stop not called since

@@ -5,6 +5,7 @@
 
 #include "tools/cli/binlog_dump.h"
 #include "tools/cli/bootstrap_command.h"
+#include "tools/cli/promote_command.h"
 #include "tools/cli/keygen_command.h"
 #include "tools/cli/repair_command.h"
 #include "tools/cli/status_command.h"
@@ -180,6 +181,24 @@ int main(int argc, char** argv) {
       "Keep what the secondary holds; compare chunk by chunk and copy only what differs");
   force_flag->excludes(resync_flag);
 
+  replsync::cli::PromoteCommandOptions promote;
+  CLI::App* promote_cmd = app.add_subcommand(
+      "promote",
+      "Make this secondary the primary (schemas/failover.md): its replsyncd stops receiving,\n"
+      "applies everything it received, makes its database writable, raises the group's epoch\n"
+      "(a primary that learns of a higher epoch fences itself: read-only, serving no one) and\n"
+      "serves the other nodes. It refuses when the primary was known (from its heartbeats) to\n"
+      "hold more than this node received, and says how much would be lost; --force promotes\n"
+      "anyway and records the lost range. Point the failover switch at this node's\n"
+      "/health/primary.\n"
+      "Exit 0: promoted; 1: refused (the reason is printed); 2: could not.");
+  promote_cmd->add_option("--config", promote.config_path, "This secondary's configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  promote_cmd->add_flag("--force", promote.force,
+                        "Promote even though the primary held more than this node received");
+  promote_cmd->add_flag("--json", promote.json, "Print the daemon's reply as one JSON object");
+
   CLI11_PARSE(app, argc, argv);
 
   if (keygen_cmd->parsed()) {
@@ -189,6 +208,7 @@ int main(int argc, char** argv) {
   }
 
   if (bootstrap_cmd->parsed()) return replsync::cli::RunBootstrap(bootstrap, stdout);
+  if (promote_cmd->parsed()) return replsync::cli::RunPromote(promote, stdout);
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);
   if (repair_cmd->parsed()) return replsync::cli::RunRepair(repair, stdout);

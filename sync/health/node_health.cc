@@ -50,6 +50,10 @@ class Verdict {
       Put("role", s.role);
       Put("state", s.state);
       Put("error", s.error);
+      w_.Key("epoch");
+      w_.Uint64(s.epoch);
+      w_.Key("fenced");
+      w_.Bool(s.fenced);
       w_.Key("status_age_seconds");
       w_.Double(Millis(age_));
     }
@@ -82,8 +86,13 @@ HealthAnswer PrimaryHealth(const HealthInput& in, const HealthLimits& limits) {
   const NodeStatus& s = *in.status;
   if (!s.primary) {
     v.Fail(fmt::format("this node is not the primary (role {})", s.role));
+  } else if (s.fenced) {
+    v.Fail("this node is a fenced old primary: " + s.fenced_by);
   } else {
     const NodeStatus::Primary& p = *s.primary;
+    if (!s.peers_asked) {
+      v.Fail("the other nodes were not all asked yet whether one of them is primary");
+    }
     if (p.journal.full || p.capture_state == "journal full") {
       v.Fail(fmt::format(
           "the journal is full ({} of {} bytes): capture pauses until the secondaries catch up",

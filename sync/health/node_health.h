@@ -38,10 +38,13 @@ struct HealthInput {
 };
 
 // Every path first: a status exists ("starting" before the first) and is at most
-// loop_timeout_seconds old. Its body then has node, role, state, error, status_age_seconds.
+// loop_timeout_seconds old. Its body then has node, role, state, error, epoch, fenced,
+// status_age_seconds.
 
-// /health/primary: 200 when the node runs as primary, its capture runs (it reads its server's
-// binlog: the server is reachable) and its journal is not full. Body: capture_state,
+// /health/primary: 200 when the node runs as primary, is not fenced (schemas/failover.md), has
+// asked every other node once whether one of them is primary (peers_asked), its capture runs
+// (it reads its server's binlog: the server is reachable) and its journal is not full. Body:
+// capture_state,
 // binlog_position, gtid, lag_seconds, journal {entries, bytes, max_bytes, full}, peers
 // [{name, connected, lag_entries, last_seen}].
 HealthAnswer PrimaryHealth(const HealthInput& in, const HealthLimits& limits);

@@ -13,6 +13,7 @@
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/node/node_status.h"
+#include "sync/node/role_state.h"
 #include "sync/status.h"
 
 namespace replsync {
@@ -31,6 +32,17 @@ class Node {
   virtual void Stop() = 0;
   // What the node reports now (each part's status is one consistent snapshot of that part).
   virtual NodeStatus status() const = 0;
+  // A secondary's part of `replsync promote` (schemas/failover.md): stops receiving, applies
+  // everything it received, and returns where its data leaves the old primary's (the fork point;
+  // its epoch, node and time are the caller's). FailedPrecondition when the node must refuse
+  // (not a secondary, a bootstrap under way, or - without `force` - the primary was known to
+  // hold more than this node received; the message says what would be lost); other errors: it
+  // could not. After an error the node keeps following its primary.
+  virtual Result<ForkPoint> PrepareForPromotion(bool force, std::chrono::seconds timeout) {
+    (void)force;
+    (void)timeout;
+    return Status::FailedPrecondition("this node is not a secondary");
+  }
 };
 
 // The top-level fields every node reports: version, role, name, this process's pid,

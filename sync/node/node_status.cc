@@ -247,6 +247,10 @@ void WriteMembers(Writer& w, const NodeStatus& s) {
   o.Put("state", s.state);
   o.Put("error", s.error);
   o.Put("transport", s.transport);
+  o.Put("epoch", s.epoch);
+  o.Put("fenced", s.fenced);
+  o.Put("fenced_by", s.fenced_by);
+  o.Put("peers_asked", s.peers_asked);
   if (s.primary) WritePrimary(o, *s.primary);
   if (s.secondary) WriteSecondary(o, *s.secondary);
 }
@@ -532,6 +536,10 @@ Result<NodeStatus> NodeStatus::Parse(std::string_view json) {
   in.Get("state", &s.state);
   in.Get("error", &s.error);
   in.Get("transport", &s.transport);
+  in.Get("epoch", &s.epoch);
+  in.Get("fenced", &s.fenced);
+  in.Get("fenced_by", &s.fenced_by);
+  in.Get("peers_asked", &s.peers_asked);
   if (std::optional<In> p = in.Object("primary")) s.primary = ReadPrimary(*p);
   if (std::optional<In> sec = in.Object("secondary")) s.secondary = ReadSecondary(*sec);
   if (!error.ok()) return error;

@@ -216,6 +216,14 @@ struct NodeStatus {
   std::string error;  // the last error, "" when none
   // "curve" (keys on every ZeroMQ socket) or "insecure" ([transport] insecure = true).
   std::string transport;
+  // The group's epoch as this node knows it, and whether it is a fenced old primary (with why):
+  // <state_dir>/role.json (schemas/failover.md).
+  uint64_t epoch = 0;
+  bool fenced = false;
+  std::string fenced_by;
+  // A primary: PeerWatch asked every peer once since the start (answered or not), so a higher
+  // epoch or a second primary reachable then would have fenced it.
+  bool peers_asked = false;
   std::optional<Primary> primary;      // on a primary
   std::optional<Secondary> secondary;  // on a secondary
 

@@ -53,4 +53,24 @@ std::string RoleKeeper::Hear(const PeerClaim& peer) {
   return reason;
 }
 
+Result<RoleState> RoleKeeper::Promote(ForkPoint fork, int64_t now_unix) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_.role != NodeRole::kSecondary) {
+    return Status::FailedPrecondition("this node is not a secondary (it is " +
+                                      std::string(RoleName(state_.role)) + ")");
+  }
+  RoleState next = state_;
+  next.role = NodeRole::kPrimary;
+  next.epoch = state_.epoch + 1;
+  next.fenced = false;
+  next.fenced_by.clear();
+  fork.epoch = next.epoch;
+  fork.promoted = node_name_;
+  fork.at = now_unix;
+  next.forks.push_back(std::move(fork));
+  RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
+  state_ = next;
+  return next;
+}
+
 }  // namespace replsync

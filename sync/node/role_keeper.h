@@ -31,6 +31,11 @@ class RoleKeeper {
   // nothing changed that way (a secondary may still have adopted a higher epoch).
   std::string Hear(const PeerClaim& peer);
 
+  // Makes this secondary the primary at the next epoch, with `fork` (its epoch, promoted and at
+  // set here) appended: saved before it counts. Returns the new state; FailedPrecondition for a
+  // node that is not a secondary, the save's error (nothing changed) otherwise.
+  Result<RoleState> Promote(ForkPoint fork, int64_t now_unix);
+
  private:
   const std::string state_dir_;
   const std::string node_name_;

@@ -6,7 +6,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "apply/secondary_node.h"
@@ -15,7 +18,10 @@
 #include "sync/health/health_monitor.h"
 #include "sync/health/health_server.h"
 #include "sync/logging.h"
+#include "sync/mysql/mysql_session.h"
 #include "sync/node/node.h"
+#include "sync/node/promote_request.h"
+#include "sync/node/role_keeper.h"
 #include "sync/node/status_file.h"
 
 namespace replsync::cli {
@@ -31,18 +37,18 @@ sigset_t StopSignals() {
 }
 
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked in every other thread,
-// which must be created after this object) and requests `stop`.
+// which must be created after this object) and calls `on_signal`.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(StopRequest& stop) {
+  explicit SignalWatcher(std::function<void()> on_signal) {
     sigset_t set = StopSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    thread_ = std::thread([this, set, &stop] {
+    thread_ = std::thread([this, set, on_signal = std::move(on_signal)] {
       int sig = 0;
       sigwait(&set, &sig);
       if (!done_) spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       signalled_ = true;
-      stop.Request();
+      on_signal();
     });
   }
   ~SignalWatcher() {
@@ -59,8 +65,9 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-// The node `config` names, opened (not started). On error, logs why and sets *exit_code.
-std::unique_ptr<Node> OpenNode(const NodeConfig& config, int* exit_code) {
+// The node `config` names (its role: the role state's), opened (not started). On error, logs
+// why and sets *exit_code.
+std::unique_ptr<Node> OpenNode(const NodeConfig& config, RoleKeeper* role, int* exit_code) {
   // Keys first: a node without them (and not insecure) does not start.
   Result<TransportSecurity> security = LoadTransportSecurity(config);
   if (!security.ok()) {
@@ -71,12 +78,13 @@ std::unique_ptr<Node> OpenNode(const NodeConfig& config, int* exit_code) {
   if (security->insecure) spdlog::warn("{}", kInsecureTransportWarning);
   if (config.peers.empty()) {
     spdlog::warn("{}: no [peers.<name>] table: {}", config.source_path,
-                 config.node.role == NodeRole::kPrimary
-                     ? "no secondary can connect to this primary"
-                     : "the primary cannot be found");
+                 config.node.role == NodeRole::kPrimary ? "no secondary can connect to this primary"
+                                                        : "the primary cannot be found");
   }
   if (config.node.role == NodeRole::kPrimary) {
-    auto node = capture::PrimaryNode::Open(config, *security);
+    capture::PrimaryNodeOptions options;
+    options.role = role;
+    auto node = capture::PrimaryNode::Open(config, *security, options);
     if (node.ok()) return std::move(node).value();
     spdlog::error("{}", node.status().message());
     *exit_code = 1;
@@ -87,11 +95,79 @@ std::unique_ptr<Node> OpenNode(const NodeConfig& config, int* exit_code) {
     *exit_code = 2;
     return nullptr;
   }
-  auto node = apply::SecondaryNode::Open(config, *security);
+  apply::SecondaryNodeOptions options;
+  options.role = role;
+  auto node = apply::SecondaryNode::Open(config, *security, options);
   if (node.ok()) return std::move(node).value();
   spdlog::error("{}", node.status().message());
   *exit_code = 1;
   return nullptr;
+}
+
+// Sets the node's own server read_only on or off.
+Status SetReadOnly(const NodeConfig& config, bool on) {
+  MysqlThreadScope scope;
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                      MysqlSession::Open(MysqlOptionsOf(config.mysql)));
+  return session->Execute(std::string("SET GLOBAL read_only = ") + (on ? "ON" : "OFF"),
+                          "set read_only");
+}
+
+// `replsync promote` on a secondary (schemas/failover.md "replsync promote"): everything received
+// applied, the database made writable, then the role state says primary at the next epoch with
+// the fork point. The caller runs the node again as the state then says.
+PromoteReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
+                     const PromoteRequest& request, bool* prepared) {
+  PromoteReply reply;
+  reply.token = request.token;
+  reply.epoch = keeper.state().epoch;
+  *prepared = false;
+  if (config.transport.listen.empty()) {
+    reply.exit_code = 1;
+    reply.message = "[transport] listen is not set in " + config.source_path +
+                    ": a promoted node serves its secondaries there; set it and restart "
+                    "replsyncd first";
+    return reply;
+  }
+  if (struct stat st {}; !config.repository.path.empty() &&
+                         (::stat(config.repository.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+    reply.exit_code = 1;
+    reply.message = "[repository] path " + config.repository.path +
+                    " is not a folder: a primary watches its repository there; create it (or "
+                    "correct the path and restart replsyncd) first";
+    return reply;
+  }
+  spdlog::info("promote{}: applying everything received, then this node becomes the primary",
+               request.force ? " --force" : "");
+  Result<ForkPoint> fork = node.PrepareForPromotion(request.force, std::chrono::minutes(10));
+  if (!fork.ok()) {
+    reply.exit_code = fork.status().code() == Status::Code::kFailedPrecondition ? 1 : 2;
+    reply.message = fork.status().message();
+    spdlog::error("promote refused: {}", reply.message);
+    return reply;
+  }
+  *prepared = true;
+  if (Status st = SetReadOnly(config, false); !st.ok()) {
+    reply.message = "the database could not be made writable (" + st.message() +
+                    "); the node stays a secondary (the account needs SUPER or READ_ONLY ADMIN)";
+    return reply;
+  }
+  Result<RoleState> state = keeper.Promote(*fork, static_cast<int64_t>(std::time(nullptr)));
+  if (!state.ok()) {
+    (void)SetReadOnly(config, true);
+    reply.message = "the role state could not be saved (" + state.status().message() +
+                    "); the node stays a secondary";
+    return reply;
+  }
+  reply.exit_code = 0;
+  reply.epoch = state->epoch;
+  reply.message = fmt::format(
+      "promoted to primary at epoch {}; fork point: journal sequence {}, gtid '{}', the old "
+      "primary's binlog {}:{}{}",
+      state->epoch, fork->journal_seq, fork->gtid, fork->binlog_file, fork->binlog_offset,
+      fork->lost.empty() ? "" : "; known lost (--force): sequences " + fork->lost);
+  spdlog::info("{}", reply.message);
+  return reply;
 }
 
 }  // namespace
@@ -121,13 +197,37 @@ int RunService(const std::string& config_path) {
     spdlog::error("{}", lock.status().message());
     return 1;
   }
-  spdlog::info("replsyncd {} starting as {} '{}' (config {}, state {})", REPLSYNC_VERSION,
-               RoleName(config->node.role), config->node.name, config_path, config->node.state_dir);
-  StopRequest stop;
-  SignalWatcher signals(stop);  // before any thread starts, so they all inherit the blocked signals
-  int exit_code = 0;
-  std::unique_ptr<Node> node = OpenNode(*config, &exit_code);
-  if (node == nullptr) return exit_code;
+  // The role and epoch live in the node's state; the TOML role counts at its first start only.
+  Result<RoleState> role_state = LoadRoleState(*config);
+  if (!role_state.ok()) {
+    spdlog::error(
+        "{}: restore the file from a backup, or remove it knowing that [node] role in "
+        "{} then decides the role again (schemas/failover.md)",
+        role_state.status().message(), config_path);
+    return 2;
+  }
+  if (role_state->role != config->node.role) {
+    spdlog::info(
+        "the node's state says {} (epoch {}): [node] role = \"{}\" counted at its first "
+        "start only",
+        RoleName(role_state->role), role_state->epoch, RoleName(config->node.role));
+  }
+  RoleKeeper keeper(config->node.state_dir, config->node.name, *role_state);
+  spdlog::info("replsyncd {} starting as {} '{}' at epoch {}{} (config {}, state {})",
+               REPLSYNC_VERSION, RoleName(role_state->role), config->node.name, role_state->epoch,
+               role_state->fenced ? ", fenced" : "", config_path, config->node.state_dir);
+  // A signal stops the node that runs and ends the loop below; a fence stops it and the loop
+  // opens it again, fenced.
+  std::mutex run_mu;
+  std::shared_ptr<StopRequest> run_stop;  // guarded by run_mu: the running node's
+  bool signalled = false;                 // guarded by run_mu
+  auto stop_run = [&](bool signal) {
+    std::lock_guard<std::mutex> lock(run_mu);
+    signalled = signalled || signal;
+    if (run_stop) run_stop->Request();
+  };
+  SignalWatcher signals([&] { stop_run(true); });  // before any thread starts: they all inherit
+                                                   // the blocked signals
   // [health] listen: the endpoint answers from the statuses the main loop takes (its heartbeat).
   health::HealthMonitor monitor(
       {.max_lag_seconds = static_cast<double>(config->health.max_lag_seconds),
@@ -144,15 +244,71 @@ int RunService(const std::string& config_path) {
     spdlog::info("health: serving http://{}/health/{{primary,secondary,ready,live}}",
                  config->health.listen);
   }
+  // `replsync promote`: a request the main loop finds, served on a thread of its own.
+  std::atomic<Node*> running_node{nullptr};
+  std::atomic<bool> promoting{false};
+  std::thread promoter;
+  auto serve_promote = [&] {
+    Node* node = running_node.load();
+    if (node == nullptr || promoting || keeper.state().role != NodeRole::kSecondary) return;
+    Result<PromoteRequest> request = ReadPromoteRequest(config->node.state_dir);
+    if (!request.ok()) {
+      if (!request.status().IsNotFound()) {
+        spdlog::warn("promote request: {}; removed", request.status().message());
+        (void)RemovePromoteRequest(config->node.state_dir);
+      }
+      return;
+    }
+    (void)RemovePromoteRequest(config->node.state_dir);
+    if (promoter.joinable()) promoter.join();
+    promoting = true;
+    promoter = std::thread([&, node, request = *request] {
+      bool prepared = false;
+      const PromoteReply reply = Promote(*node, keeper, *config, request, &prepared);
+      if (Status st = WritePromoteReply(config->node.state_dir, reply); !st.ok()) {
+        spdlog::error("promote: {}", st.message());
+      }
+      // Prepared, the node stopped following: it runs again as its role state now says.
+      if (prepared) stop_run(false);
+      promoting = false;
+    });
+  };
   NodeRunOptions run{.state_dir = config->node.state_dir};
-  run.on_status = [&monitor](const NodeStatus& status) { monitor.Publish(status); };
-  const Status st = RunNode(*node, stop, run);
-  if (health_server) health_server->Stop();
-  if (!st.ok()) {
-    spdlog::error("{}", st.message());
-    return 1;
+  run.on_status = [&](const NodeStatus& status) {
+    monitor.Publish(status);
+    serve_promote();
+  };
+  keeper.set_on_fence([&](const std::string&) { stop_run(false); });
+  int exit_code = 0;
+  for (;;) {
+    auto stop = std::make_shared<StopRequest>();
+    {
+      std::lock_guard<std::mutex> lock(run_mu);
+      if (signalled) break;
+      run_stop = stop;
+    }
+    NodeConfig node_config = *config;
+    node_config.node.role = keeper.state().role;
+    std::unique_ptr<Node> node = OpenNode(node_config, &keeper, &exit_code);
+    if (node == nullptr) break;
+    running_node = node.get();
+    const Status st = RunNode(*node, *stop, run);
+    running_node = nullptr;
+    if (promoter.joinable()) promoter.join();
+    if (!st.ok()) {
+      spdlog::error("{}", st.message());
+      exit_code = 1;
+      break;
+    }
+    node.reset();
+    std::lock_guard<std::mutex> lock(run_mu);
+    if (signalled) break;
+    spdlog::info("the node starts again as its role state now says ({}{})",
+                 RoleName(keeper.state().role), keeper.state().fenced ? ", fenced" : "");
   }
-  return 0;
+  keeper.set_on_fence(nullptr);
+  if (health_server) health_server->Stop();
+  return exit_code;
 }
 
 }  // namespace replsync::cli

@@ -18,6 +18,8 @@ NodeStatus RunningPrimary() {
   s.pid = 4242;
   s.state = "running";
   s.updated_at = kNow - 0.5;
+  s.epoch = 2;
+  s.peers_asked = true;
   NodeStatus::Primary& p = s.primary.emplace();
   p.capture_state = "running";
   p.binlog_position = "binlog.000003:4711";
@@ -102,6 +104,26 @@ TEST(PrimaryHealthTest, ASecondaryIsNotThePrimary) {
   EXPECT_EQ(a.code, 503);
   EXPECT_EQ(Reason(a), "this node is not the primary (role secondary)");
   EXPECT_FALSE(Body(a).HasMember("capture_state"));
+}
+
+TEST(PrimaryHealthTest, AFencedOldPrimaryIsNotFit) {
+  NodeStatus s = RunningPrimary();
+  s.state = "fenced";
+  s.fenced = true;
+  s.fenced_by = "node node2 knows epoch 3, and this node is primary at epoch 2";
+  HealthAnswer a = PrimaryHealth(At(s), {});
+  EXPECT_EQ(a.code, 503);
+  EXPECT_EQ(Reason(a), "this node is a fenced old primary: " + s.fenced_by);
+  EXPECT_TRUE(Body(a)["fenced"].GetBool());
+  EXPECT_EQ(Body(a)["epoch"].GetUint64(), 2u);
+}
+
+TEST(PrimaryHealthTest, NotFitUntilEveryPeerWasAskedWhetherItIsPrimary) {
+  NodeStatus s = RunningPrimary();
+  s.peers_asked = false;
+  HealthAnswer a = PrimaryHealth(At(s), {});
+  EXPECT_EQ(a.code, 503);
+  EXPECT_EQ(Reason(a), "the other nodes were not all asked yet whether one of them is primary");
 }
 
 TEST(PrimaryHealthTest, AFullJournalIsNotFit) {

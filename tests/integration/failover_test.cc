@@ -1,0 +1,174 @@
+// End to end: roles, epochs and fencing (schemas/failover.md) on real replsyncd daemons and real
+// MariaDB servers: `replsync promote` on a following secondary while the old primary still runs
+// (the old one fences itself: read-only, 503 on /health/primary, no session served), an old
+// primary that comes back after its secondary was promoted (it starts and stays fenced), and two
+// nodes that both start as primary (both fence themselves).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "sync/node/role_state.h"
+#include "tests/harness/mariadb_server.h"
+#include "tests/harness/node_pair_test.h"
+#include "tests/harness/raw_http.h"
+
+namespace replsync {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FailoverTest : public testing::NodePairTest {
+ protected:
+  FailoverTest() : NodePairTest({"app"}, "failover") {}
+
+  void SetUp() override {
+    for (const char* node : {"primary", "secondary"}) {
+      Result<uint16_t> port = testing::FreeLoopbackPort();
+      ASSERT_TRUE(port.ok()) << port.status().ToString();
+      health_ports_[node] = *port;
+    }
+    ASSERT_NO_FATAL_FAILURE(NodePairTest::SetUp());
+    // The secondary's repository folder, as an installed application has it (a promoted node
+    // watches it).
+    std::filesystem::create_directories(RepositoryPath("secondary"));
+  }
+
+  std::string ExtraConfig(const std::string& node) override {
+    return fmt::format("[health]\nlisten = \"127.0.0.1:{}\"\n", health_ports_.at(node));
+  }
+
+  // The HTTP code of `node`'s /health/primary (0 when it does not answer).
+  int PrimaryHealth(const std::string& node) {
+    Result<testing::HttpReply> reply = testing::HttpGet(health_ports_.at(node), "/health/primary");
+    return reply.ok() ? reply->code : 0;
+  }
+
+  std::string ReadOnly(const std::string& node) {
+    auto rows = Server(node).Query("SELECT @@GLOBAL.read_only");
+    return rows.ok() && !rows->empty() ? (*rows)[0][0] : "error";
+  }
+
+  void WaitFenced(const std::string& node, std::chrono::seconds timeout = 30s) {
+    WaitForStatus(
+        node, "fenced",
+        [](const NodeStatus& s) { return s.fenced && s.state == "fenced" && s.error.empty(); },
+        timeout);
+  }
+
+  RoleState Role(const std::string& node) {
+    NodeConfig config;
+    config.node.state_dir = dir_ + "/" + node + "-state";
+    Result<RoleState> state = LoadRoleState(config);
+    EXPECT_TRUE(state.ok()) << state.status().ToString();
+    return state.ok() ? *state : RoleState{};
+  }
+
+  std::map<std::string, uint16_t> health_ports_;
+};
+
+TEST_F(FailoverTest, PromoteWhileTheOldPrimaryRunsFencesIt) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v "
+                              "VARCHAR(20)); INSERT INTO app.t VALUES (1, 'before')"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(v) FROM app.t"));
+  WaitForStatus("primary", "asked its peers", [](const NodeStatus& s) { return s.peers_asked; });
+  EXPECT_EQ(PrimaryHealth("primary"), 200);
+  EXPECT_EQ(PrimaryHealth("secondary"), 503);
+
+  const CommandRun promote = RunReplsync("promote", "");
+  ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail("secondary", 40);
+  EXPECT_NE(promote.out.find("promoted to primary at epoch 2"), std::string::npos) << promote.out;
+
+  // The new primary: epoch 2, its fork point recorded, its database writable, serving.
+  const RoleState promoted = Role("secondary");
+  EXPECT_EQ(promoted.role, NodeRole::kPrimary);
+  EXPECT_EQ(promoted.epoch, 2u);
+  ASSERT_EQ(promoted.forks.size(), 1u);
+  EXPECT_EQ(promoted.forks[0].old_primary, "primary");
+  EXPECT_GT(promoted.forks[0].journal_seq, 0u);
+  EXPECT_EQ(promoted.forks[0].lost, "");
+  EXPECT_EQ(ReadOnly("secondary"), "0");
+  // The old primary hears of epoch 2 (the new primary asks it who it is) and fences itself.
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("primary"));
+  EXPECT_EQ(ReadOnly("primary"), "1");
+  EXPECT_TRUE(Role("primary").fenced);
+  EXPECT_NE(Role("primary").fenced_by.find("epoch 2"), std::string::npos);
+  WaitForStatus("secondary", "serving as primary", [](const NodeStatus& s) {
+    return s.role == "primary" && !s.fenced && s.peers_asked && s.primary &&
+           s.primary->capture_state == "running";
+  });
+  // At most one node answers 200 on /health/primary: the promoted one.
+  EXPECT_EQ(PrimaryHealth("primary"), 503);
+  EXPECT_EQ(PrimaryHealth("secondary"), 200);
+  // Writes go on on the new primary; the old one refuses the application's (read_only stops
+  // every account without SUPER or READ_ONLY ADMIN).
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.t VALUES (2, 'after')"));
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "SET SESSION sql_log_bin = 0; CREATE USER bi@'%' IDENTIFIED BY "
+                              "'bi'; GRANT INSERT, SELECT ON app.* TO bi@'%'"));
+  MysqlOptions app;
+  app.host = "127.0.0.1";
+  app.port = primary_->port();
+  app.user = "bi";
+  app.password = "bi";
+  Result<std::unique_ptr<MysqlSession>> session = MysqlSession::Open(app);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_FALSE((*session)->Execute("INSERT INTO app.t VALUES (3, 'lost')").ok());
+  EXPECT_EQ((*session)->last_error_code(), 1290);  // ER_OPTION_PREVENTS_STATEMENT
+  EXPECT_NE(Tail("primary", 200).find("fencing this node"), std::string::npos);
+}
+
+TEST_F(FailoverTest, AnOldPrimaryThatComesBackAfterAPromotionStaysFenced) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY);"
+                              "INSERT INTO app.t VALUES (1)"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.t"));
+  // The primary's node dies (its daemon; its server stays, as after a daemon crash).
+  Daemon("primary")->Signal(SIGKILL, 10s);
+  Daemon("primary").reset();
+  const CommandRun promote = RunReplsync("promote", "");
+  ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail("secondary", 40);
+  WaitForStatus("secondary", "serving as primary",
+                [](const NodeStatus& s) { return s.role == "primary" && s.peers_asked; });
+  // The old primary's daemon starts again believing it is primary at epoch 1: its first
+  // question to its peer answers epoch 2, and it fences itself.
+  Daemon("primary") = StartDaemon("primary");
+  ASSERT_NE(Daemon("primary"), nullptr);
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("primary"));
+  EXPECT_EQ(ReadOnly("primary"), "1");
+  EXPECT_EQ(PrimaryHealth("primary"), 503);
+  // Fenced, it stays fenced across its own restart.
+  StopDaemon(Daemon("primary"), SIGTERM);
+  Daemon("primary") = StartDaemon("primary");
+  ASSERT_NE(Daemon("primary"), nullptr);
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("primary", 10s));
+  EXPECT_EQ(PrimaryHealth("secondary"), 200);
+}
+
+TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {
+  // A configuration mistake: both say role = "primary" at their first start (each names the
+  // other in [peers]).
+  ASSERT_NO_FATAL_FAILURE(WriteConfig("secondary", "primary", Server("secondary").port()));
+  Daemon("primary") = StartDaemon("primary");
+  Daemon("secondary") = StartDaemon("secondary");
+  ASSERT_NE(Daemon("primary"), nullptr);
+  ASSERT_NE(Daemon("secondary"), nullptr);
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("primary"));
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("secondary"));
+  EXPECT_NE(Role("primary").fenced_by.find("two primaries"), std::string::npos)
+      << Role("primary").fenced_by;
+  EXPECT_NE(Role("secondary").fenced_by.find("two primaries"), std::string::npos)
+      << Role("secondary").fenced_by;
+  EXPECT_EQ(PrimaryHealth("primary"), 503);
+  EXPECT_EQ(PrimaryHealth("secondary"), 503);
+}
+
+}  // namespace
+}  // namespace replsync
