@@ -48,7 +48,9 @@ SecondaryNode::SecondaryNode(const NodeConfig& config, SecondaryNodeOptions opti
       options_(options),
       clock_(*options.clock),
       started_at_(UnixSeconds(clock_)),
-      relay_(std::move(relay)) {}
+      relay_(std::move(relay)),
+      read_only_({.mysql = MysqlOptionsOf(config.mysql), .who = "secondary", .need_bypass = true}) {
+}
 
 SecondaryNode::~SecondaryNode() { Stop(); }
 
@@ -194,11 +196,14 @@ Status SecondaryNode::Start() {
   bootstrapper_->Prepare();
   RS_RETURN_IF_ERROR(StartStream());
   if (Status st = bootstrapper_->Start(); !st.ok()) return st.WithContext("bootstrapper");
+  read_only_.Start();
   started_ = true;
   return Status::Ok();
 }
 
 void SecondaryNode::Stop() {
+  stopping_ = true;
+  read_only_.Stop();
   bootstrapper_->Stop();
   StopStream();
   if (!started_) return;
@@ -220,7 +225,9 @@ Result<ForkPoint> SecondaryNode::PrepareForPromotion(bool force, std::chrono::se
                                       "): this node does not hold what it received; fix that "
                                       "first (README, \"When the applier stops\")");
   }
-  // Nothing more comes in; what came is compared with what the primary said it had.
+  // Nothing more comes in; what came is compared with what the primary said it had. The
+  // database stops being kept read-only (a promoted node's is made writable).
+  read_only_.Stop();
   {
     std::lock_guard<std::mutex> lock(stream_mu_);
     {
@@ -230,6 +237,8 @@ Result<ForkPoint> SecondaryNode::PrepareForPromotion(bool force, std::chrono::se
     receiver_->Stop();
   }
   auto resume = [this](Status why) -> Result<ForkPoint> {
+    if (stopping_) return why;  // the daemon stops the node: nothing to resume
+    read_only_.Start();
     std::lock_guard<std::mutex> lock(stream_mu_);
     {
       std::lock_guard<std::mutex> resync(resync_mu_);
@@ -266,6 +275,7 @@ Result<ForkPoint> SecondaryNode::PrepareForPromotion(bool force, std::chrono::se
   for (;;) {
     const ApplierStatus a = applier_->status();
     if (a.applied_seq >= received) break;
+    if (stopping_) return resume(Status::Aborted("replsyncd is stopping; promote again later"));
     if (a.state == ApplierState::kError) {
       return resume(
           Status::Internal(fmt::format("the applier stopped at sequence {} of {} received: {}",
@@ -311,6 +321,8 @@ NodeStatus SecondaryNode::status() const {
 
   NodeStatus status = NodeStatusHeader(config_, started_at_, clock_);
   if (options_.role != nullptr) status.epoch = options_.role->state().epoch;
+  status.read_only = read_only_.read_only();
+  status.read_only_problem = read_only_.problem();
   status.error = !a.last_error.empty() ? a.last_error : r.last_error;
   const bool applier_failed = a.state == ApplierState::kError;
   status.state = applier_failed ? "error" : (r.connected ? "running" : "waiting");

@@ -11,6 +11,7 @@
 // Start/Stop from the owner).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,7 @@
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
+#include "sync/mysql/read_only_keeper.h"
 #include "sync/node/node.h"
 #include "sync/node/role_keeper.h"
 #include "sync/wire/transport_security.h"
@@ -79,12 +81,15 @@ class SecondaryNode : public Node {
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<Bootstrapper> bootstrapper_;
+  // Keeps the database read-only (only the applier, with READ_ONLY ADMIN, writes it).
+  ReadOnlyKeeper read_only_;
   std::mutex stream_mu_;  // Start/Stop of the applier and the receiver: the owner's and the
                           // bootstrapper's
   std::mutex resync_mu_;
   std::vector<std::string> early_resync_;  // guarded by resync_mu_: reported before Start
   Receiver* running_receiver_ = nullptr;  // guarded by resync_mu_: receiver_ between Start and Stop
   bool started_ = false;                  // Start succeeded; Stop not called since
+  std::atomic<bool> stopping_{false};     // Stop began: a promotion under way gives up
 };
 
 }  // namespace replsync::apply

@@ -143,15 +143,13 @@ Status PrimaryNode::Start() {
     // A fenced old primary: its database read-only, nothing captured or served; the shipper
     // answers the peers' probes (it says it is fenced) and refuses sessions.
     fenced_ = true;
-    {
-      std::lock_guard<std::mutex> lock(fence_mu_);
-      fence_error_ = "its database is not read-only yet";
-    }
+    read_only_ = std::make_unique<ReadOnlyKeeper>(
+        ReadOnlyKeeper::Options{.mysql = MysqlOptionsOf(config_.mysql), .who = "primary: fenced"});
     spdlog::error(
         "primary: this node is fenced ({}): its database is kept read-only and it "
         "serves no secondary; `replsync rejoin` makes it follow the current primary",
         options_.role->state().fenced_by);
-    fencer_ = std::thread([this] { KeepReadOnly(); });
+    read_only_->Start();
     if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
     started_ = true;
     return Status::Ok();
@@ -170,52 +168,9 @@ Status PrimaryNode::Start() {
   return Status::Ok();
 }
 
-void PrimaryNode::KeepReadOnly() {
-  MysqlThreadScope scope;
-  std::unique_ptr<MysqlSession> session;
-  bool said = false;
-  do {
-    Status st = Status::Ok();
-    if (session == nullptr || session->broken()) {
-      Result<std::unique_ptr<MysqlSession>> opened =
-          MysqlSession::Open(MysqlOptionsOf(config_.mysql));
-      if (opened.ok()) {
-        session = std::move(opened).value();
-      } else {
-        session.reset();
-        st = opened.status();
-      }
-    }
-    if (session != nullptr) {
-      Result<std::vector<SqlSession::Row>> on =
-          session->Query("SELECT @@GLOBAL.read_only", "fencing: read_only");
-      if (on.ok() && !on->empty() && on->front()[0].value_or("0") == "0") {
-        if (said) spdlog::warn("primary: fenced, but read_only was turned off: set again");
-        st = session->Execute("SET GLOBAL read_only = ON", "fencing: set read_only");
-      } else if (!on.ok()) {
-        st = on.status();
-      }
-    }
-    std::lock_guard<std::mutex> lock(fence_mu_);
-    if (st.ok() && !said) {
-      spdlog::info("primary: fenced: the database {}:{} is read-only", config_.mysql.host,
-                   config_.mysql.port);
-      said = true;
-    }
-    if (!st.ok() && fence_error_ != st.message()) {
-      spdlog::error(
-          "primary: fenced, but the database cannot be made read-only: {} (needs the "
-          "SUPER or READ_ONLY ADMIN privilege; tried again every 2 s)",
-          st.message());
-    }
-    fence_error_ = st.ok() ? "" : st.message();
-  } while (!fencer_stop_.WaitFor(clock_, std::chrono::seconds(2)));
-}
-
 void PrimaryNode::Stop() {
   if (peer_watch_) peer_watch_->Stop();
-  fencer_stop_.Request();
-  if (fencer_.joinable()) fencer_.join();
+  if (read_only_) read_only_->Stop();
   bootstrap_->Stop();  // its rounds' readers end before the shipper that sends their replies
   shipper_->Stop();
   running_files_ = nullptr;
@@ -250,8 +205,8 @@ NodeStatus PrimaryNode::status() const {
     status.state = "fencing";
   } else if (status.fenced) {
     status.state = "fenced";
-    std::lock_guard<std::mutex> lock(fence_mu_);
-    if (!fence_error_.empty()) status.error = "fenced, but not read-only: " + fence_error_;
+    status.read_only = read_only_->read_only();
+    if (!status.read_only) status.error = "fenced, but not read-only: " + read_only_->problem();
   } else if (c.state == CaptureState::kFailed || f.state == "failed") {
     status.state = "error";
   } else if (c.state == CaptureState::kJournalFull) {

@@ -26,6 +26,7 @@
 #include "sync/clock.h"
 #include "sync/config.h"
 #include "sync/journal/journal.h"
+#include "sync/mysql/read_only_keeper.h"
 #include "sync/node/node.h"
 #include "sync/node/role_keeper.h"
 #include "sync/wire/transport_security.h"
@@ -70,8 +71,6 @@ class PrimaryNode : public Node {
   PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
               std::unique_ptr<Journal> journal);
   void Build(std::unique_ptr<ServerTransport> transport, std::vector<PeerWatch::Peer> peers);
-  // The fenced node's loop: sets its database read_only and keeps it so.
-  void KeepReadOnly();
 
   const PrimaryNodeOptions options_;
   const NodeConfig config_;
@@ -86,11 +85,8 @@ class PrimaryNode : public Node {
   std::unique_ptr<FileCapture> files_;     // when files replicate
   std::unique_ptr<PeerWatch> peer_watch_;  // with options_.role
   // Fenced: keeps the database read-only (set again if someone turns it off) until Stop.
-  std::thread fencer_;
-  StopRequest fencer_stop_;
-  mutable std::mutex fence_mu_;
-  std::string fence_error_;  // guarded by fence_mu_: why read_only could not be set, "" once set
-  bool fenced_ = false;      // started fenced
+  std::unique_ptr<ReadOnlyKeeper> read_only_;
+  bool fenced_ = false;  // started fenced
   // files_ once it runs: the shipper's callbacks (its thread) reach the file capture through it.
   std::atomic<FileCapture*> running_files_{nullptr};
   bool started_ = false;  // Start succeeded; Stop not called since

@@ -251,6 +251,8 @@ void WriteMembers(Writer& w, const NodeStatus& s) {
   o.Put("fenced", s.fenced);
   o.Put("fenced_by", s.fenced_by);
   o.Put("peers_asked", s.peers_asked);
+  o.Put("read_only", s.read_only);
+  o.Put("read_only_problem", s.read_only_problem);
   if (s.primary) WritePrimary(o, *s.primary);
   if (s.secondary) WriteSecondary(o, *s.secondary);
 }
@@ -540,6 +542,8 @@ Result<NodeStatus> NodeStatus::Parse(std::string_view json) {
   in.Get("fenced", &s.fenced);
   in.Get("fenced_by", &s.fenced_by);
   in.Get("peers_asked", &s.peers_asked);
+  in.Get("read_only", &s.read_only);
+  in.Get("read_only_problem", &s.read_only_problem);
   if (std::optional<In> p = in.Object("primary")) s.primary = ReadPrimary(*p);
   if (std::optional<In> sec = in.Object("secondary")) s.secondary = ReadSecondary(*sec);
   if (!error.ok()) return error;

@@ -224,6 +224,10 @@ struct NodeStatus {
   // A primary: PeerWatch asked every peer once since the start (answered or not), so a higher
   // epoch or a second primary reachable then would have fenced it.
   bool peers_asked = false;
+  // The node's database is read-only as replsync keeps it (a secondary's, a fenced primary's),
+  // and why not when it should be ("" otherwise).
+  bool read_only = false;
+  std::string read_only_problem;
   std::optional<Primary> primary;      // on a primary
   std::optional<Secondary> secondary;  // on a secondary
 

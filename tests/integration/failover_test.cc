@@ -78,6 +78,10 @@ TEST_F(FailoverTest, PromoteWhileTheOldPrimaryRunsFencesIt) {
                               "VARCHAR(20)); INSERT INTO app.t VALUES (1, 'before')"));
   ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(v) FROM app.t"));
   WaitForStatus("primary", "asked its peers", [](const NodeStatus& s) { return s.peers_asked; });
+  // A secondary's database is kept read-only: only the applier (READ_ONLY ADMIN) writes it.
+  WaitForStatus("secondary", "its database read-only",
+                [](const NodeStatus& s) { return s.read_only && s.read_only_problem.empty(); });
+  EXPECT_EQ(ReadOnly("secondary"), "1");
   EXPECT_EQ(PrimaryHealth("primary"), 200);
   EXPECT_EQ(PrimaryHealth("secondary"), 503);
 

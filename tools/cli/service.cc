@@ -129,8 +129,9 @@ PromoteReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
                     "replsyncd first";
     return reply;
   }
-  if (struct stat st {}; !config.repository.path.empty() &&
-                         (::stat(config.repository.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+  if (struct stat st{};
+      !config.repository.path.empty() &&
+      (::stat(config.repository.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
     reply.exit_code = 1;
     reply.message = "[repository] path " + config.repository.path +
                     " is not a folder: a primary watches its repository there; create it (or "
@@ -250,7 +251,7 @@ int RunService(const std::string& config_path) {
   std::thread promoter;
   auto serve_promote = [&] {
     Node* node = running_node.load();
-    if (node == nullptr || promoting || keeper.state().role != NodeRole::kSecondary) return;
+    if (node == nullptr || promoting) return;
     Result<PromoteRequest> request = ReadPromoteRequest(config->node.state_dir);
     if (!request.ok()) {
       if (!request.status().IsNotFound()) {
@@ -260,6 +261,16 @@ int RunService(const std::string& config_path) {
       return;
     }
     (void)RemovePromoteRequest(config->node.state_dir);
+    if (const RoleState state = keeper.state(); state.role != NodeRole::kSecondary) {
+      PromoteReply refused;
+      refused.token = request->token;
+      refused.exit_code = 1;
+      refused.epoch = state.epoch;
+      refused.message = "this node is already the primary (epoch " + std::to_string(state.epoch) +
+                        (state.fenced ? ", fenced" : "") + ")";
+      (void)WritePromoteReply(config->node.state_dir, refused);
+      return;
+    }
     if (promoter.joinable()) promoter.join();
     promoting = true;
     promoter = std::thread([&, node, request = *request] {

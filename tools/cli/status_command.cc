@@ -156,6 +156,11 @@ void PrintHuman(const NodeStatus& status, const std::string& last_verify, bool r
                running ? "running" : "NOT RUNNING (stale status)",
                static_cast<long long>(status.pid), Duration(age).c_str());
   std::fprintf(out, "  state        %s\n", status.state.c_str());
+  if (status.epoch != 0)
+    std::fprintf(out, "  epoch        %llu\n", static_cast<unsigned long long>(status.epoch));
+  if (status.fenced) {
+    std::fprintf(out, "  FENCED       %s\n", status.fenced_by.c_str());
+  }
   if (status.transport == "insecure") {
     std::fprintf(out, "  WARNING      %s\n", kInsecureTransportWarning);
   }

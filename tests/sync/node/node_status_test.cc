@@ -112,7 +112,9 @@ TEST(NodeStatusTest, PrimaryJsonKeepsTheDaemonsBytes) {
   EXPECT_EQ(
       SamplePrimary().ToJson(),
       R"({"version":1,"role":"primary","name":"node1","pid":4242,"started_at":1795301485.125,)"
-      R"("updated_at":1795301490.5,"state":"running","error":"","transport":"curve","primary":{)"
+      R"("updated_at":1795301490.5,"state":"running","error":"","transport":"curve",)"
+      R"("epoch":0,"fenced":false,"fenced_by":"","peers_asked":false,"read_only":false,)"
+      R"("read_only_problem":"","primary":{)"
       R"("capture_state":"running","source":"server 127.0.0.1:3306",)"
       R"("binlog_position":"binlog.000003:4711","read_position":"binlog.000003:4800",)"
       R"("gtid":"0-1-500","lag_seconds":2,"captured":{"transactions":500,)"
@@ -130,13 +132,28 @@ TEST(NodeStatusTest, PrimaryJsonKeepsTheDaemonsBytes) {
       R"("last_error":""}]}})");
 }
 
+TEST(NodeStatusTest, TheRoleStateRoundTrips) {
+  NodeStatus s = SamplePrimary();
+  s.epoch = 3;
+  s.fenced = true;
+  s.fenced_by = "node node2 knows epoch 4, and this node is primary at epoch 3";
+  s.peers_asked = true;
+  s.read_only = true;
+  s.read_only_problem = "the account lacks READ_ONLY ADMIN";
+  Result<NodeStatus> back = NodeStatus::Parse(s.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+  EXPECT_NE(s.ToJson().find(R"("epoch":3,"fenced":true,)"), std::string::npos);
+}
+
 TEST(NodeStatusTest, SecondaryJsonKeepsTheDaemonsBytes) {
   EXPECT_EQ(
       SampleSecondary().ToJson(),
       R"({"version":1,"role":"secondary","name":"node2","pid":77,"started_at":1795301485.0,)"
       R"("updated_at":1795301490.75,"state":"error",)"
       R"("error":"apply seq 499: Duplicate entry '1' for key 'PRIMARY'","transport":"insecure",)"
-      R"("secondary":{)"
+      R"("epoch":0,"fenced":false,"fenced_by":"","peers_asked":false,"read_only":false,)"
+      R"("read_only_problem":"","secondary":{)"
       R"("primary":"tcp://10.0.0.1:7700","receiver_state":"connected","applier_state":"error",)"
       R"("connected":true,"last_heard":1795301490.5,"received_seq":500,"primary_last_seq":500,)"
       R"("applied_seq":498,)"
