@@ -23,6 +23,8 @@ packages=(
   libgtest-dev libgmock-dev mariadb-server mariadb-client sysbench time rsync percona-toolkit mydumper
   # the TLS tests make a CA and a server certificate at test time
   openssl
+  # the failover switch in front of a pair (conf/haproxy.cfg, failover_test)
+  haproxy
 )
 
 missing=()

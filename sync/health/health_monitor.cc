@@ -9,6 +9,14 @@ void HealthMonitor::Publish(const NodeStatus& status) {
   latest_ = status;
 }
 
+void HealthMonitor::MarkFenced(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!latest_) return;
+  latest_->fenced = true;
+  latest_->fenced_by = reason;
+  latest_->state = "fencing";
+}
+
 HealthInput HealthMonitor::Input() const {
   HealthInput in;
   {

@@ -27,6 +27,9 @@ class HealthMonitor {
 
   // The main loop's latest status (its heartbeat).
   void Publish(const NodeStatus& status);
+  // The node fenced itself just now: /health/primary answers 503 from this moment, before the
+  // next status (and before the peer that caused it hears the answer it waits for).
+  void MarkFenced(const std::string& reason);
 
   // The answer to a query of one of the four paths (kPrimaryPath ...); 404 for another path.
   HealthAnswer Answer(const HealthQuery& query) const;

@@ -2,17 +2,23 @@
 // MariaDB servers: `replsync promote` on a following secondary while the old primary still runs
 // (the old one fences itself: read-only, 503 on /health/primary, no session served), an old
 // primary that comes back after its secondary was promoted (it starts and stays fenced), and two
-// nodes that both start as primary (both fence themselves).
+// nodes that both start as primary (both fence themselves); HAProxy with conf/haproxy.cfg in
+// front of the pair.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "sync/node/role_state.h"
+#include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
 #include "tests/harness/node_pair_test.h"
 #include "tests/harness/raw_http.h"
@@ -154,6 +160,92 @@ TEST_F(FailoverTest, AnOldPrimaryThatComesBackAfterAPromotionStaysFenced) {
   ASSERT_NE(Daemon("primary"), nullptr);
   ASSERT_NO_FATAL_FAILURE(WaitFenced("primary", 10s));
   EXPECT_EQ(PrimaryHealth("secondary"), 200);
+}
+
+// HAProxy (conf/haproxy.cfg, addresses replaced by loopback ones) in front of two small HTTP
+// servers, one per node (HAProxy frontends answering the node's name), checked on replsync's
+// health ports: users reach the primary, then after `replsync promote` the promoted node, and at
+// no moment both (nor the fenced old primary again).
+TEST_F(FailoverTest, HaproxySendsUsersToThePrimaryOnlyAndFollowsThePromotion) {
+  std::map<std::string, uint16_t> port;
+  for (const char* what : {"switch", "app-primary", "app-secondary"}) {
+    Result<uint16_t> p = testing::FreeLoopbackPort();
+    ASSERT_TRUE(p.ok());
+    port[what] = *p;
+  }
+  std::ifstream in(std::string(REPLSYNC_SOURCE_DIR) + "/conf/haproxy.cfg");
+  std::string cfg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto replace = [&cfg](const std::string& from, const std::string& to) {
+    const size_t at = cfg.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " is not in conf/haproxy.cfg";
+    cfg.replace(at, from.size(), to);
+  };
+  replace("bind *:80", fmt::format("bind 127.0.0.1:{}", port["switch"]));
+  replace("log stdout format raw local0 info", "");
+  replace("server node1 10.0.0.1:8080 check port 7701",
+          fmt::format("server node1 127.0.0.1:{} check port {}", port["app-primary"],
+                      health_ports_["primary"]));
+  replace("server node2 10.0.0.2:8080 check port 7701",
+          fmt::format("server node2 127.0.0.1:{} check port {}", port["app-secondary"],
+                      health_ports_["secondary"]));
+  for (const char* node : {"primary", "secondary"}) {
+    cfg += fmt::format(
+        "\nfrontend app_{0}\n    bind 127.0.0.1:{1}\n"
+        "    http-request return status 200 content-type text/plain string {0}\n",
+        node, port[std::string("app-") + node]);
+  }
+  const std::string cfg_path = dir_ + "/haproxy.cfg";
+  std::ofstream(cfg_path) << cfg;
+  Result<std::unique_ptr<testing::ChildProcess>> haproxy = testing::ChildProcess::Start(
+      {"/usr/sbin/haproxy", "-db", "-f", cfg_path}, dir_ + "/haproxy.log");
+  ASSERT_TRUE(haproxy.ok()) << haproxy.status().ToString();
+
+  // Which node a user reaches now ("" while HAProxy has no server up: 503).
+  auto reached = [&]() -> std::string {
+    Result<testing::HttpReply> reply = testing::HttpGet(port["switch"], "/");
+    return reply.ok() && reply->code == 200 ? reply->body : "";
+  };
+  auto wait_reached = [&](const std::string& node) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (reached() != node && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(reached(), node) << Tail("primary") << Tail("secondary");
+  };
+
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  ASSERT_NO_FATAL_FAILURE(wait_reached("primary"));
+  // Sampled while the promotion happens: users reach the old primary, then nobody (the check's
+  // two failures), then the new one, and never the old one again once the new one answered.
+  std::vector<std::string> seen;
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling) {
+      seen.push_back(reached());
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  const CommandRun promote = RunReplsync("promote", "");
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("primary"));
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (reached() != "secondary" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(3s);  // the old primary's checks go on failing meanwhile
+  sampling = false;
+  sampler.join();
+  ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err;
+  size_t first_new = seen.size();
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_TRUE(seen[i] == "" || seen[i] == "primary" || seen[i] == "secondary") << seen[i];
+    if (seen[i] == "secondary" && first_new == seen.size()) first_new = i;
+  }
+  ASSERT_LT(first_new, seen.size()) << "users never reached the promoted node";
+  for (size_t i = first_new; i < seen.size(); ++i) {
+    EXPECT_NE(seen[i], "primary") << "sample " << i << " of " << seen.size()
+                                  << " reached the fenced old primary after the new one";
+  }
+  EXPECT_EQ(reached(), "secondary");
 }
 
 TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {

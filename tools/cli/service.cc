@@ -289,7 +289,10 @@ int RunService(const std::string& config_path) {
     monitor.Publish(status);
     serve_promote();
   };
-  keeper.set_on_fence([&](const std::string&) { stop_run(false); });
+  keeper.set_on_fence([&](const std::string& reason) {
+    monitor.MarkFenced(reason);
+    stop_run(false);
+  });
   int exit_code = 0;
   for (;;) {
     auto stop = std::make_shared<StopRequest>();

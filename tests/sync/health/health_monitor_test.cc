@@ -41,6 +41,24 @@ TEST_F(HealthMonitorTest, EveryPathIsStartingUntilTheFirstStatus) {
   }
 }
 
+TEST_F(HealthMonitorTest, AFenceTakesThePrimaryOutAtOnceBeforeTheNextStatus) {
+  NodeStatus s;
+  s.role = "primary";
+  s.name = "node1";
+  s.state = "running";
+  s.updated_at = Now();
+  s.peers_asked = true;
+  s.primary.emplace().capture_state = "running";
+  monitor_.Publish(s);
+  ASSERT_EQ(Ask("/health/primary").code, 200);
+  monitor_.MarkFenced("node node2 knows epoch 2");
+  const HealthAnswer a = Ask("/health/primary");
+  EXPECT_EQ(a.code, 503);
+  EXPECT_NE(a.json.find("fenced old primary: node node2 knows epoch 2"), std::string::npos)
+      << a.json;
+  EXPECT_EQ(Ask("/health/live").code, 200);
+}
+
 TEST_F(HealthMonitorTest, AnswersFromThePublishedStatusAndTheClock) {
   monitor_.Publish(SecondaryNow(0.5));
   EXPECT_EQ(Ask("/health/live").code, 200);
