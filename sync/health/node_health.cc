@@ -214,9 +214,45 @@ HealthAnswer SecondaryHealth(const HealthInput& in, const HealthLimits& limits) 
 
 HealthAnswer ReadyHealth(const HealthInput& in, const HealthLimits& limits) {
   Verdict v;
-  v.CheckStatus(in, limits);
-  v.Fail("not implemented yet");
-  v.Begin(in);
+  if (!v.CheckStatus(in, limits)) {
+    v.Begin(in);
+    return v.End();
+  }
+  const NodeStatus& s = *in.status;
+  if (!s.secondary) {
+    v.Fail(fmt::format("this node is not a secondary (role {})", s.role));
+  } else {
+    const NodeStatus::Secondary& sec = *s.secondary;
+    if (s.state == "bootstrapping") {
+      v.Fail("a bootstrap is under way: this node's copy is not complete");
+    }
+    if (sec.applier_state != "applying" && sec.applier_state != "waiting") {
+      v.Fail(fmt::format("the applier is {}: what was received cannot all be applied{}",
+                         sec.applier_state, s.error.empty() ? "" : ": " + s.error));
+    }
+    if (!sec.entering.empty()) {
+      std::string tables;
+      for (const std::string& t : sec.entering) tables += (tables.empty() ? "" : ", ") + t;
+      v.Fail("tables entering the set are not copied yet: " + tables);
+    }
+    if (sec.primary_last_seq > sec.received_seq) {
+      v.Fail(fmt::format(
+          "the primary's journal held {} entries more than this node received when it was last "
+          "heard from: promote would refuse (or lose them with --force)",
+          sec.primary_last_seq - sec.received_seq));
+    }
+  }
+  auto& w = v.Begin(in);
+  if (s.secondary) {
+    const NodeStatus::Secondary& sec = *s.secondary;
+    v.Put("applier_state", sec.applier_state);
+    w.Key("received_seq");
+    w.Uint64(sec.received_seq);
+    w.Key("primary_last_seq");
+    w.Uint64(sec.primary_last_seq);
+    w.Key("applied_seq");
+    w.Uint64(sec.applied_seq);
+  }
   return v.End();
 }
 

@@ -57,8 +57,11 @@ HealthAnswer PrimaryHealth(const HealthInput& in, const HealthLimits& limits);
 // {transactions, bytes, seconds}, max_lag_seconds, peer_timeout_seconds.
 HealthAnswer SecondaryHealth(const HealthInput& in, const HealthLimits& limits);
 
-// /health/ready (could be promoted now without losing what it received): not decided yet,
-// always 503 "not implemented yet".
+// /health/ready: 200 when this node could be promoted now without losing anything it has
+// received (`replsync promote` would succeed without --force): it runs as secondary, no
+// bootstrap is under way, the applier runs (what was received can all be applied), no table is
+// still entering the set, and the primary's journal, when last heard of, held nothing this node
+// did not receive. Body: applier_state, received_seq, primary_last_seq, applied_seq.
 HealthAnswer ReadyHealth(const HealthInput& in, const HealthLimits& limits);
 
 // /health/live: 200 while the main loop runs (the status check above, nothing else: a node

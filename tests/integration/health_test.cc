@@ -150,7 +150,9 @@ TEST_F(HealthEndpointTest, APrimaryAndItsFollowingSecondaryAnswerWhatTheSwitchAs
   ASSERT_TRUE(http10.ok()) << http10.status().ToString();
   EXPECT_EQ(http10->code, 200) << http10->body;
   EXPECT_EQ(Get("secondary", "/health/secondary?max_lag_seconds=soon").code, 400);
-  EXPECT_EQ(Get("secondary", "/health/ready").code, 503);  // not decided yet
+  // Promotable without losing what it received; the primary is not a candidate.
+  EXPECT_EQ(Get("secondary", "/health/ready").code, 200) << Get("secondary", "/health/ready").body;
+  EXPECT_EQ(Get("primary", "/health/ready").code, 503);
   EXPECT_EQ(Get("secondary", "/metrics").code, 404);
 
   // The primary's daemon goes away: once it has been silent past peer_timeout_seconds, the

@@ -64,7 +64,7 @@ TEST_F(HealthMonitorTest, AnswersFromThePublishedStatusAndTheClock) {
   EXPECT_EQ(Ask("/health/live").code, 200);
   EXPECT_EQ(Ask("/health/secondary").code, 200);
   EXPECT_EQ(Ask("/health/primary").code, 503);
-  EXPECT_EQ(Ask("/health/ready").code, 503);
+  EXPECT_EQ(Ask("/health/ready").code, 200);
 
   // The main loop stops beating: after the loop timeout nothing vouches for the node.
   clock_.Advance(std::chrono::seconds(6));
@@ -107,7 +107,7 @@ TEST_F(HealthMonitorTest, PathsAreTheFourPathsAnsweredByTheMonitor) {
   EXPECT_EQ(paths.at("/health/secondary")({.path = "/health/secondary"}).code, 200);
   EXPECT_EQ(paths.at("/health/primary")({.path = "/health/primary"}).code, 503);
   EXPECT_EQ(paths.at("/health/live")({.path = "/health/live"}).code, 200);
-  EXPECT_EQ(paths.at("/health/ready")({.path = "/health/ready"}).code, 503);
+  EXPECT_EQ(paths.at("/health/ready")({.path = "/health/ready"}).code, 200);
 }
 
 }  // namespace

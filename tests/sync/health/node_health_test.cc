@@ -287,12 +287,36 @@ TEST(SecondaryHealthTest, AStaleStatusIsNotFit) {
       << Reason(a);
 }
 
-TEST(ReadyHealthTest, IsNotDecidedYet) {
+TEST(ReadyHealthTest, AFollowingSecondaryThatReceivedAllThePrimaryHadIsReady) {
   HealthAnswer a = ReadyHealth(At(FollowingSecondary()), {});
-  EXPECT_EQ(a.code, 503);
-  EXPECT_EQ(Reason(a), "not implemented yet");
-  EXPECT_STREQ(Body(a)["node"].GetString(), "node2");
+  EXPECT_EQ(a.code, 200) << a.json;
+  EXPECT_EQ(Reason(a), "");
+  EXPECT_EQ(Body(a)["received_seq"].GetUint64(), 500u);
+  EXPECT_EQ(Body(a)["applied_seq"].GetUint64(), 498u);  // applied before it serves: no loss
   EXPECT_EQ(ReadyHealth({.now = kNow}, {}).code, 503);
+}
+
+TEST(ReadyHealthTest, NotReadyWhenPromotingWouldLoseOrRefuse) {
+  NodeStatus ahead = FollowingSecondary();
+  ahead.secondary->primary_last_seq = 520;
+  EXPECT_EQ(Reason(ReadyHealth(At(ahead), {})),
+            "the primary's journal held 20 entries more than this node received when it was last "
+            "heard from: promote would refuse (or lose them with --force)");
+  NodeStatus failed = FollowingSecondary();
+  failed.state = "error";
+  failed.error = "apply seq 499: Duplicate entry";
+  failed.secondary->applier_state = "error";
+  EXPECT_EQ(Reason(ReadyHealth(At(failed), {})),
+            "the applier is error: what was received cannot all be applied: apply seq 499: "
+            "Duplicate entry");
+  NodeStatus copying = FollowingSecondary();
+  copying.state = "bootstrapping";
+  EXPECT_EQ(ReadyHealth(At(copying), {}).code, 503);
+  NodeStatus entering = FollowingSecondary();
+  entering.secondary->entering = {"app.new"};
+  EXPECT_EQ(ReadyHealth(At(entering), {}).code, 503);
+  EXPECT_EQ(Reason(ReadyHealth(At(RunningPrimary()), {})),
+            "this node is not a secondary (role primary)");
 }
 
 TEST(LiveHealthTest, AFreshStatusIsLiveWhateverTheNodesState) {
