@@ -139,6 +139,34 @@ HealthAnswer PrimaryHealth(const HealthInput& in, const HealthLimits& limits) {
   return v.End();
 }
 
+namespace {
+
+// The conditions /health/secondary and /health/ready share: a secondary (false, having failed,
+// when it is not), no bootstrap under way, the applier running (`applier_says` follows its
+// state in the reason), no table entering the set.
+bool CheckFollowing(Verdict& v, const NodeStatus& s, std::string_view applier_says) {
+  if (!s.secondary) {
+    v.Fail(fmt::format("this node is not a secondary (role {})", s.role));
+    return false;
+  }
+  const NodeStatus::Secondary& sec = *s.secondary;
+  if (s.state == "bootstrapping") {
+    v.Fail("a bootstrap is under way: this node's copy is not complete");
+  }
+  if (sec.applier_state != "applying" && sec.applier_state != "waiting") {
+    v.Fail(fmt::format("the applier is {}{}{}", sec.applier_state, applier_says,
+                       s.error.empty() ? "" : ": " + s.error));
+  }
+  if (!sec.entering.empty()) {
+    std::string tables;
+    for (const std::string& t : sec.entering) tables += (tables.empty() ? "" : ", ") + t;
+    v.Fail("tables entering the set are not copied yet: " + tables);
+  }
+  return true;
+}
+
+}  // namespace
+
 HealthAnswer SecondaryHealth(const HealthInput& in, const HealthLimits& limits) {
   Verdict v;
   if (!v.CheckStatus(in, limits)) {
@@ -147,22 +175,8 @@ HealthAnswer SecondaryHealth(const HealthInput& in, const HealthLimits& limits) 
   }
   const NodeStatus& s = *in.status;
   double heard_ago = -1;
-  if (!s.secondary) {
-    v.Fail(fmt::format("this node is not a secondary (role {})", s.role));
-  } else {
+  if (CheckFollowing(v, s, ", not running")) {
     const NodeStatus::Secondary& sec = *s.secondary;
-    if (s.state == "bootstrapping") {
-      v.Fail("a bootstrap is under way: this node's copy is not complete");
-    }
-    if (sec.applier_state != "applying" && sec.applier_state != "waiting") {
-      v.Fail(fmt::format("the applier is {}, not running{}", sec.applier_state,
-                         s.error.empty() ? "" : ": " + s.error));
-    }
-    if (!sec.entering.empty()) {
-      std::string tables;
-      for (const std::string& t : sec.entering) tables += (tables.empty() ? "" : ", ") + t;
-      v.Fail("tables entering the set are not copied yet: " + tables);
-    }
     if (sec.lag.seconds > limits.max_lag_seconds) {
       v.Fail(
           fmt::format("the lag is {:.1f} s, over {:g} s", sec.lag.seconds, limits.max_lag_seconds));
@@ -219,22 +233,8 @@ HealthAnswer ReadyHealth(const HealthInput& in, const HealthLimits& limits) {
     return v.End();
   }
   const NodeStatus& s = *in.status;
-  if (!s.secondary) {
-    v.Fail(fmt::format("this node is not a secondary (role {})", s.role));
-  } else {
+  if (CheckFollowing(v, s, ": what was received cannot all be applied")) {
     const NodeStatus::Secondary& sec = *s.secondary;
-    if (s.state == "bootstrapping") {
-      v.Fail("a bootstrap is under way: this node's copy is not complete");
-    }
-    if (sec.applier_state != "applying" && sec.applier_state != "waiting") {
-      v.Fail(fmt::format("the applier is {}: what was received cannot all be applied{}",
-                         sec.applier_state, s.error.empty() ? "" : ": " + s.error));
-    }
-    if (!sec.entering.empty()) {
-      std::string tables;
-      for (const std::string& t : sec.entering) tables += (tables.empty() ? "" : ", ") + t;
-      v.Fail("tables entering the set are not copied yet: " + tables);
-    }
     if (sec.primary_last_seq > sec.received_seq) {
       v.Fail(fmt::format(
           "the primary's journal held {} entries more than this node received when it was last "

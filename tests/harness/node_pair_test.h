@@ -45,6 +45,13 @@ class NodePairTest : public ::testing::Test {
   NodePairTest(std::vector<std::string> databases, std::string name, int secondaries = 1)
       : databases_(std::move(databases)), name_(std::move(name)), secondaries_(secondaries) {}
 
+  // A test of the health endpoints sets this in its constructor: SetUp then gives every node a
+  // free loopback port (health_ports_), and WriteConfig writes its [health] section: listen, then
+  // HealthSettings(node).
+  bool with_health_ = false;
+  std::map<std::string, uint16_t> health_ports_;
+  virtual std::string HealthSettings(const std::string& node) { return ""; }
+
   void SetUp() override {
     ASSERT_TRUE(secondaries_ == 1 || secondaries_ == 2) << "secondaries " << secondaries_;
     std::string tmpl = "/tmp/replsync-" + name_ + "-XXXXXX";
@@ -64,6 +71,10 @@ class NodePairTest : public ::testing::Test {
       auto port = FreeLoopbackPort();
       ASSERT_TRUE(port.ok());
       EndpointSlot(node) = fmt::format("tcp://127.0.0.1:{}", *port);
+      if (!with_health_) continue;
+      auto health = FreeLoopbackPort();
+      ASSERT_TRUE(health.ok());
+      health_ports_[node] = *health;
     }
     // Each node's own CURVE key, as `replsync keygen` makes it.
     for (const std::string& node : Nodes()) {
@@ -122,7 +133,7 @@ class NodePairTest : public ::testing::Test {
   }
 
   // More of `node`'s configuration, appended by WriteConfig: sections a test adds (its
-  // [health], say). Called from SetUp too.
+  // [bootstrap], say). Called from SetUp too.
   virtual std::string ExtraConfig(const std::string& node) { return ""; }
 
   // Writes <dir>/<node>.toml (mode 0600) with `role`, the node's MariaDB at `port`, and
@@ -177,6 +188,10 @@ level = "debug"
           primary_->port());
     }
     text += "\n";
+    if (with_health_) {
+      text += fmt::format("[health]\nlisten = \"127.0.0.1:{}\"\n{}\n", health_ports_.at(node),
+                          HealthSettings(node));
+    }
     text += ExtraConfig(node);
     ASSERT_TRUE(testing::WriteConfigFile(dir_ + "/" + node + ".toml", text));
   }

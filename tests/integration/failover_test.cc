@@ -30,22 +30,13 @@ using namespace std::chrono_literals;
 
 class FailoverTest : public testing::NodePairTest {
  protected:
-  FailoverTest() : NodePairTest({"app"}, "failover") {}
+  FailoverTest() : NodePairTest({"app"}, "failover") { with_health_ = true; }
 
   void SetUp() override {
-    for (const char* node : {"primary", "secondary"}) {
-      Result<uint16_t> port = testing::FreeLoopbackPort();
-      ASSERT_TRUE(port.ok()) << port.status().ToString();
-      health_ports_[node] = *port;
-    }
     ASSERT_NO_FATAL_FAILURE(NodePairTest::SetUp());
     // The secondary's repository folder, as an installed application has it (a promoted node
     // watches it).
     std::filesystem::create_directories(RepositoryPath("secondary"));
-  }
-
-  std::string ExtraConfig(const std::string& node) override {
-    return fmt::format("[health]\nlisten = \"127.0.0.1:{}\"\n", health_ports_.at(node));
   }
 
   // The HTTP code of `node`'s /health/primary (0 when it does not answer).
@@ -73,8 +64,6 @@ class FailoverTest : public testing::NodePairTest {
     EXPECT_TRUE(state.ok()) << state.status().ToString();
     return state.ok() ? *state : RoleState{};
   }
-
-  std::map<std::string, uint16_t> health_ports_;
 };
 
 TEST_F(FailoverTest, PromoteWhileTheOldPrimaryRunsFencesIt) {

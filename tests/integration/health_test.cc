@@ -24,23 +24,12 @@ using testing::HttpReply;
 
 class HealthEndpointTest : public testing::NodePairTest {
  protected:
-  HealthEndpointTest() : NodePairTest({"app"}, "health") {}
+  HealthEndpointTest() : NodePairTest({"app"}, "health") { with_health_ = true; }
 
-  void SetUp() override {
-    for (const char* node : {"primary", "secondary"}) {
-      Result<uint16_t> port = testing::FreeLoopbackPort();
-      ASSERT_TRUE(port.ok()) << port.status().ToString();
-      health_ports_[node] = *port;
-    }
-    ASSERT_NO_FATAL_FAILURE(NodePairTest::SetUp());
-  }
-
-  std::string ExtraConfig(const std::string& node) override {
+  std::string HealthSettings(const std::string&) override {
     // A short peer timeout: the test waits for it once the primary is gone (the primary
     // heartbeats every second).
-    return fmt::format(
-        "[health]\nlisten = \"127.0.0.1:{}\"\nmax_lag_seconds = 30\npeer_timeout_seconds = 5\n",
-        health_ports_.at(node));
+    return "max_lag_seconds = 30\npeer_timeout_seconds = 5\n";
   }
 
   // GET `target` from `node`'s endpoint; a failed request fails the test (code 0).
@@ -82,8 +71,6 @@ class HealthEndpointTest : public testing::NodePairTest {
     EXPECT_TRUE(d.IsObject()) << reply.body;
     return d;
   }
-
-  std::map<std::string, uint16_t> health_ports_;
 };
 
 TEST_F(HealthEndpointTest, APrimaryAndItsFollowingSecondaryAnswerWhatTheSwitchAsks) {
