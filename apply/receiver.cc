@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "sync/wire/fork_point.h"
+
 namespace replsync::apply {
 namespace {
 
@@ -480,8 +482,10 @@ void Receiver::Run() {
         case pb::Envelope::kHeartbeat: {
           const pb::Heartbeat& h = message.heartbeat();
           if (options_.role != nullptr && h.epoch() != 0) {
-            options_.role->Hear(
-                {.node = h.node(), .epoch = h.epoch(), .primary_epoch = h.primary_epoch()});
+            options_.role->Hear({.node = h.node(),
+                                 .epoch = h.epoch(),
+                                 .primary_epoch = h.primary_epoch(),
+                                 .fork = ForkFromProto(h.fork())});
           }
           std::lock_guard<std::mutex> lock(mu_);
           status_.primary_last_seq = h.last_seq();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "replsync.pb.h"
+#include "sync/wire/fork_point.h"
 
 namespace replsync::capture {
 
@@ -67,6 +68,7 @@ void PeerWatch::Ask(const Peer& peer, std::unique_ptr<ZmqClientTransport>& trans
   hello.mutable_hello()->set_node_name(options_.node_name);
   hello.mutable_hello()->set_epoch(self.epoch);
   hello.mutable_hello()->set_probe(true);
+  if (self.fork.epoch != 0) *hello.mutable_hello()->mutable_fork() = ForkToProto(self.fork);
   if (Status st = transport->Send(hello); !st.ok()) {
     spdlog::debug("peer watch: {} at {} not reached: {}", peer.name, peer.endpoint, st.message());
     return;
@@ -81,7 +83,10 @@ void PeerWatch::Ask(const Peer& peer, std::unique_ptr<ZmqClientTransport>& trans
     if (!got.ok() || !*got) break;
     if (!reply.has_heartbeat()) continue;
     const pb::Heartbeat& h = reply.heartbeat();
-    role_->Hear({.node = peer.name, .epoch = h.epoch(), .primary_epoch = h.primary_epoch()});
+    role_->Hear({.node = peer.name,
+                 .epoch = h.epoch(),
+                 .primary_epoch = h.primary_epoch(),
+                 .fork = ForkFromProto(h.fork())});
     return;
   }
   // No answer: the peer is down or not primary (secondaries do not listen). A new connection

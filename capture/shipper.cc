@@ -12,6 +12,7 @@
 #include "sync/files/repository_path.h"
 #include "sync/path_text.h"
 #include "sync/text.h"
+#include "sync/wire/fork_point.h"
 
 namespace replsync::capture {
 
@@ -35,7 +36,7 @@ uint32_t UnixSeconds(const Clock& clock) {
 // a + b, or the largest value when that overflows (a credit window past the last sequence).
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
   return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max()
-                                                       : a + b;
+                                                      : a + b;
 }
 
 // The first bad path of `paths` with what is wrong with it ("" and Ok when all are good);
@@ -82,9 +83,10 @@ Status Shipper::LoadKnown() {
       if (name.empty()) continue;
       if (!configured_.count(name)) {
         // Removed from [peers]: what it pinned is released (the list is written without it).
-        spdlog::info("shipper: secondary {} is no longer in [peers]: the journal entries it "
-                     "pinned are released",
-                     name);
+        spdlog::info(
+            "shipper: secondary {} is no longer in [peers]: the journal entries it "
+            "pinned are released",
+            name);
         list_dirty_ = true;
         continue;
       }
@@ -125,10 +127,11 @@ Status Shipper::Start() {
       names += fmt::format("{}{} (durable {}, applied {})", names.empty() ? "" : ", ", name,
                            k.durable_seq, k.applied_seq);
       if (!k.seen) {
-        spdlog::warn("shipper: secondary {} in [peers] has never connected: the journal keeps "
-                     "every entry for it until it does (remove it from [peers] if it is not "
-                     "coming)",
-                     name);
+        spdlog::warn(
+            "shipper: secondary {} in [peers] has never connected: the journal keeps "
+            "every entry for it until it does (remove it from [peers] if it is not "
+            "coming)",
+            name);
       }
     }
     spdlog::info("shipper: serving journal {} (entries {}..{}) at {}; secondaries ([peers]): {}",
@@ -196,8 +199,8 @@ void Shipper::Run() {
     std::string peer;
     std::string peer_name;
     pb::Envelope message;
-    auto received = transport_->Receive(&peer, &peer_name, &message,
-                                        more ? std::chrono::milliseconds(0) : options_.poll_interval);
+    auto received = transport_->Receive(
+        &peer, &peer_name, &message, more ? std::chrono::milliseconds(0) : options_.poll_interval);
     TimePoint now = clock_.Now();
     if (!received.ok()) {
       spdlog::error("shipper: receive at {}: {}", options_.endpoint, received.status().ToString());
@@ -207,8 +210,7 @@ void Shipper::Run() {
       Handle(peer, peer_name, message, now);
       // Take what else is waiting before sending more.
       for (int i = 0; i < 64 && !stop_; ++i) {
-        auto again =
-            transport_->Receive(&peer, &peer_name, &message, std::chrono::milliseconds(0));
+        auto again = transport_->Receive(&peer, &peer_name, &message, std::chrono::milliseconds(0));
         if (!again.ok() || !*again) break;
         Handle(peer, peer_name, message, clock_.Now());
       }
@@ -258,9 +260,10 @@ void Shipper::Handle(const std::string& peer, const std::string& peer_name, pb::
     // telling it so; its next Hello starts a session.
     if (message.has_ack() || message.has_heartbeat() || message.has_file_resync()) {
       if (message.has_file_resync()) {
-        WarnRefused("no-session", fmt::format("a FileResync from peer {} without a session is "
-                                              "refused (it must say Hello first)",
-                                              peer),
+        WarnRefused("no-session",
+                    fmt::format("a FileResync from peer {} without a session is "
+                                "refused (it must say Hello first)",
+                                peer),
                     now);
       }
       SendError(peer, "", "no session for this connection: say Hello", false);
@@ -285,11 +288,12 @@ void Shipper::Handle(const std::string& peer, const std::string& peer_name, pb::
     // delete what the secondary does not hold); no sum here can overflow.
     uint64_t durable = ack.durable_seq();
     if (durable > session.confirmable) {
-      WarnRefused("ack", fmt::format("secondary {} (peer {}) acknowledges sequence {} but was only "
-                                     "sent up to {}: counted as {}",
-                                     session.name, peer, durable, session.confirmable,
-                                     session.confirmable),
-                  now);
+      WarnRefused(
+          "ack",
+          fmt::format("secondary {} (peer {}) acknowledges sequence {} but was only "
+                      "sent up to {}: counted as {}",
+                      session.name, peer, durable, session.confirmable, session.confirmable),
+          now);
       durable = session.confirmable;
     }
     if (durable > known.durable_seq) {
@@ -303,7 +307,8 @@ void Shipper::Handle(const std::string& peer, const std::string& peer_name, pb::
     }
     session.window_end = SaturatingAdd(durable, ack.credit());
   } else if (message.has_heartbeat()) {
-    const uint64_t applied = std::min<uint64_t>(message.heartbeat().last_seq(), session.confirmable);
+    const uint64_t applied =
+        std::min<uint64_t>(message.heartbeat().last_seq(), session.confirmable);
     if (applied != known.applied_seq) {
       known.applied_seq = applied;
       known.dirty = true;
@@ -344,10 +349,10 @@ void Shipper::OnFileResync(const std::string& peer, const std::string& name,
                            const pb::FileResync& resync, TimePoint now) {
   Status checked = CheckPeerPaths(resync.paths(), /*allow_root=*/false);
   if (!checked.ok()) {
-    const std::string text =
-        fmt::format("FileResync refused: {}; nothing was journaled (a path must be relative to "
-                    "the repository, without empty, '.' or '..' components)",
-                    checked.message());
+    const std::string text = fmt::format(
+        "FileResync refused: {}; nothing was journaled (a path must be relative to "
+        "the repository, without empty, '.' or '..' components)",
+        checked.message());
     WarnRefused("path", fmt::format("secondary {} (peer {}): {}", name, peer, text), now);
     SendError(peer, name, text, false);
     return;
@@ -380,7 +385,8 @@ bool Shipper::TakeDeepToken(const std::string& name, TimePoint now) {
   if (now > bucket.refilled) {
     const auto earned = static_cast<uint64_t>((now - bucket.refilled) / interval);
     if (earned > 0) {
-      bucket.tokens = static_cast<size_t>(std::min<uint64_t>(burst, bucket.tokens + std::min<uint64_t>(earned, burst)));
+      bucket.tokens = static_cast<size_t>(
+          std::min<uint64_t>(burst, bucket.tokens + std::min<uint64_t>(earned, burst)));
       bucket.refilled += interval * earned;
     }
   }
@@ -445,7 +451,8 @@ void Shipper::OnTreeRequest(const std::string& peer, const pb::TreeRequest& requ
     const uint64_t id = request.request_id();
     tree_pending_.insert(name);
     options_.on_tree_snapshot(
-        request.deep(), std::move(paths), [this, peer, name, id](Result<FileTreeSnapshot> snapshot) {
+        request.deep(), std::move(paths),
+        [this, peer, name, id](Result<FileTreeSnapshot> snapshot) {
           {
             std::lock_guard<std::mutex> lock(tree_mu_);
             tree_done_.push_back(TreeDone{peer, name, id, std::move(snapshot)});
@@ -562,9 +569,8 @@ void Shipper::OnBootstrapRequest(const std::string& peer, const pb::BootstrapReq
     r->set_error(
         "a bootstrap request needs a Hello{tree_only} on this connection first (the bootstrap of "
         "this version says it; update replsync on the secondary)");
-    WarnRefused("bootstrap-hello", fmt::format("bootstrap request from peer {}: {}", peer,
-                                               r->error()),
-                now);
+    WarnRefused("bootstrap-hello",
+                fmt::format("bootstrap request from peer {}: {}", peer, r->error()), now);
     (void)transport_->Send(peer, reply);
     return;
   }
@@ -577,9 +583,10 @@ void Shipper::OnBootstrapRequest(const std::string& peer, const pb::BootstrapReq
   }
   size_t& pending = bootstrap_pending_[name];
   if (pending >= std::max<size_t>(options_.max_bootstrap_pending, 1)) {
-    r->set_error(fmt::format("{} bootstrap requests of {} are being served already; wait for "
-                             "their replies",
-                             pending, name));
+    r->set_error(
+        fmt::format("{} bootstrap requests of {} are being served already; wait for "
+                    "their replies",
+                    pending, name));
     WarnRefused("bootstrap-busy", fmt::format("peer {}: {}", peer, r->error()), now);
     (void)transport_->Send(peer, reply);
     return;
@@ -618,9 +625,8 @@ Status Shipper::Pin(const std::string& name, uint64_t seq, std::chrono::millisec
     return Status::NotFound(fmt::format("{} is not a secondary in this primary's [peers]", name));
   }
   if (!running_) {
-    return Status::Unavailable(
-        fmt::format("the shipper is not running: entries from {} cannot be kept for {}", seq,
-                    name));
+    return Status::Unavailable(fmt::format(
+        "the shipper is not running: entries from {} cannot be kept for {}", seq, name));
   }
   auto pin = std::make_shared<PinRequest>();
   pin->name = name;
@@ -632,9 +638,7 @@ Status Shipper::Pin(const std::string& name, uint64_t seq, std::chrono::millisec
   Notify();
   {
     std::unique_lock<std::mutex> lock(pin_mu_);
-    const bool taken = clock_.WaitFor(pin_cv_, lock, timeout, [&] {
-      return pin->done;
-    });
+    const bool taken = clock_.WaitFor(pin_cv_, lock, timeout, [&] { return pin->done; });
     if (!taken || !pin->taken) {
       pins_.erase(std::remove(pins_.begin(), pins_.end(), pin), pins_.end());
       return Status::Unavailable(fmt::format(
@@ -647,8 +651,7 @@ Status Shipper::Pin(const std::string& name, uint64_t seq, std::chrono::millisec
   // look.
   {
     std::unique_lock<std::mutex> lock(retention_mu_);
-    if (!clock_.WaitFor(retention_cv_, lock, timeout,
-                        [this] { return !retention_outstanding_; })) {
+    if (!clock_.WaitFor(retention_cv_, lock, timeout, [this] { return !retention_outstanding_; })) {
       return Status::Unavailable(
           fmt::format("the journal's writer did not finish a retention within {} ms while "
                       "keeping entries from {} for {}; try again",
@@ -693,9 +696,10 @@ void Shipper::ApplyPins() {
         ++it;
         continue;
       }
-      spdlog::info("shipper: secondary {} (peer {}) starts over at {} (bootstrap): its session "
-                   "is dropped until it says Hello again",
-                   pin->name, it->first, pin->seq);
+      spdlog::info(
+          "shipper: secondary {} (peer {}) starts over at {} (bootstrap): its session "
+          "is dropped until it says Hello again",
+          pin->name, it->first, pin->seq);
       it = sessions_.erase(it);
     }
     spdlog::info("shipper: the journal keeps every entry from {} for secondary {} (bootstrap)",
@@ -708,8 +712,8 @@ void Shipper::ApplyPins() {
   pin_cv_.notify_all();
 }
 
-void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
-                      const pb::Hello& hello, TimePoint now) {
+void Shipper::OnHello(const std::string& peer, const std::string& peer_name, const pb::Hello& hello,
+                      TimePoint now) {
   // The session's name is the one the peer's key proved; only an insecure transport (no
   // names) leaves it to the Hello, and then it must still be a configured peer.
   const std::string& name = peer_name.empty() ? hello.node_name() : peer_name;
@@ -730,7 +734,10 @@ void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
   }
   if (options_.role != nullptr) {
     // Its epoch first: a higher one fences this node (schemas/failover.md).
-    if (hello.epoch() != 0) options_.role->Hear({.node = name, .epoch = hello.epoch()});
+    if (hello.epoch() != 0) {
+      options_.role->Hear(
+          {.node = name, .epoch = hello.epoch(), .fork = ForkFromProto(hello.fork())});
+    }
     if (hello.probe()) {
       // "Who are you?": this node's claim, and no session.
       if (Status st = transport_->Send(peer, Heartbeat(Shippable())); !st.ok()) {
@@ -751,9 +758,10 @@ void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
     return;
   }
   if (!peer_name.empty() && hello.node_name() != peer_name) {
-    spdlog::debug("shipper: peer {} says its name is \"{}\" but its key is [peers.{}]'s: it is {} "
-                  "here",
-                  peer, hello.node_name().substr(0, 64), peer_name, peer_name);
+    spdlog::debug(
+        "shipper: peer {} says its name is \"{}\" but its key is [peers.{}]'s: it is {} "
+        "here",
+        peer, hello.node_name().substr(0, 64), peer_name, peer_name);
   }
   if (hello.tree_only()) {
     // Verify's client: tree requests only; the replication sessions are not touched.
@@ -814,9 +822,10 @@ void Shipper::OnHello(const std::string& peer, const std::string& peer_name,
     if (counted > limit) counted = limit;
   }
   if (counted != durable) {
-    WarnRefused("hello", fmt::format("secondary {} (peer {}) says Hello holding up to {}, but was "
-                                     "only sent up to {}: its position is counted as {}",
-                                     name, peer, durable, counted, counted),
+    WarnRefused("hello",
+                fmt::format("secondary {} (peer {}) says Hello holding up to {}, but was "
+                            "only sent up to {}: its position is counted as {}",
+                            name, peer, durable, counted, counted),
                 now);
   }
   const uint64_t applied = std::min(hello.applied_seq(), counted);
@@ -988,6 +997,7 @@ pb::Envelope Shipper::Heartbeat(uint64_t shippable) const {
     h.set_node(options_.node_name);
     h.set_primary_epoch(PrimaryEpoch(state));
     h.set_fenced(state.fenced);
+    if (!state.forks.empty()) *h.mutable_fork() = ForkToProto(state.forks.back());
   }
   return envelope;
 }

@@ -5,8 +5,9 @@
 
 #include "tools/cli/binlog_dump.h"
 #include "tools/cli/bootstrap_command.h"
-#include "tools/cli/promote_command.h"
 #include "tools/cli/keygen_command.h"
+#include "tools/cli/promote_command.h"
+#include "tools/cli/rejoin_command.h"
 #include "tools/cli/repair_command.h"
 #include "tools/cli/status_command.h"
 #include "tools/cli/verify_command.h"
@@ -199,6 +200,21 @@ int main(int argc, char** argv) {
                         "Promote even though the primary held more than this node received");
   promote_cmd->add_flag("--json", promote.json, "Print the daemon's reply as one JSON object");
 
+  replsync::cli::RejoinCommandOptions rejoin;
+  CLI::App* rejoin_cmd = app.add_subcommand(
+      "rejoin",
+      "On a fenced old primary (schemas/failover.md): report its unshipped tail, the\n"
+      "transactions in its own binlog after the fork point (where the promoted node's data left\n"
+      "this node's) that changed the replicated databases, each with its GTID, positions, tables\n"
+      "and row counts. Only --dry-run is built yet (quarantining the tail and following the new\n"
+      "primary come next).\n"
+      "Exit 0: no tail; 1: a tail (listed); 2: could not tell (the reason is printed).");
+  rejoin_cmd->add_option("--config", rejoin.config_path, "This node's configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rejoin_cmd->add_flag("--dry-run", rejoin.dry_run, "Report the tail; change nothing");
+  rejoin_cmd->add_flag("--json", rejoin.json, "The report as one JSON object");
+
   CLI11_PARSE(app, argc, argv);
 
   if (keygen_cmd->parsed()) {
@@ -209,6 +225,7 @@ int main(int argc, char** argv) {
 
   if (bootstrap_cmd->parsed()) return replsync::cli::RunBootstrap(bootstrap, stdout);
   if (promote_cmd->parsed()) return replsync::cli::RunPromote(promote, stdout);
+  if (rejoin_cmd->parsed()) return replsync::cli::RunRejoin(rejoin, stdout);
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);
   if (repair_cmd->parsed()) return replsync::cli::RunRepair(repair, stdout);

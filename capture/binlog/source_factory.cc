@@ -1,7 +1,6 @@
 #include "capture/binlog/source_factory.h"
 
 #include <fmt/format.h>
-
 #include <strings.h>
 
 #include <chrono>
@@ -90,20 +89,8 @@ Result<std::unique_ptr<BinlogSource>> MariadbSourceFactory::Open(const BinlogPos
     RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> conn, OpenSqlSession(config_));
     RS_RETURN_IF_ERROR(CheckBinlogSettings(*conn));
   }
-  MariadbSourceOptions options;
-  options.host = config_.host;
-  options.port = config_.port;
-  options.socket = config_.socket;
-  options.user = config_.user;
-  options.password = config_.password;
-  options.replica_server_id = config_.replica_server_id;
-  options.start = start;
-  options.follow = true;
-  options.heartbeat = std::chrono::milliseconds(config_.heartbeat_ms);
-  options.connect_timeout = std::chrono::seconds(config_.connect_timeout_s);
-  options.tls = config_.tls;
   RS_ASSIGN_OR_RETURN(std::unique_ptr<MariadbBinlogSource> source,
-                      MariadbBinlogSource::Open(std::move(options)));
+                      MariadbBinlogSource::Open(SourceOptionsOf(config_, start, true)));
   std::lock_guard<std::mutex> lock(mu_);
   if (interrupted_) return Status::Aborted(Describe() + ": stopped");
   current_ = source.get();
@@ -225,6 +212,23 @@ Status CheckBinlogSettings(SqlSession& conn) {
         conn.Describe(), problems));
   }
   return Status::Ok();
+}
+
+MariadbSourceOptions SourceOptionsOf(const NodeConfig::Mysql& mysql, const BinlogPosition& start,
+                                     bool follow) {
+  MariadbSourceOptions options;
+  options.host = mysql.host;
+  options.port = mysql.port;
+  options.socket = mysql.socket;
+  options.user = mysql.user;
+  options.password = mysql.password;
+  options.replica_server_id = mysql.replica_server_id;
+  options.start = start;
+  options.follow = follow;
+  options.heartbeat = std::chrono::milliseconds(mysql.heartbeat_ms);
+  options.connect_timeout = std::chrono::seconds(mysql.connect_timeout_s);
+  options.tls = mysql.tls;
+  return options;
 }
 
 }  // namespace replsync::capture

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "capture/binlog/binlog_source.h"
+#include "capture/binlog/mariadb_binlog_source.h"
 #include "sync/config.h"
 #include "sync/mysql/mysql_session.h"
 #include "sync/position.h"
@@ -93,5 +94,11 @@ class FileSourceFactory : public BinlogSourceFactory {
 // InvalidArgument listing every setting that is wrong and the line to put in the server's
 // configuration.
 Status CheckBinlogSettings(SqlSession& conn);
+
+// The options of a binlog connection to the server `mysql` describes, as the capture reads it
+// (its replica id, heartbeat, timeouts, TLS), from `start`; `follow`: wait for new events at the
+// end rather than stop there.
+MariadbSourceOptions SourceOptionsOf(const NodeConfig::Mysql& mysql, const BinlogPosition& start,
+                                     bool follow);
 
 }  // namespace replsync::capture

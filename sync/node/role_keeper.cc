@@ -16,7 +16,10 @@ RoleState RoleKeeper::state() const {
 
 PeerClaim RoleKeeper::Claim() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return {.node = node_name_, .epoch = state_.epoch, .primary_epoch = PrimaryEpoch(state_)};
+  return {.node = node_name_,
+          .epoch = state_.epoch,
+          .primary_epoch = PrimaryEpoch(state_),
+          .fork = state_.forks.empty() ? ForkPoint{} : state_.forks.back()};
 }
 
 void RoleKeeper::set_on_fence(std::function<void(const std::string& reason)> on_fence) {
@@ -30,6 +33,9 @@ std::string RoleKeeper::Hear(const PeerClaim& peer) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     reason = FenceReason(state_, peer);
+    const bool new_fork = peer.fork.epoch > state_.epoch &&
+                          (state_.forks.empty() || state_.forks.back().epoch < peer.fork.epoch);
+    if (new_fork) state_.forks.push_back(peer.fork);
     if (!reason.empty()) {
       state_.fenced = true;
       state_.fenced_by = reason;
@@ -38,7 +44,7 @@ std::string RoleKeeper::Hear(const PeerClaim& peer) {
       spdlog::info("epoch {} learnt from node {} (this node knew {})", peer.epoch, peer.node,
                    state_.epoch);
       state_.epoch = peer.epoch;
-    } else {
+    } else if (!new_fork) {
       return "";
     }
     if (Status st = SaveRoleState(state_dir_, state_); !st.ok()) {

@@ -28,7 +28,9 @@ class RoleKeeper {
   void set_on_fence(std::function<void(const std::string& reason)> on_fence);
 
   // What a peer said of itself. Returns the fence reason when this call fenced the node, "" when
-  // nothing changed that way (a secondary may still have adopted a higher epoch).
+  // nothing changed that way (a secondary may still have adopted a higher epoch). A fork point
+  // the peer states at an epoch above this node's is recorded (an old primary learns there where
+  // its unshipped tail begins).
   std::string Hear(const PeerClaim& peer);
 
   // Makes this secondary the primary at the next epoch, with `fork` (its epoch, promoted and at

@@ -58,6 +58,7 @@ struct PeerClaim {
   std::string node;
   uint64_t epoch = 0;
   uint64_t primary_epoch = 0;  // the epoch at which it was last primary; 0: never
+  ForkPoint fork;              // its latest fork point (epoch 0: none)
 };
 
 // The epoch at which `state` says this node is primary (fenced or not); 0 for a secondary.

@@ -3,9 +3,10 @@
 // (the old one fences itself: read-only, 503 on /health/primary, no session served), an old
 // primary that comes back after its secondary was promoted (it starts and stays fenced), and two
 // nodes that both start as primary (both fence themselves); HAProxy with conf/haproxy.cfg in
-// front of the pair.
+// front of the pair; the unshipped tail an old primary reports (`replsync rejoin --dry-run`).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <signal.h>
 
 #include <atomic>
@@ -235,6 +236,74 @@ TEST_F(FailoverTest, HaproxySendsUsersToThePrimaryOnlyAndFollowsThePromotion) {
                                   << " reached the fenced old primary after the new one";
   }
   EXPECT_EQ(reached(), "secondary");
+}
+
+// The secondary is cut off, the primary commits more (the tail), then the primary's node dies;
+// the secondary is promoted. The old primary comes back fenced, learns the fork point from the
+// new primary, and `replsync rejoin --dry-run` lists exactly the tail: the transactions on the
+// replicated database after the fork, with their tables and row counts, and not the ones on
+// another database.
+TEST_F(FailoverTest, AFencedOldPrimaryReportsItsUnshippedTail) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v "
+                              "VARCHAR(20)); INSERT INTO app.t VALUES (1, 'shipped')"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(v) FROM app.t"));
+  StopDaemon(Daemon("secondary"), SIGTERM);
+  // The tail: four transactions on app, three on a database that does not replicate.
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "INSERT INTO app.t VALUES (2, 'a'), (3, 'b');"
+                              "UPDATE app.t SET v = 'changed' WHERE id = 1;"
+                              "CREATE DATABASE other; CREATE TABLE other.x (a INT);"
+                              "INSERT INTO other.x VALUES (1);"
+                              "DELETE FROM app.t WHERE id = 2;"
+                              "ALTER TABLE app.t ADD COLUMN c INT"));
+  Daemon("primary")->Signal(SIGKILL, 10s);
+  Daemon("primary").reset();
+  Daemon("secondary") = StartDaemon("secondary");
+  ASSERT_NE(Daemon("secondary"), nullptr);
+  const CommandRun promote = RunReplsync("promote", "");
+  ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail("secondary", 40);
+  WaitForStatus("secondary", "serving as primary",
+                [](const NodeStatus& s) { return s.role == "primary" && s.peers_asked; });
+
+  Daemon("primary") = StartDaemon("primary");
+  ASSERT_NE(Daemon("primary"), nullptr);
+  ASSERT_NO_FATAL_FAILURE(WaitFenced("primary"));
+  ASSERT_EQ(Role("primary").forks.size(), 1u) << "the fork point was not learnt";
+  EXPECT_EQ(Role("primary").forks[0].promoted, "secondary");
+
+  const CommandRun report = RunReplsync("rejoin", "--dry-run --json", "", "primary");
+  ASSERT_EQ(report.exit_code, 1) << report.out << report.err;
+  rapidjson::Document doc;
+  doc.Parse(report.out.data(), report.out.size());
+  ASSERT_TRUE(doc.IsObject()) << report.out;
+  EXPECT_EQ(doc["fork"]["epoch"].GetUint64(), 2u);
+  const auto& txns = doc["transactions"];
+  ASSERT_EQ(txns.Size(), 4u) << report.out;
+  EXPECT_EQ(txns[0]["tables"]["app.t"].GetUint64(), 2u);  // the INSERT of two rows
+  EXPECT_EQ(txns[1]["tables"]["app.t"].GetUint64(), 1u);  // the UPDATE
+  EXPECT_EQ(txns[2]["tables"]["app.t"].GetUint64(), 1u);  // the DELETE
+  ASSERT_EQ(txns[3]["ddl"].Size(), 1u);
+  EXPECT_NE(std::string(txns[3]["ddl"][0].GetString()).find("ADD COLUMN c"), std::string::npos);
+  for (rapidjson::SizeType i = 0; i < txns.Size(); ++i) {
+    EXPECT_NE(std::string(txns[i]["gtid"].GetString()), "") << i;
+  }
+  EXPECT_GE(doc["skipped_transactions"].GetUint64(), 3u);
+  // The tail begins right where the promoted node stopped applying.
+  const ForkPoint& fork = Role("primary").forks[0];
+  EXPECT_EQ(std::string(txns[0]["begin"].GetString()),
+            fork.binlog_file + ":" + std::to_string(fork.binlog_offset));
+
+  const CommandRun text = RunReplsync("rejoin", "--dry-run", "", "primary");
+  EXPECT_EQ(text.exit_code, 1) << text.err;
+  EXPECT_NE(text.out.find("unshipped tail of primary: 4 transactions"), std::string::npos)
+      << text.out;
+  // The new primary has nothing to rejoin; rejoin proper is not built yet and says so.
+  EXPECT_EQ(RunReplsync("rejoin", "--dry-run").exit_code, 1);
+  const CommandRun proper = RunReplsync("rejoin", "", "", "primary");
+  EXPECT_EQ(proper.exit_code, 2);
+  EXPECT_NE(proper.err.find("not built yet"), std::string::npos) << proper.err;
 }
 
 TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {

@@ -16,11 +16,11 @@
 #include "capture/binlog/dump_writer.h"
 #include "capture/binlog/file_binlog_source.h"
 #include "capture/binlog/mariadb_binlog_source.h"
+#include "capture/binlog/source_factory.h"
 #include "capture/binlog/transaction_assembler.h"
 #include "sync/config.h"
 
 namespace replsync::cli {
-
 
 namespace {
 
@@ -71,19 +71,10 @@ class SignalWatcher {
 
 Result<std::unique_ptr<capture::MariadbBinlogSource>> OpenServer(const DumpOptions& options) {
   RS_ASSIGN_OR_RETURN(NodeConfig config, NodeConfig::Load(options.config));
-  capture::MariadbSourceOptions source;
-  source.host = config.mysql.host;
-  source.port = config.mysql.port;
-  source.socket = config.mysql.socket;
-  source.user = config.mysql.user;
-  source.password = config.mysql.password;
+  capture::MariadbSourceOptions source = capture::SourceOptionsOf(config.mysql, {}, options.follow);
   // Not the daemon's own id: the server would drop the running capture's connection in favour
   // of the dump's (a replica id identifies one connection).
   source.replica_server_id = config.mysql.replica_server_id + 1;
-  source.heartbeat = std::chrono::milliseconds(config.mysql.heartbeat_ms);
-  source.connect_timeout = std::chrono::seconds(config.mysql.connect_timeout_s);
-  source.tls = config.mysql.tls;
-  source.follow = options.follow;
   if (!options.from.empty()) {
     RS_ASSIGN_OR_RETURN(source.start, BinlogPosition::Parse(options.from));
   }
@@ -120,9 +111,10 @@ Status RunBinlogDump(const DumpOptions& options, std::FILE* out) {
 
   using capture::DumpMode;
   DumpMode mode = options.decode_only ? DumpMode::kDecodeOnly
-                  : options.json        ? DumpMode::kJson
-                                        : DumpMode::kText;
-  capture::DumpWriter sink(out, mode, {.flush_each_transaction = server != nullptr && options.follow});
+                  : options.json      ? DumpMode::kJson
+                                      : DumpMode::kText;
+  capture::DumpWriter sink(out, mode,
+                           {.flush_each_transaction = server != nullptr && options.follow});
   capture::TransactionAssembler assembler(sink.sink());
   capture::BinlogReader reader(std::move(source));
   std::unique_ptr<SignalWatcher> watcher;

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sync/node/role_keeper.h"
+
 namespace replsync {
 namespace {
 
@@ -92,30 +94,72 @@ TEST(RoleStateTest, MalformedStatesAreRefusedNamingTheProblem) {
             std::string::npos);
 }
 
+// What node "b" says of itself: its epoch, and the epoch at which it is or was primary.
+PeerClaim Claim(uint64_t epoch, uint64_t primary_epoch) {
+  PeerClaim claim;
+  claim.node = "b";
+  claim.epoch = epoch;
+  claim.primary_epoch = primary_epoch;
+  return claim;
+}
+
 TEST(RoleStateTest, APrimaryFencesItselfOnAHigherEpochOrASecondPrimaryAtItsOwn) {
   RoleState primary;
   primary.role = NodeRole::kPrimary;
   primary.epoch = 2;
   // A secondary at the same epoch, or one that knows less: nothing to fear.
-  EXPECT_EQ(FenceReason(primary, {.node = "b", .epoch = 2, .primary_epoch = 0}), "");
-  EXPECT_EQ(FenceReason(primary, {.node = "b", .epoch = 1, .primary_epoch = 1}), "");
+  EXPECT_EQ(FenceReason(primary, Claim(2, 0)), "");
+  EXPECT_EQ(FenceReason(primary, Claim(1, 1)), "");
   // Another node was promoted after this one.
-  EXPECT_NE(FenceReason(primary, {.node = "b", .epoch = 3, .primary_epoch = 3}).find("epoch 3"),
-            std::string::npos);
-  EXPECT_NE(FenceReason(primary, {.node = "b", .epoch = 3, .primary_epoch = 0}), "");
+  EXPECT_NE(FenceReason(primary, Claim(3, 3)).find("epoch 3"), std::string::npos);
+  EXPECT_NE(FenceReason(primary, Claim(3, 0)), "");
   // Both primary at epoch 2 (both started as primary, say): each fences itself, whatever the
   // order they hear of each other in (a fenced one still says at which epoch it was primary).
-  EXPECT_NE(
-      FenceReason(primary, {.node = "b", .epoch = 2, .primary_epoch = 2}).find("two primaries"),
-      std::string::npos);
+  EXPECT_NE(FenceReason(primary, Claim(2, 2)).find("two primaries"), std::string::npos);
   // A secondary or an already fenced node has nothing to fence.
   RoleState secondary;
-  EXPECT_EQ(FenceReason(secondary, {.node = "b", .epoch = 9, .primary_epoch = 9}), "");
+  EXPECT_EQ(FenceReason(secondary, Claim(9, 9)), "");
   RoleState fenced = primary;
   fenced.fenced = true;
-  EXPECT_EQ(FenceReason(fenced, {.node = "b", .epoch = 9, .primary_epoch = 9}), "");
+  EXPECT_EQ(FenceReason(fenced, Claim(9, 9)), "");
   EXPECT_EQ(PrimaryEpoch(primary), 2u);
   EXPECT_EQ(PrimaryEpoch(secondary), 0u);
+}
+
+TEST(RoleKeeperTest, AnOldPrimaryFencedByTheNewOneRecordsTheForkPointItWasTold) {
+  NodeConfig config;
+  config.node.state_dir = MakeDir();
+  config.node.role = NodeRole::kPrimary;
+  Result<RoleState> first = LoadRoleState(config);
+  ASSERT_TRUE(first.ok());
+  RoleKeeper keeper(config.node.state_dir, "a", *first);
+  std::string fenced_with;
+  keeper.set_on_fence([&](const std::string& reason) { fenced_with = reason; });
+  PeerClaim promoted = Claim(2, 2);
+  promoted.fork = {.epoch = 2,
+                   .promoted = "b",
+                   .old_primary = "a",
+                   .journal_seq = 7,
+                   .gtid = "0-1-7",
+                   .binlog_file = "bin.000001",
+                   .binlog_offset = 900,
+                   .manifest = "",
+                   .at = 1765000000,
+                   .lost = ""};
+  EXPECT_NE(keeper.Hear(promoted), "");
+  EXPECT_EQ(fenced_with, keeper.state().fenced_by);
+  // Saved: a restart knows it is fenced and where its tail begins.
+  Result<RoleState> saved = LoadRoleState(config);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(saved->fenced);
+  ASSERT_EQ(saved->forks.size(), 1u);
+  EXPECT_EQ(saved->forks[0], promoted.fork);
+  // Told again, nothing changes.
+  fenced_with.clear();
+  EXPECT_EQ(keeper.Hear(promoted), "");
+  EXPECT_EQ(fenced_with, "");
+  EXPECT_EQ(keeper.state().forks.size(), 1u);
+  std::filesystem::remove_all(config.node.state_dir);
 }
 
 }  // namespace
