@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "sync/unique_fd.h"
 
@@ -104,5 +105,22 @@ Status WriteFileAtomically(const std::string& path, std::string_view content, st
   return Status::Ok();
 }
 
+Result<std::string> ReadSmallFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return Status::NotFound(fmt::format("no {} {}", what, path));
+    return Status::IoError(fmt::format("read {} {}: {}", what, path, std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Status RemoveSmallFile(const std::string& path, std::string_view what) {
+  if (std::remove(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::IoError(fmt::format("remove {} {}: {}", what, path, std::strerror(errno)));
+  }
+  return Status::Ok();
+}
 
 }  // namespace replsync

@@ -4,12 +4,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "sync/atomic_file.h"
 
 namespace replsync {
@@ -62,23 +56,13 @@ Status WriteBootstrapRequest(const std::string& state_dir, const BootstrapReques
 }
 
 Result<BootstrapRequest> ReadBootstrapRequest(const std::string& state_dir) {
-  const std::string path = BootstrapRequestPath(state_dir);
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return Status::NotFound("no bootstrap request " + path);
-    return Status::IoError("read bootstrap request " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return BootstrapRequest::Parse(text.str());
+  RS_ASSIGN_OR_RETURN(std::string text,
+                      ReadSmallFile(BootstrapRequestPath(state_dir), "bootstrap request"));
+  return BootstrapRequest::Parse(text);
 }
 
 Status RemoveBootstrapRequest(const std::string& state_dir) {
-  const std::string path = BootstrapRequestPath(state_dir);
-  if (std::remove(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::IoError("remove bootstrap request " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  return RemoveSmallFile(BootstrapRequestPath(state_dir), "bootstrap request");
 }
 
 }  // namespace replsync

@@ -4,12 +4,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "sync/atomic_file.h"
 
 namespace replsync {
@@ -33,17 +27,6 @@ Result<rapidjson::Document> ParseObject(std::string_view json, const char* what)
     return Status::InvalidArgument(std::string(what) + ": no token");
   }
   return doc;
-}
-
-Result<std::string> ReadWhole(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return Status::NotFound(std::string("no ") + what + " " + path);
-    return Status::IoError(std::string("read ") + what + " " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -118,20 +101,17 @@ Status WritePromoteReply(const std::string& state_dir, const PromoteReply& reply
 
 Result<PromoteRequest> ReadPromoteRequest(const std::string& state_dir) {
   RS_ASSIGN_OR_RETURN(std::string text,
-                      ReadWhole(PromoteRequestPath(state_dir), "promote request"));
+                      ReadSmallFile(PromoteRequestPath(state_dir), "promote request"));
   return PromoteRequest::Parse(text);
 }
 Result<PromoteReply> ReadPromoteReply(const std::string& state_dir) {
-  RS_ASSIGN_OR_RETURN(std::string text, ReadWhole(PromoteReplyPath(state_dir), "promote reply"));
+  RS_ASSIGN_OR_RETURN(std::string text,
+                      ReadSmallFile(PromoteReplyPath(state_dir), "promote reply"));
   return PromoteReply::Parse(text);
 }
 
 Status RemovePromoteRequest(const std::string& state_dir) {
-  const std::string path = PromoteRequestPath(state_dir);
-  if (std::remove(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::IoError("remove promote request " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  return RemoveSmallFile(PromoteRequestPath(state_dir), "promote request");
 }
 
 }  // namespace replsync

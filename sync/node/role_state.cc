@@ -4,11 +4,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "sync/atomic_file.h"
 
 namespace replsync {
@@ -182,19 +177,15 @@ std::string RoleStatePath(const std::string& state_dir) { return state_dir + "/r
 
 Result<RoleState> LoadRoleState(const NodeConfig& config) {
   const std::string path = RoleStatePath(config.node.state_dir);
-  std::ifstream in(path);
-  if (!in) {
-    if (errno != ENOENT) {
-      return Status::IoError("read the role state " + path + ": " + std::strerror(errno));
-    }
+  Result<std::string> text = ReadSmallFile(path, "the role state");
+  if (text.status().IsNotFound()) {
     RoleState first;
     first.role = config.node.role;
     RS_RETURN_IF_ERROR(SaveRoleState(config.node.state_dir, first));
     return first;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<RoleState> state = RoleState::Parse(text.str());
+  if (!text.ok()) return text.status();
+  Result<RoleState> state = RoleState::Parse(*text);
   if (!state.ok()) return state.status().WithContext(path);
   return state;
 }
