@@ -175,19 +175,21 @@ std::string FenceReason(const RoleState& self, const PeerClaim& peer) {
 
 std::string RoleStatePath(const std::string& state_dir) { return state_dir + "/role.json"; }
 
-Result<RoleState> LoadRoleState(const NodeConfig& config) {
-  const std::string path = RoleStatePath(config.node.state_dir);
-  Result<std::string> text = ReadSmallFile(path, "the role state");
-  if (text.status().IsNotFound()) {
-    RoleState first;
-    first.role = config.node.role;
-    RS_RETURN_IF_ERROR(SaveRoleState(config.node.state_dir, first));
-    return first;
-  }
-  if (!text.ok()) return text.status();
-  Result<RoleState> state = RoleState::Parse(*text);
+Result<RoleState> ReadRoleState(const std::string& state_dir) {
+  const std::string path = RoleStatePath(state_dir);
+  RS_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "the role state"));
+  Result<RoleState> state = RoleState::Parse(text);
   if (!state.ok()) return state.status().WithContext(path);
   return state;
+}
+
+Result<RoleState> LoadRoleState(const NodeConfig& config) {
+  Result<RoleState> state = ReadRoleState(config.node.state_dir);
+  if (!state.status().IsNotFound()) return state;
+  RoleState first;
+  first.role = config.node.role;
+  RS_RETURN_IF_ERROR(SaveRoleState(config.node.state_dir, first));
+  return first;
 }
 
 Status SaveRoleState(const std::string& state_dir, const RoleState& state) {

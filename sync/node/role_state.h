@@ -72,7 +72,11 @@ std::string FenceReason(const RoleState& self, const PeerClaim& peer);
 
 std::string RoleStatePath(const std::string& state_dir);  // role.json
 
-// The node's state; at its first start (no file) the TOML role with epoch 1, written first.
+// The state the node's replsyncd keeps, read only: NotFound when there is none (the daemon never
+// ran with this state_dir), IoError naming the path, Parse's errors (with the path).
+Result<RoleState> ReadRoleState(const std::string& state_dir);
+// The node's state for its daemon; at its first start (no file) the TOML role with epoch 1,
+// written first.
 // IoError names the path; Parse's errors (a damaged file is never replaced silently).
 Result<RoleState> LoadRoleState(const NodeConfig& config);
 // Replaces the file atomically (mode 0600). IoError names the path.

@@ -59,9 +59,7 @@ class FailoverTest : public testing::NodePairTest {
   }
 
   RoleState Role(const std::string& node) {
-    NodeConfig config;
-    config.node.state_dir = dir_ + "/" + node + "-state";
-    Result<RoleState> state = LoadRoleState(config);
+    Result<RoleState> state = ReadRoleState(dir_ + "/" + node + "-state");
     EXPECT_TRUE(state.ok()) << state.status().ToString();
     return state.ok() ? *state : RoleState{};
   }

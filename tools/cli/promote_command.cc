@@ -27,7 +27,7 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
                state_dir, options.config_path);
     return 2;
   }
-  if (Result<RoleState> role = LoadRoleState(*config);
+  if (Result<RoleState> role = ReadRoleState(state_dir);
       role.ok() && role->role != NodeRole::kSecondary) {
     fmt::print(stderr, "replsync promote: this node is already the primary (epoch {}{})\n",
                role->epoch, role->fenced ? ", fenced: `replsync rejoin` makes it follow" : "");

@@ -4,7 +4,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <ctime>
 #include <optional>
 
 #include "capture/binlog/binlog_tail.h"
@@ -109,7 +108,14 @@ int RunRejoin(const RejoinCommandOptions& options, std::FILE* out) {
     fmt::print(stderr, "replsync rejoin: {}\n", config.status().message());
     return 2;
   }
-  Result<RoleState> role = LoadRoleState(*config);
+  Result<RoleState> role = ReadRoleState(config->node.state_dir);
+  if (role.status().IsNotFound()) {
+    fmt::print(stderr,
+               "replsync rejoin: {}: replsyncd never ran with this state_dir, so this node was "
+               "never primary: there is nothing to rejoin\n",
+               role.status().message());
+    return 1;
+  }
   if (!role.ok()) {
     fmt::print(stderr, "replsync rejoin: {}\n", role.status().message());
     return 2;

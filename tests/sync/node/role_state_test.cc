@@ -21,6 +21,9 @@ TEST(RoleStateTest, TheConfiguredRoleCountsOnlyAtTheFirstStart) {
   NodeConfig config;
   config.node.state_dir = MakeDir();
   config.node.role = NodeRole::kPrimary;
+  // Reading alone writes nothing (the commands read; only the daemon's start writes).
+  EXPECT_TRUE(ReadRoleState(config.node.state_dir).status().IsNotFound());
+  EXPECT_FALSE(std::filesystem::exists(RoleStatePath(config.node.state_dir)));
   Result<RoleState> first = LoadRoleState(config);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->role, NodeRole::kPrimary);
@@ -149,7 +152,7 @@ TEST(RoleKeeperTest, AnOldPrimaryFencedByTheNewOneRecordsTheForkPointItWasTold) 
   EXPECT_NE(keeper.Hear(promoted), "");
   EXPECT_EQ(fenced_with, keeper.state().fenced_by);
   // Saved: a restart knows it is fenced and where its tail begins.
-  Result<RoleState> saved = LoadRoleState(config);
+  Result<RoleState> saved = ReadRoleState(config.node.state_dir);
   ASSERT_TRUE(saved.ok());
   EXPECT_TRUE(saved->fenced);
   ASSERT_EQ(saved->forks.size(), 1u);
