@@ -142,12 +142,12 @@ Status PrimaryNode::Start() {
   if (options_.role != nullptr && options_.role->state().fenced) {
     // A fenced old primary: its database read-only, nothing captured or served; the shipper
     // answers the peers' probes (it says it is fenced) and refuses sessions.
-    fenced_ = true;
     read_only_ = std::make_unique<ReadOnlyKeeper>(
         ReadOnlyKeeper::Options{.mysql = MysqlOptionsOf(config_.mysql), .who = "primary: fenced"});
     spdlog::error(
         "primary: this node is fenced ({}): its database is kept read-only and it "
-        "serves no secondary; `replsync rejoin` makes it follow the current primary",
+        "serves no secondary; `replsync rejoin --dry-run` reports its unshipped tail, and "
+        "README \"Failover\" says how to bring it back as a secondary",
         options_.role->state().fenced_by);
     read_only_->Start();
     if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
@@ -200,7 +200,7 @@ NodeStatus PrimaryNode::status() const {
     status.fenced_by = role.fenced_by;
     status.peers_asked = peer_watch_ && peer_watch_->first_round_done();
   }
-  if (status.fenced && !fenced_) {
+  if (status.fenced && read_only_ == nullptr) {
     // Fenced while it ran: the daemon starts it again fenced.
     status.state = "fencing";
   } else if (status.fenced) {

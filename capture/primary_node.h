@@ -13,9 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "capture/bootstrap_server.h"
@@ -84,9 +82,8 @@ class PrimaryNode : public Node {
   std::unique_ptr<CaptureService> capture_;
   std::unique_ptr<FileCapture> files_;     // when files replicate
   std::unique_ptr<PeerWatch> peer_watch_;  // with options_.role
-  // Fenced: keeps the database read-only (set again if someone turns it off) until Stop.
+  // Started fenced: keeps the database read-only (set again if someone turns it off) until Stop.
   std::unique_ptr<ReadOnlyKeeper> read_only_;
-  bool fenced_ = false;  // started fenced
   // files_ once it runs: the shipper's callbacks (its thread) reach the file capture through it.
   std::atomic<FileCapture*> running_files_{nullptr};
   bool started_ = false;  // Start succeeded; Stop not called since
