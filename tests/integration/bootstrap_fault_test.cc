@@ -327,6 +327,14 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
   Command& command = StartCommand();
 
   ASSERT_NO_FATAL_FAILURE(WaitCopying(8000));
+  // The quick statements first, while most of app.big is still to come (the tables referencing
+  // it wait for it): the ALTERs below can take seconds on shared CPUs, long enough for app.big to
+  // be done and old_name to be copied before a rename placed after them.
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "DROP TABLE app.doomed"));
+  const std::string old_name_at_rename = Progress("old_name");
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "RENAME TABLE app.old_name TO app.new_name"));
+  ASSERT_NO_FATAL_FAILURE(
+      Sql(*primary_, "INSERT INTO app.new_name VALUES (5000, NULL, 'after the rename')"));
   const std::string indexed_at_ddl = Progress("indexed");
   ASSERT_NO_FATAL_FAILURE(
       Sql(*primary_, "ALTER TABLE app.indexed DROP INDEX ka, ADD COLUMN c INT, ADD KEY kc (c, a)"));
@@ -342,11 +350,6 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
       Sql(*primary_,
           "CREATE TABLE app.fresh (id INT PRIMARY KEY, v VARCHAR(20));"
           "INSERT INTO app.fresh SELECT seq, CONCAT('v', seq) FROM seq.seq_1_to_500"));
-  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "DROP TABLE app.doomed"));
-  const std::string old_name_at_rename = Progress("old_name");
-  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "RENAME TABLE app.old_name TO app.new_name"));
-  ASSERT_NO_FATAL_FAILURE(
-      Sql(*primary_, "INSERT INTO app.new_name VALUES (5000, NULL, 'after the rename')"));
   std::optional<NodeStatus::Bootstrap> after_ddl = Bootstrap();
 
   const CommandRun& run = command.Wait();
