@@ -213,6 +213,12 @@ void Bootstrapper::Prepare() {
     }
     return;
   }
+  // A request waiting (`replsync bootstrap`, or `replsync rejoin`, which made this old primary a
+  // secondary): the applier waits for the copy rather than apply a stream it is to replace.
+  if (ReadBootstrapRequest(options_.config.node.state_dir).ok()) {
+    options_.stream.set_hold(verify::StopBefore::All());
+    return;
+  }
   if (!*row && options_.config.node.bootstrap_auto) {
     Result<std::vector<std::string>> there = WhatIsThere(**session, options_.config, Streamed());
     if (there.ok() && there->empty()) options_.stream.set_hold(verify::StopBefore::All());

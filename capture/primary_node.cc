@@ -1,9 +1,11 @@
 #include "capture/primary_node.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 #include "sync/mysql/mysql_session.h"
 #include "sync/text.h"
@@ -181,6 +183,30 @@ void PrimaryNode::Stop() {
   CaptureStatus c = capture_->status();
   spdlog::info("primary: stopped cleanly; binlog checkpoint {} gtid '{}', journal seq {}",
                c.checkpoint.ToString(), c.checkpoint_gtid, journal_->last_seq());
+}
+
+Result<std::vector<TailFileChange>> PrimaryNode::FileChangesAfter(uint64_t seq) const {
+  std::vector<TailFileChange> changes;
+  for (uint64_t next = seq + 1;;) {
+    RS_ASSIGN_OR_RETURN(auto batch, journal_->Read(next, 1000, 16 << 20));
+    if (batch.empty()) return changes;
+    for (const auto& [entry_seq, bytes] : batch) {
+      next = entry_seq + 1;
+      pb::JournalEntry entry;
+      if (!entry.ParseFromString(bytes)) {
+        return Status::Corruption(fmt::format("journal entry {} cannot be parsed", entry_seq));
+      }
+      if (!entry.has_file() || entry.file().part() != 0 || entry.file().abandoned()) continue;
+      const pb::FileChange& file = entry.file();
+      static constexpr const char* kNames[] = {"unknown", "file",   "directory",
+                                               "symlink", "delete", "rename"};
+      const auto kind = static_cast<size_t>(file.kind());
+      changes.push_back({.seq = entry_seq,
+                         .change = kind < std::size(kNames) ? kNames[kind] : "unknown",
+                         .path = file.path(),
+                         .from_path = file.from_path()});
+    }
+  }
 }
 
 NodeStatus PrimaryNode::status() const {

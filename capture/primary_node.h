@@ -64,6 +64,7 @@ class PrimaryNode : public Node {
   // full, "waiting" while the capture connects to its server, else "running"; error: the
   // capture's last error, else the shipper's, else the file capture's.
   NodeStatus status() const override;
+  Result<std::vector<TailFileChange>> FileChangesAfter(uint64_t seq) const override;
 
  private:
   PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,

@@ -503,4 +503,11 @@ Result<NodeConfig> NodeConfig::Parse(std::string_view toml_text, const std::stri
   return c;
 }
 
+const NodeConfig::Peer* NodeConfig::FindPeer(const std::string& name) const {
+  for (const Peer& peer : peers) {
+    if (peer.name == name) return &peer;
+  }
+  return nullptr;
+}
+
 }  // namespace replsync

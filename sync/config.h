@@ -133,6 +133,8 @@ struct NodeConfig {
     bool operator==(const Peer&) const = default;
   };
   std::vector<Peer> peers;  // sorted by name
+  // The peer of that name; nullptr when there is none.
+  const Peer* FindPeer(const std::string& name) const;
 
   struct Log {
     std::string level = "info";  // trace, debug, info, warn, error

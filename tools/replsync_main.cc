@@ -203,17 +203,22 @@ int main(int argc, char** argv) {
   replsync::cli::RejoinCommandOptions rejoin;
   CLI::App* rejoin_cmd = app.add_subcommand(
       "rejoin",
-      "On a fenced old primary (schemas/failover.md): report its unshipped tail, the\n"
-      "transactions in its own binlog after the fork point (where the promoted node's data left\n"
-      "this node's) that changed the replicated databases, each with its GTID, positions, tables\n"
-      "and row counts. Only --dry-run is built yet (quarantining the tail and following the new\n"
-      "primary come next).\n"
-      "Exit 0: no tail; 1: a tail (listed); 2: could not tell (the reason is printed).");
+      "On a fenced old primary (schemas/failover.md), while its replsyncd runs: find its\n"
+      "unshipped tail - the transactions in its own binlog after the fork point (where the\n"
+      "promoted node's data left this node's) that changed the replicated databases, each with\n"
+      "its GTID, positions, tables and row counts, and the file changes its journal holds after\n"
+      "the fork - and quarantine it in <state_dir>/quarantine/<epoch>/ (tail.binlog, which\n"
+      "mariadb-binlog reads; copies of the files; report.json), never merging it. Then the node\n"
+      "becomes a secondary of the promoted node and a bootstrap --resync makes its rows and\n"
+      "files the new primary's; the command shows its progress.\n"
+      "Exit 0: the node follows the new primary (with --dry-run: no tail); 1: refused, or with\n"
+      "--dry-run a tail (listed); 2: could not (the reason is printed).");
   rejoin_cmd->add_option("--config", rejoin.config_path, "This node's configuration file")
       ->required()
       ->check(CLI::ExistingFile);
   rejoin_cmd->add_flag("--dry-run", rejoin.dry_run, "Report the tail; change nothing");
-  rejoin_cmd->add_flag("--json", rejoin.json, "The report as one JSON object");
+  rejoin_cmd->add_flag("--json", rejoin.json,
+                       "The report as one JSON object, then the bootstrap's progress objects");
 
   CLI11_PARSE(app, argc, argv);
 

@@ -1,5 +1,12 @@
 #include "capture/binlog/binlog_tail.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
 #include "capture/binlog/binlog_decoder.h"
 #include "capture/binlog/ddl_target.h"
 #include "capture/binlog/row_decoder.h"
@@ -64,10 +71,69 @@ class TailSink : public TransactionSink {
   RowImage before_, after_;
 };
 
+// Hands out `source`'s events and writes each real one to a file (ReadBinlogTail's copy).
+class CopyingSource : public BinlogSource {
+ public:
+  CopyingSource(std::unique_ptr<BinlogSource> source, std::string path)
+      : source_(std::move(source)), path_(std::move(path)) {}
+  ~CopyingSource() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  Status Open() {
+    file_ = std::fopen(path_.c_str(), "wbe");
+    if (file_ == nullptr) return Error("open");
+    return Write(
+        "\xfe"
+        "bin");
+  }
+  Result<bool> Next(RawEvent* event) override {
+    RS_ASSIGN_OR_RETURN(bool more, source_->Next(event));
+    if (!more || event->data.size() < kHeaderSize) return more;
+    const auto type = static_cast<uint8_t>(event->data[4]);
+    const uint16_t flags = static_cast<uint8_t>(event->data[17]) |
+                           static_cast<uint16_t>(static_cast<uint8_t>(event->data[18]) << 8);
+    if (type == kHeartbeat || (type == kRotate && (flags & kArtificial) != 0)) return more;
+    RS_RETURN_IF_ERROR(Write(event->data));
+    return more;
+  }
+  std::string Describe() const override { return source_->Describe(); }
+  Status Finish() {
+    if (std::fflush(file_) != 0) return Error("write");
+    if (::fsync(fileno(file_)) != 0) return Error("fsync");
+    std::FILE* file = std::exchange(file_, nullptr);
+    if (std::fclose(file) != 0) return Error("close");
+    return Status::Ok();
+  }
+
+ private:
+  static constexpr size_t kHeaderSize = 19;
+  static constexpr uint8_t kRotate = 4, kHeartbeat = 27;
+  static constexpr uint16_t kArtificial = 0x20;  // LOG_EVENT_ARTIFICIAL_F
+  Status Error(const char* step) const {
+    return Status::IoError("copy of the binlog tail " + path_ + ": " + step + ": " +
+                           std::strerror(errno));
+  }
+  Status Write(std::string_view bytes) {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) return Error("write");
+    return Status::Ok();
+  }
+  std::unique_ptr<BinlogSource> source_;
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
 }  // namespace
 
 Result<BinlogTail> ReadBinlogTail(std::unique_ptr<BinlogSource> source,
-                                  const DatabaseFilter& filter) {
+                                  const DatabaseFilter& filter, const std::string& copy_path) {
+  CopyingSource* copy = nullptr;
+  if (!copy_path.empty()) {
+    auto copying = std::make_unique<CopyingSource>(std::move(source), copy_path);
+    RS_RETURN_IF_ERROR(copying->Open());
+    copy = copying.get();
+    source = std::move(copying);
+  }
   BinlogTail tail;
   TailSink sink(filter, &tail);
   TransactionAssembler assembler(&sink);
@@ -78,6 +144,7 @@ Result<BinlogTail> ReadBinlogTail(std::unique_ptr<BinlogSource> source,
     RS_RETURN_IF_ERROR(assembler.Feed(*event));
   }
   tail.end = assembler.committed_position();
+  if (copy != nullptr) RS_RETURN_IF_ERROR(copy->Finish());
   return tail;
 }
 

@@ -36,8 +36,11 @@ struct BinlogTail {
 };
 
 // Reads `source` (which starts at the position after the fork and stops at the binlog's end)
-// through to its end. Errors: the source's and the decoder's, naming the position.
+// through to its end. With `copy_path`, every event read (all databases; not the ROTATEs and
+// heartbeats a server makes up for its reader) is also written there after the binlog magic, a
+// binlog file `mariadb-binlog` reads, made durable before this returns: the quarantined segment.
+// Errors: the source's and the decoder's, naming the position; IoError naming `copy_path`.
 Result<BinlogTail> ReadBinlogTail(std::unique_ptr<BinlogSource> source,
-                                  const DatabaseFilter& filter);
+                                  const DatabaseFilter& filter, const std::string& copy_path = "");
 
 }  // namespace replsync::capture

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "sync/clock.h"
 #include "sync/config.h"
@@ -17,6 +18,14 @@
 #include "sync/status.h"
 
 namespace replsync {
+
+// A file change an old primary journaled after a sequence (`replsync rejoin`'s file tail).
+struct TailFileChange {
+  uint64_t seq = 0;
+  std::string change;     // "file", "directory", "symlink", "delete", "rename"
+  std::string path;       // relative to the repository
+  std::string from_path;  // rename: where it came from
+};
 
 // A running role. Thread-safety: status() may be called from any thread while the node runs;
 // Start and Stop from the thread that owns the node.
@@ -42,6 +51,12 @@ class Node {
     (void)force;
     (void)timeout;
     return Status::FailedPrecondition("this node is not a secondary");
+  }
+  // A primary's part of `replsync rejoin`: the file changes its journal holds after sequence
+  // `seq` (parts of one change once), oldest first.
+  virtual Result<std::vector<TailFileChange>> FileChangesAfter(uint64_t seq) const {
+    (void)seq;
+    return Status::FailedPrecondition("this node is not a primary");
   }
 };
 

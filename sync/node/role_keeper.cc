@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace replsync {
 
 RoleKeeper::RoleKeeper(std::string state_dir, std::string node_name, RoleState state)
@@ -74,6 +76,21 @@ Result<RoleState> RoleKeeper::Promote(ForkPoint fork, int64_t now_unix) {
   fork.promoted = node_name_;
   fork.at = now_unix;
   next.forks.push_back(std::move(fork));
+  RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
+  state_ = next;
+  return next;
+}
+
+Result<RoleState> RoleKeeper::Rejoin(const ForkPoint& fork) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_.role != NodeRole::kPrimary || !state_.fenced) {
+    return Status::FailedPrecondition("this node is not a fenced old primary");
+  }
+  RoleState next = state_;
+  next.role = NodeRole::kSecondary;
+  next.epoch = std::max(state_.epoch, fork.epoch);
+  next.fenced = false;
+  next.fenced_by.clear();
   RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
   state_ = next;
   return next;

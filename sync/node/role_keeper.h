@@ -37,6 +37,10 @@ class RoleKeeper {
   // set here) appended: saved before it counts. Returns the new state; FailedPrecondition for a
   // node that is not a secondary, the save's error (nothing changed) otherwise.
   Result<RoleState> Promote(ForkPoint fork, int64_t now_unix);
+  // Makes this fenced old primary a secondary of the node promoted after it, at that promotion's
+  // epoch (or its own when higher), unfenced: saved before it counts. FailedPrecondition for a
+  // node that is not a fenced primary, the save's error (nothing changed) otherwise.
+  Result<RoleState> Rejoin(const ForkPoint& fork);
 
  private:
   const std::string state_dir_;

@@ -155,6 +155,42 @@ Result<RoleState> RoleState::Parse(std::string_view json) {
   return state;
 }
 
+std::optional<ForkPoint> TakeoverFork(const RoleState& state, const std::string& self) {
+  for (auto it = state.forks.rbegin(); it != state.forks.rend(); ++it) {
+    if (it->old_primary == self && it->promoted != self) return *it;
+  }
+  return std::nullopt;
+}
+
+std::string FollowedNode(const RoleState& state, const std::string& self) {
+  if (state.forks.empty() || state.forks.back().promoted == self) return "";
+  return state.forks.back().promoted;
+}
+
+Status ApplyRoleState(const RoleState& state, NodeConfig* config) {
+  config->node.role = state.role;
+  const std::string followed = FollowedNode(state, config->node.name);
+  if (state.role != NodeRole::kSecondary || followed.empty()) return Status::Ok();
+  const NodeConfig::Peer* peer = config->FindPeer(followed);
+  if (peer == nullptr) {
+    return Status::FailedPrecondition(
+        "the node's role state says it follows " + followed + " (promoted at epoch " +
+        std::to_string(state.forks.back().epoch) + "), and " + config->source_path +
+        " has no [peers." + followed + "] table: add it (its endpoint and public key)");
+  }
+  config->transport.primary = peer->endpoint;
+  return Status::Ok();
+}
+
+Result<NodeConfig> LoadNodeConfig(const std::string& path) {
+  RS_ASSIGN_OR_RETURN(NodeConfig config, NodeConfig::Load(path));
+  Result<RoleState> state = ReadRoleState(config.node.state_dir);
+  if (state.status().IsNotFound()) return config;
+  if (!state.ok()) return state.status();
+  RS_RETURN_IF_ERROR(ApplyRoleState(*state, &config));
+  return config;
+}
+
 uint64_t PrimaryEpoch(const RoleState& state) {
   return state.role == NodeRole::kPrimary ? state.epoch : 0;
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,24 @@ uint64_t PrimaryEpoch(const RoleState& state);
 // primary at this node's epoch too (two nodes believed themselves primary: both fence, and an
 // operator promotes one, which raises the epoch).
 std::string FenceReason(const RoleState& self, const PeerClaim& peer);
+
+// The fork at which another node took over from `self` (the latest; nullopt when none is known):
+// where a fenced old primary's unshipped tail begins.
+std::optional<ForkPoint> TakeoverFork(const RoleState& state, const std::string& self);
+
+// The node a secondary follows by its state: the node of the latest promotion when that was not
+// `self`; "" when no promotion is known (the secondary follows its [transport] primary).
+std::string FollowedNode(const RoleState& state, const std::string& self);
+
+// `config` as `state` makes it: [node] role the state's, and for a secondary that knows of a
+// promotion, [transport] primary the promoted node's [peers] endpoint. FailedPrecondition when
+// that node has no [peers] table (saying what to add).
+Status ApplyRoleState(const RoleState& state, NodeConfig* config);
+
+// The configuration at `path` as the commands that act on a node's role use it: with the node's
+// role state applied (ReadRoleState, ApplyRoleState) once its daemon has run. NodeConfig::Load's
+// errors, the state's.
+Result<NodeConfig> LoadNodeConfig(const std::string& path);
 
 std::string RoleStatePath(const std::string& state_dir);  // role.json
 

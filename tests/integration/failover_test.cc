@@ -9,6 +9,7 @@
 #include <rapidjson/document.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -236,19 +237,26 @@ TEST_F(FailoverTest, HaproxySendsUsersToThePrimaryOnlyAndFollowsThePromotion) {
   EXPECT_EQ(reached(), "secondary");
 }
 
-// The secondary is cut off, the primary commits more (the tail), then the primary's node dies;
-// the secondary is promoted. The old primary comes back fenced, learns the fork point from the
-// new primary, and `replsync rejoin --dry-run` lists exactly the tail: the transactions on the
-// replicated database after the fork, with their tables and row counts, and not the ones on
-// another database.
-TEST_F(FailoverTest, AFencedOldPrimaryReportsItsUnshippedTail) {
+// Failover with a tail, and the rejoin. The secondary is cut off; the primary commits more and
+// changes files (the tail), then the primary's node dies (daemon kill -9); the secondary is
+// promoted and written to. The old primary comes back fenced, learns the fork point from the new
+// primary, and `replsync rejoin --dry-run` lists exactly the tail: the transactions on the
+// replicated database after the fork (with their tables and row counts, not the ones on another
+// database) and the file changes. `replsync rejoin` quarantines it (a binlog segment
+// mariadb-binlog reads, copies of the files, the report) and makes the old primary an equal,
+// following secondary of the new one: `replsync verify` exits 0 there.
+TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
   ASSERT_NO_FATAL_FAILURE(StartBoth());
+  const std::string repo = RepositoryPath("primary");
+  ASSERT_TRUE(testing::WriteConfigFile(repo + "/shipped.txt", "shipped"));
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
                               "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v "
                               "VARCHAR(20)); INSERT INTO app.t VALUES (1, 'shipped')"));
   ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(v) FROM app.t"));
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s));
   StopDaemon(Daemon("secondary"), SIGTERM);
-  // The tail: four transactions on app, three on a database that does not replicate.
+  // The tail: four transactions on app, three on a database that does not replicate, a file
+  // changed and one added.
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
                               "INSERT INTO app.t VALUES (2, 'a'), (3, 'b');"
                               "UPDATE app.t SET v = 'changed' WHERE id = 1;"
@@ -256,6 +264,14 @@ TEST_F(FailoverTest, AFencedOldPrimaryReportsItsUnshippedTail) {
                               "INSERT INTO other.x VALUES (1);"
                               "DELETE FROM app.t WHERE id = 2;"
                               "ALTER TABLE app.t ADD COLUMN c INT"));
+  const std::optional<NodeStatus> before = ReadStatus("primary");
+  ASSERT_TRUE(before && before->primary && before->primary->files);
+  const uint64_t journaled = before->primary->files->changes_journaled;
+  ASSERT_TRUE(testing::WriteConfigFile(repo + "/shipped.txt", "changed on the old primary"));
+  ASSERT_TRUE(testing::WriteConfigFile(repo + "/tail.txt", "only on the old primary"));
+  WaitForStatus("primary", "the two file changes journaled", [journaled](const NodeStatus& s) {
+    return s.primary && s.primary->files && s.primary->files->changes_journaled >= journaled + 2;
+  });
   Daemon("primary")->Signal(SIGKILL, 10s);
   Daemon("primary").reset();
   Daemon("secondary") = StartDaemon("secondary");
@@ -264,6 +280,7 @@ TEST_F(FailoverTest, AFencedOldPrimaryReportsItsUnshippedTail) {
   ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail("secondary", 40);
   WaitForStatus("secondary", "serving as primary",
                 [](const NodeStatus& s) { return s.role == "primary" && s.peers_asked; });
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.t VALUES (10, 'new primary')"));
 
   Daemon("primary") = StartDaemon("primary");
   ASSERT_NE(Daemon("primary"), nullptr);
@@ -284,24 +301,88 @@ TEST_F(FailoverTest, AFencedOldPrimaryReportsItsUnshippedTail) {
   EXPECT_EQ(txns[2]["tables"]["app.t"].GetUint64(), 1u);  // the DELETE
   ASSERT_EQ(txns[3]["ddl"].Size(), 1u);
   EXPECT_NE(std::string(txns[3]["ddl"][0].GetString()).find("ADD COLUMN c"), std::string::npos);
+  std::vector<std::string> gtids;
   for (rapidjson::SizeType i = 0; i < txns.Size(); ++i) {
-    EXPECT_NE(std::string(txns[i]["gtid"].GetString()), "") << i;
+    gtids.emplace_back(txns[i]["gtid"].GetString());
+    EXPECT_NE(gtids.back(), "") << i;
   }
   EXPECT_GE(doc["skipped_transactions"].GetUint64(), 3u);
   // The tail begins right where the promoted node stopped applying.
   const ForkPoint& fork = Role("primary").forks[0];
   EXPECT_EQ(std::string(txns[0]["begin"].GetString()),
             fork.binlog_file + ":" + std::to_string(fork.binlog_offset));
+  std::vector<std::string> paths;
+  for (const auto& f : doc["files"].GetArray()) {
+    EXPECT_EQ(std::string(f["change"].GetString()), "file");
+    paths.emplace_back(f["path"].GetString());
+  }
+  std::sort(paths.begin(), paths.end());
+  EXPECT_EQ(paths, (std::vector<std::string>{"shipped.txt", "tail.txt"})) << report.out;
+  EXPECT_EQ(std::string(doc["quarantine"].GetString()), "");
 
   const CommandRun text = RunReplsync("rejoin", "--dry-run", "", "primary");
   EXPECT_EQ(text.exit_code, 1) << text.err;
-  EXPECT_NE(text.out.find("unshipped tail of primary: 4 transactions"), std::string::npos)
+  EXPECT_NE(text.out.find("unshipped tail of primary: 4 transactions and 2 file changes"),
+            std::string::npos)
       << text.out;
-  // The new primary has nothing to rejoin; rejoin proper is not built yet and says so.
+  // The new primary has nothing to rejoin.
   EXPECT_EQ(RunReplsync("rejoin", "--dry-run").exit_code, 1);
-  const CommandRun proper = RunReplsync("rejoin", "", "", "primary");
-  EXPECT_EQ(proper.exit_code, 2);
-  EXPECT_NE(proper.err.find("not built yet"), std::string::npos) << proper.err;
+
+  const CommandRun rejoin = RunReplsync("rejoin", "", "", "primary");
+  ASSERT_EQ(rejoin.exit_code, 0) << rejoin.out << rejoin.err << Tail("primary", 60);
+  EXPECT_NE(rejoin.out.find("quarantined in"), std::string::npos) << rejoin.out;
+  EXPECT_NE(rejoin.out.find("done:"), std::string::npos) << rejoin.out;
+  EXPECT_EQ(Role("primary").role, NodeRole::kSecondary);
+  EXPECT_EQ(Role("primary").epoch, 2u);
+  EXPECT_FALSE(Role("primary").fenced);
+
+  // The quarantine: the report, the files as the old primary had them, its journal, and the
+  // binlog segment, which mariadb-binlog reads, holding the tail's transactions.
+  const std::string quarantine = dir_ + "/primary-state/quarantine/2";
+  EXPECT_TRUE(std::filesystem::exists(quarantine + "/report.json"));
+  EXPECT_TRUE(std::filesystem::is_directory(quarantine + "/journal"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/primary-state/journal"));
+  std::ifstream quarantined(quarantine + "/files/tail.txt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(quarantined), {}),
+            "only on the old primary");
+  std::string decoded;
+  FILE* pipe = popen(("/usr/bin/mariadb-binlog " + quarantine + "/tail.binlog 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) decoded.append(buf, n);
+  EXPECT_EQ(pclose(pipe), 0) << decoded;
+  for (const std::string& gtid : gtids) {
+    EXPECT_NE(decoded.find("GTID " + gtid), std::string::npos) << gtid << "\n" << decoded;
+  }
+
+  // Equal to the new primary, and following it.
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.t VALUES (11, 'after')"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(id, v ORDER BY id) FROM app.t"));
+  auto rows = Server("primary").Query("SELECT GROUP_CONCAT(id, v ORDER BY id) FROM app.t");
+  ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
+  EXPECT_EQ((*rows)[0][0], "1shipped,10new primary,11after");
+  // The tail's ADD COLUMN is undone too.
+  rows = Server("primary").Query(
+      "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND "
+      "TABLE_NAME = 't'");
+  ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
+  EXPECT_EQ((*rows)[0][0], "2");
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s));
+  EXPECT_FALSE(std::filesystem::exists(repo + "/tail.txt"));
+  std::ofstream(dir_ + "/primary.toml", std::ios::app) << fmt::format(
+      "\n[primary_mysql]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n"
+      "password = \"\"\n",
+      Server("secondary").port());
+  const CommandRun verify = RunReplsync("verify", "", "", "primary");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_EQ(ReadOnly("primary"), "1");
+  WaitForStatus("primary", "following the new primary", [](const NodeStatus& s) {
+    return s.role == "secondary" && s.secondary && s.error.empty();
+  });
+  Result<testing::HttpReply> health =
+      testing::HttpGet(health_ports_.at("primary"), "/health/secondary");
+  ASSERT_TRUE(health.ok()) << health.status().ToString();
+  EXPECT_EQ(health->code, 200) << health->body;
 }
 
 TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {

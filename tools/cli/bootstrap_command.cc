@@ -9,6 +9,7 @@
 #include "sync/config.h"
 #include "sync/node/bootstrap_request.h"
 #include "sync/node/node_status.h"
+#include "sync/node/role_state.h"
 #include "sync/node/status_file.h"
 #include "sync/verify/consistent_point.h"
 
@@ -68,7 +69,7 @@ std::string ProgressLine(const NodeStatus::Bootstrap& b) {
 }  // namespace
 
 int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
-  Result<NodeConfig> config = NodeConfig::Load(options.config_path);
+  Result<NodeConfig> config = LoadNodeConfig(options.config_path);
   if (!config.ok()) {
     fmt::print(stderr, "replsync bootstrap: {}\n", config.status().message());
     return 2;
@@ -76,8 +77,8 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
   const std::string& state_dir = config->node.state_dir;
   if (config->node.role != NodeRole::kSecondary) {
     fmt::print(stderr,
-               "replsync bootstrap: {} is a primary's configuration; run bootstrap on the "
-               "secondary, with its configuration\n",
+               "replsync bootstrap: this node is a primary ({}, or its role state); run "
+               "bootstrap on the secondary, with its configuration\n",
                options.config_path);
     return 2;
   }
@@ -113,6 +114,16 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
     }
   }
 
+  return FollowBootstrap(state_dir, token,
+                         {.json = options.json,
+                          .take_timeout = options.take_timeout,
+                          .poll = options.poll,
+                          .command = "replsync bootstrap"},
+                         out);
+}
+
+int FollowBootstrap(const std::string& state_dir, const std::string& token,
+                    const FollowBootstrapOptions& options, std::FILE* out) {
   const bool tty = !options.json && isatty(fileno(out)) != 0;
   const auto asked = std::chrono::steady_clock::now();
   auto last_line = asked - std::chrono::hours(1);
@@ -124,9 +135,9 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
     if (!b || b->token != token) {
       if (now - asked > options.take_timeout) {
         fmt::print(stderr,
-                   "replsync bootstrap: replsyncd did not take the request within {} s (is it "
+                   "{}: replsyncd did not take the request within {} s (is it "
                    "an older version? see its log)\n",
-                   options.take_timeout.count());
+                   options.command, options.take_timeout.count());
         return 2;
       }
     } else {
@@ -162,7 +173,7 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
                        "run again with --force to replace it with the primary's data, or with "
                        "--resync to keep it and copy only what differs\n");
           } else {
-            fmt::print(stderr, "replsync bootstrap: {}\n", b->error);
+            fmt::print(stderr, "{}: {}\n", options.command, b->error);
           }
         }
         return b->exit_code;
@@ -171,8 +182,9 @@ int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out) {
     if (!ReplsyncdRunning(state_dir)) {
       if (tty) fmt::print(out, "\n");
       fmt::print(stderr,
-                 "replsync bootstrap: replsyncd stopped; the bootstrap goes on where it stood "
-                 "when the daemon starts again (run replsync bootstrap again to follow it)\n");
+                 "{}: replsyncd stopped; the bootstrap goes on where it stood when the daemon "
+                 "starts again (run replsync bootstrap to follow it)\n",
+                 options.command);
       return 2;
     }
     std::this_thread::sleep_for(options.poll);

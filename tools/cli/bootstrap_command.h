@@ -27,4 +27,15 @@ struct BootstrapCommandOptions {
 // on a terminal one line rewritten in place, otherwise a line per phase and every 10 s.
 int RunBootstrap(const BootstrapCommandOptions& options, std::FILE* out);
 
+struct FollowBootstrapOptions {
+  bool json = false;
+  std::chrono::seconds take_timeout{30};
+  std::chrono::milliseconds poll{500};
+  const char* command = "replsync bootstrap";  // names the command in messages
+};
+// Shows the progress of the bootstrap under `token` in the daemon's status until it ends, as
+// RunBootstrap does, and returns its exit code (2 when the daemon does not take it or stops).
+int FollowBootstrap(const std::string& state_dir, const std::string& token,
+                    const FollowBootstrapOptions& options, std::FILE* out);
+
 }  // namespace replsync::cli

@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <thread>
-
 #include "sync/config.h"
-#include "sync/node/promote_request.h"
+#include "sync/node/role_request.h"
 #include "sync/node/role_state.h"
 #include "sync/node/status_file.h"
 #include "sync/verify/consistent_point.h"
@@ -33,31 +31,22 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
                role->epoch, role->fenced ? ", fenced: `replsync rejoin` makes it follow" : "");
     return 1;
   }
-  const std::string token = verify::NewBarrierToken();
-  if (Status st = WritePromoteRequest(state_dir, {.token = token, .force = options.force});
-      !st.ok()) {
-    fmt::print(stderr, "replsync promote: {}\n", st.message());
+  Result<RoleReply> reply = AskReplsyncd(state_dir,
+                                         {.token = verify::NewBarrierToken(),
+                                          .action = RoleRequest::Action::kPromote,
+                                          .force = options.force,
+                                          .dry_run = false},
+                                         options.timeout, options.poll);
+  if (!reply.ok()) {
+    fmt::print(stderr, "replsync promote: {}\n", reply.status().message());
     return 2;
   }
-  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    Result<PromoteReply> reply = ReadPromoteReply(state_dir);
-    if (reply.ok() && reply->token == token) {
-      if (options.json) {
-        fmt::print(out, "{}\n", reply->ToJson());
-      } else {
-        fmt::print(reply->exit_code == 0 ? out : stderr, "replsync promote: {}\n", reply->message);
-      }
-      return reply->exit_code;
-    }
-    std::this_thread::sleep_for(options.poll);
+  if (options.json) {
+    fmt::print(out, "{}\n", reply->ToJson());
+  } else {
+    fmt::print(reply->exit_code == 0 ? out : stderr, "replsync promote: {}\n", reply->message);
   }
-  (void)RemovePromoteRequest(state_dir);
-  fmt::print(stderr,
-             "replsync promote: no answer from replsyncd in {} s (its log says what it does); "
-             "the request was withdrawn if it was not taken\n",
-             options.timeout.count());
-  return 2;
+  return reply->exit_code;
 }
 
 }  // namespace replsync::cli

@@ -3,18 +3,26 @@
 #include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "capture/binlog/binlog_tail.h"
 #include "capture/binlog/source_factory.h"
+#include "sync/atomic_file.h"
 #include "sync/config.h"
 #include "sync/database_filter.h"
+#include "sync/node/role_request.h"
 #include "sync/node/role_state.h"
+#include "sync/node/status_file.h"
+#include "sync/verify/consistent_point.h"
+#include "tools/cli/bootstrap_command.h"
 
 namespace replsync::cli {
 namespace {
 
+namespace fs = std::filesystem;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void PutString(Writer& w, const char* key, const std::string& value) {
@@ -22,7 +30,28 @@ void PutString(Writer& w, const char* key, const std::string& value) {
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-std::string Json(const std::string& node, const ForkPoint& fork, const capture::BinlogTail& tail) {
+// Copies what `path` (relative to the repository) is now into `to`: a file's bytes, a link, a
+// folder (not its contents: each changed path is listed on its own). Gone: nothing.
+Status CopyTailPath(const std::string& repository, const std::string& path, const fs::path& to) {
+  const fs::path from = fs::path(repository) / path;
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(from, ec);
+  if (ec || !fs::exists(st)) return Status::Ok();
+  const fs::path target = to / path;
+  fs::create_directories(target.parent_path(), ec);
+  if (fs::is_directory(st)) {
+    fs::create_directories(target, ec);
+  } else if (fs::is_symlink(st) || fs::is_regular_file(st)) {
+    fs::remove(target, ec);
+    fs::copy(from, target, fs::copy_options::copy_symlinks, ec);
+  }
+  if (ec) return Status::IoError("quarantine " + from.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string RejoinTail::ToJson(const std::string& node) const {
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
@@ -39,7 +68,7 @@ std::string Json(const std::string& node, const ForkPoint& fork, const capture::
   w.EndObject();
   w.Key("transactions");
   w.StartArray();
-  for (const capture::TailTransaction& t : tail.transactions) {
+  for (const capture::TailTransaction& t : rows.transactions) {
     w.StartObject();
     PutString(w, "gtid", t.gtid);
     PutString(w, "begin", t.begin.ToString());
@@ -48,9 +77,9 @@ std::string Json(const std::string& node, const ForkPoint& fork, const capture::
     w.Uint(t.timestamp);
     w.Key("tables");
     w.StartObject();
-    for (const auto& [table, rows] : t.rows) {
+    for (const auto& [table, count] : t.rows) {
       w.Key(table.data(), static_cast<rapidjson::SizeType>(table.size()));
-      w.Uint64(rows);
+      w.Uint64(count);
     }
     w.EndObject();
     w.Key("ddl");
@@ -62,45 +91,121 @@ std::string Json(const std::string& node, const ForkPoint& fork, const capture::
   }
   w.EndArray();
   w.Key("skipped_transactions");
-  w.Uint64(tail.skipped);
-  PutString(w, "binlog_end", tail.end.ToString());
-  PutString(w, "files", "not compared yet");
+  w.Uint64(rows.skipped);
+  PutString(w, "binlog_end", rows.end.ToString());
+  w.Key("files");
+  w.StartArray();
+  for (const TailFileChange& f : files) {
+    w.StartObject();
+    w.Key("seq");
+    w.Uint64(f.seq);
+    PutString(w, "change", f.change);
+    PutString(w, "path", f.path);
+    if (!f.from_path.empty()) PutString(w, "from_path", f.from_path);
+    w.EndObject();
+  }
+  w.EndArray();
+  PutString(w, "quarantine", quarantine);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-void PrintText(const std::string& node, const ForkPoint& fork, const capture::BinlogTail& tail,
-               std::FILE* out) {
-  fmt::print(out,
-             "fork: node {} was promoted at epoch {} after applying this node's binlog up to {} "
-             "(gtid '{}')\n",
-             fork.promoted, fork.epoch,
-             BinlogPosition{fork.binlog_file, fork.binlog_offset}.ToString(), fork.gtid);
-  if (tail.transactions.empty()) {
-    fmt::print(out,
-               "no unshipped tail: {} holds nothing after the fork for the replicated "
-               "databases ({} other transactions, binlog end {})\n",
-               node, tail.skipped, tail.end.ToString());
-    return;
+std::string RejoinTail::ToText(const std::string& node) const {
+  std::string text = fmt::format(
+      "fork: node {} was promoted at epoch {} after applying this node's binlog up to {} (gtid "
+      "'{}') and its journal up to sequence {}\n",
+      fork.promoted, fork.epoch, BinlogPosition{fork.binlog_file, fork.binlog_offset}.ToString(),
+      fork.gtid, fork.journal_seq);
+  if (empty()) {
+    return text + fmt::format(
+                      "no unshipped tail: {} holds nothing after the fork for the replicated "
+                      "databases or the repository ({} other transactions, binlog end {})\n",
+                      node, rows.skipped, rows.end.ToString());
   }
-  fmt::print(out, "unshipped tail of {}: {} transactions the new primary does not have:\n", node,
-             tail.transactions.size());
-  for (const capture::TailTransaction& t : tail.transactions) {
+  text += fmt::format(
+      "unshipped tail of {}: {} transactions and {} file changes the new primary "
+      "does not have:\n",
+      node, rows.transactions.size(), files.size());
+  for (const capture::TailTransaction& t : rows.transactions) {
     std::string tables;
-    for (const auto& [table, rows] : t.rows) {
-      tables += fmt::format("{}{} ({} rows)", tables.empty() ? "" : ", ", table, rows);
+    for (const auto& [table, count] : t.rows) {
+      tables += fmt::format("{}{} ({} rows)", tables.empty() ? "" : ", ", table, count);
     }
-    fmt::print(out, "  {} at {}: {}{}\n", t.gtid.empty() ? "(no gtid)" : t.gtid, t.begin.ToString(),
-               tables, t.ddl.empty() ? "" : fmt::format("; {} DDL", t.ddl.size()));
-    for (const std::string& sql : t.ddl) fmt::print(out, "      {}\n", sql);
+    text +=
+        fmt::format("  {} at {}: {}{}\n", t.gtid.empty() ? "(no gtid)" : t.gtid, t.begin.ToString(),
+                    tables, t.ddl.empty() ? "" : fmt::format("; {} DDL", t.ddl.size()));
+    for (const std::string& sql : t.ddl) text += fmt::format("      {}\n", sql);
   }
-  fmt::print(out,
-             "({} transactions on other databases left out; binlog end {}; files not compared "
-             "yet)\n",
-             tail.skipped, tail.end.ToString());
+  for (const TailFileChange& f : files) {
+    text += fmt::format("  file change {}: {} {}{}\n", f.seq, f.change, f.path,
+                        f.from_path.empty() ? "" : " (from " + f.from_path + ")");
+  }
+  text += fmt::format("({} transactions on other databases left out; binlog end {})\n",
+                      rows.skipped, rows.end.ToString());
+  if (!quarantine.empty()) text += "quarantined in " + quarantine + "\n";
+  return text;
 }
 
-}  // namespace
+std::string QuarantineDir(const std::string& state_dir, uint64_t epoch) {
+  return state_dir + "/quarantine/" + std::to_string(epoch);
+}
+
+Result<RejoinTail> FindRejoinTail(const NodeConfig& config, const ForkPoint& fork, const Node& node,
+                                  bool quarantine) {
+  RejoinTail tail;
+  tail.fork = fork;
+  std::string binlog_copy;
+  if (quarantine) {
+    tail.quarantine = QuarantineDir(config.node.state_dir, fork.epoch);
+    std::error_code ec;
+    fs::create_directories(tail.quarantine + "/files", ec);
+    if (ec) return Status::IoError("create " + tail.quarantine + ": " + ec.message());
+    binlog_copy = tail.quarantine + "/tail.binlog";
+  }
+  capture::MariadbSourceOptions source = capture::SourceOptionsOf(
+      config.mysql, BinlogPosition{fork.binlog_file, fork.binlog_offset}, /*follow=*/false);
+  // Not the capture's own id (a replica id names one connection).
+  source.replica_server_id = config.mysql.replica_server_id + 2;
+  Result<std::unique_ptr<capture::MariadbBinlogSource>> opened =
+      capture::MariadbBinlogSource::Open(std::move(source));
+  if (!opened.ok()) {
+    return opened.status().WithContext("read this node's binlog from " + fork.binlog_file + ":" +
+                                       std::to_string(fork.binlog_offset));
+  }
+  RS_ASSIGN_OR_RETURN(tail.rows,
+                      capture::ReadBinlogTail(std::move(opened).value(),
+                                              DatabaseFilter(config.mysql.databases), binlog_copy));
+  Result<std::vector<TailFileChange>> files = node.FileChangesAfter(fork.journal_seq);
+  if (!files.ok()) return files.status().WithContext("read the file changes in the journal");
+  tail.files = std::move(files).value();
+  if (quarantine) {
+    for (const TailFileChange& f : tail.files) {
+      RS_RETURN_IF_ERROR(
+          CopyTailPath(config.repository.path, f.path, fs::path(tail.quarantine) / "files"));
+    }
+    RS_RETURN_IF_ERROR(WriteFileAtomically(tail.quarantine + "/report.json",
+                                           tail.ToJson(config.node.name) + "\n", "rejoin report"));
+  }
+  return tail;
+}
+
+Status QuarantinePrimaryState(const std::string& state_dir, const std::string& dir) {
+  for (const char* name : {"journal", "manifest.db"}) {
+    const fs::path from = fs::path(state_dir) / name;
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(from, ec))) continue;
+    fs::create_directories(dir, ec);
+    fs::path to = fs::path(dir) / name;
+    for (int i = 1; fs::exists(fs::symlink_status(to, ec)); ++i) {
+      to = fs::path(dir) / (std::string(name) + "." + std::to_string(i));
+    }
+    fs::rename(from, to, ec);
+    if (ec)
+      return Status::IoError("move " + from.string() + " to " + to.string() + ": " + ec.message());
+    spdlog::info("moved the old primary's {} to {}", name, to.string());
+  }
+  return Status::Ok();
+}
 
 int RunRejoin(const RejoinCommandOptions& options, std::FILE* out) {
   Result<NodeConfig> config = NodeConfig::Load(options.config_path);
@@ -108,7 +213,8 @@ int RunRejoin(const RejoinCommandOptions& options, std::FILE* out) {
     fmt::print(stderr, "replsync rejoin: {}\n", config.status().message());
     return 2;
   }
-  Result<RoleState> role = ReadRoleState(config->node.state_dir);
+  const std::string& state_dir = config->node.state_dir;
+  Result<RoleState> role = ReadRoleState(state_dir);
   if (role.status().IsNotFound()) {
     fmt::print(stderr,
                "replsync rejoin: {}: replsyncd never ran with this state_dir, so this node was "
@@ -127,48 +233,40 @@ int RunRejoin(const RejoinCommandOptions& options, std::FILE* out) {
                RoleName(role->role), role->epoch);
     return 1;
   }
-  // The fork where another node took over from this one.
-  std::optional<ForkPoint> fork;
-  for (const ForkPoint& f : role->forks) {
-    if (f.old_primary == config->node.name && f.promoted != config->node.name) fork = f;
-  }
-  if (!fork) {
+  if (!ReplsyncdRunning(state_dir)) {
     fmt::print(stderr,
-               "replsync rejoin: this node does not know where the promoted node's data left its "
-               "own (it learns the fork point from the promoted node's answers): start its "
-               "replsyncd and check that it reaches the new primary (`replsync status`)\n");
+               "replsync rejoin: replsyncd is not running with state_dir {}: the daemon reads "
+               "the tail from its journal and makes the node follow; start it first "
+               "(systemctl start replsyncd, or replsyncd --config {}); it comes up fenced\n",
+               state_dir, options.config_path);
     return 2;
   }
-  if (!options.dry_run) {
-    fmt::print(stderr,
-               "replsync rejoin: quarantining the tail and following the new primary are not "
-               "built yet; `--dry-run` reports the tail, and README \"Failover\" says how to "
-               "bring the node back by hand\n");
-    return 2;
-  }
-  capture::MariadbSourceOptions source = capture::SourceOptionsOf(
-      config->mysql, BinlogPosition{fork->binlog_file, fork->binlog_offset}, /*follow=*/false);
-  // Not the daemon's own id (a replica id identifies one connection).
-  source.replica_server_id = config->mysql.replica_server_id + 2;
-  Result<std::unique_ptr<capture::MariadbBinlogSource>> opened =
-      capture::MariadbBinlogSource::Open(std::move(source));
-  if (!opened.ok()) {
-    fmt::print(stderr, "replsync rejoin: read this node's binlog from {}:{}: {}\n",
-               fork->binlog_file, fork->binlog_offset, opened.status().message());
-    return 2;
-  }
-  Result<capture::BinlogTail> tail =
-      capture::ReadBinlogTail(std::move(opened).value(), DatabaseFilter(config->mysql.databases));
-  if (!tail.ok()) {
-    fmt::print(stderr, "replsync rejoin: {}\n", tail.status().message());
+  Result<RoleReply> reply = AskReplsyncd(state_dir,
+                                         {.token = verify::NewBarrierToken(),
+                                          .action = RoleRequest::Action::kRejoin,
+                                          .force = false,
+                                          .dry_run = options.dry_run},
+                                         options.timeout, options.poll);
+  if (!reply.ok()) {
+    fmt::print(stderr, "replsync rejoin: {}\n", reply.status().message());
     return 2;
   }
   if (options.json) {
-    fmt::print(out, "{}\n", Json(config->node.name, *fork, *tail));
+    fmt::print(out, "{}\n", reply->report.empty() ? reply->ToJson() : reply->report);
   } else {
-    PrintText(config->node.name, *fork, *tail, out);
+    fmt::print(
+        reply->exit_code == 2 || (reply->exit_code == 1 && reply->report.empty()) ? stderr : out,
+        "{}\n", reply->message);
   }
-  return tail->transactions.empty() ? 0 : 1;
+  if (options.dry_run || reply->exit_code != 0) return reply->exit_code;
+  // The daemon asked for the bootstrap that makes the node the new primary's copy (its token is
+  // the request's).
+  return FollowBootstrap(state_dir, reply->token,
+                         {.json = options.json,
+                          .take_timeout = std::chrono::seconds(60),
+                          .poll = std::chrono::milliseconds(500),
+                          .command = "replsync rejoin"},
+                         out);
 }
 
 }  // namespace replsync::cli

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "sync/config.h"
+#include "sync/node/role_state.h"
 #include "sync/mysql/mysql_session.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
@@ -180,7 +181,7 @@ void PrintText(const Report& r, bool dry_run, std::FILE* out) {
 }  // namespace
 
 int RunRepair(const RepairCommandOptions& options, std::FILE* out) {
-  auto config = NodeConfig::Load(options.config_path);
+  auto config = LoadNodeConfig(options.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "replsync repair: %s\n", config.status().message().c_str());
     return 2;

@@ -19,10 +19,12 @@
 #include "sync/health/health_server.h"
 #include "sync/logging.h"
 #include "sync/mysql/mysql_session.h"
+#include "sync/node/bootstrap_request.h"
 #include "sync/node/node.h"
-#include "sync/node/promote_request.h"
 #include "sync/node/role_keeper.h"
+#include "sync/node/role_request.h"
 #include "sync/node/status_file.h"
+#include "tools/cli/rejoin_command.h"
 
 namespace replsync::cli {
 
@@ -116,9 +118,9 @@ Status SetReadOnly(const NodeConfig& config, bool on) {
 // `replsync promote` on a secondary (schemas/failover.md "replsync promote"): everything received
 // applied, the database made writable, then the role state says primary at the next epoch with
 // the fork point. The caller runs the node again as the state then says.
-PromoteReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
-                     const PromoteRequest& request, bool* prepared) {
-  PromoteReply reply;
+RoleReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
+                  const RoleRequest& request, bool* prepared) {
+  RoleReply reply;
   reply.token = request.token;
   reply.epoch = keeper.state().epoch;
   *prepared = false;
@@ -168,6 +170,81 @@ PromoteReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
       state->epoch, fork->journal_seq, fork->gtid, fork->binlog_file, fork->binlog_offset,
       fork->lost.empty() ? "" : "; known lost (--force): sequences " + fork->lost);
   spdlog::info("{}", reply.message);
+  return reply;
+}
+
+// `replsync rejoin` on a fenced old primary (schemas/failover.md "replsync rejoin"): the tail
+// found (and, unless a dry run, quarantined), then a bootstrap --resync asked for and the role
+// state made a secondary of the promoted node. The caller runs the node again as the state then
+// says.
+RoleReply Rejoin(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
+                 const RoleRequest& request, bool* switched) {
+  RoleReply reply;
+  reply.token = request.token;
+  const RoleState state = keeper.state();
+  reply.epoch = state.epoch;
+  *switched = false;
+  if (state.role != NodeRole::kPrimary || !state.fenced) {
+    reply.exit_code = 1;
+    reply.message = fmt::format(
+        "this node is not a fenced old primary ({} at epoch {}): there is nothing to rejoin",
+        RoleName(state.role), state.epoch);
+    return reply;
+  }
+  const std::optional<ForkPoint> fork = TakeoverFork(state, config.node.name);
+  if (!fork) {
+    reply.message =
+        "this node does not know where the promoted node's data left its own (it learns the "
+        "fork point from the promoted node's answers): check that it reaches the new primary "
+        "(`replsync status`) and try again";
+    return reply;
+  }
+  if (!request.dry_run && config.FindPeer(fork->promoted) == nullptr) {
+    reply.message = fmt::format(
+        "{} has no [peers.{}] table: this node would follow the promoted node {} there; add it "
+        "(its endpoint and public key) and restart replsyncd first",
+        config.source_path, fork->promoted, fork->promoted);
+    return reply;
+  }
+  spdlog::info("rejoin{}: reading the unshipped tail after the fork at epoch {}",
+               request.dry_run ? " --dry-run" : "", fork->epoch);
+  Result<cli::RejoinTail> tail = FindRejoinTail(config, *fork, node, !request.dry_run);
+  if (!tail.ok()) {
+    reply.message = tail.status().message();
+    spdlog::error("rejoin: {}", reply.message);
+    return reply;
+  }
+  reply.report = tail->ToJson(config.node.name);
+  reply.message = tail->ToText(config.node.name);
+  if (request.dry_run) {
+    reply.exit_code = tail->empty() ? 0 : 1;
+    return reply;
+  }
+  // The bootstrap first: the node, a secondary once the state says so, waits for it instead of
+  // applying the new primary's stream onto its own rows; a crash before the state is saved leaves
+  // a fenced primary, which has no use for the request.
+  const std::string& state_dir = config.node.state_dir;
+  if (Status st = WriteBootstrapRequest(state_dir,
+                                        {.token = request.token, .force = false, .resync = true});
+      !st.ok()) {
+    reply.message += st.message();
+    return reply;
+  }
+  Result<RoleState> next = keeper.Rejoin(*fork);
+  if (!next.ok()) {
+    (void)RemoveBootstrapRequest(state_dir);
+    reply.message += "the role state could not be saved (" + next.status().message() +
+                     "); the node stays a fenced primary";
+    return reply;
+  }
+  *switched = true;
+  reply.exit_code = 0;
+  reply.epoch = next->epoch;
+  reply.message += fmt::format(
+      "this node is now a secondary of {} at epoch {}: a bootstrap --resync makes its rows and "
+      "files the new primary's (the tail stays only in the quarantine)",
+      fork->promoted, next->epoch);
+  spdlog::info("rejoin: {}", reply.message);
   return reply;
 }
 
@@ -245,49 +322,52 @@ int RunService(const std::string& config_path) {
     spdlog::info("health: serving http://{}/health/{{primary,secondary,ready,live}}",
                  config->health.listen);
   }
-  // `replsync promote`: a request the main loop finds, served on a thread of its own.
+  // `replsync promote` and `replsync rejoin`: a request the main loop finds, served on a thread
+  // of its own.
   std::atomic<Node*> running_node{nullptr};
-  std::atomic<bool> promoting{false};
-  std::thread promoter;
-  auto serve_promote = [&] {
+  std::atomic<bool> serving{false};
+  std::thread server;
+  auto serve_request = [&] {
     Node* node = running_node.load();
-    if (node == nullptr || promoting) return;
-    Result<PromoteRequest> request = ReadPromoteRequest(config->node.state_dir);
+    if (node == nullptr || serving) return;
+    Result<RoleRequest> request = ReadRoleRequest(config->node.state_dir);
     if (!request.ok()) {
       if (!request.status().IsNotFound()) {
-        spdlog::warn("promote request: {}; removed", request.status().message());
-        (void)RemovePromoteRequest(config->node.state_dir);
+        spdlog::warn("role request: {}; removed", request.status().message());
+        (void)RemoveRoleRequest(config->node.state_dir);
       }
       return;
     }
-    (void)RemovePromoteRequest(config->node.state_dir);
-    if (const RoleState state = keeper.state(); state.role != NodeRole::kSecondary) {
-      PromoteReply refused;
+    (void)RemoveRoleRequest(config->node.state_dir);
+    const bool promote = request->action == RoleRequest::Action::kPromote;
+    if (const RoleState state = keeper.state(); promote && state.role != NodeRole::kSecondary) {
+      RoleReply refused;
       refused.token = request->token;
       refused.exit_code = 1;
       refused.epoch = state.epoch;
       refused.message = "this node is already the primary (epoch " + std::to_string(state.epoch) +
                         (state.fenced ? ", fenced" : "") + ")";
-      (void)WritePromoteReply(config->node.state_dir, refused);
+      (void)WriteRoleReply(config->node.state_dir, refused);
       return;
     }
-    if (promoter.joinable()) promoter.join();
-    promoting = true;
-    promoter = std::thread([&, node, request = *request] {
-      bool prepared = false;
-      const PromoteReply reply = Promote(*node, keeper, *config, request, &prepared);
-      if (Status st = WritePromoteReply(config->node.state_dir, reply); !st.ok()) {
-        spdlog::error("promote: {}", st.message());
+    if (server.joinable()) server.join();
+    serving = true;
+    server = std::thread([&, node, promote, request = *request] {
+      // Done, the node stops and runs again as its role state now says.
+      bool changed = false;
+      const RoleReply reply = promote ? Promote(*node, keeper, *config, request, &changed)
+                                      : Rejoin(*node, keeper, *config, request, &changed);
+      if (Status st = WriteRoleReply(config->node.state_dir, reply); !st.ok()) {
+        spdlog::error("{}: {}", promote ? "promote" : "rejoin", st.message());
       }
-      // Prepared, the node stopped following: it runs again as its role state now says.
-      if (prepared) stop_run(false);
-      promoting = false;
+      if (changed) stop_run(false);
+      serving = false;
     });
   };
   NodeRunOptions run{.state_dir = config->node.state_dir};
   run.on_status = [&](const NodeStatus& status) {
     monitor.Publish(status);
-    serve_promote();
+    serve_request();
   };
   keeper.set_on_fence([&](const std::string& reason) {
     monitor.MarkFenced(reason);
@@ -302,13 +382,25 @@ int RunService(const std::string& config_path) {
       run_stop = stop;
     }
     NodeConfig node_config = *config;
-    node_config.node.role = keeper.state().role;
+    const RoleState state = keeper.state();
+    Status st = ApplyRoleState(state, &node_config);
+    // A secondary keeps no journal or manifest: one there is an old primary's, left from before
+    // it rejoined.
+    if (st.ok() && state.role == NodeRole::kSecondary) {
+      st = QuarantinePrimaryState(config->node.state_dir,
+                                  QuarantineDir(config->node.state_dir, state.epoch));
+    }
+    if (!st.ok()) {
+      spdlog::error("{}", st.message());
+      exit_code = 2;
+      break;
+    }
     std::unique_ptr<Node> node = OpenNode(node_config, &keeper, &exit_code);
     if (node == nullptr) break;
     running_node = node.get();
-    const Status st = RunNode(*node, *stop, run);
+    st = RunNode(*node, *stop, run);
     running_node = nullptr;
-    if (promoter.joinable()) promoter.join();
+    if (server.joinable()) server.join();
     if (!st.ok()) {
       spdlog::error("{}", st.message());
       exit_code = 1;

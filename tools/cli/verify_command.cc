@@ -11,6 +11,7 @@
 
 #include "sync/clock.h"
 #include "sync/config.h"
+#include "sync/node/role_state.h"
 #include "sync/mysql/mysql_session.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
@@ -170,7 +171,7 @@ void PrintText(const Report& r, std::FILE* out) {
 }  // namespace
 
 int RunVerify(const VerifyCommandOptions& options, std::FILE* out) {
-  auto config = NodeConfig::Load(options.config_path);
+  auto config = LoadNodeConfig(options.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "replsync verify: %s\n", config.status().message().c_str());
     return 2;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "sync/node/role_keeper.h"
 
@@ -162,6 +163,52 @@ TEST(RoleKeeperTest, AnOldPrimaryFencedByTheNewOneRecordsTheForkPointItWasTold) 
   EXPECT_EQ(keeper.Hear(promoted), "");
   EXPECT_EQ(fenced_with, "");
   EXPECT_EQ(keeper.state().forks.size(), 1u);
+  std::filesystem::remove_all(config.node.state_dir);
+}
+
+// `replsync rejoin`: the fenced old primary becomes a secondary of the node promoted after it,
+// at that epoch, saved; a command's configuration then follows that node's [peers] endpoint.
+TEST(RoleKeeperTest, AFencedOldPrimaryRejoinsAsASecondaryOfThePromotedNode) {
+  NodeConfig config;
+  config.source_path = "a.toml";
+  config.node.name = "a";
+  config.node.state_dir = MakeDir();
+  config.node.role = NodeRole::kPrimary;
+  config.transport.primary = "tcp://old:1";
+  Result<RoleState> first = LoadRoleState(config);
+  ASSERT_TRUE(first.ok());
+  RoleKeeper keeper(config.node.state_dir, "a", *first);
+  EXPECT_FALSE(keeper.Rejoin(ForkPoint{}).ok()) << "an unfenced primary has nothing to rejoin";
+  PeerClaim promoted = Claim(2, 2);
+  promoted.fork.epoch = 2;
+  promoted.fork.promoted = "b";
+  promoted.fork.old_primary = "a";
+  ASSERT_NE(keeper.Hear(promoted), "");
+  const std::optional<ForkPoint> fork = TakeoverFork(keeper.state(), "a");
+  ASSERT_TRUE(fork.has_value());
+  EXPECT_EQ(fork->promoted, "b");
+  EXPECT_FALSE(TakeoverFork(keeper.state(), "b").has_value());
+
+  Result<RoleState> rejoined = keeper.Rejoin(*fork);
+  ASSERT_TRUE(rejoined.ok()) << rejoined.status().ToString();
+  EXPECT_EQ(rejoined->role, NodeRole::kSecondary);
+  EXPECT_EQ(rejoined->epoch, 2u);
+  EXPECT_FALSE(rejoined->fenced);
+  Result<RoleState> saved = ReadRoleState(config.node.state_dir);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(*saved, *rejoined);
+  EXPECT_EQ(FollowedNode(*saved, "a"), "b");
+  EXPECT_EQ(FollowedNode(*saved, "b"), "") << "the promoted node follows no one";
+
+  // Without [peers.b] the node cannot know where to follow: said, not guessed.
+  NodeConfig applied = config;
+  Status st = ApplyRoleState(*saved, &applied);
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("[peers.b]"), std::string::npos) << st.message();
+  applied.peers.push_back({.name = "b", .endpoint = "tcp://b:7700", .public_key = ""});
+  ASSERT_TRUE(ApplyRoleState(*saved, &applied).ok());
+  EXPECT_EQ(applied.node.role, NodeRole::kSecondary);
+  EXPECT_EQ(applied.transport.primary, "tcp://b:7700");
   std::filesystem::remove_all(config.node.state_dir);
 }
 
