@@ -25,6 +25,8 @@ packages=(
   openssl
   # the failover switch in front of a pair (conf/haproxy.cfg, failover_test)
   haproxy
+  # the same with Apache's mod_proxy_hcheck (conf/apache-replsync.conf, apache_switch_test)
+  apache2
 )
 
 missing=()
