@@ -486,6 +486,7 @@ void Receiver::Run() {
                                  .epoch = h.epoch(),
                                  .primary_epoch = h.primary_epoch(),
                                  .fork = ForkFromProto(h.fork())});
+            options_.role->HearHandover(h.handover_to(), h.handover_seq());
           }
           std::lock_guard<std::mutex> lock(mu_);
           status_.primary_last_seq = h.last_seq();

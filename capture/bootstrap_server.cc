@@ -189,16 +189,6 @@ Status StreamChunk(MariadbConnection& session, const std::string& sql, const std
       "read " + table);
 }
 
-// The primary's binlog position now (SHOW MASTER STATUS).
-Result<BinlogPosition> MasterPosition(SqlSession& session) {
-  RS_ASSIGN_OR_RETURN(auto rows,
-                      session.Query("SHOW MASTER STATUS", "read the primary's binlog position"));
-  if (rows.empty() || rows[0].size() < 2 || !rows[0][0] || !rows[0][1]) {
-    return Status::Server("SHOW MASTER STATUS shows no binlog: the primary needs log_bin");
-  }
-  return BinlogPosition{*rows[0][0], ParseNumber(rows[0][1])};
-}
-
 // The GTID position at `point` (BINLOG_GTID_POS); "" when the server cannot tell.
 std::string GtidAt(SqlSession& session, const BinlogPosition& point) {
   auto rows = session.Query(

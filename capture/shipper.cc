@@ -998,6 +998,10 @@ pb::Envelope Shipper::Heartbeat(uint64_t shippable) const {
     h.set_primary_epoch(PrimaryEpoch(state));
     h.set_fenced(state.fenced);
     if (!state.forks.empty()) *h.mutable_fork() = ForkToProto(state.forks.back());
+    if (const auto handover = options_.role->handover(); handover && !state.fenced) {
+      h.set_handover_to(handover->to);
+      h.set_handover_seq(handover->seq);
+    }
   }
   return envelope;
 }

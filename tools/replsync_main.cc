@@ -10,6 +10,7 @@
 #include "tools/cli/rejoin_command.h"
 #include "tools/cli/repair_command.h"
 #include "tools/cli/status_command.h"
+#include "tools/cli/switchover_command.h"
 #include "tools/cli/verify_command.h"
 
 int main(int argc, char** argv) {
@@ -220,6 +221,24 @@ int main(int argc, char** argv) {
   rejoin_cmd->add_flag("--json", rejoin.json,
                        "The report as one JSON object, then the bootstrap's progress objects");
 
+  replsync::cli::SwitchoverCommandOptions switchover;
+  CLI::App* switchover_cmd = app.add_subcommand(
+      "switchover",
+      "On the primary, a planned change of primary with nothing lost (schemas/failover.md):\n"
+      "its replsyncd refuses writes (read_only=ON, /health/primary 503), lets the capture reach\n"
+      "the binlog's end, and asks the secondary to promote itself once it has applied all of\n"
+      "it; the promoted node's epoch then fences this node, which rejoins it as a secondary\n"
+      "(as `replsync rejoin`: its tail is empty). Prints how long writes were refused.\n"
+      "Exit 0: this node follows the new primary; 1: refused (the reason is printed); 2: could\n"
+      "not (on a timeout the primary takes writes again).");
+  switchover_cmd->add_option("--config", switchover.config_path, "The primary's configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  switchover_cmd->add_option("--to", switchover.target,
+                             "The secondary to promote ([peers] name; needed with several)");
+  switchover_cmd->add_flag("--json", switchover.json,
+                           "The daemon's replies and the bootstrap's progress as JSON objects");
+
   CLI11_PARSE(app, argc, argv);
 
   if (keygen_cmd->parsed()) {
@@ -231,6 +250,7 @@ int main(int argc, char** argv) {
   if (bootstrap_cmd->parsed()) return replsync::cli::RunBootstrap(bootstrap, stdout);
   if (promote_cmd->parsed()) return replsync::cli::RunPromote(promote, stdout);
   if (rejoin_cmd->parsed()) return replsync::cli::RunRejoin(rejoin, stdout);
+  if (switchover_cmd->parsed()) return replsync::cli::RunSwitchover(switchover, stdout);
   if (status_cmd->parsed()) return replsync::cli::RunStatus(status_config, status_json, stdout);
   if (verify_cmd->parsed()) return replsync::cli::RunVerify(verify, stdout);
   if (repair_cmd->parsed()) return replsync::cli::RunRepair(repair, stdout);

@@ -17,11 +17,17 @@ void HealthMonitor::MarkFenced(const std::string& reason) {
   latest_->state = "fencing";
 }
 
+void HealthMonitor::SetHandingOver(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  handing_over_ = reason;
+}
+
 HealthInput HealthMonitor::Input() const {
   HealthInput in;
   {
     std::lock_guard<std::mutex> lock(mu_);
     in.status = latest_;
+    in.handing_over = handing_over_;
   }
   in.now = static_cast<double>(clock_.UnixMillis()) / 1000.0;
   return in;

@@ -30,6 +30,9 @@ class HealthMonitor {
   // The node fenced itself just now: /health/primary answers 503 from this moment, before the
   // next status (and before the peer that caused it hears the answer it waits for).
   void MarkFenced(const std::string& reason);
+  // A switchover began (`reason` says to which node) or, with "", ended: /health/primary answers
+  // 503 while it runs.
+  void SetHandingOver(const std::string& reason);
 
   // The answer to a query of one of the four paths (kPrimaryPath ...); 404 for another path.
   HealthAnswer Answer(const HealthQuery& query) const;
@@ -45,6 +48,7 @@ class HealthMonitor {
   Clock& clock_;
   mutable std::mutex mu_;
   std::optional<NodeStatus> latest_;  // guarded by mu_
+  std::string handing_over_;          // guarded by mu_
 };
 
 }  // namespace replsync::health

@@ -88,6 +88,8 @@ HealthAnswer PrimaryHealth(const HealthInput& in, const HealthLimits& limits) {
     v.Fail(fmt::format("this node is not the primary (role {})", s.role));
   } else if (s.fenced) {
     v.Fail("this node is a fenced old primary: " + s.fenced_by);
+  } else if (!in.handing_over.empty()) {
+    v.Fail(in.handing_over);
   } else {
     const NodeStatus::Primary& p = *s.primary;
     if (!s.peers_asked) {

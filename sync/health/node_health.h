@@ -35,6 +35,8 @@ struct HealthLimits {
 struct HealthInput {
   std::optional<NodeStatus> status = std::nullopt;  // the main loop's latest; none before its first
   double now = 0;  // wall-clock seconds since the epoch (status times' clock)
+  // A primary handing over to another node (`replsync switchover`): why it is not primary now.
+  std::string handing_over = "";
 };
 
 // Every path first: a status exists ("starting" before the first) and is at most

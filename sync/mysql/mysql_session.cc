@@ -8,6 +8,7 @@
 #include <cppconn/statement.h>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <exception>
 #include <mutex>
 #include <utility>
@@ -101,9 +102,9 @@ MysqlOptions MysqlOptionsOf(const NodeConfig::PrimaryMysql& config) {
 
 Result<std::unique_ptr<MysqlSession>> MysqlSession::Open(const MysqlOptions& options) {
   RS_ASSIGN_OR_RETURN(sql::Driver * driver, GetDriver());
-  const std::string where =
-      options.socket.empty() ? fmt::format("{}@{}:{}", options.user, options.host, options.port)
-                             : fmt::format("{}@{}", options.user, options.socket);
+  const std::string where = options.socket.empty()
+                                ? fmt::format("{}@{}:{}", options.user, options.host, options.port)
+                                : fmt::format("{}@{}", options.user, options.socket);
   try {
     driver->threadInit();
     sql::ConnectOptionsMap props;
@@ -340,6 +341,17 @@ MysqlThreadScope::MysqlThreadScope() {
 MysqlThreadScope::~MysqlThreadScope() {
   auto driver = GetDriver();
   if (driver.ok()) (*driver)->threadEnd();
+}
+
+Result<BinlogPosition> MasterPosition(SqlSession& session) {
+  RS_ASSIGN_OR_RETURN(auto rows, session.Query("SHOW MASTER STATUS", "read the binlog position"));
+  uint64_t offset = 0;
+  if (rows.empty() || rows[0].size() < 2 || !rows[0][0] || !rows[0][1] ||
+      std::from_chars(rows[0][1]->data(), rows[0][1]->data() + rows[0][1]->size(), offset).ec !=
+          std::errc()) {
+    return Status::Server("SHOW MASTER STATUS shows no binlog: the server needs log_bin");
+  }
+  return BinlogPosition{*rows[0][0], offset};
 }
 
 }  // namespace replsync

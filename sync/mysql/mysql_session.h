@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "sync/config.h"
+#include "sync/position.h"
 #include "sync/status.h"
 
 namespace sql {
@@ -131,6 +132,9 @@ class MysqlSession : public SqlSession {
   int last_error_code_ = 0;
   bool broken_ = false;
 };
+
+// The server's binlog position now (SHOW MASTER STATUS). Server error when it has no binlog.
+Result<BinlogPosition> MasterPosition(SqlSession& session);
 
 // Quotes an SQL identifier with backticks (doubling any backtick inside).
 std::string QuoteIdentifier(std::string_view name);

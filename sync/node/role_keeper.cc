@@ -78,6 +78,7 @@ Result<RoleState> RoleKeeper::Promote(ForkPoint fork, int64_t now_unix) {
   next.forks.push_back(std::move(fork));
   RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
   state_ = next;
+  handover_.reset();
   return next;
 }
 
@@ -94,6 +95,26 @@ Result<RoleState> RoleKeeper::Rejoin(const ForkPoint& fork) {
   RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
   state_ = next;
   return next;
+}
+
+void RoleKeeper::SetHandover(std::optional<Handover> handover) {
+  std::lock_guard<std::mutex> lock(mu_);
+  handover_ = std::move(handover);
+}
+
+std::optional<RoleKeeper::Handover> RoleKeeper::handover() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return handover_;
+}
+
+void RoleKeeper::HearHandover(const std::string& to, uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (to.empty() || to != node_name_ || state_.role != NodeRole::kSecondary) {
+    handover_.reset();
+  } else if (!handover_ || handover_->seq != seq) {
+    spdlog::info("switchover: the primary hands over to this node at journal sequence {}", seq);
+    handover_ = Handover{.to = to, .seq = seq};
+  }
 }
 
 }  // namespace replsync

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "sync/node/role_state.h"
@@ -42,12 +43,26 @@ class RoleKeeper {
   // node that is not a fenced primary, the save's error (nothing changed) otherwise.
   Result<RoleState> Rejoin(const ForkPoint& fork);
 
+  // `replsync switchover` (schemas/failover.md): the primary asks secondary `to` to promote
+  // itself once it has applied journal sequence `seq` (every Heartbeat says so while it is set).
+  struct Handover {
+    std::string to;
+    uint64_t seq = 0;
+    bool operator==(const Handover&) const = default;
+  };
+  void SetHandover(std::optional<Handover> handover);
+  std::optional<Handover> handover() const;
+  // A secondary hears its primary's Heartbeat: a handover to this node is kept, anything else
+  // clears it.
+  void HearHandover(const std::string& to, uint64_t seq);
+
  private:
   const std::string state_dir_;
   const std::string node_name_;
   mutable std::mutex mu_;
   RoleState state_;                                   // guarded by mu_
   std::function<void(const std::string&)> on_fence_;  // guarded by mu_
+  std::optional<Handover> handover_;                  // guarded by mu_
 };
 
 }  // namespace replsync

@@ -39,11 +39,15 @@ std::string RoleRequest::ToJson() const {
   Writer w(buf);
   w.StartObject();
   PutString(w, "token", token);
-  PutString(w, "action", action == Action::kRejoin ? "rejoin" : "promote");
+  PutString(w, "action",
+            action == Action::kRejoin       ? "rejoin"
+            : action == Action::kSwitchover ? "switchover"
+                                            : "promote");
   w.Key("force");
   w.Bool(force);
   w.Key("dry_run");
   w.Bool(dry_run);
+  PutString(w, "target", target);
   w.EndObject();
   return buf.GetString();
 }
@@ -56,9 +60,16 @@ Result<RoleRequest> RoleRequest::Parse(std::string_view json) {
     const std::string_view action = it->value.IsString() ? it->value.GetString() : "";
     if (action == "rejoin") {
       request.action = RoleRequest::Action::kRejoin;
+    } else if (action == "switchover") {
+      request.action = RoleRequest::Action::kSwitchover;
     } else if (action != "promote") {
-      return Status::InvalidArgument("role request: action is not \"promote\" or \"rejoin\"");
+      return Status::InvalidArgument(
+          "role request: action is not \"promote\", \"rejoin\" or \"switchover\"");
     }
+  }
+  if (auto it = doc.FindMember("target"); it != doc.MemberEnd()) {
+    if (!it->value.IsString()) return Status::InvalidArgument("role request: target is not text");
+    request.target = it->value.GetString();
   }
   for (auto [key, flag] : {std::pair{"force", &request.force}, {"dry_run", &request.dry_run}}) {
     if (auto it = doc.FindMember(key); it != doc.MemberEnd()) {

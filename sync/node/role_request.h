@@ -1,8 +1,9 @@
-// The role request and reply files (schemas/failover.md, "replsync promote" and "replsync
-// rejoin"): the command writes <state_dir>/role.request (atomically, mode 0600) to ask the
-// node's replsyncd to promote the node or to rejoin it to the new primary; the daemon removes
-// it, acts (or refuses), and writes <state_dir>/role.reply under the request's token, which the
-// command waits for. The one place that knows the two files' bytes.
+// The role request and reply files (schemas/failover.md, "replsync promote", "replsync rejoin"
+// and "replsync switchover"): the command writes <state_dir>/role.request (atomically, mode
+// 0600) to ask the node's replsyncd to promote the node, to rejoin it to the new primary, or to
+// hand the primary's role over to a secondary; the daemon removes it, acts (or refuses), and
+// writes <state_dir>/role.reply under the request's token, which the command waits for. The one
+// place that knows the two files' bytes.
 // Thread-safety: a value type and stateless functions.
 #pragma once
 
@@ -15,12 +16,14 @@
 namespace replsync {
 
 struct RoleRequest {
-  enum class Action { kPromote, kRejoin };
+  enum class Action { kPromote, kRejoin, kSwitchover };
   std::string token;  // random hex naming the request
   Action action = Action::kPromote;
   bool force = false;    // promote: even though the primary is known to hold more
   bool dry_run = false;  // rejoin: report the tail, change nothing
-  // {"token":"..","action":"promote"|"rejoin","force":false,"dry_run":false}
+  std::string target;    // switchover: the secondary to promote ("": the only peer)
+  // {"token":"..","action":"promote"|"rejoin"|"switchover","force":false,"dry_run":false,
+  //  "target":".."}
   std::string ToJson() const;
   static Result<RoleRequest> Parse(std::string_view json);
   bool operator==(const RoleRequest&) const = default;

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "sync/mysql/mysql_session.h"
 #include "sync/node/role_state.h"
 #include "tests/harness/child_process.h"
 #include "tests/harness/mariadb_server.h"
@@ -383,6 +384,102 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
       testing::HttpGet(health_ports_.at("primary"), "/health/secondary");
   ASSERT_TRUE(health.ok()) << health.status().ToString();
   EXPECT_EQ(health->code, 200) << health->body;
+}
+
+// `replsync switchover` under a writer that goes wherever /health/primary answers 200 (as users
+// behind the switch do) through an account without SUPER (which read_only stops): the old
+// primary refuses writes, the secondary takes over with everything, the old primary follows it.
+// Every insert acknowledged on either node is on both, none twice; the files written before and
+// after are on both; verify exits 0 on the old primary, now the secondary.
+TEST_F(FailoverTest, SwitchoverUnderWritesLosesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  for (const std::string node : {"primary", "secondary"}) {
+    ASSERT_NO_FATAL_FAILURE(Sql(Server(node),
+                                "CREATE USER app@'%' IDENTIFIED BY 'pw'; GRANT ALL ON app.* TO "
+                                "app@'%'"));
+  }
+  ASSERT_NO_FATAL_FAILURE(Sql(
+      *primary_, "CREATE DATABASE app; CREATE TABLE app.w (id INT PRIMARY KEY, node VARCHAR(20))"));
+  ASSERT_NO_FATAL_FAILURE(
+      WaitSame("SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+               "TABLE_SCHEMA = 'app'"));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(testing::WriteConfigFile(RepositoryPath("primary") + fmt::format("/before{}", i),
+                                         fmt::format("file {}", i)));
+  }
+
+  std::atomic<bool> stop{false};
+  std::vector<int> acked;
+  int refused = 0;
+  std::thread writer([&] {
+    MysqlThreadScope scope;
+    std::string at = "primary";
+    std::unique_ptr<MysqlSession> session;
+    for (int id = 1; !stop; ++id) {
+      if (session == nullptr) {
+        MysqlOptions options;
+        options.host = "127.0.0.1";
+        options.port = Server(at).port();
+        options.user = "app";
+        options.password = "pw";
+        Result<std::unique_ptr<MysqlSession>> opened = MysqlSession::Open(options);
+        if (opened.ok()) session = std::move(opened).value();
+      }
+      if (session != nullptr &&
+          session->Execute(fmt::format("INSERT INTO app.w VALUES ({}, '{}')", id, at)).ok()) {
+        acked.push_back(id);
+      } else {
+        ++refused;
+        session.reset();
+        for (const std::string node : {"primary", "secondary"}) {
+          if (PrimaryHealth(node) == 200) at = node;
+        }
+        std::this_thread::sleep_for(20ms);
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::this_thread::sleep_for(2s);
+  const CommandRun run = RunReplsync("switchover", "", "", "primary");
+  std::this_thread::sleep_for(2s);
+  stop = true;
+  writer.join();
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err << Tail("primary", 60) << Tail("secondary", 40);
+  EXPECT_NE(run.out.find("writes were refused for"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("done:"), std::string::npos) << run.out;
+  std::printf("%s", run.out.substr(0, run.out.find('\n') + 1).c_str());
+  EXPECT_GT(refused, 0) << "the writer never met the refusal: the test proved little";
+  ASSERT_GT(acked.size(), 100u);
+
+  // Roles swapped, the epoch raised, the old primary following.
+  EXPECT_EQ(Role("secondary").role, NodeRole::kPrimary);
+  EXPECT_EQ(Role("secondary").epoch, 2u);
+  EXPECT_EQ(Role("primary").role, NodeRole::kSecondary);
+  EXPECT_FALSE(Role("primary").fenced);
+  EXPECT_EQ(ReadOnly("primary"), "1");
+  EXPECT_EQ(ReadOnly("secondary"), "0");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(testing::WriteConfigFile(RepositoryPath("secondary") + fmt::format("/after{}", i),
+                                         fmt::format("file {}", i)));
+  }
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.w VALUES (0, 'last')"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*), SUM(id) FROM app.w"));
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s));
+  // Every acknowledged insert, on both (a primary key: none twice), and nothing else.
+  uint64_t sum = 0;
+  for (int id : acked) sum += static_cast<uint64_t>(id);
+  for (const std::string node : {"primary", "secondary"}) {
+    auto rows = Server(node).Query("SELECT COUNT(*), SUM(id) FROM app.w WHERE id > 0");
+    ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
+    EXPECT_EQ((*rows)[0][0], std::to_string(acked.size())) << node;
+    EXPECT_EQ((*rows)[0][1], std::to_string(sum)) << node;
+  }
+  std::ofstream(dir_ + "/primary.toml", std::ios::app) << fmt::format(
+      "\n[primary_mysql]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n"
+      "password = \"\"\n",
+      Server("secondary").port());
+  const CommandRun verify = RunReplsync("verify", "", "", "primary");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
 TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {

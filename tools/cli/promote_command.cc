@@ -35,7 +35,8 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
                                          {.token = verify::NewBarrierToken(),
                                           .action = RoleRequest::Action::kPromote,
                                           .force = options.force,
-                                          .dry_run = false},
+                                          .dry_run = false,
+                                          .target = ""},
                                          options.timeout, options.poll);
   if (!reply.ok()) {
     fmt::print(stderr, "replsync promote: {}\n", reply.status().message());

@@ -245,7 +245,8 @@ int RunRejoin(const RejoinCommandOptions& options, std::FILE* out) {
                                          {.token = verify::NewBarrierToken(),
                                           .action = RoleRequest::Action::kRejoin,
                                           .force = false,
-                                          .dry_run = options.dry_run},
+                                          .dry_run = options.dry_run,
+                                          .target = ""},
                                          options.timeout, options.poll);
   if (!reply.ok()) {
     fmt::print(stderr, "replsync rejoin: {}\n", reply.status().message());

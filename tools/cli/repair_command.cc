@@ -10,8 +10,8 @@
 #include <string>
 
 #include "sync/config.h"
-#include "sync/node/role_state.h"
 #include "sync/mysql/mysql_session.h"
+#include "sync/node/role_state.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
 #include "sync/verify/repair_run.h"

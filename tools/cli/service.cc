@@ -248,6 +248,116 @@ RoleReply Rejoin(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
   return reply;
 }
 
+// `replsync switchover` on the primary (schemas/failover.md "replsync switchover"): writes
+// refused (read_only, /health/primary 503), the capture drained to the binlog's end, the
+// secondary asked (Heartbeat) to promote itself once it applied the journal's last entry; done
+// when the promoted node's epoch fenced this node. On a timeout the node serves again.
+RoleReply Switchover(const Node& node, RoleKeeper& keeper, health::HealthMonitor& monitor,
+                     const NodeConfig& config, const RoleRequest& request) {
+  using Clock = std::chrono::steady_clock;
+  RoleReply reply;
+  reply.token = request.token;
+  const RoleState state = keeper.state();
+  reply.epoch = state.epoch;
+  if (state.role != NodeRole::kPrimary || state.fenced) {
+    reply.exit_code = 1;
+    reply.message = fmt::format("this node is not the serving primary ({}{} at epoch {})",
+                                RoleName(state.role), state.fenced ? ", fenced" : "", state.epoch);
+    return reply;
+  }
+  std::string target = request.target;
+  if (target.empty() && config.peers.size() == 1) target = config.peers[0].name;
+  const NodeStatus before = node.status();
+  const NodeStatus::Peer* peer = nullptr;
+  if (before.primary) {
+    for (const NodeStatus::Peer& p : before.primary->peers) {
+      if (p.name == target) peer = &p;
+    }
+  }
+  if (target.empty() || peer == nullptr || !peer->connected) {
+    reply.exit_code = 1;
+    reply.message =
+        target.empty() ? "this node has several peers: name the secondary to promote with --to NAME"
+                       : fmt::format(
+                             "{} is not a connected secondary of this primary: it must follow this "
+                             "node to take over without losing anything (`replsync status`)",
+                             target);
+    return reply;
+  }
+  const auto began = Clock::now();
+  const auto deadline = began + std::chrono::seconds(60);
+  monitor.SetHandingOver("switchover to " + target + " under way: writes are refused");
+  auto give_back = [&](const std::string& why) {
+    keeper.SetHandover(std::nullopt);
+    const Status st = SetReadOnly(config, false);
+    monitor.SetHandingOver("");
+    reply.message =
+        why + (st.ok() ? "; this node is the primary again and accepts writes"
+                       : "; this node is the primary again, but its database stays read-only (" +
+                             st.message() + ")");
+    spdlog::error("switchover: {}", reply.message);
+    return reply;
+  };
+  spdlog::info("switchover to {}: refusing writes (read_only=ON)", target);
+  if (Status st = SetReadOnly(config, true); !st.ok()) {
+    return give_back("the database could not be made read-only (" + st.message() + ")");
+  }
+  Result<BinlogPosition> end = [&]() -> Result<BinlogPosition> {
+    MysqlThreadScope scope;
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                        MysqlSession::Open(MysqlOptionsOf(config.mysql)));
+    return MasterPosition(*session);
+  }();
+  if (!end.ok()) return give_back(end.status().message());
+  // Drained: everything committed before read_only journaled (and no file change pending).
+  uint64_t last_seq = 0;
+  for (;;) {
+    const NodeStatus s = node.status();
+    Result<BinlogPosition> captured = BinlogPosition::Parse(s.primary->binlog_position);
+    if (captured.ok() && *captured >= *end &&
+        (!s.primary->files || s.primary->files->files_pending == 0)) {
+      last_seq = s.primary->journal.last_seq;
+      break;
+    }
+    if (Clock::now() > deadline) {
+      return give_back(fmt::format("the capture did not reach the binlog's end {} within 60 s",
+                                   end->ToString()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  spdlog::info(
+      "switchover to {}: drained at binlog {}, journal sequence {}; asking {} to take over", target,
+      end->ToString(), last_seq, target);
+  keeper.SetHandover(RoleKeeper::Handover{.to = target, .seq = last_seq});
+  while (!keeper.state().fenced) {
+    if (Clock::now() > deadline) {
+      uint64_t applied = 0;
+      if (const NodeStatus s = node.status(); s.primary) {
+        for (const NodeStatus::Peer& p : s.primary->peers) {
+          if (p.name == target) applied = p.applied_seq;
+        }
+      }
+      return give_back(
+          fmt::format("{} did not take over within 60 s (it applied journal sequence {} of {})",
+                      target, applied, last_seq));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const RoleState after = keeper.state();
+  const double refused = std::chrono::duration<double>(Clock::now() - began).count();
+  monitor.SetHandingOver("");
+  reply.exit_code = 0;
+  reply.epoch = after.epoch;
+  reply.message = fmt::format(
+      "switched over: {} is the primary at epoch {}, with everything this node had (journal "
+      "sequence {}); writes were refused for {:.1f} s (from read_only on this node until {} "
+      "was primary and told this node)",
+      target, after.forks.empty() ? after.epoch : after.forks.back().epoch, last_seq, refused,
+      target);
+  spdlog::info("{}", reply.message);
+  return reply;
+}
+
 }  // namespace
 
 int RunService(const std::string& config_path) {
@@ -327,9 +437,41 @@ int RunService(const std::string& config_path) {
   std::atomic<Node*> running_node{nullptr};
   std::atomic<bool> serving{false};
   std::thread server;
-  auto serve_request = [&] {
+  // Serves `request` on its own thread; done, the node stops and runs again as its role state
+  // now says (a switchover's fence stops it by itself).
+  auto serve = [&](Node* node, RoleRequest request) {
+    if (server.joinable()) server.join();
+    serving = true;
+    server = std::thread([&, node, request = std::move(request)] {
+      bool changed = false;
+      const RoleReply reply = request.action == RoleRequest::Action::kPromote
+                                  ? Promote(*node, keeper, *config, request, &changed)
+                              : request.action == RoleRequest::Action::kRejoin
+                                  ? Rejoin(*node, keeper, *config, request, &changed)
+                                  : Switchover(*node, keeper, monitor, *config, request);
+      if (Status st = WriteRoleReply(config->node.state_dir, reply); !st.ok()) {
+        spdlog::error("role request: {}", st.message());
+      }
+      if (changed) stop_run(false);
+      serving = false;
+    });
+  };
+  auto serve_request = [&](const NodeStatus& status) {
     Node* node = running_node.load();
     if (node == nullptr || serving) return;
+    // A switchover's handover: this secondary promotes itself once it applied everything the
+    // primary had when it stopped taking writes.
+    if (const auto handover = keeper.handover();
+        handover && status.secondary && status.secondary->applied_seq >= handover->seq) {
+      keeper.SetHandover(std::nullopt);  // heard again with the next Heartbeat if this fails
+      spdlog::info("switchover: applied journal sequence {}: promoting this node", handover->seq);
+      serve(node, {.token = "switchover",
+                   .action = RoleRequest::Action::kPromote,
+                   .force = false,
+                   .dry_run = false,
+                   .target = ""});
+      return;
+    }
     Result<RoleRequest> request = ReadRoleRequest(config->node.state_dir);
     if (!request.ok()) {
       if (!request.status().IsNotFound()) {
@@ -339,8 +481,8 @@ int RunService(const std::string& config_path) {
       return;
     }
     (void)RemoveRoleRequest(config->node.state_dir);
-    const bool promote = request->action == RoleRequest::Action::kPromote;
-    if (const RoleState state = keeper.state(); promote && state.role != NodeRole::kSecondary) {
+    if (const RoleState state = keeper.state();
+        request->action == RoleRequest::Action::kPromote && state.role != NodeRole::kSecondary) {
       RoleReply refused;
       refused.token = request->token;
       refused.exit_code = 1;
@@ -350,24 +492,12 @@ int RunService(const std::string& config_path) {
       (void)WriteRoleReply(config->node.state_dir, refused);
       return;
     }
-    if (server.joinable()) server.join();
-    serving = true;
-    server = std::thread([&, node, promote, request = *request] {
-      // Done, the node stops and runs again as its role state now says.
-      bool changed = false;
-      const RoleReply reply = promote ? Promote(*node, keeper, *config, request, &changed)
-                                      : Rejoin(*node, keeper, *config, request, &changed);
-      if (Status st = WriteRoleReply(config->node.state_dir, reply); !st.ok()) {
-        spdlog::error("{}: {}", promote ? "promote" : "rejoin", st.message());
-      }
-      if (changed) stop_run(false);
-      serving = false;
-    });
+    serve(node, *std::move(request));
   };
   NodeRunOptions run{.state_dir = config->node.state_dir};
   run.on_status = [&](const NodeStatus& status) {
     monitor.Publish(status);
-    serve_request();
+    serve_request(status);
   };
   keeper.set_on_fence([&](const std::string& reason) {
     monitor.MarkFenced(reason);

@@ -11,8 +11,8 @@
 
 #include "sync/clock.h"
 #include "sync/config.h"
-#include "sync/node/role_state.h"
 #include "sync/mysql/mysql_session.h"
+#include "sync/node/role_state.h"
 #include "sync/path_text.h"
 #include "sync/verify/consistent_point.h"
 #include "sync/verify/verify_run.h"

@@ -13,8 +13,11 @@ TEST(RoleRequestTest, RequestAndReplyRoundTripThroughTheFiles) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "rolereq.XXXXXX").string();
   const std::string dir = ::mkdtemp(tmpl.data());
   EXPECT_TRUE(ReadRoleRequest(dir).status().IsNotFound());
-  const RoleRequest request{
-      .token = "c3", .action = RoleRequest::Action::kRejoin, .force = false, .dry_run = true};
+  const RoleRequest request{.token = "c3",
+                            .action = RoleRequest::Action::kSwitchover,
+                            .force = false,
+                            .dry_run = true,
+                            .target = "b"};
   ASSERT_TRUE(WriteRoleRequest(dir, request).ok());
   struct stat st {};
   ASSERT_EQ(::stat(RoleRequestPath(dir).c_str(), &st), 0);
