@@ -15,7 +15,12 @@
 # table on both, and both repository trees compared (content, type, mode, owner, mtime in ns,
 # link targets), `replsync verify` comparing both nodes' rows and files at consistent points
 # while sysbench and a file writer keep changing the primary, and differences planted on the
-# secondary found by verify and fixed by `replsync repair`. Everything is stopped at the end.
+# secondary found by verify and fixed by `replsync repair`. Then what the pair is for: a failover
+# (the secondary cut off, the primary takes writes and a file, its replsyncd is killed; `replsync
+# promote` on the secondary, /health/primary moving with it), the old primary back fenced with
+# its unshipped tail reported (`replsync rejoin --dry-run`), quarantined and undone by `replsync
+# rejoin`, verify on the rejoined node, and a planned `replsync switchover` back to the first
+# node. Everything is stopped at the end.
 #
 # Output: a few lines per step. What setup (apt-get) and the build (cmake, ninja) print goes to
 # setup.log and build.log in the demo's work folder (/tmp/replsync-demo.XXXXXX, which also holds
@@ -159,6 +164,8 @@ declare -A endpoint=(
   [primary]="tcp://127.0.0.1:$(_free_port)"
   [secondary]="tcp://127.0.0.1:$(_free_port)"
 )
+declare -A mysql_port=([primary]=$MARIADB_PORT_primary [secondary]=$MARIADB_PORT_secondary)
+declare -A health_port=([primary]=$(_free_port) [secondary]=$(_free_port))
 write_config() {  # name role port other
   # replsyncd refuses a configuration others may read (it holds passwords).
   install -m 600 /dev/null "$MARIADB_WORK/$1.toml"
@@ -187,11 +194,15 @@ secret_key_file = "$MARIADB_WORK/$1.key"
 endpoint = "${endpoint[$4]}"
 public_key = "${public_key[$4]}"
 
+# The other node's database, for \`replsync verify\` while this node is the secondary.
 [primary_mysql]
 host = "127.0.0.1"
-port = $MARIADB_PORT_primary
+port = ${mysql_port[$4]}
 user = "root"
 password = ""
+
+[health]
+listen = "127.0.0.1:${health_port[$1]}"
 TOML
 }
 write_config primary primary "$MARIADB_PORT_primary" secondary
@@ -411,8 +422,102 @@ else
   diff <(tree "$prepo") <(tree "$srepo") | head -20
 fi
 if ((rows_equal && files_equal && verify_rc == 0)); then
-  step "Done: the secondary holds exactly the primary's rows and files"
+  echo "the secondary holds exactly the primary's rows and files"
 else
   step "The nodes differ"
+  exit 1
+fi
+
+# ---- Failover: what the pair is for ----
+# The HTTP code of a node's /health/<path> (what the failover switch asks).
+health() {  # node path
+  python3 -c '
+import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=2).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception:
+    print("no answer")
+' "http://127.0.0.1:${health_port[$1]}/health/$2"
+}
+show_health() {
+  echo "/health/primary: primary $(health primary primary), secondary $(health secondary primary)"
+}
+now() { date +%s.%N; }
+seconds_since() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(now)"; }
+start_daemon() {  # node (index in pids)
+  "$replsyncd" --config "$MARIADB_WORK/$1.toml" >>"$MARIADB_WORK/$1.log" 2>&1 &
+  if [[ $1 == primary ]]; then pids[0]=$!; else pids[1]=$!; fi
+}
+
+step "Failover: the secondary is cut off, the primary keeps taking writes, then the primary dies"
+show_health
+kill -TERM "${pids[1]}"; wait "${pids[1]}" || true
+mariadb_sql primary "
+INSERT INTO smarten.log_lines VALUES ('written while the secondary was away'), ('this one too');
+UPDATE smarten.reports SET title = CONCAT(title, ' (edited on the old primary)') WHERE id = 1;"
+echo "accepted while the secondary was away" >"$prepo/reports/late-report.xml"
+sleep 2  # the repository watcher journals the new file
+kill -KILL "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+echo "the secondary's replsyncd stopped; 2 transactions and a file written on the primary; the"
+echo "primary's replsyncd killed with SIGKILL (its node is gone, as far as the pair can tell)"
+show_health
+
+step "replsync promote --config secondary.toml"
+start_daemon secondary
+sleep 1
+t0=$(now)
+"$replsync" promote --config "$MARIADB_WORK/secondary.toml" >"$work/promote.txt"
+sed 's/^/  /' "$work/promote.txt"
+for ((i = 0; i < 100; i++)); do [[ $(health secondary primary) == 200 ]] && break; sleep 0.1; done
+echo "the promoted node answers 200 on /health/primary $(seconds_since "$t0") s after promote began"
+mariadb_sql secondary "INSERT INTO smarten.log_lines VALUES ('written on the new primary')"
+echo "a write on the new primary: accepted"
+show_health
+
+step "The old primary comes back: fenced (read-only, 503), it reports its unshipped tail"
+start_daemon primary
+for ((i = 0; i < 150; i++)); do
+  "$replsync" status --config "$MARIADB_WORK/primary.toml" --json 2>/dev/null | grep -q '"fenced":true' && break
+  sleep 0.2
+done
+echo "old primary: read_only=$(mariadb_sql primary 'SELECT @@read_only'), /health/primary $(health primary primary)"
+echo "\$ replsync rejoin --dry-run --config primary.toml"
+tail_rc=0
+"$replsync" rejoin --dry-run --config "$MARIADB_WORK/primary.toml" >"$work/tail.txt" || tail_rc=$?
+sed 's/^/  /' "$work/tail.txt"
+echo "exit code $tail_rc (1: a tail)"
+
+step "replsync rejoin --config primary.toml: the tail quarantined, the old primary follows"
+t0=$(now)
+"$replsync" rejoin --config "$MARIADB_WORK/primary.toml" >"$work/rejoin.txt"
+grep -E "quarantined|now a secondary|^done" "$work/rejoin.txt" | sed 's/^/  /'
+echo "rejoined in $(seconds_since "$t0") s; the quarantine:"
+ls -l "$MARIADB_WORK/primary-state/quarantine/"*/ | sed 's/^/  /'
+mariadb_sql secondary "INSERT INTO smarten.log_lines VALUES ('after the rejoin')"
+rejoin_rc=0
+"$replsync" verify --config "$MARIADB_WORK/primary.toml" >"$work/verify-rejoined.txt" || rejoin_rc=$?
+tail -n 3 "$work/verify-rejoined.txt" | sed 's/^/  /'
+echo "verify on the rejoined old primary: exit $rejoin_rc (0: consistent)"
+show_health
+
+step "replsync switchover --config secondary.toml: back to the first node, nothing lost"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT_secondary" \
+  --mysql-user=root --tables=2 --table-size=10000 --threads=2 --rate=100 --time=3 run >/dev/null
+"$replsync" switchover --config "$MARIADB_WORK/secondary.toml" >"$work/switchover.txt"
+grep -E "switched over|^done" "$work/switchover.txt" | sed 's/^/  /'
+for ((i = 0; i < 100; i++)); do [[ $(health primary primary) == 200 ]] && break; sleep 0.1; done
+show_health
+mariadb_sql primary "INSERT INTO smarten.log_lines VALUES ('after the switchover')"
+final_rc=0
+"$replsync" verify --config "$MARIADB_WORK/secondary.toml" >"$work/verify-final.txt" || final_rc=$?
+tail -n 3 "$work/verify-final.txt" | sed 's/^/  /'
+echo "verify: exit $final_rc (0: consistent)"
+if [[ $(health primary primary) == 200 && $(health secondary primary) == 503 ]] &&
+  ((tail_rc == 1 && rejoin_rc == 0 && final_rc == 0)); then
+  step "Done: the secondary holds exactly the primary's rows and files, through a failover, a rejoin and a switchover"
+else
+  step "The failover part failed"
   exit 1
 fi
