@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -71,6 +72,10 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport,
   if (const char* nodes = std::getenv("REPLSYNC_TEST_TREE_REPLY_NODES")) {
     uint64_t n = 0;
     sopts.tree_reply_nodes = ParseU64(nodes, &n) ? std::max<uint64_t>(1, n) : 1;
+  }
+  // Test hook: entries held back while the file exists (promote's refusal is tested with it).
+  if (const char* hold = std::getenv("REPLSYNC_TEST_SHIP_HOLD_FILE")) {
+    sopts.hold_entries = [path = std::string(hold)] { return ::access(path.c_str(), F_OK) == 0; };
   }
   if (with_files) {
     sopts.on_tree_snapshot = [this](bool deep, std::vector<std::string> paths,

@@ -193,7 +193,9 @@ void Shipper::Run() {
   while (!stop_) {
     const uint64_t shippable = Shippable();
     bool sent = false;
-    for (auto& [peer, session] : sessions_) sent |= Pump(peer, session, shippable);
+    if (!options_.hold_entries || !options_.hold_entries()) {
+      for (auto& [peer, session] : sessions_) sent |= Pump(peer, session, shippable);
+    }
     // Wait for a message unless there may be more to send right away.
     bool more = sent || notified_.exchange(false);
     std::string peer;

@@ -79,11 +79,10 @@
 #include "sync/wire/transport.h"
 #include "sync/zstd.h"
 
-
 namespace replsync::capture {
 
 struct ShipperOptions {
-  std::string endpoint;  // where the transport listens ([transport] listen), for logs
+  std::string endpoint;   // where the transport listens ([transport] listen), for logs
   std::string node_name;  // this node's [node] name (in its Heartbeats)
   // The node's role and epoch (schemas/failover.md): stated in every Heartbeat and in the answer
   // to a peer's probe; a peer's Hello with a higher epoch fences this node, and a fenced node
@@ -128,6 +127,10 @@ struct ShipperOptions {
   std::chrono::milliseconds tree_session_idle{600000};
   size_t max_tree_sessions = 4;
   size_t tree_reply_nodes = 50000;
+  // Test hook (replsyncd: REPLSYNC_TEST_SHIP_HOLD_FILE): while it returns true no entry is sent;
+  // heartbeats still say what the journal holds (a secondary that received less than its
+  // primary had, for promote's refusal). Unset: never.
+  std::function<bool()> hold_entries;
   // Deep opens (every file reread and hashed) per peer name: `deep_open_burst` at once, then
   // one more per `deep_open_interval`.
   size_t deep_open_burst = 8;
@@ -255,8 +258,8 @@ class Shipper {
   // Verify's requests (schemas/wire.md "Verify's tree requests"); no Hello needed.
   void OnTreeRequest(const std::string& peer, const pb::TreeRequest& request, TimePoint now);
   // A FileResync from `peer`'s session: refused whole when a path is bad.
-  void OnFileResync(const std::string& peer, const std::string& name,
-                    const pb::FileResync& resync, TimePoint now);
+  void OnFileResync(const std::string& peer, const std::string& name, const pb::FileResync& resync,
+                    TimePoint now);
   // Answers verify's request with `error` (and warns, rate-limited, under `kind`).
   void RefuseTree(const std::string& peer, uint64_t request_id, const std::string& kind,
                   const std::string& error, TimePoint now);
@@ -336,7 +339,7 @@ class Shipper {
     uint64_t suppressed = 0;
     bool ever = false;
   };
-  std::map<std::string, Warned> warned_;  // by kind
+  std::map<std::string, Warned> warned_;              // by kind
   std::map<std::string, TreeSession> tree_sessions_;  // by session id
   uint64_t tree_session_counter_ = 0;
 

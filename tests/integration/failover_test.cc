@@ -482,6 +482,55 @@ TEST_F(FailoverTest, SwitchoverUnderWritesLosesNothing) {
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
+// A stale secondary: the primary journaled transactions it never shipped (held back by a test
+// hook while its heartbeats say what it holds), then died. `replsync promote` refuses, saying
+// how much would be lost, and changes nothing; `--force` promotes and records the range lost.
+TEST_F(FailoverTest, PromoteRefusesAStaleSecondaryAndForceRecordsTheLoss) {
+  const std::string hold = dir_ + "/hold-entries";
+  ASSERT_EQ(setenv("REPLSYNC_TEST_SHIP_HOLD_FILE", hold.c_str(), 1), 0);
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  unsetenv("REPLSYNC_TEST_SHIP_HOLD_FILE");
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY);"
+                              "INSERT INTO app.t VALUES (1)"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.t"));
+  std::ofstream(hold) << "held\n";
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "INSERT INTO app.t VALUES (2); INSERT INTO app.t VALUES (3);"
+                              "INSERT INTO app.t VALUES (4)"));
+  WaitForStatus("secondary", "heartbeats saying the primary holds more than was received",
+                [](const NodeStatus& s) {
+                  return s.secondary &&
+                         s.secondary->primary_last_seq >= s.secondary->received_seq + 3;
+                });
+  Daemon("primary")->Signal(SIGKILL, 10s);
+  Daemon("primary").reset();
+
+  const CommandRun refused = RunReplsync("promote", "");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("3 entries (transactions and file changes) would be lost"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(Role("secondary").role, NodeRole::kSecondary);
+  EXPECT_EQ(Role("secondary").epoch, 1u);
+  EXPECT_EQ(ReadOnly("secondary"), "1");
+  EXPECT_NE(Tail("secondary", 40).find("promote refused"), std::string::npos);
+
+  const CommandRun forced = RunReplsync("promote", "--force");
+  ASSERT_EQ(forced.exit_code, 0) << forced.out << forced.err << Tail("secondary", 40);
+  EXPECT_NE(forced.out.find("known lost (--force)"), std::string::npos) << forced.out;
+  const RoleState promoted = Role("secondary");
+  EXPECT_EQ(promoted.role, NodeRole::kPrimary);
+  ASSERT_EQ(promoted.forks.size(), 1u);
+  EXPECT_NE(promoted.forks[0].lost, "");
+  WaitForStatus("secondary", "serving as primary",
+                [](const NodeStatus& s) { return s.role == "primary" && s.peers_asked; });
+  EXPECT_EQ(PrimaryHealth("secondary"), 200);
+  auto rows = Server("secondary").Query("SELECT COUNT(*) FROM app.t");
+  ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
+  EXPECT_EQ((*rows)[0][0], "1") << "what was never received cannot be there";
+}
+
 TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {
   // A configuration mistake: both say role = "primary" at their first start (each names the
   // other in [peers]).
