@@ -456,7 +456,7 @@ show_health
 kill -TERM "${pids[1]}"; wait "${pids[1]}" || true
 mariadb_sql primary "
 INSERT INTO smarten.log_lines VALUES ('written while the secondary was away'), ('this one too');
-UPDATE smarten.reports SET title = CONCAT(title, ' (edited on the old primary)') WHERE id = 1;"
+UPDATE smarten.reports SET name = CONCAT(name, ' (edited on the old primary)') WHERE id = 1;"
 echo "accepted while the secondary was away" >"$prepo/reports/late-report.xml"
 sleep 2  # the repository watcher journals the new file
 kill -KILL "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true

@@ -480,6 +480,18 @@ TEST_F(FailoverTest, SwitchoverUnderWritesLosesNothing) {
       Server("secondary").port());
   const CommandRun verify = RunReplsync("verify", "", "", "primary");
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+
+  // And back: the node promoted first, a secondary before, rejoins with its older relay and
+  // applied position put aside.
+  const CommandRun back = RunReplsync("switchover", "", "", "secondary");
+  ASSERT_EQ(back.exit_code, 0) << back.out << back.err << Tail("secondary", 60);
+  EXPECT_EQ(Role("primary").role, NodeRole::kPrimary);
+  EXPECT_EQ(Role("primary").epoch, 3u);
+  EXPECT_EQ(Role("secondary").role, NodeRole::kSecondary);
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "INSERT INTO app.w VALUES (-1, 'back')"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*), SUM(id) FROM app.w"));
+  const CommandRun verify_back = RunReplsync("verify", "");
+  EXPECT_EQ(verify_back.exit_code, 0) << verify_back.out << verify_back.err;
 }
 
 // A stale secondary: the primary journaled transactions it never shipped (held back by a test

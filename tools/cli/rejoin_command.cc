@@ -189,20 +189,21 @@ Result<RejoinTail> FindRejoinTail(const NodeConfig& config, const ForkPoint& for
   return tail;
 }
 
-Status QuarantinePrimaryState(const std::string& state_dir, const std::string& dir) {
-  for (const char* name : {"journal", "manifest.db"}) {
+Status QuarantineState(const std::string& state_dir, const std::string& dir,
+                       const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
     const fs::path from = fs::path(state_dir) / name;
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(from, ec))) continue;
     fs::create_directories(dir, ec);
     fs::path to = fs::path(dir) / name;
     for (int i = 1; fs::exists(fs::symlink_status(to, ec)); ++i) {
-      to = fs::path(dir) / (std::string(name) + "." + std::to_string(i));
+      to = fs::path(dir) / (name + "." + std::to_string(i));
     }
     fs::rename(from, to, ec);
     if (ec)
       return Status::IoError("move " + from.string() + " to " + to.string() + ": " + ec.message());
-    spdlog::info("moved the old primary's {} to {}", name, to.string());
+    spdlog::info("moved {} to {}", from.string(), to.string());
   }
   return Status::Ok();
 }

@@ -59,9 +59,12 @@ std::string QuarantineDir(const std::string& state_dir, uint64_t epoch);
 Result<RejoinTail> FindRejoinTail(const NodeConfig& config, const ForkPoint& fork, const Node& node,
                                   bool quarantine);
 
-// What an old primary keeps that a secondary must not (its journal, whose binlog checkpoint a
-// later promotion would capture from again, and its file manifest), moved into `dir`; called
-// where a node starts as a secondary. Nothing to move is not an error.
-Status QuarantinePrimaryState(const std::string& state_dir, const std::string& dir);
+// Moves the files or folders `names` of `state_dir` into `dir` (a name taken there gets a
+// suffix); one that is not there is skipped. What an old primary keeps that a secondary must not:
+// its journal (whose binlog checkpoint a later promotion would capture from again) and its file
+// manifest, moved where a node starts as a secondary; and its relay, left from an older stream
+// (its sequences are not the new primary's), moved by rejoin.
+Status QuarantineState(const std::string& state_dir, const std::string& dir,
+                       const std::vector<std::string>& names);
 
 }  // namespace replsync::cli

@@ -115,6 +115,17 @@ Status SetReadOnly(const NodeConfig& config, bool on) {
                           "set read_only");
 }
 
+// Rejoin: the applied position (and tables entering the set) a node recorded when it followed an
+// older stream, removed (not logged: the node's own binlog is not the group's).
+Status ForgetAppliedPosition(const NodeConfig& config) {
+  MysqlThreadScope scope;
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                      MysqlSession::Open(MysqlOptionsOf(config.mysql)));
+  return session->ExecuteBatch(
+      {"SET SESSION sql_log_bin = 0", "DROP TABLE IF EXISTS replsync.applied, replsync.entering"},
+      "forget the applied position of the older stream");
+}
+
 // `replsync promote` on a secondary (schemas/failover.md "replsync promote"): everything received
 // applied, the database made writable, then the role state says primary at the next epoch with
 // the fork point. The caller runs the node again as the state then says.
@@ -220,12 +231,20 @@ RoleReply Rejoin(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
     reply.exit_code = tail->empty() ? 0 : 1;
     return reply;
   }
+  const std::string& state_dir = config.node.state_dir;
+  // A relay left from when this node was a secondary before holds an older stream's sequences,
+  // and so does its database's applied position: the bootstrap sets a new one.
+  Status st = QuarantineState(state_dir, tail->quarantine, {"relay"});
+  if (st.ok()) st = ForgetAppliedPosition(config);
+  if (!st.ok()) {
+    reply.message += st.message();
+    return reply;
+  }
   // The bootstrap first: the node, a secondary once the state says so, waits for it instead of
   // applying the new primary's stream onto its own rows; a crash before the state is saved leaves
   // a fenced primary, which has no use for the request.
-  const std::string& state_dir = config.node.state_dir;
-  if (Status st = WriteBootstrapRequest(state_dir,
-                                        {.token = request.token, .force = false, .resync = true});
+  if (st = WriteBootstrapRequest(state_dir,
+                                 {.token = request.token, .force = false, .resync = true});
       !st.ok()) {
     reply.message += st.message();
     return reply;
@@ -517,8 +536,9 @@ int RunService(const std::string& config_path) {
     // A secondary keeps no journal or manifest: one there is an old primary's, left from before
     // it rejoined.
     if (st.ok() && state.role == NodeRole::kSecondary) {
-      st = QuarantinePrimaryState(config->node.state_dir,
-                                  QuarantineDir(config->node.state_dir, state.epoch));
+      st = QuarantineState(config->node.state_dir,
+                           QuarantineDir(config->node.state_dir, state.epoch),
+                           {"journal", "manifest.db"});
     }
     if (!st.ok()) {
       spdlog::error("{}", st.message());
