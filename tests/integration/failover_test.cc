@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +67,125 @@ class FailoverTest : public testing::NodePairTest {
     EXPECT_TRUE(state.ok()) << state.status().ToString();
     return state.ok() ? *state : RoleState{};
   }
+
+  // The application's account on both servers (no SUPER: read_only stops it) and app.w.
+  void MakeApp() {
+    for (const std::string node : {"primary", "secondary"}) {
+      ASSERT_NO_FATAL_FAILURE(Sql(
+          Server(node), "CREATE USER app@'%' IDENTIFIED BY 'pw'; GRANT ALL ON app.* TO app@'%'"));
+    }
+    ASSERT_NO_FATAL_FAILURE(
+        Sql(*primary_,
+            "CREATE DATABASE app; CREATE TABLE app.w (id INT PRIMARY KEY, node VARCHAR(20))"));
+    ASSERT_NO_FATAL_FAILURE(
+        WaitSame("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'"));
+  }
+
+  // Inserts into app.w as the application would behind the switch: through its account, at the
+  // node that answered 200 on /health/primary when the last write failed, until Stop. Keeps the
+  // ids acknowledged; Pause() waits until no write is under way and none starts (read acked()
+  // only while paused or stopped).
+  class Writer {
+   public:
+    explicit Writer(FailoverTest& test) : test_(test), thread_([this] { Run(); }) {}
+    ~Writer() { Stop(); }
+    void Pause() {
+      paused_ = true;
+      std::lock_guard<std::mutex> lock(mu_);  // the write under way, if any, is over
+    }
+    // Writing again, at the node that answers 200 now (as the switch would send it).
+    void Resume() {
+      repick_ = true;
+      paused_ = false;
+    }
+    void Stop() {
+      stop_ = true;
+      if (thread_.joinable()) thread_.join();
+    }
+    const std::vector<int>& acked() const { return acked_; }
+    int refused() const { return refused_; }
+    // The number and sum of the acknowledged ids, as "COUNT(*)\tSUM(id)" would show them.
+    std::pair<std::string, std::string> CountAndSum() const {
+      uint64_t sum = 0;
+      for (int id : acked_) sum += static_cast<uint64_t>(id);
+      return {std::to_string(acked_.size()), std::to_string(sum)};
+    }
+
+   private:
+    void Run() {
+      MysqlThreadScope scope;
+      std::string at = "primary";
+      std::unique_ptr<MysqlSession> session;
+      for (int id = 1; !stop_;) {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (paused_) {
+          lock.unlock();
+          std::this_thread::sleep_for(10ms);
+          continue;
+        }
+        if (repick_.exchange(false)) session.reset();
+        if (session == nullptr) {
+          for (const std::string node : {"primary", "secondary"}) {
+            if (test_.PrimaryHealth(node) == 200) at = node;
+          }
+          MysqlOptions options;
+          options.host = "127.0.0.1";
+          options.port = test_.Server(at).port();
+          options.user = "app";
+          options.password = "pw";
+          Result<std::unique_ptr<MysqlSession>> opened = MysqlSession::Open(options);
+          if (opened.ok()) session = std::move(opened).value();
+        }
+        if (session != nullptr &&
+            session->Execute(fmt::format("INSERT INTO app.w VALUES ({}, '{}')", id, at)).ok()) {
+          acked_.push_back(id);
+        } else {
+          ++refused_;
+          session.reset();
+          lock.unlock();
+          std::this_thread::sleep_for(20ms);
+        }
+        ++id;
+        if (lock.owns_lock()) lock.unlock();
+        std::this_thread::sleep_for(2ms);
+      }
+    }
+    FailoverTest& test_;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> paused_{false};
+    std::atomic<bool> repick_{false};
+    std::mutex mu_;
+    std::vector<int> acked_;
+    int refused_ = 0;
+    std::thread thread_;
+  };
+
+  // Every id `writer` had acknowledged is on both nodes, and nothing else (ids > 0).
+  void ExpectAcknowledgedOnBoth(const Writer& writer) {
+    ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*), SUM(id) FROM app.w"));
+    const auto [count, sum] = writer.CountAndSum();
+    for (const std::string node : {"primary", "secondary"}) {
+      auto rows = Server(node).Query("SELECT COUNT(*), SUM(id) FROM app.w WHERE id > 0");
+      ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
+      EXPECT_EQ((*rows)[0][0], count) << node;
+      EXPECT_EQ((*rows)[0][1], sum) << node;
+    }
+  }
+
+  // `replsync verify` on `node`, then a secondary, against the other node's database.
+  void ExpectVerifyOn(const std::string& node) {
+    const std::string other = node == "primary" ? "secondary" : "primary";
+    if (node == "primary" && !primary_mysql_added_) {
+      std::ofstream(dir_ + "/primary.toml", std::ios::app) << fmt::format(
+          "\n[primary_mysql]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n"
+          "password = \"\"\n",
+          Server(other).port());
+      primary_mysql_added_ = true;
+    }
+    const CommandRun verify = RunReplsync("verify", "", "", node);
+    EXPECT_EQ(verify.exit_code, 0) << node << ": " << verify.out << verify.err;
+  }
+  bool primary_mysql_added_ = false;
 };
 
 TEST_F(FailoverTest, PromoteWhileTheOldPrimaryRunsFencesIt) {
@@ -393,63 +514,23 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
 // after are on both; verify exits 0 on the old primary, now the secondary.
 TEST_F(FailoverTest, SwitchoverUnderWritesLosesNothing) {
   ASSERT_NO_FATAL_FAILURE(StartBoth());
-  for (const std::string node : {"primary", "secondary"}) {
-    ASSERT_NO_FATAL_FAILURE(Sql(Server(node),
-                                "CREATE USER app@'%' IDENTIFIED BY 'pw'; GRANT ALL ON app.* TO "
-                                "app@'%'"));
-  }
-  ASSERT_NO_FATAL_FAILURE(Sql(
-      *primary_, "CREATE DATABASE app; CREATE TABLE app.w (id INT PRIMARY KEY, node VARCHAR(20))"));
-  ASSERT_NO_FATAL_FAILURE(
-      WaitSame("SELECT COUNT(*) FROM information_schema.TABLES WHERE "
-               "TABLE_SCHEMA = 'app'"));
+  ASSERT_NO_FATAL_FAILURE(MakeApp());
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(testing::WriteConfigFile(RepositoryPath("primary") + fmt::format("/before{}", i),
                                          fmt::format("file {}", i)));
   }
 
-  std::atomic<bool> stop{false};
-  std::vector<int> acked;
-  int refused = 0;
-  std::thread writer([&] {
-    MysqlThreadScope scope;
-    std::string at = "primary";
-    std::unique_ptr<MysqlSession> session;
-    for (int id = 1; !stop; ++id) {
-      if (session == nullptr) {
-        MysqlOptions options;
-        options.host = "127.0.0.1";
-        options.port = Server(at).port();
-        options.user = "app";
-        options.password = "pw";
-        Result<std::unique_ptr<MysqlSession>> opened = MysqlSession::Open(options);
-        if (opened.ok()) session = std::move(opened).value();
-      }
-      if (session != nullptr &&
-          session->Execute(fmt::format("INSERT INTO app.w VALUES ({}, '{}')", id, at)).ok()) {
-        acked.push_back(id);
-      } else {
-        ++refused;
-        session.reset();
-        for (const std::string node : {"primary", "secondary"}) {
-          if (PrimaryHealth(node) == 200) at = node;
-        }
-        std::this_thread::sleep_for(20ms);
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-  });
+  Writer writer(*this);
   std::this_thread::sleep_for(2s);
   const CommandRun run = RunReplsync("switchover", "", "", "primary");
   std::this_thread::sleep_for(2s);
-  stop = true;
-  writer.join();
+  writer.Stop();
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err << Tail("primary", 60) << Tail("secondary", 40);
   EXPECT_NE(run.out.find("writes were refused for"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("done:"), std::string::npos) << run.out;
   std::printf("%s", run.out.substr(0, run.out.find('\n') + 1).c_str());
-  EXPECT_GT(refused, 0) << "the writer never met the refusal: the test proved little";
-  ASSERT_GT(acked.size(), 100u);
+  EXPECT_GT(writer.refused(), 0) << "the writer never met the refusal: the test proved little";
+  ASSERT_GT(writer.acked().size(), 100u);
 
   // Roles swapped, the epoch raised, the old primary following.
   EXPECT_EQ(Role("secondary").role, NodeRole::kPrimary);
@@ -463,23 +544,10 @@ TEST_F(FailoverTest, SwitchoverUnderWritesLosesNothing) {
                                          fmt::format("file {}", i)));
   }
   ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.w VALUES (0, 'last')"));
-  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*), SUM(id) FROM app.w"));
-  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s));
   // Every acknowledged insert, on both (a primary key: none twice), and nothing else.
-  uint64_t sum = 0;
-  for (int id : acked) sum += static_cast<uint64_t>(id);
-  for (const std::string node : {"primary", "secondary"}) {
-    auto rows = Server(node).Query("SELECT COUNT(*), SUM(id) FROM app.w WHERE id > 0");
-    ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
-    EXPECT_EQ((*rows)[0][0], std::to_string(acked.size())) << node;
-    EXPECT_EQ((*rows)[0][1], std::to_string(sum)) << node;
-  }
-  std::ofstream(dir_ + "/primary.toml", std::ios::app) << fmt::format(
-      "\n[primary_mysql]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n"
-      "password = \"\"\n",
-      Server("secondary").port());
-  const CommandRun verify = RunReplsync("verify", "", "", "primary");
-  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  ASSERT_NO_FATAL_FAILURE(ExpectAcknowledgedOnBoth(writer));
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s));
+  ASSERT_NO_FATAL_FAILURE(ExpectVerifyOn("primary"));
 
   // And back: the node promoted first, a secondary before, rejoins with its older relay and
   // applied position put aside.
@@ -489,9 +557,85 @@ TEST_F(FailoverTest, SwitchoverUnderWritesLosesNothing) {
   EXPECT_EQ(Role("primary").epoch, 3u);
   EXPECT_EQ(Role("secondary").role, NodeRole::kSecondary);
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "INSERT INTO app.w VALUES (-1, 'back')"));
-  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*), SUM(id) FROM app.w"));
-  const CommandRun verify_back = RunReplsync("verify", "");
-  EXPECT_EQ(verify_back.exit_code, 0) << verify_back.out << verify_back.err;
+  ASSERT_NO_FATAL_FAILURE(ExpectAcknowledgedOnBoth(writer));
+  ASSERT_NO_FATAL_FAILURE(ExpectVerifyOn("secondary"));
+}
+
+// The failover soak (tools/failover_soak.sh runs REPLSYNC_FAILOVER_ROUNDS rounds; the suite one):
+// in every round, under a writer that follows /health/primary and file changes, a switchover to
+// the other node, then an unplanned failover back (the writer paused, the primary's replsyncd
+// killed with SIGKILL, the other node promoted, the old one rejoined: its tail is empty), each
+// ending with every acknowledged write on both nodes, equal trees and verify exit 0. It prints
+// what each step took.
+// "writes were refused for N s" out of switchover's output ("" when it is not there).
+std::string RefusedFor(const std::string& out) {
+  const size_t at = out.find("writes were refused for ");
+  const size_t end = at == std::string::npos ? at : out.find(" s", at + 24);
+  return end == std::string::npos ? "" : out.substr(at, end + 2 - at);
+}
+
+TEST_F(FailoverTest, FailoverRoundsUnderWritesLoseNothing) {
+  int rounds = 1;
+  if (const char* env = std::getenv("REPLSYNC_FAILOVER_ROUNDS"))
+    rounds = std::max(1, std::atoi(env));
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  ASSERT_NO_FATAL_FAILURE(MakeApp());
+  Writer writer(*this);
+  std::string primary = "primary", secondary = "secondary";
+  auto seconds = [](auto since) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  };
+  for (int round = 1; round <= rounds; ++round) {
+    ASSERT_TRUE(testing::WriteConfigFile(
+        RepositoryPath(primary) + fmt::format("/round{}-{}.txt", round, primary), "before"));
+    std::this_thread::sleep_for(1s);
+    auto began = std::chrono::steady_clock::now();
+    const CommandRun run = RunReplsync("switchover", "", "", primary);
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err << Tail(primary, 60) << Tail(secondary, 40);
+    std::printf("round %d: switchover %s -> %s in %.1f s (%s)\n", round, primary.c_str(),
+                secondary.c_str(), seconds(began), RefusedFor(run.out).c_str());
+    std::swap(primary, secondary);
+    writer.Pause();
+    ASSERT_NO_FATAL_FAILURE(ExpectAcknowledgedOnBoth(writer));
+    writer.Resume();
+    ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s, "secondary"));
+    ASSERT_NO_FATAL_FAILURE(ExpectVerifyOn(secondary));
+
+    // Unplanned: the primary's replsyncd dies (the writer paused first: what it wrote after the
+    // last shipment would be a tail); the other node is promoted.
+    ASSERT_TRUE(testing::WriteConfigFile(
+        RepositoryPath(primary) + fmt::format("/round{}-{}.txt", round, primary), "failover"));
+    ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s, "secondary"));
+    writer.Pause();
+    ASSERT_NO_FATAL_FAILURE(ExpectAcknowledgedOnBoth(writer));
+    Daemon(primary)->Signal(SIGKILL, 10s);
+    Daemon(primary).reset();
+    began = std::chrono::steady_clock::now();
+    const CommandRun promote = RunReplsync("promote", "", "", secondary);
+    ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail(secondary, 40);
+    WaitForStatus(secondary, "serving as primary",
+                  [](const NodeStatus& s) { return s.role == "primary" && s.peers_asked; });
+    const double promoted = seconds(began);
+    writer.Resume();
+    Daemon(primary) = StartDaemon(primary);
+    ASSERT_NE(Daemon(primary), nullptr);
+    ASSERT_NO_FATAL_FAILURE(WaitFenced(primary));
+    began = std::chrono::steady_clock::now();
+    const CommandRun rejoin = RunReplsync("rejoin", "", "", primary);
+    ASSERT_EQ(rejoin.exit_code, 0) << rejoin.out << rejoin.err << Tail(primary, 60);
+    EXPECT_NE(rejoin.out.find("no unshipped tail"), std::string::npos) << rejoin.out;
+    std::printf("round %d: failover to %s: promoted and serving in %.1f s; %s rejoined in %.1f s\n",
+                round, secondary.c_str(), promoted, primary.c_str(), seconds(began));
+    std::swap(primary, secondary);
+    writer.Pause();
+    ASSERT_NO_FATAL_FAILURE(ExpectAcknowledgedOnBoth(writer));
+    writer.Resume();
+    ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s, "secondary"));
+    ASSERT_NO_FATAL_FAILURE(ExpectVerifyOn(secondary));
+  }
+  writer.Stop();
+  EXPECT_GT(writer.refused(), 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectAcknowledgedOnBoth(writer));
 }
 
 // A stale secondary: the primary journaled transactions it never shipped (held back by a test
