@@ -31,21 +31,27 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
                role->epoch, role->fenced ? ", fenced: `replsync rejoin` makes it follow" : "");
     return 1;
   }
-  Result<RoleReply> reply = AskReplsyncd(state_dir,
-                                         {.token = verify::NewBarrierToken(),
-                                          .action = RoleRequest::Action::kPromote,
-                                          .force = options.force,
-                                          .dry_run = false,
-                                          .target = ""},
-                                         options.timeout, options.poll);
+  return AskAndPrint(state_dir,
+                     {.token = verify::NewBarrierToken(),
+                      .action = RoleRequest::Action::kPromote,
+                      .force = options.force,
+                      .dry_run = false,
+                      .target = ""},
+                     options.timeout, options.poll, options.json, "replsync promote", out);
+}
+
+int AskAndPrint(const std::string& state_dir, const RoleRequest& request,
+                std::chrono::seconds timeout, std::chrono::milliseconds poll, bool json,
+                const char* command, std::FILE* out) {
+  Result<RoleReply> reply = AskReplsyncd(state_dir, request, timeout, poll);
   if (!reply.ok()) {
-    fmt::print(stderr, "replsync promote: {}\n", reply.status().message());
+    fmt::print(stderr, "{}: {}\n", command, reply.status().message());
     return 2;
   }
-  if (options.json) {
+  if (json) {
     fmt::print(out, "{}\n", reply->ToJson());
   } else {
-    fmt::print(reply->exit_code == 0 ? out : stderr, "replsync promote: {}\n", reply->message);
+    fmt::print(reply->exit_code == 0 ? out : stderr, "{}: {}\n", command, reply->message);
   }
   return reply->exit_code;
 }

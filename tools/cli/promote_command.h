@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <string>
 
+#include "sync/node/role_request.h"
+
 namespace replsync::cli {
 
 struct PromoteCommandOptions {
@@ -21,5 +23,12 @@ struct PromoteCommandOptions {
 
 // Returns the exit code: 0 promoted; 1 refused (why, and what would be lost); 2 could not.
 int RunPromote(const PromoteCommandOptions& options, std::FILE* out);
+
+// What promote and switchover do with their request: ask the daemon (AskReplsyncd), print its
+// reply (`command`: its message, on stderr unless it succeeded; `json`: the reply object) and
+// return its exit code (2 when no reply came).
+int AskAndPrint(const std::string& state_dir, const RoleRequest& request,
+                std::chrono::seconds timeout, std::chrono::milliseconds poll, bool json,
+                const char* command, std::FILE* out);
 
 }  // namespace replsync::cli

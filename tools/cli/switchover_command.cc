@@ -6,6 +6,7 @@
 #include "sync/node/role_state.h"
 #include "sync/node/status_file.h"
 #include "sync/verify/consistent_point.h"
+#include "tools/cli/promote_command.h"
 #include "tools/cli/rejoin_command.h"
 
 namespace replsync::cli {
@@ -30,23 +31,15 @@ int RunSwitchover(const SwitchoverCommandOptions& options, std::FILE* out) {
                "(it hands its role to this node, or to the one --to names)\n");
     return 1;
   }
-  Result<RoleReply> reply = AskReplsyncd(state_dir,
-                                         {.token = verify::NewBarrierToken(),
-                                          .action = RoleRequest::Action::kSwitchover,
-                                          .force = false,
-                                          .dry_run = false,
-                                          .target = options.target},
-                                         options.timeout, options.poll);
-  if (!reply.ok()) {
-    fmt::print(stderr, "replsync switchover: {}\n", reply.status().message());
-    return 2;
-  }
-  if (options.json) {
-    fmt::print(out, "{}\n", reply->ToJson());
-  } else {
-    fmt::print(reply->exit_code == 0 ? out : stderr, "replsync switchover: {}\n", reply->message);
-  }
-  if (reply->exit_code != 0) return reply->exit_code;
+  const int code =
+      AskAndPrint(state_dir,
+                  {.token = verify::NewBarrierToken(),
+                   .action = RoleRequest::Action::kSwitchover,
+                   .force = false,
+                   .dry_run = false,
+                   .target = options.target},
+                  options.timeout, options.poll, options.json, "replsync switchover", out);
+  if (code != 0) return code;
   // The old primary, fenced by the promotion, follows the new one (its tail is empty).
   return RunRejoin({.config_path = options.config_path,
                     .dry_run = false,
