@@ -488,9 +488,14 @@ void Receiver::Run() {
                                  .fork = ForkFromProto(h.fork())});
             options_.role->HearHandover(h.handover_to(), h.handover_seq());
           }
+          std::vector<std::pair<std::string, uint64_t>> others;
+          for (const pb::SecondaryProgress& p : h.secondaries()) {
+            if (p.node() != options_.node_name) others.emplace_back(p.node(), p.durable_seq());
+          }
           std::lock_guard<std::mutex> lock(mu_);
           status_.primary_last_seq = h.last_seq();
           status_.primary_time = h.time();
+          status_.other_secondaries = std::move(others);
           break;
         }
         case pb::Envelope::kError:

@@ -125,6 +125,8 @@ struct ReceiverStatus {
   std::string last_error;  // "" when none
   // Why the primary's end does not let this node in (ClientTransport::refusal); "" when it does.
   std::string primary_refusal;
+  // What the primary's last Heartbeat said each other secondary holds durably (name, sequence).
+  std::vector<std::pair<std::string, uint64_t>> other_secondaries;
 };
 
 class Receiver {

@@ -259,10 +259,23 @@ Result<ForkPoint> SecondaryNode::PrepareForPromotion(bool force, std::chrono::se
   const uint64_t received = relay_->last_seq();
   std::string lost;
   if (r.primary_last_seq > received) {
-    const std::string what = fmt::format(
+    std::string what = fmt::format(
         "the primary's journal held entries up to {} when it was last heard from, and this node "
         "received up to {}: {} entries (transactions and file changes) would be lost",
         r.primary_last_seq, received, r.primary_last_seq - received);
+    // Several secondaries: the one that received the most loses the least.
+    std::string instead;
+    uint64_t most = received;
+    for (const auto& [name, durable] : r.other_secondaries) {
+      if (durable > most) {
+        most = durable;
+        instead = name;
+      }
+    }
+    if (!instead.empty()) {
+      what +=
+          fmt::format("; secondary {} had received up to {}: promote it instead", instead, most);
+    }
     if (!force) {
       return resume(Status::FailedPrecondition(
           what + "; wait until it receives them, or promote with --force to accept the loss"));

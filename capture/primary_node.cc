@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <iterator>
 
 #include "sync/mysql/mysql_session.h"
@@ -73,9 +73,19 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport,
     uint64_t n = 0;
     sopts.tree_reply_nodes = ParseU64(nodes, &n) ? std::max<uint64_t>(1, n) : 1;
   }
-  // Test hook: entries held back while the file exists (promote's refusal is tested with it).
+  // Test hook: entries held back while the file exists, from the peers it names (a line each),
+  // or from every peer when it names none (promote's refusal is tested with it).
   if (const char* hold = std::getenv("REPLSYNC_TEST_SHIP_HOLD_FILE")) {
-    sopts.hold_entries = [path = std::string(hold)] { return ::access(path.c_str(), F_OK) == 0; };
+    sopts.hold_entries = [path = std::string(hold)](const std::string& peer) {
+      std::ifstream in(path);
+      if (!in) return false;
+      bool named = false;
+      for (std::string line; std::getline(in, line);) {
+        if (line == peer) return true;
+        named = named || !line.empty();
+      }
+      return !named;
+    };
   }
   if (with_files) {
     sopts.on_tree_snapshot = [this](bool deep, std::vector<std::string> paths,

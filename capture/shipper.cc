@@ -193,8 +193,10 @@ void Shipper::Run() {
   while (!stop_) {
     const uint64_t shippable = Shippable();
     bool sent = false;
-    if (!options_.hold_entries || !options_.hold_entries()) {
-      for (auto& [peer, session] : sessions_) sent |= Pump(peer, session, shippable);
+    for (auto& [peer, session] : sessions_) {
+      if (!options_.hold_entries || !options_.hold_entries(session.name)) {
+        sent |= Pump(peer, session, shippable);
+      }
     }
     // Wait for a message unless there may be more to send right away.
     bool more = sent || notified_.exchange(false);
@@ -1004,6 +1006,13 @@ pb::Envelope Shipper::Heartbeat(uint64_t shippable) const {
       h.set_handover_to(handover->to);
       h.set_handover_seq(handover->seq);
     }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, known] : known_) {
+    if (known.peer_id.empty()) continue;  // no session now
+    pb::SecondaryProgress& p = *h.add_secondaries();
+    p.set_node(name);
+    p.set_durable_seq(known.durable_seq);
   }
   return envelope;
 }

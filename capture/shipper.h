@@ -127,10 +127,10 @@ struct ShipperOptions {
   std::chrono::milliseconds tree_session_idle{600000};
   size_t max_tree_sessions = 4;
   size_t tree_reply_nodes = 50000;
-  // Test hook (replsyncd: REPLSYNC_TEST_SHIP_HOLD_FILE): while it returns true no entry is sent;
-  // heartbeats still say what the journal holds (a secondary that received less than its
-  // primary had, for promote's refusal). Unset: never.
-  std::function<bool()> hold_entries;
+  // Test hook (replsyncd: REPLSYNC_TEST_SHIP_HOLD_FILE): while it returns true for a peer's name
+  // no entry is sent to it; heartbeats still say what the journal holds (a secondary that
+  // received less than its primary had, for promote's refusal). Unset: never.
+  std::function<bool(const std::string& peer_name)> hold_entries;
   // Deep opens (every file reread and hashed) per peer name: `deep_open_burst` at once, then
   // one more per `deep_open_interval`.
   size_t deep_open_burst = 8;

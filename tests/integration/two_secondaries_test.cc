@@ -17,6 +17,7 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sync/node/node_status.h"
@@ -283,6 +284,46 @@ TEST_F(TwoSecondariesTest, StoppedSecondaryPinsTheJournalUntilItCatchesUpOrIsRem
     EXPECT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(run.out.find("secondary2"), std::string::npos) << run.out;
   }
+}
+
+// Several secondaries (schemas/failover.md "replsync promote"): the primary's heartbeats say what
+// each secondary holds. One held back (the shipper's test hook) while the other received
+// everything; the primary dies. `replsync promote` on the one behind refuses and names the other;
+// the other is promoted.
+TEST_F(TwoSecondariesTest, PromoteRefusesTheSecondaryBehindAndNamesTheOneToPromote) {
+  const std::string hold = dir_ + "/hold-entries";
+  ASSERT_EQ(setenv("REPLSYNC_TEST_SHIP_HOLD_FILE", hold.c_str(), 1), 0);
+  ASSERT_NO_FATAL_FAILURE(StartPrimaryDaemon());
+  unsetenv("REPLSYNC_TEST_SHIP_HOLD_FILE");
+  for (const std::string node : {"secondary", "secondary2"}) {
+    std::filesystem::create_directories(RepositoryPath(node));  // a promoted node watches it
+    ASSERT_NO_FATAL_FAILURE(StartSecondaryDaemon(node));
+  }
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY);"
+                              "INSERT INTO app.t VALUES (1)"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.t", "secondary"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.t", "secondary2"));
+  std::ofstream(hold) << "secondary\n";
+  ASSERT_NO_FATAL_FAILURE(
+      Sql(*primary_, "INSERT INTO app.t VALUES (2); INSERT INTO app.t VALUES (3)"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM app.t", "secondary2"));
+  WaitForStatus("secondary", "heartbeats saying the primary holds more than was received",
+                [](const NodeStatus& s) {
+                  return s.secondary &&
+                         s.secondary->primary_last_seq >= s.secondary->received_seq + 2;
+                });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // a heartbeat with secondary2's
+  primary_daemon_->Signal(SIGKILL, std::chrono::seconds(10));
+  primary_daemon_.reset();
+
+  const CommandRun behind = RunReplsync("promote", "", "", "secondary");
+  EXPECT_EQ(behind.exit_code, 1) << behind.out << behind.err;
+  EXPECT_NE(behind.err.find("secondary secondary2 had received up to"), std::string::npos)
+      << behind.err;
+  EXPECT_NE(behind.err.find("promote it instead"), std::string::npos) << behind.err;
+  const CommandRun ahead = RunReplsync("promote", "", "", "secondary2");
+  EXPECT_EQ(ahead.exit_code, 0) << ahead.out << ahead.err << Tail("secondary2", 30);
 }
 
 }  // namespace
