@@ -267,8 +267,8 @@ bool Bootstrapper::PauseForTest(const std::string& phase) {
     return word == phase;
   };
   if (!pausing()) return true;
-  spdlog::warn("bootstrap: paused at the start of the {} phase while {} says so (a test hook)",
-               phase, options_.pause_file);
+  spdlog::warn("bootstrap: paused in the {} phase while {} says so (a test hook)", phase,
+               options_.pause_file);
   Update([&](NodeStatus::Bootstrap& b) { b.error = "paused by the test hook in phase " + phase; });
   while (pausing()) {
     if (!Sleep(std::chrono::milliseconds(100))) return false;
@@ -693,6 +693,9 @@ Status Bootstrapper::CopyRows() {
     // The round: round 0's when it was just taken, else a new one.
     std::optional<BootstrapClient::Round> round = std::move(first_round_);
     first_round_.reset();
+    // The test hook's pause between two rounds: no snapshot open on the primary (its DDL is not
+    // held up by one), some chunks loaded.
+    if (!round && !PauseForTest("copying")) return Status::Aborted("stopping");
     if (!round) {
       Result<BootstrapClient::Round> next =
           client->BeginRound(settings.readers, /*definitions=*/false);

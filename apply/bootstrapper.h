@@ -73,8 +73,9 @@ struct BootstrapperOptions {
   // How often the request file is looked for while idle.
   std::chrono::milliseconds poll{200};
   // Test hook (replsyncd: REPLSYNC_TEST_BOOTSTRAP_PAUSE_FILE): at the start of the objects and
-  // the files phase (each recorded already), the bootstrapper waits while this file holds the
-  // phase's name, and its status' error says so. "": never.
+  // the files phase (each recorded already), and before each round of the copying phase after
+  // the first, the bootstrapper waits while this file holds the phase's name, and its status'
+  // error says so. "": never.
   std::string pause_file;
   // Backoff after a retryable failure (the primary or a server away).
   std::chrono::milliseconds retry_min{500};

@@ -12,7 +12,8 @@
 // secondary, `[bootstrap] max_rate_megabytes` on the primary; each test checks that premise.
 // The phases after the copy are reached through the daemon's test hook
 // REPLSYNC_TEST_BOOTSTRAP_PAUSE_FILE (apply/bootstrapper.h: the bootstrap waits at the start of
-// the phase that file names).
+// the phase that file names, or between two rounds of the copy); the DDL test lands its
+// statements between rounds that way.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -322,19 +323,17 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
           "CREATE TABLE app.indexed (id INT PRIMARY KEY, a INT, b INT, KEY ka (a), KEY kb (b));"
           "INSERT INTO app.indexed SELECT seq, seq % 7, seq % 11 FROM seq.seq_1_to_200000"));
   ASSERT_NO_FATAL_FAILURE(SlowCopy(2));
+  // The DDL lands between two rounds (the test hook holds the copy there, with no snapshot open
+  // on the primary): after some of app.big's chunks, before the rest.
+  const std::string pause = dir_ + "/pause";
+  auto pause_at = [&](const std::string& phase) { std::ofstream(pause) << phase << "\n"; };
+  pause_at("copying");
+  setenv("REPLSYNC_TEST_BOOTSTRAP_PAUSE_FILE", pause.c_str(), 1);
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   Writer& writer = StartWriting(100);
   Command& command = StartCommand();
 
-  ASSERT_NO_FATAL_FAILURE(WaitCopying(8000));
-  // The quick statements first, while most of app.big is still to come (the tables referencing
-  // it wait for it): the ALTERs below can take seconds on shared CPUs, long enough for app.big to
-  // be done and old_name to be copied before a rename placed after them.
-  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "DROP TABLE app.doomed"));
-  const std::string old_name_at_rename = Progress("old_name");
-  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "RENAME TABLE app.old_name TO app.new_name"));
-  ASSERT_NO_FATAL_FAILURE(
-      Sql(*primary_, "INSERT INTO app.new_name VALUES (5000, NULL, 'after the rename')"));
+  ASSERT_NO_FATAL_FAILURE(WaitPaused("copying"));
   const std::string indexed_at_ddl = Progress("indexed");
   ASSERT_NO_FATAL_FAILURE(
       Sql(*primary_, "ALTER TABLE app.indexed DROP INDEX ka, ADD COLUMN c INT, ADD KEY kc (c, a)"));
@@ -342,7 +341,22 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
                               "ALTER TABLE app.big ADD COLUMN extra INT NOT NULL DEFAULT 5, "
                               "ALGORITHM=INSTANT"));
-  ASSERT_NO_FATAL_FAILURE(WaitCopying(Bootstrap()->rows_done + 8000));
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "DROP TABLE app.doomed"));
+  const std::string old_name_at_rename = Progress("old_name");
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "RENAME TABLE app.old_name TO app.new_name"));
+  ASSERT_NO_FATAL_FAILURE(
+      Sql(*primary_, "INSERT INTO app.new_name VALUES (5000, NULL, 'after the rename')"));
+  // One more round of chunks, then the copying ALTER between that round and the next.
+  const uint64_t round = Bootstrap()->round;
+  pause_at("none");
+  WaitForStatus(
+      "secondary", "the next round of the copy",
+      [round](const NodeStatus& s) {
+        return s.secondary && s.secondary->bootstrap && s.secondary->bootstrap->round > round;
+      },
+      60s);
+  pause_at("copying");
+  ASSERT_NO_FATAL_FAILURE(WaitPaused("copying"));
   const std::string big_at_copy = Progress("big");
   ASSERT_NO_FATAL_FAILURE(
       Sql(*primary_, "ALTER TABLE app.big MODIFY pad VARCHAR(80) NOT NULL, ALGORITHM=COPY"));
@@ -351,6 +365,7 @@ TEST_F(BootstrapFaultTest, DdlOnThePrimaryDuringTheCopy) {
           "CREATE TABLE app.fresh (id INT PRIMARY KEY, v VARCHAR(20));"
           "INSERT INTO app.fresh SELECT seq, CONCAT('v', seq) FROM seq.seq_1_to_500"));
   std::optional<NodeStatus::Bootstrap> after_ddl = Bootstrap();
+  pause_at("none");
 
   const CommandRun& run = command.Wait();
   const uint64_t during = writer.Stop();

@@ -48,6 +48,9 @@ TEST(NodeConfigTest, ExampleConfigurationsLoad) {
   EXPECT_EQ(primary->node.role, NodeRole::kPrimary);
   EXPECT_EQ(primary->mysql.databases, std::vector<std::string>{"smarten"});
   EXPECT_EQ(primary->transport.listen, "tcp://0.0.0.0:7700");
+  // The other node's database, for verify once this node follows it.
+  EXPECT_TRUE(primary->primary_mysql.set);
+  EXPECT_EQ(primary->primary_mysql.host, "10.0.0.2");
   auto secondary = NodeConfig::Load(InstalledExample(dir, "secondary.toml"));
   ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
   EXPECT_EQ(secondary->node.role, NodeRole::kSecondary);

@@ -272,7 +272,8 @@ RoleReply Rejoin(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
 // secondary asked (Heartbeat) to promote itself once it applied the journal's last entry; done
 // when the promoted node's epoch fenced this node. On a timeout the node serves again.
 RoleReply Switchover(const Node& node, RoleKeeper& keeper, health::HealthMonitor& monitor,
-                     const NodeConfig& config, const RoleRequest& request) {
+                     const NodeConfig& config, const RoleRequest& request,
+                     const std::atomic<bool>& stopping) {
   using Clock = std::chrono::steady_clock;
   RoleReply reply;
   reply.token = request.token;
@@ -338,6 +339,7 @@ RoleReply Switchover(const Node& node, RoleKeeper& keeper, health::HealthMonitor
       last_seq = s.primary->journal.last_seq;
       break;
     }
+    if (stopping) return give_back("replsyncd is stopping");
     if (Clock::now() > deadline) {
       return give_back(fmt::format("the capture did not reach the binlog's end {} within 60 s",
                                    end->ToString()));
@@ -349,6 +351,7 @@ RoleReply Switchover(const Node& node, RoleKeeper& keeper, health::HealthMonitor
       end->ToString(), last_seq, target);
   keeper.SetHandover(RoleKeeper::Handover{.to = target, .seq = last_seq});
   while (!keeper.state().fenced) {
+    if (stopping) return give_back("replsyncd is stopping");
     if (Clock::now() > deadline) {
       uint64_t applied = 0;
       if (const NodeStatus s = node.status(); s.primary) {
@@ -427,10 +430,11 @@ int RunService(const std::string& config_path) {
   // opens it again, fenced.
   std::mutex run_mu;
   std::shared_ptr<StopRequest> run_stop;  // guarded by run_mu: the running node's
-  bool signalled = false;                 // guarded by run_mu
+  // Set under run_mu (with run_stop's request); a switchover reads it without the lock.
+  std::atomic<bool> signalled{false};
   auto stop_run = [&](bool signal) {
     std::lock_guard<std::mutex> lock(run_mu);
-    signalled = signalled || signal;
+    if (signal) signalled = true;
     if (run_stop) run_stop->Request();
   };
   SignalWatcher signals([&] { stop_run(true); });  // before any thread starts: they all inherit
@@ -467,7 +471,7 @@ int RunService(const std::string& config_path) {
                                   ? Promote(*node, keeper, *config, request, &changed)
                               : request.action == RoleRequest::Action::kRejoin
                                   ? Rejoin(*node, keeper, *config, request, &changed)
-                                  : Switchover(*node, keeper, monitor, *config, request);
+                                  : Switchover(*node, keeper, monitor, *config, request, signalled);
       if (Status st = WriteRoleReply(config->node.state_dir, reply); !st.ok()) {
         spdlog::error("role request: {}", st.message());
       }
