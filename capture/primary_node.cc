@@ -164,7 +164,7 @@ Status PrimaryNode::Start() {
     spdlog::error(
         "primary: this node is fenced ({}): its database is kept read-only and it "
         "serves no secondary; `replsync rejoin --dry-run` reports its unshipped tail, and "
-        "README \"Failover\" says how to bring it back as a secondary",
+        "`replsync rejoin` quarantines it and makes this node follow the new primary",
         options_.role->state().fenced_by);
     read_only_->Start();
     if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
