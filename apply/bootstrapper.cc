@@ -1335,9 +1335,20 @@ Status Bootstrapper::CreateObjects(SqlSession& db, const std::vector<pb::Bootstr
         st = db.Execute(sql, what);
       }
       if (st.ok() && o->kind() == "EVENT") {
-        // Its rows arrive through the stream: the secondary's scheduler must never run it.
-        st = db.Execute("ALTER EVENT " + QualifiedName(o->db(), o->name()) + " DISABLE ON SLAVE",
-                        what);
+        // Its rows arrive through the stream: the secondary's scheduler must never run it. Only
+        // an enabled one is made SLAVESIDE_DISABLED (one the primary keeps disabled stays so): a
+        // promotion enables exactly those (schemas/failover.md "Events").
+        Result<std::vector<SqlSession::Row>> status = db.Query(
+            fmt::format("SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {} "
+                        "AND EVENT_NAME = {}",
+                        QuoteString(o->db()), QuoteString(o->name())),
+            what);
+        if (!status.ok()) {
+          st = status.status();
+        } else if (!status->empty() && status->front()[0].value_or("") == "ENABLED") {
+          st = db.Execute("ALTER EVENT " + QualifiedName(o->db(), o->name()) + " DISABLE ON SLAVE",
+                          what);
+        }
       }
       if (!st.ok()) {
         if (st.code() == Status::Code::kNetwork) return st;

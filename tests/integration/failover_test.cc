@@ -62,6 +62,14 @@ class FailoverTest : public testing::NodePairTest {
         timeout);
   }
 
+  // "name STATUS, ..." of app's events on `node`'s server.
+  std::string Events(const std::string& node) {
+    auto rows = Server(node).Query(
+        "SELECT GROUP_CONCAT(EVENT_NAME, ' ', STATUS ORDER BY EVENT_NAME SEPARATOR ', ') FROM "
+        "information_schema.EVENTS WHERE EVENT_SCHEMA = 'app'");
+    return rows.ok() && !rows->empty() ? (*rows)[0][0] : "error";
+  }
+
   RoleState Role(const std::string& node) {
     Result<RoleState> state = ReadRoleState(dir_ + "/" + node + "-state");
     EXPECT_TRUE(state.ok()) << state.status().ToString();
@@ -374,8 +382,15 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
   ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
                               "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v "
                               "VARCHAR(20)); INSERT INTO app.t VALUES (1, 'shipped')"));
+  // An event the primary runs and one it keeps disabled: the secondary runs neither, the
+  // promoted node runs the first.
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE EVENT app.tick ON SCHEDULE EVERY 1 HOUR DO SELECT 1;"
+                              "CREATE EVENT app.off ON SCHEDULE EVERY 1 HOUR DISABLE DO SELECT 1"));
   ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(v) FROM app.t"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT COUNT(*) FROM information_schema.EVENTS"));
   ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(30s));
+  EXPECT_EQ(Events("secondary"), "off DISABLED, tick SLAVESIDE_DISABLED");
   StopDaemon(Daemon("secondary"), SIGTERM);
   // The tail: four transactions on app, three on a database that does not replicate, a file
   // changed and one added.
@@ -402,6 +417,8 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
   ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail("secondary", 40);
   WaitForStatus("secondary", "serving as primary",
                 [](const NodeStatus& s) { return s.role == "primary" && s.peers_asked; });
+  EXPECT_NE(promote.out.find("events enabled: app.tick"), std::string::npos) << promote.out;
+  EXPECT_EQ(Events("secondary"), "off DISABLED, tick ENABLED");
   ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.t VALUES (10, 'new primary')"));
 
   Daemon("primary") = StartDaemon("primary");
@@ -498,6 +515,8 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
   const CommandRun verify = RunReplsync("verify", "", "", "primary");
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_EQ(ReadOnly("primary"), "1");
+  // The rejoined node's copy of the events: the one the new primary runs held disabled here.
+  EXPECT_EQ(Events("primary"), "off DISABLED, tick SLAVESIDE_DISABLED");
   WaitForStatus("primary", "following the new primary", [](const NodeStatus& s) {
     return s.role == "secondary" && s.secondary && s.error.empty();
   });

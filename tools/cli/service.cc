@@ -1,5 +1,6 @@
 #include "tools/cli/service.h"
 
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "apply/secondary_node.h"
 #include "capture/primary_node.h"
 #include "sync/config.h"
+#include "sync/database_filter.h"
 #include "sync/health/health_monitor.h"
 #include "sync/health/health_server.h"
 #include "sync/logging.h"
@@ -126,6 +128,32 @@ Status ForgetAppliedPosition(const NodeConfig& config) {
       "forget the applied position of the older stream");
 }
 
+// The events a secondary held SLAVESIDE_DISABLED (the ones its primary ran: schemas/failover.md
+// "Events") in the replicated databases, enabled on the promoted node (not logged: each node's
+// own copy decides what it runs). Returns their names.
+Result<std::vector<std::string>> EnableEvents(const NodeConfig& config) {
+  MysqlThreadScope scope;
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                      MysqlSession::Open(MysqlOptionsOf(config.mysql)));
+  RS_RETURN_IF_ERROR(session->Execute("SET SESSION sql_log_bin = 0"));
+  RS_ASSIGN_OR_RETURN(auto rows, session->Query("SELECT EVENT_SCHEMA, EVENT_NAME FROM "
+                                                "information_schema.EVENTS WHERE STATUS = "
+                                                "'SLAVESIDE_DISABLED'",
+                                                "list the events held disabled"));
+  const DatabaseFilter filter(config.mysql.databases);
+  std::vector<std::string> enabled;
+  for (const SqlSession::Row& row : rows) {
+    const std::string db = row[0].value_or(""), name = row[1].value_or("");
+    if (!filter.Replicated(db)) continue;
+    RS_RETURN_IF_ERROR(session->Execute(
+        "ALTER EVENT " + QuoteIdentifier(db) + "." + QuoteIdentifier(name) + " ENABLE",
+        "enable event " + db + "." + name));
+    enabled.push_back(db + "." + name);
+  }
+  if (!enabled.empty()) spdlog::info("promote: events enabled: {}", fmt::join(enabled, ", "));
+  return enabled;
+}
+
 // `replsync promote` on a secondary (schemas/failover.md "replsync promote"): everything received
 // applied, the database made writable, then the role state says primary at the next epoch with
 // the fork point. The caller runs the node again as the state then says.
@@ -175,11 +203,16 @@ RoleReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
   }
   reply.exit_code = 0;
   reply.epoch = state->epoch;
+  Result<std::vector<std::string>> events = EnableEvents(config);
   reply.message = fmt::format(
       "promoted to primary at epoch {}; fork point: journal sequence {}, gtid '{}', the old "
-      "primary's binlog {}:{}{}",
+      "primary's binlog {}:{}{}{}",
       state->epoch, fork->journal_seq, fork->gtid, fork->binlog_file, fork->binlog_offset,
-      fork->lost.empty() ? "" : "; known lost (--force): sequences " + fork->lost);
+      fork->lost.empty() ? "" : "; known lost (--force): sequences " + fork->lost,
+      !events.ok() ? "; the events could not be enabled (" + events.status().message() +
+                         "): enable them by hand (README \"Runbook\")"
+      : events->empty() ? ""
+                        : fmt::format("; events enabled: {}", fmt::join(*events, ", ")));
   spdlog::info("{}", reply.message);
   return reply;
 }
