@@ -243,12 +243,17 @@ RoleReply Rejoin(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
         "(`replsync status`) and try again";
     return reply;
   }
-  if (!request.dry_run && config.FindPeer(fork->promoted) == nullptr) {
-    reply.message = fmt::format(
-        "{} has no [peers.{}] table: this node would follow the promoted node {} there; add it "
-        "(its endpoint and public key) and restart replsyncd first",
-        config.source_path, fork->promoted, fork->promoted);
-    return reply;
+  // The node it will follow is what ApplyRoleState makes of the state about to be saved: the
+  // node of the latest promotion (one later than the takeover, when there was one).
+  RoleState as_secondary = state;
+  as_secondary.role = NodeRole::kSecondary;
+  const std::string followed = FollowedNode(as_secondary, config.node.name);
+  if (!request.dry_run) {
+    NodeConfig following = config;
+    if (Status st = ApplyRoleState(as_secondary, &following); !st.ok()) {
+      reply.message = st.message() + ", and restart replsyncd first";
+      return reply;
+    }
   }
   spdlog::info("rejoin{}: reading the unshipped tail after the fork at epoch {}",
                request.dry_run ? " --dry-run" : "", fork->epoch);
@@ -295,7 +300,7 @@ RoleReply Rejoin(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
   reply.message += fmt::format(
       "this node is now a secondary of {} at epoch {}: a bootstrap --resync makes its rows and "
       "files the new primary's (the tail stays only in the quarantine)",
-      fork->promoted, next->epoch);
+      followed, next->epoch);
   spdlog::info("rejoin: {}", reply.message);
   return reply;
 }
