@@ -748,6 +748,19 @@ void Applier::SetLenient(bool on) {
   SetSkipObjectDdl(on);
 }
 
+Result<uint64_t> Applier::ReadAppliedSeq(SqlSession& session, const std::string& channel) {
+  RS_ASSIGN_OR_RETURN(auto exists,
+                      session.Query("SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                                    "TABLE_SCHEMA = 'replsync' AND TABLE_NAME = 'applied'",
+                                    "look for replsync.applied"));
+  if (exists.empty() || exists[0][0].value_or("0") == "0") return uint64_t{0};
+  RS_ASSIGN_OR_RETURN(auto rows, session.Query("SELECT seq FROM replsync.applied WHERE channel = " +
+                                                   QuoteString(channel),
+                                               "read replsync.applied"));
+  if (rows.empty()) return uint64_t{0};
+  return ParseColumn(rows[0][0], "replsync.applied.seq of channel '" + channel + "'");
+}
+
 Status Applier::WritePosition(SqlSession& session, const std::string& channel, uint64_t seq,
                               const std::string& gtid, const BinlogPosition& source) {
   RS_RETURN_IF_ERROR(session.Execute(kCreateSchemaSql, "create replsync schema"));

@@ -292,6 +292,9 @@ class Applier {
   static Status DeleteEntering(SqlSession& session, const std::string& channel,
                                const std::vector<TableId>& tables);
 
+  // The last sequence `channel` applied, as replsync.applied in `session` says (0 when it has no
+  // row, or the table does not exist). Errors: the session's; Corruption for a bad value.
+  static Result<uint64_t> ReadAppliedSeq(SqlSession& session, const std::string& channel);
   // Records in `session` (the secondary's server) that everything up to journal sequence `seq`
   // is applied, the last of it at `source` with `gtid`: replsync.applied's row of `channel`,
   // created (with the table) when missing. For a bootstrap that rebases the stream on its copy's

@@ -6,9 +6,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "apply/bootstrap/file_copier.h"
+#include "apply/follow_promotion.h"
+#include "sync/mysql/mysql_session.h"
+#include "sync/node/bootstrap_request.h"
+#include "sync/text.h"
 #include "sync/verify/barrier.h"
 #include "sync/verify/consistent_point.h"
 #include "sync/verify/file_verify.h"
@@ -36,6 +41,13 @@ Result<std::unique_ptr<SecondaryNode>> SecondaryNode::Open(const NodeConfig& con
                       ZmqClientTransport::Connect(config.transport.primary, *client));
   std::unique_ptr<SecondaryNode> node(new SecondaryNode(config, options, std::move(relay)));
   node->Build(std::move(transport));
+  // Asking the other nodes who they are: a node promoted after the one this node follows
+  // answers with its epoch and fork point, and the daemon then follows it.
+  if (options.role != nullptr) {
+    RS_ASSIGN_OR_RETURN(std::vector<PeerWatch::Peer> peers, PeerWatch::PeersOf(security));
+    node->peer_watch_ = std::make_unique<PeerWatch>(
+        options.role, std::move(peers), PeerWatch::Options{.node_name = config.node.name});
+  }
   spdlog::info("secondary '{}': relay {} holds seq {}..{}; following the primary at {}",
                config.node.name, jopts.path, node->relay_->first_seq(), node->relay_->last_seq(),
                config.transport.primary);
@@ -191,11 +203,63 @@ void SecondaryNode::OnFileResync(std::vector<std::string> paths) {
   }
 }
 
+Status SecondaryNode::FollowPromotion() {
+  if (options_.role == nullptr) return Status::Ok();
+  const RoleState state = options_.role->state();
+  RS_ASSIGN_OR_RETURN(std::optional<std::string> meta, relay_->GetMeta(kStreamEpochKey));
+  uint64_t stream_epoch = 0;
+  if (meta && !ParseU64(*meta, &stream_epoch)) {
+    return Status::Corruption(fmt::format("relay {}: meta {} is '{}', not a number", relay_->path(),
+                                          kStreamEpochKey, *meta));
+  }
+  auto save = [&](uint64_t epoch) {
+    return relay_->PutMeta({{kStreamEpochKey, std::to_string(epoch)}});
+  };
+  // A relay without the value (new, or from a replsync before it) counts as the state's epoch.
+  if (!meta) return save(state.epoch);
+  if (state.forks.empty() || state.forks.back().epoch <= stream_epoch) return Status::Ok();
+  const ForkPoint& fork = state.forks.back();
+  if (fork.promoted == config_.node.name) return save(fork.epoch);  // a rejoin resyncs
+  uint64_t applied = 0;
+  {
+    MysqlThreadScope scope;
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                        MysqlSession::Open(MysqlOptionsOf(config_.mysql)));
+    RS_ASSIGN_OR_RETURN(applied, Applier::ReadAppliedSeq(*session, ApplierOptions{}.channel));
+  }
+  const FollowPlan plan = PlanFollow(fork, applied, relay_->last_seq());
+  switch (plan.action) {
+    case FollowPlan::Action::kContinue:
+      spdlog::info("secondary: following {}, promoted at epoch {}: {}; it continues there",
+                   fork.promoted, fork.epoch, plan.why);
+      break;
+    case FollowPlan::Action::kDropAfterFork:
+      RS_RETURN_IF_ERROR(relay_->TruncateAfter(fork.journal_seq));
+      spdlog::warn("secondary: following {}, promoted at epoch {}: {}", fork.promoted, fork.epoch,
+                   plan.why);
+      break;
+    case FollowPlan::Action::kResync:
+      RS_RETURN_IF_ERROR(WriteBootstrapRequest(
+          config_.node.state_dir,
+          {.token = fmt::format("follow-epoch-{}", fork.epoch), .force = false, .resync = true}));
+      spdlog::warn(
+          "secondary: following {}, promoted at epoch {}: {}; a bootstrap --resync from {} "
+          "makes this node equal to it first (`replsync status` shows its progress)",
+          fork.promoted, fork.epoch, plan.why, fork.promoted);
+      break;
+  }
+  return save(fork.epoch);
+}
+
 Status SecondaryNode::Start() {
+  if (Status st = FollowPromotion(); !st.ok()) {
+    return st.WithContext("following the node promoted last");
+  }
   // A bootstrap in progress decides how the applier may run before it runs at all.
   bootstrapper_->Prepare();
   RS_RETURN_IF_ERROR(StartStream());
   if (Status st = bootstrapper_->Start(); !st.ok()) return st.WithContext("bootstrapper");
+  if (peer_watch_) peer_watch_->Start();
   read_only_.Start();
   started_ = true;
   return Status::Ok();
@@ -203,6 +267,7 @@ Status SecondaryNode::Start() {
 
 void SecondaryNode::Stop() {
   stopping_ = true;
+  if (peer_watch_) peer_watch_->Stop();
   read_only_.Stop();
   bootstrapper_->Stop();
   StopStream();

@@ -26,6 +26,7 @@
 #include "sync/mysql/read_only_keeper.h"
 #include "sync/node/node.h"
 #include "sync/node/role_keeper.h"
+#include "sync/wire/peer_watch.h"
 #include "sync/wire/transport_security.h"
 
 namespace replsync::apply {
@@ -67,6 +68,12 @@ class SecondaryNode : public Node {
   SecondaryNode(const NodeConfig& config, SecondaryNodeOptions options,
                 std::unique_ptr<Journal> relay);
   void Build(std::unique_ptr<ClientTransport> transport);
+  // Before the stream starts: when the role state knows of a promotion after the relay's
+  // entries came (relay meta kStreamEpochKey), PlanFollow's plan is carried out (unapplied
+  // entries after the fork dropped, or a bootstrap --resync requested) and the relay marked as
+  // following that epoch. Errors: the relay's, the database's (the applied position is read).
+  Status FollowPromotion();
+  static constexpr const char* kStreamEpochKey = "stream_epoch";
   // ApplierOptions::on_file_resync: to the receiver when it runs, else kept for its start.
   void OnFileResync(std::vector<std::string> paths);
   // The bootstrapper's hold on the stream (BootstrapperOptions::Stream).
@@ -88,8 +95,9 @@ class SecondaryNode : public Node {
   std::mutex resync_mu_;
   std::vector<std::string> early_resync_;  // guarded by resync_mu_: reported before Start
   Receiver* running_receiver_ = nullptr;  // guarded by resync_mu_: receiver_ between Start and Stop
-  bool started_ = false;                  // Start succeeded; Stop not called since
-  std::atomic<bool> stopping_{false};     // Stop began: a promotion under way gives up
+  std::unique_ptr<PeerWatch> peer_watch_;  // with options_.role
+  bool started_ = false;                   // Start succeeded; Stop not called since
+  std::atomic<bool> stopping_{false};      // Stop began: a promotion under way gives up
 };
 
 }  // namespace replsync::apply

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <optional>
 
 #include "sync/mysql/mysql_session.h"
 #include "sync/text.h"
@@ -27,12 +28,31 @@ Result<std::unique_ptr<PrimaryNode>> PrimaryNode::Open(const NodeConfig& config,
                jopts.path, journal->first_seq(), journal->last_seq(), journal->bytes(),
                transport->bound_endpoint());
   std::vector<PeerWatch::Peer> peers;
+  bool promoted_start = false;
   if (options.role != nullptr) {
     RS_ASSIGN_OR_RETURN(peers, PeerWatch::PeersOf(security));
+    RS_ASSIGN_OR_RETURN(promoted_start,
+                        ContinueAfterPromotion(options.role->state(), config.node.name, *journal));
   }
   std::unique_ptr<PrimaryNode> node(new PrimaryNode(config, options, std::move(journal)));
+  node->promoted_start_ = promoted_start;
   node->Build(std::move(transport), std::move(peers));
   return node;
+}
+
+Result<bool> PrimaryNode::ContinueAfterPromotion(const RoleState& state, const std::string& self,
+                                                 Journal& journal) {
+  if (state.role != NodeRole::kPrimary || state.fenced || state.forks.empty()) return false;
+  const ForkPoint& fork = state.forks.back();
+  if (fork.promoted != self || fork.epoch != state.epoch) return false;
+  if (journal.last_seq() == 0 && journal.first_seq() == 1 && fork.journal_seq > 0) {
+    RS_RETURN_IF_ERROR(journal.Rebase(fork.journal_seq + 1));
+    spdlog::info(
+        "primary: promoted at epoch {}: the journal continues the old primary's at sequence {}, "
+        "so the other secondaries follow from where they were",
+        fork.epoch, fork.journal_seq + 1);
+  }
+  return journal.last_seq() == fork.journal_seq;
 }
 
 PrimaryNode::PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
@@ -171,7 +191,35 @@ Status PrimaryNode::Start() {
     started_ = true;
     return Status::Ok();
   }
+  // Promoted, nothing captured yet: the database is still read-only; the capture's first
+  // checkpoint is taken at the binlog's end as it is now, and only then the database is made
+  // writable, so nothing written on the new primary escapes its journal.
+  std::optional<BinlogPosition> before_writes;
+  if (promoted_start_) {
+    MysqlThreadScope scope;
+    Result<std::unique_ptr<MysqlSession>> session =
+        MysqlSession::Open(MysqlOptionsOf(config_.mysql));
+    if (!session.ok()) return session.status().WithContext("promoted: the binlog's end");
+    RS_ASSIGN_OR_RETURN(before_writes, MasterPosition(**session));
+  }
   if (Status st = capture_->Start(); !st.ok()) return st.WithContext("capture");
+  if (before_writes) {
+    Result<uint64_t> from = capture_->FirstSeqAtOrAfter(*before_writes, std::chrono::seconds(60));
+    if (!from.ok()) return from.status().WithContext("promoted: the capture's first checkpoint");
+    MysqlThreadScope scope;
+    Result<std::unique_ptr<MysqlSession>> session =
+        MysqlSession::Open(MysqlOptionsOf(config_.mysql));
+    Status st = session.ok() ? (*session)->Execute("SET GLOBAL read_only = OFF",
+                                                   "make the promoted node's database writable")
+                             : session.status();
+    if (!st.ok()) {
+      return st.WithContext(
+          "promoted: the database stays read-only (the account needs SUPER or READ_ONLY "
+          "ADMIN)");
+    }
+    spdlog::info("primary: promoted: capture runs from {}; the database is writable",
+                 before_writes->ToString());
+  }
   if (files_) {
     if (Status st = files_->Start(); !st.ok()) return st.WithContext("files");
     running_files_ = files_.get();

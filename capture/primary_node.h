@@ -19,7 +19,6 @@
 #include "capture/bootstrap_server.h"
 #include "capture/capture_service.h"
 #include "capture/files/file_capture.h"
-#include "capture/peer_watch.h"
 #include "capture/shipper.h"
 #include "sync/clock.h"
 #include "sync/config.h"
@@ -27,6 +26,7 @@
 #include "sync/mysql/read_only_keeper.h"
 #include "sync/node/node.h"
 #include "sync/node/role_keeper.h"
+#include "sync/wire/peer_watch.h"
 #include "sync/wire/transport_security.h"
 
 namespace replsync::capture {
@@ -70,6 +70,13 @@ class PrimaryNode : public Node {
   PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,
               std::unique_ptr<Journal> journal);
   void Build(std::unique_ptr<ServerTransport> transport, std::vector<PeerWatch::Peer> peers);
+  // A node promoted at `state`'s epoch whose journal is new continues the old primary's journal
+  // sequence (schemas/failover.md "Several secondaries"): its first entry is the fork's
+  // journal_seq + 1, so a secondary that had what it had follows it from there. Returns true
+  // while the journal holds nothing after the fork (the database is still read-only from the
+  // promotion: Start makes it writable once the capture runs). Errors: the journal's.
+  static Result<bool> ContinueAfterPromotion(const RoleState& state, const std::string& self,
+                                             Journal& journal);
 
   const PrimaryNodeOptions options_;
   const NodeConfig config_;
@@ -87,7 +94,8 @@ class PrimaryNode : public Node {
   std::unique_ptr<ReadOnlyKeeper> read_only_;
   // files_ once it runs: the shipper's callbacks (its thread) reach the file capture through it.
   std::atomic<FileCapture*> running_files_{nullptr};
-  bool started_ = false;  // Start succeeded; Stop not called since
+  bool started_ = false;         // Start succeeded; Stop not called since
+  bool promoted_start_ = false;  // ContinueAfterPromotion's answer at Open
 };
 
 }  // namespace replsync::capture

@@ -229,13 +229,14 @@ level = "debug"
     ASSERT_NO_FATAL_FAILURE(StartSecondaryDaemon());
   }
 
-  // Waits until the secondary `node`'s repository equals the primary's (the harness' own
+  // Waits until the secondary `node`'s repository equals the node `from`'s (the harness' own
   // comparison, tests/harness/repo_tree.h); fails with the differences, both statuses and logs.
-  void ExpectTreesConverge(std::chrono::seconds timeout, const std::string& node = "secondary") {
+  void ExpectTreesConverge(std::chrono::seconds timeout, const std::string& node = "secondary",
+                           const std::string& from = "primary") {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::vector<std::string> diff;
     while (true) {
-      auto a = SnapshotTree(RepositoryPath("primary"));
+      auto a = SnapshotTree(RepositoryPath(from));
       auto b = SnapshotTree(RepositoryPath(node));
       if (a.ok() && b.ok()) {
         diff = CompareTrees(*a, *b);
@@ -249,19 +250,21 @@ level = "debug"
     std::string text;
     for (const auto& d : diff) text += "  " + d + "\n";
     ADD_FAILURE() << node << "'s repository did not converge in " << timeout.count() << " s:\n"
-                  << text << "primary status:\n"
-                  << StatusText("primary") << "\n"
+                  << text << from << " status:\n"
+                  << StatusText(from) << "\n"
                   << node << " status:\n"
-                  << StatusText(node) << "\nprimary log:\n"
-                  << Tail("primary") << node << " log:\n"
+                  << StatusText(node) << "\n"
+                  << from << " log:\n"
+                  << Tail(from) << node << " log:\n"
                   << Tail(node);
   }
 
   // Waits until every base table of the fixture's databases (at least one table) has the same
-  // CHECKSUM TABLE ... EXTENDED on the primary's server and the secondary `node`'s; fails with
-  // the tables that differ and the daemons' log tails after `timeout`. Needs the databases named
-  // (not `[]`).
-  void ExpectTablesConverge(std::chrono::seconds timeout, const std::string& node = "secondary") {
+  // CHECKSUM TABLE ... EXTENDED on the server of `from` (the primary) and the secondary `node`'s;
+  // fails with the tables that differ and the daemons' log tails after `timeout`. Needs the
+  // databases named (not `[]`).
+  void ExpectTablesConverge(std::chrono::seconds timeout, const std::string& node = "secondary",
+                            const std::string& from = "primary") {
     ASSERT_FALSE(databases_.empty()) << "ExpectTablesConverge needs the databases named";
     std::string in;
     for (const auto& db : databases_) in += (in.empty() ? "'" : ", '") + db + "'";
@@ -273,17 +276,17 @@ level = "debug"
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string diff;
     while (true) {
-      auto tables = primary_->Query(
+      auto tables = Server(from).Query(
           "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables WHERE "
           "table_schema IN (" +
           in + ") AND table_type = 'BASE TABLE' ORDER BY 1");
-      diff = tables.ok() ? (tables->empty() ? "  no tables on the primary\n" : "")
+      diff = tables.ok() ? (tables->empty() ? "  no tables on " + from + "\n" : "")
                          : "  " + tables.status().ToString() + "\n";
       if (tables.ok()) {
         for (const auto& row : *tables) {
-          const std::string a = checksum(*primary_, row[0]);
+          const std::string a = checksum(Server(from), row[0]);
           const std::string b = checksum(Server(node), row[0]);
-          if (a != b) diff += fmt::format("  {}: primary {} {} {}\n", row[0], a, node, b);
+          if (a != b) diff += fmt::format("  {}: {} {} {} {}\n", row[0], from, a, node, b);
         }
       }
       if (diff.empty()) return;
@@ -292,8 +295,9 @@ level = "debug"
     }
     ADD_FAILURE() << node << "'s tables did not converge in " << timeout.count() << " s:\n"
                   << diff << node << " status:\n"
-                  << StatusText(node) << "\nprimary log:\n"
-                  << Tail("primary") << node << " log:\n"
+                  << StatusText(node) << "\n"
+                  << from << " log:\n"
+                  << Tail(from) << node << " log:\n"
                   << Tail(node);
   }
 

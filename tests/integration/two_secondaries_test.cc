@@ -101,10 +101,18 @@ class TwoSecondariesTest : public testing::NodePairTest {
     ASSERT_TRUE(testing::WriteConfigFile(path, text)) << path;
   }
 
-  // The primary's whole daemon log (every run of it).
-  std::string PrimaryLog() const {
-    std::ifstream in(dir_ + "/primary.log");
+  // The node's whole daemon log (every run of it).
+  std::string Log(const std::string& node) const {
+    std::ifstream in(dir_ + "/" + node + ".log");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // Each secondary's [peers] names the other too, so that either can be promoted and followed.
+  void KnowEachOther() {
+    WriteConfig("secondary", "secondary", Server("secondary").port(),
+                std::vector<std::string>{"primary", "secondary2"});
+    WriteConfig("secondary2", "secondary", Server("secondary2").port(),
+                std::vector<std::string>{"primary", "secondary"});
   }
 
   // Rows of app.big on the secondary `node` (-1 when it cannot be read).
@@ -247,7 +255,7 @@ TEST_F(TwoSecondariesTest, StoppedSecondaryPinsTheJournalUntilItCatchesUpOrIsRem
     EXPECT_FALSE(stopped->connected);
     EXPECT_EQ(stopped->durable_seq, stopped_at);
   }
-  EXPECT_NE(PrimaryLog().find("capture paused: journal "), std::string::npos) << Tail("primary");
+  EXPECT_NE(Log("primary").find("capture paused: journal "), std::string::npos) << Tail("primary");
   {
     CommandRun run = RunReplsync("status", "", "", "primary");
     EXPECT_NE(run.out.find("FULL: capture paused"), std::string::npos) << run.out;
@@ -274,7 +282,7 @@ TEST_F(TwoSecondariesTest, StoppedSecondaryPinsTheJournalUntilItCatchesUpOrIsRem
   EXPECT_FALSE(removed.primary->journal.full);
   WaitJournalStartsAfter(removed.primary->journal.last_seq, "secondary2 removed from [peers]");
   EXPECT_GT(removed.primary->journal.last_seq, stopped_at + 1);
-  const std::string log = PrimaryLog();
+  const std::string log = Log("primary");
   EXPECT_NE(log.find("shipper: secondary secondary2 is no longer in [peers]: the journal "
                      "entries it pinned are released"),
             std::string::npos)
@@ -290,7 +298,70 @@ TEST_F(TwoSecondariesTest, StoppedSecondaryPinsTheJournalUntilItCatchesUpOrIsRem
 // each secondary holds. One held back (the shipper's test hook) while the other received
 // everything; the primary dies. `replsync promote` on the one behind refuses and names the other;
 // the other is promoted.
+TEST_F(TwoSecondariesTest, TheOtherSecondaryFollowsThePromotedNodeFromWhereItWas) {
+  ASSERT_NO_FATAL_FAILURE(KnowEachOther());
+  ASSERT_NO_FATAL_FAILURE(StartPrimaryDaemon());
+  for (const std::string& node : Secondaries()) {
+    std::filesystem::create_directories(RepositoryPath(node));  // a promoted node watches it
+    ASSERT_NO_FATAL_FAILURE(StartSecondaryDaemon(node));
+  }
+  Sql(*primary_, "CREATE DATABASE app");
+  Sql(*primary_,
+      "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, round INT, note VARCHAR(100))");
+  ASSERT_NO_FATAL_FAILURE(Write(1, 30, 3));
+  for (const std::string& node : Secondaries()) ASSERT_NO_FATAL_FAILURE(ExpectConverged(node));
+  const NodeStatus before = WaitCaughtUp({"secondary", "secondary2"});
+  ASSERT_FALSE(HasFailure());
+  const uint64_t fork_seq = before.primary->journal.last_seq;
+
+  // The primary's node dies; secondary2 is promoted. secondary finds it by asking its peers.
+  StopDaemon(primary_daemon_, SIGKILL);
+  const CommandRun promote = RunReplsync("promote", "", "", "secondary2");
+  ASSERT_EQ(promote.exit_code, 0) << promote.out << promote.err << Tail("secondary2", 30);
+  EXPECT_NE(promote.out.find("serving as the primary"), std::string::npos) << promote.out;
+  WaitForStatus(
+      "secondary", "following secondary2",
+      [&](const NodeStatus& s) {
+        return s.secondary && s.secondary->primary == Endpoint("secondary2") &&
+               s.secondary->connected && s.epoch == 2;
+      },
+      60s);
+  ASSERT_FALSE(HasFailure());
+
+  // Written on the new primary: rows and files reach secondary, through the stream alone.
+  for (int i = 0; i < 20; ++i) {
+    Sql(Server("secondary2"),
+        fmt::format("INSERT INTO app.t (round, note) VALUES (2, 'on secondary2 {}')", i));
+  }
+  std::filesystem::create_directories(RepositoryPath("secondary2") + "/after");
+  for (int i = 0; i < 3; ++i) {
+    std::ofstream(fmt::format("{}/after/g{}.dat", RepositoryPath("secondary2"), i),
+                  std::ios::binary)
+        << testing::PseudoRandomBytes(700 + i, 5000);
+  }
+  ASSERT_NO_FATAL_FAILURE(ExpectTablesConverge(60s, "secondary", "secondary2"));
+  ASSERT_NO_FATAL_FAILURE(ExpectTreesConverge(60s, "secondary", "secondary2"));
+  // From exactly where it was: no copy, the new primary's journal continued the old one's.
+  WaitForStatus("secondary", "the 20 transactions applied after the fork, and no bootstrap",
+                [&](const NodeStatus& s) {
+                  return s.secondary && !s.secondary->bootstrap &&
+                         s.secondary->applied_seq > fork_seq + 20;
+                });
+  const std::string log = Log("secondary");
+  EXPECT_NE(log.find(fmt::format("holds everything up to sequence {}, where secondary2 took over",
+                                 fork_seq)),
+            std::string::npos)
+      << Tail("secondary", 40);
+  EXPECT_EQ(log.find("bootstrap --resync from"), std::string::npos) << Tail("secondary", 40);
+  EXPECT_NE(Log("secondary2")
+                .find(fmt::format("the journal continues the old primary's at sequence {}",
+                                  fork_seq + 1)),
+            std::string::npos)
+      << Tail("secondary2", 40);
+}
+
 TEST_F(TwoSecondariesTest, PromoteRefusesTheSecondaryBehindAndNamesTheOneToPromote) {
+  ASSERT_NO_FATAL_FAILURE(KnowEachOther());
   const std::string hold = dir_ + "/hold-entries";
   ASSERT_EQ(setenv("REPLSYNC_TEST_SHIP_HOLD_FILE", hold.c_str(), 1), 0);
   ASSERT_NO_FATAL_FAILURE(StartPrimaryDaemon());
@@ -323,7 +394,25 @@ TEST_F(TwoSecondariesTest, PromoteRefusesTheSecondaryBehindAndNamesTheOneToPromo
       << behind.err;
   EXPECT_NE(behind.err.find("promote it instead"), std::string::npos) << behind.err;
   const CommandRun ahead = RunReplsync("promote", "", "", "secondary2");
-  EXPECT_EQ(ahead.exit_code, 0) << ahead.out << ahead.err << Tail("secondary2", 30);
+  ASSERT_EQ(ahead.exit_code, 0) << ahead.out << ahead.err << Tail("secondary2", 30);
+
+  // The one behind follows the promoted node by itself. The two entries it lacks are in
+  // secondary2's database but not in its journal (which continues after them): a bootstrap
+  // --resync brings secondary to secondary2's state, then the stream goes on.
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary2"), "INSERT INTO app.t VALUES (4)"));
+  ASSERT_NO_FATAL_FAILURE(ExpectTablesConverge(120s, "secondary", "secondary2"));
+  WaitForStatus(
+      "secondary", "following secondary2 after the resync",
+      [&](const NodeStatus& s) {
+        return s.secondary && s.secondary->primary == Endpoint("secondary2") &&
+               s.secondary->bootstrap && s.secondary->bootstrap->phase == "done" &&
+               s.secondary->bootstrap->resync && s.state == "running";
+      },
+      60s);
+  EXPECT_NE(Log("secondary").find("this node received up to sequence"), std::string::npos)
+      << Tail("secondary", 40);
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary2"), "INSERT INTO app.t VALUES (5)"));
+  ASSERT_NO_FATAL_FAILURE(ExpectTablesConverge(60s, "secondary", "secondary2"));
 }
 
 }  // namespace

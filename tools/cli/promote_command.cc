@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "sync/config.h"
+#include "sync/node/node_status.h"
 #include "sync/node/role_request.h"
 #include "sync/node/role_state.h"
 #include "sync/node/status_file.h"
@@ -31,13 +34,41 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
                role->epoch, role->fenced ? ", fenced: `replsync rejoin` makes it follow" : "");
     return 1;
   }
-  return AskAndPrint(state_dir,
-                     {.token = verify::NewBarrierToken(),
-                      .action = RoleRequest::Action::kPromote,
-                      .force = options.force,
-                      .dry_run = false,
-                      .target = ""},
-                     options.timeout, options.poll, options.json, "replsync promote", out);
+  const auto began = std::chrono::steady_clock::now();
+  const int code =
+      AskAndPrint(state_dir,
+                  {.token = verify::NewBarrierToken(),
+                   .action = RoleRequest::Action::kPromote,
+                   .force = options.force,
+                   .dry_run = false,
+                   .target = ""},
+                  options.timeout, options.poll, options.json, "replsync promote", out);
+  if (code != 0) return code;
+  // The daemon starts the node again as the primary; it makes the database writable once its
+  // capture runs. Done when the status says so.
+  for (const auto deadline = std::chrono::steady_clock::now() + options.timeout;;) {
+    Result<std::string> text = ReadStatusFile(state_dir);
+    Result<NodeStatus> status = text.ok() ? NodeStatus::Parse(*text) : text.status();
+    if (status.ok() && status->primary && !status->fenced &&
+        status->primary->capture_state == "running") {
+      if (!options.json) {
+        fmt::print(out,
+                   "replsync promote: serving as the primary (capture running, database "
+                   "writable) {:.1f} s after the request\n",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+      }
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      fmt::print(stderr,
+                 "replsync promote: promoted, but the node does not serve as the primary yet "
+                 "(its status: {}): see replsyncd's log\n",
+                 status.ok() ? status->state + (status->error.empty() ? "" : ", " + status->error)
+                             : status.status().message());
+      return 2;
+    }
+    std::this_thread::sleep_for(options.poll);
+  }
 }
 
 int AskAndPrint(const std::string& state_dir, const RoleRequest& request,

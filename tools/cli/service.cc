@@ -189,14 +189,15 @@ RoleReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
     return reply;
   }
   *prepared = true;
-  if (Status st = SetReadOnly(config, false); !st.ok()) {
-    reply.message = "the database could not be made writable (" + st.message() +
+  // The node starts as primary read-only and is made writable once its capture runs
+  // (PrimaryNode::Start): checked here that it can be, by setting what is set.
+  if (Status st = SetReadOnly(config, true); !st.ok()) {
+    reply.message = "the database's read_only cannot be changed (" + st.message() +
                     "); the node stays a secondary (the account needs SUPER or READ_ONLY ADMIN)";
     return reply;
   }
   Result<RoleState> state = keeper.Promote(*fork, static_cast<int64_t>(std::time(nullptr)));
   if (!state.ok()) {
-    (void)SetReadOnly(config, true);
     reply.message = "the role state could not be saved (" + state.status().message() +
                     "); the node stays a secondary";
     return reply;
@@ -555,10 +556,28 @@ int RunService(const std::string& config_path) {
     }
     serve(node, *std::move(request));
   };
+  // The node a secondary's run follows by the role state it started with (FollowedNode): when
+  // another node's promotion is learnt (a Heartbeat or a PeerWatch answer), the run stops and
+  // the next follows the promoted node.
+  std::string run_followed;  // guarded by run_mu
+  auto follow_changed = [&] {
+    const RoleState state = keeper.state();
+    if (state.role != NodeRole::kSecondary) return;
+    const std::string followed = FollowedNode(state, config->node.name);
+    {
+      std::lock_guard<std::mutex> lock(run_mu);
+      if (followed == run_followed) return;
+      run_followed = followed;  // said once; the next run starts with it
+    }
+    spdlog::info("node {} was promoted at epoch {}: this node follows it from now on", followed,
+                 state.forks.back().epoch);
+    stop_run(false);
+  };
   NodeRunOptions run{.state_dir = config->node.state_dir};
   run.on_status = [&](const NodeStatus& status) {
     monitor.Publish(status);
     serve_request(status);
+    follow_changed();
   };
   keeper.set_on_fence([&](const std::string& reason) {
     monitor.MarkFenced(reason);
@@ -574,6 +593,10 @@ int RunService(const std::string& config_path) {
     }
     NodeConfig node_config = *config;
     const RoleState state = keeper.state();
+    {
+      std::lock_guard<std::mutex> lock(run_mu);
+      run_followed = FollowedNode(state, config->node.name);
+    }
     Status st = ApplyRoleState(state, &node_config);
     // A secondary keeps no journal or manifest: one there is an old primary's, left from before
     // it rejoined.

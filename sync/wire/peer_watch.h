@@ -1,12 +1,14 @@
-// PeerWatch: a primary's question to every other node of its group, "who are you?"
+// PeerWatch: a node's question to every other node of its group, "who are you?"
 // (schemas/failover.md "Who knows which epoch"). At its start and every `interval` it sends each
 // `[peers.<name>]` endpoint a Hello{probe} with this node's epoch over the CURVE transport, and
-// hands each answer (a Heartbeat: epoch, name, the epoch at which it is or was primary) to the
-// RoleKeeper, which fences this node when the answer says it must. A peer that does not answer
-// (down, or a secondary, which does not listen) is skipped until the next round.
+// hands each answer (a Heartbeat: epoch, name, the epoch at which it is or was primary, its
+// latest fork point) to the RoleKeeper: a primary fences itself when the answer says it must; a
+// secondary adopts a higher epoch and the fork point with it, which tells it to follow the node
+// promoted there. A peer that does not answer (down, or a secondary, which does not listen) is
+// skipped until the next round.
 //
 // first_round_done() tells the health endpoint when every peer was asked once (answered or timed
-// out): until then this node does not claim to be the primary.
+// out): until then a primary does not claim to be the primary.
 // Thread-safety: Start/Stop from the owner's thread; first_round_done from any.
 #pragma once
 
@@ -24,7 +26,7 @@
 #include "sync/wire/transport_security.h"
 #include "sync/wire/zmq_transport.h"
 
-namespace replsync::capture {
+namespace replsync {
 
 class PeerWatch {
  public:
@@ -62,4 +64,4 @@ class PeerWatch {
   std::thread thread_;
 };
 
-}  // namespace replsync::capture
+}  // namespace replsync

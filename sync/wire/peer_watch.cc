@@ -1,11 +1,11 @@
-#include "capture/peer_watch.h"
+#include "sync/wire/peer_watch.h"
 
 #include <spdlog/spdlog.h>
 
 #include "replsync.pb.h"
 #include "sync/wire/fork_point.h"
 
-namespace replsync::capture {
+namespace replsync {
 
 PeerWatch::PeerWatch(RoleKeeper* role, std::vector<Peer> peers, Options options)
     : role_(role), peers_(std::move(peers)), options_(std::move(options)) {}
@@ -94,4 +94,4 @@ void PeerWatch::Ask(const Peer& peer, std::unique_ptr<ZmqClientTransport>& trans
   (void)transport->Reconnect();
 }
 
-}  // namespace replsync::capture
+}  // namespace replsync
