@@ -5,9 +5,12 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "sync/text.h"
 #include "sync/wire/fork_point.h"
 
 namespace replsync::apply {
@@ -49,6 +52,30 @@ Receiver::Receiver(ReceiverOptions options, std::unique_ptr<ClientTransport> tra
 
 Receiver::~Receiver() { Stop(); }
 
+void Receiver::LoadPrimaryHeard() {
+  Result<std::optional<std::string>> heard = relay_->GetMeta(kPrimaryHeardKey);
+  if (!heard.ok() || !*heard) return;
+  std::vector<std::pair<std::string, uint64_t>> others;
+  uint64_t last = 0;
+  bool first = true;
+  std::istringstream in(**heard);
+  for (std::string word; in >> word;) {
+    uint64_t seq = 0;
+    if (first) {
+      if (!ParseU64(word, &last)) return;
+      first = false;
+      continue;
+    }
+    const size_t eq = word.rfind('=');
+    if (eq == std::string::npos || !ParseU64(std::string_view(word).substr(eq + 1), &seq)) return;
+    others.emplace_back(word.substr(0, eq), seq);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (status_.primary_last_seq != 0) return;  // heard since
+  status_.primary_last_seq = last;
+  status_.other_secondaries = std::move(others);
+}
+
 Status Receiver::Start() {
   if (thread_.joinable()) return Status::InvalidArgument("receiver already started");
   if (relay_ == nullptr || transport_ == nullptr) {
@@ -66,7 +93,11 @@ Status Receiver::Start() {
     status_.state = ReceiverState::kConnecting;
     status_.connected = false;
     status_.durable_seq = relay_->last_seq();
+    // An error of an earlier run (the bootstrap restarts the stream after rebasing the relay:
+    // the Hello before it may have been refused) is not this run's.
+    status_.last_error.clear();
   }
+  LoadPrimaryHeard();
   spdlog::info("receiver: following the primary at {} as '{}'; the relay journal {} {}",
                options_.endpoint, options_.node_name, relay_->path(),
                relay_->entry_count() == 0
@@ -492,10 +523,24 @@ void Receiver::Run() {
           for (const pb::SecondaryProgress& p : h.secondaries()) {
             if (p.node() != options_.node_name) others.emplace_back(p.node(), p.durable_seq());
           }
-          std::lock_guard<std::mutex> lock(mu_);
-          status_.primary_last_seq = h.last_seq();
-          status_.primary_time = h.time();
-          status_.other_secondaries = std::move(others);
+          bool changed = false;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            changed =
+                status_.primary_last_seq != h.last_seq() || status_.other_secondaries != others;
+            status_.primary_last_seq = h.last_seq();
+            status_.primary_time = h.time();
+            status_.other_secondaries = others;
+          }
+          // Kept in the relay, so that a promote after this node restarted still knows what the
+          // primary last said it held (and what the other secondaries held).
+          if (changed) {
+            std::string heard = std::to_string(h.last_seq());
+            for (const auto& [name, seq] : others) heard += fmt::format(" {}={}", name, seq);
+            if (Status st = relay_->PutMeta({{kPrimaryHeardKey, heard}}); !st.ok()) {
+              spdlog::warn("receiver: what the primary said could not be kept: {}", st.message());
+            }
+          }
           break;
         }
         case pb::Envelope::kError:

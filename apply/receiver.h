@@ -131,6 +131,9 @@ struct ReceiverStatus {
 
 class Receiver {
  public:
+  // Relay meta: what the primary's last Heartbeat said ("LAST NAME=SEQ ..."), read at Start.
+  static constexpr const char* kPrimaryHeardKey = "primary_heard";
+
   // `relay` must outlive the receiver; only the receiver writes it while running.
   // `applied_seq` returns the applier's last applied sequence, or nullopt while the applier has
   // not read it yet (the receiver then waits); `on_entries` is called after new entries are
@@ -164,6 +167,9 @@ class Receiver {
   void SendAck();
   void SendFileResync();  // when due
   void HandleEntries(pb::Entries* entries, TimePoint now);
+  // The primary's last Heartbeat as kept in the relay (kPrimaryHeardKey), into status_ when
+  // nothing was heard yet.
+  void LoadPrimaryHeard();
   // Drops a batch; asks for a resend (Hello) unless one was sent within resync_interval.
   void DropBatch(const std::string& why, TimePoint now);
   void Retain();

@@ -680,6 +680,10 @@ TEST_F(FailoverTest, PromoteRefusesAStaleSecondaryAndForceRecordsTheLoss) {
                 });
   Daemon("primary")->Signal(SIGKILL, 10s);
   Daemon("primary").reset();
+  // The secondary's replsyncd restarts after the primary died: what the primary last said is
+  // kept in its relay, so the refusal does not depend on this process having heard it.
+  ASSERT_NO_FATAL_FAILURE(StopDaemon(Daemon("secondary"), SIGTERM));
+  ASSERT_NO_FATAL_FAILURE(StartSecondaryDaemon());
 
   const CommandRun refused = RunReplsync("promote", "");
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
