@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -164,6 +165,14 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport,
   fopts.manifest_path = config_.node.state_dir + "/manifest.db";
   fopts.quiet = std::chrono::milliseconds(config_.repository.quiet_ms);
   fopts.open_write_quiet = std::chrono::milliseconds(config_.repository.open_write_quiet_ms);
+  // Just promoted: the repository holds what the followers hold; the first scan adopts what
+  // did not change since (a second of margin: the kernel's ctime is coarse).
+  if (promoted_start_) {
+    fopts.adopt_changed_before_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::system_clock::now().time_since_epoch() - std::chrono::seconds(1))
+            .count();
+  }
   FileEntrySink sink;
   CaptureService* capture = capture_.get();
   sink.submit = [capture](std::string entry, bool completes) {

@@ -28,6 +28,10 @@ Status ChangeWriter::Begin() {
 }
 
 Status ChangeWriter::Submit(const pb::FileChange& change, bool completes) {
+  if (adopting_) {
+    if (completes) ++adopted_;
+    return Status::Ok();
+  }
   // Nothing is dropped while the journal is full: wait (the capture service says so loudly).
   while (sink_.journal_full && sink_.journal_full() && !stop_) {
     std::unique_lock<std::mutex> lock(full_mu_);

@@ -75,6 +75,11 @@ class ChangeWriter {
   bool in_transaction() const { return in_txn_; }
   // Wakes a Submit waiting for journal room (the capture is stopping). Any thread.
   void WakeForStop();
+  // Adopting (FileCaptureOptions::adopt_changed_before_ns; the reconciler sets it for each path
+  // of the adopting scan): Submit journals nothing and counts the groups it was given; the
+  // manifest still records what the reconciler puts there.
+  void set_adopting(bool on) { adopting_ = on; }
+  uint64_t adopted() const { return adopted_; }
 
  private:
   Manifest& manifest_;
@@ -84,6 +89,8 @@ class ChangeWriter {
   const std::atomic<bool>& stop_;
   FileCaptureCounters& counters_;
 
+  bool adopting_ = false;
+  uint64_t adopted_ = 0;      // groups given to Submit while adopting
   bool in_txn_ = false;       // the manifest has an open transaction
   bool uncommitted_ = false;  // ... with changes in it
   uint64_t last_ticket_ = 0;  // the last submitted group's ticket

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <optional>
+#include <utility>
 
 #include "capture/files/move_detector.h"
 #include "capture/files/reconciler.h"
@@ -75,6 +76,10 @@ Status FileCapture::Start() {
                                                  *reconciler_, *settler_, sink_, stop_);
   stop_ = false;
   rescan_reason_ = "start";
+  if (options_.adopt_changed_before_ns != 0) {
+    RS_ASSIGN_OR_RETURN(const uint64_t known, manifest_->Count());
+    adopting_ = known == 0;
+  }
   started_ = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -332,8 +337,19 @@ Status FileCapture::Rescan(const std::string& reason) {
   spdlog::info("files: scanning {} against the manifest ({})", options_.root, reason);
   // Events queued so far are covered by the scan; later ones are handled after it.
   settler_->Clear();
-  RS_RETURN_IF_ERROR(reconciler_->Reconcile("", {.deep = true}));
+  const bool adopt = std::exchange(adopting_, false);
+  if (adopt) reconciler_->AdoptChangedBefore(options_.adopt_changed_before_ns);
+  Status scanned = reconciler_->Reconcile("", {.deep = true});
+  reconciler_->AdoptChangedBefore(0);
+  writer_->set_adopting(false);
+  RS_RETURN_IF_ERROR(scanned);
   RS_RETURN_IF_ERROR(writer_->Commit(/*force=*/true));
+  if (adopt) {
+    spdlog::info(
+        "files: {} paths adopted into the manifest without journaling them (this node was just "
+        "promoted: its followers hold them); paths changed since the promotion are journaled",
+        writer_->adopted());
+  }
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - started).count();
   uint64_t count = 0;

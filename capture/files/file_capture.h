@@ -1,8 +1,8 @@
 // FileCapture: the primary's file side — the repository folder to journal entries.
 //
 // RepoWatcher (inotify) says which paths to look at again; FileCapture compares each such path
-// with the manifest (what was journaled before, sync/files/manifest.h) and journals the difference as
-// pb::FileChange entries (schemas/files.md) through a FileEntrySink — the CaptureService, so
+// with the manifest (what was journaled before, sync/files/manifest.h) and journals the difference
+// as pb::FileChange entries (schemas/files.md) through a FileEntrySink — the CaptureService, so
 // that files and database transactions share one journal and one sequence.
 //
 // - At Start, and whenever the watcher lost events (queue overflow, watch limit), it rescans the
@@ -14,9 +14,9 @@
 //   read while it changes (its size, mtime, ctime or inode differ after the read) is not
 //   shipped: the entry group ends with an `abandoned` part and the path is looked at again.
 // - Content: FastCDC chunks against the chunk list the manifest holds for the path
-//   (sync/files/file_delta.h), so a small change in a large file ships about one chunk; parts of about
-//   `part_bytes` keep memory bounded. Literal pieces of `inline_bytes` or more are journaled as
-//   references into the file, which FileContentReader fills in when the shipper sends them.
+//   (sync/files/file_delta.h), so a small change in a large file ships about one chunk; parts of
+//   about `part_bytes` keep memory bounded. Literal pieces of `inline_bytes` or more are journaled
+//   as references into the file, which FileContentReader fills in when the shipper sends them.
 // - Before reading, a read lease is asked for: the kernel refuses it while anyone has the file
 //   open for writing, which then waits like a file being written (SIGIO is ignored so that a
 //   writer opening the file in that instant cannot end the process).
@@ -168,7 +168,8 @@ class FileCapture {
   bool started_ = false;
 
   // ---- the capture thread's state
-  std::string rescan_reason_;       // "" when none is due
+  std::string rescan_reason_;  // "" when none is due
+  bool adopting_ = false;      // the next scan adopts (adopt_changed_before_ns); capture thread
   std::vector<RepoEvent> handled_;  // for on_wait_
 
   // ---- shared (guarded by mu_)

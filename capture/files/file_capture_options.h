@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace replsync::capture {
@@ -18,6 +19,12 @@ struct FileCaptureOptions {
   // Literal content of at least this many bytes in one op is journaled as a reference to the
   // file (FileContentReader fills it in when the entry is sent); smaller pieces are inline.
   size_t inline_bytes = 64 << 10;
+  // A node just promoted (its repository holds what its followers hold: it applied the same
+  // entries): when the manifest is empty at Start, the first scan records every path whose
+  // ctime is before this time (ns since the epoch) in the manifest without journaling it; a path
+  // changed since is journaled as usual, and one changed after the scan read it has its event.
+  // 0: nothing is adopted.
+  int64_t adopt_changed_before_ns = 0;
 };
 
 }  // namespace replsync::capture

@@ -54,6 +54,7 @@ Status Reconciler::Reconcile(const std::string& path, const ReconcileOptions& op
                    options_.root, why.message());
       return Status::Ok();
     }
+    writer_.set_adopting(false);
     pb::FileChange change;
     change.set_kind(pb::FileChange::DELETE);
     change.set_path(path);
@@ -65,6 +66,7 @@ Status Reconciler::Reconcile(const std::string& path, const ReconcileOptions& op
     return writer_.RecordParentMtime(path, change.parent_mtime_ns());
   }
   const struct stat& st = looked->st;
+  writer_.set_adopting(adopt_before_ns_ != 0 && Nanos(st.st_ctim) < adopt_before_ns_);
   if (S_ISDIR(st.st_mode)) {
     return ReconcileDirectory(path, st, options, known ? &*known : nullptr);
   }

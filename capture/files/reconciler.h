@@ -47,6 +47,9 @@ class Reconciler {
   // Errors: NotFound when the repository itself ("") is gone; IoError when a path cannot be
   // read; the writer's and the manifest's.
   Status Reconcile(const std::string& path, const ReconcileOptions& options);
+  // FileCaptureOptions::adopt_changed_before_ns for the scans from now on (0: none): a path
+  // whose ctime is before it is recorded in the manifest, not journaled (ChangeWriter adopting).
+  void AdoptChangedBefore(int64_t ns) { adopt_before_ns_ = ns; }
 
  private:
   Status ReconcileDirectory(const std::string& path, const struct stat& st,
@@ -56,6 +59,7 @@ class Reconciler {
   const FileCaptureOptions& options_;
   Manifest& manifest_;
   ChangeWriter& writer_;
+  int64_t adopt_before_ns_ = 0;
   Settler& settler_;
   const std::atomic<bool>& stop_;
   FileJournaler files_;

@@ -358,6 +358,9 @@ TEST_F(TwoSecondariesTest, TheOtherSecondaryFollowsThePromotedNodeFromWhereItWas
                                   fork_seq + 1)),
             std::string::npos)
       << Tail("secondary2", 40);
+  // Its repository (round-1 and its 3 files) was adopted, not journaled again.
+  EXPECT_NE(Log("secondary2").find("files: 4 paths adopted into the manifest"), std::string::npos)
+      << Tail("secondary2", 40);
 }
 
 TEST_F(TwoSecondariesTest, PromoteRefusesTheSecondaryBehindAndNamesTheOneToPromote) {

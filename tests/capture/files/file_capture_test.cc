@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "capture/files/repo_watcher.h"
@@ -444,6 +445,57 @@ TEST_F(FileCaptureTest, RestartReadsNothingUnchanged) {
   EXPECT_GE(capture->status().rescans, 1u);
   EXPECT_EQ(capture->status().last_rescan_reason, "start");
   EXPECT_EQ(rec.size(), 0u) << Describe(rec.Changes());
+}
+
+// A node just promoted: its first scan records what did not change since the promotion in the
+// manifest without journaling it (its followers hold it), and journals what did. The cut is the
+// ctime: `old.txt` is changed before it, `new.txt` after it (ctimes compared, not slept on).
+TEST_F(FileCaptureTest, AdoptingScanJournalsOnlyWhatChangedSinceTheCut) {
+  fs::create_directories(P("dir"));
+  WriteFile(P("dir/old.txt"), RandomBytes(300 << 10, 7));
+  WriteFile(P("keep.txt"), "kept");
+  const int64_t cut = Nanos(Lstat("dir/old.txt").st_ctim) + 1;
+  // The kernel's ctime is coarse: write until new.txt's is after the cut.
+  for (int i = 0; i < 200 && (!fs::exists(P("new.txt")) || Nanos(Lstat("new.txt").st_ctim) < cut);
+       ++i) {
+    std::this_thread::sleep_for(5ms);
+    WriteFile(P("new.txt"), "changed after the promotion");
+  }
+  ASSERT_GE(Nanos(Lstat("new.txt").st_ctim), cut);
+  ASSERT_LT(Nanos(Lstat("keep.txt").st_ctim), cut);
+  {
+    Recorder rec;
+    FileCaptureOptions options = Options();
+    options.adopt_changed_before_ns = cut;
+    auto capture = StartCapture(&rec, options);
+    ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
+    const auto changes = rec.Changes();
+    EXPECT_EQ(ContentGroups(changes, "new.txt").size(), 1u) << Describe(changes);
+    EXPECT_TRUE(FileGroups(changes, "dir/old.txt").empty()) << Describe(changes);
+    EXPECT_TRUE(FileGroups(changes, "keep.txt").empty()) << Describe(changes);
+    EXPECT_EQ(FindKind(changes, pb::FileChange::DIRECTORY, "dir"), nullptr) << Describe(changes);
+    // The manifest knows the adopted file's chunks: a small change ships as a delta.
+    OverwriteAt(P("dir/old.txt"), 1000, "xyz");
+    ASSERT_TRUE(WaitSeen(Kind::kClosedWrite, "dir/old.txt")) << Describe(rec.Changes());
+    clock_.Advance(Options().quiet);
+    ASSERT_TRUE(WaitFor([&] { return !ContentGroups(rec.Changes(), "dir/old.txt").empty(); }))
+        << Describe(rec.Changes());
+    const auto groups = ContentGroups(rec.Changes(), "dir/old.txt");
+    size_t copied = 0;
+    for (const pb::FileChange& part : groups.back()) {
+      for (const pb::ContentOp& op : part.ops()) copied += IsCopy(op) ? op.length() : 0;
+    }
+    EXPECT_GT(copied, 200u << 10) << Describe(rec.Changes());
+    capture->Stop();
+  }
+  // Adopted once: with a manifest, a later start (the option still set) adopts nothing.
+  WriteFile(P("keep.txt"), "changed while stopped");
+  Recorder rec;
+  FileCaptureOptions options = Options();
+  options.adopt_changed_before_ns = Nanos(Lstat("keep.txt").st_ctim) + 1;
+  auto capture = StartCapture(&rec, options);
+  ASSERT_TRUE(WaitFor([&] { return !ContentGroups(rec.Changes(), "keep.txt").empty(); }))
+      << Describe(rec.Changes());
 }
 
 TEST_F(FileCaptureTest, ChangeWhileStoppedIsFoundByTheScan) {
@@ -893,8 +945,8 @@ TEST_F(FileCaptureTest, ResyncOfBadPathsIsIgnoredAndTheCaptureKeepsWatching) {
   ASSERT_TRUE(WaitIdle(*capture, rec)) << Describe(rec.Changes());
   ASSERT_EQ(FileGroups(rec.Changes(), "other.txt").size(), 1u) << Describe(rec.Changes());
 
-  capture->RequestResync({"../secret.txt", base_ + "/secret.txt", "", ".", "a/../other.txt",
-                          "marker.txt"});
+  capture->RequestResync(
+      {"../secret.txt", base_ + "/secret.txt", "", ".", "a/../other.txt", "marker.txt"});
   ASSERT_TRUE(WaitFor([&] {
     for (const auto& group : FileGroups(rec.Changes(), "marker.txt")) {
       if (group.front().reason() == "resync") return true;
