@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <set>
 
 #include "sync/mysql/mysql_session.h"
 #include "sync/text.h"
@@ -147,6 +148,10 @@ void PrimaryNode::Build(std::unique_ptr<ServerTransport> transport,
   bootstrap_ = std::make_unique<BootstrapServer>(std::move(bopts));
   sopts.on_bootstrap_request = [this](const std::string& name, pb::BootstrapRequest request,
                                       std::function<void(pb::BootstrapReply)> done) {
+    if (request.op() == pb::BootstrapRequest::CHANGED_PATHS) {
+      done(ChangedPaths(request));
+      return;
+    }
     bootstrap_->Submit(name, std::move(request), std::move(done));
   };
   sopts.on_tree_peer_gone = [this](const std::string& name) { bootstrap_->ClosePeer(name); };
@@ -276,9 +281,30 @@ Result<std::vector<TailFileChange>> PrimaryNode::FileChangesAfter(uint64_t seq) 
       changes.push_back({.seq = entry_seq,
                          .change = kind < std::size(kNames) ? kNames[kind] : "unknown",
                          .path = file.path(),
-                         .from_path = file.from_path()});
+                         .from_path = file.from_path(),
+                         .conflict = false});
     }
   }
+}
+
+pb::BootstrapReply PrimaryNode::ChangedPaths(const pb::BootstrapRequest& request) const {
+  pb::BootstrapReply reply;
+  reply.set_request_id(request.request_id());
+  const uint64_t after = request.after_seq();
+  // Read first: retention deleting entries meanwhile makes the answer incomplete, never wrong.
+  Result<std::vector<TailFileChange>> changes = FileChangesAfter(after);
+  if (!changes.ok()) {
+    reply.set_error("the journal's file changes: " + changes.status().message());
+    return reply;
+  }
+  reply.set_changed_complete(journal_->first_seq() <= after + 1);
+  std::set<std::string> paths;
+  for (const TailFileChange& c : *changes) {
+    paths.insert(c.path);
+    if (!c.from_path.empty()) paths.insert(c.from_path);
+  }
+  for (const std::string& path : paths) reply.add_changed_paths(path);
+  return reply;
 }
 
 NodeStatus PrimaryNode::status() const {

@@ -65,6 +65,10 @@ class PrimaryNode : public Node {
   // capture's last error, else the shipper's, else the file capture's.
   NodeStatus status() const override;
   Result<std::vector<TailFileChange>> FileChangesAfter(uint64_t seq) const override;
+  // A bootstrap client's CHANGED_PATHS (`replsync rejoin` on the old primary asks the node
+  // promoted after it): the paths of FileChangesAfter(after_seq), answered on the shipper's
+  // thread (it reads the journal after the fork once per rejoin).
+  pb::BootstrapReply ChangedPaths(const pb::BootstrapRequest& request) const;
 
  private:
   PrimaryNode(const NodeConfig& config, PrimaryNodeOptions options,

@@ -208,6 +208,15 @@ Result<BinlogPosition> BootstrapClient::Position() {
   return BinlogPosition{reply.point_file(), reply.point_offset()};
 }
 
+Result<BootstrapClient::ChangedPaths> BootstrapClient::ChangedPathsAfter(uint64_t after_seq) {
+  pb::BootstrapRequest request;
+  request.set_op(pb::BootstrapRequest::CHANGED_PATHS);
+  request.set_after_seq(after_seq);
+  RS_ASSIGN_OR_RETURN(pb::BootstrapReply reply, Ask(std::move(request)));
+  return ChangedPaths{.paths = {reply.changed_paths().begin(), reply.changed_paths().end()},
+                      .complete = reply.changed_complete()};
+}
+
 Result<std::vector<BootstrapClient::RepositoryFile>> BootstrapClient::ReadFiles(
     const std::vector<std::string>& paths, uint64_t offset, uint64_t max_bytes) {
   pb::BootstrapRequest request;

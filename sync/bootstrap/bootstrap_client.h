@@ -126,6 +126,13 @@ class BootstrapClient {
       const BinlogPosition& point, bool users, const std::vector<std::string>& exclude_users);
   // The primary's current binlog position.
   Result<BinlogPosition> Position();
+  // CHANGED_PATHS: the repository paths the primary's journal changed after `after_seq`, and
+  // whether its journal still held every entry after it.
+  struct ChangedPaths {
+    std::vector<std::string> paths;
+    bool complete = false;
+  };
+  Result<ChangedPaths> ChangedPathsAfter(uint64_t after_seq);
 
   // A path of the primary's repository as READ_FILES answers it, its content decompressed.
   struct RepositoryFile {

@@ -25,6 +25,9 @@ struct TailFileChange {
   std::string change;     // "file", "directory", "symlink", "delete", "rename"
   std::string path;       // relative to the repository
   std::string from_path;  // rename: where it came from
+  // `replsync rejoin`: the node promoted after this one changed this path (or one above or
+  // below it) after the fork too.
+  bool conflict = false;
 };
 
 // A running role. Thread-safety: status() may be called from any thread while the node runs;

@@ -420,6 +420,18 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
   EXPECT_NE(promote.out.find("events enabled: app.tick"), std::string::npos) << promote.out;
   EXPECT_EQ(Events("secondary"), "off DISABLED, tick ENABLED");
   ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"), "INSERT INTO app.t VALUES (10, 'new primary')"));
+  // The new primary changes one of the tail's paths too: a conflict in the report.
+  WaitForStatus("secondary", "its repository scanned", [](const NodeStatus& s) {
+    return s.primary && s.primary->files && s.primary->files->state == "watching";
+  });
+  const std::optional<NodeStatus> promoted = ReadStatus("secondary");
+  ASSERT_TRUE(promoted && promoted->primary && promoted->primary->files);
+  const uint64_t journaled_there = promoted->primary->files->changes_journaled;
+  ASSERT_TRUE(testing::WriteConfigFile(RepositoryPath("secondary") + "/shipped.txt",
+                                       "changed on the new primary"));
+  WaitForStatus("secondary", "its change journaled", [journaled_there](const NodeStatus& s) {
+    return s.primary && s.primary->files && s.primary->files->changes_journaled > journaled_there;
+  });
 
   Daemon("primary") = StartDaemon("primary");
   ASSERT_NE(Daemon("primary"), nullptr);
@@ -454,15 +466,20 @@ TEST_F(FailoverTest, AnOldPrimaryWithATailRejoinsAsAnEqualSecondary) {
   for (const auto& f : doc["files"].GetArray()) {
     EXPECT_EQ(std::string(f["change"].GetString()), "file");
     paths.emplace_back(f["path"].GetString());
+    // shipped.txt: changed by the new primary after the fork too; tail.txt: only here.
+    EXPECT_EQ(f["conflict"].GetBool(), paths.back() == "shipped.txt") << report.out;
   }
   std::sort(paths.begin(), paths.end());
   EXPECT_EQ(paths, (std::vector<std::string>{"shipped.txt", "tail.txt"})) << report.out;
+  EXPECT_EQ(std::string(doc["conflicts"].GetString()), "checked") << report.out;
   EXPECT_EQ(std::string(doc["quarantine"].GetString()), "");
 
   const CommandRun text = RunReplsync("rejoin", "--dry-run", "", "primary");
   EXPECT_EQ(text.exit_code, 1) << text.err;
   EXPECT_NE(text.out.find("unshipped tail of primary: 4 transactions and 2 file changes"),
             std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("shipped.txt -- conflict: secondary changed it too"), std::string::npos)
       << text.out;
   // The new primary has nothing to rejoin.
   EXPECT_EQ(RunReplsync("rejoin", "--dry-run").exit_code, 1);

@@ -7,16 +7,19 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 
 #include "capture/binlog/binlog_tail.h"
 #include "capture/binlog/source_factory.h"
 #include "sync/atomic_file.h"
+#include "sync/bootstrap/bootstrap_client.h"
 #include "sync/config.h"
 #include "sync/database_filter.h"
 #include "sync/node/role_request.h"
 #include "sync/node/role_state.h"
 #include "sync/node/status_file.h"
 #include "sync/verify/consistent_point.h"
+#include "sync/wire/transport_security.h"
 #include "tools/cli/bootstrap_command.h"
 
 namespace replsync::cli {
@@ -102,9 +105,12 @@ std::string RejoinTail::ToJson(const std::string& node) const {
     PutString(w, "change", f.change);
     PutString(w, "path", f.path);
     if (!f.from_path.empty()) PutString(w, "from_path", f.from_path);
+    w.Key("conflict");
+    w.Bool(f.conflict);
     w.EndObject();
   }
   w.EndArray();
+  PutString(w, "conflicts", conflicts_unknown.empty() ? "checked" : conflicts_unknown);
   PutString(w, "quarantine", quarantine);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -137,8 +143,13 @@ std::string RejoinTail::ToText(const std::string& node) const {
     for (const std::string& sql : t.ddl) text += fmt::format("      {}\n", sql);
   }
   for (const TailFileChange& f : files) {
-    text += fmt::format("  file change {}: {} {}{}\n", f.seq, f.change, f.path,
-                        f.from_path.empty() ? "" : " (from " + f.from_path + ")");
+    text += fmt::format(
+        "  file change {}: {} {}{}{}\n", f.seq, f.change, f.path,
+        f.from_path.empty() ? "" : " (from " + f.from_path + ")",
+        f.conflict ? fmt::format(" -- conflict: {} changed it too", fork.promoted) : "");
+  }
+  if (!files.empty() && !conflicts_unknown.empty()) {
+    text += "  conflicts with the new primary's changes not known: " + conflicts_unknown + "\n";
   }
   text += fmt::format("({} transactions on other databases left out; binlog end {})\n",
                       rows.skipped, rows.end.ToString());
@@ -149,6 +160,57 @@ std::string RejoinTail::ToText(const std::string& node) const {
 std::string QuarantineDir(const std::string& state_dir, uint64_t epoch) {
   return state_dir + "/quarantine/" + std::to_string(epoch);
 }
+
+void MarkConflicts(const std::vector<std::string>& changed, std::vector<TailFileChange>* files) {
+  const std::set<std::string> set(changed.begin(), changed.end());
+  auto touches = [&set](const std::string& path) {
+    if (path.empty()) return false;
+    // The path itself or a folder above it.
+    for (size_t end = path.size(); end != std::string::npos; end = path.rfind('/', end - 1)) {
+      if (set.count(path.substr(0, end)) != 0) return true;
+      if (end == 0) break;
+    }
+    // A path below it.
+    auto below = set.lower_bound(path + "/");
+    return below != set.end() && below->compare(0, path.size() + 1, path + "/") == 0;
+  };
+  for (TailFileChange& f : *files) f.conflict = touches(f.path) || touches(f.from_path);
+}
+
+namespace {
+// Asks the promoted node which paths its journal changed after the fork, and marks the tail's
+// paths it also changed; says why when it cannot.
+void FindConflicts(const NodeConfig& config, RejoinTail* tail) {
+  if (tail->files.empty()) return;
+  const std::string& promoted = tail->fork.promoted;
+  const NodeConfig::Peer* peer = config.FindPeer(promoted);
+  if (peer == nullptr || peer->endpoint.empty()) {
+    tail->conflicts_unknown = config.source_path + " has no [peers." + promoted + "] endpoint";
+    return;
+  }
+  Result<BootstrapClient::ChangedPaths> changed = [&]() -> Result<BootstrapClient::ChangedPaths> {
+    RS_ASSIGN_OR_RETURN(TransportSecurity security, LoadTransportSecurity(config));
+    RS_ASSIGN_OR_RETURN(ZmqClientSecurity client, security.ForClient(peer->endpoint));
+    BootstrapClient::Options options;
+    options.node_name = config.node.name;
+    options.reply_timeout = std::chrono::seconds(20);
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<BootstrapClient> connected,
+                        BootstrapClient::Connect(peer->endpoint, client, options));
+    return connected->ChangedPathsAfter(tail->fork.journal_seq);
+  }();
+  if (!changed.ok()) {
+    tail->conflicts_unknown = promoted + " could not be asked: " + changed.status().message();
+  } else if (!changed->complete) {
+    tail->conflicts_unknown = promoted + "'s journal no longer holds every entry after the fork";
+  }
+  if (!tail->conflicts_unknown.empty()) {
+    spdlog::warn("rejoin: which tail paths {} also changed is not known: {}", promoted,
+                 tail->conflicts_unknown);
+    return;
+  }
+  MarkConflicts(changed->paths, &tail->files);
+}
+}  // namespace
 
 Result<RejoinTail> FindRejoinTail(const NodeConfig& config, const ForkPoint& fork, const Node& node,
                                   bool quarantine) {
@@ -178,6 +240,7 @@ Result<RejoinTail> FindRejoinTail(const NodeConfig& config, const ForkPoint& for
   Result<std::vector<TailFileChange>> files = node.FileChangesAfter(fork.journal_seq);
   if (!files.ok()) return files.status().WithContext("read the file changes in the journal");
   tail.files = std::move(files).value();
+  FindConflicts(config, &tail);
   if (quarantine) {
     for (const TailFileChange& f : tail.files) {
       RS_RETURN_IF_ERROR(

@@ -42,13 +42,21 @@ struct RejoinTail {
   capture::BinlogTail rows;
   std::vector<TailFileChange> files;
   std::string quarantine;  // the folder it was quarantined in; "" for a dry run
+  // Why the tail paths could not be checked against the promoted node's changes (files[].conflict
+  // then says nothing); "" when they were (or there is no file in the tail).
+  std::string conflicts_unknown;
 
   bool empty() const { return rows.transactions.empty() && files.empty(); }
   // The report: {"node","fork":{..},"transactions":[..],"skipped_transactions","binlog_end",
-  // "files":[{"seq","change","path","from_path"}],"quarantine"}.
+  // "files":[{"seq","change","path","from_path","conflict"}],"conflicts","quarantine"}
+  // ("conflicts": "checked", or why they could not be).
   std::string ToJson(const std::string& node) const;
   std::string ToText(const std::string& node) const;
 };
+
+// Marks each of `files` whose path or rename source is, is below, or is above a path of
+// `changed` (what the promoted node changed after the fork) as a conflict.
+void MarkConflicts(const std::vector<std::string>& changed, std::vector<TailFileChange>* files);
 
 // <state_dir>/quarantine/<epoch>
 std::string QuarantineDir(const std::string& state_dir, uint64_t epoch);
