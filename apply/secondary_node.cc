@@ -375,6 +375,8 @@ Result<ForkPoint> SecondaryNode::PrepareForPromotion(bool force, std::chrono::se
   for (const NodeConfig::Peer& peer : config_.peers) {
     if (peer.endpoint == config_.transport.primary) fork.old_primary = peer.name;
   }
+  // Never "": that names a promotion over two primaries (ForkPoint::old_primary).
+  if (fork.old_primary.empty()) fork.old_primary = config_.transport.primary;
   fork.journal_seq = a.applied_seq;
   fork.gtid = a.gtid;
   fork.binlog_file = a.source_position.file;

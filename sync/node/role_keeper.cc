@@ -82,6 +82,27 @@ Result<RoleState> RoleKeeper::Promote(ForkPoint fork, int64_t now_unix) {
   return next;
 }
 
+Result<RoleState> RoleKeeper::Reclaim(ForkPoint fork, int64_t now_unix) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_.role != NodeRole::kPrimary || !state_.fenced || TakeoverFork(state_, node_name_)) {
+    return Status::FailedPrecondition(
+        "this node is not a primary fenced by another primary of its epoch");
+  }
+  RoleState next = state_;
+  next.epoch = state_.epoch + 1;
+  next.fenced = false;
+  next.fenced_by.clear();
+  fork.epoch = next.epoch;
+  fork.promoted = node_name_;
+  fork.old_primary.clear();
+  fork.at = now_unix;
+  next.forks.push_back(std::move(fork));
+  RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
+  state_ = next;
+  handover_.reset();
+  return next;
+}
+
 Result<RoleState> RoleKeeper::Rejoin(const ForkPoint& fork) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_.role != NodeRole::kPrimary || !state_.fenced) {

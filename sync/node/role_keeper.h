@@ -38,6 +38,12 @@ class RoleKeeper {
   // set here) appended: saved before it counts. Returns the new state; FailedPrecondition for a
   // node that is not a secondary, the save's error (nothing changed) otherwise.
   Result<RoleState> Promote(ForkPoint fork, int64_t now_unix);
+  // Two primaries at one epoch fenced each other: this one (fenced, with no node known to have
+  // taken over from it) becomes the primary at the next epoch, unfenced, with `fork` (its own
+  // journal and binlog end; old_primary "") appended: saved before it counts. The other then
+  // learns the higher epoch and rejoins. FailedPrecondition for a node that is not such a
+  // fenced primary, the save's error (nothing changed) otherwise.
+  Result<RoleState> Reclaim(ForkPoint fork, int64_t now_unix);
   // Makes this fenced old primary a secondary of the node promoted after it, at that promotion's
   // epoch (or its own when higher), unfenced: saved before it counts. FailedPrecondition for a
   // node that is not a fenced primary, the save's error (nothing changed) otherwise.

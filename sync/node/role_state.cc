@@ -157,7 +157,8 @@ Result<RoleState> RoleState::Parse(std::string_view json) {
 
 std::optional<ForkPoint> TakeoverFork(const RoleState& state, const std::string& self) {
   for (auto it = state.forks.rbegin(); it != state.forks.rend(); ++it) {
-    if (it->old_primary == self && it->promoted != self) return *it;
+    if (it->promoted == self) break;  // this node's own promotion: nothing took over after it
+    if (it->old_primary == self || it->old_primary.empty()) return *it;
   }
   return std::nullopt;
 }

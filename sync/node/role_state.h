@@ -23,9 +23,11 @@ namespace replsync {
 
 // Where a promoted node's data left its old primary's: what it had applied when it was promoted.
 struct ForkPoint {
-  uint64_t epoch = 0;        // the epoch the promotion began
-  std::string promoted;      // the node promoted ([node] name)
-  std::string old_primary;   // the node it followed
+  uint64_t epoch = 0;    // the epoch the promotion began
+  std::string promoted;  // the node promoted ([node] name)
+  // The node it followed; "" when it was a fenced primary itself, promoted over another primary
+  // of the same epoch (the positions below are then its own journal's and binlog's end).
+  std::string old_primary;
   uint64_t journal_seq = 0;  // the last journal sequence it applied
   std::string gtid;          // the old primary's GTID of that transaction ("" when none)
   std::string binlog_file;   // the old primary's binlog position after it
@@ -71,8 +73,10 @@ uint64_t PrimaryEpoch(const RoleState& state);
 // operator promotes one, which raises the epoch).
 std::string FenceReason(const RoleState& self, const PeerClaim& peer);
 
-// The fork at which another node took over from `self` (the latest; nullopt when none is known):
-// where a fenced old primary's unshipped tail begins.
+// The fork at which another node took over from `self` (the latest after this node's own last
+// promotion; nullopt when none is known): where a fenced old primary's unshipped tail begins. A
+// fork without `old_primary` (a node promoted over two primaries of one epoch, ForkPoint) takes
+// over from every node: its journal and binlog positions are the promoted node's own.
 std::optional<ForkPoint> TakeoverFork(const RoleState& state, const std::string& self);
 
 // The node a secondary follows by its state: the node of the latest promotion when that was not

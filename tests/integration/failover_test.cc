@@ -727,7 +727,7 @@ TEST_F(FailoverTest, PromoteRefusesAStaleSecondaryAndForceRecordsTheLoss) {
   EXPECT_EQ((*rows)[0][0], "1") << "what was never received cannot be there";
 }
 
-TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {
+TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselvesUntilOneIsPromoted) {
   // A configuration mistake: both say role = "primary" at their first start (each names the
   // other in [peers]).
   ASSERT_NO_FATAL_FAILURE(WriteConfig("secondary", "primary", Server("secondary").port()));
@@ -743,6 +743,50 @@ TEST_F(FailoverTest, TwoNodesStartedAsPrimaryBothFenceThemselves) {
       << Role("secondary").fenced_by;
   EXPECT_EQ(PrimaryHealth("primary"), 503);
   EXPECT_EQ(PrimaryHealth("secondary"), 503);
+
+  // The way out: promote --force on the node whose data is kept (without --force: refused,
+  // saying so); the other learns the higher epoch and rejoins it.
+  const CommandRun asked = RunReplsync("promote", "", "", "primary");
+  EXPECT_EQ(asked.exit_code, 1) << asked.out << asked.err;
+  EXPECT_NE(asked.err.find("`replsync promote --force` here makes it the primary at epoch 2"),
+            std::string::npos)
+      << asked.err;
+  ASSERT_NO_FATAL_FAILURE(Sql(Server("secondary"),
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY);"
+                              "INSERT INTO app.t VALUES (99)"));  // only on the one not kept
+  const CommandRun kept = RunReplsync("promote", "--force", "", "primary");
+  ASSERT_EQ(kept.exit_code, 0) << kept.out << kept.err << Tail("primary", 40);
+  EXPECT_EQ(Role("primary").role, NodeRole::kPrimary);
+  EXPECT_EQ(Role("primary").epoch, 2u);
+  EXPECT_FALSE(Role("primary").fenced);
+  WaitForStatus("primary", "serving as primary", [](const NodeStatus& s) {
+    return s.role == "primary" && !s.fenced && s.peers_asked && s.state == "running";
+  });
+  EXPECT_EQ(PrimaryHealth("primary"), 200);
+  EXPECT_EQ(ReadOnly("primary"), "0");
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_,
+                              "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY);"
+                              "INSERT INTO app.t VALUES (1)"));
+  WaitForStatus("secondary", "the promotion learnt",
+                [](const NodeStatus& s) { return s.fenced && s.epoch >= 1; });
+  for (int i = 0; i < 100 && Role("secondary").forks.empty(); ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(Role("secondary").forks.size(), 1u) << "the other did not learn the promotion";
+  EXPECT_EQ(PrimaryHealth("secondary"), 503);
+
+  const CommandRun report = RunReplsync("rejoin", "--dry-run", "", "secondary");
+  EXPECT_EQ(report.exit_code, 1) << report.out << report.err;
+  EXPECT_NE(report.out.find("where their data parted is not known"), std::string::npos)
+      << report.out;
+  const CommandRun rejoin = RunReplsync("rejoin", "", "", "secondary");
+  ASSERT_EQ(rejoin.exit_code, 0) << rejoin.out << rejoin.err << Tail("secondary", 60);
+  EXPECT_EQ(Role("secondary").role, NodeRole::kSecondary);
+  ASSERT_NO_FATAL_FAILURE(Sql(*primary_, "INSERT INTO app.t VALUES (2)"));
+  ASSERT_NO_FATAL_FAILURE(WaitSame("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t"));
+  auto rows = Server("secondary").Query("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t");
+  ASSERT_TRUE(rows.ok() && rows->size() == 1) << rows.status().ToString();
+  EXPECT_EQ((*rows)[0][0], "1,2") << "the kept node's rows, and only those";
 }
 
 }  // namespace

@@ -28,11 +28,12 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
                state_dir, options.config_path);
     return 2;
   }
-  if (Result<RoleState> role = ReadRoleState(state_dir);
-      role.ok() && role->role != NodeRole::kSecondary) {
-    fmt::print(stderr, "replsync promote: this node is already the primary (epoch {}{})\n",
-               role->epoch, role->fenced ? ", fenced: `replsync rejoin` makes it follow" : "");
-    return 1;
+  if (Result<RoleState> role = ReadRoleState(state_dir); role.ok()) {
+    if (const std::string refusal = PromoteRefusal(*role, config->node.name, options.force);
+        !refusal.empty()) {
+      fmt::print(stderr, "replsync promote: {}\n", refusal);
+      return 1;
+    }
   }
   const auto began = std::chrono::steady_clock::now();
   const int code =
@@ -69,6 +70,27 @@ int RunPromote(const PromoteCommandOptions& options, std::FILE* out) {
     }
     std::this_thread::sleep_for(options.poll);
   }
+}
+
+std::string PromoteRefusal(const RoleState& state, const std::string& self, bool force) {
+  if (state.role == NodeRole::kSecondary) return "";
+  if (!state.fenced) {
+    return fmt::format("this node is already the primary (epoch {})", state.epoch);
+  }
+  if (TakeoverFork(state, self)) {
+    return fmt::format(
+        "this node is a fenced old primary (epoch {}): another node was promoted after it; "
+        "`replsync rejoin` makes it follow that node",
+        state.epoch);
+  }
+  if (!force) {
+    return fmt::format(
+        "this node is a fenced primary ({}): to keep this node's data, `replsync promote "
+        "--force` here makes it the primary at epoch {}; `replsync rejoin` on the other then "
+        "quarantines what that one holds and makes it follow",
+        state.fenced_by, state.epoch + 1);
+  }
+  return "";
 }
 
 int AskAndPrint(const std::string& state_dir, const RoleRequest& request,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "sync/node/role_request.h"
+#include "sync/node/role_state.h"
 
 namespace replsync::cli {
 
@@ -23,6 +24,11 @@ struct PromoteCommandOptions {
 
 // Returns the exit code: 0 promoted; 1 refused (why, and what would be lost); 2 could not.
 int RunPromote(const PromoteCommandOptions& options, std::FILE* out);
+
+// Why a node in `state` may not be promoted ("" when it may): a secondary may; a primary fenced
+// by another primary of its epoch (no node known to have taken over from it) may with `force`,
+// its data kept (schemas/failover.md "Two primaries"); any other primary may not.
+std::string PromoteRefusal(const RoleState& state, const std::string& self, bool force);
 
 // What promote and switchover do with their request: ask the daemon (AskReplsyncd), print its
 // reply (`command`: its message, on stderr unless it succeeded; `json`: the reply object) and

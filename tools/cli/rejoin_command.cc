@@ -111,6 +111,7 @@ std::string RejoinTail::ToJson(const std::string& node) const {
   }
   w.EndArray();
   PutString(w, "conflicts", conflicts_unknown.empty() ? "checked" : conflicts_unknown);
+  if (!fork_unknown.empty()) PutString(w, "fork_unknown", fork_unknown);
   PutString(w, "quarantine", quarantine);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -122,6 +123,7 @@ std::string RejoinTail::ToText(const std::string& node) const {
       "'{}') and its journal up to sequence {}\n",
       fork.promoted, fork.epoch, BinlogPosition{fork.binlog_file, fork.binlog_offset}.ToString(),
       fork.gtid, fork.journal_seq);
+  if (!fork_unknown.empty()) text += fork_unknown + "\n";
   if (empty()) {
     return text + fmt::format(
                       "no unshipped tail: {} holds nothing after the fork for the replicated "
@@ -224,23 +226,34 @@ Result<RejoinTail> FindRejoinTail(const NodeConfig& config, const ForkPoint& for
     if (ec) return Status::IoError("create " + tail.quarantine + ": " + ec.message());
     binlog_copy = tail.quarantine + "/tail.binlog";
   }
-  capture::MariadbSourceOptions source = capture::SourceOptionsOf(
-      config.mysql, BinlogPosition{fork.binlog_file, fork.binlog_offset}, /*follow=*/false);
-  // Not the capture's own id (a replica id names one connection).
-  source.replica_server_id = config.mysql.replica_server_id + 2;
-  Result<std::unique_ptr<capture::MariadbBinlogSource>> opened =
-      capture::MariadbBinlogSource::Open(std::move(source));
-  if (!opened.ok()) {
-    return opened.status().WithContext("read this node's binlog from " + fork.binlog_file + ":" +
-                                       std::to_string(fork.binlog_offset));
+  uint64_t files_after = fork.journal_seq;
+  if (fork.old_primary.empty()) {
+    tail.fork_unknown = fmt::format(
+        "node {} was promoted at epoch {} over this node while both were primary at epoch {}: "
+        "where their data parted is not known; what this node captured is in its journal (moved "
+        "to the quarantine when it starts as a secondary) and is replaced by {}'s",
+        fork.promoted, fork.epoch, fork.epoch - 1, fork.promoted);
+    tail.conflicts_unknown = "the fork is not known";
+    files_after = 0;
+  } else {
+    capture::MariadbSourceOptions source = capture::SourceOptionsOf(
+        config.mysql, BinlogPosition{fork.binlog_file, fork.binlog_offset}, /*follow=*/false);
+    // Not the capture's own id (a replica id names one connection).
+    source.replica_server_id = config.mysql.replica_server_id + 2;
+    Result<std::unique_ptr<capture::MariadbBinlogSource>> opened =
+        capture::MariadbBinlogSource::Open(std::move(source));
+    if (!opened.ok()) {
+      return opened.status().WithContext("read this node's binlog from " + fork.binlog_file + ":" +
+                                         std::to_string(fork.binlog_offset));
+    }
+    RS_ASSIGN_OR_RETURN(
+        tail.rows, capture::ReadBinlogTail(std::move(opened).value(),
+                                           DatabaseFilter(config.mysql.databases), binlog_copy));
   }
-  RS_ASSIGN_OR_RETURN(tail.rows,
-                      capture::ReadBinlogTail(std::move(opened).value(),
-                                              DatabaseFilter(config.mysql.databases), binlog_copy));
-  Result<std::vector<TailFileChange>> files = node.FileChangesAfter(fork.journal_seq);
+  Result<std::vector<TailFileChange>> files = node.FileChangesAfter(files_after);
   if (!files.ok()) return files.status().WithContext("read the file changes in the journal");
   tail.files = std::move(files).value();
-  FindConflicts(config, &tail);
+  if (tail.fork_unknown.empty()) FindConflicts(config, &tail);
   if (quarantine) {
     for (const TailFileChange& f : tail.files) {
       RS_RETURN_IF_ERROR(

@@ -45,8 +45,13 @@ struct RejoinTail {
   // Why the tail paths could not be checked against the promoted node's changes (files[].conflict
   // then says nothing); "" when they were (or there is no file in the tail).
   std::string conflicts_unknown;
+  // A fork without old_primary (the promoted node was a primary of the same epoch as this one):
+  // where their data parted is not known, and this says so; the rows are not listed (its
+  // journal, quarantined, holds every transaction it captured) and the files are every change
+  // its journal holds.
+  std::string fork_unknown;
 
-  bool empty() const { return rows.transactions.empty() && files.empty(); }
+  bool empty() const { return rows.transactions.empty() && files.empty() && fork_unknown.empty(); }
   // The report: {"node","fork":{..},"transactions":[..],"skipped_transactions","binlog_end",
   // "files":[{"seq","change","path","from_path","conflict"}],"conflicts","quarantine"}
   // ("conflicts": "checked", or why they could not be).

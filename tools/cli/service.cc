@@ -26,6 +26,7 @@
 #include "sync/node/role_keeper.h"
 #include "sync/node/role_request.h"
 #include "sync/node/status_file.h"
+#include "tools/cli/promote_command.h"
 #include "tools/cli/rejoin_command.h"
 
 namespace replsync::cli {
@@ -152,6 +153,50 @@ Result<std::vector<std::string>> EnableEvents(const NodeConfig& config) {
   }
   if (!enabled.empty()) spdlog::info("promote: events enabled: {}", fmt::join(enabled, ", "));
   return enabled;
+}
+
+// `replsync promote --force` on a primary fenced by another primary of its epoch (schemas/
+// failover.md "Two primaries"): this node's data is kept; it becomes the primary at the next
+// epoch, its fork its own journal's and binlog's end. The caller runs the node again as primary.
+RoleReply Reclaim(const Node& node, RoleKeeper& keeper, const NodeConfig& config,
+                  const RoleRequest& request, bool* prepared) {
+  RoleReply reply;
+  reply.token = request.token;
+  reply.epoch = keeper.state().epoch;
+  *prepared = false;
+  const NodeStatus status = node.status();
+  Result<BinlogPosition> end = [&]() -> Result<BinlogPosition> {
+    MysqlThreadScope scope;
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                        MysqlSession::Open(MysqlOptionsOf(config.mysql)));
+    return MasterPosition(*session);
+  }();
+  if (!end.ok() || !status.primary) {
+    reply.exit_code = 2;
+    reply.message = "this node's binlog end cannot be read: " +
+                    (end.ok() ? std::string("no journal status") : end.status().message());
+    return reply;
+  }
+  ForkPoint fork;
+  fork.journal_seq = status.primary->journal.last_seq;
+  fork.binlog_file = end->file;
+  fork.binlog_offset = end->offset;
+  Result<RoleState> state = keeper.Reclaim(fork, static_cast<int64_t>(std::time(nullptr)));
+  if (!state.ok()) {
+    reply.exit_code = state.status().code() == Status::Code::kFailedPrecondition ? 1 : 2;
+    reply.message = state.status().message();
+    return reply;
+  }
+  *prepared = true;
+  reply.exit_code = 0;
+  reply.epoch = state->epoch;
+  reply.message = fmt::format(
+      "this node is the primary at epoch {}, its data kept (journal sequence {}, binlog {}); "
+      "the other primary of epoch {} stays fenced: `replsync rejoin` there quarantines what it "
+      "holds and makes it follow this node",
+      state->epoch, fork.journal_seq, end->ToString(), state->epoch - 1);
+  spdlog::warn("promote --force: {}", reply.message);
+  return reply;
 }
 
 // `replsync promote` on a secondary (schemas/failover.md "replsync promote"): everything received
@@ -507,7 +552,9 @@ int RunService(const std::string& config_path) {
     server = std::thread([&, node, request = std::move(request)] {
       bool changed = false;
       const RoleReply reply = request.action == RoleRequest::Action::kPromote
-                                  ? Promote(*node, keeper, *config, request, &changed)
+                                  ? (keeper.state().role == NodeRole::kPrimary
+                                         ? Reclaim(*node, keeper, *config, request, &changed)
+                                         : Promote(*node, keeper, *config, request, &changed))
                               : request.action == RoleRequest::Action::kRejoin
                                   ? Rejoin(*node, keeper, *config, request, &changed)
                                   : Switchover(*node, keeper, monitor, *config, request, signalled);
@@ -545,14 +592,16 @@ int RunService(const std::string& config_path) {
     (void)RemoveRoleRequest(config->node.state_dir);
     if (const RoleState state = keeper.state();
         request->action == RoleRequest::Action::kPromote && state.role != NodeRole::kSecondary) {
-      RoleReply refused;
-      refused.token = request->token;
-      refused.exit_code = 1;
-      refused.epoch = state.epoch;
-      refused.message = "this node is already the primary (epoch " + std::to_string(state.epoch) +
-                        (state.fenced ? ", fenced" : "") + ")";
-      (void)WriteRoleReply(config->node.state_dir, refused);
-      return;
+      const std::string refusal = PromoteRefusal(state, config->node.name, request->force);
+      if (!refusal.empty()) {
+        RoleReply refused;
+        refused.token = request->token;
+        refused.exit_code = 1;
+        refused.epoch = state.epoch;
+        refused.message = refusal;
+        (void)WriteRoleReply(config->node.state_dir, refused);
+        return;
+      }
     }
     serve(node, *std::move(request));
   };

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "sync/node/role_keeper.h"
 
@@ -210,6 +212,74 @@ TEST(RoleKeeperTest, AFencedOldPrimaryRejoinsAsASecondaryOfThePromotedNode) {
   EXPECT_EQ(applied.node.role, NodeRole::kSecondary);
   EXPECT_EQ(applied.transport.primary, "tcp://b:7700");
   std::filesystem::remove_all(config.node.state_dir);
+}
+
+RoleState Primary(uint64_t epoch, std::vector<ForkPoint> forks) {
+  RoleState state;
+  state.role = NodeRole::kPrimary;
+  state.epoch = epoch;
+  state.forks = std::move(forks);
+  return state;
+}
+
+ForkPoint Fork(uint64_t epoch, std::string promoted, std::string old_primary) {
+  ForkPoint fork;
+  fork.epoch = epoch;
+  fork.promoted = std::move(promoted);
+  fork.old_primary = std::move(old_primary);
+  return fork;
+}
+
+// The takeover is the latest fork after this node's own last promotion: a fork from before it
+// (this node was taken over from, rejoined, and was promoted again since) is not where its tail
+// begins.
+TEST(TakeoverForkTest, OnlyForksAfterTheNodesOwnLastPromotionCount) {
+  const RoleState state = Primary(3, {Fork(2, "b", "a"), Fork(3, "a", "b")});
+  EXPECT_FALSE(TakeoverFork(state, "a").has_value());
+  RoleState later = state;
+  later.forks.push_back(Fork(4, "c", "a"));
+  ASSERT_TRUE(TakeoverFork(later, "a").has_value());
+  EXPECT_EQ(TakeoverFork(later, "a")->promoted, "c");
+}
+
+// A fork without old_primary (a primary promoted over another of its epoch) takes over from
+// every other node.
+TEST(TakeoverForkTest, APromotionOverTwoPrimariesTakesOverFromTheOther) {
+  const RoleState state = Primary(1, {Fork(2, "b", "")});
+  ASSERT_TRUE(TakeoverFork(state, "a").has_value());
+  EXPECT_EQ(TakeoverFork(state, "a")->promoted, "b");
+  EXPECT_FALSE(TakeoverFork(state, "b").has_value());
+}
+
+TEST(RoleKeeperTest, OnlyAPrimaryFencedByAnotherOfItsEpochReclaims) {
+  const std::string dir = MakeDir();
+  RoleKeeper serving(dir, "a", Primary(1, {}));
+  EXPECT_FALSE(serving.Reclaim(ForkPoint{}, 100).ok()) << "an unfenced primary";
+  RoleState fenced = Primary(1, {});
+  fenced.fenced = true;
+  fenced.fenced_by = "node b is primary at epoch 1 too";
+  RoleState taken_over = fenced;
+  taken_over.forks.push_back(Fork(2, "b", "a"));
+  RoleKeeper old(dir, "a", taken_over);
+  EXPECT_FALSE(old.Reclaim(ForkPoint{}, 100).ok()) << "b took over: a rejoins, never reclaims";
+
+  RoleKeeper keeper(dir, "a", fenced);
+  ForkPoint own;
+  own.journal_seq = 40;
+  own.binlog_file = "bin.000001";
+  own.binlog_offset = 777;
+  own.old_primary = "ignored";
+  Result<RoleState> reclaimed = keeper.Reclaim(own, 100);
+  ASSERT_TRUE(reclaimed.ok()) << reclaimed.status().ToString();
+  EXPECT_EQ(reclaimed->epoch, 2u);
+  EXPECT_FALSE(reclaimed->fenced);
+  ASSERT_EQ(reclaimed->forks.size(), 1u);
+  EXPECT_EQ(reclaimed->forks[0].promoted, "a");
+  EXPECT_EQ(reclaimed->forks[0].old_primary, "");
+  EXPECT_EQ(reclaimed->forks[0].journal_seq, 40u);
+  Result<RoleState> saved = ReadRoleState(dir);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(*saved, *reclaimed);
 }
 
 }  // namespace
