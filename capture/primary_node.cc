@@ -243,12 +243,21 @@ Status PrimaryNode::Start() {
   if (Status st = bootstrap_->Start(); !st.ok()) return st.WithContext("bootstrap");
   if (Status st = shipper_->Start(); !st.ok()) return st.WithContext("shipper");
   if (peer_watch_) peer_watch_->Start();
+  // Whether the database takes writes, for the status and /health/primary.
+  db_look_ = std::make_unique<ReadOnlyKeeper>(
+      ReadOnlyKeeper::Options{.mysql = MysqlOptionsOf(config_.mysql),
+                              .who = "primary",
+                              .need_bypass = false,
+                              .interval = std::chrono::milliseconds(2000),
+                              .observe_only = true});
+  db_look_->Start();
   started_ = true;
   return Status::Ok();
 }
 
 void PrimaryNode::Stop() {
   if (peer_watch_) peer_watch_->Stop();
+  if (db_look_) db_look_->Stop();
   if (read_only_) read_only_->Stop();
   bootstrap_->Stop();  // its rounds' readers end before the shipper that sends their replies
   shipper_->Stop();
@@ -331,12 +340,18 @@ NodeStatus PrimaryNode::status() const {
     status.state = "fenced";
     status.read_only = read_only_->read_only();
     if (!status.read_only) status.error = "fenced, but not read-only: " + read_only_->problem();
-  } else if (c.state == CaptureState::kFailed || f.state == "failed") {
-    status.state = "error";
-  } else if (c.state == CaptureState::kJournalFull) {
-    status.state = "paused";
-  } else if (c.state == CaptureState::kConnecting) {
-    status.state = "waiting";
+  } else {
+    if (db_look_) {
+      status.read_only = db_look_->read_only();
+      status.read_only_problem = db_look_->problem();
+    }
+    if (c.state == CaptureState::kFailed || f.state == "failed") {
+      status.state = "error";
+    } else if (c.state == CaptureState::kJournalFull) {
+      status.state = "paused";
+    } else if (c.state == CaptureState::kConnecting) {
+      status.state = "waiting";
+    }
   }
 
   NodeStatus::Primary& p = status.primary.emplace();

@@ -96,6 +96,8 @@ class PrimaryNode : public Node {
   std::unique_ptr<PeerWatch> peer_watch_;  // with options_.role
   // Started fenced: keeps the database read-only (set again if someone turns it off) until Stop.
   std::unique_ptr<ReadOnlyKeeper> read_only_;
+  // Not fenced: looks at the database's read_only every 2 s (never sets it), for the status.
+  std::unique_ptr<ReadOnlyKeeper> db_look_;
   // files_ once it runs: the shipper's callbacks (its thread) reach the file capture through it.
   std::atomic<FileCapture*> running_files_{nullptr};
   bool started_ = false;         // Start succeeded; Stop not called since

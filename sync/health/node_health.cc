@@ -103,6 +103,13 @@ HealthAnswer PrimaryHealth(const HealthInput& in, const HealthLimits& limits) {
       v.Fail(fmt::format("capture is {}, not running{}", p.capture_state,
                          s.error.empty() ? "" : ": " + s.error));
     }
+    if (s.read_only) {
+      v.Fail(
+          "the database is read-only (read_only=ON): the application's writes are refused; SET "
+          "GLOBAL read_only = OFF there if that is not wanted");
+    } else if (!s.read_only_problem.empty()) {
+      v.Fail("the database's read_only is not known: " + s.read_only_problem);
+    }
   }
   auto& w = v.Begin(in);
   if (s.primary) {

@@ -35,7 +35,7 @@ std::string ReadOnlyKeeper::problem() const {
   return problem_;
 }
 
-Status ReadOnlyKeeper::Look(std::unique_ptr<MysqlSession>& session) {
+Result<bool> ReadOnlyKeeper::Look(std::unique_ptr<MysqlSession>& session) {
   if (session == nullptr || session->broken()) {
     session.reset();
     RS_ASSIGN_OR_RETURN(session, MysqlSession::Open(options_.mysql));
@@ -56,26 +56,27 @@ Status ReadOnlyKeeper::Look(std::unique_ptr<MysqlSession>& session) {
     }
   }
   RS_ASSIGN_OR_RETURN(auto on, session->Query("SELECT @@GLOBAL.read_only", "read_only"));
-  if (!on.empty() && on[0][0].value_or("0") != "0") return Status::Ok();
+  const bool is_on = !on.empty() && on[0][0].value_or("0") != "0";
+  if (is_on || options_.observe_only) return is_on;
   RS_RETURN_IF_ERROR(session->Execute("SET GLOBAL read_only = ON", "set read_only"));
   spdlog::info("{}: the database {}:{} is now read-only", options_.who, options_.mysql.host,
                options_.mysql.port);
-  return Status::Ok();
+  return true;
 }
 
 void ReadOnlyKeeper::Run() {
   MysqlThreadScope scope;
   std::unique_ptr<MysqlSession> session;
   for (;;) {
-    const Status st = Look(session);
+    const Result<bool> looked = Look(session);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      const std::string problem = st.ok() ? "" : st.message();
+      const std::string problem = looked.ok() ? "" : looked.status().message();
       if (problem != problem_ && !problem.empty()) {
         spdlog::warn("{}: {}", options_.who, problem);
       }
       problem_ = problem;
-      read_only_ = st.ok();
+      read_only_ = looked.ok() && *looked;
       if (cv_.wait_for(lock, options_.interval, [this] { return stop_; })) return;
     }
   }

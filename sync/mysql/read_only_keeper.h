@@ -28,6 +28,8 @@ class ReadOnlyKeeper {
     std::string who;  // names the node's part in log lines ("primary: fenced", "secondary")
     bool need_bypass = false;
     std::chrono::milliseconds interval{2000};
+    // A serving primary's: only looks (read_only() says what it saw), never sets anything.
+    bool observe_only = false;
   };
   explicit ReadOnlyKeeper(Options options);
   ~ReadOnlyKeeper();  // stops
@@ -40,8 +42,9 @@ class ReadOnlyKeeper {
 
  private:
   void Run();
-  // One look: connects when needed, checks the privilege (need_bypass), sets read_only.
-  Status Look(std::unique_ptr<MysqlSession>& session);
+  // One look: connects when needed, checks the privilege (need_bypass), sets read_only (unless
+  // observe_only). Returns whether the server is read-only now.
+  Result<bool> Look(std::unique_ptr<MysqlSession>& session);
 
   const Options options_;
   mutable std::mutex mu_;

@@ -142,6 +142,17 @@ TEST_F(HealthEndpointTest, APrimaryAndItsFollowingSecondaryAnswerWhatTheSwitchAs
   EXPECT_EQ(Get("primary", "/health/ready").code, 503);
   EXPECT_EQ(Get("secondary", "/metrics").code, 404);
 
+  // A primary whose database someone made read-only takes no writes: not fit until it is
+  // writable again (looked at every 2 s).
+  Sql(*primary_, "SET GLOBAL read_only = ON");
+  HttpReply read_only = WaitForCode("primary", "/health/primary", 503);
+  EXPECT_NE(std::string(Json(read_only)["reason"].GetString())
+                .find("the database is read-only (read_only=ON)"),
+            std::string::npos)
+      << read_only.body;
+  Sql(*primary_, "SET GLOBAL read_only = OFF");
+  WaitForCode("primary", "/health/primary", 200);
+
   // The primary's daemon goes away: once it has been silent past peer_timeout_seconds, the
   // secondary is no longer fit as a following secondary, and is still live.
   ASSERT_NO_FATAL_FAILURE(StopDaemon(primary_daemon_, SIGTERM));

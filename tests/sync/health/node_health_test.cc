@@ -190,6 +190,22 @@ TEST(PrimaryHealthTest, EveryFailedConditionIsListed) {
             "capture is failed, not running");
 }
 
+// A primary whose database does not take writes is no primary for the switch.
+TEST(PrimaryHealthTest, AReadOnlyOrUnknownDatabaseIsNotFit) {
+  NodeStatus s = RunningPrimary();
+  s.read_only = true;
+  HealthAnswer a = PrimaryHealth(At(s), {});
+  EXPECT_EQ(a.code, 503);
+  EXPECT_NE(Reason(a).find("the database is read-only (read_only=ON)"), std::string::npos)
+      << Reason(a);
+  s.read_only = false;
+  s.read_only_problem = "Can't connect to server on '127.0.0.1'";
+  a = PrimaryHealth(At(s), {});
+  EXPECT_EQ(a.code, 503);
+  EXPECT_EQ(Reason(a),
+            "the database's read_only is not known: Can't connect to server on '127.0.0.1'");
+}
+
 TEST(SecondaryHealthTest, AFollowingSecondaryIsFitAndShowsItsLag) {
   HealthAnswer a = SecondaryHealth(At(FollowingSecondary()), {});
   EXPECT_EQ(a.code, 200) << a.json;
