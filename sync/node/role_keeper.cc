@@ -67,19 +67,7 @@ Result<RoleState> RoleKeeper::Promote(ForkPoint fork, int64_t now_unix) {
     return Status::FailedPrecondition("this node is not a secondary (it is " +
                                       std::string(RoleName(state_.role)) + ")");
   }
-  RoleState next = state_;
-  next.role = NodeRole::kPrimary;
-  next.epoch = state_.epoch + 1;
-  next.fenced = false;
-  next.fenced_by.clear();
-  fork.epoch = next.epoch;
-  fork.promoted = node_name_;
-  fork.at = now_unix;
-  next.forks.push_back(std::move(fork));
-  RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));
-  state_ = next;
-  handover_.reset();
-  return next;
+  return BecomePrimary(std::move(fork), now_unix);
 }
 
 Result<RoleState> RoleKeeper::Reclaim(ForkPoint fork, int64_t now_unix) {
@@ -88,13 +76,18 @@ Result<RoleState> RoleKeeper::Reclaim(ForkPoint fork, int64_t now_unix) {
     return Status::FailedPrecondition(
         "this node is not a primary fenced by another primary of its epoch");
   }
+  fork.old_primary.clear();
+  return BecomePrimary(std::move(fork), now_unix);
+}
+
+Result<RoleState> RoleKeeper::BecomePrimary(ForkPoint fork, int64_t now_unix) {
   RoleState next = state_;
+  next.role = NodeRole::kPrimary;
   next.epoch = state_.epoch + 1;
   next.fenced = false;
   next.fenced_by.clear();
   fork.epoch = next.epoch;
   fork.promoted = node_name_;
-  fork.old_primary.clear();
   fork.at = now_unix;
   next.forks.push_back(std::move(fork));
   RS_RETURN_IF_ERROR(SaveRoleState(state_dir_, next));

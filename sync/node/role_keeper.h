@@ -63,6 +63,10 @@ class RoleKeeper {
   void HearHandover(const std::string& to, uint64_t seq);
 
  private:
+  // Promote and Reclaim, under mu_: primary at the next epoch, unfenced, `fork` appended (its
+  // epoch, promoted and at set here), saved before it counts.
+  Result<RoleState> BecomePrimary(ForkPoint fork, int64_t now_unix);
+
   const std::string state_dir_;
   const std::string node_name_;
   mutable std::mutex mu_;

@@ -200,8 +200,9 @@ RoleReply Reclaim(const Node& node, RoleKeeper& keeper, const NodeConfig& config
 }
 
 // `replsync promote` on a secondary (schemas/failover.md "replsync promote"): everything received
-// applied, the database made writable, then the role state says primary at the next epoch with
-// the fork point. The caller runs the node again as the state then says.
+// applied, then the role state says primary at the next epoch with the fork point. The caller
+// runs the node again as the state then says; the node makes its database writable once its
+// capture runs (PrimaryNode::Start).
 RoleReply Promote(Node& node, RoleKeeper& keeper, const NodeConfig& config,
                   const RoleRequest& request, bool* prepared) {
   RoleReply reply;

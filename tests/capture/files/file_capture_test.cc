@@ -454,7 +454,10 @@ TEST_F(FileCaptureTest, AdoptingScanJournalsOnlyWhatChangedSinceTheCut) {
   fs::create_directories(P("dir"));
   WriteFile(P("dir/old.txt"), RandomBytes(300 << 10, 7));
   WriteFile(P("keep.txt"), "kept");
-  const int64_t cut = Nanos(Lstat("dir/old.txt").st_ctim) + 1;
+  // The cut: just after the last of the three changes before it.
+  const int64_t cut = std::max({Nanos(Lstat("dir").st_ctim), Nanos(Lstat("dir/old.txt").st_ctim),
+                                Nanos(Lstat("keep.txt").st_ctim)}) +
+                      1;
   // The kernel's ctime is coarse: write until new.txt's is after the cut.
   for (int i = 0; i < 200 && (!fs::exists(P("new.txt")) || Nanos(Lstat("new.txt").st_ctim) < cut);
        ++i) {
