@@ -220,8 +220,12 @@ void Shipper::Run() {
       }
     }
     now = clock_.Now();
-    if (now - last_heartbeat_ >= options_.heartbeat_interval) {
+    // A switchover's handover (or its withdrawal) goes out at once, not at the next interval.
+    std::optional<RoleKeeper::Handover> handover;
+    if (options_.role != nullptr) handover = options_.role->handover();
+    if (now - last_heartbeat_ >= options_.heartbeat_interval || handover != last_handover_) {
       last_heartbeat_ = now;
+      last_handover_ = std::move(handover);
       SendHeartbeats(Shippable());
     }
     DropSilent(now);

@@ -315,6 +315,7 @@ class Shipper {
   std::map<std::string, Session> sessions_;  // by peer id
   bool list_dirty_ = false;                  // shipper.peers needs writing
   TimePoint last_heartbeat_{};
+  std::optional<RoleKeeper::Handover> last_handover_;  // what the last heartbeats said
   TimePoint last_retention_{};
   std::string compressed_;  // scratch
   struct TreeSession {

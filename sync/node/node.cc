@@ -33,9 +33,19 @@ bool StopRequest::requested() const {
   return requested_;
 }
 
+void StopRequest::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool StopRequest::WaitFor(Clock& clock, Clock::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return clock.WaitFor(cv_, lock, timeout, [this] { return requested_; });
+  clock.WaitFor(cv_, lock, timeout, [this] { return requested_ || poked_; });
+  poked_ = false;
+  return requested_;
 }
 
 namespace {
@@ -51,7 +61,10 @@ void Publish(const NodeRunOptions& options, const NodeStatus& status) {
 Status RunNode(Node& node, StopRequest& stop, const NodeRunOptions& options) {
   RS_RETURN_IF_ERROR(node.Start());
   if (options.on_status) options.on_status(node.status());
-  while (!stop.WaitFor(*options.clock, options.status_every)) {
+  auto every = [&options] {
+    return options.hurry && options.hurry() ? std::chrono::milliseconds(50) : options.status_every;
+  };
+  while (!stop.WaitFor(*options.clock, every())) {
     Publish(options, node.status());
   }
   node.Stop();

@@ -76,13 +76,18 @@ class StopRequest {
  public:
   void Request();
   bool requested() const;
-  // Waits up to `timeout` of `clock`'s time for the request; returns whether it came.
+  // Ends the current (or next) WaitFor early without asking for a stop: RunNode then takes a
+  // status at once (a switchover's handover is acted on without waiting for the next tick).
+  void Poke();
+  // Waits up to `timeout` of `clock`'s time for the request or a Poke; returns whether the
+  // request came.
   bool WaitFor(Clock& clock, Clock::Duration timeout);
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool requested_ = false;  // guarded by mu_
+  bool poked_ = false;      // guarded by mu_
 };
 
 struct NodeRunOptions {
@@ -93,6 +98,9 @@ struct NodeRunOptions {
   // each one it writes (replsyncd's health endpoint reads the loop's heartbeat and the node's
   // state from these). Optional.
   std::function<void(const NodeStatus&)> on_status = nullptr;
+  // While it returns true, statuses are taken every 50 ms instead of status_every (a switchover's
+  // handover waits for the applier to reach its sequence). Optional.
+  std::function<bool()> hurry = nullptr;
 };
 
 // Starts `node`; then, until `stop` is requested, writes node.status() to the status file every

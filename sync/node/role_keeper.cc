@@ -122,13 +122,23 @@ std::optional<RoleKeeper::Handover> RoleKeeper::handover() const {
 }
 
 void RoleKeeper::HearHandover(const std::string& to, uint64_t seq) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (to.empty() || to != node_name_ || state_.role != NodeRole::kSecondary) {
-    handover_.reset();
-  } else if (!handover_ || handover_->seq != seq) {
-    spdlog::info("switchover: the primary hands over to this node at journal sequence {}", seq);
-    handover_ = Handover{.to = to, .seq = seq};
+  std::function<void()> heard;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (to.empty() || to != node_name_ || state_.role != NodeRole::kSecondary) {
+      handover_.reset();
+    } else if (!handover_ || handover_->seq != seq) {
+      spdlog::info("switchover: the primary hands over to this node at journal sequence {}", seq);
+      handover_ = Handover{.to = to, .seq = seq};
+      heard = on_handover_;
+    }
   }
+  if (heard) heard();
+}
+
+void RoleKeeper::set_on_handover(std::function<void()> on_handover) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_handover_ = std::move(on_handover);
 }
 
 }  // namespace replsync

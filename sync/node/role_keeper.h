@@ -61,6 +61,9 @@ class RoleKeeper {
   // A secondary hears its primary's Heartbeat: a handover to this node is kept, anything else
   // clears it.
   void HearHandover(const std::string& to, uint64_t seq);
+  // Called (without the lock, on the hearing thread) when a handover to this node is first
+  // heard: the daemon looks at once whether it can promote itself.
+  void set_on_handover(std::function<void()> on_handover);
 
  private:
   // Promote and Reclaim, under mu_: primary at the next epoch, unfenced, `fork` appended (its
@@ -73,6 +76,7 @@ class RoleKeeper {
   RoleState state_;                                   // guarded by mu_
   std::function<void(const std::string&)> on_fence_;  // guarded by mu_
   std::optional<Handover> handover_;                  // guarded by mu_
+  std::function<void()> on_handover_;                 // guarded by mu_
 };
 
 }  // namespace replsync

@@ -624,6 +624,7 @@ int RunService(const std::string& config_path) {
     stop_run(false);
   };
   NodeRunOptions run{.state_dir = config->node.state_dir};
+  run.hurry = [&keeper] { return keeper.handover().has_value(); };
   run.on_status = [&](const NodeStatus& status) {
     monitor.Publish(status);
     serve_request(status);
@@ -632,6 +633,10 @@ int RunService(const std::string& config_path) {
   keeper.set_on_fence([&](const std::string& reason) {
     monitor.MarkFenced(reason);
     stop_run(false);
+  });
+  keeper.set_on_handover([&] {
+    std::lock_guard<std::mutex> lock(run_mu);
+    if (run_stop) run_stop->Poke();
   });
   int exit_code = 0;
   for (;;) {
@@ -678,6 +683,7 @@ int RunService(const std::string& config_path) {
                  RoleName(keeper.state().role), keeper.state().fenced ? ", fenced" : "");
   }
   keeper.set_on_fence(nullptr);
+  keeper.set_on_handover(nullptr);
   if (health_server) health_server->Stop();
   return exit_code;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -116,6 +117,28 @@ TEST_F(RunNodeTest, WritesTheStatusEveryIntervalAndOnceMoreAfterStop) {
   EXPECT_EQ(FileStatus().state, "stopped");  // taken after Stop
 }
 
+// While `hurry` says so (a pending handover), a status is taken every 50 ms.
+TEST_F(RunNodeTest, StatusesComeEvery50MsWhileHurried) {
+  FakeNode node;
+  std::atomic<bool> hurry{false};
+  NodeRunOptions options{.state_dir = dir_, .clock = &clock_};
+  options.hurry = [&hurry] { return hurry.load(); };
+  std::thread runner([&] { (void)RunNode(node, stop_, options); });
+  clock_.WaitForWaiters(1);
+  clock_.Advance(std::chrono::milliseconds(50));
+  clock_.WaitForWaiters(1);
+  EXPECT_EQ(node.snapshots(), 0) << "not hurried: the full interval";
+  hurry = true;
+  clock_.Advance(std::chrono::milliseconds(950));  // the interval taken before ends
+  node.WaitForSnapshots(1);
+  clock_.WaitForWaiters(1);
+  clock_.Advance(std::chrono::milliseconds(50));
+  node.WaitForSnapshots(2);
+  clock_.WaitForWaiters(1);
+  stop_.Request();
+  runner.join();
+}
+
 TEST_F(RunNodeTest, StartErrorIsReturnedAndNoStatusIsWritten) {
   FakeNode node(Status::Network("capture: connect 127.0.0.1:3306: refused"));
   Status result = RunNode(node, stop_, {.state_dir = dir_, .clock = &clock_});
@@ -182,6 +205,22 @@ TEST(StopRequestTest, WaitForTimesOutOnTheClockAndSeesTheRequest) {
   requested.join();
   EXPECT_TRUE(first);
   EXPECT_TRUE(stop.requested());
+}
+
+// A Poke ends the wait early without a stop (the clock never moves here); one given before the
+// wait ends the next wait.
+TEST(StopRequestTest, APokeEndsTheWaitWithoutAStop) {
+  ManualClock clock;
+  StopRequest stop;
+  bool stopped = true;
+  std::thread waiter([&] { stopped = stop.WaitFor(clock, std::chrono::hours(1)); });
+  clock.WaitForWaiters(1);
+  stop.Poke();
+  waiter.join();
+  EXPECT_FALSE(stopped);
+  EXPECT_FALSE(stop.requested());
+  stop.Poke();
+  EXPECT_FALSE(stop.WaitFor(clock, std::chrono::hours(1)));
 }
 
 TEST(NodeStatusHeaderTest, StampsRolePidAndTheClocksTime) {

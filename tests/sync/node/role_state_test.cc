@@ -282,5 +282,24 @@ TEST(RoleKeeperTest, OnlyAPrimaryFencedByAnotherOfItsEpochReclaims) {
   EXPECT_EQ(*saved, *reclaimed);
 }
 
+// The daemon is told once per new handover to this node, and not for others' or repeats.
+TEST(RoleKeeperTest, ANewHandoverToThisNodeIsAnnouncedOnce) {
+  RoleState secondary;
+  RoleKeeper keeper(MakeDir(), "b", secondary);
+  int heard = 0;
+  keeper.set_on_handover([&] { ++heard; });
+  keeper.HearHandover("c", 10);
+  EXPECT_EQ(heard, 0);
+  keeper.HearHandover("b", 10);
+  keeper.HearHandover("b", 10);
+  EXPECT_EQ(heard, 1);
+  ASSERT_TRUE(keeper.handover().has_value());
+  EXPECT_EQ(keeper.handover()->seq, 10u);
+  keeper.HearHandover("b", 12);
+  EXPECT_EQ(heard, 2);
+  keeper.HearHandover("", 0);
+  EXPECT_FALSE(keeper.handover().has_value());
+}
+
 }  // namespace
 }  // namespace replsync
