@@ -93,12 +93,8 @@ void SecondaryNode::Build(std::unique_ptr<ClientTransport> transport) {
   BootstrapperOptions bopts;
   bopts.config = config_;
   bopts.clock = &clock_;
-  bopts.connect = [config = config_]() -> Result<std::unique_ptr<BootstrapClient>> {
-    RS_ASSIGN_OR_RETURN(TransportSecurity security, LoadTransportSecurity(config));
-    RS_ASSIGN_OR_RETURN(ZmqClientSecurity client, security.ForClient(config.transport.primary));
-    BootstrapClient::Options options;
-    options.node_name = config.node.name;
-    return BootstrapClient::Connect(config.transport.primary, client, options);
+  bopts.connect = [config = config_] {
+    return BootstrapClient::Connect(config, config.transport.primary, {});
   };
   bopts.stream.stop = [this] { StopStream(); };
   bopts.stream.start = [this] { return StartStream(); };

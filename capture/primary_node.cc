@@ -208,31 +208,30 @@ Status PrimaryNode::Start() {
   // Promoted, nothing captured yet: the database is still read-only; the capture's first
   // checkpoint is taken at the binlog's end as it is now, and only then the database is made
   // writable, so nothing written on the new primary escapes its journal.
-  std::optional<BinlogPosition> before_writes;
+  std::optional<MysqlThreadScope> scope;  // outlives `session`
+  std::unique_ptr<MysqlSession> session;
+  BinlogPosition before_writes;
   if (promoted_start_) {
-    MysqlThreadScope scope;
-    Result<std::unique_ptr<MysqlSession>> session =
+    scope.emplace();
+    Result<std::unique_ptr<MysqlSession>> opened =
         MysqlSession::Open(MysqlOptionsOf(config_.mysql));
-    if (!session.ok()) return session.status().WithContext("promoted: the binlog's end");
-    RS_ASSIGN_OR_RETURN(before_writes, MasterPosition(**session));
+    if (!opened.ok()) return opened.status().WithContext("promoted: the binlog's end");
+    session = std::move(opened).value();
+    RS_ASSIGN_OR_RETURN(before_writes, MasterPosition(*session));
   }
   if (Status st = capture_->Start(); !st.ok()) return st.WithContext("capture");
-  if (before_writes) {
-    Result<uint64_t> from = capture_->FirstSeqAtOrAfter(*before_writes, std::chrono::seconds(60));
+  if (session) {
+    Result<uint64_t> from = capture_->FirstSeqAtOrAfter(before_writes, std::chrono::seconds(60));
     if (!from.ok()) return from.status().WithContext("promoted: the capture's first checkpoint");
-    MysqlThreadScope scope;
-    Result<std::unique_ptr<MysqlSession>> session =
-        MysqlSession::Open(MysqlOptionsOf(config_.mysql));
-    Status st = session.ok() ? (*session)->Execute("SET GLOBAL read_only = OFF",
-                                                   "make the promoted node's database writable")
-                             : session.status();
-    if (!st.ok()) {
+    if (Status st = session->Execute("SET GLOBAL read_only = OFF",
+                                     "make the promoted node's database writable");
+        !st.ok()) {
       return st.WithContext(
           "promoted: the database stays read-only (the account needs SUPER or READ_ONLY "
           "ADMIN)");
     }
     spdlog::info("primary: promoted: capture runs from {}; the database is writable",
-                 before_writes->ToString());
+                 before_writes.ToString());
   }
   if (files_) {
     if (Status st = files_->Start(); !st.ok()) return st.WithContext("files");

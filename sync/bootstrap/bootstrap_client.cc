@@ -21,6 +21,15 @@ Result<std::unique_ptr<BootstrapClient>> BootstrapClient::Connect(const std::str
   return std::make_unique<BootstrapClient>(std::move(transport).value(), endpoint, options);
 }
 
+Result<std::unique_ptr<BootstrapClient>> BootstrapClient::Connect(const NodeConfig& config,
+                                                                  const std::string& endpoint,
+                                                                  Options options) {
+  RS_ASSIGN_OR_RETURN(TransportSecurity security, LoadTransportSecurity(config));
+  RS_ASSIGN_OR_RETURN(ZmqClientSecurity client, security.ForClient(endpoint));
+  options.node_name = config.node.name;
+  return Connect(endpoint, client, options);
+}
+
 BootstrapClient::BootstrapClient(std::unique_ptr<ClientTransport> transport, std::string endpoint,
                                  Options options)
     : transport_(std::move(transport)),

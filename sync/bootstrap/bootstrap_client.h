@@ -84,6 +84,12 @@ class BootstrapClient {
   static Result<std::unique_ptr<BootstrapClient>> Connect(const std::string& endpoint,
                                                           const ZmqClientSecurity& security,
                                                           const Options& options);
+  // The same as node `config` asks the node at `endpoint` (its [peers] endpoint, or [transport]
+  // primary): its keys (LoadTransportSecurity), its [node] name in the Hello. Errors: the keys',
+  // then Connect's.
+  static Result<std::unique_ptr<BootstrapClient>> Connect(const NodeConfig& config,
+                                                          const std::string& endpoint,
+                                                          Options options);
 
   // Over `transport` (unit tests: an in-process one); `endpoint` names the primary in messages.
   BootstrapClient(std::unique_ptr<ClientTransport> transport, std::string endpoint,

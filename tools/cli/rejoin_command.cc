@@ -19,7 +19,6 @@
 #include "sync/node/role_state.h"
 #include "sync/node/status_file.h"
 #include "sync/verify/consistent_point.h"
-#include "sync/wire/transport_security.h"
 #include "tools/cli/bootstrap_command.h"
 
 namespace replsync::cli {
@@ -191,13 +190,10 @@ void FindConflicts(const NodeConfig& config, RejoinTail* tail) {
     return;
   }
   Result<BootstrapClient::ChangedPaths> changed = [&]() -> Result<BootstrapClient::ChangedPaths> {
-    RS_ASSIGN_OR_RETURN(TransportSecurity security, LoadTransportSecurity(config));
-    RS_ASSIGN_OR_RETURN(ZmqClientSecurity client, security.ForClient(peer->endpoint));
     BootstrapClient::Options options;
-    options.node_name = config.node.name;
     options.reply_timeout = std::chrono::seconds(20);
     RS_ASSIGN_OR_RETURN(std::unique_ptr<BootstrapClient> connected,
-                        BootstrapClient::Connect(peer->endpoint, client, options));
+                        BootstrapClient::Connect(config, peer->endpoint, options));
     return connected->ChangedPathsAfter(tail->fork.journal_seq);
   }();
   if (!changed.ok()) {

@@ -118,6 +118,14 @@ Status SetReadOnly(const NodeConfig& config, bool on) {
                           "set read_only");
 }
 
+// The node's own server's binlog end (SHOW MASTER STATUS).
+Result<BinlogPosition> BinlogEnd(const NodeConfig& config) {
+  MysqlThreadScope scope;
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
+                      MysqlSession::Open(MysqlOptionsOf(config.mysql)));
+  return MasterPosition(*session);
+}
+
 // Rejoin: the applied position (and tables entering the set) a node recorded when it followed an
 // older stream, removed (not logged: the node's own binlog is not the group's).
 Status ForgetAppliedPosition(const NodeConfig& config) {
@@ -165,12 +173,7 @@ RoleReply Reclaim(const Node& node, RoleKeeper& keeper, const NodeConfig& config
   reply.epoch = keeper.state().epoch;
   *prepared = false;
   const NodeStatus status = node.status();
-  Result<BinlogPosition> end = [&]() -> Result<BinlogPosition> {
-    MysqlThreadScope scope;
-    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
-                        MysqlSession::Open(MysqlOptionsOf(config.mysql)));
-    return MasterPosition(*session);
-  }();
+  Result<BinlogPosition> end = BinlogEnd(config);
   if (!end.ok() || !status.primary) {
     reply.exit_code = 2;
     reply.message = "this node's binlog end cannot be read: " +
@@ -407,12 +410,7 @@ RoleReply Switchover(const Node& node, RoleKeeper& keeper, health::HealthMonitor
   if (Status st = SetReadOnly(config, true); !st.ok()) {
     return give_back("the database could not be made read-only (" + st.message() + ")");
   }
-  Result<BinlogPosition> end = [&]() -> Result<BinlogPosition> {
-    MysqlThreadScope scope;
-    RS_ASSIGN_OR_RETURN(std::unique_ptr<MysqlSession> session,
-                        MysqlSession::Open(MysqlOptionsOf(config.mysql)));
-    return MasterPosition(*session);
-  }();
+  Result<BinlogPosition> end = BinlogEnd(config);
   if (!end.ok()) return give_back(end.status().message());
   // Drained: everything committed before read_only journaled (and no file change pending).
   uint64_t last_seq = 0;
